@@ -1,0 +1,369 @@
+/*
+ * zkcoord - fair distributed locks and exact counters on Apache ZooKeeper.
+ *
+ * This is the whole public API. It does not include <zookeeper.h>.
+ *
+ * CONVENTIONS
+ *   - Every function that can fail returns 0 (ZKC_OK) or a negative ZKC_E* code.
+ *     zkc_strerror(code) names the code; zkc_errmsg() returns a sentence about the
+ *     last failure on the calling thread (path, server state, what to do).
+ *   - Objects are opaque handles created by zkc_<object>_create and freed by
+ *     zkc_<object>_destroy.
+ *   - Blocking calls (zkc_lock_acquire, zkc_counter_add, ...) are the asynchronous
+ *     call plus a wait; they take a timeout in milliseconds: 0 means "try once, do
+ *     not wait", ZKC_FOREVER means no deadline of its own (the client's
+ *     operation_timeout_ms still bounds every round trip that waits for a server).
+ *
+ * THREADS AND CALLBACKS
+ *   - A client and every object made from it may be used from any number of
+ *     threads at once.
+ *   - Each client owns two threads: an engine thread that talks to ZooKeeper and
+ *     runs every recipe's state machine, and a dispatch thread that runs YOUR
+ *     callbacks (async completions, connection and lock listeners), one at a time,
+ *     in the order they were produced. A slow callback delays the other callbacks
+ *     of that client, never the ZooKeeper traffic.
+ *   - An async call whose submission returns 0 calls its callback exactly once:
+ *     with success, an error, ZKC_ETIMEDOUT, ZKC_ECANCELED, or ZKC_ESESSIONLOST.
+ *     A submission that returns an error never calls it.
+ *   - From inside a callback you may call any zkcoord function, including blocking
+ *     ones (they wait for the engine thread, which is never blocked by callbacks),
+ *     except zkc_client_destroy on the callback's own client, which returns
+ *     ZKC_EDEADLK. The log function runs on internal threads and must not call
+ *     zkcoord at all.
+ *   - Data passed to a callback (values, strings) is valid only during the call.
+ *
+ * CONNECTION STATES (see zkc_client_set_listener)
+ *   CONNECTED     the first session is established.
+ *   SUSPENDED     the connection dropped; the session may still be alive. Locks
+ *                 are *possibly* lost: stop work that a fencing token cannot guard.
+ *   RECONNECTED   the same session is back; locks and leases are still held.
+ *   LOST          the session expired, or the library presumes it expired because
+ *                 no packet has come from any server for (negotiated session
+ *                 timeout - margin), timed on a monotonic clock from the last
+ *                 packet received. LOST is reported no later than the servers
+ *                 could expire the session (while this process runs). Every lock
+ *                 hold is then lost; the client opens a fresh session by itself
+ *                 and later calls use it.
+ */
+#ifndef ZKCOORD_H
+#define ZKCOORD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__) && __GNUC__ >= 4
+#define ZKC_EXTERN __attribute__((visibility("default")))
+#else
+#define ZKC_EXTERN
+#endif
+
+#define ZKC_VERSION_MAJOR 0
+#define ZKC_VERSION_MINOR 1
+#define ZKC_VERSION_PATCH 0
+#define ZKC_VERSION_STRING "0.1.0"
+
+/* "No deadline" for timeout arguments. */
+#define ZKC_FOREVER (-1)
+
+/* ---------------------------------------------------------------- errors */
+
+#define ZKC_OK             0
+#define ZKC_EINVAL        -1  /* invalid argument: path, option, NULL, format */
+#define ZKC_ENOMEM        -2  /* out of memory */
+#define ZKC_ETIMEDOUT     -3  /* the call's own timeout passed first */
+#define ZKC_ECANCELED     -4  /* cancelled by zkc_*_cancel or by destroying its object/client */
+#define ZKC_ECONNLOSS     -5  /* no server reachable within the operation timeout (nothing was applied) */
+#define ZKC_ESESSIONLOST  -6  /* the session ended (expired or presumed expired) */
+#define ZKC_ENOTHELD      -7  /* release/token of a lock this object does not hold */
+#define ZKC_ECONTENDED    -8  /* compare-and-swap lost every bounded attempt */
+#define ZKC_EBOUND        -9  /* bounded add refused: would pass the floor/ceiling (nothing written) */
+#define ZKC_EOVERFLOW    -10  /* the result does not fit the counter's format */
+#define ZKC_EBADDATA     -11  /* node data is malformed for the expected format (nothing written) */
+#define ZKC_EVERSIONWRAP -12  /* node version reached -1: conditional writes impossible; rebase */
+#define ZKC_ENONODE      -13  /* the node does not exist */
+#define ZKC_EEXISTS      -14  /* the node already exists */
+#define ZKC_EAUTH        -15  /* authentication failed */
+#define ZKC_ENOAUTH      -16  /* the ACL does not allow this operation */
+#define ZKC_EDEADLK      -17  /* this call would deadlock from this thread */
+#define ZKC_ECLOSED      -18  /* the client is being destroyed */
+#define ZKC_EBUSY        -19  /* the object already has an operation of that kind running */
+#define ZKC_EUNKNOWN     -20  /* outcome unknown (write sent, no server reachable since); look up by key */
+#define ZKC_EMISMATCH    -21  /* compare-and-set: the current value differs */
+#define ZKC_ECONFIG      -22  /* clients disagree about a recipe's configuration */
+#define ZKC_ESERVER      -23  /* unexpected server error (see zkc_errmsg) */
+#define ZKC_ELIMIT       -24  /* a size or count limit of ZooKeeper or of the recipe */
+
+/* Short description of a ZKC_E* code ("invalid argument"). Never NULL. */
+ZKC_EXTERN const char *zkc_strerror(int err);
+/* What the last failing zkcoord call on this thread said: a sentence naming the
+ * path and the cause. In a callback, describes that callback's error. */
+ZKC_EXTERN const char *zkc_errmsg(void);
+ZKC_EXTERN const char *zkc_version(void);
+
+/* ---------------------------------------------------------------- client */
+
+typedef struct zkc_client zkc_client;
+
+typedef enum {
+    ZKC_STATE_CONNECTED = 1,
+    ZKC_STATE_SUSPENDED = 2,
+    ZKC_STATE_RECONNECTED = 3,
+    ZKC_STATE_LOST = 4
+} zkc_state;
+
+typedef enum {
+    ZKC_ACL_OPEN = 0,        /* world:anyone may do everything (no credentials needed) */
+    ZKC_ACL_CREATOR = 1,     /* only the creating identity (digest auth required) */
+    ZKC_ACL_CREATOR_READ = 2 /* creator does everything, anyone may read */
+} zkc_acl;
+
+typedef enum { ZKC_LOG_ERROR = 0, ZKC_LOG_WARN = 1, ZKC_LOG_INFO = 2, ZKC_LOG_DEBUG = 3 } zkc_log_level;
+
+typedef void (*zkc_log_fn)(zkc_log_level level, const char *msg, void *ud);
+typedef void (*zkc_state_fn)(zkc_client *c, zkc_state state, void *ud);
+
+typedef struct zkc_client_options {
+    const char *hosts;           /* "host:port,host:port" (required; may end in /chroot) */
+    const char *chroot;          /* extra namespace prefix for every path, or NULL */
+    int session_timeout_ms;      /* requested; the servers clamp it (default 10000) */
+    int connect_timeout_ms;      /* creation waits this long for the first session (default 15000) */
+    int operation_timeout_ms;    /* bound on any wait for a server (default 2 * session timeout) */
+    const char *auth_scheme;     /* "digest" or NULL */
+    const char *auth_credential; /* "user:password"; re-applied to every new session */
+    zkc_acl acl;                 /* ACL of nodes the library creates (default ZKC_ACL_OPEN) */
+    int retry_max;               /* retries of a safe request after connection loss (default 10) */
+    int retry_base_ms;           /* first backoff, doubled each time, with jitter (default 50) */
+    int retry_cap_ms;            /* backoff ceiling (default 2000) */
+    int lost_margin_ms;          /* LOST is presumed at last-packet + timeout - margin (default timeout/10, >= 100) */
+    const char *meta_root;       /* where the library keeps its records (default "/zkcoord") */
+    int marker_retention_s;      /* counter markers/keys kept this long (default 86400) */
+    zkc_log_fn log_fn;           /* NULL: the library prints nothing */
+    void *log_ud;
+    zkc_log_level log_level;     /* default ZKC_LOG_WARN */
+    void *reserved[8];           /* zero; keeps the struct size stable as options grow */
+} zkc_client_options;
+
+/* Fill with defaults (everything zero/NULL except the defaults above). */
+ZKC_EXTERN void zkc_client_options_init(zkc_client_options *o);
+
+/* Create a client and wait up to connect_timeout_ms for its first session.
+ * Errors: ZKC_EINVAL (bad connect string or option), ZKC_ECONNLOSS (no server
+ * answered in time), ZKC_EAUTH (credentials refused), ZKC_ENOMEM. */
+ZKC_EXTERN int zkc_client_create(zkc_client **out, const zkc_client_options *o);
+
+/* Cancel every operation in flight (their callbacks run once, with
+ * ZKC_ECANCELED), release every lock the client's objects hold, close the
+ * session, join the threads and free the client. Objects made from the client
+ * must be destroyed first or are left unusable (their calls return ZKC_ECLOSED).
+ * Returns ZKC_EDEADLK, and does nothing, from one of this client's callbacks. */
+ZKC_EXTERN int zkc_client_destroy(zkc_client *c);
+
+/* Register the connection-state listener (one per client; NULL removes it).
+ * Runs on the dispatch thread. */
+ZKC_EXTERN void zkc_client_set_listener(zkc_client *c, zkc_state_fn fn, void *ud);
+
+/* Current view: 1 if connected and heard from a server recently, else 0. */
+ZKC_EXTERN int zkc_client_connected(zkc_client *c);
+
+/* Replace the server list at run time (same format as hosts, no chroot). */
+ZKC_EXTERN int zkc_client_set_hosts(zkc_client *c, const char *hosts);
+
+/* Session id and password of the current session (for diagnostics and tests).
+ * passwd must hold 16 bytes; *passwd_len receives the length used. */
+ZKC_EXTERN int zkc_client_session(zkc_client *c, int64_t *session_id, char *passwd, int *passwd_len);
+
+/* The negotiated session timeout, in ms (0 before the first session). */
+ZKC_EXTERN int zkc_client_session_timeout(zkc_client *c);
+
+typedef struct zkc_stats {
+    uint64_t requests[16];   /* ZooKeeper requests sent, indexed by zkc_req_kind */
+    uint64_t requests_total;
+    uint64_t retries;        /* safe requests re-sent after connection loss */
+    uint64_t conflicts;      /* BadVersion / lost CAS rounds */
+    uint64_t sessions;       /* sessions established (1 + re-creations after LOST) */
+    uint64_t suspended;      /* times SUSPENDED was reported */
+    uint64_t reconnected;
+    uint64_t lost;
+    uint64_t disconnected_ms;/* total time spent without a connection */
+    uint64_t callbacks;      /* user callbacks run */
+} zkc_stats;
+
+typedef enum {
+    ZKC_REQ_CREATE = 0, ZKC_REQ_DELETE, ZKC_REQ_EXISTS, ZKC_REQ_GET, ZKC_REQ_SET,
+    ZKC_REQ_CHILDREN, ZKC_REQ_SYNC, ZKC_REQ_MULTI, ZKC_REQ_REMOVE_WATCH, ZKC_REQ_OTHER
+} zkc_req_kind;
+
+ZKC_EXTERN void zkc_client_stats(zkc_client *c, zkc_stats *out);
+
+/* ------------------------------------------------------------------ locks */
+
+/* A lock object is one contender in the queue at `path`: it holds or waits.
+ * Two lock objects on one client and path exclude each other. A hold belongs to
+ * the object, not to a thread: any thread may release it. Acquiring again
+ * through an object that holds counts up; release counts down.
+ *
+ * Protocol (compatible with Curator's InterProcessMutex and, for READ/WRITE,
+ * InterProcessReadWriteLock): each contender creates an EPHEMERAL_SEQUENTIAL
+ * child "_c_<uuid>-lock-<seq>" (or "-__READ__" / "-__WRIT__"); the queue is
+ * ordered by the sequence suffix only (serial-number arithmetic, so it survives
+ * the 32-bit wrap), whatever the name's prefix; a waiter watches only the node
+ * that blocks it.
+ *
+ * FENCING TOKEN: the czxid of the holder's node, a cluster-wide transaction id.
+ * Successive exclusive holds of one path get strictly increasing tokens. A
+ * protected resource should remember the largest token it has accepted and
+ * reject writes carrying a smaller one: that is what keeps a paused or
+ * partitioned former holder from doing harm, which no timer can promise.
+ * Shared holds (readers, semaphore leases) get tokens larger than every
+ * exclusive hold that ended before they were granted; concurrent shared holds
+ * are not ordered among themselves. */
+typedef struct zkc_lock zkc_lock;
+
+typedef enum {
+    ZKC_LOCK_MUTEX = 0,  /* exclusive */
+    ZKC_LOCK_READ = 1,   /* shared with other readers; use zkc_rwlock_create */
+    ZKC_LOCK_WRITE = 2,  /* exclusive against readers and writers */
+    ZKC_LOCK_SEMAPHORE = 3 /* up to max_leases holders */
+} zkc_lock_kind;
+
+typedef enum {
+    ZKC_LOCK_EVENT_SUSPENDED = 1,   /* the hold MAY be lost: connection dropped */
+    ZKC_LOCK_EVENT_RECONNECTED = 2, /* same session back: still held */
+    ZKC_LOCK_EVENT_LOST = 3         /* the hold IS lost: session ended or node deleted */
+} zkc_lock_event;
+
+typedef void (*zkc_lock_cb)(zkc_lock *l, int status, int64_t token, void *ud);
+typedef void (*zkc_lock_event_fn)(zkc_lock *l, zkc_lock_event ev, void *ud);
+
+/* Create a mutex at `path` (parent nodes are created on demand, the lock node
+ * itself as a CONTAINER). Nothing is sent to the server until acquire. */
+ZKC_EXTERN int zkc_lock_create(zkc_client *c, const char *path, zkc_lock **out);
+/* Cancel a pending acquire (callback gets ZKC_ECANCELED), release every count
+ * of a hold (the node is deleted), free the object. */
+ZKC_EXTERN void zkc_lock_destroy(zkc_lock *l);
+
+/* Blocking acquire. 0 on success (*token may be NULL). ZKC_ETIMEDOUT if the
+ * timeout passed (timeout 0: the lock was not free at once), ZKC_ESESSIONLOST if
+ * the session ended while waiting, ZKC_ECONNLOSS, ZKC_ECANCELED, ZKC_EBUSY if an
+ * acquire of this object is already running. No node is left behind on failure. */
+ZKC_EXTERN int zkc_lock_acquire(zkc_lock *l, int timeout_ms, int64_t *token);
+/* Callback acquire; cb runs exactly once on the dispatch thread. */
+ZKC_EXTERN int zkc_lock_acquire_async(zkc_lock *l, int timeout_ms, zkc_lock_cb cb, void *ud);
+/* Cancel a pending acquire. Safe to race with the grant: either the callback
+ * reports success (and the object holds), or ZKC_ECANCELED (and no node is
+ * left). Returns ZKC_ENOTHELD... no: returns 0 if an acquire was pending, else
+ * ZKC_EINVAL with a message. */
+ZKC_EXTERN int zkc_lock_cancel(zkc_lock *l);
+/* Count down one hold; the last one deletes the node (bounded by the operation
+ * timeout; after a session loss there is nothing to delete). ZKC_ENOTHELD if
+ * the object holds nothing. */
+ZKC_EXTERN int zkc_lock_release(zkc_lock *l);
+
+/* Fencing token of the current hold, or ZKC_ENOTHELD. */
+ZKC_EXTERN int zkc_lock_token(zkc_lock *l, int64_t *token);
+/* 1 if the object holds the lock and the client is connected and has heard
+ * from a server within the last third of the session timeout; 0 otherwise.
+ * The answer can be stale the moment it returns: only fencing makes writes safe. */
+ZKC_EXTERN int zkc_lock_is_held(zkc_lock *l);
+/* Lock-lost listener for this object (NULL removes it). Dispatch thread. */
+ZKC_EXTERN void zkc_lock_set_listener(zkc_lock *l, zkc_lock_event_fn fn, void *ud);
+ZKC_EXTERN const char *zkc_lock_path(zkc_lock *l);
+
+/* Queue introspection: the contenders at `path` in queue order. */
+typedef struct zkc_queue_entry {
+    char *name;          /* child node name */
+    int64_t sequence;    /* parsed sequence suffix */
+    int64_t czxid;       /* creation zxid (fencing token if it holds) */
+    int64_t ctime_ms;    /* creation time, server clock, ms since the epoch */
+    int64_t session_id;  /* owner session (ephemeralOwner) */
+    int holds;           /* 1 if this entry holds (or would hold) the lock now */
+    int kind;            /* zkc_lock_kind guessed from the name; -1 unknown */
+} zkc_queue_entry;
+ZKC_EXTERN int zkc_lock_queue(zkc_client *c, const char *path, zkc_queue_entry **entries, int *count);
+ZKC_EXTERN void zkc_queue_free(zkc_queue_entry *entries, int count);
+
+/* ---------------------------------------------------------------- counters */
+
+typedef struct zkc_counter zkc_counter;
+
+typedef enum {
+    ZKC_FMT_INT64 = 0,   /* 8-byte big-endian (Curator DistributedAtomicLong) */
+    ZKC_FMT_INT32 = 1,   /* 4-byte big-endian (Curator SharedCount, kazoo support_curator) */
+    ZKC_FMT_DECIMAL = 2  /* decimal text (kazoo Counter) */
+} zkc_format;
+
+typedef struct zkc_counter_options {
+    zkc_format format;   /* default ZKC_FMT_INT64 */
+    int64_t initial;     /* value of a missing node or empty data (default 0) */
+    int max_attempts;    /* CAS rounds before ZKC_ECONTENDED (default 64) */
+    int no_combine;      /* 1: never merge concurrent adds of this process */
+    void *reserved[4];
+} zkc_counter_options;
+ZKC_EXTERN void zkc_counter_options_init(zkc_counter_options *o);
+
+/* An update's optional parameters. */
+typedef struct zkc_update {
+    const char *key;     /* idempotency key (e.g. an order id) or NULL */
+    int has_floor, has_ceiling;
+    int64_t floor, ceiling; /* bounded add: refuse with ZKC_EBOUND if the result leaves [floor, ceiling] */
+} zkc_update;
+
+typedef struct zkc_counter_result {
+    int64_t before, after;
+    int replayed;        /* 1: the key had been applied before; these are that first outcome */
+} zkc_counter_result;
+
+typedef void (*zkc_counter_cb)(zkc_counter *ctr, int status, const zkc_counter_result *r, void *ud);
+
+/* opts may be NULL (defaults). The node is created on first write if missing. */
+ZKC_EXTERN int zkc_counter_create(zkc_client *c, const char *path, const zkc_counter_options *opts,
+                                  zkc_counter **out);
+ZKC_EXTERN void zkc_counter_destroy(zkc_counter *ctr);
+ZKC_EXTERN const char *zkc_counter_path(zkc_counter *ctr);
+
+ZKC_EXTERN int zkc_counter_get(zkc_counter *ctr, int64_t *value);
+ZKC_EXTERN int zkc_counter_set(zkc_counter *ctr, int64_t value);
+/* Add `delta` exactly once. u may be NULL. */
+ZKC_EXTERN int zkc_counter_add(zkc_counter *ctr, int64_t delta, const zkc_update *u, zkc_counter_result *r);
+/* Set to `value` only if the current value is `expect`; ZKC_EMISMATCH (with the
+ * current value in r->before) otherwise. */
+ZKC_EXTERN int zkc_counter_cas(zkc_counter *ctr, int64_t expect, int64_t value, zkc_counter_result *r);
+
+ZKC_EXTERN int zkc_counter_get_async(zkc_counter *ctr, zkc_counter_cb cb, void *ud);
+ZKC_EXTERN int zkc_counter_set_async(zkc_counter *ctr, int64_t value, zkc_counter_cb cb, void *ud);
+ZKC_EXTERN int zkc_counter_add_async(zkc_counter *ctr, int64_t delta, const zkc_update *u,
+                                     zkc_counter_cb cb, void *ud);
+ZKC_EXTERN int zkc_counter_cas_async(zkc_counter *ctr, int64_t expect, int64_t value,
+                                     zkc_counter_cb cb, void *ud);
+
+/* All-or-nothing update of several counters of one client in one ZooKeeper
+ * transaction (e.g. reserve {A: -2, B: -1}), each with its own bounds. Results
+ * go to results[i] (may be NULL). ZKC_EBOUND names the first refusing counter in
+ * *failed_index (may be NULL). */
+typedef struct zkc_counter_op {
+    zkc_counter *counter;
+    int64_t delta;
+    int has_floor, has_ceiling;
+    int64_t floor, ceiling;
+} zkc_counter_op;
+ZKC_EXTERN int zkc_counter_multi_add(zkc_client *c, const zkc_counter_op *ops, int n, const char *key,
+                                     zkc_counter_result *results, int *failed_index);
+
+/* Outcome of a keyed update from this or any earlier process, while the key is
+ * retained: 0 and the first outcome, or ZKC_ENONODE if the key was never applied. */
+ZKC_EXTERN int zkc_counter_lookup(zkc_client *c, const char *key, zkc_counter_result *r);
+
+/* Admin: after 2^32-1 updates a node's version reaches -1 and no conditional
+ * write is possible (ZKC_EVERSIONWRAP). Rebase recreates the node with its
+ * current value and version 0. Run it while no non-zkcoord writer updates the
+ * node. */
+ZKC_EXTERN int zkc_counter_rebase(zkc_counter *ctr);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ZKCOORD_H */

@@ -1,0 +1,113 @@
+/* One table of error codes and the per-thread message behind zkc_errmsg(). */
+#include "internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const struct {
+    int code;
+    const char *text;
+} errtab[] = {
+    {ZKC_OK, "success"},
+    {ZKC_EINVAL, "invalid argument"},
+    {ZKC_ENOMEM, "out of memory"},
+    {ZKC_ETIMEDOUT, "timed out"},
+    {ZKC_ECANCELED, "cancelled"},
+    {ZKC_ECONNLOSS, "no ZooKeeper server reachable"},
+    {ZKC_ESESSIONLOST, "ZooKeeper session lost"},
+    {ZKC_ENOTHELD, "lock not held by this object"},
+    {ZKC_ECONTENDED, "too much contention: compare-and-swap attempts exhausted"},
+    {ZKC_EBOUND, "bounded update refused: result outside the allowed range"},
+    {ZKC_EOVERFLOW, "result does not fit the counter's format"},
+    {ZKC_EBADDATA, "malformed node data"},
+    {ZKC_EVERSIONWRAP, "node version wrapped to -1: rebase required"},
+    {ZKC_ENONODE, "no such node"},
+    {ZKC_EEXISTS, "node already exists"},
+    {ZKC_EAUTH, "authentication failed"},
+    {ZKC_ENOAUTH, "not authorized by the node's ACL"},
+    {ZKC_EDEADLK, "call would deadlock from this thread"},
+    {ZKC_ECLOSED, "client is closing"},
+    {ZKC_EBUSY, "operation already in progress on this object"},
+    {ZKC_EUNKNOWN, "outcome unknown"},
+    {ZKC_EMISMATCH, "current value differs from the expected value"},
+    {ZKC_ECONFIG, "clients disagree about the recipe's configuration"},
+    {ZKC_ESERVER, "unexpected ZooKeeper error"},
+    {ZKC_ELIMIT, "size or count limit reached"},
+};
+
+const char *zkc_strerror(int err)
+{
+    for (size_t i = 0; i < sizeof errtab / sizeof errtab[0]; i++)
+        if (errtab[i].code == err)
+            return errtab[i].text;
+    return "unknown error code";
+}
+
+const char *zkc_version(void)
+{
+    return ZKC_VERSION_STRING;
+}
+
+static __thread char tls_msg[512];
+
+const char *zkc_errmsg(void)
+{
+    return tls_msg[0] ? tls_msg : "no error";
+}
+
+void zkc__set_errmsg(const char *msg)
+{
+    snprintf(tls_msg, sizeof tls_msg, "%s", msg ? msg : "");
+}
+
+int zkc__err(int err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(tls_msg, sizeof tls_msg, fmt, ap);
+    va_end(ap);
+    return err;
+}
+
+int zkc__map_zrc(int zrc)
+{
+    switch (zrc) {
+    case ZR_OK: return ZKC_OK;
+    case ZR_CONNLOSS:
+    case ZR_OPTIMEOUT:
+    case ZR_INVALIDSTATE: return ZKC_ECONNLOSS;
+    case ZR_NONODE: return ZKC_ENONODE;
+    case ZR_NODEEXISTS: return ZKC_EEXISTS;
+    case ZR_NOAUTH: return ZKC_ENOAUTH;
+    case ZR_AUTHFAILED: return ZKC_EAUTH;
+    case ZR_SESSIONEXPIRED:
+    case ZR_SESSIONLOST: return ZKC_ESESSIONLOST;
+    case ZR_CLOSING: return ZKC_ECLOSED;
+    case ZR_BADARGS: return ZKC_EINVAL;
+    default: return ZKC_ESERVER;
+    }
+}
+
+const char *zkc__zrc_name(int zrc)
+{
+    switch (zrc) {
+    case ZR_OK: return "ok";
+    case ZR_CONNLOSS: return "connection loss";
+    case ZR_OPTIMEOUT: return "operation timeout";
+    case ZR_BADARGS: return "bad arguments";
+    case ZR_INVALIDSTATE: return "invalid handle state";
+    case ZR_NONODE: return "no node";
+    case ZR_NOAUTH: return "not authorized";
+    case ZR_BADVERSION: return "bad version";
+    case ZR_NOCHILDRENFOREPHEMERALS: return "ephemeral nodes may not have children";
+    case ZR_NODEEXISTS: return "node exists";
+    case ZR_NOTEMPTY: return "node has children";
+    case ZR_SESSIONEXPIRED: return "session expired";
+    case ZR_AUTHFAILED: return "authentication failed";
+    case ZR_CLOSING: return "client closing";
+    case ZR_NOWATCHER: return "no such watcher";
+    case ZR_RUNTIMEINCONSISTENCY: return "not run: an earlier op of the transaction failed";
+    case ZR_SESSIONLOST: return "session lost";
+    default: return "ZooKeeper error";
+    }
+}

@@ -1,0 +1,226 @@
+/* The lock recipes as decisions on the queue engine (queue.c): a mutex and the
+ * two sides of a read/write lock. Also queue introspection for tools. */
+#include "queue.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int zkc__lock_register(zkc_lock *l);
+
+/* Mutex and writer: first in line holds; everyone else waits for the one
+ * right before it, so a release wakes exactly one waiter. */
+static int decide_exclusive(zkc_lock *l, const zkc__member *m, int n, int self, zkc__verdict *v)
+{
+    ZKC__UNUSED(l);
+    ZKC__UNUSED(m);
+    ZKC__UNUSED(n);
+    if (self == 0)
+        v->granted = 1;
+    else
+        v->blocker = self - 1;
+    return 0;
+}
+
+/* Reader: holds unless a writer is ahead of it, and then waits for the last
+ * writer ahead (readers between it and that writer do not matter). The write
+ * lock held by this reader's own rwlock does not count: that is the downgrade. */
+static int decide_read(zkc_lock *l, const zkc__member *m, int n, int self, zkc__verdict *v)
+{
+    ZKC__UNUSED(n);
+    const char *own_writer = zkc__lock_sibling_node(l);
+    for (int i = self - 1; i >= 0; i--) {
+        if (m[i].kind == ZKC_LOCK_WRITE || m[i].kind == ZKC_LOCK_MUTEX) {
+            if (own_writer && strcmp(m[i].name, own_writer) == 0)
+                continue;
+            v->blocker = i;
+            return 0;
+        }
+    }
+    v->granted = 1;
+    return 0;
+}
+
+const zkc__qkind zkc__kind_mutex = {"-lock-", ZKC_LOCK_MUTEX, 1, decide_exclusive};
+const zkc__qkind zkc__kind_write = {"__WRIT__", ZKC_LOCK_WRITE, 1, decide_exclusive};
+const zkc__qkind zkc__kind_read = {"__READ__", ZKC_LOCK_READ, 0, decide_read};
+
+int zkc__lock_make(zkc_client *c, const char *path, const zkc__qkind *kind, int max_leases, zkc_lock **out);
+int zkc__lock_make(zkc_client *c, const char *path, const zkc__qkind *kind, int max_leases, zkc_lock **out)
+{
+    if (!out)
+        return zkc__err(ZKC_EINVAL, "lock output pointer is NULL");
+    *out = NULL;
+    if (!c)
+        return zkc__err(ZKC_EINVAL, "client is NULL");
+    int rc = zkc__path_check(path, "lock path");
+    if (rc)
+        return rc;
+    if (__atomic_load_n(&c->closing, __ATOMIC_ACQUIRE))
+        return zkc__err(ZKC_ECLOSED, "the client is being destroyed");
+    zkc_lock *l = zkc__lock_new(c, path, kind, max_leases);
+    if (!l)
+        return ZKC_ENOMEM;
+    rc = zkc__lock_register(l);
+    if (rc) {
+        zkc_lock_destroy(l);
+        return rc;
+    }
+    *out = l;
+    return 0;
+}
+
+int zkc_lock_create(zkc_client *c, const char *path, zkc_lock **out)
+{
+    return zkc__lock_make(c, path, &zkc__kind_mutex, 0, out);
+}
+
+/* ---------------------------------------------------------------- introspection */
+
+typedef struct list_op {
+    zkc__op op;
+    char *path;
+    char **names;
+    int n;
+    int pending;
+    zkc_queue_entry *entries;
+    int count;
+} list_op;
+
+static void list_invoke(zkc__op *op)
+{
+    ZKC__UNUSED(op);
+}
+
+static void list_release(zkc__op *op)
+{
+    list_op *lo = ZKC__CONTAINER_OF(op, list_op, op);
+    for (int i = 0; i < lo->n; i++)
+        free(lo->names[i]);
+    free(lo->names);
+    free(lo->path);
+    if (lo->entries)
+        zkc_queue_free(lo->entries, lo->count);
+    free(lo);
+}
+
+static void list_stat_done(zkc__req *r)
+{
+    zkc_queue_entry *e = r->ctx;
+    list_op *lo = (list_op *)(void *)r->tag;
+    if (r->rc == ZR_OK) {
+        e->czxid = r->stat.czxid;
+        e->ctime_ms = r->stat.ctime;
+        e->session_id = r->stat.ephemeral_owner;
+    } else {
+        e->czxid = -1; /* left while we looked */
+    }
+    if (--lo->pending == 0) {
+        /* Drop members that vanished, then say who holds. */
+        int k = 0;
+        for (int i = 0; i < lo->count; i++) {
+            if (lo->entries[i].czxid < 0) {
+                free(lo->entries[i].name);
+                continue;
+            }
+            lo->entries[k++] = lo->entries[i];
+        }
+        lo->count = k;
+        int writer_seen = 0;
+        for (int i = 0; i < k; i++) {
+            zkc_queue_entry *q = &lo->entries[i];
+            if (q->kind == ZKC_LOCK_READ)
+                q->holds = !writer_seen;
+            else
+                q->holds = i == 0;
+            if (q->kind != ZKC_LOCK_READ)
+                writer_seen = 1;
+        }
+        zkc__op_finish(&lo->op, 0, NULL);
+    }
+}
+
+static void list_children_done(zkc__req *r)
+{
+    list_op *lo = r->ctx;
+    if (r->rc == ZR_NONODE) {
+        lo->count = 0;
+        zkc__op_finish(&lo->op, 0, NULL);
+        return;
+    }
+    if (r->rc != ZR_OK) {
+        zkc__op_finish(&lo->op, zkc__map_zrc(r->rc), "listing %s: %s", lo->path, zkc__zrc_name(r->rc));
+        return;
+    }
+    lo->names = r->children;
+    lo->n = r->nchildren;
+    r->children = NULL;
+    r->nchildren = 0;
+    zkc__member *m = calloc((size_t)lo->n + 1, sizeof *m);
+    lo->entries = calloc((size_t)lo->n + 1, sizeof *lo->entries);
+    if (!m || !lo->entries) {
+        free(m);
+        zkc__op_finish(&lo->op, ZKC_ENOMEM, "out of memory");
+        return;
+    }
+    int k = zkc__members_parse(lo->names, lo->n, m, NULL, NULL);
+    lo->count = k;
+    for (int i = 0; i < k; i++) {
+        lo->entries[i].name = strdup(m[i].name);
+        lo->entries[i].sequence = m[i].seq;
+        lo->entries[i].kind = m[i].kind;
+    }
+    free(m);
+    if (k == 0) {
+        zkc__op_finish(&lo->op, 0, NULL);
+        return;
+    }
+    lo->pending = k;
+    for (int i = 0; i < k; i++) {
+        char *p = zkc__path_join(lo->path, lo->entries[i].name);
+        zkc__req *q = zkc__exists(r->c, p, NULL, list_stat_done, &lo->entries[i]);
+        q->tag = (uint64_t)(uintptr_t)lo;
+        free(p);
+    }
+}
+
+static void list_start(zkc__op *op)
+{
+    list_op *lo = ZKC__CONTAINER_OF(op, list_op, op);
+    zkc__children(op->c, lo->path, NULL, list_children_done, lo);
+}
+
+int zkc_lock_queue(zkc_client *c, const char *path, zkc_queue_entry **entries, int *count)
+{
+    if (!c || !entries || !count)
+        return zkc__err(ZKC_EINVAL, "zkc_lock_queue: NULL argument");
+    *entries = NULL;
+    *count = 0;
+    int rc = zkc__path_check(path, "lock path");
+    if (rc)
+        return rc;
+    list_op *lo = calloc(1, sizeof *lo);
+    if (!lo || !(lo->path = strdup(path))) {
+        free(lo);
+        return zkc__err(ZKC_ENOMEM, "out of memory");
+    }
+    lo->op.c = c;
+    lo->op.invoke = list_invoke;
+    lo->op.release = list_release;
+    rc = zkc__op_run(&lo->op, list_start, 1);
+    if (rc == 0) {
+        *entries = lo->entries;
+        *count = lo->count;
+        lo->entries = NULL;
+    }
+    lo->op.release(&lo->op);
+    return rc;
+}
+
+void zkc_queue_free(zkc_queue_entry *entries, int count)
+{
+    if (!entries)
+        return;
+    for (int i = 0; i < count; i++)
+        free(entries[i].name);
+    free(entries);
+}

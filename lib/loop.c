@@ -1,0 +1,280 @@
+/* The engine thread (tasks and timers) and the dispatch thread (user callbacks).
+ * One of each per client: recipes never need locks because all their state is
+ * touched only by the engine, and user code never runs there. */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static __thread zkc_client *tls_engine_of;
+static __thread zkc_client *tls_dispatch_of;
+
+int64_t zkc__now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int zkc__on_engine(zkc_client *c)
+{
+    return tls_engine_of == c;
+}
+
+int zkc__on_dispatch(zkc_client *c)
+{
+    return tls_dispatch_of == c;
+}
+
+void zkc__post(zkc_client *c, zkc__task *t)
+{
+    t->next = NULL;
+    pthread_mutex_lock(&c->qmu);
+    if (c->qtail)
+        c->qtail->next = t;
+    else
+        c->qhead = t;
+    c->qtail = t;
+    pthread_cond_signal(&c->qcv);
+    pthread_mutex_unlock(&c->qmu);
+}
+
+typedef struct call_task {
+    zkc__task t;
+    void (*fn)(void *);
+    void *arg;
+} call_task;
+
+static void run_call(zkc__task *t)
+{
+    call_task *ct = ZKC__CONTAINER_OF(t, call_task, t);
+    ct->fn(ct->arg);
+    free(ct);
+}
+
+int zkc__post_call(zkc_client *c, void (*fn)(void *arg), void *arg)
+{
+    call_task *ct = malloc(sizeof *ct);
+    if (!ct)
+        return zkc__err(ZKC_ENOMEM, "out of memory queueing work for the engine");
+    ct->t.fn = run_call;
+    ct->fn = fn;
+    ct->arg = arg;
+    zkc__post(c, &ct->t);
+    return 0;
+}
+
+/* ---- timer heap (engine only) ---- */
+
+void zkc__timer_init(zkc__timer *t, void (*fn)(zkc__timer *t))
+{
+    t->fn = fn;
+    t->due = 0;
+    t->index = -1;
+}
+
+static void heap_swap(zkc_client *c, int a, int b)
+{
+    zkc__timer *x = c->heap[a];
+    c->heap[a] = c->heap[b];
+    c->heap[b] = x;
+    c->heap[a]->index = a;
+    c->heap[b]->index = b;
+}
+
+static void heap_up(zkc_client *c, int i)
+{
+    while (i > 0) {
+        int p = (i - 1) / 2;
+        if (c->heap[p]->due <= c->heap[i]->due)
+            break;
+        heap_swap(c, p, i);
+        i = p;
+    }
+}
+
+static void heap_down(zkc_client *c, int i)
+{
+    for (;;) {
+        int l = 2 * i + 1, r = l + 1, m = i;
+        if (l < c->nheap && c->heap[l]->due < c->heap[m]->due)
+            m = l;
+        if (r < c->nheap && c->heap[r]->due < c->heap[m]->due)
+            m = r;
+        if (m == i)
+            break;
+        heap_swap(c, i, m);
+        i = m;
+    }
+}
+
+void zkc__timer_disarm(zkc_client *c, zkc__timer *t)
+{
+    int i = t->index;
+    if (i < 0)
+        return;
+    int last = --c->nheap;
+    if (i != last) {
+        c->heap[i] = c->heap[last];
+        c->heap[i]->index = i;
+        heap_down(c, i);
+        heap_up(c, i);
+    }
+    t->index = -1;
+}
+
+void zkc__timer_arm(zkc_client *c, zkc__timer *t, int64_t due_ms)
+{
+    zkc__timer_disarm(c, t);
+    if (c->nheap == c->capheap) {
+        int cap = c->capheap ? c->capheap * 2 : 64;
+        zkc__timer **h = realloc(c->heap, (size_t)cap * sizeof *h);
+        if (!h) {
+            /* Timers bound every wait; losing one could hang a caller. The heap
+             * only grows by doubling, so this is a real out-of-memory. */
+            abort();
+        }
+        c->heap = h;
+        c->capheap = cap;
+    }
+    t->due = due_ms;
+    t->index = c->nheap;
+    c->heap[c->nheap++] = t;
+    heap_up(c, t->index);
+}
+
+/* ---- engine thread ---- */
+
+static void *engine_main(void *arg)
+{
+    zkc_client *c = arg;
+    tls_engine_of = c;
+    pthread_mutex_lock(&c->qmu);
+    for (;;) {
+        /* At shutdown every timer fires at once: the operations behind them must
+         * still complete (with ECANCELED), and nothing may wait on a clock any more. */
+        while (!c->qhead && !(c->engine_stop && c->nheap == 0)) {
+            if (c->engine_stop)
+                break;
+            if (c->nheap > 0) {
+                int64_t due = c->heap[0]->due;
+                if (due <= zkc__now_ms())
+                    break;
+                struct timespec ts = {.tv_sec = due / 1000, .tv_nsec = (due % 1000) * 1000000};
+                pthread_cond_timedwait(&c->qcv, &c->qmu, &ts);
+            } else {
+                pthread_cond_wait(&c->qcv, &c->qmu);
+            }
+        }
+        if (c->engine_stop && !c->qhead && c->nheap == 0)
+            break;
+        zkc__task *t = c->qhead;
+        c->qhead = c->qtail = NULL;
+        int stopping = c->engine_stop;
+        pthread_mutex_unlock(&c->qmu);
+        while (t) {
+            zkc__task *next = t->next;
+            t->fn(t);
+            t = next;
+        }
+        int64_t now = stopping ? INT64_MAX : zkc__now_ms();
+        while (c->nheap > 0 && c->heap[0]->due <= now) {
+            zkc__timer *tm = c->heap[0];
+            zkc__timer_disarm(c, tm);
+            tm->fn(tm);
+        }
+        pthread_mutex_lock(&c->qmu);
+    }
+    pthread_mutex_unlock(&c->qmu);
+    return NULL;
+}
+
+/* ---- dispatch thread ---- */
+
+void zkc__dispatch(zkc_client *c, zkc__job *j)
+{
+    j->next = NULL;
+    pthread_mutex_lock(&c->dmu);
+    if (c->dtail)
+        c->dtail->next = j;
+    else
+        c->dhead = j;
+    c->dtail = j;
+    pthread_cond_signal(&c->dcv);
+    pthread_mutex_unlock(&c->dmu);
+}
+
+static void *dispatch_main(void *arg)
+{
+    zkc_client *c = arg;
+    tls_dispatch_of = c;
+    pthread_mutex_lock(&c->dmu);
+    for (;;) {
+        while (!c->dhead && !c->dispatch_stop)
+            pthread_cond_wait(&c->dcv, &c->dmu);
+        if (!c->dhead && c->dispatch_stop)
+            break;
+        zkc__job *j = c->dhead;
+        c->dhead = j->next;
+        if (!c->dhead)
+            c->dtail = NULL;
+        c->dispatch_busy = 1;
+        pthread_mutex_unlock(&c->dmu);
+        ZKC__STAT_INC(c, callbacks);
+        j->fn(j);
+        pthread_mutex_lock(&c->dmu);
+        c->dispatch_busy = 0;
+        pthread_cond_broadcast(&c->dcv);
+    }
+    pthread_mutex_unlock(&c->dmu);
+    return NULL;
+}
+
+int zkc__loop_start(zkc_client *c)
+{
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_mutex_init(&c->qmu, NULL);
+    pthread_cond_init(&c->qcv, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&c->dmu, NULL);
+    pthread_cond_init(&c->dcv, NULL);
+    if (pthread_create(&c->engine_thread, NULL, engine_main, c) != 0)
+        return zkc__err(ZKC_ENOMEM, "cannot start the engine thread: %s", strerror(errno));
+    if (pthread_create(&c->dispatch_thread, NULL, dispatch_main, c) != 0) {
+        pthread_mutex_lock(&c->qmu);
+        c->engine_stop = 1;
+        pthread_cond_signal(&c->qcv);
+        pthread_mutex_unlock(&c->qmu);
+        pthread_join(c->engine_thread, NULL);
+        return zkc__err(ZKC_ENOMEM, "cannot start the dispatch thread: %s", strerror(errno));
+    }
+    c->threads_started = 1;
+    return 0;
+}
+
+/* Called after the engine has cancelled everything: lets the engine drain the
+ * tasks that cancellation produced, then the dispatch thread run the callbacks
+ * that came out of them. */
+void zkc__loop_stop(zkc_client *c)
+{
+    if (!c->threads_started)
+        return;
+    pthread_mutex_lock(&c->qmu);
+    c->engine_stop = 1;
+    pthread_cond_signal(&c->qcv);
+    pthread_mutex_unlock(&c->qmu);
+    pthread_join(c->engine_thread, NULL);
+    pthread_mutex_lock(&c->dmu);
+    c->dispatch_stop = 1;
+    pthread_cond_signal(&c->dcv);
+    pthread_mutex_unlock(&c->dmu);
+    pthread_join(c->dispatch_thread, NULL);
+    free(c->heap);
+    c->heap = NULL;
+    c->threads_started = 0;
+}
