@@ -475,8 +475,11 @@ static void open_task(void *arg)
         set_first_result(c, rc);
 }
 
+void zkc__counters_free(zkc_client *c);
+
 static void client_free(zkc_client *c)
 {
+    zkc__counters_free(c);
     free(c->hosts);
     free(c->auth_scheme);
     free(c->auth_cred);
