@@ -253,10 +253,10 @@ ZKC_EXTERN void zkc_lock_destroy(zkc_lock *l);
 ZKC_EXTERN int zkc_lock_acquire(zkc_lock *l, int timeout_ms, int64_t *token);
 /* Callback acquire; cb runs exactly once on the dispatch thread. */
 ZKC_EXTERN int zkc_lock_acquire_async(zkc_lock *l, int timeout_ms, zkc_lock_cb cb, void *ud);
-/* Cancel a pending acquire. Safe to race with the grant: either the callback
- * reports success (and the object holds), or ZKC_ECANCELED (and no node is
- * left). Returns ZKC_ENOTHELD... no: returns 0 if an acquire was pending, else
- * ZKC_EINVAL with a message. */
+/* Cancel a pending acquire (blocks until the engine has processed it). Safe to
+ * race with the grant: either the acquire reports success (and the object
+ * holds), or ZKC_ECANCELED (and its node is deleted). Returns 0 whether or not
+ * an acquire was pending. */
 ZKC_EXTERN int zkc_lock_cancel(zkc_lock *l);
 /* Count down one hold; the last one deletes the node (bounded by the operation
  * timeout; after a session loss there is nothing to delete). ZKC_ENOTHELD if
@@ -272,6 +272,40 @@ ZKC_EXTERN int zkc_lock_is_held(zkc_lock *l);
 /* Lock-lost listener for this object (NULL removes it). Dispatch thread. */
 ZKC_EXTERN void zkc_lock_set_listener(zkc_lock *l, zkc_lock_event_fn fn, void *ud);
 ZKC_EXTERN const char *zkc_lock_path(zkc_lock *l);
+
+/* Read/write lock at `path` (Curator InterProcessReadWriteLock compatible): two
+ * lock objects on one queue. Many readers or one writer; fair: a writer waits
+ * for everyone queued before it, a reader only for the last writer before it.
+ * The write lock's holder may also take the read lock (downgrade: take read,
+ * then release write). Upgrading read to write is not supported: it would
+ * deadlock against another upgrader; release the read lock first. */
+typedef struct zkc_rwlock zkc_rwlock;
+ZKC_EXTERN int zkc_rwlock_create(zkc_client *c, const char *path, zkc_rwlock **out);
+ZKC_EXTERN zkc_lock *zkc_rwlock_read(zkc_rwlock *rw);   /* owned by rw */
+ZKC_EXTERN zkc_lock *zkc_rwlock_write(zkc_rwlock *rw);  /* owned by rw */
+ZKC_EXTERN void zkc_rwlock_destroy(zkc_rwlock *rw);
+
+/* Counting semaphore: up to max_leases holders of `path` at once, FIFO among
+ * waiters, a lease tied to its holder's session. The lease count is stored in
+ * the semaphore node; a client configured with another count gets ZKC_ECONFIG
+ * from acquire. Use the zkc_lock_* calls on the returned object. Waiting costs
+ * one watch per waiter (on the waiter ahead of it) plus one children watch for
+ * the first waiter only; a holder that was the first waiter touches its own
+ * node when admitted so the waiter behind it moves up. */
+ZKC_EXTERN int zkc_semaphore_create(zkc_client *c, const char *path, int max_leases, zkc_lock **out);
+
+/* Multi-lock: take several locks (mutexes, read or write sides, semaphores)
+ * all or nothing. They are taken one at a time in one canonical order (by path,
+ * then kind), so two multi-locks over overlapping sets cannot deadlock; on a
+ * timeout or error every lock taken so far is released. The locks stay owned
+ * by the caller; destroy the multilock before them. */
+typedef struct zkc_multilock zkc_multilock;
+typedef void (*zkc_multilock_cb)(zkc_multilock *m, int status, void *ud);
+ZKC_EXTERN int zkc_multilock_create(zkc_lock *const *locks, int n, zkc_multilock **out);
+ZKC_EXTERN int zkc_multilock_acquire(zkc_multilock *m, int timeout_ms);
+ZKC_EXTERN int zkc_multilock_acquire_async(zkc_multilock *m, int timeout_ms, zkc_multilock_cb cb, void *ud);
+ZKC_EXTERN int zkc_multilock_release(zkc_multilock *m);
+ZKC_EXTERN void zkc_multilock_destroy(zkc_multilock *m);
 
 /* Queue introspection: the contenders at `path` in queue order. */
 typedef struct zkc_queue_entry {

@@ -767,6 +767,9 @@ static void applied_from_record(txn *t, const zkc__record *rec)
             u->mres[i].after = rec->after[i];
         }
         u->res = u->mres[0];
+        for (int i = 0; i < u->n; i++)
+            u->cores[i]->cached = 0;
+        t->multi = NULL;
         upd_finish(u, 0, NULL);
     } else {
         int k = 0;
@@ -789,9 +792,6 @@ static void applied_from_record(txn *t, const zkc__record *rec)
     }
     if (t->co)
         t->co->cached = 0;
-    else
-        for (int i = 0; i < t->multi->n; i++)
-            t->multi->cores[i]->cached = 0;
     txn_end(t);
 }
 
@@ -864,7 +864,24 @@ static void replay_done(zkc__req *r)
     upd *u = rc->u;
     free(rc);
     zkc__record rec;
-    if (r->rc == ZR_OK && zkc__record_decode(r->value, r->valuelen, &rec) == 0 && rec.n > 0) {
+    int decoded = r->rc == ZR_OK && zkc__record_decode(r->value, r->valuelen, &rec) == 0 && rec.n > 0;
+    if (r->rc == ZR_NONODE) {
+        /* Expired between our create and this read: apply it for real. */
+        free(u->key);
+        u->key = NULL;
+        txn_round(t);
+        return;
+    }
+    /* Take it out of the batch first: finishing a blocking caller's update
+     * hands its memory back to that caller. */
+    if (!t->multi) {
+        int k = 0;
+        for (int i = 0; i < t->nu; i++)
+            if (t->u[i] != u)
+                t->u[k++] = t->u[i];
+        t->nu = k;
+    }
+    if (decoded) {
         u->res.before = rec.before[0];
         u->res.after = rec.after[0];
         u->res.replayed = 1;
@@ -872,31 +889,16 @@ static void replay_done(zkc__req *r)
             for (int i = 0; i < u->n && i < rec.n; i++) {
                 u->mres[i].before = rec.before[i];
                 u->mres[i].after = rec.after[i];
+                u->mres[i].replayed = 1;
             }
         upd_finish(u, 0, NULL);
-    } else if (r->rc == ZR_NONODE) {
-        /* Expired between our create and this read: apply it now. */
-        free(u->key);
-        u->key = NULL;
-        if (t->multi) {
-            txn_round(t);
-            return;
-        }
     } else {
-        upd_finish(u, r->rc == ZR_OK ? ZKC_EBADDATA : zkc__map_zrc(r->rc), "reading idempotency key %s: %s",
-                   u->key, r->rc == ZR_OK ? "malformed record" : zkc__zrc_name(r->rc));
+        upd_finish(u, r->rc == ZR_OK ? ZKC_EBADDATA : req_error(r->rc), "reading idempotency key %s: %s", u->key,
+                   r->rc == ZR_OK ? "malformed record" : zkc__zrc_name(r->rc));
     }
-    if (t->multi) {
-        txn_end(t);
-        return;
-    }
-    /* Drop the replayed update from the batch and run the rest. */
-    int k = 0;
-    for (int i = 0; i < t->nu; i++)
-        if (t->u[i] != u || !u->op.finished)
-            t->u[k++] = t->u[i];
-    t->nu = k;
-    if (t->nu == 0) {
+    if (t->multi || t->nu == 0) {
+        if (t->multi)
+            t->multi = NULL;
         txn_end(t);
         return;
     }

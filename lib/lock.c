@@ -40,9 +40,35 @@ static int decide_read(zkc_lock *l, const zkc__member *m, int n, int self, zkc__
     return 0;
 }
 
-const zkc__qkind zkc__kind_mutex = {"-lock-", ZKC_LOCK_MUTEX, 1, decide_exclusive};
-const zkc__qkind zkc__kind_write = {"__WRIT__", ZKC_LOCK_WRITE, 1, decide_exclusive};
-const zkc__qkind zkc__kind_read = {"__READ__", ZKC_LOCK_READ, 0, decide_read};
+/* Semaphore: the first max_leases members hold. The first waiter watches the
+ * children list, since a release anywhere among the holders admits it; every
+ * later waiter watches the member right before it, which either leaves (cancel,
+ * crash) or, once admitted, touches its own node to wake this one up. */
+static int decide_semaphore(zkc_lock *l, const zkc__member *m, int n, int self, zkc__verdict *v)
+{
+    ZKC__UNUSED(m);
+    int max = zkc__lock_max_leases(l);
+    int stored = zkc__lock_stored_leases(l);
+    if (stored > 0 && stored != max)
+        return zkc__err(ZKC_ECONFIG, "semaphore has %d leases stored in its node, this client was configured for %d",
+                        stored, max);
+    v->kick_next = 1;
+    if (self < max) {
+        v->granted = 1;
+        return 0;
+    }
+    if (self == max)
+        v->watch_children = 1;
+    else
+        v->blocker = self - 1;
+    ZKC__UNUSED(n);
+    return 0;
+}
+
+const zkc__qkind zkc__kind_mutex = {"lock-", ZKC_LOCK_MUTEX, 1, 0, decide_exclusive};
+const zkc__qkind zkc__kind_write = {"__WRIT__", ZKC_LOCK_WRITE, 1, 0, decide_exclusive};
+const zkc__qkind zkc__kind_read = {"__READ__", ZKC_LOCK_READ, 0, 0, decide_read};
+const zkc__qkind zkc__kind_semaphore = {"lease-", ZKC_LOCK_SEMAPHORE, 0, 1, decide_semaphore};
 
 int zkc__lock_make(zkc_client *c, const char *path, const zkc__qkind *kind, int max_leases, zkc_lock **out);
 int zkc__lock_make(zkc_client *c, const char *path, const zkc__qkind *kind, int max_leases, zkc_lock **out)
@@ -72,6 +98,60 @@ int zkc__lock_make(zkc_client *c, const char *path, const zkc__qkind *kind, int 
 int zkc_lock_create(zkc_client *c, const char *path, zkc_lock **out)
 {
     return zkc__lock_make(c, path, &zkc__kind_mutex, 0, out);
+}
+
+int zkc_semaphore_create(zkc_client *c, const char *path, int max_leases, zkc_lock **out)
+{
+    if (max_leases < 1)
+        return zkc__err(ZKC_EINVAL, "semaphore %s: max_leases must be at least 1 (got %d)", path ? path : "(null)",
+                        max_leases);
+    return zkc__lock_make(c, path, &zkc__kind_semaphore, max_leases, out);
+}
+
+struct zkc_rwlock {
+    zkc_lock *r, *w;
+};
+
+void zkc__lock_set_sibling(zkc_lock *reader, zkc_lock *writer);
+
+int zkc_rwlock_create(zkc_client *c, const char *path, zkc_rwlock **out)
+{
+    if (!out)
+        return zkc__err(ZKC_EINVAL, "zkc_rwlock_create: out is NULL");
+    *out = NULL;
+    zkc_rwlock *rw = calloc(1, sizeof *rw);
+    if (!rw)
+        return zkc__err(ZKC_ENOMEM, "out of memory");
+    int rc = zkc__lock_make(c, path, &zkc__kind_read, 0, &rw->r);
+    if (!rc)
+        rc = zkc__lock_make(c, path, &zkc__kind_write, 0, &rw->w);
+    if (rc) {
+        zkc_lock_destroy(rw->r);
+        free(rw);
+        return rc;
+    }
+    zkc__lock_set_sibling(rw->r, rw->w);
+    *out = rw;
+    return 0;
+}
+
+zkc_lock *zkc_rwlock_read(zkc_rwlock *rw)
+{
+    return rw ? rw->r : NULL;
+}
+
+zkc_lock *zkc_rwlock_write(zkc_rwlock *rw)
+{
+    return rw ? rw->w : NULL;
+}
+
+void zkc_rwlock_destroy(zkc_rwlock *rw)
+{
+    if (!rw)
+        return;
+    zkc_lock_destroy(rw->r);
+    zkc_lock_destroy(rw->w);
+    free(rw);
 }
 
 /* ---------------------------------------------------------------- introspection */

@@ -211,7 +211,8 @@ static void remove_watch_task(zkc__task *t)
     free(ev);
     watch_priv *p = WP(w);
     p->removing = 0;
-    if (w->state == W_FIRED || rc == ZOK || rc == ZNOWATCHER) {
+    /* Not ARMED: it fired, or its session was closed while we asked. */
+    if (w->state != W_ARMED || rc == ZOK || rc == ZNOWATCHER) {
         watch_free(w);
         return;
     }
@@ -267,11 +268,11 @@ void zkc__watches_close_gen(zkc_client *c, uint64_t gen)
         zkc__watch *next = w->next;
         if (w->gen == gen && w->state == W_ARMED) {
             watch_priv *p = WP(w);
-            p->removing = 0;
-            if (p->dropped)
+            w->state = W_IDLE;
+            /* A removal in flight completes (ZCLOSING) and frees it then; an
+             * owner that still refers to it frees it by dropping it. */
+            if (p->dropped && !p->removing)
                 watch_free(w);
-            else
-                w->state = W_IDLE; /* owner still refers to it; freed on drop */
         }
         w = next;
     }

@@ -69,6 +69,7 @@ struct zkc_lock {
     zkc__watch *pred_w, *own_w;
     zkc__timer timer;
     int warned;
+    int stored_leases;  /* semaphore: count read from the node; -1 not read yet */
     simple_op *release_op;
 
     pthread_mutex_t mu;
@@ -102,6 +103,11 @@ static void lock_unref(zkc_lock *l)
 int zkc__lock_max_leases(zkc_lock *l)
 {
     return l->max_leases;
+}
+
+int zkc__lock_stored_leases(zkc_lock *l)
+{
+    return l->stored_leases > 0 ? l->stored_leases : 0;
 }
 
 const char *zkc__lock_sibling_node(zkc_lock *l)
@@ -511,7 +517,7 @@ static void parent_step(parent_walk *pw)
     const char *data = NULL;
     int len = 0;
     char nbuf[24];
-    if (end == n && l->kind->kind == ZKC_LOCK_SEMAPHORE) {
+    if (end == n && l->kind->stores_leases) {
         len = snprintf(nbuf, sizeof nbuf, "%d", l->max_leases);
         data = nbuf;
     }
@@ -715,7 +721,7 @@ static void do_create(zkc_lock *l)
         acq_abort(l, ZKC_ENOMEM, "out of memory");
         return;
     }
-    snprintf(prefix, n, "%s/_c_%s%s", l->path, l->uuid, l->kind->tag);
+    snprintf(prefix, n, "%s/_c_%s-%s", l->path, l->uuid, l->kind->tag);
     l->phase = PH_CREATING;
     char data[64];
     char host[40] = "";
@@ -864,9 +870,32 @@ static void check_done(zkc__req *r)
     lock_unref(l);
 }
 
+static void config_done(zkc__req *r)
+{
+    zkc_lock *l = r->ctx;
+    if (!stale(r) && l->phase == PH_CHECKING) {
+        if (r->rc == ZR_OK) {
+            /* Our own number, or 0 for data we cannot read (then ours rules). */
+            long v = 0;
+            char *end = NULL;
+            if (r->valuelen > 0 && r->valuelen < 16)
+                v = strtol(r->value, &end, 10);
+            l->stored_leases = (end && *end == 0 && v > 0 && v < 1000000) ? (int)v : 0;
+            SEND(zkc__children(l->c, l->path, NULL, check_done, l), l);
+        } else {
+            map_fail(l, r->rc, "reading the semaphore's lease count");
+        }
+    }
+    lock_unref(l);
+}
+
 static void do_check(zkc_lock *l)
 {
     l->phase = PH_CHECKING;
+    if (l->kind->stores_leases && l->stored_leases < 0) {
+        SEND(zkc__get(l->c, l->path, NULL, config_done, l), l);
+        return;
+    }
     SEND(zkc__children(l->c, l->path, NULL, check_done, l), l);
 }
 
@@ -903,6 +932,7 @@ static void acq_start(zkc__op *op)
     PUT(l->holds, 0);
     l->waited = 0;
     l->creates = 0;
+    l->stored_leases = -1;
     l->epoch++;
     zkc__uuid(l->uuid);
     if (a->timeout_ms > 0)
@@ -1270,4 +1300,10 @@ void zkc__lock_set_sibling(zkc_lock *reader, zkc_lock *writer);
 void zkc__lock_set_sibling(zkc_lock *reader, zkc_lock *writer)
 {
     reader->sibling = writer;
+}
+
+int zkc__lock_kind_of(zkc_lock *l);
+int zkc__lock_kind_of(zkc_lock *l)
+{
+    return l->kind->kind;
 }
