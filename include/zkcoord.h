@@ -96,6 +96,7 @@ extern "C" {
 #define ZKC_ECONFIG      -22  /* clients disagree about a recipe's configuration */
 #define ZKC_ESERVER      -23  /* unexpected server error (see zkc_errmsg) */
 #define ZKC_ELIMIT       -24  /* a size or count limit of ZooKeeper or of the recipe */
+#define ZKC_EOUTOFSTOCK  -25  /* reservation refused: not enough stock (fail-fast mode) */
 
 /* Short description of a ZKC_E* code ("invalid argument"). Never NULL. */
 ZKC_EXTERN const char *zkc_strerror(int err);
@@ -396,6 +397,93 @@ ZKC_EXTERN int zkc_counter_lookup(zkc_client *c, const char *key, zkc_counter_re
  * current value and version 0. Run it while no non-zkcoord writer updates the
  * node. */
 ZKC_EXTERN int zkc_counter_rebase(zkc_counter *ctr);
+
+/* ------------------------------------------------------ inventory reservation
+ *
+ * Queue-managed stock for SKUs under a root path. Requests for one SKU are
+ * served in arrival order (strict FIFO: a request that does not fit and waits
+ * for restock blocks the ones behind it until stock arrives or it times out).
+ * Every request carries an id (an order id, say): repeating it never reserves
+ * twice, and its outcome can be looked up after a restart or a session loss.
+ * A multi-line request reserves all its lines or none, and is queued in all its
+ * SKUs' queues in one transaction, so every queue sees one arrival order and
+ * two multi-line orders cannot wait on each other in a cycle. A reservation
+ * holds units until confirmed (sold) or cancelled (returned); one not confirmed
+ * within hold_ms (server clock) is returned by zkc_inventory_reap, which any
+ * client may run. Units are conserved: available + reserved + sold == total. */
+typedef struct zkc_inventory zkc_inventory;
+
+typedef enum {
+    ZKC_RES_PENDING = 0,      /* queued, not decided yet */
+    ZKC_RES_RESERVED = 1,     /* units held for the order */
+    ZKC_RES_SOLD = 2,         /* confirmed */
+    ZKC_RES_CANCELLED = 3,    /* units returned by cancel */
+    ZKC_RES_OUT_OF_STOCK = 4, /* refused (fail-fast) */
+    ZKC_RES_TIMED_OUT = 5,    /* left the queue at its timeout */
+    ZKC_RES_EXPIRED = 6,      /* reserved, not confirmed in time; units returned */
+    ZKC_RES_ABANDONED = 7     /* its requester's session ended before a decision */
+} zkc_res_state;
+
+typedef struct zkc_line {
+    const char *sku;  /* node name: no '/', as for paths */
+    int64_t qty;      /* > 0 */
+} zkc_line;
+
+typedef struct zkc_reserve_options {
+    int wait_for_restock; /* 0 (default): ZKC_EOUTOFSTOCK at once when short */
+    int hold_ms;          /* reservation lifetime until confirm (default 600000) */
+    void *reserved[4];
+} zkc_reserve_options;
+
+typedef struct zkc_stock_info {
+    int64_t available, reserved, sold, total;
+    int queue_length;
+} zkc_stock_info;
+
+typedef void (*zkc_reserve_cb)(zkc_inventory *inv, int status, const char *id, zkc_res_state state, void *ud);
+
+ZKC_EXTERN int zkc_inventory_create(zkc_client *c, const char *root, zkc_inventory **out);
+ZKC_EXTERN void zkc_inventory_destroy(zkc_inventory *inv);
+/* Add qty units (creates the SKU at first restock). */
+ZKC_EXTERN int zkc_inventory_restock(zkc_inventory *inv, const char *sku, int64_t qty);
+ZKC_EXTERN int zkc_inventory_stock(zkc_inventory *inv, const char *sku, zkc_stock_info *out);
+/* Reserve lines all or nothing. id: caller's request id, or NULL to have one
+ * generated (written to id_out, which must hold 64 bytes; may be NULL if id is
+ * given). 0 when reserved (or already reserved/sold under this id: *state says
+ * which); ZKC_EOUTOFSTOCK, ZKC_ETIMEDOUT, ZKC_ECANCELED, ZKC_ESESSIONLOST (look
+ * it up by id). */
+ZKC_EXTERN int zkc_inventory_reserve(zkc_inventory *inv, const char *id, const zkc_line *lines, int n,
+                                     const zkc_reserve_options *o, int timeout_ms, char *id_out,
+                                     zkc_res_state *state);
+ZKC_EXTERN int zkc_inventory_reserve_async(zkc_inventory *inv, const char *id, const zkc_line *lines, int n,
+                                           const zkc_reserve_options *o, int timeout_ms, zkc_reserve_cb cb,
+                                           void *ud);
+/* Reserved -> sold; idempotent (0 if already sold). ZKC_EINVAL if not reserved. */
+ZKC_EXTERN int zkc_inventory_confirm(zkc_inventory *inv, const char *id);
+/* Reserved -> cancelled, units back; idempotent. */
+ZKC_EXTERN int zkc_inventory_cancel(zkc_inventory *inv, const char *id);
+ZKC_EXTERN int zkc_inventory_lookup(zkc_inventory *inv, const char *id, zkc_res_state *state);
+/* Return the units of reservations past their hold time; *returned counts them. */
+ZKC_EXTERN int zkc_inventory_reap(zkc_inventory *inv, int64_t *returned);
+
+/* ------------------------------------------------------------ rate limiter
+ *
+ * At most `permits` permits per fixed window of window_ms (server clock),
+ * across every process. Each process takes permits from the shared window
+ * counter `batch` at a time and hands them out locally, so ZooKeeper sees one
+ * write per batch, not per permit. Bound: per fixed window never more than
+ * `permits`; any sliding interval of window_ms may see up to 2 x permits (a
+ * burst at the end of one window and the start of the next). Unused local
+ * permits lapse at the window's end. Old window nodes are deleted. */
+typedef struct zkc_ratelimit zkc_ratelimit;
+typedef void (*zkc_ratelimit_cb)(zkc_ratelimit *rl, int status, void *ud);
+ZKC_EXTERN int zkc_ratelimit_create(zkc_client *c, const char *path, int64_t permits, int window_ms, int batch,
+                                    zkc_ratelimit **out);
+ZKC_EXTERN void zkc_ratelimit_destroy(zkc_ratelimit *rl);
+/* Take n permits, waiting for the next window up to timeout_ms (0: try). */
+ZKC_EXTERN int zkc_ratelimit_acquire(zkc_ratelimit *rl, int64_t n, int timeout_ms);
+ZKC_EXTERN int zkc_ratelimit_acquire_async(zkc_ratelimit *rl, int64_t n, int timeout_ms, zkc_ratelimit_cb cb,
+                                           void *ud);
 
 #ifdef __cplusplus
 }

@@ -33,6 +33,7 @@ static const struct {
     {ZKC_ECONFIG, "clients disagree about the recipe's configuration"},
     {ZKC_ESERVER, "unexpected ZooKeeper error"},
     {ZKC_ELIMIT, "size or count limit reached"},
+    {ZKC_EOUTOFSTOCK, "not enough stock"},
 };
 
 const char *zkc_strerror(int err)
