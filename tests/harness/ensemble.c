@@ -1,8 +1,6 @@
 /* Real-ZooKeeper ensembles for tests: local java processes, docker, or external. */
 #ifndef _GNU_SOURCE
-#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
-#endif
 #endif
 #include "ensemble.h"
 

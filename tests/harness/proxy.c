@@ -1,8 +1,6 @@
 /* ZooKeeper-aware TCP proxy: one poll() thread per proxy, bounded buffers. */
 #ifndef _GNU_SOURCE
-#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
-#endif
 #endif
 #include "proxy.h"
 

@@ -1,9 +1,7 @@
 /* Self-test of the real-ZooKeeper harness: ensemble control, four-letter
  * words, the fault-injecting proxy and session expiry. */
 #ifndef _GNU_SOURCE
-#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
-#endif
 #endif
 #include "ensemble.h"
 #include "proxy.h"

@@ -1,9 +1,7 @@
 /* zk-ensemble: start and control a local ZooKeeper ensemble from shell scripts.
  * Servers outlive this command; their state and pids live in --dir. */
 #ifndef _GNU_SOURCE
-#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
-#endif
 #endif
 #include "ensemble.h"
 
