@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Compiles every ```c block of README.md against the built library and runs it
+# against a real single-node ZooKeeper, so the documentation cannot rot.
+set -euo pipefail
+top_srcdir=${top_srcdir:-.}
+top_builddir=${top_builddir:-.}
+work=$(mktemp -d "${TMPDIR:-/tmp}/zkc-readme.XXXXXX")
+zkdir="$work/zk"
+cleanup() { "$top_builddir/tests/harness/zk-ensemble" stop --dir "$zkdir" >/dev/null 2>&1 || true; rm -rf "$work"; }
+trap cleanup EXIT
+mkdir -p "$zkdir"
+python_extract() {
+    awk -v dir="$work" '
+        /^```c$/ { n++; f = sprintf("%s/example%d.c", dir, n); inblk = 1; next }
+        /^```$/ && inblk { inblk = 0; close(f); next }
+        inblk { print > f }
+    ' "$top_srcdir/README.md"
+}
+python_extract
+count=$(ls "$work"/example*.c 2>/dev/null | wc -l)
+if [ "$count" -lt 4 ]; then
+    echo "readme-examples: expected at least 4 C examples in README.md, found $count" >&2
+    exit 1
+fi
+ZKC_HOSTS=$("$top_builddir/tests/harness/zk-ensemble" start --dir "$zkdir" --nodes 1)
+export ZKC_HOSTS
+fail=0
+for src in "$work"/example*.c; do
+    exe="${src%.c}"
+    if ! cc -std=gnu11 -Wall -Wextra -Werror -I"$top_srcdir/include" "$src" -o "$exe" \
+        -L"$top_builddir/lib/.libs" -lzkcoord -lpthread -Wl,-rpath,"$(cd "$top_builddir/lib/.libs" && pwd)"; then
+        echo "readme-examples: $(basename "$src") does not compile" >&2
+        fail=1
+        continue
+    fi
+    if ! timeout 60 "$exe" > "$exe.out" 2>&1; then
+        echo "readme-examples: $(basename "$src") failed:" >&2
+        cat "$exe.out" >&2
+        fail=1
+    else
+        echo "readme-examples: $(basename "$src") ok: $(tail -1 "$exe.out")"
+    fi
+done
+exit $fail
