@@ -373,8 +373,13 @@ static void sess_event_task(zkc__task *t)
         on_connected(c);
     } else if (zstate == ZOO_CONNECTING_STATE || zstate == ZOO_ASSOCIATING_STATE) {
         if (c->state == ZKC__S_CONNECTED) {
+            int64_t now = zkc__now_ms();
+            /* It gave up after at most 2/3 of the timeout of silence (sooner on
+             * a reset): the last packet came no earlier than that. */
+            if (now - (int64_t)c->timeout_ms * 2 / 3 > c->last_heard)
+                c->last_heard = now - (int64_t)c->timeout_ms * 2 / 3;
             c->state = ZKC__S_SUSPENDED;
-            c->disconnected_at = zkc__now_ms();
+            c->disconnected_at = now;
             ZKC__STAT_INC(c, suspended);
             publish(c);
             zkc__log(c, ZKC_LOG_WARN, "connection lost; session may still be alive (SUSPENDED)");
@@ -442,6 +447,16 @@ static void tick_fire(zkc__timer *t)
         return;
     int64_t now = zkc__now_ms();
     zkc__reqs_fail_parked(c, 0);
+    if (c->zh && c->ever_connected && c->timeout_ms > 0 && c->state == ZKC__S_CONNECTED &&
+        zoo_state((zhandle_t *)c->zh) == ZOO_CONNECTED_STATE) {
+        /* The C client drops a connection that has been silent for 2/3 of the
+         * timeout, so while it says CONNECTED it has heard from the server
+         * within that span: a lower bound on the last packet, like ours, and
+         * one that does not depend on our heartbeat's reply being prompt. */
+        int64_t floor_heard = now - (int64_t)c->timeout_ms * 2 / 3;
+        if (floor_heard > c->last_heard)
+            c->last_heard = floor_heard;
+    }
     if (c->zh && c->ever_connected && c->timeout_ms > 0) {
         if (now >= c->last_heard + c->timeout_ms - lost_margin(c)) {
             char why[128];
