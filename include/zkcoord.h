@@ -398,6 +398,24 @@ ZKC_EXTERN int zkc_counter_lookup(zkc_client *c, const char *key, zkc_counter_re
  * node. */
 ZKC_EXTERN int zkc_counter_rebase(zkc_counter *ctr);
 
+/* ------------------------------------------------------------------ admin */
+
+typedef struct zkc_cleanup_report {
+    int64_t examined;        /* nodes looked at */
+    int64_t markers;         /* exactly-once markers of client instances idle past retention */
+    int64_t keys;            /* idempotency keys older than retention */
+    int64_t empty_parents;   /* empty lock/queue parents under lock_root */
+} zkc_cleanup_report;
+
+/* Delete what the recipes leave behind and no longer need, judged by the
+ * servers' clock (node mtime) against the client's marker_retention_s: markers
+ * and keys under meta_root, and (if lock_root is not NULL) empty lock parents
+ * below lock_root that have not changed for that long. dry_run: count, delete
+ * nothing. Reservation records are reaped by zkc_inventory_reap. Safe to run
+ * while the application runs: every delete is conditional on the version
+ * examined, and a marker in use is recreated by its owner. */
+ZKC_EXTERN int zkc_admin_cleanup(zkc_client *c, const char *lock_root, int dry_run, zkc_cleanup_report *out);
+
 /* ------------------------------------------------------ inventory reservation
  *
  * Queue-managed stock for SKUs under a root path. Requests for one SKU are
