@@ -518,6 +518,7 @@ void zkc__client_unref(zkc_client *c)
 static void shutdown_task(void *arg)
 {
     zkc_client *c = arg;
+    c->closing = 1;
     /* Objects first (their ops finish ECANCELED), then the session closes and
      * the server drops our ephemeral nodes with it. */
     zkc__object *o = c->objects;
@@ -646,7 +647,7 @@ int zkc_client_destroy(zkc_client *c)
         return zkc__err(ZKC_EDEADLK, "zkc_client_destroy called from one of the client's own callbacks");
     if (__atomic_exchange_n(&c->destroyed, 1, __ATOMIC_ACQ_REL))
         return zkc__err(ZKC_EINVAL, "zkc_client_destroy called twice");
-    __atomic_store_n(&c->closing, 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&c->api_closing, 1, __ATOMIC_RELEASE);
     /* The task may fail to allocate; the stop below still closes everything
      * reachable, but the session would then end by timeout instead of at once. */
     if (zkc__post_call(c, shutdown_task, c) != 0)

@@ -1501,7 +1501,7 @@ void zkc_counter_destroy(zkc_counter *ctr)
         return;
     if (__atomic_exchange_n(&ctr->api_destroyed, 1, __ATOMIC_ACQ_REL))
         return;
-    if (!__atomic_load_n(&ctr->c->closing, __ATOMIC_ACQUIRE) && !zkc__on_engine(ctr->c)) {
+    if (!__atomic_load_n(&ctr->c->api_closing, __ATOMIC_ACQUIRE) && !zkc__on_engine(ctr->c)) {
         open_op *oo = calloc(1, sizeof *oo);
         if (oo) {
             oo->op.c = ctr->c;

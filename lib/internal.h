@@ -322,7 +322,8 @@ struct zkc_client {
     zkc__req *parked, *parked_tail;
     zkc__sess_listener *listeners;
     zkc__watch *watches;         /* every live watch cell */
-    int closing;
+    int closing;                 /* engine: shutdown has begun */
+    int api_closing;             /* atomic: zkc_client_destroy was called; refuse new work */
 
     /* readable from any thread */
     pthread_mutex_t smu;         /* guards the fields below */

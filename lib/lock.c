@@ -81,7 +81,7 @@ int zkc__lock_make(zkc_client *c, const char *path, const zkc__qkind *kind, int 
     int rc = zkc__path_check(path, "lock path");
     if (rc)
         return rc;
-    if (__atomic_load_n(&c->closing, __ATOMIC_ACQUIRE))
+    if (__atomic_load_n(&c->api_closing, __ATOMIC_ACQUIRE))
         return zkc__err(ZKC_ECLOSED, "the client is being destroyed");
     zkc_lock *l = zkc__lock_new(c, path, kind, max_leases);
     if (!l)

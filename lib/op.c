@@ -71,7 +71,7 @@ int zkc__op_run(zkc__op *op, void (*start)(zkc__op *op), int blocking)
     zkc_client *c = op->c;
     op->start = start;
     op->task.fn = op_start_task;
-    if (__atomic_load_n(&c->closing, __ATOMIC_ACQUIRE)) {
+    if (__atomic_load_n(&c->api_closing, __ATOMIC_ACQUIRE)) {
         if (!blocking)
             op->release(op);
         op->status = ZKC_ECLOSED;

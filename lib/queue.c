@@ -1253,7 +1253,7 @@ void zkc_lock_destroy(zkc_lock *l)
     }
     /* With the client gone or going, its shutdown already cancelled our work
      * and unlinked us. */
-    if (!__atomic_load_n(&l->c->closing, __ATOMIC_ACQUIRE))
+    if (!__atomic_load_n(&l->c->api_closing, __ATOMIC_ACQUIRE))
         run_simple(l, destroy_start, 1);
     lock_unref(l);
 }

@@ -371,6 +371,6 @@ void zkc_ratelimit_destroy(zkc_ratelimit *rl)
 {
     if (!rl)
         return;
-    if (__atomic_load_n(&rl->c->closing, __ATOMIC_ACQUIRE) || zkc__post_call(rl->c, destroy_task, rl) != 0)
+    if (__atomic_load_n(&rl->c->api_closing, __ATOMIC_ACQUIRE) || zkc__post_call(rl->c, destroy_task, rl) != 0)
         rl_unref(rl);
 }
