@@ -788,6 +788,19 @@ static void grant(zkc_lock *l, int kick)
     acq_finish(l, 0, NULL);
 }
 
+static void mixed_check_done(zkc__req *r)
+{
+    zkc_lock *l = r->ctx;
+    if (r->rc == ZR_OK && !(l->warned & 4) && (r->valuelen < 8 || memcmp(r->value, "zkcoord ", 8) != 0)) {
+        l->warned |= 4;
+        zkc__log(r->c, ZKC_LOG_WARN,
+                 "lock %s: both Curator (-lock-) and kazoo (__lock__) nodes are queued; those two libraries "
+                 "misread each other's names and are not safe together on one path (zkcoord reads both)",
+                 l->path);
+    }
+    lock_unref(l);
+}
+
 static void check_done(zkc__req *r)
 {
     zkc_lock *l = r->ctx;
@@ -809,12 +822,23 @@ static void check_done(zkc__req *r)
     }
     int junk = 0, styles = 0;
     int n = zkc__members_parse(r->children, r->nchildren, m, &junk, &styles);
-    if (!l->warned && (styles & ZKC__STYLE_CURATOR) && (styles & ZKC__STYLE_KAZOO)) {
-        l->warned = 1;
-        zkc__log(c, ZKC_LOG_WARN,
-                 "lock %s: both Curator (-lock-) and kazoo (__lock__) nodes are queued; those two libraries "
-                 "misread each other's names and are not safe together on one path",
-                 l->path);
+    if (!(l->warned & 1) && (styles & ZKC__STYLE_CURATOR) && (styles & ZKC__STYLE_KAZOO)) {
+        /* zkcoord names its nodes as Curator does; only a "-lock-" node that
+         * is not ours (our data starts "zkcoord ") makes the mix unsafe. */
+        l->warned |= 1;
+        for (int i = 0, asked = 0; i < n && asked < 16; i++) {
+            int32_t seq;
+            int kind, style;
+            if (zkc__seq_parse(m[i].name, &seq, &kind, &style) && style == ZKC__STYLE_CURATOR) {
+                char *p = zkc__path_join(l->path, m[i].name);
+                if (p) {
+                    lock_ref(l);
+                    zkc__get(c, p, NULL, mixed_check_done, l);
+                    asked++;
+                }
+                free(p);
+            }
+        }
     }
     if (junk && !(l->warned & 2)) {
         l->warned |= 2;
