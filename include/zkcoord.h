@@ -360,6 +360,10 @@ ZKC_EXTERN int zkc_counter_create(zkc_client *c, const char *path, const zkc_cou
 ZKC_EXTERN void zkc_counter_destroy(zkc_counter *ctr);
 ZKC_EXTERN const char *zkc_counter_path(zkc_counter *ctr);
 
+/* Read the value from the server this client is connected to. Like any
+ * ZooKeeper read it may lag the leader by a moment: a write another client
+ * completed just before may not show yet (updates are never based on such a
+ * read: a stale base fails its version check and is re-read). */
 ZKC_EXTERN int zkc_counter_get(zkc_counter *ctr, int64_t *value);
 ZKC_EXTERN int zkc_counter_set(zkc_counter *ctr, int64_t value);
 /* Add `delta` exactly once. u may be NULL. */
