@@ -515,12 +515,36 @@ void zkc__client_unref(zkc_client *c)
         client_free(c);
 }
 
+static void shutdown_finish(zkc_client *c)
+{
+    if (c->state == ZKC__S_CLOSED)
+        return;
+    zkc__timer_disarm(c, &c->drain);
+    close_handle(c);
+    c->state = ZKC__S_CLOSED;
+    publish(c);
+    pthread_mutex_lock(&c->smu);
+    c->shutdown_done = 1;
+    pthread_cond_broadcast(&c->scv);
+    pthread_mutex_unlock(&c->smu);
+}
+
+static void drain_fire(zkc__timer *t)
+{
+    shutdown_finish(ZKC__CONTAINER_OF(t, zkc_client, drain));
+}
+
+void zkc__inflight_done(zkc_client *c)
+{
+    if (--c->inflight == 0 && c->closing)
+        shutdown_finish(c);
+}
+
 static void shutdown_task(void *arg)
 {
     zkc_client *c = arg;
     c->closing = 1;
-    /* Objects first (their ops finish ECANCELED), then the session closes and
-     * the server drops our ephemeral nodes with it. */
+    /* Objects first: work not yet sent finishes ECANCELED. */
     zkc__object *o = c->objects;
     while (o) {
         zkc__object *next = o->next;
@@ -530,9 +554,23 @@ static void shutdown_task(void *arg)
     emit(c, (zkc_state)ZKC__CLOSING_STATE, c->gen);
     zkc__timer_disarm(c, &c->tick);
     zkc__reqs_fail_parked(c, ZR_CLOSING);
-    close_handle(c);
-    c->state = ZKC__S_CLOSED;
-    publish(c);
+    /* Requests already sent get their replies first (bounded), so an update
+     * that was applied is reported applied, not "cancelled". Then the session
+     * closes and the server drops our ephemeral nodes with it. */
+    if (c->inflight > 0 && c->zh && c->state == ZKC__S_CONNECTED) {
+        int64_t wait = c->opt.operation_timeout_ms < 2000 ? c->opt.operation_timeout_ms : 2000;
+        zkc__timer_arm(c, &c->drain, zkc__now_ms() + wait);
+        return;
+    }
+    shutdown_finish(c);
+}
+
+/* A reply says the servers expired our session (they may say so without
+ * closing the connection): that is LOST, whatever our timer says. */
+void zkc__session_expired_reply(zkc_client *c, uint64_t gen)
+{
+    if (gen == c->gen && c->zh && !c->closing)
+        session_lost(c, "a server answered \"session expired\"");
 }
 
 int zkc_client_create(zkc_client **out, const zkc_client_options *o)
@@ -595,6 +633,7 @@ int zkc_client_create(zkc_client **out, const zkc_client_options *o)
     c->refs = 1;
     zkc__uuid(c->uuid);
     zkc__timer_init(&c->tick, tick_fire);
+    zkc__timer_init(&c->drain, drain_fire);
     pthread_mutex_init(&c->smu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -648,10 +687,17 @@ int zkc_client_destroy(zkc_client *c)
     if (__atomic_exchange_n(&c->destroyed, 1, __ATOMIC_ACQ_REL))
         return zkc__err(ZKC_EINVAL, "zkc_client_destroy called twice");
     __atomic_store_n(&c->api_closing, 1, __ATOMIC_RELEASE);
-    /* The task may fail to allocate; the stop below still closes everything
-     * reachable, but the session would then end by timeout instead of at once. */
-    if (zkc__post_call(c, shutdown_task, c) != 0)
+    if (zkc__post_call(c, shutdown_task, c) == 0) {
+        /* Wait for the engine to drain what was sent and close the session;
+         * the engine keeps its clock meanwhile (loop_stop would fire every
+         * timer at once). */
+        pthread_mutex_lock(&c->smu);
+        while (!c->shutdown_done)
+            pthread_cond_wait(&c->scv, &c->smu);
+        pthread_mutex_unlock(&c->smu);
+    } else {
         zkc__log(c, ZKC_LOG_ERROR, "out of memory during shutdown");
+    }
     zkc__loop_stop(c);
     if (c->zh) {
         zookeeper_close((zhandle_t *)c->zh);

@@ -157,12 +157,21 @@ static int req_error(int rc)
     return zkc__map_zrc(rc);
 }
 
+/* For reads: a read cut short by zkc_client_destroy is a cancellation. */
+static int read_error(zkc_client *c, int rc)
+{
+    if (c->closing && (rc == ZR_CONNLOSS || rc == ZR_CLOSING))
+        return ZKC_ECANCELED;
+    return req_error(rc);
+}
+
 /* ---------------------------------------------------------------- parents */
 
 typedef struct mkpath {
     zkc_client *c;
     char *target;
-    size_t pos;
+    size_t pos, prev;
+    int tries;
     void (*done)(void *arg, int rc);
     void *arg;
 } mkpath;
@@ -172,6 +181,12 @@ static void mkpath_step(mkpath *m);
 static void mkpath_done(zkc__req *r)
 {
     mkpath *m = r->ctx;
+    if ((r->rc == ZR_CONNLOSS || r->rc == ZR_SESSIONLOST || r->rc == ZR_OPTIMEOUT) && ++m->tries < 10) {
+        /* A create of a persistent parent is safe to repeat: NODEEXISTS is success. */
+        m->pos = m->prev;
+        mkpath_step(m);
+        return;
+    }
     if (r->rc != ZR_OK && r->rc != ZR_NODEEXISTS) {
         m->done(m->arg, r->rc);
         free(m->target);
@@ -193,6 +208,7 @@ static void mkpath_step(mkpath *m)
     const char *slash = strchr(m->target + m->pos + 1, '/');
     size_t end = slash ? (size_t)(slash - m->target) : n;
     char *prefix = strndup(m->target, end);
+    m->prev = m->pos;
     m->pos = end;
     zkc__create(m->c, prefix, NULL, 0, 0, mkpath_done, m);
     free(prefix);
@@ -228,6 +244,7 @@ typedef struct txn {
     int unknown; /* a sent attempt's outcome is undecided */
     zkc__timer backoff;
     int reads;     /* counter reads in flight */
+    int sync_first; /* the next reads are preceded by a sync */
     int read_err;  /* first failure among them (ZR_* or ZKC_EBADDATA) */
     char read_msg[160];
 } txn;
@@ -511,10 +528,17 @@ static void read_done(zkc__req *r)
     if (t->read_err) {
         int e = t->read_err;
         t->read_err = 0;
-        txn_fail(t, e == ZKC_EBADDATA ? ZKC_EBADDATA : req_error(e), "%s", t->read_msg);
+        txn_fail(t, e == ZKC_EBADDATA ? ZKC_EBADDATA : read_error(t->c, e), "%s", t->read_msg);
         return;
     }
     txn_round(t);
+}
+
+static void read_sync_done(zkc__req *r)
+{
+    read_ctx *rc = r->ctx;
+    /* Whatever the sync said, the read decides (and reports any failure). */
+    zkc__get(r->c, rc->co->path, NULL, read_done, rc);
 }
 
 static int start_reads(txn *t)
@@ -547,10 +571,77 @@ static int start_reads(txn *t)
         rc->t = t;
         rc->co = list[i];
         t->reads++;
-        zkc__get(t->c, list[i]->path, NULL, read_done, rc);
+        if (t->sync_first)
+            zkc__sync(t->c, list[i]->path, read_sync_done, rc);
+        else
+            zkc__get(t->c, list[i]->path, NULL, read_done, rc);
         started++;
     }
+    t->sync_first = 0;
     return started;
+}
+
+typedef struct refusal {
+    upd *u;
+    int status;
+    char *kp;
+    char msg[256];
+} refusal;
+
+static void refusal_key_done(zkc__req *r)
+{
+    refusal *f = r->ctx;
+    upd *u = f->u;
+    zkc__record rec;
+    if (r->rc == ZR_OK && zkc__record_decode(r->value, r->valuelen, &rec) == 0 && rec.n > 0) {
+        /* Applied before under this key (a restarted worker's retry): that
+         * first outcome is the answer, not today's refusal. */
+        u->res.before = rec.before[0];
+        u->res.after = rec.after[0];
+        u->res.replayed = 1;
+        if (u->type == OP_MULTI)
+            for (int i = 0; i < u->n && i < rec.n; i++) {
+                u->mres[i].before = rec.before[i];
+                u->mres[i].after = rec.after[i];
+                u->mres[i].replayed = 1;
+            }
+        upd_finish(u, 0, NULL);
+    } else {
+        upd_finish(u, f->status, "%s", f->msg);
+    }
+    free(f->kp);
+    free(f);
+}
+
+static void refusal_sync_done(zkc__req *r)
+{
+    refusal *f = r->ctx;
+    zkc__get(r->c, f->kp, NULL, refusal_key_done, f);
+}
+
+/* A refusal (bound, mismatch, overflow) of a keyed update first checks whether
+ * the key was applied before. */
+static void refuse(upd *u, int status, const char *fmt, ...) ZKC__PRINTF(3, 4);
+static void refuse(upd *u, int status, const char *fmt, ...)
+{
+    refusal *f = calloc(1, sizeof *f);
+    char *kp = u->key ? key_path(u->op.c, u->key) : NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    if (f)
+        vsnprintf(f->msg, sizeof f->msg, fmt, ap);
+    va_end(ap);
+    if (!f || !kp) {
+        upd_finish(u, status, "%s", f ? f->msg : "refused");
+        free(f);
+        free(kp);
+        return;
+    }
+    f->u = u;
+    f->status = status;
+    f->kp = kp;
+    /* sync: the key may have been written through another server a moment ago. */
+    zkc__sync(u->op.c, kp, refusal_sync_done, f);
 }
 
 static void complete_batch_refusals_and_writes(txn *t, int wrote)
@@ -558,15 +649,15 @@ static void complete_batch_refusals_and_writes(txn *t, int wrote)
     for (int i = 0; i < t->nu; i++) {
         upd *u = t->u[i];
         if (u->verdict == ZKC_EBOUND)
-            upd_finish(u, ZKC_EBOUND,
-                       "counter %s: %+" PRId64 " from %" PRId64 " leaves the allowed range; nothing was written",
-                       t->co->path, u->a, u->res.before);
+            refuse(u, ZKC_EBOUND,
+                   "counter %s: %+" PRId64 " from %" PRId64 " leaves the allowed range; nothing was written",
+                   t->co->path, u->a, u->res.before);
         else if (u->verdict == ZKC_EMISMATCH)
-            upd_finish(u, ZKC_EMISMATCH, "counter %s is %" PRId64 ", not the expected %" PRId64, t->co->path,
-                       u->res.before, u->a);
+            refuse(u, ZKC_EMISMATCH, "counter %s is %" PRId64 ", not the expected %" PRId64, t->co->path,
+                   u->res.before, u->a);
         else if (u->verdict)
-            upd_finish(u, u->verdict, "counter %s: result does not fit the counter's format; nothing was written",
-                       t->co->path);
+            refuse(u, u->verdict, "counter %s: result does not fit the counter's format; nothing was written",
+                   t->co->path);
         else if (wrote)
             upd_finish(u, 0, NULL);
     }
@@ -698,7 +789,9 @@ static void txn_round(txn *t)
             all_fresh &= t->multi->cores[i]->fresh;
     if (writes == 0) {
         if (!all_fresh) {
-            /* Refusals must rest on what the server says now, not on our cache. */
+            /* Refusals must rest on what the leader says now, not on our cache
+             * nor on a follower that lags it: sync, then read. */
+            t->sync_first = 1;
             if (co1)
                 co1->cached = 0;
             else
@@ -710,13 +803,14 @@ static void txn_round(txn *t)
         if (t->multi) {
             upd *u = t->multi;
             int i = u->failed_index;
+            t->multi = NULL;
             if (u->verdict == ZKC_EBOUND)
-                upd_finish(u, ZKC_EBOUND,
-                           "counter %s (op %d): %+" PRId64 " from %" PRId64 " leaves the allowed range; nothing was written",
-                           u->cores[i]->path, i, u->deltas[i], u->cores[i]->value);
+                refuse(u, ZKC_EBOUND,
+                       "counter %s (op %d): %+" PRId64 " from %" PRId64 " leaves the allowed range; nothing was written",
+                       u->cores[i]->path, i, u->deltas[i], u->cores[i]->value);
             else
-                upd_finish(u, u->verdict, "counter %s (op %d): result does not fit its format; nothing was written",
-                           u->cores[i]->path, i);
+                refuse(u, u->verdict, "counter %s (op %d): result does not fit its format; nothing was written",
+                       u->cores[i]->path, i);
         } else {
             complete_batch_refusals_and_writes(t, 0);
         }
@@ -818,10 +912,14 @@ static void decide_get_done(zkc__req *r)
         return;
     }
     if (r->rc == ZR_NONODE) {
-        /* Our slot is gone (reaped after long idleness): the multi could not
-         * have applied, since it wrote the slot. */
+        /* The marker existed when we sent the update (or the multi would have
+         * failed on it), so someone deleted it since, e.g. a cleanup with a
+         * retention shorter than our wait: the evidence is gone. */
         t->s->state = SLOT_MISSING;
-        txn_round(t);
+        txn_fail(t, ZKC_EUNKNOWN,
+                 "outcome unknown: marker %s was deleted while the update's outcome was being decided "
+                 "(retention shorter than the outage?); with an idempotency key, zkc_counter_lookup tells",
+                 t->s->path);
         return;
     }
     t->s->state = SLOT_UNKNOWN;
@@ -913,7 +1011,7 @@ static void keydir_done(void *arg, int rc)
 {
     txn *t = arg;
     if (rc != ZR_OK) {
-        txn_fail(t, zkc__map_zrc(rc), "cannot create the idempotency key directory: %s", zkc__zrc_name(rc));
+        txn_fail(t, zkc__map_zrc(rc), "cannot create parent nodes: %s", zkc__zrc_name(rc));
         return;
     }
     txn_round(t);
@@ -1132,9 +1230,15 @@ static void core_kick(core *co)
         return;
     }
     t->co = co;
+    co->fresh = 0; /* a refusal in this round must rest on a read made in it */
     int max = co->combine ? BATCH_MAX : 1;
     while (co->head && co->head->type != OP_GET && t->nu < max) {
         upd *u = co->head;
+        int dup = 0;
+        for (int i = 0; u->key && i < t->nu; i++)
+            dup |= t->u[i]->key && strcmp(t->u[i]->key, u->key) == 0;
+        if (dup)
+            break; /* the repeat goes in the next batch, where it replays the first */
         co->head = u->next;
         if (!co->head)
             co->tail = NULL;
@@ -1530,6 +1634,8 @@ static void multi_start(zkc__op *op)
         zkc__op_finish(op, ZKC_ENOMEM, "out of memory");
         return;
     }
+    for (int i = 0; i < u->n; i++)
+        u->cores[i]->fresh = 0;
     t->multi = u;
     txn_round(t);
 }

@@ -154,6 +154,7 @@ int zkc__check_blocking(zkc_client *c);
 #define ZR_SESSIONEXPIRED (-112)
 #define ZR_AUTHFAILED (-115)
 #define ZR_CLOSING (-116)
+#define ZR_SESSIONMOVED (-118)
 #define ZR_NOWATCHER (-121)
 #define ZR_RUNTIMEINCONSISTENCY (-2)
 #define ZR_SESSIONLOST (-1001)  /* ours: not sent, its session is gone (nothing applied) */
@@ -214,6 +215,7 @@ struct zkc__req {
     uint64_t gen;              /* session it was sent on */
     int64_t deadline;          /* parked past this: ZR_NOTSENT; retried past this: last error */
     int sent;                  /* handed to the ZooKeeper client at least once */
+    int inflight;              /* handed over and not yet delivered back */
     /* inputs */
     char *path;
     char *data;
@@ -323,6 +325,9 @@ struct zkc_client {
     zkc__sess_listener *listeners;
     zkc__watch *watches;         /* every live watch cell */
     int closing;                 /* engine: shutdown has begun */
+    int inflight;                /* engine: requests handed to libzookeeper, not yet delivered */
+    zkc__timer drain;            /* engine: bound on waiting for them at shutdown */
+    int shutdown_done;           /* guarded by smu: the session is closed */
     int api_closing;             /* atomic: zkc_client_destroy was called; refuse new work */
 
     /* readable from any thread */
@@ -368,6 +373,8 @@ void zkc__reqs_fail_parked(zkc_client *c, int rc);
 void zkc__watches_close_gen(zkc_client *c, uint64_t gen);
 void zkc__req_heard(zkc_client *c, int rc);
 int zkc__session_open(zkc_client *c);
+void zkc__inflight_done(zkc_client *c);                       /* client.c, from op.c */
+void zkc__session_expired_reply(zkc_client *c, uint64_t gen); /* client.c, from op.c */
 
 /* Every recipe object (lock, counter, ...) embeds one: the client cancels their
  * operations at shutdown and outlives them (each holds a client reference). */

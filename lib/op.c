@@ -426,6 +426,8 @@ static void issue(zkc__req *r)
     int rc;
     r->gen = c->gen;
     r->sent = 1;
+    r->inflight = 1;
+    c->inflight++;
     ZKC__STAT_INC(c, requests[r->kind]);
     struct ACL_vector *acl = (struct ACL_vector *)zkc__client_acl(c);
     zkc__watch *w = r->watch;
@@ -596,8 +598,17 @@ static void req_deliver(zkc__task *t)
     zkc__req *r = ZKC__CONTAINER_OF(t, zkc__req, task);
     zkc_client *c = r->c;
     int rc = r->rc;
-    if (r->sent && is_reply(rc))
+    if (r->inflight) {
+        r->inflight = 0;
+        zkc__inflight_done(c);
+    }
+    if (rc == ZR_SESSIONEXPIRED || rc == ZR_SESSIONMOVED) {
+        /* The server refused it: not applied. And the session is over. */
+        zkc__session_expired_reply(c, r->gen);
+        rc = ZR_SESSIONLOST;
+    } else if (r->sent && is_reply(rc)) {
         c->last_heard = zkc__now_ms();
+    }
     /* A watch is registered by a successful read (and by exists on a missing node). */
     if (r->watch) {
         int armed = rc == ZOK || (r->kind == ZKC_REQ_EXISTS && rc == ZNONODE);
@@ -605,8 +616,12 @@ static void req_deliver(zkc__task *t)
             r->watch->state = W_ARMED;
     }
     if (c->closing) {
-        if (rc == ZR_CONNLOSS || rc == ZR_SESSIONLOST || rc == ZR_NOTSENT)
+        /* Shutting down: what was never sent is simply cancelled; what was sent
+         * and lost its reply stays "unknown" (ZR_CONNLOSS) for its owner to say so. */
+        if (rc == ZR_SESSIONLOST || rc == ZR_NOTSENT || (rc == ZR_CONNLOSS && !r->sent))
             rc = ZR_CLOSING;
+        else if (rc == ZR_CLOSING && r->sent)
+            rc = ZR_CONNLOSS;
     } else if (rc == ZR_CLOSING) {
         /* We closed its handle after presuming the session lost: its fate is as
          * unknown as after a connection loss. */

@@ -470,7 +470,8 @@ typedef struct parent_walk {
     zkc_lock *l;
     uint64_t epoch;
     char *target;
-    size_t pos;
+    size_t pos, prev;
+    int tries;
 } parent_walk;
 
 static void parent_step(parent_walk *pw);
@@ -482,6 +483,13 @@ static void parent_done(zkc__req *r)
     if (pw->epoch != l->epoch || l->destroyed) {
         free(pw->target);
         free(pw);
+        lock_unref(l);
+        return;
+    }
+    if ((r->rc == ZR_CONNLOSS || r->rc == ZR_OPTIMEOUT) && ++pw->tries < 10) {
+        /* Creating a parent again is harmless: NODEEXISTS counts as done. */
+        pw->pos = pw->prev;
+        parent_step(pw);
         lock_unref(l);
         return;
     }
@@ -510,6 +518,7 @@ static void parent_step(parent_walk *pw)
     const char *slash = strchr(t + pw->pos + 1, '/');
     size_t end = slash ? (size_t)(slash - t) : n;
     char *prefix = strndup(t, end);
+    pw->prev = pw->pos;
     pw->pos = end;
     lock_ref(l);
     /* Containers, as Curator does: the server reaps them once empty, so lock
