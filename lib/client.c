@@ -218,6 +218,8 @@ static void publish(zkc_client *c)
 static void set_first_result(zkc_client *c, int rc)
 {
     pthread_mutex_lock(&c->smu);
+    if (c->first_result == 0 && rc < 0)
+        snprintf(c->first_msg, sizeof c->first_msg, "%s", zkc_errmsg()); /* this thread's: carry it over */
     if (c->first_result == 0)
         c->first_result = rc;
     pthread_cond_broadcast(&c->scv);
@@ -356,6 +358,7 @@ static void on_connected(zkc_client *c)
         emit(c, ZKC_STATE_RECONNECTED, c->gen);
     }
     set_first_result(c, 1);
+    zkc__watches_resume(c);
     zkc__reqs_flush_parked(c);
     arm_tick(c);
 }
@@ -672,7 +675,7 @@ int zkc_client_create(zkc_client **out, const zkc_client_options *o)
         snprintf(msg, sizeof msg, "no ZooKeeper server at \"%s\" answered within %d ms", c->hosts,
                  c->opt.connect_timeout_ms);
     else
-        snprintf(msg, sizeof msg, "%s", zkc_errmsg());
+        snprintf(msg, sizeof msg, "%s", c->first_msg);
     zkc_client_destroy(c);
     zkc__set_errmsg(msg);
     return first == 0 ? ZKC_ECONNLOSS : first;

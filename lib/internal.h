@@ -340,6 +340,7 @@ struct zkc_client {
     char pub_passwd[16];
     int pub_passwd_len;
     int first_result;            /* 0 waiting, 1 connected, <0 error code */
+    char first_msg[256];         /* why, when first_result < 0 */
     zkc_state_fn state_fn;
     void *state_ud;
 
@@ -371,6 +372,7 @@ const void *zkc__client_acl(zkc_client *c);
 void zkc__reqs_flush_parked(zkc_client *c);
 void zkc__reqs_fail_parked(zkc_client *c, int rc);
 void zkc__watches_close_gen(zkc_client *c, uint64_t gen);
+void zkc__watches_resume(zkc_client *c); /* reconnected: remove watches dropped meanwhile */
 void zkc__req_heard(zkc_client *c, int rc);
 int zkc__session_open(zkc_client *c);
 void zkc__inflight_done(zkc_client *c);                       /* client.c, from op.c */

@@ -232,6 +232,18 @@ static void remove_watch_done(int rc, const void *data)
     zkc__post(w->c, &ev->t);
 }
 
+static void send_remove(zkc__watch *w)
+{
+    watch_priv *p = WP(w);
+    zkc_client *c = w->c;
+    p->removing = 1;
+    ZKC__STAT_INC(c, requests[ZKC_REQ_REMOVE_WATCH]);
+    int rc = zoo_aremove_watches(c->zh, w->path, (ZooWatcherType)p->wtype, zk_watch_cb, w, 0,
+                                 (void_completion_t *)(void *)remove_watch_done, w);
+    if (rc != ZOK)
+        p->removing = 0;
+}
+
 void zkc__watch_drop(zkc__watch *w)
 {
     if (!w)
@@ -252,13 +264,22 @@ void zkc__watch_drop(zkc__watch *w)
         /* Its session is closed or closing: reclaimed with that session. */
         return;
     }
-    int local = c->state != ZKC__S_CONNECTED;
-    p->removing = 1;
-    ZKC__STAT_INC(c, requests[ZKC_REQ_REMOVE_WATCH]);
-    int rc = zoo_aremove_watches(c->zh, w->path, (ZooWatcherType)p->wtype, zk_watch_cb, w, local,
-                                 (void_completion_t *)(void *)remove_watch_done, w);
-    if (rc != ZOK)
-        p->removing = 0;
+    if (c->state != ZKC__S_CONNECTED) {
+        /* Asked again once reconnected (zkc__watches_resume). Never "local"
+         * removal: libzookeeper 3.8.0's async local path treats our context
+         * pointer as its own completion record and corrupts it. */
+        return;
+    }
+    send_remove(w);
+}
+
+void zkc__watches_resume(zkc_client *c)
+{
+    for (zkc__watch *w = c->watches; w; w = w->next) {
+        watch_priv *p = WP(w);
+        if (p->dropped && !p->removing && !p->firing && w->state == W_ARMED && w->gen == c->gen)
+            send_remove(w);
+    }
 }
 
 void zkc__watches_close_gen(zkc_client *c, uint64_t gen)

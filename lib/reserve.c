@@ -716,7 +716,8 @@ enum { GM_UNREAD = 0, GM_OK, GM_GONE, GM_BAD };
 
 typedef struct wslot {
     zkc__watch *w;
-    int reading; /* a read carrying w is in flight: only its reply may drop it */
+    int reading;  /* a read carrying w is in flight: only its reply may drop it */
+    uint64_t gen; /* session the watch was set in */
 } wslot;
 
 typedef struct gmem { /* the granter's view of one queue member */
@@ -876,13 +877,74 @@ static void rq_unref(rq *q)
     inv_unref(inv);
 }
 
-static void ws_release(wslot *s)
+/* Dropping a watch that is set, safely. zkc__watch_drop removes it "locally"
+ * while the client is not connected, through zoo_aremove_watches(local=1),
+ * which in libzookeeper_mt 3.8 treats its completion data as a *synchronous*
+ * completion (notify_sync_completion) and never calls the async one: memory
+ * corruption or a stuck engine. So a watch of the current session is dropped
+ * only while connected (a real remove request) or once its session is closed
+ * (then op.c just frees it); meanwhile it is parked: its callback is a no-op
+ * and a timer retries. */
+typedef struct wpark {
+    zkc_client *c;
+    zkc__watch *w;
+    uint64_t gen;
+    zkc__timer t;
+} wpark;
+
+static int drop_safe(zkc_client *c, uint64_t gen)
+{
+    return c->state == ZKC__S_CONNECTED || gen != c->gen || !c->zh;
+}
+
+static void wpark_fired(zkc__watch *w, int ev)
+{
+    wpark *p = w->ctx;
+    ZKC__UNUSED(ev);
+    zkc__timer_disarm(p->c, &p->t);
+    free(p); /* op.c frees the cell when we return */
+}
+
+static void wpark_tick(zkc__timer *t)
+{
+    wpark *p = ZKC__CONTAINER_OF(t, wpark, t);
+    if (drop_safe(p->c, p->gen)) {
+        zkc__watch_drop(p->w);
+        free(p);
+        return;
+    }
+    zkc__timer_arm(p->c, &p->t, zkc__now_ms() + 100);
+}
+
+/* Lose interest in w, set by a read of session `gen` (or never set). */
+static void watch_forget(zkc_client *c, zkc__watch *w, uint64_t gen)
+{
+    if (!w)
+        return;
+    if (drop_safe(c, gen)) {
+        zkc__watch_drop(w);
+        return;
+    }
+    wpark *p = calloc(1, sizeof *p);
+    if (!p)
+        abort();
+    p->c = c;
+    p->w = w;
+    p->gen = gen;
+    w->fn = wpark_fired;
+    w->ctx = p;
+    zkc__timer_init(&p->t, wpark_tick);
+    zkc__timer_arm(c, &p->t, zkc__now_ms() + 100);
+}
+
+static void ws_release_c(zkc_client *c, wslot *s)
 {
     if (s->w && !s->reading) {
-        zkc__watch_drop(s->w);
+        watch_forget(c, s->w, s->gen);
         s->w = NULL;
     }
 }
+#define ws_release(s) ws_release_c(q->c, (s))
 
 static void drop_watches(rq *q)
 {
@@ -1028,7 +1090,7 @@ static void rq_late(rq *q, zkc__req *r)
                 slots[i]->w = NULL;
                 slots[i]->reading = 0;
             }
-        zkc__watch_drop(r->watch);
+        watch_forget(r->c, r->watch, r->gen);
     }
     /* Queue nodes created for a request that is over must not linger. */
     if (r->kind == ZKC_REQ_MULTI && r->rc == ZR_OK && !q->c->closing)
@@ -1243,6 +1305,10 @@ RQ_DONE(enq_done)
 
 static void enq_send(rq *q)
 {
+    if (q->leave) {
+        step(q); /* a timeout or destroy came first: queue nothing */
+        return;
+    }
     if (++q->attempts > RES_ATTEMPTS) {
         rq_finish(q, ZKC_ECONTENDED, ZKC_RES_PENDING, "request %s: its record keeps changing under us", q->id);
         return;
@@ -1435,8 +1501,9 @@ static void follow_node_fired(zkc__watch *w, int ev);
 RQ_DONE(follow_rec_done)
 {
     q->rec_w.reading = 0;
+    q->rec_w.gen = r->gen;
     if (r->rc != ZR_OK) {
-        zkc__watch_drop(r->watch);
+        watch_forget(r->c, r->watch, r->gen);
         if (q->rec_w.w == r->watch)
             q->rec_w.w = NULL;
         if (r->rc != ZR_NONODE) {
@@ -1454,8 +1521,9 @@ RQ_DONE(follow_rec_done)
 RQ_DONE(follow_node_done)
 {
     q->fnode_w.reading = 0;
+    q->fnode_w.gen = r->gen;
     if (r->rc != ZR_OK) {
-        zkc__watch_drop(r->watch);
+        watch_forget(r->c, r->watch, r->gen);
         q->fnode_w.w = NULL;
         if (r->rc != ZR_NONODE) {
             rq_finish(q, req_error(r->rc), ZKC_RES_PENDING, "request %s: watching its queue node: %s", q->id,
@@ -1512,6 +1580,10 @@ static void existing_eval(rq *q)
 {
     zkc__res_rec *ex = q->ex;
     q->phase = P_EXISTING;
+    if (q->leave && ex->state == ZKC_RES_PENDING) {
+        step(q);
+        return;
+    }
     if (!same_lines(q, ex)) {
         rq_finish(q, ZKC_EEXISTS, ex->state == ZKC_RES_PENDING ? ZKC_RES_PENDING : ex->state,
                   "request id %s is already used by a request for other lines (%d line(s), first %" PRId64
@@ -1565,6 +1637,10 @@ RQ_DONE(exget_done)
 static void existing_read(rq *q)
 {
     q->phase = P_EXISTING;
+    if (q->leave) {
+        step(q);
+        return;
+    }
     RQ_SEND(q, zkc__get(q->c, q->recpath, NULL, exget_done, q));
 }
 
@@ -1650,9 +1726,10 @@ RQ_DONE(missing_done)
 RQ_DONE(rec_done)
 {
     q->rec_w.reading = 0;
+    q->rec_w.gen = r->gen;
     if (r->rc != ZR_OK) {
         if (r->watch) {
-            zkc__watch_drop(r->watch);
+            watch_forget(r->c, r->watch, r->gen);
             if (q->rec_w.w == r->watch)
                 q->rec_w.w = NULL;
         }
@@ -1685,8 +1762,9 @@ RQ_DONE(pred_done)
 {
     rline *l = &q->ln[r->tag];
     l->pred_w.reading = 0;
+    l->pred_w.gen = r->gen;
     if (r->rc != ZR_OK) {
-        zkc__watch_drop(r->watch);
+        watch_forget(r->c, r->watch, r->gen);
         if (l->pred_w.w == r->watch)
             l->pred_w.w = NULL;
         if (r->rc != ZR_NONODE) {
@@ -1958,6 +2036,10 @@ RQ_DONE(gmem_done)
 
 static void round_start(rq *q)
 {
+    if (q->leave) {
+        step(q); /* leaving beats granting: the next head takes over */
+        return;
+    }
     q->err = 0;
     q->ndec = 0;
     if (q->n == 1) {
@@ -1981,8 +2063,9 @@ RQ_DONE(wsku_done)
 {
     rline *l = &q->ln[r->tag];
     l->sku_w.reading = 0;
+    l->sku_w.gen = r->gen;
     if (r->rc != ZR_OK) {
-        zkc__watch_drop(r->watch);
+        watch_forget(r->c, r->watch, r->gen);
         if (l->sku_w.w == r->watch)
             l->sku_w.w = NULL;
         group_err(q, r->rc == ZR_NONODE ? ZKC_ENONODE : req_error(r->rc), "SKU %s: watching %s: %s", l->l.sku,
@@ -2538,6 +2621,10 @@ static void inv_session(zkc__sess_listener *sl, zkc_state st, uint64_t gen)
             janitor_nodes(q);
             rq_finish(q, ZKC_ESESSIONLOST, ZKC_RES_PENDING,
                       "request %s: the ZooKeeper session ended while it was queued; look it up by id", q->id);
+        } else if ((int)st == ZKC_STATE_LOST && q->phase == P_FOLLOW) {
+            /* Its watches went with the session: look again from the next. */
+            q->follow_dirty = 1;
+            step(q);
         } else if ((int)st == ZKC_STATE_RECONNECTED) {
             /* Same session: watches survive, but look again in case. */
             if (q->phase == P_QUEUED || q->phase == P_WAITSTOCK) {
