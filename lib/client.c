@@ -72,6 +72,8 @@ static int check_hosts(const char *hosts, int allow_chroot)
 {
     if (!hosts || !*hosts)
         return zkc__err(ZKC_EINVAL, "hosts is empty or NULL; expected \"host:port[,host:port...]\"");
+    if (strstr(hosts, ",,"))
+        return zkc__err(ZKC_EINVAL, "hosts \"%s\": empty server entry", hosts);
     const char *slash = strchr(hosts, '/');
     if (slash && !allow_chroot)
         return zkc__err(ZKC_EINVAL, "hosts \"%s\": a chroot suffix is not allowed here", hosts);
@@ -278,6 +280,7 @@ int zkc__session_open(zkc_client *c)
                         errno ? strerror(errno) : "invalid connect string");
     }
     c->zh = zh;
+    c->auth_pending = c->auth_scheme != NULL;
     if (c->auth_scheme) {
         sess_event *ev = calloc(1, sizeof *ev);
         if (ev) {
@@ -319,9 +322,9 @@ static void session_lost(zkc_client *c, const char *why)
     publish(c);
     emit(c, ZKC_STATE_LOST, gen);
     close_handle(c);
-    zkc__reqs_fail_parked(c, ZR_SESSIONLOST);
-    if (c->closing)
-        return;
+    zkc__reqs_fail_parked(c, c->auth_failed ? ZR_AUTHFAILED : ZR_SESSIONLOST);
+    if (c->closing || c->auth_failed)
+        return; /* refused credentials stay refused: no session loop */
     if (zkc__session_open(c) != 0)
         zkc__log(c, ZKC_LOG_ERROR, "cannot open a new session: %s", zkc_errmsg());
 }
@@ -357,7 +360,8 @@ static void on_connected(zkc_client *c)
         ZKC__STAT_INC(c, reconnected);
         emit(c, ZKC_STATE_RECONNECTED, c->gen);
     }
-    set_first_result(c, 1);
+    if (!c->auth_pending)
+        set_first_result(c, 1);
     zkc__watches_resume(c);
     zkc__reqs_flush_parked(c);
     arm_tick(c);
@@ -422,11 +426,18 @@ static void auth_task(zkc__task *t)
     int rc = ev->auth_rc;
     uint64_t gen = ev->gen;
     free(ev);
-    if (rc == ZOK || gen != c->gen || c->closing || rc == ZCLOSING)
+    if (gen != c->gen || c->closing || rc == ZCLOSING)
         return;
+    if (rc == ZOK) {
+        c->auth_pending = 0;
+        if (c->state == ZKC__S_CONNECTED)
+            set_first_result(c, 1); /* credentials accepted: now the client is usable */
+        return;
+    }
     if (rc == ZAUTHFAILED) {
         c->auth_failed = 1;
         set_first_result(c, zkc__err(ZKC_EAUTH, "the servers refused the %s credentials", c->auth_scheme));
+        session_lost(c, "authentication failed");
     }
 }
 

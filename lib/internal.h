@@ -315,7 +315,8 @@ struct zkc_client {
     uint64_t gen;
     int state;
     int ever_connected;
-    int auth_failed;
+    int auth_failed;             /* credentials refused: final, every request fails */
+    int auth_pending;            /* the current session's auth reply has not come */
     int64_t last_heard;
     int64_t disconnected_at;
     int timeout_ms;              /* negotiated */

@@ -109,6 +109,7 @@ enum { W_IDLE = 0, W_ARMED, W_FIRED };
 
 typedef struct watch_priv {
     int dropped;
+    int pending; /* a read carrying this watch is in flight */
     int firing;
     int removing;
     int wtype; /* ZWATCHTYPE_DATA / ZWATCHTYPE_CHILD */
@@ -120,7 +121,7 @@ typedef struct watch_cell {
     watch_priv p;
 } watch_cell;
 
-#define WP(w) (&ZKC__CONTAINER_OF(w, watch_cell, w)->p)
+#define WP(x) (&ZKC__CONTAINER_OF(x, watch_cell, w)->p)
 
 zkc__watch *zkc__watch_new(zkc_client *c, void (*fn)(zkc__watch *, int), void *ctx)
 {
@@ -211,6 +212,19 @@ static void remove_watch_task(zkc__task *t)
     free(ev);
     watch_priv *p = WP(w);
     p->removing = 0;
+    if (rc == ZOK || rc == ZNOWATCHER) {
+        /* Every local watcher of this type on the path is gone: reclaim the
+         * other dropped cells that shared it. */
+        zkc__watch *o = w->c->watches;
+        while (o) {
+            zkc__watch *next = o->next;
+            watch_priv *op = WP(o);
+            if (o != w && op->dropped && !op->removing && !op->firing && !op->pending && o->gen == w->gen &&
+                op->wtype == p->wtype && o->path && strcmp(o->path, w->path) == 0)
+                watch_free(o);
+            o = next;
+        }
+    }
     /* Not ARMED: it fired, or its session was closed while we asked. */
     if (w->state != W_ARMED || rc == ZOK || rc == ZNOWATCHER) {
         watch_free(w);
@@ -232,14 +246,29 @@ static void remove_watch_done(int rc, const void *data)
     zkc__post(w->c, &ev->t);
 }
 
+/* libzookeeper's zoo_aremove_watches only sends a "check" and leaves the
+ * watch on the server; only zoo_aremove_all_watches removes it there, and it
+ * removes every watch of that type this session has on the path, locally too.
+ * So: remove only when no cell still in use shares the path and type; else
+ * leave ours armed (the shared server watch is needed anyway) and reclaim it
+ * when it fires. */
 static void send_remove(zkc__watch *w)
 {
     watch_priv *p = WP(w);
     zkc_client *c = w->c;
+    for (zkc__watch *o = c->watches; o; o = o->next) {
+        watch_priv *op = WP(o);
+        if (o != w && !op->dropped && o->gen == w->gen && op->wtype == p->wtype && o->path &&
+            (o->state == W_ARMED || op->pending) && strcmp(o->path, w->path) == 0)
+            return;
+        if (o != w && op->removing && o->gen == w->gen && op->wtype == p->wtype && o->path &&
+            strcmp(o->path, w->path) == 0)
+            return; /* one removal for the path is already out; it reclaims us too */
+    }
     p->removing = 1;
     ZKC__STAT_INC(c, requests[ZKC_REQ_REMOVE_WATCH]);
-    int rc = zoo_aremove_watches(c->zh, w->path, (ZooWatcherType)p->wtype, zk_watch_cb, w, 0,
-                                 (void_completion_t *)(void *)remove_watch_done, w);
+    int rc = zoo_aremove_all_watches(c->zh, w->path, (ZooWatcherType)p->wtype, 0,
+                                     (void_completion_t *)(void *)remove_watch_done, w);
     if (rc != ZOK)
         p->removing = 0;
 }
@@ -256,6 +285,8 @@ void zkc__watch_drop(zkc__watch *w)
     w->fn = NULL;
     if (p->firing)
         return; /* freed when its callback returns */
+    if (p->pending)
+        return; /* its read is in flight: settled when the reply comes (req_deliver) */
     if (w->state != W_ARMED) {
         watch_free(w);
         return;
@@ -454,6 +485,7 @@ static void issue(zkc__req *r)
     zkc__watch *w = r->watch;
     if (w) {
         w->gen = c->gen;
+        WP(w)->pending = 1;
         if (!w->path)
             w->path = strdup(r->path);
         WP(w)->wtype = r->kind == ZKC_REQ_CHILDREN ? ZWATCHTYPE_CHILD : ZWATCHTYPE_DATA;
@@ -549,6 +581,10 @@ static void req_submit(zkc__req *r)
         req_post(r, ZR_CLOSING);
         return;
     }
+    if (c->auth_failed) {
+        req_post(r, ZR_AUTHFAILED);
+        return;
+    }
     if (c->state != ZKC__S_CONNECTED || !c->zh) {
         park(r);
         return;
@@ -632,9 +668,21 @@ static void req_deliver(zkc__task *t)
     }
     /* A watch is registered by a successful read (and by exists on a missing node). */
     if (r->watch) {
+        zkc__watch *w = r->watch;
+        watch_priv *p = WP(w);
         int armed = rc == ZOK || (r->kind == ZKC_REQ_EXISTS && rc == ZNONODE);
-        if (armed && r->gen == c->gen && r->watch->state != W_FIRED)
-            r->watch->state = W_ARMED;
+        p->pending = 0;
+        if (armed && r->gen == c->gen && w->state != W_FIRED)
+            w->state = W_ARMED;
+        if (p->dropped) {
+            /* Dropped while its read was out: the reply may have registered it. */
+            r->watch = NULL;
+            if (w->state == W_ARMED && w->gen == c->gen && c->zh && c->state == ZKC__S_CONNECTED)
+                send_remove(w);
+            else if (w->state != W_ARMED)
+                watch_free(w);
+            /* ARMED but disconnected: zkc__watches_resume removes it later. */
+        }
     }
     if (c->closing) {
         /* Shutting down: what was never sent is simply cancelled; what was sent

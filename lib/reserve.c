@@ -14,9 +14,15 @@
  *                      waiting request line, "r-<nonce>-<seq>", data "zkcq1 ..."
  *                      (quantity, flags, lines, hold time, nonce, request id).
  *   R/req/<2 hex>/<id> the request record (persistent), "zkcr1 <STATE> ..." with
- *                      its lines, hold time and the nonce of its current enqueue.
- *                      256 buckets (FNV-1a of the id) keep listings small.
- *   Parents are persistent nodes, never containers.
+ *                      its lines, hold time, flags, owner session and the nonce
+ *                      of its current enqueue. 256 buckets (FNV-1a of the id,
+ *                      created by the first zkc_inventory_create) keep listings
+ *                      small. Time fields are not stored: the record's ctime is
+ *                      its creation, its mtime in state RESERVED its grant
+ *                      (servers' clock).
+ *   Parents are persistent nodes, never containers. Every record starts with a
+ *   format version (zkcs1, zkcr1, zkcq1): a later release reads these and
+ *   refuses unknown versions with a message.
  *
  * STOCK AND THE COUNTER RECIPE. The queue owns a SKU's units. They are not
  * zkc_counter nodes: the SKU record is a versioned four-field text record, and
@@ -46,10 +52,12 @@
  * orders cannot wait on each other in a cycle.
  * LIMIT: before enqueueing we stat each queue (numChildren, no listing) and
  * refuse with ZKC_ELIMIT when it already holds >= 10000 waiting requests. That
- * keeps one getChildren of a queue (about 27 bytes a name) far below
- * jute.maxbuffer (1 MB; a flat queue overflows it at 15-20 thousand). The check
- * and the create are not atomic: concurrent enqueuers can pass it together, so
- * a queue can exceed 10000 by at most their number.
+ * keeps one getChildren of a queue (names are 25 bytes: about 290 KB for 10000)
+ * well below jute.maxbuffer (1 MB; a flat queue of longer names overflows it at
+ * 15-20 thousand). Nobody lists a whole queue per grant: a new request lists
+ * its queues once, a head once per batch, a lookup once. The check and the
+ * create are not atomic: concurrent enqueuers can pass it together, so a queue
+ * can exceed 10000 by at most their number.
  *
  * GRANTING. After enqueueing, a request lists each of its queues once to find
  * its position. The request whose node is at the head (lowest sequence, RFC 1982
@@ -71,6 +79,21 @@
  * A timeout of 0 means "do not wait": a request that is not at the head, or is
  * at the head but would have to wait for restock, leaves the queue at once
  * (ZKC_ETIMEDOUT) even if stock would come later.
+ *
+ * RESULTS of zkc_inventory_reserve (status, *state):
+ *   0 RESERVED (or RESERVED/SOLD already, for a repeated id);
+ *   ZKC_EOUTOFSTOCK OUT_OF_STOCK (fail-fast, not enough stock at its turn);
+ *   ZKC_ETIMEDOUT TIMED_OUT (withdrawn at its timeout), or PENDING when the id
+ *     belongs to another worker's request that is still queued (that one is not
+ *     touched) or when no server could be reached to withdraw it;
+ *   ZKC_ECANCELED TIMED_OUT (withdrawn by zkc_inventory_destroy, which returns
+ *     once every request of the object has its answer), or PENDING when the
+ *     client is destroyed (its nodes end with the session);
+ *   ZKC_ESESSIONLOST PENDING: the session ended while queued; look it up;
+ *   ZKC_EEXISTS: the id is spent (CANCELLED/EXPIRED) or used for other lines;
+ *   ZKC_ENONODE: a SKU never restocked; ZKC_ELIMIT; ZKC_EBADDATA (a record was
+ *     written around the queue); ZKC_ECONNLOSS, ZKC_EUNKNOWN (enqueue outcome
+ *     unknown and no server to ask: look it up by id).
  *
  * WATCHES. A waiting request watches (data watch via get, never exists) its own
  * record (the granter writes its outcome there) and the node right before its
@@ -94,6 +117,7 @@
  * the timer fired) or OUT_OF_STOCK. If no server can be reached to withdraw it,
  * the caller gets its timeout with state PENDING (undecided: look it up), and
  * the nodes go to the janitor, which deletes them once a server answers.
+ * Lines of one SKU in one request add up to one line (one queue node).
  *
  * CONNECTION STATES. SUSPENDED: nothing changes; waits go on, requests in flight
  * are retried or recovered as above. RECONNECTED (same session): every waiting
@@ -121,18 +145,25 @@
  * expired reservation (as cancel, state EXPIRED). Records in final states whose
  * mtime is older than the client's marker_retention_s, and abandoned PENDING
  * records that old, are deleted (conditional on the version examined); after
- * that an id can be used again. Any client may run reap, as often as wanted.
+ * that an id can be used again. Any client may run reap, as often as wanted;
+ * *returned counts units. A malformed record is reported (ZKC_EBADDATA, after
+ * the rest was reaped) and left as it is.
  *
  * RESTOCK: versioned update of the SKU record (available += n, total += n),
- * creating R/sku/<sku> with its queue on first use; the setData itself wakes a
- * head waiting for restock. ACCESS: every node is created with the client's ACL
+ * creating R/sku/<sku> with its queue on first use (n may be 0 to just create
+ * it); the setData itself wakes a head waiting for restock. After a connection
+ * loss the write is recognised by the next version holding exactly our bytes;
+ * when that cannot be told, ZKC_EUNKNOWN (check the stock before restocking
+ * again) rather than a double add. ACCESS: every node is created with the client's ACL
  * option (op.c), so all workers of one application share one digest identity
  * and a granter may write into another worker's request record; other
  * identities cannot touch them.
  *
  * THREADS: all state below lives on the client's engine thread. A reservation
- * has one chain of requests in flight at a time ("busy"); watches and timers
- * only set flags and call step() when the chain is idle.
+ * has one chain of requests in flight at a time ("busy", possibly several
+ * independent reads at once); watches and timers only set flags and call
+ * step() when the chain is idle. Watches are dropped through watch_forget(),
+ * never while disconnected (see there).
  */
 #include "internal.h"
 #include "reserve.h"
@@ -1725,8 +1756,10 @@ RQ_DONE(missing_done)
 
 RQ_DONE(rec_done)
 {
-    q->rec_w.reading = 0;
-    q->rec_w.gen = r->gen;
+    if (r->watch && r->watch == q->rec_w.w) {
+        q->rec_w.reading = 0; /* this read carried our record watch */
+        q->rec_w.gen = r->gen;
+    }
     if (r->rc != ZR_OK) {
         if (r->watch) {
             watch_forget(r->c, r->watch, r->gen);
