@@ -399,15 +399,37 @@ typedef struct abort_ctx {
     zkc_lock *l;
     acq_op *a;
     int status;
+    int reported;
+    zkc__timer guard;
     char msg[256];
 } abort_ctx;
+
+/* The caller hears about the timeout once the node is gone, or after at most
+ * this long if the server is slow to confirm (a silent server must not stretch
+ * a timeout); the delete then finishes, or the janitor does. */
+#define ABORT_REPORT_WAIT_MS 250
+
+static void abort_report(abort_ctx *ac)
+{
+    if (!ac->reported) {
+        ac->reported = 1;
+        zkc__op_finish(&ac->a->op, ac->status, "%s", ac->msg);
+    }
+}
+
+static void abort_guard_fired(zkc__timer *t)
+{
+    abort_ctx *ac = ZKC__CONTAINER_OF(t, abort_ctx, guard);
+    abort_report(ac);
+}
 
 static void abort_delete_done(zkc__req *r)
 {
     abort_ctx *ac = r->ctx;
     if (r->rc == ZR_CONNLOSS || r->rc == ZR_NOTSENT || r->rc == ZR_SESSIONLOST)
         zkc__janitor_delete(r->c, r->path);
-    zkc__op_finish(&ac->a->op, ac->status, "%s", ac->msg);
+    zkc__timer_disarm(r->c, &ac->guard);
+    abort_report(ac);
     zkc_lock *l = ac->l;
     free(ac);
     lock_unref(l);
@@ -439,6 +461,8 @@ static void acq_abort(zkc_lock *l, int status, const char *fmt, ...)
             ac->a = a;
             ac->status = status;
             snprintf(ac->msg, sizeof ac->msg, "%s", msg);
+            zkc__timer_init(&ac->guard, abort_guard_fired);
+            zkc__timer_arm(c, &ac->guard, zkc__now_ms() + ABORT_REPORT_WAIT_MS);
             lock_ref(l);
             zkc__delete(c, l->node, -1, abort_delete_done, ac);
             forget_node(l);

@@ -1934,6 +1934,7 @@ static void queued_step(rq *q)
 static void walk(rq *q);
 static void walk_decide(rq *q);
 static void self_decide(rq *q);
+static void round_again(rq *q, int conflict);
 
 /* The reads of a round are back: on to the next stage. */
 static void round_progress(rq *q)
@@ -1988,6 +1989,27 @@ static void backoff_fired(zkc__timer *t)
             round_start(q);
     }
     rq_unref(q);
+}
+
+/* The SKU record moved under a batch (a confirm, cancel, expiry or restock:
+ * none of them lowers `available`): read it again and decide again from the
+ * entries already read. One round trip, no listing. */
+static void regrant_sku_done(zkc__req *r);
+
+static void regrant(rq *q)
+{
+    ZKC__STAT_INC(q->c, conflicts);
+    if (++q->attempts > RES_ATTEMPTS) {
+        rq_fail(q, ZKC_ECONTENDED, "request %s: the SKU record kept changing during %d grant attempts", q->id,
+                RES_ATTEMPTS);
+        return;
+    }
+    if (q->attempts > 8) {
+        round_again(q, 1); /* persistent contention: back off, start over */
+        return;
+    }
+    q->err = 0;
+    RQ_SEND_TAG(q, 0, zkc__get(q->c, q->ln[0].skupath, NULL, regrant_sku_done, q));
 }
 
 /* Our node is no longer where we thought: back to waiting in the queue. */
@@ -2124,6 +2146,7 @@ static void wait_restock(rq *q, int64_t short_by)
     q->phase = P_WAITSTOCK;
     q->recheck = 0;
     q->err = 0;
+    q->attempts = 0; /* contention is counted per decision, not per life */
     int sent = 0;
     for (int i = 0; i < q->n; i++) {
         rline *l = &q->ln[i];
@@ -2142,12 +2165,30 @@ static void wait_restock(rq *q, int64_t short_by)
 
 static void grant_recover(rq *q);
 
+RQ_DONE(regrant_sku_done)
+{
+    rline *l = &q->ln[0];
+    const char *why = NULL;
+    if (r->rc != ZR_OK)
+        rq_fail(q, r->rc == ZR_NONODE ? ZKC_ENONODE : req_error(r->rc), "SKU %s: reading %s: %s", l->l.sku,
+                l->skupath, r->rc == ZR_NONODE ? "deleted" : zkc__zrc_name(r->rc));
+    else if (zkc__sku_decode(r->value, r->valuelen, &l->sku, &why) != 0)
+        rq_fail(q, ZKC_EBADDATA, "SKU record %s: %s; nothing was written", l->skupath, why);
+    else if (!zkc__version_usable(r->stat.version))
+        rq_fail(q, ZKC_EVERSIONWRAP, "SKU record %s: its version wrapped to -1; no conditional write is possible",
+                l->skupath);
+    else {
+        l->sku_ver = r->stat.version;
+        walk_decide(q);
+    }
+}
+
 /* Reply of a deciding multi (batch or self-grant). Layout: ops[0..nsku) SKU
  * records, then per decision: record, node delete (batch); or record, then the
  * node deletes (self). */
 RQ_DONE(grant_done)
 {
-    int nsku = q->phase == P_SELF ? (q->dstate[0] == ZKC_RES_RESERVED ? q->n : 0) : (int)r->tag;
+    int nsku = q->phase == P_SELF ? q->n : (int)r->tag;
     if (r->rc == ZR_OK) {
         forget_nodes(q);
         free_glist(q);
@@ -2176,7 +2217,10 @@ RQ_DONE(grant_done)
     int rc = k >= 0 ? r->ops[k].rc : r->rc;
     if (k >= 0 && k < nsku) {
         if (rc == ZR_BADVERSION) {
-            round_again(q, 1);
+            if (q->phase == P_GRANT)
+                regrant(q);
+            else
+                round_again(q, 1);
             return;
         }
         rq_fail(q, rc == ZR_NONODE ? ZKC_ENONODE : req_error(rc), "SKU record %s: %s", r->ops[k].path,
@@ -2379,10 +2423,10 @@ static void walk_decide(rq *q)
     char **bufs = calloc((size_t)nops, sizeof *bufs);
     if (!ops || !bufs)
         abort();
-    ops[0].type = ZKC_REQ_SET;
+    ops[0].type = granted ? ZKC_REQ_SET : ZKC_REQ_EXISTS; /* refusals only: check the version we read */
     ops[0].path = l0->skupath;
-    ops[0].data = skubuf;
-    ops[0].len = skulen;
+    ops[0].data = granted ? skubuf : NULL;
+    ops[0].len = granted ? skulen : 0;
     ops[0].version = l0->sku_ver;
     zkc__res_rec rec;
     for (int d = 0; d < q->ndec; d++) {
@@ -2437,13 +2481,21 @@ static void self_decide(rq *q)
     q->ndec = 1;
     q->dec[0] = 0;
     q->dstate[0] = grant ? ZKC_RES_RESERVED : ZKC_RES_OUT_OF_STOCK;
-    int nsku = grant ? q->n : 0;
+    int nsku = q->n;
     int nops = nsku + 1 + q->n;
     zkc__mop ops[2 * ZKC__RES_MAX_LINES + 1];
     char skubuf[ZKC__RES_MAX_LINES][128];
     memset(ops, 0, sizeof ops);
     for (int i = 0; i < nsku; i++) {
         rline *l = &q->ln[i];
+        ops[i].path = l->skupath;
+        ops[i].version = l->sku_ver;
+        if (!grant) {
+            /* A refusal rests on these versions: a restock since then makes
+             * the transaction fail, and we look again. */
+            ops[i].type = ZKC_REQ_EXISTS; /* check version */
+            continue;
+        }
         zkc__sku_rec s = l->sku;
         s.available -= l->l.qty;
         s.reserved += l->l.qty;
@@ -2453,10 +2505,8 @@ static void self_decide(rq *q)
             return;
         }
         ops[i].type = ZKC_REQ_SET;
-        ops[i].path = l->skupath;
         ops[i].data = skubuf[i];
         ops[i].len = len;
-        ops[i].version = l->sku_ver;
     }
     zkc__res_rec *rec = malloc(sizeof *rec);
     if (!rec)
