@@ -280,6 +280,10 @@ int zkc__session_open(zkc_client *c)
                         errno ? strerror(errno) : "invalid connect string");
     }
     c->zh = zh;
+    /* By default the C client re-resolves every host name each time it polls
+     * its socket: about half its CPU under load. Host names still get
+     * re-resolved on every connection loss, and at least every 30 s. */
+    zoo_set_servers_resolution_delay(zh, 30000);
     c->auth_pending = c->auth_scheme != NULL;
     if (c->auth_scheme) {
         sess_event *ev = calloc(1, sizeof *ev);

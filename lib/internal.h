@@ -265,6 +265,9 @@ zkc__watch *zkc__watch_new(zkc_client *c, void (*fn)(zkc__watch *, int), void *c
 /* Engine: the owner no longer wants it: it will not be called, the server-side
  * watch is removed, and the memory is reclaimed by the client. NULL is fine. */
 void zkc__watch_drop(zkc__watch *w);
+/* Engine: drop without a removal request, for a watch on a node we are about
+ * to delete ourselves (the delete fires it). */
+void zkc__watch_forget(zkc__watch *w);
 
 /* ------------------------------------------------------------- client.c */
 

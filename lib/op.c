@@ -304,6 +304,23 @@ void zkc__watch_drop(zkc__watch *w)
     send_remove(w);
 }
 
+void zkc__watch_forget(zkc__watch *w)
+{
+    if (!w)
+        return;
+    watch_priv *p = WP(w);
+    if (p->dropped)
+        return;
+    /* Like drop, minus the removal request: the owner is about to delete the
+     * watched node, which fires the watch (and reclaims the cell) anyway. */
+    p->dropped = 1;
+    w->fn = NULL;
+    if (p->firing || p->pending)
+        return;
+    if (w->state != W_ARMED)
+        watch_free(w);
+}
+
 void zkc__watches_resume(zkc_client *c)
 {
     for (zkc__watch *w = c->watches; w; w = w->next) {

@@ -443,7 +443,13 @@ static void acq_abort(zkc_lock *l, int status, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    drop_watches(l);
+    zkc__watch_drop(l->pred_w);
+    l->pred_w = NULL;
+    if (l->node)
+        zkc__watch_forget(l->own_w); /* the node is deleted below (or by the janitor) */
+    else
+        zkc__watch_drop(l->own_w);
+    l->own_w = NULL;
     l->epoch++;
     int recovering = l->phase == PH_RECOVERING;
     l->phase = PH_IDLE;
@@ -1161,7 +1167,7 @@ static void release_start(zkc__op *op)
         return;
     }
     l->phase = PH_RELEASING;
-    zkc__watch_drop(l->own_w);
+    zkc__watch_forget(l->own_w); /* our delete below fires it */
     l->own_w = NULL;
     char *node = l->node;
     l->node = NULL;

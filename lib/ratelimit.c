@@ -81,8 +81,11 @@ static void clock_done(zkc__req *r)
         int64_t mid = sent + (zkc__now_ms() - sent) / 2;
         rl->clock_offset = r->stat.mtime - mid;
         rl->clock_at = zkc__now_ms();
-    } else if (r->rc == ZR_NONODE) {
-        zkc__create(r->c, rl->clock_path, "", 0, 0, clock_done, rl)->tag = (uint64_t)zkc__now_ms();
+    } else if (r->rc == ZR_NONODE || (r->rc == ZR_NODEEXISTS && r->kind == ZKC_REQ_CREATE)) {
+        /* Missing: create it; created by another client meanwhile: touch it. */
+        zkc__req *q = r->rc == ZR_NONODE ? zkc__create(r->c, rl->clock_path, "", 0, 0, clock_done, rl)
+                                         : zkc__set(r->c, rl->clock_path, "", 0, -1, clock_done, rl);
+        q->tag = (uint64_t)zkc__now_ms();
         rl->busy = 1;
         return;
     } else {
