@@ -1,0 +1,1227 @@
+/* Counters, fault tier: exactly-once under connection loss, against a fresh
+ * local 3-node ensemble per test.
+ *   - a ZooKeeper-aware proxy in front of every server drops multi requests
+ *     (not applied) and multi replies (applied) again and again during a run
+ *     of adds, keyed adds and multi-counter updates from two clients;
+ *   - the leader is killed with SIGKILL (and restarted) during a run of adds;
+ *   - the session is expired while adds are in flight;
+ *   - markers and keys are cleaned up after the retention period.
+ * Invariant everywhere: the final value equals the initial one plus the sum of
+ * the deltas reported applied; nothing is left undecided (ZKC_EUNKNOWN) while
+ * a server is reachable; a key's lookup agrees with what its caller was told.
+ *
+ * Failures stop the ensemble and proxies before reporting (REQUIRE), so no
+ * java process or temp dir outlives a failed test. Worker threads never call
+ * ck_assert; the test's thread checks what they recorded. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "zkcoord.h"
+#include "ensemble.h"
+#include "proxy.h"
+
+#include <check.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <zookeeper/zookeeper.h>
+
+#define OP_MULTI 14 /* ZOO_MULTI_OP */
+
+static int tscale(void)
+{
+    const char *s = getenv("ZKC_TEST_TIMEOUT_SCALE");
+    int v = s ? atoi(s) : 1;
+    return v >= 1 ? v : 1;
+}
+#define CONNECT_MS (30000 * tscale())
+#define ELECT_MS (60000 * tscale())
+#define WAIT_MS (60000 * tscale())
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Pacing of polls that have no event to wait for (proxy counters, leader). */
+static void nap(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void deadline_ts(struct timespec *ts, int timeout_ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += timeout_ms / 1000;
+    ts->tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+static void cond_init_mono(pthread_cond_t *cv)
+{
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(cv, &ca);
+    pthread_condattr_destroy(&ca);
+}
+
+static uint64_t rng_next(uint64_t *s)
+{
+    uint64_t x = *s;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *s = x;
+    return x * 2685821657736338717ULL;
+}
+
+static int64_t rand_delta(uint64_t *s, int span)
+{
+    int64_t d = (int64_t)(rng_next(s) % (uint64_t)(2 * span)) - span;
+    return d >= 0 ? d + 1 : d;
+}
+
+/* ------------------------------------------------------- ensemble, cleanup */
+
+static zkh_ensemble *g_e;
+static int g_e_own;
+static zkh_proxy *g_px[3];
+
+static int local_backend(void)
+{
+    const char *b = getenv("ZKH_BACKEND");
+    return !b || !*b || !strcmp(b, "local");
+}
+
+static void cleanup(void)
+{
+    for (int i = 0; i < 3; i++) {
+        zkh_proxy_stop(g_px[i]);
+        g_px[i] = NULL;
+    }
+    if (g_e && g_e_own)
+        zkh_ensemble_stop(g_e);
+    g_e = NULL;
+}
+
+/* Stop what the test started, then fail. */
+#define REQUIRE(cond, ...)                                                                                     \
+    do {                                                                                                       \
+        if (!(cond)) {                                                                                         \
+            char req_msg_[1024];                                                                               \
+            snprintf(req_msg_, sizeof req_msg_, __VA_ARGS__);                                                  \
+            cleanup();                                                                                         \
+            ck_abort_msg("%s (%s)", req_msg_, #cond);                                                          \
+        }                                                                                                      \
+    } while (0)
+
+/* Local: a fresh ensemble to break. Other backends: the one ensemble they
+ * manage, if it can be controlled; NULL means skip (a failure under CI). */
+static zkh_ensemble *fault_ensemble(int need_control)
+{
+    if (!local_backend()) {
+        zkh_ensemble *e = zkh_shared();
+        ck_assert_msg(e != NULL, "no ensemble on backend %s", getenv("ZKH_BACKEND"));
+        if ((need_control && !zkh_can_control(e)) || zkh_node_count(e) != 3) {
+            ck_assert_msg(!zkh_ci(), "CI=true: this fault test cannot run on backend %s", getenv("ZKH_BACKEND"));
+            fprintf(stderr, "SKIP: fault test needs a controllable 3-node ensemble\n");
+            return NULL;
+        }
+        g_e = e;
+        g_e_own = 0;
+        return e;
+    }
+    zkh_options o;
+    zkh_options_init(&o);
+    o.nodes = 3;
+    o.max_session_timeout_ms = 30000;
+    zkh_ensemble *e = NULL;
+    int rc = zkh_ensemble_start(&e, &o);
+    if (rc != 0) {
+        /* java or the ZooKeeper jar missing, or the machine too slow */
+        ck_assert_msg(!zkh_ci(), "CI=true: cannot start a local 3-node ensemble: %s", strerror(-rc));
+        fprintf(stderr, "SKIP: cannot start a local 3-node ensemble: %s\n", strerror(-rc));
+        return NULL;
+    }
+    g_e = e;
+    g_e_own = 1;
+    return e;
+}
+
+/* ZKCT_DEBUG=1: the library's own log on stderr (and ZKC_ZK_LOG=1 for the C
+ * client's). */
+static void debug_log(zkc_log_level level, const char *msg, void *ud)
+{
+    (void)ud;
+    fprintf(stderr, "%lld zkcoord[%d]: %s\n", now_ms() % 1000000, (int)level, msg);
+}
+
+static void debug_opts(zkc_client_options *o)
+{
+    const char *d = getenv("ZKCT_DEBUG");
+    if (d && *d && strcmp(d, "0") != 0) {
+        o->log_fn = debug_log;
+        o->log_level = ZKC_LOG_INFO;
+    }
+}
+
+static zkc_client *client_on(const char *hosts_, int session_ms, zkc_state_fn fn, void *ud)
+{
+    zkc_client_options o;
+    zkc_client_options_init(&o);
+    debug_opts(&o);
+    o.hosts = hosts_;
+    o.session_timeout_ms = session_ms * tscale();
+    o.connect_timeout_ms = CONNECT_MS;
+    zkc_client *c = NULL;
+    int rc = zkc_client_create(&c, &o);
+    REQUIRE(rc == 0, "zkc_client_create(%s): %s: %s", hosts_, zkc_strerror(rc), zkc_errmsg());
+    if (fn)
+        zkc_client_set_listener(c, fn, ud);
+    return c;
+}
+
+static zkc_counter *counter_on(zkc_client *c, const char *path)
+{
+    zkc_counter *ctr = NULL;
+    int rc = zkc_counter_create(c, path, NULL, &ctr);
+    REQUIRE(rc == 0, "zkc_counter_create(%s): %s", path, zkc_strerror(rc));
+    return ctr;
+}
+
+static void unique_path(char *buf, size_t len, const char *what)
+{
+    static int seq;
+    snprintf(buf, len, "/zkctf/%s-%d-%lld-%d", what, (int)getpid(), now_ms(), ++seq);
+}
+
+/* Value read by a fresh client straight from the servers (not via proxies). */
+static int64_t final_value(const char *path)
+{
+    zkc_client *c = client_on(zkh_ensemble_hosts(g_e), 10000, NULL, NULL);
+    zkc_counter *ctr = counter_on(c, path);
+    int64_t v = 0;
+    int rc = zkc_counter_get(ctr, &v);
+    REQUIRE(rc == 0, "get %s: %s", path, zkc_strerror(rc));
+    zkc_counter_destroy(ctr);
+    zkc_client_destroy(c);
+    return v;
+}
+
+/* ------------------------------------------------------------- workers */
+
+enum { W_BLOCKING = 0, W_ASYNC = 1, W_MULTI = 2 };
+#define W_CAP 6000
+#define W_WINDOW 8
+
+typedef struct wrec {
+    int64_t delta, before, after;
+    int rc;
+    int done;       /* completions seen (must end 1) */
+    int keyed;
+    int line2_ok;   /* multi: the second line moved by -delta */
+    char key[80];
+    char *msg;      /* zkc_errmsg() of a failure (malloc'd) */
+} wrec;
+
+typedef struct progress {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    long done;
+} progress;
+
+static progress g_prog;
+static long g_sesslost; /* updates answered ZKC_ESESSIONLOST (atomic) */
+
+static void progress_add(void)
+{
+    pthread_mutex_lock(&g_prog.mu);
+    g_prog.done++;
+    pthread_cond_broadcast(&g_prog.cv);
+    pthread_mutex_unlock(&g_prog.mu);
+}
+
+static long progress_now(void)
+{
+    pthread_mutex_lock(&g_prog.mu);
+    long d = g_prog.done;
+    pthread_mutex_unlock(&g_prog.mu);
+    return d;
+}
+
+/* Wait until `more` operations completed after `from`; returns 1 if so. */
+static int progress_wait(long from, long more, int timeout_ms)
+{
+    struct timespec dl;
+    deadline_ts(&dl, timeout_ms);
+    pthread_mutex_lock(&g_prog.mu);
+    int e = 0;
+    while (g_prog.done < from + more && e == 0)
+        e = pthread_cond_timedwait(&g_prog.cv, &g_prog.mu, &dl);
+    int ok = g_prog.done >= from + more;
+    pthread_mutex_unlock(&g_prog.mu);
+    return ok;
+}
+
+typedef struct worker {
+    int id;
+    int mode;
+    zkc_client *c;
+    zkc_counter *ctr, *mb; /* mb: the second counter of a multi */
+    int keyed_every;       /* every k-th add carries a key (0: none) */
+    int max_ops;           /* stop after this many (also on stop flag) */
+    int *stop;
+    wrec *rec;
+    int n;
+    uint64_t seed;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int inflight;
+    pthread_t th;
+} worker;
+
+typedef struct async_slot {
+    worker *w;
+    wrec *rec;
+} async_slot;
+
+static void w_cb(zkc_counter *ctr, int status, const zkc_counter_result *r, void *ud)
+{
+    (void)ctr;
+    async_slot *s = ud;
+    s->rec->rc = status;
+    if (status == ZKC_ESESSIONLOST)
+        __atomic_add_fetch(&g_sesslost, 1, __ATOMIC_RELAXED);
+    if (status)
+        s->rec->msg = strdup(zkc_errmsg());
+    if (r) {
+        s->rec->before = r->before;
+        s->rec->after = r->after;
+    }
+    pthread_mutex_lock(&s->w->mu);
+    s->rec->done++;
+    s->w->inflight--;
+    pthread_cond_broadcast(&s->w->cv);
+    pthread_mutex_unlock(&s->w->mu);
+    free(s);
+    progress_add();
+}
+
+static void *w_run(void *arg)
+{
+    worker *w = arg;
+    while (w->n < w->max_ops && !__atomic_load_n(w->stop, __ATOMIC_ACQUIRE)) {
+        int i = w->n++;
+        wrec *rec = &w->rec[i];
+        rec->delta = rand_delta(&w->seed, 1000);
+        zkc_update u = {0};
+        if (w->keyed_every && i % w->keyed_every == 0) {
+            rec->keyed = 1;
+            snprintf(rec->key, sizeof rec->key, "f-%d-%lld-%d-%d", (int)getpid(), now_ms(), w->id, i);
+            u.key = rec->key;
+        }
+        if (w->mode == W_BLOCKING) {
+            zkc_counter_result r = {0, 0, 0};
+            rec->rc = zkc_counter_add(w->ctr, rec->delta, &u, &r);
+            if (rec->rc)
+                rec->msg = strdup(zkc_errmsg());
+            if (rec->rc == ZKC_ESESSIONLOST)
+                __atomic_add_fetch(&g_sesslost, 1, __ATOMIC_RELAXED);
+            rec->before = r.before;
+            rec->after = r.after;
+            rec->done++;
+            progress_add();
+        } else if (w->mode == W_MULTI) {
+            zkc_counter_op ops[2];
+            memset(ops, 0, sizeof ops);
+            ops[0].counter = w->ctr;
+            ops[0].delta = rec->delta;
+            ops[1].counter = w->mb;
+            ops[1].delta = -rec->delta;
+            zkc_counter_result res[2];
+            memset(res, 0, sizeof res);
+            rec->rc = zkc_counter_multi_add(w->c, ops, 2, u.key, res, NULL);
+            if (rec->rc)
+                rec->msg = strdup(zkc_errmsg());
+            rec->before = res[0].before;
+            rec->after = res[0].after;
+            rec->line2_ok = res[1].after - res[1].before == -rec->delta;
+            rec->done++;
+            progress_add();
+        } else {
+            struct timespec dl;
+            deadline_ts(&dl, WAIT_MS);
+            pthread_mutex_lock(&w->mu);
+            int e = 0;
+            while (w->inflight >= W_WINDOW && e == 0)
+                e = pthread_cond_timedwait(&w->cv, &w->mu, &dl);
+            int full = w->inflight >= W_WINDOW;
+            if (!full)
+                w->inflight++;
+            pthread_mutex_unlock(&w->mu);
+            if (full) {
+                rec->rc = 9999; /* callbacks stopped coming: the checker reports it */
+                rec->done = 1;
+                break;
+            }
+            async_slot *s = malloc(sizeof *s);
+            s->w = w;
+            s->rec = rec;
+            int rc = zkc_counter_add_async(w->ctr, rec->delta, &u, w_cb, s);
+            if (rc != 0) {
+                free(s);
+                rec->rc = rc;
+                rec->done = 1;
+                pthread_mutex_lock(&w->mu);
+                w->inflight--;
+                pthread_mutex_unlock(&w->mu);
+                progress_add();
+            }
+        }
+    }
+    /* every async add answered */
+    struct timespec dl;
+    deadline_ts(&dl, 2 * WAIT_MS);
+    pthread_mutex_lock(&w->mu);
+    int e = 0;
+    while (w->inflight > 0 && e == 0)
+        e = pthread_cond_timedwait(&w->cv, &w->mu, &dl);
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+static void worker_start(worker *w, int id, int mode, zkc_client *c, zkc_counter *ctr, zkc_counter *mb,
+                         int keyed_every, int max_ops, int *stop)
+{
+    memset(w, 0, sizeof *w);
+    w->id = id;
+    w->mode = mode;
+    w->c = c;
+    w->ctr = ctr;
+    w->mb = mb;
+    w->keyed_every = keyed_every;
+    w->max_ops = max_ops < W_CAP ? max_ops : W_CAP;
+    w->stop = stop;
+    w->rec = calloc(W_CAP, sizeof *w->rec);
+    w->seed = ((uint64_t)getpid() << 20) ^ (uint64_t)now_ms() ^ ((uint64_t)id * 7919u) ^ 1;
+    pthread_mutex_init(&w->mu, NULL);
+    cond_init_mono(&w->cv);
+    REQUIRE(w->rec != NULL, "out of memory");
+    REQUIRE(pthread_create(&w->th, NULL, w_run, w) == 0, "pthread_create");
+}
+
+typedef struct tally {
+    int64_t sum_a; /* applied deltas on the main counter */
+    int applied, refused, unknown, other, bad_pair, bad_done, bad_line2;
+    int first_other_rc;
+    char first_other_msg[300];
+    int rcs[32]; /* histogram by -rc */
+} tally;
+
+static void tally_worker(tally *t, worker *w)
+{
+    for (int i = 0; i < w->n; i++) {
+        wrec *r = &w->rec[i];
+        if (r->done != 1) {
+            t->bad_done++;
+            continue;
+        }
+        if (r->rc <= 0 && -r->rc < 32)
+            t->rcs[-r->rc]++;
+        if (r->rc == 0) {
+            t->applied++;
+            t->sum_a += r->delta;
+            if (r->after - r->before != r->delta)
+                t->bad_pair++;
+            if (w->mode == W_MULTI && !r->line2_ok)
+                t->bad_line2++;
+        } else if (r->rc == ZKC_EUNKNOWN) {
+            t->unknown++;
+        } else {
+            if (!t->other) {
+                t->first_other_rc = r->rc;
+                snprintf(t->first_other_msg, sizeof t->first_other_msg, "%s", r->msg ? r->msg : "");
+            }
+            if (r->msg && t->other < 20)
+                fprintf(stderr, "  failed update (%s%s): %s\n", r->keyed ? "keyed, " : "",
+                        w->mode == W_MULTI ? "multi" : w->mode == W_ASYNC ? "async" : "blocking", r->msg);
+            t->other++;
+        }
+    }
+}
+
+static void tally_print(const char *what, tally *t)
+{
+    fprintf(stderr, "%s: %d applied, %d unknown, %d other errors; by code:", what, t->applied, t->unknown, t->other);
+    for (int i = 0; i < 32; i++)
+        if (t->rcs[i])
+            fprintf(stderr, " %s=%d", i ? zkc_strerror(-i) : "ok", t->rcs[i]);
+    fprintf(stderr, "\n");
+}
+
+/* Every keyed add's outcome, looked up afterwards, agrees with its caller:
+ * applied -> the same before/after; not applied -> ZKC_ENONODE. */
+static void check_keys(zkc_client *c, worker *w, int *checked, char *fail, size_t faillen)
+{
+    for (int i = 0; i < w->n; i++) {
+        wrec *r = &w->rec[i];
+        if (!r->keyed || r->done != 1)
+            continue;
+        zkc_counter_result lr = {0, 0, 0};
+        int rc = zkc_counter_lookup(c, r->key, &lr);
+        (*checked)++;
+        if (fail[0])
+            continue;
+        if (r->rc == 0) {
+            if (rc != 0 || lr.before != r->before || lr.after != r->after)
+                snprintf(fail, faillen,
+                         "key %s: the caller was told applied %" PRId64 " -> %" PRId64 ", lookup says %s %" PRId64
+                         " -> %" PRId64,
+                         r->key, r->before, r->after, zkc_strerror(rc), lr.before, lr.after);
+        } else if (rc != ZKC_ENONODE) {
+            snprintf(fail, faillen,
+                     "key %s: the caller was told %s (not applied), lookup says %s %" PRId64 " -> %" PRId64, r->key,
+                     zkc_strerror(r->rc), zkc_strerror(rc), lr.before, lr.after);
+        }
+    }
+}
+
+static void workers_join(worker *w, int n)
+{
+    for (int i = 0; i < n; i++)
+        pthread_join(w[i].th, NULL);
+}
+
+static void workers_free(worker *w, int n)
+{
+    for (int i = 0; i < n; i++) {
+        for (int k = 0; k < w[i].n; k++)
+            free(w[i].rec[k].msg);
+        free(w[i].rec);
+        pthread_mutex_destroy(&w[i].mu);
+        pthread_cond_destroy(&w[i].cv);
+    }
+}
+
+/* ------------------------------------------------------- state listener */
+
+typedef struct states {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int n[5];
+} states;
+
+static void states_fn(zkc_client *c, zkc_state st, void *ud)
+{
+    (void)c;
+    states *s = ud;
+    pthread_mutex_lock(&s->mu);
+    if ((int)st >= 1 && (int)st <= 4)
+        s->n[st]++;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static int states_wait(states *s, zkc_state st, int above, int timeout_ms)
+{
+    struct timespec dl;
+    deadline_ts(&dl, timeout_ms);
+    pthread_mutex_lock(&s->mu);
+    int e = 0;
+    while (s->n[st] <= above && e == 0)
+        e = pthread_cond_timedwait(&s->cv, &s->mu, &dl);
+    int ok = s->n[st] > above;
+    pthread_mutex_unlock(&s->mu);
+    return ok;
+}
+
+static int states_get(states *s, zkc_state st)
+{
+    pthread_mutex_lock(&s->mu);
+    int v = s->n[st];
+    pthread_mutex_unlock(&s->mu);
+    return v;
+}
+
+/* ================================================================ proxy drops */
+
+static int fired_total(void)
+{
+    int n = 0;
+    for (int i = 0; i < 3; i++)
+        n += zkh_proxy_faults_fired(g_px[i]);
+    return n;
+}
+
+static void arm_all(int reply, int count)
+{
+    for (int i = 0; i < 3; i++) {
+        if (reply)
+            zkh_proxy_drop_reply(g_px[i], OP_MULTI, count);
+        else
+            zkh_proxy_drop_request(g_px[i], OP_MULTI, count);
+    }
+}
+
+#define PX_CLIENTS 2
+#define PX_PER_CLIENT 4 /* blocking, async, blocking keyed, multi */
+#define PX_ROUNDS 8
+#define PX_OPS 250
+
+START_TEST(t_proxy_drop_request_and_reply)
+{
+    zkh_ensemble *e = fault_ensemble(0);
+    if (!e)
+        return;
+    char hosts[512] = "";
+    for (int i = 0; i < 3; i++) {
+        REQUIRE(zkh_proxy_start(&g_px[i], zkh_node_hostport(e, i)) == 0, "proxy for node %d", i);
+        snprintf(hosts + strlen(hosts), sizeof hosts - strlen(hosts), "%s%s", i ? "," : "",
+                 zkh_proxy_hostport(g_px[i]));
+    }
+    char pa[256], pb[256];
+    unique_path(pa, sizeof pa, "px-a");
+    unique_path(pb, sizeof pb, "px-b");
+    long long t0 = now_ms();
+
+    zkc_client *c[PX_CLIENTS];
+    zkc_counter *ca[PX_CLIENTS], *cb[PX_CLIENTS];
+    static worker w[PX_CLIENTS * PX_PER_CLIENT];
+    int stop = 0;
+    for (int k = 0; k < PX_CLIENTS; k++) {
+        c[k] = client_on(hosts, 10000, NULL, NULL);
+        ca[k] = counter_on(c[k], pa);
+        cb[k] = counter_on(c[k], pb);
+    }
+    for (int k = 0; k < PX_CLIENTS; k++) {
+        worker *ww = &w[k * PX_PER_CLIENT];
+        worker_start(&ww[0], k * 10 + 0, W_BLOCKING, c[k], ca[k], NULL, 0, PX_OPS, &stop);
+        worker_start(&ww[1], k * 10 + 1, W_ASYNC, c[k], ca[k], NULL, 3, PX_OPS, &stop);
+        worker_start(&ww[2], k * 10 + 2, W_BLOCKING, c[k], ca[k], NULL, 1, PX_OPS, &stop);
+        worker_start(&ww[3], k * 10 + 3, W_MULTI, c[k], ca[k], cb[k], 4, PX_OPS / 2, &stop);
+    }
+
+    /* Alternate dropped requests and dropped replies, each round waiting
+     * until the fault fired and the adds made progress again. */
+    int fired_req = 0, fired_rep = 0;
+    for (int round = 0; round < PX_ROUNDS; round++) {
+        int reply = round % 2;
+        int before = fired_total();
+        arm_all(reply, 1);
+        long long deadline = now_ms() + WAIT_MS;
+        while (fired_total() == before && now_ms() < deadline && progress_now() < PX_CLIENTS * (3 * PX_OPS + PX_OPS / 2))
+            nap(5);
+        arm_all(reply, 0);
+        int got = fired_total() - before;
+        if (reply)
+            fired_rep += got;
+        else
+            fired_req += got;
+        long p0 = progress_now();
+        if (!progress_wait(p0, 40, WAIT_MS))
+            break; /* everything done (or stuck: the checks below tell) */
+    }
+    workers_join(w, PX_CLIENTS * PX_PER_CLIENT);
+
+    tally t;
+    memset(&t, 0, sizeof t);
+    for (int i = 0; i < PX_CLIENTS * PX_PER_CLIENT; i++)
+        tally_worker(&t, &w[i]);
+    tally_print("proxy drops", &t);
+    zkc_stats st[PX_CLIENTS];
+    for (int k = 0; k < PX_CLIENTS; k++)
+        zkc_client_stats(c[k], &st[k]);
+    char keyfail[512] = "";
+    int checked = 0;
+    for (int i = 0; i < PX_CLIENTS * PX_PER_CLIENT; i++)
+        check_keys(c[i / PX_PER_CLIENT], &w[i], &checked, keyfail, sizeof keyfail);
+    for (int k = 0; k < PX_CLIENTS; k++) {
+        zkc_counter_destroy(ca[k]);
+        zkc_counter_destroy(cb[k]);
+        zkc_client_destroy(c[k]);
+    }
+    int64_t fa = final_value(pa), fb = final_value(pb);
+    fprintf(stderr, "proxy drops: %d request drops and %d reply drops fired, %d keys checked, %lld ms\n", fired_req,
+            fired_rep, checked, now_ms() - t0);
+
+    for (int k = 0; k < PX_CLIENTS; k++)
+        REQUIRE(st[k].lost == 0 && st[k].sessions == 1,
+                "client %d lost its session (%llu lost): the test needs it alive", k, (unsigned long long)st[k].lost);
+    REQUIRE(fired_req > 0, "no dropped request fired");
+    REQUIRE(fired_rep > 0, "no dropped reply fired");
+    REQUIRE(t.bad_done == 0, "%d updates completed other than exactly once", t.bad_done);
+    REQUIRE(t.unknown == 0, "%d updates returned ZKC_EUNKNOWN while the session lived", t.unknown);
+    REQUIRE(t.other == 0, "%d updates failed (first: %s: %s)", t.other, zkc_strerror(t.first_other_rc),
+            t.first_other_msg);
+    REQUIRE(t.bad_pair == 0, "%d results with after - before != delta", t.bad_pair);
+    REQUIRE(t.bad_line2 == 0, "%d multi results with a wrong second line", t.bad_line2);
+    REQUIRE(fa == t.sum_a, "counter A is %" PRId64 ", the applied deltas sum to %" PRId64 " (%s)", fa, t.sum_a,
+            fa - t.sum_a ? "lost or doubled updates" : "");
+    /* B moves only through the multis, by minus their deltas */
+    int64_t sum_multi = 0;
+    for (int i = 0; i < PX_CLIENTS * PX_PER_CLIENT; i++)
+        if (w[i].mode == W_MULTI)
+            for (int k = 0; k < w[i].n; k++)
+                if (w[i].rec[k].rc == 0)
+                    sum_multi += w[i].rec[k].delta;
+    REQUIRE(fb == -sum_multi, "counter B is %" PRId64 ", expected %" PRId64, fb, -sum_multi);
+    REQUIRE(!keyfail[0], "%s", keyfail);
+    workers_free(w, PX_CLIENTS * PX_PER_CLIENT);
+    cleanup();
+}
+END_TEST
+
+/* The library creates missing directories itself: a counter's parents, the
+ * key buckets under <meta_root>/keys, the marker directory. A connection loss
+ * on one of those creates (the request dropped: nothing applied, the server
+ * still reachable, the session alive) must be retried like any other, not
+ * fail the update. After a warm-up update (the marker exists), the first k
+ * creates are dropped in a row during
+ *   A: an add to a counter whose parent directories do not exist yet,
+ *   B: a keyed add whose key bucket does not exist yet,
+ *   C: the very first update of a fresh client and meta root. */
+START_TEST(t_dropped_creates_on_first_use)
+{
+    zkh_ensemble *e = fault_ensemble(0);
+    if (!e)
+        return;
+    REQUIRE(zkh_proxy_start(&g_px[0], zkh_node_hostport(e, 0)) == 0, "proxy");
+    char fails[1024] = "";
+    int nfail = 0;
+    for (int variant = 0; variant < 3; variant++) {
+        for (int k = 1; k <= 3; k++) {
+            char meta[128], warm[160], path[256], key[128];
+            snprintf(meta, sizeof meta, "/zkctf-first-%d-%lld-%d%d", (int)getpid(), now_ms(), variant, k);
+            snprintf(warm, sizeof warm, "%s-warm", meta);
+            snprintf(path, sizeof path, "%s-ctr/a/b/c", meta);
+            snprintf(key, sizeof key, "first-%d-%d", variant, k);
+            zkc_client_options co;
+            zkc_client_options_init(&co);
+            debug_opts(&co);
+            co.hosts = zkh_proxy_hostport(g_px[0]);
+            co.connect_timeout_ms = CONNECT_MS;
+            co.meta_root = meta;
+            zkc_client *c = NULL;
+            REQUIRE(zkc_client_create(&c, &co) == 0, "client: %s", zkc_errmsg());
+            zkc_counter *cw = counter_on(c, warm);
+            zkc_counter *cn = counter_on(c, path);
+            zkc_counter_result r = {0, 0, 0};
+            if (variant != 2)
+                REQUIRE(zkc_counter_add(cw, 1, NULL, &r) == 0, "warm-up add: %s", zkc_errmsg());
+            zkc_counter *target = variant == 1 ? cw : cn;
+            int64_t base = variant == 1 ? 1 : 0;
+            int fired0 = zkh_proxy_faults_fired(g_px[0]);
+            zkh_proxy_drop_request(g_px[0], 15 /* ZOO_CREATE2_OP */, k);
+            zkc_update u = {0};
+            u.key = variant == 1 ? key : NULL;
+            int rc = zkc_counter_add(target, 5, &u, &r);
+            char msg[300];
+            snprintf(msg, sizeof msg, "%s", zkc_errmsg());
+            zkh_proxy_drop_request(g_px[0], 15, 0);
+            int fired = zkh_proxy_faults_fired(g_px[0]) - fired0;
+            int64_t v = -1;
+            int grc = zkc_counter_get(target, &v);
+            zkc_counter_result lr = {0, 0, 0};
+            int lrc = variant == 1 ? zkc_counter_lookup(c, key, &lr) : 0;
+            zkc_counter_destroy(cw);
+            zkc_counter_destroy(cn);
+            zkc_client_destroy(c);
+            fprintf(stderr, "first use %c, %d creates dropped (%d fired): add %s%s%s, value %lld\n", 'A' + variant, k,
+                    fired, zkc_strerror(rc), rc ? ": " : "", rc ? msg : "", (long long)v);
+            REQUIRE(fired >= 1, "%c k=%d: no create was dropped", 'A' + variant, k);
+            REQUIRE(grc == 0, "%c k=%d: get: %s", 'A' + variant, k, zkc_strerror(grc));
+            /* whatever it said, it must be true */
+            REQUIRE(v == base + (rc == 0 ? 5 : 0), "%c k=%d: add said %s but the counter is %lld", 'A' + variant, k,
+                    zkc_strerror(rc), (long long)v);
+            if (variant == 1)
+                REQUIRE(rc == 0 ? (lrc == 0 && lr.after == base + 5) : lrc == ZKC_ENONODE,
+                        "k=%d: lookup %s disagrees with %s", k, zkc_strerror(lrc), zkc_strerror(rc));
+            if (rc != 0 && nfail++ == 0)
+                snprintf(fails, sizeof fails, "case %c, %d creates dropped: %s: %s", 'A' + variant, k,
+                         zkc_strerror(rc), msg);
+        }
+    }
+    REQUIRE(!fails[0], "%d of 9 updates failed on a dropped create (the server reachable, the session alive); "
+            "first: %s", nfail, fails);
+    cleanup();
+}
+END_TEST
+
+/* ================================================================ leader kill */
+
+static int wait_new_leader(zkh_ensemble *e, int old, int timeout_ms)
+{
+    long long deadline = now_ms() + timeout_ms;
+    for (;;) {
+        int l = zkh_leader(e);
+        if (l >= 0 && l != old)
+            return l;
+        if (now_ms() > deadline)
+            return -1;
+        nap(100);
+    }
+}
+
+#define LK_CLIENTS 2
+#define LK_PER_CLIENT 3
+#define LK_ROUNDS 2
+
+START_TEST(t_leader_kill)
+{
+    zkh_ensemble *e = fault_ensemble(1);
+    if (!e)
+        return;
+    char pa[256];
+    unique_path(pa, sizeof pa, "leader");
+    long long t0 = now_ms();
+    zkc_client *c[LK_CLIENTS];
+    zkc_counter *ca[LK_CLIENTS];
+    static worker w[LK_CLIENTS * LK_PER_CLIENT];
+    int stop = 0;
+    for (int k = 0; k < LK_CLIENTS; k++) {
+        c[k] = client_on(zkh_ensemble_hosts(e), 10000, NULL, NULL);
+        ca[k] = counter_on(c[k], pa);
+    }
+    for (int k = 0; k < LK_CLIENTS; k++) {
+        worker *ww = &w[k * LK_PER_CLIENT];
+        worker_start(&ww[0], k * 10 + 0, W_BLOCKING, c[k], ca[k], NULL, 0, W_CAP, &stop);
+        worker_start(&ww[1], k * 10 + 1, W_ASYNC, c[k], ca[k], NULL, 2, W_CAP, &stop);
+        worker_start(&ww[2], k * 10 + 2, W_BLOCKING, c[k], ca[k], NULL, 1, W_CAP, &stop);
+    }
+    char why[256] = "";
+    for (int round = 0; round < LK_ROUNDS && !why[0]; round++) {
+        if (!progress_wait(progress_now(), 100, WAIT_MS)) {
+            snprintf(why, sizeof why, "round %d: no progress before the kill", round);
+            break;
+        }
+        int old = zkh_leader(e);
+        if (old < 0 || zkh_node_kill9(e, old) != 0) {
+            snprintf(why, sizeof why, "round %d: no leader to kill", round);
+            break;
+        }
+        long p = progress_now();
+        int nl = wait_new_leader(e, old, ELECT_MS);
+        if (nl < 0) {
+            snprintf(why, sizeof why, "round %d: no new leader after kill -9 of node %d", round, old);
+            break;
+        }
+        if (!progress_wait(p, 100, WAIT_MS)) {
+            snprintf(why, sizeof why, "round %d: adds made no progress after the failover", round);
+            break;
+        }
+        if (zkh_node_start(e, old) != 0 || zkh_wait_quorum(e, ELECT_MS) != 0) {
+            snprintf(why, sizeof why, "round %d: node %d did not rejoin", round, old);
+            break;
+        }
+        fprintf(stderr, "leader kill: round %d: killed node %d, new leader %d, %ld adds done\n", round, old, nl,
+                progress_now());
+    }
+    if (!why[0] && !progress_wait(progress_now(), 100, WAIT_MS))
+        snprintf(why, sizeof why, "no progress after the last restart");
+    __atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
+    workers_join(w, LK_CLIENTS * LK_PER_CLIENT);
+
+    tally t;
+    memset(&t, 0, sizeof t);
+    for (int i = 0; i < LK_CLIENTS * LK_PER_CLIENT; i++)
+        tally_worker(&t, &w[i]);
+    tally_print("leader kill", &t);
+    char keyfail[512] = "";
+    int checked = 0;
+    for (int i = 0; i < LK_CLIENTS * LK_PER_CLIENT; i++)
+        check_keys(c[i / LK_PER_CLIENT], &w[i], &checked, keyfail, sizeof keyfail);
+    for (int k = 0; k < LK_CLIENTS; k++) {
+        zkc_counter_destroy(ca[k]);
+        zkc_client_destroy(c[k]);
+    }
+    int64_t fa = final_value(pa);
+    fprintf(stderr, "leader kill: %d keys checked, %lld ms\n", checked, now_ms() - t0);
+    REQUIRE(!why[0], "%s", why);
+    REQUIRE(t.bad_done == 0, "%d updates completed other than exactly once", t.bad_done);
+    REQUIRE(t.unknown == 0, "%d updates returned ZKC_EUNKNOWN although a quorum was up", t.unknown);
+    REQUIRE(t.other == 0, "%d updates failed (first: %s: %s)", t.other, zkc_strerror(t.first_other_rc),
+            t.first_other_msg);
+    REQUIRE(t.bad_pair == 0, "%d results with after - before != delta", t.bad_pair);
+    REQUIRE(fa == t.sum_a, "counter is %" PRId64 ", the applied deltas sum to %" PRId64 ": %s", fa, t.sum_a,
+            "lost or doubled updates");
+    REQUIRE(!keyfail[0], "%s", keyfail);
+    workers_free(w, LK_CLIENTS * LK_PER_CLIENT);
+    cleanup();
+}
+END_TEST
+
+/* ================================================================ session expiry */
+
+#define EX_WORKERS 4
+#define EX_ROUNDS 3
+
+START_TEST(t_session_expiry)
+{
+    zkh_ensemble *e = fault_ensemble(0);
+    if (!e)
+        return;
+    char pa[256];
+    unique_path(pa, sizeof pa, "expiry");
+    long long t0 = now_ms();
+    states ss;
+    memset(&ss, 0, sizeof ss);
+    pthread_mutex_init(&ss.mu, NULL);
+    cond_init_mono(&ss.cv);
+    zkc_client *c = client_on(zkh_ensemble_hosts(e), 10000, states_fn, &ss);
+    zkc_counter *ctr = counter_on(c, pa);
+    static worker w[EX_WORKERS];
+    int stop = 0;
+    /* async pumps keep updates in flight at any moment; every other add keyed */
+    worker_start(&w[0], 0, W_ASYNC, c, ctr, NULL, 2, W_CAP, &stop);
+    worker_start(&w[1], 1, W_ASYNC, c, ctr, NULL, 1, W_CAP, &stop);
+    worker_start(&w[2], 2, W_BLOCKING, c, ctr, NULL, 1, W_CAP, &stop);
+    worker_start(&w[3], 3, W_BLOCKING, c, ctr, NULL, 3, W_CAP, &stop);
+
+    char why[256] = "";
+    for (int round = 0; round < EX_ROUNDS && !why[0]; round++) {
+        if (!progress_wait(progress_now(), 150, WAIT_MS)) {
+            snprintf(why, sizeof why, "round %d: no progress before the expiry", round);
+            break;
+        }
+        /* zkh_expire_session can lose a race: if our client reconnects and
+         * re-attaches to the session between the harness's second handle
+         * attaching and closing it, the close is refused (session moved)
+         * and the session lives on. Then try again, up to 3 times. */
+        int lost0 = states_get(&ss, ZKC_STATE_LOST), conn0 = states_get(&ss, ZKC_STATE_CONNECTED);
+        int expired = 0;
+        for (int attempt = 0; attempt < 3 && !expired && !why[0]; attempt++) {
+            int64_t sid = 0;
+            char pw[16];
+            int pwlen = 0;
+            zkc_client_session(c, &sid, pw, &pwlen);
+            long sl0 = __atomic_load_n(&g_sesslost, __ATOMIC_RELAXED);
+            long p0 = progress_now();
+            int rc = zkh_expire_session(zkh_ensemble_hosts(e), sid, pw, pwlen, CONNECT_MS);
+            if (rc != 0 && rc != -ESTALE) {
+                snprintf(why, sizeof why, "round %d: zkh_expire_session: %s", round, strerror(-rc));
+                break;
+            }
+            expired = states_wait(&ss, ZKC_STATE_LOST, lost0, 15000 * tscale());
+            if (expired)
+                break;
+            long sl = __atomic_load_n(&g_sesslost, __ATOMIC_RELAXED) - sl0;
+            int64_t sid2 = 0;
+            zkc_client_session(c, &sid2, NULL, NULL);
+            fprintf(stderr, "session expiry: round %d attempt %d: no LOST within 15 s; session 0x%llx -> 0x%llx, "
+                    "%ld updates since, %ld of them ZKC_ESESSIONLOST\n", round, attempt, (unsigned long long)sid,
+                    (unsigned long long)sid2, progress_now() - p0, sl);
+            if (sl > 0)
+                snprintf(why, sizeof why,
+                         "round %d: %ld updates failed with ZKC_ESESSIONLOST (session expired) within 15 s, yet the "
+                         "client never reported LOST nor opened a new session: it is stuck on a dead session",
+                         round, sl);
+        }
+        if (why[0])
+            break;
+        if (!expired) {
+            snprintf(why, sizeof why, "round %d: could not expire the session in 3 attempts", round);
+            break;
+        }
+        if (!states_wait(&ss, ZKC_STATE_CONNECTED, conn0, WAIT_MS)) {
+            snprintf(why, sizeof why, "round %d: no new session after LOST", round);
+            break;
+        }
+        if (!progress_wait(progress_now(), 150, WAIT_MS)) {
+            snprintf(why, sizeof why, "round %d: no progress in the new session", round);
+            break;
+        }
+    }
+    __atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
+    workers_join(w, EX_WORKERS);
+
+    tally t;
+    memset(&t, 0, sizeof t);
+    for (int i = 0; i < EX_WORKERS; i++)
+        tally_worker(&t, &w[i]);
+    tally_print("session expiry", &t);
+    zkc_stats st;
+    zkc_client_stats(c, &st);
+    char keyfail[512] = "";
+    int checked = 0;
+    for (int i = 0; i < EX_WORKERS; i++)
+        check_keys(c, &w[i], &checked, keyfail, sizeof keyfail);
+    zkc_counter_destroy(ctr);
+    zkc_client_destroy(c);
+    int64_t fa = final_value(pa);
+    fprintf(stderr, "session expiry: %llu sessions, %d keys checked, counter %lld vs applied %lld, %lld ms\n",
+            (unsigned long long)st.sessions, checked, (long long)fa, (long long)t.sum_a, now_ms() - t0);
+    REQUIRE(!why[0], "%s", why);
+    REQUIRE(st.lost >= EX_ROUNDS && st.sessions >= EX_ROUNDS + 1, "%llu sessions lost, %llu established",
+            (unsigned long long)st.lost, (unsigned long long)st.sessions);
+    REQUIRE(t.bad_done == 0, "%d updates completed other than exactly once", t.bad_done);
+    REQUIRE(t.unknown == 0, "%d updates returned ZKC_EUNKNOWN although the servers were reachable", t.unknown);
+    REQUIRE(t.bad_pair == 0, "%d results with after - before != delta", t.bad_pair);
+    REQUIRE(fa == t.sum_a, "counter is %" PRId64 ", the deltas reported applied sum to %" PRId64 " (%d updates "
+            "reported failed: %s)", fa, t.sum_a, t.other, t.other ? zkc_strerror(t.first_other_rc) : "none");
+    REQUIRE(!keyfail[0], "%s", keyfail);
+    workers_free(w, EX_WORKERS);
+    pthread_mutex_destroy(&ss.mu);
+    pthread_cond_destroy(&ss.cv);
+    cleanup();
+}
+END_TEST
+
+/* ================================================================ retention */
+
+/* Children of path (raw client): count, or -1 on error. */
+static int raw_children(zhandle_t *zh, const char *path)
+{
+    struct String_vector sv;
+    int rc = zoo_get_children(zh, path, 0, &sv);
+    if (rc == ZNONODE)
+        return 0;
+    if (rc != ZOK)
+        return -1;
+    int n = sv.count;
+    deallocate_String_vector(&sv);
+    return n;
+}
+
+static void raw_watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx)
+{
+    (void)zh;
+    (void)type;
+    (void)state;
+    (void)path;
+    (void)ctx;
+}
+
+static zhandle_t *raw_open(const char *hosts_)
+{
+    zhandle_t *zh = zookeeper_init(hosts_, raw_watcher, 10000, NULL, NULL, 0);
+    REQUIRE(zh != NULL, "raw client");
+    long long deadline = now_ms() + CONNECT_MS;
+    while (zoo_state(zh) != ZOO_CONNECTED_STATE && now_ms() < deadline)
+        nap(20);
+    REQUIRE(zoo_state(zh) == ZOO_CONNECTED_STATE, "raw client: no connection");
+    return zh;
+}
+
+static zkc_client *client_meta(const char *hosts_, const char *meta, int retention_s, int session_ms, int op_ms,
+                               int retry_max)
+{
+    zkc_client_options co;
+    zkc_client_options_init(&co);
+    debug_opts(&co);
+    co.hosts = hosts_;
+    co.session_timeout_ms = session_ms;
+    co.connect_timeout_ms = CONNECT_MS;
+    co.operation_timeout_ms = op_ms;
+    co.meta_root = meta;
+    co.marker_retention_s = retention_s;
+    if (retry_max) {
+        co.retry_max = retry_max;
+        co.retry_cap_ms = 300;
+    }
+    zkc_client *c = NULL;
+    int rc = zkc_client_create(&c, &co);
+    REQUIRE(rc == 0, "zkc_client_create(%s): %s: %s", hosts_, zkc_strerror(rc), zkc_errmsg());
+    return c;
+}
+
+/* Markers and keys are kept for the retention period (never less than two
+ * session timeouts: 4 s here) and zkc_admin_cleanup then removes them, also
+ * those of a client that is gone; younger ones stay; a dry run deletes
+ * nothing. */
+START_TEST(t_marker_retention)
+{
+    zkh_ensemble *e = fault_ensemble(0);
+    if (!e)
+        return;
+    char meta[128], path[256], txn[160], key[128];
+    snprintf(meta, sizeof meta, "/zkctf-meta-%d-%lld", (int)getpid(), now_ms());
+    snprintf(txn, sizeof txn, "%s/txn", meta);
+    unique_path(path, sizeof path, "retention");
+    snprintf(key, sizeof key, "ret-%d-%lld", (int)getpid(), now_ms());
+
+    zkc_client *a = client_meta(zkh_ensemble_hosts(e), meta, 1, 2000, 0, 0);
+    zkc_counter *ca = counter_on(a, path);
+    zkc_update u = {0};
+    u.key = key;
+    zkc_counter_result r;
+    REQUIRE(zkc_counter_add(ca, 3, &u, &r) == 0, "keyed add: %s", zkc_errmsg());
+    zkc_counter_destroy(ca);
+    zkc_client_destroy(a);
+    long long t_written = now_ms();
+
+    zhandle_t *zh = raw_open(zkh_ensemble_hosts(e));
+    int slots_a = raw_children(zh, txn);
+    REQUIRE(slots_a == 1, "client a left %d markers under %s, expected 1", slots_a, txn);
+
+    zkc_client *b = client_meta(zkh_ensemble_hosts(e), meta, 1, 2000, 0, 0);
+    zkc_cleanup_report rep;
+    /* young: nothing goes */
+    REQUIRE(zkc_admin_cleanup(b, NULL, 0, &rep) == 0, "cleanup: %s", zkc_errmsg());
+    REQUIRE(rep.markers == 0 && rep.keys == 0, "cleanup right after the update removed %lld markers, %lld keys",
+            (long long)rep.markers, (long long)rep.keys);
+    REQUIRE(zkc_counter_lookup(b, key, &r) == 0 && r.after == 3, "key lost before its retention");
+
+    /* old enough: a dry run counts them and deletes nothing, then the real run */
+    long long deadline = now_ms() + 30000LL * tscale();
+    int dry_seen = 0;
+    while (now_ms() < deadline) {
+        REQUIRE(zkc_admin_cleanup(b, NULL, 1, &rep) == 0, "dry-run cleanup: %s", zkc_errmsg());
+        if (rep.markers >= 1 && rep.keys >= 1) {
+            dry_seen = 1;
+            break;
+        }
+        nap(250);
+    }
+    long long waited = now_ms() - t_written;
+    REQUIRE(dry_seen, "after %lld ms the dry run still counts %lld markers, %lld keys", waited,
+            (long long)rep.markers, (long long)rep.keys);
+    REQUIRE(waited >= 4000 - 500, "markers counted as expired %lld ms after the write: before 2 session timeouts",
+            waited);
+    REQUIRE(raw_children(zh, txn) == 1 && zkc_counter_lookup(b, key, &r) == 0, "the dry run deleted something");
+    REQUIRE(zkc_admin_cleanup(b, NULL, 0, &rep) == 0, "cleanup: %s", zkc_errmsg());
+    REQUIRE(rep.markers == 1 && rep.keys == 1, "cleanup removed %lld markers, %lld keys; expected 1 and 1",
+            (long long)rep.markers, (long long)rep.keys);
+    REQUIRE(raw_children(zh, txn) == 0, "markers left under %s", txn);
+    int lrc = zkc_counter_lookup(b, key, &r);
+    REQUIRE(lrc == ZKC_ENONODE, "lookup of the expired key: %s", zkc_strerror(lrc));
+
+    /* the counter itself is untouched and keeps working (b's marker is created anew) */
+    zkc_counter *cb = counter_on(b, path);
+    REQUIRE(zkc_counter_add(cb, 1, NULL, &r) == 0 && r.before == 3 && r.after == 4, "add after cleanup");
+    zkc_counter_destroy(cb);
+    zkc_client_destroy(b);
+    zookeeper_close(zh);
+    cleanup();
+}
+END_TEST
+
+/* A marker is the only evidence of whether an update whose reply was lost was
+ * applied. Here the writer cannot make that decision for a while (every sync it
+ * sends is dropped, its session stays alive), and meanwhile a cleaner with a
+ * short retention removes the writer's marker. When the writer finally reads
+ * it, the marker is missing: that must not count as "not applied". The update
+ * was applied (its reply was dropped), so the counter must move by its delta
+ * exactly once, and the caller must hear success or ZKC_EUNKNOWN. */
+START_TEST(t_cleanup_while_undecided)
+{
+    zkh_ensemble *e = fault_ensemble(0);
+    if (!e)
+        return;
+    char meta[128], path[256], txn[160];
+    snprintf(meta, sizeof meta, "/zkctf-meta-%d-%lld", (int)getpid(), now_ms());
+    snprintf(txn, sizeof txn, "%s/txn", meta);
+    unique_path(path, sizeof path, "undecided");
+    REQUIRE(zkh_proxy_start(&g_px[0], zkh_node_hostport(e, 0)) == 0, "proxy");
+    /* The writer waits up to 30 s for a server and retries its sync often. */
+    zkc_client *w = client_meta(zkh_proxy_hostport(g_px[0]), meta, 1, 2000, 30000, 1000);
+    zkc_counter *ctr = counter_on(w, path);
+    zkc_counter_result r;
+    REQUIRE(zkc_counter_add(ctr, 1, NULL, &r) == 0, "warm-up add: %s", zkc_errmsg());
+
+    zkh_proxy_drop_request(g_px[0], 9 /* ZOO_SYNC_OP */, 1000000);
+    zkh_proxy_drop_reply(g_px[0], OP_MULTI, 1);
+    static worker one; /* reuse the async completion plumbing for one add */
+    int stop = 0;
+    memset(&one, 0, sizeof one);
+    worker_start(&one, 0, W_ASYNC, w, ctr, NULL, 0, 1, &stop);
+    long long deadline = now_ms() + WAIT_MS;
+    while (zkh_proxy_faults_fired(g_px[0]) < 2 && now_ms() < deadline)
+        nap(10);
+    int fired = zkh_proxy_faults_fired(g_px[0]);
+
+    /* The cleaner: same meta root, 1 s retention, 2 s sessions -> 4 s. */
+    zkc_client *cl = client_meta(zkh_ensemble_hosts(e), meta, 1, 2000, 0, 0);
+    zhandle_t *zh = raw_open(zkh_ensemble_hosts(e));
+    zkc_cleanup_report rep;
+    int64_t removed = 0;
+    deadline = now_ms() + 20000LL * tscale();
+    while (now_ms() < deadline && raw_children(zh, txn) > 0) {
+        if (zkc_admin_cleanup(cl, NULL, 0, &rep) == 0)
+            removed += rep.markers;
+        nap(250);
+    }
+    long undecided = progress_now() == 0;
+    zkh_proxy_drop_request(g_px[0], 9, 0); /* the writer may decide now */
+    workers_join(&one, 1);
+    wrec *rec = &one.rec[0];
+    zkc_counter_destroy(ctr);
+    zkc_client_destroy(w);
+    zkc_client_destroy(cl);
+    zookeeper_close(zh);
+    int64_t fv = final_value(path);
+    fprintf(stderr, "cleanup while undecided: faults fired %d, markers removed %lld while undecided=%ld; add %+lld: "
+            "%s, %lld -> %lld; counter 1 -> %lld\n",
+            fired, (long long)removed, undecided, (long long)rec->delta, zkc_strerror(rec->rc),
+            (long long)rec->before, (long long)rec->after, (long long)fv);
+    REQUIRE(fired >= 2, "the dropped reply and a dropped sync did not both fire (%d)", fired);
+    REQUIRE(removed >= 1 && undecided, "the setup did not remove the marker while the add was undecided");
+    REQUIRE(rec->done == 1, "the add completed %d times", rec->done);
+    REQUIRE(rec->rc == 0 || rec->rc == ZKC_EUNKNOWN, "the add was applied but reported %s", zkc_strerror(rec->rc));
+    REQUIRE(fv == 1 + rec->delta, "counter is %lld, expected %lld: the update was applied %s",
+            (long long)fv, (long long)(1 + rec->delta), fv == 1 + 2 * rec->delta ? "twice" : "a wrong number of times");
+    free(one.rec);
+    cleanup();
+}
+END_TEST
+
+/* ================================================================ main */
+
+static void reset_progress(void)
+{
+    pthread_mutex_lock(&g_prog.mu);
+    g_prog.done = 0;
+    pthread_mutex_unlock(&g_prog.mu);
+    __atomic_store_n(&g_sesslost, 0, __ATOMIC_RELAXED);
+}
+
+static Suite *faults_suite(void)
+{
+    /* One test case each, so CK_RUN_CASE=<name> runs one alone. */
+    const struct {
+        const char *name;
+        const TTest *test;
+    } cases[] = {
+        {"proxy", t_proxy_drop_request_and_reply},
+        {"first-use", t_dropped_creates_on_first_use},
+        {"leader", t_leader_kill},
+        {"expiry", t_session_expiry},
+        {"retention", t_marker_retention},
+        {"cleanup-undecided", t_cleanup_while_undecided},
+    };
+    Suite *s = suite_create("counter-faults");
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        TCase *tc = tcase_create(cases[i].name);
+        tcase_set_timeout(tc, 420 * tscale());
+        tcase_add_checked_fixture(tc, reset_progress, NULL);
+        tcase_add_test(tc, cases[i].test);
+        suite_add_tcase(s, tc);
+    }
+    return s;
+}
+
+int main(void)
+{
+    zoo_set_debug_level(0);
+    pthread_mutex_init(&g_prog.mu, NULL);
+    cond_init_mono(&g_prog.cv);
+    long long t0 = now_ms();
+    SRunner *sr = srunner_create(faults_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    fprintf(stderr, "test_counter_faults: %lld ms in all\n", now_ms() - t0);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

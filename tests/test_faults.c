@@ -1,0 +1,649 @@
+/* Fault tier (make check-faults): each test starts its own 3-node ensemble and
+ * breaks it or the network: leader kill -9, session expiry, kill -9 of a
+ * holder process, a partitioned holder, connection loss around the create
+ * (request dropped / reply dropped), unreachable servers during an acquire. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "testutil.h"
+#include "harness/proxy.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <zookeeper/proto.h>
+
+#define FAULT_MAX_SESSION_MS 30000
+
+/* ------------------------------------------------------------ helpers */
+
+static zkc_lock *mklock(zkc_client *c, const char *path)
+{
+    zkc_lock *l = NULL;
+    int rc = zkc_lock_create(c, path, &l);
+    ck_assert_msg(rc == 0, "zkc_lock_create(%s): %s", path, zkc_errmsg());
+    return l;
+}
+
+static zkc_client *client_t(const char *hosts, int session_ms)
+{
+    zkc_client_options o;
+    tu_client_opts(&o, hosts);
+    o.session_timeout_ms = session_ms;
+    return tu_client_o(&o);
+}
+
+static void rec_cb(zkc_lock *l, int status, int64_t token, void *ud)
+{
+    (void)l;
+    tu_events_add(ud, status, token);
+}
+
+/* Creates the lock path (and a junk child that keeps the container from
+ * being reaped), so the first create a test watches is the queue node. */
+static void precreate(const char *hosts, const char *path)
+{
+    tu_raw *r = tu_raw_open(hosts, tu_ms(TU_SESSION_MS));
+    tu_raw_mkdirs(r, path);
+    char keep[256];
+    snprintf(keep, sizeof keep, "%s/keepalive", path);
+    int rc = zoo_create(tu_raw_zh(r), keep, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
+    ck_assert(rc == ZOK || rc == ZNODEEXISTS);
+    tu_raw_close(r);
+}
+
+/* Waits for the state `ev` in `e` at index >= from; returns its index. */
+static long long test_t0;
+
+static int expect_event(tu_events *e, int ev, int from, int timeout_ms, const char *what)
+{
+    int i = tu_events_wait(e, ev, from, timeout_ms);
+    if (i < 0) {
+        fprintf(stderr, "no %s within %d ms; events so far:\n", what, timeout_ms);
+        tu_events_dump(e, "ev", test_t0);
+    }
+    ck_assert_msg(i >= 0, "no %s within %d ms", what, timeout_ms);
+    return i;
+}
+
+/* ------------------------------------------------------------ leader kill -9 */
+
+#define LK_WAITERS 3
+
+typedef struct lk_ctx {
+    tu_checker k;
+    tu_events granted; /* status, token */
+    int release_errors;
+    int finished; /* callbacks that returned */
+} lk_ctx;
+
+static void lk_cb(zkc_lock *l, int status, int64_t token, void *ud)
+{
+    lk_ctx *x = ud;
+    tu_events_add(&x->granted, status, token);
+    if (status == 0) {
+        tu_checker_enter(&x->k, token);
+        tu_nap_ms(20);
+        tu_checker_exit(&x->k);
+        if (zkc_lock_release(l) != 0)
+            __atomic_add_fetch(&x->release_errors, 1, __ATOMIC_SEQ_CST);
+    }
+    __atomic_add_fetch(&x->finished, 1, __ATOMIC_SEQ_CST);
+}
+
+START_TEST(t_leader_kill)
+{
+    zkh_ensemble *e = tu_fault_ensemble(3, FAULT_MAX_SESSION_MS);
+    if (!e)
+        return;
+    test_t0 = tu_now_ms();
+    const char *hosts = zkh_ensemble_hosts(e);
+    char path[128];
+    tu_unique_path(path, sizeof path, "leaderkill");
+    /* 10 s sessions: an election on a loaded box must not look like expiry. */
+    int T = tu_ms(10000);
+    zkc_client *hc = client_t(hosts, T);
+    tu_events hev, lev;
+    tu_events_init(&hev);
+    tu_events_init(&lev);
+    zkc_client_set_listener(hc, tu_state_listener, &hev);
+    zkc_lock *h = mklock(hc, path);
+    zkc_lock_set_listener(h, tu_lock_listener, &lev);
+    static lk_ctx x;
+    memset(&x, 0, sizeof x);
+    tu_events_init(&x.granted);
+    int64_t htok;
+    ck_assert_int_eq(zkc_lock_acquire(h, tu_ms(10000), &htok), 0);
+    tu_checker_enter(&x.k, htok);
+    zkc_client *wc[LK_WAITERS];
+    zkc_lock *wl[LK_WAITERS];
+    for (int i = 0; i < LK_WAITERS; i++) {
+        wc[i] = client_t(hosts, T);
+        wl[i] = mklock(wc[i], path);
+        ck_assert_int_eq(zkc_lock_acquire_async(wl[i], ZKC_FOREVER, lk_cb, &x), 0);
+    }
+    ck_assert(tu_wait_queue_count(hc, path, LK_WAITERS + 1, tu_ms(20000)));
+    int64_t sid = tu_session_id(hc);
+
+    int leader = zkh_leader(e);
+    ck_assert_int_ge(leader, 0);
+    ck_assert_int_eq(zkh_node_kill9(e, leader), 0);
+    long long t_kill = tu_now_ms();
+
+    /* Every server drops its clients when the leader goes: SUSPENDED, then
+     * the same session back. */
+    int s = expect_event(&hev, ZKC_STATE_SUSPENDED, 0, tu_ms(20000), "SUSPENDED after the leader died");
+    expect_event(&hev, ZKC_STATE_RECONNECTED, s + 1, tu_ms(40000), "RECONNECTED after SUSPENDED");
+    ck_assert_int_eq(tu_events_count(&hev, ZKC_STATE_LOST), 0);
+    ck_assert(tu_session_id(hc) == sid);
+    int ls = expect_event(&lev, ZKC_LOCK_EVENT_SUSPENDED, 0, tu_ms(5000), "lock SUSPENDED");
+    expect_event(&lev, ZKC_LOCK_EVENT_RECONNECTED, ls + 1, tu_ms(5000), "lock RECONNECTED");
+    ck_assert_int_eq(tu_events_count(&lev, ZKC_LOCK_EVENT_LOST), 0);
+    /* Nobody got in while the holder held through the failover. */
+    ck_assert_int_eq(tu_events_total(&x.granted), 0);
+    int64_t t2;
+    ck_assert_int_eq(zkc_lock_token(h, &t2), 0);
+    ck_assert(t2 == htok);
+    long long deadline = tu_now_ms() + tu_ms(10000);
+    while (!zkc_lock_is_held(h) && tu_now_ms() < deadline)
+        tu_nap_ms(20);
+    ck_assert_int_eq(zkc_lock_is_held(h), 1);
+    tu_checker_exit(&x.k);
+    ck_assert_int_eq(zkc_lock_release(h), 0);
+
+    /* Nobody stranded: every waiter gets it, one at a time. */
+    int got = tu_events_wait_total(&x.granted, LK_WAITERS, tu_ms(30000));
+    ck_assert_msg(got == LK_WAITERS, "%d of %d waiters acquired within 30 s after the failover", got, LK_WAITERS);
+    ck_assert_int_eq(tu_events_count(&x.granted, 0), LK_WAITERS);
+    long long fdl = tu_now_ms() + tu_ms(10000);
+    while (__atomic_load_n(&x.finished, __ATOMIC_SEQ_CST) < LK_WAITERS && tu_now_ms() < fdl)
+        tu_nap_ms(10);
+    ck_assert_int_eq(__atomic_load_n(&x.finished, __ATOMIC_SEQ_CST), LK_WAITERS);
+    ck_assert_int_eq(x.k.overlaps, 0);
+    ck_assert_int_eq(x.k.bad_tokens, 0);
+    ck_assert_int_eq(x.k.entries, LK_WAITERS + 1);
+    ck_assert_int_eq(x.release_errors, 0);
+    ck_assert(tu_wait_queue_count(hc, path, 0, tu_ms(10000)));
+    for (int i = 0; i < LK_WAITERS; i++) {
+        zkc_stats st;
+        zkc_client_stats(wc[i], &st);
+        ck_assert_int_eq(st.lost, 0);
+    }
+    fprintf(stderr, "t_leader_kill: all waiters done %.1f s after the kill\n", (tu_now_ms() - t_kill) / 1000.0);
+    for (int i = 0; i < LK_WAITERS; i++) {
+        zkc_lock_destroy(wl[i]);
+        zkc_client_destroy(wc[i]);
+    }
+    zkc_lock_destroy(h);
+    zkc_client_destroy(hc);
+    tu_events_destroy(&hev);
+    tu_events_destroy(&lev);
+    tu_events_destroy(&x.granted);
+    tu_fault_ensemble_done(e);
+}
+END_TEST
+
+/* ------------------------------------------------------------ session expiry */
+
+START_TEST(t_session_expiry)
+{
+    zkh_ensemble *e = tu_fault_ensemble(3, FAULT_MAX_SESSION_MS);
+    if (!e)
+        return;
+    test_t0 = tu_now_ms();
+    const char *hosts = zkh_ensemble_hosts(e);
+    char path[128];
+    tu_unique_path(path, sizeof path, "expiry");
+    zkc_client *c = client_t(hosts, tu_ms(TU_SESSION_MS));
+    zkc_client *obs = client_t(hosts, tu_ms(TU_SESSION_MS));
+    tu_events cev, lev;
+    tu_events_init(&cev);
+    tu_events_init(&lev);
+    zkc_client_set_listener(c, tu_state_listener, &cev);
+    zkc_lock *l = mklock(c, path);
+    zkc_lock_set_listener(l, tu_lock_listener, &lev);
+    int64_t tok;
+    ck_assert_int_eq(zkc_lock_acquire(l, tu_ms(10000), &tok), 0);
+    int64_t sid;
+    char pw[16];
+    int pwlen;
+    ck_assert_int_eq(zkc_client_session(c, &sid, pw, &pwlen), 0);
+
+    ck_assert_int_eq(zkh_expire_session(hosts, sid, pw, pwlen, tu_ms(20000)), 0);
+    test_t0 = tu_now_ms();
+    int lost = expect_event(&cev, ZKC_STATE_LOST, 0, tu_ms(20000), "client LOST after expiry");
+    expect_event(&lev, ZKC_LOCK_EVENT_LOST, 0, tu_ms(5000), "lock LOST after expiry");
+    ck_assert_int_eq(zkc_lock_is_held(l), 0);
+    int64_t t2;
+    ck_assert_int_eq(zkc_lock_token(l, &t2), ZKC_ENOTHELD);
+    /* The client opens a fresh session by itself. */
+    expect_event(&cev, ZKC_STATE_CONNECTED, lost + 1, tu_ms(20000), "CONNECTED (new session) after LOST");
+    int64_t nsid = tu_session_id(c);
+    ck_assert(nsid != 0 && nsid != sid);
+    /* LOST is final for the old session: never RECONNECTED after it. (The
+     * expiring handle takes the session over first, so the client may see
+     * SUSPENDED and RECONNECTED before the LOST.) */
+    ck_assert_msg(tu_events_wait(&cev, ZKC_STATE_RECONNECTED, lost + 1, 0) < 0, "RECONNECTED after LOST");
+    /* The old session's node is gone for everyone. */
+    ck_assert(tu_wait_queue_count(obs, path, 0, tu_ms(10000)));
+    int rc = zkc_lock_release(l);
+    ck_assert_msg(rc == ZKC_ENOTHELD || rc == ZKC_ESESSIONLOST, "release of a lost hold: %d", rc);
+    /* A fresh acquire works, on the new session, with a larger token. */
+    ck_assert_int_eq(zkc_lock_acquire(l, tu_ms(10000), &t2), 0);
+    ck_assert(t2 > tok);
+    zkc_queue_entry *q;
+    int n;
+    ck_assert(tu_wait_queue_count(obs, path, 1, tu_ms(10000)));
+    ck_assert_int_eq(zkc_lock_queue(obs, path, &q, &n), 0);
+    ck_assert_int_eq(n, 1);
+    ck_assert(q[0].session_id == nsid);
+    zkc_queue_free(q, n);
+    zkc_stats st;
+    zkc_client_stats(c, &st);
+    ck_assert_int_eq(st.lost, 1);
+    ck_assert_int_eq(st.sessions, 2);
+    ck_assert_int_eq(zkc_lock_release(l), 0);
+    ck_assert_int_eq(tu_events_count(&lev, ZKC_LOCK_EVENT_LOST), 1);
+    zkc_lock_destroy(l);
+    zkc_client_destroy(c);
+    zkc_client_destroy(obs);
+    tu_events_destroy(&cev);
+    tu_events_destroy(&lev);
+    tu_fault_ensemble_done(e);
+}
+END_TEST
+
+/* ------------------------------------------------------------ kill -9 of the holder process */
+
+struct child_report {
+    int timeout_ms; /* negotiated; < 0 on failure */
+    int64_t token;
+};
+
+START_TEST(t_holder_process_kill9)
+{
+    zkh_ensemble *e = tu_fault_ensemble(3, FAULT_MAX_SESSION_MS);
+    if (!e)
+        return;
+    test_t0 = tu_now_ms();
+    const char *hosts = zkh_ensemble_hosts(e);
+    char path[128];
+    tu_unique_path(path, sizeof path, "kill9");
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        close(fds[0]);
+        struct child_report r = {-1, 0};
+        zkc_client_options o;
+        tu_client_opts(&o, hosts);
+        zkc_client *c = NULL;
+        zkc_lock *l = NULL;
+        if (zkc_client_create(&c, &o) == 0 && zkc_lock_create(c, path, &l) == 0 &&
+            zkc_lock_acquire(l, tu_ms(10000), &r.token) == 0)
+            r.timeout_ms = zkc_client_session_timeout(c);
+        if (write(fds[1], &r, sizeof r) != (ssize_t)sizeof r)
+            _exit(2);
+        for (;;)
+            pause(); /* hold until killed */
+    }
+    close(fds[1]);
+    struct child_report r = {-1, 0};
+    struct pollfd pfd = {fds[0], POLLIN, 0};
+    int pr = poll(&pfd, 1, tu_ms(30000));
+    ssize_t got = pr > 0 ? read(fds[0], &r, sizeof r) : -1;
+    close(fds[0]);
+    if (got != (ssize_t)sizeof r || r.timeout_ms <= 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        ck_abort_msg("the holder process did not acquire (read %zd, timeout %d)", got, r.timeout_ms);
+    }
+    const int T = r.timeout_ms;
+
+    zkc_client *w = client_t(hosts, tu_ms(TU_SESSION_MS));
+    zkc_lock *wl = mklock(w, path);
+    tu_events ev;
+    tu_events_init(&ev);
+    ck_assert_int_eq(zkc_lock_acquire_async(wl, ZKC_FOREVER, rec_cb, &ev), 0);
+    ck_assert(tu_wait_queue_count(w, path, 2, tu_ms(10000)));
+    ck_assert_int_eq(tu_events_total(&ev), 0);
+
+    ck_assert_int_eq(kill(pid, SIGKILL), 0);
+    long long t0 = tu_now_ms();
+    waitpid(pid, NULL, 0);
+    int i = expect_event(&ev, 0, 0, T + tu_ms(15000), "grant after the holder was killed");
+    long long at;
+    int64_t tok;
+    tu_events_get(&ev, i, &at, &tok);
+    long long dt = at - t0;
+    long long lo = T - T / 3 - TU_TICK_MS, hi = T + 2 * TU_TICK_MS + 1000;
+    fprintf(stderr, "t_holder_process_kill9: T=%d ms, granted %lld ms after kill -9 (window %lld..%lld)\n", T, dt, lo,
+            hi);
+    ck_assert_msg(dt >= lo, "granted %lld ms after the kill: before T - T/3 - tick = %lld (T = %d)", dt, lo, T);
+    ck_assert_msg(dt <= hi, "granted %lld ms after the kill: after T + 2 ticks + 1 s = %lld (T = %d)", dt, hi, T);
+    ck_assert(tok > r.token);
+    ck_assert_int_eq(zkc_lock_release(wl), 0);
+    zkc_lock_destroy(wl);
+    zkc_client_destroy(w);
+    tu_events_destroy(&ev);
+    tu_fault_ensemble_done(e);
+}
+END_TEST
+
+/* ------------------------------------------------------------ partitioned holder */
+
+START_TEST(t_partitioned_holder)
+{
+    zkh_ensemble *e = tu_fault_ensemble(3, FAULT_MAX_SESSION_MS);
+    if (!e)
+        return;
+    test_t0 = tu_now_ms();
+    const char *hosts = zkh_ensemble_hosts(e);
+    char path[128];
+    tu_unique_path(path, sizeof path, "partition");
+    zkh_proxy *p;
+    ck_assert_int_eq(zkh_proxy_start(&p, zkh_node_hostport(e, 0)), 0);
+    zkc_client *hc = client_t(zkh_proxy_hostport(p), tu_ms(TU_SESSION_MS));
+    zkc_client *wc = client_t(hosts, tu_ms(TU_SESSION_MS)); /* directly, not through the proxy */
+    const int T = zkc_client_session_timeout(hc);
+    tu_events hev, lev, wev;
+    tu_events_init(&hev);
+    tu_events_init(&lev);
+    tu_events_init(&wev);
+    zkc_client_set_listener(hc, tu_state_listener, &hev);
+    zkc_lock *h = mklock(hc, path);
+    zkc_lock_set_listener(h, tu_lock_listener, &lev);
+    int64_t htok;
+    ck_assert_int_eq(zkc_lock_acquire(h, tu_ms(10000), &htok), 0);
+    zkc_lock *w = mklock(wc, path);
+    ck_assert_int_eq(zkc_lock_acquire_async(w, ZKC_FOREVER, rec_cb, &wev), 0);
+    ck_assert(tu_wait_queue_count(wc, path, 2, tu_ms(10000)));
+
+    zkh_proxy_blackhole(p, 1);
+    long long t0 = tu_now_ms();
+    int li = tu_events_wait(&lev, ZKC_LOCK_EVENT_LOST, 0, 3 * T);
+    if (li < 0) {
+        fprintf(stderr, "t_partitioned_holder: no lock LOST; events since the partition began:\n");
+        tu_events_dump(&lev, "lock", t0);
+        tu_events_dump(&hev, "client", t0);
+        tu_events_dump(&wev, "other", t0);
+    }
+    ck_assert_msg(li >= 0, "no lock LOST within %d ms of the partition", 3 * T);
+    int gi = expect_event(&wev, 0, 0, 3 * T, "grant to the other client");
+    long long lost_at, granted_at;
+    tu_events_get(&lev, li, &lost_at, NULL);
+    int64_t wtok;
+    tu_events_get(&wev, gi, &granted_at, &wtok);
+    fprintf(stderr, "t_partitioned_holder: T=%d ms; LOST after %lld ms, other client granted after %lld ms\n", T,
+            lost_at - t0, granted_at - t0);
+    ck_assert_msg(lost_at <= granted_at, "the holder heard LOST %lld ms after another client got the lock",
+                  lost_at - granted_at);
+    ck_assert_msg(lost_at - t0 <= T, "LOST %lld ms into the partition, later than the session timeout %d", lost_at - t0,
+                  T);
+    /* In doubt first, then lost. */
+    int si = tu_events_wait(&lev, ZKC_LOCK_EVENT_SUSPENDED, 0, 0);
+    ck_assert_msg(si >= 0 && si < li, "no lock SUSPENDED before LOST");
+    ck_assert_int_eq(zkc_lock_is_held(h), 0);
+    ck_assert(wtok > htok);
+    ck_assert_int_ge(tu_events_wait(&hev, ZKC_STATE_LOST, 0, 0), 0);
+
+    /* Healed: the holder's client gets a new session and queues behind. */
+    zkh_proxy_blackhole(p, 0);
+    int lost = tu_events_wait(&hev, ZKC_STATE_LOST, 0, 0);
+    expect_event(&hev, ZKC_STATE_CONNECTED, lost + 1, tu_ms(20000), "new session after the partition");
+    int rc = zkc_lock_release(h);
+    ck_assert_msg(rc == ZKC_ENOTHELD || rc == ZKC_ESESSIONLOST, "release of a lost hold: %d", rc);
+    ck_assert_int_eq(zkc_lock_acquire(h, 0, NULL), ZKC_ETIMEDOUT);
+    ck_assert_int_eq(zkc_lock_release(w), 0);
+    int64_t t3;
+    ck_assert_int_eq(zkc_lock_acquire(h, tu_ms(10000), &t3), 0);
+    ck_assert(t3 > wtok);
+    ck_assert_int_eq(zkc_lock_release(h), 0);
+    ck_assert(tu_wait_queue_count(wc, path, 0, tu_ms(10000)));
+    zkc_lock_destroy(h);
+    zkc_lock_destroy(w);
+    zkc_client_destroy(hc);
+    zkc_client_destroy(wc);
+    zkh_proxy_stop(p);
+    tu_events_destroy(&hev);
+    tu_events_destroy(&lev);
+    tu_events_destroy(&wev);
+    tu_fault_ensemble_done(e);
+}
+END_TEST
+
+/* ------------------------------------------------------------ connection loss around the create */
+
+static void connloss_case(int drop_reply)
+{
+    zkh_ensemble *e = tu_fault_ensemble(3, FAULT_MAX_SESSION_MS);
+    if (!e)
+        return;
+    test_t0 = tu_now_ms();
+    const char *hosts = zkh_ensemble_hosts(e);
+    char path[128];
+    tu_unique_path(path, sizeof path, drop_reply ? "dropreply" : "dropreq");
+    precreate(hosts, path);
+    zkh_proxy *p;
+    ck_assert_int_eq(zkh_proxy_start(&p, zkh_node_hostport(e, 0)), 0);
+    zkc_client *c = client_t(zkh_proxy_hostport(p), tu_ms(TU_SESSION_MS));
+    zkc_client *obs = client_t(hosts, tu_ms(TU_SESSION_MS));
+    int64_t sid = tu_session_id(c);
+    zkc_lock *l = mklock(c, path);
+    zkc_stats s0, s1;
+    zkc_client_stats(c, &s0);
+    long seen0 = zkh_proxy_requests_seen(p, ZOO_CREATE2_OP);
+    if (drop_reply)
+        zkh_proxy_drop_reply(p, ZOO_CREATE2_OP, 1);
+    else
+        zkh_proxy_drop_request(p, ZOO_CREATE2_OP, 1);
+    int64_t tok;
+    int rc = zkc_lock_acquire(l, tu_ms(20000), &tok);
+    ck_assert_msg(rc == 0, "acquire through a dropped %s: %s: %s", drop_reply ? "reply" : "request", zkc_strerror(rc),
+                  zkc_errmsg());
+    ck_assert_int_eq(zkh_proxy_faults_fired(p), 1);
+    zkc_client_stats(c, &s1);
+    long creates = (long)(s1.requests[ZKC_REQ_CREATE] - s0.requests[ZKC_REQ_CREATE]);
+    long seen = zkh_proxy_requests_seen(p, ZOO_CREATE2_OP) - seen0;
+    fprintf(stderr, "connloss(%s): %ld creates sent, %ld seen by the proxy\n", drop_reply ? "reply" : "request", creates,
+            seen);
+    /* Request dropped: nothing applied, so one more create. Reply dropped:
+     * applied, found again by its uuid, never created twice. */
+    ck_assert_int_eq(creates, drop_reply ? 1 : 2);
+    ck_assert_int_eq(seen, drop_reply ? 1 : 2);
+    ck_assert(tu_session_id(c) == sid);
+    zkc_queue_entry *q;
+    int n;
+    /* Through the client itself (it reads its own writes), then from outside. */
+    ck_assert_int_eq(tu_queue_count(c, path), 1);
+    ck_assert(tu_wait_queue_count(obs, path, 1, tu_ms(10000)));
+    ck_assert_int_eq(zkc_lock_queue(obs, path, &q, &n), 0);
+    ck_assert_msg(n == 1, "%d nodes in the queue for one acquire", n);
+    ck_assert(q[0].session_id == sid);
+    ck_assert(q[0].czxid == tok);
+    ck_assert_int_eq(q[0].holds, 1);
+    zkc_queue_free(q, n);
+    ck_assert_int_eq(zkc_lock_is_held(l), 1);
+    ck_assert_int_eq(zkc_lock_release(l), 0);
+    ck_assert_int_eq(tu_queue_count(c, path), 0);
+    ck_assert(tu_wait_queue_count(obs, path, 0, tu_ms(10000)));
+    /* And no orphan appears later (a janitor or a late retry). */
+    ck_assert_int_eq(zkc_lock_acquire(l, tu_ms(10000), NULL), 0);
+    ck_assert_int_eq(tu_queue_count(c, path), 1);
+    ck_assert_int_eq(zkc_lock_release(l), 0);
+    ck_assert_int_eq(tu_queue_count(c, path), 0);
+    ck_assert(tu_wait_queue_count(obs, path, 0, tu_ms(10000)));
+    zkc_lock_destroy(l);
+    zkc_client_destroy(c);
+    zkc_client_destroy(obs);
+    zkh_proxy_stop(p);
+    tu_fault_ensemble_done(e);
+}
+
+START_TEST(t_connloss_create_request_dropped)
+{
+    connloss_case(0);
+}
+END_TEST
+
+START_TEST(t_connloss_create_reply_dropped)
+{
+    connloss_case(1);
+}
+END_TEST
+
+/* ------------------------------------------------------------ unreachable servers */
+
+static int is_unreachable_error(int rc)
+{
+    return rc == ZKC_ETIMEDOUT || rc == ZKC_ECONNLOSS || rc == ZKC_ESESSIONLOST;
+}
+
+typedef struct destroy_arg {
+    zkc_client *c;
+    int rc;
+} destroy_arg;
+
+static void *destroy_thread(void *arg)
+{
+    destroy_arg *d = arg;
+    d->rc = zkc_client_destroy(d->c);
+    return NULL;
+}
+
+START_TEST(t_unreachable_during_acquire)
+{
+    zkh_ensemble *e = tu_fault_ensemble(3, FAULT_MAX_SESSION_MS);
+    if (!e)
+        return;
+    test_t0 = tu_now_ms();
+    const char *hosts = zkh_ensemble_hosts(e);
+    char path[128];
+    tu_unique_path(path, sizeof path, "unreach");
+    precreate(hosts, path);
+    zkh_proxy *p;
+    ck_assert_int_eq(zkh_proxy_start(&p, zkh_node_hostport(e, 0)), 0);
+    zkc_client *c = client_t(zkh_proxy_hostport(p), tu_ms(TU_SESSION_MS));
+    zkc_client *obs = client_t(hosts, tu_ms(TU_SESSION_MS));
+    zkc_lock *l = mklock(c, path);
+
+    zkh_proxy_blackhole(p, 1);
+    int tmo = tu_ms(2000);
+    long long t0 = tu_now_ms();
+    int rc = zkc_lock_acquire(l, tmo, NULL);
+    long long took = tu_now_ms() - t0;
+    fprintf(stderr, "t_unreachable_during_acquire: %s after %lld ms\n", zkc_strerror(rc), took);
+    ck_assert_msg(is_unreachable_error(rc), "acquire with no server: %d (%s)", rc, zkc_strerror(rc));
+    ck_assert_msg(took <= tmo + tu_ms(1000), "a %d ms acquire returned after %lld ms", tmo, took);
+    ck_assert_int_eq(zkc_lock_is_held(l), 0);
+
+    zkh_proxy_blackhole(p, 0);
+    long long deadline = tu_now_ms() + tu_ms(20000);
+    while (!zkc_client_connected(c) && tu_now_ms() < deadline)
+        tu_nap_ms(50);
+    ck_assert_msg(zkc_client_connected(c), "the client did not reconnect after the partition healed");
+    ck_assert_msg(tu_wait_queue_count(obs, path, 0, tu_ms(20000)), "a node was left behind");
+    ck_assert_int_eq(zkc_lock_acquire(l, tu_ms(10000), NULL), 0);
+    ck_assert_int_eq(zkc_lock_release(l), 0);
+
+    /* Destroying a client that cannot reach any server is bounded too. */
+    zkh_proxy_blackhole(p, 1);
+    zkc_lock_destroy(l);
+    static destroy_arg d;
+    d.c = c;
+    d.rc = -999;
+    t0 = tu_now_ms();
+    ck_assert_msg(tu_run_bounded(destroy_thread, &d, tu_ms(TU_SESSION_MS) + tu_ms(10000)),
+                  "zkc_client_destroy hung with the servers unreachable");
+    fprintf(stderr, "t_unreachable_during_acquire: destroy while partitioned took %lld ms\n", tu_now_ms() - t0);
+    ck_assert_int_eq(d.rc, 0);
+    zkh_proxy_blackhole(p, 0);
+    zkc_client_destroy(obs);
+    zkh_proxy_stop(p);
+    tu_fault_ensemble_done(e);
+}
+END_TEST
+
+/* The servers go silent while the acquire waits in the queue: the timeout
+ * still bounds the call, and the waiter's node goes once a server answers. */
+START_TEST(t_unreachable_while_waiting)
+{
+    zkh_ensemble *e = tu_fault_ensemble(3, FAULT_MAX_SESSION_MS);
+    if (!e)
+        return;
+    test_t0 = tu_now_ms();
+    const char *hosts = zkh_ensemble_hosts(e);
+    char path[128];
+    tu_unique_path(path, sizeof path, "unreachw");
+    zkh_proxy *p;
+    ck_assert_int_eq(zkh_proxy_start(&p, zkh_node_hostport(e, 0)), 0);
+    zkc_client *c = client_t(zkh_proxy_hostport(p), tu_ms(TU_SESSION_MS));
+    zkc_client *hc = client_t(hosts, tu_ms(TU_SESSION_MS));
+    zkc_lock *h = mklock(hc, path);
+    ck_assert_int_eq(zkc_lock_acquire(h, tu_ms(10000), NULL), 0);
+    zkc_lock *l = mklock(c, path);
+    tu_events ev;
+    tu_events_init(&ev);
+    int tmo = tu_ms(1500);
+    long long t0 = tu_now_ms();
+    ck_assert_int_eq(zkc_lock_acquire_async(l, tmo, rec_cb, &ev), 0);
+    ck_assert(tu_wait_queue_count(hc, path, 2, tu_ms(10000)));
+    zkh_proxy_blackhole(p, 1);
+    ck_assert_int_eq(tu_events_wait_total(&ev, 1, tu_ms(30000)), 1);
+    long long at;
+    int st = tu_events_get(&ev, 0, &at, NULL);
+    fprintf(stderr, "t_unreachable_while_waiting: %s %lld ms after a %d ms acquire started\n", zkc_strerror(st), at - t0,
+            tmo);
+    ck_assert_msg(is_unreachable_error(st), "status %d (%s)", st, zkc_strerror(st));
+    ck_assert_msg(at - t0 <= tmo + tu_ms(1000), "a %d ms acquire reported after %lld ms", tmo, at - t0);
+    zkh_proxy_blackhole(p, 0);
+    ck_assert_msg(tu_wait_queue_count(hc, path, 1, tu_ms(20000)), "the waiter's node was left behind");
+    ck_assert_int_eq(zkc_lock_release(h), 0);
+    ck_assert_int_eq(tu_events_total(&ev), 1);
+    ck_assert_int_eq(zkc_lock_is_held(l), 0);
+    zkc_lock_destroy(l);
+    zkc_lock_destroy(h);
+    zkc_client_destroy(c);
+    zkc_client_destroy(hc);
+    zkh_proxy_stop(p);
+    tu_events_destroy(&ev);
+    tu_fault_ensemble_done(e);
+}
+END_TEST
+
+/* One test case per test, so CK_RUN_CASE=<name> runs one of them. */
+#define FAULT_CASE(s, fn)                                                                                              \
+    do {                                                                                                               \
+        TCase *tc_ = tcase_create(#fn);                                                                                \
+        tcase_set_timeout(tc_, 240);                                                                                   \
+        tcase_add_test(tc_, fn);                                                                                       \
+        suite_add_tcase(s, tc_);                                                                                       \
+    } while (0)
+
+static Suite *faults_suite(void)
+{
+    Suite *s = suite_create("faults");
+    FAULT_CASE(s, t_leader_kill);
+    FAULT_CASE(s, t_session_expiry);
+    FAULT_CASE(s, t_holder_process_kill9);
+    FAULT_CASE(s, t_partitioned_holder);
+    FAULT_CASE(s, t_connloss_create_request_dropped);
+    FAULT_CASE(s, t_connloss_create_reply_dropped);
+    FAULT_CASE(s, t_unreachable_during_acquire);
+    FAULT_CASE(s, t_unreachable_while_waiting);
+    return s;
+}
+
+int main(void)
+{
+    /* Each test starts its own ensemble; the shared one is only used on
+     * backends that manage a single ensemble. */
+    return tu_main(faults_suite(), TU_OWN_ENSEMBLES);
+}
