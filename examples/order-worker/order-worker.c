@@ -1,0 +1,558 @@
+/*
+ * order-worker: the main job. Several worker PROCESSES take generated orders
+ * (several lines over a catalogue of SKUs with limited stock and a few hot
+ * SKUs), reserve each order's lines all or nothing through the fair
+ * reservation queue, confirm (the sale), and count. Uses only <zkcoord.h>.
+ *
+ * Exactly once, across worker crashes: an order's id is its reservation id.
+ * Reserving again under the same id returns the existing reservation instead of
+ * taking more stock, and confirm moves RESERVED -> SOLD in the same ZooKeeper
+ * transaction that records the sale, so the record of completion and the sale
+ * cannot disagree. A worker that dies mid-order leaves the order PENDING,
+ * RESERVED or unclaimed; the sweep at the end finds every order that is not
+ * final and drives it to completion. No lock per order is needed.
+ *
+ *   order-worker [--workers N] [--orders N] [--skus N] [--hot N] [--stock N]
+ *                [--crash-rate P] [--seed S] [--hosts H] [--root PATH] [--quiet]
+ */
+#include <zkcoord.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_LINES 3
+#define MAX_SKUS 1000
+#define CRASH_STATUS 70
+
+typedef struct cfg {
+    int workers, orders, skus, hot;
+    int64_t stock;
+    double crash_rate;
+    uint64_t seed;
+    const char *hosts;
+    char root[256];
+    int quiet;
+} cfg;
+
+static int64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* splitmix64: orders are a pure function of (seed, order number), so every
+ * process, including the checker, knows each order's lines. */
+static uint64_t mix(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+typedef struct order {
+    int n;
+    int sku[MAX_LINES];
+    int64_t qty[MAX_LINES];
+} order;
+
+static void gen_order(const cfg *c, int i, order *o)
+{
+    uint64_t r = mix(c->seed * 1000003ULL + (uint64_t)i);
+    o->n = 1 + (int)(r % MAX_LINES);
+    for (int k = 0; k < o->n; k++) {
+        r = mix(r);
+        int sku;
+        /* Half of all lines go to the few hot SKUs: that is where orders queue. */
+        if (c->hot > 0 && (r & 1))
+            sku = (int)((r >> 1) % (uint64_t)c->hot);
+        else
+            sku = (int)((r >> 1) % (uint64_t)c->skus);
+        int dup = 0;
+        for (int j = 0; j < k; j++)
+            dup |= o->sku[j] == sku;
+        if (dup) {
+            o->n = k;
+            break;
+        }
+        o->sku[k] = sku;
+        o->qty[k] = 1 + (int64_t)((r >> 20) % 3);
+    }
+}
+
+static void sku_name(int i, char *buf, size_t len)
+{
+    snprintf(buf, len, "sku-%04d", i);
+}
+
+static void order_id(int i, char *buf, size_t len)
+{
+    snprintf(buf, len, "order-%06d", i);
+}
+
+static zkc_client *connect_or_die(const cfg *c)
+{
+    zkc_client_options o;
+    zkc_client_options_init(&o);
+    o.hosts = c->hosts;
+    o.session_timeout_ms = 10000;
+    zkc_client *cl;
+    int rc = zkc_client_create(&cl, &o);
+    if (rc) {
+        fprintf(stderr, "order-worker: cannot connect to %s: %s\n", c->hosts, zkc_errmsg());
+        exit(1);
+    }
+    return cl;
+}
+
+/* ---------------------------------------------------------------- worker */
+
+typedef struct wstats {
+    int64_t processed, reserved, refused, retries;
+    int64_t lat_us[65536];
+    int nlat;
+    FILE *events; /* "order outcome submit_us return_us" per decided attempt */
+} wstats;
+
+static wstats ws;
+
+static void path_of(const cfg *c, const char *leaf, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s/%s", c->root, leaf);
+}
+
+/* Drive order i to a final state. Returns 0, or -1 when the order must be
+ * retried later (e.g. connection trouble). */
+static int process(const cfg *c, zkc_inventory *inv, zkc_counter *done, int i, int may_crash)
+{
+    order o;
+    gen_order(c, i, &o);
+    char id[64], names[MAX_LINES][32];
+    zkc_line lines[MAX_LINES];
+    order_id(i, id, sizeof id);
+    for (int k = 0; k < o.n; k++) {
+        sku_name(o.sku[k], names[k], sizeof names[k]);
+        lines[k].sku = names[k];
+        lines[k].qty = o.qty[k];
+    }
+    zkc_reserve_options ro = {0};
+    ro.hold_ms = 60000;
+    zkc_res_state st = ZKC_RES_PENDING;
+    int64_t t0 = now_us();
+    int rc = zkc_inventory_reserve(inv, id, lines, o.n, &ro, 20000, NULL, &st);
+    int64_t dt = now_us() - t0;
+    if (ws.nlat < (int)(sizeof ws.lat_us / sizeof ws.lat_us[0]))
+        ws.lat_us[ws.nlat++] = dt;
+    if (ws.events && (rc == 0 || rc == ZKC_EOUTOFSTOCK))
+        fprintf(ws.events, "%d %d %" PRId64 " %" PRId64 "\n", i, rc == 0 && st != ZKC_RES_OUT_OF_STOCK, t0,
+                t0 + dt);
+    if (rc == 0 && (st == ZKC_RES_RESERVED || st == ZKC_RES_SOLD)) {
+        /* A crash here leaves a reservation without a sale: the sweep must
+         * confirm it, exactly once. */
+        if (may_crash && c->crash_rate > 0 && (double)(mix((uint64_t)i ^ (uint64_t)getpid()) % 1000000) / 1e6 < c->crash_rate)
+            _exit(CRASH_STATUS);
+        if ((rc = zkc_inventory_confirm(inv, id)) != 0) {
+            fprintf(stderr, "worker %d: confirm %s: %s\n", getpid(), id, zkc_errmsg());
+            return -1;
+        }
+        ws.reserved++;
+    } else if (rc == ZKC_EOUTOFSTOCK || (rc == 0 && st == ZKC_RES_OUT_OF_STOCK)) {
+        ws.refused++;
+    } else {
+        if (!c->quiet)
+            fprintf(stderr, "worker %d: reserve %s: %s (%s)\n", getpid(), id, zkc_strerror(rc), zkc_errmsg());
+        return -1;
+    }
+    /* Progress, once per order whoever finishes it (keyed: a redo counts once). */
+    char key[80];
+    snprintf(key, sizeof key, "done-%s-%s", c->root + 1, id);
+    for (char *p = key; *p; p++)
+        if (*p == '/')
+            *p = '_';
+    zkc_update u = {0};
+    u.key = key;
+    zkc_counter_add(done, 1, &u, NULL);
+    ws.processed++;
+    return 0;
+}
+
+static int final_state(zkc_res_state s)
+{
+    return s == ZKC_RES_SOLD || s == ZKC_RES_OUT_OF_STOCK;
+}
+
+static int worker_main(const cfg *c, int index)
+{
+    char evfn[320];
+    snprintf(evfn, sizeof evfn, "%s/events-%d", getenv("ORDER_WORKER_DIR"), getpid());
+    ws.events = fopen(evfn, "w");
+    if (ws.events)
+        setvbuf(ws.events, NULL, _IOLBF, 0); /* a crash keeps what was decided */
+    zkc_client *cl = connect_or_die(c);
+    char p[300];
+    zkc_inventory *inv;
+    path_of(c, "inventory", p, sizeof p);
+    if (zkc_inventory_create(cl, p, &inv) != 0) {
+        fprintf(stderr, "worker: inventory: %s\n", zkc_errmsg());
+        return 1;
+    }
+    zkc_counter *next, *done;
+    path_of(c, "orders/next", p, sizeof p);
+    zkc_counter_create(cl, p, NULL, &next);
+    path_of(c, "orders/done", p, sizeof p);
+    zkc_counter_create(cl, p, NULL, &done);
+    /* Claim orders: a counter add hands out each number exactly once. */
+    for (;;) {
+        zkc_counter_result r;
+        int rc = zkc_counter_add(next, 1, NULL, &r);
+        if (rc) {
+            fprintf(stderr, "worker: claim: %s\n", zkc_errmsg());
+            continue;
+        }
+        if (r.after > c->orders)
+            break;
+        if (process(c, inv, done, (int)r.after, 1) != 0)
+            ws.retries++; /* the sweep finishes it */
+    }
+    /* Sweep: every order this worker is responsible for ends final, even those
+     * claimed by a worker that crashed. */
+    for (int i = 1 + index; i <= c->orders; i += c->workers) {
+        char id[64];
+        order_id(i, id, sizeof id);
+        for (int attempt = 0; attempt < 20; attempt++) {
+            zkc_res_state s = ZKC_RES_PENDING;
+            int rc = zkc_inventory_lookup(inv, id, &s);
+            if (rc == 0 && final_state(s))
+                break;
+            if (process(c, inv, done, i, 0) == 0)
+                break;
+        }
+    }
+    /* Report this worker's numbers to the orchestrator. */
+    char fn[320];
+    snprintf(fn, sizeof fn, "%s/worker-%d.stats", getenv("ORDER_WORKER_DIR"), getpid());
+    FILE *f = fopen(fn, "w");
+    if (f) {
+        fprintf(f, "%" PRId64 " %" PRId64 " %" PRId64 " %d\n", ws.processed, ws.reserved, ws.refused, ws.nlat);
+        for (int i = 0; i < ws.nlat; i++)
+            fprintf(f, "%" PRId64 "\n", ws.lat_us[i]);
+        fclose(f);
+    }
+    zkc_counter_destroy(next);
+    zkc_counter_destroy(done);
+    zkc_inventory_destroy(inv);
+    zkc_client_destroy(cl);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- orchestrator */
+
+static int cmp64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static pid_t spawn(const cfg *c, char **argv0, int index)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        char idx[16];
+        snprintf(idx, sizeof idx, "%d", index);
+        setenv("ORDER_WORKER_INDEX", idx, 1);
+        execv("/proc/self/exe", argv0);
+        _exit(127);
+    }
+    (void)c;
+    return pid;
+}
+
+static int run(cfg *c, char **argv)
+{
+    zkc_client *cl = connect_or_die(c);
+    char p[300];
+    zkc_inventory *inv;
+    path_of(c, "inventory", p, sizeof p);
+    if (zkc_inventory_create(cl, p, &inv) != 0) {
+        fprintf(stderr, "order-worker: inventory: %s\n", zkc_errmsg());
+        return 1;
+    }
+    /* Demand: about 2 units per line, ~2 lines per order, half on hot SKUs.
+     * Unless told otherwise, stock covers ~70% of it, so hot SKUs sell out. */
+    int64_t demand_per_sku = (int64_t)c->orders * 4 / (c->skus > 0 ? c->skus : 1);
+    if (c->stock <= 0)
+        c->stock = demand_per_sku * 7 / 10 + 1;
+    for (int s = 0; s < c->skus; s++) {
+        char name[32];
+        sku_name(s, name, sizeof name);
+        if (zkc_inventory_restock(inv, name, c->stock) != 0) {
+            fprintf(stderr, "order-worker: restock %s: %s\n", name, zkc_errmsg());
+            return 1;
+        }
+    }
+    zkc_counter *done;
+    path_of(c, "orders/done", p, sizeof p);
+    zkc_counter_create(cl, p, NULL, &done);
+    printf("order-worker: %d workers, %d orders, %d SKUs (%d hot), %" PRId64 " units each, crash rate %.3f, root %s\n",
+           c->workers, c->orders, c->skus, c->hot, c->stock, c->crash_rate, c->root);
+    fflush(stdout);
+
+    char dir[] = "/tmp/order-worker.XXXXXX";
+    if (!mkdtemp(dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    setenv("ORDER_WORKER_DIR", dir, 1);
+    setenv("ORDER_WORKER_MODE", "worker", 1);
+    pid_t *pids = calloc((size_t)c->workers, sizeof *pids);
+    int64_t t0 = now_us();
+    for (int w = 0; w < c->workers; w++)
+        pids[w] = spawn(c, argv, w);
+    int alive = c->workers, crashes = 0;
+    int64_t last = 0;
+    while (alive > 0) {
+        int status;
+        pid_t pid = waitpid(-1, &status, WNOHANG);
+        if (pid > 0) {
+            for (int w = 0; w < c->workers; w++) {
+                if (pids[w] != pid)
+                    continue;
+                if (WIFEXITED(status) && WEXITSTATUS(status) == CRASH_STATUS) {
+                    crashes++;
+                    pids[w] = spawn(c, argv, w); /* a replacement takes over */
+                } else {
+                    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                        fprintf(stderr, "order-worker: worker %d failed (status %d)\n", (int)pid, status);
+                    pids[w] = 0;
+                    alive--;
+                }
+            }
+            continue;
+        }
+        int64_t t = now_us();
+        if (t - last >= 500000) {
+            int64_t v = 0;
+            zkc_counter_get(done, &v);
+            if (!c->quiet) {
+                printf("\r  %6" PRId64 " / %d orders done, %d worker crash(es), %.1f s", v, c->orders, crashes,
+                       (double)(t - t0) / 1e6);
+                fflush(stdout);
+            }
+            last = t;
+        }
+        usleep(20000); /* the progress display's pace, not synchronisation: waitpid above is the event */
+    }
+    double secs = (double)(now_us() - t0) / 1e6;
+    if (!c->quiet)
+        printf("\n");
+
+    /* ---- check the outcome against ZooKeeper ---- */
+    int64_t sold_expected[MAX_SKUS] = {0};
+    int processed = 0, refused = 0, not_final = 0;
+    for (int i = 1; i <= c->orders; i++) {
+        char id[64];
+        order_id(i, id, sizeof id);
+        zkc_res_state s = ZKC_RES_PENDING;
+        int rc = zkc_inventory_lookup(inv, id, &s);
+        if (rc != 0 || !final_state(s)) {
+            not_final++;
+            continue;
+        }
+        processed++;
+        if (s == ZKC_RES_OUT_OF_STOCK) {
+            refused++;
+            continue;
+        }
+        order o;
+        gen_order(c, i, &o);
+        for (int k = 0; k < o.n; k++)
+            sold_expected[o.sku[k]] += o.qty[k];
+    }
+    int64_t oversold = 0, twice = 0, units_sold = 0, conserve_bad = 0;
+    printf("\nunits sold per SKU (hot SKUs first):\n");
+    for (int s = 0; s < c->skus; s++) {
+        char name[32];
+        sku_name(s, name, sizeof name);
+        zkc_stock_info si;
+        if (zkc_inventory_stock(inv, name, &si) != 0) {
+            fprintf(stderr, "order-worker: stock %s: %s\n", name, zkc_errmsg());
+            conserve_bad++;
+            continue;
+        }
+        units_sold += si.sold;
+        if (si.available < 0)
+            oversold += -si.available;
+        if (si.available + si.reserved + si.sold != si.total || si.total != c->stock)
+            conserve_bad++;
+        /* A unit sold that no SOLD order accounts for is an order processed twice. */
+        if (si.sold > sold_expected[s])
+            twice += si.sold - sold_expected[s];
+        if (si.sold < sold_expected[s])
+            conserve_bad++;
+        if (s < c->hot || s < 8)
+            printf("  %s%s sold %3" PRId64 " / %" PRId64 ", left %" PRId64 ", queue %d\n", name, s < c->hot ? "*" : " ",
+                   si.sold, si.total, si.available, si.queue_length);
+    }
+    int64_t lat[65536];
+    int nlat = 0;
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "cat %s/worker-*.stats 2>/dev/null", dir);
+    FILE *f = popen(cmd, "r");
+    if (f) {
+        int64_t a, b, d;
+        int n;
+        while (fscanf(f, "%" SCNd64 " %" SCNd64 " %" SCNd64 " %d", &a, &b, &d, &n) == 4)
+            for (int k = 0; k < n && fscanf(f, "%" SCNd64, &a) == 1; k++)
+                if (nlat < 65536)
+                    lat[nlat++] = a;
+        pclose(f);
+    }
+    /* FIFO, as far as outcomes can show it: stock only goes down in this run
+     * (no cancels, no restocks), so if a one-line order was refused before a
+     * later one-line order for the same SKU and at least as many units was
+     * even submitted, and that later one got its units, someone was served out
+     * of turn. */
+    int64_t fifo_bad = 0;
+    {
+        typedef struct ev { int order, ok; int64_t sub, ret; } ev;
+        ev *evs = NULL;
+        size_t nev = 0, cap = 0;
+        snprintf(cmd, sizeof cmd, "cat %s/events-* 2>/dev/null", dir);
+        FILE *ef = popen(cmd, "r");
+        ev e;
+        while (ef && fscanf(ef, "%d %d %" SCNd64 " %" SCNd64, &e.order, &e.ok, &e.sub, &e.ret) == 4) {
+            if (nev == cap) {
+                cap = cap ? cap * 2 : 1024;
+                ev *n = realloc(evs, cap * sizeof *evs);
+                if (!n)
+                    break;
+                evs = n;
+            }
+            evs[nev++] = e;
+        }
+        if (ef)
+            pclose(ef);
+        for (size_t a = 0; a < nev; a++) {
+            order oa;
+            gen_order(c, evs[a].order, &oa);
+            if (evs[a].ok || oa.n != 1)
+                continue;
+            for (size_t b = 0; b < nev; b++) {
+                order ob;
+                gen_order(c, evs[b].order, &ob);
+                if (evs[b].ok && ob.n == 1 && ob.sku[0] == oa.sku[0] && ob.qty[0] >= oa.qty[0] &&
+                    evs[b].sub > evs[a].ret)
+                    fifo_bad++;
+            }
+        }
+        free(evs);
+    }
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "order-worker: could not remove %s\n", dir);
+    qsort(lat, (size_t)nlat, sizeof lat[0], cmp64);
+    double p50 = nlat ? (double)lat[nlat / 2] / 1000 : 0, p99 = nlat ? (double)lat[nlat * 99 / 100] / 1000 : 0;
+
+    printf("\nsummary\n");
+    printf("  orders processed        %d / %d\n", processed, c->orders);
+    printf("  orders left unfinished  %d   (must be 0)\n", not_final);
+    printf("  units sold              %" PRId64 "\n", units_sold);
+    printf("  out-of-stock refusals   %d\n", refused);
+    printf("  oversold units          %" PRId64 "   (must be 0)\n", oversold);
+    printf("  orders processed twice  %" PRId64 "   (must be 0)\n", twice);
+    printf("  conservation errors     %" PRId64 "   (must be 0: available+reserved+sold == total)\n", conserve_bad);
+    printf("  FIFO violations         %" PRId64 "   (must be 0: refused, then a later equal or larger order served)\n", fifo_bad);
+    printf("  worker crashes          %d (replaced; their orders finished by others)\n", crashes);
+    printf("  throughput              %.1f orders/s over %.1f s\n", processed / (secs > 0 ? secs : 1), secs);
+    printf("  reserve latency         p50 %.1f ms, p99 %.1f ms (%d samples)\n", p50, p99, nlat);
+    int bad = not_final || oversold || twice || conserve_bad || fifo_bad;
+    printf("\nresult: %s\n", bad ? "FAILED" : "ok");
+    zkc_counter_destroy(done);
+    zkc_inventory_destroy(inv);
+    zkc_client_destroy(cl);
+    free(pids);
+    return bad ? 1 : 0;
+}
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: order-worker [--workers N] [--orders N] [--skus N] [--hot N] [--stock N]\n"
+                    "                    [--crash-rate P] [--seed S] [--hosts H] [--root PATH] [--quiet]\n"
+                    "ZKC_HOSTS is used when --hosts is not given.\n");
+}
+
+int main(int argc, char **argv)
+{
+    cfg c = {.workers = 4, .orders = 400, .skus = 20, .hot = 3, .crash_rate = 0.01, .seed = 42};
+    c.hosts = getenv("ZKC_HOSTS");
+    const char *root = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--quiet")) {
+            c.quiet = 1;
+            continue;
+        }
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage();
+            return 0;
+        }
+        if (!v) {
+            usage();
+            return 2;
+        }
+        i++;
+        if (!strcmp(a, "--workers"))
+            c.workers = atoi(v);
+        else if (!strcmp(a, "--orders"))
+            c.orders = atoi(v);
+        else if (!strcmp(a, "--skus"))
+            c.skus = atoi(v);
+        else if (!strcmp(a, "--hot"))
+            c.hot = atoi(v);
+        else if (!strcmp(a, "--stock"))
+            c.stock = atoll(v);
+        else if (!strcmp(a, "--crash-rate"))
+            c.crash_rate = atof(v);
+        else if (!strcmp(a, "--seed"))
+            c.seed = strtoull(v, NULL, 10);
+        else if (!strcmp(a, "--hosts"))
+            c.hosts = v;
+        else if (!strcmp(a, "--root"))
+            root = v;
+        else {
+            usage();
+            return 2;
+        }
+    }
+    if (!c.hosts) {
+        fprintf(stderr, "order-worker: no ensemble: give --hosts or set ZKC_HOSTS\n");
+        return 2;
+    }
+    if (c.workers < 1 || c.orders < 1 || c.skus < 1 || c.skus > MAX_SKUS || c.hot < 0 || c.hot > c.skus) {
+        fprintf(stderr, "order-worker: bad sizes (1 <= skus <= %d, 0 <= hot <= skus)\n", MAX_SKUS);
+        return 2;
+    }
+    /* Workers inherit the orchestrator's arguments and root. */
+    const char *env_root = getenv("ORDER_WORKER_ROOT");
+    if (env_root)
+        snprintf(c.root, sizeof c.root, "%s", env_root);
+    else if (root)
+        snprintf(c.root, sizeof c.root, "%s", root);
+    else
+        snprintf(c.root, sizeof c.root, "/shop/run-%ld-%d", (long)time(NULL), (int)getpid());
+    setenv("ORDER_WORKER_ROOT", c.root, 1);
+    const char *mode = getenv("ORDER_WORKER_MODE");
+    if (mode && !strcmp(mode, "worker"))
+        return worker_main(&c, atoi(getenv("ORDER_WORKER_INDEX") ? getenv("ORDER_WORKER_INDEX") : "0"));
+    signal(SIGPIPE, SIG_IGN);
+    return run(&c, argv);
+}
