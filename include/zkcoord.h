@@ -260,8 +260,10 @@ ZKC_EXTERN int zkc_lock_acquire_async(zkc_lock *l, int timeout_ms, zkc_lock_cb c
  * an acquire was pending. */
 ZKC_EXTERN int zkc_lock_cancel(zkc_lock *l);
 /* Count down one hold; the last one deletes the node (bounded by the operation
- * timeout; after a session loss there is nothing to delete). ZKC_ENOTHELD if
- * the object holds nothing. */
+ * timeout). ZKC_ENOTHELD if the object holds nothing. If the hold had already
+ * been lost (session ended, or the node deleted by someone else), the first
+ * release says so with ZKC_ESESSIONLOST (your critical section was not
+ * protected to its end) and resets the object. */
 ZKC_EXTERN int zkc_lock_release(zkc_lock *l);
 
 /* Fencing token of the current hold, or ZKC_ENOTHELD. */

@@ -29,7 +29,9 @@ static int decide_read(zkc_lock *l, const zkc__member *m, int n, int self, zkc__
     ZKC__UNUSED(n);
     const char *own_writer = zkc__lock_sibling_node(l);
     for (int i = self - 1; i >= 0; i--) {
-        if (m[i].kind == ZKC_LOCK_WRITE || m[i].kind == ZKC_LOCK_MUTEX) {
+        /* Anything that is not a reader blocks a reader: writers, mutexes, and
+         * names we do not recognise (an unprotected Curator "lock-" node). */
+        if (m[i].kind != ZKC_LOCK_READ) {
             if (own_writer && strcmp(m[i].name, own_writer) == 0)
                 continue;
             v->blocker = i;

@@ -162,8 +162,7 @@
  * THREADS: all state below lives on the client's engine thread. A reservation
  * has one chain of requests in flight at a time ("busy", possibly several
  * independent reads at once); watches and timers only set flags and call
- * step() when the chain is idle. Watches are dropped through watch_forget(),
- * never while disconnected (see there).
+ * step() when the chain is idle.
  */
 #include "internal.h"
 #include "reserve.h"
@@ -747,8 +746,7 @@ enum { GM_UNREAD = 0, GM_OK, GM_GONE, GM_BAD };
 
 typedef struct wslot {
     zkc__watch *w;
-    int reading;  /* a read carrying w is in flight: only its reply may drop it */
-    uint64_t gen; /* session the watch was set in */
+    int reading; /* a read carrying w is in flight: only its reply may drop it */
 } wslot;
 
 typedef struct gmem { /* the granter's view of one queue member */
@@ -827,6 +825,7 @@ struct rq {
     int attempts;
     int withdraws;
     int mkpaths;
+    int limit_synced;  /* -1: a SKU looked missing, sync and look again; 1: done */
     /* a parallel group's first failure */
     int err;
     char err_msg[256];
@@ -908,74 +907,15 @@ static void rq_unref(rq *q)
     inv_unref(inv);
 }
 
-/* Dropping a watch that is set, safely. zkc__watch_drop removes it "locally"
- * while the client is not connected, through zoo_aremove_watches(local=1),
- * which in libzookeeper_mt 3.8 treats its completion data as a *synchronous*
- * completion (notify_sync_completion) and never calls the async one: memory
- * corruption or a stuck engine. So a watch of the current session is dropped
- * only while connected (a real remove request) or once its session is closed
- * (then op.c just frees it); meanwhile it is parked: its callback is a no-op
- * and a timer retries. */
-typedef struct wpark {
-    zkc_client *c;
-    zkc__watch *w;
-    uint64_t gen;
-    zkc__timer t;
-} wpark;
-
-static int drop_safe(zkc_client *c, uint64_t gen)
-{
-    return c->state == ZKC__S_CONNECTED || gen != c->gen || !c->zh;
-}
-
-static void wpark_fired(zkc__watch *w, int ev)
-{
-    wpark *p = w->ctx;
-    ZKC__UNUSED(ev);
-    zkc__timer_disarm(p->c, &p->t);
-    free(p); /* op.c frees the cell when we return */
-}
-
-static void wpark_tick(zkc__timer *t)
-{
-    wpark *p = ZKC__CONTAINER_OF(t, wpark, t);
-    if (drop_safe(p->c, p->gen)) {
-        zkc__watch_drop(p->w);
-        free(p);
-        return;
-    }
-    zkc__timer_arm(p->c, &p->t, zkc__now_ms() + 100);
-}
-
-/* Lose interest in w, set by a read of session `gen` (or never set). */
-static void watch_forget(zkc_client *c, zkc__watch *w, uint64_t gen)
-{
-    if (!w)
-        return;
-    if (drop_safe(c, gen)) {
-        zkc__watch_drop(w);
-        return;
-    }
-    wpark *p = calloc(1, sizeof *p);
-    if (!p)
-        abort();
-    p->c = c;
-    p->w = w;
-    p->gen = gen;
-    w->fn = wpark_fired;
-    w->ctx = p;
-    zkc__timer_init(&p->t, wpark_tick);
-    zkc__timer_arm(c, &p->t, zkc__now_ms() + 100);
-}
-
-static void ws_release_c(zkc_client *c, wslot *s)
+/* Lose interest in a watch. One whose read is still in flight is left to that
+ * read's reply (rq_late, or the reply handler), which drops it. */
+static void ws_release(wslot *s)
 {
     if (s->w && !s->reading) {
-        watch_forget(c, s->w, s->gen);
+        zkc__watch_drop(s->w);
         s->w = NULL;
     }
 }
-#define ws_release(s) ws_release_c(q->c, (s))
 
 static void drop_watches(rq *q)
 {
@@ -1121,7 +1061,7 @@ static void rq_late(rq *q, zkc__req *r)
                 slots[i]->w = NULL;
                 slots[i]->reading = 0;
             }
-        watch_forget(r->c, r->watch, r->gen);
+        zkc__watch_drop(r->watch);
     }
     /* Queue nodes created for a request that is over must not linger. */
     if (r->kind == ZKC_REQ_MULTI && r->rc == ZR_OK && !q->c->closing)
@@ -1214,10 +1154,20 @@ static int parse_queue(char **names, int n, zkc__member **out)
 
 /* ---------------------------------------------------------------- start */
 
+static void check_limits(rq *q);
+
+RQ_DONE(limit_sync_done)
+{
+    ZKC__UNUSED(r);
+    check_limits(q);
+}
+
 RQ_DONE(limit_done)
 {
     rline *l = &q->ln[r->tag];
-    if (r->rc == ZR_NONODE)
+    if (r->rc == ZR_NONODE && !q->limit_synced) {
+        q->limit_synced = -1; /* maybe our server lags the one that created it */
+    } else if (r->rc == ZR_NONODE)
         group_err(q, ZKC_ENONODE, "SKU %s has no queue under %s (zkc_inventory_restock creates the SKU)", l->l.sku,
                   q->inv->sku_dir);
     else if (r->rc != ZR_OK)
@@ -1234,11 +1184,21 @@ RQ_DONE(limit_done)
         rq_finish(q, q->err, ZKC_RES_PENDING, "%s", q->err_msg);
         return;
     }
+    if (q->limit_synced < 0) {
+        /* A refusal must rest on what the servers say now: catch up, look again. */
+        q->limit_synced = 1;
+        RQ_SEND(q, zkc__sync(q->c, q->inv->sku_dir, limit_sync_done, q));
+        return;
+    }
     enq_send(q);
 }
 
 static void check_limits(rq *q)
 {
+    if (q->leave) {
+        step(q);
+        return;
+    }
     q->err = 0;
     q->phase = P_START;
     for (int i = 0; i < q->n; i++)
@@ -1532,9 +1492,8 @@ static void follow_node_fired(zkc__watch *w, int ev);
 RQ_DONE(follow_rec_done)
 {
     q->rec_w.reading = 0;
-    q->rec_w.gen = r->gen;
     if (r->rc != ZR_OK) {
-        watch_forget(r->c, r->watch, r->gen);
+        zkc__watch_drop(r->watch);
         if (q->rec_w.w == r->watch)
             q->rec_w.w = NULL;
         if (r->rc != ZR_NONODE) {
@@ -1552,9 +1511,8 @@ RQ_DONE(follow_rec_done)
 RQ_DONE(follow_node_done)
 {
     q->fnode_w.reading = 0;
-    q->fnode_w.gen = r->gen;
     if (r->rc != ZR_OK) {
-        watch_forget(r->c, r->watch, r->gen);
+        zkc__watch_drop(r->watch);
         q->fnode_w.w = NULL;
         if (r->rc != ZR_NONODE) {
             rq_finish(q, req_error(r->rc), ZKC_RES_PENDING, "request %s: watching its queue node: %s", q->id,
@@ -1756,13 +1714,11 @@ RQ_DONE(missing_done)
 
 RQ_DONE(rec_done)
 {
-    if (r->watch && r->watch == q->rec_w.w) {
+    if (r->watch && r->watch == q->rec_w.w)
         q->rec_w.reading = 0; /* this read carried our record watch */
-        q->rec_w.gen = r->gen;
-    }
     if (r->rc != ZR_OK) {
         if (r->watch) {
-            watch_forget(r->c, r->watch, r->gen);
+            zkc__watch_drop(r->watch);
             if (q->rec_w.w == r->watch)
                 q->rec_w.w = NULL;
         }
@@ -1795,9 +1751,8 @@ RQ_DONE(pred_done)
 {
     rline *l = &q->ln[r->tag];
     l->pred_w.reading = 0;
-    l->pred_w.gen = r->gen;
     if (r->rc != ZR_OK) {
-        watch_forget(r->c, r->watch, r->gen);
+        zkc__watch_drop(r->watch);
         if (l->pred_w.w == r->watch)
             l->pred_w.w = NULL;
         if (r->rc != ZR_NONODE) {
@@ -2118,9 +2073,8 @@ RQ_DONE(wsku_done)
 {
     rline *l = &q->ln[r->tag];
     l->sku_w.reading = 0;
-    l->sku_w.gen = r->gen;
     if (r->rc != ZR_OK) {
-        watch_forget(r->c, r->watch, r->gen);
+        zkc__watch_drop(r->watch);
         if (l->sku_w.w == r->watch)
             l->sku_w.w = NULL;
         group_err(q, r->rc == ZR_NONODE ? ZKC_ENONODE : req_error(r->rc), "SKU %s: watching %s: %s", l->l.sku,

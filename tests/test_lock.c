@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -215,6 +216,7 @@ typedef struct mp_shared {
 
 static void mp_child(mp_shared *sh, int idx, const char *path)
 {
+    prctl(PR_SET_PDEATHSIG, SIGKILL); /* dies with the test, whatever happens to it */
     zkc_client_options o;
     tu_client_opts(&o, tu_hosts());
     zkc_client *c = NULL;

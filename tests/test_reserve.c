@@ -1,0 +1,1395 @@
+/* Inventory reservation, fast tier: record formats (no ZooKeeper), then the API
+ * against one real 3-node ensemble shared by the forked tests: semantics of
+ * reserve/confirm/cancel/lookup/reap/restock, strict FIFO with restock, writes
+ * that bypass the queue, the queue length limit, and, from several processes
+ * with several threads each: exact FIFO and unit conservation with demand above
+ * stock, one reservation per repeated id, multi-line orders over overlapping
+ * SKUs without deadlock or partial reservation; and a throughput comparison
+ * with the plain lock + counter approach (printed, not asserted).
+ *
+ * Arrival order is read from the request records through a raw handle: a
+ * record is created in the same transaction as its queue nodes, so record czxid
+ * order is queue sequence order; a record's mzxid is the transaction that
+ * decided it. Worker processes and threads never call ck_assert: they record
+ * what they saw in shared memory and the test's own thread checks it.
+ *
+ * Env: ZKC_RESERVE_BENCH_ORDERS (orders per requester in t_throughput, default
+ * 8; `CK_RUN_CASE=bench ZKC_RESERVE_BENCH_ORDERS=1000 tests/test_reserve` is
+ * the full comparison), ZKC_TEST_TIMEOUT_SCALE. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "reserve_util.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define WAIT_MS tu_ms(30000)
+
+/* ------------------------------------------------------------ helpers */
+
+static zkc_inventory *inv_open(zkc_client *c, const char *root)
+{
+    zkc_inventory *inv = NULL;
+    int rc = zkc_inventory_create(c, root, &inv);
+    ck_assert_msg(rc == 0, "zkc_inventory_create(%s): %s", root, zkc_errmsg());
+    return inv;
+}
+
+static zkc_stock_info stock_of(zkc_inventory *inv, const char *sku)
+{
+    zkc_stock_info si;
+    memset(&si, 0, sizeof si);
+    int rc = zkc_inventory_stock(inv, sku, &si);
+    ck_assert_msg(rc == 0, "stock %s: %s", sku, zkc_errmsg());
+    ck_assert_int_eq(si.available + si.reserved + si.sold, si.total);
+    return si;
+}
+
+static int reserve1(zkc_inventory *inv, const char *id, const char *sku, int64_t qty, int wait, int timeout_ms,
+                    zkc_res_state *st)
+{
+    zkc_line l = {sku, qty};
+    zkc_reserve_options o;
+    memset(&o, 0, sizeof o);
+    o.wait_for_restock = wait;
+    return zkc_inventory_reserve(inv, id, &l, 1, &o, timeout_ms, NULL, st);
+}
+
+static zkc_res_state lookup(zkc_inventory *inv, const char *id)
+{
+    zkc_res_state st = (zkc_res_state)-1;
+    int rc = zkc_inventory_lookup(inv, id, &st);
+    ck_assert_msg(rc == 0, "lookup %s: %s", id, zkc_errmsg());
+    return st;
+}
+
+/* An async reservation's outcome. */
+typedef struct acall {
+    tu_events *e;
+    int tag;
+    char id[80];
+    int status, state;
+    int calls;
+} acall;
+
+static void acb(zkc_inventory *inv, int status, const char *id, zkc_res_state st, void *ud)
+{
+    (void)inv;
+    acall *a = ud;
+    snprintf(a->id, sizeof a->id, "%s", id ? id : "");
+    a->status = status;
+    a->state = (int)st;
+    __atomic_add_fetch(&a->calls, 1, __ATOMIC_SEQ_CST);
+    tu_events_add(a->e, a->tag, status);
+}
+
+static void reserve_async(zkc_inventory *inv, acall *a, const char *id, const char *sku, int64_t qty, int wait,
+                          int timeout_ms)
+{
+    zkc_line l = {sku, qty};
+    zkc_reserve_options o;
+    memset(&o, 0, sizeof o);
+    o.wait_for_restock = wait;
+    int rc = zkc_inventory_reserve_async(inv, id, &l, 1, &o, timeout_ms, acb, a);
+    ck_assert_msg(rc == 0, "reserve_async: %s", zkc_errmsg());
+}
+
+/* Poll the queue length (no event exists for "someone else queued"). */
+static void wait_queue(zkc_inventory *inv, const char *sku, int want)
+{
+    long long deadline = tu_now_ms() + WAIT_MS;
+    for (;;) {
+        zkc_stock_info si = stock_of(inv, sku);
+        if (si.queue_length == want)
+            return;
+        ck_assert_msg(tu_now_ms() < deadline, "queue of %s has %d entries, want %d", sku, si.queue_length, want);
+        tu_nap_ms(20);
+    }
+}
+
+/* ================================================================ codec */
+
+START_TEST(t_codec_sku)
+{
+    char buf[128];
+    zkc__sku_rec r = {5, 3, 2, 10}, back;
+    int n = zkc__sku_encode(&r, buf, sizeof buf);
+    ck_assert_int_gt(n, 0);
+    ck_assert_str_eq(buf, "zkcs1 5 3 2 10");
+    ck_assert_int_eq(zkc__sku_decode(buf, n, &back, NULL), 0);
+    ck_assert(back.available == 5 && back.reserved == 3 && back.sold == 2 && back.total == 10);
+    zkc__sku_rec broken = {5, 3, 2, 11};
+    ck_assert_int_eq(zkc__sku_encode(&broken, buf, sizeof buf), -1);
+    static const char *bad[] = {"",
+                                "zkcs1",
+                                "zkcs1 5 3 2",
+                                "zkcs1 5 3 2 11",        /* invariant */
+                                "zkcs1 -1 3 2 4",        /* negative */
+                                "zkcs1 05 3 2 10",       /* leading zero */
+                                "zkcs1  5 3 2 10",       /* double space */
+                                "zkcs1 5 3 2 10\n",      /* trailing data */
+                                "zkcs2 5 3 2 10",        /* unknown version */
+                                "10",                    /* a plain counter write */
+                                "zkcs1 9223372036854775807 1 0 0", /* overflow */
+                                "zkcs1 99999999999999999999 0 0 0"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *why = NULL;
+        ck_assert_msg(zkc__sku_decode(bad[i], (int)strlen(bad[i]), &back, &why) == ZKC_EBADDATA, "accepted \"%s\"",
+                      bad[i]);
+        ck_assert_ptr_nonnull(why);
+    }
+    const char *why = NULL;
+    zkc__sku_decode("zkcs2 1 0 0 1", 13, &back, &why);
+    ck_assert_ptr_nonnull(strstr(why, "version"));
+    zkc__sku_decode("zkcs1 5 3 2 11", 14, &back, &why);
+    ck_assert_ptr_nonnull(strstr(why, "total"));
+}
+END_TEST
+
+START_TEST(t_codec_records)
+{
+    zkc__res_rec r, back;
+    memset(&r, 0, sizeof r);
+    r.state = ZKC_RES_RESERVED;
+    r.flags = ZKC__RES_F_WAIT;
+    r.hold_ms = 600000;
+    snprintf(r.nonce, sizeof r.nonce, "0123456789ab");
+    r.owner = UINT64_C(0xfedcba9876543210);
+    r.n = 2;
+    r.line[0].qty = 3;
+    snprintf(r.line[0].sku, sizeof r.line[0].sku, "sku a");
+    r.line[1].qty = 1;
+    snprintf(r.line[1].sku, sizeof r.line[1].sku, "B-7");
+    char buf[8192];
+    int n = zkc__resrec_encode(&r, buf, sizeof buf);
+    ck_assert_int_gt(n, 0);
+    ck_assert_str_eq(buf, "zkcr1 RESERVED 600000 1 0123456789ab fedcba9876543210 2\n3 sku a\n1 B-7\n");
+    ck_assert_int_eq(zkc__resrec_decode(buf, n, &back, NULL), 0);
+    ck_assert_int_eq(back.state, ZKC_RES_RESERVED);
+    ck_assert(back.owner == r.owner && back.n == 2 && back.line[1].qty == 1);
+    ck_assert_str_eq(back.line[0].sku, "sku a");
+    ck_assert_int_eq(zkc__res_parse(buf, n, NULL), 0);
+    /* every state round-trips; ABANDONED is never stored */
+    for (int st = ZKC_RES_PENDING; st <= ZKC_RES_EXPIRED; st++) {
+        r.state = st;
+        n = zkc__resrec_encode(&r, buf, sizeof buf);
+        ck_assert_int_gt(n, 0);
+        ck_assert_int_eq(zkc__resrec_decode(buf, n, &back, NULL), 0);
+        ck_assert_int_eq(back.state, st);
+    }
+    r.state = ZKC_RES_ABANDONED;
+    ck_assert_int_eq(zkc__resrec_encode(&r, buf, sizeof buf), -1);
+    r.state = ZKC_RES_PENDING;
+    snprintf(r.line[1].sku, sizeof r.line[1].sku, "sku a"); /* duplicate SKU */
+    ck_assert_int_eq(zkc__resrec_encode(&r, buf, sizeof buf), -1);
+    static const char *bad[] = {
+        "zkcr1 PENDING 600000 0 0123456789ab fedcba9876543210 1\n3 A\n\n",   /* trailing */
+        "zkcr1 PENDING 600000 0 0123456789ab fedcba9876543210 2\n3 A\n",     /* missing line */
+        "zkcr1 PENDING 600000 0 0123456789ab fedcba9876543210 1\n3 A",       /* unterminated */
+        "zkcr1 WAITING 600000 0 0123456789ab fedcba9876543210 1\n3 A\n",     /* state */
+        "zkcr1 PENDING 600000 2 0123456789ab fedcba9876543210 1\n3 A\n",     /* flags */
+        "zkcr1 PENDING 600000 0 0123456789AB fedcba9876543210 1\n3 A\n",     /* hex case */
+        "zkcr1 PENDING 0 0 0123456789ab fedcba9876543210 1\n3 A\n",          /* hold */
+        "zkcr1 PENDING 600000 0 0123456789ab fedcba9876543210 0\n",          /* no line */
+        "zkcr1 PENDING 600000 0 0123456789ab fedcba9876543210 33\n",         /* too many */
+        "zkcr1 PENDING 600000 0 0123456789ab fedcba9876543210 2\n3 A\n1 A\n", /* duplicate */
+        "zkcr1 PENDING 600000 0 0123456789ab fedcba9876543210 1\n0 A\n",     /* qty 0 */
+        "zkcr1 PENDING 600000 0 0123456789ab fedcba9876543210 1\n3 a/b\n",   /* slash */
+        "zkcr1 PENDING 600000 0 0123456789ab fedcba9876543210 1\n3 ..\n",    /* dots */
+        "zkcr9 PENDING 600000 0 0123456789ab fedcba9876543210 1\n3 A\n",     /* version */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *why = NULL;
+        ck_assert_msg(zkc__resrec_decode(bad[i], (int)strlen(bad[i]), &back, &why) == ZKC_EBADDATA,
+                      "accepted record %zu", i);
+        ck_assert_ptr_nonnull(why);
+    }
+    /* queue entries: the id runs to the end and may hold spaces */
+    zkc__res_qent e, eb;
+    memset(&e, 0, sizeof e);
+    e.qty = 2;
+    e.flags = 0;
+    e.nlines = 1;
+    e.hold_ms = 1000;
+    snprintf(e.nonce, sizeof e.nonce, "aaaaaaaaaaaa");
+    snprintf(e.id, sizeof e.id, "order 42");
+    n = zkc__qent_encode(&e, buf, sizeof buf);
+    ck_assert_str_eq(buf, "zkcq1 2 0 1 1000 aaaaaaaaaaaa order 42");
+    ck_assert_int_eq(zkc__qent_decode(buf, n, &eb, NULL), 0);
+    ck_assert_str_eq(eb.id, "order 42");
+    ck_assert_int_eq(zkc__res_parse(buf, n, NULL), 0);
+    ck_assert_int_eq(zkc__qent_decode("zkcq1 2 0 1 1000 aaaaaaaaaaaa ", 30, &eb, NULL), ZKC_EBADDATA);
+    ck_assert_int_eq(zkc__qent_decode("zkcq1 2 0 1 1000 aaaaaaaaaaaa a\nb", 33, &eb, NULL), ZKC_EBADDATA);
+    ck_assert_int_eq(zkc__res_parse("junk", 4, NULL), ZKC_EBADDATA);
+    /* queue node names */
+    char nonce[13];
+    int32_t seq;
+    ck_assert_int_eq(zkc__resname_parse("r-0123456789ab-0000000042", nonce, &seq), 1);
+    ck_assert_str_eq(nonce, "0123456789ab");
+    ck_assert_int_eq(seq, 42);
+    ck_assert_int_eq(zkc__resname_parse("r-0123456789ab--000000042", nonce, &seq), 1);
+    ck_assert_int_eq(seq, -42);
+    ck_assert_int_eq(zkc__resname_parse("r-0123456789ab--2147483648", nonce, &seq), 1);
+    ck_assert_int_eq(seq, INT32_MIN);
+    static const char *badn[] = {"r-0123456789ab-42", "r-0123456789AB-0000000042", "x-0123456789ab-0000000042",
+                                 "r-0123456789ab0000000042", "r-0123456789ab-00000000x2", "_c_x-lock-0000000001",
+                                 "r-0123456789ab--000000000"};
+    for (size_t i = 0; i < sizeof badn / sizeof badn[0]; i++)
+        ck_assert_msg(zkc__resname_parse(badn[i], nonce, &seq) == 0, "accepted name %s", badn[i]);
+}
+END_TEST
+
+/* ================================================================ API */
+
+START_TEST(t_api_basics)
+{
+    char root[128];
+    tu_unique_path(root, sizeof root, "rsv");
+    zkc_client *c = tu_client(tu_hosts());
+    zkc_inventory *inv = inv_open(c, root);
+    zkc_res_state st;
+    zkc_line l = {"A", 1};
+
+    /* arguments */
+    ck_assert_int_eq(zkc_inventory_reserve(NULL, "x", &l, 1, NULL, 0, NULL, &st), ZKC_EINVAL);
+    ck_assert_int_eq(zkc_inventory_reserve(inv, "x", &l, 0, NULL, 0, NULL, &st), ZKC_EINVAL);
+    ck_assert_int_eq(zkc_inventory_reserve(inv, "x", &l, 33, NULL, 0, NULL, &st), ZKC_EINVAL);
+    ck_assert_int_eq(zkc_inventory_reserve(inv, "x", &l, 1, NULL, -5, NULL, &st), ZKC_EINVAL);
+    ck_assert_int_eq(zkc_inventory_reserve(inv, "a/b", &l, 1, NULL, 0, NULL, &st), ZKC_EINVAL);
+    ck_assert_int_eq(zkc_inventory_reserve(inv, NULL, &l, 1, NULL, 0, NULL, &st), ZKC_EINVAL); /* no id_out */
+    zkc_line bad = {"A", 0};
+    ck_assert_int_eq(zkc_inventory_reserve(inv, "x", &bad, 1, NULL, 0, NULL, &st), ZKC_EINVAL);
+    zkc_line badsku = {"a/b", 1};
+    ck_assert_int_eq(zkc_inventory_reserve(inv, "x", &badsku, 1, NULL, 0, NULL, &st), ZKC_EINVAL);
+    zkc_reserve_options neg = {0, -1, {0}};
+    ck_assert_int_eq(zkc_inventory_reserve(inv, "x", &l, 1, &neg, 0, NULL, &st), ZKC_EINVAL);
+    ck_assert_int_eq(zkc_inventory_reserve_async(inv, "x", &l, 1, NULL, 0, NULL, NULL), ZKC_EINVAL);
+    ck_assert_int_eq(zkc_inventory_restock(inv, "A", -1), ZKC_EINVAL);
+    zkc_inventory *other = (zkc_inventory *)&st;
+    ck_assert_int_eq(zkc_inventory_create(c, "relative", &other), ZKC_EINVAL);
+    ck_assert_ptr_null(other);
+
+    /* unknown SKU: nothing queued, clear message */
+    ck_assert_int_eq(reserve1(inv, "o0", "A", 1, 0, 1000, &st), ZKC_ENONODE);
+    ck_assert_ptr_nonnull(strstr(zkc_errmsg(), "restock"));
+    ck_assert_int_eq(zkc_inventory_stock(inv, "A", &(zkc_stock_info){0}), ZKC_ENONODE);
+
+    /* restock 0 creates; restock adds */
+    ck_assert_int_eq(zkc_inventory_restock(inv, "A", 0), 0);
+    zkc_stock_info si = stock_of(inv, "A");
+    ck_assert(si.total == 0 && si.queue_length == 0);
+    ck_assert_int_eq(zkc_inventory_restock(inv, "A", 10), 0);
+    ck_assert_int_eq(zkc_inventory_restock(inv, "B", 5), 0);
+
+    /* reserve / repeat / confirm (idempotent) */
+    ck_assert_int_eq(reserve1(inv, "o1", "A", 3, 0, WAIT_MS, &st), 0);
+    ck_assert_int_eq(st, ZKC_RES_RESERVED);
+    si = stock_of(inv, "A");
+    ck_assert(si.available == 7 && si.reserved == 3 && si.queue_length == 0);
+    ck_assert_int_eq(reserve1(inv, "o1", "A", 3, 0, WAIT_MS, &st), 0); /* same id: no second reservation */
+    ck_assert_int_eq(st, ZKC_RES_RESERVED);
+    ck_assert_int_eq(stock_of(inv, "A").reserved, 3);
+    ck_assert_int_eq(reserve1(inv, "o1", "A", 2, 0, WAIT_MS, &st), ZKC_EEXISTS); /* other lines */
+    ck_assert_int_eq(zkc_inventory_confirm(inv, "o1"), 0);
+    ck_assert_int_eq(zkc_inventory_confirm(inv, "o1"), 0);
+    ck_assert_int_eq(lookup(inv, "o1"), ZKC_RES_SOLD);
+    ck_assert_int_eq(reserve1(inv, "o1", "A", 3, 0, WAIT_MS, &st), 0);
+    ck_assert_int_eq(st, ZKC_RES_SOLD);
+    ck_assert_int_eq(zkc_inventory_cancel(inv, "o1"), ZKC_EINVAL); /* sold: nothing to cancel */
+    si = stock_of(inv, "A");
+    ck_assert(si.available == 7 && si.reserved == 0 && si.sold == 3 && si.total == 10);
+
+    /* fail fast */
+    ck_assert_int_eq(reserve1(inv, "o2", "A", 8, 0, WAIT_MS, &st), ZKC_EOUTOFSTOCK);
+    ck_assert_int_eq(st, ZKC_RES_OUT_OF_STOCK);
+    ck_assert_int_eq(lookup(inv, "o2"), ZKC_RES_OUT_OF_STOCK);
+    ck_assert_int_eq(stock_of(inv, "A").available, 7);
+
+    /* cancel (idempotent), then the id is spent */
+    ck_assert_int_eq(reserve1(inv, "o3", "A", 2, 0, WAIT_MS, &st), 0);
+    ck_assert_int_eq(zkc_inventory_cancel(inv, "o3"), 0);
+    ck_assert_int_eq(zkc_inventory_cancel(inv, "o3"), 0);
+    ck_assert_int_eq(zkc_inventory_confirm(inv, "o3"), ZKC_EINVAL);
+    ck_assert_int_eq(reserve1(inv, "o3", "A", 2, 0, WAIT_MS, &st), ZKC_EEXISTS);
+    ck_assert_int_eq(st, ZKC_RES_CANCELLED);
+    si = stock_of(inv, "A");
+    ck_assert(si.available == 7 && si.reserved == 0);
+
+    /* multi-line, duplicate SKUs add up, all or nothing */
+    zkc_line ml[3] = {{"A", 1}, {"B", 2}, {"A", 1}};
+    ck_assert_int_eq(zkc_inventory_reserve(inv, "m1", ml, 3, NULL, WAIT_MS, NULL, &st), 0);
+    ck_assert_int_eq(stock_of(inv, "A").reserved, 2);
+    ck_assert_int_eq(stock_of(inv, "B").reserved, 2);
+    zkc_line ml2[2] = {{"A", 1}, {"B", 4}};
+    ck_assert_int_eq(zkc_inventory_reserve(inv, "m2", ml2, 2, NULL, WAIT_MS, NULL, &st), ZKC_EOUTOFSTOCK);
+    ck_assert_int_eq(stock_of(inv, "A").reserved, 2); /* nothing partial */
+    ck_assert_int_eq(stock_of(inv, "B").available, 3);
+    ck_assert_int_eq(zkc_inventory_confirm(inv, "m1"), 0);
+    si = stock_of(inv, "B");
+    ck_assert(si.sold == 2 && si.reserved == 0);
+
+    /* lookups */
+    ck_assert_int_eq(zkc_inventory_lookup(inv, "never", &st), ZKC_ENONODE);
+    ck_assert_int_eq(zkc_inventory_confirm(inv, "never"), ZKC_ENONODE);
+
+    /* generated id, async: the callback runs once with it */
+    tu_events ev;
+    tu_events_init(&ev);
+    acall a = {&ev, 1, "", 0, 0, 0};
+    ck_assert_int_eq(zkc_inventory_reserve_async(inv, NULL, &l, 1, NULL, WAIT_MS, acb, &a), 0);
+    ck_assert_int_ge(tu_events_wait(&ev, 1, 0, WAIT_MS), 0);
+    ck_assert_int_eq(a.status, 0);
+    ck_assert_int_eq(strlen(a.id), 36);
+    ck_assert_int_eq(lookup(inv, a.id), ZKC_RES_RESERVED);
+    char gen[64];
+    ck_assert_int_eq(zkc_inventory_reserve(inv, NULL, &l, 1, NULL, WAIT_MS, gen, &st), 0);
+    ck_assert_int_eq(lookup(inv, gen), ZKC_RES_RESERVED);
+    tu_nap_ms(100);
+    ck_assert_int_eq(a.calls, 1);
+    tu_events_destroy(&ev);
+
+    zkc_inventory_destroy(inv);
+    ck_assert_int_eq(zkc_client_destroy(c), 0);
+}
+END_TEST
+
+/* Writes around the queue are refused or detected, never "fixed". */
+START_TEST(t_bypass_detected)
+{
+    char root[128], path[256];
+    tu_unique_path(root, sizeof root, "rsv");
+    zkc_client *c = tu_client(tu_hosts());
+    zkc_inventory *inv = inv_open(c, root);
+    ck_assert_int_eq(zkc_inventory_restock(inv, "A", 5), 0);
+    snprintf(path, sizeof path, "%s/sku/A", root);
+
+    /* the counter recipe refuses a SKU node */
+    zkc_counter_options co;
+    zkc_counter_options_init(&co);
+    co.format = ZKC_FMT_DECIMAL;
+    zkc_counter *ctr;
+    ck_assert_int_eq(zkc_counter_create(c, path, &co, &ctr), 0);
+    ck_assert_int_eq(zkc_counter_add(ctr, -1, NULL, NULL), ZKC_EBADDATA);
+    zkc_counter_destroy(ctr);
+    ck_assert_int_eq(stock_of(inv, "A").available, 5);
+
+    /* a raw write that breaks the invariant is detected everywhere */
+    tu_raw *raw = tu_raw_open(tu_hosts(), tu_ms(10000));
+    const char *broken = "zkcs1 9 0 0 5";
+    ck_assert_int_eq(zoo_set(tu_raw_zh(raw), path, broken, (int)strlen(broken), -1), ZOK);
+    zkc_stock_info si;
+    ck_assert_int_eq(zkc_inventory_stock(inv, "A", &si), ZKC_EBADDATA);
+    ck_assert_ptr_nonnull(strstr(zkc_errmsg(), "total"));
+    zkc_res_state st;
+    ck_assert_int_eq(reserve1(inv, "b1", "A", 1, 0, WAIT_MS, &st), ZKC_EBADDATA);
+    ck_assert_ptr_nonnull(strstr(zkc_errmsg(), "/sku/A"));
+    ck_assert_int_eq(zkc_inventory_restock(inv, "A", 1), ZKC_EBADDATA);
+    /* a plain counter write too */
+    ck_assert_int_eq(zoo_set(tu_raw_zh(raw), path, "7", 1, -1), ZOK);
+    ck_assert_int_eq(reserve1(inv, "b2", "A", 1, 0, WAIT_MS, &st), ZKC_EBADDATA);
+    char buf[64];
+    int len = sizeof buf;
+    ck_assert_int_eq(zoo_get(tu_raw_zh(raw), path, 0, buf, &len, NULL), ZOK);
+    ck_assert_int_eq(len, 1); /* untouched */
+    ck_assert_int_eq(ru_queue_len(tu_raw_zh(raw), root, "A"), 0); /* and nobody left queued */
+    /* the failed requests left the queue with a definite state */
+    ck_assert_int_eq(lookup(inv, "b2"), ZKC_RES_TIMED_OUT);
+
+    tu_raw_close(raw);
+    zkc_inventory_destroy(inv);
+    ck_assert_int_eq(zkc_client_destroy(c), 0);
+}
+END_TEST
+
+/* Strict FIFO: a large request waiting at the head blocks smaller ones behind
+ * it (even a fail-fast one) until restock; then they go in arrival order. */
+START_TEST(t_strict_fifo_restock)
+{
+    char root[128];
+    tu_unique_path(root, sizeof root, "rsv");
+    zkc_client *c = tu_client(tu_hosts());
+    zkc_inventory *inv = inv_open(c, root);
+    ck_assert_int_eq(zkc_inventory_restock(inv, "A", 2), 0);
+    tu_events ev;
+    tu_events_init(&ev);
+    acall big = {&ev, 1, "", 0, 0, 0}, small = {&ev, 2, "", 0, 0, 0}, ff = {&ev, 3, "", 0, 0, 0};
+    reserve_async(inv, &big, "big", "A", 5, 1, WAIT_MS);
+    wait_queue(inv, "A", 1);
+    reserve_async(inv, &small, "small", "A", 1, 1, WAIT_MS);
+    wait_queue(inv, "A", 2);
+    /* fail-fast behind a waiting head waits its turn (strict FIFO) */
+    reserve_async(inv, &ff, "ff", "A", 1, 0, tu_ms(700));
+    ck_assert_int_ge(tu_events_wait(&ev, 3, 0, WAIT_MS), 0);
+    ck_assert_int_eq(ff.status, ZKC_ETIMEDOUT);
+    ck_assert_int_eq(ff.state, ZKC_RES_TIMED_OUT);
+    ck_assert_int_eq(tu_events_total(&ev), 1); /* the small one did not jump the queue */
+    ck_assert_int_eq(stock_of(inv, "A").available, 2);
+    ck_assert_int_eq(zkc_inventory_restock(inv, "A", 4), 0);
+    ck_assert_int_eq(tu_events_wait_total(&ev, 3, WAIT_MS), 3);
+    ck_assert_int_eq(big.status, 0);
+    ck_assert_int_eq(small.status, 0);
+    long long t_big, t_small;
+    int64_t v;
+    int ib = tu_events_wait(&ev, 1, 0, 0), is = tu_events_wait(&ev, 2, 0, 0);
+    tu_events_get(&ev, ib, &t_big, &v);
+    tu_events_get(&ev, is, &t_small, &v);
+    ck_assert_int_lt(ib, is); /* big before small */
+    zkc_stock_info si = stock_of(inv, "A");
+    ck_assert(si.available == 0 && si.reserved == 6 && si.queue_length == 0);
+    /* records: decided in arrival order */
+    tu_raw *raw = tu_raw_open(tu_hosts(), tu_ms(10000));
+    ru_rec *v2;
+    int n = ru_records(tu_raw_zh(raw), root, &v2);
+    ck_assert_int_eq(n, 3);
+    const ru_rec *rb = ru_find(v2, n, "big"), *rs = ru_find(v2, n, "small");
+    ck_assert(rb && rs && rb->czxid < rs->czxid && rb->mzxid <= rs->mzxid);
+    ru_check_units(tu_raw_zh(raw), root, "A", 6, v2, n);
+    free(v2);
+    tu_raw_close(raw);
+    tu_events_destroy(&ev);
+    zkc_inventory_destroy(inv);
+    ck_assert_int_eq(zkc_client_destroy(c), 0);
+}
+END_TEST
+
+START_TEST(t_timeouts_and_try)
+{
+    char root[128];
+    tu_unique_path(root, sizeof root, "rsv");
+    zkc_client *c = tu_client(tu_hosts());
+    zkc_inventory *inv = inv_open(c, root);
+    ck_assert_int_eq(zkc_inventory_restock(inv, "A", 1), 0);
+    zkc_res_state st;
+    /* timeout 0 at the head with stock: decided at once */
+    ck_assert_int_eq(reserve1(inv, "t0", "A", 1, 1, 0, &st), 0);
+    /* timeout 0 at the head without stock: leaves at once */
+    long long t0 = tu_now_ms();
+    ck_assert_int_eq(reserve1(inv, "t1", "A", 1, 1, 0, &st), ZKC_ETIMEDOUT);
+    ck_assert_int_eq(st, ZKC_RES_TIMED_OUT);
+    ck_assert_int_lt(tu_now_ms() - t0, tu_ms(5000));
+    /* a head waits; behind it, timeout 0 leaves, a timed one times out */
+    tu_events ev;
+    tu_events_init(&ev);
+    acall head = {&ev, 1, "", 0, 0, 0};
+    reserve_async(inv, &head, "head", "A", 1, 1, WAIT_MS);
+    wait_queue(inv, "A", 1);
+    ck_assert_int_eq(reserve1(inv, "t2", "A", 1, 1, 0, &st), ZKC_ETIMEDOUT);
+    t0 = tu_now_ms();
+    ck_assert_int_eq(reserve1(inv, "t3", "A", 1, 1, tu_ms(400), &st), ZKC_ETIMEDOUT);
+    ck_assert_int_ge(tu_now_ms() - t0, 350);
+    ck_assert_int_eq(st, ZKC_RES_TIMED_OUT);
+    ck_assert_int_eq(lookup(inv, "t3"), ZKC_RES_TIMED_OUT);
+    ck_assert_int_eq(stock_of(inv, "A").queue_length, 1);
+    /* a timed-out id may be queued again: no unit was ever held under it */
+    acall again = {&ev, 2, "", 0, 0, 0};
+    reserve_async(inv, &again, "t3", "A", 1, 1, WAIT_MS);
+    wait_queue(inv, "A", 2);
+    ck_assert_int_eq(lookup(inv, "t3"), ZKC_RES_PENDING);
+    ck_assert_int_eq(zkc_inventory_restock(inv, "A", 2), 0);
+    ck_assert_int_eq(tu_events_wait_total(&ev, 2, WAIT_MS), 2);
+    ck_assert_int_eq(head.status, 0);
+    ck_assert_int_eq(again.status, 0);
+    ck_assert_int_eq(lookup(inv, "t3"), ZKC_RES_RESERVED);
+    zkc_stock_info si = stock_of(inv, "A");
+    ck_assert(si.reserved == 3 && si.available == 0 && si.queue_length == 0);
+    tu_events_destroy(&ev);
+    zkc_inventory_destroy(inv);
+    ck_assert_int_eq(zkc_client_destroy(c), 0);
+}
+END_TEST
+
+/* The requester's session ends while waiting: ABANDONED, then retried. Also:
+ * destroying the inventory withdraws its waiting requests. */
+START_TEST(t_abandoned_and_destroy)
+{
+    char root[128];
+    tu_unique_path(root, sizeof root, "rsv");
+    zkc_client *c = tu_client(tu_hosts());
+    zkc_inventory *inv = inv_open(c, root);
+    ck_assert_int_eq(zkc_inventory_restock(inv, "A", 0), 0);
+    tu_events ev;
+    tu_events_init(&ev);
+
+    zkc_client *c2 = tu_client(tu_hosts());
+    zkc_inventory *inv2 = inv_open(c2, root);
+    acall w = {&ev, 1, "", 0, 0, 0};
+    reserve_async(inv2, &w, "gone", "A", 1, 1, ZKC_FOREVER);
+    wait_queue(inv, "A", 1);
+    ck_assert_int_eq(lookup(inv, "gone"), ZKC_RES_PENDING);
+    zkc_inventory_destroy(inv2);
+    ck_assert_int_eq(zkc_client_destroy(c2), 0); /* the session closes: its nodes go */
+    ck_assert_int_ge(tu_events_wait(&ev, 1, 0, WAIT_MS), 0);
+    ck_assert_int_eq(w.status, ZKC_ECANCELED);
+    ck_assert_int_eq(w.state, ZKC_RES_TIMED_OUT); /* withdrawn by destroy */
+    ck_assert_int_eq(lookup(inv, "gone"), ZKC_RES_TIMED_OUT);
+
+    /* now a real abandonment: the client goes without destroying its inventory first */
+    c2 = tu_client(tu_hosts());
+    inv2 = inv_open(c2, root);
+    acall w2 = {&ev, 2, "", 0, 0, 0};
+    reserve_async(inv2, &w2, "lost", "A", 1, 1, ZKC_FOREVER);
+    wait_queue(inv, "A", 1);
+    ck_assert_int_eq(zkc_client_destroy(c2), 0);
+    ck_assert_int_ge(tu_events_wait(&ev, 2, 0, WAIT_MS), 0);
+    ck_assert_int_eq(w2.status, ZKC_ECANCELED);
+    zkc_inventory_destroy(inv2);
+    /* the nodes go when the servers end that session (at once if its close
+     * request got through, else at its timeout): poll, bounded */
+    long long deadline = tu_now_ms() + WAIT_MS;
+    while (lookup(inv, "lost") != ZKC_RES_ABANDONED) {
+        ck_assert_msg(tu_now_ms() < deadline, "\"lost\" never became ABANDONED");
+        tu_nap_ms(50);
+    }
+    /* a restarted worker retries its order: queued again, then granted */
+    acall w3 = {&ev, 3, "", 0, 0, 0};
+    reserve_async(inv, &w3, "lost", "A", 1, 1, WAIT_MS);
+    wait_queue(inv, "A", 1);
+    ck_assert_int_eq(lookup(inv, "lost"), ZKC_RES_PENDING);
+    ck_assert_int_eq(zkc_inventory_restock(inv, "A", 1), 0);
+    ck_assert_int_ge(tu_events_wait(&ev, 3, 0, WAIT_MS), 0);
+    ck_assert_int_eq(w3.status, 0);
+    ck_assert_int_eq(lookup(inv, "lost"), ZKC_RES_RESERVED);
+    ck_assert_int_eq(stock_of(inv, "A").reserved, 1);
+    tu_events_destroy(&ev);
+    zkc_inventory_destroy(inv);
+    ck_assert_int_eq(zkc_client_destroy(c), 0);
+}
+END_TEST
+
+START_TEST(t_reap_and_retention)
+{
+    char root[128];
+    tu_unique_path(root, sizeof root, "rsv");
+    zkc_client_options o;
+    tu_client_opts(&o, tu_hosts());
+    o.marker_retention_s = 2;
+    zkc_client *c = tu_client_o(&o);
+    zkc_inventory *inv = inv_open(c, root);
+    ck_assert_int_eq(zkc_inventory_restock(inv, "A", 10), 0);
+    zkc_res_state st;
+    zkc_line l = {"A", 3};
+    zkc_reserve_options ro = {0, 700, {0}};
+    ck_assert_int_eq(zkc_inventory_reserve(inv, "short", &l, 1, &ro, WAIT_MS, NULL, &st), 0);
+    ck_assert_int_eq(reserve1(inv, "long", "A", 2, 0, WAIT_MS, &st), 0);       /* default hold */
+    ck_assert_int_eq(reserve1(inv, "oos", "A", 50, 0, WAIT_MS, &st), ZKC_EOUTOFSTOCK);
+    int64_t back = -1;
+    ck_assert_int_eq(zkc_inventory_reap(inv, &back), 0);
+    ck_assert_int_eq(back, 0); /* not due yet */
+    tu_nap_ms(1000);
+    ck_assert_int_eq(zkc_inventory_reap(inv, &back), 0);
+    ck_assert_int_eq(back, 3);
+    ck_assert_int_eq(lookup(inv, "short"), ZKC_RES_EXPIRED);
+    ck_assert_int_eq(lookup(inv, "long"), ZKC_RES_RESERVED);
+    ck_assert_int_eq(zkc_inventory_confirm(inv, "short"), ZKC_EINVAL);
+    zkc_stock_info si = stock_of(inv, "A");
+    ck_assert(si.available == 8 && si.reserved == 2);
+    ck_assert_int_eq(zkc_inventory_reap(inv, &back), 0);
+    ck_assert_int_eq(back, 0); /* once */
+    ck_assert_int_eq(zkc_inventory_confirm(inv, "long"), 0);
+    /* retention (2 s of the servers' clock): final records go, and abandoned
+     * PENDING ones; RESERVED ones never */
+    ck_assert_int_eq(reserve1(inv, "held", "A", 1, 0, WAIT_MS, &st), 0);
+    zkc_client *c2 = tu_client(tu_hosts());
+    zkc_inventory *inv2 = inv_open(c2, root);
+    tu_events ev;
+    tu_events_init(&ev);
+    acall w = {&ev, 1, "", 0, 0, 0};
+    reserve_async(inv2, &w, "gone", "A", 100, 1, ZKC_FOREVER);
+    wait_queue(inv, "A", 1);
+    ck_assert_int_eq(zkc_client_destroy(c2), 0); /* abandoned: its session ends */
+    ck_assert_int_ge(tu_events_wait(&ev, 1, 0, WAIT_MS), 0);
+    zkc_inventory_destroy(inv2);
+    tu_events_destroy(&ev);
+    tu_nap_ms(2300);
+    wait_queue(inv, "A", 0); /* the servers ended its session */
+    ck_assert_int_eq(zkc_inventory_reap(inv, &back), 0);
+    ck_assert_int_eq(zkc_inventory_lookup(inv, "gone", &st), ZKC_ENONODE);
+    ck_assert_int_eq(zkc_inventory_lookup(inv, "short", &st), ZKC_ENONODE);
+    ck_assert_int_eq(zkc_inventory_lookup(inv, "oos", &st), ZKC_ENONODE);
+    ck_assert_int_eq(zkc_inventory_lookup(inv, "long", &st), ZKC_ENONODE);
+    ck_assert_int_eq(lookup(inv, "held"), ZKC_RES_RESERVED);
+    /* an id past retention can be used again */
+    ck_assert_int_eq(reserve1(inv, "short", "A", 1, 0, WAIT_MS, &st), 0);
+    si = stock_of(inv, "A");
+    ck_assert(si.available == 6 && si.reserved == 2 && si.sold == 2 && si.total == 10);
+    zkc_inventory_destroy(inv);
+    ck_assert_int_eq(zkc_client_destroy(c), 0);
+}
+END_TEST
+
+/* All workers of one application share one digest identity; the recipe's
+ * nodes carry the client's creator ACL: a granter in one client writes the
+ * record of a request queued by another, and other identities are refused. */
+START_TEST(t_acl_shared_identity)
+{
+    char root[128];
+    tu_unique_path(root, sizeof root, "rsvacl");
+    zkc_client_options o;
+    tu_client_opts(&o, tu_hosts());
+    o.auth_scheme = "digest";
+    o.auth_credential = "shop:s3cret";
+    o.acl = ZKC_ACL_CREATOR;
+    zkc_client *c1 = tu_client_o(&o), *c2 = tu_client_o(&o);
+    zkc_inventory *inv1 = inv_open(c1, root), *inv2 = inv_open(c2, root);
+    ck_assert_int_eq(zkc_inventory_restock(inv1, "A", 0), 0);
+    tu_events ev;
+    tu_events_init(&ev);
+    acall h = {&ev, 1, "", 0, 0, 0}, m = {&ev, 2, "", 0, 0, 0};
+    reserve_async(inv1, &h, "h", "A", 1, 1, WAIT_MS);
+    wait_queue(inv1, "A", 1);
+    reserve_async(inv2, &m, "m", "A", 1, 1, WAIT_MS);
+    wait_queue(inv1, "A", 2);
+    ck_assert_int_eq(zkc_inventory_restock(inv1, "A", 2), 0);
+    ck_assert_int_eq(tu_events_wait_total(&ev, 2, WAIT_MS), 2);
+    ck_assert_int_eq(h.status, 0);
+    ck_assert_int_eq(m.status, 0); /* its record was written by c1's batch */
+    zkc_client *c3 = tu_client(tu_hosts()); /* no credentials */
+    zkc_inventory *inv3 = NULL;
+    ck_assert_int_eq(zkc_inventory_create(c3, root, &inv3), ZKC_ENOAUTH);
+    ck_assert_ptr_null(inv3);
+    ck_assert_int_eq(zkc_client_destroy(c3), 0);
+    tu_events_destroy(&ev);
+    zkc_inventory_destroy(inv1);
+    zkc_inventory_destroy(inv2);
+    ck_assert_int_eq(zkc_client_destroy(c1), 0);
+    ck_assert_int_eq(zkc_client_destroy(c2), 0);
+}
+END_TEST
+
+/* The documented limit: 10000 waiting requests per queue, checked by stat. */
+START_TEST(t_queue_limit)
+{
+    char root[128], q[256];
+    tu_unique_path(root, sizeof root, "rsv");
+    zkc_client *c = tu_client(tu_hosts());
+    zkc_inventory *inv = inv_open(c, root);
+    ck_assert_int_eq(zkc_inventory_restock(inv, "A", 5), 0);
+    snprintf(q, sizeof q, "%s/sku/A/q", root);
+    tu_raw *raw = tu_raw_open(tu_hosts(), tu_ms(10000));
+    zhandle_t *zh = tu_raw_zh(raw);
+    enum { BATCH = 500 };
+    static char paths[BATCH][300];
+    zoo_op_t ops[BATCH];
+    zoo_op_result_t res[BATCH];
+    /* 10000 filler children (not our names: ignored by the queue, counted by the limit) */
+    for (int b = 0; b < ZKC__RES_QUEUE_MAX / BATCH; b++) {
+        for (int i = 0; i < BATCH; i++) {
+            snprintf(paths[i], sizeof paths[i], "%s/filler-%05d", q, b * BATCH + i);
+            zoo_create_op_init(&ops[i], paths[i], NULL, -1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
+        }
+        ck_assert_int_eq(zoo_multi(zh, BATCH, ops, res), ZOK);
+    }
+    /* stock syncs: our server has seen the fillers (written through another) */
+    ck_assert_int_eq(stock_of(inv, "A").queue_length, ZKC__RES_QUEUE_MAX);
+    zkc_res_state st;
+    ck_assert_int_eq(reserve1(inv, "over", "A", 1, 0, WAIT_MS, &st), ZKC_ELIMIT);
+    ck_assert_ptr_nonnull(strstr(zkc_errmsg(), "10000"));
+    ck_assert_int_eq(zkc_inventory_lookup(inv, "over", &st), ZKC_ENONODE); /* nothing written */
+    /* one fewer: accepted, and the junk names do not block the queue */
+    char gone[300];
+    snprintf(gone, sizeof gone, "%s/filler-%05d", q, 0);
+    ck_assert_int_eq(zoo_delete(zh, gone, -1), ZOK);
+    ck_assert_int_eq(reserve1(inv, "under", "A", 1, 0, WAIT_MS, &st), 0);
+    for (int b = 0; b < ZKC__RES_QUEUE_MAX / BATCH; b++) {
+        int k = 0;
+        for (int i = 0; i < BATCH; i++) {
+            if (b == 0 && i == 0)
+                continue; /* deleted above */
+            snprintf(paths[k], sizeof paths[k], "%s/filler-%05d", q, b * BATCH + i);
+            zoo_delete_op_init(&ops[k], paths[k], -1);
+            k++;
+        }
+        ck_assert_int_eq(zoo_multi(zh, k, ops, res), ZOK);
+    }
+    tu_raw_close(raw);
+    zkc_inventory_destroy(inv);
+    ck_assert_int_eq(zkc_client_destroy(c), 0);
+}
+END_TEST
+
+/* ================================================================ processes */
+
+#define FF_PROCS 3
+#define FF_THREADS 6
+#define FF_PER 4
+#define FF_N (FF_PROCS * FF_THREADS * FF_PER)
+
+typedef struct ff_shared {
+    char root[128];
+    char hosts[512];
+    int wait_mode;
+    int timeout_ms;
+    int64_t qty[FF_N];
+    int rc[FF_N];
+    int state[FF_N];
+    int done[FF_N];
+    char err[256];
+} ff_shared;
+
+typedef struct ff_thread {
+    ff_shared *sh;
+    zkc_inventory *inv;
+    int base;
+} ff_thread;
+
+static void *ff_thread_main(void *arg)
+{
+    ff_thread *t = arg;
+    ff_shared *sh = t->sh;
+    for (int k = 0; k < FF_PER; k++) {
+        int i = t->base + k;
+        char id[32];
+        snprintf(id, sizeof id, "r%03d", i);
+        zkc_line l = {"S", sh->qty[i]};
+        zkc_reserve_options o;
+        memset(&o, 0, sizeof o);
+        o.wait_for_restock = sh->wait_mode;
+        zkc_res_state st = ZKC_RES_PENDING;
+        sh->rc[i] = zkc_inventory_reserve(t->inv, id, &l, 1, &o, sh->timeout_ms, NULL, &st);
+        sh->state[i] = (int)st;
+        if (sh->rc[i] != 0 && sh->rc[i] != ZKC_EOUTOFSTOCK && !sh->err[0])
+            snprintf(sh->err, sizeof sh->err, "%s: %s", id, zkc_errmsg());
+        __atomic_store_n(&sh->done[i], 1, __ATOMIC_RELEASE);
+    }
+    return NULL;
+}
+
+static ru_procs g_procs;
+
+static int ff_proc(int p, void *arg)
+{
+    ff_shared *sh = arg;
+    zkc_client *c = ru_child_client(sh->hosts, tu_ms(10000));
+    if (!c)
+        return 2;
+    zkc_inventory *inv = NULL;
+    if (zkc_inventory_create(c, sh->root, &inv) != 0)
+        return 3;
+    if (ru_child_ready_wait(&g_procs) != 0)
+        return 4;
+    pthread_t th[FF_THREADS];
+    ff_thread ts[FF_THREADS];
+    for (int t = 0; t < FF_THREADS; t++) {
+        ts[t].sh = sh;
+        ts[t].inv = inv;
+        ts[t].base = (p * FF_THREADS + t) * FF_PER;
+        pthread_create(&th[t], NULL, ff_thread_main, &ts[t]);
+    }
+    for (int t = 0; t < FF_THREADS; t++)
+        pthread_join(th[t], NULL);
+    zkc_inventory_destroy(inv);
+    zkc_client_destroy(c);
+    return 0;
+}
+
+/* Fail-fast, demand above stock, several processes: the outcome of every
+ * request is exactly what a sequential walk in arrival order gives. */
+START_TEST(t_fifo_fail_fast_processes)
+{
+    ff_shared *sh = ru_shared_alloc(sizeof *sh);
+    tu_unique_path(sh->root, sizeof sh->root, "rsvff");
+    snprintf(sh->hosts, sizeof sh->hosts, "%s", tu_hosts());
+    sh->timeout_ms = WAIT_MS;
+    int64_t demand = 0;
+    for (int i = 0; i < FF_N; i++) {
+        sh->qty[i] = 1 + (i * 7) % 3;
+        demand += sh->qty[i];
+    }
+    const int64_t stock = demand / 2;
+    ru_procs_start(&g_procs, FF_PROCS, ff_proc, sh);
+    zkc_client *c = tu_client(tu_hosts());
+    zkc_inventory *inv = inv_open(c, sh->root);
+    ck_assert_int_eq(zkc_inventory_restock(inv, "S", stock), 0);
+    long long t0 = tu_now_ms();
+    ru_procs_go(&g_procs);
+    ru_procs_join(&g_procs, WAIT_MS * 2);
+    long long dt = tu_now_ms() - t0;
+    ck_assert_msg(!sh->err[0], "a request failed: %s", sh->err);
+
+    tu_raw *raw = tu_raw_open(tu_hosts(), tu_ms(10000));
+    ru_rec *v;
+    int n = ru_records(tu_raw_zh(raw), sh->root, &v);
+    ck_assert_int_eq(n, FF_N);
+    int64_t avail = stock, granted = 0;
+    int64_t last_mzxid = 0;
+    for (int k = 0; k < n; k++) { /* arrival order */
+        int i = atoi(v[k].id + 1);
+        ck_assert(i >= 0 && i < FF_N && sh->done[i]);
+        int expect = sh->qty[i] <= avail ? ZKC_RES_RESERVED : ZKC_RES_OUT_OF_STOCK;
+        if (expect == ZKC_RES_RESERVED) {
+            avail -= sh->qty[i];
+            granted++;
+        }
+        ck_assert_msg(v[k].r.state == expect, "request %s (arrival %d, qty %lld): %s, FIFO says %s", v[k].id, k,
+                      (long long)sh->qty[i], zkc__res_state_name(v[k].r.state), zkc__res_state_name(expect));
+        ck_assert_int_eq(sh->state[i], expect);
+        ck_assert_int_eq(sh->rc[i], expect == ZKC_RES_RESERVED ? 0 : ZKC_EOUTOFSTOCK);
+        /* decided in arrival order */
+        ck_assert_msg(v[k].mzxid >= last_mzxid, "request %s decided before an earlier arrival", v[k].id);
+        last_mzxid = v[k].mzxid;
+    }
+    ru_check_units(tu_raw_zh(raw), sh->root, "S", stock, v, n);
+    ck_assert_int_eq(ru_queue_len(tu_raw_zh(raw), sh->root, "S"), 0);
+    fprintf(stderr, "t_fifo_fail_fast_processes: %d requests (%d granted) from %d processes x %d threads in %lld ms\n",
+            FF_N, (int)granted, FF_PROCS, FF_THREADS, dt);
+    /* confirm some, cancel some: still exact */
+    for (int k = 0, m = 0; k < n; k++) {
+        if (v[k].r.state != ZKC_RES_RESERVED)
+            continue;
+        int rc = (m++ % 2) ? zkc_inventory_confirm(inv, v[k].id) : zkc_inventory_cancel(inv, v[k].id);
+        ck_assert_msg(rc == 0, "settle %s: %s", v[k].id, zkc_errmsg());
+    }
+    free(v);
+    n = ru_records(tu_raw_zh(raw), sh->root, &v);
+    ru_check_units(tu_raw_zh(raw), sh->root, "S", stock, v, n);
+    free(v);
+    tu_raw_close(raw);
+    zkc_inventory_destroy(inv);
+    ck_assert_int_eq(zkc_client_destroy(c), 0);
+}
+END_TEST
+
+/* Wait mode with a trickle of restocks: every request is granted, strictly in
+ * arrival order. */
+START_TEST(t_fifo_wait_processes)
+{
+    ff_shared *sh = ru_shared_alloc(sizeof *sh);
+    tu_unique_path(sh->root, sizeof sh->root, "rsvfw");
+    snprintf(sh->hosts, sizeof sh->hosts, "%s", tu_hosts());
+    sh->wait_mode = 1;
+    sh->timeout_ms = tu_ms(45000);
+    int64_t demand = 0;
+    for (int i = 0; i < FF_N; i++) {
+        sh->qty[i] = 1 + (i * 5) % 3;
+        demand += sh->qty[i];
+    }
+    ru_procs_start(&g_procs, FF_PROCS, ff_proc, sh);
+    zkc_client *c = tu_client(tu_hosts());
+    zkc_inventory *inv = inv_open(c, sh->root);
+    ck_assert_int_eq(zkc_inventory_restock(inv, "S", 3), 0);
+    int64_t total = 3;
+    ru_procs_go(&g_procs);
+    long long deadline = tu_now_ms() + WAIT_MS;
+    while (total < demand) {
+        ck_assert_msg(tu_now_ms() < deadline, "restocking took too long");
+        tu_nap_ms(40);
+        ck_assert_int_eq(zkc_inventory_restock(inv, "S", 5), 0);
+        total += 5;
+    }
+    ru_procs_join(&g_procs, WAIT_MS * 2);
+    ck_assert_msg(!sh->err[0], "a request failed: %s", sh->err);
+    tu_raw *raw = tu_raw_open(tu_hosts(), tu_ms(10000));
+    ru_rec *v;
+    int n = ru_records(tu_raw_zh(raw), sh->root, &v);
+    ck_assert_int_eq(n, FF_N);
+    int64_t last = 0;
+    for (int k = 0; k < n; k++) {
+        ck_assert_msg(v[k].r.state == ZKC_RES_RESERVED, "%s: %s", v[k].id, zkc__res_state_name(v[k].r.state));
+        ck_assert_msg(v[k].mzxid >= last, "request %s granted before an earlier arrival", v[k].id);
+        last = v[k].mzxid;
+    }
+    ru_check_units(tu_raw_zh(raw), sh->root, "S", total, v, n);
+    zkc_stock_info si = stock_of(inv, "S");
+    ck_assert_int_eq(si.reserved, demand);
+    ck_assert_int_eq(si.available, total - demand);
+    free(v);
+    tu_raw_close(raw);
+    zkc_inventory_destroy(inv);
+    ck_assert_int_eq(zkc_client_destroy(c), 0);
+}
+END_TEST
+
+/* ---- one id from two processes at once, then after a restart ---- */
+
+typedef struct dup_shared {
+    char root[128];
+    char hosts[512];
+    int rc[2], state[2];
+    char err[2][200];
+} dup_shared;
+
+static int dup_proc(int p, void *arg)
+{
+    dup_shared *sh = arg;
+    zkc_client *c = ru_child_client(sh->hosts, tu_ms(10000));
+    if (!c)
+        return 2;
+    zkc_inventory *inv = NULL;
+    if (zkc_inventory_create(c, sh->root, &inv) != 0)
+        return 3;
+    if (ru_child_ready_wait(&g_procs) != 0)
+        return 4;
+    zkc_line l = {"D", 2};
+    zkc_reserve_options o = {1, 0, {0}};
+    zkc_res_state st = ZKC_RES_PENDING;
+    sh->rc[p] = zkc_inventory_reserve(inv, "same-order", &l, 1, &o, tu_ms(30000), NULL, &st);
+    sh->state[p] = (int)st;
+    snprintf(sh->err[p], sizeof sh->err[p], "%s", zkc_errmsg());
+    zkc_inventory_destroy(inv);
+    zkc_client_destroy(c);
+    return 0;
+}
+
+START_TEST(t_same_id_processes)
+{
+    dup_shared *sh = ru_shared_alloc(sizeof *sh);
+    tu_unique_path(sh->root, sizeof sh->root, "rsvdup");
+    snprintf(sh->hosts, sizeof sh->hosts, "%s", tu_hosts());
+    ru_procs_start(&g_procs, 2, dup_proc, sh);
+    zkc_client *c = tu_client(tu_hosts());
+    zkc_inventory *inv = inv_open(c, sh->root);
+    ck_assert_int_eq(zkc_inventory_restock(inv, "D", 0), 0);
+    ru_procs_go(&g_procs);
+    /* both are in: one queued, the other follows it (it queued nothing) */
+    wait_queue(inv, "D", 1);
+    tu_nap_ms(300);
+    ck_assert_int_eq(stock_of(inv, "D").queue_length, 1);
+    ck_assert_int_eq(zkc_inventory_restock(inv, "D", 5), 0);
+    ru_procs_join(&g_procs, WAIT_MS * 2);
+    for (int p = 0; p < 2; p++) {
+        ck_assert_msg(sh->rc[p] == 0, "process %d: %s", p, sh->err[p]);
+        ck_assert_int_eq(sh->state[p], ZKC_RES_RESERVED);
+    }
+    zkc_stock_info si = stock_of(inv, "D");
+    ck_assert(si.reserved == 2 && si.available == 3);
+    /* a restarted worker (new client) asks again: the first outcome, no new units */
+    zkc_client *c2 = tu_client(tu_hosts());
+    zkc_inventory *inv2 = inv_open(c2, sh->root);
+    zkc_res_state st;
+    zkc_line l = {"D", 2};
+    ck_assert_int_eq(zkc_inventory_reserve(inv2, "same-order", &l, 1, NULL, WAIT_MS, NULL, &st), 0);
+    ck_assert_int_eq(st, ZKC_RES_RESERVED);
+    ck_assert_int_eq(stock_of(inv2, "D").reserved, 2);
+    zkc_inventory_destroy(inv2);
+    ck_assert_int_eq(zkc_client_destroy(c2), 0);
+    zkc_inventory_destroy(inv);
+    ck_assert_int_eq(zkc_client_destroy(c), 0);
+}
+END_TEST
+
+/* ---- multi-line orders over overlapping SKUs ---- */
+
+#define ML_PROCS 3
+#define ML_THREADS 4
+#define ML_PER 4
+#define ML_N (ML_PROCS * ML_THREADS * ML_PER)
+static const char *ml_skus[3] = {"X", "Y", "Z"};
+
+typedef struct ml_shared {
+    char root[128];
+    char hosts[512];
+    int rc[ML_N], state[ML_N], done[ML_N];
+    char err[256];
+} ml_shared;
+
+typedef struct ml_thread {
+    ml_shared *sh;
+    zkc_inventory *inv;
+    int base;
+} ml_thread;
+
+static int ml_lines(int i, zkc_line *l)
+{
+    int n = 2 + i % 2, first = i % 3;
+    for (int j = 0; j < n; j++) {
+        l[j].sku = ml_skus[(first + (i % 4 < 2 ? j : 3 - j)) % 3];
+        l[j].qty = 1 + (i + j) % 2;
+    }
+    return n;
+}
+
+static void *ml_thread_main(void *arg)
+{
+    ml_thread *t = arg;
+    ml_shared *sh = t->sh;
+    for (int k = 0; k < ML_PER; k++) {
+        int i = t->base + k;
+        char id[32];
+        snprintf(id, sizeof id, "m%03d", i);
+        zkc_line l[3];
+        int n = ml_lines(i, l);
+        zkc_reserve_options o = {1, 0, {0}};
+        zkc_res_state st = ZKC_RES_PENDING;
+        sh->rc[i] = zkc_inventory_reserve(t->inv, id, l, n, &o, tu_ms(20000), NULL, &st);
+        sh->state[i] = (int)st;
+        if (sh->rc[i] != 0 && sh->rc[i] != ZKC_ETIMEDOUT && !sh->err[0])
+            snprintf(sh->err, sizeof sh->err, "%s: %s", id, zkc_errmsg());
+        __atomic_store_n(&sh->done[i], 1, __ATOMIC_RELEASE);
+    }
+    return NULL;
+}
+
+static int ml_proc(int p, void *arg)
+{
+    ml_shared *sh = arg;
+    zkc_client *c = ru_child_client(sh->hosts, tu_ms(10000));
+    if (!c)
+        return 2;
+    zkc_inventory *inv = NULL;
+    if (zkc_inventory_create(c, sh->root, &inv) != 0)
+        return 3;
+    if (ru_child_ready_wait(&g_procs) != 0)
+        return 4;
+    pthread_t th[ML_THREADS];
+    ml_thread ts[ML_THREADS];
+    for (int t = 0; t < ML_THREADS; t++) {
+        ts[t].sh = sh;
+        ts[t].inv = inv;
+        ts[t].base = (p * ML_THREADS + t) * ML_PER;
+        pthread_create(&th[t], NULL, ml_thread_main, &ts[t]);
+    }
+    for (int t = 0; t < ML_THREADS; t++)
+        pthread_join(th[t], NULL);
+    zkc_inventory_destroy(inv);
+    zkc_client_destroy(c);
+    return 0;
+}
+
+START_TEST(t_multiline_processes)
+{
+    ml_shared *sh = ru_shared_alloc(sizeof *sh);
+    tu_unique_path(sh->root, sizeof sh->root, "rsvml");
+    snprintf(sh->hosts, sizeof sh->hosts, "%s", tu_hosts());
+    int64_t demand[3] = {0, 0, 0};
+    for (int i = 0; i < ML_N; i++) {
+        zkc_line l[3];
+        int n = ml_lines(i, l);
+        for (int j = 0; j < n; j++)
+            demand[l[j].sku[0] - 'X'] += l[j].qty;
+    }
+    ru_procs_start(&g_procs, ML_PROCS, ml_proc, sh);
+    zkc_client *c = tu_client(tu_hosts());
+    zkc_inventory *inv = inv_open(c, sh->root);
+    int64_t total[3];
+    for (int s = 0; s < 3; s++) {
+        total[s] = demand[s] / 3;
+        ck_assert_int_eq(zkc_inventory_restock(inv, ml_skus[s], total[s]), 0);
+    }
+    long long t0 = tu_now_ms();
+    ru_procs_go(&g_procs);
+    /* trickle in the rest, one SKU at a time, so heads wait on each other's SKUs */
+    for (int round = 0, more = 1; more; round++) {
+        more = 0;
+        for (int s = 0; s < 3; s++) {
+            if (total[s] < demand[s]) {
+                int64_t add = demand[s] - total[s] < 4 ? demand[s] - total[s] : 4;
+                ck_assert_int_eq(zkc_inventory_restock(inv, ml_skus[s], add), 0);
+                total[s] += add;
+                more = 1;
+                tu_nap_ms(30);
+            }
+        }
+    }
+    /* bounded time: a deadlock would hang the workers past this */
+    ru_procs_join(&g_procs, tu_ms(60000));
+    long long dt = tu_now_ms() - t0;
+    ck_assert_msg(!sh->err[0], "an order failed: %s", sh->err);
+    tu_raw *raw = tu_raw_open(tu_hosts(), tu_ms(10000));
+    ru_rec *v;
+    int n = ru_records(tu_raw_zh(raw), sh->root, &v);
+    ck_assert_int_eq(n, ML_N);
+    int granted = 0;
+    for (int k = 0; k < n; k++) {
+        int i = atoi(v[k].id + 1);
+        ck_assert(sh->done[i]);
+        ck_assert_msg(v[k].r.state == ZKC_RES_RESERVED || v[k].r.state == ZKC_RES_TIMED_OUT, "%s: %s", v[k].id,
+                      zkc__res_state_name(v[k].r.state));
+        ck_assert_int_eq(sh->state[i], v[k].r.state);
+        granted += v[k].r.state == ZKC_RES_RESERVED;
+    }
+    /* no partial reservation: every SKU's reserved units are exactly its share
+     * of the RESERVED orders */
+    for (int s = 0; s < 3; s++) {
+        ru_check_units(tu_raw_zh(raw), sh->root, ml_skus[s], total[s], v, n);
+        ck_assert_int_eq(ru_queue_len(tu_raw_zh(raw), sh->root, ml_skus[s]), 0);
+    }
+    ck_assert_int_eq(granted, ML_N); /* supply met demand: nobody should have starved */
+    fprintf(stderr, "t_multiline_processes: %d multi-line orders over 3 SKUs from %d processes in %lld ms\n", ML_N,
+            ML_PROCS, dt);
+    free(v);
+    tu_raw_close(raw);
+    zkc_inventory_destroy(inv);
+    ck_assert_int_eq(zkc_client_destroy(c), 0);
+}
+END_TEST
+
+/* ================================================================ throughput */
+
+#define TP_REQUESTERS 64
+#define TP_CLIENTS 8
+
+typedef struct tp_arg {
+    zkc_inventory *inv;
+    zkc_lock *lock;
+    zkc_counter *ctr;
+    int idx, orders;
+    int granted, failed;
+    char err[160];
+} tp_arg;
+
+static void *tp_queue_main(void *p)
+{
+    tp_arg *a = p;
+    for (int k = 0; k < a->orders; k++) {
+        char id[48];
+        snprintf(id, sizeof id, "tp-%d-%d", a->idx, k);
+        zkc_line l = {"T", 1};
+        zkc_res_state st;
+        int rc = zkc_inventory_reserve(a->inv, id, &l, 1, NULL, tu_ms(60000), NULL, &st);
+        if (rc == 0)
+            a->granted++;
+        else if (!a->failed++)
+            snprintf(a->err, sizeof a->err, "%s", zkc_errmsg());
+    }
+    return NULL;
+}
+
+/* Reserve, then confirm at once: confirms race the grants on the SKU record. */
+static void *tp_confirm_main(void *p)
+{
+    tp_arg *a = p;
+    for (int k = 0; k < a->orders; k++) {
+        char id[48];
+        snprintf(id, sizeof id, "cf-%d-%d", a->idx, k);
+        zkc_line l = {"C", 1};
+        zkc_res_state st;
+        int rc = zkc_inventory_reserve(a->inv, id, &l, 1, NULL, tu_ms(60000), NULL, &st);
+        if (rc == 0)
+            rc = zkc_inventory_confirm(a->inv, id);
+        if (rc == 0)
+            a->granted++;
+        else if (!a->failed++)
+            snprintf(a->err, sizeof a->err, "%s: %s", id, zkc_errmsg());
+    }
+    return NULL;
+}
+
+static void *tp_lock_main(void *p)
+{
+    tp_arg *a = p;
+    for (int k = 0; k < a->orders; k++) {
+        int rc = zkc_lock_acquire(a->lock, tu_ms(60000), NULL);
+        int64_t v = 0;
+        if (rc == 0 && (rc = zkc_counter_get(a->ctr, &v)) == 0 && v >= 1)
+            rc = zkc_counter_set(a->ctr, v - 1);
+        if (rc == 0 && v >= 1)
+            a->granted++;
+        else if (!a->failed++)
+            snprintf(a->err, sizeof a->err, "%s", zkc_errmsg());
+        zkc_lock_release(a->lock);
+    }
+    return NULL;
+}
+
+static uint64_t requests_of(zkc_client **cs, int n)
+{
+    uint64_t t = 0;
+    for (int i = 0; i < n; i++) {
+        zkc_stats st;
+        zkc_client_stats(cs[i], &st);
+        t += st.requests_total;
+    }
+    return t;
+}
+
+static uint64_t writes_of(zkc_client **cs, int n)
+{
+    uint64_t t = 0;
+    for (int i = 0; i < n; i++) {
+        zkc_stats st;
+        zkc_client_stats(cs[i], &st);
+        t += st.requests[ZKC_REQ_CREATE] + st.requests[ZKC_REQ_DELETE] + st.requests[ZKC_REQ_SET] +
+             st.requests[ZKC_REQ_MULTI];
+    }
+    return t;
+}
+
+static int env_int(const char *name, int dflt)
+{
+    const char *s = getenv(name);
+    int v = s && *s ? atoi(s) : dflt;
+    return v > 0 ? v : dflt;
+}
+
+/* Confirms (versioned writes of the SKU record) racing the batches: every
+ * order is reserved and sold, nothing is refused for contention, and the units
+ * add up exactly. */
+START_TEST(t_confirm_while_granting)
+{
+    enum { REQ = 24, ORDERS = 6, CLIENTS = 4 };
+    char root[128];
+    tu_unique_path(root, sizeof root, "rsvcf");
+    zkc_client *cs[CLIENTS];
+    zkc_inventory *invs[CLIENTS];
+    for (int i = 0; i < CLIENTS; i++) {
+        cs[i] = tu_client(tu_hosts());
+        invs[i] = inv_open(cs[i], root);
+    }
+    ck_assert_int_eq(zkc_inventory_restock(invs[0], "C", REQ * ORDERS + 5), 0);
+    static tp_arg args[REQ];
+    pthread_t th[REQ];
+    memset(args, 0, sizeof args);
+    for (int i = 0; i < REQ; i++) {
+        args[i].inv = invs[i % CLIENTS];
+        args[i].idx = i;
+        args[i].orders = ORDERS;
+        pthread_create(&th[i], NULL, tp_confirm_main, &args[i]);
+    }
+    for (int i = 0; i < REQ; i++) {
+        pthread_join(th[i], NULL);
+        ck_assert_msg(args[i].failed == 0, "requester %d: %s", i, args[i].err);
+    }
+    zkc_stock_info si = stock_of(invs[0], "C");
+    ck_assert(si.sold == REQ * ORDERS && si.reserved == 0 && si.available == 5 && si.queue_length == 0);
+    zkc_stats st;
+    uint64_t conflicts = 0;
+    for (int i = 0; i < CLIENTS; i++) {
+        zkc_client_stats(cs[i], &st);
+        conflicts += st.conflicts;
+    }
+    fprintf(stderr, "t_confirm_while_granting: %d orders reserved and confirmed, %llu version conflicts\n",
+            REQ * ORDERS, (unsigned long long)conflicts);
+    tu_raw *raw = tu_raw_open(tu_hosts(), tu_ms(10000));
+    ru_rec *v;
+    int n = ru_records(tu_raw_zh(raw), root, &v);
+    ck_assert_int_eq(n, REQ * ORDERS);
+    ru_check_units(tu_raw_zh(raw), root, "C", REQ * ORDERS + 5, v, n);
+    free(v);
+    tu_raw_close(raw);
+    for (int i = 0; i < CLIENTS; i++) {
+        zkc_inventory_destroy(invs[i]);
+        ck_assert_int_eq(zkc_client_destroy(cs[i]), 0);
+    }
+}
+END_TEST
+
+/* Grants per second, 64 requesters: the batched queue vs lock + counter get +
+ * set + unlock per order. Printed, not asserted (shared machines). */
+START_TEST(t_throughput)
+{
+    int orders = env_int("ZKC_RESERVE_BENCH_ORDERS", 8);
+    char root[128], lpath[160], cpath[160];
+    tu_unique_path(root, sizeof root, "rsvtp");
+    snprintf(lpath, sizeof lpath, "%s/plain/lock", root);
+    snprintf(cpath, sizeof cpath, "%s/plain/stock", root);
+    zkc_client *cs[TP_CLIENTS];
+    zkc_inventory *invs[TP_CLIENTS];
+    for (int i = 0; i < TP_CLIENTS; i++) {
+        cs[i] = tu_client(tu_hosts());
+        invs[i] = inv_open(cs[i], root);
+    }
+    int64_t units = (int64_t)TP_REQUESTERS * orders;
+    ck_assert_int_eq(zkc_inventory_restock(invs[0], "T", units), 0);
+    static tp_arg args[TP_REQUESTERS];
+    pthread_t th[TP_REQUESTERS];
+    memset(args, 0, sizeof args);
+    /* queue */
+    uint64_t r0 = requests_of(cs, TP_CLIENTS), w0 = writes_of(cs, TP_CLIENTS);
+    long long t0 = tu_now_ms();
+    for (int i = 0; i < TP_REQUESTERS; i++) {
+        args[i].inv = invs[i % TP_CLIENTS];
+        args[i].idx = i;
+        args[i].orders = orders;
+        pthread_create(&th[i], NULL, tp_queue_main, &args[i]);
+    }
+    int granted = 0;
+    for (int i = 0; i < TP_REQUESTERS; i++) {
+        pthread_join(th[i], NULL);
+        ck_assert_msg(args[i].failed == 0, "queue requester %d: %s", i, args[i].err);
+        granted += args[i].granted;
+    }
+    double tq = (tu_now_ms() - t0) / 1000.0;
+    uint64_t rq_req = requests_of(cs, TP_CLIENTS) - r0, rq_wr = writes_of(cs, TP_CLIENTS) - w0;
+    zkc_stock_info si = stock_of(invs[0], "T");
+    ck_assert_int_eq(si.reserved, units);
+    ck_assert_int_eq(granted, units);
+    /* plain: lock + counter get + set + unlock per order */
+    zkc_counter_options co;
+    zkc_counter_options_init(&co);
+    co.no_combine = 1;
+    zkc_counter *ctrs[TP_CLIENTS];
+    for (int i = 0; i < TP_CLIENTS; i++)
+        ck_assert_int_eq(zkc_counter_create(cs[i], cpath, &co, &ctrs[i]), 0);
+    ck_assert_int_eq(zkc_counter_set(ctrs[0], units), 0);
+    memset(args, 0, sizeof args);
+    r0 = requests_of(cs, TP_CLIENTS);
+    w0 = writes_of(cs, TP_CLIENTS);
+    t0 = tu_now_ms();
+    for (int i = 0; i < TP_REQUESTERS; i++) {
+        ck_assert_int_eq(zkc_lock_create(cs[i % TP_CLIENTS], lpath, &args[i].lock), 0);
+        args[i].ctr = ctrs[i % TP_CLIENTS];
+        args[i].idx = i;
+        args[i].orders = orders;
+        pthread_create(&th[i], NULL, tp_lock_main, &args[i]);
+    }
+    int pgranted = 0;
+    for (int i = 0; i < TP_REQUESTERS; i++) {
+        pthread_join(th[i], NULL);
+        ck_assert_msg(args[i].failed == 0, "lock requester %d: %s", i, args[i].err);
+        pgranted += args[i].granted;
+        zkc_lock_destroy(args[i].lock);
+    }
+    double tl = (tu_now_ms() - t0) / 1000.0;
+    uint64_t pl_req = requests_of(cs, TP_CLIENTS) - r0, pl_wr = writes_of(cs, TP_CLIENTS) - w0;
+    int64_t left = -1;
+    ck_assert_int_eq(zkc_counter_get(ctrs[0], &left), 0);
+    ck_assert_int_eq(left, 0);
+    ck_assert_int_eq(pgranted, units);
+    double rq = granted / (tq > 0 ? tq : 0.001), rl = pgranted / (tl > 0 ? tl : 0.001);
+    fprintf(stderr,
+            "t_throughput: %d requesters x %d orders of 1 unit: queue %.0f grants/s (%.2f s), lock+counter %.0f "
+            "grants/s (%.2f s): ratio %.1fx\n"
+            "t_throughput: ZooKeeper requests per order: queue %.1f (%.2f writes), lock+counter %.1f (%.2f writes)\n",
+            TP_REQUESTERS, orders, rq, tq, rl, tl, rq / (rl > 0 ? rl : 1), (double)rq_req / (double)units,
+            (double)rq_wr / (double)units, (double)pl_req / (double)units, (double)pl_wr / (double)units);
+    for (int i = 0; i < TP_CLIENTS; i++) {
+        zkc_counter_destroy(ctrs[i]);
+        zkc_inventory_destroy(invs[i]);
+        ck_assert_int_eq(zkc_client_destroy(cs[i]), 0);
+    }
+}
+END_TEST
+
+/* ================================================================ main */
+
+int main(void)
+{
+    Suite *s = suite_create("reserve");
+    TCase *tc = tcase_create("codec");
+    tcase_add_test(tc, t_codec_sku);
+    tcase_add_test(tc, t_codec_records);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("api");
+    tcase_set_timeout(tc, 120 * tu_scale());
+    tcase_add_test(tc, t_api_basics);
+    tcase_add_test(tc, t_bypass_detected);
+    tcase_add_test(tc, t_strict_fifo_restock);
+    tcase_add_test(tc, t_timeouts_and_try);
+    tcase_add_test(tc, t_abandoned_and_destroy);
+    tcase_add_test(tc, t_reap_and_retention);
+    tcase_add_test(tc, t_acl_shared_identity);
+    tcase_add_test(tc, t_queue_limit);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("processes");
+    tcase_set_timeout(tc, 240 * tu_scale());
+    tcase_add_test(tc, t_fifo_fail_fast_processes);
+    tcase_add_test(tc, t_fifo_wait_processes);
+    tcase_add_test(tc, t_same_id_processes);
+    tcase_add_test(tc, t_multiline_processes);
+    tcase_add_test(tc, t_confirm_while_granting);
+    suite_add_tcase(s, tc);
+
+    /* CK_RUN_CASE=bench ZKC_RESERVE_BENCH_ORDERS=1000 runs only this one. */
+    tc = tcase_create("bench");
+    tcase_set_timeout(tc, 3600 * tu_scale());
+    tcase_add_test(tc, t_throughput);
+    suite_add_tcase(s, tc);
+    return tu_main(s, 1);
+}

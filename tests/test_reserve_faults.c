@@ -1,0 +1,581 @@
+/* Inventory reservation, fault tier: a fresh local 3-node ensemble per test.
+ *   - kill -9 of the process serving the queue (the head, granting a batch of 64
+ *     with a long queue behind it), three times at staggered moments: nothing
+ *     granted twice, nothing lost, the queue goes on, every other request gets
+ *     its answer in FIFO order, and each killed worker's request is looked up
+ *     by id with its true outcome (RESERVED, or ABANDONED once its session is
+ *     gone); reap returns the dead workers' reservations after their hold;
+ *   - kill -9 of waiting workers: ABANDONED (then retried under the same id),
+ *     or RESERVED when a granter served the dead worker's still-queued node;
+ *   - the reply (applied) or the request (not applied) of the grant multi, of
+ *     the enqueue multi and of restock's setData is lost by a proxy: decided
+ *     (added) exactly once;
+ *   - the session of a waiting worker expires: ESESSIONLOST, ABANDONED, retry.
+ * Worker processes never call ck_assert. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "reserve_util.h"
+#include "proxy.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define OP_MULTI 14
+#define OP_SETDATA 5
+#define WAIT_MS tu_ms(60000)
+#define SESSION_MS tu_ms(4000)
+
+static zkh_ensemble *g_e;
+static zkh_proxy *g_px[3];
+
+/* Failures stop the ensemble and proxies before reporting. */
+#define REQUIRE(cond, ...)                                                                                   \
+    do {                                                                                                       \
+        if (!(cond)) {                                                                                         \
+            char m_[512];                                                                                      \
+            snprintf(m_, sizeof m_, __VA_ARGS__);                                                              \
+            cleanup();                                                                                         \
+            ck_abort_msg("%s (%s:%d)", m_, __FILE__, __LINE__);                                                \
+        }                                                                                                      \
+    } while (0)
+
+static void cleanup(void)
+{
+    for (int i = 0; i < 3; i++) {
+        zkh_proxy_stop(g_px[i]);
+        g_px[i] = NULL;
+    }
+    if (g_e)
+        tu_fault_ensemble_done(g_e);
+    g_e = NULL;
+}
+
+static void log_stderr(zkc_log_level level, const char *msg, void *ud)
+{
+    (void)ud;
+    fprintf(stderr, "zkcoord[%d]: %s\n", (int)level, msg);
+}
+
+static zkc_client *client_for(const char *hosts)
+{
+    zkc_client_options o;
+    tu_client_opts(&o, hosts);
+    o.session_timeout_ms = SESSION_MS;
+    if (getenv("ZKC_TEST_LOG")) { /* debugging aid */
+        o.log_fn = log_stderr;
+        o.log_level = ZKC_LOG_DEBUG;
+    }
+    zkc_client *c = NULL;
+    int rc = zkc_client_create(&c, &o);
+    REQUIRE(rc == 0, "client %s: %s", hosts, zkc_errmsg());
+    return c;
+}
+
+static zkc_inventory *inv_open(zkc_client *c, const char *root)
+{
+    zkc_inventory *inv = NULL;
+    int rc = zkc_inventory_create(c, root, &inv);
+    REQUIRE(rc == 0, "inventory %s: %s", root, zkc_errmsg());
+    return inv;
+}
+
+static zkc_stock_info stock_of(zkc_inventory *inv, const char *sku)
+{
+    zkc_stock_info si;
+    memset(&si, 0, sizeof si);
+    int rc = zkc_inventory_stock(inv, sku, &si);
+    REQUIRE(rc == 0, "stock %s: %s", sku, zkc_errmsg());
+    return si;
+}
+
+static void wait_queue(zkc_inventory *inv, const char *sku, int want)
+{
+    long long deadline = tu_now_ms() + WAIT_MS;
+    for (;;) {
+        zkc_stock_info si = stock_of(inv, sku);
+        if (si.queue_length == want)
+            return;
+        REQUIRE(tu_now_ms() < deadline, "queue of %s has %d entries, want %d", sku, si.queue_length, want);
+        tu_nap_ms(20);
+    }
+}
+
+static zkc_res_state lookup(zkc_inventory *inv, const char *id)
+{
+    zkc_res_state st = (zkc_res_state)-1;
+    int rc = zkc_inventory_lookup(inv, id, &st);
+    REQUIRE(rc == 0, "lookup %s: %s", id, zkc_errmsg());
+    return st;
+}
+
+/* Poll a lookup until it says `want` (a dead worker's session must expire). */
+static void wait_lookup(zkc_inventory *inv, const char *id, zkc_res_state want)
+{
+    long long deadline = tu_now_ms() + WAIT_MS;
+    zkc_res_state st;
+    while ((st = lookup(inv, id)) != want) {
+        REQUIRE(tu_now_ms() < deadline, "%s: %s, want %s", id, zkc__res_state_name(st), zkc__res_state_name(want));
+        tu_nap_ms(100);
+    }
+}
+
+typedef struct acall {
+    tu_events *e;
+    int tag;
+    int status, state, calls;
+} acall;
+
+static void acb(zkc_inventory *inv, int status, const char *id, zkc_res_state st, void *ud)
+{
+    (void)inv;
+    (void)id;
+    acall *a = ud;
+    a->status = status;
+    a->state = (int)st;
+    __atomic_add_fetch(&a->calls, 1, __ATOMIC_SEQ_CST);
+    tu_events_add(a->e, a->tag, status);
+}
+
+static void reserve_async(zkc_inventory *inv, acall *a, const char *id, const char *sku, int64_t qty, int wait,
+                          int hold_ms, int timeout_ms)
+{
+    zkc_line l = {sku, qty};
+    zkc_reserve_options o;
+    memset(&o, 0, sizeof o);
+    o.wait_for_restock = wait;
+    o.hold_ms = hold_ms;
+    int rc = zkc_inventory_reserve_async(inv, id, &l, 1, &o, timeout_ms, acb, a);
+    REQUIRE(rc == 0, "reserve_async %s: %s", id, zkc_errmsg());
+}
+
+/* ---------------------------------------------------------------- workers */
+
+typedef struct wk_shared {
+    char root[128];
+    char hosts[512];
+    int turn;            /* worker i reserves when turn == i */
+    int started[8];
+    int rc[8], state[8];
+} wk_shared;
+
+static ru_procs g_procs;
+
+/* A worker that queues one request "w<i>" (1 unit, wait for restock) when its
+ * turn comes, and blocks in it until killed (or served). */
+static int worker(int i, void *arg)
+{
+    wk_shared *sh = arg;
+    zkc_client *c = ru_child_client(sh->hosts, SESSION_MS);
+    if (!c)
+        return 2;
+    zkc_inventory *inv = NULL;
+    if (zkc_inventory_create(c, sh->root, &inv) != 0)
+        return 3;
+    if (ru_child_ready_wait(&g_procs) != 0)
+        return 4;
+    long long deadline = tu_now_ms() + WAIT_MS;
+    while (__atomic_load_n(&sh->turn, __ATOMIC_ACQUIRE) != i) {
+        if (tu_now_ms() > deadline)
+            return 5;
+        tu_nap_ms(5);
+    }
+    char id[16];
+    snprintf(id, sizeof id, "w%d", i);
+    zkc_line l = {"K", 1};
+    zkc_reserve_options o = {1, tu_ms(1500), {0}};
+    __atomic_store_n(&sh->started[i], 1, __ATOMIC_RELEASE);
+    zkc_res_state st = ZKC_RES_PENDING;
+    sh->rc[i] = zkc_inventory_reserve(inv, id, &l, 1, &o, ZKC_FOREVER, NULL, &st);
+    sh->state[i] = (int)st;
+    /* Served before the kill: stay (as a live worker would) until killed. */
+    tu_nap_ms(WAIT_MS);
+    zkc_inventory_destroy(inv);
+    zkc_client_destroy(c);
+    return 0;
+}
+
+static void kill_worker(int i)
+{
+    kill(g_procs.pid[i], SIGKILL);
+    waitpid(g_procs.pid[i], NULL, 0);
+    g_procs.pid[i] = 0;
+}
+
+/* ---------------------------------------------------------------- kill the granter */
+
+#define KG_WORKERS 3
+#define KG_BETWEEN 63 /* requests of ours behind each worker: one batch of 64 each */
+#define KG_MINE (KG_WORKERS * KG_BETWEEN + 20)
+
+START_TEST(t_kill_granter_mid_batch)
+{
+    wk_shared *sh = ru_shared_alloc(sizeof *sh);
+    tu_unique_path(sh->root, sizeof sh->root, "rsvkg");
+    sh->turn = -1;
+    g_e = tu_fault_ensemble(3, 30000);
+    if (!g_e)
+        return;
+    snprintf(sh->hosts, sizeof sh->hosts, "%s", zkh_ensemble_hosts(g_e));
+    ru_procs_start(&g_procs, KG_WORKERS, worker, sh);
+    zkc_client *c1 = client_for(sh->hosts), *c2 = client_for(sh->hosts);
+    zkc_inventory *inv1 = inv_open(c1, sh->root), *inv2 = inv_open(c2, sh->root);
+    REQUIRE(zkc_inventory_restock(inv1, "K", 0) == 0, "restock: %s", zkc_errmsg());
+    ru_procs_go(&g_procs);
+    /* The queue: w0, 63 of ours, w1, 63 of ours, w2, 83 of ours. */
+    tu_events ev;
+    tu_events_init(&ev);
+    static acall mine[KG_MINE];
+    int queued = 0, m = 0;
+    for (int w = 0; w < KG_WORKERS; w++) {
+        __atomic_store_n(&sh->turn, w, __ATOMIC_RELEASE);
+        wait_queue(inv1, "K", ++queued);
+        int k = w + 1 < KG_WORKERS ? KG_BETWEEN : KG_MINE - m;
+        for (int j = 0; j < k; j++, m++) {
+            char id[16];
+            snprintf(id, sizeof id, "p%03d", m);
+            mine[m] = (acall){&ev, m, 0, 0, 0};
+            reserve_async(m % 2 ? inv2 : inv1, &mine[m], id, "K", 1, 1, 0, WAIT_MS);
+        }
+        queued += k;
+        wait_queue(inv1, "K", queued);
+    }
+    /* Stock for everyone, in three steps; each step wakes a worker at the head
+     * of a batch of 64, which we kill -9 early, a little later, or later still
+     * into its round (before, during or after its grant multi: the outcome is
+     * printed). The next step waits for that worker's true outcome. */
+    srand((unsigned)getpid());
+    int64_t total = 0;
+    const int delay[KG_WORKERS] = {rand() % 3, 10 + rand() % 30, 60 + rand() % 120};
+    for (int w = 0; w < KG_WORKERS; w++) {
+        int64_t add = w + 1 < KG_WORKERS ? KG_BETWEEN + 1 : KG_MINE - 2 * KG_BETWEEN + 1;
+        REQUIRE(zkc_inventory_restock(inv1, "K", add) == 0, "restock: %s", zkc_errmsg());
+        total += add;
+        tu_nap_ms(delay[w]);
+        kill_worker(w);
+        char id[16];
+        snprintf(id, sizeof id, "w%d", w);
+        long long deadline = tu_now_ms() + WAIT_MS;
+        zkc_res_state st;
+        while ((st = lookup(inv1, id)) != ZKC_RES_RESERVED && st != ZKC_RES_ABANDONED) {
+            REQUIRE(tu_now_ms() < deadline, "%s still %s", id, zkc__res_state_name(st));
+            tu_nap_ms(50);
+        }
+    }
+    /* Everyone of ours gets an answer: granted, in arrival order, despite three
+     * dead heads (the queue moves on once each dead session is gone). */
+    REQUIRE(tu_events_wait_total(&ev, KG_MINE, WAIT_MS * 2) == KG_MINE, "only %d of %d requests answered",
+            tu_events_total(&ev), KG_MINE);
+    for (int i = 0; i < KG_MINE; i++) {
+        REQUIRE(mine[i].calls == 1, "p%03d: %d callbacks", i, mine[i].calls);
+        REQUIRE(mine[i].status == 0, "p%03d: %s (%s)", i, zkc_strerror(mine[i].status),
+                zkc__res_state_name(mine[i].state));
+    }
+    tu_raw *raw = tu_raw_open(sh->hosts, tu_ms(10000));
+    ru_rec *v;
+    int n = ru_records(tu_raw_zh(raw), sh->root, &v);
+    REQUIRE(n == KG_MINE + KG_WORKERS, "%d records", n);
+    int64_t last = 0;
+    int workers_reserved = 0;
+    for (int k = 0; k < n; k++) {
+        if (v[k].id[0] == 'p') {
+            REQUIRE(v[k].r.state == ZKC_RES_RESERVED, "%s: %s", v[k].id, zkc__res_state_name(v[k].r.state));
+            REQUIRE(v[k].mzxid >= last, "%s granted before an earlier arrival", v[k].id);
+            last = v[k].mzxid;
+        }
+    }
+    char outcome[128] = "";
+    for (int w = 0; w < KG_WORKERS; w++) {
+        char id[16];
+        snprintf(id, sizeof id, "w%d", w);
+        const ru_rec *r = ru_find(v, n, id);
+        REQUIRE(r, "no record for %s", id);
+        /* The true outcome, by id: reserved by itself (or by the batch before
+         * it), or abandoned once its session is gone. */
+        zkc_res_state want = r->r.state == ZKC_RES_RESERVED ? ZKC_RES_RESERVED : ZKC_RES_ABANDONED;
+        REQUIRE(r->r.state == ZKC_RES_RESERVED || r->r.state == ZKC_RES_PENDING, "%s: %s", id,
+                zkc__res_state_name(r->r.state));
+        wait_lookup(inv1, id, want);
+        workers_reserved += want == ZKC_RES_RESERVED;
+        snprintf(outcome + strlen(outcome), sizeof outcome - strlen(outcome), " %s=%s(kill at +%d ms)", id,
+                 zkc__res_state_name(want), delay[w]);
+    }
+    /* Nothing granted twice, nothing lost: the units add up exactly. */
+    ru_check_units(tu_raw_zh(raw), sh->root, "K", total, v, n);
+    zkc_stock_info si = stock_of(inv1, "K");
+    REQUIRE(si.reserved == KG_MINE + workers_reserved, "reserved %lld", (long long)si.reserved);
+    REQUIRE(si.queue_length == 0, "queue %d", si.queue_length);
+    free(v);
+    fprintf(stderr, "t_kill_granter_mid_batch: workers killed at the head of a batch:%s\n", outcome);
+    /* The dead workers' reservations (hold 1.5 s) go back to stock. */
+    tu_nap_ms(tu_ms(1600));
+    int64_t back = -1;
+    REQUIRE(zkc_inventory_reap(inv1, &back) == 0, "reap: %s", zkc_errmsg());
+    REQUIRE(back == workers_reserved, "reap returned %lld, want %d", (long long)back, workers_reserved);
+    n = ru_records(tu_raw_zh(raw), sh->root, &v);
+    ru_check_units(tu_raw_zh(raw), sh->root, "K", total, v, n);
+    free(v);
+    tu_raw_close(raw);
+    tu_events_destroy(&ev);
+    zkc_inventory_destroy(inv1);
+    zkc_inventory_destroy(inv2);
+    zkc_client_destroy(c1);
+    zkc_client_destroy(c2);
+    ru_procs_join(&g_procs, WAIT_MS);
+    cleanup();
+}
+END_TEST
+
+/* ---------------------------------------------------------------- kill waiting workers */
+
+START_TEST(t_kill_waiting_worker)
+{
+    wk_shared *sh = ru_shared_alloc(sizeof *sh);
+    tu_unique_path(sh->root, sizeof sh->root, "rsvkw");
+    sh->turn = -1;
+    g_e = tu_fault_ensemble(3, 30000);
+    if (!g_e)
+        return;
+    snprintf(sh->hosts, sizeof sh->hosts, "%s", zkh_ensemble_hosts(g_e));
+    ru_procs_start(&g_procs, 2, worker, sh);
+    zkc_client *c = client_for(sh->hosts);
+    zkc_inventory *inv = inv_open(c, sh->root);
+    REQUIRE(zkc_inventory_restock(inv, "K", 0) == 0, "restock: %s", zkc_errmsg());
+    ru_procs_go(&g_procs);
+    tu_events ev;
+    tu_events_init(&ev);
+
+    /* w0 waits alone at the head; killed: PENDING while its session lives,
+     * then ABANDONED; the same id is then queued again and served. */
+    __atomic_store_n(&sh->turn, 0, __ATOMIC_RELEASE);
+    wait_queue(inv, "K", 1);
+    kill_worker(0);
+    REQUIRE(lookup(inv, "w0") == ZKC_RES_PENDING, "w0 right after the kill");
+    long long t0 = tu_now_ms();
+    wait_lookup(inv, "w0", ZKC_RES_ABANDONED);
+    fprintf(stderr, "t_kill_waiting_worker: w0 ABANDONED %lld ms after kill -9\n", tu_now_ms() - t0);
+    REQUIRE(stock_of(inv, "K").queue_length == 0, "queue not empty");
+    acall retry = {&ev, 1, 0, 0, 0};
+    reserve_async(inv, &retry, "w0", "K", 1, 1, 0, WAIT_MS);
+    wait_queue(inv, "K", 1);
+    REQUIRE(lookup(inv, "w0") == ZKC_RES_PENDING, "w0 queued again");
+
+    /* w1 waits behind our retry; killed; a restock right away lets our head
+     * grant the batch, which still holds w1's node: w1 is truly RESERVED. */
+    __atomic_store_n(&sh->turn, 1, __ATOMIC_RELEASE);
+    wait_queue(inv, "K", 2);
+    kill_worker(1);
+    REQUIRE(zkc_inventory_restock(inv, "K", 2) == 0, "restock: %s", zkc_errmsg());
+    REQUIRE(tu_events_wait(&ev, 1, 0, WAIT_MS) >= 0, "retry not answered");
+    REQUIRE(retry.status == 0, "retry: %s", zkc_strerror(retry.status));
+    zkc_res_state w1 = lookup(inv, "w1");
+    REQUIRE(w1 == ZKC_RES_RESERVED || w1 == ZKC_RES_PENDING || w1 == ZKC_RES_ABANDONED, "w1: %s",
+            zkc__res_state_name(w1));
+    if (w1 != ZKC_RES_RESERVED) /* its session was gone before the grant (slow machine) */
+        wait_lookup(inv, "w1", ZKC_RES_ABANDONED);
+    fprintf(stderr, "t_kill_waiting_worker: w1 (killed while queued) is %s\n", zkc__res_state_name(w1));
+    tu_raw *raw = tu_raw_open(sh->hosts, tu_ms(10000));
+    ru_rec *v;
+    int n = ru_records(tu_raw_zh(raw), sh->root, &v);
+    ru_check_units(tu_raw_zh(raw), sh->root, "K", 2, v, n);
+    free(v);
+    if (w1 == ZKC_RES_RESERVED) {
+        tu_nap_ms(tu_ms(1600)); /* its hold */
+        int64_t back = -1;
+        REQUIRE(zkc_inventory_reap(inv, &back) == 0 && back == 1, "reap: %lld %s", (long long)back, zkc_errmsg());
+        REQUIRE(lookup(inv, "w1") == ZKC_RES_EXPIRED, "w1 after reap");
+    }
+    tu_raw_close(raw);
+    tu_events_destroy(&ev);
+    zkc_inventory_destroy(inv);
+    zkc_client_destroy(c);
+    ru_procs_join(&g_procs, WAIT_MS);
+    cleanup();
+}
+END_TEST
+
+/* ---------------------------------------------------------------- lost replies */
+
+static zkh_proxy *connected_proxy(void)
+{
+    long long deadline = tu_now_ms() + WAIT_MS;
+    for (;;) {
+        for (int i = 0; i < 3; i++)
+            if (zkh_proxy_connections(g_px[i]) > 0)
+                return g_px[i];
+        REQUIRE(tu_now_ms() < deadline, "no proxy has a connection");
+        tu_nap_ms(20);
+    }
+}
+
+START_TEST(t_lost_grant_and_enqueue)
+{
+    char root[128];
+    tu_unique_path(root, sizeof root, "rsvlr");
+    g_e = tu_fault_ensemble(3, 30000);
+    if (!g_e)
+        return;
+    char phosts[512] = "";
+    for (int i = 0; i < 3; i++) {
+        REQUIRE(zkh_proxy_start(&g_px[i], zkh_node_hostport(g_e, i)) == 0, "proxy %d", i);
+        snprintf(phosts + strlen(phosts), sizeof phosts - strlen(phosts), "%s%s", i ? "," : "",
+                 zkh_proxy_hostport(g_px[i]));
+    }
+    zkc_client *g = client_for(phosts), *o = client_for(zkh_ensemble_hosts(g_e));
+    zkc_inventory *ginv = inv_open(g, root), *oinv = inv_open(o, root);
+    REQUIRE(zkc_inventory_restock(oinv, "K", 0) == 0, "restock: %s", zkc_errmsg());
+    tu_events ev;
+    tu_events_init(&ev);
+    static acall a[40];
+    int tag = 0;
+    for (int round = 0; round < 2; round++) {
+        /* g heads the queue, 10 of o's behind it; g's grant multi (g plus the
+         * 10) loses its reply (applied) or its request (not applied). */
+        char id[16];
+        int first = tag;
+        snprintf(id, sizeof id, "g%d", round);
+        a[tag] = (acall){&ev, tag, 0, 0, 0};
+        reserve_async(ginv, &a[tag], id, "K", 1, 1, 0, WAIT_MS);
+        tag++;
+        wait_queue(oinv, "K", 1);
+        for (int j = 0; j < 10; j++, tag++) {
+            snprintf(id, sizeof id, "o%d-%d", round, j);
+            a[tag] = (acall){&ev, tag, 0, 0, 0};
+            reserve_async(oinv, &a[tag], id, "K", 1, 1, 0, WAIT_MS);
+        }
+        wait_queue(oinv, "K", 11);
+        zkh_proxy *px = connected_proxy();
+        int fired0 = zkh_proxy_faults_fired(px);
+        if (round == 0)
+            zkh_proxy_drop_reply(px, OP_MULTI, 1);
+        else
+            zkh_proxy_drop_request(px, OP_MULTI, 1);
+        REQUIRE(zkc_inventory_restock(oinv, "K", 11) == 0, "restock: %s", zkc_errmsg());
+        REQUIRE(tu_events_wait_total(&ev, tag, WAIT_MS) == tag, "round %d: answers %d of %d", round,
+                tu_events_total(&ev), tag);
+        REQUIRE(zkh_proxy_faults_fired(px) > fired0, "round %d: the fault did not fire", round);
+        for (int j = first; j < tag; j++)
+            REQUIRE(a[j].calls == 1 && a[j].status == 0, "round %d request %d: %d calls, %s", round, j, a[j].calls,
+                    zkc_strerror(a[j].status));
+        zkc_stock_info si = stock_of(oinv, "K");
+        REQUIRE(si.reserved == tag && si.available == 0, "round %d: reserved %lld", round, (long long)si.reserved);
+    }
+    /* the enqueue multi loses its reply: the nonce finds our nodes, once */
+    REQUIRE(zkc_inventory_restock(oinv, "K", 5) == 0, "restock: %s", zkc_errmsg());
+    for (int round = 0; round < 2; round++) {
+        zkh_proxy *px = connected_proxy();
+        if (round == 0)
+            zkh_proxy_drop_reply(px, OP_MULTI, 1);
+        else
+            zkh_proxy_drop_request(px, OP_MULTI, 1);
+        zkc_line l = {"K", 2};
+        zkc_res_state st;
+        char id[16];
+        snprintf(id, sizeof id, "e%d", round);
+        int rc = zkc_inventory_reserve(ginv, id, &l, 1, NULL, WAIT_MS, NULL, &st);
+        REQUIRE(rc == 0 && st == ZKC_RES_RESERVED, "enqueue round %d: %s", round, zkc_errmsg());
+    }
+    /* restock's setData loses its reply (applied) or its request (not): the
+     * units are added exactly once either way */
+    for (int round = 0; round < 2; round++) {
+        zkh_proxy *px = connected_proxy();
+        int fired0 = zkh_proxy_faults_fired(px);
+        if (round == 0)
+            zkh_proxy_drop_reply(px, OP_SETDATA, 1);
+        else
+            zkh_proxy_drop_request(px, OP_SETDATA, 1);
+        int rc = zkc_inventory_restock(ginv, "K", 10);
+        REQUIRE(rc == 0, "restock round %d: %s", round, zkc_errmsg());
+        REQUIRE(zkh_proxy_faults_fired(px) > fired0, "restock round %d: the fault did not fire", round);
+    }
+    tu_raw *raw = tu_raw_open(zkh_ensemble_hosts(g_e), tu_ms(10000));
+    ru_rec *v;
+    int n = ru_records(tu_raw_zh(raw), root, &v);
+    REQUIRE(n == tag + 2, "%d records", n);
+    ru_check_units(tu_raw_zh(raw), root, "K", 47, v, n);
+    REQUIRE(ru_queue_len(tu_raw_zh(raw), root, "K") == 0, "queue not empty");
+    free(v);
+    tu_raw_close(raw);
+    tu_events_destroy(&ev);
+    zkc_inventory_destroy(ginv);
+    zkc_inventory_destroy(oinv);
+    zkc_client_destroy(g);
+    zkc_client_destroy(o);
+    cleanup();
+}
+END_TEST
+
+/* ---------------------------------------------------------------- session expiry */
+
+START_TEST(t_session_expiry_while_queued)
+{
+    char root[128];
+    tu_unique_path(root, sizeof root, "rsvse");
+    g_e = tu_fault_ensemble(3, 30000);
+    if (!g_e)
+        return;
+    const char *hosts = zkh_ensemble_hosts(g_e);
+    zkc_client *c = client_for(hosts), *w = client_for(hosts);
+    zkc_inventory *inv = inv_open(c, root), *winv = inv_open(w, root);
+    REQUIRE(zkc_inventory_restock(inv, "K", 0) == 0, "restock: %s", zkc_errmsg());
+    tu_events ev;
+    tu_events_init(&ev);
+    acall head = {&ev, 1, 0, 0, 0}, mine = {&ev, 2, 0, 0, 0}, again = {&ev, 3, 0, 0, 0};
+    reserve_async(inv, &head, "head", "K", 1, 1, 0, WAIT_MS);
+    wait_queue(inv, "K", 1);
+    reserve_async(winv, &mine, "x", "K", 1, 1, 0, ZKC_FOREVER);
+    wait_queue(inv, "K", 2);
+    int64_t sid;
+    char pw[16];
+    int pwlen;
+    zkc_client_session(w, &sid, pw, &pwlen);
+    int rc = zkh_expire_session(hosts, sid, pw, pwlen, tu_ms(30000));
+    REQUIRE(rc == 0, "expire: %s", strerror(-rc));
+    REQUIRE(tu_events_wait(&ev, 2, 0, WAIT_MS) >= 0, "no answer after expiry");
+    REQUIRE(mine.status == ZKC_ESESSIONLOST && mine.state == ZKC_RES_PENDING, "after expiry: %s %s",
+            zkc_strerror(mine.status), zkc__res_state_name(mine.state));
+    wait_lookup(inv, "x", ZKC_RES_ABANDONED);
+    /* the same worker (new session) retries its order */
+    reserve_async(winv, &again, "x", "K", 1, 1, 0, WAIT_MS);
+    wait_queue(inv, "K", 2);
+    REQUIRE(zkc_inventory_restock(inv, "K", 2) == 0, "restock: %s", zkc_errmsg());
+    REQUIRE(tu_events_wait_total(&ev, 3, WAIT_MS) == 3, "answers");
+    REQUIRE(head.status == 0 && again.status == 0, "head %s, retry %s", zkc_strerror(head.status),
+            zkc_strerror(again.status));
+    REQUIRE(mine.calls == 1, "first attempt: %d callbacks", mine.calls);
+    zkc_stock_info si = stock_of(inv, "K");
+    REQUIRE(si.reserved == 2 && si.available == 0, "reserved %lld", (long long)si.reserved);
+    tu_events_destroy(&ev);
+    zkc_inventory_destroy(inv);
+    zkc_inventory_destroy(winv);
+    zkc_client_destroy(c);
+    zkc_client_destroy(w);
+    cleanup();
+}
+END_TEST
+
+int main(void)
+{
+    /* One case per test: CK_RUN_CASE=<name> runs one. */
+    const struct {
+        const char *name;
+        const TTest *test;
+    } cases[] = {{"kill_granter", t_kill_granter_mid_batch},
+                 {"kill_waiting", t_kill_waiting_worker},
+                 {"lost_replies", t_lost_grant_and_enqueue},
+                 {"session_expiry", t_session_expiry_while_queued}};
+    Suite *s = suite_create("reserve_faults");
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        TCase *tc = tcase_create(cases[i].name);
+        tcase_set_timeout(tc, 300 * tu_scale());
+        tcase_add_test(tc, cases[i].test);
+        suite_add_tcase(s, tc);
+    }
+    return tu_main(s, 0);
+}
