@@ -683,24 +683,6 @@ static void req_deliver(zkc__task *t)
     } else if (r->sent && is_reply(rc)) {
         c->last_heard = zkc__now_ms();
     }
-    /* A watch is registered by a successful read (and by exists on a missing node). */
-    if (r->watch) {
-        zkc__watch *w = r->watch;
-        watch_priv *p = WP(w);
-        int armed = rc == ZOK || (r->kind == ZKC_REQ_EXISTS && rc == ZNONODE);
-        p->pending = 0;
-        if (armed && r->gen == c->gen && w->state != W_FIRED)
-            w->state = W_ARMED;
-        if (p->dropped) {
-            /* Dropped while its read was out: the reply may have registered it. */
-            r->watch = NULL;
-            if (w->state == W_ARMED && w->gen == c->gen && c->zh && c->state == ZKC__S_CONNECTED)
-                send_remove(w);
-            else if (w->state != W_ARMED)
-                watch_free(w);
-            /* ARMED but disconnected: zkc__watches_resume removes it later. */
-        }
-    }
     if (c->closing) {
         /* Shutting down: what was never sent is simply cancelled; what was sent
          * and lost its reply stays "unknown" (ZR_CONNLOSS) for its owner to say so. */
@@ -727,6 +709,25 @@ static void req_deliver(zkc__task *t)
         zkc__timer_arm(c, &r->backoff, zkc__now_ms() + delay);
         return;
     }
+    /* Settled now (not before a retry, which still carries the watch).
+     * A watch is registered by a successful read (and by exists on a missing node). */
+    if (r->watch) {
+        zkc__watch *w = r->watch;
+        watch_priv *p = WP(w);
+        int armed = rc == ZOK || (r->kind == ZKC_REQ_EXISTS && rc == ZNONODE);
+        p->pending = 0;
+        if (armed && r->gen == c->gen && w->state != W_FIRED)
+            w->state = W_ARMED;
+        if (p->dropped) {
+            /* Dropped while its read was out: the reply may have registered it. */
+            r->watch = NULL;
+            if (w->state == W_ARMED && w->gen == c->gen && c->zh && c->state == ZKC__S_CONNECTED)
+                send_remove(w);
+            else if (w->state != W_ARMED)
+                watch_free(w);
+            /* ARMED but disconnected: zkc__watches_resume removes it later. */
+        }
+    }
     r->rc = rc;
     r->done(r);
     req_free(r);
@@ -750,6 +751,8 @@ zkc__req *zkc__get(zkc_client *c, const char *path, zkc__watch *w, zkc__req_done
 {
     zkc__req *r = req_new(c, ZKC_REQ_GET, path, done, ctx);
     r->watch = w;
+    if (w)
+        WP(w)->pending = 1; /* from now: a parked request refers to it too */
     r->safe = 1;
     req_submit(r);
     return r;
@@ -759,6 +762,8 @@ zkc__req *zkc__exists(zkc_client *c, const char *path, zkc__watch *w, zkc__req_d
 {
     zkc__req *r = req_new(c, ZKC_REQ_EXISTS, path, done, ctx);
     r->watch = w;
+    if (w)
+        WP(w)->pending = 1; /* from now: a parked request refers to it too */
     r->safe = 1;
     req_submit(r);
     return r;
@@ -768,6 +773,8 @@ zkc__req *zkc__children(zkc_client *c, const char *path, zkc__watch *w, zkc__req
 {
     zkc__req *r = req_new(c, ZKC_REQ_CHILDREN, path, done, ctx);
     r->watch = w;
+    if (w)
+        WP(w)->pending = 1; /* from now: a parked request refers to it too */
     r->safe = 1;
     req_submit(r);
     return r;
