@@ -1,0 +1,191 @@
+/* zkc-chaos: a Jepsen-style fault-schedule test of zkcoord (tests/chaos/).
+ *
+ * One binary, three roles:
+ *   driver   (default)  starts a 3-node ensemble, one fault proxy per server,
+ *                       N worker processes, injects a seeded schedule of faults,
+ *                       settles, then checks the merged history (check.c);
+ *   worker   (--worker) a client process: threads of mutexes, read/write locks,
+ *                       counters, bounded counters and inventory reservations,
+ *                       every invocation and completion appended to a history
+ *                       file, fenced writes to a shared resource (fence below);
+ *   checker             runs inside the driver after the run has settled.
+ *
+ * History: one file per process (<dir>/hist-<wid>.log; the driver is wid 0),
+ * one line per event, each written with a single write(2) on an O_APPEND fd
+ * (so it is on disk, not buffered, when a process is killed):
+ *     <t_ns CLOCK_MONOTONIC> <wid> <EVENT> key=value ...
+ * CLOCK_MONOTONIC is system-wide, so times compare across processes.
+ */
+#ifndef ZKC_CHAOS_H
+#define ZKC_CHAOS_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "zkcoord.h"
+
+#define CH_MAX_WORKERS 256   /* worker ids over a run, replacements included */
+#define CH_MAX_LOCKS 32      /* lock paths (mutex + rw) */
+#define CH_MAX_COUNTERS 32   /* plain + stock counters */
+#define CH_MAX_SKUS 16
+
+#define CH_AUTH "chaos:chaos-secret"
+#define CH_ROOT "/chaos"
+
+/* Workload shape, the same in the driver and the workers (passed on argv). */
+typedef struct ch_shape {
+    int mutex_paths;     /* /chaos/lock/m<i>    fence index i */
+    int rw_paths;        /* /chaos/lock/rw<i>   fence index mutex_paths + i */
+    int counters;        /* /chaos/ctr/c<i>     counter index i */
+    int stocks;          /* /chaos/stock/s<i>   counter index counters + i (floor 0) */
+    int skus;            /* /chaos/inv, sku<i> */
+    int mutex_threads;   /* per worker */
+    int rw_threads;
+    int counter_threads;
+    int stock_threads;
+    int inv_threads;
+    int window;          /* outstanding async adds per counter thread */
+    int session_ms;      /* requested session timeout */
+    int keyed_pct;       /* share of plain counter adds with an idempotency key */
+    int counter_rate;    /* adds per second per plain counter thread (pacing; 0 = flat out) */
+    int stock_rate;      /* operations per second per stock thread */
+    int lock_think_ms;   /* a lock thread pauses 0..this between acquisitions */
+} ch_shape;
+
+void ch_shape_default(ch_shape *s);
+int ch_lock_count(const ch_shape *s);
+int ch_counter_count(const ch_shape *s);
+/* Path names. */
+void ch_lock_path(const ch_shape *s, int i, char *buf, size_t len);
+void ch_counter_path(const ch_shape *s, int i, char *buf, size_t len);
+void ch_sku_name(int i, char *buf, size_t len);
+#define CH_INV_ROOT CH_ROOT "/inv"
+
+/* ---------------------------------------------------------------- shared memory
+ * <dir>/shm, mapped by the driver and every worker. The fenced resource lives
+ * here: one record per lock path behind a robust process-shared mutex (a
+ * worker killed inside it does not wedge the others). */
+typedef struct ch_fence {
+    pthread_mutex_t mu;
+    int64_t max_all;    /* largest token of any accepted write */
+    int64_t max_excl;   /* largest token of an accepted exclusive write */
+    int64_t excl_hold;  /* hold id (wid << 32 | op id) that wrote max_excl */
+    int64_t accepted, rejected;
+} ch_fence;
+
+typedef struct ch_wslot {
+    pthread_mutex_t mu;   /* robust, guards the session fields */
+    int pid;
+    int held;             /* atomic: locks this worker holds now */
+    int64_t session_id;
+    char passwd[16];
+    int passwd_len;
+    int64_t acquisitions; /* atomic, for progress lines */
+    int64_t updates;      /* atomic */
+} ch_wslot;
+
+typedef struct ch_shm {
+    int stop;             /* atomic: workers finish (also SIGTERM) */
+    ch_fence fence[CH_MAX_LOCKS];
+    ch_wslot w[CH_MAX_WORKERS];
+} ch_shm;
+
+ch_shm *ch_shm_create(const char *dir);  /* driver: create, initialise, map */
+ch_shm *ch_shm_attach(const char *dir);  /* worker */
+void ch_shm_detach(ch_shm *m);
+/* Lock a robust mutex, recovering it if its owner died. */
+void ch_robust_lock(pthread_mutex_t *mu);
+
+/* ---------------------------------------------------------------- history */
+
+typedef struct ch_hist ch_hist;
+ch_hist *ch_hist_open(const char *dir, int wid);
+void ch_hist_close(ch_hist *h);
+/* One line: "<t_ns> <wid> " + fmt + "\n", one write(2). Thread-safe. Returns
+ * the timestamp used. */
+int64_t ch_log(ch_hist *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int64_t ch_now_ns(void);
+void ch_nap_ms(int ms); /* pacing only, never synchronisation */
+
+/* xorshift64*; seeded, per thread. */
+static inline uint64_t ch_rand(uint64_t *s)
+{
+    uint64_t x = *s;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *s = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+static inline int ch_randint(uint64_t *s, int lo, int hi) /* inclusive */
+{
+    return lo + (int)(ch_rand(s) % (uint64_t)(hi - lo + 1));
+}
+uint64_t ch_mix(uint64_t a, uint64_t b);
+
+/* ---------------------------------------------------------------- inventory
+ * lib/reserve.c is being written: the workload binds the inventory API weakly
+ * and switches that part off (with a notice) when it is absent or fails. */
+int ch_inventory_linked(void);
+
+/* ---------------------------------------------------------------- roles */
+
+int ch_worker_main(int argc, char **argv);
+int ch_driver_main(int argc, char **argv);
+
+/* Checker: parses every hist-*.log of dir; `c` is a client connected to the
+ * ensemble (the leader) for the final reads and lookups. */
+typedef struct ch_check_in {
+    const char *dir;
+    const ch_shape *shape;
+    ch_shm *shm;
+    zkc_client *c;
+    int64_t initial[CH_MAX_COUNTERS];   /* counter values when the epoch started */
+    int64_t inv_total0[CH_MAX_SKUS];    /* SKU totals when the epoch started */
+    int64_t inv_sold0[CH_MAX_SKUS];
+    int session_ms;
+    int verbose;
+    int quiet;                          /* do not print violations (self-test) */
+    int no_side_effects;                /* do not release leftover reservations (self-test) */
+    int first_wid, last_wid;            /* the workers of this epoch */
+    int64_t t_start;                    /* the epoch's start (driver events before it are ignored) */
+} ch_check_in;
+
+enum {
+    V_FENCE_STALE = 0,   /* the resource accepted a write below its largest token */
+    V_FENCE_REJECT,      /* a write rejected although its holder had not been told of doubt */
+    V_TOKEN_ORDER,       /* exclusive tokens not strictly increasing, or a read below the last exclusive */
+    V_OVERLAP,           /* overlapping critical sections among undoubted holders */
+    V_COUNTER_SUM,       /* final value != initial + applied updates */
+    V_COUNTER_CHAIN,     /* applied (before, after) pairs do not form one chain */
+    V_COUNTER_BOUND,     /* a bounded update landed below its floor */
+    V_REPLAY,            /* a replayed key reported another outcome than its first */
+    V_UNKNOWN,           /* ZKC_EUNKNOWN with no connection loss during the update */
+    V_INV_UNITS,         /* available + reserved + sold != total, or units != reservations */
+    V_INV_DOUBLE,        /* a request id granted twice */
+    V_ORPHAN,            /* lock/queue nodes left after settling */
+    V_CALLBACK,          /* a callback delivered zero or several times */
+    V_INCOMPLETE,        /* a call of a live process never returned */
+    V_WORKER,            /* a worker crashed or did not quiesce */
+    V_HARNESS,           /* the ensemble did not recover (not the library's fault, still a failure) */
+    V_NKINDS
+};
+extern const char *const ch_vnames[V_NKINDS];
+
+typedef struct ch_check_out {
+    int64_t violations[V_NKINDS];
+    int64_t operations, acquisitions, counter_updates, counter_ops, unknown_outcomes, lookups;
+    int64_t fence_accepted, fence_rejected, doubts, replays, inv_ops, inv_reserved;
+    int64_t keyed_resolved, unknown_unresolved;
+    uint64_t inexact_counters;          /* bit i: counter i had updates of unknown outcome (sum is a range) */
+    uint64_t inexact_skus;              /* bit i: SKU i had restocks of unknown outcome */
+    int inventory_on;
+} ch_check_out;
+
+int ch_check(const ch_check_in *in, ch_check_out *out);
+/* Plants one inconsistency per checker in copies of the histories and checks
+ * each is caught; returns how many were missed. */
+int ch_selftest(const ch_check_in *in, const ch_check_out *pristine, int *tested, int *skipped);
+
+#endif

@@ -1,0 +1,1148 @@
+/* zkc-chaos checker: reads every history of an epoch after the run settled
+ * (faults healed, workers exited, killed workers' sessions expired) and checks
+ * the invariants; see the V_* kinds in chaos.h.
+ *
+ * Timing rules (all times CLOCK_MONOTONIC, comparable across processes):
+ *   a hold starts when its grant was logged (after the grant: late), ends when
+ *   EXIT was logged (before the release: early), so a real overlap cannot hide
+ *   in logging delays. Its TRUSTED part ends earlier at the first of: a lock
+ *   event (SUSPENDED/LOST) for it, a SUSPENDED/LOST of its process since the
+ *   acquire was invoked, a DOUBT, a session expiry injected into its process,
+ *   a kill -9 of its process. Overlaps and fence rejections count only inside
+ *   trusted parts: a holder may lose its lock, but must be told before anyone
+ *   else is admitted (a forced expiry is an outside event no client can see
+ *   coming, and a killed process writes nothing).
+ */
+#include "chaos.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern __typeof__(zkc_inventory_create) zkc_inventory_create __attribute__((weak));
+extern __typeof__(zkc_inventory_destroy) zkc_inventory_destroy __attribute__((weak));
+extern __typeof__(zkc_inventory_stock) zkc_inventory_stock __attribute__((weak));
+extern __typeof__(zkc_inventory_lookup) zkc_inventory_lookup __attribute__((weak));
+extern __typeof__(zkc_inventory_cancel) zkc_inventory_cancel __attribute__((weak));
+
+#define T_NONE INT64_MAX
+#define MAX_REPORT 8
+
+typedef struct op {
+    char type;   /* L lock acquire, C counter add, M multi add, I inventory */
+    char kind;   /* L: M/R/W; I: r(eserve) p(repeat) s(restock) c(onfirm) x(cancel) a(reap) */
+    uint8_t async, rej, canceled, inv_rep, res_rep, floor;
+    int nret;
+    int path;    /* lock path index / counter index / restock sku */
+    int rc;
+    int64_t t_inv, t_ret;
+    int64_t token;
+    int64_t t_exit, t_doubt;
+    int64_t delta, before, after;
+    char *key;   /* counter key, or inventory request id */
+    int mc[2];
+    int64_t md[2], mb[2], ma[2];
+    int n;
+    int sku[2];
+    int64_t qty[2];
+    int state;
+    char *msg;   /* the library's message, kept for undecided counter results */
+} op;
+
+typedef struct sev {
+    int64_t t;
+    int down; /* 1 SUSPENDED/LOST, 0 CONNECTED/RECONNECTED/INIT */
+} sev;
+
+typedef struct wk {
+    int wid;
+    op *ops;
+    uint64_t cap, maxid;
+    int started, ended, killed, inv_on, inv_off;
+    int64_t t_kill, t_end, t_last;
+    sev *st;
+    int nst, capst;
+    int64_t *exp;
+    int nexp, capexp;
+} wk;
+
+typedef struct fev {
+    int64_t t;
+    int path, wid, ok;
+    uint64_t id;
+    char kind;
+    int64_t token;
+    long seq;
+} fev;
+
+typedef struct ctx {
+    const ch_check_in *in;
+    ch_check_out *out;
+    wk *w;
+    int nw;
+    fev *f;
+    long nf, capf;
+    long reported[V_NKINDS];
+    long hangs;
+} ctx;
+
+static void viol(ctx *x, int kind, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void viol(ctx *x, int kind, const char *fmt, ...)
+{
+    x->out->violations[kind]++;
+    if (x->in->quiet || (x->reported[kind]++ >= MAX_REPORT && !x->in->verbose))
+        return;
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    printf("VIOLATION %s: %s\n", ch_vnames[kind], buf);
+}
+
+/* ---------------------------------------------------------------- parsing */
+
+static const char *kv(const char *line, const char *key)
+{
+    size_t kl = strlen(key);
+    for (const char *p = line; (p = strstr(p, key)) != NULL; p += kl) {
+        if ((p == line || p[-1] == ' ') && p[kl] == '=')
+            return p + kl + 1;
+    }
+    return NULL;
+}
+
+static int64_t kvi(const char *line, const char *key, int64_t dflt)
+{
+    const char *v = kv(line, key);
+    return v ? strtoll(v, NULL, 10) : dflt;
+}
+
+static uint64_t kvu(const char *line, const char *key)
+{
+    const char *v = kv(line, key);
+    return v ? strtoull(v, NULL, 10) : 0;
+}
+
+static char *kvs(const char *line, const char *key)
+{
+    const char *v = kv(line, key);
+    if (!v)
+        return NULL;
+    size_t n = strcspn(v, " \n");
+    if (n == 1 && v[0] == '-')
+        return NULL;
+    return strndup(v, n);
+}
+
+static op *get_op(wk *w, uint64_t id)
+{
+    if (id == 0 || id > 100000000ULL)
+        return NULL;
+    if (id >= w->cap) {
+        uint64_t nc = w->cap ? w->cap : 4096;
+        while (nc <= id)
+            nc *= 2;
+        op *p = realloc(w->ops, nc * sizeof *p);
+        if (!p)
+            return NULL;
+        memset(p + w->cap, 0, (nc - w->cap) * sizeof *p);
+        w->ops = p;
+        w->cap = nc;
+    }
+    if (id > w->maxid)
+        w->maxid = id;
+    return &w->ops[id];
+}
+
+static void add_state(wk *w, int64_t t, int down)
+{
+    if (w->nst == w->capst) {
+        w->capst = w->capst ? w->capst * 2 : 64;
+        w->st = realloc(w->st, (size_t)w->capst * sizeof *w->st);
+    }
+    w->st[w->nst].t = t;
+    w->st[w->nst].down = down;
+    w->nst++;
+}
+
+static void add_exp(wk *w, int64_t t)
+{
+    if (w->nexp == w->capexp) {
+        w->capexp = w->capexp ? w->capexp * 2 : 8;
+        w->exp = realloc(w->exp, (size_t)w->capexp * sizeof *w->exp);
+    }
+    w->exp[w->nexp++] = t;
+}
+
+static void add_fence(ctx *x, const fev *e)
+{
+    if (x->nf == x->capf) {
+        x->capf = x->capf ? x->capf * 2 : 4096;
+        x->f = realloc(x->f, (size_t)x->capf * sizeof *x->f);
+    }
+    x->f[x->nf] = *e;
+    x->f[x->nf].seq = x->nf;
+    x->nf++;
+}
+
+static wk *worker(ctx *x, int wid)
+{
+    if (wid < x->in->first_wid || wid > x->in->last_wid)
+        return NULL;
+    return &x->w[wid - x->in->first_wid];
+}
+
+static void parse_worker(ctx *x, wk *w)
+{
+    char p[4200];
+    snprintf(p, sizeof p, "%s/hist-%d.log", x->in->dir, w->wid);
+    FILE *fp = fopen(p, "r");
+    if (!fp)
+        return;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    while ((len = getline(&line, &cap, fp)) > 0) {
+        if (line[len - 1] != '\n')
+            break; /* a torn last line of a killed process */
+        long long t = 0;
+        int wid = 0, n = 0;
+        char ev[16];
+        if (sscanf(line, "%lld %d %15s %n", &t, &wid, ev, &n) < 3)
+            continue;
+        w->t_last = t;
+        const char *r = line + n - 1; /* keep the space before the first key */
+        uint64_t id = kvu(r, "id");
+        op *o;
+        if (!strcmp(ev, "START")) {
+            w->started = 1;
+        } else if (!strcmp(ev, "STATE")) {
+            const char *s = kv(r, "st");
+            if (s && (!strncmp(s, "SUSPENDED", 9) || !strncmp(s, "LOST", 4)))
+                add_state(w, t, 1);
+            else
+                add_state(w, t, 0);
+        } else if (!strcmp(ev, "LINV") && (o = get_op(w, id))) {
+            o->type = 'L';
+            o->path = (int)kvi(r, "path", -1);
+            const char *k = kv(r, "kind");
+            o->kind = k ? k[0] : '?';
+            o->async = (uint8_t)kvi(r, "async", 0);
+            o->t_inv = t;
+        } else if (!strcmp(ev, "LRET") && (o = get_op(w, id))) {
+            if (o->nret++ == 0) {
+                o->rc = (int)kvi(r, "rc", -999);
+                o->token = kvi(r, "token", 0);
+                o->t_ret = t;
+            }
+        } else if (!strcmp(ev, "LCANCEL") && (o = get_op(w, id))) {
+            o->canceled = 1;
+        } else if (!strcmp(ev, "LEV")) {
+            const char *s = kv(r, "ev");
+            if (id && s && strncmp(s, "RECONNECTED", 11) && (o = get_op(w, id)))
+                if (!o->t_doubt || t < o->t_doubt)
+                    o->t_doubt = t;
+        } else if (!strcmp(ev, "DOUBT") && (o = get_op(w, id))) {
+            x->out->doubts++;
+            if (!o->t_doubt || t < o->t_doubt)
+                o->t_doubt = t;
+        } else if (!strcmp(ev, "FENCE")) {
+            fev e;
+            memset(&e, 0, sizeof e);
+            e.t = t;
+            e.path = (int)kvi(r, "path", -1);
+            e.wid = w->wid;
+            e.id = id;
+            const char *k = kv(r, "kind");
+            e.kind = k ? k[0] : '?';
+            e.token = kvi(r, "token", 0);
+            e.ok = (int)kvi(r, "ok", 0);
+            add_fence(x, &e);
+        } else if (!strcmp(ev, "EXIT") && (o = get_op(w, id))) {
+            o->t_exit = t;
+        } else if (!strcmp(ev, "CINV") && (o = get_op(w, id))) {
+            o->type = 'C';
+            o->path = (int)kvi(r, "ctr", -1);
+            o->delta = kvi(r, "delta", 0);
+            o->key = kvs(r, "key");
+            o->floor = (uint8_t)kvi(r, "floor", 0);
+            o->async = (uint8_t)kvi(r, "async", 0);
+            o->inv_rep = (uint8_t)kvi(r, "rep", 0);
+            o->t_inv = t;
+        } else if (!strcmp(ev, "CRET") && (o = get_op(w, id))) {
+            if (o->nret++ == 0) {
+                o->rc = (int)kvi(r, "rc", -999);
+                const char *mm = strstr(r, " msg=");
+                if (mm && !o->msg)
+                    o->msg = strndup(mm + 5, strcspn(mm + 5, "\n"));
+                o->before = kvi(r, "before", 0);
+                o->after = kvi(r, "after", 0);
+                o->res_rep = (uint8_t)kvi(r, "rep", 0);
+                o->t_ret = t;
+            }
+        } else if (!strcmp(ev, "MINV") && (o = get_op(w, id))) {
+            o->type = 'M';
+            o->key = kvs(r, "key");
+            o->mc[0] = (int)kvi(r, "c0", -1);
+            o->mc[1] = (int)kvi(r, "c1", -1);
+            o->md[0] = kvi(r, "d0", 0);
+            o->md[1] = kvi(r, "d1", 0);
+            o->floor = 1;
+            o->t_inv = t;
+        } else if (!strcmp(ev, "MRET") && (o = get_op(w, id))) {
+            if (o->nret++ == 0) {
+                o->rc = (int)kvi(r, "rc", -999);
+                const char *mm = strstr(r, " msg=");
+                if (mm && !o->msg)
+                    o->msg = strndup(mm + 5, strcspn(mm + 5, "\n"));
+                o->mb[0] = kvi(r, "b0", 0);
+                o->ma[0] = kvi(r, "a0", 0);
+                o->mb[1] = kvi(r, "b1", 0);
+                o->ma[1] = kvi(r, "a1", 0);
+                o->res_rep = (uint8_t)kvi(r, "rep", 0);
+                o->t_ret = t;
+            }
+        } else if (!strcmp(ev, "LOOKUP")) {
+            x->out->lookups++;
+        } else if (!strcmp(ev, "REJ") && (o = get_op(w, id))) {
+            o->rej = 1;
+        } else if (!strcmp(ev, "HANG")) {
+            x->hangs++;
+            viol(x, V_INCOMPLETE, "worker %d: %s", w->wid, r + 1);
+        } else if (!strcmp(ev, "IINV") && (o = get_op(w, id))) {
+            o->type = 'I';
+            const char *k = kv(r, "op");
+            o->kind = !k ? '?' : !strncmp(k, "reserve", 7) ? 'r' : !strncmp(k, "repeat", 6) ? 'p'
+                      : !strncmp(k, "restock", 7) ? 's' : !strncmp(k, "confirm", 7) ? 'c'
+                      : !strncmp(k, "cancel", 6) ? 'x' : 'a';
+            o->key = kvs(r, "rid");
+            o->path = (int)kvi(r, "sku", -1);
+            o->delta = kvi(r, "qty", 0);
+            o->n = (int)kvi(r, "n", 0);
+            o->sku[0] = (int)kvi(r, "s0", -1);
+            o->sku[1] = (int)kvi(r, "s1", -1);
+            o->qty[0] = kvi(r, "q0", 0);
+            o->qty[1] = kvi(r, "q1", 0);
+            o->t_inv = t;
+        } else if (!strcmp(ev, "IRET") && (o = get_op(w, id))) {
+            if (o->nret++ == 0) {
+                o->rc = (int)kvi(r, "rc", -999);
+                o->state = (int)kvi(r, "state", -1);
+                o->t_ret = t;
+            }
+        } else if (!strcmp(ev, "INVON")) {
+            w->inv_on = 1;
+        } else if (!strcmp(ev, "INVOFF")) {
+            w->inv_off = 1;
+        } else if (!strcmp(ev, "END")) {
+            w->ended = 1;
+            w->t_end = t;
+        }
+    }
+    free(line);
+    fclose(fp);
+}
+
+static void parse_driver(ctx *x)
+{
+    char p[4200];
+    snprintf(p, sizeof p, "%s/hist-0.log", x->in->dir);
+    FILE *fp = fopen(p, "r");
+    if (!fp)
+        return;
+    char *line = NULL;
+    size_t cap = 0;
+    while (getline(&line, &cap, fp) > 0) {
+        long long t = 0;
+        int wid0 = 0, n = 0;
+        char ev[16];
+        if (sscanf(line, "%lld %d %15s %n", &t, &wid0, ev, &n) < 3 || t < x->in->t_start)
+            continue;
+        const char *r = line + n - 1;
+        wk *w = worker(x, (int)kvi(r, "wid", -1));
+        if (!w)
+            continue;
+        if (!strcmp(ev, "KILL") || !strcmp(ev, "HUNG")) {
+            w->killed = 1;
+            if (!w->t_kill)
+                w->t_kill = t;
+        } else if (!strcmp(ev, "EXPIRE")) {
+            add_exp(w, t);
+        }
+    }
+    free(line);
+    fclose(fp);
+}
+
+/* ---------------------------------------------------------------- helpers */
+
+/* First SUSPENDED/LOST of w at or after t, or T_NONE. */
+static int64_t first_down_after(const wk *w, int64_t t)
+{
+    for (int i = 0; i < w->nst; i++)
+        if (w->st[i].down && w->st[i].t >= t)
+            return w->st[i].t;
+    return T_NONE;
+}
+
+/* Was w disconnected at some moment of [a, b]? */
+static int down_during(const wk *w, int64_t a, int64_t b)
+{
+    int down = 0;
+    for (int i = 0; i < w->nst; i++) {
+        if (w->st[i].t > b)
+            break;
+        if (w->st[i].t <= a)
+            down = w->st[i].down;
+        else if (w->st[i].down)
+            return 1;
+    }
+    return down;
+}
+
+/* A LOST of w in [a, b] (state events carry no kind here: LOST and SUSPENDED
+ * are both "down"; a session end is always preceded by one). */
+static int down_in(const wk *w, int64_t a, int64_t b)
+{
+    for (int i = 0; i < w->nst; i++)
+        if (w->st[i].down && w->st[i].t >= a && w->st[i].t <= b)
+            return 1;
+    return 0;
+}
+
+static int64_t first_exp_after(const wk *w, int64_t t)
+{
+    int64_t best = T_NONE;
+    for (int i = 0; i < w->nexp; i++)
+        if (w->exp[i] >= t && w->exp[i] < best)
+            best = w->exp[i];
+    return best;
+}
+
+static int64_t min64(int64_t a, int64_t b)
+{
+    return a < b ? a : b;
+}
+
+/* End of a hold (EXIT logged, else the process's end) and end of its trusted part. */
+static void hold_ends(const wk *w, const op *o, int64_t *end, int64_t *trusted)
+{
+    int64_t e = o->t_exit ? o->t_exit : w->killed ? w->t_kill : w->ended ? w->t_end : w->t_last;
+    if (w->killed && w->t_kill)
+        e = min64(e, w->t_kill);
+    int64_t tr = e;
+    if (o->t_doubt)
+        tr = min64(tr, o->t_doubt);
+    tr = min64(tr, first_down_after(w, o->t_inv));
+    tr = min64(tr, first_exp_after(w, o->t_inv));
+    *end = e;
+    *trusted = tr;
+}
+
+static int not_applied(int rc)
+{
+    return rc == ZKC_EBOUND || rc == ZKC_ECONNLOSS || rc == ZKC_ECONTENDED || rc == ZKC_EOVERFLOW ||
+           rc == ZKC_EBADDATA || rc == ZKC_EINVAL || rc == ZKC_EVERSIONWRAP || rc == ZKC_ENOAUTH ||
+           rc == ZKC_ECLOSED;
+}
+
+/* ---------------------------------------------------------------- (a) (b) locks */
+
+typedef struct hold {
+    int wid;
+    uint64_t id;
+    char kind;
+    int64_t token, start, end, trusted;
+    int clean;
+} hold;
+
+static int hold_cmp(const void *a, const void *b)
+{
+    const hold *x = a, *y = b;
+    return x->start < y->start ? -1 : x->start > y->start ? 1 : 0;
+}
+
+static int fev_cmp(const void *a, const void *b)
+{
+    const fev *x = a, *y = b;
+    if (x->path != y->path)
+        return x->path - y->path;
+    if (x->t != y->t)
+        return x->t < y->t ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static void check_locks(ctx *x)
+{
+    const ch_shape *sh = x->in->shape;
+    int nl = ch_lock_count(sh);
+    long nh = 0, caph = 1024;
+    hold *h = malloc((size_t)caph * sizeof *h);
+    for (int wi = 0; wi < x->nw; wi++) {
+        wk *w = &x->w[wi];
+        for (uint64_t id = 1; id <= w->maxid; id++) {
+            op *o = &w->ops[id];
+            if (o->type != 'L' || o->nret == 0 || o->rc != 0)
+                continue;
+            x->out->acquisitions++;
+            if (nh == caph) {
+                caph *= 2;
+                h = realloc(h, (size_t)caph * sizeof *h);
+            }
+            hold *hd = &h[nh++];
+            hd->wid = w->wid;
+            hd->id = id;
+            hd->kind = o->kind;
+            hd->token = o->token;
+            hd->start = o->t_ret;
+            hold_ends(w, o, &hd->end, &hd->trusted);
+            hd->clean = hd->trusted == hd->end && o->t_exit != 0;
+            (void)hd;
+        }
+    }
+    /* Per path: overlaps among trusted parts, token order among clean holds. */
+    for (int p = 0; p < nl; p++) {
+        long n = 0;
+        hold *ph = malloc((size_t)(nh + 1) * sizeof *ph);
+        for (long i = 0; i < nh; i++) {
+            const op *o = &worker(x, h[i].wid)->ops[h[i].id];
+            if (o->path == p)
+                ph[n++] = h[i];
+        }
+        qsort(ph, (size_t)n, sizeof *ph, hold_cmp);
+        long act[4096];
+        int na = 0;
+        for (long i = 0; i < n; i++) {
+            hold *H = &ph[i];
+            int k = 0;
+            for (int j = 0; j < na; j++)
+                if (ph[act[j]].trusted > H->start)
+                    act[k++] = act[j];
+            na = k;
+            if (H->trusted > H->start) {
+                for (int j = 0; j < na; j++) {
+                    hold *A = &ph[act[j]];
+                    if (A->kind == 'R' && H->kind == 'R')
+                        continue;
+                    viol(x, V_OVERLAP,
+                         "lock path %d: hold w%d#%" PRIu64 " (%c, token %" PRId64 ", trusted until +%.3f ms) overlaps "
+                         "w%d#%" PRIu64 " (%c, token %" PRId64 ") granted at +0: neither was told of doubt",
+                         p, A->wid, A->id, A->kind, A->token, (A->trusted - H->start) / 1e6, H->wid, H->id, H->kind,
+                         H->token);
+                }
+                if (na < (int)(sizeof act / sizeof act[0]))
+                    act[na++] = i;
+            }
+        }
+        int64_t last_excl = 0;
+        uint64_t last_id = 0;
+        int last_wid = 0;
+        for (long i = 0; i < n; i++) {
+            hold *H = &ph[i];
+            if (!H->clean)
+                continue;
+            if (H->token <= last_excl)
+                viol(x, V_TOKEN_ORDER,
+                     "lock path %d: %s hold w%d#%" PRIu64 " got token %" PRId64 ", not above the earlier exclusive hold "
+                     "w%d#%" PRIu64 "'s %" PRId64,
+                     p, H->kind == 'R' ? "read" : "exclusive", H->wid, H->id, H->token, last_wid, last_id, last_excl);
+            if (H->kind != 'R') {
+                last_excl = H->token;
+                last_id = H->id;
+                last_wid = H->wid;
+            }
+        }
+        free(ph);
+    }
+    /* The fenced resource, replayed in its own order. */
+    qsort(x->f, (size_t)x->nf, sizeof *x->f, fev_cmp);
+    int64_t max_all = 0, max_excl = 0, excl_hold = 0;
+    int cur = -1;
+    for (long i = 0; i < x->nf; i++) {
+        fev *e = &x->f[i];
+        if (e->path != cur) {
+            cur = e->path;
+            max_all = max_excl = excl_hold = 0;
+        }
+        int64_t hid = ((int64_t)e->wid << 32) | (int64_t)(e->id & 0xffffffffu);
+        int ok = e->kind == 'R' ? e->token > max_excl
+                                : e->token >= max_all && (e->token > max_excl || excl_hold == hid);
+        wk *w = worker(x, e->wid);
+        op *o = w && e->id <= w->maxid ? &w->ops[e->id] : NULL;
+        if (e->ok) {
+            x->out->fence_accepted++;
+            if (!ok)
+                viol(x, V_FENCE_STALE, "lock path %d: the resource accepted token %" PRId64 " from w%d#%" PRIu64
+                                       " after seeing %" PRId64 " (exclusive %" PRId64 ")",
+                     e->path, e->token, e->wid, e->id, max_all, max_excl);
+            if (e->token > max_all)
+                max_all = e->token;
+            if (e->kind != 'R') {
+                max_excl = e->token;
+                excl_hold = hid;
+            }
+        } else {
+            x->out->fence_rejected++;
+            int64_t end = T_NONE, trusted = T_NONE;
+            if (o && w)
+                hold_ends(w, o, &end, &trusted);
+            if (!o || trusted > e->t)
+                viol(x, V_FENCE_REJECT,
+                     "lock path %d: w%d#%" PRIu64 " wrote token %" PRId64 " (%c) while it had not been told of doubt, "
+                     "and the resource had already seen %" PRId64 " (exclusive %" PRId64 ")",
+                     e->path, e->wid, e->id, e->token, e->kind, max_all, max_excl);
+        }
+        if (o && o->token != e->token)
+            viol(x, V_TOKEN_ORDER, "w%d#%" PRIu64 " fenced with token %" PRId64 " but was granted %" PRId64, e->wid,
+                 e->id, e->token, o->token);
+    }
+    /* Cross-check the resource's own counts (a worker killed between its
+     * decision and its log line makes them differ by one: reported only). */
+    int64_t acc = 0, rej = 0;
+    for (int p = 0; p < nl; p++) {
+        acc += x->in->shm->fence[p].accepted;
+        rej += x->in->shm->fence[p].rejected;
+    }
+    if (x->in->verbose && !x->in->quiet)
+        printf("check: fence shm accepted %" PRId64 " rejected %" PRId64 " (all epochs), logged this epoch %" PRId64
+               "/%" PRId64 "\n",
+               acc, rej, x->out->fence_accepted, x->out->fence_rejected);
+    free(h);
+}
+
+/* ---------------------------------------------------------------- (c) counters */
+
+typedef struct unit {
+    char *key;      /* NULL: unkeyed, one op */
+    int n;          /* counters touched: 1, or 2 for a multi */
+    int ctr[2];
+    int64_t delta[2];
+    int floor;
+    int applied;    /* 1 yes, 0 no, -1 unknown */
+    int unknown_rc; /* the first result that left it undecided (1: no answer) */
+    int ok_fresh;   /* first-time successes reported */
+    int have_ba[2];
+    int64_t b[2], a[2];
+    uint8_t multi;
+} unit;
+
+typedef struct kmap {
+    unit **slot;
+    size_t cap, n;
+} kmap;
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+static unit *kmap_get(kmap *m, const char *key, int create)
+{
+    if (m->n * 2 >= m->cap) {
+        size_t nc = m->cap ? m->cap * 2 : 4096;
+        unit **ns = calloc(nc, sizeof *ns);
+        for (size_t i = 0; i < m->cap; i++) {
+            unit *u = m->slot[i];
+            if (!u)
+                continue;
+            size_t j = hash_str(u->key) & (nc - 1);
+            while (ns[j])
+                j = (j + 1) & (nc - 1);
+            ns[j] = u;
+        }
+        free(m->slot);
+        m->slot = ns;
+        m->cap = nc;
+    }
+    size_t j = hash_str(key) & (m->cap - 1);
+    while (m->slot[j]) {
+        if (!strcmp(m->slot[j]->key, key))
+            return m->slot[j];
+        j = (j + 1) & (m->cap - 1);
+    }
+    if (!create)
+        return NULL;
+    unit *u = calloc(1, sizeof *u);
+    u->key = strdup(key);
+    u->applied = 0;
+    m->slot[j] = u;
+    m->n++;
+    return u;
+}
+
+typedef struct vdelta {
+    int64_t v;
+    int d;
+} vdelta;
+
+static int vd_cmp(const void *a, const void *b)
+{
+    const vdelta *x = a, *y = b;
+    return x->v < y->v ? -1 : x->v > y->v;
+}
+
+/* Fold one op's outcome into its unit. */
+static void unit_add_result(ctx *x, unit *u, const wk *w, uint64_t id, const op *o)
+{
+    int ok = o->nret > 0 && o->rc == 0;
+    if (ok) {
+        int64_t b[2] = {o->type == 'M' ? o->mb[0] : o->before, o->mb[1]};
+        int64_t a[2] = {o->type == 'M' ? o->ma[0] : o->after, o->ma[1]};
+        if (!o->res_rep)
+            u->ok_fresh++;
+        if (o->inv_rep && !o->res_rep)
+            viol(x, V_REPLAY, "key %s: the repeat w%d#%" PRIu64 " was applied again (not reported as a replay)", u->key,
+                 w->wid, id);
+        for (int i = 0; i < u->n; i++) {
+            if (!u->have_ba[i]) {
+                u->have_ba[i] = 1;
+                u->b[i] = b[i];
+                u->a[i] = a[i];
+            } else if (u->b[i] != b[i] || u->a[i] != a[i]) {
+                viol(x, V_REPLAY,
+                     "key %s (op %d): w%d#%" PRIu64 " reported %" PRId64 "->%" PRId64 ", an earlier outcome said %" PRId64
+                     "->%" PRId64,
+                     u->key ? u->key : "-", i, w->wid, id, b[i], a[i], u->b[i], u->a[i]);
+            }
+        }
+        u->applied = 1;
+        return;
+    }
+    if (u->applied == 1)
+        return;
+    int unknown = o->rej ? 0 : o->nret == 0 ? 1 : !not_applied(o->rc);
+    if (unknown) {
+        u->applied = -1;
+        if (!u->unknown_rc)
+            u->unknown_rc = o->nret ? o->rc : 1;
+    }
+}
+
+static void check_counters(ctx *x)
+{
+    const ch_shape *sh = x->in->shape;
+    int nc = ch_counter_count(sh);
+    kmap km = {0};
+    unit **units = NULL;
+    long nu = 0, capu = 0;
+    /* ---- gather units ---- */
+    for (int wi = 0; wi < x->nw; wi++) {
+        wk *w = &x->w[wi];
+        for (uint64_t id = 1; id <= w->maxid; id++) {
+            op *o = &w->ops[id];
+            if (o->type != 'C' && o->type != 'M')
+                continue;
+            if (o->rej)
+                continue;
+            x->out->counter_ops += o->type == 'M' ? 2 : 1;
+            if (o->inv_rep)
+                x->out->replays++;
+            if (o->nret && o->rc == ZKC_EUNKNOWN) {
+                x->out->unknown_outcomes++;
+                if (!down_during(w, o->t_inv, o->t_ret))
+                    viol(x, V_UNKNOWN,
+                         "w%d#%" PRIu64 ": ZKC_EUNKNOWN although the process never lost its connection during the update",
+                         w->wid, id);
+            } else if (o->nret && o->rc == ZKC_ESESSIONLOST) {
+                /* Allowed when the session did end: a LOST (after the SUSPENDED
+                 * it implies) heard around the call; blocking returns may
+                 * overtake the listener by a little. */
+                if (!down_in(w, o->t_inv, o->t_ret + 2000000000LL))
+                    viol(x, V_UNKNOWN, "w%d#%" PRIu64 ": ZKC_ESESSIONLOST while the session lived (%s)", w->wid, id,
+                         o->msg ? o->msg : "");
+            } else if (o->nret && o->rc != 0 && !not_applied(o->rc)) {
+                viol(x, V_UNKNOWN, "w%d#%" PRIu64 ": update left undecided with %s (%s)", w->wid, id,
+                     zkc_strerror(o->rc), o->msg ? o->msg : "");
+            }
+            unit *u;
+            if (o->key) {
+                u = kmap_get(&km, o->key, 1);
+            } else {
+                u = calloc(1, sizeof *u);
+            }
+            if (u->n == 0) {
+                u->multi = o->type == 'M';
+                u->n = u->multi ? 2 : 1;
+                u->ctr[0] = u->multi ? o->mc[0] : o->path;
+                u->ctr[1] = o->mc[1];
+                u->delta[0] = u->multi ? o->md[0] : o->delta;
+                u->delta[1] = o->md[1];
+                u->floor = o->floor;
+                if (nu == capu) {
+                    capu = capu ? capu * 2 : 4096;
+                    units = realloc(units, (size_t)capu * sizeof *units);
+                }
+                units[nu++] = u;
+            } else if (u->ctr[0] != (u->multi ? o->mc[0] : o->path) ||
+                       u->delta[0] != (u->multi ? o->md[0] : o->delta)) {
+                viol(x, V_REPLAY, "key %s reused for another update (test bug)", u->key);
+            }
+            unit_add_result(x, u, w, id, o);
+        }
+    }
+    /* ---- every update reported applied once at most; unknown keyed ones looked up ---- */
+    /* Undecided updates by the result that left them so: how the lookups resolved them. */
+    int64_t tally[33][4]; /* [-rc or 32 for no answer][keyed applied, keyed not applied, keyed unresolved, unkeyed] */
+    memset(tally, 0, sizeof tally);
+    for (long i = 0; i < nu; i++) {
+        unit *u = units[i];
+        if (u->ok_fresh > 1)
+            viol(x, V_REPLAY, "key %s: applied %d times (each reported as a first application)", u->key, u->ok_fresh);
+        int ti = u->unknown_rc == 1 ? 32 : -u->unknown_rc;
+        if (ti < 0 || ti > 32)
+            ti = 32;
+        if (u->applied == -1 && !u->key)
+            tally[ti][3]++;
+        if (u->applied != -1 || !u->key)
+            continue;
+        zkc_counter_result r = {0, 0, 0};
+        int rc = zkc_counter_lookup(x->in->c, u->key, &r);
+        tally[ti][rc == 0 ? 0 : rc == ZKC_ENONODE ? 1 : 2]++;
+        if (rc == 0) {
+            u->applied = 1;
+            if (!u->have_ba[0]) {
+                u->have_ba[0] = 1;
+                u->b[0] = r.before;
+                u->a[0] = r.after;
+            }
+            x->out->keyed_resolved++;
+        } else if (rc == ZKC_ENONODE) {
+            u->applied = 0;
+            x->out->keyed_resolved++;
+        } else if (x->in->verbose && !x->in->quiet) {
+            printf("check: lookup of key %s: %s\n", u->key, zkc_errmsg());
+        }
+    }
+    for (int t = 0; t <= 32 && !x->in->quiet; t++) {
+        int64_t *c = tally[t];
+        if (c[0] + c[1] + c[2] + c[3])
+            printf("results: counter updates left undecided by %s: keyed %" PRId64 " (looked up: %" PRId64
+                   " applied, %" PRId64 " not applied, %" PRId64 " unresolved), unkeyed %" PRId64 "\n",
+                   t == 32 ? "no answer (process killed)" : zkc_strerror(-t), c[0] + c[1] + c[2], c[0], c[1], c[2],
+                   c[3]);
+    }
+    /* ---- final values ---- */
+    int64_t fin[CH_MAX_COUNTERS];
+    int have_fin[CH_MAX_COUNTERS];
+    for (int i = 0; i < nc; i++) {
+        char p[256];
+        ch_counter_path(sh, i, p, sizeof p);
+        zkc_counter *ctr = NULL;
+        have_fin[i] = zkc_counter_create(x->in->c, p, NULL, &ctr) == 0 && zkc_counter_get(ctr, &fin[i]) == 0;
+        if (!have_fin[i])
+            viol(x, V_COUNTER_SUM, "counter %s: final value unreadable: %s", p, zkc_errmsg());
+        zkc_counter_destroy(ctr);
+    }
+    for (int c = 0; c < nc; c++) {
+        int64_t applied = 0, lo = 0, hi = 0;
+        long unknown = 0, edges = 0, missing_ba = 0;
+        vdelta *vd = malloc(sizeof *vd * (size_t)(2 * nu + 4));
+        for (long i = 0; i < nu; i++) {
+            unit *u = units[i];
+            for (int k = 0; k < u->n; k++) {
+                if (u->ctr[k] != c)
+                    continue;
+                if (u->applied == 1) {
+                    applied += u->delta[k];
+                    x->out->counter_updates++;
+                    if (!u->have_ba[k]) {
+                        missing_ba++;
+                        continue;
+                    }
+                    if (u->a[k] - u->b[k] != u->delta[k])
+                        viol(x, V_COUNTER_CHAIN, "counter %d, key %s: %" PRId64 " -> %" PRId64 " is not a change of %" PRId64,
+                             c, u->key ? u->key : "-", u->b[k], u->a[k], u->delta[k]);
+                    if (u->floor && u->a[k] < 0)
+                        viol(x, V_COUNTER_BOUND, "counter %d, key %s: bounded update landed at %" PRId64 " (floor 0)", c,
+                             u->key ? u->key : "-", u->a[k]);
+                    vd[edges * 2].v = u->b[k];
+                    vd[edges * 2].d = 1;
+                    vd[edges * 2 + 1].v = u->a[k];
+                    vd[edges * 2 + 1].d = -1;
+                    edges++;
+                } else if (u->applied == -1) {
+                    unknown++;
+                    if (u->delta[k] < 0)
+                        lo += u->delta[k];
+                    else
+                        hi += u->delta[k];
+                }
+            }
+        }
+        x->out->unknown_unresolved += unknown;
+        if (unknown || missing_ba)
+            x->out->inexact_counters |= 1ULL << c;
+        int64_t init = x->in->initial[c];
+        if (have_fin[c]) {
+            int64_t want = init + applied;
+            if (fin[c] < want + lo || fin[c] > want + hi)
+                viol(x, V_COUNTER_SUM,
+                     "counter %d: final %" PRId64 ", but initial %" PRId64 " + applied %" PRId64 " = %" PRId64
+                     " (%ld updates of unknown outcome allow [%+" PRId64 ", %+" PRId64 "])",
+                     c, fin[c], init, applied, want, unknown, lo, hi);
+            if (c >= sh->counters && fin[c] < 0)
+                viol(x, V_COUNTER_BOUND, "stock counter %d ended at %" PRId64 " (floor 0)", c, fin[c]);
+        }
+        /* The applied updates must chain from the initial value to the final
+         * one: every value is left as often as it is reached, except the ends. */
+        if (have_fin[c] && unknown == 0 && missing_ba == 0) {
+            vd[edges * 2].v = fin[c];
+            vd[edges * 2].d = 1;
+            vd[edges * 2 + 1].v = init;
+            vd[edges * 2 + 1].d = -1;
+            long m = edges * 2 + 2;
+            qsort(vd, (size_t)m, sizeof *vd, vd_cmp);
+            long bad = 0;
+            for (long i = 0; i < m;) {
+                long j = i;
+                int s = 0;
+                while (j < m && vd[j].v == vd[i].v)
+                    s += vd[j++].d;
+                if (s != 0) {
+                    if (bad++ < 3)
+                        viol(x, V_COUNTER_CHAIN,
+                             "counter %d: value %" PRId64 " is entered and left unevenly (%+d) by the %ld applied updates",
+                             c, vd[i].v, s, edges);
+                }
+                i = j;
+            }
+        } else if (x->in->verbose && !x->in->quiet) {
+            printf("check: counter %d: chain check skipped (%ld unknown, %ld without before/after)\n", c, unknown,
+                   missing_ba);
+        }
+        free(vd);
+    }
+    for (long i = 0; i < nu; i++) {
+        free(units[i]->key);
+        free(units[i]);
+    }
+    free(units);
+    free(km.slot);
+}
+
+/* ---------------------------------------------------------------- (d) inventory */
+
+static void check_inventory(ctx *x)
+{
+    const ch_shape *sh = x->in->shape;
+    int on = 0;
+    for (int wi = 0; wi < x->nw; wi++)
+        on |= x->w[wi].inv_on;
+    x->out->inventory_on = on;
+    if (!on)
+        return;
+    zkc_inventory *inv = NULL;
+    if (zkc_inventory_create(x->in->c, CH_INV_ROOT, &inv) != 0) {
+        viol(x, V_INV_UNITS, "the checker cannot open the inventory: %s", zkc_errmsg());
+        return;
+    }
+    int64_t restock_lo[CH_MAX_SKUS] = {0}, restock_hi[CH_MAX_SKUS] = {0};
+    int64_t by_res[CH_MAX_SKUS] = {0}, by_sold[CH_MAX_SKUS] = {0};
+    kmap seen = {0};
+    for (int wi = 0; wi < x->nw; wi++) {
+        wk *w = &x->w[wi];
+        for (uint64_t id = 1; id <= w->maxid; id++) {
+            op *o = &w->ops[id];
+            if (o->type != 'I')
+                continue;
+            x->out->inv_ops++;
+            if (o->kind == 's' && o->path >= 0 && o->path < CH_MAX_SKUS) {
+                if (o->nret && o->rc == 0) {
+                    restock_lo[o->path] += o->delta;
+                    restock_hi[o->path] += o->delta;
+                } else if (!o->nret || !not_applied(o->rc)) {
+                    restock_hi[o->path] += o->delta;
+                }
+            }
+            if (o->kind == 'r' && o->nret && o->rc == 0 && o->state == ZKC_RES_RESERVED)
+                x->out->inv_reserved++;
+            if (o->kind != 'r' || !o->key)
+                continue;
+            /* Each id once, with the lines of its first request. */
+            unit *u = kmap_get(&seen, o->key, 1);
+            if (u->n)
+                continue;
+            u->n = o->n;
+            zkc_res_state st = ZKC_RES_PENDING;
+            int rc = zkc_inventory_lookup(inv, o->key, &st);
+            if (rc == ZKC_ENONODE)
+                continue;
+            if (rc != 0) {
+                viol(x, V_INV_UNITS, "lookup of request %s: %s", o->key, zkc_errmsg());
+                continue;
+            }
+            for (int k = 0; k < o->n && k < 2; k++) {
+                int s = o->sku[k];
+                if (s < 0 || s >= CH_MAX_SKUS)
+                    continue;
+                if (st == ZKC_RES_RESERVED)
+                    by_res[s] += o->qty[k];
+                else if (st == ZKC_RES_SOLD)
+                    by_sold[s] += o->qty[k];
+            }
+            if (st == ZKC_RES_RESERVED && zkc_inventory_cancel && !x->in->no_side_effects)
+                u->applied = 2; /* to release after the check */
+        }
+    }
+    for (int s = 0; s < sh->skus; s++) {
+        char sku[32];
+        ch_sku_name(s, sku, sizeof sku);
+        zkc_stock_info si;
+        memset(&si, 0, sizeof si);
+        int rc = zkc_inventory_stock(inv, sku, &si);
+        if (rc == ZKC_ENONODE)
+            continue;
+        if (rc != 0) {
+            viol(x, V_INV_UNITS, "%s: stock unreadable: %s", sku, zkc_errmsg());
+            continue;
+        }
+        if (si.available + si.reserved + si.sold != si.total)
+            viol(x, V_INV_UNITS, "%s: available %" PRId64 " + reserved %" PRId64 " + sold %" PRId64 " != total %" PRId64,
+                 sku, si.available, si.reserved, si.sold, si.total);
+        if (si.available < 0 || si.reserved < 0)
+            viol(x, V_INV_UNITS, "%s: negative units (available %" PRId64 ", reserved %" PRId64 ")", sku, si.available,
+                 si.reserved);
+        int64_t dt = si.total - x->in->inv_total0[s];
+        if (restock_lo[s] != restock_hi[s])
+            x->out->inexact_skus |= 1ULL << s;
+        if (dt < restock_lo[s] || dt > restock_hi[s])
+            viol(x, V_INV_UNITS, "%s: total grew by %" PRId64 ", restocks reported applied %" PRId64 " (up to %" PRId64
+                                 " with unknown outcomes)",
+                 sku, dt, restock_lo[s], restock_hi[s]);
+        int64_t held = si.reserved + (si.sold - x->in->inv_sold0[s]);
+        int64_t want = by_res[s] + by_sold[s];
+        if (held > want)
+            viol(x, V_INV_DOUBLE, "%s: %" PRId64 " units reserved or sold, the requests in those states hold only %" PRId64,
+                 sku, held, want);
+        else if (held < want)
+            viol(x, V_INV_UNITS, "%s: %" PRId64 " units reserved or sold, the requests in those states hold %" PRId64, sku,
+                 held, want);
+        if (si.queue_length != 0)
+            viol(x, V_ORPHAN, "%s: %d requests still queued at quiescence", sku, si.queue_length);
+    }
+    /* Release what is still reserved, so the next epoch starts from none. */
+    for (size_t i = 0; i < seen.cap; i++) {
+        unit *u = seen.slot[i];
+        if (!u)
+            continue;
+        if (u->applied == 2)
+            zkc_inventory_cancel(inv, u->key);
+        free(u->key);
+        free(u);
+    }
+    free(seen.slot);
+    zkc_inventory_destroy(inv);
+}
+
+/* ---------------------------------------------------------------- (f) callbacks */
+
+/* What the clients were told, by operation type: result code -> count. */
+static void print_results(ctx *x)
+{
+    static const char types[] = "LCMI";
+    static const char *const names[] = {"lock acquire", "counter add", "multi add", "inventory"};
+    int64_t h[4][32];
+    memset(h, 0, sizeof h);
+    for (int wi = 0; wi < x->nw; wi++) {
+        wk *w = &x->w[wi];
+        for (uint64_t id = 1; id <= w->maxid; id++) {
+            op *o = &w->ops[id];
+            const char *t = o->type ? strchr(types, o->type) : NULL;
+            if (!t || o->rej)
+                continue;
+            int rc = o->nret ? -o->rc : 31; /* 31: no answer (process killed) */
+            h[t - types][rc >= 0 && rc < 31 ? rc : 31]++;
+        }
+    }
+    for (int t = 0; t < 4; t++) {
+        char line[1024];
+        int n = snprintf(line, sizeof line, "results: %-13s", names[t]);
+        int any = 0;
+        for (int rc = 0; rc < 32; rc++) {
+            if (!h[t][rc])
+                continue;
+            any = 1;
+            n += snprintf(line + n, sizeof line - (size_t)n, " %s %" PRId64 ",",
+                          rc == 0 ? "ok" : rc == 31 ? "no-answer" : zkc_strerror(-rc), h[t][rc]);
+            if (n >= (int)sizeof line - 64)
+                break;
+        }
+        if (any) {
+            line[n - 1] = 0;
+            printf("%s\n", line);
+        }
+    }
+}
+
+static void check_calls(ctx *x)
+{
+    for (int wi = 0; wi < x->nw; wi++) {
+        wk *w = &x->w[wi];
+        for (uint64_t id = 1; id <= w->maxid; id++) {
+            op *o = &w->ops[id];
+            if (!o->type)
+                continue;
+            x->out->operations++;
+            if (o->rej) {
+                if (o->nret)
+                    viol(x, V_CALLBACK, "w%d#%" PRIu64 ": a refused submission's callback ran %d time(s)", w->wid, id,
+                         o->nret);
+                continue;
+            }
+            if (o->nret > 1)
+                viol(x, V_CALLBACK, "w%d#%" PRIu64 " (%c): completed %d times", w->wid, id, o->type, o->nret);
+            else if (o->nret == 0 && w->ended)
+                viol(x, o->async ? V_CALLBACK : V_INCOMPLETE,
+                     "w%d#%" PRIu64 " (%c%s): never completed although its process ran to the end", w->wid, id,
+                     o->type, o->async ? ", async" : "");
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- entry */
+
+int ch_check(const ch_check_in *in, ch_check_out *out)
+{
+    ctx x;
+    memset(&x, 0, sizeof x);
+    x.in = in;
+    x.out = out;
+    x.nw = in->last_wid - in->first_wid + 1;
+    if (x.nw < 0)
+        x.nw = 0;
+    x.w = calloc((size_t)x.nw + 1, sizeof *x.w);
+    for (int i = 0; i < x.nw; i++)
+        x.w[i].wid = in->first_wid + i;
+    parse_driver(&x);
+    for (int i = 0; i < x.nw; i++)
+        parse_worker(&x, &x.w[i]);
+    for (int i = 0; i < x.nw; i++) {
+        wk *w = &x.w[i];
+        if (!w->started && !w->killed)
+            viol(&x, V_WORKER, "worker %d never started", w->wid);
+    }
+    check_locks(&x);
+    check_counters(&x);
+    check_inventory(&x);
+    check_calls(&x);
+    if (!in->quiet)
+        print_results(&x);
+    for (int i = 0; i < x.nw; i++) {
+        wk *w = &x.w[i];
+        for (uint64_t id = 1; id <= w->maxid; id++) {
+            free(w->ops[id].key);
+            free(w->ops[id].msg);
+        }
+        free(w->ops);
+        free(w->st);
+        free(w->exp);
+    }
+    free(x.w);
+    free(x.f);
+    return 0;
+}
