@@ -17,11 +17,18 @@ if ! command -v "$CC" >/dev/null; then
 fi
 libsrc="$top/lib/error.c $top/lib/path.c $top/lib/seqname.c $top/lib/codec.c $top/lib/loop.c"
 fail=0
-for t in path seqname codec; do
+for t in path seqname codec reserve; do
     exe="$work/fuzz_$t"
-    $CC -g -O1 -std=gnu11 -D_GNU_SOURCE -DTHREADED -fsanitize=fuzzer,address,undefined \
+    src="$libsrc"
+    extra=""
+    if [ "$t" = reserve ]; then
+        # Only the pure record codec of lib/reserve.c.
+        src="$top/lib/error.c $top/lib/path.c $top/lib/loop.c $top/lib/reserve.c"
+        extra="-DZKC_RESERVE_PURE"
+    fi
+    $CC -g -O1 -std=gnu11 -D_GNU_SOURCE -DTHREADED $extra -fsanitize=fuzzer,address,undefined \
         -fno-sanitize-recover=undefined -I"$top/include" -I"$top/lib" \
-        "$here/fuzz_$t.c" $libsrc -o "$exe" -lpthread
+        "$here/fuzz_$t.c" $src -o "$exe" -lpthread
     corpus="$work/corpus_$t"
     mkdir -p "$corpus"
     cp "$here/corpus/$t/"* "$corpus/" 2>/dev/null || true
