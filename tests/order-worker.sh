@@ -7,9 +7,14 @@ top_builddir=${top_builddir:-.}
 dir=$(mktemp -d "${TMPDIR:-/tmp}/zkc-ow.XXXXXX")
 trap '"$top_builddir/tests/harness/zk-ensemble" stop --dir "$dir" >/dev/null 2>&1 || true; rm -rf "$dir"' EXIT
 hosts=$("$top_builddir/tests/harness/zk-ensemble" start --dir "$dir" --nodes 1)
+rc=0
 out=$(timeout 180 "$top_builddir/examples/order-worker/order-worker" --hosts "$hosts" --workers 3 --orders 200 \
-      --skus 12 --hot 3 --crash-rate 0.02 --quiet)
+      --skus 12 --hot 3 --crash-rate 0.02 --quiet 2>&1) || rc=$?
 echo "$out"
+if [ $rc -ne 0 ]; then
+    echo "order-worker.sh: order-worker exited $rc" >&2
+    exit 1
+fi
 for line in "orders left unfinished  0 " "oversold units          0 " "orders processed twice  0 " \
             "conservation errors     0 " "FIFO violations         0 " "result: ok"; do
     grep -qF "$line" <<<"$out" || { echo "order-worker.sh: missing '$line'" >&2; exit 1; }

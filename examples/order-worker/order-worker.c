@@ -440,17 +440,32 @@ static int run(cfg *c, char **argv)
         }
         if (ef)
             pclose(ef);
+        /* An order redone by the sweep after a crash reports the reservation it
+         * already had: only each order's first decision tells when it was served. */
+        for (size_t a = 0; a < nev; a++)
+            for (size_t b = 0; b < nev; b++)
+                if (a != b && evs[a].order == evs[b].order && evs[b].sub > evs[a].sub)
+                    evs[b].order = -1;
         for (size_t a = 0; a < nev; a++) {
+            if (evs[a].order < 0)
+                continue;
             order oa;
             gen_order(c, evs[a].order, &oa);
             if (evs[a].ok || oa.n != 1)
                 continue;
             for (size_t b = 0; b < nev; b++) {
+                if (evs[b].order < 0)
+                    continue;
                 order ob;
                 gen_order(c, evs[b].order, &ob);
                 if (evs[b].ok && ob.n == 1 && ob.sku[0] == oa.sku[0] && ob.qty[0] >= oa.qty[0] &&
-                    evs[b].sub > evs[a].ret)
+                    evs[b].sub > evs[a].ret) {
+                    if (fifo_bad < 5)
+                        fprintf(stderr, "FIFO: order %d (%" PRId64 " of sku %d) refused at %" PRId64
+                                        ", order %d (%" PRId64 ") submitted at %" PRId64 " and served\n",
+                                evs[a].order, oa.qty[0], oa.sku[0], evs[a].ret, evs[b].order, ob.qty[0], evs[b].sub);
                     fifo_bad++;
+                }
             }
         }
         free(evs);
