@@ -46,7 +46,8 @@ enum {
     ZX_LOST = 6,     /* lock: the hold was lost while the command ran */
     ZX_BOUND = 7,    /* counter add refused by --floor/--ceiling */
     ZX_MISMATCH = 8, /* counter cas: the current value differs */
-    ZX_UNKNOWN = 9   /* write sent but its outcome is unknown (retry with the same --key) */
+    ZX_UNKNOWN = 9,  /* write sent but its outcome is unknown (retry with the same --key) */
+    ZX_OUTOFSTOCK = 10 /* stock reserve: not enough stock (fail-fast), nothing reserved */
 };
 
 #define EXIT_CODES_HELP                                                                   \
@@ -63,6 +64,7 @@ enum {
     "  8  counter cas: the current value differs from the expected one\n"                 \
     "  9  outcome unknown: the write was sent but no server confirmed it; repeat the\n"   \
     "     command with the same --key to apply it exactly once\n"                         \
+    "  10 stock reserve: not enough stock (without --wait); nothing reserved\n"             \
     "  126/127  lock: COMMAND not executable / not found\n"                               \
     "  128+N    lock: COMMAND was killed by signal N (or zkcoord was interrupted by it)\n"
 
@@ -106,6 +108,7 @@ static int exit_for(int rc)
     case ZKC_EBOUND: return ZX_BOUND;
     case ZKC_EMISMATCH: return ZX_MISMATCH;
     case ZKC_EUNKNOWN: return ZX_UNKNOWN;
+    case ZKC_EOUTOFSTOCK: return ZX_OUTOFSTOCK;
     default: return ZX_FAIL;
     }
 }
@@ -1518,6 +1521,568 @@ static int cmd_session(int argc, char **argv)
     return ZX_OK;
 }
 
+/* ------------------------------------------------------------ stock */
+
+static void help_stock(FILE *f)
+{
+    fprintf(f,
+            "usage: zkcoord stock ROOT SKU\n"
+            "       zkcoord stock restock ROOT SKU QTY\n"
+            "       zkcoord stock reserve ROOT --id ID [--wait] [--hold-ms MS] [--timeout S]\n"
+            "                             SKU:QTY [SKU:QTY...]\n"
+            "       zkcoord stock confirm ROOT ID\n"
+            "       zkcoord stock cancel ROOT ID\n"
+            "       zkcoord stock lookup ROOT ID\n"
+            "       zkcoord stock reap ROOT\n"
+            "\n"
+            "Queue-managed inventory of SKUs under ROOT. 'stock ROOT SKU' prints the SKU's\n"
+            "available, reserved, sold and total units and its queue length, one \"name N\"\n"
+            "line each (available + reserved + sold == total). 'restock' adds QTY units and\n"
+            "prints the same lines. 'reserve' reserves every line or none under the request\n"
+            "id ID (an order id, say: repeating it never reserves twice) and prints the\n"
+            "state (RESERVED, or SOLD if it was confirmed before); out of stock prints\n"
+            "OUT_OF_STOCK and exits 10, a timeout prints the state and exits 3.\n"
+            "'confirm' makes a reservation SOLD, 'cancel' returns its units (CANCELLED);\n"
+            "both are idempotent and print the new state. 'lookup' prints the state of ID:\n"
+            "PENDING, RESERVED, SOLD, CANCELLED, OUT_OF_STOCK, TIMED_OUT, EXPIRED or\n"
+            "ABANDONED. 'reap' returns the units of reservations not confirmed within their\n"
+            "hold time and prints how many units came back. With --json every form prints\n"
+            "an object.\n"
+            "\n"
+            "Options (reserve):\n"
+            "  --id ID          the request id (required)\n"
+            "  --wait           wait in the SKU queues for a restock instead of failing at\n"
+            "                   once (exit 10) when the stock is short\n"
+            "  --hold-ms MS     how long the reservation holds its units until confirmed\n"
+            "                   (default 600000); afterwards 'reap' returns them\n"
+            "  -t, --timeout S  give up after S seconds (fractional; exit 3); default: no\n"
+            "                   deadline of its own\n"
+            "\n" GLOBAL_OPTS_HELP "\n" EXIT_CODES_HELP
+            "\n"
+            "Example:\n"
+            "  zkcoord stock reserve /shop --id order-1001 --wait --timeout 30 sku42:2 sku7:1\n");
+}
+
+enum { S_ID = 1, S_WAIT, S_HOLD_MS, S_TIMEOUT };
+
+static const optdef stock_opts[] = {
+    {"id", 0, 1, S_ID},
+    {"wait", 0, 0, S_WAIT},
+    {"hold-ms", 0, 1, S_HOLD_MS},
+    {"timeout", 't', 1, S_TIMEOUT},
+    {NULL, 0, 0, 0},
+};
+
+static const char *res_state_name(zkc_res_state s)
+{
+    switch (s) {
+    case ZKC_RES_PENDING: return "PENDING";
+    case ZKC_RES_RESERVED: return "RESERVED";
+    case ZKC_RES_SOLD: return "SOLD";
+    case ZKC_RES_CANCELLED: return "CANCELLED";
+    case ZKC_RES_OUT_OF_STOCK: return "OUT_OF_STOCK";
+    case ZKC_RES_TIMED_OUT: return "TIMED_OUT";
+    case ZKC_RES_EXPIRED: return "EXPIRED";
+    case ZKC_RES_ABANDONED: return "ABANDONED";
+    }
+    return "UNKNOWN";
+}
+
+/* A SKU is one node name below ROOT: same rules as a path component. */
+static int check_sku(const char *s)
+{
+    if (!*s) {
+        msg("SKU is empty");
+        return -1;
+    }
+    if (strchr(s, '/')) {
+        msg("SKU '%s' contains '/': it must be a single node name", s);
+        return -1;
+    }
+    if (!strcmp(s, ".") || !strcmp(s, "..")) {
+        msg("SKU '%s' is not allowed", s);
+        return -1;
+    }
+    for (const char *c = s; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f) {
+            msg("SKU contains a control character at offset %zu", (size_t)(c - s));
+            return -1;
+        }
+    return 0;
+}
+
+static int parse_qty(const char *s, const char *what, int64_t *out)
+{
+    if (parse_i64(s, what, out))
+        return -1;
+    if (*out <= 0) {
+        msg("%s: '%s' is not a positive quantity", what, s);
+        return -1;
+    }
+    return 0;
+}
+
+/* "SKU:QTY" (the last ':' separates). The SKU points into s, which is cut. */
+static int parse_line(char *s, zkc_line *l)
+{
+    char *colon = strrchr(s, ':');
+    if (!colon) {
+        msg("'%s' is not SKU:QTY", s);
+        return -1;
+    }
+    *colon = '\0';
+    if (check_sku(s)) {
+        *colon = ':';
+        return -1;
+    }
+    char what[300];
+    snprintf(what, sizeof what, "quantity of %s", s);
+    if (parse_qty(colon + 1, what, &l->qty))
+        return -1;
+    l->sku = s;
+    return 0;
+}
+
+static void print_stock(const char *root, const char *sku, const zkc_stock_info *si)
+{
+    if (g.json) {
+        printf("{\"root\":");
+        json_str(stdout, root);
+        printf(",\"sku\":");
+        json_str(stdout, sku);
+        printf(",\"available\":%" PRId64 ",\"reserved\":%" PRId64 ",\"sold\":%" PRId64 ",\"total\":%" PRId64
+               ",\"queue_length\":%d}\n",
+               si->available, si->reserved, si->sold, si->total, si->queue_length);
+    } else {
+        printf("available %" PRId64 "\nreserved %" PRId64 "\nsold %" PRId64 "\ntotal %" PRId64
+               "\nqueue_length %d\n",
+               si->available, si->reserved, si->sold, si->total, si->queue_length);
+    }
+}
+
+static void print_res_state(const char *root, const char *id, zkc_res_state st)
+{
+    if (g.json) {
+        printf("{\"root\":");
+        json_str(stdout, root);
+        printf(",\"id\":");
+        json_str(stdout, id);
+        printf(",\"state\":\"%s\"}\n", res_state_name(st));
+    } else {
+        printf("%s\n", res_state_name(st));
+    }
+}
+
+enum { SV_READ, SV_RESTOCK, SV_RESERVE, SV_CONFIRM, SV_CANCEL, SV_LOOKUP, SV_REAP };
+
+static int cmd_stock(int argc, char **argv)
+{
+    args a = {argc, argv, 0, 0, NULL, NULL};
+    char **pos = calloc((size_t)argc + 1, sizeof *pos);
+    if (!pos) {
+        msg("out of memory");
+        return ZX_FAIL;
+    }
+    int npos = 0, wait = 0, hold_ms = 0, timeout_ms = ZKC_FOREVER, reserve_opts = 0;
+    const char *id = NULL;
+    int ex = ZX_OK;
+    for (int id_; (id_ = next_arg(&a, stock_opts)) != A_END;) {
+        switch (id_) {
+        case A_ERR: ex = ZX_USAGE; goto out;
+        case A_DASHDASH: break;
+        case A_POS: pos[npos++] = (char *)a.val; break;
+        case S_ID:
+            if (!*a.val) {
+                msg("--id is empty");
+                ex = ZX_USAGE;
+                goto out;
+            }
+            id = a.val;
+            reserve_opts = 1;
+            break;
+        case S_WAIT:
+            wait = 1;
+            reserve_opts = 1;
+            break;
+        case S_HOLD_MS:
+            if (parse_int_ms(a.val, "--hold-ms", &hold_ms)) {
+                ex = ZX_USAGE;
+                goto out;
+            }
+            reserve_opts = 1;
+            break;
+        case S_TIMEOUT:
+            if (parse_seconds(a.val, "--timeout", &timeout_ms)) {
+                ex = ZX_USAGE;
+                goto out;
+            }
+            reserve_opts = 1;
+            break;
+        }
+    }
+    if (g.help) {
+        help_stock(stdout);
+        goto out;
+    }
+    static const struct {
+        const char *verb;
+        int nargs; /* after ROOT; -1: one or more */
+        const char *usage;
+    } verbs[] = {
+        [SV_READ] = {NULL, 1, "stock ROOT SKU"},
+        [SV_RESTOCK] = {"restock", 2, "stock restock ROOT SKU QTY"},
+        [SV_RESERVE] = {"reserve", -1, "stock reserve ROOT --id ID [--wait] [--hold-ms MS] [--timeout S] SKU:QTY..."},
+        [SV_CONFIRM] = {"confirm", 1, "stock confirm ROOT ID"},
+        [SV_CANCEL] = {"cancel", 1, "stock cancel ROOT ID"},
+        [SV_LOOKUP] = {"lookup", 1, "stock lookup ROOT ID"},
+        [SV_REAP] = {"reap", 0, "stock reap ROOT"},
+    };
+    if (npos == 0) {
+        msg("missing ROOT or operation: ROOT SKU, restock, reserve, confirm, cancel, lookup or reap (see "
+            "'zkcoord stock --help')");
+        ex = ZX_USAGE;
+        goto out;
+    }
+    int v = SV_READ, first = 0;
+    if (pos[0][0] != '/') {
+        v = -1;
+        for (int i = 1; i < (int)(sizeof verbs / sizeof verbs[0]); i++)
+            if (!strcmp(pos[0], verbs[i].verb))
+                v = i;
+        if (v < 0) {
+            msg("unknown operation '%s': expected ROOT SKU, restock, reserve, confirm, cancel, lookup or reap",
+                pos[0]);
+            ex = ZX_USAGE;
+            goto out;
+        }
+        first = 1;
+    }
+    int nargs = npos - first - 1;
+    if (npos - first < 1 || (verbs[v].nargs >= 0 && nargs != verbs[v].nargs) || (verbs[v].nargs < 0 && nargs < 1)) {
+        msg("%s: wrong number of arguments: usage: zkcoord %s", verbs[v].verb ? verbs[v].verb : "stock",
+            verbs[v].usage);
+        ex = ZX_USAGE;
+        goto out;
+    }
+    const char *root = pos[first];
+    char **rest = pos + first + 1;
+    if (check_path(root)) {
+        ex = ZX_USAGE;
+        goto out;
+    }
+    if (v != SV_RESERVE && reserve_opts) {
+        msg("--id, --wait, --hold-ms and --timeout apply to 'stock reserve' only");
+        ex = ZX_USAGE;
+        goto out;
+    }
+    zkc_line *lines = NULL;
+    int64_t qty = 0;
+    switch (v) {
+    case SV_READ:
+        if (check_sku(rest[0]))
+            ex = ZX_USAGE;
+        break;
+    case SV_RESTOCK:
+        if (check_sku(rest[0]) || parse_qty(rest[1], "restock", &qty))
+            ex = ZX_USAGE;
+        break;
+    case SV_RESERVE:
+        if (!id) {
+            msg("reserve: --id ID is required (the request id that makes a repeat harmless)");
+            ex = ZX_USAGE;
+            break;
+        }
+        lines = calloc((size_t)nargs, sizeof *lines);
+        if (!lines) {
+            msg("out of memory");
+            ex = ZX_FAIL;
+            break;
+        }
+        for (int i = 0; i < nargs && !ex; i++)
+            if (parse_line(rest[i], &lines[i]))
+                ex = ZX_USAGE;
+        break;
+    case SV_CONFIRM:
+    case SV_CANCEL:
+    case SV_LOOKUP:
+        if (!*rest[0]) {
+            msg("ID is empty");
+            ex = ZX_USAGE;
+        }
+        break;
+    }
+    if (ex) {
+        free(lines);
+        goto out;
+    }
+
+    zkc_client *c;
+    if ((ex = connect_client(&c))) {
+        free(lines);
+        goto out;
+    }
+    zkc_inventory *inv;
+    int rc = zkc_inventory_create(c, root, &inv);
+    if (rc) {
+        ex = fail_lib(rc, zkc_errmsg(), "inventory %s", root);
+        zkc_client_destroy(c);
+        free(lines);
+        goto out;
+    }
+    zkc_stock_info si;
+    zkc_res_state st = ZKC_RES_PENDING;
+    int64_t returned = 0;
+    memset(&si, 0, sizeof si);
+    switch (v) {
+    case SV_READ:
+        if (!(rc = zkc_inventory_stock(inv, rest[0], &si)))
+            print_stock(root, rest[0], &si);
+        else
+            ex = fail_lib(rc, zkc_errmsg(), "stock %s %s", root, rest[0]);
+        break;
+    case SV_RESTOCK:
+        if ((rc = zkc_inventory_restock(inv, rest[0], qty)))
+            ex = fail_lib(rc, zkc_errmsg(), "restock %s %s", root, rest[0]);
+        else if ((rc = zkc_inventory_stock(inv, rest[0], &si)))
+            ex = fail_lib(rc, zkc_errmsg(), "restocked %s %s, but cannot read it back", root, rest[0]);
+        else
+            print_stock(root, rest[0], &si);
+        break;
+    case SV_RESERVE: {
+        zkc_reserve_options ro;
+        memset(&ro, 0, sizeof ro);
+        ro.wait_for_restock = wait;
+        ro.hold_ms = hold_ms; /* 0: library default */
+        rc = zkc_inventory_reserve(inv, id, lines, nargs, &ro, timeout_ms, NULL, &st);
+        char m[512];
+        snprintf(m, sizeof m, "%s", zkc_errmsg());
+        if (rc == ZKC_OK) {
+            print_res_state(root, id, st);
+        } else if (rc == ZKC_EOUTOFSTOCK) {
+            print_res_state(root, id, ZKC_RES_OUT_OF_STOCK);
+            ex = fail_lib(rc, m, "reserve %s --id %s: nothing reserved", root, id);
+        } else if (rc == ZKC_ETIMEDOUT) {
+            print_res_state(root, id, ZKC_RES_TIMED_OUT);
+            ex = fail_lib(rc, m, "reserve %s --id %s: not decided within --timeout; nothing reserved", root, id);
+        } else if (rc == ZKC_ESESSIONLOST || rc == ZKC_ECONNLOSS || rc == ZKC_EUNKNOWN) {
+            ex = fail_lib(rc, m, "reserve %s --id %s: outcome unknown; check it with 'zkcoord stock lookup %s %s'",
+                          root, id, root, id);
+        } else {
+            ex = fail_lib(rc, m, "reserve %s --id %s", root, id);
+        }
+        break;
+    }
+    case SV_CONFIRM:
+    case SV_CANCEL: {
+        const char *verb = verbs[v].verb;
+        rc = v == SV_CONFIRM ? zkc_inventory_confirm(inv, rest[0]) : zkc_inventory_cancel(inv, rest[0]);
+        if (!rc) {
+            print_res_state(root, rest[0], v == SV_CONFIRM ? ZKC_RES_SOLD : ZKC_RES_CANCELLED);
+        } else if (rc == ZKC_EINVAL) {
+            /* Not a usage error: the reservation is in another state. */
+            char m[512];
+            snprintf(m, sizeof m, "%s", zkc_errmsg());
+            if (!zkc_inventory_lookup(inv, rest[0], &st))
+                msg("%s %s %s: the request is %s, not RESERVED", verb, root, rest[0], res_state_name(st));
+            else
+                fail_lib(rc, m, "%s %s %s", verb, root, rest[0]);
+            ex = ZX_FAIL;
+        } else {
+            ex = fail_lib(rc, zkc_errmsg(), "%s %s %s", verb, root, rest[0]);
+        }
+        break;
+    }
+    case SV_LOOKUP:
+        if (!(rc = zkc_inventory_lookup(inv, rest[0], &st)))
+            print_res_state(root, rest[0], st);
+        else if (rc == ZKC_ENONODE)
+            ex = fail_lib(rc, zkc_errmsg(), "lookup %s %s: no such request", root, rest[0]);
+        else
+            ex = fail_lib(rc, zkc_errmsg(), "lookup %s %s", root, rest[0]);
+        break;
+    case SV_REAP:
+        if ((rc = zkc_inventory_reap(inv, &returned))) {
+            ex = fail_lib(rc, zkc_errmsg(), "reap %s", root);
+        } else if (g.json) {
+            printf("{\"root\":");
+            json_str(stdout, root);
+            printf(",\"returned\":%" PRId64 "}\n", returned);
+        } else {
+            printf("%" PRId64 "\n", returned);
+        }
+        break;
+    }
+    zkc_inventory_destroy(inv);
+    zkc_client_destroy(c);
+    free(lines);
+    if (!ex && fflush(stdout)) {
+        msg("cannot write the output: %s", strerror(errno));
+        ex = ZX_FAIL;
+    }
+out:
+    free(pos);
+    return ex;
+}
+
+/* ------------------------------------------------------------ admin */
+
+static void help_admin(FILE *f)
+{
+    fprintf(f,
+            "usage: zkcoord admin cleanup [--dry-run] [--lock-root PATH] [--retention S]\n"
+            "                             [--inventory ROOT]\n"
+            "\n"
+            "Delete what the recipes leave behind and no longer need, judged by the\n"
+            "servers' clock (node mtime): exactly-once markers of client instances idle\n"
+            "longer than the retention and idempotency keys (counter --key) older than it,\n"
+            "under the meta root; with --lock-root, also empty lock parents below PATH\n"
+            "unchanged for that long; with --inventory, the units of reservations under\n"
+            "ROOT not confirmed within their hold time are returned. Safe while\n"
+            "applications run (every delete is conditional).\n"
+            "Output: \"examined N\", \"markers N\", \"keys N\", \"empty_parents N\" and, with\n"
+            "--inventory, \"units_returned N\" lines (\"-\" in a dry run, which does not\n"
+            "reap); with --json an object with those names and \"dry_run\".\n"
+            "\n"
+            "Options:\n"
+            "  --dry-run          count what would be deleted, delete nothing\n"
+            "  --lock-root PATH   also delete empty lock parents below PATH\n"
+            "  --retention S      keep markers and keys S whole seconds (default 86400);\n"
+            "                     never less than twice the session timeout\n"
+            "  --inventory ROOT   also reap expired reservations of the inventory at ROOT\n"
+            "\n" GLOBAL_OPTS_HELP "\n" EXIT_CODES_HELP
+            "\n"
+            "Example:\n"
+            "  zkcoord admin cleanup --lock-root /locks --inventory /shop --dry-run\n");
+}
+
+enum { AD_DRY_RUN = 1, AD_LOCK_ROOT, AD_RETENTION, AD_INVENTORY };
+
+static const optdef admin_opts[] = {
+    {"dry-run", 0, 0, AD_DRY_RUN},
+    {"lock-root", 0, 1, AD_LOCK_ROOT},
+    {"retention", 0, 1, AD_RETENTION},
+    {"inventory", 0, 1, AD_INVENTORY},
+    {NULL, 0, 0, 0},
+};
+
+static int cmd_admin(int argc, char **argv)
+{
+    args a = {argc, argv, 0, 0, NULL, NULL};
+    const char *verb = NULL, *lock_root = NULL, *inv_root = NULL;
+    int dry_run = 0;
+    int64_t retention = 0;
+    for (int id; (id = next_arg(&a, admin_opts)) != A_END;) {
+        switch (id) {
+        case A_ERR: return ZX_USAGE;
+        case A_DASHDASH: break;
+        case A_POS:
+            if (verb) {
+                msg("unexpected argument '%s' (see 'zkcoord admin --help')", a.val);
+                return ZX_USAGE;
+            }
+            verb = a.val;
+            break;
+        case AD_DRY_RUN: dry_run = 1; break;
+        case AD_LOCK_ROOT: lock_root = a.val; break;
+        case AD_INVENTORY: inv_root = a.val; break;
+        case AD_RETENTION:
+            if (parse_i64(a.val, "--retention", &retention))
+                return ZX_USAGE;
+            if (retention < 1 || retention > INT_MAX) {
+                msg("--retention: '%s' is out of range (1..%d seconds)", a.val, INT_MAX);
+                return ZX_USAGE;
+            }
+            break;
+        }
+    }
+    if (g.help) {
+        help_admin(stdout);
+        return ZX_OK;
+    }
+    if (!verb) {
+        msg("missing operation: cleanup (see 'zkcoord admin --help')");
+        return ZX_USAGE;
+    }
+    if (strcmp(verb, "cleanup")) {
+        msg("unknown operation '%s': expected cleanup", verb);
+        return ZX_USAGE;
+    }
+    if ((lock_root && check_path(lock_root)) || (inv_root && check_path(inv_root)))
+        return ZX_USAGE;
+
+    zkc_client_options o;
+    int ex = client_options(&o);
+    if (ex)
+        return ex;
+    if (retention) {
+        o.marker_retention_s = (int)retention;
+        /* The library never keeps markers and keys for less than twice the
+         * (requested) session timeout: say so rather than surprise. */
+        int64_t floor_ms = 2LL * (o.session_timeout_ms > 0 ? o.session_timeout_ms : 10000);
+        if (retention * 1000 < floor_ms)
+            msg("note: --retention %" PRId64 " is raised to %.3g seconds (twice the session timeout; lower it "
+                "with --session-timeout)",
+                retention, floor_ms / 1000.0);
+    }
+    zkc_client *c;
+    int rc = zkc_client_create(&c, &o);
+    if (rc)
+        return connect_failed(rc, zkc_errmsg(), o.hosts);
+    zkc_cleanup_report r;
+    memset(&r, 0, sizeof r);
+    rc = zkc_admin_cleanup(c, lock_root, dry_run, &r);
+    if (rc) {
+        ex = fail_lib(rc, zkc_errmsg(), "cleanup%s%s", lock_root ? " --lock-root " : "", lock_root ? lock_root : "");
+        zkc_client_destroy(c);
+        return ex;
+    }
+    int64_t returned = -1; /* -1: not reaped */
+    if (inv_root && !dry_run) {
+        zkc_inventory *inv;
+        rc = zkc_inventory_create(c, inv_root, &inv);
+        if (!rc) {
+            rc = zkc_inventory_reap(inv, &returned);
+            zkc_inventory_destroy(inv);
+        }
+        if (rc) {
+            /* The cleanup itself was done: say so before the error. */
+            returned = -1;
+            ex = fail_lib(rc, zkc_errmsg(), "cleanup done, but reap of inventory %s failed", inv_root);
+        }
+    } else if (inv_root) {
+        msg("--dry-run: reservations of %s are not reaped (reaping cannot be previewed)", inv_root);
+    }
+    if (g.json) {
+        printf("{\"dry_run\":%s,\"examined\":%" PRId64 ",\"markers\":%" PRId64 ",\"keys\":%" PRId64
+               ",\"empty_parents\":%" PRId64,
+               dry_run ? "true" : "false", r.examined, r.markers, r.keys, r.empty_parents);
+        if (inv_root) {
+            printf(",\"inventory\":");
+            json_str(stdout, inv_root);
+            if (returned >= 0)
+                printf(",\"units_returned\":%" PRId64, returned);
+            else
+                printf(",\"units_returned\":null");
+        }
+        printf("}\n");
+    } else {
+        printf("examined %" PRId64 "\nmarkers %" PRId64 "\nkeys %" PRId64 "\nempty_parents %" PRId64 "\n",
+               r.examined, r.markers, r.keys, r.empty_parents);
+        if (inv_root) {
+            if (returned >= 0)
+                printf("units_returned %" PRId64 "\n", returned);
+            else
+                printf("units_returned -\n");
+        }
+    }
+    zkc_client_destroy(c);
+    if (!ex && fflush(stdout)) {
+        msg("cannot write the output: %s", strerror(errno));
+        ex = ZX_FAIL;
+    }
+    return ex;
+}
+
 /* ------------------------------------------------------------ main */
 
 typedef struct command {
@@ -1532,6 +2097,8 @@ static const command commands[] = {
     {"counter", cmd_counter, help_counter, "read and update an exact counter (get, set, add, cas)"},
     {"queue", cmd_queue, help_queue, "list a lock's holders and waiters in order"},
     {"session", cmd_session, help_session, "connect and print the session id and timeout"},
+    {"stock", cmd_stock, help_stock, "inventory reservations: read, restock, reserve, confirm, cancel"},
+    {"admin", cmd_admin, help_admin, "delete leftover markers, keys and lock parents (cleanup)"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
@@ -1540,8 +2107,8 @@ static void help_main(FILE *f)
     fprintf(f,
             "usage: zkcoord [global options] COMMAND [options] [ARGS...]\n"
             "\n"
-            "Fair distributed locks and exact counters on Apache ZooKeeper, for shell\n"
-            "scripts and operators.\n"
+            "Fair distributed locks, exact counters and inventory reservations on Apache\n"
+            "ZooKeeper, for shell scripts and operators.\n"
             "\n"
             "Commands:\n");
     for (size_t i = 0; i < NCOMMANDS; i++)
@@ -1576,7 +2143,7 @@ int main(int argc, char **argv)
             help_main(stdout);
             return ZX_OK;
         }
-        msg("missing command: lock, counter, queue or session (see 'zkcoord --help')");
+        msg("missing command: lock, counter, queue, session, stock or admin (see 'zkcoord --help')");
         return ZX_USAGE;
     }
     if (!strcmp(name, "help")) {

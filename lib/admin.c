@@ -210,9 +210,14 @@ int zkc_admin_cleanup(zkc_client *c, const char *lock_root, int dry_run, zkc_cle
     if ((rc = server_now(c, &now)) != 0)
         return rc;
     int64_t cutoff = now - (int64_t)c->opt.marker_retention_s * 1000;
-    /* Never shorter than a session: a marker must outlive the session it decides. */
-    if (now - cutoff < 2LL * c->opt.session_timeout_ms)
-        cutoff = now - 2LL * c->opt.session_timeout_ms;
+    /* Never shorter than two session timeouts (the negotiated one when known):
+     * a marker must outlive the session whose update it decides. */
+    int64_t session = c->opt.session_timeout_ms;
+    int negotiated = zkc_client_session_timeout(c);
+    if (negotiated > 0)
+        session = negotiated;
+    if (now - cutoff < 2 * session)
+        cutoff = now - 2 * session;
     char *txn = zkc__path_join(c->meta_root, "txn");
     char *keys = zkc__path_join(c->meta_root, "keys");
     if (!txn || !keys) {

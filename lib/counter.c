@@ -383,6 +383,8 @@ static void slot_created(zkc__req *r)
     } else if (r->rc == ZR_NODEEXISTS || r->rc == ZR_CONNLOSS) {
         s->state = SLOT_UNKNOWN;
         zkc__get(t->c, s->path, NULL, slot_read_done, t);
+    } else if (r->rc == ZR_SESSIONLOST) {
+        txn_round(t); /* never sent: the next session creates it */
     } else {
         txn_fail(t, req_error(r->rc), "creating marker %s: %s", s->path,
                  zkc__zrc_name(r->rc));

@@ -676,6 +676,17 @@ static void req_deliver(zkc__task *t)
         r->inflight = 0;
         zkc__inflight_done(c);
     }
+    if (rc == ZR_RUNTIMEINCONSISTENCY && r->sent) {
+        /* The C client completes every pending request with this when it sees
+         * an out-of-order reply (a session taken over): nothing is known about
+         * them, as after a connection loss. For a multi, only when no sub-op
+         * carries a server result. */
+        int server_said = 0;
+        for (int i = 0; r->kind == ZKC_REQ_MULTI && i < r->nops; i++)
+            server_said |= r->ops[i].rc != ZR_OK && r->ops[i].rc != ZR_RUNTIMEINCONSISTENCY;
+        if (!server_said)
+            rc = ZR_CONNLOSS;
+    }
     if (rc == ZR_SESSIONEXPIRED || rc == ZR_SESSIONMOVED) {
         /* The server refused it: not applied. And the session is over. */
         zkc__session_expired_reply(c, r->gen);

@@ -207,14 +207,17 @@ static void jan_list_done(zkc__req *r)
 {
     jan_item *it = r->ctx;
     janitor *j = r->c->janitor;
-    it->busy = 0;
     if (!j) {
         free(it->path);
         free(it);
         return;
     }
-    if (jan_retryable(r->rc) && !r->c->closing)
+    if (jan_retryable(r->rc) && !r->c->closing) {
+        it->busy = 0;
         return;
+    }
+    /* Stays busy until unlinked: the deletes queued below run the janitor,
+     * which must not send this item again. */
     if (r->rc == ZR_OK) {
         for (int i = 0; i < r->nchildren; i++) {
             if (strstr(r->children[i], it->uuid)) {

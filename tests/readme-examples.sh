@@ -27,7 +27,9 @@ export ZKC_HOSTS
 fail=0
 for src in "$work"/example*.c; do
     exe="${src%.c}"
-    if ! cc -std=gnu11 -Wall -Wextra -Werror -I"$top_srcdir/include" "$src" -o "$exe" \
+    # Same compiler and sanitizer flags as the library (an ASan library needs
+    # an ASan program).
+    if ! ${ZKC_EXAMPLE_CC:-cc} -std=gnu11 -Wall -Wextra -Werror ${ZKC_EXAMPLE_FLAGS:-} -I"$top_srcdir/include" "$src" -o "$exe" \
         -L"$top_builddir/lib/.libs" -lzkcoord -lpthread -Wl,-rpath,"$(cd "$top_builddir/lib/.libs" && pwd)"; then
         echo "readme-examples: $(basename "$src") does not compile" >&2
         fail=1

@@ -28,6 +28,19 @@
 #define MAX_HEAP_PER_WAITER 16384
 #define MAX_RSS_PER_WAITER 65536
 
+/* AddressSanitizer has its own allocator (mallinfo2 sees nothing) and shadow
+ * memory (RSS balloons): measured and printed, not bounded, there. */
+#if defined(__SANITIZE_ADDRESS__)
+#define MEMORY_BOUNDED 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MEMORY_BOUNDED 0
+#endif
+#endif
+#ifndef MEMORY_BOUNDED
+#define MEMORY_BOUNDED 1
+#endif
+
 static int env_int(const char *name, int dflt)
 {
     const char *s = getenv(name);
@@ -201,8 +214,12 @@ START_TEST(test_thousands_of_waiters)
     printf("load: %d waiters on one lock, one client: queued in %.1f s; heap %.0f B/waiter, RSS %.0f B/waiter; "
            "fds %d -> %ld, threads %d -> %ld while waiting\n",
            n, (t_queued - t0) / 1000.0, heap_per, rss_per, fd0, fd_mid, th0, th_mid);
-    ck_assert_msg(heap_per < MAX_HEAP_PER_WAITER, "heap per waiter %.0f B >= %d", heap_per, MAX_HEAP_PER_WAITER);
-    ck_assert_msg(rss_per < MAX_RSS_PER_WAITER, "RSS per waiter %.0f B >= %d", rss_per, MAX_RSS_PER_WAITER);
+    if (MEMORY_BOUNDED) {
+        ck_assert_msg(heap_per < MAX_HEAP_PER_WAITER, "heap per waiter %.0f B >= %d", heap_per, MAX_HEAP_PER_WAITER);
+        ck_assert_msg(rss_per < MAX_RSS_PER_WAITER, "RSS per waiter %.0f B >= %d", rss_per, MAX_RSS_PER_WAITER);
+    } else {
+        printf("load: memory per waiter not bounded under AddressSanitizer\n");
+    }
     /* Waiting costs no threads or descriptors per waiter. */
     ck_assert_int_le(fd_mid, fd0 + 16);
     ck_assert_int_le(th_mid, th0 + 8);
