@@ -291,10 +291,12 @@ ZKC_EXTERN void zkc_rwlock_destroy(zkc_rwlock *rw);
 /* Counting semaphore: up to max_leases holders of `path` at once, FIFO among
  * waiters, a lease tied to its holder's session. The lease count is stored in
  * the semaphore node; a client configured with another count gets ZKC_ECONFIG
- * from acquire. Use the zkc_lock_* calls on the returned object. Waiting costs
- * one watch per waiter (on the waiter ahead of it) plus one children watch for
- * the first waiter only; a holder that was the first waiter touches its own
- * node when admitted so the waiter behind it moves up. */
+ * from acquire. Use the zkc_lock_* calls on the returned object. Watches: each
+ * contender watches its own node (to learn if it is deleted); a waiter also
+ * watches the waiter ahead of it, and only the first waiter watches the
+ * children list (any release among the holders admits it). A holder that was
+ * the first waiter touches its own node when admitted so the waiter behind it
+ * moves up: at most 2 watches per contender plus 1. */
 ZKC_EXTERN int zkc_semaphore_create(zkc_client *c, const char *path, int max_leases, zkc_lock **out);
 
 /* Multi-lock: take several locks (mutexes, read or write sides, semaphores)
@@ -495,10 +497,13 @@ ZKC_EXTERN int zkc_inventory_reap(zkc_inventory *inv, int64_t *returned);
  * At most `permits` permits per fixed window of window_ms (server clock),
  * across every process. Each process takes permits from the shared window
  * counter `batch` at a time and hands them out locally, so ZooKeeper sees one
- * write per batch, not per permit. Bound: per fixed window never more than
- * `permits`; any sliding interval of window_ms may see up to 2 x permits (a
- * burst at the end of one window and the start of the next). Unused local
- * permits lapse at the window's end. Old window nodes are deleted. */
+ * write per batch, not per permit. Bound: per window never more than `permits`,
+ * where windows are counted on the servers' clock as each process estimates it
+ * (the mtime of a node it writes, give or take half a round trip); against a
+ * wall clock, any interval of window_ms may see up to 2 x permits (a burst at
+ * the end of one window and the start of the next, or clock estimates that
+ * differ). Unused local permits lapse at the window's end. One node holds the
+ * window and its count, so nothing piles up. */
 typedef struct zkc_ratelimit zkc_ratelimit;
 typedef void (*zkc_ratelimit_cb)(zkc_ratelimit *rl, int status, void *ud);
 ZKC_EXTERN int zkc_ratelimit_create(zkc_client *c, const char *path, int64_t permits, int window_ms, int batch,

@@ -160,6 +160,7 @@ void zkc_rwlock_destroy(zkc_rwlock *rw)
 
 typedef struct list_op {
     zkc__op op;
+    int leases; /* the semaphore's lease count stored in the lock node; 0 none */
     char *path;
     char **names;
     int n;
@@ -207,11 +208,13 @@ static void list_stat_done(zkc__req *r)
             lo->entries[k++] = lo->entries[i];
         }
         lo->count = k;
-        int writer_seen = 0;
+        int writer_seen = 0, leases_before = 0;
         for (int i = 0; i < k; i++) {
             zkc_queue_entry *q = &lo->entries[i];
             if (q->kind == ZKC_LOCK_READ)
                 q->holds = !writer_seen;
+            else if (q->kind == ZKC_LOCK_SEMAPHORE)
+                q->holds = leases_before++ < (lo->leases > 0 ? lo->leases : 1);
             else
                 q->holds = i == 0;
             if (q->kind != ZKC_LOCK_READ)
@@ -265,10 +268,23 @@ static void list_children_done(zkc__req *r)
     }
 }
 
+static void list_data_done(zkc__req *r)
+{
+    list_op *lo = r->ctx;
+    if (r->rc == ZR_OK && r->valuelen > 0 && r->valuelen < 16) {
+        char *end = NULL;
+        long v = strtol(r->value, &end, 10);
+        if (end && *end == 0 && v > 0 && v < 1000000)
+            lo->leases = (int)v;
+    }
+    zkc__children(r->c, lo->path, NULL, list_children_done, lo);
+}
+
 static void list_start(zkc__op *op)
 {
     list_op *lo = ZKC__CONTAINER_OF(op, list_op, op);
-    zkc__children(op->c, lo->path, NULL, list_children_done, lo);
+    /* The node's data says how many a semaphore admits. */
+    zkc__get(op->c, lo->path, NULL, list_data_done, lo);
 }
 
 int zkc_lock_queue(zkc_client *c, const char *path, zkc_queue_entry **entries, int *count)
