@@ -135,16 +135,10 @@ static char *key_path(zkc_client *c, const char *key)
 static void upd_finish(upd *u, int status, const char *fmt, ...) ZKC__PRINTF(3, 4);
 static void upd_finish(upd *u, int status, const char *fmt, ...)
 {
-    if (!fmt) {
-        zkc__op_finish(&u->op, status, NULL);
-        return;
-    }
-    char msg[256];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    zkc__op_vfinish(&u->op, status, fmt, ap);
     va_end(ap);
-    zkc__op_finish(&u->op, status, "%s", msg);
 }
 
 /* A failed read or a write known not to have applied, as the caller sees it. */

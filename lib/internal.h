@@ -126,6 +126,7 @@ struct zkc__op {
 /* Engine: complete op once (later calls are ignored, returns 0 then). msg may
  * be NULL (then zkc_strerror(status) is used). */
 int zkc__op_finish(zkc__op *op, int status, const char *fmt, ...) ZKC__PRINTF(3, 4);
+int zkc__op_vfinish(zkc__op *op, int status, const char *fmt, va_list ap) ZKC__PRINTF(3, 0);
 /* Submit `start(op)` to the engine and, for a blocking call, wait for the op.
  * Async: returns 0 or a refusal; either way the op is no longer the caller's
  * (a refused one is released here, its callback never runs). Blocking: returns

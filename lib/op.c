@@ -31,15 +31,21 @@ static void op_job(zkc__job *j)
 
 int zkc__op_finish(zkc__op *op, int status, const char *fmt, ...)
 {
+    va_list ap;
+    va_start(ap, fmt);
+    int r = zkc__op_vfinish(op, status, fmt, ap);
+    va_end(ap);
+    return r;
+}
+
+int zkc__op_vfinish(zkc__op *op, int status, const char *fmt, va_list ap)
+{
     if (op->finished)
         return 0;
     op->finished = 1;
     op->status = status;
     if (fmt) {
-        va_list ap;
-        va_start(ap, fmt);
         vsnprintf(op->msg, sizeof op->msg, fmt, ap);
-        va_end(ap);
     } else {
         snprintf(op->msg, sizeof op->msg, "%s", zkc_strerror(status));
     }

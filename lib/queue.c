@@ -382,16 +382,10 @@ static void acq_finish(zkc_lock *l, int status, const char *fmt, ...)
     l->acq = NULL;
     zkc__timer_disarm(l->c, &l->timer);
     a->token = status == 0 ? l->token : 0;
-    char msg[256];
-    if (fmt) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(msg, sizeof msg, fmt, ap);
-        va_end(ap);
-        zkc__op_finish(&a->op, status, "%s", msg);
-    } else {
-        zkc__op_finish(&a->op, status, NULL);
-    }
+    va_list ap;
+    va_start(ap, fmt);
+    zkc__op_vfinish(&a->op, status, fmt, ap);
+    va_end(ap);
 }
 
 /* Give up the current attempt. When a server is reachable the node is deleted

@@ -3154,16 +3154,10 @@ struct sop {
 static void sop_end(sop *s, int status, const char *fmt, ...) ZKC__PRINTF(3, 4);
 static void sop_end(sop *s, int status, const char *fmt, ...)
 {
-    if (!fmt) {
-        zkc__op_finish(&s->op, status, NULL);
-        return;
-    }
-    char msg[256];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    zkc__op_vfinish(&s->op, status, fmt, ap);
     va_end(ap);
-    zkc__op_finish(&s->op, status, "%s", msg);
 }
 
 static void sop_invoke(zkc__op *op)
