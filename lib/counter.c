@@ -530,13 +530,6 @@ static void read_done(zkc__req *r)
     txn_round(t);
 }
 
-static void read_sync_done(zkc__req *r)
-{
-    read_ctx *rc = r->ctx;
-    /* Whatever the sync said, the read decides (and reports any failure). */
-    zkc__get(r->c, rc->co->path, NULL, read_done, rc);
-}
-
 static int start_reads(txn *t)
 {
     int started = 0;
@@ -568,7 +561,7 @@ static int start_reads(txn *t)
         rc->co = list[i];
         t->reads++;
         if (t->sync_first)
-            zkc__sync(t->c, list[i]->path, read_sync_done, rc);
+            zkc__sync_get(t->c, list[i]->path, read_done, rc);
         else
             zkc__get(t->c, list[i]->path, NULL, read_done, rc);
         started++;
@@ -609,12 +602,6 @@ static void refusal_key_done(zkc__req *r)
     free(f);
 }
 
-static void refusal_sync_done(zkc__req *r)
-{
-    refusal *f = r->ctx;
-    zkc__get(r->c, f->kp, NULL, refusal_key_done, f);
-}
-
 /* A refusal (bound, mismatch, overflow) of a keyed update first checks whether
  * the key was applied before. */
 static void refuse(upd *u, int status, const char *fmt, ...) ZKC__PRINTF(3, 4);
@@ -637,7 +624,7 @@ static void refuse(upd *u, int status, const char *fmt, ...)
     f->status = status;
     f->kp = kp;
     /* sync: the key may have been written through another server a moment ago. */
-    zkc__sync(u->op.c, kp, refusal_sync_done, f);
+    zkc__sync_get(u->op.c, kp, refusal_key_done, f);
 }
 
 static void complete_batch_refusals_and_writes(txn *t, int wrote)
@@ -1733,18 +1720,12 @@ static void lookup_done(zkc__req *r)
     }
 }
 
-static void lookup_sync_done(zkc__req *r)
-{
-    lookup_op *lo = r->ctx;
-    zkc__get(r->c, lo->path, NULL, lookup_done, lo);
-}
-
 static void lookup_start(zkc__op *op)
 {
     lookup_op *lo = ZKC__CONTAINER_OF(op, lookup_op, op);
     /* sync: a restarted worker must see what the previous one did, even if
      * this server lags the leader. */
-    zkc__sync(op->c, lo->path, lookup_sync_done, lo);
+    zkc__sync_get(op->c, lo->path, lookup_done, lo);
 }
 
 int zkc_counter_lookup(zkc_client *c, const char *key, zkc_counter_result *r)

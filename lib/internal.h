@@ -255,6 +255,9 @@ zkc__req *zkc__delete(zkc_client *c, const char *path, int version, zkc__req_don
 zkc__req *zkc__set(zkc_client *c, const char *path, const char *data, int len, int version,
                    zkc__req_done done, void *ctx);
 zkc__req *zkc__sync(zkc_client *c, const char *path, zkc__req_done done, void *ctx);
+/* sync, then get (no watch): a read that sees every write the leader had
+ * committed when it was sent. `done` gets the get's request. */
+void zkc__sync_get(zkc_client *c, const char *path, zkc__req_done done, void *ctx);
 /* ops are copied (paths and data too). */
 zkc__req *zkc__multi(zkc_client *c, const zkc__mop *ops, int n, zkc__req_done done, void *ctx);
 

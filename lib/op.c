@@ -804,6 +804,31 @@ zkc__req *zkc__ping(zkc_client *c, zkc__req_done done, void *ctx)
     return r;
 }
 
+typedef struct sync_get {
+    char *path;
+    zkc__req_done done;
+    void *ctx;
+} sync_get;
+
+static void sync_get_synced(zkc__req *r)
+{
+    sync_get *sg = r->ctx;
+    /* Whatever the sync said, the read decides (and reports any failure). */
+    zkc__get(r->c, sg->path, NULL, sg->done, sg->ctx);
+    free(sg->path);
+    free(sg);
+}
+
+void zkc__sync_get(zkc_client *c, const char *path, zkc__req_done done, void *ctx)
+{
+    sync_get *sg = malloc(sizeof *sg);
+    if (!sg || !(sg->path = strdup(path)))
+        abort(); /* as req_new: a lost request would strand its operation */
+    sg->done = done;
+    sg->ctx = ctx;
+    zkc__sync(c, path, sync_get_synced, sg);
+}
+
 zkc__req *zkc__sync(zkc_client *c, const char *path, zkc__req_done done, void *ctx)
 {
     zkc__req *r = req_new(c, ZKC_REQ_SYNC, path, done, ctx);

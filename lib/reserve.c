@@ -3404,12 +3404,6 @@ static void stock_get_done(zkc__req *r)
     }
 }
 
-static void stock_sync_done(zkc__req *r)
-{
-    sop *s = r->ctx;
-    zkc__get(r->c, s->skupath, NULL, stock_get_done, s);
-}
-
 static void stock_start(zkc__op *op)
 {
     sop *s = ZKC__CONTAINER_OF(op, sop, op);
@@ -3417,7 +3411,7 @@ static void stock_start(zkc__op *op)
         sop_end(s, ZKC_ECLOSED, "inventory %s is being destroyed", s->inv->root);
         return;
     }
-    zkc__sync(op->c, s->skupath, stock_sync_done, s);
+    zkc__sync_get(op->c, s->skupath, stock_get_done, s);
 }
 
 /* ---- lookup ---- */
@@ -3482,12 +3476,6 @@ static void lookup_rec_done(zkc__req *r)
     free(qdir);
 }
 
-static void lookup_sync_done(zkc__req *r)
-{
-    sop *s = r->ctx;
-    zkc__get(r->c, s->recpath, NULL, lookup_rec_done, s);
-}
-
 static void lookup_start(zkc__op *op)
 {
     sop *s = ZKC__CONTAINER_OF(op, sop, op);
@@ -3496,7 +3484,7 @@ static void lookup_start(zkc__op *op)
         return;
     }
     /* sync: a restarted worker must see what the previous one did. */
-    zkc__sync(op->c, s->recpath, lookup_sync_done, s);
+    zkc__sync_get(op->c, s->recpath, lookup_rec_done, s);
 }
 
 /* ---- confirm / cancel ---- */
