@@ -513,6 +513,7 @@ void zkc__counters_free(zkc_client *c);
 static void client_free(zkc_client *c)
 {
     zkc__counters_free(c);
+    zkc__watches_free_all(c);
     free(c->hosts);
     free(c->auth_scheme);
     free(c->auth_cred);

@@ -381,6 +381,7 @@ void zkc__reqs_flush_parked(zkc_client *c);
 void zkc__reqs_fail_parked(zkc_client *c, int rc);
 void zkc__watches_close_gen(zkc_client *c, uint64_t gen);
 void zkc__watches_resume(zkc_client *c); /* reconnected: remove watches dropped meanwhile */
+void zkc__watches_free_all(zkc_client *c); /* client_free: the engine is gone; reclaim what is left */
 void zkc__req_heard(zkc_client *c, int rc);
 int zkc__session_open(zkc_client *c);
 void zkc__inflight_done(zkc_client *c);                       /* client.c, from op.c */

@@ -210,6 +210,36 @@ static void zk_watch_cb(zhandle_t *zh, int type, int state, const char *path, vo
     zkc__post(w->c, &ev->t);
 }
 
+static void reclaim_task(zkc__task *t)
+{
+    watch_event *ev = ZKC__CONTAINER_OF(t, watch_event, t);
+    zkc__watch *w = ev->w;
+    free(ev);
+    if (!WP(w)->removing)
+        watch_free(w); /* else the removal's completion frees it */
+}
+
+/* A dropped cell whose session is closed: its handle will call nothing more,
+ * but an event it posted before the close may still be queued behind us, and
+ * that task reads the cell: free it from a task queued after them. Without an
+ * engine (or memory for the task) client_free reclaims it. */
+static void reclaim_later(zkc__watch *w)
+{
+    zkc_client *c = w->c;
+    w->state = W_IDLE; /* a queued event for it is ignored */
+    if (!c->threads_started) {
+        if (!WP(w)->removing)
+            watch_free(w);
+        return;
+    }
+    watch_event *ev = calloc(1, sizeof *ev);
+    if (!ev)
+        return;
+    ev->t.fn = reclaim_task;
+    ev->w = w;
+    zkc__post(c, &ev->t);
+}
+
 static void remove_watch_task(zkc__task *t)
 {
     watch_event *ev = ZKC__CONTAINER_OF(t, watch_event, t);
@@ -293,12 +323,13 @@ void zkc__watch_drop(zkc__watch *w)
         return; /* freed when its callback returns */
     if (p->pending)
         return; /* its read is in flight: settled when the reply comes (req_deliver) */
-    if (w->state != W_ARMED) {
-        watch_free(w);
+    if (w->gen != c->gen || !c->zh) {
+        /* Its session is closed (zkc__watches_close_gen has run for it). */
+        reclaim_later(w);
         return;
     }
-    if (w->gen != c->gen || !c->zh) {
-        /* Its session is closed or closing: reclaimed with that session. */
+    if (w->state != W_ARMED) {
+        watch_free(w);
         return;
     }
     if (c->state != ZKC__S_CONNECTED) {
@@ -323,7 +354,9 @@ void zkc__watch_forget(zkc__watch *w)
     w->fn = NULL;
     if (p->firing || p->pending)
         return;
-    if (w->state != W_ARMED)
+    if (w->gen != w->c->gen || !w->c->zh)
+        reclaim_later(w);
+    else if (w->state != W_ARMED)
         watch_free(w);
 }
 
@@ -347,10 +380,16 @@ void zkc__watches_close_gen(zkc_client *c, uint64_t gen)
             /* A removal in flight completes (ZCLOSING) and frees it then; an
              * owner that still refers to it frees it by dropping it. */
             if (p->dropped && !p->removing)
-                watch_free(w);
+                reclaim_later(w);
         }
         w = next;
     }
+}
+
+void zkc__watches_free_all(zkc_client *c)
+{
+    while (c->watches)
+        watch_free(c->watches);
 }
 
 /* ================================================================ requests */
@@ -733,7 +772,9 @@ static void req_deliver(zkc__task *t)
         watch_priv *p = WP(w);
         int armed = rc == ZOK || (r->kind == ZKC_REQ_EXISTS && rc == ZNONODE);
         p->pending = 0;
-        if (armed && r->gen == c->gen && w->state != W_FIRED)
+        /* Not once its session is closed (no handle: the reply was queued
+         * before the close): that watch can never fire. */
+        if (armed && r->gen == c->gen && c->zh && w->state != W_FIRED)
             w->state = W_ARMED;
         if (p->dropped) {
             /* Dropped while its read was out: the reply may have registered it. */
@@ -764,37 +805,32 @@ static zkc__req *req_new(zkc_client *c, int kind, const char *path, zkc__req_don
     return r;
 }
 
-zkc__req *zkc__get(zkc_client *c, const char *path, zkc__watch *w, zkc__req_done done, void *ctx)
+/* The reads that may carry a watch; they are safe to retry. */
+static zkc__req *read_submit(zkc_client *c, int kind, const char *path, zkc__watch *w, zkc__req_done done,
+                             void *ctx)
 {
-    zkc__req *r = req_new(c, ZKC_REQ_GET, path, done, ctx);
+    zkc__req *r = req_new(c, kind, path, done, ctx);
     r->watch = w;
     if (w)
         WP(w)->pending = 1; /* from now: a parked request refers to it too */
     r->safe = 1;
     req_submit(r);
     return r;
+}
+
+zkc__req *zkc__get(zkc_client *c, const char *path, zkc__watch *w, zkc__req_done done, void *ctx)
+{
+    return read_submit(c, ZKC_REQ_GET, path, w, done, ctx);
 }
 
 zkc__req *zkc__exists(zkc_client *c, const char *path, zkc__watch *w, zkc__req_done done, void *ctx)
 {
-    zkc__req *r = req_new(c, ZKC_REQ_EXISTS, path, done, ctx);
-    r->watch = w;
-    if (w)
-        WP(w)->pending = 1; /* from now: a parked request refers to it too */
-    r->safe = 1;
-    req_submit(r);
-    return r;
+    return read_submit(c, ZKC_REQ_EXISTS, path, w, done, ctx);
 }
 
 zkc__req *zkc__children(zkc_client *c, const char *path, zkc__watch *w, zkc__req_done done, void *ctx)
 {
-    zkc__req *r = req_new(c, ZKC_REQ_CHILDREN, path, done, ctx);
-    r->watch = w;
-    if (w)
-        WP(w)->pending = 1; /* from now: a parked request refers to it too */
-    r->safe = 1;
-    req_submit(r);
-    return r;
+    return read_submit(c, ZKC_REQ_CHILDREN, path, w, done, ctx);
 }
 
 zkc__req *zkc__ping(zkc_client *c, zkc__req_done done, void *ctx)
