@@ -577,6 +577,21 @@ typedef struct refusal {
     char msg[256];
 } refusal;
 
+/* The update was applied before under its key: report that first outcome. */
+static void upd_replay(upd *u, const zkc__record *rec)
+{
+    u->res.before = rec->before[0];
+    u->res.after = rec->after[0];
+    u->res.replayed = 1;
+    if (u->type == OP_MULTI)
+        for (int i = 0; i < u->n && i < rec->n; i++) {
+            u->mres[i].before = rec->before[i];
+            u->mres[i].after = rec->after[i];
+            u->mres[i].replayed = 1;
+        }
+    upd_finish(u, 0, NULL);
+}
+
 static void refusal_key_done(zkc__req *r)
 {
     refusal *f = r->ctx;
@@ -585,16 +600,7 @@ static void refusal_key_done(zkc__req *r)
     if (r->rc == ZR_OK && zkc__record_decode(r->value, r->valuelen, &rec) == 0 && rec.n > 0) {
         /* Applied before under this key (a restarted worker's retry): that
          * first outcome is the answer, not today's refusal. */
-        u->res.before = rec.before[0];
-        u->res.after = rec.after[0];
-        u->res.replayed = 1;
-        if (u->type == OP_MULTI)
-            for (int i = 0; i < u->n && i < rec.n; i++) {
-                u->mres[i].before = rec.before[i];
-                u->mres[i].after = rec.after[i];
-                u->mres[i].replayed = 1;
-            }
-        upd_finish(u, 0, NULL);
+        upd_replay(u, &rec);
     } else {
         upd_finish(u, f->status, "%s", f->msg);
     }
@@ -963,16 +969,7 @@ static void replay_done(zkc__req *r)
         t->nu = k;
     }
     if (decoded) {
-        u->res.before = rec.before[0];
-        u->res.after = rec.after[0];
-        u->res.replayed = 1;
-        if (u->type == OP_MULTI)
-            for (int i = 0; i < u->n && i < rec.n; i++) {
-                u->mres[i].before = rec.before[i];
-                u->mres[i].after = rec.after[i];
-                u->mres[i].replayed = 1;
-            }
-        upd_finish(u, 0, NULL);
+        upd_replay(u, &rec);
     } else {
         upd_finish(u, r->rc == ZR_OK ? ZKC_EBADDATA : req_error(r->rc), "reading idempotency key %s: %s", u->key,
                    r->rc == ZR_OK ? "malformed record" : zkc__zrc_name(r->rc));

@@ -4028,10 +4028,10 @@ static sop *id_sop(zkc_inventory *inv, const char *id, int kind, const char *fn,
     return s;
 }
 
-int zkc_inventory_confirm(zkc_inventory *inv, const char *id)
+static int settle_sync(zkc_inventory *inv, const char *id, int kind, const char *fn)
 {
     int rc;
-    sop *s = id_sop(inv, id, SOP_CONFIRM, "zkc_inventory_confirm", &rc);
+    sop *s = id_sop(inv, id, kind, fn, &rc);
     if (!s)
         return rc;
     rc = sop_run(s, settle_op_start);
@@ -4039,15 +4039,14 @@ int zkc_inventory_confirm(zkc_inventory *inv, const char *id)
     return rc;
 }
 
+int zkc_inventory_confirm(zkc_inventory *inv, const char *id)
+{
+    return settle_sync(inv, id, SOP_CONFIRM, "zkc_inventory_confirm");
+}
+
 int zkc_inventory_cancel(zkc_inventory *inv, const char *id)
 {
-    int rc;
-    sop *s = id_sop(inv, id, SOP_CANCEL, "zkc_inventory_cancel", &rc);
-    if (!s)
-        return rc;
-    rc = sop_run(s, settle_op_start);
-    s->op.release(&s->op);
-    return rc;
+    return settle_sync(inv, id, SOP_CANCEL, "zkc_inventory_cancel");
 }
 
 int zkc_inventory_lookup(zkc_inventory *inv, const char *id, zkc_res_state *state)

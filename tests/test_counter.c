@@ -12,6 +12,7 @@
 #include "zkcoord.h"
 #include "codec.h"
 #include "ensemble.h"
+#include "testutil.h"
 
 #include <check.h>
 #include <errno.h>
@@ -33,71 +34,26 @@
 #include <zookeeper/zookeeper.h>
 
 /* ZKC_TEST_TIMEOUT_SCALE (valgrind, slow machines) stretches every bound. */
-static int tscale(void)
-{
-    const char *s = getenv("ZKC_TEST_TIMEOUT_SCALE");
-    int v = s ? atoi(s) : 1;
-    return v >= 1 ? v : 1;
-}
-#define CONNECT_MS (30000 * tscale())
-#define WAIT_MS (60000 * tscale()) /* bound on any single wait for a worker */
+#define CONNECT_MS (30000 * tu_scale())
+#define WAIT_MS (60000 * tu_scale()) /* bound on any single wait for a worker */
 
 /* ================================================================ utilities */
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
-static void nap(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
 
-static void deadline_ts(struct timespec *ts, int timeout_ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += timeout_ms / 1000;
-    ts->tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
 
-static void cond_init_mono(pthread_cond_t *cv)
-{
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(cv, &ca);
-    pthread_condattr_destroy(&ca);
-}
 
-static uint64_t rng_next(uint64_t *s)
-{
-    /* xorshift64* */
-    uint64_t x = *s;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *s = x;
-    return x * 2685821657736338717ULL;
-}
 
 static uint64_t rng_seed(int a, int b)
 {
-    uint64_t s = ((uint64_t)getpid() << 32) ^ ((uint64_t)a << 16) ^ (uint64_t)b ^ (uint64_t)now_ms();
+    uint64_t s = ((uint64_t)getpid() << 32) ^ ((uint64_t)a << 16) ^ (uint64_t)b ^ (uint64_t)tu_now_ms();
     return s ? s : 88172645463325252ULL;
 }
 
 /* A delta in [-span, span] other than 0. */
 static int64_t rand_delta(uint64_t *s, int span)
 {
-    int64_t d = (int64_t)(rng_next(s) % (uint64_t)(2 * span)) - span;
+    int64_t d = (int64_t)(tu_rng_next(s) % (uint64_t)(2 * span)) - span;
     return d >= 0 ? d + 1 : d;
 }
 
@@ -106,7 +62,7 @@ static char g_tag[64];
 static void unique_path(char *buf, size_t len, const char *what)
 {
     static int seq;
-    snprintf(buf, len, "/zkct/%s-%s-%d-%lld-%d", g_tag, what, (int)getpid(), now_ms(), ++seq);
+    snprintf(buf, len, "/zkct/%s-%s-%d-%lld-%d", g_tag, what, (int)getpid(), tu_now_ms(), ++seq);
 }
 
 static const char *hosts(void)
@@ -199,11 +155,11 @@ static raw *raw_open(void)
     raw *r = calloc(1, sizeof *r);
     ck_assert_ptr_nonnull(r);
     pthread_mutex_init(&r->mu, NULL);
-    cond_init_mono(&r->cv);
+    tu_cond_init_mono(&r->cv);
     r->zh = zookeeper_init(client_hosts(), raw_watcher, 10000, NULL, r, 0);
     ck_assert_ptr_nonnull(r->zh);
     struct timespec dl;
-    deadline_ts(&dl, CONNECT_MS);
+    tu_deadline_ts(&dl, CONNECT_MS);
     pthread_mutex_lock(&r->mu);
     int e = 0;
     while (!r->connected && e == 0)
@@ -242,7 +198,7 @@ static void raw_sync(raw *r, const char *path)
     int rc = zoo_async(r->zh, path, raw_sync_done, r);
     ck_assert_int_eq(rc, ZOK);
     struct timespec dl;
-    deadline_ts(&dl, CONNECT_MS);
+    tu_deadline_ts(&dl, CONNECT_MS);
     pthread_mutex_lock(&r->mu);
     int e = 0;
     while (r->syncs_done < target && e == 0)
@@ -256,14 +212,14 @@ static void raw_sync(raw *r, const char *path)
 static int raw_get(raw *r, const char *path, char *buf, int *len, struct Stat *st)
 {
     raw_sync(r, path);
-    long long deadline = now_ms() + CONNECT_MS;
+    long long deadline = tu_now_ms() + CONNECT_MS;
     int cap = *len, rc;
     for (;;) {
         *len = cap;
         rc = zoo_get(r->zh, path, 0, buf, len, st);
-        if ((rc != ZCONNECTIONLOSS && rc != ZOPERATIONTIMEOUT) || now_ms() > deadline)
+        if ((rc != ZCONNECTIONLOSS && rc != ZOPERATIONTIMEOUT) || tu_now_ms() > deadline)
             return rc;
-        nap(100);
+        tu_nap_ms(100);
     }
 }
 
@@ -418,9 +374,9 @@ static int proc_ready_and_wait(procs *p)
 static void procs_go(procs *p)
 {
     int got = 0;
-    long long deadline = now_ms() + WAIT_MS;
+    long long deadline = tu_now_ms() + WAIT_MS;
     while (got < p->n) {
-        long long left = deadline - now_ms();
+        long long left = deadline - tu_now_ms();
         ck_assert_msg(left > 0, "only %d of %d worker processes got ready", got, p->n);
         struct pollfd pf = {p->ready[0], POLLIN, 0};
         int r = poll(&pf, 1, (int)left);
@@ -439,12 +395,12 @@ static void procs_go(procs *p)
 /* Parent: wait for every child (bounded), assert they all exited 0. */
 static void procs_join(procs *p)
 {
-    long long deadline = now_ms() + 2 * WAIT_MS;
+    long long deadline = tu_now_ms() + 2 * WAIT_MS;
     for (int i = 0; i < p->n; i++) {
         int pfd = (int)syscall(SYS_pidfd_open, p->pid[i], 0);
         int status = 0;
         if (pfd >= 0) {
-            long long left = deadline - now_ms();
+            long long left = deadline - tu_now_ms();
             struct pollfd pf = {pfd, POLLIN, 0};
             if (left <= 0 || poll(&pf, 1, (int)left) != 1) {
                 kill(p->pid[i], SIGKILL);
@@ -494,7 +450,7 @@ static void box_init(box *b)
 {
     memset(b, 0, sizeof *b);
     pthread_mutex_init(&b->mu, NULL);
-    cond_init_mono(&b->cv);
+    tu_cond_init_mono(&b->cv);
 }
 
 static void box_cb(zkc_counter *ctr, int status, const zkc_counter_result *r, void *ud)
@@ -514,7 +470,7 @@ static void box_cb(zkc_counter *ctr, int status, const zkc_counter_result *r, vo
 static void box_wait(box *b)
 {
     struct timespec dl;
-    deadline_ts(&dl, WAIT_MS);
+    tu_deadline_ts(&dl, WAIT_MS);
     pthread_mutex_lock(&b->mu);
     int e = 0;
     while (b->calls == 0 && e == 0)
@@ -1238,7 +1194,7 @@ static void expect_untouched_baddata(zkc_client *c, raw *rw, const char *path, z
     u.floor = -1000;
     zkc_update ku = {0};
     char key[128];
-    snprintf(key, sizeof key, "bad-%d-%lld", (int)getpid(), now_ms());
+    snprintf(key, sizeof key, "bad-%d-%lld", (int)getpid(), tu_now_ms());
     ku.key = key;
     ck_assert_int_eq(zkc_counter_get(ctr, &v), ZKC_EBADDATA);
     ck_assert_int_eq(zkc_counter_add(ctr, 1, NULL, &r), ZKC_EBADDATA);
@@ -1383,7 +1339,7 @@ static void *ex_run(void *arg)
             continue;
         }
         struct timespec dl;
-        deadline_ts(&dl, WAIT_MS);
+        tu_deadline_ts(&dl, WAIT_MS);
         pthread_mutex_lock(&t->mu);
         while (t->inflight >= EX_WINDOW)
             if (pthread_cond_timedwait(&t->cv, &t->mu, &dl) == ETIMEDOUT)
@@ -1408,7 +1364,7 @@ static void *ex_run(void *arg)
         }
     }
     struct timespec dl;
-    deadline_ts(&dl, WAIT_MS);
+    tu_deadline_ts(&dl, WAIT_MS);
     pthread_mutex_lock(&t->mu);
     while (t->inflight > 0)
         if (pthread_cond_timedwait(&t->cv, &t->mu, &dl) == ETIMEDOUT)
@@ -1442,7 +1398,7 @@ static int ex_process(ex_shared *sh, int pi, procs *p)
         t[i].async = i % 2;
         t[i].seed = rng_seed(pi, i);
         pthread_mutex_init(&t[i].mu, NULL);
-        cond_init_mono(&t[i].cv);
+        tu_cond_init_mono(&t[i].cv);
         pthread_create(&th[i], NULL, ex_run, &t[i]);
     }
     for (int i = 0; i < EX_THREADS; i++)
@@ -1468,7 +1424,7 @@ START_TEST(t_exact_threads_processes)
     g_ex = sh;
     unique_path(sh->path, sizeof sh->path, "exact");
     sh->initial = 1000000;
-    long long t0 = now_ms();
+    long long t0 = tu_now_ms();
     procs_start(&g_ex_procs, EX_PROCS, "ex");
     procs_go(&g_ex_procs);
     /* and this process's own threads alongside */
@@ -1497,7 +1453,7 @@ START_TEST(t_exact_threads_processes)
     raw *rw = raw_open();
     ck_assert_int_eq(raw_int64(rw, sh->path), final);
     raw_close(rw);
-    fprintf(stderr, "exactness: %d adds applied, %d contended, %lld ms\n", applied, contended, now_ms() - t0);
+    fprintf(stderr, "exactness: %d adds applied, %d contended, %lld ms\n", applied, contended, tu_now_ms() - t0);
     ck_assert_msg(final == sh->initial + sum, "final %" PRId64 " != initial + applied deltas %" PRId64, final,
                   sh->initial + sum);
     ck_assert_int_ge(applied, (EX_PROCS + 1) * EX_THREADS * EX_ADDS * 9 / 10);
@@ -1541,7 +1497,7 @@ static void *st_run(void *arg)
     zkc_update u = {0};
     u.has_floor = 1;
     u.floor = 0;
-    int q = 1 + (int)(rng_next(&t->seed) % 3);
+    int q = 1 + (int)(tu_rng_next(&t->seed) % 3);
     while (*t->nops < ST_MAXOPS) {
         st_rec *r = &t->rec[(*t->nops)++];
         zkc_counter_result res = {0, 0, 0};
@@ -1553,7 +1509,7 @@ static void *st_run(void *arg)
             break;
         if (r->rc != 0 && r->rc != ZKC_EBOUND)
             break;
-        q = r->rc == ZKC_EBOUND ? 1 : 1 + (int)(rng_next(&t->seed) % 3);
+        q = r->rc == ZKC_EBOUND ? 1 : 1 + (int)(tu_rng_next(&t->seed) % 3);
     }
     return NULL;
 }
@@ -1718,7 +1674,7 @@ START_TEST(t_idempotency_processes_restart)
     id_shared *sh = shared_alloc(sizeof *sh);
     g_id = sh;
     unique_path(sh->path, sizeof sh->path, "idem");
-    snprintf(sh->key, sizeof sh->key, "order-%s-%d-%lld", g_tag, (int)getpid(), now_ms());
+    snprintf(sh->key, sizeof sh->key, "order-%s-%d-%lld", g_tag, (int)getpid(), tu_now_ms());
     zkc_client *c = client_new();
     zkc_counter *ctr = counter_new(c, sh->path, ZKC_FMT_INT64, 0);
     ck_assert_int_eq(zkc_counter_set(ctr, 100), 0);
@@ -1809,7 +1765,7 @@ START_TEST(t_idempotency_replay_beats_refusal)
     zkc_counter *ctr = counter_new(c, path, ZKC_FMT_INT32, 0);
     ck_assert_int_eq(zkc_counter_set(ctr, 5), 0);
     zkc_update u = {0};
-    snprintf(key, sizeof key, "resv-%s-%d-%lld", g_tag, (int)getpid(), now_ms());
+    snprintf(key, sizeof key, "resv-%s-%d-%lld", g_tag, (int)getpid(), tu_now_ms());
     u.key = key;
     u.has_floor = 1;
     u.floor = 0;
@@ -1856,7 +1812,7 @@ START_TEST(t_idempotency_replay_in_batch)
     zkc_client *c0 = client_new();
     char path[256], key[160];
     unique_path(path, sizeof path, "idemmix");
-    snprintf(key, sizeof key, "mix-%s-%d-%lld", g_tag, (int)getpid(), now_ms());
+    snprintf(key, sizeof key, "mix-%s-%d-%lld", g_tag, (int)getpid(), tu_now_ms());
     zkc_counter *c0ctr = counter_new(c0, path, ZKC_FMT_INT64, 0);
     zkc_update u = {0};
     u.key = key;
@@ -1901,7 +1857,7 @@ START_TEST(t_idempotency_same_client_same_batch)
     zkc_client *c = client_new();
     char path[256], key[160];
     unique_path(path, sizeof path, "idem1");
-    snprintf(key, sizeof key, "dup-%s-%d-%lld", g_tag, (int)getpid(), now_ms());
+    snprintf(key, sizeof key, "dup-%s-%d-%lld", g_tag, (int)getpid(), tu_now_ms());
     zkc_counter *ctr = counter_new(c, path, ZKC_FMT_INT64, 0);
     ck_assert_int_eq(zkc_counter_set(ctr, 0), 0);
     for (int round = 0; round < 3; round++) {
@@ -1970,16 +1926,16 @@ static void *ms_run(void *arg)
     for (int i = 0; i < MS_ORDERS; i++) {
         ms_order *o = &t->ord[i];
         /* 2 or 3 distinct SKUs, 1..3 units each (or one line, single add) */
-        o->n = t->single ? 1 : 2 + (int)(rng_next(&t->seed) % 2);
+        o->n = t->single ? 1 : 2 + (int)(tu_rng_next(&t->seed) % 2);
         int used = 0;
         for (int k = 0; k < o->n; k++) {
             int s;
             do
-                s = (int)(rng_next(&t->seed) % MS_SKUS);
+                s = (int)(tu_rng_next(&t->seed) % MS_SKUS);
             while (used & (1 << s));
             used |= 1 << s;
             o->sku[k] = s;
-            o->q[k] = 1 + (int64_t)(rng_next(&t->seed) % 3);
+            o->q[k] = 1 + (int64_t)(tu_rng_next(&t->seed) % 3);
         }
         zkc_counter_op ops[3];
         for (int k = 0; k < o->n; k++) {
@@ -2168,7 +2124,7 @@ START_TEST(t_multi_sku)
     ck_assert_int_eq(raw_int64(rw, sh->path[1]), 4);
     /* keyed multi: applied once, replayed after */
     char key[160];
-    snprintf(key, sizeof key, "multi-%s-%d-%lld", g_tag, (int)getpid(), now_ms());
+    snprintf(key, sizeof key, "multi-%s-%d-%lld", g_tag, (int)getpid(), tu_now_ms());
     zkc_counter_op one[2] = {{b, -1, 1, 0, 0, 0}, {a, 2, 0, 0, 0, 0}};
     ck_assert_int_eq(zkc_counter_multi_add(c, one, 2, key, res, NULL), 0);
     ck_assert_int_eq(res[0].replayed, 0);
@@ -2222,7 +2178,7 @@ static void *cb_run(void *arg)
     pthread_barrier_wait(t->bar);
     for (int i = 0; i < CB_ADDS; i++) {
         zkc_counter_result r = {0, 0, 0};
-        t->rec[i].delta = 1 + (int64_t)(rng_next(&t->seed) % 1000);
+        t->rec[i].delta = 1 + (int64_t)(tu_rng_next(&t->seed) % 1000);
         t->rec[i].rc = zkc_counter_add(t->ctr, t->rec[i].delta, NULL, &r);
         t->rec[i].before = r.before;
         t->rec[i].after = r.after;
@@ -2405,7 +2361,7 @@ static Suite *counter_suite(int with_ensemble)
         return s;
 
     tc = tcase_create("api");
-    tcase_set_timeout(tc, 120 * tscale());
+    tcase_set_timeout(tc, 120 * tu_scale());
     tcase_add_checked_fixture(tc, unpin, NULL);
     tcase_add_test(tc, t_blocking_ops);
     tcase_add_test(tc, t_async_ops);
@@ -2418,7 +2374,7 @@ static Suite *counter_suite(int with_ensemble)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("concurrency");
-    tcase_set_timeout(tc, 180 * tscale());
+    tcase_set_timeout(tc, 180 * tu_scale());
     tcase_add_checked_fixture(tc, unpin, NULL);
     tcase_add_test(tc, t_exact_threads_processes);
     tcase_add_test(tc, t_bounded_stock);
@@ -2471,7 +2427,7 @@ int main(int argc, char **argv)
     snprintf(g_tag, sizeof g_tag, "%d", (int)getpid());
     /* Room above the 20-tick default (4 s at 200 ms ticks) for 10 s sessions. */
     setenv("ZKH_MAX_SESSION_TIMEOUT_MS", "30000", 0);
-    long long t0 = now_ms();
+    long long t0 = tu_now_ms();
     /* Started here, in the parent, so the forked tests share it. */
     zkh_ensemble *e = zkh_shared();
     int skip = 0;
@@ -2484,13 +2440,13 @@ int main(int argc, char **argv)
                         "running the codec tests only, then SKIP\n");
         skip = 1;
     } else {
-        fprintf(stderr, "test_counter: ensemble %s up in %lld ms\n", zkh_ensemble_hosts(e), now_ms() - t0);
+        fprintf(stderr, "test_counter: ensemble %s up in %lld ms\n", zkh_ensemble_hosts(e), tu_now_ms() - t0);
     }
     SRunner *sr = srunner_create(counter_suite(!skip));
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
-    fprintf(stderr, "test_counter: %lld ms in all\n", now_ms() - t0);
+    fprintf(stderr, "test_counter: %lld ms in all\n", tu_now_ms() - t0);
     if (failed)
         return EXIT_FAILURE;
     return skip ? 77 : EXIT_SUCCESS;

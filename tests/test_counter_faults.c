@@ -18,6 +18,7 @@
 #endif
 #include "zkcoord.h"
 #include "ensemble.h"
+#include "testutil.h"
 #include "proxy.h"
 
 #include <check.h>
@@ -34,63 +35,19 @@
 
 #define OP_MULTI 14 /* ZOO_MULTI_OP */
 
-static int tscale(void)
-{
-    const char *s = getenv("ZKC_TEST_TIMEOUT_SCALE");
-    int v = s ? atoi(s) : 1;
-    return v >= 1 ? v : 1;
-}
-#define CONNECT_MS (30000 * tscale())
-#define ELECT_MS (60000 * tscale())
-#define WAIT_MS (60000 * tscale())
+#define CONNECT_MS (30000 * tu_scale())
+#define ELECT_MS (60000 * tu_scale())
+#define WAIT_MS (60000 * tu_scale())
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Pacing of polls that have no event to wait for (proxy counters, leader). */
-static void nap(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
 
-static void deadline_ts(struct timespec *ts, int timeout_ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += timeout_ms / 1000;
-    ts->tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
 
-static void cond_init_mono(pthread_cond_t *cv)
-{
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(cv, &ca);
-    pthread_condattr_destroy(&ca);
-}
 
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t x = *s;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *s = x;
-    return x * 2685821657736338717ULL;
-}
 
 static int64_t rand_delta(uint64_t *s, int span)
 {
-    int64_t d = (int64_t)(rng_next(s) % (uint64_t)(2 * span)) - span;
+    int64_t d = (int64_t)(tu_rng_next(s) % (uint64_t)(2 * span)) - span;
     return d >= 0 ? d + 1 : d;
 }
 
@@ -166,7 +123,7 @@ static zkh_ensemble *fault_ensemble(int need_control)
 static void debug_log(zkc_log_level level, const char *msg, void *ud)
 {
     (void)ud;
-    fprintf(stderr, "%lld zkcoord[%d]: %s\n", now_ms() % 1000000, (int)level, msg);
+    fprintf(stderr, "%lld zkcoord[%d]: %s\n", tu_now_ms() % 1000000, (int)level, msg);
 }
 
 static void debug_opts(zkc_client_options *o)
@@ -184,7 +141,7 @@ static zkc_client *client_on(const char *hosts_, int session_ms, zkc_state_fn fn
     zkc_client_options_init(&o);
     debug_opts(&o);
     o.hosts = hosts_;
-    o.session_timeout_ms = session_ms * tscale();
+    o.session_timeout_ms = session_ms * tu_scale();
     o.connect_timeout_ms = CONNECT_MS;
     zkc_client *c = NULL;
     int rc = zkc_client_create(&c, &o);
@@ -205,7 +162,7 @@ static zkc_counter *counter_on(zkc_client *c, const char *path)
 static void unique_path(char *buf, size_t len, const char *what)
 {
     static int seq;
-    snprintf(buf, len, "/zkctf/%s-%d-%lld-%d", what, (int)getpid(), now_ms(), ++seq);
+    snprintf(buf, len, "/zkctf/%s-%d-%lld-%d", what, (int)getpid(), tu_now_ms(), ++seq);
 }
 
 /* Value read by a fresh client straight from the servers (not via proxies). */
@@ -266,7 +223,7 @@ static long progress_now(void)
 static int progress_wait(long from, long more, int timeout_ms)
 {
     struct timespec dl;
-    deadline_ts(&dl, timeout_ms);
+    tu_deadline_ts(&dl, timeout_ms);
     pthread_mutex_lock(&g_prog.mu);
     int e = 0;
     while (g_prog.done < from + more && e == 0)
@@ -330,7 +287,7 @@ static void *w_run(void *arg)
         zkc_update u = {0};
         if (w->keyed_every && i % w->keyed_every == 0) {
             rec->keyed = 1;
-            snprintf(rec->key, sizeof rec->key, "f-%d-%lld-%d-%d", (int)getpid(), now_ms(), w->id, i);
+            snprintf(rec->key, sizeof rec->key, "f-%d-%lld-%d-%d", (int)getpid(), tu_now_ms(), w->id, i);
             u.key = rec->key;
         }
         if (w->mode == W_BLOCKING) {
@@ -363,7 +320,7 @@ static void *w_run(void *arg)
             progress_add();
         } else {
             struct timespec dl;
-            deadline_ts(&dl, WAIT_MS);
+            tu_deadline_ts(&dl, WAIT_MS);
             pthread_mutex_lock(&w->mu);
             int e = 0;
             while (w->inflight >= W_WINDOW && e == 0)
@@ -394,7 +351,7 @@ static void *w_run(void *arg)
     }
     /* every async add answered */
     struct timespec dl;
-    deadline_ts(&dl, 2 * WAIT_MS);
+    tu_deadline_ts(&dl, 2 * WAIT_MS);
     pthread_mutex_lock(&w->mu);
     int e = 0;
     while (w->inflight > 0 && e == 0)
@@ -416,9 +373,9 @@ static void worker_start(worker *w, int id, int mode, zkc_client *c, zkc_counter
     w->max_ops = max_ops < W_CAP ? max_ops : W_CAP;
     w->stop = stop;
     w->rec = calloc(W_CAP, sizeof *w->rec);
-    w->seed = ((uint64_t)getpid() << 20) ^ (uint64_t)now_ms() ^ ((uint64_t)id * 7919u) ^ 1;
+    w->seed = ((uint64_t)getpid() << 20) ^ (uint64_t)tu_now_ms() ^ ((uint64_t)id * 7919u) ^ 1;
     pthread_mutex_init(&w->mu, NULL);
-    cond_init_mono(&w->cv);
+    tu_cond_init_mono(&w->cv);
     REQUIRE(w->rec != NULL, "out of memory");
     REQUIRE(pthread_create(&w->th, NULL, w_run, w) == 0, "pthread_create");
 }
@@ -538,7 +495,7 @@ static void states_fn(zkc_client *c, zkc_state st, void *ud)
 static int states_wait(states *s, zkc_state st, int above, int timeout_ms)
 {
     struct timespec dl;
-    deadline_ts(&dl, timeout_ms);
+    tu_deadline_ts(&dl, timeout_ms);
     pthread_mutex_lock(&s->mu);
     int e = 0;
     while (s->n[st] <= above && e == 0)
@@ -595,7 +552,7 @@ START_TEST(t_proxy_drop_request_and_reply)
     char pa[256], pb[256];
     unique_path(pa, sizeof pa, "px-a");
     unique_path(pb, sizeof pb, "px-b");
-    long long t0 = now_ms();
+    long long t0 = tu_now_ms();
 
     zkc_client *c[PX_CLIENTS];
     zkc_counter *ca[PX_CLIENTS], *cb[PX_CLIENTS];
@@ -621,9 +578,9 @@ START_TEST(t_proxy_drop_request_and_reply)
         int reply = round % 2;
         int before = fired_total();
         arm_all(reply, 1);
-        long long deadline = now_ms() + WAIT_MS;
-        while (fired_total() == before && now_ms() < deadline && progress_now() < PX_CLIENTS * (3 * PX_OPS + PX_OPS / 2))
-            nap(5);
+        long long deadline = tu_now_ms() + WAIT_MS;
+        while (fired_total() == before && tu_now_ms() < deadline && progress_now() < PX_CLIENTS * (3 * PX_OPS + PX_OPS / 2))
+            tu_nap_ms(5);
         arm_all(reply, 0);
         int got = fired_total() - before;
         if (reply)
@@ -655,7 +612,7 @@ START_TEST(t_proxy_drop_request_and_reply)
     }
     int64_t fa = final_value(pa), fb = final_value(pb);
     fprintf(stderr, "proxy drops: %d request drops and %d reply drops fired, %d keys checked, %lld ms\n", fired_req,
-            fired_rep, checked, now_ms() - t0);
+            fired_rep, checked, tu_now_ms() - t0);
 
     for (int k = 0; k < PX_CLIENTS; k++)
         REQUIRE(st[k].lost == 0 && st[k].sessions == 1,
@@ -704,7 +661,7 @@ START_TEST(t_dropped_creates_on_first_use)
     for (int variant = 0; variant < 3; variant++) {
         for (int k = 1; k <= 3; k++) {
             char meta[128], warm[160], path[256], key[128];
-            snprintf(meta, sizeof meta, "/zkctf-first-%d-%lld-%d%d", (int)getpid(), now_ms(), variant, k);
+            snprintf(meta, sizeof meta, "/zkctf-first-%d-%lld-%d%d", (int)getpid(), tu_now_ms(), variant, k);
             snprintf(warm, sizeof warm, "%s-warm", meta);
             snprintf(path, sizeof path, "%s-ctr/a/b/c", meta);
             snprintf(key, sizeof key, "first-%d-%d", variant, k);
@@ -764,14 +721,14 @@ END_TEST
 
 static int wait_new_leader(zkh_ensemble *e, int old, int timeout_ms)
 {
-    long long deadline = now_ms() + timeout_ms;
+    long long deadline = tu_now_ms() + timeout_ms;
     for (;;) {
         int l = zkh_leader(e);
         if (l >= 0 && l != old)
             return l;
-        if (now_ms() > deadline)
+        if (tu_now_ms() > deadline)
             return -1;
-        nap(100);
+        tu_nap_ms(100);
     }
 }
 
@@ -786,7 +743,7 @@ START_TEST(t_leader_kill)
         return;
     char pa[256];
     unique_path(pa, sizeof pa, "leader");
-    long long t0 = now_ms();
+    long long t0 = tu_now_ms();
     zkc_client *c[LK_CLIENTS];
     zkc_counter *ca[LK_CLIENTS];
     static worker w[LK_CLIENTS * LK_PER_CLIENT];
@@ -848,7 +805,7 @@ START_TEST(t_leader_kill)
         zkc_client_destroy(c[k]);
     }
     int64_t fa = final_value(pa);
-    fprintf(stderr, "leader kill: %d keys checked, %lld ms\n", checked, now_ms() - t0);
+    fprintf(stderr, "leader kill: %d keys checked, %lld ms\n", checked, tu_now_ms() - t0);
     REQUIRE(!why[0], "%s", why);
     REQUIRE(t.bad_done == 0, "%d updates completed other than exactly once", t.bad_done);
     REQUIRE(t.unknown == 0, "%d updates returned ZKC_EUNKNOWN although a quorum was up", t.unknown);
@@ -875,11 +832,11 @@ START_TEST(t_session_expiry)
         return;
     char pa[256];
     unique_path(pa, sizeof pa, "expiry");
-    long long t0 = now_ms();
+    long long t0 = tu_now_ms();
     states ss;
     memset(&ss, 0, sizeof ss);
     pthread_mutex_init(&ss.mu, NULL);
-    cond_init_mono(&ss.cv);
+    tu_cond_init_mono(&ss.cv);
     zkc_client *c = client_on(zkh_ensemble_hosts(e), 10000, states_fn, &ss);
     zkc_counter *ctr = counter_on(c, pa);
     static worker w[EX_WORKERS];
@@ -914,7 +871,7 @@ START_TEST(t_session_expiry)
                 snprintf(why, sizeof why, "round %d: zkh_expire_session: %s", round, strerror(-rc));
                 break;
             }
-            expired = states_wait(&ss, ZKC_STATE_LOST, lost0, 15000 * tscale());
+            expired = states_wait(&ss, ZKC_STATE_LOST, lost0, 15000 * tu_scale());
             if (expired)
                 break;
             long sl = __atomic_load_n(&g_sesslost, __ATOMIC_RELAXED) - sl0;
@@ -962,7 +919,7 @@ START_TEST(t_session_expiry)
     zkc_client_destroy(c);
     int64_t fa = final_value(pa);
     fprintf(stderr, "session expiry: %llu sessions, %d keys checked, counter %lld vs applied %lld, %lld ms\n",
-            (unsigned long long)st.sessions, checked, (long long)fa, (long long)t.sum_a, now_ms() - t0);
+            (unsigned long long)st.sessions, checked, (long long)fa, (long long)t.sum_a, tu_now_ms() - t0);
     REQUIRE(!why[0], "%s", why);
     REQUIRE(st.lost >= EX_ROUNDS && st.sessions >= EX_ROUNDS + 1, "%llu sessions lost, %llu established",
             (unsigned long long)st.lost, (unsigned long long)st.sessions);
@@ -1008,9 +965,9 @@ static zhandle_t *raw_open(const char *hosts_)
 {
     zhandle_t *zh = zookeeper_init(hosts_, raw_watcher, 10000, NULL, NULL, 0);
     REQUIRE(zh != NULL, "raw client");
-    long long deadline = now_ms() + CONNECT_MS;
-    while (zoo_state(zh) != ZOO_CONNECTED_STATE && now_ms() < deadline)
-        nap(20);
+    long long deadline = tu_now_ms() + CONNECT_MS;
+    while (zoo_state(zh) != ZOO_CONNECTED_STATE && tu_now_ms() < deadline)
+        tu_nap_ms(20);
     REQUIRE(zoo_state(zh) == ZOO_CONNECTED_STATE, "raw client: no connection");
     return zh;
 }
@@ -1047,10 +1004,10 @@ START_TEST(t_marker_retention)
     if (!e)
         return;
     char meta[128], path[256], txn[160], key[128];
-    snprintf(meta, sizeof meta, "/zkctf-meta-%d-%lld", (int)getpid(), now_ms());
+    snprintf(meta, sizeof meta, "/zkctf-meta-%d-%lld", (int)getpid(), tu_now_ms());
     snprintf(txn, sizeof txn, "%s/txn", meta);
     unique_path(path, sizeof path, "retention");
-    snprintf(key, sizeof key, "ret-%d-%lld", (int)getpid(), now_ms());
+    snprintf(key, sizeof key, "ret-%d-%lld", (int)getpid(), tu_now_ms());
 
     zkc_client *a = client_meta(zkh_ensemble_hosts(e), meta, 1, 2000, 0, 0);
     zkc_counter *ca = counter_on(a, path);
@@ -1060,7 +1017,7 @@ START_TEST(t_marker_retention)
     REQUIRE(zkc_counter_add(ca, 3, &u, &r) == 0, "keyed add: %s", zkc_errmsg());
     zkc_counter_destroy(ca);
     zkc_client_destroy(a);
-    long long t_written = now_ms();
+    long long t_written = tu_now_ms();
 
     zhandle_t *zh = raw_open(zkh_ensemble_hosts(e));
     int slots_a = raw_children(zh, txn);
@@ -1075,17 +1032,17 @@ START_TEST(t_marker_retention)
     REQUIRE(zkc_counter_lookup(b, key, &r) == 0 && r.after == 3, "key lost before its retention");
 
     /* old enough: a dry run counts them and deletes nothing, then the real run */
-    long long deadline = now_ms() + 30000LL * tscale();
+    long long deadline = tu_now_ms() + 30000LL * tu_scale();
     int dry_seen = 0;
-    while (now_ms() < deadline) {
+    while (tu_now_ms() < deadline) {
         REQUIRE(zkc_admin_cleanup(b, NULL, 1, &rep) == 0, "dry-run cleanup: %s", zkc_errmsg());
         if (rep.markers >= 1 && rep.keys >= 1) {
             dry_seen = 1;
             break;
         }
-        nap(250);
+        tu_nap_ms(250);
     }
-    long long waited = now_ms() - t_written;
+    long long waited = tu_now_ms() - t_written;
     REQUIRE(dry_seen, "after %lld ms the dry run still counts %lld markers, %lld keys", waited,
             (long long)rep.markers, (long long)rep.keys);
     REQUIRE(waited >= 4000 - 500, "markers counted as expired %lld ms after the write: before 2 session timeouts",
@@ -1121,7 +1078,7 @@ START_TEST(t_cleanup_while_undecided)
     if (!e)
         return;
     char meta[128], path[256], txn[160];
-    snprintf(meta, sizeof meta, "/zkctf-meta-%d-%lld", (int)getpid(), now_ms());
+    snprintf(meta, sizeof meta, "/zkctf-meta-%d-%lld", (int)getpid(), tu_now_ms());
     snprintf(txn, sizeof txn, "%s/txn", meta);
     unique_path(path, sizeof path, "undecided");
     REQUIRE(zkh_proxy_start(&g_px[0], zkh_node_hostport(e, 0)) == 0, "proxy");
@@ -1137,9 +1094,9 @@ START_TEST(t_cleanup_while_undecided)
     int stop = 0;
     memset(&one, 0, sizeof one);
     worker_start(&one, 0, W_ASYNC, w, ctr, NULL, 0, 1, &stop);
-    long long deadline = now_ms() + WAIT_MS;
-    while (zkh_proxy_faults_fired(g_px[0]) < 2 && now_ms() < deadline)
-        nap(10);
+    long long deadline = tu_now_ms() + WAIT_MS;
+    while (zkh_proxy_faults_fired(g_px[0]) < 2 && tu_now_ms() < deadline)
+        tu_nap_ms(10);
     int fired = zkh_proxy_faults_fired(g_px[0]);
 
     /* The cleaner: same meta root, 1 s retention, 2 s sessions -> 4 s. */
@@ -1147,11 +1104,11 @@ START_TEST(t_cleanup_while_undecided)
     zhandle_t *zh = raw_open(zkh_ensemble_hosts(e));
     zkc_cleanup_report rep;
     int64_t removed = 0;
-    deadline = now_ms() + 20000LL * tscale();
-    while (now_ms() < deadline && raw_children(zh, txn) > 0) {
+    deadline = tu_now_ms() + 20000LL * tu_scale();
+    while (tu_now_ms() < deadline && raw_children(zh, txn) > 0) {
         if (zkc_admin_cleanup(cl, NULL, 0, &rep) == 0)
             removed += rep.markers;
-        nap(250);
+        tu_nap_ms(250);
     }
     long undecided = progress_now() == 0;
     zkh_proxy_drop_request(g_px[0], 9, 0); /* the writer may decide now */
@@ -1204,7 +1161,7 @@ static Suite *faults_suite(void)
     Suite *s = suite_create("counter-faults");
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         TCase *tc = tcase_create(cases[i].name);
-        tcase_set_timeout(tc, 420 * tscale());
+        tcase_set_timeout(tc, 420 * tu_scale());
         tcase_add_checked_fixture(tc, reset_progress, NULL);
         tcase_add_test(tc, cases[i].test);
         suite_add_tcase(s, tc);
@@ -1216,12 +1173,12 @@ int main(void)
 {
     zoo_set_debug_level(0);
     pthread_mutex_init(&g_prog.mu, NULL);
-    cond_init_mono(&g_prog.cv);
-    long long t0 = now_ms();
+    tu_cond_init_mono(&g_prog.cv);
+    long long t0 = tu_now_ms();
     SRunner *sr = srunner_create(faults_suite());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
-    fprintf(stderr, "test_counter_faults: %lld ms in all\n", now_ms() - t0);
+    fprintf(stderr, "test_counter_faults: %lld ms in all\n", tu_now_ms() - t0);
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -44,7 +44,7 @@ int tu_ms(int ms)
     return ms * tu_scale();
 }
 
-static void deadline_ts(struct timespec *dl, int timeout_ms)
+void tu_deadline_ts(struct timespec *dl, int timeout_ms)
 {
     clock_gettime(CLOCK_MONOTONIC, dl);
     dl->tv_sec += timeout_ms / 1000;
@@ -53,6 +53,26 @@ static void deadline_ts(struct timespec *dl, int timeout_ms)
         dl->tv_sec++;
         dl->tv_nsec -= 1000000000L;
     }
+}
+
+void tu_cond_init_mono(pthread_cond_t *cv)
+{
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(cv, &ca);
+    pthread_condattr_destroy(&ca);
+}
+
+uint64_t tu_rng_next(uint64_t *s)
+{
+    /* xorshift64* */
+    uint64_t x = *s;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *s = x;
+    return x * 2685821657736338717ULL;
 }
 
 /* ------------------------------------------------------------ clients */
@@ -131,7 +151,7 @@ void tu_events_add(tu_events *e, int ev, int64_t val)
 int tu_events_wait(tu_events *e, int ev, int from, int timeout_ms)
 {
     struct timespec dl;
-    deadline_ts(&dl, timeout_ms);
+    tu_deadline_ts(&dl, timeout_ms);
     pthread_mutex_lock(&e->mu);
     int found = -1;
     for (;;) {
@@ -158,7 +178,7 @@ int tu_events_wait(tu_events *e, int ev, int from, int timeout_ms)
 int tu_events_wait_total(tu_events *e, int n, int timeout_ms)
 {
     struct timespec dl;
-    deadline_ts(&dl, timeout_ms);
+    tu_deadline_ts(&dl, timeout_ms);
     pthread_mutex_lock(&e->mu);
     while (e->n < n) {
         if (pthread_cond_timedwait(&e->cv, &e->mu, &dl) == ETIMEDOUT)
@@ -334,7 +354,7 @@ tu_raw *tu_raw_open(const char *hosts, int session_ms)
     r->zh = zookeeper_init(hosts, raw_watcher, session_ms, NULL, r, 0);
     ck_assert_msg(r->zh != NULL, "zookeeper_init(%s) failed", hosts);
     struct timespec dl;
-    deadline_ts(&dl, tu_ms(20000));
+    tu_deadline_ts(&dl, tu_ms(20000));
     pthread_mutex_lock(&r->mu);
     while (!r->connected)
         if (pthread_cond_timedwait(&r->cv, &r->mu, &dl) == ETIMEDOUT)
@@ -390,7 +410,7 @@ void tu_raw_sync(tu_raw *r, const char *path)
     s.rc = -1;
     ck_assert_int_eq(zoo_async(r->zh, path, raw_sync_done, &s), ZOK);
     struct timespec dl;
-    deadline_ts(&dl, tu_ms(20000));
+    tu_deadline_ts(&dl, tu_ms(20000));
     pthread_mutex_lock(&s.mu);
     while (!s.done)
         if (pthread_cond_timedwait(&s.cv, &s.mu, &dl) == ETIMEDOUT)

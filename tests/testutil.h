@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "zkcoord.h"
 #include "harness/ensemble.h"
@@ -32,6 +33,11 @@ long long tu_now_ms(void);
 void tu_nap_ms(int ms);
 int tu_scale(void);            /* ZKC_TEST_TIMEOUT_SCALE, >= 1 */
 int tu_ms(int ms);             /* ms * scale */
+/* An absolute CLOCK_MONOTONIC deadline timeout_ms from now, for a condition
+ * variable made by tu_cond_init_mono. */
+void tu_deadline_ts(struct timespec *dl, int timeout_ms);
+void tu_cond_init_mono(pthread_cond_t *cv);
+uint64_t tu_rng_next(uint64_t *s); /* xorshift64*; *s must not be 0 */
 #define TU_SESSION_MS 4000     /* requested session timeout (before scaling) */
 #define TU_TICK_MS 200         /* the harness's tickTime */
 
