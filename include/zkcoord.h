@@ -73,7 +73,7 @@ extern "C" {
 
 #define ZKC_OK             0
 #define ZKC_EINVAL        -1  /* invalid argument: path, option, NULL, format */
-#define ZKC_ENOMEM        -2  /* out of memory */
+#define ZKC_ENOMEM        -2  /* out of memory (see README: Memory exhaustion) */
 #define ZKC_ETIMEDOUT     -3  /* the call's own timeout passed first */
 #define ZKC_ECANCELED     -4  /* cancelled by zkc_*_cancel or by destroying its object/client */
 #define ZKC_ECONNLOSS     -5  /* no server reachable within the operation timeout (nothing was applied) */
