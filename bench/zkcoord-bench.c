@@ -2367,14 +2367,21 @@ static void known_causes(report *rep)
                   "ordered) or holding the next send until the woken callers re-queue would double the batch.",
                   apt, rep->threads);
     }
-    if (!strcmp(rep->name, "counter_hot_sessions") && L->conflicts > 0)
+    if (!strcmp(rep->name, "counter_hot_sessions") && L->conflicts > 0) {
+        if (rep->starved)
+            sb_printf(b,
+                      " Cause (fairness): a session that just wrote knows the new version and writes again at "
+                      "once, while a loser must re-read; the losers' \"zkc-waiting-\" beacons (lib/counter.c, "
+                      "FAIRNESS) make the winner yield, so starvation here means the beacon was not seen in time "
+                      "(%.2f beacon creates, %.2f children listings per add).",
+                      per_op(L, ZKC_REQ_CREATE), per_op(L, ZKC_REQ_CHILDREN));
         sb_printf(b,
-                  " Cause (fairness): the session that wrote last keeps a correct cached version and writes again "
-                  "at once (1 round trip), while the others first fail with BadVersion, then wait a jittered "
-                  "backoff of 0..2^attempt ms (cap 128 ms, lib/counter.c multi_done), re-read and try again; by "
-                  "then the hot session has written again, so they fall further back and some adds give up after "
-                  "max_attempts (ZKC_ECONTENDED). The raw floor re-reads before every write, so every session is "
-                  "alike. Throughput is higher than the floor for the same reason, fairness is not.");
+                  " With one thread per session there is nothing to combine: a fair rotation costs every session "
+                  "a re-read and a write per add, as the floor does (library %.2f get + %.2f multi per add, "
+                  "floor %.2f get + %.2f set), plus the beacons (%.2f create + %.2f delete per add).",
+                  lget, per_op(L, ZKC_REQ_MULTI), isfinite(fget) ? fget : 0.0, per_op(F, ZKC_REQ_SET),
+                  per_op(L, ZKC_REQ_CREATE), per_op(L, ZKC_REQ_DELETE));
+    }
     if (!strcmp(rep->name, "reserve_fifo")) {
         double orders = (double)L->ops_all, multis = (double)L->req[ZKC_REQ_MULTI];
         double tl = lcpu + lsrv, tf = fcpu + fsrv;

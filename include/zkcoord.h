@@ -403,7 +403,8 @@ ZKC_EXTERN int zkc_counter_lookup(zkc_client *c, const char *key, zkc_counter_re
 /* Admin: after 2^32-1 updates a node's version reaches -1 and no conditional
  * write is possible (ZKC_EVERSIONWRAP). Rebase recreates the node with its
  * current value and version 0. Run it while no non-zkcoord writer updates the
- * node. */
+ * node. ZKC_EBUSY if the node has children (zkcoord writers waiting on it leave
+ * an ephemeral "zkc-waiting-*" child there while they wait: see README). */
 ZKC_EXTERN int zkc_counter_rebase(zkc_counter *ctr);
 
 /* ------------------------------------------------------------------ admin */

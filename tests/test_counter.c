@@ -2276,6 +2276,117 @@ START_TEST(t_combining)
 }
 END_TEST
 
+/* ================================================================ fairness */
+
+#define FB_CLIENTS 4
+#define FB_ADDS 40
+
+typedef struct fb_worker {
+    zkc_counter *ctr;
+    pthread_barrier_t *bar;
+    int rc;
+    char msg[200];
+} fb_worker;
+
+static void *fb_run(void *arg)
+{
+    fb_worker *w = arg;
+    pthread_barrier_wait(w->bar);
+    for (int i = 0; i < FB_ADDS; i++) {
+        int rc = zkc_counter_add(w->ctr, 1, NULL, NULL);
+        if (rc && !w->rc) {
+            w->rc = rc;
+            snprintf(w->msg, sizeof w->msg, "%s", zkc_errmsg());
+        }
+    }
+    return NULL;
+}
+
+/* FB_CLIENTS clients hammer one counter; returns the conflicts they met. */
+static uint64_t fb_round(const char *path, zkc_client **cs)
+{
+    zkc_counter *ctrs[FB_CLIENTS];
+    fb_worker w[FB_CLIENTS];
+    pthread_t th[FB_CLIENTS];
+    pthread_barrier_t bar;
+    zkc_stats s0[FB_CLIENTS], s1;
+    pthread_barrier_init(&bar, NULL, FB_CLIENTS);
+    for (int i = 0; i < FB_CLIENTS; i++) {
+        ctrs[i] = counter_new(cs[i], path, ZKC_FMT_INT64, 0);
+        zkc_client_stats(cs[i], &s0[i]);
+        memset(&w[i], 0, sizeof w[i]);
+        w[i].ctr = ctrs[i];
+        w[i].bar = &bar;
+        ck_assert_int_eq(pthread_create(&th[i], NULL, fb_run, &w[i]), 0);
+    }
+    uint64_t conflicts = 0;
+    for (int i = 0; i < FB_CLIENTS; i++) {
+        pthread_join(th[i], NULL);
+        ck_assert_msg(w[i].rc == 0, "client %d: %s: %s", i, zkc_strerror(w[i].rc), w[i].msg);
+        zkc_client_stats(cs[i], &s1);
+        conflicts += s1.conflicts - s0[i].conflicts;
+    }
+    pthread_barrier_destroy(&bar);
+    ck_assert_int_eq(get_value(ctrs[0]), FB_CLIENTS * FB_ADDS);
+    for (int i = 0; i < FB_CLIENTS; i++)
+        zkc_counter_destroy(ctrs[i]);
+    return conflicts;
+}
+
+/* Children of path whose name starts with "zkc-waiting-", after a sync. */
+static int fb_beacons(raw *r, const char *path)
+{
+    raw_sync(r, path);
+    struct String_vector sv = {0, NULL};
+    int rc = zoo_get_children(r->zh, path, 0, &sv);
+    ck_assert_msg(rc == ZOK, "children of %s: %s", path, zerror(rc));
+    int n = 0;
+    for (int i = 0; i < sv.count; i++)
+        n += strncmp(sv.data[i], "zkc-waiting-", 12) == 0;
+    deallocate_String_vector(&sv);
+    return n;
+}
+
+/* Writers that lose raise an ephemeral "zkc-waiting-" beacon on the counter
+ * node (lib/counter.c, FAIRNESS); once every add is decided and the clients
+ * are idle, none is left (each is lowered within its linger, bounded here), and
+ * the counter is exact. A counter node on which beacons may not be created (no
+ * CREATE permission) works the same, without them. */
+START_TEST(t_fairness_beacons)
+{
+    zkc_client *cs[FB_CLIENTS];
+    for (int i = 0; i < FB_CLIENTS; i++)
+        cs[i] = client_new();
+    raw *r = raw_open();
+    char path[256];
+    unique_path(path, sizeof path, "fair");
+    uint64_t conflicts = fb_round(path, cs);
+    fprintf(stderr, "fairness beacons: %d adds from %d clients, %llu conflicts\n", FB_CLIENTS * FB_ADDS,
+            FB_CLIENTS, (unsigned long long)conflicts);
+    long long deadline = tu_now_ms() + tu_ms(10000);
+    int left;
+    while ((left = fb_beacons(r, path)) > 0 && tu_now_ms() < deadline)
+        tu_nap_ms(50); /* no event tells us; the linger is at most 10 write round trips */
+    ck_assert_msg(left == 0, "%d beacon(s) left on %s after the writers went idle", left, path);
+
+    /* No CREATE on the counter node: the beacon cannot be raised; adds are unaffected. */
+    char p2[256];
+    unique_path(p2, sizeof p2, "fairacl");
+    struct ACL rw = {ZOO_PERM_READ | ZOO_PERM_WRITE | ZOO_PERM_DELETE | ZOO_PERM_ADMIN, ZOO_ANYONE_ID_UNSAFE};
+    struct ACL_vector acl = {1, &rw};
+    int rc = zoo_create(r->zh, "/zkct", NULL, -1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
+    ck_assert(rc == ZOK || rc == ZNODEEXISTS);
+    static const char zero64[8] = {0};
+    ck_assert_int_eq(zoo_create(r->zh, p2, zero64, 8, &acl, 0, NULL, 0), ZOK);
+    fb_round(p2, cs);
+    ck_assert_int_eq(fb_beacons(r, p2), 0);
+
+    raw_close(r);
+    for (int i = 0; i < FB_CLIENTS; i++)
+        ck_assert_int_eq(zkc_client_destroy(cs[i]), 0);
+}
+END_TEST
+
 /* ================================================================ shutdown */
 
 #define SD_OPS 300
@@ -2384,6 +2495,7 @@ static Suite *counter_suite(int with_ensemble)
     tcase_add_test(tc, t_idempotency_same_client_same_batch);
     tcase_add_test(tc, t_multi_sku);
     tcase_add_test(tc, t_combining);
+    tcase_add_test(tc, t_fairness_beacons);
     tcase_add_test(tc, t_destroy_with_adds_in_flight);
     suite_add_tcase(s, tc);
     return s;
