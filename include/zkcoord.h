@@ -327,6 +327,12 @@ ZKC_EXTERN void zkc_queue_free(zkc_queue_entry *entries, int count);
 
 /* ---------------------------------------------------------------- counters */
 
+/* A counter is one znode holding a number, updated by versioned setData in a
+ * multi with a per-client marker (exactly once across connection loss, see
+ * README). Concurrent adds of one client to one path are combined into one
+ * transaction. Between clients it is optimistic CAS made fair: a client that
+ * keeps losing leaves an ephemeral "zkc-waiting-<uuid>" child on the counter
+ * node while it waits, and winners yield to it (README: Fairness). */
 typedef struct zkc_counter zkc_counter;
 
 typedef enum {
