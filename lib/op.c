@@ -118,6 +118,7 @@ typedef struct watch_priv {
     int pending; /* a read carrying this watch is in flight */
     int firing;
     int removing;
+    int reclaiming; /* a reclaim task is queued: only it frees the cell */
     int wtype; /* ZWATCHTYPE_DATA / ZWATCHTYPE_CHILD */
 } watch_priv;
 
@@ -215,8 +216,7 @@ static void reclaim_task(zkc__task *t)
     watch_event *ev = ZKC__CONTAINER_OF(t, watch_event, t);
     zkc__watch *w = ev->w;
     free(ev);
-    if (!WP(w)->removing)
-        watch_free(w); /* else the removal's completion frees it */
+    watch_free(w);
 }
 
 /* A dropped cell whose session is closed: its handle will call nothing more,
@@ -226,15 +226,18 @@ static void reclaim_task(zkc__task *t)
 static void reclaim_later(zkc__watch *w)
 {
     zkc_client *c = w->c;
+    watch_priv *p = WP(w);
     w->state = W_IDLE; /* a queued event for it is ignored */
+    if (p->removing || p->reclaiming)
+        return; /* the removal's completion (or the task already queued) frees it */
     if (!c->threads_started) {
-        if (!WP(w)->removing)
-            watch_free(w);
+        watch_free(w);
         return;
     }
     watch_event *ev = calloc(1, sizeof *ev);
     if (!ev)
         return;
+    p->reclaiming = 1;
     ev->t.fn = reclaim_task;
     ev->w = w;
     zkc__post(c, &ev->t);
@@ -255,8 +258,8 @@ static void remove_watch_task(zkc__task *t)
         while (o) {
             zkc__watch *next = o->next;
             watch_priv *op = WP(o);
-            if (o != w && op->dropped && !op->removing && !op->firing && !op->pending && o->gen == w->gen &&
-                op->wtype == p->wtype && o->path && strcmp(o->path, w->path) == 0)
+            if (o != w && op->dropped && !op->removing && !op->reclaiming && !op->firing && !op->pending &&
+                o->gen == w->gen && op->wtype == p->wtype && o->path && strcmp(o->path, w->path) == 0)
                 watch_free(o);
             o = next;
         }
