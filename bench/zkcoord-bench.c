@@ -2386,25 +2386,16 @@ static void known_causes(report *rep, double ratio)
         double orders = (double)L->ops_all, multis = (double)L->req[ZKC_REQ_MULTI];
         double tl = lcpu + lsrv, tf = fcpu + fsrv;
         double opm = multis > 0 ? orders / multis : NAN;
-        /* Every order is enqueued by a multi of its own; the rest of the multis
-         * are the heads' grant batches. */
-        double grants = multis - orders, per_grant = grants > 0 ? orders / grants : NAN;
         sb_printf(b,
-                  " %.2f writes per order (%.2f orders per multi) plus %.2f reads, against %.2f writes for mutex + "
-                  "get + CAS + unlock.",
+                  " %.2f writes per order (%.2f orders per multi: enqueues of one client combined, grants batched "
+                  "by the head) plus %.2f reads, against %.2f writes for mutex + get + CAS + unlock.",
                   writes_per_op(L), opm, total_per_op(L) - writes_per_op(L), writes_per_op(F));
-        if (isfinite(per_grant))
-            sb_printf(b,
-                      " Grants are batched: about %.1f orders per grant multi (lib/reserve.c walk_decide); what each "
-                      "order still pays alone is its enqueue multi (record + queue node, one write) and its reads "
-                      "(queue length check, listing, record and predecessor watches, the granter's read of its "
-                      "entry, the re-read of its decided record).",
-                      per_grant);
         if (isfinite(ratio) && ratio < 10)
             sb_printf(b,
-                      " Reaching 10x needs fewer requests per order, not better grant batching: combining the "
-                      "enqueues of one client's concurrent orders into one multi, with one length check and one "
-                      "listing per combined batch.");
+                      " What each order still pays alone is its reads: queue length check, listing, record and "
+                      "predecessor watches, the granter's read of its entry, the re-read of its decided record; and "
+                      "its wait for the grant rounds, which are sequential (each head lists, reads, writes, then "
+                      "wakes the next).");
         sb_printf(b, " Client+server CPU per order: %.3f ms vs %.3f ms for the baseline (ratio %.2f).", tl, tf,
                   tl > 0 ? tf / tl : NAN);
     }

@@ -47,9 +47,15 @@
  * (OUT_OF_STOCK, TIMED_OUT, or PENDING without queue nodes = ABANDONED: a
  * restarted worker retrying its order). So an id reserves at most once.
  * Because all lines are created in one transaction, every SKU queue sees one
- * global arrival order (queue sequence order == record czxid order), so the
- * oldest waiting request is at the head of every queue it is in, and multi-line
- * orders cannot wait on each other in a cycle.
+ * global arrival order (record czxid order, and within one transaction op
+ * order, which is each queue's sequence order), so the oldest waiting request
+ * is at the head of every queue it is in, and multi-line orders cannot wait on
+ * each other in a cycle. COMBINING: fresh enqueues of one client that are
+ * ready while its previous enqueue multi is out go together in the next one
+ * (records and nodes request after request, in the order they became ready);
+ * a request whose own op fails it is told as if alone, the others resend
+ * ahead of later arrivals. One write per batch instead of per order; the
+ * debug log names each request's queue node.
  * LIMIT: before enqueueing we stat each queue (numChildren, no listing) and
  * refuse with ZKC_ELIMIT when it already holds >= 10000 waiting requests. That
  * keeps one getChildren of a queue (names are 25 bytes: about 290 KB for 10000)
@@ -569,6 +575,10 @@ struct zkc_inventory {
     int api_destroyed; /* atomic */
     int destroyed;     /* engine */
     rq *rqs;           /* engine: reservations in progress */
+    rq *enq_first, *enq_last; /* engine: fresh enqueues waiting for the next combined multi */
+    int enq_inflight;  /* engine: a combined enqueue multi is out */
+    int enq_dispatching; /* engine: handing out its results; resends go first */
+    rq *enq_front;     /* engine: the last resend put at the front meanwhile */
     struct sop *destroy_op; /* engine: zkc_inventory_destroy waiting for rqs to leave */
 };
 
@@ -605,6 +615,18 @@ static char *mprintf(const char *fmt, ...)
     if (!s)
         abort(); /* as op.c: a lost path would strand an operation */
     return s;
+}
+
+/* Several replies of one group may fail; the first failure is the one the
+ * caller is told about, so later ones must not overwrite its message. */
+static void first_error(int *slot, char *msg, size_t len, int status, const char *fmt, va_list ap)
+    ZKC__PRINTF(5, 0);
+static void first_error(int *slot, char *msg, size_t len, int status, const char *fmt, va_list ap)
+{
+    if (*slot)
+        return;
+    *slot = status;
+    vsnprintf(msg, len, fmt, ap);
 }
 
 static unsigned bucket_of(const char *id)
@@ -825,6 +847,7 @@ struct rq {
     int attempts;
     int withdraws;
     int mkpaths;
+    rq *enq_next;      /* in the inventory's combining list */
     int limit_synced;  /* -1: a SKU looked missing, sync and look again; 1: done */
     /* a parallel group's first failure */
     int err;
@@ -1022,25 +1045,19 @@ static void finish_decided(rq *q, int state)
 static void rq_fail(rq *q, int status, const char *fmt, ...) ZKC__PRINTF(3, 4);
 static void rq_fail(rq *q, int status, const char *fmt, ...)
 {
-    if (!q->leave) {
-        q->leave = status;
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(q->leave_msg, sizeof q->leave_msg, fmt, ap);
-        va_end(ap);
-    }
+    va_list ap;
+    va_start(ap, fmt);
+    first_error(&q->leave, q->leave_msg, sizeof q->leave_msg, status, fmt, ap);
+    va_end(ap);
     step(q);
 }
 
 static void group_err(rq *q, int status, const char *fmt, ...) ZKC__PRINTF(3, 4);
 static void group_err(rq *q, int status, const char *fmt, ...)
 {
-    if (q->err)
-        return;
-    q->err = status;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(q->err_msg, sizeof q->err_msg, fmt, ap);
+    first_error(&q->err, q->err_msg, sizeof q->err_msg, status, fmt, ap);
     va_end(ap);
 }
 
@@ -1223,17 +1240,22 @@ static void enq_bucket_done(void *arg, int rc)
 
 static void enq_recover(rq *q);
 
-RQ_DONE(enq_done)
+/* The outcome of an enqueue multi for one request whose ops are
+ * r->ops[off .. off + q->n]: the record's op first, then one per line. */
+static void enq_result(rq *q, zkc__req *r, int off)
 {
     if (r->rc == ZR_OK) {
         q->gen = r->gen;
-        q->rec_ver = q->reenq ? r->ops[0].stat.version : 0;
+        q->rec_ver = q->reenq ? r->ops[off].stat.version : 0;
         for (int i = 0; i < q->n; i++) {
             rline *l = &q->ln[i];
             free(l->node);
-            l->node = strdup(r->ops[1 + i].created);
+            l->node = strdup(r->ops[off + 1 + i].created);
             if (!l->node)
                 abort();
+            /* Its place in the FIFO: requests queued by one multi share a
+             * record czxid, so only the node's sequence orders them. */
+            zkc__log(q->c, ZKC_LOG_DEBUG, "inventory %s: request %s queued as %s", q->inv->root, q->id, l->node);
             l->head = 0;
             l->dirty = 1;
         }
@@ -1261,8 +1283,15 @@ RQ_DONE(enq_done)
                   r->rc == ZR_CLOSING ? "the client is closing" : "no server reachable within the operation timeout");
         return;
     }
-    int k = multi_failed(r);
-    int rc = k >= 0 ? r->ops[k].rc : r->rc;
+    int kk = multi_failed(r);
+    if (kk >= 0 && (kk < off || kk > off + q->n)) {
+        /* Another request of the same combined multi failed it: ours was not
+         * applied and says nothing about our id. */
+        enq_send(q);
+        return;
+    }
+    int k = kk >= 0 ? kk - off : -1;
+    int rc = kk >= 0 ? r->ops[kk].rc : r->rc;
     if (k == 0) {
         if (!q->reenq && rc == ZR_NODEEXISTS) {
             existing_read(q); /* this id was seen before */
@@ -1291,23 +1320,20 @@ RQ_DONE(enq_done)
         return;
     }
     rq_finish(q, req_error(rc), ZKC_RES_PENDING, "request %s: enqueue failed on %s: %s", q->id,
-              k >= 0 ? r->ops[k].path : "multi", zkc__zrc_name(rc));
+              kk >= 0 ? r->ops[kk].path : "multi", zkc__zrc_name(rc));
 }
 
-static void enq_send(rq *q)
+RQ_DONE(enq_done)
 {
-    if (q->leave) {
-        step(q); /* a timeout or destroy came first: queue nothing */
-        return;
-    }
-    if (++q->attempts > RES_ATTEMPTS) {
-        rq_finish(q, ZKC_ECONTENDED, ZKC_RES_PENDING, "request %s: its record keeps changing under us", q->id);
-        return;
-    }
-    zkc_client *c = q->c;
-    q->phase = P_ENQ;
-    new_nonce(q->nonce);
-    q->owner = (uint64_t)c->session_id;
+    enq_result(q, r, 0);
+}
+
+/* The ops that enqueue q (record, then one queue node per line) into ops[];
+ * what they point to is appended to keep[] for the caller to free after the
+ * multi is built. Returns the number of ops. */
+static int enq_ops(rq *q, zkc__mop *ops, char **keep, int *nkeep)
+{
+    q->owner = (uint64_t)q->c->session_id;
     zkc__res_rec *rec = malloc(sizeof *rec);
     if (!rec)
         abort();
@@ -1315,10 +1341,8 @@ static void enq_send(rq *q)
     int len;
     char *data = encode_rec(rec, &len);
     free(rec);
-    zkc__mop ops[1 + ZKC__RES_MAX_LINES];
-    char *prefix[ZKC__RES_MAX_LINES];
-    char ent[ZKC__RES_MAX_LINES][320];
-    memset(ops, 0, sizeof ops);
+    keep[(*nkeep)++] = data;
+    memset(ops, 0, sizeof *ops * (size_t)(1 + q->n));
     ops[0].type = q->reenq ? ZKC_REQ_SET : ZKC_REQ_CREATE;
     ops[0].path = q->recpath;
     ops[0].data = data;
@@ -1333,20 +1357,160 @@ static void enq_send(rq *q)
         e.hold_ms = q->hold_ms;
         memcpy(e.nonce, q->nonce, sizeof e.nonce);
         snprintf(e.id, sizeof e.id, "%s", q->id);
-        int el = zkc__qent_encode(&e, ent[i], sizeof ent[i]);
+        char *ent = malloc(320);
+        if (!ent)
+            abort();
+        int el = zkc__qent_encode(&e, ent, 320);
         if (el < 0)
             abort();
-        prefix[i] = mprintf("%s/r-%s-", q->ln[i].qdir, q->nonce);
+        keep[(*nkeep)++] = ent;
+        char *prefix = mprintf("%s/r-%s-", q->ln[i].qdir, q->nonce);
+        keep[(*nkeep)++] = prefix;
         ops[1 + i].type = ZKC_REQ_CREATE;
-        ops[1 + i].path = prefix[i];
-        ops[1 + i].data = ent[i];
+        ops[1 + i].path = prefix;
+        ops[1 + i].data = ent;
         ops[1 + i].len = el;
         ops[1 + i].flags = ZC_EPHEMERAL | ZC_SEQUENTIAL;
     }
-    RQ_SEND(q, zkc__multi(c, ops, 1 + q->n, enq_done, q));
-    for (int i = 0; i < q->n; i++)
-        free(prefix[i]);
-    free(data);
+    return 1 + q->n;
+}
+
+/* ---- COMBINING. Orders of one client that are ready to enqueue together
+ * share one multi: while one combined multi is out, fresh enqueues wait in
+ * the inventory's list, and its reply sends the next one with all of them
+ * (counter.c combines adds the same way). Arrival order is op order, so FIFO
+ * is kept; the multi is all or nothing, so each request's recovery after a
+ * connection loss (its record names its nonce) is unchanged; a request whose
+ * own op failed the multi is told as if it had been alone, the others resend.
+ * Re-enqueues (a setData conditional on an old record) stay alone. */
+
+#define ENQ_COMBINE_MAX 64          /* requests per combined multi */
+#define ENQ_COMBINE_OPS 256         /* ... and ops: a few hundred KB at most */
+
+typedef struct enq_batch {
+    zkc_inventory *inv;
+    int n;
+    rq *m[ENQ_COMBINE_MAX];
+    int off[ENQ_COMBINE_MAX];
+} enq_batch;
+
+static void enq_flush(zkc_inventory *inv);
+
+static void enq_batch_done(zkc__req *r)
+{
+    enq_batch *b = r->ctx;
+    zkc_inventory *inv = b->inv;
+    /* Still "in flight" while we hand out the results, so that the requests
+     * that must resend gather for one multi at the end, ahead of those that
+     * arrived while this one was out (they were queued later). */
+    inv->enq_dispatching = 1;
+    inv->enq_front = NULL;
+    for (int i = 0; i < b->n; i++) {
+        rq *q = b->m[i];
+        q->busy--;
+        if (q->finished) {
+            /* Over while its multi was out: its nodes, if made, must go. */
+            if (r->rc == ZR_OK && !q->c->closing)
+                for (int j = 1; j <= q->n; j++)
+                    if (r->ops[b->off[i] + j].created)
+                        zkc__janitor_delete(q->c, r->ops[b->off[i] + j].created);
+        } else {
+            enq_result(q, r, b->off[i]);
+        }
+        rq_unref(q);
+    }
+    free(b);
+    inv->enq_dispatching = 0;
+    inv->enq_inflight = 0;
+    enq_flush(inv); /* requests that arrived meanwhile, and any that must resend */
+    inv_unref(inv);
+}
+
+static void enq_flush(zkc_inventory *inv)
+{
+    if (inv->enq_inflight || !inv->enq_first)
+        return;
+    enq_batch *b = calloc(1, sizeof *b);
+    zkc__mop *ops = calloc(ENQ_COMBINE_OPS + 1 + ZKC__RES_MAX_LINES, sizeof *ops);
+    char **keep = calloc(3 * (ENQ_COMBINE_OPS + 1 + ZKC__RES_MAX_LINES), sizeof *keep);
+    if (!b || !ops || !keep)
+        abort();
+    int nops = 0, nkeep = 0;
+    while (inv->enq_first && b->n < ENQ_COMBINE_MAX &&
+           (b->n == 0 || nops + 1 + inv->enq_first->n <= ENQ_COMBINE_OPS)) {
+        rq *q = inv->enq_first;
+        inv->enq_first = q->enq_next;
+        if (!inv->enq_first)
+            inv->enq_last = NULL;
+        q->enq_next = NULL;
+        if (q->finished || q->leave) {
+            /* A timeout, destroy or shutdown came while it waited: queue nothing. */
+            q->busy--;
+            step(q);
+            rq_unref(q);
+            continue;
+        }
+        b->m[b->n] = q;
+        b->off[b->n] = nops;
+        b->n++;
+        nops += enq_ops(q, ops + nops, keep, &nkeep);
+    }
+    if (b->n > 0) {
+        b->inv = inv;
+        inv_ref(inv);
+        inv->enq_inflight = 1;
+        zkc__multi(inv->c, ops, nops, enq_batch_done, b);
+    } else {
+        free(b);
+    }
+    for (int i = 0; i < nkeep; i++)
+        free(keep[i]);
+    free(keep);
+    free(ops);
+}
+
+static void enq_send(rq *q)
+{
+    if (q->leave) {
+        step(q); /* a timeout or destroy came first: queue nothing */
+        return;
+    }
+    if (++q->attempts > RES_ATTEMPTS) {
+        rq_finish(q, ZKC_ECONTENDED, ZKC_RES_PENDING, "request %s: its record keeps changing under us", q->id);
+        return;
+    }
+    q->phase = P_ENQ;
+    new_nonce(q->nonce);
+    if (q->reenq) {
+        zkc__mop ops[1 + ZKC__RES_MAX_LINES];
+        char *keep[1 + 2 * ZKC__RES_MAX_LINES];
+        int nkeep = 0;
+        int nops = enq_ops(q, ops, keep, &nkeep);
+        RQ_SEND(q, zkc__multi(q->c, ops, nops, enq_done, q));
+        for (int i = 0; i < nkeep; i++)
+            free(keep[i]);
+        return;
+    }
+    /* Counted as a request in flight from now: step() leaves it alone. */
+    zkc_inventory *inv = q->inv;
+    q->refs++;
+    q->busy++;
+    if (inv->enq_dispatching) {
+        /* A resend from the multi just answered: before later arrivals. */
+        rq **at = inv->enq_front ? &inv->enq_front->enq_next : &inv->enq_first;
+        q->enq_next = *at;
+        *at = q;
+        if (!q->enq_next)
+            inv->enq_last = q;
+        inv->enq_front = q;
+    } else {
+        if (inv->enq_last)
+            inv->enq_last->enq_next = q;
+        else
+            inv->enq_first = q;
+        inv->enq_last = q;
+    }
+    enq_flush(inv);
 }
 
 /* ---- enqueue outcome unknown: the record names the nonce that won ---- */
@@ -3548,12 +3712,9 @@ static void reap_pump(reap *rp);
 static void reap_err(reap *rp, int status, const char *fmt, ...) ZKC__PRINTF(3, 4);
 static void reap_err(reap *rp, int status, const char *fmt, ...)
 {
-    if (rp->err)
-        return;
-    rp->err = status;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(rp->msg, sizeof rp->msg, fmt, ap);
+    first_error(&rp->err, rp->msg, sizeof rp->msg, status, fmt, ap);
     va_end(ap);
 }
 

@@ -125,8 +125,15 @@ void ru_procs_join(ru_procs *p, int timeout_ms)
 
 zkc_client *ru_child_client(const char *hosts, int session_ms)
 {
+    return ru_child_client_q(hosts, session_ms, NULL);
+}
+
+zkc_client *ru_child_client_q(const char *hosts, int session_ms, ru_qpos *qp)
+{
     zkc_client_options o;
     zkc_client_options_init(&o);
+    if (qp)
+        ru_qpos_opts(&o, qp);
     o.hosts = hosts;
     o.session_timeout_ms = session_ms;
     o.connect_timeout_ms = tu_ms(30000);
@@ -136,6 +143,71 @@ zkc_client *ru_child_client(const char *hosts, int session_ms)
         return NULL;
     }
     return c;
+}
+
+/* ------------------------------------------------------------ queue positions */
+
+void ru_qpos_log(zkc_log_level lvl, const char *msg, void *ud)
+{
+    ru_qpos *qp = ud;
+    const char *a = strstr(msg, ": request "), *b = a ? strstr(a, " queued as ") : NULL;
+    if (!b) {
+        if (lvl <= ZKC_LOG_WARN)
+            fprintf(stderr, "zkcoord: %s\n", msg);
+        return;
+    }
+    a += strlen(": request ");
+    const char *node = b + strlen(" queued as ");
+    const char *dash = strrchr(node, '-');
+    char *end = NULL;
+    long long seq = dash ? strtoll(dash + 1, &end, 10) : -1;
+    int i = __atomic_fetch_add(&qp->n, 1, __ATOMIC_ACQ_REL);
+    if (i >= RU_QPOS_MAX || b - a > ZKC__RES_NAME_MAX || !end || *end || seq < 0) {
+        __atomic_add_fetch(&qp->lost, 1, __ATOMIC_ACQ_REL);
+        return;
+    }
+    memcpy(qp->e[i].id, a, (size_t)(b - a));
+    qp->e[i].id[b - a] = 0;
+    qp->e[i].seq = seq;
+    __atomic_store_n(&qp->e[i].ready, 1, __ATOMIC_RELEASE);
+}
+
+void ru_qpos_opts(zkc_client_options *o, ru_qpos *qp)
+{
+    o->log_fn = ru_qpos_log;
+    o->log_ud = qp;
+    o->log_level = ZKC_LOG_DEBUG;
+}
+
+static int qseq_cmp(const void *a, const void *b)
+{
+    const ru_rec *x = a, *y = b;
+    if ((x->qseq < 0) != (y->qseq < 0))
+        return x->qseq < 0 ? 1 : -1;
+    if (x->qseq >= 0)
+        return x->qseq < y->qseq ? -1 : x->qseq > y->qseq;
+    return x->czxid < y->czxid ? -1 : x->czxid > y->czxid;
+}
+
+int ru_order_by_queue(ru_rec *v, int n, const ru_qpos *qp)
+{
+    int claimed = __atomic_load_n(&qp->n, __ATOMIC_ACQUIRE);
+    ck_assert_msg(__atomic_load_n(&qp->lost, __ATOMIC_ACQUIRE) == 0, "%d queue position lines lost", qp->lost);
+    if (claimed > RU_QPOS_MAX)
+        claimed = RU_QPOS_MAX;
+    int known = 0;
+    for (int k = 0; k < n; k++) {
+        v[k].qseq = -1;
+        for (int i = 0; i < claimed; i++) /* the last line for an id: its last enqueue */
+            if (__atomic_load_n(&qp->e[i].ready, __ATOMIC_ACQUIRE) && strcmp(qp->e[i].id, v[k].id) == 0)
+                v[k].qseq = qp->e[i].seq;
+        known += v[k].qseq >= 0;
+    }
+    qsort(v, (size_t)n, sizeof *v, qseq_cmp);
+    for (int k = 1; k < known; k++)
+        ck_assert_msg(v[k].czxid >= v[k - 1].czxid, "%s (queue seq %lld) was created before %s (seq %lld)", v[k].id,
+                      (long long)v[k].qseq, v[k - 1].id, (long long)v[k - 1].qseq);
+    return known;
 }
 
 /* ------------------------------------------------------------ records */
@@ -231,6 +303,7 @@ int ru_records(zhandle_t *zh, const char *root, ru_rec **out)
             x->ctime = st.ctime;
             x->mtime = st.mtime;
             x->version = st.version;
+            x->qseq = -1;
             n++;
         }
         deallocate_String_vector(&ids);

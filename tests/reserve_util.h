@@ -1,8 +1,11 @@
 /* Helpers shared by tests/test_reserve.c and tests/test_reserve_faults.c:
  * forked worker processes, the request records read back through a raw
- * libzookeeper_mt handle (their czxid is the arrival order: the record is
- * created in the same transaction as the queue nodes; their mzxid is the
- * decision), and the exact unit accounting check. */
+ * libzookeeper_mt handle (the record is created in the same transaction as
+ * its queue nodes, so czxid order is arrival order between transactions; a
+ * client combines concurrent enqueues into one multi, whose requests share a
+ * czxid and are ordered by their queue nodes' sequence, which the library
+ * logs at debug level and ru_qpos collects; a record's mzxid is the decision),
+ * and the exact unit accounting check. */
 #ifndef ZKC_RESERVE_UTIL_H
 #define ZKC_RESERVE_UTIL_H
 
@@ -10,6 +13,8 @@
 #include "reserve.h"
 
 #include <sys/types.h>
+
+struct ru_qpos;
 
 /* ------------------------------------------------------------ processes */
 
@@ -30,8 +35,31 @@ void ru_procs_go(ru_procs *p);
 /* Parent: wait for every child (bounded by timeout_ms); assert exit 0. */
 void ru_procs_join(ru_procs *p, int timeout_ms);
 void *ru_shared_alloc(size_t n);
-/* A worker's client: no Check calls (children report through memory). */
+/* A worker's client: no Check calls (children report through memory).
+ * With qp, the queue positions of its requests go to qp (see below). */
 zkc_client *ru_child_client(const char *hosts, int session_ms);
+zkc_client *ru_child_client_q(const char *hosts, int session_ms, struct ru_qpos *qp);
+
+/* ------------------------------------------------------------ queue positions */
+
+/* Where each request was queued, from the library's debug line "inventory R:
+ * request ID queued as NODE": the FIFO order of requests that one combined
+ * multi queued together (they share a record czxid). Lives in shared memory
+ * (ru_shared_alloc) so worker processes can fill it. */
+#define RU_QPOS_MAX 1024
+typedef struct ru_qpos {
+    int n;     /* atomic: entries claimed */
+    int lost;  /* atomic: lines that did not fit or did not parse */
+    struct {
+        int ready; /* atomic: filled in */
+        char id[ZKC__RES_NAME_MAX + 1];
+        int64_t seq;
+    } e[RU_QPOS_MAX];
+} ru_qpos;
+/* A zkc_log_fn (ud = the ru_qpos); other lines at WARN or above go to stderr. */
+void ru_qpos_log(zkc_log_level lvl, const char *msg, void *ud);
+/* Set o to log to qp at debug level. */
+void ru_qpos_opts(zkc_client_options *o, ru_qpos *qp);
 
 /* ------------------------------------------------------------ records */
 
@@ -40,11 +68,18 @@ typedef struct ru_rec {
     zkc__res_rec r;
     int64_t czxid, mzxid, ctime, mtime;
     int32_t version;
+    int64_t qseq; /* ru_order_by_queue: its queue node's sequence, -1 unknown */
 } ru_rec;
 
 /* Every request record under root (asserts the reads work and every record
- * decodes). Sorted by czxid: arrival order. Caller frees *out. */
+ * decodes). Sorted by czxid: arrival order up to requests queued by the same
+ * multi (ru_order_by_queue orders those). Caller frees *out. */
 int ru_records(zhandle_t *zh, const char *root, ru_rec **out);
+/* Sort v into FIFO order: the records whose queue position qp knows (one
+ * single-line queue) by that position, then the others by czxid. Asserts that
+ * czxid never decreases along the queue order (a record is created with its
+ * node) and that no line was lost. Returns how many positions were known. */
+int ru_order_by_queue(ru_rec *v, int n, const ru_qpos *qp);
 const ru_rec *ru_find(const ru_rec *v, int n, const char *id);
 /* Queue children of a SKU (-1 if the queue does not exist). */
 int ru_queue_len(zhandle_t *zh, const char *root, const char *sku);

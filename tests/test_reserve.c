@@ -7,10 +7,12 @@
  * SKUs without deadlock or partial reservation; and a throughput comparison
  * with the plain lock + counter approach (printed, not asserted).
  *
- * Arrival order is read from the request records through a raw handle: a
- * record is created in the same transaction as its queue nodes, so record czxid
- * order is queue sequence order; a record's mzxid is the transaction that
- * decided it. Worker processes and threads never call ck_assert: they record
+ * Arrival order is queue sequence order. The request records are read back
+ * through a raw handle: a record is created in the same transaction as its
+ * queue nodes, so record czxid order is queue order between transactions, and
+ * a client queues concurrent requests in one multi (same czxid), which the
+ * workers' debug log orders (reserve_util.h, ru_qpos); a record's mzxid is the
+ * transaction that decided it. Worker processes and threads never call ck_assert: they record
  * what they saw in shared memory and the test's own thread checks it.
  *
  * Env: ZKC_RESERVE_BENCH_ORDERS (orders per requester in t_throughput, default
@@ -715,6 +717,86 @@ START_TEST(t_queue_limit)
 }
 END_TEST
 
+/* Concurrent reservations of one client share enqueue multis (lib/reserve.c,
+ * COMBINING), keep their submission order in the queue and are served in it.
+ * One request in the burst reuses an id that already reserved: its create
+ * fails the multi it is in, it gets its earlier outcome, and the others of that
+ * multi are queued by a resend, still ahead of later arrivals. */
+#define CE_N 40
+START_TEST(t_combined_enqueue)
+{
+    char root[128];
+    tu_unique_path(root, sizeof root, "rsvce");
+    ru_qpos *qp = calloc(1, sizeof *qp);
+    ck_assert_ptr_nonnull(qp);
+    zkc_client_options o;
+    tu_client_opts(&o, tu_hosts());
+    ru_qpos_opts(&o, qp);
+    zkc_client *c = tu_client_o(&o);
+    zkc_inventory *inv = inv_open(c, root);
+    ck_assert_int_eq(zkc_inventory_restock(inv, "A", CE_N), 0);
+    zkc_res_state st;
+    ck_assert_int_eq(reserve1(inv, "ce-dup", "A", 1, 0, WAIT_MS, &st), 0);
+    ck_assert_int_eq(st, ZKC_RES_RESERVED);
+    tu_events ev;
+    tu_events_init(&ev);
+    static acall a[CE_N];
+    zkc_stats s0, s1;
+    zkc_client_stats(c, &s0);
+    for (int i = 0; i < CE_N; i++) {
+        char id[32];
+        if (i == CE_N / 2)
+            snprintf(id, sizeof id, "ce-dup");
+        else
+            snprintf(id, sizeof id, "ce-%02d", i);
+        a[i] = (acall){&ev, i, "", 0, 0, 0};
+        reserve_async(inv, &a[i], id, "A", 1, 1, WAIT_MS);
+    }
+    ck_assert_int_eq(tu_events_wait_total(&ev, CE_N, WAIT_MS), CE_N);
+    zkc_client_stats(c, &s1);
+    for (int i = 0; i < CE_N; i++) {
+        ck_assert_int_eq(a[i].calls, 1);
+        ck_assert_msg(a[i].status == 0 && a[i].state == ZKC_RES_RESERVED, "%s: %s (%s)", a[i].id,
+                      zkc_strerror(a[i].status), zkc__res_state_name(a[i].state));
+    }
+    zkc_stock_info si = stock_of(inv, "A");
+    ck_assert(si.available == 0 && si.reserved == CE_N && si.queue_length == 0);
+    /* Alone, the CE_N - 1 fresh requests would cost as many enqueue multis,
+     * the repeated id one more, plus the grants. */
+    uint64_t multis = s1.requests[ZKC_REQ_MULTI] - s0.requests[ZKC_REQ_MULTI];
+    fprintf(stderr, "t_combined_enqueue: %d concurrent reservations of one client: %llu multi requests\n", CE_N,
+            (unsigned long long)multis);
+    ck_assert_uint_lt(multis, (uint64_t)(CE_N - 1));
+
+    tu_raw *raw = tu_raw_open(tu_hosts(), tu_ms(10000));
+    ru_rec *v;
+    int n = ru_records(tu_raw_zh(raw), root, &v);
+    ck_assert_int_eq(n, CE_N);
+    ck_assert_int_eq(ru_order_by_queue(v, n, qp), CE_N);
+    int prev = -1, shared = 0;
+    int64_t last_mzxid = 0;
+    for (int k = 0; k < n; k++) {
+        ck_assert_msg(v[k].mzxid >= last_mzxid, "%s granted before an earlier arrival", v[k].id);
+        last_mzxid = v[k].mzxid;
+        if (k > 0 && v[k].czxid == v[k - 1].czxid)
+            shared++;
+        if (strcmp(v[k].id, "ce-dup") == 0)
+            continue;
+        int i = atoi(v[k].id + 3);
+        ck_assert_msg(i > prev, "%s queued after ce-%02d: submission order lost", v[k].id, prev);
+        prev = i;
+    }
+    ck_assert_int_gt(shared, 0); /* some records were created by one multi */
+    ru_check_units(tu_raw_zh(raw), root, "A", CE_N, v, n);
+    free(v);
+    tu_raw_close(raw);
+    tu_events_destroy(&ev);
+    zkc_inventory_destroy(inv);
+    ck_assert_int_eq(zkc_client_destroy(c), 0);
+    free(qp);
+}
+END_TEST
+
 /* ================================================================ processes */
 
 #define FF_PROCS 3
@@ -732,6 +814,7 @@ typedef struct ff_shared {
     int state[FF_N];
     int done[FF_N];
     char err[256];
+    ru_qpos qp; /* where each request was queued (FIFO order) */
 } ff_shared;
 
 typedef struct ff_thread {
@@ -767,7 +850,7 @@ static ru_procs g_procs;
 static int ff_proc(int p, void *arg)
 {
     ff_shared *sh = arg;
-    zkc_client *c = ru_child_client(sh->hosts, tu_ms(10000));
+    zkc_client *c = ru_child_client_q(sh->hosts, tu_ms(10000), &sh->qp);
     if (!c)
         return 2;
     zkc_inventory *inv = NULL;
@@ -818,6 +901,7 @@ START_TEST(t_fifo_fail_fast_processes)
     ru_rec *v;
     int n = ru_records(tu_raw_zh(raw), sh->root, &v);
     ck_assert_int_eq(n, FF_N);
+    ck_assert_int_eq(ru_order_by_queue(v, n, &sh->qp), FF_N);
     int64_t avail = stock, granted = 0;
     int64_t last_mzxid = 0;
     for (int k = 0; k < n; k++) { /* arrival order */
@@ -890,6 +974,7 @@ START_TEST(t_fifo_wait_processes)
     ru_rec *v;
     int n = ru_records(tu_raw_zh(raw), sh->root, &v);
     ck_assert_int_eq(n, FF_N);
+    ck_assert_int_eq(ru_order_by_queue(v, n, &sh->qp), FF_N);
     int64_t last = 0;
     for (int k = 0; k < n; k++) {
         ck_assert_msg(v[k].r.state == ZKC_RES_RESERVED, "%s: %s", v[k].id, zkc__res_state_name(v[k].r.state));
@@ -1378,6 +1463,7 @@ int main(void)
     tcase_add_test(tc, t_reap_and_retention);
     tcase_add_test(tc, t_acl_shared_identity);
     tcase_add_test(tc, t_queue_limit);
+    tcase_add_test(tc, t_combined_enqueue);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("processes");

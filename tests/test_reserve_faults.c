@@ -63,12 +63,15 @@ static void log_stderr(zkc_log_level level, const char *msg, void *ud)
     fprintf(stderr, "zkcoord[%d]: %s\n", (int)level, msg);
 }
 
-static zkc_client *client_for(const char *hosts)
+/* With qp: the queue positions of its requests are collected there. */
+static zkc_client *client_for_q(const char *hosts, ru_qpos *qp)
 {
     zkc_client_options o;
     tu_client_opts(&o, hosts);
     o.session_timeout_ms = SESSION_MS;
-    if (getenv("ZKC_TEST_LOG")) { /* debugging aid */
+    if (qp) {
+        ru_qpos_opts(&o, qp);
+    } else if (getenv("ZKC_TEST_LOG")) { /* debugging aid */
         o.log_fn = log_stderr;
         o.log_level = ZKC_LOG_DEBUG;
     }
@@ -76,6 +79,11 @@ static zkc_client *client_for(const char *hosts)
     int rc = zkc_client_create(&c, &o);
     REQUIRE(rc == 0, "client %s: %s", hosts, zkc_errmsg());
     return c;
+}
+
+static zkc_client *client_for(const char *hosts)
+{
+    return client_for_q(hosts, NULL);
 }
 
 static zkc_inventory *inv_open(zkc_client *c, const char *root)
@@ -224,7 +232,8 @@ START_TEST(t_kill_granter_mid_batch)
         return;
     snprintf(sh->hosts, sizeof sh->hosts, "%s", zkh_ensemble_hosts(g_e));
     ru_procs_start(&g_procs, KG_WORKERS, worker, sh);
-    zkc_client *c1 = client_for(sh->hosts), *c2 = client_for(sh->hosts);
+    ru_qpos *qp = ru_shared_alloc(sizeof *qp);
+    zkc_client *c1 = client_for_q(sh->hosts, qp), *c2 = client_for_q(sh->hosts, qp);
     zkc_inventory *inv1 = inv_open(c1, sh->root), *inv2 = inv_open(c2, sh->root);
     REQUIRE(zkc_inventory_restock(inv1, "K", 0) == 0, "restock: %s", zkc_errmsg());
     ru_procs_go(&g_procs);
@@ -281,6 +290,8 @@ START_TEST(t_kill_granter_mid_batch)
     ru_rec *v;
     int n = ru_records(tu_raw_zh(raw), sh->root, &v);
     REQUIRE(n == KG_MINE + KG_WORKERS, "%d records", n);
+    /* ours in queue order (the two clients each combine their enqueues) */
+    REQUIRE(ru_order_by_queue(v, n, qp) == KG_MINE, "queue positions of ours not all known");
     int64_t last = 0;
     int workers_reserved = 0;
     for (int k = 0; k < n; k++) {
