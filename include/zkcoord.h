@@ -440,7 +440,9 @@ ZKC_EXTERN int zkc_admin_cleanup(zkc_client *c, const char *lock_root, int dry_r
  * twice, and its outcome can be looked up after a restart or a session loss.
  * A multi-line request reserves all its lines or none, and is queued in all its
  * SKUs' queues in one transaction, so every queue sees one arrival order and
- * two multi-line orders cannot wait on each other in a cycle. A reservation
+ * two multi-line orders cannot wait on each other in a cycle. Requests one
+ * client has in flight together may be queued by one shared transaction; they
+ * keep the order in which that client became ready to queue them. A reservation
  * holds units until confirmed (sold) or cancelled (returned); one not confirmed
  * within hold_ms (server clock) is returned by zkc_inventory_reap, which any
  * client may run. Units are conserved: available + reserved + sold == total. */
