@@ -47,6 +47,9 @@
 #ifndef ZKC_BENCH_SRCDIR
 #define ZKC_BENCH_SRCDIR "."
 #endif
+#ifndef ZKC_BENCH_BUILDDIR
+#define ZKC_BENCH_BUILDDIR "."
+#endif
 
 #define MAXR 64            /* rounds */
 #define OP_OK 0
@@ -67,6 +70,7 @@ typedef struct bench_opts {
     int verbose;
     int rounds_set, seconds_set;
     int side;      /* 0 both, 1 library only, 2 floor only (profiling) */
+    int peers;     /* --peers: run Curator and kazoo too */
 } bench_opts;
 
 extern bench_opts opt;
@@ -141,10 +145,12 @@ typedef struct side {
     double cpu_ms;
     double srv_cpu_ms;
     double csw;
+    double srv_pkts;          /* --peers: requests as the servers counted them */
 } side;
 
 extern const char *req_names[10];
 double side_median(const side *s);
+double side_per_op(const side *s, double x);
 double per_op(const side *s, int k);
 double total_per_op(const side *s);
 double writes_per_op(const side *s);
@@ -181,6 +187,7 @@ typedef struct fsync_info {
 } fsync_info;
 
 long server_watches(void);
+double server_packets(void);
 void mntr_fsync(fsync_info *fi);
 void measure_fsync(fsync_info *fi, int n);
 void fsync_json(sb *b, const fsync_info *fi);
@@ -236,10 +243,13 @@ typedef struct report {
     int threads;              /* worker threads of the library side */
     int starved;              /* sessions that got under 10% of the fair share */
     char starve_msg[200];
+    struct peer_set *peers;   /* --peers: Curator and kazoo on this workload, or NULL */
 } report;
 
 void worker_init(worker *w, int idx, op_fn fn, void *obj, void *sc);
 void worker_fini(worker *w);
+void *worker_next_obj(worker *w);
+const char *peer_dir(const char *rel);
 int lib_err(worker *w, int rc, const char *what);
 int raw_err(worker *w, int z, const char *what);
 void rep_fail(report *rep, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -249,7 +259,6 @@ raw_conn *setup_raw(report *rep);
 zkc_client *setup_client(report *rep);
 void params_common(report *rep, int sessions, int threads);
 void warm(report *rep, worker *w, const char *what);
-void scen_path(char *out, size_t len, const char *rel);
 
 /* ---- floor operations (floor.c) ---- */
 
@@ -277,7 +286,22 @@ void sc_counter_uncontended(report *rep);
 void sc_counter_hot_sessions(report *rep);
 void sc_counter_hot_threads(report *rep);
 void sc_reserve_fifo(report *rep);
+void sc_reserve_sessions(report *rep);
 void sc_ratelimit(report *rep);
+
+/* ---- peers.c: Curator and kazoo (--peers) ---- */
+
+typedef struct peer_set peer_set;
+/* procs worker processes per peer on workload (mutex, counter, reserve) under
+ * path; *_what: the recipe calls of one operation, NULL where that peer has no
+ * recipe for it. */
+peer_set *peers_start(const char *workload, int procs, const char *path, const char *curator_what,
+                      const char *kazoo_what);
+void peers_round(peer_set *ps, double seconds);
+double peers_best(peer_set *ps, const char **who);
+void peers_json(sb *j, peer_set *ps, double lib_ops);
+void peers_text(peer_set *ps, double lib_ops);
+void peers_free(peer_set *ps);
 
 /* ---- report.c ---- */
 

@@ -184,12 +184,8 @@ int64_t unbe64(const char *in, int len)
 
 static const char *raw_parent(worker *w)
 {
-    if (w->nobjs) {
-        const char *p = w->objs[w->cursor];
-        w->cursor = (w->cursor + 1) % w->nobjs;
-        return p;
-    }
-    return w->path;
+    const char *p = worker_next_obj(w);
+    return p ? p : w->path;
 }
 
 /* Floor of an uncontended lock cycle: create ephemeral-sequential, list, delete. */

@@ -10,7 +10,7 @@
 #include <unistd.h>
 #include "ensemble.h"
 
-bench_opts opt = {5, 3.0, 0, NULL, NULL, {0}, 0, 0, 0, 0, 0};
+bench_opts opt = {5, 3.0, 0, NULL, NULL, {0}, 0, 0, 0, 0, 0, 0};
 
 static const scenario scenarios[] = {
     {"lock_uncontended", sc_lock_uncontended, 0.95, "one client: acquire + release, repeated"},
@@ -20,21 +20,25 @@ static const scenario scenarios[] = {
     {"counter_hot_sessions", sc_counter_hot_sessions, 1.0, "8 sessions adding to one counter"},
     {"counter_hot_threads", sc_counter_hot_threads, 20.0, "64 threads of one session adding to one counter"},
     {"reserve_fifo", sc_reserve_fifo, 10.0, "64 workers, 5000 orders of 1 unit on one SKU, FIFO"},
+    {"reserve_sessions", sc_reserve_sessions, NAN, "8 sessions, one worker each, reserving 1 unit of one SKU"},
     {"ratelimit", sc_ratelimit, NAN, "demand above the limit R"},
 };
 #define NSCEN ((int)(sizeof scenarios / sizeof scenarios[0]))
+
 static void usage(FILE *f)
 {
     fprintf(f,
             "usage: zkcoord-bench [--scenario NAME]... [--rounds N] [--seconds S] [--quick]\n"
-            "                     [--json FILE] [--png FILE] [--verbose] [--list]\n"
+            "                     [--json FILE] [--png FILE] [--peers] [--verbose] [--list]\n"
             "  Runs each scenario as interleaved rounds (library, floor, library, floor, ...)\n"
             "  against ZKC_HOSTS, or a 3-node local ensemble with fsync on that it starts\n"
             "  (data under $ZKC_BENCH_DIR, default /var/tmp). Defaults: 5 rounds of 3 s.\n"
             "  --quick: tiny configuration (2 rounds of 0.4 s, few threads) to prove it works.\n"
             "  --json FILE: one JSON object per scenario (JSON lines).\n"
             "  --png FILE: ratio and throughput chart (python3 + matplotlib, bench/plot.py).\n"
-            "  --side library|floor: run one side only (for profiling, e.g. under callgrind).\n");
+            "  --side library|floor: run one side only (for profiling, e.g. under callgrind).\n"
+            "  --peers: also run Apache Curator and kazoo on the workloads they have recipes for\n"
+            "           (lock_uncontended, lock_contended, counter_hot_sessions, reserve_sessions).\n");
 }
 
 static int wanted(const char *name)
@@ -47,10 +51,17 @@ static int wanted(const char *name)
     return 0;
 }
 
-int main(int argc, char **argv)
+static int known_scenario(const char *name)
 {
-    /* One malloc arena: mallinfo2 then counts every thread's allocations. */
-    mallopt(M_ARENA_MAX, 1);
+    for (int k = 0; k < NSCEN; k++)
+        if (!strcmp(name, scenarios[k].name))
+            return 1;
+    return 0;
+}
+
+/* Fills opt. Returns -1 to go on, or the exit status (--list, --help, errors). */
+static int parse_args(int argc, char **argv)
+{
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -79,6 +90,8 @@ int main(int argc, char **argv)
                 return 2;
             }
             i++;
+        } else if (!strcmp(a, "--peers")) {
+            opt.peers = 1;
         } else if (!strcmp(a, "--quick")) {
             opt.quick = 1;
         } else if (!strcmp(a, "--verbose") || !strcmp(a, "-v")) {
@@ -106,15 +119,120 @@ int main(int argc, char **argv)
         fprintf(stderr, "zkcoord-bench: --rounds must be 1..%d and --seconds > 0\n", MAXR);
         return 2;
     }
-    for (int i = 0; i < opt.nonly; i++) {
-        int ok = 0;
-        for (int k = 0; k < NSCEN; k++)
-            ok |= !strcmp(opt.only[i], scenarios[k].name);
-        if (!ok) {
+    for (int i = 0; i < opt.nonly; i++)
+        if (!known_scenario(opt.only[i])) {
             fprintf(stderr, "zkcoord-bench: unknown scenario '%s' (--list shows them)\n", opt.only[i]);
             return 2;
         }
+    return -1;
+}
+
+/* The root node of this run, on the ensemble. */
+static int make_root(void)
+{
+    snprintf(g_root, sizeof g_root, "/zkcbench-%d-%04x", (int)getpid(), (unsigned)(now_ms()) & 0xffff);
+    snprintf(g_meta, sizeof g_meta, "%s/meta", g_root);
+    char err[300];
+    raw_conn *rc = raw_open(err, sizeof err);
+    if (!rc || raw_mkpath(rc->zh, g_root)) {
+        fprintf(stderr, "zkcoord-bench: %s\n", rc ? "cannot create the root node" : err);
+        raw_close(rc);
+        return -1;
     }
+    raw_close(rc);
+    return 0;
+}
+
+static void run_scenario(const scenario *sc)
+{
+    report rep;
+    memset(&rep, 0, sizeof rep);
+    rep.name = sc->name;
+    rep.target = sc->target;
+    snprintf(rep.status, sizeof rep.status, "ok");
+    loadavg(rep.load);
+    measure_fsync(&rep.fs, opt.quick ? 10 : 50);
+    char fst[512];
+    fsync_text(fst, sizeof fst, &rep.fs);
+    printf("== %s: %s\n   fsync: %s; load %.2f\n", sc->name, sc->desc, fst, rep.load[0]);
+    fflush(stdout);
+    sc->run(&rep);
+    if (g_interrupted && !strcmp(rep.status, "ok"))
+        rep_fail(&rep, "interrupted");
+    if (!strcmp(rep.status, "error"))
+        g_any_error = 1;
+    printf("%s", table_header());
+    emit(&rep, sc);
+    printf("\n");
+    side *sides[3] = {&rep.lib, &rep.fl, &rep.fl2};
+    for (int s = 0; s < 3; s++)
+        lat_free(&sides[s]->lat);
+    sb_free(&rep.params);
+    sb_free(&rep.extra);
+    sb_free(&rep.notes);
+    sb_free(&rep.reason);
+    peers_free(rep.peers);
+}
+
+static void summary(const double load0[3], long ncpu)
+{
+    double load1[3];
+    loadavg(load1);
+    fsync_info fend;
+    mntr_fsync(&fend);
+    printf("==== summary (commit %s, load at start %.2f, at end %.2f, %ld CPUs)\n%s", g_commit, load0[0], load1[0],
+           ncpu, sb_str(&g_table));
+    printf("server fsync (mntr, cumulative):");
+    for (int i = 0; i < fend.nservers; i++)
+        printf(" %s avg %.2f ms max %.0f ms (%ld);", fend.state[i], fend.avg[i], fend.max[i], fend.cnt[i]);
+    printf("\n");
+    if (load1[0] > (double)ncpu || load0[0] > (double)ncpu)
+        printf("NOTE: the machine was loaded (load average above the CPU count): absolute numbers are noise.\n");
+}
+
+/* The chart, by bench/plot.py over the JSON lines. */
+static void draw_chart(const char *json)
+{
+    const char *plot = getenv("ZKC_BENCH_PLOT");
+    char def[PATH_MAX];
+    snprintf(def, sizeof def, "%s/bench/plot.py", ZKC_BENCH_SRCDIR);
+    if (!plot || !*plot)
+        plot = def;
+    /* Debian's python3-matplotlib lives in /usr/bin/python3's path, which
+     * a python3 earlier in PATH (pyenv, venv) may not see. */
+    const char *py = getenv("ZKC_BENCH_PYTHON");
+    if (!py || !*py)
+        py = access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
+    char cmd[3 * PATH_MAX + 64];
+    snprintf(cmd, sizeof cmd, "'%s' '%s' '%s' '%s'", py, plot, json, opt.png);
+    int rc = system(cmd);
+    if (rc != 0)
+        fprintf(stderr, "zkcoord-bench: the chart was not drawn (%s exited %d; needs python3-matplotlib)\n", plot, rc);
+    else
+        printf("chart: %s\n", opt.png);
+}
+
+/* Leave nothing behind on an external ensemble; stop ours. */
+static void teardown(void)
+{
+    if (!ensemble_is_ours()) {
+        char err[300];
+        raw_conn *rc = raw_open(err, sizeof err);
+        if (rc) {
+            raw_rmr(rc->zh, g_root);
+            raw_close(rc);
+        }
+    }
+    cleanup();
+}
+
+int main(int argc, char **argv)
+{
+    /* One malloc arena: mallinfo2 then counts every thread's allocations. */
+    mallopt(M_ARENA_MAX, 1);
+    int rc = parse_args(argc, argv);
+    if (rc >= 0)
+        return rc;
     char tmpjson[PATH_MAX] = "";
     if (opt.json) {
         g_json = fopen(opt.json, "w");
@@ -134,115 +252,34 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     zoo_set_debug_level(ZOO_LOG_LEVEL_ERROR);
 
-    double g_load0[3];
+    double load0[3];
     get_commit();
-    loadavg(g_load0);
+    loadavg(load0);
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    if (start_ensemble()) {
+    if (start_ensemble() || make_root()) {
         cleanup();
         return zkh_ci() ? 1 : 77;
     }
-    snprintf(g_root, sizeof g_root, "/zkcbench-%d-%04x", (int)getpid(), (unsigned)(now_ms()) & 0xffff);
-    snprintf(g_meta, sizeof g_meta, "%s/meta", g_root);
-    {
-        char err[300];
-        raw_conn *rc = raw_open(err, sizeof err);
-        if (!rc || raw_mkpath(rc->zh, g_root)) {
-            fprintf(stderr, "zkcoord-bench: %s\n", rc ? "cannot create the root node" : err);
-            raw_close(rc);
-            cleanup();
-            return zkh_ci() ? 1 : 77;
-        }
-        raw_close(rc);
-    }
-    printf("zkcoord-bench: commit %s, %ld CPUs, load %.2f %.2f %.2f%s\n", g_commit, ncpu, g_load0[0], g_load0[1],
-           g_load0[2], g_load0[0] > (double)ncpu ? "  (MACHINE LOADED: absolute numbers are noise; read the ratios)" : "");
+    printf("zkcoord-bench: commit %s, %ld CPUs, load %.2f %.2f %.2f%s\n", g_commit, ncpu, load0[0], load0[1],
+           load0[2], load0[0] > (double)ncpu ? "  (MACHINE LOADED: absolute numbers are noise; read the ratios)" : "");
     printf("ensemble: %s\n", g_ens_desc);
-    printf("rounds: %d x %.2f s per side, interleaved library/floor%s\n\n", opt.rounds, opt.seconds,
+    printf("rounds: %d x %.2f s per side, interleaved library/floor%s%s\n\n", opt.rounds, opt.seconds,
+           opt.peers ? "/peers" : "",
            opt.quick ? " (--quick: tiny configuration, numbers mean nothing)" : "");
     fflush(stdout);
 
     sb_printf(&g_table, "%s", table_header());
-    int fs_n = opt.quick ? 10 : 50;
-    for (int k = 0; k < NSCEN && !g_interrupted; k++) {
-        const scenario *sc = &scenarios[k];
-        if (!wanted(sc->name))
-            continue;
-        report rep;
-        memset(&rep, 0, sizeof rep);
-        rep.name = sc->name;
-        rep.target = sc->target;
-        snprintf(rep.status, sizeof rep.status, "ok");
-        loadavg(rep.load);
-        measure_fsync(&rep.fs, fs_n);
-        char fst[512];
-        fsync_text(fst, sizeof fst, &rep.fs);
-        printf("== %s: %s\n   fsync: %s; load %.2f\n", sc->name, sc->desc, fst, rep.load[0]);
-        fflush(stdout);
-        sc->run(&rep);
-        if (g_interrupted && !strcmp(rep.status, "ok"))
-            rep_fail(&rep, "interrupted");
-        if (!strcmp(rep.status, "error"))
-            g_any_error = 1;
-        printf("%s", table_header());
-        emit(&rep, sc);
-        printf("\n");
-        side *sides[3] = {&rep.lib, &rep.fl, &rep.fl2};
-        for (int s = 0; s < 3; s++)
-            lat_free(&sides[s]->lat);
-        sb_free(&rep.params);
-        sb_free(&rep.extra);
-        sb_free(&rep.notes);
-        sb_free(&rep.reason);
-    }
-    double load1[3];
-    loadavg(load1);
-    fsync_info fend;
-    mntr_fsync(&fend);
-    printf("==== summary (commit %s, load at start %.2f, at end %.2f, %ld CPUs)\n%s", g_commit, g_load0[0], load1[0],
-           ncpu, sb_str(&g_table));
-    printf("server fsync (mntr, cumulative):");
-    for (int i = 0; i < fend.nservers; i++)
-        printf(" %s avg %.2f ms max %.0f ms (%ld);", fend.state[i], fend.avg[i], fend.max[i], fend.cnt[i]);
-    printf("\n");
-    if (load1[0] > (double)ncpu || g_load0[0] > (double)ncpu)
-        printf("NOTE: the machine was loaded (load average above the CPU count): absolute numbers are noise.\n");
+    for (int k = 0; k < NSCEN && !g_interrupted; k++)
+        if (wanted(scenarios[k].name))
+            run_scenario(&scenarios[k]);
+    summary(load0, ncpu);
     if (g_json) {
         fclose(g_json);
         g_json = NULL;
     }
-
-    /* Leave nothing behind on an external ensemble. */
-    if (!ensemble_is_ours()) {
-        char err[300];
-        raw_conn *rc = raw_open(err, sizeof err);
-        if (rc) {
-            raw_rmr(rc->zh, g_root);
-            raw_close(rc);
-        }
-    }
-    cleanup();
-
-    if (opt.png) {
-        const char *plot = getenv("ZKC_BENCH_PLOT");
-        char def[PATH_MAX];
-        snprintf(def, sizeof def, "%s/bench/plot.py", ZKC_BENCH_SRCDIR);
-        if (!plot || !*plot)
-            plot = def;
-        /* Debian's python3-matplotlib lives in /usr/bin/python3's path, which
-         * a python3 earlier in PATH (pyenv, venv) may not see. */
-        const char *py = getenv("ZKC_BENCH_PYTHON");
-        if (!py || !*py)
-            py = access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
-        char cmd[3 * PATH_MAX + 64];
-        snprintf(cmd, sizeof cmd, "'%s' '%s' '%s' '%s'", py, plot, opt.json ? opt.json : tmpjson, opt.png);
-        int rc = system(cmd);
-        if (rc != 0)
-            fprintf(stderr, "zkcoord-bench: the chart was not drawn (%s exited %d; needs python3-matplotlib)\n", plot,
-                    rc);
-        else
-            printf("chart: %s\n", opt.png);
-    }
+    teardown();
+    if (opt.png)
+        draw_chart(opt.json ? opt.json : tmpjson);
     if (tmpjson[0])
         unlink(tmpjson);
     sb_free(&g_table);

@@ -161,214 +161,234 @@ static const char *fmt_num(char *buf, size_t n, double x, int prec)
     return buf;
 }
 
-void emit(report *rep, const scenario *sc)
+/* The figures a scenario is judged by. */
+typedef struct verdict {
+    double lo, fo, ratio;   /* median ops/s of library and floor, their ratio */
+    double smin, smax;      /* spread of the per-round ratios */
+    double paired;          /* median of the per-round ratios */
+    double p50, p99;        /* library latency */
+    int has_target, met;
+} verdict;
+
+static void measure(report *rep, const scenario *sc, verdict *v)
 {
     side *L = &rep->lib, *F = &rep->fl;
-    double lo = side_median(L), fo = side_median(F);
-    double ratio = (isfinite(lo) && isfinite(fo) && fo > 0) ? lo / fo : NAN;
-    double smin = NAN, smax = NAN;
-    int nr = L->n < F->n ? L->n : F->n;
+    v->lo = side_median(L);
+    v->fo = side_median(F);
+    v->ratio = (isfinite(v->lo) && isfinite(v->fo) && v->fo > 0) ? v->lo / v->fo : NAN;
+    v->smin = v->smax = NAN;
+    double pr[MAXR];
+    int npr = 0, nr = L->n < F->n ? L->n : F->n;
     for (int i = 0; i < nr; i++) {
         if (F->ops[i] <= 0)
             continue;
         double r = L->ops[i] / F->ops[i];
-        smin = isfinite(smin) ? fmin(smin, r) : r;
-        smax = isfinite(smax) ? fmax(smax, r) : r;
+        v->smin = isfinite(v->smin) ? fmin(v->smin, r) : r;
+        v->smax = isfinite(v->smax) ? fmax(v->smax, r) : r;
+        pr[npr++] = r;
     }
-    double pr[MAXR];
-    int npr = 0;
-    for (int i = 0; i < nr; i++)
-        if (F->ops[i] > 0)
-            pr[npr++] = L->ops[i] / F->ops[i];
-    double paired = median(pr, npr);
-    int has_target = isfinite(sc->target);
-    int met = has_target && isfinite(ratio) && ratio >= sc->target && !rep->starved;
-    if (!strcmp(rep->status, "ok") && has_target && isfinite(ratio)) {
-        if (!met) {
-            sb cause = {0};
-            sb_printf(&cause, "%s", sb_str(&rep->reason));
-            rep->reason.n = 0;
-            if (rep->reason.s)
-                rep->reason.s[0] = 0;
-            if (rep->starved && ratio >= sc->target)
-                sb_printf(&rep->reason, "MISSED: ratio %.2f meets %.2f but %s.%s%s", ratio, sc->target,
-                          rep->starve_msg, cause.n ? " " : "", sb_str(&cause));
-            else
-                sb_printf(&rep->reason, "MISSED: ratio %.2f < %.2f%s%s.%s%s", ratio, sc->target,
-                          rep->starved ? " and " : "", rep->starved ? rep->starve_msg : "", cause.n ? " " : "",
-                          sb_str(&cause));
-            sb_free(&cause);
-            analyse(rep, ratio);
-            known_causes(rep, ratio);
-        } else {
-            analyse(rep, ratio);
-            if (!strcmp(rep->name, "counter_hot_sessions"))
-                known_causes(rep, ratio); /* throughput met; say why it is less fair than the floor */
-        }
-    } else if (!strcmp(rep->status, "skipped") || !strcmp(rep->status, "error")) {
-        analyse(rep, ratio);
-    } else {
-        analyse(rep, ratio);
-    }
-    double p50 = lat_pct(&L->lat, 50), p99 = lat_pct(&L->lat, 99);
+    v->paired = median(pr, npr);
+    v->has_target = isfinite(sc->target);
+    v->met = v->has_target && isfinite(v->ratio) && v->ratio >= sc->target && !rep->starved;
+    v->p50 = lat_pct(&L->lat, 50);
+    v->p99 = lat_pct(&L->lat, 99);
+}
 
-    /* ---- JSON ---- */
+/* rep->reason: a missed target first (with the scenario's own findings after
+ * it), then the measured explanation. */
+static void judge(report *rep, const scenario *sc, const verdict *v)
+{
+    int judged = !strcmp(rep->status, "ok") && v->has_target && isfinite(v->ratio);
+    if (judged && !v->met) {
+        sb cause = {0};
+        sb_printf(&cause, "%s", sb_str(&rep->reason));
+        sb_reset(&rep->reason);
+        if (rep->starved && v->ratio >= sc->target)
+            sb_printf(&rep->reason, "MISSED: ratio %.2f meets %.2f but %s.%s%s", v->ratio, sc->target,
+                      rep->starve_msg, cause.n ? " " : "", sb_str(&cause));
+        else
+            sb_printf(&rep->reason, "MISSED: ratio %.2f < %.2f%s%s.%s%s", v->ratio, sc->target,
+                      rep->starved ? " and " : "", rep->starved ? rep->starve_msg : "", cause.n ? " " : "",
+                      sb_str(&cause));
+        sb_free(&cause);
+    }
+    analyse(rep, v->ratio);
+    /* Throughput met in counter_hot_sessions: still say why it is less fair than the floor. */
+    if (judged && (!v->met || !strcmp(rep->name, "counter_hot_sessions")))
+        known_causes(rep, v->ratio);
+}
+
+static void json_rounds(sb *j, const report *rep)
+{
+    const side *L = &rep->lib, *F = &rep->fl;
+    sb s = {0};
+    sb_printf(&s, "[");
+    int n = L->n > F->n ? L->n : F->n;
+    for (int i = 0; i < n; i++) {
+        sb_printf(&s, "%s{\"library\": ", i ? ", " : "");
+        sb_jnum(&s, i < L->n ? L->ops[i] : NAN);
+        sb_printf(&s, ", \"floor\": ");
+        sb_jnum(&s, i < F->n ? F->ops[i] : NAN);
+        if (rep->fl2.n) {
+            sb_printf(&s, ", \"floor2\": ");
+            sb_jnum(&s, i < rep->fl2.n ? rep->fl2.ops[i] : NAN);
+        }
+        sb_printf(&s, ", \"ratio\": ");
+        sb_jnum(&s, i < L->n && i < F->n && F->ops[i] > 0 ? L->ops[i] / F->ops[i] : NAN);
+        sb_printf(&s, "}");
+    }
+    sb_printf(&s, "]");
+    kv_raw(j, "rounds", sb_str(&s));
+    sb_free(&s);
+}
+
+static void json_requests(sb *j, const char *key, const side *s)
+{
+    sb o = {0};
+    req_json(&o, s);
+    kv_raw(j, key, sb_str(&o));
+    sb_free(&o);
+}
+
+/* Requests, conflicts, CPU and context switches per operation. */
+static void json_costs(sb *j, report *rep)
+{
+    side *L = &rep->lib, *F = &rep->fl;
+    int fl = !rep->floor_is_limit;
+    json_requests(j, "requests_per_op", L);
+    if (fl)
+        json_requests(j, "floor_requests_per_op", F);
+    kv_num(j, "conflicts_per_op", side_per_op(L, (double)L->conflicts));
+    kv_num(j, "failed_ops", (double)L->fails);
+    kv_num(j, "cpu_ms_per_op", side_per_op(L, L->cpu_ms));
+    if (fl)
+        kv_num(j, "floor_cpu_ms_per_op", side_per_op(F, F->cpu_ms));
+    kv_num(j, "server_cpu_ms_per_op", side_per_op(L, L->srv_cpu_ms));
+    kv_num(j, "context_switches_per_op", side_per_op(L, L->csw));
+    if (fl) {
+        kv_num(j, "floor_context_switches_per_op", side_per_op(F, F->csw));
+        kv_num(j, "floor_server_cpu_ms_per_op", side_per_op(F, F->srv_cpu_ms));
+    }
+    if (rep->fl2.n) {
+        double f2 = side_median(&rep->fl2);
+        kv_str(j, "floor2", rep->floor2_what);
+        kv_num(j, "floor2_ops_per_s", f2);
+        kv_num(j, "ratio_to_floor2", f2 > 0 ? side_median(L) / f2 : NAN);
+        kv_num(j, "floor2_p50_ms", lat_pct(&rep->fl2.lat, 50));
+        kv_num(j, "floor2_p99_ms", lat_pct(&rep->fl2.lat, 99));
+        json_requests(j, "floor2_requests_per_op", &rep->fl2);
+    }
+}
+
+/* Where and when: fsync latency, load, CPUs, ensemble, commit. */
+static void json_context(sb *j, const report *rep)
+{
+    sb s = {0};
+    fsync_json(&s, &rep->fs);
+    kv_raw(j, "fsync", sb_str(&s));
+    sb_reset(&s);
+    sb_jnums(&s, rep->load, 3);
+    kv_raw(j, "load_avg_at_start", sb_str(&s));
+    sb_free(&s);
+    kv_num(j, "cpus", (double)sysconf(_SC_NPROCESSORS_ONLN));
+    kv_str(j, "ensemble", g_ens_desc);
+    kv_str(j, "commit", g_commit);
+}
+
+static void emit_json(report *rep, const scenario *sc, const verdict *v)
+{
+    side *F = &rep->fl;
     sb j = {0};
     kv_str(&j, "scenario", rep->name);
     kv_str(&j, "what", sc->desc);
     kv_str(&j, "status", rep->status);
     if (rep->message[0])
         kv_str(&j, "message", rep->message);
-    kv_num(&j, "ops_per_s", lo);
-    kv_num(&j, "p50_ms", p50);
-    kv_num(&j, "p99_ms", p99);
+    kv_num(&j, "ops_per_s", v->lo);
+    kv_num(&j, "p50_ms", v->p50);
+    kv_num(&j, "p99_ms", v->p99);
     kv_str(&j, "floor", rep->floor_what ? rep->floor_what : "");
-    kv_num(&j, "floor_ops_per_s", fo);
+    kv_num(&j, "floor_ops_per_s", v->fo);
     if (!strcmp(rep->name, "reserve_fifo"))
-        kv_num(&j, "baseline_ops_per_s", fo);
+        kv_num(&j, "baseline_ops_per_s", v->fo);
     kv_num(&j, "floor_p50_ms", lat_pct(&F->lat, 50));
     kv_num(&j, "floor_p99_ms", lat_pct(&F->lat, 99));
-    kv_num(&j, "ratio", ratio);
-    {
-        sb s = {0};
-        sb_printf(&s, "[");
-        sb_jnum(&s, smin);
-        sb_printf(&s, ", ");
-        sb_jnum(&s, smax);
-        sb_printf(&s, "]");
-        kv_raw(&j, "spread", sb_str(&s));
-        sb_free(&s);
-    }
-    kv_num(&j, "ratio_median_of_rounds", paired);
-    kv_num(&j, "target", has_target ? sc->target : NAN);
-    kv_raw(&j, "target_met", !has_target || !isfinite(ratio) ? "null" : met ? "true" : "false");
+    kv_num(&j, "ratio", v->ratio);
+    double spread[2] = {v->smin, v->smax};
+    sb s = {0};
+    sb_jnums(&s, spread, 2);
+    kv_raw(&j, "spread", sb_str(&s));
+    sb_free(&s);
+    kv_num(&j, "ratio_median_of_rounds", v->paired);
+    kv_num(&j, "target", v->has_target ? sc->target : NAN);
+    kv_raw(&j, "target_met", !v->has_target || !isfinite(v->ratio) ? "null" : v->met ? "true" : "false");
     if (rep->reason.n)
         kv_str(&j, "reason", sb_str(&rep->reason));
     if (rep->notes.n)
         kv_str(&j, "notes", sb_str(&rep->notes));
-    {
-        sb s = {0};
-        sb_printf(&s, "[");
-        int n = L->n > F->n ? L->n : F->n;
-        for (int i = 0; i < n; i++) {
-            sb_printf(&s, "%s{\"library\": ", i ? ", " : "");
-            sb_jnum(&s, i < L->n ? L->ops[i] : NAN);
-            sb_printf(&s, ", \"floor\": ");
-            sb_jnum(&s, i < F->n ? F->ops[i] : NAN);
-            if (rep->fl2.n) {
-                sb_printf(&s, ", \"floor2\": ");
-                sb_jnum(&s, i < rep->fl2.n ? rep->fl2.ops[i] : NAN);
-            }
-            sb_printf(&s, ", \"ratio\": ");
-            sb_jnum(&s, i < L->n && i < F->n && F->ops[i] > 0 ? L->ops[i] / F->ops[i] : NAN);
-            sb_printf(&s, "}");
-        }
-        sb_printf(&s, "]");
-        kv_raw(&j, "rounds", sb_str(&s));
-        sb_free(&s);
-    }
-    {
-        sb s = {0};
-        sb_printf(&s, "{%s}", sb_str(&rep->params));
-        kv_raw(&j, "params", sb_str(&s));
-        sb_free(&s);
-    }
-    {
-        sb s = {0};
-        req_json(&s, L);
-        kv_raw(&j, "requests_per_op", sb_str(&s));
-        s.n = 0;
-        if (!rep->floor_is_limit) {
-            req_json(&s, F);
-            kv_raw(&j, "floor_requests_per_op", sb_str(&s));
-        }
-        sb_free(&s);
-    }
-    kv_num(&j, "conflicts_per_op", L->ops_all ? (double)L->conflicts / (double)L->ops_all : NAN);
-    kv_num(&j, "failed_ops", (double)L->fails);
-    kv_num(&j, "cpu_ms_per_op", L->ops_all ? L->cpu_ms / (double)L->ops_all : NAN);
-    if (!rep->floor_is_limit)
-        kv_num(&j, "floor_cpu_ms_per_op", F->ops_all ? F->cpu_ms / (double)F->ops_all : NAN);
-    kv_num(&j, "server_cpu_ms_per_op", L->ops_all ? L->srv_cpu_ms / (double)L->ops_all : NAN);
-    kv_num(&j, "context_switches_per_op", L->ops_all ? L->csw / (double)L->ops_all : NAN);
-    if (!rep->floor_is_limit)
-        kv_num(&j, "floor_context_switches_per_op", F->ops_all ? F->csw / (double)F->ops_all : NAN);
-    if (!rep->floor_is_limit)
-        kv_num(&j, "floor_server_cpu_ms_per_op", F->ops_all ? F->srv_cpu_ms / (double)F->ops_all : NAN);
-    if (rep->fl2.n) {
-        double f2 = side_median(&rep->fl2);
-        kv_str(&j, "floor2", rep->floor2_what);
-        kv_num(&j, "floor2_ops_per_s", f2);
-        kv_num(&j, "ratio_to_floor2", f2 > 0 ? lo / f2 : NAN);
-        kv_num(&j, "floor2_p50_ms", lat_pct(&rep->fl2.lat, 50));
-        kv_num(&j, "floor2_p99_ms", lat_pct(&rep->fl2.lat, 99));
-        sb s = {0};
-        req_json(&s, &rep->fl2);
-        kv_raw(&j, "floor2_requests_per_op", sb_str(&s));
-        sb_free(&s);
-    }
+    json_rounds(&j, rep);
+    kv_obj(&j, "params", &rep->params);
+    json_costs(&j, rep);
     if (rep->extra.n)
         sb_printf(&j, ", %s", sb_str(&rep->extra));
-    {
-        sb s = {0};
-        fsync_json(&s, &rep->fs);
-        kv_raw(&j, "fsync", sb_str(&s));
-        sb_free(&s);
-    }
-    {
-        sb s = {0};
-        sb_printf(&s, "[");
-        for (int i = 0; i < 3; i++) {
-            sb_printf(&s, "%s", i ? ", " : "");
-            sb_jnum(&s, rep->load[i]);
-        }
-        sb_printf(&s, "]");
-        kv_raw(&j, "load_avg_at_start", sb_str(&s));
-        sb_free(&s);
-    }
-    kv_num(&j, "cpus", (double)sysconf(_SC_NPROCESSORS_ONLN));
-    kv_str(&j, "ensemble", g_ens_desc);
-    kv_str(&j, "commit", g_commit);
+    if (opt.peers)
+        kv_num(&j, "server_requests_per_op", side_per_op(&rep->lib, rep->lib.srv_pkts));
+    peers_json(&j, rep->peers, v->lo);
+    json_context(&j, rep);
     if (g_json) {
         fprintf(g_json, "{%s}\n", sb_str(&j));
         fflush(g_json);
     }
     sb_free(&j);
+}
 
-    /* ---- table ---- */
-    char a[32], bq[32], c[32], d[32], e[32], f[48], g[32], h[32];
-    fmt_num(a, sizeof a, lo, 1);
-    fmt_num(bq, sizeof bq, p50, 2);
-    fmt_num(c, sizeof c, p99, 2);
-    fmt_num(d, sizeof d, fo, 1);
-    fmt_num(e, sizeof e, ratio, 2);
-    if (isfinite(smin))
-        snprintf(f, sizeof f, "%.2f..%.2f", smin, smax);
+/* "lib|floor" requests per operation. */
+static void table_requests(char *out, size_t len, const report *rep)
+{
+    const side *L = &rep->lib, *F = &rep->fl;
+    char lq[24], fq[24];
+    if (!L->ops_all && !F->ops_all) {
+        snprintf(out, len, "-");
+        return;
+    }
+    fmt_num(lq, sizeof lq, L->ops_all ? total_per_op(L) : NAN, 2);
+    fmt_num(fq, sizeof fq, rep->floor_is_limit || !F->ops_all ? NAN : total_per_op(F), 2);
+    snprintf(out, len, "%s|%s", lq, fq);
+}
+
+static void emit_table(const report *rep, const scenario *sc, const verdict *v)
+{
+    char a[32], bq[32], c[32], d[32], e[32], f[48], g[32], h[32], rq[48];
+    fmt_num(a, sizeof a, v->lo, 1);
+    fmt_num(bq, sizeof bq, v->p50, 2);
+    fmt_num(c, sizeof c, v->p99, 2);
+    fmt_num(d, sizeof d, v->fo, 1);
+    fmt_num(e, sizeof e, v->ratio, 2);
+    if (isfinite(v->smin))
+        snprintf(f, sizeof f, "%.2f..%.2f", v->smin, v->smax);
     else
         snprintf(f, sizeof f, "-");
-    if (has_target)
+    if (v->has_target)
         snprintf(g, sizeof g, ">=%.2g", sc->target);
     else
         snprintf(g, sizeof g, "report");
     snprintf(h, sizeof h, "%s",
-             strcmp(rep->status, "ok") ? rep->status : !has_target ? "-" : !isfinite(ratio) ? "?" : met ? "yes" : "NO");
-    char rq[48], fq[24];
-    if (rep->floor_is_limit || !F->ops_all)
-        snprintf(fq, sizeof fq, "-");
-    else
-        snprintf(fq, sizeof fq, "%.2f", total_per_op(F));
-    if (L->ops_all || F->ops_all) {
-        char lq[24];
-        if (L->ops_all)
-            snprintf(lq, sizeof lq, "%.2f", total_per_op(L));
-        else
-            snprintf(lq, sizeof lq, "-");
-        snprintf(rq, sizeof rq, "%s|%s", lq, fq);
+             strcmp(rep->status, "ok")   ? rep->status
+             : !v->has_target            ? "-"
+             : !isfinite(v->ratio)       ? "?"
+             : v->met                    ? "yes"
+                                         : "NO");
+    table_requests(rq, sizeof rq, rep);
+    char row[400], vp[40] = "";
+    snprintf(row, sizeof row, "%-21s %10s %8s %8s %11s %6s %11s %7s %7s %11s", rep->name, a, bq, c, d, e, f, g, h, rq);
+    if (opt.peers) {
+        const char *who;
+        double best = peers_best(rep->peers, &who);
+        char r[24];
+        snprintf(vp, sizeof vp, " %10s", fmt_num(r, sizeof r, best > 0 ? v->lo / best : NAN, 2));
     }
-    else
-        snprintf(rq, sizeof rq, "-");
-    sb_printf(&g_table, "%-21s %10s %8s %8s %11s %6s %11s %7s %7s %11s\n", rep->name, a, bq, c, d, e, f, g, h, rq);
-    printf("%-21s %10s %8s %8s %11s %6s %11s %7s %7s %11s\n", rep->name, a, bq, c, d, e, f, g, h, rq);
+    sb_printf(&g_table, "%s%s\n", row, vp);
+    printf("%s%s\n", row, vp);
     if (rep->message[0])
         printf("    error: %s\n", rep->message);
     if (rep->reason.n)
@@ -379,13 +399,27 @@ void emit(report *rep, const scenario *sc)
         printf("    extra: %s\n", sb_str(&rep->extra));
     if (rep->fl2.n) {
         double f2 = side_median(&rep->fl2);
-        printf("    second floor (%s): %.1f ops/s, library/floor2 = %.2f\n", rep->floor2_what, f2, f2 > 0 ? lo / f2 : NAN);
+        printf("    second floor (%s): %.1f ops/s, library/floor2 = %.2f\n", rep->floor2_what, f2,
+               f2 > 0 ? v->lo / f2 : NAN);
     }
+    peers_text(rep->peers, v->lo);
     fflush(stdout);
+}
+
+void emit(report *rep, const scenario *sc)
+{
+    verdict v;
+    measure(rep, sc, &v);
+    judge(rep, sc, &v);
+    emit_json(rep, sc, &v);
+    emit_table(rep, sc, &v);
 }
 
 const char *table_header(void)
 {
+    if (opt.peers)
+        return "scenario               lib ops/s   p50 ms   p99 ms floor ops/s  ratio      spread  target     met "
+               "req/op l|f  lib/peer\n";
     return "scenario               lib ops/s   p50 ms   p99 ms floor ops/s  ratio      spread  target     met "
            "req/op l|f\n";
 }

@@ -66,6 +66,25 @@ void worker_fini(worker *w)
     pthread_cond_destroy(&w->cv);
 }
 
+/* Where the peers of a scenario keep their nodes: g_root/peers/rel. */
+const char *peer_dir(const char *rel)
+{
+    static char buf[200];
+    snprintf(buf, sizeof buf, "%s/peers/%s", g_root, rel);
+    return buf;
+}
+
+/* Workers that cycle over several objects (lock_many): the next one, or NULL
+ * for a worker of one object. */
+void *worker_next_obj(worker *w)
+{
+    if (!w->nobjs)
+        return NULL;
+    void *o = w->objs[w->cursor];
+    w->cursor = (w->cursor + 1) % w->nobjs;
+    return o;
+}
+
 int lib_err(worker *w, int rc, const char *what)
 {
     snprintf(w->err, sizeof w->err, "%s: %s (%s)", what, zkc_strerror(rc), zkc_errmsg());
@@ -145,6 +164,7 @@ int run_side(report *rep, side *sd, worker *ws, int n, double seconds, zkc_clien
         w->ngrants = 0;
     }
     double c0 = cpu_ms(), sc0 = server_cpu_ms(), x0 = ctx_switches();
+    double p0 = opt.peers ? server_packets() : NAN;
     __atomic_store_n(&g_stop, 0, __ATOMIC_RELEASE);
     __atomic_store_n(&g_finished, 0, __ATOMIC_RELEASE);
     pthread_barrier_init(&g_bar, NULL, (unsigned)n + 1);
@@ -172,6 +192,8 @@ int run_side(report *rep, side *sd, worker *ws, int n, double seconds, zkc_clien
     }
     pthread_barrier_destroy(&g_bar);
     double c1 = cpu_ms(), sc1 = server_cpu_ms(), x1 = ctx_switches();
+    if (opt.peers)
+        sd->srv_pkts += server_packets() - p0;
     double elapsed = seconds * 1000.0;
     if (all_done_early) {
         double last = g_t0;

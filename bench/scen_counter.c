@@ -116,6 +116,88 @@ out:
     worker_fini(&wm);
 }
 
+/* [n0, n1, ...] */
+static void u64_list(sb *b, const uint64_t *v, int n)
+{
+    sb_printf(b, "[");
+    for (int i = 0; i < n; i++)
+        sb_printf(b, "%s%" PRIu64, i ? ", " : "", v[i]);
+    sb_printf(b, "]");
+}
+
+/* min/max over sessions (NAN when the best got nothing). */
+static double min_over_max(const uint64_t *v, int n)
+{
+    uint64_t mn = UINT64_MAX, mx = 0;
+    for (int i = 0; i < n; i++) {
+        mn = v[i] < mn ? v[i] : mn;
+        mx = v[i] > mx ? v[i] : mx;
+    }
+    return mx ? (double)mn / (double)mx : NAN;
+}
+
+/* Per-session p99s into p99[], the worst into *worst. */
+static void session_p99s(lat_t *lat, int n, double *p99, double *worst)
+{
+    *worst = 0;
+    for (int i = 0; i < n; i++) {
+        p99[i] = lat_pct(&lat[i], 99);
+        *worst = isfinite(p99[i]) ? fmax(*worst, p99[i]) : *worst;
+    }
+}
+
+/* counter_hot_sessions: who got how many adds, per session, on both sides. A
+ * session is starved under a quarter of the fair share, or when one of its adds
+ * gave up (ZKC_ECONTENDED after max_attempts lost CAS rounds). */
+static void fairness(report *rep, int n, const uint64_t *sess_ops, const uint64_t *sess_fails, lat_t *sess_lat,
+                     const uint64_t *raw_ops, lat_t *raw_lat)
+{
+    double p99[64], rp99[64], worst, rworst;
+    session_p99s(sess_lat, n, p99, &worst);
+    session_p99s(raw_lat, n, rp99, &rworst);
+    sb a = {0}, p = {0}, f = {0}, ro = {0}, rp = {0};
+    u64_list(&a, sess_ops, n);
+    u64_list(&f, sess_fails, n);
+    u64_list(&ro, raw_ops, n);
+    sb_jnums(&p, p99, n);
+    sb_jnums(&rp, rp99, n);
+    double mm = min_over_max(sess_ops, n), rmm = min_over_max(raw_ops, n);
+    kv_raw(&rep->extra, "per_session_successes", sb_str(&a));
+    kv_raw(&rep->extra, "per_session_p99_ms", sb_str(&p));
+    kv_raw(&rep->extra, "per_session_econtended", sb_str(&f));
+    kv_raw(&rep->extra, "floor_per_session_successes", sb_str(&ro));
+    kv_raw(&rep->extra, "floor_per_session_p99_ms", sb_str(&rp));
+    kv_num(&rep->extra, "floor_min_over_max_session_successes", rmm);
+    kv_num(&rep->extra, "min_over_max_session_successes", mm);
+    uint64_t tot = 0;
+    for (int i = 0; i < n; i++)
+        tot += sess_ops[i];
+    int gave_up = 0;
+    for (int i = 0; i < n; i++) {
+        if ((double)sess_ops[i] < 0.25 * (double)tot / n || sess_fails[i])
+            rep->starved++;
+        gave_up += sess_fails[i] > 0;
+    }
+    kv_num(&rep->extra, "starved_sessions", rep->starved);
+    if (rep->starved)
+        snprintf(rep->starve_msg, sizeof rep->starve_msg,
+                 "%d of %d sessions starved (under 1/4 of the fair share of %" PRIu64
+                 " adds, or an add failed with ZKC_ECONTENDED: %d sessions)",
+                 rep->starved, n, tot / (uint64_t)n, gave_up);
+    sb_printf(&rep->notes, "per-session successes %s (min/max %.2f), per-session p99 ms %s; floor per-session %s. ",
+              sb_str(&a), isfinite(mm) ? mm : 0.0, sb_str(&p), sb_str(&ro));
+    sb_printf(&rep->reason,
+              "Fairness: library sessions' successes min/max %.2f, worst session p99 %.0f ms; floor min/max %.2f, "
+              "worst session p99 %.0f ms%s.",
+              isfinite(mm) ? mm : 0.0, worst, isfinite(rmm) ? rmm : 0.0, rworst,
+              rep->starved ? "" : " (no session under 1/4 of its fair share, no add gave up)");
+    sb_free(&a);
+    sb_free(&p);
+    sb_free(&f);
+    sb_free(&ro);
+    sb_free(&rp);
+}
+
 void sc_counter_hot_sessions(report *rep)
 {
     enum { S = 8 };
@@ -158,6 +240,9 @@ void sc_counter_hot_sessions(report *rep)
     warm(rep, &wf[0], "floor");
     int64_t before = 0;
     zkc_counter_get(ctrs[0], &before);
+    if (opt.peers)
+        rep->peers = peers_start("counter", S, peer_dir("chs"), "DistributedAtomicLong increment (until it succeeds)",
+                                 "Counter += 1");
     for (int r = 0; r < opt.rounds && rep_ok(rep); r++) {
         if (run_side(rep, &rep->lib, wl, S, opt.seconds, cs, S))
             break;
@@ -172,74 +257,11 @@ void sc_counter_hot_sessions(report *rep)
             raw_ops[i] += wf[i].ops;
             lat_append(&raw_lat[i], &wf[i].lat);
         }
+        peers_round(rep->peers, opt.seconds);
     }
     if (rep_ok(rep)) {
         check_exact(rep, ctrs[0], before, rep->lib.ops_all);
-        sb a = {0}, p = {0}, f = {0}, ro = {0}, rp = {0};
-        sb_printf(&a, "[");
-        sb_printf(&p, "[");
-        sb_printf(&f, "[");
-        sb_printf(&ro, "[");
-        sb_printf(&rp, "[");
-        uint64_t mn = UINT64_MAX, mx = 0, rmn = UINT64_MAX, rmx = 0;
-        double worst = 0, rworst = 0;
-        for (int i = 0; i < S; i++) {
-            double q = lat_pct(&sess_lat[i], 99), rq = lat_pct(&raw_lat[i], 99);
-            worst = isfinite(q) ? fmax(worst, q) : worst;
-            rworst = isfinite(rq) ? fmax(rworst, rq) : rworst;
-            sb_printf(&rp, "%s", i ? ", " : "");
-            sb_jnum(&rp, rq);
-            rmn = raw_ops[i] < rmn ? raw_ops[i] : rmn;
-            rmx = raw_ops[i] > rmx ? raw_ops[i] : rmx;
-            sb_printf(&a, "%s%" PRIu64, i ? ", " : "", sess_ops[i]);
-            sb_printf(&f, "%s%" PRIu64, i ? ", " : "", sess_fails[i]);
-            sb_printf(&ro, "%s%" PRIu64, i ? ", " : "", raw_ops[i]);
-            sb_printf(&p, "%s", i ? ", " : "");
-            sb_jnum(&p, lat_pct(&sess_lat[i], 99));
-            mn = sess_ops[i] < mn ? sess_ops[i] : mn;
-            mx = sess_ops[i] > mx ? sess_ops[i] : mx;
-        }
-        sb_printf(&a, "]");
-        sb_printf(&p, "]");
-        sb_printf(&f, "]");
-        sb_printf(&ro, "]");
-        sb_printf(&rp, "]");
-        kv_raw(&rep->extra, "per_session_successes", sb_str(&a));
-        kv_raw(&rep->extra, "per_session_p99_ms", sb_str(&p));
-        kv_raw(&rep->extra, "per_session_econtended", sb_str(&f));
-        kv_raw(&rep->extra, "floor_per_session_successes", sb_str(&ro));
-        kv_raw(&rep->extra, "floor_per_session_p99_ms", sb_str(&rp));
-        kv_num(&rep->extra, "floor_min_over_max_session_successes", rmx ? (double)rmn / (double)rmx : NAN);
-        kv_num(&rep->extra, "min_over_max_session_successes", mx ? (double)mn / (double)mx : NAN);
-        uint64_t tot = 0;
-        for (int i = 0; i < S; i++)
-            tot += sess_ops[i];
-        /* Starved: under a quarter of the fair share, or an add that gave up
-         * (ZKC_ECONTENDED after max_attempts lost CAS rounds). */
-        int gave_up = 0;
-        for (int i = 0; i < S; i++) {
-            if ((double)sess_ops[i] < 0.25 * (double)tot / S || sess_fails[i])
-                rep->starved++;
-            gave_up += sess_fails[i] > 0;
-        }
-        kv_num(&rep->extra, "starved_sessions", rep->starved);
-        if (rep->starved)
-            snprintf(rep->starve_msg, sizeof rep->starve_msg,
-                     "%d of %d sessions starved (under 1/4 of the fair share of %" PRIu64
-                     " adds, or an add failed with ZKC_ECONTENDED: %d sessions)",
-                     rep->starved, S, tot / S, gave_up);
-        sb_printf(&rep->notes, "per-session successes %s (min/max %.2f), per-session p99 ms %s; floor per-session %s. ",
-                  sb_str(&a), mx ? (double)mn / (double)mx : 0.0, sb_str(&p), sb_str(&ro));
-        sb_printf(&rep->reason,
-                  "Fairness: library sessions' successes min/max %.2f, worst session p99 %.0f ms; floor min/max %.2f, "
-                  "worst session p99 %.0f ms%s.",
-                  mx ? (double)mn / (double)mx : 0.0, worst, rmx ? (double)rmn / (double)rmx : 0.0, rworst,
-                  rep->starved ? "" : " (no session under 1/4 of its fair share, no add gave up)");
-        sb_free(&rp);
-        sb_free(&a);
-        sb_free(&p);
-        sb_free(&f);
-        sb_free(&ro);
+        fairness(rep, S, sess_ops, sess_fails, sess_lat, raw_ops, raw_lat);
     }
 out:
     for (int i = 0; i < S; i++) {

@@ -11,12 +11,8 @@
 
 static zkc_lock *next_lock(worker *w)
 {
-    if (w->nobjs) {
-        zkc_lock *l = w->objs[w->cursor];
-        w->cursor = (w->cursor + 1) % w->nobjs;
-        return l;
-    }
-    return w->obj;
+    zkc_lock *l = worker_next_obj(w);
+    return l ? l : w->obj;
 }
 
 static int op_lock_cycle(worker *w)
@@ -64,9 +60,13 @@ void sc_lock_uncontended(report *rep)
     snprintf(wf.path, sizeof wf.path, "%s", rawp);
     warm(rep, &wl, "library");
     warm(rep, &wf, "floor");
+    if (opt.peers)
+        rep->peers = peers_start("mutex", 1, peer_dir("lu"), "InterProcessMutex acquire + release",
+                                 "Lock acquire + release");
     for (int r = 0; r < opt.rounds && rep_ok(rep); r++) {
         if (run_side(rep, &rep->lib, &wl, 1, opt.seconds, &c, 1) || run_side(rep, &rep->fl, &wf, 1, opt.seconds, NULL, 0))
             break;
+        peers_round(rep->peers, opt.seconds);
     }
 out:
     zkc_lock_destroy(l);
@@ -185,10 +185,14 @@ void sc_lock_contended(report *rep)
     }
     warm(rep, &wl[0], "library");
     warm(rep, &wf[0], "floor");
+    if (opt.peers)
+        rep->peers = peers_start("mutex", sessions, peer_dir("lc"), "InterProcessMutex acquire + release",
+                                 "Lock acquire + release");
     for (int r = 0; r < opt.rounds && rep_ok(rep); r++) {
         if (run_side(rep, &rep->lib, wl, sessions, opt.seconds, cs, sessions) ||
             run_side(rep, &rep->fl, wf, sessions, opt.seconds, NULL, 0))
             break;
+        peers_round(rep->peers, opt.seconds);
     }
     if (rep_ok(rep))
         measure_waiters(rep, cs[0], memp, SCN(waiters));

@@ -30,6 +30,57 @@ static int op_ratelimit(worker *w)
     return OP_OK;
 }
 
+/* Permits granted in each window wholly inside [w0, w1] (wall ms) into
+ * per_window; returns how many windows went over R. Windows are of the servers'
+ * clock (the local ensemble shares ours). */
+static uint64_t count_windows(const worker *wl, int nt, double w0, double w1, int win, int R, lat_t *per_window)
+{
+    long long first = (long long)ceil(w0 / win), last = (long long)floor(w1 / win) - 1;
+    if (last < first)
+        return 0;
+    size_t nwin = (size_t)(last - first + 1);
+    uint64_t *cnt = calloc(nwin, sizeof *cnt), over = 0;
+    for (int i = 0; cnt && i < nt; i++)
+        for (size_t k = 0; k < wl[i].ngrants; k++) {
+            long long wi = (long long)floor(wl[i].grants[k] / win);
+            if (wi >= first && wi <= last)
+                cnt[wi - first]++;
+        }
+    for (size_t k = 0; cnt && k < nwin; k++) {
+        lat_push(per_window, (double)cnt[k]);
+        if (cnt[k] > (uint64_t)R)
+            over++;
+    }
+    free(cnt);
+    return over;
+}
+
+static void window_report(report *rep, lat_t *per_window, uint64_t over, uint64_t permits, int win, int R, int batch)
+{
+    double mn = per_window->n ? lat_pct(per_window, 0) : NAN, mx = per_window->n ? lat_pct(per_window, 100) : NAN;
+    double sum = 0;
+    for (size_t k = 0; k < per_window->n; k++)
+        sum += per_window->v[k];
+    kv_num(&rep->extra, "windows_observed", (double)per_window->n);
+    kv_num(&rep->extra, "permits_per_window_min", mn);
+    kv_num(&rep->extra, "permits_per_window_mean", per_window->n ? sum / (double)per_window->n : NAN);
+    kv_num(&rep->extra, "permits_per_window_max", mx);
+    kv_num(&rep->extra, "windows_over_R", (double)over);
+    uint64_t writes = rep->lib.req[ZKC_REQ_MULTI] + rep->lib.req[ZKC_REQ_SET] + rep->lib.req[ZKC_REQ_CREATE];
+    uint64_t total = 0;
+    for (int k = 0; k < 16; k++)
+        total += rep->lib.req[k];
+    kv_num(&rep->extra, "zk_requests_per_permit", permits ? (double)total / (double)permits : NAN);
+    kv_num(&rep->extra, "zk_writes_per_permit", permits ? (double)writes / (double)permits : NAN);
+    kv_num(&rep->extra, "permits_granted", (double)permits);
+    sb_printf(&rep->notes,
+              "permits per %d ms window: min %.0f mean %.1f max %.0f against R=%d (%llu of %zu windows over R); "
+              "%.3f ZooKeeper requests (%.3f writes) per permit, batch %d. ",
+              win, mn, per_window->n ? sum / (double)per_window->n : NAN, mx, R, (unsigned long long)over,
+              per_window->n, permits ? (double)total / (double)permits : NAN,
+              permits ? (double)writes / (double)permits : NAN, batch);
+}
+
 void sc_ratelimit(report *rep)
 {
     const int R_full = 200, R_quick = 20;
@@ -100,52 +151,12 @@ void sc_ratelimit(report *rep)
         if (run_side(rep, &rep->lib, wl, nt, secs, cs, sessions))
             break;
         double w1 = wall_ms();
-        /* Windows of the servers' clock (the local ensemble shares ours); only
-         * those wholly inside the round. */
-        long long first = (long long)ceil(w0 / win), last = (long long)floor(w1 / win) - 1;
-        if (last >= first) {
-            size_t nwin = (size_t)(last - first + 1);
-            uint64_t *cnt = calloc(nwin, sizeof *cnt);
-            for (int i = 0; cnt && i < nt; i++)
-                for (size_t k = 0; k < wl[i].ngrants; k++) {
-                    long long wi = (long long)floor(wl[i].grants[k] / win);
-                    if (wi >= first && wi <= last)
-                        cnt[wi - first]++;
-                }
-            for (size_t k = 0; cnt && k < nwin; k++) {
-                lat_push(&per_window, (double)cnt[k]);
-                if (cnt[k] > (uint64_t)R)
-                    over++;
-            }
-            free(cnt);
-        }
+        over += count_windows(wl, nt, w0, w1, win, R, &per_window);
         for (int i = 0; i < nt; i++)
             permits += wl[i].ngrants;
     }
-    if (rep_ok(rep)) {
-        double mn = per_window.n ? lat_pct(&per_window, 0) : NAN, mx = per_window.n ? lat_pct(&per_window, 100) : NAN;
-        double sum = 0;
-        for (size_t k = 0; k < per_window.n; k++)
-            sum += per_window.v[k];
-        kv_num(&rep->extra, "windows_observed", (double)per_window.n);
-        kv_num(&rep->extra, "permits_per_window_min", mn);
-        kv_num(&rep->extra, "permits_per_window_mean", per_window.n ? sum / (double)per_window.n : NAN);
-        kv_num(&rep->extra, "permits_per_window_max", mx);
-        kv_num(&rep->extra, "windows_over_R", (double)over);
-        uint64_t writes = rep->lib.req[ZKC_REQ_MULTI] + rep->lib.req[ZKC_REQ_SET] + rep->lib.req[ZKC_REQ_CREATE];
-        uint64_t total = 0;
-        for (int k = 0; k < 16; k++)
-            total += rep->lib.req[k];
-        kv_num(&rep->extra, "zk_requests_per_permit", permits ? (double)total / (double)permits : NAN);
-        kv_num(&rep->extra, "zk_writes_per_permit", permits ? (double)writes / (double)permits : NAN);
-        kv_num(&rep->extra, "permits_granted", (double)permits);
-        sb_printf(&rep->notes,
-                  "permits per %d ms window: min %.0f mean %.1f max %.0f against R=%d (%llu of %zu windows over R); "
-                  "%.3f ZooKeeper requests (%.3f writes) per permit, batch %d. ",
-                  win, mn, per_window.n ? sum / (double)per_window.n : NAN, mx, R, (unsigned long long)over,
-                  per_window.n, permits ? (double)total / (double)permits : NAN,
-                  permits ? (double)writes / (double)permits : NAN, batch);
-    }
+    if (rep_ok(rep))
+        window_report(rep, &per_window, over, permits, win, R, batch);
 out:
     for (int s = 0; s < sessions; s++) {
         zkc_ratelimit_destroy(rls[s]);

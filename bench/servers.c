@@ -41,6 +41,25 @@ long server_watches(void)
     return total;
 }
 
+/* Requests the servers received from clients so far (mntr zk_packets_received
+ * summed over the ensemble; pings included, four-letter words not), or NAN. */
+double server_packets(void)
+{
+    char hosts[16][64];
+    int n = host_list(hosts, 16);
+    double total = 0;
+    for (int i = 0; i < n; i++) {
+        char out[16384];
+        if (zkh_four_letter(hosts[i], "mntr", out, sizeof out, 3000) < 0)
+            return NAN;
+        const char *p = strstr(out, "zk_packets_received");
+        if (!p)
+            return NAN;
+        total += strtod(p + strlen("zk_packets_received"), NULL);
+    }
+    return n ? total : NAN;
+}
+
 void mntr_fsync(fsync_info *fi)
 {
     char hosts[16][64];

@@ -105,6 +105,13 @@ const char *sb_str(const sb *b)
     return b->s ? b->s : "";
 }
 
+void sb_reset(sb *b)
+{
+    b->n = 0;
+    if (b->s)
+        b->s[0] = 0;
+}
+
 void sb_free(sb *b)
 {
     free(b->s);
@@ -137,6 +144,17 @@ void sb_jnum(sb *b, double x)
         sb_printf(b, "%.6g", x);
 }
 
+/* [x, y, ...] */
+void sb_jnums(sb *b, const double *v, int n)
+{
+    sb_printf(b, "[");
+    for (int i = 0; i < n; i++) {
+        sb_printf(b, "%s", i ? ", " : "");
+        sb_jnum(b, v[i]);
+    }
+    sb_printf(b, "]");
+}
+
 /* "key": number, */
 void kv_num(sb *b, const char *k, double x)
 {
@@ -155,11 +173,23 @@ void kv_raw(sb *b, const char *k, const char *raw)
     sb_printf(b, "%s\"%s\": %s", b->n ? ", " : "", k, raw);
 }
 
+/* "key": {members} */
+void kv_obj(sb *b, const char *k, const sb *members)
+{
+    sb_printf(b, "%s\"%s\": {%s}", b->n ? ", " : "", k, sb_str(members));
+}
+
 const char *req_names[10] = {"create", "delete", "exists", "get", "set",
                                     "children", "sync", "multi", "remove_watch", "other"};
 double side_median(const side *s)
 {
     return median(s->ops, s->n);
+}
+
+/* x per completed operation of the side, or NAN. */
+double side_per_op(const side *s, double x)
+{
+    return s->ops_all ? x / (double)s->ops_all : NAN;
 }
 
 double per_op(const side *s, int k)
