@@ -60,9 +60,12 @@ typedef struct peer_lib {
     side s;                   /* ops[] per round, latencies, ops_all, fails */
     uint64_t retries;
     double pkts;              /* server-counted requests over the timed runs */
+    char path[300];           /* its node (lock parent, counter, reservation dir) */
+    int exact;                /* counter/stock moved by exactly its operations: 1, 0, -1 not known */
 } peer_lib;
 
 struct peer_set {
+    const char *workload;
     int procs;
     peer_lib lib[NPEERS];
 };
@@ -109,7 +112,7 @@ static void err_tail(const peer_proc *pp, char *out, size_t len)
     FILE *f = fopen(pp->errf, "r");
     if (!f)
         return;
-    char line[512], last[2][512] = {"", ""};
+    char line[256], last[2][256] = {"", ""};
     while (fgets(line, sizeof line, f)) {
         line[strcspn(line, "\n")] = 0;
         if (*line) {
@@ -239,8 +242,8 @@ static void lib_fail(peer_lib *pl, peer_proc *pp, const char *line, const char *
 
 static void lib_start(peer_lib *pl, int k, const char *workload, int procs, const char *path)
 {
-    char sub[300];
-    snprintf(sub, sizeof sub, "%s/%s", path, peer_names[k]);
+    char *sub = pl->path;
+    snprintf(pl->path, sizeof pl->path, "%s/%s", path, peer_names[k]);
     char script[PATH_MAX];
     snprintf(script, sizeof script, "%s/bench/peers/kazoo_peer.py", ZKC_BENCH_SRCDIR);
     char *jargv[20];
@@ -289,6 +292,7 @@ peer_set *peers_start(const char *workload, int procs, const char *path, const c
     if (!ps)
         return NULL;
     ps->procs = procs;
+    ps->workload = workload;
     for (int k = 0; k < NPEERS; k++) {
         peer_lib *pl = &ps->lib[k];
         pl->what = what[k];
@@ -387,10 +391,48 @@ double peers_best(peer_set *ps, const char **who)
     return best;
 }
 
+/* The value a counter or stock node holds: Curator's DistributedAtomicLong
+ * writes 8 bytes big-endian, kazoo's Counter and our reservation stock decimal
+ * text. NAN when it cannot be read. */
+static double node_value(const char *path, int binary)
+{
+    char err[300], buf[64];
+    raw_conn *rc = raw_open(err, sizeof err);
+    if (!rc)
+        return NAN;
+    int len = sizeof buf - 1;
+    int z = zoo_get(rc->zh, path, 0, buf, &len, NULL);
+    raw_close(rc);
+    if (z != ZOK || len < 0)
+        return NAN;
+    buf[len] = 0;
+    return binary ? (double)unbe64(buf, len) : strtod(buf, NULL);
+}
+
+/* Whether the peer's counter (or stock) moved by exactly the operations its
+ * workers completed, warm-ups included; -1 when there is nothing to check. */
+static int lib_exact(const peer_set *ps, int k)
+{
+    const peer_lib *pl = &ps->lib[k];
+    double done = (double)pl->s.ops_all + ps->procs, v = NAN;
+    char node[320];
+    if (!strcmp(ps->workload, "counter")) {
+        v = node_value(pl->path, k == CURATOR);
+    } else if (!strcmp(ps->workload, "reserve")) {
+        snprintf(node, sizeof node, "%s/stock", pl->path);
+        v = 1e12 - node_value(node, 0); /* CuratorPeer.java's initial stock */
+    } else {
+        return -1;
+    }
+    return isfinite(v) ? v == done : -1;
+}
+
 void peers_json(sb *j, peer_set *ps, double lib_ops)
 {
     if (!ps)
         return;
+    for (int k = 0; k < NPEERS; k++)
+        ps->lib[k].exact = !strcmp(ps->lib[k].status, "ok") ? lib_exact(ps, k) : -1;
     sb all = {0};
     for (int k = 0; k < NPEERS; k++) {
         peer_lib *pl = &ps->lib[k];
@@ -412,6 +454,8 @@ void peers_json(sb *j, peer_set *ps, double lib_ops)
             kv_num(&o, "server_requests_per_op", side_per_op(&pl->s, pl->pkts));
             kv_num(&o, "retries_per_op", side_per_op(&pl->s, (double)pl->retries));
             kv_num(&o, "failed_ops", (double)pl->s.fails);
+            if (pl->exact >= 0)
+                kv_raw(&o, "exact", pl->exact ? "true" : "false");
         } else {
             kv_str(&o, "reason", pl->why);
         }
@@ -434,9 +478,9 @@ void peers_text(peer_set *ps, double lib_ops)
     for (int k = 0; k < NPEERS; k++) {
         peer_lib *pl = &ps->lib[k];
         if (!strcmp(pl->status, "ok"))
-            printf(" %s %s %.1f ops/s, p50 %.2f p99 %.2f ms, %.2f server-counted requests/op;", peer_names[k],
+            printf(" %s %s %.1f ops/s, p50 %.2f p99 %.2f ms, %.2f server-counted requests/op%s;", peer_names[k],
                    pl->what, side_median(&pl->s), lat_pct(&pl->s.lat, 50), lat_pct(&pl->s.lat, 99),
-                   side_per_op(&pl->s, pl->pkts));
+                   side_per_op(&pl->s, pl->pkts), pl->exact == 0 ? ", NOT EXACT" : "");
         else
             printf(" %s %s (%s);", peer_names[k], !strcmp(pl->status, "not_applicable") ? "n/a" : "DID NOT RUN",
                    pl->why);

@@ -23,41 +23,37 @@ static int host_list(char hosts[][64], int cap)
     return n;
 }
 
-/* Sum of "Total watches:" over all servers, or -1. */
-long server_watches(void)
-{
-    char hosts[16][64];
-    int n = host_list(hosts, 16);
-    long total = 0;
-    for (int i = 0; i < n; i++) {
-        char out[4096];
-        if (zkh_four_letter(hosts[i], "wchs", out, sizeof out, 3000) < 0)
-            return -1;
-        const char *p = strstr(out, "Total watches:");
-        if (!p)
-            return -1;
-        total += strtol(p + 14, NULL, 10);
-    }
-    return total;
-}
-
-/* Requests the servers received from clients so far (mntr zk_packets_received
- * summed over the ensemble; pings included, four-letter words not), or NAN. */
-double server_packets(void)
+/* The number after `key` in the answer of every server to the four-letter
+ * word cmd, summed over the ensemble, or NAN when a server does not say. */
+static double four_letter_sum(const char *cmd, const char *key)
 {
     char hosts[16][64];
     int n = host_list(hosts, 16);
     double total = 0;
     for (int i = 0; i < n; i++) {
         char out[16384];
-        if (zkh_four_letter(hosts[i], "mntr", out, sizeof out, 3000) < 0)
+        if (zkh_four_letter(hosts[i], cmd, out, sizeof out, 3000) < 0)
             return NAN;
-        const char *p = strstr(out, "zk_packets_received");
+        const char *p = strstr(out, key);
         if (!p)
             return NAN;
-        total += strtod(p + strlen("zk_packets_received"), NULL);
+        total += strtod(p + strlen(key), NULL);
     }
     return n ? total : NAN;
+}
+
+/* Watches held by all servers ("Total watches:" of wchs), or -1. */
+long server_watches(void)
+{
+    double w = four_letter_sum("wchs", "Total watches:");
+    return isfinite(w) ? (long)w : -1;
+}
+
+/* Requests the servers received from clients so far (mntr zk_packets_received
+ * summed over the ensemble; pings included, four-letter words not), or NAN. */
+double server_packets(void)
+{
+    return four_letter_sum("mntr", "zk_packets_received");
 }
 
 void mntr_fsync(fsync_info *fi)

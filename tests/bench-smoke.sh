@@ -56,6 +56,10 @@ for s in want:
                 v = p.get(k)
                 if not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
                     sys.exit("bench-smoke --peers: %s/%s: %s = %r" % (s, name, k, v))
+            if p.get("exact") is False:
+                sys.exit("bench-smoke --peers: %s/%s: the counter did not move by the operations done" % (s, name))
+            if s != "lock_uncontended" and p.get("exact") is not True:
+                sys.exit("bench-smoke --peers: %s/%s: exactness not checked" % (s, name))
         elif st == "not_applicable" and name == "kazoo" and s.startswith("reserve"):
             pass
         elif st == "unavailable":
