@@ -209,6 +209,37 @@ out:
 
 /* ---- lock_many ---- */
 
+/* base/lib and base/raw, and the np lock parents under each. */
+static int make_parents(zhandle_t *zh, const char *base, char **lpaths, char **rpaths, int np)
+{
+    char d1[200], d2[200];
+    snprintf(d1, sizeof d1, "%s/lib", base);
+    snprintf(d2, sizeof d2, "%s/raw", base);
+    int z = raw_mkpath(zh, d1);
+    if (!z)
+        z = raw_mkpath(zh, d2);
+    if (!z)
+        z = raw_create_bulk(zh, lpaths, np);
+    if (!z)
+        z = raw_create_bulk(zh, rpaths, np);
+    return z;
+}
+
+/* Thread t of nt cycles over objects t, t + nt, t + 2 nt, ... */
+static int deal_paths(worker *ws, int nt, void **objs, int np)
+{
+    for (int t = 0; t < nt; t++) {
+        int k = 0;
+        ws[t].objs = calloc((size_t)(np / nt + 1), sizeof(void *));
+        if (!ws[t].objs)
+            return -1;
+        for (int i = t; i < np; i += nt)
+            ws[t].objs[k++] = objs[i];
+        ws[t].nobjs = k;
+    }
+    return 0;
+}
+
 void sc_lock_many(report *rep)
 {
     const int paths_full = 1000, paths_quick = 40;
@@ -240,16 +271,7 @@ void sc_lock_many(report *rep)
     }
     if (!(setup = setup_raw(rep)))
         goto out;
-    char d1[200], d2[200];
-    snprintf(d1, sizeof d1, "%s/lib", base);
-    snprintf(d2, sizeof d2, "%s/raw", base);
-    int z = raw_mkpath(setup->zh, d1);
-    if (!z)
-        z = raw_mkpath(setup->zh, d2);
-    if (!z)
-        z = raw_create_bulk(setup->zh, lpaths, np);
-    if (!z)
-        z = raw_create_bulk(setup->zh, rpaths, np);
+    int z = make_parents(setup->zh, base, lpaths, rpaths, np);
     if (z) {
         rep_fail(rep, "creating the %d lock parents: %s", np, zerror(z));
         goto out;
@@ -266,21 +288,12 @@ void sc_lock_many(report *rep)
         }
     long long m1 = mem_inuse();
     kv_num(&rep->extra, "mem_per_lock_object_bytes", (double)(m1 - m0) / np);
-    for (int t = 0; t < nt; t++) {
-        int k = 0;
-        wl[t].objs = calloc((size_t)(np / nt + 1), sizeof(void *));
-        wf[t].objs = calloc((size_t)(np / nt + 1), sizeof(void *));
-        if (!wl[t].objs || !wf[t].objs) {
-            rep_fail(rep, "out of memory");
-            goto out;
-        }
-        for (int i = t; i < np; i += nt, k++) {
-            wl[t].objs[k] = locks[i];
-            wf[t].objs[k] = rpaths[i];
-        }
-        wl[t].nobjs = wf[t].nobjs = k;
-        wf[t].obj = rc;
+    if (deal_paths(wl, nt, (void **)locks, np) || deal_paths(wf, nt, (void **)rpaths, np)) {
+        rep_fail(rep, "out of memory");
+        goto out;
     }
+    for (int t = 0; t < nt; t++)
+        wf[t].obj = rc;
     warm(rep, &wl[0], "library");
     warm(rep, &wf[0], "floor");
     for (int r = 0; r < opt.rounds && rep_ok(rep); r++) {
