@@ -3,7 +3,7 @@
  *
  * Threading model (the one fact every file relies on):
  *   - libzookeeper_mt has an I/O thread and a completion thread. Our ZooKeeper
- *     completions and watchers (op.c, client.c) only copy what they got and post it
+ *     completions and watchers (req.c, watch.c, client.c) only copy what they got and post it
  *     to the ENGINE thread.
  *   - The engine thread (loop.c) owns every recipe's state: lock queues, counter
  *     caches, timers, the session state machine. Code marked "engine" below runs
@@ -12,7 +12,7 @@
  *     on a condition variable that the engine signals directly, so a blocking call
  *     from a callback cannot deadlock.
  * Recipes (lock, queue, counter, ...) never include <zookeeper.h>; they talk to
- * ZooKeeper through the request layer below (op.c).
+ * ZooKeeper through the request layer below (req.c, watch.c).
  */
 #ifndef ZKC_INTERNAL_H
 #define ZKC_INTERNAL_H
@@ -98,7 +98,7 @@ int zkc__on_dispatch(zkc_client *c);
 int zkc__loop_start(zkc_client *c);
 void zkc__loop_stop(zkc_client *c);
 
-/* ------------------------------------------------------------ op.c: operations */
+/* ------------------------------------------------------------ op.c */
 
 /* A blocking call's rendezvous; lives on the caller's stack. */
 typedef struct zkc__waiter {
@@ -112,7 +112,7 @@ typedef struct zkc__waiter {
 typedef struct zkc__op zkc__op;
 struct zkc__op {
     zkc_client *c;
-    zkc__task task;                      /* op.c: carries start() to the engine */
+    zkc__task task;                      /* carries start() to the engine */
     void (*start)(zkc__op *op);          /* engine: begin the work */
     zkc__job job;
     int status;
@@ -136,7 +136,7 @@ int zkc__op_run(zkc__op *op, void (*start)(zkc__op *op), int blocking);
 /* Any thread: refuse blocking calls where they would deadlock. */
 int zkc__check_blocking(zkc_client *c);
 
-/* ------------------------------------------------------------ op.c: requests */
+/* ------------------------------------------------------------ req.c */
 
 /* ZooKeeper result codes used by the recipes (the protocol's values), and two
  * of our own. */
@@ -176,7 +176,7 @@ typedef struct zkc__watch zkc__watch;
 struct zkc__watch {
     void (*fn)(zkc__watch *w, int event); /* engine; event: ZW_* */
     void *ctx;
-    /* private to op.c */
+    /* private to watch.c */
     zkc_client *c;
     uint64_t gen;
     int state;
@@ -236,8 +236,8 @@ struct zkc__req {
     /* private */
     zkc__timer backoff;
     zkc__req *next_parked;
-    void *zops;                /* op.c: zoo_op_t array */
-    void *zres;                /* op.c: zoo_op_result_t array */
+    void *zops;                /* req.c: zoo_op_t array */
+    void *zres;                /* req.c: zoo_op_result_t array */
 };
 
 /* Engine. Each builds a request; `done` runs exactly once on the engine, even at
@@ -261,6 +261,8 @@ void zkc__sync_get(zkc_client *c, const char *path, zkc__req_done done, void *ct
 /* ops are copied (paths and data too). */
 zkc__req *zkc__multi(zkc_client *c, const zkc__mop *ops, int n, zkc__req_done done, void *ctx);
 
+/* ------------------------------------------------------------ watch.c */
+
 /* Engine: a new watch owned by the client; fn(w, event) runs once on the engine
  * when it fires, and the cell is freed when fn returns: the owner forgets it
  * there. Until then the owner must zkc__watch_drop it when it loses interest.
@@ -272,6 +274,14 @@ void zkc__watch_drop(zkc__watch *w);
 /* Engine: drop without a removal request, for a watch on a node we are about
  * to delete ourselves (the delete fires it). */
 void zkc__watch_forget(zkc__watch *w);
+/* req.c, engine: a read carrying w was submitted (parked or sent). */
+void zkc__watch_pending(zkc__watch *w);
+/* req.c, engine: a read carrying w is handed to the session on path. */
+void zkc__watch_sending(zkc__watch *w, const char *path, int children);
+/* req.c, engine: the read carrying w settled (not to be retried); armed: the
+ * reply registered the watch. Returns w, or NULL when the owner had dropped it
+ * (then it is no longer the read's to report). */
+zkc__watch *zkc__watch_settle(zkc__watch *w, int armed, uint64_t gen);
 
 /* ------------------------------------------------------------- client.c */
 
@@ -373,10 +383,10 @@ struct zkc_client {
 void zkc__log(zkc_client *c, zkc_log_level lvl, const char *fmt, ...) ZKC__PRINTF(3, 4);
 /* Engine: is the session usable now; the heartbeat freshness view for is_held. */
 int zkc__session_fresh(zkc_client *c);
-/* ACL choice of the client (op.c uses it for creates). */
+/* ACL choice of the client (req.c uses it for creates). */
 const void *zkc__client_acl(zkc_client *c);
 
-/* client.c calls these in op.c */
+/* client.c calls these in req.c and watch.c */
 void zkc__reqs_flush_parked(zkc_client *c);
 void zkc__reqs_fail_parked(zkc_client *c, int rc);
 void zkc__watches_close_gen(zkc_client *c, uint64_t gen);
@@ -384,8 +394,8 @@ void zkc__watches_resume(zkc_client *c); /* reconnected: remove watches dropped 
 void zkc__watches_free_all(zkc_client *c); /* client_free: the engine is gone; reclaim what is left */
 void zkc__req_heard(zkc_client *c, int rc);
 int zkc__session_open(zkc_client *c);
-void zkc__inflight_done(zkc_client *c);                       /* client.c, from op.c */
-void zkc__session_expired_reply(zkc_client *c, uint64_t gen); /* client.c, from op.c */
+void zkc__inflight_done(zkc_client *c);                       /* client.c, from req.c */
+void zkc__session_expired_reply(zkc_client *c, uint64_t gen); /* client.c, from req.c */
 
 /* Every recipe object (lock, counter, ...) embeds one: the client cancels their
  * operations at shutdown and outlives them (each holds a client reference). */
@@ -399,6 +409,6 @@ void zkc__object_link(zkc_client *c, zkc__object *o);   /* engine */
 void zkc__object_unlink(zkc_client *c, zkc__object *o); /* engine */
 void zkc__client_ref(zkc_client *c);                    /* any thread */
 void zkc__client_unref(zkc_client *c);                  /* any thread; frees after destroy */
-zkc__req *zkc__ping(zkc_client *c, zkc__req_done done, void *ctx); /* op.c: heartbeat, never retried */
+zkc__req *zkc__ping(zkc_client *c, zkc__req_done done, void *ctx); /* req.c: heartbeat, never retried */
 
 #endif
