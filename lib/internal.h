@@ -283,7 +283,15 @@ void zkc__watch_sending(zkc__watch *w, const char *path, int children);
  * (then it is no longer the read's to report). */
 zkc__watch *zkc__watch_settle(zkc__watch *w, int armed, uint64_t gen);
 
-/* ------------------------------------------------------------- client.c */
+/* What the request layer reports to the session (the one layer it serves):
+ * set once by the session, so that req.c calls nothing above itself. */
+typedef struct zkc__req_hooks {
+    void (*drained)(zkc_client *c);                       /* engine: the last in-flight request is back */
+    void (*session_expired)(zkc_client *c, uint64_t gen); /* engine: a reply said session gen is gone */
+} zkc__req_hooks;
+void zkc__req_set_hooks(zkc_client *c, const zkc__req_hooks *h);
+
+/* ------------------------------------------------------------- session.c */
 
 /* Internal session listener: recipes register to hear SUSPENDED / RECONNECTED /
  * LOST on the engine thread, before users hear them. */
@@ -327,7 +335,7 @@ struct zkc_client {
     int dispatch_stop;
     int dispatch_busy;
 
-    /* client.c: session (engine) */
+    /* session.c: session (engine) */
     void *zh;                    /* zhandle_t of the current session */
     uint64_t gen;
     int state;
@@ -345,6 +353,7 @@ struct zkc_client {
     int closing;                 /* engine: shutdown has begun */
     int inflight;                /* engine: requests handed to libzookeeper, not yet delivered */
     zkc__timer drain;            /* engine: bound on waiting for them at shutdown */
+    const zkc__req_hooks *req_hooks; /* req.c reports through these (session.c sets them) */
     int shutdown_done;           /* guarded by smu: the session is closed */
     int api_closing;             /* atomic: zkc_client_destroy was called; refuse new work */
 
@@ -383,19 +392,19 @@ struct zkc_client {
 void zkc__log(zkc_client *c, zkc_log_level lvl, const char *fmt, ...) ZKC__PRINTF(3, 4);
 /* Engine: is the session usable now; the heartbeat freshness view for is_held. */
 int zkc__session_fresh(zkc_client *c);
-/* ACL choice of the client (req.c uses it for creates). */
-const void *zkc__client_acl(zkc_client *c);
+/* client.c: the session's life. */
+void zkc__session_init(zkc_client *c);  /* at create, before the threads */
+int zkc__session_start(zkc_client *c);  /* any thread: open the first session on the engine */
+void zkc__session_close(zkc_client *c); /* engine, at shutdown after the objects: drain, close */
+void zkc__session_abandon(zkc_client *c); /* the engine is gone: close a handle it left */
+int zkc__session_set_hosts(zkc_client *c, const char *hosts); /* any thread; hosts checked */
 
-/* client.c calls these in req.c and watch.c */
+/* The session calls these in req.c and watch.c */
 void zkc__reqs_flush_parked(zkc_client *c);
 void zkc__reqs_fail_parked(zkc_client *c, int rc);
 void zkc__watches_close_gen(zkc_client *c, uint64_t gen);
 void zkc__watches_resume(zkc_client *c); /* reconnected: remove watches dropped meanwhile */
 void zkc__watches_free_all(zkc_client *c); /* client_free: the engine is gone; reclaim what is left */
-void zkc__req_heard(zkc_client *c, int rc);
-int zkc__session_open(zkc_client *c);
-void zkc__inflight_done(zkc_client *c);                       /* client.c, from req.c */
-void zkc__session_expired_reply(zkc_client *c, uint64_t gen); /* client.c, from req.c */
 
 /* Every recipe object (lock, counter, ...) embeds one: the client cancels their
  * operations at shutdown and outlives them (each holds a client reference). */

@@ -8,6 +8,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+void zkc__req_set_hooks(zkc_client *c, const zkc__req_hooks *h)
+{
+    c->req_hooks = h;
+}
+
+/* The ACL a create carries: the client's choice (zkc_client_options.acl). */
+static struct ACL creator_read_acl[] = {{0x1f, {"auth", ""}}, {0x01, {"world", "anyone"}}};
+static struct ACL_vector creator_read = {2, creator_read_acl};
+
+static struct ACL_vector *create_acl(zkc_client *c)
+{
+    switch (c->opt.acl) {
+    case ZKC_ACL_CREATOR: return &ZOO_CREATOR_ALL_ACL;
+    case ZKC_ACL_CREATOR_READ: return &creator_read;
+    default: return &ZOO_OPEN_ACL_UNSAFE;
+    }
+}
+
 static void req_free(zkc__req *r)
 {
     free(r->path);
@@ -145,8 +163,6 @@ static void c_multi(int rc, const void *data)
 
 /* ---- engine ---- */
 
-const void *zkc__client_acl(zkc_client *c);
-
 static void issue(zkc__req *r)
 {
     zkc_client *c = r->c;
@@ -157,7 +173,7 @@ static void issue(zkc__req *r)
     r->inflight = 1;
     c->inflight++;
     ZKC__STAT_INC(c, requests[r->kind]);
-    struct ACL_vector *acl = (struct ACL_vector *)zkc__client_acl(c);
+    struct ACL_vector *acl = create_acl(c);
     zkc__watch *w = r->watch;
     if (w)
         zkc__watch_sending(w, r->path, r->kind == ZKC_REQ_CHILDREN);
@@ -328,7 +344,8 @@ static void req_deliver(zkc__task *t)
     int rc = r->rc;
     if (r->inflight) {
         r->inflight = 0;
-        zkc__inflight_done(c);
+        if (--c->inflight == 0 && c->req_hooks)
+            c->req_hooks->drained(c);
     }
     if (rc == ZR_RUNTIMEINCONSISTENCY && r->sent) {
         /* The C client completes every pending request with this when it sees
@@ -343,7 +360,8 @@ static void req_deliver(zkc__task *t)
     }
     if (rc == ZR_SESSIONEXPIRED || rc == ZR_SESSIONMOVED) {
         /* The server refused it: not applied. And the session is over. */
-        zkc__session_expired_reply(c, r->gen);
+        if (c->req_hooks)
+            c->req_hooks->session_expired(c, r->gen);
         rc = ZR_SESSIONLOST;
     } else if (r->sent && is_reply(rc)) {
         c->last_heard = zkc__now_ms();
