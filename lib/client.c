@@ -78,37 +78,12 @@ static int check_hosts(const char *hosts, int allow_chroot)
     return rc;
 }
 
-
-void zkc__object_link(zkc_client *c, zkc__object *o)
-{
-    o->prev = NULL;
-    o->next = c->objects;
-    if (c->objects)
-        c->objects->prev = o;
-    c->objects = o;
-    o->linked = 1;
-}
-
-void zkc__object_unlink(zkc_client *c, zkc__object *o)
-{
-    if (!o->linked)
-        return;
-    if (o->prev)
-        o->prev->next = o->next;
-    else
-        c->objects = o->next;
-    if (o->next)
-        o->next->prev = o->prev;
-    o->linked = 0;
-}
-
 /* ---------------------------------------------------------------- public */
-
-void zkc__counters_free(zkc_client *c);
 
 static void client_free(zkc_client *c)
 {
     zkc__counters_free(c);
+    zkc__singletons_free(c);
     zkc__watches_free_all(c);
     free(c->hosts);
     free(c->auth_scheme);
@@ -121,12 +96,12 @@ static void client_free(zkc_client *c)
 
 void zkc__client_ref(zkc_client *c)
 {
-    __atomic_add_fetch(&c->refs, 1, __ATOMIC_ACQ_REL);
+    zkc__ref_get(&c->refs);
 }
 
 void zkc__client_unref(zkc_client *c)
 {
-    if (__atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) == 0)
+    if (zkc__ref_put(&c->refs))
         client_free(c);
 }
 
@@ -135,12 +110,7 @@ static void shutdown_task(void *arg)
     zkc_client *c = arg;
     c->closing = 1;
     /* Objects first: work not yet sent finishes ECANCELED. */
-    zkc__object *o = c->objects;
-    while (o) {
-        zkc__object *next = o->next;
-        o->shutdown(o);
-        o = next;
-    }
+    zkc__objects_shutdown(c);
     zkc__session_close(c);
 }
 
@@ -176,6 +146,11 @@ int zkc_client_create(zkc_client **out, const zkc_client_options *o)
     zkc_client *c = calloc(1, sizeof *c);
     if (!c)
         return zkc__err(ZKC_ENOMEM, "out of memory");
+    zkc__list_init(&c->watches);
+    zkc__list_init(&c->listeners);
+    zkc__list_init(&c->objects);
+    zkc__list_init(&c->singletons);
+    zkc__list_init(&c->parked);
     c->opt = *o;
     if (c->opt.session_timeout_ms == 0)
         c->opt.session_timeout_ms = 10000;

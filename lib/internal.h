@@ -18,6 +18,8 @@
 #define ZKC_INTERNAL_H
 
 #include "zkcoord.h"
+#include "list.h"
+#include "object.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -181,7 +183,7 @@ struct zkc__watch {
     uint64_t gen;
     int state;
     char *path;
-    zkc__watch *next, *prev;
+    zkc__list_node node;       /* in the client's watches */
 };
 #define ZW_CREATED 1
 #define ZW_DELETED 2
@@ -235,7 +237,7 @@ struct zkc__req {
     int nchildren;
     /* private */
     zkc__timer backoff;
-    zkc__req *next_parked;
+    zkc__list_node parked;     /* in the client's parked requests */
     void *zops;                /* req.c: zoo_op_t array */
     void *zres;                /* req.c: zoo_op_result_t array */
 };
@@ -298,7 +300,7 @@ void zkc__req_set_hooks(zkc_client *c, const zkc__req_hooks *h);
 typedef struct zkc__sess_listener zkc__sess_listener;
 struct zkc__sess_listener {
     void (*fn)(zkc__sess_listener *l, zkc_state st, uint64_t gen);
-    zkc__sess_listener *next, *prev;
+    zkc__list_node node;
 };
 void zkc__sess_listen(zkc_client *c, zkc__sess_listener *l);   /* engine */
 void zkc__sess_unlisten(zkc_client *c, zkc__sess_listener *l); /* engine */
@@ -347,9 +349,9 @@ struct zkc_client {
     int timeout_ms;              /* negotiated */
     int heartbeat_out;
     zkc__timer tick;
-    zkc__req *parked, *parked_tail;
-    zkc__sess_listener *listeners;
-    zkc__watch *watches;         /* every live watch cell */
+    zkc__list parked;            /* req.c: requests waiting for a usable session */
+    zkc__list listeners;         /* zkc__sess_listener */
+    zkc__list watches;           /* watch.c: every live watch cell */
     int closing;                 /* engine: shutdown has begun */
     int inflight;                /* engine: requests handed to libzookeeper, not yet delivered */
     zkc__timer drain;            /* engine: bound on waiting for them at shutdown */
@@ -377,7 +379,8 @@ struct zkc_client {
     int64_t session_id;          /* engine: id of the current session (0 before) */
     void *janitor;               /* queue.c: nodes to delete once reachable */
     int destroyed;               /* zkc_client_destroy has run */
-    struct zkc__object *objects; /* engine: live recipe objects, for shutdown */
+    zkc__list objects;           /* object.c, engine: live recipe objects, for shutdown */
+    zkc__list singletons;        /* object.c: per-client recipe state (zkc__singleton) */
 
     /* counter.c: shared per-path counter cores and the exactly-once slots */
     void *counters;
@@ -406,18 +409,9 @@ void zkc__watches_close_gen(zkc_client *c, uint64_t gen);
 void zkc__watches_resume(zkc_client *c); /* reconnected: remove watches dropped meanwhile */
 void zkc__watches_free_all(zkc_client *c); /* client_free: the engine is gone; reclaim what is left */
 
-/* Every recipe object (lock, counter, ...) embeds one: the client cancels their
- * operations at shutdown and outlives them (each holds a client reference). */
-typedef struct zkc__object zkc__object;
-struct zkc__object {
-    void (*shutdown)(zkc__object *o); /* engine: cancel ops (ECANCELED), forget holds */
-    zkc__object *next, *prev;
-    int linked;
-};
-void zkc__object_link(zkc_client *c, zkc__object *o);   /* engine */
-void zkc__object_unlink(zkc_client *c, zkc__object *o); /* engine */
-void zkc__client_ref(zkc_client *c);                    /* any thread */
-void zkc__client_unref(zkc_client *c);                  /* any thread; frees after destroy */
+/* counter.c: its per-client state (until it registers as a singleton). */
+void zkc__counters_free(zkc_client *c);
+
 zkc__req *zkc__ping(zkc_client *c, zkc__req_done done, void *ctx); /* req.c: heartbeat, never retried */
 
 #endif

@@ -252,14 +252,10 @@ static void issue(zkc__req *r)
 
 static void park(zkc__req *r)
 {
-    zkc_client *c = r->c;
-    r->next_parked = NULL;
-    if (c->parked_tail)
-        c->parked_tail->next_parked = r;
-    else
-        c->parked = r;
-    c->parked_tail = r;
+    zkc__list_push_back(&r->c->parked, &r->parked);
 }
+
+#define REQ_OF(n) ZKC__CONTAINER_OF(n, zkc__req, parked)
 
 static void req_submit(zkc__req *r)
 {
@@ -281,12 +277,12 @@ static void req_submit(zkc__req *r)
 
 void zkc__reqs_flush_parked(zkc_client *c)
 {
-    zkc__req *r = c->parked;
-    c->parked = c->parked_tail = NULL;
-    while (r) {
-        zkc__req *next = r->next_parked;
-        req_submit(r);
-        r = next;
+    zkc__list all;
+    zkc__list_take(&all, &c->parked);
+    zkc__list_node *n;
+    while ((n = zkc__list_first(&all)) != NULL) {
+        zkc__list_remove(n);
+        req_submit(REQ_OF(n));
     }
 }
 
@@ -295,10 +291,12 @@ void zkc__reqs_flush_parked(zkc_client *c)
 void zkc__reqs_fail_parked(zkc_client *c, int rc)
 {
     int64_t now = zkc__now_ms();
-    zkc__req *r = c->parked, *keep = NULL, *keep_tail = NULL;
-    c->parked = c->parked_tail = NULL;
-    while (r) {
-        zkc__req *next = r->next_parked;
+    zkc__list all;
+    zkc__list_take(&all, &c->parked);
+    zkc__list_node *n;
+    while ((n = zkc__list_first(&all)) != NULL) {
+        zkc__req *r = REQ_OF(n);
+        zkc__list_remove(n);
         int fail;
         int why = rc;
         if (rc == 0) {
@@ -309,20 +307,11 @@ void zkc__reqs_fail_parked(zkc_client *c, int rc)
         } else {
             fail = 1;
         }
-        if (fail) {
+        if (fail)
             req_post(r, why);
-        } else {
-            r->next_parked = NULL;
-            if (keep_tail)
-                keep_tail->next_parked = r;
-            else
-                keep = r;
-            keep_tail = r;
-        }
-        r = next;
+        else
+            park(r);
     }
-    c->parked = keep;
-    c->parked_tail = keep_tail;
 }
 
 static void backoff_fire(zkc__timer *t)

@@ -48,11 +48,11 @@ static void state_job_run(zkc__job *j)
 static void emit(zkc_client *c, zkc_state st, uint64_t gen)
 {
     /* Recipes first: a lock must count itself lost before the user hears LOST. */
-    zkc__sess_listener *l = c->listeners;
-    while (l) {
-        zkc__sess_listener *next = l->next;
+    zkc__list_node *n, *tmp;
+    ZKC__LIST_FOREACH_SAFE(n, tmp, &c->listeners)
+    {
+        zkc__sess_listener *l = ZKC__CONTAINER_OF(n, zkc__sess_listener, node);
         l->fn(l, st, gen);
-        l = next;
     }
     if ((int)st == ZKC__CLOSING_STATE)
         return;
@@ -67,25 +67,15 @@ static void emit(zkc_client *c, zkc_state st, uint64_t gen)
 
 void zkc__sess_listen(zkc_client *c, zkc__sess_listener *l)
 {
-    l->prev = NULL;
-    l->next = c->listeners;
-    if (c->listeners)
-        c->listeners->prev = l;
-    c->listeners = l;
+    zkc__list_push_front(&c->listeners, &l->node);
 }
 
 void zkc__sess_unlisten(zkc_client *c, zkc__sess_listener *l)
 {
-    if (l->prev)
-        l->prev->next = l->next;
-    else if (c->listeners == l)
-        c->listeners = l->next;
-    else
-        return;
-    if (l->next)
-        l->next->prev = l->prev;
-    l->next = l->prev = NULL;
+    ZKC__UNUSED(c);
+    zkc__list_remove(&l->node);
 }
+
 /* ---------------------------------------------------------------- session */
 
 typedef struct sess_ctx {

@@ -27,6 +27,7 @@ typedef struct watch_cell {
 } watch_cell;
 
 #define WP(x) (&ZKC__CONTAINER_OF(x, watch_cell, w)->p)
+#define WATCH_OF(n) ZKC__CONTAINER_OF(n, zkc__watch, node)
 
 zkc__watch *zkc__watch_new(zkc_client *c, void (*fn)(zkc__watch *, int), void *ctx)
 {
@@ -37,22 +38,13 @@ zkc__watch *zkc__watch_new(zkc_client *c, void (*fn)(zkc__watch *, int), void *c
     cell->w.ctx = ctx;
     cell->w.c = c;
     cell->w.state = W_IDLE;
-    cell->w.next = c->watches;
-    if (c->watches)
-        c->watches->prev = &cell->w;
-    c->watches = &cell->w;
+    zkc__list_push_front(&c->watches, &cell->w.node);
     return &cell->w;
 }
 
 static void watch_free(zkc__watch *w)
 {
-    zkc_client *c = w->c;
-    if (w->prev)
-        w->prev->next = w->next;
-    else
-        c->watches = w->next;
-    if (w->next)
-        w->next->prev = w->prev;
+    zkc__list_remove(&w->node);
     free(w->path);
     free(ZKC__CONTAINER_OF(w, watch_cell, w));
 }
@@ -152,14 +144,14 @@ static void remove_watch_task(zkc__task *t)
     if (rc == ZOK || rc == ZNOWATCHER) {
         /* Every local watcher of this type on the path is gone: reclaim the
          * other dropped cells that shared it. */
-        zkc__watch *o = w->c->watches;
-        while (o) {
-            zkc__watch *next = o->next;
+        zkc__list_node *n, *tmp;
+        ZKC__LIST_FOREACH_SAFE(n, tmp, &w->c->watches)
+        {
+            zkc__watch *o = WATCH_OF(n);
             watch_priv *op = WP(o);
             if (o != w && op->dropped && !op->removing && !op->reclaiming && !op->firing && !op->pending &&
                 o->gen == w->gen && op->wtype == p->wtype && o->path && strcmp(o->path, w->path) == 0)
                 watch_free(o);
-            o = next;
         }
     }
     /* Not ARMED: it fired, or its session was closed while we asked. */
@@ -193,7 +185,8 @@ static void send_remove(zkc__watch *w)
 {
     watch_priv *p = WP(w);
     zkc_client *c = w->c;
-    for (zkc__watch *o = c->watches; o; o = o->next) {
+    for (zkc__list_node *n = zkc__list_first(&c->watches); n; n = zkc__list_next(&c->watches, n)) {
+        zkc__watch *o = WATCH_OF(n);
         watch_priv *op = WP(o);
         if (o != w && !op->dropped && o->gen == w->gen && op->wtype == p->wtype && o->path &&
             (o->state == W_ARMED || op->pending) && strcmp(o->path, w->path) == 0)
@@ -300,7 +293,8 @@ zkc__watch *zkc__watch_settle(zkc__watch *w, int armed, uint64_t gen)
 
 void zkc__watches_resume(zkc_client *c)
 {
-    for (zkc__watch *w = c->watches; w; w = w->next) {
+    for (zkc__list_node *n = zkc__list_first(&c->watches); n; n = zkc__list_next(&c->watches, n)) {
+        zkc__watch *w = WATCH_OF(n);
         watch_priv *p = WP(w);
         if (p->dropped && !p->removing && !p->firing && w->state == W_ARMED && w->gen == c->gen)
             send_remove(w);
@@ -309,9 +303,10 @@ void zkc__watches_resume(zkc_client *c)
 
 void zkc__watches_close_gen(zkc_client *c, uint64_t gen)
 {
-    zkc__watch *w = c->watches;
-    while (w) {
-        zkc__watch *next = w->next;
+    zkc__list_node *n, *tmp;
+    ZKC__LIST_FOREACH_SAFE(n, tmp, &c->watches)
+    {
+        zkc__watch *w = WATCH_OF(n);
         if (w->gen == gen && w->state == W_ARMED) {
             watch_priv *p = WP(w);
             w->state = W_IDLE;
@@ -320,13 +315,13 @@ void zkc__watches_close_gen(zkc_client *c, uint64_t gen)
             if (p->dropped && !p->removing)
                 reclaim_later(w);
         }
-        w = next;
     }
 }
 
 void zkc__watches_free_all(zkc_client *c)
 {
-    while (c->watches)
-        watch_free(c->watches);
+    zkc__list_node *n;
+    while ((n = zkc__list_first(&c->watches)) != NULL)
+        watch_free(WATCH_OF(n));
 }
 
