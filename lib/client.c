@@ -82,7 +82,6 @@ static int check_hosts(const char *hosts, int allow_chroot)
 
 static void client_free(zkc_client *c)
 {
-    zkc__counters_free(c);
     zkc__singletons_free(c);
     zkc__watches_free_all(c);
     free(c->hosts);

@@ -377,14 +377,10 @@ struct zkc_client {
 
     int refs;                    /* user + one per lock/counter object (atomic) */
     int64_t session_id;          /* engine: id of the current session (0 before) */
-    void *janitor;               /* queue.c: nodes to delete once reachable */
+    void *janitor;               /* queue.c: nodes to delete once reachable (to become a singleton) */
     int destroyed;               /* zkc_client_destroy has run */
     zkc__list objects;           /* object.c, engine: live recipe objects, for shutdown */
     zkc__list singletons;        /* object.c: per-client recipe state (zkc__singleton) */
-
-    /* counter.c: shared per-path counter cores and the exactly-once slots */
-    void *counters;
-    void *slots;
 };
 
 #define ZKC__CLOSING_STATE 100 /* internal listeners: the client is shutting down */
@@ -408,9 +404,6 @@ void zkc__reqs_fail_parked(zkc_client *c, int rc);
 void zkc__watches_close_gen(zkc_client *c, uint64_t gen);
 void zkc__watches_resume(zkc_client *c); /* reconnected: remove watches dropped meanwhile */
 void zkc__watches_free_all(zkc_client *c); /* client_free: the engine is gone; reclaim what is left */
-
-/* counter.c: its per-client state (until it registers as a singleton). */
-void zkc__counters_free(zkc_client *c);
 
 zkc__req *zkc__ping(zkc_client *c, zkc__req_done done, void *ctx); /* req.c: heartbeat, never retried */
 
