@@ -10,18 +10,6 @@
 #include <string.h>
 #include <time.h>
 
-void zkc__log(zkc_client *c, zkc_log_level lvl, const char *fmt, ...)
-{
-    if (!c->opt.log_fn || lvl > c->opt.log_level)
-        return;
-    char buf[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    c->opt.log_fn(lvl, buf, c->opt.log_ud);
-}
-
 void zkc_client_options_init(zkc_client_options *o)
 {
     if (!o)
