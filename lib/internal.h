@@ -48,8 +48,8 @@ const char *zkc__zrc_name(int zrc);
 
 /* ------------------------------------------------------------- the client */
 
-/* The client object (client.c): one per zkc_client_create, shared by the layers
- * above loop.c; each group of fields says which file owns it. */
+/* The client object (client.c): one per zkc_client_create, shared by every
+ * layer; each group of fields says which file owns it. */
 struct zkc_client {
     zkc_client_options opt;      /* strings below are our copies */
     char *hosts;                 /* with chroot appended */

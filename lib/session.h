@@ -33,7 +33,7 @@ typedef struct zkc__stats_atomic {
 
 /* Engine: is the session usable now; the heartbeat freshness view for is_held. */
 int zkc__session_fresh(zkc_client *c);
-/* client.c: the session's life. */
+/* What client.c drives: the session's life. */
 void zkc__session_init(zkc_client *c);  /* at create, before the threads */
 int zkc__session_start(zkc_client *c);  /* any thread: open the first session on the engine */
 void zkc__session_close(zkc_client *c); /* engine, at shutdown after the objects: drain, close */

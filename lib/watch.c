@@ -80,7 +80,7 @@ static void watch_event_task(zkc__task *t)
                                               : ZW_CHILD;
     p->firing = 1;
     w->fn(w, ev_code);
-    /* One-shot: the owner was told and forgets the cell (see internal.h). */
+    /* One-shot: the owner was told and forgets the cell (see watch.h). */
     watch_free(w);
 }
 
