@@ -62,13 +62,13 @@ struct zkc_client {
     int threads_started;
     pthread_mutex_t qmu;
     pthread_cond_t qcv;
-    zkc__task *qhead, *qtail;
+    zkc__list tasks;             /* zkc__task, guarded by qmu */
     int engine_stop;
     zkc__timer **heap;
     int nheap, capheap;
     pthread_mutex_t dmu;
     pthread_cond_t dcv;
-    zkc__job *dhead, *dtail;
+    zkc__list jobs;              /* zkc__job, guarded by dmu */
     int dispatch_stop;
     int dispatch_busy;
 

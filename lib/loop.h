@@ -3,6 +3,7 @@
 #ifndef ZKC_LOOP_H
 #define ZKC_LOOP_H
 
+#include "list.h"
 #include "zkcoord.h"
 
 #include <stdint.h>
@@ -12,7 +13,7 @@ int64_t zkc__now_ms(void); /* monotonic */
 typedef struct zkc__task zkc__task;
 struct zkc__task {
     void (*fn)(zkc__task *t); /* runs on the engine thread */
-    zkc__task *next;
+    zkc__list_node node;      /* in the engine's queue while posted */
 };
 
 typedef struct zkc__timer zkc__timer;
@@ -25,7 +26,7 @@ struct zkc__timer {
 typedef struct zkc__job zkc__job;
 struct zkc__job {
     void (*fn)(zkc__job *j);   /* runs on the dispatch thread */
-    zkc__job *next;
+    zkc__list_node node;       /* in the dispatch queue while queued */
 };
 
 /* Any thread: queue t for the engine. */
