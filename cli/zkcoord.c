@@ -17,6 +17,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
+#include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -26,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/signalfd.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -73,6 +75,7 @@ enum {
 static struct {
     const char *hosts;
     const char *auth;
+    int acl; /* zkc_acl */
     const char *meta_root;
     int session_timeout_ms; /* 0: library default */
     int connect_timeout_ms; /* 0: library default */
@@ -149,6 +152,7 @@ enum {
     G_SESSION_TIMEOUT,
     G_CONNECT_TIMEOUT,
     G_AUTH,
+    G_ACL,
     G_META_ROOT,
     G_JSON,
     G_VERBOSE,
@@ -161,6 +165,7 @@ static const optdef global_opts[] = {
     {"session-timeout", 0, 1, G_SESSION_TIMEOUT},
     {"connect-timeout", 0, 1, G_CONNECT_TIMEOUT},
     {"auth", 0, 1, G_AUTH},
+    {"acl", 0, 1, G_ACL},
     {"meta-root", 0, 1, G_META_ROOT},
     {"json", 0, 0, G_JSON},
     {"verbose", 'v', 0, G_VERBOSE},
@@ -175,7 +180,10 @@ static const optdef global_opts[] = {
     "                         (default: $ZKC_HOSTS; one of the two is required)\n"                \
     "  --session-timeout MS   requested session timeout (default 10000; the servers clamp it)\n"  \
     "  --connect-timeout MS   how long to wait for the first session (default 15000)\n"           \
-    "  --auth USER:PASS       digest credentials (default: $ZKC_AUTH)\n"                          \
+    "  --auth USER:PASS       digest credentials (default: $ZKC_AUTH; an empty ZKC_AUTH is none)\n" \
+    "  --acl open|creator|creator-read\n"                                                         \
+    "                         ACL of the nodes this command creates (default open: anyone);\n"  \
+    "                         creator and creator-read need --auth\n"                          \
     "  --meta-root PATH       where the library keeps its records (default /zkcoord)\n"           \
     "  --json                 machine-readable output where the output is data\n"                 \
     "  -v, --verbose          library log on stderr (twice: debug)\n"                             \
@@ -219,7 +227,27 @@ static int apply_global(int id, const char *val)
 {
     switch (id) {
     case G_HOSTS: g.hosts = val; break;
-    case G_AUTH: g.auth = val; break;
+    case G_AUTH:
+        /* An empty option is more likely a variable that was not set than a
+         * wish to connect without credentials: refuse it rather than guess. */
+        if (!*val) {
+            msg("--auth '' gives no credentials: pass USER:PASSWORD, or leave --auth out to connect without");
+            return A_ERR;
+        }
+        g.auth = val;
+        break;
+    case G_ACL:
+        if (!strcmp(val, "open"))
+            g.acl = ZKC_ACL_OPEN;
+        else if (!strcmp(val, "creator"))
+            g.acl = ZKC_ACL_CREATOR;
+        else if (!strcmp(val, "creator-read"))
+            g.acl = ZKC_ACL_CREATOR_READ;
+        else {
+            msg("--acl must be open, creator or creator-read (got '%s')", val);
+            return A_ERR;
+        }
+        break;
     case G_META_ROOT: g.meta_root = val; break;
     case G_SESSION_TIMEOUT:
         if (parse_int_ms(val, "--session-timeout", &g.session_timeout_ms))
@@ -505,6 +533,11 @@ static int client_options(zkc_client_options *o)
         o->auth_scheme = "digest";
         o->auth_credential = auth;
     }
+    if (g.acl != ZKC_ACL_OPEN && !o->auth_scheme) {
+        msg("--acl creator and creator-read need credentials: add --auth USER:PASSWORD (or set ZKC_AUTH)");
+        return ZX_USAGE;
+    }
+    o->acl = (zkc_acl)g.acl;
     if (g.session_timeout_ms)
         o->session_timeout_ms = g.session_timeout_ms;
     if (g.connect_timeout_ms)
@@ -518,8 +551,61 @@ static int client_options(zkc_client_options *o)
     return 0;
 }
 
+/* The first host name of the connect string HOSTS ("h:p,h:p[/chroot]") that
+ * does not resolve, copied into NAME; 0 if every name resolves (or the string
+ * is malformed, which the library reports itself). Asked only after a failed
+ * connect, so a working connect never pays for a second lookup. */
+static int unresolved_host(const char *hosts, char *name, size_t len, const char **why)
+{
+    size_t n = strcspn(hosts, "/");
+    char *list = strndup(hosts, n);
+    if (!list)
+        return 0;
+    int found = 0;
+    char *save = NULL;
+    for (char *h = strtok_r(list, ",", &save); h && !found; h = strtok_r(NULL, ",", &save)) {
+        char *colon = strrchr(h, ':');
+        if (!colon || colon == h)
+            continue;
+        *colon = '\0';
+        char *host = h;
+        size_t hl = strlen(host);
+        if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') { /* [v6]:port */
+            host[hl - 1] = '\0';
+            host++;
+        }
+        struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV}, *res = NULL;
+        int e = getaddrinfo(host, colon + 1, &hints, &res);
+        if (res)
+            freeaddrinfo(res);
+        if (e == EAI_NONAME || e == EAI_AGAIN || e == EAI_FAIL
+#ifdef EAI_NODATA
+            || e == EAI_NODATA
+#endif
+        ) {
+            snprintf(name, len, "%s", host);
+            *why = gai_strerror(e);
+            found = 1;
+        }
+    }
+    free(list);
+    return found;
+}
+
 static int connect_failed(int rc, const char *errmsg, const char *hosts)
 {
+    char name[256];
+    const char *why = NULL;
+    /* libzookeeper refuses a connect string whose names do not resolve as an
+     * invalid argument (its errno is ENOENT); for a user that is an
+     * unreachable server, as a dead address is: say which name and exit 4. */
+    if ((rc == ZKC_EINVAL || rc == ZKC_ECONNLOSS) && unresolved_host(hosts, name, sizeof name, &why)) {
+        if (rc == ZKC_EINVAL) {
+            msg("cannot connect to ZooKeeper at %s: host name '%s' does not resolve (%s)", hosts, name, why);
+            return ZX_NOSERVER;
+        }
+        msg("note: host name '%s' does not resolve (%s)", name, why);
+    }
     if (rc == ZKC_EINVAL && (!errmsg || !*errmsg || !strcmp(errmsg, "no error")))
         errmsg = "the connect string was refused (is every host name resolvable, every port a number?)";
     return fail_lib(rc, errmsg, "cannot connect to ZooKeeper at %s", hosts);
