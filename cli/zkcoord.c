@@ -5,7 +5,8 @@
  * accepted before or after the subcommand name), a table of subcommands (add
  * one by writing its run and help functions and one table row), then the
  * subcommands. Exit codes are the ZX_* values below; they are documented in
- * the --help text and in zkcoord.1, keep the three in step. */
+ * the --help text (EXIT_CODES_HELP), which README.md quotes verbatim, and in
+ * zkcoord.1: tests/cli/exit-codes.sh fails when those drift apart. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -58,7 +59,8 @@ enum {
     "  1  other failure (server error, malformed node data, overflow, ...)\n"             \
     "  2  usage error: bad option, path or number; no --hosts/ZKC_HOSTS\n"                \
     "  3  timeout: the lock is busy (--timeout passed), or a counter is too contended\n"  \
-    "  4  no ZooKeeper server reachable, or the session ended\n"                          \
+    "  4  no ZooKeeper server reachable (or its name does not resolve), or the session\n" \
+    "     ended\n"                                                                          \
     "  5  authentication failed, or the node's ACL forbids the operation\n"               \
     "  6  lock: the lock was lost (or, with --kill-on-suspend, suspended) while the\n"    \
     "     command ran; the command's process group was terminated\n"                      \
