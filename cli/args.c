@@ -219,8 +219,16 @@ int parse_seconds(const char *s, const char *what, int *ms)
     return 0;
 }
 
-/* The library checks paths too, but only once connected; a usage error should
- * not need a server. Same rules as the library. */
+/* The library's longest path. It checks it itself, but only once connected,
+ * and a usage error should not need a server; the header has no public
+ * constant for it (yet: ZKC_PATH_MAX would be picked up here). */
+#ifdef ZKC_PATH_MAX
+#define ZKC_CLI_PATH_MAX ZKC_PATH_MAX
+#else
+#define ZKC_CLI_PATH_MAX 1024
+#endif
+
+/* Same rules as the library's path check, checked before connecting. */
 int check_path(const char *p)
 {
     if (!p || !*p) {
@@ -235,8 +243,8 @@ int check_path(const char *p)
         msg("path '/' is the root: name a node below it");
         return -1;
     }
-    if (strlen(p) > 4096) {
-        msg("path is %zu bytes long; the limit is 4096", strlen(p));
+    if (strlen(p) > ZKC_CLI_PATH_MAX) {
+        msg("path is %zu bytes long; the limit is %d", strlen(p), ZKC_CLI_PATH_MAX);
         return -1;
     }
     for (const char *c = p + 1;;) {

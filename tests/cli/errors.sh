@@ -70,6 +70,12 @@ run 2 "$ZKCOORD" $H --acl everyone session
 grep -q -- "--acl must be open, creator or creator-read" "$T/err" || fail "--acl value message"
 run 2 "$ZKCOORD" $H --acl creator counter get /cli/c
 grep -q -- "need credentials" "$T/err" || fail "--acl creator without --auth message"
+# Paths longer than the library's limit (1024 bytes) are usage errors found
+# before connecting; 1024 bytes pass the check (and then find no server here).
+long1024=/$(printf 'p%.0s' $(seq 1023))
+run 2 "$ZKCOORD" $H counter get "${long1024}q"
+grep -q "path is 1025 bytes long; the limit is 1024" "$T/err" || fail "long path message"
+run 4 "$ZKCOORD" $H --connect-timeout 500 counter get "$long1024"
 ok "usage errors exit 2 with a message"
 
 # no server reachable: exit 4 within the connect timeout
