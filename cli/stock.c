@@ -54,6 +54,8 @@ static const optdef stock_opts[] = {
     {NULL, 0, 0, 0},
 };
 
+/* The library has no public name for its states yet (issue 16 asks for one);
+ * until it has, keep these in step with zkc_res_state in <zkcoord.h>. */
 static const char *res_state_name(zkc_res_state s)
 {
     switch (s) {
