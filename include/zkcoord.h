@@ -153,7 +153,9 @@ ZKC_EXTERN void zkc_client_options_init(zkc_client_options *o);
 
 /* Create a client and wait up to connect_timeout_ms for its first session.
  * Errors: ZKC_EINVAL (bad connect string or option), ZKC_ECONNLOSS (no server
- * answered in time), ZKC_EAUTH (credentials refused), ZKC_ENOMEM. */
+ * answered in time, or a host name does not resolve), ZKC_EAUTH (credentials
+ * refused), ZKC_ENOMEM. A session that replaces a lost one and cannot start
+ * (a name that stopped resolving) is tried again every second. */
 ZKC_EXTERN int zkc_client_create(zkc_client **out, const zkc_client_options *o);
 
 /* Cancel every operation in flight (their callbacks run once, with

@@ -81,6 +81,7 @@ struct zkc_client {
     int auth_pending;            /* the current session's auth reply has not come */
     int64_t last_heard;
     int64_t disconnected_at;
+    int64_t reopen_at;           /* engine: when to try again to open a session that failed to start (0: none) */
     int timeout_ms;              /* negotiated */
     int heartbeat_out;
     zkc__timer tick;

@@ -139,6 +139,7 @@ static void arm_tick(zkc_client *c)
 }
 
 static void session_lost(zkc_client *c, const char *why);
+static void reopen(zkc_client *c);
 
 static void watcher_global(zhandle_t *zh, int type, int state, const char *path, void *ctx);
 
@@ -158,9 +159,19 @@ static int session_open(zkc_client *c)
     errno = 0;
     zhandle_t *zh = zookeeper_init2(c->hosts, watcher_global, c->opt.session_timeout_ms, NULL, sc, 0, zk_log_sink);
     if (!zh) {
+        int e = errno;
         free(sc);
+        /* libzookeeper resolves every host at init and reports a name that does
+         * not resolve (EAI_NONAME/EAI_NODATA) as ENOENT, a temporary resolver
+         * failure as EAGAIN: the servers are out of reach, not the string wrong. */
+        if (e == ENOENT)
+            return zkc__err(ZKC_ECONNLOSS, "cannot start a ZooKeeper session for \"%s\": a host name does not "
+                                           "resolve", c->hosts);
+        if (e == EAGAIN)
+            return zkc__err(ZKC_ECONNLOSS, "cannot start a ZooKeeper session for \"%s\": host name resolution "
+                                           "failed for now (try again)", c->hosts);
         return zkc__err(ZKC_EINVAL, "cannot start a ZooKeeper session for \"%s\": %s", c->hosts,
-                        errno ? strerror(errno) : "invalid connect string");
+                        e ? strerror(e) : "invalid connect string");
     }
     c->zh = zh;
     /* By default the C client re-resolves every host name each time it polls
@@ -212,8 +223,19 @@ static void session_lost(zkc_client *c, const char *why)
     zkc__reqs_fail_parked(c, c->auth_failed ? ZR_AUTHFAILED : ZR_SESSIONLOST);
     if (c->closing || c->auth_failed)
         return; /* refused credentials stay refused: no session loop */
-    if (session_open(c) != 0)
-        zkc__log(c, ZKC_LOG_ERROR, "cannot open a new session: %s", zkc_errmsg());
+    reopen(c);
+}
+
+/* Open the session that replaces a lost one. A failure to start one (a host
+ * name that stopped resolving, out of memory) must not leave the client
+ * without a session for good: the tick tries again every second. */
+static void reopen(zkc_client *c)
+{
+    c->reopen_at = 0;
+    if (session_open(c) != 0) {
+        zkc__log(c, ZKC_LOG_ERROR, "cannot open a new session (trying again in 1 s): %s", zkc_errmsg());
+        c->reopen_at = zkc__now_ms() + 1000;
+    }
 }
 
 static void on_connected(zkc_client *c)
@@ -348,6 +370,8 @@ static void tick_fire(zkc__timer *t)
         return;
     int64_t now = zkc__now_ms();
     zkc__reqs_fail_parked(c, 0);
+    if (!c->zh && c->reopen_at && now >= c->reopen_at)
+        reopen(c);
     if (c->zh && c->ever_connected && c->timeout_ms > 0 && c->state == ZKC__S_CONNECTED &&
         zoo_state((zhandle_t *)c->zh) == ZOO_CONNECTED_STATE) {
         /* The C client drops a connection that has been silent for 2/3 of the
