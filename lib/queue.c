@@ -6,7 +6,9 @@
  *
  * An acquire attempt, all on the engine thread:
  *   create "_c_<uuid><tag>" (parents as containers on NONODE)
- *     -> connection loss: sync, list, find our uuid (owned by this session), else create again
+ *     -> no answer (connection loss, operation timeout: zkc__zrc_indeterminate):
+ *        sync, list, find our uuid (owned by this session), else create again;
+ *        nothing is reported until that is decided
  *   list children (and, in the same flight, watch our own node for deletion)
  *   decide -> granted: done | try: abort | blocker: get+watch it -> gone: list again
  * An attempt is named by an epoch; replies from an abandoned epoch only clean up.
@@ -183,7 +185,7 @@ static void jan_unlink(janitor *j, jan_item *it)
 
 static int jan_retryable(int rc)
 {
-    return rc == ZR_CONNLOSS || rc == ZR_NOTSENT || rc == ZR_OPTIMEOUT || rc == ZR_SESSIONLOST;
+    return zkc__zrc_indeterminate(rc) || rc == ZR_NOTSENT || rc == ZR_SESSIONLOST;
 }
 
 static void jan_delete_done(zkc__req *r)
@@ -423,7 +425,7 @@ static void abort_guard_fired(zkc__timer *t)
 static void abort_delete_done(zkc__req *r)
 {
     abort_ctx *ac = r->ctx;
-    if (r->rc == ZR_CONNLOSS || r->rc == ZR_NOTSENT || r->rc == ZR_SESSIONLOST)
+    if (zkc__zrc_indeterminate(r->rc) || r->rc == ZR_NOTSENT || r->rc == ZR_SESSIONLOST)
         zkc__janitor_delete(r->c, r->path);
     zkc__timer_disarm(r->c, &ac->guard);
     abort_report(ac);
@@ -513,7 +515,7 @@ static void parent_done(zkc__req *r)
         lock_unref(l);
         return;
     }
-    if ((r->rc == ZR_CONNLOSS || r->rc == ZR_OPTIMEOUT) && ++pw->tries < 10) {
+    if (zkc__zrc_indeterminate(r->rc) && ++pw->tries < 10) {
         /* Creating a parent again is harmless: NODEEXISTS counts as done. */
         pw->pos = pw->prev;
         parent_step(pw);
@@ -646,15 +648,36 @@ static void have_node(zkc_lock *l, const char *path, const zkc__stat *st, uint64
 }
 
 static void recover_list_done(zkc__req *r);
+static void recover_sync_done(zkc__req *r);
+
+/* Did our create land? Sync (a lagging follower may not show it yet), list,
+ * look for our uuid. Until that is decided nothing is reported: a failure now
+ * would tell the caller "not queued" about a node that may block the lock. */
+static void recover(zkc_lock *l)
+{
+    l->phase = PH_RECOVERING;
+    SEND(zkc__sync(l->c, l->path, recover_sync_done, l), l);
+}
+
+/* A step of recovery that itself got no answer starts recovery over; the
+ * acquire's timeout or the session's end bounds it, and both hand the
+ * question to the janitor (acq_abort in PH_RECOVERING). */
+static int recover_again(zkc_lock *l, int rc)
+{
+    if (!zkc__zrc_indeterminate(rc) && rc != ZR_NOTSENT)
+        return 0;
+    recover(l);
+    return 1;
+}
 
 static void recover_sync_done(zkc__req *r)
 {
     zkc_lock *l = r->ctx;
     if (!stale(r)) {
-        if (r->rc != ZR_OK && r->rc != ZR_NONODE)
-            map_fail(l, r->rc, "sync after connection loss");
-        else
+        if (r->rc == ZR_OK || r->rc == ZR_NONODE)
             SEND(zkc__children(l->c, l->path, NULL, recover_list_done, l), l);
+        else if (!recover_again(l, r->rc))
+            map_fail(l, r->rc, "sync after an unanswered create");
     }
     lock_unref(l);
 }
@@ -667,8 +690,8 @@ static void recover_stat_done(zkc__req *r)
             have_node(l, r->path, &r->stat, l->c->gen);
         else if (r->rc == ZR_OK || r->rc == ZR_NONODE)
             do_create(l); /* gone, or a dead session's: make ours */
-        else
-            map_fail(l, r->rc, "reading our node after connection loss");
+        else if (!recover_again(l, r->rc))
+            map_fail(l, r->rc, "reading our node after an unanswered create");
     }
     lock_unref(l);
 }
@@ -680,7 +703,8 @@ static void recover_list_done(zkc__req *r)
         if (r->rc == ZR_NONODE) {
             do_create(l);
         } else if (r->rc != ZR_OK) {
-            map_fail(l, r->rc, "listing the queue after connection loss");
+            if (!recover_again(l, r->rc))
+                map_fail(l, r->rc, "listing the queue after an unanswered create");
         } else {
             const char *mine = NULL;
             for (int i = 0; i < r->nchildren; i++)
@@ -707,7 +731,7 @@ static void create_done(zkc__req *r)
         /* Abandoned attempt: its node must not survive it. */
         if (r->rc == ZR_OK && r->created) {
             zkc__janitor_delete(c, r->created);
-        } else if (r->rc == ZR_CONNLOSS) {
+        } else if (zkc__zrc_indeterminate(r->rc)) {
             char dir[ZKC__PATH_MAX + 1];
             zkc__path_parent(r->path, dir, sizeof dir);
             const char *u = strstr(r->path, "/_c_");
@@ -731,11 +755,6 @@ static void create_done(zkc__req *r)
         else
             create_parents(l);
         break;
-    case ZR_CONNLOSS:
-        /* Applied or not: find out before creating again, or we queue twice. */
-        l->phase = PH_RECOVERING;
-        SEND(zkc__sync(c, l->path, recover_sync_done, l), l);
-        break;
     case ZR_SESSIONLOST:
         do_create(l); /* never sent; the new session gets it */
         break;
@@ -743,7 +762,10 @@ static void create_done(zkc__req *r)
         acq_abort(l, ZKC_EINVAL, "lock %s: the lock path is an ephemeral node", l->path);
         break;
     default:
-        map_fail(l, r->rc, "creating the queue node");
+        if (zkc__zrc_indeterminate(r->rc))
+            recover(l); /* applied or not: find out before creating again, or we queue twice */
+        else
+            map_fail(l, r->rc, "creating the queue node");
     }
     lock_unref(l);
 }
@@ -1130,7 +1152,7 @@ static void release_delete_done(zkc__req *r)
     zkc_lock *l = r->ctx;
     simple_op *s = l->release_op;
     l->release_op = NULL;
-    if (r->rc == ZR_CONNLOSS || r->rc == ZR_NOTSENT) {
+    if (zkc__zrc_indeterminate(r->rc) || r->rc == ZR_NOTSENT) {
         /* Maybe deleted, maybe not: the janitor makes sure once it can. */
         zkc__janitor_delete(r->c, r->path);
     }

@@ -1,7 +1,8 @@
 /* Fault tier (make check-faults): each test starts its own 3-node ensemble and
  * breaks it or the network: leader kill -9, session expiry, kill -9 of a
  * holder process, a partitioned holder, connection loss around the create
- * (request dropped / reply dropped), unreachable servers during an acquire. */
+ * (request dropped / reply dropped / reply later than the client's operation
+ * timeout), unreachable servers during an acquire. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -504,6 +505,137 @@ START_TEST(t_connloss_create_reply_dropped)
 }
 END_TEST
 
+/* ------------------------------------------------------------ a create whose reply comes too late */
+
+/* The create is applied, but its reply is held past the ZooKeeper client's
+ * receive timeout (2/3 of the session timeout): the client fails it with
+ * ZOPERATIONTIMEOUT, as it does under heavy load, and reconnects in the same
+ * session. Like a connection loss, that says nothing about the write: the
+ * node exists, owned by a live session. Whatever the acquire reports, no
+ * node may stay behind to block the lock (issue 21). give_up_first: the
+ * acquire's own timeout passes while the create is still out, so the late
+ * reply finds the attempt abandoned. */
+enum { LATE_MUTEX, LATE_SEMAPHORE, LATE_RWLOCK };
+
+/* One contender of the given recipe; *rw is set for a read/write lock (its
+ * write side is returned; destroy it with late_drop). */
+static zkc_lock *late_lock(zkc_client *c, const char *path, int kind, zkc_rwlock **rw)
+{
+    zkc_lock *l = NULL;
+    *rw = NULL;
+    if (kind == LATE_SEMAPHORE) {
+        ck_assert_int_eq(zkc_semaphore_create(c, path, 1, &l), 0);
+    } else if (kind == LATE_RWLOCK) {
+        ck_assert_int_eq(zkc_rwlock_create(c, path, rw), 0);
+        l = zkc_rwlock_write(*rw);
+    } else {
+        l = mklock(c, path);
+    }
+    return l;
+}
+
+static void late_drop(zkc_lock *l, zkc_rwlock *rw)
+{
+    if (rw)
+        zkc_rwlock_destroy(rw);
+    else
+        zkc_lock_destroy(l);
+}
+
+static void late_create_reply_case(int kind, int give_up_first)
+{
+    zkh_ensemble *e = tu_fault_ensemble(3, FAULT_MAX_SESSION_MS);
+    if (!e)
+        return;
+    test_t0 = tu_now_ms();
+    const char *hosts = zkh_ensemble_hosts(e);
+    char path[128];
+    tu_unique_path(path, sizeof path, give_up_first ? "lateabandon" : "latereply");
+    if (kind != LATE_SEMAPHORE)
+        precreate(hosts, path); /* a semaphore's node holds its lease count: let it make it */
+    zkh_proxy *p;
+    ck_assert_int_eq(zkh_proxy_start(&p, zkh_node_hostport(e, 0)), 0);
+    int T = tu_ms(TU_SESSION_MS);
+    zkc_client *c = client_t(zkh_proxy_hostport(p), T);
+    zkc_client *other = client_t(hosts, T);
+    int64_t sid = tu_session_id(c);
+    zkc_rwlock *rw, *orw;
+    zkc_lock *l = late_lock(c, path, kind, &rw);
+    zkc_lock *ol = late_lock(other, path, kind, &orw);
+    if (kind == LATE_SEMAPHORE) {
+        /* Make the semaphore node first, so the first create the proxy sees
+         * is the queue node. */
+        ck_assert_int_eq(zkc_lock_acquire(ol, tu_ms(10000), NULL), 0);
+        ck_assert_int_eq(zkc_lock_release(ol), 0);
+    }
+    long seen0 = zkh_proxy_requests_seen(p, ZOO_CREATE2_OP);
+    /* Held for two session timeouts: the client gives up at 2/3 of one. */
+    zkh_proxy_delay_reply(p, ZOO_CREATE2_OP, 1, 2 * T);
+    int64_t tok = 0;
+    int tmo = give_up_first ? tu_ms(1000) : tu_ms(20000);
+    long long t0 = tu_now_ms();
+    int rc = zkc_lock_acquire(l, tmo, &tok);
+    fprintf(stderr, "late_create_reply(kind %d, %s): acquire -> %s after %lld ms (%s)\n", kind,
+            give_up_first ? "abandoned" : "waited", zkc_strerror(rc), tu_now_ms() - t0, rc ? zkc_errmsg() : "held");
+    ck_assert_int_eq(zkh_proxy_faults_fired(p), 1);
+    if (give_up_first) {
+        ck_assert_msg(rc == ZKC_ETIMEDOUT, "acquire: %s (%s)", zkc_strerror(rc), zkc_errmsg());
+    } else {
+        /* The node was created: recovery finds it by its uuid and queues on
+         * it. Reporting a failure here ("nothing applied") is the bug. */
+        ck_assert_msg(rc == 0, "acquire after a late create reply: %s (%s)", zkc_strerror(rc), zkc_errmsg());
+        ck_assert_int_eq(zkh_proxy_requests_seen(p, ZOO_CREATE2_OP) - seen0, 1); /* not created twice */
+        zkc_queue_entry *q;
+        int n;
+        ck_assert_int_eq(zkc_lock_queue(c, path, &q, &n), 0);
+        ck_assert_msg(n == 1, "%d nodes in the queue for one acquire", n);
+        ck_assert(q[0].session_id == sid);
+        ck_assert(q[0].czxid == tok);
+        zkc_queue_free(q, n);
+        ck_assert_int_eq(zkc_lock_release(l), 0);
+    }
+    ck_assert_int_eq(zkc_lock_is_held(l), 0);
+    /* No orphan: another client gets the lock within a bound while the first
+     * client's session lives on. */
+    ck_assert_msg(zkc_client_connected(c) || tu_session_id(c) == sid, "the session was not supposed to end");
+    int orc = zkc_lock_acquire(ol, tu_ms(15000), NULL);
+    ck_assert_msg(orc == 0, "another client could not take the lock: %s (%s): a node was left behind",
+                  zkc_strerror(orc), zkc_errmsg());
+    ck_assert(tu_session_id(c) == sid);
+    ck_assert_int_eq(zkc_lock_release(ol), 0);
+    ck_assert(tu_wait_queue_count(other, path, 0, tu_ms(10000)));
+    late_drop(l, rw);
+    late_drop(ol, orw);
+    zkc_client_destroy(c);
+    zkc_client_destroy(other);
+    zkh_proxy_stop(p);
+    tu_fault_ensemble_done(e);
+}
+
+START_TEST(t_late_create_reply)
+{
+    late_create_reply_case(LATE_MUTEX, 0);
+}
+END_TEST
+
+START_TEST(t_late_create_reply_abandoned)
+{
+    late_create_reply_case(LATE_MUTEX, 1);
+}
+END_TEST
+
+START_TEST(t_late_create_reply_semaphore)
+{
+    late_create_reply_case(LATE_SEMAPHORE, 0);
+}
+END_TEST
+
+START_TEST(t_late_create_reply_rwlock_abandoned)
+{
+    late_create_reply_case(LATE_RWLOCK, 1);
+}
+END_TEST
+
 /* ------------------------------------------------------------ unreachable servers */
 
 static int is_unreachable_error(int rc)
@@ -641,6 +773,10 @@ static Suite *faults_suite(void)
     FAULT_CASE(s, t_partitioned_holder);
     FAULT_CASE(s, t_connloss_create_request_dropped);
     FAULT_CASE(s, t_connloss_create_reply_dropped);
+    FAULT_CASE(s, t_late_create_reply);
+    FAULT_CASE(s, t_late_create_reply_abandoned);
+    FAULT_CASE(s, t_late_create_reply_semaphore);
+    FAULT_CASE(s, t_late_create_reply_rwlock_abandoned);
     FAULT_CASE(s, t_unreachable_during_acquire);
     FAULT_CASE(s, t_unreachable_while_waiting);
     return s;
