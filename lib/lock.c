@@ -61,6 +61,7 @@ struct zkc_lock {
     int holds;
     int lost;
     int waited;
+    int next_in;       /* waiting: the node we watch is all that keeps us out */
     zkc__timer timer;
     int stored_leases; /* semaphore: count read from the node; -1 not read yet */
     char dir_data[24]; /* semaphore: the lease count, stored when we create the node */
@@ -260,6 +261,27 @@ static void grant(zkc_lock *l, int kick)
     acq_finish(l, 0, NULL);
 }
 
+/* Would we hold if v[blocker] were gone? Then its deletion alone lets us in,
+ * with no second listing (issue 21.2): sequence numbers only grow, so nobody
+ * can queue ahead of us later (the queue node cannot be reaped and restarted
+ * while our node is in it), members ahead can only leave, and every kind's
+ * decision only looks at the members ahead of us and never turns a grant
+ * into a wait when one of them leaves. */
+static int in_without(zkc_lock *l, const zkc__member *v, int n, int self, int blocker)
+{
+    if (blocker < 0 || blocker >= self)
+        return 0;
+    zkc__member *w = malloc((size_t)n * sizeof *w);
+    if (!w)
+        return 0; /* then it lists again, as it always could */
+    memcpy(w, v, (size_t)blocker * sizeof *w);
+    memcpy(w + blocker, v + blocker + 1, (size_t)(n - blocker - 1) * sizeof *w);
+    zkc__verdict vd = {0, -1, 0, 0};
+    int in = l->kind->decide(l, w, n - 1, self - 1, &vd) == 0 && vd.granted;
+    free(w);
+    return in;
+}
+
 static void m_listed(zkc__qm *m, const zkc__member *v, int n, int self)
 {
     zkc_lock *l = of(m);
@@ -280,14 +302,21 @@ static void m_listed(zkc__qm *m, const zkc__member *v, int n, int self)
         return;
     }
     l->waited = 1;
+    l->next_in = !vd.watch_children && in_without(l, v, n, self, vd.blocker);
     zkc__qm_wait(m, vd.watch_children ? NULL : v[vd.blocker].name);
 }
 
-static void m_moved(zkc__qm *m)
+static void m_moved(zkc__qm *m, int gone)
 {
     zkc_lock *l = of(m);
-    if (l->acq)
-        check(l);
+    if (!l->acq)
+        return;
+    if (gone && l->next_in) {
+        /* No listing needed: see in_without. */
+        grant(l, l->kind->stores_leases);
+        return;
+    }
+    check(l);
 }
 
 static void m_failed(zkc__qm *m, int status, const char *msg)

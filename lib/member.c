@@ -204,14 +204,16 @@ static void watch_own(zkc__qm *m)
 static void have_node(zkc__qm *m, const char *path, const zkc__stat *st, uint64_t gen)
 {
     free(m->node);
-    m->node = path ? strdup(path) : NULL;
+    m->node = strdup(path);
     if (!m->node) {
+        /* The node exists: keep the attempt's tag so leaving looks for it. */
+        m->phase = ZKC__QM_RECOVERING;
         failed(m, ZKC_ENOMEM, "out of memory");
         return;
     }
     const char *slash = strrchr(m->node, '/');
     m->node_name = slash ? slash + 1 : m->node;
-    m->czxid = st->czxid;
+    m->czxid = st ? st->czxid : 0;
     m->node_gen = gen;
     m->phase = ZKC__QM_IN;
     watch_own(m);
@@ -301,10 +303,10 @@ static void recover_list_done(zkc__req *r)
 
 void zkc__qm_created(zkc__qm *m, int rc, const char *path, const zkc__stat *st, uint64_t gen)
 {
-    if (rc == ZR_OK)
+    if (rc == ZR_OK && path)
         have_node(m, path, st, gen);
-    else if (zkc__zrc_indeterminate(rc))
-        recover(m); /* applied or not: find out before creating again, or we queue twice */
+    else if (rc == ZR_OK || zkc__zrc_indeterminate(rc))
+        recover(m); /* applied or not (or its name was not kept): find out by the tag, or we queue twice */
     else
         fail_rc(m, rc, "creating the queue node");
 }
@@ -366,12 +368,20 @@ static void do_create(zkc__qm *m)
     SEND(m, zkc__create(m->c, op.path, op.data, op.len, op.flags, create_done, m));
 }
 
-void zkc__qm_join(zkc__qm *m)
+void zkc__qm_begin(zkc__qm *m, const char *uuid)
 {
     m->epoch++;
     m->creates = 0;
     m->listing = 0;
-    zkc__uuid(m->uuid);
+    if (uuid)
+        snprintf(m->uuid, sizeof m->uuid, "%s", uuid);
+    else
+        zkc__uuid(m->uuid);
+}
+
+void zkc__qm_join(zkc__qm *m)
+{
+    zkc__qm_begin(m, NULL);
     do_create(m);
 }
 
@@ -460,11 +470,10 @@ void zkc__qm_list(zkc__qm *m)
 static void pred_fired(zkc__watch *w, int ev)
 {
     zkc__qm *m = w->ctx;
-    ZKC__UNUSED(ev);
     if (m->pred_w != w)
         return;
     m->pred_w = NULL;
-    m->ops->moved(m);
+    m->ops->moved(m, ev == ZW_DELETED);
 }
 
 static void pred_get_done(zkc__req *r)
@@ -474,7 +483,7 @@ static void pred_get_done(zkc__req *r)
         if (r->rc == ZR_NONODE) {
             /* Gone before we could watch it: no watch was set; look again. */
             drop_pred(m);
-            m->ops->moved(m);
+            m->ops->moved(m, r->kind == ZKC_REQ_GET);
         } else if (r->rc != ZR_OK) {
             drop_pred(m);
             fail_rc(m, r->rc, "watching the node ahead of us");

@@ -18,8 +18,10 @@ typedef struct zkc__qm_ops {
     /* The queue, sorted (RFC 1982 on the suffix); self is our index. The
      * array lives until the call returns. */
     void (*listed)(zkc__qm *m, const zkc__member *v, int n, int self);
-    /* What zkc__qm_wait watched changed (or was gone already): list again. */
-    void (*moved)(zkc__qm *m);
+    /* What zkc__qm_wait watched changed: gone = 1 when the node watched was
+     * deleted (or already gone when the watch was set), 0 for any other
+     * change (its data, or the children list). */
+    void (*moved)(zkc__qm *m, int gone);
     /* The attempt cannot go on (status ZKC_E*, msg says why). The member is
      * unchanged: the owner ends it with zkc__qm_leave. */
     void (*failed)(zkc__qm *m, int status, const char *msg);
@@ -54,10 +56,13 @@ struct zkc__qm {
     zkc__watch *pred_w, *own_w;
 };
 
-/* Engine: one tagged create into the caller's own multi (the same flags,
- * name and data zkc__qm_join uses). prefix receives the path (room for
- * ZKC__PATH_MAX + 64), data the node's data (room for 64); sets *op. After
- * the multi the caller reports its outcome with zkc__qm_created. */
+/* Engine: a new attempt (new epoch) tagged `uuid` (36 characters; NULL: a
+ * fresh one). Several members joining in one multi may share one tag. */
+void zkc__qm_begin(zkc__qm *m, const char *uuid);
+/* Engine: this attempt's tagged create as an op of the caller's own multi
+ * (the same flags, name and data zkc__qm_join uses). prefix receives the path
+ * (room for ZKC__PATH_MAX + 64), data the node's data (room for 64); sets
+ * *op. After the multi the caller reports its outcome with zkc__qm_created. */
 void zkc__qm_create_op(zkc__qm *m, zkc__mop *op, char *prefix, char *data);
 /* Engine: the outcome of a create of ours (alone or from a multi): created
  * (rc ZR_OK, path and stat of the node), or any failure. An indeterminate
@@ -65,9 +70,11 @@ void zkc__qm_create_op(zkc__qm *m, zkc__mop *op, char *prefix, char *data);
  * reported: sync, list, find our uuid; nothing is ever reported as "not
  * applied" while it may have been. */
 void zkc__qm_created(zkc__qm *m, int rc, const char *path, const zkc__stat *st, uint64_t gen);
+/* (st may be NULL, as after a create inside a multi on servers before
+ * 3.7.2/3.8.2/3.9.0, ZOOKEEPER-4026: czxid is then 0, unknown.) */
 
-/* Engine: a new attempt (fresh uuid, new epoch): create our node, its
- * parents as containers when missing; ops->joined or ops->failed follows. */
+/* Engine: zkc__qm_begin(m, NULL), then create our node (its parents as
+ * containers when missing); ops->joined or ops->failed follows. */
 void zkc__qm_join(zkc__qm *m);
 /* Engine: list the queue, find ourselves: ops->listed (our node missing:
  * ops->failed with ZKC_ESESSIONLOST). Logs once about junk names and about
