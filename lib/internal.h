@@ -44,6 +44,11 @@ int zkc__err(int err, const char *fmt, ...) ZKC__PRINTF(2, 3);
 void zkc__set_errmsg(const char *msg);
 /* ZooKeeper result code (raw, see ZR_* below) to a ZKC_E* code. */
 int zkc__map_zrc(int zrc);
+/* 1 when a write that got this result may still have been applied (the
+ * server may apply it, or already has): decide from evidence on the server
+ * (a tagged name, a marker) before reporting or retrying; never report
+ * "nothing applied" (ZKC_ECONNLOSS) on it. */
+int zkc__zrc_indeterminate(int zrc);
 const char *zkc__zrc_name(int zrc);
 
 /* ------------------------------------------------------------- the client */
