@@ -118,7 +118,6 @@ struct zkc_client {
 
     int refs;                    /* user + one per lock/counter object (atomic) */
     int64_t session_id;          /* engine: id of the current session (0 before) */
-    void *janitor;               /* queue.c: nodes to delete once reachable (to become a singleton) */
     int destroyed;               /* zkc_client_destroy has run */
     zkc__list objects;           /* object.c, engine: live recipe objects, for shutdown */
     zkc__list singletons;        /* object.c: per-client recipe state (zkc__singleton) */

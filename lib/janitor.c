@@ -27,12 +27,22 @@ typedef struct jan_item {
 
 typedef struct janitor {
     zkc__object obj;
+    zkc__singleton single; /* the client's one janitor, until its shutdown */
     zkc__sess_listener sl;
     zkc_client *c;
     jan_item *items;
 } janitor;
 
 static void jan_run(janitor *j);
+
+static const int jan_key; /* the registry key: this file's own address */
+
+/* Engine: the client's janitor, or NULL when it has none (never made, or shut down). */
+static janitor *jan_of(zkc_client *c)
+{
+    zkc__singleton *s = zkc__singleton_get(c, &jan_key);
+    return s ? ZKC__CONTAINER_OF(s, janitor, single) : NULL;
+}
 
 static void jan_unlink(janitor *j, jan_item *it)
 {
@@ -54,7 +64,7 @@ static int jan_retryable(int rc)
 static void jan_delete_done(zkc__req *r)
 {
     jan_item *it = r->ctx;
-    janitor *j = r->c->janitor;
+    janitor *j = jan_of(r->c);
     it->busy = 0;
     if (!j) {
         free(it->path);
@@ -71,7 +81,7 @@ static void jan_delete_done(zkc__req *r)
 static void jan_list_done(zkc__req *r)
 {
     jan_item *it = r->ctx;
-    janitor *j = r->c->janitor;
+    janitor *j = jan_of(r->c);
     if (!j) {
         free(it->path);
         free(it);
@@ -100,7 +110,7 @@ static void jan_list_done(zkc__req *r)
 static void jan_sync_done(zkc__req *r)
 {
     jan_item *it = r->ctx;
-    janitor *j = r->c->janitor;
+    janitor *j = jan_of(r->c);
     if (!j || (jan_retryable(r->rc) && !r->c->closing)) {
         it->busy = 0;
         if (!j) {
@@ -153,15 +163,23 @@ static void jan_shutdown(zkc__object *o)
     }
     zkc__sess_unlisten(c, &j->sl);
     zkc__object_unlink(c, &j->obj);
-    c->janitor = NULL;
+    zkc__singleton_remove(c, &j->single);
     free(j);
+}
+
+/* Client free without a shutdown first cannot happen (shutdown unregisters
+ * the janitor); the hook is there for the registry's contract. */
+static void jan_free(zkc__singleton *s)
+{
+    free(ZKC__CONTAINER_OF(s, janitor, single));
 }
 
 static janitor *jan_get(zkc_client *c)
 {
-    if (c->janitor)
-        return c->janitor;
-    janitor *j = calloc(1, sizeof *j);
+    janitor *j = jan_of(c);
+    if (j)
+        return j;
+    j = calloc(1, sizeof *j);
     if (!j)
         return NULL;
     j->c = c;
@@ -169,7 +187,9 @@ static janitor *jan_get(zkc_client *c)
     j->sl.fn = jan_session;
     zkc__object_link(c, &j->obj);
     zkc__sess_listen(c, &j->sl);
-    c->janitor = j;
+    j->single.key = &jan_key;
+    j->single.free = jan_free;
+    zkc__singleton_add(c, &j->single);
     return j;
 }
 

@@ -43,6 +43,12 @@ void zkc__singleton_add(zkc_client *c, zkc__singleton *s)
     zkc__list_push_front(&c->singletons, &s->node);
 }
 
+void zkc__singleton_remove(zkc_client *c, zkc__singleton *s)
+{
+    ZKC__UNUSED(c);
+    zkc__list_remove(&s->node);
+}
+
 void zkc__singletons_free(zkc_client *c)
 {
     zkc__list_node *n, *tmp;

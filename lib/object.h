@@ -45,6 +45,9 @@ struct zkc__singleton {
 zkc__singleton *zkc__singleton_get(zkc_client *c, const void *key);
 /* Engine: register s (s->key and s->free set); at most one per key. */
 void zkc__singleton_add(zkc_client *c, zkc__singleton *s);
+/* Engine: unregister s (a singleton that ends before its client: its free
+ * hook is then not called). */
+void zkc__singleton_remove(zkc_client *c, zkc__singleton *s);
 /* Client free: free every registered singleton, newest first. */
 void zkc__singletons_free(zkc_client *c);
 
