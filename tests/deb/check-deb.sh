@@ -97,7 +97,7 @@ say "dpkg-buildpackage: $(( $(date +%s) - t0 ))s; $(cd "$work" && ls ./*.deb | t
 t0=$(date +%s)
 changes=$(ls "$work"/zkcoord_*.changes)
 lint_rc=0
-lint_out=$(timeout 300 lintian --fail-on error --no-tag-display-limit "$changes" 2>&1) || lint_rc=$?
+lint_out=$(timeout 300 lintian --fail-on error --tag-display-limit 0 "$changes" 2>&1) || lint_rc=$?
 # (lintian's advice against running as root is for untrusted packages.)
 printf '%s\n' "$lint_out" | grep -v 'running with root privileges' | sed '/^$/d' || true
 [ "$lint_rc" -eq 0 ] || die "lintian reported errors (exit $lint_rc)"
@@ -150,7 +150,7 @@ for src in "${exs[@]}"; do
     # shellcheck disable=SC2046
     cc -std=gnu11 -Wall -Wextra -Werror "$src" -o "${src%.c}" $(pkg-config --cflags --libs zkcoord) -lpthread \
         || die "$(basename "$src") does not compile against the installed package"
-    ldd "${src%.c}" | grep -q '/usr/lib/.*/libzkcoord\.so\.0 ' \
+    ldd "${src%.c}" | grep -qE 'libzkcoord\.so\.0 => /(usr/)?lib/' \
         || die "$(basename "$src") is not linked to the installed libzkcoord.so.0"
 done
 # The static library, with the private dependencies zkcoord.pc declares.
