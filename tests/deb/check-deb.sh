@@ -77,6 +77,7 @@ if [ "$update_symbols" = 1 ]; then
     [ -n "$lib" ] || { tail -40 "$work/build.log"; die "the build did not get as far as installing the library"; }
     (cd "$work/src" && dpkg-gensymbols -plibzkcoord0 -Pdebian/libzkcoord0 -e"$lib" \
         -O"$top_srcdir/debian/libzkcoord0.symbols" -q)
+    say "the build's own symbols check: $([ "$build_rc" -eq 0 ] && echo "no difference" || echo "failed (exit $build_rc)")"
     git -C "$top_srcdir" --no-pager diff --stat -- debian/libzkcoord0.symbols
     say "rewrote debian/libzkcoord0.symbols: review the diff, commit, run the tier again"
     exit 0
