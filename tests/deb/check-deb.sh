@@ -27,6 +27,7 @@ update_symbols=0
 if [ "${1:-}" = "--update-symbols" ]; then update_symbols=1; fi
 
 pkgs=(libzkcoord0 libzkcoord-dev zkcoord-tools)
+start=$(date +%s)
 say() { echo "check-deb: $*"; }
 die() { echo "check-deb: FAIL: $*" >&2; exit 1; }
 
@@ -185,4 +186,4 @@ if [ -n "${ZKC_ENSEMBLE_LOCK:-}" ]; then exec 9>&-; fi
 say "runs against ZooKeeper: $(( $(date +%s) - t0 ))s"
 
 purge_ours || die "purge failed"
-say "PASS"
+say "PASS in $(( $(date +%s) - start ))s"
