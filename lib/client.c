@@ -138,6 +138,7 @@ int zkc_client_create(zkc_client **out, const zkc_client_options *o)
     zkc__list_init(&c->objects);
     zkc__list_init(&c->singletons);
     zkc__list_init(&c->parked);
+    zkc__list_init(&c->issued);
     c->opt = *o;
     if (c->opt.session_timeout_ms == 0)
         c->opt.session_timeout_ms = 10000;
