@@ -3,6 +3,7 @@
  * drain and close, stop the threads), the read-from-any-thread accessors and
  * the stats. The session itself is session.c. */
 #include "internal.h"
+#include "opwatch.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -70,6 +71,7 @@ static int check_hosts(const char *hosts, int allow_chroot)
 
 static void client_free(zkc_client *c)
 {
+    zkc__opwatch_client_freed(c);
     zkc__singletons_free(c);
     zkc__watches_free_all(c);
     free(c->hosts);
