@@ -3,6 +3,7 @@
  * drain and close, stop the threads), the read-from-any-thread accessors and
  * the stats. The session itself is session.c. */
 #include "internal.h"
+#include "opwatch.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -70,6 +71,7 @@ static int check_hosts(const char *hosts, int allow_chroot)
 
 static void client_free(zkc_client *c)
 {
+    zkc__opwatch_client_freed(c);
     zkc__singletons_free(c);
     zkc__watches_free_all(c);
     free(c->hosts);
@@ -138,6 +140,7 @@ int zkc_client_create(zkc_client **out, const zkc_client_options *o)
     zkc__list_init(&c->objects);
     zkc__list_init(&c->singletons);
     zkc__list_init(&c->parked);
+    zkc__list_init(&c->issued);
     c->opt = *o;
     if (c->opt.session_timeout_ms == 0)
         c->opt.session_timeout_ms = 10000;

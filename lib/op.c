@@ -2,6 +2,7 @@
  * callback on the dispatch thread, or its blocking caller woken); a blocking
  * call is the async one plus a wait. */
 #include "internal.h"
+#include "opwatch.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,7 @@ int zkc__op_vfinish(zkc__op *op, int status, const char *fmt, va_list ap)
     if (op->finished)
         return 0;
     op->finished = 1;
+    zkc__opwatch_finish(op);
     op->status = status;
     if (fmt) {
         vsnprintf(op->msg, sizeof op->msg, fmt, ap);
@@ -78,6 +80,7 @@ int zkc__op_run(zkc__op *op, void (*start)(zkc__op *op), int blocking)
     }
     if (!blocking) {
         op->waiter = NULL;
+        zkc__opwatch_submit(op);
         zkc__post(c, &op->task);
         return 0;
     }
@@ -91,6 +94,7 @@ int zkc__op_run(zkc__op *op, void (*start)(zkc__op *op), int blocking)
     pthread_cond_init(&w.cv, NULL);
     w.done = 0;
     op->waiter = &w;
+    zkc__opwatch_submit(op);
     zkc__post(c, &op->task);
     pthread_mutex_lock(&w.mu);
     while (!w.done)

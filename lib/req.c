@@ -71,6 +71,7 @@ static void req_deliver(zkc__task *t);
 
 static void req_post(zkc__req *r, int rc)
 {
+    r->completed = 1;
     r->rc = rc;
     r->task.fn = req_deliver;
     zkc__post(r->c, &r->task);
@@ -171,6 +172,8 @@ static void issue(zkc__req *r)
     r->gen = c->gen;
     r->sent = 1;
     r->inflight = 1;
+    r->completed = 0;
+    zkc__list_push_back(&c->issued, &r->issued);
     c->inflight++;
     ZKC__STAT_INC(c, requests[r->kind]);
     struct ACL_vector *acl = create_acl(c);
@@ -314,6 +317,24 @@ void zkc__reqs_fail_parked(zkc_client *c, int rc)
     }
 }
 
+/* libzookeeper_mt does not call every completion of a handle it closes:
+ * zookeeper_close queues a ZCLOSING completion per pending request for its
+ * completion thread, which stops as soon as it sees the close requested, and
+ * what it had not dequeued by then is never called (process_async() is 0 in
+ * the mt adaptor, so destroy() does not run them either). Its threads are
+ * joined when zookeeper_close returns: a request of that handle whose
+ * completion never ran is settled here as the lost completion would have
+ * settled it (sent, outcome unknown). */
+void zkc__reqs_orphaned(zkc_client *c, uint64_t gen)
+{
+    zkc__list_node *n, *tmp;
+    ZKC__LIST_FOREACH_SAFE(n, tmp, &c->issued) {
+        zkc__req *r = ZKC__CONTAINER_OF(n, zkc__req, issued);
+        if (r->gen == gen && !r->completed)
+            req_post(r, ZR_CLOSING);
+    }
+}
+
 static void backoff_fire(zkc__timer *t)
 {
     zkc__req *r = ZKC__CONTAINER_OF(t, zkc__req, backoff);
@@ -333,6 +354,7 @@ static void req_deliver(zkc__task *t)
     int rc = r->rc;
     if (r->inflight) {
         r->inflight = 0;
+        zkc__list_remove(&r->issued);
         if (--c->inflight == 0 && c->req_hooks)
             c->req_hooks->drained(c);
     }

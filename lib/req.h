@@ -71,6 +71,7 @@ struct zkc__req {
     int64_t deadline;          /* parked past this: ZR_NOTSENT; retried past this: last error */
     int sent;                  /* handed to the ZooKeeper client at least once */
     int inflight;              /* handed over and not yet delivered back */
+    int completed;             /* its completion ran (or was posted for it) */
     /* inputs */
     char *path;
     char *data;
@@ -90,6 +91,7 @@ struct zkc__req {
     /* private */
     zkc__timer backoff;
     zkc__list_node parked;     /* in the client's parked requests */
+    zkc__list_node issued;     /* in the client's issued requests, while inflight */
     void *zops;                /* req.c: zoo_op_t array */
     void *zres;                /* req.c: zoo_op_result_t array */
 };
@@ -126,6 +128,7 @@ void zkc__req_set_hooks(zkc_client *c, const zkc__req_hooks *h);
 /* The session, engine. */
 void zkc__reqs_flush_parked(zkc_client *c);
 void zkc__reqs_fail_parked(zkc_client *c, int rc);
+void zkc__reqs_orphaned(zkc_client *c, uint64_t gen); /* after zookeeper_close of session gen */
 zkc__req *zkc__ping(zkc_client *c, zkc__req_done done, void *ctx); /* heartbeat, never retried */
 
 #endif

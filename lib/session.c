@@ -200,9 +200,11 @@ static void close_handle(zkc_client *c)
     uint64_t gen = c->gen;
     c->zh = NULL;
     /* Completions of this handle still run (with ZCLOSING) and post to us; the
-     * gen tells them apart from the next session's. */
+     * gen tells them apart from the next session's. Not all of them: see
+     * zkc__reqs_orphaned. */
     zookeeper_close(zh);
     free(sc);
+    zkc__reqs_orphaned(c, gen);
     zkc__watches_close_gen(c, gen);
 }
 
