@@ -282,6 +282,34 @@ int64_t zkc__inv_backoff_ms(int attempt)
     return d / 2 + (int64_t)(zkc__random64() % (uint64_t)(d / 2 + 1));
 }
 
+/* A read of a SKU record, checked as every user needs it: 0 with *out set, or
+ * the status to fail with and its sentence in msg. ver != NULL: the caller
+ * writes the record next, so the version must be usable for a conditional
+ * write, and is stored there. */
+int zkc__inv_sku_reply(zkc_inventory *inv, const zkc__req *r, const char *sku, zkc__sku_rec *out, int32_t *ver,
+                       char *msg, size_t len)
+{
+    const char *why = NULL;
+    if (r->rc != ZR_OK) {
+        snprintf(msg, len, "SKU %s: reading %s/%s: %s", sku, inv->sku_dir, sku,
+                 r->rc == ZR_NONODE ? "deleted" : zkc__zrc_name(r->rc));
+        return r->rc == ZR_NONODE ? ZKC_ENONODE : zkc__inv_req_error(r->rc);
+    }
+    if (zkc__sku_decode(r->value, r->valuelen, out, &why) != 0) {
+        snprintf(msg, len, "SKU record %s/%s: %s; nothing was written", inv->sku_dir, sku, why);
+        return ZKC_EBADDATA;
+    }
+    if (!ver)
+        return 0;
+    if (!zkc__version_usable(r->stat.version)) {
+        snprintf(msg, len, "SKU record %s/%s: its version wrapped to -1; no conditional write is possible",
+                 inv->sku_dir, sku);
+        return ZKC_EVERSIONWRAP;
+    }
+    *ver = r->stat.version;
+    return 0;
+}
+
 /* ---- persistent parents ---- */
 
 /* Create `path` and whichever of its parents are missing (persistent, never
@@ -452,15 +480,13 @@ static void stock_get_done(zkc__req *r)
 {
     sop *s = r->ctx;
     zkc__sku_rec v;
-    const char *why = NULL;
+    char msg[256];
+    int st;
     if (r->rc == ZR_NONODE) {
         zkc__inv_sop_end(s, ZKC_ENONODE, "SKU %s does not exist under %s (restock creates it)", s->sku,
                          s->inv->sku_dir);
-    } else if (r->rc != ZR_OK) {
-        zkc__inv_sop_end(s, zkc__inv_req_error(r->rc), "SKU %s: reading %s: %s", s->sku, s->skupath,
-                         zkc__zrc_name(r->rc));
-    } else if (zkc__sku_decode(r->value, r->valuelen, &v, &why) != 0) {
-        zkc__inv_sop_end(s, ZKC_EBADDATA, "SKU record %s: %s", s->skupath, why);
+    } else if ((st = zkc__inv_sku_reply(s->inv, r, s->sku, &v, NULL, msg, sizeof msg)) != 0) {
+        zkc__inv_sop_end(s, st, "%s", msg);
     } else {
         s->info.available = v.available;
         s->info.reserved = v.reserved;

@@ -12,7 +12,16 @@
  *   inventory_settle.c   versioned SKU-record updates: confirm, cancel,
  *                        expiry and restock
  *   inventory_reap.c     expiry of holds and retention of finished records
- * All of it runs on the client's engine thread (see THREADS in inventory.c). */
+ * All of it runs on the client's engine thread (see THREADS in inventory.c).
+ *
+ * Still private copies of machinery other recipes have too (issue 16: they
+ * belong on shared cores, left here while the layers below were being split):
+ * the versioned read -> decode -> version-wrap check -> multi -> BadVersion ->
+ * backoff -> retry loop of the grant rounds, settle and restock (and its
+ * backoff policy, zkc__inv_backoff_ms); zkc__inv_mkpath_start; the FNV-1a
+ * request buckets (bucket_of) and their retention sweep in reap; and the
+ * queue membership of inventory_request.c (tagged create, find by nonce,
+ * list/find position, predecessor watch), which queue.c does for locks. */
 #ifndef ZKC_INVENTORY_H
 #define ZKC_INVENTORY_H
 
@@ -271,6 +280,8 @@ void zkc__inv_new_nonce(char out[ZKC__RES_NONCE_LEN + 1]);
 char *zkc__inv_queue_dir(zkc_inventory *inv, const char *sku);
 char *zkc__inv_rec_path(zkc_inventory *inv, const char *id);
 int zkc__inv_req_error(int rc);
+int zkc__inv_sku_reply(zkc_inventory *inv, const zkc__req *r, const char *sku, zkc__sku_rec *out, int32_t *ver,
+                       char *msg, size_t len);
 char *zkc__inv_sku_path(zkc_inventory *inv, const char *sku);
 void zkc__inv_sop_end(sop *s, int status, const char *fmt, ...) ZKC__PRINTF(3, 4);
 int zkc__inv_unknown_outcome(int rc);
@@ -281,11 +292,12 @@ char *zkc__inv_encode_rec(const zkc__res_rec *rec, int *len);
 void zkc__inv_finish_decided(rq *q, int state);
 void zkc__inv_forget_nodes(rq *q);
 void zkc__inv_free_glist(rq *q);
+void zkc__inv_set_glist(rq *q, const zkc__member *m, int n);
 void zkc__inv_free_gm(rq *q);
 void zkc__inv_group_err(rq *q, int status, const char *fmt, ...) ZKC__PRINTF(3, 4);
 void zkc__inv_janitor_nodes(rq *q);
 int zkc__inv_our_node_name(rline *l, const char *name);
-void zkc__inv_own_record(rq *q, int state, zkc__res_rec *rec);
+char *zkc__inv_own_record_op(rq *q, int state, int type, int32_t version, zkc__mop *op);
 int zkc__inv_parse_queue(char **names, int n, zkc__member **out);
 void zkc__inv_rq_fail(rq *q, int status, const char *fmt, ...) ZKC__PRINTF(3, 4);
 void zkc__inv_rq_finish(rq *q, int status, int state, const char *fmt, ...) ZKC__PRINTF(4, 5);
@@ -295,6 +307,7 @@ int zkc__inv_same_lines(rq *q, const zkc__res_rec *rec);
 void zkc__inv_sku_fired(zkc__watch *w, int ev);
 void zkc__inv_step(rq *q);
 void zkc__inv_ws_release(wslot *s);
+int zkc__inv_ws_reply(wslot *s, const zkc__req *r);
 
 /* ---- inventory_enqueue.c: enqueue and ids seen before */
 void zkc__inv_enq_send(rq *q);

@@ -125,20 +125,9 @@ RQ_DONE(enq_done)
 static int enq_ops(rq *q, zkc__mop *ops, char **keep, int *nkeep)
 {
     q->owner = (uint64_t)q->c->session_id;
-    zkc__res_rec *rec = malloc(sizeof *rec);
-    if (!rec)
-        abort();
-    zkc__inv_own_record(q, ZKC_RES_PENDING, rec);
-    int len;
-    char *data = zkc__inv_encode_rec(rec, &len);
-    free(rec);
-    keep[(*nkeep)++] = data;
     memset(ops, 0, sizeof *ops * (size_t)(1 + q->n));
-    ops[0].type = q->reenq ? ZKC_REQ_SET : ZKC_REQ_CREATE;
-    ops[0].path = q->recpath;
-    ops[0].data = data;
-    ops[0].len = len;
-    ops[0].version = q->enq_ver;
+    keep[(*nkeep)++] =
+        zkc__inv_own_record_op(q, ZKC_RES_PENDING, q->reenq ? ZKC_REQ_SET : ZKC_REQ_CREATE, q->enq_ver, &ops[0]);
     for (int i = 0; i < q->n; i++) {
         zkc__res_qent e;
         memset(&e, 0, sizeof e);
@@ -415,42 +404,24 @@ static void reenqueue(rq *q, int32_t version)
     zkc__inv_enq_send(q);
 }
 
+static void existing_got(rq *q, zkc__req *r);
+
 RQ_DONE(exconfirm_done)
 {
-    if (r->rc == ZR_NONODE) {
-        q->reenq = 0;
-        zkc__inv_enq_send(q);
-        return;
-    }
-    if (r->rc != ZR_OK) {
-        zkc__inv_rq_finish(q, zkc__inv_req_error(r->rc), ZKC_RES_PENDING, "request %s: reading its record: %s", q->id,
-                           zkc__zrc_name(r->rc));
-        return;
-    }
-    if (r->stat.version == q->ex_ver) {
+    if (r->rc == ZR_OK && r->stat.version == q->ex_ver) {
         /* PENDING, no queue node, and nothing changed meanwhile: the worker
          * that queued it is gone (ABANDONED). Queue it again, as ours. */
         reenqueue(q, q->ex_ver);
         return;
     }
-    const char *why = NULL;
-    if (zkc__resrec_decode(r->value, r->valuelen, q->ex, &why) != 0) {
-        zkc__inv_rq_finish(q, ZKC_EBADDATA, ZKC_RES_PENDING, "request record %s: %s", q->recpath, why);
-        return;
-    }
-    q->ex_ver = r->stat.version;
-    zkc__inv_existing_eval(q);
+    existing_got(q, r);
 }
 
 static void follow_node_fired(zkc__watch *w, int ev);
 
 RQ_DONE(follow_rec_done)
 {
-    q->rec_w.reading = 0;
-    if (r->rc != ZR_OK) {
-        zkc__watch_drop(r->watch);
-        if (q->rec_w.w == r->watch)
-            q->rec_w.w = NULL;
+    if (zkc__inv_ws_reply(&q->rec_w, r) != ZR_OK) {
         if (r->rc != ZR_NONODE) {
             zkc__inv_rq_finish(q, zkc__inv_req_error(r->rc), ZKC_RES_PENDING, "request %s: watching its record: %s",
                                q->id, zkc__zrc_name(r->rc));
@@ -465,10 +436,7 @@ RQ_DONE(follow_rec_done)
 
 RQ_DONE(follow_node_done)
 {
-    q->fnode_w.reading = 0;
-    if (r->rc != ZR_OK) {
-        zkc__watch_drop(r->watch);
-        q->fnode_w.w = NULL;
+    if (zkc__inv_ws_reply(&q->fnode_w, r) != ZR_OK) {
         if (r->rc != ZR_NONODE) {
             zkc__inv_rq_finish(q, zkc__inv_req_error(r->rc), ZKC_RES_PENDING,
                                "request %s: watching its queue node: %s", q->id, zkc__zrc_name(r->rc));
@@ -555,7 +523,8 @@ void zkc__inv_existing_eval(rq *q)
     RQ_SEND(q, zkc__children(q->c, l->qdir, NULL, exfind_done, q));
 }
 
-RQ_DONE(exget_done)
+/* The record under our id, (re)read: evaluate what it says now. */
+static void existing_got(rq *q, zkc__req *r)
 {
     if (r->rc == ZR_NONODE) {
         q->reenq = 0; /* deleted (reaped) since: a fresh one */
@@ -577,6 +546,11 @@ RQ_DONE(exget_done)
     }
     q->ex_ver = r->stat.version;
     zkc__inv_existing_eval(q);
+}
+
+RQ_DONE(exget_done)
+{
+    existing_got(q, r);
 }
 
 void zkc__inv_existing_read(rq *q)

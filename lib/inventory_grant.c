@@ -110,17 +110,10 @@ static void back_to_queue(rq *q)
 RQ_DONE(gsku_done)
 {
     rline *l = &q->ln[r->tag];
-    const char *why = NULL;
-    if (r->rc != ZR_OK)
-        zkc__inv_group_err(q, r->rc == ZR_NONODE ? ZKC_ENONODE : zkc__inv_req_error(r->rc), "SKU %s: reading %s: %s",
-                           l->l.sku, l->skupath, r->rc == ZR_NONODE ? "deleted" : zkc__zrc_name(r->rc));
-    else if (zkc__sku_decode(r->value, r->valuelen, &l->sku, &why) != 0)
-        zkc__inv_group_err(q, ZKC_EBADDATA, "SKU record %s: %s; nothing was written", l->skupath, why);
-    else if (!zkc__version_usable(r->stat.version))
-        zkc__inv_group_err(q, ZKC_EVERSIONWRAP,
-                           "SKU record %s: its version wrapped to -1; no conditional write is possible", l->skupath);
-    else
-        l->sku_ver = r->stat.version;
+    char msg[256];
+    int st = zkc__inv_sku_reply(q->inv, r, l->l.sku, &l->sku, &l->sku_ver, msg, sizeof msg);
+    if (st)
+        zkc__inv_group_err(q, st, "%s", msg);
     if (!q->busy)
         round_progress(q);
 }
@@ -133,15 +126,7 @@ RQ_DONE(glist_done)
     } else {
         zkc__member *m;
         int n = zkc__inv_parse_queue(r->children, r->nchildren, &m);
-        zkc__inv_free_glist(q);
-        int w = n < RES_WINDOW ? n : RES_WINDOW;
-        q->glist = calloc((size_t)w + 1, sizeof *q->glist);
-        if (!q->glist)
-            abort();
-        for (int i = 0; i < w; i++)
-            if (!(q->glist[i] = strdup(m[i].name)))
-                abort();
-        q->nglist = w;
+        zkc__inv_set_glist(q, m, n);
         free(m);
     }
     if (!q->busy)
@@ -200,11 +185,7 @@ void zkc__inv_round_start(rq *q)
 RQ_DONE(wsku_done)
 {
     rline *l = &q->ln[r->tag];
-    l->sku_w.reading = 0;
-    if (r->rc != ZR_OK) {
-        zkc__watch_drop(r->watch);
-        if (l->sku_w.w == r->watch)
-            l->sku_w.w = NULL;
+    if (zkc__inv_ws_reply(&l->sku_w, r) != ZR_OK) {
         zkc__inv_group_err(q, r->rc == ZR_NONODE ? ZKC_ENONODE : zkc__inv_req_error(r->rc), "SKU %s: watching %s: %s",
                            l->l.sku, l->skupath, zkc__zrc_name(r->rc));
     } else if (r->stat.version != l->sku_ver) {
@@ -251,19 +232,12 @@ static void grant_recover(rq *q);
 RQ_DONE(regrant_sku_done)
 {
     rline *l = &q->ln[0];
-    const char *why = NULL;
-    if (r->rc != ZR_OK)
-        zkc__inv_rq_fail(q, r->rc == ZR_NONODE ? ZKC_ENONODE : zkc__inv_req_error(r->rc), "SKU %s: reading %s: %s",
-                         l->l.sku, l->skupath, r->rc == ZR_NONODE ? "deleted" : zkc__zrc_name(r->rc));
-    else if (zkc__sku_decode(r->value, r->valuelen, &l->sku, &why) != 0)
-        zkc__inv_rq_fail(q, ZKC_EBADDATA, "SKU record %s: %s; nothing was written", l->skupath, why);
-    else if (!zkc__version_usable(r->stat.version))
-        zkc__inv_rq_fail(q, ZKC_EVERSIONWRAP,
-                         "SKU record %s: its version wrapped to -1; no conditional write is possible", l->skupath);
-    else {
-        l->sku_ver = r->stat.version;
+    char msg[256];
+    int st = zkc__inv_sku_reply(q->inv, r, l->l.sku, &l->sku, &l->sku_ver, msg, sizeof msg);
+    if (st)
+        zkc__inv_rq_fail(q, st, "%s", msg);
+    else
         walk_decide(q);
-    }
 }
 
 /* Reply of a deciding multi (batch or self-grant). Layout: ops[0..nsku) SKU
@@ -457,17 +431,26 @@ static void walk(rq *q)
         walk_decide(q); /* else the last reply of the round decides */
 }
 
-static void walk_decide(rq *q)
+/* Before deciding: a failed read fails the request, and leaving beats
+ * granting. 1 when the round ends here. */
+static int decide_stops(rq *q)
 {
-    rline *l0 = &q->ln[0];
     if (q->err) {
         zkc__inv_rq_fail(q, q->err, "%s", q->err_msg);
-        return;
+        return 1;
     }
     if (q->leave) {
         zkc__inv_step(q);
-        return;
+        return 1;
     }
+    return 0;
+}
+
+static void walk_decide(rq *q)
+{
+    rline *l0 = &q->ln[0];
+    if (decide_stops(q))
+        return;
     /* The walk: strict FIFO. */
     int64_t avail = l0->sku.available, granted = 0;
     q->ndec = 0;
@@ -545,14 +528,8 @@ static void walk_decide(rq *q)
 /* Multi-line head of all its queues: all lines or none, for itself only. */
 static void self_decide(rq *q)
 {
-    if (q->err) {
-        zkc__inv_rq_fail(q, q->err, "%s", q->err_msg);
+    if (decide_stops(q))
         return;
-    }
-    if (q->leave) {
-        zkc__inv_step(q);
-        return;
-    }
     int64_t short_by = 0;
     for (int i = 0; i < q->n; i++)
         if (q->ln[i].sku.available < q->ln[i].l.qty)
@@ -593,18 +570,7 @@ static void self_decide(rq *q)
         ops[i].data = skubuf[i];
         ops[i].len = len;
     }
-    zkc__res_rec *rec = malloc(sizeof *rec);
-    if (!rec)
-        abort();
-    zkc__inv_own_record(q, q->dstate[0], rec);
-    int rlen;
-    char *rdata = zkc__inv_encode_rec(rec, &rlen);
-    free(rec);
-    ops[nsku].type = ZKC_REQ_SET;
-    ops[nsku].path = q->recpath;
-    ops[nsku].data = rdata;
-    ops[nsku].len = rlen;
-    ops[nsku].version = -1;
+    char *rdata = zkc__inv_own_record_op(q, q->dstate[0], ZKC_REQ_SET, -1, &ops[nsku]);
     for (int i = 0; i < q->n; i++) {
         ops[nsku + 1 + i].type = ZKC_REQ_DELETE;
         ops[nsku + 1 + i].path = q->ln[i].node;

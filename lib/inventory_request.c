@@ -21,6 +21,20 @@ void zkc__inv_free_glist(rq *q)
     q->nglist = 0;
 }
 
+/* The granter's window of its queue: the first RES_WINDOW members, in order. */
+void zkc__inv_set_glist(rq *q, const zkc__member *m, int n)
+{
+    zkc__inv_free_glist(q);
+    int w = n < RES_WINDOW ? n : RES_WINDOW;
+    q->glist = calloc((size_t)w + 1, sizeof *q->glist);
+    if (!q->glist)
+        abort();
+    for (int i = 0; i < w; i++)
+        if (!(q->glist[i] = strdup(m[i].name)))
+            abort();
+    q->nglist = w;
+}
+
 void zkc__inv_free_gm(rq *q)
 {
     for (int i = 0; i < q->ngm; i++)
@@ -60,6 +74,19 @@ void zkc__inv_ws_release(wslot *s)
         zkc__watch_drop(s->w);
         s->w = NULL;
     }
+}
+
+/* The reply of a read that carried the slot's watch: a failed read set no
+ * watch on the server, so ours is dropped. Returns the read's rc. */
+int zkc__inv_ws_reply(wslot *s, const zkc__req *r)
+{
+    s->reading = 0;
+    if (r->rc != ZR_OK) {
+        zkc__watch_drop(r->watch);
+        if (s->w == r->watch)
+            s->w = NULL;
+    }
+    return r->rc;
 }
 
 static void drop_watches(rq *q)
@@ -209,9 +236,14 @@ void zkc__inv_rq_late(rq *q, zkc__req *r)
 
 /* ---------------------------------------------------------------- records */
 
-void zkc__inv_own_record(rq *q, int state, zkc__res_rec *rec)
+/* The op that writes our own record in `state` (type ZKC_REQ_CREATE or
+ * ZKC_REQ_SET, conditional on `version`). Returns the encoded bytes op points
+ * to: the caller frees them once the multi is sent. */
+char *zkc__inv_own_record_op(rq *q, int state, int type, int32_t version, zkc__mop *op)
 {
-    memset(rec, 0, sizeof *rec);
+    zkc__res_rec *rec = calloc(1, sizeof *rec);
+    if (!rec)
+        abort();
     rec->state = state;
     rec->flags = q->flags;
     rec->hold_ms = q->hold_ms;
@@ -220,6 +252,15 @@ void zkc__inv_own_record(rq *q, int state, zkc__res_rec *rec)
     rec->n = q->n;
     for (int i = 0; i < q->n; i++)
         rec->line[i] = q->ln[i].l;
+    int len;
+    char *data = zkc__inv_encode_rec(rec, &len);
+    free(rec);
+    op->type = type;
+    op->path = q->recpath;
+    op->data = data;
+    op->len = len;
+    op->version = version;
+    return data;
 }
 
 char *zkc__inv_encode_rec(const zkc__res_rec *rec, int *len)
@@ -418,11 +459,7 @@ RQ_DONE(rec_done)
 RQ_DONE(pred_done)
 {
     rline *l = &q->ln[r->tag];
-    l->pred_w.reading = 0;
-    if (r->rc != ZR_OK) {
-        zkc__watch_drop(r->watch);
-        if (l->pred_w.w == r->watch)
-            l->pred_w.w = NULL;
+    if (zkc__inv_ws_reply(&l->pred_w, r) != ZR_OK) {
         if (r->rc != ZR_NONODE) {
             zkc__inv_rq_fail(q, zkc__inv_req_error(r->rc),
                              "request %s: watching the node ahead in the queue of %s: %s", q->id,
@@ -458,15 +495,7 @@ RQ_DONE(list_done)
         zkc__inv_ws_release(&l->pred_w);
         if (q->n == 1) {
             /* The granter's first round uses this very listing. */
-            zkc__inv_free_glist(q);
-            int w = n < RES_WINDOW ? n : RES_WINDOW;
-            q->glist = calloc((size_t)w, sizeof *q->glist);
-            if (!q->glist)
-                abort();
-            for (int i = 0; i < w; i++)
-                if (!(q->glist[i] = strdup(m[i].name)))
-                    abort();
-            q->nglist = w;
+            zkc__inv_set_glist(q, m, n);
         }
     } else {
         l->head = 0;
@@ -638,19 +667,7 @@ static void withdraw(rq *q)
         ops[nops].version = -1;
         nops++;
     }
-    zkc__res_rec *rec = malloc(sizeof *rec);
-    if (!rec)
-        abort();
-    zkc__inv_own_record(q, ZKC_RES_TIMED_OUT, rec);
-    int len;
-    char *data = zkc__inv_encode_rec(rec, &len);
-    free(rec);
-    ops[nops].type = ZKC_REQ_SET;
-    ops[nops].path = q->recpath;
-    ops[nops].data = data;
-    ops[nops].len = len;
-    ops[nops].version = q->rec_ver;
-    nops++;
+    char *data = zkc__inv_own_record_op(q, ZKC_RES_TIMED_OUT, ZKC_REQ_SET, q->rec_ver, &ops[nops++]);
     RQ_SEND(q, zkc__multi(q->c, ops, nops, leave_done, q));
     free(data);
 }

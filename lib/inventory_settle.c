@@ -70,28 +70,9 @@ static void settle_sku_done(zkc__req *r)
 {
     settle *s = r->ctx;
     int i = (int)r->tag;
-    const char *why = NULL;
     s->pending--;
-    if (r->rc != ZR_OK) {
-        if (!s->err) {
-            s->err = r->rc == ZR_NONODE ? ZKC_ENONODE : zkc__inv_req_error(r->rc);
-            snprintf(s->msg, sizeof s->msg, "SKU %s: %s", s->rec.line[i].sku, zkc__zrc_name(r->rc));
-        }
-    } else if (zkc__sku_decode(r->value, r->valuelen, &s->sku[i], &why) != 0) {
-        if (!s->err) {
-            s->err = ZKC_EBADDATA;
-            snprintf(s->msg, sizeof s->msg, "SKU record %s/%s: %s; nothing was written", s->inv->sku_dir,
-                     s->rec.line[i].sku, why);
-        }
-    } else if (!zkc__version_usable(r->stat.version)) {
-        if (!s->err) {
-            s->err = ZKC_EVERSIONWRAP;
-            snprintf(s->msg, sizeof s->msg, "SKU record %s/%s: version wrapped to -1", s->inv->sku_dir,
-                     s->rec.line[i].sku);
-        }
-    } else {
-        s->sku_ver[i] = r->stat.version;
-    }
+    if (!s->err) /* the first failure is the one told */
+        s->err = zkc__inv_sku_reply(s->inv, r, s->rec.line[i].sku, &s->sku[i], &s->sku_ver[i], s->msg, sizeof s->msg);
     if (s->pending)
         return;
     if (s->err) {
@@ -208,7 +189,7 @@ void zkc__inv_settle_read(settle *s)
 }
 
 settle *zkc__inv_settle_new(zkc_inventory *inv, const char *recpath, int to, int sync,
-                                   void (*done)(settle *, int, const char *), void *ud)
+                            void (*done)(settle *, int, const char *), void *ud)
 {
     settle *s = calloc(1, sizeof *s);
     if (!s || !(s->recpath = strdup(recpath)))
@@ -355,9 +336,10 @@ static void restock_create(sop *s)
 static void restock_apply(sop *s, const zkc__req *r)
 {
     zkc__sku_rec v;
-    const char *why = NULL;
-    if (zkc__sku_decode(r->value, r->valuelen, &v, &why) != 0) {
-        zkc__inv_sop_end(s, ZKC_EBADDATA, "SKU record %s: %s; nothing was written", s->skupath, why);
+    char msg[256];
+    int st = zkc__inv_sku_reply(s->inv, r, s->sku, &v, NULL, msg, sizeof msg);
+    if (st) {
+        zkc__inv_sop_end(s, st, "%s", msg);
         return;
     }
     if (s->qty == 0) {
