@@ -13,6 +13,8 @@
  *   R/sku/<sku>/q/     the SKU's queue: one EPHEMERAL_SEQUENTIAL node per
  *                      waiting request line, "r-<nonce>-<seq>", data "zkcq1 ..."
  *                      (quantity, flags, lines, hold time, nonce, request id).
+ *   R/sku/<sku>/restock-<nonce>  a restock's exactly-once marker (RESTOCK),
+ *                      empty, deleted once the restock is decided.
  *   R/req/<2 hex>/<id> the request record (persistent), "zkcr1 <STATE> ..." with
  *                      its lines, hold time, flags, owner session and the nonce
  *                      of its current enqueue. 256 buckets (FNV-1a of the id,
@@ -157,10 +159,21 @@
  *
  * RESTOCK: versioned update of the SKU record (available += n, total += n),
  * creating R/sku/<sku> with its queue on first use (n may be 0 to just create
- * it); the setData itself wakes a head waiting for restock. After a connection
- * loss the write is recognised by the next version holding exactly our bytes;
- * when that cannot be told, ZKC_EUNKNOWN (check the stock before restocking
- * again) rather than a double add. ACCESS: every node is created with the client's ACL
+ * it); the setData itself wakes a head waiting for restock. EXACTLY ONCE: the
+ * same multi creates a marker R/sku/<sku>/restock-<nonce>, one name for every
+ * attempt of one call. After a connection loss (or any failure after one) we
+ * sync and look for it: present, applied; absent, not (yet) applied, and we
+ * try again. A late landing of an old attempt cannot add twice: every attempt
+ * is conditional on the SKU record's version (or absence), and all create the
+ * same marker, so at most one applies. The marker is deleted (janitor) once
+ * decided; a restocker that dies before that leaves it behind, harmless. Only
+ * with no server reachable within the operation timeout is the answer
+ * ZKC_EUNKNOWN (check the stock before restocking again). As the counter's
+ * slots, but one marker per call: restocks are rare, and the counter's slot
+ * pool is private to lib/counter.c until the transaction core (issue 16).
+ * CONFIRM and CANCEL need no marker: their record write is one (RESERVED ->
+ * SOLD/CANCELLED, conditional on its version), read back after a loss.
+ * ACCESS: every node is created with the client's ACL
  * option (op.c), so all workers of one application share one digest identity
  * and a granter may write into another worker's request record; other
  * identities cannot touch them.
@@ -438,6 +451,7 @@ static void sop_release(zkc__op *op)
     free(s->qdir);
     free(s->recpath);
     free(s->rec);
+    free(s->marker);
     free(s);
     zkc__inv_unref(inv);
 }

@@ -17,7 +17,8 @@
  * Still private copies of machinery other recipes have too (issue 16: they
  * belong on shared cores, left here while the layers below were being split):
  * the versioned read -> decode -> version-wrap check -> multi -> BadVersion ->
- * backoff -> retry loop of the grant rounds, settle and restock (and its
+ * backoff -> retry loop of the grant rounds, settle and restock (with the
+ * restock's exactly-once marker, which the counter's slots also provide; and its
  * backoff policy, zkc__inv_backoff_ms); zkc__inv_mkpath_start; the FNV-1a
  * request buckets (bucket_of) and their retention sweep in reap; and the
  * queue membership of inventory_request.c (tagged create, find by nonce,
@@ -264,6 +265,8 @@ struct sop {
     int32_t ver;
     zkc__res_rec *rec;
     reap *rp;
+    char *marker;  /* restock: created by the multi that applies it, at most once */
+    int unknown;   /* restock: an attempt's outcome was lost with its reply */
 };
 
 /* ---- inventory.c: the object and its helpers */

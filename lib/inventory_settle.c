@@ -1,8 +1,9 @@
 /* Versioned SKU-record updates outside the grant walk: settling a reservation
  * (confirm RESERVED->SOLD, cancel ->CANCELLED, reap's ->EXPIRED: the record
  * and every SKU record of its lines in one multi) and restocking a SKU
- * (creating it on first use). The protocol (CONFIRM / CANCEL, RESTOCK) is
- * described at the top of lib/inventory.c. */
+ * (creating it on first use, decided exactly by a marker in its multi). The
+ * protocol (CONFIRM / CANCEL, RESTOCK) is described at the top of
+ * lib/inventory.c. */
 #include "inventory.h"
 
 #include <inttypes.h>
@@ -237,54 +238,61 @@ static void restock_retry(sop *s)
 
 static void restock_apply(sop *s, const zkc__req *r);
 
+/* Applied: the marker has served its purpose (every attempt was conditional
+ * on the SKU record's version or absence, which the applied one changed, so
+ * no other attempt can land after it). */
+static void restock_applied(sop *s)
+{
+    if (!s->op.c->closing)
+        zkc__janitor_delete(s->op.c, s->marker);
+    zkc__inv_sop_end(s, 0, NULL);
+}
+
 static void restock_verify_done(zkc__req *r)
 {
     sop *s = r->ctx;
-    /* After a connection loss: did our write land? Same version: no. The next
-     * version holding exactly our bytes: yes (a conditional write succeeds at
-     * most once per version). Anything else: we cannot tell. */
-    if (r->rc == ZR_OK && r->stat.version == s->ver) {
-        restock_apply(s, r);
-        return;
-    }
-    if (r->rc == ZR_OK && r->stat.version == s->ver + 1 && r->valuelen == s->datalen &&
-        memcmp(r->value, s->data, (size_t)s->datalen) == 0) {
-        zkc__inv_sop_end(s, 0, NULL);
-        return;
-    }
-    if (r->rc == ZR_NONODE && s->ver < 0) {
-        restock_read(s); /* the create did not land */
-        return;
-    }
-    if (r->rc == ZR_OK && s->ver < 0 && r->stat.version == 0 && r->valuelen == s->datalen &&
-        memcmp(r->value, s->data, (size_t)s->datalen) == 0) {
-        zkc__inv_sop_end(s, 0, NULL);
-        return;
-    }
-    zkc__inv_sop_end(s, ZKC_EUNKNOWN,
-                     "restock of SKU %s: outcome unknown after a connection loss (%s); check zkc_inventory_stock "
-                     "before restocking again",
-                     s->sku, r->rc == ZR_OK ? "the record changed meanwhile" : zkc__zrc_name(r->rc));
+    /* The marker exists exactly when one of our attempts was applied. */
+    if (r->rc == ZR_OK)
+        restock_applied(s);
+    else if (r->rc == ZR_NONODE && s->unknown > 1)
+        restock_retry(s); /* none was, and the record moved: a conflict */
+    else if (r->rc == ZR_NONODE)
+        restock_read(s); /* none was (yet): try again; a late one cannot apply twice */
+    else
+        zkc__inv_sop_end(s, ZKC_EUNKNOWN,
+                         "restock of SKU %s: outcome unknown after a connection loss (%s); check zkc_inventory_stock "
+                         "before restocking again",
+                         s->sku, zkc__zrc_name(r->rc));
 }
 
 static void restock_verify_sync_done(zkc__req *r)
 {
     sop *s = r->ctx;
-    zkc__get(r->c, s->skupath, NULL, restock_verify_done, s);
+    zkc__exists(r->c, s->marker, NULL, restock_verify_done, s);
+}
+
+/* An attempt lost its reply, or failed after one did (the conflict may be
+ * that earlier attempt landing late): the marker decides. */
+static void restock_verify(sop *s, int lost)
+{
+    s->unknown = lost ? 1 : 2;
+    zkc__sync(s->op.c, s->inv->sku_dir, restock_verify_sync_done, s);
 }
 
 static void restock_set_done(zkc__req *r)
 {
     sop *s = r->ctx;
+    int k = zkc__inv_multi_failed(r);
+    int rc = k >= 0 ? r->ops[k].rc : r->rc;
     if (r->rc == ZR_OK)
-        zkc__inv_sop_end(s, 0, NULL);
-    else if (r->rc == ZR_BADVERSION)
+        restock_applied(s);
+    else if (zkc__inv_unknown_outcome(r->rc) || s->unknown)
+        restock_verify(s, zkc__inv_unknown_outcome(r->rc));
+    else if (k == 0 && rc == ZR_BADVERSION)
         restock_retry(s);
-    else if (zkc__inv_unknown_outcome(r->rc))
-        zkc__sync(r->c, s->skupath, restock_verify_sync_done, s);
     else
-        zkc__inv_sop_end(s, zkc__inv_req_error(r->rc), "restock of SKU %s: writing %s: %s", s->sku, s->skupath,
-                         zkc__zrc_name(r->rc));
+        zkc__inv_sop_end(s, zkc__inv_req_error(rc), "restock of SKU %s: writing %s: %s", s->sku,
+                         k >= 0 ? r->ops[k].path : s->skupath, zkc__zrc_name(rc));
 }
 
 static void restock_create(sop *s);
@@ -305,16 +313,16 @@ static void restock_create_done(zkc__req *r)
     int k = zkc__inv_multi_failed(r);
     int rc = k >= 0 ? r->ops[k].rc : r->rc;
     if (r->rc == ZR_OK)
-        zkc__inv_sop_end(s, 0, NULL);
+        restock_applied(s);
+    else if (zkc__inv_unknown_outcome(r->rc) || (s->unknown && !(k == 0 && rc == ZR_NONODE)))
+        restock_verify(s, zkc__inv_unknown_outcome(r->rc));
     else if (k == 0 && rc == ZR_NODEEXISTS)
         restock_read(s); /* created meanwhile: add to it */
     else if (k == 0 && rc == ZR_NONODE && s->loops++ < 3)
         zkc__inv_mkpath_start(r->c, s->inv->sku_dir, restock_parents_done, s);
-    else if (zkc__inv_unknown_outcome(r->rc))
-        zkc__sync(r->c, s->skupath, restock_verify_sync_done, s);
     else
-        zkc__inv_sop_end(s, zkc__inv_req_error(rc), "restock of SKU %s: creating %s: %s", s->sku, s->skupath,
-                         zkc__zrc_name(rc));
+        zkc__inv_sop_end(s, zkc__inv_req_error(rc), "restock of SKU %s: creating %s: %s", s->sku,
+                         k >= 0 ? r->ops[k].path : s->skupath, zkc__zrc_name(rc));
 }
 
 static void restock_create(sop *s)
@@ -322,7 +330,7 @@ static void restock_create(sop *s)
     zkc__sku_rec v = {s->qty, 0, 0, s->qty};
     s->datalen = zkc__sku_encode(&v, s->data, sizeof s->data);
     s->ver = -1;
-    zkc__mop ops[2];
+    zkc__mop ops[3];
     memset(ops, 0, sizeof ops);
     ops[0].type = ZKC_REQ_CREATE;
     ops[0].path = s->skupath;
@@ -330,7 +338,9 @@ static void restock_create(sop *s)
     ops[0].len = s->datalen;
     ops[1].type = ZKC_REQ_CREATE;
     ops[1].path = s->qdir;
-    zkc__multi(s->op.c, ops, 2, restock_create_done, s);
+    ops[2].type = ZKC_REQ_CREATE;
+    ops[2].path = s->marker;
+    zkc__multi(s->op.c, ops, 3, restock_create_done, s);
 }
 
 static void restock_apply(sop *s, const zkc__req *r)
@@ -358,7 +368,16 @@ static void restock_apply(sop *s, const zkc__req *r)
     }
     s->datalen = zkc__sku_encode(&v, s->data, sizeof s->data);
     s->ver = r->stat.version;
-    zkc__set(s->op.c, s->skupath, s->data, s->datalen, s->ver, restock_set_done, s);
+    zkc__mop ops[2];
+    memset(ops, 0, sizeof ops);
+    ops[0].type = ZKC_REQ_SET;
+    ops[0].path = s->skupath;
+    ops[0].data = s->data;
+    ops[0].len = s->datalen;
+    ops[0].version = s->ver;
+    ops[1].type = ZKC_REQ_CREATE;
+    ops[1].path = s->marker;
+    zkc__multi(s->op.c, ops, 2, restock_set_done, s);
 }
 
 static void restock_get_done(zkc__req *r)
@@ -385,6 +404,9 @@ void zkc__inv_restock_start(zkc__op *op)
         zkc__inv_sop_end(s, ZKC_ECLOSED, "inventory %s is being destroyed", s->inv->root);
         return;
     }
+    char nonce[ZKC__RES_NONCE_LEN + 1];
+    zkc__inv_new_nonce(nonce);
+    s->marker = zkc__inv_mprintf("%s/restock-%s", s->skupath, nonce);
     restock_read(s);
 }
 
