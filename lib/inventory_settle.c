@@ -279,22 +279,6 @@ static void restock_verify(sop *s, int lost)
     zkc__sync(s->op.c, s->inv->sku_dir, restock_verify_sync_done, s);
 }
 
-static void restock_set_done(zkc__req *r)
-{
-    sop *s = r->ctx;
-    int k = zkc__inv_multi_failed(r);
-    int rc = k >= 0 ? r->ops[k].rc : r->rc;
-    if (r->rc == ZR_OK)
-        restock_applied(s);
-    else if (zkc__inv_unknown_outcome(r->rc) || s->unknown)
-        restock_verify(s, zkc__inv_unknown_outcome(r->rc));
-    else if (k == 0 && rc == ZR_BADVERSION)
-        restock_retry(s);
-    else
-        zkc__inv_sop_end(s, zkc__inv_req_error(rc), "restock of SKU %s: writing %s: %s", s->sku,
-                         k >= 0 ? r->ops[k].path : s->skupath, zkc__zrc_name(rc));
-}
-
 static void restock_create(sop *s);
 
 static void restock_parents_done(void *arg, int rc)
@@ -307,40 +291,57 @@ static void restock_parents_done(void *arg, int rc)
         restock_create(s);
 }
 
-static void restock_create_done(zkc__req *r)
+/* Reply of a restock multi: {set SKU record, marker}, or, creating the SKU
+ * (s->ver < 0), {create SKU record, create its queue, marker}. */
+static void restock_multi_done(zkc__req *r)
 {
     sop *s = r->ctx;
     int k = zkc__inv_multi_failed(r);
     int rc = k >= 0 ? r->ops[k].rc : r->rc;
+    int creating = s->ver < 0, lost = zkc__inv_unknown_outcome(r->rc);
+    int no_parent = creating && k == 0 && rc == ZR_NONODE; /* nothing of ours can be there */
     if (r->rc == ZR_OK)
         restock_applied(s);
-    else if (zkc__inv_unknown_outcome(r->rc) || (s->unknown && !(k == 0 && rc == ZR_NONODE)))
-        restock_verify(s, zkc__inv_unknown_outcome(r->rc));
-    else if (k == 0 && rc == ZR_NODEEXISTS)
+    else if (lost || (s->unknown && !no_parent))
+        restock_verify(s, lost);
+    else if (!creating && k == 0 && rc == ZR_BADVERSION)
+        restock_retry(s);
+    else if (creating && k == 0 && rc == ZR_NODEEXISTS)
         restock_read(s); /* created meanwhile: add to it */
-    else if (k == 0 && rc == ZR_NONODE && s->loops++ < 3)
+    else if (no_parent && s->loops++ < 3)
         zkc__inv_mkpath_start(r->c, s->inv->sku_dir, restock_parents_done, s);
     else
-        zkc__inv_sop_end(s, zkc__inv_req_error(rc), "restock of SKU %s: creating %s: %s", s->sku,
-                         k >= 0 ? r->ops[k].path : s->skupath, zkc__zrc_name(rc));
+        zkc__inv_sop_end(s, zkc__inv_req_error(rc), "restock of SKU %s: %s %s: %s", s->sku,
+                         creating ? "creating" : "writing", k >= 0 ? r->ops[k].path : s->skupath, zkc__zrc_name(rc));
+}
+
+/* One attempt: the SKU record v, written at version ver (or created with its
+ * queue when ver < 0), and the marker, in one multi. */
+static void restock_send(sop *s, const zkc__sku_rec *v, int32_t ver)
+{
+    s->datalen = zkc__sku_encode(v, s->data, sizeof s->data);
+    s->ver = ver;
+    zkc__mop ops[3];
+    int n = 0;
+    memset(ops, 0, sizeof ops);
+    ops[n].type = ver < 0 ? ZKC_REQ_CREATE : ZKC_REQ_SET;
+    ops[n].path = s->skupath;
+    ops[n].data = s->data;
+    ops[n].len = s->datalen;
+    ops[n++].version = ver;
+    if (ver < 0) {
+        ops[n].type = ZKC_REQ_CREATE;
+        ops[n++].path = s->qdir;
+    }
+    ops[n].type = ZKC_REQ_CREATE;
+    ops[n++].path = s->marker;
+    zkc__multi(s->op.c, ops, n, restock_multi_done, s);
 }
 
 static void restock_create(sop *s)
 {
     zkc__sku_rec v = {s->qty, 0, 0, s->qty};
-    s->datalen = zkc__sku_encode(&v, s->data, sizeof s->data);
-    s->ver = -1;
-    zkc__mop ops[3];
-    memset(ops, 0, sizeof ops);
-    ops[0].type = ZKC_REQ_CREATE;
-    ops[0].path = s->skupath;
-    ops[0].data = s->data;
-    ops[0].len = s->datalen;
-    ops[1].type = ZKC_REQ_CREATE;
-    ops[1].path = s->qdir;
-    ops[2].type = ZKC_REQ_CREATE;
-    ops[2].path = s->marker;
-    zkc__multi(s->op.c, ops, 3, restock_create_done, s);
+    restock_send(s, &v, -1);
 }
 
 static void restock_apply(sop *s, const zkc__req *r)
@@ -366,18 +367,7 @@ static void restock_apply(sop *s, const zkc__req *r)
         zkc__inv_sop_end(s, ZKC_EOVERFLOW, "restock of SKU %s: the unit counts would overflow", s->sku);
         return;
     }
-    s->datalen = zkc__sku_encode(&v, s->data, sizeof s->data);
-    s->ver = r->stat.version;
-    zkc__mop ops[2];
-    memset(ops, 0, sizeof ops);
-    ops[0].type = ZKC_REQ_SET;
-    ops[0].path = s->skupath;
-    ops[0].data = s->data;
-    ops[0].len = s->datalen;
-    ops[0].version = s->ver;
-    ops[1].type = ZKC_REQ_CREATE;
-    ops[1].path = s->marker;
-    zkc__multi(s->op.c, ops, 2, restock_set_done, s);
+    restock_send(s, &v, r->stat.version);
 }
 
 static void restock_get_done(zkc__req *r)

@@ -425,19 +425,28 @@ static zkh_proxy *connected_proxy(void)
     }
 }
 
+/* A fault ensemble with one proxy per server (g_px); phosts gets the
+ * proxies' connect string. 0 when no ensemble could be had. */
+static int proxied_ensemble(char *phosts, size_t len)
+{
+    g_e = tu_fault_ensemble(3, 30000);
+    if (!g_e)
+        return 0;
+    phosts[0] = 0;
+    for (int i = 0; i < 3; i++) {
+        REQUIRE(zkh_proxy_start(&g_px[i], zkh_node_hostport(g_e, i)) == 0, "proxy %d", i);
+        snprintf(phosts + strlen(phosts), len - strlen(phosts), "%s%s", i ? "," : "", zkh_proxy_hostport(g_px[i]));
+    }
+    return 1;
+}
+
 START_TEST(t_lost_grant_and_enqueue)
 {
     char root[128];
     tu_unique_path(root, sizeof root, "rsvlr");
-    g_e = tu_fault_ensemble(3, 30000);
-    if (!g_e)
+    char phosts[512];
+    if (!proxied_ensemble(phosts, sizeof phosts))
         return;
-    char phosts[512] = "";
-    for (int i = 0; i < 3; i++) {
-        REQUIRE(zkh_proxy_start(&g_px[i], zkh_node_hostport(g_e, i)) == 0, "proxy %d", i);
-        snprintf(phosts + strlen(phosts), sizeof phosts - strlen(phosts), "%s%s", i ? "," : "",
-                 zkh_proxy_hostport(g_px[i]));
-    }
     zkc_client *g = client_for(phosts), *o = client_for(zkh_ensemble_hosts(g_e));
     zkc_inventory *ginv = inv_open(g, root), *oinv = inv_open(o, root);
     REQUIRE(zkc_inventory_restock(oinv, "K", 0) == 0, "restock: %s", zkc_errmsg());
@@ -546,15 +555,9 @@ START_TEST(t_lost_restock_decided)
 {
     char root[128];
     tu_unique_path(root, sizeof root, "rsvrs");
-    g_e = tu_fault_ensemble(3, 30000);
-    if (!g_e)
+    char phosts[512];
+    if (!proxied_ensemble(phosts, sizeof phosts))
         return;
-    char phosts[512] = "";
-    for (int i = 0; i < 3; i++) {
-        REQUIRE(zkh_proxy_start(&g_px[i], zkh_node_hostport(g_e, i)) == 0, "proxy %d", i);
-        snprintf(phosts + strlen(phosts), sizeof phosts - strlen(phosts), "%s%s", i ? "," : "",
-                 zkh_proxy_hostport(g_px[i]));
-    }
     zkc_client *g = client_for(phosts), *o = client_for(zkh_ensemble_hosts(g_e));
     zkc_inventory *ginv = inv_open(g, root), *oinv = inv_open(o, root);
     REQUIRE(zkc_inventory_restock(oinv, "K", 1) == 0, "restock: %s", zkc_errmsg());
