@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Draw zkcoord-bench results: library/floor ratio per scenario against its
-target (left) and library vs floor throughput (right).
+target (left) and library vs floor throughput (right), with the best peer's
+(Curator or kazoo) and library / best peer when the run had --peers.
 
 usage: plot.py RESULTS.json OUT.png
 RESULTS.json holds one JSON object per line, as written by zkcoord-bench --json.
@@ -70,21 +71,40 @@ def main():
     ax1.axhline(1.0, color="#999999", linewidth=0.6)
     ax1.grid(axis="y", which="both", alpha=0.25)
 
-    # ---- throughput, library vs floor
-    w = 0.4
+    # ---- throughput, library vs floor (vs the best peer, with --peers)
+    def best_peer(r):
+        best = None
+        for p in (r.get("peers") or {}).values():
+            v = num(p.get("ops_per_s")) if p.get("status") == "ok" else None
+            if v and (best is None or v > best):
+                best = v
+        return best
+
+    with_peers = any("peers" in r for r in rows)
+    w = 0.27 if with_peers else 0.4
+    off = (-w, 0.0, w) if with_peers else (-w / 2, w / 2, None)
     for i, r in enumerate(rows):
-        lo, fl = num(r.get("ops_per_s")), num(r.get("floor_ops_per_s"))
+        lo, fl, bp = num(r.get("ops_per_s")), num(r.get("floor_ops_per_s")), best_peer(r)
         if lo:
-            ax2.bar(i - w / 2, lo, w, color="#4477aa", label="library" if i == 0 else None)
+            ax2.bar(i + off[0], lo, w, color="#4477aa")
         if fl:
-            ax2.bar(i + w / 2, fl, w, color="#bbbbbb", label="floor / baseline / limit" if i == 0 else None)
+            ax2.bar(i + off[1], fl, w, color="#bbbbbb")
+        if with_peers and bp:
+            ax2.bar(i + off[2], bp, w, color="#dd8833")
+            if lo:
+                ax2.text(i, max(lo, bp, fl or 0) * 1.08, "%.2f" % (lo / bp), ha="center", va="bottom", fontsize=7)
     ax2.set_yscale("log")
     ax2.set_xticks(range(len(names)))
     ax2.set_xticklabels(names, rotation=35, ha="right", fontsize=8)
     ax2.set_ylabel("operations per second (median of rounds)")
-    ax2.set_title("throughput on the same ensemble, interleaved rounds", fontsize=9)
+    ax2.set_title("throughput on the same ensemble, interleaved rounds%s"
+                  % ("\n(number: library / best peer)" if with_peers else ""), fontsize=9)
     handles = [plt.Rectangle((0, 0), 1, 1, color="#4477aa"), plt.Rectangle((0, 0), 1, 1, color="#bbbbbb")]
-    ax2.legend(handles, ["library", "floor / baseline / limit"], fontsize=8)
+    labels = ["library", "floor / baseline / limit"]
+    if with_peers:
+        handles.append(plt.Rectangle((0, 0), 1, 1, color="#dd8833"))
+        labels.append("best peer (Curator or kazoo)")
+    ax2.legend(handles, labels, fontsize=7, loc="best", framealpha=0.8)
     ax2.grid(axis="y", which="both", alpha=0.25)
 
     r0 = rows[0]

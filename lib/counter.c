@@ -69,6 +69,7 @@ enum { SLOT_UNKNOWN = 0, SLOT_READY, SLOT_MISSING };
 
 typedef struct slot_pool {
     zkc__object obj;
+    zkc__singleton single;       /* per client, freed with it */
     zkc_client *c;
     slot *list;
     int n;
@@ -1424,26 +1425,30 @@ static void pool_shutdown(zkc__object *o)
     ZKC__UNUSED(c);
 }
 
+static const char pool_key; /* its address names the pool among a client's singletons */
+
+static void pool_free(zkc__singleton *single);
+
 static slot_pool *pool_get(zkc_client *c)
 {
-    if (c->slots)
-        return c->slots;
+    zkc__singleton *single = zkc__singleton_get(c, &pool_key);
+    if (single)
+        return ZKC__CONTAINER_OF(single, slot_pool, single);
     slot_pool *p = calloc(1, sizeof *p);
     if (!p)
         return NULL;
     p->c = c;
     p->obj.shutdown = pool_shutdown;
     zkc__object_link(c, &p->obj);
-    c->slots = p;
+    p->single.key = &pool_key;
+    p->single.free = pool_free;
+    zkc__singleton_add(c, &p->single);
     return p;
 }
 
-void zkc__counters_free(zkc_client *c);
-void zkc__counters_free(zkc_client *c)
+static void pool_free(zkc__singleton *single)
 {
-    slot_pool *p = c->slots;
-    if (!p)
-        return;
+    slot_pool *p = ZKC__CONTAINER_OF(single, slot_pool, single);
     slot *s = p->list;
     while (s) {
         slot *n = s->next;
@@ -1459,7 +1464,6 @@ void zkc__counters_free(zkc_client *c)
         co = n;
     }
     free(p);
-    c->slots = NULL;
 }
 
 /* ---------------------------------------------------------------- public API */

@@ -2,16 +2,89 @@
 # make check: run zkcoord-bench once in its tiny configuration (--quick) to prove
 # that every scenario still runs and writes its JSON object. No timing
 # assertions: the numbers of a smoke run mean nothing.
+#
+# --peers (make check-bench-peers): the peer path instead: one round of the
+# scenarios that cover the three peer workloads (mutex, counter, reserve), each
+# of which must report Curator and kazoo as run with figures, or (kazoo on
+# reserve) as having no recipe. A peer whose runtime is missing skips the
+# smoke (77), or fails it with CI=true; a peer that failed always fails it.
 set -uo pipefail
 top_builddir=${top_builddir:-.}
 top_srcdir=${top_srcdir:-.}
 bench="$top_builddir/bench/zkcoord-bench"
 out=$(mktemp -d "${TMPDIR:-/tmp}/zkc-bench-smoke.XXXXXX")
 trap 'rm -rf "$out"' EXIT
-args=(--quick --json "$out/r.json")
-# Draw the chart too when matplotlib is there (CI installs python3-matplotlib).
 py=python3
 [ -x /usr/bin/python3 ] && py=/usr/bin/python3
+
+if [ "${1:-}" = "--peers" ]; then
+    scen=(lock_uncontended counter_hot_sessions reserve_sessions)
+    args=(--quick --rounds 1 --peers --json "$out/r.json")
+    for s in "${scen[@]}"; do args+=(--scenario "$s"); done
+    timeout --kill-after=10 420 "$bench" "${args[@]}" >"$out/log" 2>&1
+    rc=$?
+    cat "$out/log"
+    if [ $rc -eq 77 ]; then
+        echo "bench-smoke --peers: SKIP (no ZooKeeper ensemble could be started)"
+        exit 77
+    fi
+    if [ $rc -ne 0 ]; then
+        echo "bench-smoke --peers: zkcoord-bench failed (exit $rc)" >&2
+        exit 1
+    fi
+    "$py" - "$out/r.json" "${CI:-}" "${scen[@]}" <<'PY'
+import json, math, sys
+path, ci, want = sys.argv[1], sys.argv[2] == "true", sys.argv[3:]
+rows = {}
+for line in open(path):
+    o = json.loads(line)
+    rows[o["scenario"]] = o
+missing_runtime = []
+for s in want:
+    o = rows.get(s)
+    if o is None:
+        sys.exit("bench-smoke --peers: no JSON object for %s" % s)
+    if o["status"] != "ok":
+        sys.exit("bench-smoke --peers: %s: %s %s" % (s, o["status"], o.get("message", "")))
+    peers = o.get("peers")
+    if not isinstance(peers, dict) or set(peers) != {"curator", "kazoo"}:
+        sys.exit("bench-smoke --peers: %s: peers should name curator and kazoo, got %r" % (s, peers))
+    for name, p in peers.items():
+        st = p.get("status")
+        if st == "ok":
+            for k in ("ops_per_s", "p50_ms", "p99_ms", "server_requests_per_op"):
+                v = p.get(k)
+                if not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+                    sys.exit("bench-smoke --peers: %s/%s: %s = %r" % (s, name, k, v))
+            if p.get("exact") is False:
+                sys.exit("bench-smoke --peers: %s/%s: the counter did not move by the operations done" % (s, name))
+            if s != "lock_uncontended" and p.get("exact") is not True:
+                sys.exit("bench-smoke --peers: %s/%s: exactness not checked" % (s, name))
+        elif st == "not_applicable" and name == "kazoo" and s.startswith("reserve"):
+            pass
+        elif st == "unavailable":
+            missing_runtime.append("%s (%s)" % (name, p.get("reason")))
+        else:
+            sys.exit("bench-smoke --peers: %s/%s: %s: %s" % (s, name, st, p.get("reason")))
+    if any(p.get("status") == "ok" for p in peers.values()):
+        r = o.get("ratio_to_best_peer")
+        if not isinstance(r, (int, float)) or not r > 0:
+            sys.exit("bench-smoke --peers: %s: ratio_to_best_peer = %r" % (s, r))
+    if not isinstance(o.get("server_requests_per_op"), (int, float)):
+        sys.exit("bench-smoke --peers: %s: no server_requests_per_op for the library" % s)
+if missing_runtime:
+    msg = "peer runtime missing: " + "; ".join(sorted(set(missing_runtime)))
+    if ci:
+        sys.exit("bench-smoke --peers: " + msg + " (CI=true forbids skipping)")
+    print("bench-smoke --peers: SKIP: " + msg)
+    sys.exit(77)
+print("bench-smoke --peers: ok")
+PY
+    exit $?
+fi
+
+args=(--quick --json "$out/r.json")
+# Draw the chart too when matplotlib is there (CI installs python3-matplotlib).
 if "$py" -c 'import matplotlib' >/dev/null 2>&1; then
     args+=(--png "$out/r.png")
     export ZKC_BENCH_PLOT="$top_srcdir/bench/plot.py"
