@@ -481,7 +481,9 @@ typedef void (*zkc_reserve_cb)(zkc_inventory *inv, int status, const char *id, z
 
 ZKC_EXTERN int zkc_inventory_create(zkc_client *c, const char *root, zkc_inventory **out);
 ZKC_EXTERN void zkc_inventory_destroy(zkc_inventory *inv);
-/* Add qty units (creates the SKU at first restock). */
+/* Add qty units (creates the SKU at first restock). Exactly once, also after a
+ * connection loss; ZKC_EUNKNOWN only if no server answered within the
+ * operation timeout. */
 ZKC_EXTERN int zkc_inventory_restock(zkc_inventory *inv, const char *sku, int64_t qty);
 ZKC_EXTERN int zkc_inventory_stock(zkc_inventory *inv, const char *sku, zkc_stock_info *out);
 /* Reserve lines all or nothing. id: caller's request id, or NULL to have one
