@@ -273,11 +273,6 @@ int zkc__inv_req_error(int rc)
     return zkc__map_zrc(rc);
 }
 
-int zkc__inv_unknown_outcome(int rc)
-{
-    return rc == ZR_CONNLOSS || rc == ZR_OPTIMEOUT;
-}
-
 /* Index of the op that failed a multi, or -1. */
 int zkc__inv_multi_failed(const zkc__req *r)
 {

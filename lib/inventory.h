@@ -287,7 +287,6 @@ int zkc__inv_sku_reply(zkc_inventory *inv, const zkc__req *r, const char *sku, z
                        char *msg, size_t len);
 char *zkc__inv_sku_path(zkc_inventory *inv, const char *sku);
 void zkc__inv_sop_end(sop *s, int status, const char *fmt, ...) ZKC__PRINTF(3, 4);
-int zkc__inv_unknown_outcome(int rc);
 
 /* ---- inventory_request.c: a reservation's life */
 int zkc__inv_check_inv(zkc_inventory *inv, const char *fn);

@@ -53,7 +53,7 @@ static void enq_result(rq *q, zkc__req *r, int off)
         zkc__inv_step(q); /* lists its queues; the record watch only if it must wait */
         return;
     }
-    if (zkc__inv_unknown_outcome(r->rc)) {
+    if (zkc__zrc_indeterminate(r->rc)) {
         q->sent_gen = r->gen;
         enq_recover(q);
         return;
@@ -307,9 +307,12 @@ RQ_DONE(recover_find_done)
             }
         }
     } else if (r->rc != ZR_NONODE) {
-        zkc__inv_group_err(q, zkc__inv_req_error(r->rc),
-                           "request %s: listing the queue of %s after a connection loss: %s", q->id,
-                           l->l.sku, zkc__zrc_name(r->rc));
+        /* The record already says the enqueue landed: whatever this listing
+         * failed with, "nothing applied" would be false. */
+        zkc__inv_group_err(q, ZKC_EUNKNOWN,
+                           "request %s: queued (its record says so), but listing the queue of %s after a "
+                           "connection loss failed: %s; look it up by id",
+                           q->id, l->l.sku, zkc__zrc_name(r->rc));
     }
     if (q->busy)
         return;

@@ -258,7 +258,7 @@ RQ_DONE(grant_done)
                                q->id, q->short_by);
         return;
     }
-    if (zkc__inv_unknown_outcome(r->rc)) {
+    if (zkc__zrc_indeterminate(r->rc)) {
         grant_recover(q);
         return;
     }

@@ -632,7 +632,7 @@ RQ_DONE(leave_done)
         zkc__inv_rq_finish(q, q->leave, ZKC_RES_TIMED_OUT, "%s", q->leave_msg);
         return;
     }
-    if (zkc__inv_unknown_outcome(r->rc)) {
+    if (zkc__zrc_indeterminate(r->rc)) {
         RQ_SEND(q, zkc__sync(q->c, q->recpath, leave_sync_done, q));
         return;
     }

@@ -41,7 +41,7 @@ static void settle_multi_done(zkc__req *r)
         settle_end(s, 0, NULL);
         return;
     }
-    if (zkc__inv_unknown_outcome(r->rc)) {
+    if (zkc__zrc_indeterminate(r->rc)) {
         s->unknown = 1; /* the record will tell */
         s->sync = 1;
         zkc__inv_settle_read(s);
@@ -298,7 +298,7 @@ static void restock_multi_done(zkc__req *r)
     sop *s = r->ctx;
     int k = zkc__inv_multi_failed(r);
     int rc = k >= 0 ? r->ops[k].rc : r->rc;
-    int creating = s->ver < 0, lost = zkc__inv_unknown_outcome(r->rc);
+    int creating = s->ver < 0, lost = zkc__zrc_indeterminate(r->rc);
     int no_parent = creating && k == 0 && rc == ZR_NONODE; /* nothing of ours can be there */
     if (r->rc == ZR_OK)
         restock_applied(s);
