@@ -21,6 +21,7 @@
  *   machine.c       clocks, load, CPU, memory, context switches, server processes
  *   stats.c         latency samples, medians, the JSON string builder, per-op figures
  *   servers.c       four-letter words: watches, fsync latency, packets
+ *   limit.c         the ensemble's serial write latency and group-commit rate
  *   floor.c         the raw ZooKeeper client: sessions, paths, the floor operations
  *   run.c           workers and one side's timed round
  *   scen_*.c        the scenarios
@@ -193,6 +194,19 @@ void measure_fsync(fsync_info *fi, int n);
 void fsync_json(sb *b, const fsync_info *fi);
 void fsync_text(char *out, size_t len, const fsync_info *fi);
 
+/* ---- limit.c: the physical limit ---- */
+
+typedef struct limit_info {
+    double serial_p50_ms, serial_mean_ms;  /* sequential setData round trips */
+    int serial_writes;
+    double group_writes_per_s;             /* async setData kept outstanding */
+    int group_outstanding;
+} limit_info;
+
+void measure_limit(limit_info *li, int serial_writes, double group_seconds);
+void limit_json(sb *j, const limit_info *li, double ops, double writes);
+void limit_text(const limit_info *li, double ops, double writes);
+
 /* ---- run.c: workers and rounds ---- */
 
 typedef struct worker worker;
@@ -238,6 +252,7 @@ typedef struct report {
     sb params, extra, notes;
     sb reason;
     fsync_info fs;
+    limit_info lim;
     double load[3];
     int floor_is_limit;       /* ratelimit: the "floor" is the configured limit */
     int threads;              /* worker threads of the library side */

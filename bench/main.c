@@ -152,9 +152,11 @@ static void run_scenario(const scenario *sc)
     snprintf(rep.status, sizeof rep.status, "ok");
     loadavg(rep.load);
     measure_fsync(&rep.fs, opt.quick ? 10 : 50);
+    measure_limit(&rep.lim, opt.quick ? 10 : 50, opt.quick ? 0.2 : 1.0);
     char fst[512];
     fsync_text(fst, sizeof fst, &rep.fs);
-    printf("== %s: %s\n   fsync: %s; load %.2f\n", sc->name, sc->desc, fst, rep.load[0]);
+    printf("== %s: %s\n   fsync: %s; load %.2f\n   limit: serial setData %.2f ms, group commit %.0f writes/s\n",
+           sc->name, sc->desc, fst, rep.load[0], rep.lim.serial_p50_ms, rep.lim.group_writes_per_s);
     fflush(stdout);
     sc->run(&rep);
     if (g_interrupted && !strcmp(rep.status, "ok"))
