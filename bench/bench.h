@@ -20,7 +20,7 @@
  *   env.c           the ensemble (ours or ZKC_HOSTS), commit label, signals, cleanup
  *   machine.c       clocks, load, CPU, memory, context switches, server processes
  *   stats.c         latency samples, medians, the JSON string builder, per-op figures
- *   servers.c       four-letter words: watches, fsync latency, packets
+ *   servers.c       four-letter words: watches, watch events, fsync latency, packets
  *   limit.c         the ensemble's serial write latency and group-commit rate
  *   floor.c         the raw ZooKeeper client: sessions, paths, the floor operations
  *   run.c           workers and one side's timed round
@@ -44,6 +44,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #ifndef ZKC_BENCH_SRCDIR
 #define ZKC_BENCH_SRCDIR "."
@@ -72,6 +73,7 @@ typedef struct bench_opts {
     int rounds_set, seconds_set;
     int side;      /* 0 both, 1 library only, 2 floor only (profiling) */
     int peers;     /* --peers: run Curator and kazoo too */
+    int lock_threads;                              /* --lock-threads (0: default) */
 } bench_opts;
 
 extern bench_opts opt;
@@ -188,6 +190,7 @@ typedef struct fsync_info {
 } fsync_info;
 
 long server_watches(void);
+double server_watch_events(void);
 double server_packets(void);
 void mntr_fsync(fsync_info *fi);
 void measure_fsync(fsync_info *fi, int n);
@@ -220,6 +223,7 @@ struct worker {
     uint64_t ops, ops_all, fails;
     uint64_t req[16];
     uint64_t conflicts;
+    double wakeups;  /* lock_threads: the thread's waits inside acquire */
     lat_t lat;
     double finish;
     int fatal;
@@ -270,6 +274,8 @@ int raw_err(worker *w, int z, const char *what);
 void rep_fail(report *rep, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int rep_ok(const report *rep);
 int run_side(report *rep, side *sd, worker *ws, int n, double seconds, zkc_client **cs, int ncs);
+/* A library client on g_hosts with meta_root g_meta, or NULL (err says why). */
+zkc_client *lib_client(char *err, size_t errlen);
 raw_conn *setup_raw(report *rep);
 zkc_client *setup_client(report *rep);
 void params_common(report *rep, int sessions, int threads);
@@ -297,6 +303,7 @@ typedef struct scenario {
 void sc_lock_uncontended(report *rep);
 void sc_lock_contended(report *rep);
 void sc_lock_many(report *rep);
+void sc_lock_threads(report *rep);
 void sc_counter_uncontended(report *rep);
 void sc_counter_hot_sessions(report *rep);
 void sc_counter_hot_threads(report *rep);
@@ -304,13 +311,33 @@ void sc_reserve_fifo(report *rep);
 void sc_reserve_sessions(report *rep);
 void sc_ratelimit(report *rep);
 
-/* ---- peers.c: Curator and kazoo (--peers) ---- */
+/* ---- peers.c: Curator and kazoo (--peers), and worker processes ---- */
+
+/* A worker process speaking lines on its stdin and stdout. */
+typedef struct peer_proc {
+    pid_t pid;
+    int in, out;              /* its stdin (we write), its stdout (we read) */
+    char *buf;
+    size_t len, cap;
+    char errf[PATH_MAX];      /* its stderr */
+} peer_proc;
+
+/* Start argv with ZKC_PEER_INDEX=index; its stderr goes to a file. */
+int proc_spawn(peer_proc *pp, char *const argv[], int index);
+/* Its next output line (in pp->buf), or NULL at end of output or timeout. */
+char *proc_read_line(peer_proc *pp, double timeout_ms);
+void proc_err_tail(const peer_proc *pp, char *out, size_t len);
+void proc_stop(peer_proc *pp);
+double jnum(const char *line, const char *key);
+void jlats(const char *line, const char *key, lat_t *out);
 
 typedef struct peer_set peer_set;
-/* procs worker processes per peer on workload (mutex, counter, reserve) under
- * path; *_what: the recipe calls of one operation, NULL where that peer has no
- * recipe for it. */
-peer_set *peers_start(const char *workload, int procs, const char *path, const char *curator_what,
+/* procs worker processes per peer on workload (mutex, counter, reserve,
+ * mutex_threads, flash) under path, with arg (or NULL) as the workload's
+ * argument; *_what: the recipe calls of one operation, NULL where that peer
+ * has no recipe for it. Worker process i has ZKC_PEER_INDEX=i in its
+ * environment. */
+peer_set *peers_start(const char *workload, int procs, const char *path, const char *arg, const char *curator_what,
                       const char *kazoo_what);
 void peers_round(peer_set *ps, double seconds);
 double peers_best(peer_set *ps, const char **who);

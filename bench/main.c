@@ -10,12 +10,13 @@
 #include <unistd.h>
 #include "ensemble.h"
 
-bench_opts opt = {5, 3.0, 0, NULL, NULL, {0}, 0, 0, 0, 0, 0, 0};
+bench_opts opt = {5, 3.0, 0, NULL, NULL, {0}, 0, 0, 0, 0, 0, 0, 0};
 
 static const scenario scenarios[] = {
     {"lock_uncontended", sc_lock_uncontended, 0.95, "one client: acquire + release, repeated"},
     {"lock_contended", sc_lock_contended, 0.90, "8 sessions on one lock: handoffs per second"},
     {"lock_many", sc_lock_many, 0.80, "1000 lock paths, 64 threads, one session: cycles per second"},
+    {"lock_threads", sc_lock_threads, NAN, "1000 threads of one process on one lock: handoffs per second"},
     {"counter_uncontended", sc_counter_uncontended, 0.85, "one client: add, exactly-once"},
     {"counter_hot_sessions", sc_counter_hot_sessions, 1.0, "8 sessions adding to one counter"},
     {"counter_hot_threads", sc_counter_hot_threads, 20.0, "64 threads of one session adding to one counter"},
@@ -38,7 +39,9 @@ static void usage(FILE *f)
             "  --png FILE: ratio and throughput chart (python3 + matplotlib, bench/plot.py).\n"
             "  --side library|floor: run one side only (for profiling, e.g. under callgrind).\n"
             "  --peers: also run Apache Curator and kazoo on the workloads they have recipes for\n"
-            "           (lock_uncontended, lock_contended, counter_hot_sessions, reserve_sessions).\n");
+            "           (lock_uncontended, lock_contended, lock_threads, counter_hot_sessions,\n"
+            "           reserve_sessions).\n"
+            "  --lock-threads N: threads of lock_threads (default 1000, --quick 16).\n");
 }
 
 static int wanted(const char *name)
@@ -89,6 +92,9 @@ static int parse_args(int argc, char **argv)
                 fprintf(stderr, "zkcoord-bench: --side library|floor\n");
                 return 2;
             }
+            i++;
+        } else if (!strcmp(a, "--lock-threads") && v) {
+            opt.lock_threads = atoi(v);
             i++;
         } else if (!strcmp(a, "--peers")) {
             opt.peers = 1;

@@ -13,7 +13,7 @@ static int g_finished;          /* atomic */
 static double g_t0, g_deadline; /* ms, monotonic */
 static pthread_barrier_t g_bar;
 
-static zkc_client *lib_client(char *err, size_t errlen)
+zkc_client *lib_client(char *err, size_t errlen)
 {
     zkc_client_options o;
     zkc_client_options_init(&o);

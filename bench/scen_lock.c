@@ -61,7 +61,7 @@ void sc_lock_uncontended(report *rep)
     warm(rep, &wl, "library");
     warm(rep, &wf, "floor");
     if (opt.peers)
-        rep->peers = peers_start("mutex", 1, peer_dir("lu"), "InterProcessMutex acquire + release",
+        rep->peers = peers_start("mutex", 1, peer_dir("lu"), NULL, "InterProcessMutex acquire + release",
                                  "Lock acquire + release");
     for (int r = 0; r < opt.rounds && rep_ok(rep); r++) {
         if (run_side(rep, &rep->lib, &wl, 1, opt.seconds, &c, 1) || run_side(rep, &rep->fl, &wf, 1, opt.seconds, NULL, 0))
@@ -186,7 +186,7 @@ void sc_lock_contended(report *rep)
     warm(rep, &wl[0], "library");
     warm(rep, &wf[0], "floor");
     if (opt.peers)
-        rep->peers = peers_start("mutex", sessions, peer_dir("lc"), "InterProcessMutex acquire + release",
+        rep->peers = peers_start("mutex", sessions, peer_dir("lc"), NULL, "InterProcessMutex acquire + release",
                                  "Lock acquire + release");
     for (int r = 0; r < opt.rounds && rep_ok(rep); r++) {
         if (run_side(rep, &rep->lib, wl, sessions, opt.seconds, cs, sessions) ||

@@ -49,6 +49,20 @@ long server_watches(void)
     return isfinite(w) ? (long)w : -1;
 }
 
+/* Watch notifications the servers have sent so far: mntr's per-event
+ * summaries of watchers triggered (data created/deleted/changed, children),
+ * summed over the ensemble (each server counts its own clients' watches). A
+ * handoff that wakes one waiter adds 1; a broadcast adds one per waiter. */
+double server_watch_events(void)
+{
+    static const char *const keys[] = {"zk_sum_node_created_watch_count", "zk_sum_node_deleted_watch_count",
+                                       "zk_sum_node_changed_watch_count", "zk_sum_node_children_watch_count"};
+    double total = 0;
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        total += four_letter_sum("mntr", keys[i]);
+    return total;
+}
+
 /* Requests the servers received from clients so far (mntr zk_packets_received
  * summed over the ensemble; pings included, four-letter words not), or NAN. */
 double server_packets(void)

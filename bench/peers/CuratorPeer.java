@@ -1,23 +1,27 @@
 // One Curator worker process of zkcoord-bench --peers (bench/README.md).
 // Compiled by bench/peers/prepare.sh against Debian's Curator jars.
 //
-//   java CuratorPeer mutex|counter|reserve HOSTS PATH
+//   java CuratorPeer mutex|counter|reserve|mutex_threads HOSTS PATH [ARG]
 //
 // mutex    InterProcessMutex(PATH): acquire + release
 // counter  DistributedAtomicLong(PATH).increment(), repeated until it succeeds
 // reserve  InterProcessMutex(PATH/lock) + getData(PATH/stock) + setData(-1) + release
+// mutex_threads  ARG threads of this JVM, each with its InterProcessMutex(PATH):
+//          acquire + release
 //
 // One session per process, as a Curator user would write a worker. Protocol on
 // stdin/stdout: after connecting and one warm-up operation it prints "ready";
 // each "run SECONDS" line starts a timed run whose result is one JSON line
 // {"ops": completed before the deadline, "ops_all": completed, "fails": n,
-//  "retries": optimistic rounds lost, "lat_ms": [per op, before the deadline]};
+//  "retries": optimistic rounds lost, "lat_ms": [per op, before the deadline]}
+// ("elapsed_s" when every thread's work ran out before the deadline);
 // "quit" or end of input closes the session. A failure prints {"error": "..."}.
 
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
 
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.CuratorFrameworkFactory;
@@ -33,7 +37,12 @@ public class CuratorPeer {
         void run() throws Exception;
     }
 
-    static long retries;
+    // One thread's operation of a timed run: false when its work ran out.
+    interface Step {
+        boolean run() throws Exception;
+    }
+
+    static final AtomicLong retries = new AtomicLong();
 
     static String quote(String s) {
         return "\"" + s.replace("\\", "\\\\").replace("\"", "\\\"").replace("\n", " ") + "\"";
@@ -56,7 +65,7 @@ public class CuratorPeer {
                     AtomicValue<Long> v = d.increment();
                     if (v.succeeded())
                         return;
-                    retries++;
+                    retries.incrementAndGet();
                 }
                 throw new IllegalStateException("DistributedAtomicLong.increment never succeeded");
             };
@@ -89,34 +98,64 @@ public class CuratorPeer {
         }
     }
 
-    static String timedRun(Op op, double seconds) {
+    // Each thread runs its step until the deadline or until its work runs out.
+    static String timedRun(Step[] steps, double seconds) throws InterruptedException {
         long t0 = System.nanoTime(), deadline = t0 + (long) (seconds * 1e9);
-        long ops = 0, all = 0, fails = 0;
-        long r0 = retries;
-        StringBuilder lat = new StringBuilder();
-        while (System.nanoTime() < deadline) {
-            long a = System.nanoTime();
-            try {
-                op.run();
-            } catch (Exception e) {
-                return "{\"error\": " + quote(e.toString()) + "}";
-            }
-            long b = System.nanoTime();
-            all++;
-            if (b <= deadline) {
-                ops++;
-                if (lat.length() > 0)
-                    lat.append(',');
-                lat.append(String.format("%.3f", (b - a) / 1e6));
+        long r0 = retries.get();
+        int n = steps.length;
+        long[] ops = new long[n], all = new long[n], end = new long[n];
+        StringBuilder[] lat = new StringBuilder[n];
+        String[] err = new String[n];
+        Thread[] th = new Thread[n];
+        for (int t = 0; t < n; t++) {
+            final int k = t;
+            lat[k] = new StringBuilder();
+            th[k] = new Thread(() -> {
+                while (System.nanoTime() < deadline) {
+                    long a = System.nanoTime();
+                    try {
+                        if (!steps[k].run())
+                            break;
+                    } catch (Exception e) {
+                        err[k] = e.toString();
+                        break;
+                    }
+                    long b = System.nanoTime();
+                    all[k]++;
+                    if (b <= deadline) {
+                        ops[k]++;
+                        if (lat[k].length() > 0)
+                            lat[k].append(',');
+                        lat[k].append(String.format("%.3f", (b - a) / 1e6));
+                    }
+                }
+                end[k] = System.nanoTime();
+            });
+            th[k].start();
+        }
+        long sumOps = 0, sumAll = 0, last = t0;
+        StringBuilder lats = new StringBuilder();
+        for (int t = 0; t < n; t++) {
+            th[t].join();
+            if (err[t] != null)
+                return "{\"error\": " + quote(err[t]) + "}";
+            sumOps += ops[t];
+            sumAll += all[t];
+            last = Math.max(last, end[t]);
+            if (lat[t].length() > 0) {
+                if (lats.length() > 0)
+                    lats.append(',');
+                lats.append(lat[t]);
             }
         }
-        return "{\"ops\": " + ops + ", \"ops_all\": " + all + ", \"fails\": " + fails + ", \"retries\": "
-                + (retries - r0) + ", \"lat_ms\": [" + lat + "]}";
+        String early = last < deadline ? ", \"elapsed_s\": " + String.format("%.6f", (last - t0) / 1e9) : "";
+        return "{\"ops\": " + sumOps + ", \"ops_all\": " + sumAll + ", \"fails\": 0, \"retries\": "
+                + (retries.get() - r0) + early + ", \"lat_ms\": [" + lats + "]}";
     }
 
     public static void main(String[] args) throws Exception {
-        if (args.length != 3) {
-            System.out.println("{\"error\": \"usage: CuratorPeer mutex|counter|reserve HOSTS PATH\"}");
+        if (args.length != 3 && args.length != 4) {
+            System.out.println("{\"error\": \"usage: CuratorPeer mutex|counter|reserve|mutex_threads HOSTS PATH [ARG]\"}");
             System.exit(2);
         }
         CuratorFramework c = CuratorFrameworkFactory.newClient(args[1], 15000, 10000,
@@ -126,15 +165,33 @@ public class CuratorPeer {
             c.start();
             if (!c.blockUntilConnected(60, TimeUnit.SECONDS))
                 throw new IllegalStateException("no connection to " + args[1] + " within 60 s");
-            Op op = build(args[0], c, args[2]);
-            op.run();
+            String arg = args.length == 4 ? args[3] : null;
+            Step[] steps;
+            if (args[0].equals("mutex_threads")) {
+                steps = new Step[Integer.parseInt(arg)];
+                for (int t = 0; t < steps.length; t++) {
+                    Op op = build("mutex", c, args[2]);
+                    steps[t] = () -> {
+                        op.run();
+                        return true;
+                    };
+                }
+                steps[0].run();
+            } else {
+                Op op = build(args[0], c, args[2]);
+                op.run();
+                steps = new Step[] {() -> {
+                    op.run();
+                    return true;
+                }};
+            }
             System.out.println("ready");
             System.out.flush();
             BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
             for (String line; (line = in.readLine()) != null && !line.equals("quit");) {
                 if (!line.startsWith("run "))
                     continue;
-                String out = timedRun(op, Double.parseDouble(line.substring(4)));
+                String out = timedRun(steps, Double.parseDouble(line.substring(4)));
                 System.out.println(out);
                 System.out.flush();
                 if (out.startsWith("{\"error\"")) {
