@@ -25,6 +25,7 @@
  *   floor.c         the raw ZooKeeper client: sessions, paths, the floor operations
  *   run.c           workers and one side's timed round
  *   scen_*.c        the scenarios
+ *   flash_worker.c  a flash-sale worker process (zkcoord-bench --flash-worker)
  *   peers.c         Curator and kazoo worker processes (bench/peers/)
  *   report.c        the analysis, the JSON object and the table row of a scenario
  *
@@ -74,6 +75,7 @@ typedef struct bench_opts {
     int side;      /* 0 both, 1 library only, 2 floor only (profiling) */
     int peers;     /* --peers: run Curator and kazoo too */
     int lock_threads;                              /* --lock-threads (0: default) */
+    int flash_procs, flash_threads, flash_orders;  /* --flash-* (0: default) */
 } bench_opts;
 
 extern bench_opts opt;
@@ -310,6 +312,21 @@ void sc_counter_hot_threads(report *rep);
 void sc_reserve_fifo(report *rep);
 void sc_reserve_sessions(report *rep);
 void sc_ratelimit(report *rep);
+void sc_flash_sale(report *rep);
+
+/* ---- flash sale (flash_order.c, flash_worker.c) ---- */
+
+#define FLASH_COLD 50
+#define FLASH_HOT_PCT 60
+typedef struct flash_line {
+    int sku;       /* -1: the hot SKU, else a cold one 0..FLASH_COLD-1 */
+    int64_t qty;
+} flash_line;
+int flash_order(int i, flash_line out[3]);
+void flash_sku_name(int sku, char *out, size_t len);
+/* The stock of a sale of `orders` orders: half the hot demand, all the cold. */
+void flash_stock(int orders, int64_t *hot, int64_t cold[FLASH_COLD]);
+int flash_worker_main(int argc, char **argv);
 
 /* ---- peers.c: Curator and kazoo (--peers), and worker processes ---- */
 

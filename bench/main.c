@@ -10,7 +10,7 @@
 #include <unistd.h>
 #include "ensemble.h"
 
-bench_opts opt = {5, 3.0, 0, NULL, NULL, {0}, 0, 0, 0, 0, 0, 0, 0};
+bench_opts opt = {5, 3.0, 0, NULL, NULL, {0}, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
 
 static const scenario scenarios[] = {
     {"lock_uncontended", sc_lock_uncontended, 0.95, "one client: acquire + release, repeated"},
@@ -23,6 +23,7 @@ static const scenario scenarios[] = {
     {"reserve_fifo", sc_reserve_fifo, 10.0, "64 workers, 5000 orders of 1 unit on one SKU, FIFO"},
     {"reserve_sessions", sc_reserve_sessions, NAN, "8 sessions, one worker each, reserving 1 unit of one SKU"},
     {"ratelimit", sc_ratelimit, NAN, "demand above the limit R"},
+    {"flash_sale", sc_flash_sale, NAN, "16 processes x 8 threads, 20000 orders of 1-3 lines, one hot SKU + 50 cold"},
 };
 #define NSCEN ((int)(sizeof scenarios / sizeof scenarios[0]))
 
@@ -40,8 +41,10 @@ static void usage(FILE *f)
             "  --side library|floor: run one side only (for profiling, e.g. under callgrind).\n"
             "  --peers: also run Apache Curator and kazoo on the workloads they have recipes for\n"
             "           (lock_uncontended, lock_contended, lock_threads, counter_hot_sessions,\n"
-            "           reserve_sessions).\n"
-            "  --lock-threads N: threads of lock_threads (default 1000, --quick 16).\n");
+            "           reserve_sessions, flash_sale).\n"
+            "  --lock-threads N: threads of lock_threads (default 1000, --quick 16).\n"
+            "  --flash-procs N, --flash-threads M, --flash-orders K: flash_sale's shape\n"
+            "           (default 16 x 8, 20000 orders; --quick 2 x 4, 200 orders).\n");
 }
 
 static int wanted(const char *name)
@@ -95,6 +98,15 @@ static int parse_args(int argc, char **argv)
             i++;
         } else if (!strcmp(a, "--lock-threads") && v) {
             opt.lock_threads = atoi(v);
+            i++;
+        } else if (!strcmp(a, "--flash-procs") && v) {
+            opt.flash_procs = atoi(v);
+            i++;
+        } else if (!strcmp(a, "--flash-threads") && v) {
+            opt.flash_threads = atoi(v);
+            i++;
+        } else if (!strcmp(a, "--flash-orders") && v) {
+            opt.flash_orders = atoi(v);
             i++;
         } else if (!strcmp(a, "--peers")) {
             opt.peers = 1;
@@ -238,6 +250,8 @@ int main(int argc, char **argv)
 {
     /* One malloc arena: mallinfo2 then counts every thread's allocations. */
     mallopt(M_ARENA_MAX, 1);
+    if (argc > 1 && !strcmp(argv[1], "--flash-worker"))
+        return flash_worker_main(argc - 1, argv + 1);
     int rc = parse_args(argc, argv);
     if (rc >= 0)
         return rc;

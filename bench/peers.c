@@ -54,6 +54,8 @@ typedef struct peer_lib {
     double pkts;              /* server-counted requests over the timed runs */
     char path[300];           /* its node (lock parent, counter, reservation dir) */
     int exact;                /* counter/stock moved by exactly its operations: 1, 0, -1 not known */
+    double refused, units;    /* flash: orders refused, hot units sold */
+    double oversold;          /* flash: units sold beyond the hot stock, read back */
 } peer_lib;
 
 struct peer_set {
@@ -365,6 +367,9 @@ static void lib_round(peer_lib *pl, double seconds)
         /* A worker whose work ran out before the deadline says when. */
         double e = jnum(line, "elapsed_s");
         elapsed = fmax(elapsed, isfinite(e) ? e : seconds);
+        double f = jnum(line, "refused"), u = jnum(line, "units");
+        pl->refused += isfinite(f) ? f : 0;
+        pl->units += isfinite(u) ? u : 0;
         jlats(line, "lat_ms", &pl->s.lat);
     }
     double p1 = server_packets();
@@ -417,6 +422,31 @@ static double node_value(const char *path, int binary)
     return binary ? (double)unbe64(buf, len) : strtod(buf, NULL);
 }
 
+/* Flash: every sale's hot counter (DistributedAtomicLong, PATH/rN/stock/hot)
+ * moved by exactly the hot units its workers sold, and never below zero
+ * (pl->oversold counts the units below). */
+static int flash_exact(peer_set *ps, int k)
+{
+    peer_lib *pl = &ps->lib[k];
+    long long hot = -1;
+    const char *p = strrchr(ps->arg, ':');
+    if (p)
+        hot = atoll(p + 1);
+    double sold = 0;
+    pl->oversold = 0;
+    for (int r = 0; r < pl->s.n; r++) {
+        char node[360];
+        snprintf(node, sizeof node, "%s/r%d/stock/hot", pl->path, r);
+        double v = node_value(node, 1);
+        if (!isfinite(v) || hot < 0)
+            return -1;
+        sold += (double)hot - v;
+        if (v < 0)
+            pl->oversold += -v;
+    }
+    return sold == pl->units && pl->oversold == 0;
+}
+
 /* Whether the peer's counter (or stock) moved by exactly the operations its
  * workers completed, warm-ups included; -1 when there is nothing to check. */
 static int lib_exact(peer_set *ps, int k)
@@ -426,6 +456,8 @@ static int lib_exact(peer_set *ps, int k)
     char node[320];
     if (!strcmp(ps->workload, "counter")) {
         v = node_value(pl->path, k == CURATOR);
+    } else if (!strcmp(ps->workload, "flash")) {
+        return flash_exact(ps, k);
     } else if (!strcmp(ps->workload, "reserve")) {
         snprintf(node, sizeof node, "%s/stock", pl->path);
         v = 1e12 - node_value(node, 0); /* CuratorPeer.java's initial stock */
@@ -464,6 +496,11 @@ void peers_json(sb *j, peer_set *ps, double lib_ops)
             kv_num(&o, "failed_ops", (double)pl->s.fails);
             if (pl->exact >= 0)
                 kv_raw(&o, "exact", pl->exact ? "true" : "false");
+            if (!strcmp(ps->workload, "flash")) {
+                kv_num(&o, "out_of_stock_refusals", pl->refused);
+                kv_num(&o, "hot_units_sold", pl->units);
+                kv_num(&o, "oversold_units", pl->oversold);
+            }
         } else {
             kv_str(&o, "reason", pl->why);
         }
