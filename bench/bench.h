@@ -101,6 +101,7 @@ double now_ms(void);
 double wall_ms(void);
 void sleep_ms(double ms);
 void loadavg(double out[3]);
+double thread_voluntary_switches(void);
 long long mem_inuse(void);
 long rss_kb(void);
 void find_servers(void);
@@ -225,7 +226,8 @@ struct worker {
     uint64_t ops, ops_all, fails;
     uint64_t req[16];
     uint64_t conflicts;
-    double wakeups;  /* lock_threads: the thread's waits inside acquire */
+    int count_wakeups;  /* op_lock_cycle: add the thread's waits inside acquire to wakeups */
+    double wakeups;
     lat_t lat;
     double finish;
     int fatal;
@@ -283,6 +285,8 @@ zkc_client *setup_client(report *rep);
 void params_common(report *rep, int sessions, int threads);
 void warm(report *rep, worker *w, const char *what);
 
+int op_lock_cycle(worker *w);  /* scen_lock.c: acquire + release of w->obj or its next lock */
+
 /* ---- floor operations (floor.c) ---- */
 
 int op_raw_lock_cycle(worker *w);
@@ -306,6 +310,9 @@ void sc_lock_uncontended(report *rep);
 void sc_lock_contended(report *rep);
 void sc_lock_many(report *rep);
 void sc_lock_threads(report *rep);
+int lock_queue_wait(zkc_client *c, const char *path, int want, double until);
+int lock_sides_open(report *rep, const char *libp, const char *rawp, zkc_client **c, raw_conn **rc);
+void lock_sides_close(zkc_client *c, raw_conn *rc, zkc_lock **locks, int nl, worker *wl, worker *wf, int nt);
 void sc_counter_uncontended(report *rep);
 void sc_counter_hot_sessions(report *rep);
 void sc_counter_hot_threads(report *rep);

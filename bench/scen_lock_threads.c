@@ -28,34 +28,12 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-
-static double thread_nvcsw(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_THREAD, &ru);
-    return (double)ru.ru_nvcsw;
-}
-
-static int op_lock_cycle_counted(worker *w)
-{
-    zkc_lock *l = w->obj;
-    double c0 = thread_nvcsw();
-    int rc = zkc_lock_acquire(l, LOCK_TIMEOUT_MS, NULL);
-    w->wakeups += thread_nvcsw() - c0;
-    if (rc)
-        return lib_err(w, rc, "zkc_lock_acquire");
-    rc = zkc_lock_release(l);
-    if (rc)
-        return lib_err(w, rc, "zkc_lock_release");
-    return OP_OK;
-}
 
 static int op_raw_handoff_counted(worker *w)
 {
-    double c0 = thread_nvcsw();
+    double c0 = thread_voluntary_switches();
     int rc = op_raw_lock_handoff(w);
-    w->wakeups += thread_nvcsw() - c0;
+    w->wakeups += thread_voluntary_switches() - c0;
     return rc;
 }
 
@@ -108,16 +86,7 @@ static void measure_thread_waiters(report *rep, zkc_client *c, const char *path,
         if (pthread_create(&th[i], NULL, blocked_main, &bs[i]))
             break;
     }
-    double until = now_ms() + 60000;
-    int count = 0;
-    while (now_ms() < until) {
-        zkc_queue_entry *en = NULL;
-        if (zkc_lock_queue(c, path, &en, &count) == 0)
-            zkc_queue_free(en, count);
-        if (count >= started + 1)
-            break;
-        sleep_ms(50);
-    }
+    int count = lock_queue_wait(c, path, started + 1, now_ms() + 60000);
     long long m1 = mem_inuse();
     long r1 = rss_kb();
     if (count >= started + 1 && started > 0) {
@@ -147,7 +116,7 @@ void sc_lock_threads(report *rep)
     snprintf(rawp, sizeof rawp, "%s/lt/raw", g_root);
     params_common(rep, 1, nt);
     rep->floor_what = "one raw session, as many threads: create, getChildren, get+watch predecessor, wait, delete";
-    raw_conn *setup = NULL, *rc = NULL;
+    raw_conn *rc = NULL;
     zkc_client *c = NULL;
     zkc_lock **locks = calloc((size_t)nt, sizeof *locks);
     worker *wl = calloc((size_t)nt, sizeof *wl), *wf = calloc((size_t)nt, sizeof *wf);
@@ -156,16 +125,11 @@ void sc_lock_threads(report *rep)
         goto out;
     }
     for (int t = 0; t < nt; t++) {
-        worker_init(&wl[t], t, op_lock_cycle_counted, NULL, NULL);
+        worker_init(&wl[t], t, op_lock_cycle, NULL, NULL);
+        wl[t].count_wakeups = 1;
         worker_init(&wf[t], t, op_raw_handoff_counted, NULL, NULL);
     }
-    if (!(setup = setup_raw(rep)))
-        goto out;
-    if (raw_mkpath(setup->zh, libp) || raw_mkpath(setup->zh, rawp)) {
-        rep_fail(rep, "cannot create %s", libp);
-        goto out;
-    }
-    if (!(c = setup_client(rep)) || !(rc = setup_raw(rep)))
+    if (lock_sides_open(rep, libp, rawp, &c, &rc))
         goto out;
     for (int t = 0; t < nt; t++) {
         if (zkc_lock_create(c, libp, &locks[t])) {
@@ -203,18 +167,5 @@ void sc_lock_threads(report *rep)
     if (rep_ok(rep))
         measure_thread_waiters(rep, c, libp, locks, nt);
 out:
-    if (locks)
-        for (int t = 0; t < nt; t++)
-            zkc_lock_destroy(locks[t]);
-    zkc_client_destroy(c);
-    raw_close(rc);
-    raw_close(setup);
-    if (wl && wf)
-        for (int t = 0; t < nt; t++) {
-            worker_fini(&wl[t]);
-            worker_fini(&wf[t]);
-        }
-    free(wl);
-    free(wf);
-    free(locks);
+    lock_sides_close(c, rc, locks, nt, wl, wf, nt);
 }
