@@ -302,7 +302,8 @@ peer_set *peers_start(const char *workload, int procs, const char *path, const c
         pl->what = what[k];
         if (!what[k]) {
             snprintf(pl->status, sizeof pl->status, "not_applicable");
-            snprintf(pl->why, sizeof pl->why, "%s has no recipe for this workload", peer_names[k]);
+            snprintf(pl->why, sizeof pl->why, "%s is not run on this workload (bench/README.md, Peers)",
+                     peer_names[k]);
         } else if (!g_rt.ok[k]) {
             snprintf(pl->status, sizeof pl->status, "unavailable");
             snprintf(pl->why, sizeof pl->why, "%s", g_rt.arg[k]);
