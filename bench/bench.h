@@ -25,6 +25,7 @@
  *   floor.c         the raw ZooKeeper client: sessions, paths, the floor operations
  *   run.c           workers and one side's timed round
  *   scen_*.c        the scenarios
+ *   flash_order.c   the flash sale's order book (mirrored in CuratorPeer.java)
  *   flash_worker.c  a flash-sale worker process (zkcoord-bench --flash-worker)
  *   peers.c         Curator and kazoo worker processes (bench/peers/)
  *   report.c        the analysis, the JSON object and the table row of a scenario
@@ -152,6 +153,7 @@ typedef struct side {
     double srv_cpu_ms;
     double csw;
     double srv_pkts;          /* --peers: requests as the servers counted them */
+    double srv_writes;        /* --peers: write transactions (zxids) over the runs */
 } side;
 
 extern const char *req_names[10];
@@ -195,6 +197,7 @@ typedef struct fsync_info {
 long server_watches(void);
 double server_watch_events(void);
 double server_packets(void);
+double server_zxid(void);
 void mntr_fsync(fsync_info *fi);
 void measure_fsync(fsync_info *fi, int n);
 void fsync_json(sb *b, const fsync_info *fi);

@@ -52,6 +52,7 @@ typedef struct peer_lib {
     side s;                   /* ops[] per round, latencies, ops_all, fails */
     uint64_t retries;
     double pkts;              /* server-counted requests over the timed runs */
+    double writes;            /* write transactions (zxids) over the timed runs */
     char path[300];           /* its node (lock parent, counter, reservation dir) */
     int exact;                /* counter/stock moved by exactly its operations: 1, 0, -1 not known */
     double refused, units;    /* flash: orders refused, hot units sold */
@@ -347,7 +348,7 @@ static void lib_round(peer_lib *pl, double seconds)
 {
     char cmd[64];
     int n = snprintf(cmd, sizeof cmd, "run %.3f\n", seconds);
-    double p0 = server_packets();
+    double p0 = server_packets(), z0 = server_zxid();
     for (int i = 0; i < pl->n; i++)
         if (write(pl->p[i].in, cmd, (size_t)n) != n) {
             lib_fail(pl, &pl->p[i], strerror(errno), "cannot write to a worker");
@@ -375,6 +376,7 @@ static void lib_round(peer_lib *pl, double seconds)
     }
     double p1 = server_packets();
     pl->pkts += p1 - p0;  /* NAN from then on if the servers would not say */
+    pl->writes += server_zxid() - z0;
     if (pl->s.n < MAXR && elapsed > 0)
         pl->s.ops[pl->s.n++] = ops / elapsed;
     if (opt.verbose)
@@ -493,6 +495,7 @@ void peers_json(sb *j, peer_set *ps, double lib_ops)
             kv_raw(&o, "rounds", sb_str(&r));
             sb_free(&r);
             kv_num(&o, "server_requests_per_op", side_per_op(&pl->s, pl->pkts));
+            kv_num(&o, "server_writes_per_op", side_per_op(&pl->s, pl->writes));
             kv_num(&o, "retries_per_op", side_per_op(&pl->s, (double)pl->retries));
             kv_num(&o, "failed_ops", (double)pl->s.fails);
             if (pl->exact >= 0)
@@ -524,9 +527,10 @@ void peers_text(peer_set *ps, double lib_ops)
     for (int k = 0; k < NPEERS; k++) {
         peer_lib *pl = &ps->lib[k];
         if (!strcmp(pl->status, "ok"))
-            printf(" %s %s %.1f ops/s, p50 %.2f p99 %.2f ms, %.2f server-counted requests/op%s;", peer_names[k],
-                   pl->what, side_median(&pl->s), lat_pct(&pl->s.lat, 50), lat_pct(&pl->s.lat, 99),
-                   side_per_op(&pl->s, pl->pkts), pl->exact == 0 ? ", NOT EXACT" : "");
+            printf(" %s %s %.1f ops/s, p50 %.2f p99 %.2f ms, %.2f server-counted requests/op, %.2f writes/op%s;",
+                   peer_names[k], pl->what, side_median(&pl->s), lat_pct(&pl->s.lat, 50), lat_pct(&pl->s.lat, 99),
+                   side_per_op(&pl->s, pl->pkts), side_per_op(&pl->s, pl->writes),
+                   pl->exact == 0 ? ", NOT EXACT" : "");
         else
             printf(" %s %s (%s);", peer_names[k], !strcmp(pl->status, "not_applicable") ? "n/a" : "DID NOT RUN",
                    pl->why);

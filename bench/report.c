@@ -340,8 +340,10 @@ static void emit_json(report *rep, const scenario *sc, const verdict *v)
     json_costs(&j, rep);
     if (rep->extra.n)
         sb_printf(&j, ", %s", sb_str(&rep->extra));
-    if (opt.peers)
+    if (opt.peers) {
         kv_num(&j, "server_requests_per_op", side_per_op(&rep->lib, rep->lib.srv_pkts));
+        kv_num(&j, "server_writes_per_op", side_per_op(&rep->lib, rep->lib.srv_writes));
+    }
     peers_json(&j, rep->peers, v->lo);
     limit_json(&j, &rep->lim, v->lo, writes_per_op(&rep->lib));
     json_context(&j, rep);

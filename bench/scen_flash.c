@@ -138,7 +138,7 @@ static double flash_round(report *rep, flash_ctx *x, int r)
     if (flash_restock(rep, x, inv))
         goto out;
     int n = snprintf(cmd, sizeof cmd, "run %d\n", r);
-    double sc0 = server_cpu_ms(), p0 = opt.peers ? server_packets() : NAN;
+    double sc0 = server_cpu_ms(), p0 = opt.peers ? server_packets() : NAN, z0 = opt.peers ? server_zxid() : NAN;
     for (int i = 0; i < x->nw; i++)
         if (write(x->w[i].in, cmd, (size_t)n) != n) {
             rep_fail(rep, "cannot write to flash worker %d", i);
@@ -176,8 +176,10 @@ static double flash_round(report *rep, flash_ctx *x, int r)
         jlats(line, "lat_ms", &L->lat);
     }
     L->srv_cpu_ms += server_cpu_ms() - sc0;
-    if (opt.peers)
+    if (opt.peers) {
         L->srv_pkts += server_packets() - p0;
+        L->srv_writes += server_zxid() - z0;
+    }
     /* A grant asking q hot units after a refusal asking q' <= q had returned. */
     for (int q = 1; q <= 2; q++) {
         double first_refusal = q == 1 ? rh[1] : fmin(rh[1], rh[2]);

@@ -57,7 +57,7 @@ for s in want:
     for name, p in peers.items():
         st = p.get("status")
         if st == "ok":
-            for k in ("ops_per_s", "p50_ms", "p99_ms", "server_requests_per_op"):
+            for k in ("ops_per_s", "p50_ms", "p99_ms", "server_requests_per_op", "server_writes_per_op"):
                 v = p.get(k)
                 if not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
                     sys.exit("bench-smoke --peers: %s/%s: %s = %r" % (s, name, k, v))
