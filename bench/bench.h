@@ -307,6 +307,7 @@ typedef struct scenario {
     void (*run)(report *rep);
     double target;
     const char *desc;
+    double peer_target;  /* issue 19: zkcoord / best peer at least this (0: none) */
 } scenario;
 
 void sc_lock_uncontended(report *rep);
@@ -368,8 +369,9 @@ peer_set *peers_start(const char *workload, int procs, const char *path, const c
                       const char *kazoo_what);
 void peers_round(peer_set *ps, double seconds);
 double peers_best(peer_set *ps, const char **who);
-void peers_json(sb *j, peer_set *ps, double lib_ops);
-void peers_text(peer_set *ps, double lib_ops);
+/* target > 0: the ratio to the best peer that the scenario aims at. */
+void peers_json(sb *j, peer_set *ps, double lib_ops, double target);
+void peers_text(peer_set *ps, double lib_ops, double target);
 void peers_free(peer_set *ps);
 
 /* ---- report.c ---- */

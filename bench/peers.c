@@ -470,7 +470,7 @@ static int lib_exact(peer_set *ps, int k)
     return isfinite(v) ? v == done : -1;
 }
 
-void peers_json(sb *j, peer_set *ps, double lib_ops)
+void peers_json(sb *j, peer_set *ps, double lib_ops, double target)
 {
     if (!ps)
         return;
@@ -516,10 +516,15 @@ void peers_json(sb *j, peer_set *ps, double lib_ops)
     const char *who;
     double best = peers_best(ps, &who);
     kv_str(j, "best_peer", who ? who : "");
-    kv_num(j, "ratio_to_best_peer", isfinite(best) && best > 0 ? lib_ops / best : NAN);
+    double ratio = isfinite(best) && best > 0 ? lib_ops / best : NAN;
+    kv_num(j, "ratio_to_best_peer", ratio);
+    if (target > 0) {
+        kv_num(j, "peer_target", target);
+        kv_raw(j, "peer_target_met", !isfinite(ratio) ? "null" : ratio >= target ? "true" : "false");
+    }
 }
 
-void peers_text(peer_set *ps, double lib_ops)
+void peers_text(peer_set *ps, double lib_ops, double target)
 {
     if (!ps)
         return;
@@ -537,8 +542,12 @@ void peers_text(peer_set *ps, double lib_ops)
     }
     const char *who;
     double best = peers_best(ps, &who);
-    if (who)
-        printf(" zkcoord / best peer (%s) = %.2f\n", who, best > 0 ? lib_ops / best : NAN);
+    double ratio = best > 0 ? lib_ops / best : NAN;
+    if (who && target > 0)
+        printf(" zkcoord / best peer (%s) = %.2f, target >= %.2g: %s\n", who, ratio, target,
+               ratio >= target ? "met" : "MISSED");
+    else if (who)
+        printf(" zkcoord / best peer (%s) = %.2f\n", who, ratio);
     else
         printf(" no peer ran: no ratio\n");
 }

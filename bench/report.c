@@ -344,7 +344,7 @@ static void emit_json(report *rep, const scenario *sc, const verdict *v)
         kv_num(&j, "server_requests_per_op", side_per_op(&rep->lib, rep->lib.srv_pkts));
         kv_num(&j, "server_writes_per_op", side_per_op(&rep->lib, rep->lib.srv_writes));
     }
-    peers_json(&j, rep->peers, v->lo);
+    peers_json(&j, rep->peers, v->lo, sc->peer_target);
     limit_json(&j, &rep->lim, v->lo, writes_per_op(&rep->lib));
     json_context(&j, rep);
     if (g_json) {
@@ -416,7 +416,7 @@ static void emit_table(const report *rep, const scenario *sc, const verdict *v)
         printf("    second floor (%s): %.1f ops/s, library/floor2 = %.2f\n", rep->floor2_what, f2,
                f2 > 0 ? v->lo / f2 : NAN);
     }
-    peers_text(rep->peers, v->lo);
+    peers_text(rep->peers, v->lo, sc->peer_target);
     if (rep->lib.ops_all)
         limit_text(&rep->lim, v->lo, writes_per_op(&rep->lib));
     fflush(stdout);
