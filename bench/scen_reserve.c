@@ -249,7 +249,7 @@ static void reserve_run(report *rep, const reserve_shape *sh)
     }
     int lib_ok = reserve_setup(rep, &x);
     if (opt.peers && sh->curator && lib_ok >= 0)
-        rep->peers = peers_start("reserve", sh->workers, peer_dir(sh->dir), sh->curator, NULL);
+        rep->peers = peers_start("reserve", sh->workers, peer_dir(sh->dir), NULL, sh->curator, NULL);
     for (int r = 0; r < opt.rounds && rep_ok(rep) && lib_ok >= 0; r++) {
         x.round = r;
         if (lib_ok) {
