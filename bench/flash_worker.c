@@ -49,7 +49,7 @@ static void *fw_thread(void *arg)
         flash_line fl[3];
         int n = flash_order(i, fl);
         char names[3][8], id[48];
-        zkc_line lines[3];
+        zkc_inventory_line lines[3];
         int64_t hotq = 0;
         for (int k = 0; k < n; k++) {
             flash_sku_name(fl[k].sku, names[k], sizeof names[k]);
@@ -59,9 +59,9 @@ static void *fw_thread(void *arg)
                 hotq = fl[k].qty;
         }
         snprintf(id, sizeof id, "r%d-o%d", s->round, i);
-        zkc_reserve_options ro;
+        zkc_inventory_reserve_options ro;
         memset(&ro, 0, sizeof ro);
-        zkc_res_state st = ZKC_RES_PENDING;
+        zkc_inventory_state st = ZKC_INVENTORY_PENDING;
         double a = now_ms();
         int rc = zkc_inventory_reserve(s->inv, id, lines, n, &ro, LOCK_TIMEOUT_MS, NULL, &st);
         double b = now_ms();

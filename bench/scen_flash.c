@@ -102,7 +102,7 @@ static void flash_check_stock(report *rep, flash_ctx *x, zkc_inventory *inv, int
     char name[8];
     for (int s = -1; s < FLASH_COLD; s++) {
         flash_sku_name(s, name, sizeof name);
-        zkc_stock_info si;
+        zkc_inventory_stock_info si;
         int64_t stocked = s < 0 ? x->hot : x->cold[s];
         if (zkc_inventory_stock(inv, name, &si)) {
             rep_fail(rep, "zkc_inventory_stock %s: %s", name, zkc_errmsg());

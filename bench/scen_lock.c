@@ -126,9 +126,9 @@ int lock_queue_wait(zkc_client *c, const char *path, int want, double until)
 {
     int count = 0;
     while (now_ms() < until) {
-        zkc_queue_entry *en = NULL;
-        if (zkc_lock_queue(c, path, &en, &count) == 0)
-            zkc_queue_free(en, count);
+        zkc_lock_contender *en = NULL;
+        if (zkc_lock_contenders(c, path, &en, &count) == 0)
+            zkc_lock_contenders_free(en, count);
         if (count >= want)
             break;
         sleep_ms(50);

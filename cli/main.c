@@ -73,7 +73,7 @@ static const command commands[] = {
     {"counter", cmd_counter, help_counter, "read and update an exact counter (get, set, add, cas)"},
     {"queue", cmd_queue, help_queue, "list a lock's holders and waiters in order"},
     {"session", cmd_session, help_session, "connect and print the session id and timeout"},
-    {"stock", cmd_stock, help_stock, "inventory reservations: read, restock, reserve, confirm, cancel"},
+    {"stock", cmd_stock, help_stock, "inventory reservations: read, restock, reserve, confirm, return"},
     {"admin", cmd_admin, help_admin, "delete leftover markers, keys and lock parents (cleanup)"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

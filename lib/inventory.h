@@ -2,14 +2,14 @@
  * share, and nothing else. The protocol is described at the top of
  * lib/inventory.c; each file's opening comment says which part it holds:
  *   inventory.c          the object, the blocking operations' frame, stock,
- *                        lookup, confirm/cancel entry, create/destroy, the API
+ *                        lookup, confirm/return entry, create/destroy, the API
  *   inventory_codec.c    record formats (pure; lib/inventory_codec.h)
  *   inventory_request.c  one reservation's life: submit, wait in its queues,
  *                        leave, finish
  *   inventory_enqueue.c  the enqueue multi, combining, recovery after a loss,
  *                        an id seen before (follow another worker's request)
  *   inventory_grant.c    the head's grant rounds: walk, decide, regrant
- *   inventory_settle.c   versioned SKU-record updates: confirm, cancel,
+ *   inventory_settle.c   versioned SKU-record updates: confirm, return,
  *                        expiry and restock
  *   inventory_reap.c     expiry of holds and retention of finished records
  * All of it runs on the client's engine thread (see THREADS in inventory.c).
@@ -113,9 +113,9 @@ typedef struct res_op {
     int flags;
     int64_t hold_ms;
     int timeout_ms;
-    zkc_reserve_cb cb;
+    zkc_inventory_reserve_cb cb;
     void *ud;
-    zkc_res_state state;
+    zkc_inventory_state state;
 } res_op;
 
 struct rq {
@@ -222,7 +222,7 @@ struct settle {
     zkc_inventory *inv;
     zkc_client *c;
     char *recpath;
-    int to;              /* SOLD, CANCELLED or EXPIRED */
+    int to;              /* SOLD, RETURNED or EXPIRED */
     int sync;
     int64_t now;         /* EXPIRED: server time; only if mtime + hold <= now */
     void (*done)(settle *s, int status, const char *msg);
@@ -242,7 +242,7 @@ struct settle {
     int32_t sku_ver[ZKC__RES_MAX_LINES];
 };
 
-enum { SOP_OPEN, SOP_DESTROY, SOP_RESTOCK, SOP_STOCK, SOP_CONFIRM, SOP_CANCEL, SOP_LOOKUP, SOP_REAP };
+enum { SOP_OPEN, SOP_DESTROY, SOP_RESTOCK, SOP_STOCK, SOP_CONFIRM, SOP_RETURN, SOP_LOOKUP, SOP_REAP };
 
 typedef struct reap reap;
 
@@ -254,8 +254,8 @@ struct sop {
     int64_t qty;
     char id[ZKC__RES_NAME_MAX + 1];
     char *recpath;
-    zkc_stock_info info;
-    zkc_res_state state;
+    zkc_inventory_stock_info info;
+    zkc_inventory_state state;
     int64_t returned;
     int attempts;
     int loops;

@@ -1,8 +1,8 @@
 /* Versioned SKU-record updates outside the grant walk: settling a reservation
- * (confirm RESERVED->SOLD, cancel ->CANCELLED, reap's ->EXPIRED: the record
+ * (confirm RESERVED->SOLD, return ->RETURNED, reap's ->EXPIRED: the record
  * and every SKU record of its lines in one multi) and restocking a SKU
  * (creating it on first use, decided exactly by a marker in its multi). The
- * protocol (CONFIRM / CANCEL, RESTOCK) is described at the top of
+ * protocol (CONFIRM / RETURN, RESTOCK) is described at the top of
  * lib/inventory.c. */
 #include "inventory.h"
 
@@ -113,7 +113,7 @@ static void settle_sku_done(zkc__req *r)
             return;
         }
         v.reserved -= q;
-        if (s->to == ZKC_RES_SOLD)
+        if (s->to == ZKC_INVENTORY_SOLD)
             v.sold += q;
         else
             v.available += q;
@@ -151,7 +151,7 @@ static void settle_rec_done(zkc__req *r)
     }
     s->rec_ver = r->stat.version;
     s->state = s->rec.state;
-    if (s->rec.state != ZKC_RES_RESERVED) {
+    if (s->rec.state != ZKC_INVENTORY_RESERVED) {
         if (s->unknown && s->rec.state == s->to) {
             s->acted = 1; /* our write landed before the connection dropped */
             for (int i = 0; i < s->rec.n; i++)
@@ -160,7 +160,7 @@ static void settle_rec_done(zkc__req *r)
         settle_end(s, 0, NULL);
         return;
     }
-    if (s->to == ZKC_RES_EXPIRED && r->stat.mtime + s->rec.hold_ms > s->now) {
+    if (s->to == ZKC_INVENTORY_EXPIRED && r->stat.mtime + s->rec.hold_ms > s->now) {
         settle_end(s, 0, NULL); /* not due */
         return;
     }

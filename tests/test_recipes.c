@@ -129,17 +129,17 @@ static int wait_granted(tu_events *e, int idx, int timeout_ms)
 
 static int queue_holds(zkc_client *c, const char *path, int64_t session, int *holds_out)
 {
-    zkc_queue_entry *q = NULL;
+    zkc_lock_contender *q = NULL;
     int n = 0;
-    int rc = zkc_lock_queue(c, path, &q, &n);
-    ck_assert_msg(rc == 0, "zkc_lock_queue(%s): %s", path, zkc_errmsg());
+    int rc = zkc_lock_contenders(c, path, &q, &n);
+    ck_assert_msg(rc == 0, "zkc_lock_contenders(%s): %s", path, zkc_errmsg());
     int k = 0, h = 0;
     for (int i = 0; i < n; i++)
         if (session == 0 || q[i].session_id == session) {
             k++;
             h += q[i].holds;
         }
-    zkc_queue_free(q, n);
+    zkc_lock_contenders_free(q, n);
     if (holds_out)
         *holds_out = h;
     return k;
@@ -301,13 +301,13 @@ START_TEST(t_semaphore_config_and_watches)
     if (getenv("ZKC_TEST_DUMP_WATCHES")) {
         char *t = NULL;
         zkh_watches_by_path(e, &t);
-        zkc_queue_entry *q = NULL;
+        zkc_lock_contender *q = NULL;
         int qn = 0;
-        if (zkc_lock_queue(cs[0], path, &q, &qn) == 0) {
+        if (zkc_lock_contenders(cs[0], path, &q, &qn) == 0) {
             for (int i = 0; i < qn; i++)
                 fprintf(stderr, "queue %d: %s holds=%d session=0x%llx\n", i, q[i].name, q[i].holds,
                         (unsigned long long)q[i].session_id);
-            zkc_queue_free(q, qn);
+            zkc_lock_contenders_free(q, qn);
         }
         fprintf(stderr, "wchp:\n%s\n", t ? t : "");
         free(t);
@@ -353,7 +353,7 @@ START_TEST(t_semaphore_queue_holds)
     ck_assert_int_eq(zkc_lock_acquire(l[SEM_N], 0, NULL), ZKC_ETIMEDOUT);
     int nh = -1;
     ck_assert_int_eq(queue_holds(c, path, 0, &nh), SEM_N);
-    ck_assert_msg(nh == SEM_N, "zkc_lock_queue marks %d of %d lease holders as holding", nh, SEM_N);
+    ck_assert_msg(nh == SEM_N, "zkc_lock_contenders marks %d of %d lease holders as holding", nh, SEM_N);
     for (int i = 0; i <= SEM_N; i++)
         zkc_lock_destroy(l[i]);
     zkc_client_destroy(c);
@@ -806,11 +806,11 @@ START_TEST(t_multilock_no_deadlock)
     ck_assert_int_gt(sh.successes, ML_THREADS * ML_ITERS / 2);
     for (int p = 0; p < ML_PATHS; p++) {
         ck_assert_msg(tu_wait_queue_count(cs[0], sh.paths[p], 0, tu_ms(10000)), "queue %s not empty", sh.paths[p]);
-        zkc_queue_entry *q = NULL;
+        zkc_lock_contender *q = NULL;
         int n = -1;
-        ck_assert_int_eq(zkc_lock_queue(cs[0], sh.paths[p], &q, &n), 0);
+        ck_assert_int_eq(zkc_lock_contenders(cs[0], sh.paths[p], &q, &n), 0);
         ck_assert_int_eq(n, 0);
-        zkc_queue_free(q, n);
+        zkc_lock_contenders_free(q, n);
     }
     for (int i = 0; i < ML_CLIENTS; i++)
         zkc_client_destroy(cs[i]);
