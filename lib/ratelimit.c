@@ -17,7 +17,10 @@
  * passed when the reply comes), and runs the same algorithm locally over its
  * run: n permits at time t take the slots [max(r, t), max(r, t) + n*T) (r:
  * the end of our last local grant) if they end by the run's end and no later
- * than t + burst*T; slots passed unused lapse. Slots of all processes are
+ * than t + burst*T; slots passed unused lapse. A run too short for the next
+ * grant is extended (same compare-and-set) while TAT is still its end, so a
+ * grant that must start exactly at a slot (burst == n) and is woken a moment
+ * late is not lost for good. Slots of all processes are
  * disjoint (TAT only moves forward, by compare-and-set), and every slot granted
  * at t lies within [t, t + burst*T]; so the grants of any interval [a, b] lie
  * in [a, b + burst*T] and number at most (b - a)/T + burst. That holds on the
@@ -307,13 +310,23 @@ static int serve_hard(zkc_ratelimit *rl, rl_wait *w)
                        zkc_counter_path(rl->ctr));
         return SERVED;
     }
-    int64_t at = rl->stored > now + lead ? rl->stored : now + lead;
     int64_t k = rl->batch > w->n ? rl->batch : w->n;
+    take_ctx *t;
+    if (rl->stored == rl->run_end && rl->run_end > now) {
+        /* Nobody reserved after us and our run has slots left, too few (a
+         * timer fires a little after a slot's start, and when burst == n a
+         * grant fits only at that instant): extend the run, keep them. */
+        if (!(t = calloc(1, sizeof *t)))
+            return STOP;
+        t->run_at = rl->run_at;
+        t->run_end = rl->run_end + k * rl->slot_us;
+        return send_take(rl, w, t, rl->stored, t->run_end) == 0 ? STOP : SERVED;
+    }
+    int64_t at = rl->stored > now + lead ? rl->stored : now + lead;
     if (at + need - (now + lead) > tol)
         return wait_until(rl, w, mono_at_us(rl, at + need - tol - lead), "not available before the timeout") ? SERVED
                                                                                                             : STOP;
-    take_ctx *t = calloc(1, sizeof *t);
-    if (!t)
+    if (!(t = calloc(1, sizeof *t)))
         return STOP;
     t->run_at = at;
     t->run_end = at + k * rl->slot_us;
