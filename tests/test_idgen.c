@@ -8,29 +8,11 @@
 #define _GNU_SOURCE
 #endif
 #include "testutil.h"
+#include "idgen_check.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static zkc_idgen *mkgen(zkc_client *c, const char *path, int64_t block, int64_t max_block, int grow_ms)
-{
-    zkc_idgen_options o;
-    zkc_idgen_options_init(&o);
-    o.block = block;
-    o.max_block = max_block;
-    o.grow_ms = grow_ms;
-    zkc_idgen *g = NULL;
-    int rc = zkc_idgen_create(c, path, &o, &g);
-    ck_assert_msg(rc == 0, "zkc_idgen_create(%s): %s", path, zkc_errmsg());
-    return g;
-}
-
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? -1 : x > y;
-}
 
 /* ------------------------------------------------ uniqueness and order */
 
@@ -116,7 +98,7 @@ START_TEST(t_idgen_unique_clients_threads)
     for (int i = 0; i < U_CLIENTS; i++) {
         cs[i] = tu_client(tu_hosts());
         /* small blocks: many leases race on the counter */
-        gs[i] = mkgen(cs[i], path, 3, 24, 1000);
+        gs[i] = idg_make(cs[i], path, 3, 24, 1000);
     }
     static u_worker w[U_CLIENTS * U_THREADS];
     pthread_t th[U_CLIENTS * U_THREADS];
@@ -128,33 +110,18 @@ START_TEST(t_idgen_unique_clients_threads)
     }
     for (int i = 0; i < U_CLIENTS * U_THREADS; i++)
         pthread_join(th[i], NULL);
-    int total = 0;
-    static int64_t all[U_CLIENTS * U_THREADS * U_IDS];
+    int64_t *seqs[U_CLIENTS * U_THREADS];
+    int lens[U_CLIENTS * U_THREADS];
     for (int i = 0; i < U_CLIENTS * U_THREADS; i++) {
         ck_assert_msg(!w[i].err[0], "worker %d: %s", i, w[i].err);
         ck_assert_int_eq(w[i].n, U_IDS);
-        /* hand-out order within a generator is strictly increasing, so each
-         * thread's own sequence is */
-        for (int k = 1; k < w[i].n; k++)
-            ck_assert_msg(w[i].ids[k] > w[i].ids[k - 1], "worker %d: id %lld after %lld", i,
-                          (long long)w[i].ids[k], (long long)w[i].ids[k - 1]);
-        memcpy(all + total, w[i].ids, (size_t)w[i].n * sizeof all[0]);
-        total += w[i].n;
+        seqs[i] = w[i].ids; /* hand-out order within a generator is increasing, so each thread's is */
+        lens[i] = w[i].n;
     }
-    qsort(all, (size_t)total, sizeof all[0], cmp_i64);
-    for (int k = 1; k < total; k++)
-        ck_assert_msg(all[k] != all[k - 1], "id %lld handed out twice", (long long)all[k]);
-    ck_assert_msg(all[0] >= 1, "ids start at 1, got %lld", (long long)all[0]);
-    /* The counter holds the highest id leased: every id lies below it. */
-    zkc_counter *ctr = NULL;
-    ck_assert_int_eq(zkc_counter_create(cs[0], path, NULL, &ctr), 0);
-    int64_t top = 0;
-    ck_assert_int_eq(zkc_counter_get(ctr, &top), 0);
-    ck_assert_msg(all[total - 1] <= top, "id %lld above the leased top %lld", (long long)all[total - 1],
-                  (long long)top);
+    int64_t top = idg_top(cs[0], path);
+    int total = idg_check(seqs, lens, U_CLIENTS * U_THREADS, top);
     fprintf(stderr, "idgen: %d ids from %d clients x %d threads; top leased %lld (%lld unused at the end)\n", total,
             U_CLIENTS, U_THREADS, (long long)top, (long long)(top - total));
-    zkc_counter_destroy(ctr);
     for (int i = 0; i < U_CLIENTS; i++) {
         zkc_idgen_destroy(gs[i]);
         zkc_client_destroy(cs[i]);
@@ -169,7 +136,7 @@ START_TEST(t_idgen_local_no_round_trip)
     char path[128];
     tu_unique_path(path, sizeof path, "idg-local");
     zkc_client *c = tu_client(tu_hosts());
-    zkc_idgen *g = mkgen(c, path, 100, 100, 0);
+    zkc_idgen *g = idg_make(c, path, 100, 100, 0);
     int64_t first = 0, id = 0;
     ck_assert_msg(zkc_idgen_next(g, tu_ms(10000), &first) == 0, "first id: %s", zkc_errmsg());
     ck_assert_int_eq(first, 1);
@@ -204,7 +171,7 @@ START_TEST(t_idgen_grows_under_load)
     tu_unique_path(path, sizeof path, "idg-grow");
     zkc_client *c = tu_client(tu_hosts());
     /* every block is used up at once: 2, 4, 8, ... 256, 256, ... */
-    zkc_idgen *g = mkgen(c, path, 2, 256, 60000);
+    zkc_idgen *g = idg_make(c, path, 2, 256, 60000);
     zkc_stats s0, s1;
     zkc_client_stats(c, &s0);
     int64_t id = 0, prev = 0;
@@ -228,7 +195,7 @@ START_TEST(t_idgen_later_lease_is_larger)
     char path[128];
     tu_unique_path(path, sizeof path, "idg-order");
     zkc_client *a = tu_client(tu_hosts()), *b = tu_client(tu_hosts());
-    zkc_idgen *ga = mkgen(a, path, 10, 10, 0), *gb = mkgen(b, path, 10, 10, 0);
+    zkc_idgen *ga = idg_make(a, path, 10, 10, 0), *gb = idg_make(b, path, 10, 10, 0);
     int64_t a1, b1, a2;
     ck_assert_int_eq(zkc_idgen_next(ga, tu_ms(10000), &a1), 0);
     ck_assert_int_eq(zkc_idgen_next(gb, tu_ms(10000), &b1), 0); /* leased after a's lease was applied */
@@ -238,7 +205,7 @@ START_TEST(t_idgen_later_lease_is_larger)
     zkc_idgen_destroy(ga);
     zkc_idgen_destroy(gb);
     /* A new generator (a restart) never reuses the ids a's old block left. */
-    zkc_idgen *gc = mkgen(a, path, 10, 10, 0);
+    zkc_idgen *gc = idg_make(a, path, 10, 10, 0);
     int64_t c1;
     ck_assert_int_eq(zkc_idgen_next(gc, tu_ms(10000), &c1), 0);
     ck_assert_int_eq(c1, 21);

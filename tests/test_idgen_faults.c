@@ -13,6 +13,7 @@
 #define _GNU_SOURCE
 #endif
 #include "testutil.h"
+#include "idgen_check.h"
 #include "proxy.h"
 
 #include <errno.h>
@@ -34,33 +35,11 @@ static zkc_client *client_on(const char *hosts, int session_ms, int op_ms)
     return tu_client_o(&o);
 }
 
-static zkc_idgen *mkgen(zkc_client *c, const char *path, int64_t block, int64_t max_block)
+/* A client whose only server is a fault proxy in front of node 0. */
+static zkc_client *proxied_client(zkh_ensemble *e, zkh_proxy **px, int session_ms, int op_ms)
 {
-    zkc_idgen_options o;
-    zkc_idgen_options_init(&o);
-    o.block = block;
-    o.max_block = max_block;
-    o.grow_ms = 0;
-    zkc_idgen *g = NULL;
-    int rc = zkc_idgen_create(c, path, &o, &g);
-    ck_assert_msg(rc == 0, "zkc_idgen_create(%s): %s", path, zkc_errmsg());
-    return g;
-}
-
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-static int64_t counter_value(zkc_client *c, const char *path)
-{
-    zkc_counter *ctr = NULL;
-    ck_assert_int_eq(zkc_counter_create(c, path, NULL, &ctr), 0);
-    int64_t v = 0;
-    ck_assert_msg(zkc_counter_get(ctr, &v) == 0, "get %s: %s", path, zkc_errmsg());
-    zkc_counter_destroy(ctr);
-    return v;
+    ck_assert_int_eq(zkh_proxy_start(px, zkh_node_hostport(e, 0)), 0);
+    return client_on(zkh_proxy_hostport(*px), session_ms, op_ms);
 }
 
 /* ------------------------------------------------ lost reply of a lease */
@@ -70,12 +49,11 @@ START_TEST(t_idgen_lease_reply_lost)
     zkh_ensemble *e = tu_fault_ensemble(3, FAULT_MAX_SESSION_MS);
     if (!e)
         return;
-    zkh_proxy *px = NULL;
-    ck_assert_int_eq(zkh_proxy_start(&px, zkh_node_hostport(e, 0)), 0);
     char path[128];
     tu_unique_path(path, sizeof path, "idg-lost");
-    zkc_client *c = client_on(zkh_proxy_hostport(px), 0, 0);
-    zkc_idgen *g = mkgen(c, path, 10, 10);
+    zkh_proxy *px = NULL;
+    zkc_client *c = proxied_client(e, &px, 0, 0);
+    zkc_idgen *g = idg_make(c, path, 10, 10, 0);
     int64_t id, prev = 0;
     for (int i = 1; i <= 10; i++) {
         ck_assert_msg(zkc_idgen_next(g, tu_ms(20000), &id) == 0, "id %d: %s", i, zkc_errmsg());
@@ -96,7 +74,7 @@ START_TEST(t_idgen_lease_reply_lost)
         ck_assert_int_eq(zkc_idgen_next(g, tu_ms(20000), &nx), 0);
         ck_assert_int_eq(nx, id + 1 + i);
     }
-    ck_assert_int_eq(counter_value(c, path), 20); /* two leases of 10, not three */
+    ck_assert_int_eq(idg_top(c, path), 20); /* two leases of 10, not three */
     zkc_idgen_destroy(g);
     zkc_client_destroy(c);
     zkh_proxy_stop(px);
@@ -155,7 +133,7 @@ START_TEST(t_idgen_session_expiry)
     tu_events_init(&ev);
     for (int i = 0; i < EX_GENS; i++) {
         cs[i] = client_on(zkh_ensemble_hosts(e), tu_ms(6000), 0);
-        gs[i] = mkgen(cs[i], path, 2, 2); /* a lease every other id: leases in flight at the expiry */
+        gs[i] = idg_make(cs[i], path, 2, 2, 0); /* a lease every other id: leases in flight at the expiry */
     }
     zkc_client_set_listener(cs[0], tu_state_listener, &ev);
     static ex_worker w[EX_GENS];
@@ -190,31 +168,20 @@ START_TEST(t_idgen_session_expiry)
     __atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
     for (int i = 0; i < EX_GENS; i++)
         pthread_join(th[i], NULL);
-    int total = 0;
+    int64_t *seqs[EX_GENS];
+    int lens[EX_GENS];
     for (int i = 0; i < EX_GENS; i++) {
         ck_assert_msg(!w[i].err[0], "generator %d: %s", i, w[i].err);
-        for (int k = 1; k < w[i].n; k++)
-            ck_assert_msg(w[i].ids[k] > w[i].ids[k - 1], "generator %d: id %lld after %lld", i,
-                          (long long)w[i].ids[k], (long long)w[i].ids[k - 1]);
-        total += w[i].n;
+        seqs[i] = w[i].ids;
+        lens[i] = w[i].n;
     }
-    int64_t *all = calloc((size_t)total, sizeof *all);
-    for (int i = 0, at = 0; i < EX_GENS; i++) {
-        memcpy(all + at, w[i].ids, (size_t)w[i].n * sizeof *all);
-        at += w[i].n;
-    }
-    qsort(all, (size_t)total, sizeof *all, cmp_i64);
-    for (int k = 1; k < total; k++)
-        ck_assert_msg(all[k] != all[k - 1], "id %lld handed out twice", (long long)all[k]);
-    int64_t top = counter_value(cs[1], path);
+    int64_t top = idg_top(cs[1], path);
+    int total = idg_check(seqs, lens, EX_GENS, top);
     fprintf(stderr, "idgen expiry: %d ids (%d, %d, %d), %d ids on the expired client after LOST, "
             "%d/%d/%d calls without an id; top leased %lld\n",
             total, w[0].n, w[1].n, w[2].n, w[0].after_lost, w[0].errors, w[1].errors, w[2].errors,
             (long long)top);
     ck_assert_msg(w[0].after_lost >= 20, "only %d ids after LOST on the expired client", w[0].after_lost);
-    ck_assert_msg(all[total - 1] <= top, "id %lld above the leased top %lld", (long long)all[total - 1],
-                  (long long)top);
-    free(all);
     for (int i = 0; i < EX_GENS; i++) {
         free(w[i].ids);
         zkc_idgen_destroy(gs[i]);
@@ -242,13 +209,12 @@ START_TEST(t_idgen_no_server_cancel)
     zkh_ensemble *e = tu_fault_ensemble(3, FAULT_MAX_SESSION_MS);
     if (!e)
         return;
-    zkh_proxy *px = NULL;
-    ck_assert_int_eq(zkh_proxy_start(&px, zkh_node_hostport(e, 0)), 0);
     char path[128];
     tu_unique_path(path, sizeof path, "idg-cancel");
     /* long sessions and operation timeout: the blackhole below must not end them */
-    zkc_client *c = client_on(zkh_proxy_hostport(px), tu_ms(20000), tu_ms(60000));
-    zkc_idgen *g = mkgen(c, path, 5, 5);
+    zkh_proxy *px = NULL;
+    zkc_client *c = proxied_client(e, &px, tu_ms(20000), tu_ms(60000));
+    zkc_idgen *g = idg_make(c, path, 5, 5, 0);
     int64_t id;
     ck_assert_int_eq(zkc_idgen_next(g, tu_ms(20000), &id), 0);
     ck_assert_int_eq(id, 1);
