@@ -288,6 +288,9 @@ void sc_counter_hot_threads(report *rep);
 void sc_reserve_fifo(report *rep);
 void sc_reserve_sessions(report *rep);
 void sc_ratelimit(report *rep);
+void sc_idgen(report *rep);
+/* scen_counter.c: one exactly-once add of 1 (obj: zkc_counter *) */
+int op_counter_add(worker *w);
 
 /* ---- peers.c: Curator and kazoo (--peers) ---- */
 

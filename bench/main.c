@@ -22,6 +22,7 @@ static const scenario scenarios[] = {
     {"reserve_fifo", sc_reserve_fifo, 10.0, "64 workers, 5000 orders of 1 unit on one SKU, FIFO"},
     {"reserve_sessions", sc_reserve_sessions, NAN, "8 sessions, one worker each, reserving 1 unit of one SKU"},
     {"ratelimit", sc_ratelimit, NAN, "demand above the limit R"},
+    {"idgen", sc_idgen, NAN, "64 threads of one session taking ids: zkc_idgen vs a counter add per id"},
 };
 #define NSCEN ((int)(sizeof scenarios / sizeof scenarios[0]))
 
