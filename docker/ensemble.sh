@@ -63,8 +63,9 @@
 #   - ZKC_ZK_IMAGE unset: use zookeeper:3.8 if present locally (docker image
 #     inspect); else, unless offline, try `docker pull zookeeper:3.8` for at most
 #     20 s; if we are offline (ZKC_DOCKER_OFFLINE=1) or the pull fails, build
-#     zkcoord/zookeeper-local:3.8 from Debian packages (build.sh: root,
-#     debootstrap and the machine's Debian mirror; about 90 s the first time).
+#     zkcoord/zookeeper-local:3.8 from Debian packages (build.sh, root: from
+#     this machine's installed packages in ~10 s, else with debootstrap and the
+#     machine's Debian mirror in ~10 min; see docker/README.md).
 #   Use it as:  line=$(docker/ensemble.sh ensure-image) && export "$line"
 #
 # Four-letter words are sent from the host with bash's /dev/tcp: no nc needed.

@@ -153,7 +153,9 @@ ZKC_EXTERN void zkc_client_options_init(zkc_client_options *o);
 
 /* Create a client and wait up to connect_timeout_ms for its first session.
  * Errors: ZKC_EINVAL (bad connect string or option), ZKC_ECONNLOSS (no server
- * answered in time), ZKC_EAUTH (credentials refused), ZKC_ENOMEM. */
+ * answered in time, or a host name does not resolve), ZKC_EAUTH (credentials
+ * refused), ZKC_ENOMEM. A session that replaces a lost one and cannot start
+ * (a name that stopped resolving) is tried again every second. */
 ZKC_EXTERN int zkc_client_create(zkc_client **out, const zkc_client_options *o);
 
 /* Cancel every operation in flight (their callbacks run once, with
@@ -479,7 +481,9 @@ typedef void (*zkc_reserve_cb)(zkc_inventory *inv, int status, const char *id, z
 
 ZKC_EXTERN int zkc_inventory_create(zkc_client *c, const char *root, zkc_inventory **out);
 ZKC_EXTERN void zkc_inventory_destroy(zkc_inventory *inv);
-/* Add qty units (creates the SKU at first restock). */
+/* Add qty units (creates the SKU at first restock). Exactly once, also after a
+ * connection loss; ZKC_EUNKNOWN only if no server answered within the
+ * operation timeout. */
 ZKC_EXTERN int zkc_inventory_restock(zkc_inventory *inv, const char *sku, int64_t qty);
 ZKC_EXTERN int zkc_inventory_stock(zkc_inventory *inv, const char *sku, zkc_stock_info *out);
 /* Reserve lines all or nothing. id: caller's request id, or NULL to have one

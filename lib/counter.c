@@ -39,6 +39,7 @@
  */
 #include "internal.h"
 #include "codec.h"
+#include "opwatch.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -69,6 +70,7 @@ enum { SLOT_UNKNOWN = 0, SLOT_READY, SLOT_MISSING };
 
 typedef struct slot_pool {
     zkc__object obj;
+    zkc__singleton single;       /* per client, freed with it */
     zkc_client *c;
     slot *list;
     int n;
@@ -270,6 +272,20 @@ typedef struct txn {
 
 static void txn_round(txn *t);
 static void txn_end(txn *t);
+
+/* Test builds (opwatch.h): where the updates of t are, for the watchdog. */
+static void txn_phase(txn *t, const char *state)
+{
+#ifdef ZKC_OPWATCH
+    if (t->multi)
+        zkc__opwatch_state(&t->multi->op, state);
+    for (int i = 0; i < t->nu; i++)
+        zkc__opwatch_state(&t->u[i]->op, state);
+#else
+    ZKC__UNUSED(t);
+    ZKC__UNUSED(state);
+#endif
+}
 static void backoff_fire(zkc__timer *tm);
 static void core_kick(core *co);
 static void beacon_settle(core *co, int lost);
@@ -522,9 +538,11 @@ static void slot_created(zkc__req *r)
     } else if (r->rc == ZR_NONODE) {
         char dir[ZKC__PATH_MAX + 1];
         zkc__path_parent(s->path, dir, sizeof dir);
+        txn_phase(t, "creating the marker's parent nodes");
         mkpath_start(t->c, dir, slot_parents_done, t);
     } else if (r->rc == ZR_NODEEXISTS || r->rc == ZR_CONNLOSS) {
         s->state = SLOT_UNKNOWN;
+        txn_phase(t, "reading its marker node");
         zkc__get(t->c, s->path, NULL, slot_read_done, t);
     } else if (r->rc == ZR_SESSIONLOST) {
         txn_round(t); /* never sent: the next session creates it */
@@ -700,6 +718,7 @@ static int start_reads(txn *t)
         missing += need_read(list[i]);
     if (!missing)
         return 0;
+    txn_phase(t, t->sync_first ? "sync, then reading the counter" : "reading the counter");
     for (int i = 0; i < nl; i++) {
         if (!need_read(list[i]))
             continue;
@@ -778,6 +797,7 @@ static void refuse(upd *u, int status, const char *fmt, ...)
     f->u = u;
     f->status = status;
     f->kp = kp;
+    zkc__opwatch_state(&u->op, "refused: checking its key was not applied before");
     /* sync: the key may have been written through another server a moment ago. */
     zkc__sync_get(u->op.c, kp, refusal_key_done, f);
 }
@@ -897,6 +917,7 @@ static void txn_send(txn *t)
     }
     ZKC__UNUSED(keyed);
     t->sent_ms = zkc__now_ms();
+    txn_phase(t, "transaction sent");
     zkc__multi(c, ops, nops, multi_done, t);
     t->unknown = 0;
     for (int i = 0; i < nkeys; i++) {
@@ -978,10 +999,12 @@ static void txn_round(txn *t)
         }
     }
     if (t->s->state == SLOT_MISSING) {
+        txn_phase(t, "creating its marker node");
         zkc__create(t->c, t->s->path, NULL, 0, 0, slot_created, t);
         return;
     }
     if (t->s->state == SLOT_UNKNOWN) {
+        txn_phase(t, "reading its marker node");
         zkc__get(t->c, t->s->path, NULL, slot_read_done, t);
         return;
     }
@@ -1085,6 +1108,7 @@ static void decide_sync_done(zkc__req *r)
 static void decide(txn *t)
 {
     t->unknown = 1;
+    txn_phase(t, "deciding the outcome (sync, then read the marker)");
     /* sync first: the server we read from may lag the leader that applied it. */
     zkc__sync(t->c, t->s->path, decide_sync_done, t);
 }
@@ -1244,6 +1268,7 @@ static void multi_done(zkc__req *r)
             /* Creating a missing counter whose parent is missing too. */
             char dir[ZKC__PATH_MAX + 1];
             zkc__path_parent(r->ops[fi].path, dir, sizeof dir);
+            txn_phase(t, "creating the counter's parent nodes");
             mkpath_start(c, dir, keydir_done, t);
             return;
         }
@@ -1259,11 +1284,13 @@ static void multi_done(zkc__req *r)
             /* Tell the winner we wait, and be back before its next write
              * (a short jitter, so the waiting ones do not all collide). */
             beacon_raise(t->co);
+            txn_phase(t, "backing off after a lost round (beacon up)");
             int64_t half = t->co->rtt_ms / 2;
             zkc__timer_arm(c, &t->backoff, zkc__now_ms() + (int64_t)(zkc__random64() % (uint64_t)(half + 1)));
             return;
         }
         /* Jittered backoff so contenders spread out instead of colliding again. */
+        txn_phase(t, "backing off after a lost round");
         int64_t cap = (int64_t)1 << (first->attempts < 7 ? first->attempts : 7);
         zkc__timer_arm(c, &t->backoff, zkc__now_ms() + (int64_t)(zkc__random64() % (uint64_t)(cap + 1)));
         return;
@@ -1305,12 +1332,14 @@ static void multi_done(zkc__req *r)
                 abort();
             rc->t = t;
             rc->u = u;
+            txn_phase(t, "reading an idempotency key applied before");
             zkc__get(c, kp, NULL, replay_done, rc);
             return;
         }
         if (frc == ZR_NONODE) {
             char dir[ZKC__PATH_MAX + 1];
             zkc__path_parent(kp, dir, sizeof dir);
+            txn_phase(t, "creating the key's parent nodes");
             mkpath_start(c, dir, keydir_done, t);
             return;
         }
@@ -1364,6 +1393,7 @@ static void core_kick(core *co)
         return;
     co->busy = 1;
     if (co->head->type == OP_GET) {
+        zkc__opwatch_state(&co->head->op, "reading the counter");
         zkc__get(co->c, co->path, NULL, get_done, co);
         return;
     }
@@ -1390,6 +1420,7 @@ static void core_kick(core *co)
     }
     if (co->others_waiting && co->cached) {
         /* Others wait (FAIRNESS): let one of them in before we write again. */
+        txn_phase(t, "yielding to another client's waiting batch");
         zkc__timer_arm(co->c, &t->backoff, zkc__now_ms() + yield_ms(co));
         return;
     }
@@ -1398,6 +1429,7 @@ static void core_kick(core *co)
 
 static void core_enqueue(core *co, upd *u)
 {
+    zkc__opwatch_state(&u->op, co->busy ? "queued behind the counter's current batch" : "queued");
     u->next = NULL;
     if (co->tail)
         co->tail->next = u;
@@ -1424,26 +1456,30 @@ static void pool_shutdown(zkc__object *o)
     ZKC__UNUSED(c);
 }
 
+static const char pool_key; /* its address names the pool among a client's singletons */
+
+static void pool_free(zkc__singleton *single);
+
 static slot_pool *pool_get(zkc_client *c)
 {
-    if (c->slots)
-        return c->slots;
+    zkc__singleton *single = zkc__singleton_get(c, &pool_key);
+    if (single)
+        return ZKC__CONTAINER_OF(single, slot_pool, single);
     slot_pool *p = calloc(1, sizeof *p);
     if (!p)
         return NULL;
     p->c = c;
     p->obj.shutdown = pool_shutdown;
     zkc__object_link(c, &p->obj);
-    c->slots = p;
+    p->single.key = &pool_key;
+    p->single.free = pool_free;
+    zkc__singleton_add(c, &p->single);
     return p;
 }
 
-void zkc__counters_free(zkc_client *c);
-void zkc__counters_free(zkc_client *c)
+static void pool_free(zkc__singleton *single)
 {
-    slot_pool *p = c->slots;
-    if (!p)
-        return;
+    slot_pool *p = ZKC__CONTAINER_OF(single, slot_pool, single);
     slot *s = p->list;
     while (s) {
         slot *n = s->next;
@@ -1459,7 +1495,6 @@ void zkc__counters_free(zkc_client *c)
         co = n;
     }
     free(p);
-    c->slots = NULL;
 }
 
 /* ---------------------------------------------------------------- public API */
@@ -1547,6 +1582,23 @@ static upd *upd_new(zkc_counter *ctr, int type, int64_t a, int64_t b, const zkc_
     return u;
 }
 
+#ifdef ZKC_OPWATCH
+static const char *const upd_kind[] = {"", "counter_get", "counter_set", "counter_add", "counter_cas",
+                                       "counter_multi_add"};
+#endif
+
+/* Test builds: the bound the header promises, operation timeout + session timeout. */
+static void upd_label(zkc_client *c, int type, const char *path)
+{
+#ifdef ZKC_OPWATCH
+    zkc__opwatch_next(upd_kind[type], path, (int64_t)c->opt.operation_timeout_ms + c->opt.session_timeout_ms);
+#else
+    ZKC__UNUSED(c);
+    ZKC__UNUSED(type);
+    ZKC__UNUSED(path);
+#endif
+}
+
 static int run_upd(zkc_counter *ctr, int type, int64_t a, int64_t b, const zkc_update *uo, zkc_counter_result *r,
                    zkc_counter_cb cb, void *ud, int blocking, const char *fn)
 {
@@ -1562,7 +1614,9 @@ static int run_upd(zkc_counter *ctr, int type, int64_t a, int64_t b, const zkc_u
         return rc;
     u->cb = cb;
     u->ud = ud;
+    upd_label(ctr->c, type, ctr->path);
     rc = zkc__op_run(&u->op, upd_start, blocking);
+    zkc__opwatch_next(NULL, NULL, 0); /* refused before it registered: the label is not the next op's */
     if (!blocking)
         return rc;
     if (r)
@@ -1837,7 +1891,9 @@ int zkc_counter_multi_add(zkc_client *c, const zkc_counter_op *ops, int n, const
         u->fl[i] = ops[i].floor;
         u->ce[i] = ops[i].ceiling;
     }
+    upd_label(c, OP_MULTI, ops[0].counter->path);
     rc = zkc__op_run(&u->op, multi_start, 1);
+    zkc__opwatch_next(NULL, NULL, 0);
     if (results && (rc == 0))
         for (int i = 0; i < n; i++) {
             results[i] = u->mres[i];

@@ -89,6 +89,32 @@ int zkc__map_zrc(int zrc)
     }
 }
 
+/* zookeeper.h's ZSYSTEMERROR; recipes do not include that header. */
+#define ZR_SYSTEMERROR (-1)
+
+int zkc__zrc_indeterminate(int zrc)
+{
+    switch (zrc) {
+    /* The request may have reached the leader before the connection died. */
+    case ZR_CONNLOSS:
+    /* The C client fails every in-flight request with this when it has heard
+     * nothing for 2/3 of the session timeout (an overloaded server, a stalled
+     * link): sent, and possibly applied, exactly as after a connection loss. */
+    case ZR_OPTIMEOUT:
+    /* The C client's catch-all for local failures; some (a send or receive
+     * that failed half-way) can strike a request already on the wire. When it
+     * was not, the only cost of asking is one look-up. */
+    case ZR_SYSTEMERROR:
+        return 1;
+    /* Everything else is decided: a server's answer, or our own "never sent"
+     * (ZR_NOTSENT, ZR_SESSIONLOST, ZR_CLOSING, ZR_INVALIDSTATE). op.c turns
+     * the C client's post-takeover ZRUNTIMEINCONSISTENCY and a close after a
+     * presumed loss into ZR_CONNLOSS before anyone sees them. */
+    default:
+        return 0;
+    }
+}
+
 const char *zkc__zrc_name(int zrc)
 {
     switch (zrc) {

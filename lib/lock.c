@@ -1,78 +1,679 @@
-/* The lock recipes as decisions on the queue engine (queue.c): a mutex and the
- * two sides of a read/write lock. Also queue introspection for tools. */
-#include "queue.h"
+/*
+ * The lock object (zkc_lock) and its API: acquire (blocking, async, try),
+ * cancel, release with re-entrant holds, fencing tokens, lock-lost events.
+ * Every kind (lockkind.c) is this object plus a tag and a decide(); the node
+ * in the queue and everything it takes to keep exactly one there is the
+ * member core's (member.c).
+ *
+ * An acquire, on the engine thread:
+ *   join (the member creates our node, deciding an unanswered create by its
+ *   tag) -> [semaphore: read the lease count stored in the lock node]
+ *   -> list -> decide -> granted: done | try-lock: abort | wait on one node
+ *   -> it changed: list again.
+ * Giving up (timeout, cancel, an error) ends the member's attempt: the node
+ * is deleted before the caller hears the status when a server is reachable,
+ * so "timed out" also means "left nothing"; otherwise the janitor deletes it.
+ */
+#include "lock.h"
 
+#include "member.h"
+
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-int zkc__lock_register(zkc_lock *l);
+enum { L_IDLE = 0, L_ACQUIRING, L_HELD, L_RELEASING };
 
-/* Mutex and writer: first in line holds; everyone else waits for the one
- * right before it, so a release wakes exactly one waiter. */
-static int decide_exclusive(zkc_lock *l, const zkc__member *m, int n, int self, zkc__verdict *v)
+typedef struct acq_op {
+    zkc__op op;
+    zkc_lock *l;
+    int timeout_ms;
+    zkc_lock_cb cb;
+    void *ud;
+    int64_t token;
+} acq_op;
+
+typedef struct simple_op {
+    zkc__op op;
+    zkc_lock *l;
+} simple_op;
+
+/* holds, lost and token are written only by the engine but read by any thread
+ * (zkc_lock_token, zkc_lock_is_held): written with these. */
+#define PUT(field, v) __atomic_store_n(&(field), (v), __ATOMIC_RELEASE)
+
+struct zkc_lock {
+    zkc__object obj;
+    zkc__sess_listener sl;
+    zkc__qm m;
+    zkc_client *c;
+    char *path;
+    const zkc__qkind *kind;
+    int max_leases;
+    zkc_lock *sibling;
+    int refs; /* atomic */
+    int destroyed;     /* engine */
+    int api_destroyed; /* atomic: zkc_lock_destroy was called */
+
+    int phase;
+    acq_op *acq;
+    int64_t token;
+    int holds;
+    int lost;
+    int waited;
+    int next_in;       /* waiting: the node we watch is all that keeps us out */
+    zkc__timer timer;
+    int stored_leases; /* semaphore: count read from the node; -1 not read yet */
+    char dir_data[24]; /* semaphore: the lease count, stored when we create the node */
+    simple_op *release_op;
+
+    pthread_mutex_t mu;
+    zkc_lock_event_fn ev_fn;
+    void *ev_ud;
+};
+
+/* ---------------------------------------------------------------- refs */
+
+static void lock_free(zkc_lock *l)
 {
-    ZKC__UNUSED(l);
-    ZKC__UNUSED(m);
-    ZKC__UNUSED(n);
-    if (self == 0)
-        v->granted = 1;
-    else
-        v->blocker = self - 1;
-    return 0;
+    zkc_client *c = l->c;
+    free(l->m.node);
+    free(l->path);
+    pthread_mutex_destroy(&l->mu);
+    free(l);
+    zkc__client_unref(c);
 }
 
-/* Reader: holds unless a writer is ahead of it, and then waits for the last
- * writer ahead (readers between it and that writer do not matter). The write
- * lock held by this reader's own rwlock does not count: that is the downgrade. */
-static int decide_read(zkc_lock *l, const zkc__member *m, int n, int self, zkc__verdict *v)
+static void lock_ref(zkc_lock *l)
 {
-    ZKC__UNUSED(n);
-    const char *own_writer = zkc__lock_sibling_node(l);
-    for (int i = self - 1; i >= 0; i--) {
-        /* Anything that is not a reader blocks a reader: writers, mutexes, and
-         * names we do not recognise (an unprotected Curator "lock-" node). */
-        if (m[i].kind != ZKC_LOCK_READ) {
-            if (own_writer && strcmp(m[i].name, own_writer) == 0)
-                continue;
-            v->blocker = i;
-            return 0;
+    __atomic_add_fetch(&l->refs, 1, __ATOMIC_ACQ_REL);
+}
+
+static void lock_unref(zkc_lock *l)
+{
+    if (__atomic_sub_fetch(&l->refs, 1, __ATOMIC_ACQ_REL) == 0)
+        lock_free(l);
+}
+
+int zkc__lock_max_leases(zkc_lock *l)
+{
+    return l->max_leases;
+}
+
+int zkc__lock_stored_leases(zkc_lock *l)
+{
+    return l->stored_leases > 0 ? l->stored_leases : 0;
+}
+
+const char *zkc__lock_sibling_node(zkc_lock *l)
+{
+    zkc_lock *s = l->sibling;
+    return s && s->holds > 0 && !s->lost && s->m.node ? s->m.node_name : NULL;
+}
+
+void zkc__lock_set_sibling(zkc_lock *reader, zkc_lock *writer)
+{
+    reader->sibling = writer;
+}
+
+int zkc__lock_kind_of(zkc_lock *l)
+{
+    return l->kind->kind;
+}
+
+/* ---------------------------------------------------------------- events */
+
+typedef struct ev_job {
+    zkc__job j;
+    zkc_lock *l;
+    zkc_lock_event ev;
+} ev_job;
+
+static void ev_job_run(zkc__job *j)
+{
+    ev_job *e = ZKC__CONTAINER_OF(j, ev_job, j);
+    zkc_lock *l = e->l;
+    pthread_mutex_lock(&l->mu);
+    zkc_lock_event_fn fn = __atomic_load_n(&l->api_destroyed, __ATOMIC_ACQUIRE) ? NULL : l->ev_fn;
+    void *ud = l->ev_ud;
+    pthread_mutex_unlock(&l->mu);
+    if (fn)
+        fn(l, e->ev, ud);
+    free(e);
+    lock_unref(l);
+}
+
+static void notify(zkc_lock *l, zkc_lock_event ev)
+{
+    ev_job *e = malloc(sizeof *e);
+    if (!e)
+        return;
+    e->j.fn = ev_job_run;
+    e->l = l;
+    e->ev = ev;
+    lock_ref(l);
+    zkc__dispatch(l->c, &e->j);
+}
+
+/* ---------------------------------------------------------------- ending an acquire */
+
+static void acq_finish(zkc_lock *l, int status, const char *fmt, ...) ZKC__PRINTF(3, 4);
+static void acq_finish(zkc_lock *l, int status, const char *fmt, ...)
+{
+    acq_op *a = l->acq;
+    if (!a)
+        return;
+    l->acq = NULL;
+    zkc__timer_disarm(l->c, &l->timer);
+    a->token = status == 0 ? l->token : 0;
+    va_list ap;
+    va_start(ap, fmt);
+    zkc__op_vfinish(&a->op, status, fmt, ap);
+    va_end(ap);
+}
+
+/* The caller hears about the failure once the node is gone, or after at most
+ * this long if the server is slow to confirm (a silent server must not stretch
+ * a timeout); the delete then finishes, or the janitor does. */
+#define ABORT_REPORT_WAIT_MS 250
+
+typedef struct abort_report {
+    acq_op *a;
+    int status;
+    char msg[256];
+} abort_report;
+
+static void abort_reported(void *ctx)
+{
+    abort_report *ar = ctx;
+    zkc__op_finish(&ar->a->op, ar->status, "%s", ar->msg);
+    free(ar);
+}
+
+/* Give up the current attempt and report `status` once its node is gone (or
+ * the janitor has it). */
+static void acq_abort(zkc_lock *l, int status, const char *fmt, ...) ZKC__PRINTF(3, 4);
+static void acq_abort(zkc_lock *l, int status, const char *fmt, ...)
+{
+    acq_op *a = l->acq;
+    l->acq = NULL;
+    l->phase = L_IDLE;
+    zkc__timer_disarm(l->c, &l->timer);
+    abort_report *ar = a ? calloc(1, sizeof *ar) : NULL;
+    if (ar) {
+        ar->a = a;
+        ar->status = status;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(ar->msg, sizeof ar->msg, fmt, ap);
+        va_end(ap);
+        zkc__qm_leave(&l->m, ABORT_REPORT_WAIT_MS, abort_reported, ar);
+        return;
+    }
+    zkc__qm_leave(&l->m, 0, NULL, NULL);
+    if (a)
+        zkc__op_finish(&a->op, ZKC_ENOMEM, "out of memory"); /* status: the node went to the janitor */
+}
+
+/* ---------------------------------------------------------------- the member's events */
+
+static zkc_lock *of(zkc__qm *m)
+{
+    return ZKC__CONTAINER_OF(m, zkc_lock, m);
+}
+
+static void m_ref(zkc__qm *m)
+{
+    lock_ref(of(m));
+}
+
+static void m_unref(zkc__qm *m)
+{
+    lock_unref(of(m));
+}
+
+static void check(zkc_lock *l);
+
+static void m_joined(zkc__qm *m)
+{
+    zkc_lock *l = of(m);
+    PUT(l->token, m->czxid);
+    check(l);
+}
+
+static void kick_done(zkc__req *r)
+{
+    lock_unref(r->ctx);
+}
+
+static void grant(zkc_lock *l, int kick)
+{
+    l->phase = L_HELD;
+    PUT(l->holds, 1);
+    PUT(l->lost, 0);
+    zkc__qm_settle(&l->m);
+    if (kick && l->m.node) {
+        /* Semaphore: a waiter behind us watches our node; touching it tells that
+         * waiter it is now at the head (see lockkind.c). */
+        lock_ref(l);
+        zkc__set(l->c, l->m.node, "", 0, -1, kick_done, l);
+    }
+    acq_finish(l, 0, NULL);
+}
+
+/* Would we hold if v[blocker] were gone? Then its deletion alone lets us in,
+ * with no second listing (issue 21.2): sequence numbers only grow, so nobody
+ * can queue ahead of us later (the queue node cannot be reaped and restarted
+ * while our node is in it), members ahead can only leave, and every kind's
+ * decision only looks at the members ahead of us and never turns a grant
+ * into a wait when one of them leaves. */
+static int in_without(zkc_lock *l, const zkc__member *v, int n, int self, int blocker)
+{
+    if (blocker < 0 || blocker >= self)
+        return 0;
+    zkc__member *w = malloc((size_t)n * sizeof *w);
+    if (!w)
+        return 0; /* then it lists again, as it always could */
+    memcpy(w, v, (size_t)blocker * sizeof *w);
+    memcpy(w + blocker, v + blocker + 1, (size_t)(n - blocker - 1) * sizeof *w);
+    zkc__verdict vd = {0, -1, 0, 0};
+    int in = l->kind->decide(l, w, n - 1, self - 1, &vd) == 0 && vd.granted;
+    free(w);
+    return in;
+}
+
+static void m_listed(zkc__qm *m, const zkc__member *v, int n, int self)
+{
+    zkc_lock *l = of(m);
+    if (!l->acq)
+        return;
+    zkc__verdict vd = {0, -1, 0, 0};
+    int rc = l->kind->decide(l, v, n, self, &vd);
+    if (rc) {
+        acq_abort(l, rc, "lock %s: %s", l->path, zkc_errmsg());
+        return;
+    }
+    if (vd.granted) {
+        grant(l, vd.kick_next && l->waited && self + 1 < n);
+        return;
+    }
+    if (l->acq->timeout_ms == 0) {
+        acq_abort(l, ZKC_ETIMEDOUT, "lock %s is held (try-lock)", l->path);
+        return;
+    }
+    l->waited = 1;
+    l->next_in = !vd.watch_children && in_without(l, v, n, self, vd.blocker);
+    zkc__qm_wait(m, vd.watch_children ? NULL : v[vd.blocker].name);
+}
+
+static void m_moved(zkc__qm *m, int gone)
+{
+    zkc_lock *l = of(m);
+    if (!l->acq)
+        return;
+    if (gone && l->next_in) {
+        /* No listing needed: see in_without. */
+        grant(l, l->kind->stores_leases);
+        return;
+    }
+    check(l);
+}
+
+static void m_failed(zkc__qm *m, int status, const char *msg)
+{
+    zkc_lock *l = of(m);
+    if (l->acq)
+        acq_abort(l, status, "%s", msg);
+}
+
+static void m_gone(zkc__qm *m)
+{
+    zkc_lock *l = of(m);
+    if (l->phase == L_HELD) {
+        PUT(l->lost, 1);
+        l->phase = L_IDLE;
+        notify(l, ZKC_LOCK_EVENT_LOST);
+    } else if (l->acq) {
+        acq_abort(l, ZKC_ESESSIONLOST, "lock %s: our queue node was deleted by another client while waiting",
+                  l->path);
+    }
+}
+
+static const zkc__qm_ops lock_member_ops = {m_ref, m_unref, m_joined, m_listed, m_moved, m_failed, m_gone};
+
+/* ---------------------------------------------------------------- check */
+
+static void config_done(zkc__req *r)
+{
+    zkc_lock *l = r->ctx;
+    if (!zkc__qm_stale(&l->m, r->tag) && l->acq) {
+        if (r->rc == ZR_OK) {
+            /* Our own number, or 0 for data we cannot read (then ours rules). */
+            long v = 0;
+            char *end = NULL;
+            if (r->valuelen > 0 && r->valuelen < 16)
+                v = strtol(r->value, &end, 10);
+            l->stored_leases = (end && *end == 0 && v > 0 && v < 1000000) ? (int)v : 0;
+            zkc__qm_list(&l->m);
+        } else {
+            int e = r->rc == ZR_NOTSENT ? ZKC_ECONNLOSS : zkc__map_zrc(r->rc);
+            acq_abort(l, e, "lock %s: reading the semaphore's lease count failed: %s", l->path,
+                      zkc__zrc_name(r->rc));
         }
     }
-    v->granted = 1;
-    return 0;
+    lock_unref(l);
 }
 
-/* Semaphore: the first max_leases members hold. The first waiter watches the
- * children list, since a release anywhere among the holders admits it; every
- * later waiter watches the member right before it, which either leaves (cancel,
- * crash) or, once admitted, touches its own node to wake this one up. */
-static int decide_semaphore(zkc_lock *l, const zkc__member *m, int n, int self, zkc__verdict *v)
+static void check(zkc_lock *l)
 {
-    ZKC__UNUSED(m);
-    int max = zkc__lock_max_leases(l);
-    int stored = zkc__lock_stored_leases(l);
-    if (stored > 0 && stored != max)
-        return zkc__err(ZKC_ECONFIG, "semaphore has %d leases stored in its node, this client was configured for %d",
-                        stored, max);
-    v->kick_next = 1;
-    if (self < max) {
-        v->granted = 1;
-        return 0;
+    if (l->kind->stores_leases && l->stored_leases < 0) {
+        lock_ref(l);
+        zkc__get(l->c, l->path, NULL, config_done, l)->tag = l->m.epoch;
+        return;
     }
-    if (self == max)
-        v->watch_children = 1;
-    else
-        v->blocker = self - 1;
-    ZKC__UNUSED(n);
+    zkc__qm_list(&l->m);
+}
+
+/* ---------------------------------------------------------------- acquire */
+
+static void timer_fired(zkc__timer *t)
+{
+    zkc_lock *l = ZKC__CONTAINER_OF(t, zkc_lock, timer);
+    if (l->acq)
+        acq_abort(l, ZKC_ETIMEDOUT, "lock %s: not acquired within %d ms", l->path, l->acq->timeout_ms);
+}
+
+static void acq_start(zkc__op *op)
+{
+    acq_op *a = ZKC__CONTAINER_OF(op, acq_op, op);
+    zkc_lock *l = a->l;
+    zkc_client *c = l->c;
+    if (l->destroyed) {
+        zkc__op_finish(op, ZKC_ECLOSED, "lock %s is being destroyed", l->path);
+        return;
+    }
+    if (l->acq || l->phase == L_RELEASING) {
+        zkc__op_finish(op, ZKC_EBUSY, "lock %s: an acquire or release of this object is already running", l->path);
+        return;
+    }
+    if (l->holds > 0 && !l->lost) {
+        PUT(l->holds, l->holds + 1);
+        a->token = l->token;
+        zkc__op_finish(op, 0, NULL);
+        return;
+    }
+    l->acq = a;
+    l->phase = L_ACQUIRING;
+    PUT(l->lost, 0);
+    PUT(l->holds, 0);
+    l->waited = 0;
+    l->stored_leases = -1;
+    if (a->timeout_ms > 0)
+        zkc__timer_arm(c, &l->timer, zkc__now_ms() + a->timeout_ms);
+    zkc__qm_join(&l->m);
+}
+
+static void acq_invoke(zkc__op *op)
+{
+    acq_op *a = ZKC__CONTAINER_OF(op, acq_op, op);
+    if (a->cb)
+        a->cb(a->l, op->status, a->token, a->ud);
+}
+
+static void acq_release(zkc__op *op)
+{
+    acq_op *a = ZKC__CONTAINER_OF(op, acq_op, op);
+    zkc_lock *l = a->l;
+    free(a);
+    lock_unref(l);
+}
+
+static acq_op *acq_new(zkc_lock *l, int timeout_ms)
+{
+    acq_op *a = calloc(1, sizeof *a);
+    if (!a)
+        return NULL;
+    a->op.c = l->c;
+    a->op.invoke = acq_invoke;
+    a->op.release = acq_release;
+    a->l = l;
+    a->timeout_ms = timeout_ms;
+    lock_ref(l);
+    return a;
+}
+
+static int check_lock(zkc_lock *l, int timeout_ms, const char *fn)
+{
+    if (!l)
+        return zkc__err(ZKC_EINVAL, "%s: lock is NULL", fn);
+    if (timeout_ms < 0 && timeout_ms != ZKC_FOREVER)
+        return zkc__err(ZKC_EINVAL, "%s: timeout %d ms is negative (use ZKC_FOREVER)", fn, timeout_ms);
+    if (__atomic_load_n(&l->api_destroyed, __ATOMIC_ACQUIRE))
+        return zkc__err(ZKC_EINVAL, "%s: lock %s was destroyed", fn, l->path);
     return 0;
 }
 
-const zkc__qkind zkc__kind_mutex = {"lock-", ZKC_LOCK_MUTEX, 1, 0, decide_exclusive};
-const zkc__qkind zkc__kind_write = {"__WRIT__", ZKC_LOCK_WRITE, 1, 0, decide_exclusive};
-const zkc__qkind zkc__kind_read = {"__READ__", ZKC_LOCK_READ, 0, 0, decide_read};
-const zkc__qkind zkc__kind_semaphore = {"lease-", ZKC_LOCK_SEMAPHORE, 0, 1, decide_semaphore};
+int zkc_lock_acquire(zkc_lock *l, int timeout_ms, int64_t *token)
+{
+    int rc = check_lock(l, timeout_ms, "zkc_lock_acquire");
+    if (rc)
+        return rc;
+    if ((rc = zkc__check_blocking(l->c)) != 0)
+        return rc;
+    acq_op *a = acq_new(l, timeout_ms);
+    if (!a)
+        return zkc__err(ZKC_ENOMEM, "out of memory");
+    rc = zkc__op_run(&a->op, acq_start, 1);
+    if (rc == 0 && token)
+        *token = a->token;
+    a->op.release(&a->op);
+    return rc;
+}
 
-int zkc__lock_make(zkc_client *c, const char *path, const zkc__qkind *kind, int max_leases, zkc_lock **out);
+int zkc_lock_acquire_async(zkc_lock *l, int timeout_ms, zkc_lock_cb cb, void *ud)
+{
+    int rc = check_lock(l, timeout_ms, "zkc_lock_acquire_async");
+    if (rc)
+        return rc;
+    if (!cb)
+        return zkc__err(ZKC_EINVAL, "zkc_lock_acquire_async: callback is NULL");
+    acq_op *a = acq_new(l, timeout_ms);
+    if (!a)
+        return zkc__err(ZKC_ENOMEM, "out of memory");
+    a->cb = cb;
+    a->ud = ud;
+    return zkc__op_run(&a->op, acq_start, 0);
+}
+
+/* ---------------------------------------------------------------- simple ops */
+
+static void simple_invoke(zkc__op *op)
+{
+    ZKC__UNUSED(op);
+}
+
+static void simple_release(zkc__op *op)
+{
+    simple_op *s = ZKC__CONTAINER_OF(op, simple_op, op);
+    zkc_lock *l = s->l;
+    free(s);
+    lock_unref(l);
+}
+
+static int run_simple(zkc_lock *l, void (*start)(zkc__op *), int blocking)
+{
+    simple_op *s = calloc(1, sizeof *s);
+    if (!s)
+        return zkc__err(ZKC_ENOMEM, "out of memory");
+    s->op.c = l->c;
+    s->op.invoke = simple_invoke;
+    s->op.release = simple_release;
+    s->l = l;
+    lock_ref(l);
+    int rc = zkc__op_run(&s->op, start, blocking);
+    if (blocking)
+        s->op.release(&s->op);
+    return rc;
+}
+
+static void cancel_start(zkc__op *op)
+{
+    simple_op *s = ZKC__CONTAINER_OF(op, simple_op, op);
+    zkc_lock *l = s->l;
+    if (l->acq)
+        acq_abort(l, ZKC_ECANCELED, "lock %s: acquire cancelled", l->path);
+    zkc__op_finish(op, 0, NULL);
+}
+
+int zkc_lock_cancel(zkc_lock *l)
+{
+    int rc = check_lock(l, 0, "zkc_lock_cancel");
+    if (rc)
+        return rc;
+    if (zkc__on_engine(l->c))
+        return zkc__err(ZKC_EDEADLK, "zkc_lock_cancel from the engine thread");
+    return run_simple(l, cancel_start, 1);
+}
+
+static void released(void *ctx)
+{
+    zkc_lock *l = ctx;
+    simple_op *s = l->release_op;
+    l->release_op = NULL;
+    if (l->phase == L_RELEASING)
+        l->phase = L_IDLE;
+    if (s)
+        zkc__op_finish(&s->op, 0, NULL);
+}
+
+static void release_start(zkc__op *op)
+{
+    simple_op *s = ZKC__CONTAINER_OF(op, simple_op, op);
+    zkc_lock *l = s->l;
+    if (l->lost) {
+        PUT(l->lost, 0);
+        PUT(l->holds, 0);
+        zkc__op_finish(op, ZKC_ESESSIONLOST,
+                       "lock %s: the hold had already been lost (session ended or node deleted); nothing to "
+                       "release",
+                       l->path);
+        return;
+    }
+    if (l->holds <= 0 || l->phase != L_HELD) {
+        zkc__op_finish(op, ZKC_ENOTHELD, "lock %s: release by an object that does not hold it", l->path);
+        return;
+    }
+    PUT(l->holds, l->holds - 1);
+    if (l->holds > 0) {
+        zkc__op_finish(op, 0, NULL);
+        return;
+    }
+    l->phase = L_RELEASING;
+    l->release_op = s;
+    /* Bounded by the operation timeout; a delete whose reply never came is
+     * the janitor's to make sure of. */
+    zkc__qm_leave(&l->m, -1, released, l);
+}
+
+int zkc_lock_release(zkc_lock *l)
+{
+    int rc = check_lock(l, 0, "zkc_lock_release");
+    if (rc)
+        return rc;
+    if ((rc = zkc__check_blocking(l->c)) != 0)
+        return rc;
+    return run_simple(l, release_start, 1);
+}
+
+/* ---------------------------------------------------------------- session */
+
+static void lock_session(zkc__sess_listener *sl, zkc_state st, uint64_t gen)
+{
+    zkc_lock *l = ZKC__CONTAINER_OF(sl, zkc_lock, sl);
+    int holding = l->phase == L_HELD && l->holds > 0;
+    switch ((int)st) {
+    case ZKC_STATE_SUSPENDED:
+        if (holding)
+            notify(l, ZKC_LOCK_EVENT_SUSPENDED);
+        break;
+    case ZKC_STATE_RECONNECTED:
+        if (holding)
+            notify(l, ZKC_LOCK_EVENT_RECONNECTED);
+        break;
+    case ZKC_STATE_LOST:
+        if (holding && l->m.node_gen == gen) {
+            /* The session that owned the node is gone (or presumed gone: then
+             * the janitor deletes the node from the next session, which lets the
+             * next waiter in sooner than the server's expiry would). */
+            zkc__qm_lost(&l->m);
+            PUT(l->lost, 1);
+            l->phase = L_IDLE;
+            notify(l, ZKC_LOCK_EVENT_LOST);
+        } else if (l->acq) {
+            acq_abort(l, ZKC_ESESSIONLOST, "lock %s: the ZooKeeper session ended while waiting", l->path);
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+static void lock_shutdown(zkc__object *o)
+{
+    zkc_lock *l = ZKC__CONTAINER_OF(o, zkc_lock, obj);
+    /* Holds end with the session, which the client closes next. */
+    zkc__qm_forget(&l->m);
+    zkc__timer_disarm(l->c, &l->timer);
+    acq_finish(l, ZKC_ECANCELED, "lock %s: the client is being destroyed", l->path);
+    if (l->release_op) {
+        zkc__op_finish(&l->release_op->op, 0, NULL);
+        l->release_op = NULL;
+    }
+    PUT(l->holds, 0);
+    l->phase = L_IDLE;
+    zkc__sess_unlisten(l->c, &l->sl);
+    zkc__object_unlink(l->c, &l->obj);
+}
+
+/* ---------------------------------------------------------------- lifecycle */
+
+static zkc_lock *lock_new(zkc_client *c, const char *path, const zkc__qkind *kind, int max_leases)
+{
+    zkc_lock *l = calloc(1, sizeof *l);
+    if (!l || !(l->path = strdup(path))) {
+        free(l);
+        zkc__err(ZKC_ENOMEM, "out of memory");
+        return NULL;
+    }
+    l->c = c;
+    l->kind = kind;
+    l->max_leases = max_leases;
+    l->refs = 1;
+    l->obj.shutdown = lock_shutdown;
+    l->sl.fn = lock_session;
+    l->m.ops = &lock_member_ops;
+    l->m.c = c;
+    l->m.dir = l->path;
+    l->m.tag = kind->tag;
+    if (kind->stores_leases) {
+        /* The lock node is created with our lease count in it. */
+        l->m.dir_len = snprintf(l->dir_data, sizeof l->dir_data, "%d", max_leases);
+        l->m.dir_data = l->dir_data;
+    }
+    zkc__timer_init(&l->timer, timer_fired);
+    pthread_mutex_init(&l->mu, NULL);
+    zkc__client_ref(c);
+    return l;
+}
+
+static void register_start(zkc__op *op)
+{
+    simple_op *s = ZKC__CONTAINER_OF(op, simple_op, op);
+    zkc__object_link(s->l->c, &s->l->obj);
+    zkc__sess_listen(s->l->c, &s->l->sl);
+    zkc__op_finish(op, 0, NULL);
+}
+
 int zkc__lock_make(zkc_client *c, const char *path, const zkc__qkind *kind, int max_leases, zkc_lock **out)
 {
     if (!out)
@@ -85,10 +686,12 @@ int zkc__lock_make(zkc_client *c, const char *path, const zkc__qkind *kind, int 
         return rc;
     if (__atomic_load_n(&c->api_closing, __ATOMIC_ACQUIRE))
         return zkc__err(ZKC_ECLOSED, "the client is being destroyed");
-    zkc_lock *l = zkc__lock_new(c, path, kind, max_leases);
+    zkc_lock *l = lock_new(c, path, kind, max_leases);
     if (!l)
         return ZKC_ENOMEM;
-    rc = zkc__lock_register(l);
+    /* Linked into its client on the engine, the only thread that walks those
+     * lists. */
+    rc = run_simple(l, register_start, 1);
     if (rc) {
         zkc_lock_destroy(l);
         return rc;
@@ -110,215 +713,74 @@ int zkc_semaphore_create(zkc_client *c, const char *path, int max_leases, zkc_lo
     return zkc__lock_make(c, path, &zkc__kind_semaphore, max_leases, out);
 }
 
-struct zkc_rwlock {
-    zkc_lock *r, *w;
-};
-
-void zkc__lock_set_sibling(zkc_lock *reader, zkc_lock *writer);
-
-int zkc_rwlock_create(zkc_client *c, const char *path, zkc_rwlock **out)
+static void destroy_start(zkc__op *op)
 {
-    if (!out)
-        return zkc__err(ZKC_EINVAL, "zkc_rwlock_create: out is NULL");
-    *out = NULL;
-    zkc_rwlock *rw = calloc(1, sizeof *rw);
-    if (!rw)
-        return zkc__err(ZKC_ENOMEM, "out of memory");
-    int rc = zkc__lock_make(c, path, &zkc__kind_read, 0, &rw->r);
-    if (!rc)
-        rc = zkc__lock_make(c, path, &zkc__kind_write, 0, &rw->w);
-    if (rc) {
-        zkc_lock_destroy(rw->r);
-        free(rw);
-        return rc;
+    simple_op *s = ZKC__CONTAINER_OF(op, simple_op, op);
+    zkc_lock *l = s->l;
+    zkc_client *c = l->c;
+    if (l->acq)
+        acq_abort(l, ZKC_ECANCELED, "lock %s: destroyed while acquiring", l->path);
+    /* Still held: released on the way out, by the janitor. */
+    zkc__qm_leave(&l->m, 0, NULL, NULL);
+    zkc__timer_disarm(c, &l->timer);
+    PUT(l->holds, 0);
+    l->destroyed = 1;
+    if (l->obj.linked) {
+        zkc__sess_unlisten(c, &l->sl);
+        zkc__object_unlink(c, &l->obj);
     }
-    zkc__lock_set_sibling(rw->r, rw->w);
-    *out = rw;
+    zkc__op_finish(op, 0, NULL);
+}
+
+void zkc_lock_destroy(zkc_lock *l)
+{
+    if (!l)
+        return;
+    if (__atomic_exchange_n(&l->api_destroyed, 1, __ATOMIC_ACQ_REL)) {
+        zkc__set_errmsg("zkc_lock_destroy called twice");
+        return;
+    }
+    /* With the client gone or going, its shutdown already cancelled our work
+     * and unlinked us. */
+    if (!__atomic_load_n(&l->c->api_closing, __ATOMIC_ACQUIRE))
+        run_simple(l, destroy_start, 1);
+    lock_unref(l);
+}
+
+int zkc_lock_token(zkc_lock *l, int64_t *token)
+{
+    if (!l || !token)
+        return zkc__err(ZKC_EINVAL, "zkc_lock_token: NULL argument");
+    /* Read racily on purpose: a snapshot; the engine publishes holds and token
+     * before it completes the acquire that a caller waited for. */
+    int holds = __atomic_load_n(&l->holds, __ATOMIC_ACQUIRE);
+    int lost = __atomic_load_n(&l->lost, __ATOMIC_ACQUIRE);
+    if (holds <= 0 || lost)
+        return zkc__err(ZKC_ENOTHELD, "lock %s is not held by this object", l->path);
+    *token = __atomic_load_n(&l->token, __ATOMIC_ACQUIRE);
     return 0;
 }
 
-zkc_lock *zkc_rwlock_read(zkc_rwlock *rw)
+int zkc_lock_is_held(zkc_lock *l)
 {
-    return rw ? rw->r : NULL;
+    if (!l)
+        return 0;
+    int holds = __atomic_load_n(&l->holds, __ATOMIC_ACQUIRE);
+    int lost = __atomic_load_n(&l->lost, __ATOMIC_ACQUIRE);
+    return holds > 0 && !lost && zkc_client_connected(l->c);
 }
 
-zkc_lock *zkc_rwlock_write(zkc_rwlock *rw)
+void zkc_lock_set_listener(zkc_lock *l, zkc_lock_event_fn fn, void *ud)
 {
-    return rw ? rw->w : NULL;
-}
-
-void zkc_rwlock_destroy(zkc_rwlock *rw)
-{
-    if (!rw)
+    if (!l)
         return;
-    zkc_lock_destroy(rw->r);
-    zkc_lock_destroy(rw->w);
-    free(rw);
+    pthread_mutex_lock(&l->mu);
+    l->ev_fn = fn;
+    l->ev_ud = ud;
+    pthread_mutex_unlock(&l->mu);
 }
 
-/* ---------------------------------------------------------------- introspection */
-
-typedef struct list_op {
-    zkc__op op;
-    int leases; /* the semaphore's lease count stored in the lock node; 0 none */
-    char *path;
-    char **names;
-    int n;
-    int pending;
-    zkc_queue_entry *entries;
-    int count;
-} list_op;
-
-static void list_invoke(zkc__op *op)
+const char *zkc_lock_path(zkc_lock *l)
 {
-    ZKC__UNUSED(op);
-}
-
-static void list_release(zkc__op *op)
-{
-    list_op *lo = ZKC__CONTAINER_OF(op, list_op, op);
-    for (int i = 0; i < lo->n; i++)
-        free(lo->names[i]);
-    free(lo->names);
-    free(lo->path);
-    if (lo->entries)
-        zkc_queue_free(lo->entries, lo->count);
-    free(lo);
-}
-
-static void list_stat_done(zkc__req *r)
-{
-    zkc_queue_entry *e = r->ctx;
-    list_op *lo = (list_op *)(void *)r->tag;
-    if (r->rc == ZR_OK) {
-        e->czxid = r->stat.czxid;
-        e->ctime_ms = r->stat.ctime;
-        e->session_id = r->stat.ephemeral_owner;
-    } else {
-        e->czxid = -1; /* left while we looked */
-    }
-    if (--lo->pending == 0) {
-        /* Drop members that vanished, then say who holds. */
-        int k = 0;
-        for (int i = 0; i < lo->count; i++) {
-            if (lo->entries[i].czxid < 0) {
-                free(lo->entries[i].name);
-                continue;
-            }
-            lo->entries[k++] = lo->entries[i];
-        }
-        lo->count = k;
-        int writer_seen = 0, leases_before = 0;
-        for (int i = 0; i < k; i++) {
-            zkc_queue_entry *q = &lo->entries[i];
-            if (q->kind == ZKC_LOCK_READ)
-                q->holds = !writer_seen;
-            else if (q->kind == ZKC_LOCK_SEMAPHORE)
-                q->holds = leases_before++ < (lo->leases > 0 ? lo->leases : 1);
-            else
-                q->holds = i == 0;
-            if (q->kind != ZKC_LOCK_READ)
-                writer_seen = 1;
-        }
-        zkc__op_finish(&lo->op, 0, NULL);
-    }
-}
-
-static void list_children_done(zkc__req *r)
-{
-    list_op *lo = r->ctx;
-    if (r->rc == ZR_NONODE) {
-        lo->count = 0;
-        zkc__op_finish(&lo->op, 0, NULL);
-        return;
-    }
-    if (r->rc != ZR_OK) {
-        zkc__op_finish(&lo->op, zkc__map_zrc(r->rc), "listing %s: %s", lo->path, zkc__zrc_name(r->rc));
-        return;
-    }
-    lo->names = r->children;
-    lo->n = r->nchildren;
-    r->children = NULL;
-    r->nchildren = 0;
-    zkc__member *m = calloc((size_t)lo->n + 1, sizeof *m);
-    lo->entries = calloc((size_t)lo->n + 1, sizeof *lo->entries);
-    if (!m || !lo->entries) {
-        free(m);
-        zkc__op_finish(&lo->op, ZKC_ENOMEM, "out of memory");
-        return;
-    }
-    int k = zkc__members_parse(lo->names, lo->n, m, NULL, NULL);
-    lo->count = k;
-    for (int i = 0; i < k; i++) {
-        lo->entries[i].name = strdup(m[i].name);
-        lo->entries[i].sequence = m[i].seq;
-        lo->entries[i].kind = m[i].kind;
-    }
-    free(m);
-    if (k == 0) {
-        zkc__op_finish(&lo->op, 0, NULL);
-        return;
-    }
-    lo->pending = k;
-    for (int i = 0; i < k; i++) {
-        char *p = zkc__path_join(lo->path, lo->entries[i].name);
-        zkc__req *q = zkc__exists(r->c, p, NULL, list_stat_done, &lo->entries[i]);
-        q->tag = (uint64_t)(uintptr_t)lo;
-        free(p);
-    }
-}
-
-static void list_data_done(zkc__req *r)
-{
-    list_op *lo = r->ctx;
-    if (r->rc == ZR_OK && r->valuelen > 0 && r->valuelen < 16) {
-        char *end = NULL;
-        long v = strtol(r->value, &end, 10);
-        if (end && *end == 0 && v > 0 && v < 1000000)
-            lo->leases = (int)v;
-    }
-    zkc__children(r->c, lo->path, NULL, list_children_done, lo);
-}
-
-static void list_start(zkc__op *op)
-{
-    list_op *lo = ZKC__CONTAINER_OF(op, list_op, op);
-    /* The node's data says how many a semaphore admits. */
-    zkc__get(op->c, lo->path, NULL, list_data_done, lo);
-}
-
-int zkc_lock_queue(zkc_client *c, const char *path, zkc_queue_entry **entries, int *count)
-{
-    if (!c || !entries || !count)
-        return zkc__err(ZKC_EINVAL, "zkc_lock_queue: NULL argument");
-    *entries = NULL;
-    *count = 0;
-    int rc = zkc__path_check(path, "lock path");
-    if (rc)
-        return rc;
-    list_op *lo = calloc(1, sizeof *lo);
-    if (!lo || !(lo->path = strdup(path))) {
-        free(lo);
-        return zkc__err(ZKC_ENOMEM, "out of memory");
-    }
-    lo->op.c = c;
-    lo->op.invoke = list_invoke;
-    lo->op.release = list_release;
-    rc = zkc__op_run(&lo->op, list_start, 1);
-    if (rc == 0) {
-        *entries = lo->entries;
-        *count = lo->count;
-        lo->entries = NULL;
-    }
-    lo->op.release(&lo->op);
-    return rc;
-}
-
-void zkc_queue_free(zkc_queue_entry *entries, int count)
-{
-    if (!entries)
-        return;
-    for (int i = 0; i < count; i++)
-        free(entries[i].name);
-    free(entries);
+    return l ? l->path : NULL;
 }

@@ -31,13 +31,8 @@ int zkc__on_dispatch(zkc_client *c)
 
 void zkc__post(zkc_client *c, zkc__task *t)
 {
-    t->next = NULL;
     pthread_mutex_lock(&c->qmu);
-    if (c->qtail)
-        c->qtail->next = t;
-    else
-        c->qhead = t;
-    c->qtail = t;
+    zkc__list_push_back(&c->tasks, &t->node);
     pthread_cond_signal(&c->qcv);
     pthread_mutex_unlock(&c->qmu);
 }
@@ -156,7 +151,7 @@ static void *engine_main(void *arg)
     for (;;) {
         /* At shutdown every timer fires at once: the operations behind them must
          * still complete (with ECANCELED), and nothing may wait on a clock any more. */
-        while (!c->qhead && !(c->engine_stop && c->nheap == 0)) {
+        while (zkc__list_empty(&c->tasks) && !(c->engine_stop && c->nheap == 0)) {
             if (c->engine_stop)
                 break;
             if (c->nheap > 0) {
@@ -169,16 +164,17 @@ static void *engine_main(void *arg)
                 pthread_cond_wait(&c->qcv, &c->qmu);
             }
         }
-        if (c->engine_stop && !c->qhead && c->nheap == 0)
+        if (c->engine_stop && zkc__list_empty(&c->tasks) && c->nheap == 0)
             break;
-        zkc__task *t = c->qhead;
-        c->qhead = c->qtail = NULL;
+        zkc__list batch;
+        zkc__list_take(&batch, &c->tasks);
         int stopping = c->engine_stop;
         pthread_mutex_unlock(&c->qmu);
-        while (t) {
-            zkc__task *next = t->next;
+        zkc__list_node *n;
+        while ((n = zkc__list_first(&batch)) != NULL) {
+            zkc__list_remove(n); /* before it runs: it may post itself again */
+            zkc__task *t = ZKC__CONTAINER_OF(n, zkc__task, node);
             t->fn(t);
-            t = next;
         }
         int64_t now = stopping ? INT64_MAX : zkc__now_ms();
         while (c->nheap > 0 && c->heap[0]->due <= now) {
@@ -196,13 +192,8 @@ static void *engine_main(void *arg)
 
 void zkc__dispatch(zkc_client *c, zkc__job *j)
 {
-    j->next = NULL;
     pthread_mutex_lock(&c->dmu);
-    if (c->dtail)
-        c->dtail->next = j;
-    else
-        c->dhead = j;
-    c->dtail = j;
+    zkc__list_push_back(&c->jobs, &j->node);
     pthread_cond_signal(&c->dcv);
     pthread_mutex_unlock(&c->dmu);
 }
@@ -213,14 +204,13 @@ static void *dispatch_main(void *arg)
     tls_dispatch_of = c;
     pthread_mutex_lock(&c->dmu);
     for (;;) {
-        while (!c->dhead && !c->dispatch_stop)
+        while (zkc__list_empty(&c->jobs) && !c->dispatch_stop)
             pthread_cond_wait(&c->dcv, &c->dmu);
-        if (!c->dhead && c->dispatch_stop)
+        if (zkc__list_empty(&c->jobs) && c->dispatch_stop)
             break;
-        zkc__job *j = c->dhead;
-        c->dhead = j->next;
-        if (!c->dhead)
-            c->dtail = NULL;
+        zkc__list_node *n = zkc__list_first(&c->jobs);
+        zkc__list_remove(n);
+        zkc__job *j = ZKC__CONTAINER_OF(n, zkc__job, node);
         c->dispatch_busy = 1;
         pthread_mutex_unlock(&c->dmu);
         ZKC__STAT_INC(c, callbacks);
@@ -235,6 +225,8 @@ static void *dispatch_main(void *arg)
 
 int zkc__loop_start(zkc_client *c)
 {
+    zkc__list_init(&c->tasks);
+    zkc__list_init(&c->jobs);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);

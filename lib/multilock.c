@@ -2,7 +2,7 @@
  * multi-locks over overlapping sets cannot wait on each other in a cycle. Built
  * on the public async acquire: each grant's callback (dispatch thread) asks for
  * the next lock; a failure releases what was taken, in reverse order. */
-#include "internal.h"
+#include "lock.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,7 +24,6 @@ struct zkc_multilock {
     char msg[300];
 };
 
-int zkc__lock_kind_of(zkc_lock *l);
 
 static int canon_cmp(const void *a, const void *b)
 {

@@ -1,13 +1,9 @@
-/* Validation and joining of znode paths, and small allocation helpers. */
+/* Validation and joining of znode paths. */
 #include "internal.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <unistd.h>
 
 /* ZooKeeper refuses these itself, but with a bare "bad arguments"; we say what
  * is wrong and where, before a round trip. */
@@ -90,41 +86,4 @@ char *zkc__path_join(const char *dir, const char *name)
     s[a] = '/';
     memcpy(s + a + 1, name, b + 1);
     return s;
-}
-
-char *zkc__strdup(const char *s)
-{
-    return s ? strdup(s) : NULL;
-}
-
-void *zkc__calloc(size_t n, size_t sz)
-{
-    return calloc(n, sz);
-}
-
-uint64_t zkc__random64(void)
-{
-    uint64_t v;
-    if (getrandom(&v, sizeof v, 0) == (ssize_t)sizeof v)
-        return v;
-    /* getrandom cannot fail for 8 bytes on Linux >= 3.17 once the pool is up;
-     * fall back to something that still differs per call and process. */
-    static __thread uint64_t x;
-    x += 0x9e3779b97f4a7c15ULL ^ (uint64_t)getpid() ^ (uint64_t)zkc__now_ms();
-    uint64_t z = x;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-void zkc__uuid(char out[37])
-{
-    unsigned char b[16];
-    uint64_t r1 = zkc__random64(), r2 = zkc__random64();
-    memcpy(b, &r1, 8);
-    memcpy(b + 8, &r2, 8);
-    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
-    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2],
-             b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
 }

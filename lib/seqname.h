@@ -1,4 +1,4 @@
-/* Queue member names (lib/seqname.c). Included by queue.c, lock.c and tests. */
+/* Queue member names (lib/seqname.c). Included by member.c, the lock recipes and tests. */
 #ifndef ZKC_SEQNAME_H
 #define ZKC_SEQNAME_H
 

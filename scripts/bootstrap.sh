@@ -38,7 +38,8 @@ fi
 if [ ! -x configure ] || [ configure.ac -nt configure ] || [ Makefile.am -nt Makefile.in ]; then
     autoreconf -fi >/dev/null
 fi
-if [ ! -f Makefile ] || [ configure -nt config.status ] || [ $# -gt 0 ]; then
+if [ ! -f Makefile ] || [ configure -nt config.status ] ||
+   { [ $# -gt 0 ] && [ "$(./config.status --config 2>/dev/null)" != "$*" ]; }; then
     ./configure -q "$@"
 fi
 make -j"$(nproc)" >/dev/null

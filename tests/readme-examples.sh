@@ -43,4 +43,18 @@ for src in "$work"/example*.c; do
         echo "readme-examples: $(basename "$src") ok: $(tail -1 "$exe.out")"
     fi
 done
+# Run a second time, the counter example's first reservation reuses its key:
+# its line must say that it was replayed (it once printed "success, 5 -> 3"
+# while the stock stayed 5).
+for out in "$work"/example*.out; do
+    grep -q '^reserve 2:' "$out" || continue
+    exe="${out%.out}"
+    if ! timeout 60 "$exe" > "$exe.out2" 2>&1 || ! grep -q '^reserve 2: .*(replayed' "$exe.out2"; then
+        echo "readme-examples: $(basename "$exe") run twice does not say that reserve 2 was replayed:" >&2
+        cat "$exe.out2" >&2
+        fail=1
+    else
+        echo "readme-examples: $(basename "$exe") run twice: $(grep '^reserve 2:' "$exe.out2")"
+    fi
+done
 exit $fail

@@ -10,7 +10,7 @@
 #define ZKC_RESERVE_UTIL_H
 
 #include "testutil.h"
-#include "reserve.h"
+#include "inventory_codec.h"
 
 #include <sys/types.h>
 

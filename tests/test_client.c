@@ -1120,6 +1120,62 @@ START_TEST(t_set_hosts)
 }
 END_TEST
 
+/* A name that does not resolve is an unreachable server, not a malformed
+ * string: ZKC_ECONNLOSS at once, with a sentence that says so. */
+START_TEST(t_unresolvable_host)
+{
+    zkc_client_options o;
+    tu_client_opts(&o, "no-such-host.invalid:2181");
+    o.connect_timeout_ms = tu_ms(3000);
+    long long t0 = tu_now_ms();
+    int rc = try_create(&o);
+    ck_assert_msg(rc == ZKC_ECONNLOSS, "got %d (%s: %s), want ZKC_ECONNLOSS", rc, zkc_strerror(rc), zkc_errmsg());
+    ck_assert_msg(strstr(zkc_errmsg(), "does not resolve") != NULL, "message \"%s\"", zkc_errmsg());
+    ck_assert_msg(strstr(zkc_errmsg(), "no-such-host.invalid") != NULL, "message \"%s\" names no host", zkc_errmsg());
+    ck_assert_msg(tu_now_ms() - t0 < tu_ms(2500), "refused only after %lld ms", tu_now_ms() - t0);
+}
+END_TEST
+
+/* The session that replaces a lost one cannot start while the host names do
+ * not resolve: the client keeps trying, and gets one as soon as they do.
+ * (It used to log once and stay without a session for good.) */
+START_TEST(t_reopen_after_lost)
+{
+    zkh_ensemble *e = tu_shared();
+    zkc_client *c = tu_client(tu_hosts());
+    tu_events cev;
+    tu_events_init(&cev);
+    zkc_client_set_listener(c, tu_state_listener, &cev);
+    int64_t sid;
+    char pw[16];
+    int pwlen;
+    ck_assert_int_eq(zkc_client_session(c, &sid, pw, &pwlen), 0);
+    /* New sessions will use this list; the live one keeps its servers. */
+    ck_assert_int_eq(zkc_client_set_hosts(c, "no-such-host.invalid:2181"), 0);
+    ck_assert_int_eq(zkh_expire_session(zkh_ensemble_hosts(e), sid, pw, pwlen, tu_ms(20000)), 0);
+    int lost = tu_events_wait(&cev, ZKC_STATE_LOST, 0, tu_ms(20000));
+    ck_assert_msg(lost >= 0, "no LOST after the session expired");
+    /* Several attempts fail meanwhile (one a second). */
+    char path[128];
+    tu_unique_path(path, sizeof path, "reopen");
+    zkc_lock *l = mklock(c, path);
+    int64_t tok = 0;
+    int rc = zkc_lock_acquire(l, tu_ms(2500), &tok);
+    ck_assert_msg(rc == ZKC_ETIMEDOUT || rc == ZKC_ECONNLOSS, "acquire without a session: %d (%s)", rc,
+                  zkc_strerror(rc));
+    ck_assert_int_eq(zkc_client_connected(c), 0);
+    ck_assert_int_eq(zkc_client_set_hosts(c, tu_hosts()), 0);
+    int back = tu_events_wait(&cev, ZKC_STATE_CONNECTED, lost, tu_ms(20000));
+    ck_assert_msg(back > lost, "no new session once the hosts resolve again");
+    ck_assert(tu_session_id(c) != sid);
+    ck_assert_int_eq(zkc_lock_acquire(l, tu_ms(10000), &tok), 0);
+    ck_assert_int_eq(zkc_lock_release(l), 0);
+    zkc_lock_destroy(l);
+    ck_assert_int_eq(zkc_client_destroy(c), 0);
+    tu_events_destroy(&cev);
+}
+END_TEST
+
 /* One test case per test, so CK_RUN_CASE=<name> runs one of them. */
 #define CASE(s, fn)                                                                                                    \
     do {                                                                                                               \
@@ -1151,6 +1207,8 @@ static Suite *client_suite(void)
     CASE(s, t_listeners_on_reconnect);
     CASE(s, t_cancel_while_suspended);
     CASE(s, t_set_hosts);
+    CASE(s, t_unresolvable_host);
+    CASE(s, t_reopen_after_lost);
     return s;
 }
 

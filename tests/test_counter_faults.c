@@ -22,6 +22,7 @@
 #include "proxy.h"
 
 #include <check.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -1203,6 +1204,189 @@ END_TEST
 
 /* ================================================================ main */
 
+/* ================================================================ async contract */
+
+/* libzookeeper_mt may never call the completion of a request that is pending
+ * when its handle is closed: zookeeper_close queues one ZCLOSING completion per
+ * pending request for its completion thread, which stops as soon as it sees
+ * the close requested; what it has not dequeued by then is dropped (the mt
+ * adaptor's process_async() is 0, so destroy() does not run them either).
+ * In a chaos run that lost a counter batch, and with it every async add
+ * queued behind it (seed 594047314989). The race is timing-bound, so this
+ * test makes it certain: the test binary interposes zoo_amulti and
+ * zookeeper_close. Armed, zoo_amulti keeps the next multi pending without
+ * sending it (as a proxy dropping the request would), and zookeeper_close of
+ * its handle then loses that completion, as the race does. */
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int arm;            /* hold the next multi */
+    zhandle_t *zh;      /* the held multi's handle, NULL when none is held */
+    int lost;           /* held completions lost by a close */
+} g_hold = {.mu = PTHREAD_MUTEX_INITIALIZER}; /* cv: tu_cond_init_mono */
+
+/* Default visibility (the build hides symbols): the library's calls must bind here. */
+#define INTERPOSE __attribute__((visibility("default")))
+
+INTERPOSE int zoo_amulti(zhandle_t *zh, int count, const zoo_op_t *ops, zoo_op_result_t *results,
+                         void_completion_t completion, const void *data)
+{
+    static int (*real)(zhandle_t *, int, const zoo_op_t *, zoo_op_result_t *, void_completion_t, const void *);
+    pthread_mutex_lock(&g_hold.mu);
+    if (g_hold.arm) {
+        g_hold.arm = 0;
+        g_hold.zh = zh;
+        pthread_cond_broadcast(&g_hold.cv);
+        pthread_mutex_unlock(&g_hold.mu);
+        return ZOK; /* pending, never sent */
+    }
+    pthread_mutex_unlock(&g_hold.mu);
+    if (!real)
+        *(void **)&real = dlsym(RTLD_NEXT, "zoo_amulti");
+    return real(zh, count, ops, results, completion, data);
+}
+
+INTERPOSE int zookeeper_close(zhandle_t *zh)
+{
+    static int (*real)(zhandle_t *);
+    if (!real)
+        *(void **)&real = dlsym(RTLD_NEXT, "zookeeper_close");
+    int rc = real(zh);
+    pthread_mutex_lock(&g_hold.mu);
+    if (zh && g_hold.zh == zh) {
+        g_hold.zh = NULL; /* its completion is never called */
+        g_hold.lost++;
+        pthread_cond_broadcast(&g_hold.cv);
+    }
+    pthread_mutex_unlock(&g_hold.mu);
+    return rc;
+}
+
+typedef struct contract {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int calls[64];
+    int total, ok;
+    int64_t applied;
+} contract;
+
+typedef struct contract_ud {
+    contract *k;
+    int idx;
+} contract_ud;
+
+static void contract_cb(zkc_counter *ctr, int rc, const zkc_counter_result *r, void *ud)
+{
+    (void)ctr;
+    contract_ud *u = ud;
+    contract *k = u->k;
+    pthread_mutex_lock(&k->mu);
+    k->calls[u->idx]++;
+    k->total++;
+    if (rc == 0) {
+        k->ok++;
+        k->applied += r->after - r->before;
+    }
+    pthread_cond_broadcast(&k->cv);
+    pthread_mutex_unlock(&k->mu);
+}
+
+/* A window of 64 async adds is queued and in flight (the first batch's multi
+ * pending in the handle) when the harness expires the session; the handle
+ * that held the multi is closed without calling its completion. Every add
+ * must still call back exactly once, within the documented bound (operation
+ * timeout + session timeout), with the value adding up. */
+START_TEST(t_expiry_with_batch_in_flight)
+{
+    zkh_ensemble *e = fault_ensemble(0);
+    if (!e)
+        return;
+    char pa[256];
+    unique_path(pa, sizeof pa, "contract");
+    states ss;
+    memset(&ss, 0, sizeof ss);
+    pthread_mutex_init(&ss.mu, NULL);
+    tu_cond_init_mono(&ss.cv);
+    const int session_ms = 10000, op_ms = 20000;
+    zkc_client *c = client_meta(zkh_ensemble_hosts(e), NULL, 0, session_ms, op_ms, 0);
+    zkc_client_set_listener(c, states_fn, &ss);
+    int rc;
+    zkc_counter *a = counter_on(c, pa);
+    zkc_counter_result r0;
+    REQUIRE(zkc_counter_add(a, 1, NULL, &r0) == 0, "warm-up add: %s", zkc_errmsg());
+
+    static contract k;
+    memset(&k, 0, sizeof k);
+    pthread_mutex_init(&k.mu, NULL);
+    tu_cond_init_mono(&k.cv);
+    static contract_ud ud[64];
+    tu_cond_init_mono(&g_hold.cv);
+    pthread_mutex_lock(&g_hold.mu);
+    g_hold.arm = 1;
+    g_hold.lost = 0;
+    pthread_mutex_unlock(&g_hold.mu);
+    for (int i = 0; i < 64; i++) {
+        ud[i].k = &k;
+        ud[i].idx = i;
+        rc = zkc_counter_add_async(a, 1, NULL, contract_cb, &ud[i]);
+        REQUIRE(rc == 0, "add_async %d: %s", i, zkc_errmsg());
+    }
+    struct timespec dl;
+    tu_deadline_ts(&dl, WAIT_MS);
+    pthread_mutex_lock(&g_hold.mu);
+    while (!g_hold.zh && pthread_cond_timedwait(&g_hold.cv, &g_hold.mu, &dl) == 0)
+        ;
+    int held = g_hold.zh != NULL;
+    pthread_mutex_unlock(&g_hold.mu);
+    REQUIRE(held, "the batch's multi was never submitted");
+
+    /* Now, with the batch in flight and the rest queued behind it: expire. */
+    int lost0 = states_get(&ss, ZKC_STATE_LOST), conn0 = states_get(&ss, ZKC_STATE_CONNECTED);
+    int expired = 0;
+    for (int attempt = 0; attempt < 3 && !expired; attempt++) {
+        int64_t sid = 0;
+        char pw[16];
+        int pwlen = 0;
+        zkc_client_session(c, &sid, pw, &pwlen);
+        rc = zkh_expire_session(zkh_ensemble_hosts(e), sid, pw, pwlen, CONNECT_MS);
+        REQUIRE(rc == 0 || rc == -ESTALE, "zkh_expire_session: %s", strerror(-rc));
+        expired = states_wait(&ss, ZKC_STATE_LOST, lost0, 15000 * tu_scale());
+    }
+    REQUIRE(expired, "could not expire the session in 3 attempts");
+    REQUIRE(states_wait(&ss, ZKC_STATE_CONNECTED, conn0, WAIT_MS), "no new session");
+    pthread_mutex_lock(&g_hold.mu);
+    int lost_completions = g_hold.lost;
+    pthread_mutex_unlock(&g_hold.mu);
+
+    /* Every callback within operation timeout + session timeout (+ slack for
+     * a loaded machine) of the loss. */
+    tu_deadline_ts(&dl, (op_ms + session_ms) * tu_scale() + 10000);
+    pthread_mutex_lock(&k.mu);
+    while (k.total < 64 && pthread_cond_timedwait(&k.cv, &k.mu, &dl) == 0)
+        ;
+    int total = k.total, ok = k.ok, twice = 0;
+    int64_t applied = k.applied;
+    for (int i = 0; i < 64; i++)
+        twice += k.calls[i] > 1;
+    pthread_mutex_unlock(&k.mu);
+    fprintf(stderr, "async contract: %d completion(s) lost by the close, %d of 64 callbacks, %d ok\n",
+            lost_completions, total, ok);
+    REQUIRE(lost_completions == 1, "the expired session's handle closed with no multi pending");
+    REQUIRE(total == 64, "%d of 64 async adds never called back (session expired with their batch in flight)",
+            64 - total);
+    REQUIRE(twice == 0, "%d callbacks ran twice", twice);
+    zkc_counter_destroy(a);
+    zkc_client_destroy(c);
+    int64_t fa = final_value(pa);
+    REQUIRE(fa == 1 + applied, "counter is %" PRId64 ", the adds reported applied sum to %" PRId64, fa,
+            1 + applied);
+    REQUIRE(ok == 64, "%d of 64 adds failed although a server was reachable (%d)", 64 - ok, ok);
+    pthread_mutex_destroy(&ss.mu);
+    pthread_cond_destroy(&ss.cv);
+    cleanup();
+}
+END_TEST
+
 static void reset_progress(void)
 {
     pthread_mutex_lock(&g_prog.mu);
@@ -1224,6 +1408,7 @@ static Suite *faults_suite(void)
         {"expiry", t_session_expiry},
         {"retention", t_marker_retention},
         {"cleanup-undecided", t_cleanup_while_undecided},
+        {"async-contract", t_expiry_with_batch_in_flight},
     };
     Suite *s = suite_create("counter-faults");
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

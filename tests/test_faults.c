@@ -1,7 +1,8 @@
 /* Fault tier (make check-faults): each test starts its own 3-node ensemble and
  * breaks it or the network: leader kill -9, session expiry, kill -9 of a
  * holder process, a partitioned holder, connection loss around the create
- * (request dropped / reply dropped), unreachable servers during an acquire. */
+ * (request dropped / reply dropped / reply later than the client's operation
+ * timeout), unreachable servers during an acquire. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -426,20 +427,61 @@ END_TEST
 
 /* ------------------------------------------------------------ connection loss around the create */
 
+/* A fresh ensemble, a fault proxy in front of its first server, a client
+ * through the proxy and another straight to the servers. */
+typedef struct proxied {
+    zkh_ensemble *e;
+    zkh_proxy *p;
+    zkc_client *c, *other;
+    char path[128];
+} proxied;
+
+/* 0: no ensemble here (skip). with_path: create the lock path beforehand. */
+static int proxied_start(proxied *x, const char *name, int with_path)
+{
+    x->e = tu_fault_ensemble(3, FAULT_MAX_SESSION_MS);
+    if (!x->e)
+        return 0;
+    test_t0 = tu_now_ms();
+    const char *hosts = zkh_ensemble_hosts(x->e);
+    tu_unique_path(x->path, sizeof x->path, name);
+    if (with_path)
+        precreate(hosts, x->path);
+    ck_assert_int_eq(zkh_proxy_start(&x->p, zkh_node_hostport(x->e, 0)), 0);
+    x->c = client_t(zkh_proxy_hostport(x->p), tu_ms(TU_SESSION_MS));
+    x->other = client_t(hosts, tu_ms(TU_SESSION_MS));
+    return 1;
+}
+
+static void proxied_done(proxied *x)
+{
+    zkc_client_destroy(x->c);
+    zkc_client_destroy(x->other);
+    zkh_proxy_stop(x->p);
+    tu_fault_ensemble_done(x->e);
+}
+
+/* The queue at path, seen through c, is exactly our node: session sid, token tok. */
+static void assert_only_node(zkc_client *c, const char *path, int64_t sid, int64_t tok)
+{
+    zkc_queue_entry *q;
+    int n;
+    ck_assert_int_eq(zkc_lock_queue(c, path, &q, &n), 0);
+    ck_assert_msg(n == 1, "%d nodes in the queue for one acquire", n);
+    ck_assert(q[0].session_id == sid);
+    ck_assert(q[0].czxid == tok);
+    ck_assert_int_eq(q[0].holds, 1);
+    zkc_queue_free(q, n);
+}
+
 static void connloss_case(int drop_reply)
 {
-    zkh_ensemble *e = tu_fault_ensemble(3, FAULT_MAX_SESSION_MS);
-    if (!e)
+    proxied x;
+    if (!proxied_start(&x, drop_reply ? "dropreply" : "dropreq", 1))
         return;
-    test_t0 = tu_now_ms();
-    const char *hosts = zkh_ensemble_hosts(e);
-    char path[128];
-    tu_unique_path(path, sizeof path, drop_reply ? "dropreply" : "dropreq");
-    precreate(hosts, path);
-    zkh_proxy *p;
-    ck_assert_int_eq(zkh_proxy_start(&p, zkh_node_hostport(e, 0)), 0);
-    zkc_client *c = client_t(zkh_proxy_hostport(p), tu_ms(TU_SESSION_MS));
-    zkc_client *obs = client_t(hosts, tu_ms(TU_SESSION_MS));
+    zkh_proxy *p = x.p;
+    zkc_client *c = x.c, *obs = x.other;
+    const char *path = x.path;
     int64_t sid = tu_session_id(c);
     zkc_lock *l = mklock(c, path);
     zkc_stats s0, s1;
@@ -464,17 +506,10 @@ static void connloss_case(int drop_reply)
     ck_assert_int_eq(creates, drop_reply ? 1 : 2);
     ck_assert_int_eq(seen, drop_reply ? 1 : 2);
     ck_assert(tu_session_id(c) == sid);
-    zkc_queue_entry *q;
-    int n;
     /* Through the client itself (it reads its own writes), then from outside. */
     ck_assert_int_eq(tu_queue_count(c, path), 1);
     ck_assert(tu_wait_queue_count(obs, path, 1, tu_ms(10000)));
-    ck_assert_int_eq(zkc_lock_queue(obs, path, &q, &n), 0);
-    ck_assert_msg(n == 1, "%d nodes in the queue for one acquire", n);
-    ck_assert(q[0].session_id == sid);
-    ck_assert(q[0].czxid == tok);
-    ck_assert_int_eq(q[0].holds, 1);
-    zkc_queue_free(q, n);
+    assert_only_node(obs, path, sid, tok);
     ck_assert_int_eq(zkc_lock_is_held(l), 1);
     ck_assert_int_eq(zkc_lock_release(l), 0);
     ck_assert_int_eq(tu_queue_count(c, path), 0);
@@ -486,10 +521,7 @@ static void connloss_case(int drop_reply)
     ck_assert_int_eq(tu_queue_count(c, path), 0);
     ck_assert(tu_wait_queue_count(obs, path, 0, tu_ms(10000)));
     zkc_lock_destroy(l);
-    zkc_client_destroy(c);
-    zkc_client_destroy(obs);
-    zkh_proxy_stop(p);
-    tu_fault_ensemble_done(e);
+    proxied_done(&x);
 }
 
 START_TEST(t_connloss_create_request_dropped)
@@ -501,6 +533,121 @@ END_TEST
 START_TEST(t_connloss_create_reply_dropped)
 {
     connloss_case(1);
+}
+END_TEST
+
+/* ------------------------------------------------------------ a create whose reply comes too late */
+
+/* The create is applied, but its reply is held past the ZooKeeper client's
+ * receive timeout (2/3 of the session timeout): the client fails it with
+ * ZOPERATIONTIMEOUT, as it does under heavy load, and reconnects in the same
+ * session. Like a connection loss, that says nothing about the write: the
+ * node exists, owned by a live session. Whatever the acquire reports, no
+ * node may stay behind to block the lock (issue 21). give_up_first: the
+ * acquire's own timeout passes while the create is still out, so the late
+ * reply finds the attempt abandoned. */
+enum { LATE_MUTEX, LATE_SEMAPHORE, LATE_RWLOCK };
+
+/* One contender of the given recipe; *rw is set for a read/write lock (its
+ * write side is returned; destroy it with late_drop). */
+static zkc_lock *late_lock(zkc_client *c, const char *path, int kind, zkc_rwlock **rw)
+{
+    zkc_lock *l = NULL;
+    *rw = NULL;
+    if (kind == LATE_SEMAPHORE) {
+        ck_assert_int_eq(zkc_semaphore_create(c, path, 1, &l), 0);
+    } else if (kind == LATE_RWLOCK) {
+        ck_assert_int_eq(zkc_rwlock_create(c, path, rw), 0);
+        l = zkc_rwlock_write(*rw);
+    } else {
+        l = mklock(c, path);
+    }
+    return l;
+}
+
+static void late_drop(zkc_lock *l, zkc_rwlock *rw)
+{
+    if (rw)
+        zkc_rwlock_destroy(rw);
+    else
+        zkc_lock_destroy(l);
+}
+
+static void late_create_reply_case(int kind, int give_up_first)
+{
+    proxied x;
+    /* A semaphore's node holds its lease count: let the semaphore make it. */
+    if (!proxied_start(&x, give_up_first ? "lateabandon" : "latereply", kind != LATE_SEMAPHORE))
+        return;
+    zkh_proxy *p = x.p;
+    zkc_client *c = x.c, *other = x.other;
+    const char *path = x.path;
+    int T = tu_ms(TU_SESSION_MS);
+    int64_t sid = tu_session_id(c);
+    zkc_rwlock *rw, *orw;
+    zkc_lock *l = late_lock(c, path, kind, &rw);
+    zkc_lock *ol = late_lock(other, path, kind, &orw);
+    if (kind == LATE_SEMAPHORE) {
+        /* Make the semaphore node first, so the first create the proxy sees
+         * is the queue node. */
+        ck_assert_int_eq(zkc_lock_acquire(ol, tu_ms(10000), NULL), 0);
+        ck_assert_int_eq(zkc_lock_release(ol), 0);
+    }
+    long seen0 = zkh_proxy_requests_seen(p, ZOO_CREATE2_OP);
+    /* Held for two session timeouts: the client gives up at 2/3 of one. */
+    zkh_proxy_delay_reply(p, ZOO_CREATE2_OP, 1, 2 * T);
+    int64_t tok = 0;
+    int tmo = give_up_first ? tu_ms(1000) : tu_ms(20000);
+    long long t0 = tu_now_ms();
+    int rc = zkc_lock_acquire(l, tmo, &tok);
+    fprintf(stderr, "late_create_reply(kind %d, %s): acquire -> %s after %lld ms (%s)\n", kind,
+            give_up_first ? "abandoned" : "waited", zkc_strerror(rc), tu_now_ms() - t0, rc ? zkc_errmsg() : "held");
+    ck_assert_int_eq(zkh_proxy_faults_fired(p), 1);
+    if (give_up_first) {
+        ck_assert_msg(rc == ZKC_ETIMEDOUT, "acquire: %s (%s)", zkc_strerror(rc), zkc_errmsg());
+    } else {
+        /* The node was created: recovery finds it by its uuid and queues on
+         * it. Reporting a failure here ("nothing applied") is the bug. */
+        ck_assert_msg(rc == 0, "acquire after a late create reply: %s (%s)", zkc_strerror(rc), zkc_errmsg());
+        ck_assert_int_eq(zkh_proxy_requests_seen(p, ZOO_CREATE2_OP) - seen0, 1); /* not created twice */
+        assert_only_node(c, path, sid, tok);
+        ck_assert_int_eq(zkc_lock_release(l), 0);
+    }
+    ck_assert_int_eq(zkc_lock_is_held(l), 0);
+    /* No orphan: another client gets the lock within a bound while the first
+     * client's session lives on. */
+    int orc = zkc_lock_acquire(ol, tu_ms(15000), NULL);
+    ck_assert_msg(orc == 0, "another client could not take the lock: %s (%s): a node was left behind",
+                  zkc_strerror(orc), zkc_errmsg());
+    ck_assert(tu_session_id(c) == sid);
+    ck_assert_int_eq(zkc_lock_release(ol), 0);
+    ck_assert(tu_wait_queue_count(other, path, 0, tu_ms(10000)));
+    late_drop(l, rw);
+    late_drop(ol, orw);
+    proxied_done(&x);
+}
+
+START_TEST(t_late_create_reply)
+{
+    late_create_reply_case(LATE_MUTEX, 0);
+}
+END_TEST
+
+START_TEST(t_late_create_reply_abandoned)
+{
+    late_create_reply_case(LATE_MUTEX, 1);
+}
+END_TEST
+
+START_TEST(t_late_create_reply_semaphore)
+{
+    late_create_reply_case(LATE_SEMAPHORE, 0);
+}
+END_TEST
+
+START_TEST(t_late_create_reply_rwlock_abandoned)
+{
+    late_create_reply_case(LATE_RWLOCK, 1);
 }
 END_TEST
 
@@ -641,6 +788,10 @@ static Suite *faults_suite(void)
     FAULT_CASE(s, t_partitioned_holder);
     FAULT_CASE(s, t_connloss_create_request_dropped);
     FAULT_CASE(s, t_connloss_create_reply_dropped);
+    FAULT_CASE(s, t_late_create_reply);
+    FAULT_CASE(s, t_late_create_reply_abandoned);
+    FAULT_CASE(s, t_late_create_reply_semaphore);
+    FAULT_CASE(s, t_late_create_reply_rwlock_abandoned);
     FAULT_CASE(s, t_unreachable_during_acquire);
     FAULT_CASE(s, t_unreachable_while_waiting);
     return s;

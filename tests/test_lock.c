@@ -448,6 +448,18 @@ static void chain_cb(zkc_lock *l, int status, int64_t token, void *ud)
     __atomic_add_fetch(&x->finished, 1, __ATOMIC_SEQ_CST);
 }
 
+/* Children listings sent by the waiters' clients so far. */
+static long waiter_listings(zkc_client **wc, int n, int one_client)
+{
+    long sum = 0;
+    for (int i = 0; i < (one_client ? 1 : n); i++) {
+        zkc_stats st;
+        zkc_client_stats(wc[i], &st);
+        sum += (long)st.requests[ZKC_REQ_CHILDREN];
+    }
+    return sum;
+}
+
 static void no_herd(int one_client)
 {
     zkh_ensemble *e = tu_shared();
@@ -510,6 +522,7 @@ static void no_herd(int one_client)
     ck_assert_msg(total - base <= 2 * q.n, "wchs: %ld watches more than before for %d queue members", total - base,
                   q.n);
     snap_free(&q);
+    long lists0 = waiter_listings(wc, HERD_N, one_client);
 
     /* Drain the queue: each waiter is granted once, in turn. */
     ck_assert_int_eq(zkc_lock_release(h), 0);
@@ -523,6 +536,13 @@ static void no_herd(int one_client)
         tu_events_get(&x.ev, i, NULL, &b);
         ck_assert(b > a);
     }
+    /* The first waiter's predecessor was the head when it listed: its
+     * deletion alone lets that waiter in, with no second listing. Every
+     * other waiter lists once more, when the node ahead of it goes. */
+    long lists = waiter_listings(wc, HERD_N, one_client) - lists0;
+    fprintf(stderr, "no_herd(%s): %ld listings while %d waiters drained\n", one_client ? "one client" : "clients",
+            lists, HERD_N);
+    ck_assert_msg(lists <= HERD_N - 1, "%ld listings to drain %d waiters", lists, HERD_N);
     ck_assert(tu_wait_queue_count(hc, path, 0, tu_ms(10000)));
     ck_assert_int_eq(tu_wait_watches(e, path, 0, tu_ms(5000)), 0);
     for (int i = 0; i < HERD_N; i++)

@@ -717,7 +717,7 @@ START_TEST(t_queue_limit)
 }
 END_TEST
 
-/* Concurrent reservations of one client share enqueue multis (lib/reserve.c,
+/* Concurrent reservations of one client share enqueue multis (lib/inventory_enqueue.c,
  * COMBINING), keep their submission order in the queue and are served in it.
  * One request in the burst reuses an id that already reserved: its create
  * fails the multi it is in, it gets its earlier outcome, and the others of that

@@ -425,19 +425,28 @@ static zkh_proxy *connected_proxy(void)
     }
 }
 
+/* A fault ensemble with one proxy per server (g_px); phosts gets the
+ * proxies' connect string. 0 when no ensemble could be had. */
+static int proxied_ensemble(char *phosts, size_t len)
+{
+    g_e = tu_fault_ensemble(3, 30000);
+    if (!g_e)
+        return 0;
+    phosts[0] = 0;
+    for (int i = 0; i < 3; i++) {
+        REQUIRE(zkh_proxy_start(&g_px[i], zkh_node_hostport(g_e, i)) == 0, "proxy %d", i);
+        snprintf(phosts + strlen(phosts), len - strlen(phosts), "%s%s", i ? "," : "", zkh_proxy_hostport(g_px[i]));
+    }
+    return 1;
+}
+
 START_TEST(t_lost_grant_and_enqueue)
 {
     char root[128];
     tu_unique_path(root, sizeof root, "rsvlr");
-    g_e = tu_fault_ensemble(3, 30000);
-    if (!g_e)
+    char phosts[512];
+    if (!proxied_ensemble(phosts, sizeof phosts))
         return;
-    char phosts[512] = "";
-    for (int i = 0; i < 3; i++) {
-        REQUIRE(zkh_proxy_start(&g_px[i], zkh_node_hostport(g_e, i)) == 0, "proxy %d", i);
-        snprintf(phosts + strlen(phosts), sizeof phosts - strlen(phosts), "%s%s", i ? "," : "",
-                 zkh_proxy_hostport(g_px[i]));
-    }
     zkc_client *g = client_for(phosts), *o = client_for(zkh_ensemble_hosts(g_e));
     zkc_inventory *ginv = inv_open(g, root), *oinv = inv_open(o, root);
     REQUIRE(zkc_inventory_restock(oinv, "K", 0) == 0, "restock: %s", zkc_errmsg());
@@ -492,15 +501,15 @@ START_TEST(t_lost_grant_and_enqueue)
         int rc = zkc_inventory_reserve(ginv, id, &l, 1, NULL, WAIT_MS, NULL, &st);
         REQUIRE(rc == 0 && st == ZKC_RES_RESERVED, "enqueue round %d: %s", round, zkc_errmsg());
     }
-    /* restock's setData loses its reply (applied) or its request (not): the
-     * units are added exactly once either way */
+    /* restock's multi (record + marker) loses its reply (applied) or its
+     * request (not): the units are added exactly once either way */
     for (int round = 0; round < 2; round++) {
         zkh_proxy *px = connected_proxy();
         int fired0 = zkh_proxy_faults_fired(px);
         if (round == 0)
-            zkh_proxy_drop_reply(px, OP_SETDATA, 1);
+            zkh_proxy_drop_reply(px, OP_MULTI, 1);
         else
-            zkh_proxy_drop_request(px, OP_SETDATA, 1);
+            zkh_proxy_drop_request(px, OP_MULTI, 1);
         int rc = zkc_inventory_restock(ginv, "K", 10);
         REQUIRE(rc == 0, "restock round %d: %s", round, zkc_errmsg());
         REQUIRE(zkh_proxy_faults_fired(px) > fired0, "restock round %d: the fault did not fire", round);
@@ -514,6 +523,93 @@ START_TEST(t_lost_grant_and_enqueue)
     free(v);
     tu_raw_close(raw);
     tu_events_destroy(&ev);
+    zkc_inventory_destroy(ginv);
+    zkc_inventory_destroy(oinv);
+    zkc_client_destroy(g);
+    zkc_client_destroy(o);
+    cleanup();
+}
+END_TEST
+
+/* A restock whose multi lost its reply (or its request) is decided exactly
+ * even when another client moved the SKU record on before the restocker could
+ * look: the marker in its multi says whether it was applied. (Before the
+ * marker this was ZKC_EUNKNOWN: the record no longer showed our bytes at the
+ * next version.) Confirm after a lost reply is decided by its record. */
+typedef struct restock_call {
+    zkc_inventory *inv;
+    int64_t qty;
+    int rc;
+    char err[256];
+} restock_call;
+
+static void *restock_thread(void *arg)
+{
+    restock_call *rc = arg;
+    rc->rc = zkc_inventory_restock(rc->inv, "K", rc->qty);
+    snprintf(rc->err, sizeof rc->err, "%s", rc->rc ? zkc_errmsg() : "");
+    return NULL;
+}
+
+START_TEST(t_lost_restock_decided)
+{
+    char root[128];
+    tu_unique_path(root, sizeof root, "rsvrs");
+    char phosts[512];
+    if (!proxied_ensemble(phosts, sizeof phosts))
+        return;
+    zkc_client *g = client_for(phosts), *o = client_for(zkh_ensemble_hosts(g_e));
+    zkc_inventory *ginv = inv_open(g, root), *oinv = inv_open(o, root);
+    REQUIRE(zkc_inventory_restock(oinv, "K", 1) == 0, "restock: %s", zkc_errmsg());
+    int64_t want = 1;
+    for (int round = 0; round < 2; round++) {
+        zkh_proxy *px = connected_proxy();
+        /* g can only come back through px, and not before o has written. */
+        for (int i = 0; i < 3; i++)
+            if (g_px[i] != px)
+                zkh_proxy_blackhole(g_px[i], 1);
+        int fired0 = zkh_proxy_faults_fired(px);
+        if (round == 0)
+            zkh_proxy_drop_reply(px, OP_MULTI, 1);
+        else
+            zkh_proxy_drop_request(px, OP_MULTI, 1);
+        restock_call call = {ginv, 10, -1, ""};
+        pthread_t th;
+        REQUIRE(pthread_create(&th, NULL, restock_thread, &call) == 0, "thread");
+        long long deadline = tu_now_ms() + WAIT_MS;
+        while (zkh_proxy_faults_fired(px) == fired0 && tu_now_ms() < deadline)
+            ; /* no sleep: px must be shut before g reconnects through it */
+        zkh_proxy_blackhole(px, 1);
+        REQUIRE(zkh_proxy_faults_fired(px) > fired0, "round %d: the fault did not fire", round);
+        REQUIRE(zkc_inventory_restock(oinv, "K", 1) == 0, "round %d: o's restock: %s", round, zkc_errmsg());
+        for (int i = 0; i < 3; i++)
+            zkh_proxy_blackhole(g_px[i], 0);
+        pthread_join(th, NULL);
+        REQUIRE(call.rc == 0, "round %d: restock after a lost %s: %s (%s)", round, round ? "request" : "reply",
+                zkc_strerror(call.rc), call.err);
+        want += 10 + 1;
+        zkc_stock_info si = stock_of(oinv, "K");
+        REQUIRE(si.available == want && si.total == want, "round %d: available %lld total %lld, want %lld", round,
+                (long long)si.available, (long long)si.total, (long long)want);
+    }
+    /* confirm's multi loses its reply: the record says it was applied */
+    zkc_line l = {"K", 3};
+    zkc_res_state st;
+    REQUIRE(zkc_inventory_reserve(ginv, "c1", &l, 1, NULL, WAIT_MS, NULL, &st) == 0, "reserve: %s", zkc_errmsg());
+    zkh_proxy *px = connected_proxy();
+    int fired0 = zkh_proxy_faults_fired(px);
+    zkh_proxy_drop_reply(px, OP_MULTI, 1);
+    REQUIRE(zkc_inventory_confirm(ginv, "c1") == 0, "confirm after a lost reply: %s", zkc_errmsg());
+    REQUIRE(zkh_proxy_faults_fired(px) > fired0, "confirm: the fault did not fire");
+    zkc_stock_info si = stock_of(oinv, "K");
+    REQUIRE(si.sold == 3 && si.available == want - 3 && si.reserved == 0, "after confirm: sold %lld",
+            (long long)si.sold);
+    tu_raw *raw = tu_raw_open(zkh_ensemble_hosts(g_e), tu_ms(10000));
+    ru_rec *v;
+    int n = ru_records(tu_raw_zh(raw), root, &v);
+    ru_check_units(tu_raw_zh(raw), root, "K", want, v, n);
+    free(v);
+    tu_raw_close(raw);
     zkc_inventory_destroy(ginv);
     zkc_inventory_destroy(oinv);
     zkc_client_destroy(g);
@@ -580,6 +676,7 @@ int main(void)
     } cases[] = {{"kill_granter", t_kill_granter_mid_batch},
                  {"kill_waiting", t_kill_waiting_worker},
                  {"lost_replies", t_lost_grant_and_enqueue},
+                 {"lost_restock", t_lost_restock_decided},
                  {"session_expiry", t_session_expiry_while_queued}};
     Suite *s = suite_create("reserve_faults");
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

@@ -7,6 +7,7 @@
 #endif
 #include "testutil.h"
 
+#include "list.h"
 #include "seqname.h"
 
 #include <limits.h>
@@ -315,6 +316,91 @@ START_TEST(t_members_sort_across_wrap)
 }
 END_TEST
 
+/* ------------------------------------------------------------ list.h */
+
+typedef struct item {
+    int v;
+    zkc__list_node node;
+} item;
+
+static int list_values(const zkc__list *l, int *out, int max)
+{
+    int n = 0;
+    for (zkc__list_node *x = zkc__list_first(l); x && n < max; x = zkc__list_next(l, x))
+        out[n++] = ((item *)((char *)x - offsetof(item, node)))->v;
+    return n;
+}
+
+START_TEST(t_list_order_and_remove)
+{
+    zkc__list l;
+    zkc__list_init(&l);
+    ck_assert(zkc__list_empty(&l));
+    ck_assert_ptr_null(zkc__list_first(&l));
+    item it[4] = {{.v = 0}, {.v = 1}, {.v = 2}, {.v = 3}};
+    ck_assert(!zkc__list_linked(&it[0].node));
+    zkc__list_push_back(&l, &it[1].node);
+    zkc__list_push_back(&l, &it[2].node);
+    zkc__list_push_front(&l, &it[0].node);
+    zkc__list_push_back(&l, &it[3].node);
+    int v[8];
+    ck_assert_int_eq(list_values(&l, v, 8), 4);
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(v[i], i);
+    /* Removal needs no list, leaves the node unlinked, and twice is harmless. */
+    zkc__list_remove(&it[2].node);
+    ck_assert(!zkc__list_linked(&it[2].node));
+    zkc__list_remove(&it[2].node);
+    ck_assert_int_eq(list_values(&l, v, 8), 3);
+    ck_assert_int_eq(v[0], 0);
+    ck_assert_int_eq(v[1], 1);
+    ck_assert_int_eq(v[2], 3);
+    zkc__list_remove(&it[0].node);
+    zkc__list_remove(&it[3].node);
+    zkc__list_remove(&it[1].node);
+    ck_assert(zkc__list_empty(&l));
+}
+END_TEST
+
+START_TEST(t_list_take_and_foreach)
+{
+    zkc__list a, b;
+    zkc__list_init(&a);
+    zkc__list_init(&b);
+    zkc__list_take(&b, &a); /* from an empty list: an empty list */
+    ck_assert(zkc__list_empty(&b));
+    item it[5];
+    for (int i = 0; i < 5; i++) {
+        it[i].v = i;
+        it[i].node.next = it[i].node.prev = NULL;
+        zkc__list_push_back(&a, &it[i].node);
+    }
+    zkc__list_take(&b, &a);
+    ck_assert(zkc__list_empty(&a));
+    int v[8];
+    ck_assert_int_eq(list_values(&b, v, 8), 5);
+    for (int i = 0; i < 5; i++)
+        ck_assert_int_eq(v[i], i);
+    /* The moved list is whole in both directions. */
+    ck_assert_ptr_eq(b.head.prev, &it[4].node);
+    ck_assert_ptr_eq(it[0].node.prev, &b.head);
+    /* The body may remove the node it is visiting. */
+    zkc__list_node *n, *tmp;
+    int seen = 0;
+    ZKC__LIST_FOREACH_SAFE(n, tmp, &b)
+    {
+        item *x = (item *)((char *)n - offsetof(item, node));
+        ck_assert_int_eq(x->v, seen++);
+        if (x->v % 2 == 0)
+            zkc__list_remove(n);
+    }
+    ck_assert_int_eq(seen, 5);
+    ck_assert_int_eq(list_values(&b, v, 8), 2);
+    ck_assert_int_eq(v[0], 1);
+    ck_assert_int_eq(v[1], 3);
+}
+END_TEST
+
 static Suite *unit_suite(void)
 {
     Suite *s = suite_create("unit");
@@ -330,6 +416,10 @@ static Suite *unit_suite(void)
     tcase_add_test(tc, t_seq_parse_junk);
     tcase_add_test(tc, t_seq_cmp);
     tcase_add_test(tc, t_members_sort_across_wrap);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("list");
+    tcase_add_test(tc, t_list_order_and_remove);
+    tcase_add_test(tc, t_list_take_and_foreach);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -20,9 +20,6 @@
 #include "zkcoord.h"
 #include "harness/ensemble.h"
 
-#ifndef THREADED
-#define THREADED
-#endif
 #include <zookeeper/zookeeper.h>
 
 /* ------------------------------------------------------------ time */

@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
-# Build a ZooKeeper 3.8 image from Debian packages, for machines that can reach
-# Debian's package mirror but no container registry.
+# Build a ZooKeeper 3.8 image from Debian packages, for machines that reach no
+# container registry.
 #
 #   docker/zookeeper-local/build.sh [--force] [--image NAME:TAG]
 #
-# What it does:
+# Two ways to get the packages' files (ZKC_LOCAL_FROM, default auto: host when
+# zookeeper and openjdk-17-jre-headless are installed here, else debootstrap):
+#   host        copy them from this machine's installed packages with
+#               rootfs-from-host.sh (no network; ~30 s here, see docker/README.md);
+#               the image has no dpkg database.
+#   debootstrap download and unpack them from the Debian mirror (~10 min here).
+# What debootstrap mode does:
 #   1. debootstrap --variant=minbase --include=zookeeper,... bookworm ROOTFS MIRROR
 #      MIRROR is read at run time from this machine's apt sources (the entry that
 #      lists suite "bookworm" and component "main"); ZKC_DEBIAN_MIRROR overrides it.
@@ -24,6 +30,7 @@
 # under ZKC_BUILD_TMPDIR (default /var/tmp) while building.
 #
 # Environment:
+#   ZKC_LOCAL_FROM            auto (default), host or debootstrap (above)
 #   ZKC_LOCAL_IMAGE           image name (default zkcoord/zookeeper-local:3.8)
 #   ZKC_DEBIAN_MIRROR         mirror URL (default: from /etc/apt/sources.list*)
 #   ZKC_BUILD_TMPDIR          where the temporary rootfs goes (default /var/tmp)
@@ -61,7 +68,26 @@ done
 command -v docker >/dev/null || die "docker is not installed"
 docker info >/dev/null 2>&1 || die "cannot talk to the Docker daemon (is it running? are you root or in group docker?)"
 
-inputs_hash=$(cat "$here/build.sh" "$here/docker-entrypoint.sh" | sha256sum | cut -c1-64)
+host_has_packages() {
+    local p
+    for p in zookeeper openjdk-17-jre-headless; do
+        [[ $(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null) == installed ]] || return 1
+    done
+}
+from=${ZKC_LOCAL_FROM:-auto}
+case $from in
+    auto) if command -v dpkg-query >/dev/null && host_has_packages; then from=host; else from=debootstrap; fi ;;
+    host) host_has_packages || die "ZKC_LOCAL_FROM=host: zookeeper and openjdk-17-jre-headless must be installed here" ;;
+    debootstrap) ;;
+    *) die "ZKC_LOCAL_FROM must be auto, host or debootstrap (got '$from')" ;;
+esac
+# The image is rebuilt when these change: the scripts, how it is built, and in
+# host mode the host's package versions.
+inputs_hash=$( {
+    cat "$here/build.sh" "$here/docker-entrypoint.sh" "$here/rootfs-from-host.sh"
+    echo "from=$from"
+    [[ $from == host ]] && dpkg-query -W -f='${Package}=${Version}\n' zookeeper openjdk-17-jre-headless
+} | sha256sum | cut -c1-64)
 label_key=org.zkcoord.inputs
 
 current_hash() {
@@ -73,7 +99,7 @@ if [[ $force -eq 0 && "$(current_hash)" == "$inputs_hash" ]]; then
     exit 0
 fi
 
-[[ $(id -u) -eq 0 ]] || die "must run as root (debootstrap needs it)"
+[[ $(id -u) -eq 0 ]] || die "must run as root (to keep the files' owners in the image)"
 
 # One build at a time on this machine (CI and a developer may race).
 lockfile=${ZKC_BUILD_TMPDIR:-/var/tmp}/zkcoord-zookeeper-local.lock
@@ -87,6 +113,7 @@ if [[ $force -eq 0 && "$(current_hash)" == "$inputs_hash" ]]; then
     exit 0
 fi
 
+if [[ $from == debootstrap ]]; then # ---- up to "Build": debootstrap mode only
 if ! command -v debootstrap >/dev/null; then
     [[ ${ZKC_NO_APT:-0} != 1 ]] || die "debootstrap is not installed (apt-get install -y debootstrap)"
     command -v apt-get >/dev/null || die "debootstrap is not installed and there is no apt-get"
@@ -164,6 +191,7 @@ case $mirror in
 esac
 keyring_opt=()
 if [[ -n ${keyring:-} && -r $keyring ]]; then keyring_opt=(--keyring="$keyring"); fi
+fi # debootstrap mode
 
 # --- Build. ----------------------------------------------------------------
 tmpbase=${ZKC_BUILD_TMPDIR:-/var/tmp}
@@ -183,6 +211,15 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 t0=$(date +%s)
+if [[ $from == host ]]; then
+    log "building $image (inputs ${inputs_hash:0:12}) from this machine's installed packages"
+    log "rootfs: $rootfs"
+    versions=$("$here/rootfs-from-host.sh" "$rootfs") || die "rootfs-from-host.sh failed"
+    zk_version=${versions#zookeeper=}; zk_version=${zk_version%% *}
+    jre_version=${versions##*openjdk=}
+    t1=$(date +%s)
+    log "rootfs from the host's packages in $((t1 - t0))s"
+else # debootstrap mode, up to the trim
 log "building $image (inputs ${inputs_hash:0:12}) from Debian $suite packages: $include"
 log "mirror: $mirror (from $mirror_from)"
 log "rootfs: $rootfs"
@@ -252,14 +289,18 @@ if [[ ${ZKC_FULL_JRE:-0} != 1 ]]; then
     slim_jre || die "could not replace default-jre by default-jre-headless in the rootfs (ZKC_FULL_JRE=1 skips this step)"
     log "replaced default-jre (GUI JRE) by default-jre-headless; $(inchroot dpkg-query -W -f='.\n' | wc -l) packages left"
 fi
+fi # debootstrap mode
 
 # Trim: apt lists and caches, docs, man pages, translations. Keep copyright files.
 rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/* "$rootfs"/var/cache/debconf/*-old \
        "$rootfs"/var/log/* "$rootfs"/debootstrap \
        "$rootfs"/usr/share/man "$rootfs"/usr/share/info "$rootfs"/usr/share/lintian "$rootfs"/usr/share/linda \
        "$rootfs"/usr/share/locale/* "$rootfs"/usr/share/zookeeper/zooinspector "$rootfs"/usr/bin/zooinspector
-find "$rootfs/usr/share/doc" -mindepth 1 ! -type d ! -name copyright -delete
-find "$rootfs/usr/share/doc" -mindepth 1 -type d -empty -delete
+if [[ -d $rootfs/usr/share/doc ]]; then
+    find "$rootfs/usr/share/doc" -mindepth 1 ! -type d ! -name copyright -delete
+    find "$rootfs/usr/share/doc" -mindepth 1 -type d -empty -delete
+fi
+if [[ $from == debootstrap ]]; then
 mkdir -p "$rootfs/var/lib/apt/lists/partial" "$rootfs/var/cache/apt/archives/partial"
 # Keep it that way if someone installs more packages in a derived image.
 cat > "$rootfs/etc/dpkg/dpkg.cfg.d/zkcoord-nodoc" <<'EOF'
@@ -275,11 +316,12 @@ DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/*.bin ||
 EOF
 # Do not ship this machine's mirror, resolver or host name in the image.
 printf '# emptied by zkcoord build.sh: add a Debian %s source here to use apt\n' "$suite" > "$rootfs/etc/apt/sources.list"
+fi
 : > "$rootfs/etc/resolv.conf"
 printf 'zookeeper\n' > "$rootfs/etc/hostname"
 
 # Entrypoint and the directories the official image has.
-install -m 0755 "$here/docker-entrypoint.sh" "$rootfs/usr/local/bin/docker-entrypoint.sh"
+install -D -m 0755 "$here/docker-entrypoint.sh" "$rootfs/usr/local/bin/docker-entrypoint.sh"
 ln -sf usr/local/bin/docker-entrypoint.sh "$rootfs/docker-entrypoint.sh"
 mkdir -p "$rootfs/conf" "$rootfs/data" "$rootfs/datalog" "$rootfs/logs"
 chroot "$rootfs" chown zookeeper: /conf /data /datalog /logs
@@ -301,7 +343,8 @@ new_id=$(tar --numeric-owner --xattrs -C "$rootfs" -c . | docker import \
     --change "LABEL $label_key=$inputs_hash" \
     --change "LABEL org.zkcoord.zookeeper.version=$zk_version" \
     --change "LABEL org.zkcoord.debian.suite=$suite" \
-    -m "zkcoord: ZooKeeper $zk_version from Debian $suite packages" \
+    --change "LABEL org.zkcoord.built-from=$from" \
+    -m "zkcoord: ZooKeeper $zk_version from Debian $suite packages ($from)" \
     - "$image") || die "docker import failed"
 t2=$(date +%s)
 
@@ -312,4 +355,4 @@ fi
 
 size=$(docker image inspect -f '{{.Size}}' "$image")
 log "built $image (${new_id#sha256:}) size $((size / 1000000)) MB in $((t2 - t0))s" \
-    "(debootstrap $((t1 - t0))s, trim+import $((t2 - t1))s)"
+    "($from $((t1 - t0))s, trim+import $((t2 - t1))s)"

@@ -378,6 +378,8 @@ static int run(cfg *c, char **argv)
     }
     int64_t oversold = 0, twice = 0, units_sold = 0, conserve_bad = 0;
     printf("\nunits sold per SKU (hot SKUs first):\n");
+    int unlisted = 0;
+    int64_t unlisted_sold = 0;
     for (int s = 0; s < c->skus; s++) {
         char name[32];
         sku_name(s, name, sizeof name);
@@ -397,10 +399,19 @@ static int run(cfg *c, char **argv)
             twice += si.sold - sold_expected[s];
         if (si.sold < sold_expected[s])
             conserve_bad++;
-        if (s < c->hot || s < 8)
+        if (s < c->hot || s < 8) {
             printf("  %s%s sold %3" PRId64 " / %" PRId64 ", left %" PRId64 ", queue %d\n", name, s < c->hot ? "*" : " ",
                    si.sold, si.total, si.available, si.queue_length);
+        } else {
+            unlisted++;
+            unlisted_sold += si.sold;
+        }
     }
+    /* The table is cut short to stay readable; say so, or a reader counts the
+     * rows and wonders where the other SKUs went. */
+    if (unlisted > 0)
+        printf("  ... and %d more SKU%s (not listed: %" PRId64 " units sold); the summary checks all %d\n", unlisted,
+               unlisted == 1 ? "" : "s", unlisted_sold, c->skus);
     int64_t lat[65536];
     int nlat = 0;
     char cmd[400];

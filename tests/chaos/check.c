@@ -194,11 +194,17 @@ static wk *worker(ctx *x, int wid)
     return &x->w[wid - x->in->first_wid];
 }
 
-static void parse_worker(ctx *x, wk *w)
+/* A worker's file in the run directory: <prefix>-<wid>.log, or NULL. */
+static FILE *worker_file(ctx *x, const char *prefix, int wid)
 {
     char p[4200];
-    snprintf(p, sizeof p, "%s/hist-%d.log", x->in->dir, w->wid);
-    FILE *fp = fopen(p, "r");
+    snprintf(p, sizeof p, "%s/%s-%d.log", x->in->dir, prefix, wid);
+    return fopen(p, "r");
+}
+
+static void parse_worker(ctx *x, wk *w)
+{
+    FILE *fp = worker_file(x, "hist", w->wid);
     if (!fp)
         return;
     char *line = NULL;
@@ -1104,6 +1110,23 @@ static void check_calls(ctx *x)
     }
 }
 
+/* The library's own watchdog (test builds, lib/opwatch.h): an operation still
+ * open past its bound, with its kind, path and state. Each line fails. */
+static void check_opwatch(ctx *x)
+{
+    for (int wi = 0; wi < x->nw; wi++) {
+        FILE *fp = worker_file(x, "opwatch", x->w[wi].wid);
+        if (!fp)
+            continue;
+        char line[1024];
+        while (fgets(line, sizeof line, fp)) {
+            line[strcspn(line, "\n")] = 0;
+            viol(x, V_INCOMPLETE, "w%d: library watchdog: %s", x->w[wi].wid, line);
+        }
+        fclose(fp);
+    }
+}
+
 /* ---------------------------------------------------------------- entry */
 
 int ch_check(const ch_check_in *in, ch_check_out *out)
@@ -1130,6 +1153,7 @@ int ch_check(const ch_check_in *in, ch_check_out *out)
     check_counters(&x);
     check_inventory(&x);
     check_calls(&x);
+    check_opwatch(&x);
     if (!in->quiet)
         print_results(&x);
     for (int i = 0; i < x.nw; i++) {

@@ -4,9 +4,6 @@
 #include "ensemble.h"
 #include "proxy.h"
 
-#ifndef THREADED
-#define THREADED
-#endif
 #include <zookeeper/zookeeper.h>
 
 #include <errno.h>

@@ -867,6 +867,11 @@ int ch_worker_main(int argc, char **argv)
     W.slot->pid = getpid();
     ch_log(W.h, "START pid=%d", (int)getpid());
 
+    /* Test builds of the library (--enable-opwatch) report operations left
+     * open past their bound here; the checker fails on every line. */
+    char owf[4200];
+    snprintf(owf, sizeof owf, "%s/opwatch-%d.log", W.dir, W.wid);
+    setenv("ZKC_OPWATCH_FILE", owf, 1);
     zkc_client_options o;
     zkc_client_options_init(&o);
     o.hosts = W.hosts;
@@ -890,6 +895,13 @@ int ch_worker_main(int argc, char **argv)
     }
     int st = zkc_client_session_timeout(W.c);
     W.op_timeout_ms = 2 * (st > 0 ? st : W.sh.session_ms);
+    if (!getenv("ZKC_OPWATCH_BOUND_MS")) {
+        /* The checker's bound for a call (as for the window's drain below);
+         * set ZKC_OPWATCH_BOUND_MS to hold the library to a tighter one. */
+        char b[32];
+        snprintf(b, sizeof b, "%d", 6 * W.op_timeout_ms + 30000);
+        setenv("ZKC_OPWATCH_BOUND_MS", b, 1);
+    }
     publish_session();
     int64_t sid = 0;
     zkc_client_session(W.c, &sid, NULL, NULL);

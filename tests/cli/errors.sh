@@ -64,6 +64,18 @@ run 2 "$ZKCOORD" $H counter add /cli/c 1 --floor 5 --ceiling 4
 run 2 "$ZKCOORD" $H --session-timeout 0 session
 run 2 "$ZKCOORD" $H --auth nocolon session
 run 2 "$ZKCOORD" --hosts "" session
+run 2 "$ZKCOORD" $H --auth "" session
+grep -q -- "--auth '' gives no credentials" "$T/err" || fail "--auth '' message"
+run 2 "$ZKCOORD" $H --acl everyone session
+grep -q -- "--acl must be open, creator or creator-read" "$T/err" || fail "--acl value message"
+run 2 "$ZKCOORD" $H --acl creator counter get /cli/c
+grep -q -- "need credentials" "$T/err" || fail "--acl creator without --auth message"
+# Paths longer than the library's limit (1024 bytes) are usage errors found
+# before connecting; 1024 bytes pass the check (and then find no server here).
+long1024=/$(printf 'p%.0s' $(seq 1023))
+run 2 "$ZKCOORD" $H counter get "${long1024}q"
+grep -q "path is 1025 bytes long; the limit is 1024" "$T/err" || fail "long path message"
+run 4 "$ZKCOORD" $H --connect-timeout 500 counter get "$long1024"
 ok "usage errors exit 2 with a message"
 
 # no server reachable: exit 4 within the connect timeout
@@ -76,4 +88,15 @@ for args in "session" "counter get /cli/c" "queue /cli/l" "lock /cli/l -- true";
 done
 ZKC_HOSTS=127.0.0.1:1 run 4 timeout -s KILL 20 "$ZKCOORD" --connect-timeout 500 session
 ok "unreachable server exits 4 within its connect timeout"
+
+# A host name that does not resolve (.invalid never does, RFC 2606) is an
+# unreachable server too: exit 4, naming the host, not a usage error.
+run 4 timeout -s KILL 20 "$ZKCOORD" --hosts no-such-host.invalid:2181 --connect-timeout 1000 session
+grep -q "host name 'no-such-host.invalid' does not resolve" "$T/err" || fail "unresolvable host message"
+run 4 timeout -s KILL 20 "$ZKCOORD" --hosts no-such-host.invalid:2181 --connect-timeout 1000 lock /cli/l -- true
+grep -q "host name 'no-such-host.invalid' does not resolve" "$T/err" || fail "unresolvable host message (lock)"
+# One good-looking address among them: the connect times out, and says why.
+run 4 timeout -s KILL 20 "$ZKCOORD" --hosts no-such-host.invalid:2181,127.0.0.1:1 --connect-timeout 500 session
+grep -q "host name 'no-such-host.invalid' does not resolve" "$T/err" || fail "unresolvable host note"
+ok "unresolvable host name exits 4 and says so"
 exit 0

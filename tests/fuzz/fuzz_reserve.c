@@ -3,7 +3,7 @@
  * there): decoding never crashes or overreads, and what is accepted re-encodes
  * to the very same bytes (zkc__res_parse checks that and aborts otherwise). */
 #include "internal.h"
-#include "reserve.h"
+#include "inventory_codec.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -15,18 +15,16 @@ if ! command -v "$CC" >/dev/null; then
     echo "run-fuzz: $CC not found (apt-get install clang libclang-rt-14-dev)" >&2
     exit 1
 fi
-libsrc="$top/lib/error.c $top/lib/path.c $top/lib/seqname.c $top/lib/codec.c $top/lib/loop.c"
+libsrc="$top/lib/error.c $top/lib/util.c $top/lib/path.c $top/lib/seqname.c $top/lib/codec.c $top/lib/loop.c"
 fail=0
 for t in path seqname codec reserve; do
     exe="$work/fuzz_$t"
     src="$libsrc"
-    extra=""
     if [ "$t" = reserve ]; then
-        # Only the pure record codec of lib/reserve.c.
-        src="$top/lib/error.c $top/lib/path.c $top/lib/loop.c $top/lib/reserve.c"
-        extra="-DZKC_RESERVE_PURE"
+        # Only the pure record codec of the inventory.
+        src="$top/lib/error.c $top/lib/util.c $top/lib/path.c $top/lib/loop.c $top/lib/inventory_codec.c"
     fi
-    $CC -g -O1 -std=gnu11 -D_GNU_SOURCE -DTHREADED $extra -fsanitize=fuzzer,address,undefined \
+    $CC -g -O1 -std=gnu11 -D_GNU_SOURCE -DTHREADED -fsanitize=fuzzer,address,undefined \
         -fno-sanitize-recover=undefined -I"$top/include" -I"$top/lib" \
         "$here/fuzz_$t.c" $src -o "$exe" -lpthread
     corpus="$work/corpus_$t"

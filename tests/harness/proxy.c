@@ -42,6 +42,9 @@ struct conn {
     struct flow down; /* server -> client */
     int32_t drop_xids[64]; /* replies to discard: requests armed by drop_reply */
     int ndrop;
+    int32_t delay_xids[64]; /* replies to hold: requests armed by delay_reply */
+    int ndelay;
+    long long hold_until;   /* server -> client held until then (0: not held) */
     struct conn *next;
 };
 
@@ -60,7 +63,8 @@ struct zkh_proxy {
     int blackhole;
     int pending_cut;
     unsigned long ctl_req, ctl_done;
-    int drop_req[NOPS], drop_rep[NOPS];
+    int drop_req[NOPS], drop_rep[NOPS], delay_rep[NOPS];
+    int delay_ms;
     long seen[NOPS];
     int fired;
     int nconns;
@@ -142,6 +146,10 @@ static int scan_up(zkh_proxy *p, struct conn *c)
                        c->ndrop < (int)(sizeof c->drop_xids / sizeof c->drop_xids[0])) {
                 p->drop_rep[ix]--;
                 c->drop_xids[c->ndrop++] = xid;
+            } else if (p->delay_rep[ix] > 0 &&
+                       c->ndelay < (int)(sizeof c->delay_xids / sizeof c->delay_xids[0])) {
+                p->delay_rep[ix]--;
+                c->delay_xids[c->ndelay++] = xid;
             }
         }
         pthread_mutex_unlock(&p->mu);
@@ -156,6 +164,11 @@ static int scan_up(zkh_proxy *p, struct conn *c)
 static int scan_down(zkh_proxy *p, struct conn *c)
 {
     struct flow *f = &c->down;
+    if (c->hold_until) {
+        if (now_ms() < c->hold_until)
+            return PASS; /* nothing more is cleared; the poll timeout wakes us */
+        c->hold_until = 0;
+    }
     while (f->ok < f->len) {
         if (f->remaining) {
             size_t take = f->len - f->ok;
@@ -185,6 +198,15 @@ static int scan_down(zkh_proxy *p, struct conn *c)
                 p->fired++;
                 pthread_mutex_unlock(&p->mu);
                 return CUT;
+            }
+        for (int k = 0; k < c->ndelay; k++)
+            if (c->delay_xids[k] == xid) {
+                c->delay_xids[k] = c->delay_xids[--c->ndelay];
+                pthread_mutex_lock(&p->mu);
+                p->fired++;
+                c->hold_until = now_ms() + p->delay_ms;
+                pthread_mutex_unlock(&p->mu);
+                return PASS; /* this reply is the first byte held */
             }
         f->ok += 4;
         f->remaining = mlen;
@@ -397,6 +419,15 @@ static void service(zkh_proxy *p, struct conn *c, short crev, short srev)
         conn_close(p, c, 1);
 }
 
+/* A held stream whose time is up: clear what it holds; the next poll writes it. */
+static void release_held(zkh_proxy *p)
+{
+    long long now = now_ms();
+    for (struct conn *c = p->conns; c; c = c->next)
+        if (c->hold_until && now >= c->hold_until && !p->bh_applied)
+            scan_down(p, c);
+}
+
 static void *proxy_main(void *arg)
 {
     zkh_proxy *p = arg;
@@ -460,8 +491,17 @@ static void *proxy_main(void *arg)
             owners[n] = c;
             pfds[n++] = (struct pollfd){c->sfd, se, 0};
         }
-        if (poll(pfds, n, 1000) < 0)
+        int wait_ms = 1000;
+        long long now = now_ms();
+        for (struct conn *c = p->conns; c; c = c->next)
+            if (c->hold_until) {
+                long long left = c->hold_until - now;
+                if (left < wait_ms)
+                    wait_ms = left > 0 ? (int)left : 0;
+            }
+        if (poll(pfds, n, wait_ms) < 0)
             continue;
+        release_held(p);
         if (pfds[0].revents) {
             char sink[64];
             while (read(p->wake[0], sink, sizeof sink) > 0) {
@@ -619,6 +659,17 @@ static void arm(zkh_proxy *p, int op, int count, int reply)
 
 void zkh_proxy_drop_request(zkh_proxy *p, int op_type, int count) { arm(p, op_type, count, 0); }
 void zkh_proxy_drop_reply(zkh_proxy *p, int op_type, int count) { arm(p, op_type, count, 1); }
+
+void zkh_proxy_delay_reply(zkh_proxy *p, int op_type, int count, int ms)
+{
+    int ix = op_index(op_type);
+    if (!p || ix < 0)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->delay_rep[ix] = count > 0 ? count : 0;
+    p->delay_ms = ms > 0 ? ms : 0;
+    pthread_mutex_unlock(&p->mu);
+}
 
 long zkh_proxy_requests_seen(zkh_proxy *p, int op_type)
 {

@@ -35,6 +35,14 @@ void zkh_proxy_drop_request(zkh_proxy *p, int op_type, int count);
 /* The next `count` requests of op_type are forwarded; each one's reply is
  * discarded and the connection cut (applied, client sees ZCONNECTIONLOSS). */
 void zkh_proxy_drop_reply(zkh_proxy *p, int op_type, int count);
+/* The next `count` requests of op_type are forwarded; when the reply to one
+ * of them comes, the server-to-client stream of that connection is held for
+ * `ms` milliseconds (replies stay in order, so everything behind it waits
+ * too, pings included), then delivered. Held longer than about 2/3 of the
+ * session timeout, the ZooKeeper client gives up first: it fails the request
+ * with ZOPERATIONTIMEOUT and drops the connection, and the held bytes go with
+ * it. The write itself was applied. Replaces any count armed before; 0 disarms. */
+void zkh_proxy_delay_reply(zkh_proxy *p, int op_type, int count, int ms);
 long zkh_proxy_requests_seen(zkh_proxy *p, int op_type); /* forwarded or dropped */
 int zkh_proxy_faults_fired(zkh_proxy *p);
 int zkh_proxy_connections(zkh_proxy *p); /* open client connections (live or held) */

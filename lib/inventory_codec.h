@@ -1,12 +1,13 @@
-/* The records the inventory reservation recipe stores in nodes (lib/reserve.c):
- * pure encode/decode functions, unit-tested and fuzzed. Anyone with write
+/* The records the inventory reservation recipe stores in nodes
+ * (lib/inventory_codec.c): pure encode/decode functions, unit-tested and
+ * fuzzed without a server. Anyone with write
  * access to a node can put anything in it, so decoders never trust lengths or
  * counts in the data, never read past `len`, and accept only the canonical
  * encoding (no leading zeros, single spaces, lowercase hex): whatever they
  * accept re-encodes to the very same bytes.
  *
- * A fuzz target needs only this part of lib/reserve.c: compile that file with
- * -DZKC_RESERVE_PURE (plus lib/error.c, lib/path.c) to leave the engine out.
+ * A fuzz target needs only lib/inventory_codec.c (plus lib/error.c, lib/path.c
+ * and lib/loop.c, which path.c calls into).
  *
  * Formats, version 1 (the magic carries the version; a later release keeps
  * reading these and refuses unknown versions with a message):
@@ -21,8 +22,8 @@
  *   queue node     name "r-<nonce>-<ZooKeeper sequence suffix>"
  * nonce: 12 lowercase hex digits, one per enqueue attempt; flags: bit 0 =
  * wait for restock. */
-#ifndef ZKC_RESERVE_H
-#define ZKC_RESERVE_H
+#ifndef ZKC_INVENTORY_CODEC_H
+#define ZKC_INVENTORY_CODEC_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,0 +1,938 @@
+/*
+ * Fair inventory reservation: one FIFO request queue per SKU, served in
+ * batches by the requester at its head.
+ *
+ * LAYOUT under the inventory root R (formats in lib/inventory_codec.h):
+ *   R                  data "zkci1"; reap's heartbeat writes it to read the
+ *                      servers' clock
+ *   R/sku/<sku>        the SKU record "zkcs1 <available> <reserved> <sold>
+ *                      <total>". Every change of a SKU's units is ONE versioned
+ *                      setData of this node, so one read is a consistent
+ *                      snapshot and available + reserved + sold == total can be
+ *                      checked on any read. Created by the first restock.
+ *   R/sku/<sku>/q/     the SKU's queue: one EPHEMERAL_SEQUENTIAL node per
+ *                      waiting request line, "r-<nonce>-<seq>", data "zkcq1 ..."
+ *                      (quantity, flags, lines, hold time, nonce, request id).
+ *   R/sku/<sku>/restock-<nonce>  a restock's exactly-once marker (RESTOCK),
+ *                      empty, deleted once the restock is decided.
+ *   R/req/<2 hex>/<id> the request record (persistent), "zkcr1 <STATE> ..." with
+ *                      its lines, hold time, flags, owner session and the nonce
+ *                      of its current enqueue. 256 buckets (FNV-1a of the id,
+ *                      created by the first zkc_inventory_create) keep listings
+ *                      small. Time fields are not stored: the record's ctime is
+ *                      its creation, its mtime in state RESERVED its grant
+ *                      (servers' clock).
+ *   Parents are persistent nodes, never containers. Every record starts with a
+ *   format version (zkcs1, zkcr1, zkcq1): a later release reads these and
+ *   refuses unknown versions with a message.
+ *
+ * STOCK AND THE COUNTER RECIPE. The queue owns a SKU's units. They are not
+ * zkc_counter nodes: the SKU record is a versioned four-field text record, and
+ * it is updated with the counter recipe's discipline (read, versioned setData
+ * in a multi with the other effects of the same decision, retry on BadVersion,
+ * refuse a node whose version wrapped to -1) rather than through the counter
+ * API, because a reservation must move units between fields and write request
+ * records and queue nodes in the same transaction. A write that bypasses the
+ * queue is refused or detected, never silently fixed: zkc_counter_* on a SKU
+ * node refuses with ZKC_EBADDATA (the record is no counter format); a raw write
+ * that breaks the format or the invariant makes every reservation operation on
+ * that SKU fail with ZKC_EBADDATA and a message naming the node, and nothing
+ * is written over it.
+ *
+ * ENQUEUE = one multi: create(R/req/<b>/<id>, PENDING) + create(q/r-<nonce>-,
+ * EPHEMERAL_SEQUENTIAL) for every line. NODEEXISTS on the record means the id
+ * was seen before: we read it and return its outcome (RESERVED/SOLD: 0 and that
+ * state; CANCELLED/EXPIRED: ZKC_EEXISTS, the id is spent), follow it while it is
+ * PENDING with a live queue node (a second process with the same id waits for
+ * the first one's outcome), or enqueue it again, with a new nonce, in one multi
+ * conditional on the record's version, when no unit was ever held under it
+ * (OUT_OF_STOCK, TIMED_OUT, or PENDING without queue nodes = ABANDONED: a
+ * restarted worker retrying its order). So an id reserves at most once.
+ * Because all lines are created in one transaction, every SKU queue sees one
+ * global arrival order (record czxid order, and within one transaction op
+ * order, which is each queue's sequence order), so the oldest waiting request
+ * is at the head of every queue it is in, and multi-line orders cannot wait on
+ * each other in a cycle. COMBINING: fresh enqueues of one client that are
+ * ready while its previous enqueue multi is out go together in the next one
+ * (records and nodes request after request, in the order they became ready);
+ * a request whose own op fails it is told as if alone, the others resend
+ * ahead of later arrivals. One write per batch instead of per order; the
+ * debug log names each request's queue node.
+ * LIMIT: before enqueueing we stat each queue (numChildren, no listing) and
+ * refuse with ZKC_ELIMIT when it already holds >= 10000 waiting requests. That
+ * keeps one getChildren of a queue (names are 25 bytes: about 290 KB for 10000)
+ * well below jute.maxbuffer (1 MB; a flat queue of longer names overflows it at
+ * 15-20 thousand). Nobody lists a whole queue per grant: a new request lists
+ * its queues once, a head once per batch, a lookup once. The check and the
+ * create are not atomic: concurrent enqueuers can pass it together, so a queue
+ * can exceed 10000 by at most their number.
+ *
+ * GRANTING. After enqueueing, a request lists each of its queues once to find
+ * its position. The request whose node is at the head (lowest sequence, RFC 1982
+ * order via zkc__members_parse) of a single-line queue is that queue's granter:
+ * it lists the queue once per batch, reads the SKU record and the queued entries
+ * of the batch, walks the queue in order and decides in ONE multi: versioned
+ * setData of the SKU record (available -= granted, reserved += granted), and for
+ * each decided request: setData of its record (RESERVED or OUT_OF_STOCK) and
+ * delete of its queue node. At most 64 decisions per multi (about 20 KB, well
+ * inside jute.maxbuffer). FAIRNESS POLICY, the only one offered: strict FIFO.
+ * The walk stops at the first request that does not fit and waits for restock
+ * (so a large request at the head blocks smaller ones behind it, including
+ * fail-fast ones, until stock arrives or it leaves); a fail-fast request that
+ * does not fit is decided OUT_OF_STOCK in the same multi and the walk goes on.
+ * The walk also stops at any multi-line request: such a request grants itself
+ * once it is at the head of ALL its queues (reads all SKU records; one multi
+ * with all SKU records, its record and the delete of all its nodes: all or
+ * nothing), or, failing fast, decides itself OUT_OF_STOCK.
+ * A timeout of 0 means "do not wait": a request that is not at the head, or is
+ * at the head but would have to wait for restock, leaves the queue at once
+ * (ZKC_ETIMEDOUT) even if stock would come later.
+ *
+ * RESULTS of zkc_inventory_reserve (status, *state):
+ *   0 RESERVED (or RESERVED/SOLD already, for a repeated id);
+ *   ZKC_EOUTOFSTOCK OUT_OF_STOCK (fail-fast, not enough stock at its turn);
+ *   ZKC_ETIMEDOUT TIMED_OUT (withdrawn at its timeout), or PENDING when the id
+ *     belongs to another worker's request that is still queued (that one is not
+ *     touched) or when no server could be reached to withdraw it;
+ *   ZKC_ECANCELED TIMED_OUT (withdrawn by zkc_inventory_destroy, which returns
+ *     once every request of the object has its answer), or PENDING when the
+ *     client is destroyed (its nodes end with the session);
+ *   ZKC_ESESSIONLOST PENDING: the session ended while queued; look it up;
+ *   ZKC_EEXISTS: the id is spent (CANCELLED/EXPIRED) or used for other lines;
+ *   ZKC_ENONODE: a SKU never restocked; ZKC_ELIMIT; ZKC_EBADDATA (a record was
+ *     written around the queue); ZKC_ECONNLOSS, ZKC_EUNKNOWN (enqueue outcome
+ *     unknown and no server to ask: look it up by id).
+ *
+ * WATCHES. A waiting request watches (data watch via get, never exists) its own
+ * record (the granter writes its outcome there) and the node right before its
+ * own in each of its queues (to take over as head when that node goes): at most
+ * 1 + lines watches. A head waiting for restock watches the SKU node (restock,
+ * cancel and expiry rewrite it, which wakes it). Nobody watches a children list.
+ *
+ * CRASH SAFETY needs no extra machinery: a grant deletes the granted request's
+ * queue node in the same transaction, so nothing is granted twice; a granter
+ * that dies mid-batch either committed its multi or not, and its own ephemeral
+ * node vanishes, so the next requester becomes head and continues. After a
+ * connection loss on a grant multi the granter syncs and reads its own record
+ * and node (the multi always contains both): decided, or still queued (not
+ * applied: next round), or node gone without a decision (its session ended).
+ * Every write that decides is conditional (SKU version; queue nodes that must
+ * still exist), so a late landing of an old attempt cannot apply twice.
+ *
+ * TIMEOUT / CANCEL of a waiting request: multi{delete its queue nodes,
+ * setData(record, TIMED_OUT, its version)}. If that fails because a granter got
+ * there first, we read the record and tell the truth: RESERVED (0, even though
+ * the timer fired) or OUT_OF_STOCK. If no server can be reached to withdraw it,
+ * the caller gets its timeout with state PENDING (undecided: look it up), and
+ * the nodes go to the janitor, which deletes them once a server answers.
+ * Lines of one SKU in one request add up to one line (one queue node).
+ *
+ * CONNECTION STATES. SUSPENDED: nothing changes; waits go on, requests in flight
+ * are retried or recovered as above. RECONNECTED (same session): every waiting
+ * request re-reads its record and re-lists its queues, in case a notification
+ * was missed. LOST: the session's ephemeral queue nodes are (or will be) gone;
+ * each waiting request of that session ends with ZKC_ESESSIONLOST (state
+ * PENDING: look it up by id) and its nodes go to the janitor. Its record stays
+ * PENDING: zkc_inventory_lookup sees PENDING with no queue node left (it finds
+ * the nodes by the record's nonce) and reports ABANDONED; this is decidable
+ * because a decision always deletes the nodes and rewrites the record in one
+ * transaction, so "PENDING, same version before and after finding no node"
+ * can only mean the requester left. Reserving again with the same id then
+ * enqueues it again.
+ *
+ * CONFIRM: multi{setData(record RESERVED->SOLD, version), setData(each SKU
+ * record: reserved -= q, sold += q, version)}; idempotent (already SOLD: 0).
+ * CANCEL: RESERVED->CANCELLED, reserved -= q, available += q; idempotent. Both
+ * sync first (another process may have reserved it), retry on BadVersion with
+ * jittered backoff and give up with ZKC_ECONTENDED after 64 attempts.
+ *
+ * HOLD AND REAP (server clock only, never the worker's): a RESERVED record's
+ * mtime is the moment it was granted (nothing rewrites a RESERVED record), so
+ * it expires at mtime + hold_ms. zkc_inventory_reap takes "now" from the mtime
+ * of a heartbeat setData on R, lists R/req, and returns the units of every
+ * expired reservation (as cancel, state EXPIRED). Records in final states whose
+ * mtime is older than the client's marker_retention_s, and abandoned PENDING
+ * records that old, are deleted (conditional on the version examined); after
+ * that an id can be used again. Any client may run reap, as often as wanted;
+ * *returned counts units. A malformed record is reported (ZKC_EBADDATA, after
+ * the rest was reaped) and left as it is.
+ *
+ * RESTOCK: versioned update of the SKU record (available += n, total += n),
+ * creating R/sku/<sku> with its queue on first use (n may be 0 to just create
+ * it); the setData itself wakes a head waiting for restock. EXACTLY ONCE: the
+ * same multi creates a marker R/sku/<sku>/restock-<nonce>, one name for every
+ * attempt of one call. After a connection loss (or any failure after one) we
+ * sync and look for it: present, applied; absent, not (yet) applied, and we
+ * try again. A late landing of an old attempt cannot add twice: every attempt
+ * is conditional on the SKU record's version (or absence), and all create the
+ * same marker, so at most one applies. The marker is deleted (janitor) once
+ * decided; a restocker that dies before that leaves it behind, harmless. Only
+ * with no server reachable within the operation timeout is the answer
+ * ZKC_EUNKNOWN (check the stock before restocking again). As the counter's
+ * slots, but one marker per call: restocks are rare, and the counter's slot
+ * pool is private to lib/counter.c until the transaction core (issue 16).
+ * CONFIRM and CANCEL need no marker: their record write is one (RESERVED ->
+ * SOLD/CANCELLED, conditional on its version), read back after a loss.
+ * ACCESS: every node is created with the client's ACL
+ * option (op.c), so all workers of one application share one digest identity
+ * and a granter may write into another worker's request record; other
+ * identities cannot touch them.
+ *
+ * THREADS: all state below lives on the client's engine thread. A reservation
+ * has one chain of requests in flight at a time ("busy", possibly several
+ * independent reads at once); watches and timers only set flags and call
+ * step() when the chain is idle.
+ */
+#include "inventory.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void zkc__inv_ref(zkc_inventory *inv)
+{
+    __atomic_add_fetch(&inv->refs, 1, __ATOMIC_ACQ_REL);
+}
+
+void zkc__inv_unref(zkc_inventory *inv)
+{
+    if (__atomic_sub_fetch(&inv->refs, 1, __ATOMIC_ACQ_REL) != 0)
+        return;
+    zkc_client *c = inv->c;
+    free(inv->root);
+    free(inv->sku_dir);
+    free(inv->req_dir);
+    free(inv);
+    zkc__client_unref(c);
+}
+
+/* ---------------------------------------------------------------- helpers */
+
+char *zkc__inv_mprintf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = NULL;
+    if (vasprintf(&s, fmt, ap) < 0)
+        s = NULL;
+    va_end(ap);
+    if (!s)
+        abort(); /* as op.c: a lost path would strand an operation */
+    return s;
+}
+
+/* Several replies of one group may fail; the first failure is the one the
+ * caller is told about, so later ones must not overwrite its message. */
+void zkc__inv_first_error(int *slot, char *msg, size_t len, int status, const char *fmt, va_list ap)
+{
+    if (*slot)
+        return;
+    *slot = status;
+    vsnprintf(msg, len, fmt, ap);
+}
+
+static unsigned bucket_of(const char *id)
+{
+    uint32_t h = 2166136261u;
+    for (const char *p = id; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    return h & 0xff;
+}
+
+char *zkc__inv_rec_path(zkc_inventory *inv, const char *id)
+{
+    return zkc__inv_mprintf("%s/%02x/%s", inv->req_dir, bucket_of(id), id);
+}
+
+char *zkc__inv_sku_path(zkc_inventory *inv, const char *sku)
+{
+    return zkc__inv_mprintf("%s/%s", inv->sku_dir, sku);
+}
+
+char *zkc__inv_queue_dir(zkc_inventory *inv, const char *sku)
+{
+    return zkc__inv_mprintf("%s/%s/q", inv->sku_dir, sku);
+}
+
+void zkc__inv_new_nonce(char out[ZKC__RES_NONCE_LEN + 1])
+{
+    uint64_t v = zkc__random64();
+    snprintf(out, ZKC__RES_NONCE_LEN + 1, "%012" PRIx64, v & UINT64_C(0xffffffffffff));
+}
+
+/* A failed read, or a write known not to have applied, as the caller sees it. */
+int zkc__inv_req_error(int rc)
+{
+    if (rc == ZR_NOTSENT)
+        return ZKC_ECONNLOSS;
+    if (rc == ZR_CLOSING)
+        return ZKC_ECANCELED;
+    if (rc == ZR_SESSIONLOST)
+        return ZKC_ESESSIONLOST;
+    return zkc__map_zrc(rc);
+}
+
+int zkc__inv_unknown_outcome(int rc)
+{
+    return rc == ZR_CONNLOSS || rc == ZR_OPTIMEOUT;
+}
+
+/* Index of the op that failed a multi, or -1. */
+int zkc__inv_multi_failed(const zkc__req *r)
+{
+    for (int i = 0; i < r->nops; i++)
+        if (r->ops[i].rc != ZR_OK && r->ops[i].rc != ZR_RUNTIMEINCONSISTENCY)
+            return i;
+    return -1;
+}
+
+int64_t zkc__inv_backoff_ms(int attempt)
+{
+    int64_t d = (int64_t)10 << (attempt < 6 ? attempt : 6);
+    if (d > 500)
+        d = 500;
+    return d / 2 + (int64_t)(zkc__random64() % (uint64_t)(d / 2 + 1));
+}
+
+/* A read of a SKU record, checked as every user needs it: 0 with *out set, or
+ * the status to fail with and its sentence in msg. ver != NULL: the caller
+ * writes the record next, so the version must be usable for a conditional
+ * write, and is stored there. */
+int zkc__inv_sku_reply(zkc_inventory *inv, const zkc__req *r, const char *sku, zkc__sku_rec *out, int32_t *ver,
+                       char *msg, size_t len)
+{
+    const char *why = NULL;
+    if (r->rc != ZR_OK) {
+        snprintf(msg, len, "SKU %s: reading %s/%s: %s", sku, inv->sku_dir, sku,
+                 r->rc == ZR_NONODE ? "deleted" : zkc__zrc_name(r->rc));
+        return r->rc == ZR_NONODE ? ZKC_ENONODE : zkc__inv_req_error(r->rc);
+    }
+    if (zkc__sku_decode(r->value, r->valuelen, out, &why) != 0) {
+        snprintf(msg, len, "SKU record %s/%s: %s; nothing was written", inv->sku_dir, sku, why);
+        return ZKC_EBADDATA;
+    }
+    if (!ver)
+        return 0;
+    if (!zkc__version_usable(r->stat.version)) {
+        snprintf(msg, len, "SKU record %s/%s: its version wrapped to -1; no conditional write is possible",
+                 inv->sku_dir, sku);
+        return ZKC_EVERSIONWRAP;
+    }
+    *ver = r->stat.version;
+    return 0;
+}
+
+/* ---- persistent parents ---- */
+
+/* Create `path` and whichever of its parents are missing (persistent, never
+ * containers), deepest first: an existing parent costs nothing. */
+typedef struct mkpath {
+    zkc_client *c;
+    char *stack[64]; /* paths still to create; the last is tried next */
+    int n;
+    void (*done)(void *arg, int rc);
+    void *arg;
+} mkpath;
+
+static void mkpath_end(mkpath *m, int rc)
+{
+    for (int i = 0; i < m->n; i++)
+        free(m->stack[i]);
+    m->done(m->arg, rc);
+    free(m);
+}
+
+static void mkpath_done(zkc__req *r)
+{
+    mkpath *m = r->ctx;
+    if (r->rc == ZR_NONODE && m->n < 64) {
+        char parent[ZKC__PATH_MAX + 1];
+        zkc__path_parent(m->stack[m->n - 1], parent, sizeof parent);
+        if (strcmp(parent, "/") != 0) {
+            if (!(m->stack[m->n++] = strdup(parent)))
+                abort();
+            zkc__create(m->c, parent, NULL, 0, 0, mkpath_done, m);
+            return;
+        }
+    }
+    if (r->rc != ZR_OK && r->rc != ZR_NODEEXISTS) {
+        mkpath_end(m, r->rc);
+        return;
+    }
+    free(m->stack[--m->n]);
+    if (m->n == 0) {
+        mkpath_end(m, ZR_OK);
+        return;
+    }
+    zkc__create(m->c, m->stack[m->n - 1], NULL, 0, 0, mkpath_done, m);
+}
+
+void zkc__inv_mkpath_start(zkc_client *c, const char *path, void (*done)(void *, int), void *arg)
+{
+    mkpath *m = calloc(1, sizeof *m);
+    if (!m || !(m->stack[0] = strdup(path)))
+        abort();
+    m->n = 1;
+    m->c = c;
+    m->done = done;
+    m->arg = arg;
+    zkc__create(c, path, NULL, 0, 0, mkpath_done, m);
+}
+
+static void inv_session(zkc__sess_listener *sl, zkc_state st, uint64_t gen)
+{
+    zkc_inventory *inv = ZKC__CONTAINER_OF(sl, zkc_inventory, sl);
+    rq *q = inv->rqs;
+    while (q) {
+        rq *next = q->next;
+        if ((int)st == ZKC_STATE_LOST && q->queued && q->gen == gen) {
+            /* Our ephemeral queue nodes went (or go) with that session. */
+            zkc__inv_janitor_nodes(q);
+            zkc__inv_rq_finish(q, ZKC_ESESSIONLOST, ZKC_RES_PENDING,
+                               "request %s: the ZooKeeper session ended while it was queued; look it up by id", q->id);
+        } else if ((int)st == ZKC_STATE_LOST && q->phase == P_FOLLOW) {
+            /* Its watches went with the session: look again from the next. */
+            q->follow_dirty = 1;
+            zkc__inv_step(q);
+        } else if ((int)st == ZKC_STATE_RECONNECTED) {
+            /* Same session: watches survive, but look again in case. */
+            if (q->phase == P_QUEUED || q->phase == P_WAITSTOCK) {
+                q->dirty_rec = 1;
+                q->recheck = 1;
+                for (int i = 0; i < q->n; i++)
+                    if (!q->ln[i].head)
+                        q->ln[i].dirty = 1;
+                zkc__inv_step(q);
+            } else if (q->phase == P_FOLLOW) {
+                q->follow_dirty = 1;
+                zkc__inv_step(q);
+            }
+        }
+        q = next;
+    }
+}
+
+static void inv_shutdown(zkc__object *o)
+{
+    zkc_inventory *inv = ZKC__CONTAINER_OF(o, zkc_inventory, obj);
+    while (inv->rqs)
+        zkc__inv_rq_finish(inv->rqs, ZKC_ECANCELED, ZKC_RES_PENDING,
+                           "request %s: the client is being destroyed (its queue nodes end with the session; look it "
+                           "up by id)",
+                           inv->rqs->id);
+    zkc__sess_unlisten(inv->c, &inv->sl);
+    zkc__object_unlink(inv->c, &inv->obj);
+    inv->destroyed = 1;
+}
+
+
+/* ---------------------------------------------------------------- the blocking ops */
+
+void zkc__inv_sop_end(sop *s, int status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    zkc__op_vfinish(&s->op, status, fmt, ap);
+    va_end(ap);
+}
+
+static void sop_invoke(zkc__op *op)
+{
+    ZKC__UNUSED(op);
+}
+
+static void sop_release(zkc__op *op)
+{
+    sop *s = ZKC__CONTAINER_OF(op, sop, op);
+    zkc_inventory *inv = s->inv;
+    free(s->sku);
+    free(s->skupath);
+    free(s->qdir);
+    free(s->recpath);
+    free(s->rec);
+    free(s->marker);
+    free(s);
+    zkc__inv_unref(inv);
+}
+
+static sop *sop_new(zkc_inventory *inv, int kind)
+{
+    sop *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->op.c = inv->c;
+    s->op.invoke = sop_invoke;
+    s->op.release = sop_release;
+    s->inv = inv;
+    s->kind = kind;
+    zkc__inv_ref(inv);
+    return s;
+}
+
+static int sop_run(sop *s, void (*start)(zkc__op *))
+{
+    int rc = zkc__op_run(&s->op, start, 1);
+    return rc;
+}
+
+/* ---- stock ---- */
+
+static void stock_q_done(zkc__req *r)
+{
+    sop *s = r->ctx;
+    if (r->rc == ZR_OK)
+        s->info.queue_length = r->stat.num_children;
+    else if (r->rc != ZR_NONODE) {
+        zkc__inv_sop_end(s, zkc__inv_req_error(r->rc), "SKU %s: reading its queue: %s", s->sku, zkc__zrc_name(r->rc));
+        return;
+    }
+    zkc__inv_sop_end(s, 0, NULL);
+}
+
+static void stock_get_done(zkc__req *r)
+{
+    sop *s = r->ctx;
+    zkc__sku_rec v;
+    char msg[256];
+    int st;
+    if (r->rc == ZR_NONODE) {
+        zkc__inv_sop_end(s, ZKC_ENONODE, "SKU %s does not exist under %s (restock creates it)", s->sku,
+                         s->inv->sku_dir);
+    } else if ((st = zkc__inv_sku_reply(s->inv, r, s->sku, &v, NULL, msg, sizeof msg)) != 0) {
+        zkc__inv_sop_end(s, st, "%s", msg);
+    } else {
+        s->info.available = v.available;
+        s->info.reserved = v.reserved;
+        s->info.sold = v.sold;
+        s->info.total = v.total;
+        zkc__exists(r->c, s->qdir, NULL, stock_q_done, s);
+    }
+}
+
+static void stock_start(zkc__op *op)
+{
+    sop *s = ZKC__CONTAINER_OF(op, sop, op);
+    if (s->inv->destroyed) {
+        zkc__inv_sop_end(s, ZKC_ECLOSED, "inventory %s is being destroyed", s->inv->root);
+        return;
+    }
+    zkc__sync_get(op->c, s->skupath, stock_get_done, s);
+}
+
+/* ---- lookup ---- */
+
+static void lookup_rec_done(zkc__req *r);
+
+static void lookup_queue_done(zkc__req *r)
+{
+    sop *s = r->ctx;
+    if (r->rc != ZR_OK && r->rc != ZR_NONODE) {
+        zkc__inv_sop_end(s, zkc__inv_req_error(r->rc), "request %s: listing a queue: %s", s->id, zkc__zrc_name(r->rc));
+        return;
+    }
+    for (int i = 0; r->rc == ZR_OK && i < r->nchildren; i++) {
+        char nonce[ZKC__RES_NONCE_LEN + 1];
+        if (zkc__resname_parse(r->children[i], nonce, NULL) && strcmp(nonce, s->rec->nonce) == 0) {
+            s->state = ZKC_RES_PENDING; /* its queue node is alive */
+            zkc__inv_sop_end(s, 0, NULL);
+            return;
+        }
+    }
+    /* No node. If the record did not move meanwhile, nobody will decide it. */
+    s->loops++;
+    zkc__get(r->c, s->recpath, NULL, lookup_rec_done, s);
+}
+
+static void lookup_rec_done(zkc__req *r)
+{
+    sop *s = r->ctx;
+    const char *why = NULL;
+    int32_t prev = s->ver;
+    if (r->rc == ZR_NONODE) {
+        zkc__inv_sop_end(s, ZKC_ENONODE, "no request with id %s (or it is older than the retention period)", s->id);
+        return;
+    }
+    if (r->rc != ZR_OK) {
+        zkc__inv_sop_end(s, zkc__inv_req_error(r->rc), "request %s: reading %s: %s", s->id, s->recpath,
+                         zkc__zrc_name(r->rc));
+        return;
+    }
+    if (zkc__resrec_decode(r->value, r->valuelen, s->rec, &why) != 0) {
+        zkc__inv_sop_end(s, ZKC_EBADDATA, "request record %s: %s", s->recpath, why);
+        return;
+    }
+    s->ver = r->stat.version;
+    s->state = (zkc_res_state)s->rec->state;
+    if (s->rec->state != ZKC_RES_PENDING) {
+        zkc__inv_sop_end(s, 0, NULL);
+        return;
+    }
+    if (s->loops > 0 && prev == s->ver) {
+        s->state = ZKC_RES_ABANDONED;
+        zkc__inv_sop_end(s, 0, NULL);
+        return;
+    }
+    if (s->loops > 8) {
+        s->state = ZKC_RES_PENDING; /* it keeps being queued again */
+        zkc__inv_sop_end(s, 0, NULL);
+        return;
+    }
+    char *qdir = zkc__inv_queue_dir(s->inv, s->rec->line[0].sku);
+    zkc__children(r->c, qdir, NULL, lookup_queue_done, s);
+    free(qdir);
+}
+
+static void lookup_start(zkc__op *op)
+{
+    sop *s = ZKC__CONTAINER_OF(op, sop, op);
+    if (s->inv->destroyed) {
+        zkc__inv_sop_end(s, ZKC_ECLOSED, "inventory %s is being destroyed", s->inv->root);
+        return;
+    }
+    /* sync: a restarted worker must see what the previous one did. */
+    zkc__sync_get(op->c, s->recpath, lookup_rec_done, s);
+}
+
+/* ---- confirm / cancel ---- */
+
+static void settle_op_done(settle *st, int status, const char *msg)
+{
+    sop *s = st->ud;
+    int state = st->state, to = st->to;
+    zkc__inv_settle_free(st);
+    if (status) {
+        zkc__inv_sop_end(s, status, "%s", msg);
+        return;
+    }
+    s->state = (zkc_res_state)state;
+    if (state == to)
+        zkc__inv_sop_end(s, 0, NULL); /* done now, or before: idempotent */
+    else
+        zkc__inv_sop_end(s, ZKC_EINVAL, "request %s is %s, not RESERVED: nothing to %s", s->id,
+                         zkc__res_state_name(state), to == ZKC_RES_SOLD ? "confirm" : "cancel");
+}
+
+static void settle_op_start(zkc__op *op)
+{
+    sop *s = ZKC__CONTAINER_OF(op, sop, op);
+    if (s->inv->destroyed) {
+        zkc__inv_sop_end(s, ZKC_ECLOSED, "inventory %s is being destroyed", s->inv->root);
+        return;
+    }
+    settle *st = zkc__inv_settle_new(s->inv, s->recpath, s->kind == SOP_CONFIRM ? ZKC_RES_SOLD : ZKC_RES_CANCELLED, 1,
+                                     settle_op_done, s);
+    zkc__inv_settle_read(st);
+}
+
+/* ---------------------------------------------------------------- lifecycle */
+
+static void open_finish(sop *s)
+{
+    zkc_inventory *inv = s->inv;
+    if (s->attempts) {
+        zkc__inv_sop_end(s, s->attempts, "inventory %s: creating the request buckets under %s: %s", inv->root,
+                         inv->req_dir, zkc_strerror(s->attempts));
+        return;
+    }
+    zkc__object_link(inv->c, &inv->obj);
+    zkc__sess_listen(inv->c, &inv->sl);
+    zkc__inv_sop_end(s, 0, NULL);
+}
+
+static void open_bucket_done(zkc__req *r)
+{
+    sop *s = r->ctx;
+    if (r->rc != ZR_OK && r->rc != ZR_NODEEXISTS && !s->attempts)
+        s->attempts = zkc__inv_req_error(r->rc);
+    if (--s->loops == 0)
+        open_finish(s);
+}
+
+/* The 256 request buckets, created once (later clients find them): the first
+ * request in a bucket then costs no extra round trip. */
+static void open_buckets_done(zkc__req *r)
+{
+    sop *s = r->ctx;
+    zkc_inventory *inv = s->inv;
+    if (r->rc != ZR_OK) {
+        zkc__inv_sop_end(s, zkc__inv_req_error(r->rc), "inventory %s: listing %s: %s", inv->root, inv->req_dir,
+                         zkc__zrc_name(r->rc));
+        return;
+    }
+    char have[256] = {0};
+    for (int i = 0; i < r->nchildren; i++) {
+        unsigned b;
+        char extra;
+        if (strlen(r->children[i]) == 2 && sscanf(r->children[i], "%2x%c", &b, &extra) == 1 && b < 256)
+            have[b] = 1;
+    }
+    s->loops = 1;
+    for (unsigned b = 0; b < 256; b++) {
+        if (have[b])
+            continue;
+        char *p = zkc__inv_mprintf("%s/%02x", inv->req_dir, b);
+        s->loops++;
+        zkc__create(r->c, p, NULL, 0, 0, open_bucket_done, s);
+        free(p);
+    }
+    if (--s->loops == 0)
+        open_finish(s);
+}
+
+static void open_req_done(void *arg, int rc)
+{
+    sop *s = arg;
+    if (rc != ZR_OK) {
+        zkc__inv_sop_end(s, zkc__inv_req_error(rc), "inventory %s: creating %s: %s", s->inv->root, s->inv->req_dir,
+                         zkc__zrc_name(rc));
+        return;
+    }
+    zkc__children(s->op.c, s->inv->req_dir, NULL, open_buckets_done, s);
+}
+
+static void open_sku_done(void *arg, int rc)
+{
+    sop *s = arg;
+    if (rc != ZR_OK) {
+        zkc__inv_sop_end(s, zkc__inv_req_error(rc), "inventory %s: creating %s: %s", s->inv->root, s->inv->sku_dir,
+                         zkc__zrc_name(rc));
+        return;
+    }
+    zkc__inv_mkpath_start(s->op.c, s->inv->req_dir, open_req_done, s);
+}
+
+static void open_start(zkc__op *op)
+{
+    sop *s = ZKC__CONTAINER_OF(op, sop, op);
+    zkc__inv_mkpath_start(op->c, s->inv->sku_dir, open_sku_done, s);
+}
+
+int zkc_inventory_create(zkc_client *c, const char *root, zkc_inventory **out)
+{
+    if (!out)
+        return zkc__err(ZKC_EINVAL, "zkc_inventory_create: out is NULL");
+    *out = NULL;
+    if (!c)
+        return zkc__err(ZKC_EINVAL, "zkc_inventory_create: client is NULL");
+    int rc = zkc__path_check(root, "inventory root");
+    if (rc)
+        return rc;
+    if (strlen(root) > ZKC__PATH_MAX - 16 - ZKC__RES_NAME_MAX - 32)
+        return zkc__err(ZKC_EINVAL, "inventory root \"%s\" is too long to hold SKU and request paths", root);
+    if (__atomic_load_n(&c->api_closing, __ATOMIC_ACQUIRE))
+        return zkc__err(ZKC_ECLOSED, "the client is being destroyed");
+    zkc_inventory *inv = calloc(1, sizeof *inv);
+    if (!inv || !(inv->root = strdup(root))) {
+        free(inv);
+        return zkc__err(ZKC_ENOMEM, "out of memory");
+    }
+    inv->sku_dir = zkc__inv_mprintf("%s/sku", root);
+    inv->req_dir = zkc__inv_mprintf("%s/req", root);
+    inv->c = c;
+    inv->refs = 1;
+    inv->obj.shutdown = inv_shutdown;
+    inv->sl.fn = inv_session;
+    zkc__client_ref(c);
+    sop *s = sop_new(inv, SOP_OPEN);
+    if (!s) {
+        zkc__inv_unref(inv);
+        return zkc__err(ZKC_ENOMEM, "out of memory");
+    }
+    rc = sop_run(s, open_start);
+    s->op.release(&s->op);
+    if (rc) {
+        zkc__inv_unref(inv);
+        return rc;
+    }
+    *out = inv;
+    return 0;
+}
+
+void zkc__inv_destroy_done(zkc_inventory *inv)
+{
+    sop *s = inv->destroy_op;
+    inv->destroy_op = NULL;
+    zkc__sess_unlisten(inv->c, &inv->sl);
+    zkc__object_unlink(inv->c, &inv->obj);
+    inv->destroyed = 1;
+    if (s)
+        zkc__inv_sop_end(s, 0, NULL);
+}
+
+static void destroy_start(zkc__op *op)
+{
+    sop *s = ZKC__CONTAINER_OF(op, sop, op);
+    zkc_inventory *inv = s->inv;
+    if (inv->destroyed || inv->destroy_op) {
+        zkc__inv_sop_end(s, 0, NULL);
+        return;
+    }
+    inv->destroy_op = s;
+    if (!inv->rqs) {
+        zkc__inv_destroy_done(inv);
+        return;
+    }
+    /* Requests still in progress leave their queues first (withdrawn, so the
+     * caller hears the truth if a granter was faster); we return when the
+     * last one has its answer (each is bounded by the operation timeout). */
+    for (rq *q = inv->rqs; q; q = q->next) {
+        if (!q->leave) {
+            q->leave = ZKC_ECANCELED;
+            snprintf(q->leave_msg, sizeof q->leave_msg, "request %s: cancelled: the inventory was destroyed", q->id);
+        }
+    }
+    rq *q = inv->rqs;
+    while (q) {
+        rq *next = q->next; /* q may finish (and unlink) right here */
+        zkc__inv_step(q);
+        q = next;
+    }
+}
+
+void zkc_inventory_destroy(zkc_inventory *inv)
+{
+    if (!inv)
+        return;
+    if (__atomic_exchange_n(&inv->api_destroyed, 1, __ATOMIC_ACQ_REL)) {
+        zkc__set_errmsg("zkc_inventory_destroy called twice");
+        return;
+    }
+    /* With the client going, its shutdown already cancelled our requests. */
+    if (!__atomic_load_n(&inv->c->api_closing, __ATOMIC_ACQUIRE) && !zkc__on_engine(inv->c)) {
+        sop *s = sop_new(inv, SOP_DESTROY);
+        if (s) {
+            sop_run(s, destroy_start);
+            s->op.release(&s->op);
+        }
+    }
+    zkc__inv_unref(inv);
+}
+
+static int sku_args(zkc_inventory *inv, const char *sku, const char *fn)
+{
+    int rc = zkc__inv_check_inv(inv, fn);
+    if (rc)
+        return rc;
+    return zkc__name_check(sku, "SKU");
+}
+
+static sop *sku_sop(zkc_inventory *inv, const char *sku, int kind, int *rc)
+{
+    sop *s = sop_new(inv, kind);
+    if (!s || !(s->sku = strdup(sku))) {
+        if (s)
+            s->op.release(&s->op);
+        *rc = zkc__err(ZKC_ENOMEM, "out of memory");
+        return NULL;
+    }
+    s->skupath = zkc__inv_sku_path(inv, sku);
+    s->qdir = zkc__inv_queue_dir(inv, sku);
+    *rc = 0;
+    return s;
+}
+
+int zkc_inventory_restock(zkc_inventory *inv, const char *sku, int64_t qty)
+{
+    int rc = sku_args(inv, sku, "zkc_inventory_restock");
+    if (rc)
+        return rc;
+    if (qty < 0 || qty > ZKC__RES_QTY_MAX)
+        return zkc__err(ZKC_EINVAL, "zkc_inventory_restock: quantity %" PRId64 " is outside 0..%" PRId64, qty,
+                        ZKC__RES_QTY_MAX);
+    sop *s = sku_sop(inv, sku, SOP_RESTOCK, &rc);
+    if (!s)
+        return rc;
+    s->qty = qty;
+    zkc__timer_init(&s->backoff, zkc__inv_restock_backoff_fired);
+    rc = sop_run(s, zkc__inv_restock_start);
+    s->op.release(&s->op);
+    return rc;
+}
+
+int zkc_inventory_stock(zkc_inventory *inv, const char *sku, zkc_stock_info *out)
+{
+    int rc = sku_args(inv, sku, "zkc_inventory_stock");
+    if (rc)
+        return rc;
+    if (!out)
+        return zkc__err(ZKC_EINVAL, "zkc_inventory_stock: out is NULL");
+    sop *s = sku_sop(inv, sku, SOP_STOCK, &rc);
+    if (!s)
+        return rc;
+    rc = sop_run(s, stock_start);
+    if (rc == 0)
+        *out = s->info;
+    s->op.release(&s->op);
+    return rc;
+}
+
+static sop *id_sop(zkc_inventory *inv, const char *id, int kind, const char *fn, int *rc)
+{
+    if ((*rc = zkc__inv_check_inv(inv, fn)) != 0 || (*rc = zkc__name_check(id, "request id")) != 0)
+        return NULL;
+    sop *s = sop_new(inv, kind);
+    if (!s) {
+        *rc = zkc__err(ZKC_ENOMEM, "out of memory");
+        return NULL;
+    }
+    snprintf(s->id, sizeof s->id, "%s", id);
+    s->recpath = zkc__inv_rec_path(inv, id);
+    return s;
+}
+
+static int settle_sync(zkc_inventory *inv, const char *id, int kind, const char *fn)
+{
+    int rc;
+    sop *s = id_sop(inv, id, kind, fn, &rc);
+    if (!s)
+        return rc;
+    rc = sop_run(s, settle_op_start);
+    s->op.release(&s->op);
+    return rc;
+}
+
+int zkc_inventory_confirm(zkc_inventory *inv, const char *id)
+{
+    return settle_sync(inv, id, SOP_CONFIRM, "zkc_inventory_confirm");
+}
+
+int zkc_inventory_cancel(zkc_inventory *inv, const char *id)
+{
+    return settle_sync(inv, id, SOP_CANCEL, "zkc_inventory_cancel");
+}
+
+int zkc_inventory_lookup(zkc_inventory *inv, const char *id, zkc_res_state *state)
+{
+    int rc;
+    sop *s = id_sop(inv, id, SOP_LOOKUP, "zkc_inventory_lookup", &rc);
+    if (!s)
+        return rc;
+    if (!(s->rec = malloc(sizeof *s->rec))) {
+        s->op.release(&s->op);
+        return zkc__err(ZKC_ENOMEM, "out of memory");
+    }
+    s->ver = -2;
+    rc = sop_run(s, lookup_start);
+    if (rc == 0 && state)
+        *state = s->state;
+    s->op.release(&s->op);
+    return rc;
+}
+
+int zkc_inventory_reap(zkc_inventory *inv, int64_t *returned)
+{
+    if (returned)
+        *returned = 0;
+    int rc = zkc__inv_check_inv(inv, "zkc_inventory_reap");
+    if (rc)
+        return rc;
+    sop *s = sop_new(inv, SOP_REAP);
+    if (!s)
+        return zkc__err(ZKC_ENOMEM, "out of memory");
+    rc = sop_run(s, zkc__inv_reap_start);
+    if (returned)
+        *returned = s->returned;
+    s->op.release(&s->op);
+    return rc;
+}

@@ -1,0 +1,592 @@
+/* Putting a reservation into its queues: the enqueue multi (record + one
+ * queue node per line), COMBINING the fresh enqueues of one client into one
+ * multi, recovering an enqueue whose outcome a connection loss hid (the
+ * record names the nonce that won), and an id seen before (its outcome, a
+ * re-enqueue, or following another worker's request under the same id). The
+ * protocol (ENQUEUE, LIMIT) is described at the top of lib/inventory.c. */
+#include "inventory.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- enqueue */
+
+static void enq_bucket_done(void *arg, int rc)
+{
+    rq *q = arg;
+    q->busy--;
+    if (!q->finished) {
+        if (rc != ZR_OK)
+            zkc__inv_rq_finish(q, zkc__inv_req_error(rc), ZKC_RES_PENDING, "request %s: cannot create %s: %s", q->id,
+                               q->inv->req_dir, zkc__zrc_name(rc));
+        else
+            zkc__inv_enq_send(q);
+    }
+    zkc__inv_rq_unref(q);
+}
+
+static void enq_recover(rq *q);
+
+/* The outcome of an enqueue multi for one request whose ops are
+ * r->ops[off .. off + q->n]: the record's op first, then one per line. */
+static void enq_result(rq *q, zkc__req *r, int off)
+{
+    if (r->rc == ZR_OK) {
+        q->gen = r->gen;
+        q->rec_ver = q->reenq ? r->ops[off].stat.version : 0;
+        for (int i = 0; i < q->n; i++) {
+            rline *l = &q->ln[i];
+            free(l->node);
+            l->node = strdup(r->ops[off + 1 + i].created);
+            if (!l->node)
+                abort();
+            /* Its place in the FIFO: requests queued by one multi share a
+             * record czxid, so only the node's sequence orders them. */
+            zkc__log(q->c, ZKC_LOG_DEBUG, "inventory %s: request %s queued as %s", q->inv->root, q->id, l->node);
+            l->head = 0;
+            l->dirty = 1;
+        }
+        q->queued = 1;
+        q->phase = P_QUEUED;
+        zkc__inv_step(q); /* lists its queues; the record watch only if it must wait */
+        return;
+    }
+    if (zkc__inv_unknown_outcome(r->rc)) {
+        q->sent_gen = r->gen;
+        enq_recover(q);
+        return;
+    }
+    if (r->rc == ZR_SESSIONLOST) {
+        /* Never sent: the next session gets it. */
+        if (++q->attempts > RES_ATTEMPTS)
+            zkc__inv_rq_finish(q, ZKC_ESESSIONLOST, ZKC_RES_PENDING, "request %s: sessions keep ending", q->id);
+        else
+            zkc__inv_enq_send(q);
+        return;
+    }
+    if (r->rc == ZR_NOTSENT || r->rc == ZR_CLOSING) {
+        zkc__inv_rq_finish(q, zkc__inv_req_error(r->rc), ZKC_RES_PENDING,
+                           "request %s: not queued: %s", q->id,
+                           r->rc == ZR_CLOSING ? "the client is closing"
+                                               : "no server reachable within the operation timeout");
+        return;
+    }
+    int kk = zkc__inv_multi_failed(r);
+    if (kk >= 0 && (kk < off || kk > off + q->n)) {
+        /* Another request of the same combined multi failed it: ours was not
+         * applied and says nothing about our id. */
+        zkc__inv_enq_send(q);
+        return;
+    }
+    int k = kk >= 0 ? kk - off : -1;
+    int rc = kk >= 0 ? r->ops[kk].rc : r->rc;
+    if (k == 0) {
+        if (!q->reenq && rc == ZR_NODEEXISTS) {
+            zkc__inv_existing_read(q); /* this id was seen before */
+            return;
+        }
+        if (!q->reenq && rc == ZR_NONODE && q->mkpaths++ < 3) {
+            char dir[ZKC__PATH_MAX + 1];
+            zkc__path_parent(q->recpath, dir, sizeof dir);
+            q->refs++;
+            q->busy++;
+            zkc__inv_mkpath_start(q->c, dir, enq_bucket_done, q);
+            return;
+        }
+        if (q->reenq && rc == ZR_BADVERSION) {
+            zkc__inv_existing_read(q); /* someone else moved it: look again */
+            return;
+        }
+        if (q->reenq && rc == ZR_NONODE) {
+            q->reenq = 0; /* reaped meanwhile: a fresh record */
+            zkc__inv_enq_send(q);
+            return;
+        }
+    } else if (k > 0 && rc == ZR_NONODE) {
+        zkc__inv_rq_finish(q, ZKC_ENONODE, ZKC_RES_PENDING,
+                           "SKU %s has no queue under %s (zkc_inventory_restock creates it)",
+                           q->ln[k - 1].l.sku, q->inv->sku_dir);
+        return;
+    }
+    zkc__inv_rq_finish(q, zkc__inv_req_error(rc), ZKC_RES_PENDING, "request %s: enqueue failed on %s: %s", q->id,
+                       kk >= 0 ? r->ops[kk].path : "multi", zkc__zrc_name(rc));
+}
+
+RQ_DONE(enq_done)
+{
+    enq_result(q, r, 0);
+}
+
+/* The ops that enqueue q (record, then one queue node per line) into ops[];
+ * what they point to is appended to keep[] for the caller to free after the
+ * multi is built. Returns the number of ops. */
+static int enq_ops(rq *q, zkc__mop *ops, char **keep, int *nkeep)
+{
+    q->owner = (uint64_t)q->c->session_id;
+    memset(ops, 0, sizeof *ops * (size_t)(1 + q->n));
+    keep[(*nkeep)++] =
+        zkc__inv_own_record_op(q, ZKC_RES_PENDING, q->reenq ? ZKC_REQ_SET : ZKC_REQ_CREATE, q->enq_ver, &ops[0]);
+    for (int i = 0; i < q->n; i++) {
+        zkc__res_qent e;
+        memset(&e, 0, sizeof e);
+        e.qty = q->ln[i].l.qty;
+        e.flags = q->flags;
+        e.nlines = q->n;
+        e.hold_ms = q->hold_ms;
+        memcpy(e.nonce, q->nonce, sizeof e.nonce);
+        snprintf(e.id, sizeof e.id, "%s", q->id);
+        char *ent = malloc(320);
+        if (!ent)
+            abort();
+        int el = zkc__qent_encode(&e, ent, 320);
+        if (el < 0)
+            abort();
+        keep[(*nkeep)++] = ent;
+        char *prefix = zkc__inv_mprintf("%s/r-%s-", q->ln[i].qdir, q->nonce);
+        keep[(*nkeep)++] = prefix;
+        ops[1 + i].type = ZKC_REQ_CREATE;
+        ops[1 + i].path = prefix;
+        ops[1 + i].data = ent;
+        ops[1 + i].len = el;
+        ops[1 + i].flags = ZC_EPHEMERAL | ZC_SEQUENTIAL;
+    }
+    return 1 + q->n;
+}
+
+/* ---- COMBINING. Orders of one client that are ready to enqueue together
+ * share one multi: while one combined multi is out, fresh enqueues wait in
+ * the inventory's list, and its reply sends the next one with all of them
+ * (counter.c combines adds the same way). Arrival order is op order, so FIFO
+ * is kept; the multi is all or nothing, so each request's recovery after a
+ * connection loss (its record names its nonce) is unchanged; a request whose
+ * own op failed the multi is told as if it had been alone, the others resend.
+ * Re-enqueues (a setData conditional on an old record) stay alone. */
+
+#define ENQ_COMBINE_MAX 64          /* requests per combined multi */
+#define ENQ_COMBINE_OPS 256         /* ... and ops: a few hundred KB at most */
+
+typedef struct enq_batch {
+    zkc_inventory *inv;
+    int n;
+    rq *m[ENQ_COMBINE_MAX];
+    int off[ENQ_COMBINE_MAX];
+} enq_batch;
+
+static void enq_flush(zkc_inventory *inv);
+
+static void enq_batch_done(zkc__req *r)
+{
+    enq_batch *b = r->ctx;
+    zkc_inventory *inv = b->inv;
+    /* Still "in flight" while we hand out the results, so that the requests
+     * that must resend gather for one multi at the end, ahead of those that
+     * arrived while this one was out (they were queued later). */
+    inv->enq_dispatching = 1;
+    inv->enq_front = NULL;
+    for (int i = 0; i < b->n; i++) {
+        rq *q = b->m[i];
+        q->busy--;
+        if (q->finished) {
+            /* Over while its multi was out: its nodes, if made, must go. */
+            if (r->rc == ZR_OK && !q->c->closing)
+                for (int j = 1; j <= q->n; j++)
+                    if (r->ops[b->off[i] + j].created)
+                        zkc__janitor_delete(q->c, r->ops[b->off[i] + j].created);
+        } else {
+            enq_result(q, r, b->off[i]);
+        }
+        zkc__inv_rq_unref(q);
+    }
+    free(b);
+    inv->enq_dispatching = 0;
+    inv->enq_inflight = 0;
+    enq_flush(inv); /* requests that arrived meanwhile, and any that must resend */
+    zkc__inv_unref(inv);
+}
+
+static void enq_flush(zkc_inventory *inv)
+{
+    if (inv->enq_inflight || !inv->enq_first)
+        return;
+    enq_batch *b = calloc(1, sizeof *b);
+    zkc__mop *ops = calloc(ENQ_COMBINE_OPS + 1 + ZKC__RES_MAX_LINES, sizeof *ops);
+    char **keep = calloc(3 * (ENQ_COMBINE_OPS + 1 + ZKC__RES_MAX_LINES), sizeof *keep);
+    if (!b || !ops || !keep)
+        abort();
+    int nops = 0, nkeep = 0;
+    while (inv->enq_first && b->n < ENQ_COMBINE_MAX &&
+           (b->n == 0 || nops + 1 + inv->enq_first->n <= ENQ_COMBINE_OPS)) {
+        rq *q = inv->enq_first;
+        inv->enq_first = q->enq_next;
+        if (!inv->enq_first)
+            inv->enq_last = NULL;
+        q->enq_next = NULL;
+        if (q->finished || q->leave) {
+            /* A timeout, destroy or shutdown came while it waited: queue nothing. */
+            q->busy--;
+            zkc__inv_step(q);
+            zkc__inv_rq_unref(q);
+            continue;
+        }
+        b->m[b->n] = q;
+        b->off[b->n] = nops;
+        b->n++;
+        nops += enq_ops(q, ops + nops, keep, &nkeep);
+    }
+    if (b->n > 0) {
+        b->inv = inv;
+        zkc__inv_ref(inv);
+        inv->enq_inflight = 1;
+        zkc__multi(inv->c, ops, nops, enq_batch_done, b);
+    } else {
+        free(b);
+    }
+    for (int i = 0; i < nkeep; i++)
+        free(keep[i]);
+    free(keep);
+    free(ops);
+}
+
+void zkc__inv_enq_send(rq *q)
+{
+    if (q->leave) {
+        zkc__inv_step(q); /* a timeout or destroy came first: queue nothing */
+        return;
+    }
+    if (++q->attempts > RES_ATTEMPTS) {
+        zkc__inv_rq_finish(q, ZKC_ECONTENDED, ZKC_RES_PENDING, "request %s: its record keeps changing under us", q->id);
+        return;
+    }
+    q->phase = P_ENQ;
+    zkc__inv_new_nonce(q->nonce);
+    if (q->reenq) {
+        zkc__mop ops[1 + ZKC__RES_MAX_LINES];
+        char *keep[1 + 2 * ZKC__RES_MAX_LINES];
+        int nkeep = 0;
+        int nops = enq_ops(q, ops, keep, &nkeep);
+        RQ_SEND(q, zkc__multi(q->c, ops, nops, enq_done, q));
+        for (int i = 0; i < nkeep; i++)
+            free(keep[i]);
+        return;
+    }
+    /* Counted as a request in flight from now: step() leaves it alone. */
+    zkc_inventory *inv = q->inv;
+    q->refs++;
+    q->busy++;
+    if (inv->enq_dispatching) {
+        /* A resend from the multi just answered: before later arrivals. */
+        rq **at = inv->enq_front ? &inv->enq_front->enq_next : &inv->enq_first;
+        q->enq_next = *at;
+        *at = q;
+        if (!q->enq_next)
+            inv->enq_last = q;
+        inv->enq_front = q;
+    } else {
+        if (inv->enq_last)
+            inv->enq_last->enq_next = q;
+        else
+            inv->enq_first = q;
+        inv->enq_last = q;
+    }
+    enq_flush(inv);
+}
+
+/* ---- enqueue outcome unknown: the record names the nonce that won ---- */
+
+RQ_DONE(recover_find_done)
+{
+    rline *l = &q->ln[r->tag];
+    if (r->rc == ZR_OK) {
+        for (int i = 0; i < r->nchildren; i++) {
+            char nonce[ZKC__RES_NONCE_LEN + 1];
+            if (zkc__resname_parse(r->children[i], nonce, NULL) && strcmp(nonce, q->nonce) == 0) {
+                free(l->node);
+                l->node = zkc__path_join(l->qdir, r->children[i]);
+            }
+        }
+    } else if (r->rc != ZR_NONODE) {
+        zkc__inv_group_err(q, zkc__inv_req_error(r->rc),
+                           "request %s: listing the queue of %s after a connection loss: %s", q->id,
+                           l->l.sku, zkc__zrc_name(r->rc));
+    }
+    if (q->busy)
+        return;
+    int found = 0;
+    for (int i = 0; i < q->n; i++)
+        found += q->ln[i].node != NULL;
+    if (q->err || found < q->n || q->sent_gen != q->c->gen) {
+        /* Our nodes are gone, or belong to a session that ended. */
+        zkc__inv_janitor_nodes(q);
+        if (q->err)
+            zkc__inv_rq_finish(q, q->err, ZKC_RES_PENDING, "%s", q->err_msg);
+        else
+            zkc__inv_rq_finish(q, ZKC_ESESSIONLOST, ZKC_RES_PENDING,
+                               "request %s: queued, but the session that queued it ended; look it up by id", q->id);
+        return;
+    }
+    q->gen = q->sent_gen;
+    q->queued = 1;
+    q->phase = P_QUEUED;
+    for (int i = 0; i < q->n; i++)
+        q->ln[i].dirty = 1;
+    zkc__inv_step(q);
+}
+
+RQ_DONE(recover_get_done)
+{
+    if (r->rc == ZR_NONODE) {
+        q->reenq = 0; /* never applied */
+        zkc__inv_enq_send(q);
+        return;
+    }
+    if (r->rc != ZR_OK) {
+        for (int i = 0; i < q->n; i++)
+            if (!q->c->closing)
+                zkc__janitor_find(q->c, q->ln[i].qdir, q->nonce);
+        zkc__inv_rq_finish(q, ZKC_EUNKNOWN, ZKC_RES_PENDING,
+                           "request %s: enqueue outcome unknown (%s); its queue nodes will be removed once a server "
+                           "answers; look it up by id",
+                           q->id, zkc__zrc_name(r->rc));
+        return;
+    }
+    zkc__res_rec *rec = malloc(sizeof *rec);
+    if (!rec)
+        abort();
+    const char *why = NULL;
+    if (zkc__resrec_decode(r->value, r->valuelen, rec, &why) != 0) {
+        free(rec);
+        zkc__inv_rq_finish(q, ZKC_EBADDATA, ZKC_RES_PENDING, "request record %s: %s", q->recpath, why);
+        return;
+    }
+    if (rec->state == ZKC_RES_PENDING && strcmp(rec->nonce, q->nonce) == 0) {
+        free(rec);
+        q->rec_ver = r->stat.version;
+        q->err = 0;
+        for (int i = 0; i < q->n; i++)
+            RQ_SEND_TAG(q, i, zkc__children(q->c, q->ln[i].qdir, NULL, recover_find_done, q));
+        return;
+    }
+    /* Not ours: another worker's request under our id, or ours never landed. */
+    free(q->ex);
+    q->ex = rec;
+    q->ex_ver = r->stat.version;
+    zkc__inv_existing_eval(q);
+}
+
+RQ_DONE(recover_sync_done)
+{
+    RQ_SEND(q, zkc__get(q->c, q->recpath, NULL, recover_get_done, q));
+    (void)r;
+}
+
+static void enq_recover(rq *q)
+{
+    q->phase = P_RECOVER;
+    RQ_SEND(q, zkc__sync(q->c, q->recpath, recover_sync_done, q));
+}
+
+/* ---------------------------------------------------------------- an id seen before */
+
+static rline *line_of(rq *q, const char *sku)
+{
+    for (int i = 0; i < q->n; i++)
+        if (strcmp(q->ln[i].l.sku, sku) == 0)
+            return &q->ln[i];
+    return &q->ln[0];
+}
+
+static void reenqueue(rq *q, int32_t version)
+{
+    q->reenq = 1;
+    q->enq_ver = version;
+    zkc__inv_enq_send(q);
+}
+
+static void existing_got(rq *q, zkc__req *r);
+
+RQ_DONE(exconfirm_done)
+{
+    if (r->rc == ZR_OK && r->stat.version == q->ex_ver) {
+        /* PENDING, no queue node, and nothing changed meanwhile: the worker
+         * that queued it is gone (ABANDONED). Queue it again, as ours. */
+        reenqueue(q, q->ex_ver);
+        return;
+    }
+    existing_got(q, r);
+}
+
+static void follow_node_fired(zkc__watch *w, int ev);
+
+RQ_DONE(follow_rec_done)
+{
+    if (zkc__inv_ws_reply(&q->rec_w, r) != ZR_OK) {
+        if (r->rc != ZR_NONODE) {
+            zkc__inv_rq_finish(q, zkc__inv_req_error(r->rc), ZKC_RES_PENDING, "request %s: watching its record: %s",
+                               q->id, zkc__zrc_name(r->rc));
+            return;
+        }
+        q->follow_dirty = 1;
+    } else if (r->stat.version != q->ex_ver) {
+        q->follow_dirty = 1; /* it moved before the watch was set */
+    }
+    zkc__inv_step(q);
+}
+
+RQ_DONE(follow_node_done)
+{
+    if (zkc__inv_ws_reply(&q->fnode_w, r) != ZR_OK) {
+        if (r->rc != ZR_NONODE) {
+            zkc__inv_rq_finish(q, zkc__inv_req_error(r->rc), ZKC_RES_PENDING,
+                               "request %s: watching its queue node: %s", q->id, zkc__zrc_name(r->rc));
+            return;
+        }
+        q->follow_dirty = 1;
+    }
+    zkc__inv_step(q);
+}
+
+static void follow(rq *q, const char *node)
+{
+    free(q->fnode);
+    q->fnode = strdup(node);
+    if (!q->fnode)
+        abort();
+    q->phase = P_FOLLOW;
+    q->follow_dirty = 0;
+    zkc__inv_ws_release(&q->rec_w);
+    zkc__inv_ws_release(&q->fnode_w);
+    q->rec_w.w = zkc__watch_new(q->c, zkc__inv_follow_rec_fired, q);
+    q->fnode_w.w = zkc__watch_new(q->c, follow_node_fired, q);
+    if (!q->rec_w.w || !q->fnode_w.w)
+        abort();
+    q->rec_w.reading = q->fnode_w.reading = 1;
+    RQ_SEND(q, zkc__get(q->c, q->recpath, q->rec_w.w, follow_rec_done, q));
+    RQ_SEND(q, zkc__get(q->c, q->fnode, q->fnode_w.w, follow_node_done, q));
+}
+
+RQ_DONE(exfind_done)
+{
+    if (r->rc != ZR_OK && r->rc != ZR_NONODE) {
+        zkc__inv_rq_finish(q, zkc__inv_req_error(r->rc), ZKC_RES_PENDING, "request %s: listing a queue: %s", q->id,
+                           zkc__zrc_name(r->rc));
+        return;
+    }
+    for (int i = 0; r->rc == ZR_OK && i < r->nchildren; i++) {
+        char nonce[ZKC__RES_NONCE_LEN + 1];
+        if (zkc__resname_parse(r->children[i], nonce, NULL) && strcmp(nonce, q->ex->nonce) == 0) {
+            char *p = zkc__path_join(r->path, r->children[i]);
+            if (!p)
+                abort();
+            follow(q, p); /* with timeout 0, step() ends it once the watches are set */
+            free(p);
+            return;
+        }
+    }
+    /* No node: check that the record did not move while we looked. */
+    RQ_SEND(q, zkc__get(q->c, q->recpath, NULL, exconfirm_done, q));
+}
+
+void zkc__inv_existing_eval(rq *q)
+{
+    zkc__res_rec *ex = q->ex;
+    q->phase = P_EXISTING;
+    if (q->leave && ex->state == ZKC_RES_PENDING) {
+        zkc__inv_step(q);
+        return;
+    }
+    if (!zkc__inv_same_lines(q, ex)) {
+        zkc__inv_rq_finish(q, ZKC_EEXISTS, ex->state == ZKC_RES_PENDING ? ZKC_RES_PENDING : ex->state,
+                           "request id %s is already used by a request for other lines (%d line(s), first "
+                           "%" PRId64 " of %s)",
+                           q->id, ex->n, ex->line[0].qty, ex->line[0].sku);
+        return;
+    }
+    switch (ex->state) {
+    case ZKC_RES_RESERVED:
+    case ZKC_RES_SOLD:
+    case ZKC_RES_CANCELLED:
+    case ZKC_RES_EXPIRED:
+        zkc__inv_finish_decided(q, ex->state);
+        return;
+    case ZKC_RES_OUT_OF_STOCK:
+    case ZKC_RES_TIMED_OUT:
+        /* No unit was ever held under this id: a new attempt. */
+        reenqueue(q, q->ex_ver);
+        return;
+    default:
+        break;
+    }
+    /* PENDING: alive if its queue node is; the nonce names it. */
+    rline *l = line_of(q, ex->line[0].sku);
+    RQ_SEND(q, zkc__children(q->c, l->qdir, NULL, exfind_done, q));
+}
+
+/* The record under our id, (re)read: evaluate what it says now. */
+static void existing_got(rq *q, zkc__req *r)
+{
+    if (r->rc == ZR_NONODE) {
+        q->reenq = 0; /* deleted (reaped) since: a fresh one */
+        zkc__inv_enq_send(q);
+        return;
+    }
+    if (r->rc != ZR_OK) {
+        zkc__inv_rq_finish(q, zkc__inv_req_error(r->rc), ZKC_RES_PENDING, "request %s: reading its record: %s", q->id,
+                           zkc__zrc_name(r->rc));
+        return;
+    }
+    if (!q->ex && !(q->ex = malloc(sizeof *q->ex)))
+        abort();
+    const char *why = NULL;
+    if (zkc__resrec_decode(r->value, r->valuelen, q->ex, &why) != 0) {
+        zkc__inv_rq_finish(q, ZKC_EBADDATA, ZKC_RES_PENDING, "request record %s: %s; nothing was written", q->recpath,
+                           why);
+        return;
+    }
+    q->ex_ver = r->stat.version;
+    zkc__inv_existing_eval(q);
+}
+
+RQ_DONE(exget_done)
+{
+    existing_got(q, r);
+}
+
+void zkc__inv_existing_read(rq *q)
+{
+    q->phase = P_EXISTING;
+    if (q->leave) {
+        zkc__inv_step(q);
+        return;
+    }
+    RQ_SEND(q, zkc__get(q->c, q->recpath, NULL, exget_done, q));
+}
+
+void zkc__inv_follow_rec_fired(zkc__watch *w, int ev)
+{
+    rq *q = w->ctx;
+    ZKC__UNUSED(ev);
+    if (q->rec_w.w == w)
+        q->rec_w.w = NULL;
+    if (q->finished)
+        return;
+    if (q->phase == P_FOLLOW)
+        q->follow_dirty = 1;
+    else
+        q->dirty_rec = 1;
+    zkc__inv_step(q);
+}
+
+static void follow_node_fired(zkc__watch *w, int ev)
+{
+    rq *q = w->ctx;
+    ZKC__UNUSED(ev);
+    if (q->fnode_w.w == w)
+        q->fnode_w.w = NULL;
+    if (q->finished)
+        return;
+    q->follow_dirty = 1;
+    zkc__inv_step(q);
+}
+

@@ -1,0 +1,175 @@
+/*
+ * A lock's queue as tools see it (zkc_lock_queue): every member with its
+ * sequence, kind, owner session and czxid, and who holds, for any recipe on
+ * the member core, from any client (no lock object needed).
+ */
+#include "internal.h"
+#include "seqname.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct list_op {
+    zkc__op op;
+    int leases; /* the semaphore's lease count stored in the lock node; 0 none */
+    char *path;
+    char **names;
+    int n;
+    int pending;
+    zkc_queue_entry *entries;
+    int count;
+} list_op;
+
+static void list_invoke(zkc__op *op)
+{
+    ZKC__UNUSED(op);
+}
+
+static void list_release(zkc__op *op)
+{
+    list_op *lo = ZKC__CONTAINER_OF(op, list_op, op);
+    for (int i = 0; i < lo->n; i++)
+        free(lo->names[i]);
+    free(lo->names);
+    free(lo->path);
+    if (lo->entries)
+        zkc_queue_free(lo->entries, lo->count);
+    free(lo);
+}
+
+static void list_stat_done(zkc__req *r)
+{
+    zkc_queue_entry *e = r->ctx;
+    list_op *lo = (list_op *)(void *)r->tag;
+    if (r->rc == ZR_OK) {
+        e->czxid = r->stat.czxid;
+        e->ctime_ms = r->stat.ctime;
+        e->session_id = r->stat.ephemeral_owner;
+    } else {
+        e->czxid = -1; /* left while we looked */
+    }
+    if (--lo->pending == 0) {
+        /* Drop members that vanished, then say who holds. */
+        int k = 0;
+        for (int i = 0; i < lo->count; i++) {
+            if (lo->entries[i].czxid < 0) {
+                free(lo->entries[i].name);
+                continue;
+            }
+            lo->entries[k++] = lo->entries[i];
+        }
+        lo->count = k;
+        int writer_seen = 0, leases_before = 0;
+        for (int i = 0; i < k; i++) {
+            zkc_queue_entry *q = &lo->entries[i];
+            if (q->kind == ZKC_LOCK_READ)
+                q->holds = !writer_seen;
+            else if (q->kind == ZKC_LOCK_SEMAPHORE)
+                q->holds = leases_before++ < (lo->leases > 0 ? lo->leases : 1);
+            else
+                q->holds = i == 0;
+            if (q->kind != ZKC_LOCK_READ)
+                writer_seen = 1;
+        }
+        zkc__op_finish(&lo->op, 0, NULL);
+    }
+}
+
+static void list_children_done(zkc__req *r)
+{
+    list_op *lo = r->ctx;
+    if (r->rc == ZR_NONODE) {
+        lo->count = 0;
+        zkc__op_finish(&lo->op, 0, NULL);
+        return;
+    }
+    if (r->rc != ZR_OK) {
+        zkc__op_finish(&lo->op, zkc__map_zrc(r->rc), "listing %s: %s", lo->path, zkc__zrc_name(r->rc));
+        return;
+    }
+    lo->names = r->children;
+    lo->n = r->nchildren;
+    r->children = NULL;
+    r->nchildren = 0;
+    zkc__member *m = calloc((size_t)lo->n + 1, sizeof *m);
+    lo->entries = calloc((size_t)lo->n + 1, sizeof *lo->entries);
+    if (!m || !lo->entries) {
+        free(m);
+        zkc__op_finish(&lo->op, ZKC_ENOMEM, "out of memory");
+        return;
+    }
+    int k = zkc__members_parse(lo->names, lo->n, m, NULL, NULL);
+    lo->count = k;
+    for (int i = 0; i < k; i++) {
+        lo->entries[i].name = strdup(m[i].name);
+        lo->entries[i].sequence = m[i].seq;
+        lo->entries[i].kind = m[i].kind;
+    }
+    free(m);
+    if (k == 0) {
+        zkc__op_finish(&lo->op, 0, NULL);
+        return;
+    }
+    lo->pending = k;
+    for (int i = 0; i < k; i++) {
+        char *p = zkc__path_join(lo->path, lo->entries[i].name);
+        zkc__req *q = zkc__exists(r->c, p, NULL, list_stat_done, &lo->entries[i]);
+        q->tag = (uint64_t)(uintptr_t)lo;
+        free(p);
+    }
+}
+
+static void list_data_done(zkc__req *r)
+{
+    list_op *lo = r->ctx;
+    if (r->rc == ZR_OK && r->valuelen > 0 && r->valuelen < 16) {
+        char *end = NULL;
+        long v = strtol(r->value, &end, 10);
+        if (end && *end == 0 && v > 0 && v < 1000000)
+            lo->leases = (int)v;
+    }
+    zkc__children(r->c, lo->path, NULL, list_children_done, lo);
+}
+
+static void list_start(zkc__op *op)
+{
+    list_op *lo = ZKC__CONTAINER_OF(op, list_op, op);
+    /* The node's data says how many a semaphore admits. */
+    zkc__get(op->c, lo->path, NULL, list_data_done, lo);
+}
+
+int zkc_lock_queue(zkc_client *c, const char *path, zkc_queue_entry **entries, int *count)
+{
+    if (!c || !entries || !count)
+        return zkc__err(ZKC_EINVAL, "zkc_lock_queue: NULL argument");
+    *entries = NULL;
+    *count = 0;
+    int rc = zkc__path_check(path, "lock path");
+    if (rc)
+        return rc;
+    list_op *lo = calloc(1, sizeof *lo);
+    if (!lo || !(lo->path = strdup(path))) {
+        free(lo);
+        return zkc__err(ZKC_ENOMEM, "out of memory");
+    }
+    lo->op.c = c;
+    lo->op.invoke = list_invoke;
+    lo->op.release = list_release;
+    rc = zkc__op_run(&lo->op, list_start, 1);
+    if (rc == 0) {
+        *entries = lo->entries;
+        *count = lo->count;
+        lo->entries = NULL;
+    }
+    lo->op.release(&lo->op);
+    return rc;
+}
+
+void zkc_queue_free(zkc_queue_entry *entries, int count)
+{
+    if (!entries)
+        return;
+    for (int i = 0; i < count; i++)
+        free(entries[i].name);
+    free(entries);
+}

@@ -1,0 +1,613 @@
+/*
+ * The member core: our node in a sequential queue, and everything it takes to
+ * keep exactly one of them there. Locks, read/write locks and semaphores run
+ * on it (lock.c decides from the sorted queue; this file never decides).
+ *
+ * One attempt, all on the engine thread:
+ *   create "<dir>/_c_<uuid>-<tag>" EPHEMERAL_SEQUENTIAL (parents as containers
+ *   on NONODE)
+ *     -> no answer (connection loss, operation timeout: zkc__zrc_indeterminate):
+ *        sync, list, find our uuid (owned by this session), else create again;
+ *        nothing is reported until that is decided, so no caller ever hears
+ *        "not queued" about a node that may be blocking the queue
+ *   (and, in the same flight, watch our own node: deleted by someone else =
+ *   the hold or the place is gone)
+ *   list, sort by suffix (RFC 1982, seqname.c), find ourselves -> the owner
+ *   decides -> wait: one watch (a node ahead, or the children list) -> list again
+ * An attempt is named by an epoch; replies of an abandoned epoch only clean up.
+ * Nodes we stop wanting go to the janitor (janitor.c), which deletes them once
+ * it can.
+ *
+ * The create can also travel inside the owner's own multi (zkc__qm_create_op,
+ * then zkc__qm_created with the outcome), so one transaction can join several
+ * queues and still be decided by tag after a lost reply.
+ */
+#include "member.h"
+
+#include "janitor.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define SEND(m, call)                                                                                              \
+    do {                                                                                                           \
+        (m)->ops->ref(m);                                                                                          \
+        zkc__req *r_ = (call);                                                                                     \
+        r_->tag = (m)->epoch;                                                                                      \
+    } while (0)
+
+static int stale(zkc__req *r)
+{
+    zkc__qm *m = r->ctx;
+    return r->tag != m->epoch;
+}
+
+int zkc__qm_stale(zkc__qm *m, uint64_t tag)
+{
+    return tag != m->epoch;
+}
+
+static void do_create(zkc__qm *m);
+
+static void failed(zkc__qm *m, int status, const char *fmt, ...) ZKC__PRINTF(3, 4);
+static void failed(zkc__qm *m, int status, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    m->ops->failed(m, status, msg);
+}
+
+static void fail_rc(zkc__qm *m, int rc, const char *doing)
+{
+    int e = zkc__map_zrc(rc);
+    if (rc == ZR_NOTSENT)
+        e = ZKC_ECONNLOSS;
+    if (rc == ZR_SESSIONLOST)
+        e = ZKC_ESESSIONLOST;
+    failed(m, e, "lock %s: %s failed: %s", m->dir, doing, zkc__zrc_name(rc));
+}
+
+static void forget_node(zkc__qm *m)
+{
+    free(m->node);
+    m->node = NULL;
+    m->node_name = NULL;
+}
+
+static void drop_pred(zkc__qm *m)
+{
+    zkc__watch_drop(m->pred_w);
+    m->pred_w = NULL;
+}
+
+/* ---------------------------------------------------------------- parents */
+
+typedef struct parent_walk {
+    zkc__qm *m;
+    uint64_t epoch;
+    char *target;
+    size_t pos, prev;
+    int tries;
+} parent_walk;
+
+static void parent_step(parent_walk *pw);
+
+static void parent_done(zkc__req *r)
+{
+    parent_walk *pw = r->ctx;
+    zkc__qm *m = pw->m;
+    if (pw->epoch != m->epoch) {
+        free(pw->target);
+        free(pw);
+    } else if (zkc__zrc_indeterminate(r->rc) && ++pw->tries < 10) {
+        /* Creating a parent again is harmless: NODEEXISTS counts as done. */
+        pw->pos = pw->prev;
+        parent_step(pw);
+    } else if (r->rc != ZR_OK && r->rc != ZR_NODEEXISTS) {
+        free(pw->target);
+        free(pw);
+        fail_rc(m, r->rc, "creating parent nodes");
+    } else {
+        parent_step(pw);
+    }
+    m->ops->unref(m);
+}
+
+static void parent_step(parent_walk *pw)
+{
+    zkc__qm *m = pw->m;
+    const char *t = pw->target;
+    size_t n = strlen(t);
+    if (pw->pos >= n) {
+        free(pw->target);
+        free(pw);
+        do_create(m);
+        return;
+    }
+    const char *slash = strchr(t + pw->pos + 1, '/');
+    size_t end = slash ? (size_t)(slash - t) : n;
+    char *prefix = strndup(t, end);
+    pw->prev = pw->pos;
+    pw->pos = end;
+    m->ops->ref(m);
+    /* Containers, as Curator does: the server reaps them once empty, so queue
+     * paths used once (per order, say) do not pile up. */
+    int last = end == n;
+    zkc__create(m->c, prefix, last ? m->dir_data : NULL, last ? m->dir_len : 0, ZC_CONTAINER, parent_done, pw);
+    free(prefix);
+}
+
+static void create_parents(zkc__qm *m)
+{
+    parent_walk *pw = calloc(1, sizeof *pw);
+    if (!pw || !(pw->target = strdup(m->dir))) {
+        free(pw);
+        failed(m, ZKC_ENOMEM, "out of memory");
+        return;
+    }
+    pw->m = m;
+    pw->epoch = m->epoch;
+    parent_step(pw);
+}
+
+/* ---------------------------------------------------------------- own node */
+
+static void watch_own(zkc__qm *m);
+
+/* Deletion by someone else means the hold (or the place) is gone. */
+static void own_fired(zkc__watch *w, int ev)
+{
+    zkc__qm *m = w->ctx;
+    m->own_w = NULL;
+    if (ev != ZW_DELETED) {
+        if (m->node && m->phase == ZKC__QM_IN)
+            watch_own(m); /* data changed (a semaphore kick): keep watching */
+        return;
+    }
+    if (!m->node || m->phase != ZKC__QM_IN)
+        return;
+    zkc__log(m->c, ZKC_LOG_WARN, "lock %s: our node %s was deleted by another client", m->dir, m->node);
+    forget_node(m);
+    drop_pred(m);
+    m->listing = 0;
+    m->phase = ZKC__QM_IDLE;
+    m->ops->gone(m);
+}
+
+static void own_get_done(zkc__req *r)
+{
+    zkc__qm *m = r->ctx;
+    if (!stale(r) && r->rc != ZR_OK && m->own_w && r->watch == m->own_w) {
+        zkc__watch_drop(m->own_w);
+        m->own_w = NULL;
+    }
+    m->ops->unref(m);
+}
+
+static void watch_own(zkc__qm *m)
+{
+    if (m->own_w)
+        return;
+    m->own_w = zkc__watch_new(m->c, own_fired, m);
+    if (!m->own_w)
+        return;
+    /* get, not exists: on a node already gone, exists would leave a creation
+     * watch on the server for the rest of the session. */
+    SEND(m, zkc__get(m->c, m->node, m->own_w, own_get_done, m));
+}
+
+static void have_node(zkc__qm *m, const char *path, const zkc__stat *st, uint64_t gen)
+{
+    free(m->node);
+    m->node = strdup(path);
+    if (!m->node) {
+        /* The node exists: keep the attempt's tag so leaving looks for it. */
+        m->phase = ZKC__QM_RECOVERING;
+        failed(m, ZKC_ENOMEM, "out of memory");
+        return;
+    }
+    const char *slash = strrchr(m->node, '/');
+    m->node_name = slash ? slash + 1 : m->node;
+    m->czxid = st ? st->czxid : 0;
+    m->node_gen = gen;
+    m->phase = ZKC__QM_IN;
+    watch_own(m);
+    m->ops->joined(m);
+}
+
+/* ---------------------------------------------------------------- recovery */
+
+static void recover_list_done(zkc__req *r);
+static void recover_sync_done(zkc__req *r);
+
+/* Did our create land? Sync (a lagging follower may not show it yet), list,
+ * look for our uuid. */
+static void recover(zkc__qm *m)
+{
+    m->phase = ZKC__QM_RECOVERING;
+    SEND(m, zkc__sync(m->c, m->dir, recover_sync_done, m));
+}
+
+/* A step of recovery that itself got no answer starts recovery over; the
+ * owner's timeout or the session's end bounds it, and zkc__qm_leave hands the
+ * question to the janitor. */
+static int recover_again(zkc__qm *m, int rc)
+{
+    if (!zkc__zrc_indeterminate(rc) && rc != ZR_NOTSENT)
+        return 0;
+    recover(m);
+    return 1;
+}
+
+static void recover_sync_done(zkc__req *r)
+{
+    zkc__qm *m = r->ctx;
+    if (!stale(r)) {
+        if (r->rc == ZR_OK || r->rc == ZR_NONODE)
+            SEND(m, zkc__children(m->c, m->dir, NULL, recover_list_done, m));
+        else if (!recover_again(m, r->rc))
+            fail_rc(m, r->rc, "sync after an unanswered create");
+    }
+    m->ops->unref(m);
+}
+
+static void recover_stat_done(zkc__req *r)
+{
+    zkc__qm *m = r->ctx;
+    if (!stale(r)) {
+        if (r->rc == ZR_OK && r->stat.ephemeral_owner == m->c->session_id)
+            have_node(m, r->path, &r->stat, m->c->gen);
+        else if (r->rc == ZR_OK || r->rc == ZR_NONODE)
+            do_create(m); /* gone, or a dead session's: make ours */
+        else if (!recover_again(m, r->rc))
+            fail_rc(m, r->rc, "reading our node after an unanswered create");
+    }
+    m->ops->unref(m);
+}
+
+static void recover_list_done(zkc__req *r)
+{
+    zkc__qm *m = r->ctx;
+    if (!stale(r)) {
+        if (r->rc == ZR_NONODE) {
+            do_create(m);
+        } else if (r->rc != ZR_OK) {
+            if (!recover_again(m, r->rc))
+                fail_rc(m, r->rc, "listing the queue after an unanswered create");
+        } else {
+            const char *mine = NULL;
+            for (int i = 0; i < r->nchildren; i++)
+                if (strstr(r->children[i], m->uuid))
+                    mine = r->children[i];
+            if (!mine) {
+                do_create(m); /* the create never happened */
+            } else {
+                char *p = zkc__path_join(m->dir, mine);
+                if (p)
+                    SEND(m, zkc__exists(m->c, p, NULL, recover_stat_done, m));
+                else
+                    failed(m, ZKC_ENOMEM, "out of memory");
+                free(p);
+            }
+        }
+    }
+    m->ops->unref(m);
+}
+
+/* ---------------------------------------------------------------- create */
+
+void zkc__qm_created(zkc__qm *m, int rc, const char *path, const zkc__stat *st, uint64_t gen)
+{
+    if (rc == ZR_OK && path)
+        have_node(m, path, st, gen);
+    else if (rc == ZR_OK || zkc__zrc_indeterminate(rc))
+        recover(m); /* applied or not (or its name was not kept): find out by the tag, or we queue twice */
+    else
+        fail_rc(m, rc, "creating the queue node");
+}
+
+static void create_done(zkc__req *r)
+{
+    zkc__qm *m = r->ctx;
+    if (stale(r)) {
+        /* Abandoned attempt: its node must not survive it. */
+        if (r->rc == ZR_OK && r->created) {
+            zkc__janitor_delete(r->c, r->created);
+        } else if (zkc__zrc_indeterminate(r->rc)) {
+            char dir[ZKC__PATH_MAX + 1];
+            zkc__path_parent(r->path, dir, sizeof dir);
+            const char *u = strstr(r->path, "/_c_");
+            if (u) {
+                char uuid[37];
+                snprintf(uuid, sizeof uuid, "%.36s", u + 4);
+                zkc__janitor_find(r->c, dir, uuid);
+            }
+        }
+    } else if (r->rc == ZR_NONODE) {
+        /* Parent missing, or a container reaped between our check and create. */
+        if (++m->creates > 5)
+            fail_rc(m, r->rc, "creating the queue node (the parent keeps vanishing)");
+        else
+            create_parents(m);
+    } else if (r->rc == ZR_SESSIONLOST) {
+        do_create(m); /* never sent; the new session gets it */
+    } else if (r->rc == ZR_NOCHILDRENFOREPHEMERALS) {
+        failed(m, ZKC_EINVAL, "lock %s: the lock path is an ephemeral node", m->dir);
+    } else {
+        zkc__qm_created(m, r->rc, r->created, &r->stat, r->gen);
+    }
+    m->ops->unref(m);
+}
+
+void zkc__qm_create_op(zkc__qm *m, zkc__mop *op, char *prefix, char *data)
+{
+    snprintf(prefix, ZKC__PATH_MAX + 64, "%s/_c_%s-%s", m->dir, m->uuid, m->tag);
+    char host[40] = "";
+    gethostname(host, sizeof host - 1);
+    int len = snprintf(data, 64, "zkcoord %s %ld", host, (long)getpid());
+    memset(op, 0, sizeof *op);
+    op->type = ZKC_REQ_CREATE;
+    op->path = prefix;
+    op->data = data;
+    op->len = len;
+    op->flags = ZC_EPHEMERAL | ZC_SEQUENTIAL;
+}
+
+static void do_create(zkc__qm *m)
+{
+    char prefix[ZKC__PATH_MAX + 64];
+    char data[64];
+    zkc__mop op;
+    zkc__qm_create_op(m, &op, prefix, data);
+    m->phase = ZKC__QM_CREATING;
+    SEND(m, zkc__create(m->c, op.path, op.data, op.len, op.flags, create_done, m));
+}
+
+void zkc__qm_begin(zkc__qm *m, const char *uuid)
+{
+    m->epoch++;
+    m->creates = 0;
+    m->listing = 0;
+    if (uuid)
+        snprintf(m->uuid, sizeof m->uuid, "%s", uuid);
+    else
+        zkc__uuid(m->uuid);
+}
+
+void zkc__qm_join(zkc__qm *m)
+{
+    zkc__qm_begin(m, NULL);
+    do_create(m);
+}
+
+/* ---------------------------------------------------------------- list */
+
+static void mixed_check_done(zkc__req *r)
+{
+    zkc__qm *m = r->ctx;
+    if (r->rc == ZR_OK && !(m->warned & 4) && (r->valuelen < 8 || memcmp(r->value, "zkcoord ", 8) != 0)) {
+        m->warned |= 4;
+        zkc__log(r->c, ZKC_LOG_WARN,
+                 "lock %s: both Curator (-lock-) and kazoo (__lock__) nodes are queued; those two libraries "
+                 "misread each other's names and are not safe together on one path (zkcoord reads both)",
+                 m->dir);
+    }
+    m->ops->unref(m);
+}
+
+static void warn_once(zkc__qm *m, const zkc__member *v, int n, int junk, int styles)
+{
+    if (!(m->warned & 1) && (styles & ZKC__STYLE_CURATOR) && (styles & ZKC__STYLE_KAZOO)) {
+        /* zkcoord names its nodes as Curator does; only a "-lock-" node that
+         * is not ours (our data starts "zkcoord ") makes the mix unsafe. */
+        m->warned |= 1;
+        for (int i = 0, asked = 0; i < n && asked < 16; i++) {
+            int32_t seq;
+            int kind, style;
+            if (zkc__seq_parse(v[i].name, &seq, &kind, &style) && style == ZKC__STYLE_CURATOR) {
+                char *p = zkc__path_join(m->dir, v[i].name);
+                if (p) {
+                    m->ops->ref(m);
+                    zkc__get(m->c, p, NULL, mixed_check_done, m);
+                    asked++;
+                }
+                free(p);
+            }
+        }
+    }
+    if (junk && !(m->warned & 2)) {
+        m->warned |= 2;
+        zkc__log(m->c, ZKC_LOG_WARN, "lock %s: ignoring %d child node(s) without a sequence suffix", m->dir, junk);
+    }
+}
+
+static void list_done(zkc__req *r)
+{
+    zkc__qm *m = r->ctx;
+    if (stale(r) || !m->listing) {
+        m->ops->unref(m);
+        return;
+    }
+    m->listing = 0;
+    if (r->rc != ZR_OK) {
+        fail_rc(m, r->rc, "listing the queue");
+        m->ops->unref(m);
+        return;
+    }
+    zkc__member *v = calloc((size_t)r->nchildren + 1, sizeof *v);
+    if (!v) {
+        failed(m, ZKC_ENOMEM, "out of memory");
+        m->ops->unref(m);
+        return;
+    }
+    int junk = 0, styles = 0;
+    int n = zkc__members_parse(r->children, r->nchildren, v, &junk, &styles);
+    warn_once(m, v, n, junk, styles);
+    int self = m->node_name ? zkc__member_find(v, n, m->node_name) : -1;
+    if (self < 0) {
+        forget_node(m);
+        failed(m, ZKC_ESESSIONLOST, "lock %s: our queue node disappeared (deleted, or its session ended)", m->dir);
+    } else {
+        m->ops->listed(m, v, n, self);
+    }
+    free(v);
+    m->ops->unref(m);
+}
+
+void zkc__qm_list(zkc__qm *m)
+{
+    m->listing = 1;
+    SEND(m, zkc__children(m->c, m->dir, NULL, list_done, m));
+}
+
+/* ---------------------------------------------------------------- wait */
+
+static void pred_fired(zkc__watch *w, int ev)
+{
+    zkc__qm *m = w->ctx;
+    if (m->pred_w != w)
+        return;
+    m->pred_w = NULL;
+    m->ops->moved(m, ev == ZW_DELETED);
+}
+
+static void pred_get_done(zkc__req *r)
+{
+    zkc__qm *m = r->ctx;
+    if (!stale(r) && m->pred_w && r->watch == m->pred_w) {
+        if (r->rc == ZR_NONODE) {
+            /* Gone before we could watch it: no watch was set; look again. */
+            drop_pred(m);
+            m->ops->moved(m, r->kind == ZKC_REQ_GET);
+        } else if (r->rc != ZR_OK) {
+            drop_pred(m);
+            fail_rc(m, r->rc, "watching the node ahead of us");
+        }
+        /* ZR_OK: wait for the watch. */
+    }
+    m->ops->unref(m);
+}
+
+void zkc__qm_wait(zkc__qm *m, const char *name)
+{
+    drop_pred(m);
+    m->pred_w = zkc__watch_new(m->c, pred_fired, m);
+    if (!m->pred_w) {
+        failed(m, ZKC_ENOMEM, "out of memory");
+        return;
+    }
+    if (!name) {
+        SEND(m, zkc__children(m->c, m->dir, m->pred_w, pred_get_done, m));
+        return;
+    }
+    char *p = zkc__path_join(m->dir, name);
+    if (!p) {
+        drop_pred(m);
+        failed(m, ZKC_ENOMEM, "out of memory");
+        return;
+    }
+    SEND(m, zkc__get(m->c, p, m->pred_w, pred_get_done, m));
+    free(p);
+}
+
+void zkc__qm_settle(zkc__qm *m)
+{
+    drop_pred(m);
+}
+
+/* ---------------------------------------------------------------- leave */
+
+typedef struct leave_ctx {
+    zkc__qm *m;
+    void (*done)(void *ctx);
+    void *ctx;
+    int reported;
+    zkc__timer guard;
+} leave_ctx;
+
+static void leave_report(leave_ctx *lc)
+{
+    if (!lc->reported) {
+        lc->reported = 1;
+        lc->done(lc->ctx);
+    }
+}
+
+static void leave_guard_fired(zkc__timer *t)
+{
+    leave_report(ZKC__CONTAINER_OF(t, leave_ctx, guard));
+}
+
+static void leave_delete_done(zkc__req *r)
+{
+    leave_ctx *lc = r->ctx;
+    if (zkc__zrc_indeterminate(r->rc) || r->rc == ZR_NOTSENT || r->rc == ZR_SESSIONLOST)
+        zkc__janitor_delete(r->c, r->path); /* maybe deleted, maybe not: make sure once we can */
+    zkc__timer_disarm(r->c, &lc->guard);
+    leave_report(lc);
+    zkc__qm *m = lc->m;
+    free(lc);
+    m->ops->unref(m);
+}
+
+void zkc__qm_leave(zkc__qm *m, int wait_ms, void (*done)(void *ctx), void *ctx)
+{
+    zkc_client *c = m->c;
+    drop_pred(m);
+    if (m->node)
+        zkc__watch_forget(m->own_w); /* the node is deleted below (or by the janitor) */
+    else
+        zkc__watch_drop(m->own_w);
+    m->own_w = NULL;
+    m->epoch++;
+    m->listing = 0;
+    if (m->phase == ZKC__QM_RECOVERING)
+        zkc__janitor_find(c, m->dir, m->uuid);
+    /* A create still out (ZKC__QM_CREATING) cleans up after itself when its
+     * stale reply arrives. */
+    m->phase = ZKC__QM_IDLE;
+    if (m->node && done && (wait_ms < 0 || (c->state == ZKC__S_CONNECTED && !c->closing))) {
+        leave_ctx *lc = calloc(1, sizeof *lc);
+        if (lc) {
+            lc->m = m;
+            lc->done = done;
+            lc->ctx = ctx;
+            zkc__timer_init(&lc->guard, leave_guard_fired);
+            if (wait_ms >= 0)
+                zkc__timer_arm(c, &lc->guard, zkc__now_ms() + wait_ms);
+            m->ops->ref(m);
+            zkc__delete(c, m->node, -1, leave_delete_done, lc);
+            forget_node(m);
+            return;
+        }
+    }
+    if (m->node) {
+        zkc__janitor_delete(c, m->node);
+        forget_node(m);
+    }
+    if (done)
+        done(ctx);
+}
+
+void zkc__qm_lost(zkc__qm *m)
+{
+    if (m->node)
+        zkc__janitor_delete(m->c, m->node);
+    zkc__qm_forget(m);
+}
+
+void zkc__qm_forget(zkc__qm *m)
+{
+    drop_pred(m);
+    zkc__watch_drop(m->own_w);
+    m->own_w = NULL;
+    m->epoch++;
+    m->listing = 0;
+    m->phase = ZKC__QM_IDLE;
+    forget_node(m);
+}

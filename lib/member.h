@@ -1,0 +1,107 @@
+/* The member core (lib/member.c): our node in a sequential queue. */
+#ifndef ZKC_MEMBER_H
+#define ZKC_MEMBER_H
+
+#include "internal.h"
+#include "seqname.h"
+
+typedef struct zkc__qm zkc__qm;
+
+/* What the recipe that owns a member hears, on the engine, only about the
+ * current attempt (replies of an abandoned one only clean up). */
+typedef struct zkc__qm_ops {
+    /* Every request out holds one reference on the owner. */
+    void (*ref)(zkc__qm *m);
+    void (*unref)(zkc__qm *m);
+    /* Our node exists (m->node, m->czxid): created, or found by its tag. */
+    void (*joined)(zkc__qm *m);
+    /* The queue, sorted (RFC 1982 on the suffix); self is our index. The
+     * array lives until the call returns. */
+    void (*listed)(zkc__qm *m, const zkc__member *v, int n, int self);
+    /* What zkc__qm_wait watched changed: gone = 1 when the node watched was
+     * deleted (or already gone when the watch was set), 0 for any other
+     * change (its data, or the children list). */
+    void (*moved)(zkc__qm *m, int gone);
+    /* The attempt cannot go on (status ZKC_E*, msg says why). The member is
+     * unchanged: the owner ends it with zkc__qm_leave. */
+    void (*failed)(zkc__qm *m, int status, const char *msg);
+    /* Our node was deleted by someone else (the member has forgotten it). */
+    void (*gone)(zkc__qm *m);
+} zkc__qm_ops;
+
+enum { ZKC__QM_IDLE = 0, ZKC__QM_CREATING, ZKC__QM_RECOVERING, ZKC__QM_IN };
+
+/* Embedded in its owner. The recipe sets the first block before zkc__qm_join;
+ * the second is read-only outside member.c. */
+struct zkc__qm {
+    const zkc__qm_ops *ops;
+    zkc_client *c;
+    const char *dir;      /* the queue node (the owner's string) */
+    const char *tag;      /* our names are "_c_<uuid>-<tag><sequence>" */
+    const char *dir_data; /* data of the queue node when we create it, or NULL */
+    int dir_len;
+
+    uint64_t epoch;       /* the current attempt: tag requests of it with this */
+    int phase;            /* ZKC__QM_* */
+    char uuid[37];        /* this attempt's tag */
+    char *node;           /* our node's path while we have one */
+    const char *node_name;
+    int64_t czxid;        /* of our node: the fencing token */
+    uint64_t node_gen;    /* session generation it was created in */
+
+    /* private */
+    int creates;
+    int warned;
+    int listing;
+    zkc__watch *pred_w, *own_w;
+};
+
+/* Engine: a new attempt (new epoch) tagged `uuid` (36 characters; NULL: a
+ * fresh one). Several members joining in one multi may share one tag. */
+void zkc__qm_begin(zkc__qm *m, const char *uuid);
+/* Engine: this attempt's tagged create as an op of the caller's own multi
+ * (the same flags, name and data zkc__qm_join uses). prefix receives the path
+ * (room for ZKC__PATH_MAX + 64), data the node's data (room for 64); sets
+ * *op. After the multi the caller reports its outcome with zkc__qm_created. */
+void zkc__qm_create_op(zkc__qm *m, zkc__mop *op, char *prefix, char *data);
+/* Engine: the outcome of a create of ours (alone or from a multi): created
+ * (rc ZR_OK, path and stat of the node), or any failure. An indeterminate
+ * result (zkc__zrc_indeterminate) is decided by the tag before anything is
+ * reported: sync, list, find our uuid; nothing is ever reported as "not
+ * applied" while it may have been. */
+void zkc__qm_created(zkc__qm *m, int rc, const char *path, const zkc__stat *st, uint64_t gen);
+/* (st may be NULL, as after a create inside a multi on servers before
+ * 3.7.2/3.8.2/3.9.0, ZOOKEEPER-4026: czxid is then 0, unknown.) */
+
+/* Engine: zkc__qm_begin(m, NULL), then create our node (its parents as
+ * containers when missing); ops->joined or ops->failed follows. */
+void zkc__qm_join(zkc__qm *m);
+/* Engine: list the queue, find ourselves: ops->listed (our node missing:
+ * ops->failed with ZKC_ESESSIONLOST). Logs once about junk names and about
+ * Curator and kazoo nodes mixed on one path. */
+void zkc__qm_list(zkc__qm *m);
+/* Engine: wait for `name` (a child of dir) to change or go, or with NULL for
+ * the children list to change: one watch; ops->moved when it fires. */
+void zkc__qm_wait(zkc__qm *m, const char *name);
+/* Engine: stop waiting (the watch is dropped); the node stays ours. */
+void zkc__qm_settle(zkc__qm *m);
+/* Engine: the current request of the owner's own, tagged so the member's
+ * epoch check applies to it: 1 if a reply carrying `tag` is stale. */
+int zkc__qm_stale(zkc__qm *m, uint64_t tag);
+
+/* Engine: end the attempt and give the node up. Every later reply of it only
+ * cleans up. wait_ms < 0: delete now and call done(ctx) once the reply says
+ * whether it went (maybe deleted: the janitor makes sure). wait_ms >= 0:
+ * delete if a server is reachable and call done(ctx) when it is gone or after
+ * wait_ms at most (a silent server must not stretch a caller's timeout);
+ * otherwise hand the node to the janitor and call done(ctx) at once. A create
+ * still out, or one being decided, is the janitor's too. done may be NULL. */
+void zkc__qm_leave(zkc__qm *m, int wait_ms, void (*done)(void *ctx), void *ctx);
+/* Engine: the session that owned our node is gone (or presumed gone): the
+ * janitor deletes the node from the next session, if still there. */
+void zkc__qm_lost(zkc__qm *m);
+/* Engine: the client is shutting down: forget the node (the session's close
+ * removes it) and every watch. */
+void zkc__qm_forget(zkc__qm *m);
+
+#endif
