@@ -324,6 +324,9 @@ void sc_reserve_fifo(report *rep);
 void sc_reserve_sessions(report *rep);
 void sc_ratelimit(report *rep);
 void sc_flash_sale(report *rep);
+void sc_idgen(report *rep);
+/* scen_counter.c: one exactly-once add of 1 (obj: zkc_counter *) */
+int op_counter_add(worker *w);
 
 /* ---- flash sale (flash_order.c, flash_worker.c) ---- */
 

@@ -26,6 +26,7 @@ static const scenario scenarios[] = {
     {"ratelimit", sc_ratelimit, NAN, "demand above the limit R", 0},
     {"flash_sale", sc_flash_sale, NAN, "16 processes x 8 threads, 20000 orders of 1-3 lines, one hot SKU + 50 cold",
      5.0},
+    {"idgen", sc_idgen, NAN, "64 threads of one session taking ids: zkc_idgen vs a counter add per id", 0},
 };
 #define NSCEN ((int)(sizeof scenarios / sizeof scenarios[0]))
 

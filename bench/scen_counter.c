@@ -9,7 +9,7 @@
 
 /* ---- counters ---- */
 
-static int op_counter_add(worker *w)
+int op_counter_add(worker *w)
 {
     int rc = zkc_counter_add(w->obj, 1, NULL, NULL);
     if (rc == ZKC_ECONTENDED) {

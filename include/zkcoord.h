@@ -539,6 +539,103 @@ ZKC_EXTERN int zkc_ratelimit_acquire(zkc_ratelimit *rl, int64_t n, int timeout_m
 ZKC_EXTERN int zkc_ratelimit_acquire_async(zkc_ratelimit *rl, int64_t n, int timeout_ms, zkc_ratelimit_cb cb,
                                            void *ud);
 
+/* Hard rate limit (no boundary burst): a generic cell rate algorithm. Every
+ * permit owns one slot of T = window_ms / permits (rounded up to a
+ * microsecond) of the servers' clock; one counter node holds the end of the
+ * last slot anyone took (the "theoretical arrival time", TAT, in microseconds
+ * since the epoch). A process reserves `batch` consecutive slots with one
+ * compare-and-set and grants them locally: n permits at time t take the next
+ * n of its slots not yet passed, only if they end no later than t + burst x T
+ * (otherwise it waits); slots that pass unused lapse. Bound: ANY interval of
+ * length L on the servers' clock (as the processes estimate it: the mtime of a
+ * node each writes, give or take half a round trip) sees at most
+ *     permits x L / window_ms + burst
+ * grants across every process. Measured on one other clock, widen L by the
+ * processes' estimate errors. batch 1 is one write per permit and the fairest;
+ * a larger batch reserves future slots for one process (others queue behind
+ * them) for one write per batch. A reservation starts about one round trip
+ * ahead (so its first slot has not passed when the reply comes): an idle
+ * limiter grants about half a round trip after the write's reply.
+ * A path serves one mode only: a hard-mode client that finds a value a day
+ * ahead of the servers' clock (a fixed-window record) gets ZKC_ECONFIG. */
+typedef enum {
+    ZKC_RL_FIXED_WINDOW = 0, /* zkc_ratelimit_create: up to 2 x permits around a window boundary */
+    ZKC_RL_HARD = 1          /* GCRA: any interval of L ms sees at most permits x L / window_ms + burst */
+} zkc_ratelimit_mode;
+
+typedef struct zkc_ratelimit_options {
+    zkc_ratelimit_mode mode; /* default ZKC_RL_HARD */
+    int64_t permits;         /* per window (required, >= 1) */
+    int window_ms;           /* required, >= 10 */
+    int batch;               /* permits (slots) taken per write (default 1) */
+    int64_t burst;           /* HARD: permits that may be granted at once, >= 1 (default 1);
+                              * a call may ask for at most burst permits */
+    void *reserved[4];
+} zkc_ratelimit_options;
+ZKC_EXTERN void zkc_ratelimit_options_init(zkc_ratelimit_options *o);
+/* Create a limiter of either mode. ZKC_EINVAL names a bad option. Nothing is
+ * written until the first acquire. The acquire calls above serve both modes:
+ * they fail with ZKC_EINVAL for n > burst (HARD) or n > permits (fixed window);
+ * ZKC_ETIMEDOUT when the permits cannot be granted before the timeout (0: at
+ * once); ZKC_ECONNLOSS / ZKC_EUNKNOWN when no server could be reached (no
+ * permit was granted; a write whose outcome is unknown leaves its slots
+ * unused, never used twice); ZKC_ECANCELED by destroy. Permits are not holds:
+ * SUSPENDED and LOST only delay further grants. */
+ZKC_EXTERN int zkc_ratelimit_create_opts(zkc_client *c, const char *path, const zkc_ratelimit_options *o,
+                                         zkc_ratelimit **out);
+
+/* ---------------------------------------------------------- id generator
+ *
+ * Order numbers: 64-bit ids, unique across every process that uses `path`,
+ * handed out from blocks leased with one exactly-once bounded counter add per
+ * block (the node at `path` is an INT64 counter holding the highest id
+ * leased; ids start at 1). A call that finds an id left in its generator's
+ * block returns it without a round trip.
+ *   - Never twice: not across processes, crashes, restarts, session loss or
+ *     lost replies (the counter only moves up, and a lease's range is that of
+ *     the one update that was applied).
+ *   - Holes: ids of a block its process did not hand out before it exited or
+ *     destroyed the generator are never used; nor is a block whose lease
+ *     outcome stayed unknown. Ids are unique, not gap-free.
+ *   - Order: strictly increasing within one generator (in hand-out order). A
+ *     block leased after another block's lease was applied holds only larger
+ *     ids; two processes' current blocks interleave in time.
+ *   - A lease is not a hold: SUSPENDED or LOST does not invalidate leased ids,
+ *     and no listener is needed. While no server is reachable, ids left in the
+ *     block keep flowing; then calls wait for the next lease.
+ *   - Growth: a block used up within grow_ms of its arrival doubles the next
+ *     lease (up to max_block); one that lasted 8 x grow_ms halves it (down to
+ *     block). Holes after a crash are at most one block. */
+typedef struct zkc_idgen zkc_idgen;
+typedef struct zkc_idgen_options {
+    int64_t block;      /* first lease size and the floor of shrinking (default 100) */
+    int64_t max_block;  /* ceiling of growth (default 100000) */
+    int grow_ms;        /* see above (default 1000; 0: never grow) */
+    int64_t max_id;     /* highest id ever handed out (default INT64_MAX) */
+    void *reserved[4];
+} zkc_idgen_options;
+typedef void (*zkc_idgen_cb)(zkc_idgen *g, int status, int64_t id, void *ud);
+ZKC_EXTERN void zkc_idgen_options_init(zkc_idgen_options *o);
+/* opts may be NULL (defaults). Nothing is sent until the first id is needed. */
+ZKC_EXTERN int zkc_idgen_create(zkc_client *c, const char *path, const zkc_idgen_options *opts, zkc_idgen **out);
+/* Pending calls end with ZKC_ECANCELED; unused leased ids become a hole. */
+ZKC_EXTERN void zkc_idgen_destroy(zkc_idgen *g);
+ZKC_EXTERN const char *zkc_idgen_path(zkc_idgen *g);
+/* Next id into *id. Waits for a lease up to timeout_ms (0: only an id already
+ * leased; otherwise ZKC_ETIMEDOUT, and a lease is started for later calls).
+ * Errors: ZKC_ETIMEDOUT; ZKC_ECONNLOSS when no server could be reached within
+ * the operation timeout (no id handed out; a lease whose outcome is unknown is
+ * skipped, never reused); ZKC_ELIMIT when every id up to max_id is leased;
+ * ZKC_ECANCELED (zkc_idgen_cancel, destroy); ZKC_EINVAL for bad arguments.
+ * A failed lease fails every call waiting for it. */
+ZKC_EXTERN int zkc_idgen_next(zkc_idgen *g, int timeout_ms, int64_t *id);
+/* Callback form: cb runs exactly once on the dispatch thread (also when an id
+ * was at hand), with the id on status 0. */
+ZKC_EXTERN int zkc_idgen_next_async(zkc_idgen *g, int timeout_ms, zkc_idgen_cb cb, void *ud);
+/* Every call waiting for a lease ends with ZKC_ECANCELED (blocks until the
+ * engine has done it). A lease in flight goes on; its ids serve later calls. */
+ZKC_EXTERN int zkc_idgen_cancel(zkc_idgen *g);
+
 #ifdef __cplusplus
 }
 #endif

@@ -3,7 +3,8 @@
  * watch bound from the servers, a kill -9'd holder process), read/write lock
  * (shared readers, exclusive writers, writer not starved, downgrade),
  * multi-lock (no deadlock over overlapping random subsets, all or nothing on
- * timeout) and the rate limiter (fixed- and sliding-window bounds, try). */
+ * timeout) and the rate limiter (fixed- and sliding-window bounds, try; the
+ * hard mode's input checks and burst). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -1065,6 +1066,52 @@ START_TEST(t_ratelimit_try_exhausted)
 }
 END_TEST
 
+/* The hard (GCRA) mode's input checks, its burst, and its refusal of a
+ * fixed-window record; its interval bound is measured in the slow tier
+ * (tests/test_idgen_faults.c). */
+START_TEST(t_ratelimit_hard_bad_input)
+{
+    zkc_client *c = tu_client(tu_hosts());
+    char path[128];
+    tu_unique_path(path, sizeof path, "rl-bad");
+    zkc_ratelimit *rl = NULL;
+    zkc_ratelimit_options o;
+    zkc_ratelimit_options_init(&o);
+    ck_assert_int_eq(zkc_ratelimit_create_opts(c, path, &o, &rl), ZKC_EINVAL); /* no permits */
+    o.permits = 10;
+    o.window_ms = 1000;
+    o.burst = 0;
+    ck_assert_int_eq(zkc_ratelimit_create_opts(c, path, &o, &rl), ZKC_EINVAL);
+    ck_assert_msg(strstr(zkc_errmsg(), "burst") != NULL, "%s", zkc_errmsg());
+    o.burst = 11;
+    ck_assert_int_eq(zkc_ratelimit_create_opts(c, path, &o, &rl), ZKC_EINVAL);
+    o.burst = 2;
+    o.mode = (zkc_ratelimit_mode)7;
+    ck_assert_int_eq(zkc_ratelimit_create_opts(c, path, &o, &rl), ZKC_EINVAL);
+    o.mode = ZKC_RL_HARD;
+    ck_assert_int_eq(zkc_ratelimit_create_opts(c, path, NULL, &rl), ZKC_EINVAL);
+    ck_assert_int_eq(zkc_ratelimit_create_opts(c, path, &o, &rl), 0);
+    ck_assert_int_eq(zkc_ratelimit_acquire(rl, 3, 0), ZKC_EINVAL); /* more than the burst */
+    ck_assert_msg(strstr(zkc_errmsg(), "burst") != NULL, "%s", zkc_errmsg());
+    /* burst 2: two at once, a third not within 0 ms */
+    ck_assert_msg(zkc_ratelimit_acquire(rl, 2, tu_ms(5000)) == 0, "2 permits: %s", zkc_errmsg());
+    ck_assert_int_eq(zkc_ratelimit_acquire(rl, 1, 0), ZKC_ETIMEDOUT);
+    zkc_ratelimit_destroy(rl);
+    /* A fixed-window record at the path is refused by a hard-mode client. */
+    char fpath[128];
+    tu_unique_path(fpath, sizeof fpath, "rl-mixed");
+    zkc_ratelimit *fx = NULL, *hx = NULL;
+    ck_assert_int_eq(zkc_ratelimit_create(c, fpath, 10, 1000, 1, &fx), 0);
+    ck_assert_int_eq(zkc_ratelimit_acquire(fx, 1, tu_ms(5000)), 0);
+    ck_assert_int_eq(zkc_ratelimit_create_opts(c, fpath, &o, &hx), 0);
+    int rc = zkc_ratelimit_acquire(hx, 1, tu_ms(5000));
+    ck_assert_msg(rc == ZKC_ECONFIG, "hard mode on a fixed-window node: %s", zkc_strerror(rc));
+    zkc_ratelimit_destroy(hx);
+    zkc_ratelimit_destroy(fx);
+    zkc_client_destroy(c);
+}
+END_TEST
+
 /* ------------------------------------------------------------ suite */
 
 #define CASE(s, fn)                                                                                                    \
@@ -1088,6 +1135,7 @@ static Suite *recipes_suite(void)
     CASE(s, t_multilock_timeout_all_or_nothing);
     CASE(s, t_ratelimit_bounds);
     CASE(s, t_ratelimit_try_exhausted);
+    CASE(s, t_ratelimit_hard_bad_input);
     CASE(s, t_semaphore_queue_holds);
     return s;
 }
