@@ -318,63 +318,6 @@ int zkc__inv_sku_reply(zkc_inventory *inv, const zkc__req *r, const char *sku, z
     return 0;
 }
 
-/* ---- persistent parents ---- */
-
-/* Create `path` and whichever of its parents are missing (persistent, never
- * containers), deepest first: an existing parent costs nothing. */
-typedef struct mkpath {
-    zkc_client *c;
-    char *stack[64]; /* paths still to create; the last is tried next */
-    int n;
-    void (*done)(void *arg, int rc);
-    void *arg;
-} mkpath;
-
-static void mkpath_end(mkpath *m, int rc)
-{
-    for (int i = 0; i < m->n; i++)
-        free(m->stack[i]);
-    m->done(m->arg, rc);
-    free(m);
-}
-
-static void mkpath_done(zkc__req *r)
-{
-    mkpath *m = r->ctx;
-    if (r->rc == ZR_NONODE && m->n < 64) {
-        char parent[ZKC__PATH_MAX + 1];
-        zkc__path_parent(m->stack[m->n - 1], parent, sizeof parent);
-        if (strcmp(parent, "/") != 0) {
-            if (!(m->stack[m->n++] = strdup(parent)))
-                abort();
-            zkc__create(m->c, parent, NULL, 0, 0, mkpath_done, m);
-            return;
-        }
-    }
-    if (r->rc != ZR_OK && r->rc != ZR_NODEEXISTS) {
-        mkpath_end(m, r->rc);
-        return;
-    }
-    free(m->stack[--m->n]);
-    if (m->n == 0) {
-        mkpath_end(m, ZR_OK);
-        return;
-    }
-    zkc__create(m->c, m->stack[m->n - 1], NULL, 0, 0, mkpath_done, m);
-}
-
-void zkc__inv_mkpath_start(zkc_client *c, const char *path, void (*done)(void *, int), void *arg)
-{
-    mkpath *m = calloc(1, sizeof *m);
-    if (!m || !(m->stack[0] = strdup(path)))
-        abort();
-    m->n = 1;
-    m->c = c;
-    m->done = done;
-    m->arg = arg;
-    zkc__create(c, path, NULL, 0, 0, mkpath_done, m);
-}
-
 static void inv_session(zkc__sess_listener *sl, zkc_state st, uint64_t gen)
 {
     zkc_inventory *inv = ZKC__CONTAINER_OF(sl, zkc_inventory, sl);
@@ -694,13 +637,13 @@ static void open_sku_done(void *arg, int rc)
                          zkc__zrc_name(rc));
         return;
     }
-    zkc__inv_mkpath_start(s->op.c, s->inv->req_dir, open_req_done, s);
+    zkc__mkpath(s->op.c, s->inv->req_dir, open_req_done, s);
 }
 
 static void open_start(zkc__op *op)
 {
     sop *s = ZKC__CONTAINER_OF(op, sop, op);
-    zkc__inv_mkpath_start(op->c, s->inv->sku_dir, open_sku_done, s);
+    zkc__mkpath(op->c, s->inv->sku_dir, open_sku_done, s);
 }
 
 int zkc_inventory_create(zkc_client *c, const char *root, zkc_inventory **out)

@@ -19,10 +19,11 @@
  * the versioned read -> decode -> version-wrap check -> multi -> BadVersion ->
  * backoff -> retry loop of the grant rounds, settle and restock (with the
  * restock's exactly-once marker, which the counter's slots also provide; and its
- * backoff policy, zkc__inv_backoff_ms); zkc__inv_mkpath_start; the FNV-1a
- * request buckets (bucket_of) and their retention sweep in reap; and the
- * queue membership of inventory_request.c (tagged create, find by nonce,
- * list/find position, predecessor watch), which queue.c does for locks. */
+ * backoff policy, zkc__inv_backoff_ms); the FNV-1a request buckets
+ * (bucket_of) and their retention sweep in reap; and the queue membership of
+ * inventory_request.c (tagged create, find by nonce, list/find position,
+ * predecessor watch), which the member core (member.c) does for locks.
+ * Parents are made by the request layer's one zkc__mkpath. */
 #ifndef ZKC_INVENTORY_H
 #define ZKC_INVENTORY_H
 
@@ -276,7 +277,6 @@ void zkc__inv_first_error(int *slot, char *msg, size_t len, int status, const ch
     ZKC__PRINTF(5, 0);
 void zkc__inv_ref(zkc_inventory *inv);
 void zkc__inv_unref(zkc_inventory *inv);
-void zkc__inv_mkpath_start(zkc_client *c, const char *path, void (*done)(void *, int), void *arg);
 char *zkc__inv_mprintf(const char *fmt, ...) ZKC__PRINTF(1, 2);
 int zkc__inv_multi_failed(const zkc__req *r);
 void zkc__inv_new_nonce(char out[ZKC__RES_NONCE_LEN + 1]);

@@ -92,7 +92,7 @@ static void enq_result(rq *q, zkc__req *r, int off)
             zkc__path_parent(q->recpath, dir, sizeof dir);
             q->refs++;
             q->busy++;
-            zkc__inv_mkpath_start(q->c, dir, enq_bucket_done, q);
+            zkc__mkpath(q->c, dir, enq_bucket_done, q);
             return;
         }
         if (q->reenq && rc == ZR_BADVERSION) {

@@ -309,7 +309,7 @@ static void restock_multi_done(zkc__req *r)
     else if (creating && k == 0 && rc == ZR_NODEEXISTS)
         restock_read(s); /* created meanwhile: add to it */
     else if (no_parent && s->loops++ < 3)
-        zkc__inv_mkpath_start(r->c, s->inv->sku_dir, restock_parents_done, s);
+        zkc__mkpath(r->c, s->inv->sku_dir, restock_parents_done, s);
     else
         zkc__inv_sop_end(s, zkc__inv_req_error(rc), "restock of SKU %s: %s %s: %s", s->sku,
                          creating ? "creating" : "writing", k >= 0 ? r->ops[k].path : s->skupath, zkc__zrc_name(rc));
