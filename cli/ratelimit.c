@@ -39,7 +39,9 @@ void help_ratelimit(FILE *f)
             "\n" GLOBAL_OPTS_HELP "\n" EXIT_CODES_HELP
             "\n"
             "Examples:\n"
-            "  for f in *.csv; do zkcoord ratelimit /api/partner --rate 10/1 take && upload \"$f\"; done\n"
+            "  for f in *.csv; do\n"
+            "      zkcoord ratelimit /api/partner --rate 10/1 take && upload \"$f\"\n"
+            "  done\n"
             "  zkcoord ratelimit /api/partner --rate 100/60 --burst 5 -- curl -fsS \"$URL\"\n");
 }
 
