@@ -167,6 +167,7 @@ int zkc_client_create(zkc_client **out, const zkc_client_options *o)
     c->opt.auth_credential = c->auth_cred;
     c->opt.meta_root = c->meta_root;
     c->refs = 1;
+    zkc__opwatch_client_made(c);
     zkc__uuid(c->uuid);
     zkc__session_init(c);
     pthread_mutex_init(&c->smu, NULL);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 typedef struct entry {
@@ -31,7 +32,12 @@ typedef struct entry {
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static entry *table[NBUCKETS];
 static long overdue;
-static pthread_once_t once = PTHREAD_ONCE_INIT;
+/* The watchdog's life, under mu: it runs while clients > 0. */
+static pthread_cond_t dog_cv;    /* wakes the watchdog: its period, or stop */
+static pthread_cond_t state_cv;  /* a stop finished (running is 0 again) */
+static pthread_once_t cv_once = PTHREAD_ONCE_INIT;
+static int clients, running, stopping;
+static pthread_t dog;
 
 static __thread struct {
     const char *kind;
@@ -72,48 +78,77 @@ static void emit(const char *line)
     }
 }
 
+static void scan(int64_t now, char **out, size_t *outlen)
+{
+    for (size_t b = 0; b < NBUCKETS; b++)
+        for (entry *e = table[b]; e; e = e->next) {
+            if (e->reported || e->bound <= 0 || now - e->t0 <= e->bound)
+                continue;
+            e->reported = 1;
+            overdue++;
+            char line[512];
+            describe(e, now, "operation still open past its bound", line, sizeof line);
+            size_t l = strlen(line);
+            char *n = realloc(*out, *outlen + l + 1);
+            if (!n)
+                continue;
+            *out = n;
+            memcpy(*out + *outlen, line, l + 1);
+            *outlen += l;
+        }
+}
+
 static void *watchdog(void *arg)
 {
     (void)arg;
-    for (;;) {
-        usleep(WATCH_PERIOD_MS * 1000); /* a clock, not a synchronisation */
-        int64_t now = zkc__now_ms();
+    pthread_mutex_lock(&mu);
+    while (!stopping) {
+        /* A period, not a synchronisation: the cv only makes the stop prompt. */
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += WATCH_PERIOD_MS * 1000000L;
+        ts.tv_sec += ts.tv_nsec / 1000000000L;
+        ts.tv_nsec %= 1000000000L;
+        pthread_cond_timedwait(&dog_cv, &mu, &ts);
+        if (stopping)
+            break;
         char *out = NULL;
         size_t outlen = 0;
-        pthread_mutex_lock(&mu);
-        for (size_t b = 0; b < NBUCKETS; b++)
-            for (entry *e = table[b]; e; e = e->next) {
-                if (e->reported || e->bound <= 0 || now - e->t0 <= e->bound)
-                    continue;
-                e->reported = 1;
-                overdue++;
-                char line[512];
-                describe(e, now, "operation still open past its bound", line, sizeof line);
-                size_t l = strlen(line);
-                char *n = realloc(out, outlen + l + 1);
-                if (!n)
-                    continue;
-                out = n;
-                memcpy(out + outlen, line, l + 1);
-                outlen += l;
-            }
+        scan(zkc__now_ms(), &out, &outlen);
         pthread_mutex_unlock(&mu);
         if (out)
             emit(out);
         free(out);
+        pthread_mutex_lock(&mu);
     }
+    pthread_mutex_unlock(&mu);
     return NULL;
 }
 
-static void start_watchdog(void)
+static void init_cvs(void)
 {
-    pthread_t t;
-    pthread_attr_t a;
-    pthread_attr_init(&a);
-    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-    if (pthread_create(&t, &a, watchdog, NULL) != 0)
-        abort(); /* a test build that cannot watch must not pretend to */
-    pthread_attr_destroy(&a);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&dog_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_cond_init(&state_cv, NULL);
+}
+
+void zkc__opwatch_client_made(zkc_client *c)
+{
+    (void)c;
+    pthread_once(&cv_once, init_cvs);
+    pthread_mutex_lock(&mu);
+    while (stopping) /* the last client's free is joining the old watchdog */
+        pthread_cond_wait(&state_cv, &mu);
+    clients++;
+    if (!running) {
+        if (pthread_create(&dog, NULL, watchdog, NULL) != 0)
+            abort(); /* a test build that cannot watch must not pretend to */
+        running = 1;
+    }
+    pthread_mutex_unlock(&mu);
 }
 
 void zkc__opwatch_next(const char *kind, const char *path, int64_t bound_ms)
@@ -126,7 +161,6 @@ void zkc__opwatch_next(const char *kind, const char *path, int64_t bound_ms)
 
 void zkc__opwatch_submit(zkc__op *op)
 {
-    pthread_once(&once, start_watchdog);
     entry *e = calloc(1, sizeof *e);
     if (!e)
         abort();
@@ -186,9 +220,21 @@ void zkc__opwatch_client_freed(zkc_client *c)
                 emit(line);
                 open++;
             }
-    pthread_mutex_unlock(&mu);
-    if (open)
+    if (open) {
+        pthread_mutex_unlock(&mu);
         abort(); /* the operation's callback will never run */
+    }
+    if (--clients == 0 && running) {
+        stopping = 1;
+        pthread_cond_signal(&dog_cv);
+        pthread_mutex_unlock(&mu);
+        pthread_join(dog, NULL);
+        pthread_mutex_lock(&mu);
+        running = 0;
+        stopping = 0;
+        pthread_cond_broadcast(&state_cv);
+    }
+    pthread_mutex_unlock(&mu);
 }
 
 long zkc__opwatch_overdue(void)

@@ -30,7 +30,11 @@ void zkc__opwatch_submit(zkc__op *op);
 void zkc__opwatch_finish(zkc__op *op);
 /* Engine: where the operation is now (a string with static storage). */
 void zkc__opwatch_state(zkc__op *op, const char *state);
-/* client.c, client_free: every operation of c must be complete; aborts if not. */
+/* client.c: a client was made. The watchdog thread runs while any client
+ * lives, so a process with none has no thread of ours left (tests count them). */
+void zkc__opwatch_client_made(zkc_client *c);
+/* client.c, client_free: every operation of c must be complete; aborts if not.
+ * The last client's free stops and joins the watchdog. */
 void zkc__opwatch_client_freed(zkc_client *c);
 /* Reports made so far (tests). */
 long zkc__opwatch_overdue(void);
@@ -39,6 +43,7 @@ long zkc__opwatch_overdue(void);
 #define zkc__opwatch_submit(op) ((void)0)
 #define zkc__opwatch_finish(op) ((void)0)
 #define zkc__opwatch_state(op, state) ((void)0)
+#define zkc__opwatch_client_made(c) ((void)0)
 #define zkc__opwatch_client_freed(c) ((void)0)
 #endif
 
