@@ -1977,6 +1977,10 @@ int zkc_counter_lookup(zkc_client *c, const char *key, zkc_counter_result *r)
 
 /* ---- rebase ---- */
 
+/* Versions below this are far from the wrap and need no rebase. A variable so
+ * that fault tests can drive a real rebase without 2^30 writes first. */
+int zkc__counter_rebase_from = 1 << 30;
+
 typedef struct rebase_op {
     zkc__op op;
     zkc_counter *ctr;
@@ -2014,7 +2018,7 @@ static void rebase_get_done(zkc__req *r)
         zkc__op_finish(&ro->op, ZKC_EBADDATA, "rebasing %s: %s; nothing was written", co->path, why);
         return;
     }
-    if (zkc__version_usable(r->stat.version) && r->stat.version >= 0 && r->stat.version < (1 << 30)) {
+    if (zkc__version_usable(r->stat.version) && r->stat.version >= 0 && r->stat.version < zkc__counter_rebase_from) {
         zkc__op_finish(&ro->op, 0, NULL); /* far from the wrap: nothing to do */
         return;
     }
