@@ -39,6 +39,7 @@
  */
 #include "internal.h"
 #include "codec.h"
+#include "janitor.h"
 #include "opwatch.h"
 
 #include <inttypes.h>
@@ -200,7 +201,7 @@ static void mkpath_step(mkpath *m);
 static void mkpath_done(zkc__req *r)
 {
     mkpath *m = r->ctx;
-    if ((r->rc == ZR_CONNLOSS || r->rc == ZR_SESSIONLOST || r->rc == ZR_OPTIMEOUT) && ++m->tries < 10) {
+    if ((zkc__zrc_indeterminate(r->rc) || r->rc == ZR_SESSIONLOST) && ++m->tries < 10) {
         /* A create of a persistent parent is safe to repeat: NODEEXISTS is success. */
         m->pos = m->prev;
         mkpath_step(m);
@@ -295,7 +296,13 @@ static void beacon_settle(core *co, int lost);
 
 static void beacon_deleted(zkc__req *r)
 {
-    ZKC__UNUSED(r); /* gone, or already gone with its session: either is fine */
+    core *co = r->ctx;
+    /* Gone, or gone with its session (SESSIONLOST, CLOSING): either is fine.
+     * Unanswered, or never sent while the session lives on: the beacon may
+     * still be up and would slow every other writer until our session ends,
+     * so the janitor deletes it once a server answers. */
+    if ((zkc__zrc_indeterminate(r->rc) || r->rc == ZR_NOTSENT) && !co->c->closing)
+        zkc__janitor_delete(co->c, r->path);
 }
 
 static char *beacon_path(core *co)
@@ -324,9 +331,9 @@ static void beacon_created(zkc__req *r)
 {
     core *co = r->ctx;
     co->beacon = BEACON_NONE;
-    if (r->rc == ZR_OK || r->rc == ZR_NODEEXISTS || r->rc == ZR_CONNLOSS) {
-        /* NODEEXISTS: ours, from an attempt whose reply was lost; CONNLOSS:
-         * perhaps created, so delete it as if it were. */
+    if (r->rc == ZR_OK || r->rc == ZR_NODEEXISTS || zkc__zrc_indeterminate(r->rc)) {
+        /* NODEEXISTS: ours, from an attempt whose reply was lost; no answer
+         * (zkc__zrc_indeterminate): perhaps created, so delete it as if it were. */
         co->beacon = BEACON_UP;
         if (!co->beacon_want)
             beacon_lower(co);
@@ -540,7 +547,9 @@ static void slot_created(zkc__req *r)
         zkc__path_parent(s->path, dir, sizeof dir);
         txn_phase(t, "creating the marker's parent nodes");
         mkpath_start(t->c, dir, slot_parents_done, t);
-    } else if (r->rc == ZR_NODEEXISTS || r->rc == ZR_CONNLOSS) {
+    } else if (r->rc == ZR_NODEEXISTS || zkc__zrc_indeterminate(r->rc)) {
+        /* No answer: perhaps created. The marker is persistent, so find out
+         * rather than fail the update as "not applied" and forget it. */
         s->state = SLOT_UNKNOWN;
         txn_phase(t, "reading its marker node");
         zkc__get(t->c, s->path, NULL, slot_read_done, t);
@@ -1228,7 +1237,7 @@ static void multi_done(zkc__req *r)
         txn_end(t);
         return;
     }
-    if (r->rc == ZR_CONNLOSS || r->rc == ZR_OPTIMEOUT) {
+    if (zkc__zrc_indeterminate(r->rc)) {
         decide(t);
         return;
     }
@@ -1999,9 +2008,13 @@ static void rebase_multi_done(zkc__req *r)
                        "rebasing %s: the node has children (the fairness beacons of writers that are waiting, or "
                        "nodes of your own); nothing was written: retry when its writers are idle",
                        co->path);
+    else if (zkc__zrc_indeterminate(r->rc))
+        /* The delete + create may have been applied: the value is the same
+         * either way, only the version differs; a retry tells. */
+        zkc__op_finish(&ro->op, ZKC_EUNKNOWN, "rebasing %s: outcome unknown (%s); call zkc_counter_rebase again",
+                       co->path, zkc__zrc_name(r->rc));
     else
-        zkc__op_finish(&ro->op, r->rc == ZR_CONNLOSS ? ZKC_EUNKNOWN : req_error(r->rc), "rebasing %s: %s", co->path,
-                       zkc__zrc_name(r->rc));
+        zkc__op_finish(&ro->op, req_error(r->rc), "rebasing %s: %s", co->path, zkc__zrc_name(r->rc));
 }
 
 static void rebase_get_done(zkc__req *r)
