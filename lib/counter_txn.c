@@ -313,6 +313,16 @@ static void complete_batch_refusals_and_writes(zkc__ctr_txn *t, int wrote)
     }
 }
 
+/* A multi-add writes each counter node once: is op i the last op on its node
+ * (the one that carries the total)? */
+static int last_on_node(const zkc__ctr_upd *u, int i)
+{
+    for (int j = i + 1; j < u->n; j++)
+        if (u->cores[j] == u->cores[i])
+            return 0;
+    return 1;
+}
+
 static void txn_send(zkc__ctr_txn *t)
 {
     zkc_client *c = t->t.c;
@@ -348,10 +358,7 @@ static void txn_send(zkc__ctr_txn *t)
         zkc__ctr_upd *u = t->multi;
         for (int i = 0; i < u->n; i++) {
             zkc__ctr_core *co = u->cores[i];
-            int last = 1;
-            for (int j = i + 1; j < u->n; j++)
-                if (u->cores[j] == co)
-                    last = 0;
+            int last = last_on_node(u, i);
             rec->before[rec->n] = u->mres[i].before;
             rec->after[rec->n] = u->mres[i].after;
             rec->n++;
@@ -608,11 +615,7 @@ static void multi_done(zkc__req *r)
             int k = 0;
             for (int i = 0; i < u->n; i++) {
                 zkc__ctr_core *co = u->cores[i];
-                int last = 1;
-                for (int j = i + 1; j < u->n; j++)
-                    if (u->cores[j] == co)
-                        last = 0;
-                if (!last)
+                if (!last_on_node(u, i))
                     continue;
                 co->value = u->newv[i];
                 co->version = co->missing ? 0 : r->ops[k].stat.version;
