@@ -743,7 +743,10 @@ static void on_phase(zkc__txn *tc, const char *state)
     zkc__ctr_txn_phase(of(tc), state);
 }
 
-static const zkc__txn_ops counter_txn_ops = {on_round, on_applied, on_unapplied, on_fail, on_phase};
+static const zkc__txn_ops counter_txn_ops = {
+    on_round, on_applied, on_unapplied, on_fail, on_phase,
+    "; with an idempotency key, zkc_counter_lookup tells what happened",
+};
 
 zkc__ctr_txn *zkc__ctr_txn_new(zkc_client *c)
 {

@@ -344,15 +344,14 @@ static void decide_get_done(zkc__req *r)
         t->m->state = MARKER_MISSING;
         txn_fail(t, ZKC_EUNKNOWN,
                  "outcome unknown: marker %s was deleted while the update's outcome was being decided "
-                 "(retention shorter than the outage?); with an idempotency key, zkc_counter_lookup tells",
-                 t->m->path);
+                 "(retention shorter than the outage?)%s",
+                 t->m->path, t->ops->unknown_hint);
         return;
     }
     t->m->state = MARKER_UNKNOWN;
     txn_fail(t, ZKC_EUNKNOWN,
-             "outcome unknown: the update was sent, then the connection was lost and no server answered (%s); "
-             "with an idempotency key, zkc_counter_lookup tells what happened",
-             zkc__zrc_name(r->rc));
+             "outcome unknown: the update was sent, then the connection was lost and no server answered (%s)%s",
+             zkc__zrc_name(r->rc), t->ops->unknown_hint);
 }
 
 static void decide_sync_done(zkc__req *r)
@@ -361,9 +360,8 @@ static void decide_sync_done(zkc__req *r)
     if (r->rc != ZR_OK && r->rc != ZR_NONODE) {
         t->m->state = MARKER_UNKNOWN;
         txn_fail(t, ZKC_EUNKNOWN,
-                 "outcome unknown: the update was sent, then the connection was lost and no server answered (%s); "
-                 "with an idempotency key, zkc_counter_lookup tells what happened",
-                 zkc__zrc_name(r->rc));
+                 "outcome unknown: the update was sent, then the connection was lost and no server answered (%s)%s",
+                 zkc__zrc_name(r->rc), t->ops->unknown_hint);
         return;
     }
     zkc__get(t->c, t->m->path, NULL, decide_get_done, t);

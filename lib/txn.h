@@ -38,6 +38,9 @@ typedef struct zkc__txn_ops {
     void (*fail)(zkc__txn *t, int status, const char *msg);
     /* Optional, test builds: where the attempt is, for the op watchdog. */
     void (*phase)(zkc__txn *t, const char *state);
+    /* Appended to an "outcome unknown" message: how the caller can find out
+     * later ("" for nothing). */
+    const char *unknown_hint;
 } zkc__txn_ops;
 
 struct zkc__txn {
