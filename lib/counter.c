@@ -56,7 +56,6 @@ int zkc__ctr_read_error(zkc_client *c, int rc)
     return zkc__txn_req_error(rc);
 }
 
-
 /* ---- reading counters into the cache ---- */
 
 void zkc__ctr_apply_read(zkc__ctr_core *co, zkc__req *r, int *err, const char **why)

@@ -95,6 +95,9 @@ void zkc__ctr_upd_release(zkc__op *op);
 void zkc__ctr_label(zkc_client *c, int type, const char *path);
 void zkc__ctr_noop_invoke(zkc__op *op);
 
+/* lib/counter_rebase.c: versions below this need no rebase (fault tests lower it). */
+extern int zkc__counter_rebase_from;
+
 /* lib/counter_txn.c */
 zkc__ctr_txn *zkc__ctr_txn_new(zkc_client *c);
 void zkc__ctr_txn_round(zkc__ctr_txn *t);
