@@ -20,10 +20,13 @@
  *   env.c           the ensemble (ours or ZKC_HOSTS), commit label, signals, cleanup
  *   machine.c       clocks, load, CPU, memory, context switches, server processes
  *   stats.c         latency samples, medians, the JSON string builder, per-op figures
- *   servers.c       four-letter words: watches, fsync latency, packets
+ *   servers.c       four-letter words: watches, watch events, fsync latency, packets
+ *   limit.c         the ensemble's serial write latency and group-commit rate
  *   floor.c         the raw ZooKeeper client: sessions, paths, the floor operations
  *   run.c           workers and one side's timed round
  *   scen_*.c        the scenarios
+ *   flash_order.c   the flash sale's order book (mirrored in CuratorPeer.java)
+ *   flash_worker.c  a flash-sale worker process (zkcoord-bench --flash-worker)
  *   peers.c         Curator and kazoo worker processes (bench/peers/)
  *   report.c        the analysis, the JSON object and the table row of a scenario
  *
@@ -43,6 +46,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #ifndef ZKC_BENCH_SRCDIR
 #define ZKC_BENCH_SRCDIR "."
@@ -71,6 +75,8 @@ typedef struct bench_opts {
     int rounds_set, seconds_set;
     int side;      /* 0 both, 1 library only, 2 floor only (profiling) */
     int peers;     /* --peers: run Curator and kazoo too */
+    int lock_threads;                              /* --lock-threads (0: default) */
+    int flash_procs, flash_threads, flash_orders;  /* --flash-* (0: default) */
 } bench_opts;
 
 extern bench_opts opt;
@@ -96,6 +102,7 @@ double now_ms(void);
 double wall_ms(void);
 void sleep_ms(double ms);
 void loadavg(double out[3]);
+double thread_voluntary_switches(void);
 long long mem_inuse(void);
 long rss_kb(void);
 void find_servers(void);
@@ -146,6 +153,7 @@ typedef struct side {
     double srv_cpu_ms;
     double csw;
     double srv_pkts;          /* --peers: requests as the servers counted them */
+    double srv_writes;        /* --peers: write transactions (zxids) over the runs */
 } side;
 
 extern const char *req_names[10];
@@ -187,11 +195,26 @@ typedef struct fsync_info {
 } fsync_info;
 
 long server_watches(void);
+double server_watch_events(void);
 double server_packets(void);
+double server_zxid(void);
 void mntr_fsync(fsync_info *fi);
 void measure_fsync(fsync_info *fi, int n);
 void fsync_json(sb *b, const fsync_info *fi);
 void fsync_text(char *out, size_t len, const fsync_info *fi);
+
+/* ---- limit.c: the physical limit ---- */
+
+typedef struct limit_info {
+    double serial_p50_ms, serial_mean_ms;  /* sequential setData round trips */
+    int serial_writes;
+    double group_writes_per_s;             /* async setData kept outstanding */
+    int group_outstanding;
+} limit_info;
+
+void measure_limit(limit_info *li, int serial_writes, double group_seconds);
+void limit_json(sb *j, const limit_info *li, double ops, double writes);
+void limit_text(const limit_info *li, double ops, double writes);
 
 /* ---- run.c: workers and rounds ---- */
 
@@ -206,6 +229,8 @@ struct worker {
     uint64_t ops, ops_all, fails;
     uint64_t req[16];
     uint64_t conflicts;
+    int count_wakeups;  /* op_lock_cycle: add the thread's waits inside acquire to wakeups */
+    double wakeups;
     lat_t lat;
     double finish;
     int fatal;
@@ -238,6 +263,7 @@ typedef struct report {
     sb params, extra, notes;
     sb reason;
     fsync_info fs;
+    limit_info lim;
     double load[3];
     int floor_is_limit;       /* ratelimit: the "floor" is the configured limit */
     int threads;              /* worker threads of the library side */
@@ -255,10 +281,14 @@ int raw_err(worker *w, int z, const char *what);
 void rep_fail(report *rep, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int rep_ok(const report *rep);
 int run_side(report *rep, side *sd, worker *ws, int n, double seconds, zkc_client **cs, int ncs);
+/* A library client on g_hosts with meta_root g_meta, or NULL (err says why). */
+zkc_client *lib_client(char *err, size_t errlen);
 raw_conn *setup_raw(report *rep);
 zkc_client *setup_client(report *rep);
 void params_common(report *rep, int sessions, int threads);
 void warm(report *rep, worker *w, const char *what);
+
+int op_lock_cycle(worker *w);  /* scen_lock.c: acquire + release of w->obj or its next lock */
 
 /* ---- floor operations (floor.c) ---- */
 
@@ -277,30 +307,74 @@ typedef struct scenario {
     void (*run)(report *rep);
     double target;
     const char *desc;
+    double peer_target;  /* issue 19: zkcoord / best peer at least this (0: none) */
 } scenario;
 
 void sc_lock_uncontended(report *rep);
 void sc_lock_contended(report *rep);
 void sc_lock_many(report *rep);
+void sc_lock_threads(report *rep);
+int lock_queue_wait(zkc_client *c, const char *path, int want, double until);
+int lock_sides_open(report *rep, const char *libp, const char *rawp, zkc_client **c, raw_conn **rc);
+void lock_sides_close(zkc_client *c, raw_conn *rc, zkc_lock **locks, int nl, worker *wl, worker *wf, int nt);
 void sc_counter_uncontended(report *rep);
 void sc_counter_hot_sessions(report *rep);
 void sc_counter_hot_threads(report *rep);
 void sc_reserve_fifo(report *rep);
 void sc_reserve_sessions(report *rep);
 void sc_ratelimit(report *rep);
+void sc_flash_sale(report *rep);
+void sc_idgen(report *rep);
+/* scen_counter.c: one exactly-once add of 1 (obj: zkc_counter *) */
+int op_counter_add(worker *w);
 
-/* ---- peers.c: Curator and kazoo (--peers) ---- */
+/* ---- flash sale (flash_order.c, flash_worker.c) ---- */
+
+#define FLASH_COLD 50
+#define FLASH_HOT_PCT 60
+typedef struct flash_line {
+    int sku;       /* -1: the hot SKU, else a cold one 0..FLASH_COLD-1 */
+    int64_t qty;
+} flash_line;
+int flash_order(int i, flash_line out[3]);
+void flash_sku_name(int sku, char *out, size_t len);
+/* The stock of a sale of `orders` orders: half the hot demand, all the cold. */
+void flash_stock(int orders, int64_t *hot, int64_t cold[FLASH_COLD]);
+int flash_worker_main(int argc, char **argv);
+
+/* ---- peers.c: Curator and kazoo (--peers), and worker processes ---- */
+
+/* A worker process speaking lines on its stdin and stdout. */
+typedef struct peer_proc {
+    pid_t pid;
+    int in, out;              /* its stdin (we write), its stdout (we read) */
+    char *buf;
+    size_t len, cap;
+    char errf[PATH_MAX];      /* its stderr */
+} peer_proc;
+
+/* Start argv with ZKC_PEER_INDEX=index; its stderr goes to a file. */
+int proc_spawn(peer_proc *pp, char *const argv[], int index);
+/* Its next output line (in pp->buf), or NULL at end of output or timeout. */
+char *proc_read_line(peer_proc *pp, double timeout_ms);
+void proc_err_tail(const peer_proc *pp, char *out, size_t len);
+void proc_stop(peer_proc *pp);
+double jnum(const char *line, const char *key);
+void jlats(const char *line, const char *key, lat_t *out);
 
 typedef struct peer_set peer_set;
-/* procs worker processes per peer on workload (mutex, counter, reserve) under
- * path; *_what: the recipe calls of one operation, NULL where that peer has no
- * recipe for it. */
-peer_set *peers_start(const char *workload, int procs, const char *path, const char *curator_what,
+/* procs worker processes per peer on workload (mutex, counter, reserve,
+ * mutex_threads, flash) under path, with arg (or NULL) as the workload's
+ * argument; *_what: the recipe calls of one operation, NULL where that peer
+ * has no recipe for it. Worker process i has ZKC_PEER_INDEX=i in its
+ * environment. */
+peer_set *peers_start(const char *workload, int procs, const char *path, const char *arg, const char *curator_what,
                       const char *kazoo_what);
 void peers_round(peer_set *ps, double seconds);
 double peers_best(peer_set *ps, const char **who);
-void peers_json(sb *j, peer_set *ps, double lib_ops);
-void peers_text(peer_set *ps, double lib_ops);
+/* target > 0: the ratio to the best peer that the scenario aims at. */
+void peers_json(sb *j, peer_set *ps, double lib_ops, double target);
+void peers_text(peer_set *ps, double lib_ops, double target);
 void peers_free(peer_set *ps);
 
 /* ---- report.c ---- */

@@ -47,6 +47,14 @@ void loadavg(double out[3])
 }
 
 /* malloc'd bytes in use (one arena: see main). */
+/* Voluntary context switches of the calling thread so far: its waits. */
+double thread_voluntary_switches(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_THREAD, &ru);
+    return (double)ru.ru_nvcsw;
+}
+
 long long mem_inuse(void)
 {
     struct mallinfo2 mi = mallinfo2();

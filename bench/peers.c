@@ -29,7 +29,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define MAXPROCS 8
+#define MAXPROCS 64
 #define READY_TIMEOUT_MS 180000.0  /* 8 JVMs starting on a loaded 2-CPU machine */
 
 enum { CURATOR, KAZOO, NPEERS };
@@ -43,14 +43,6 @@ static struct {
     char version[NPEERS][32];
 } g_rt;
 
-typedef struct peer_proc {
-    pid_t pid;
-    int in, out;              /* its stdin (we write), its stdout (we read) */
-    char *buf;
-    size_t len, cap;
-    char errf[PATH_MAX];      /* its stderr */
-} peer_proc;
-
 typedef struct peer_lib {
     char status[16];          /* ok, unavailable, not_applicable, error */
     char why[700];
@@ -60,12 +52,16 @@ typedef struct peer_lib {
     side s;                   /* ops[] per round, latencies, ops_all, fails */
     uint64_t retries;
     double pkts;              /* server-counted requests over the timed runs */
+    double writes;            /* write transactions (zxids) over the timed runs */
     char path[300];           /* its node (lock parent, counter, reservation dir) */
     int exact;                /* counter/stock moved by exactly its operations: 1, 0, -1 not known */
+    double refused, units;    /* flash: orders refused, hot units sold */
+    double oversold;          /* flash: units sold beyond the hot stock, read back */
 } peer_lib;
 
 struct peer_set {
     const char *workload;
+    char arg[64];             /* the workload's argument ("" for none) */
     int procs;
     peer_lib lib[NPEERS];
 };
@@ -106,7 +102,7 @@ static void prepare(void)
 }
 
 /* The tail of a worker's stderr, for a reason. */
-static void err_tail(const peer_proc *pp, char *out, size_t len)
+void proc_err_tail(const peer_proc *pp, char *out, size_t len)
 {
     out[0] = 0;
     FILE *f = fopen(pp->errf, "r");
@@ -124,7 +120,7 @@ static void err_tail(const peer_proc *pp, char *out, size_t len)
     snprintf(out, len, "%s%s%s", last[0], *last[0] ? " / " : "", last[1]);
 }
 
-static int spawn(peer_proc *pp, char *const argv[])
+int proc_spawn(peer_proc *pp, char *const argv[], int index)
 {
     int in[2], out[2];
     if (pipe2(in, O_CLOEXEC))
@@ -142,6 +138,9 @@ static int spawn(peer_proc *pp, char *const argv[])
         dup2(out[1], 1);
         if (e >= 0)
             dup2(e, 2);
+        char ix[16];
+        snprintf(ix, sizeof ix, "%d", index);
+        setenv("ZKC_PEER_INDEX", ix, 1);
         /* Not our ZooKeeper sockets nor other workers' pipes. */
         long maxfd = sysconf(_SC_OPEN_MAX);
         for (int fd = 3; fd < (maxfd > 0 && maxfd < 65536 ? maxfd : 65536); fd++)
@@ -165,7 +164,7 @@ static int spawn(peer_proc *pp, char *const argv[])
 
 /* The worker's next output line (NUL-terminated, in pp->buf), or NULL on
  * end of output or after timeout_ms. */
-static char *read_line(peer_proc *pp, double timeout_ms)
+char *proc_read_line(peer_proc *pp, double timeout_ms)
 {
     double end = now_ms() + timeout_ms;
     pp->len = 0;
@@ -200,31 +199,35 @@ static char *read_line(peer_proc *pp, double timeout_ms)
     }
 }
 
+/* Ask it to quit (end of input), then kill it if it has not within 10 s. */
+void proc_stop(peer_proc *pp)
+{
+    if (pp->pid > 0) {
+        if (write(pp->in, "quit\n", 5) < 0) {
+            /* gone already */
+        }
+        close(pp->in);
+        double end = now_ms() + 10000;
+        while (waitpid(pp->pid, NULL, WNOHANG) == 0) {
+            if (now_ms() > end) {
+                kill(pp->pid, SIGKILL);
+                waitpid(pp->pid, NULL, 0);
+                break;
+            }
+            sleep_ms(20);
+        }
+        close(pp->out);
+        pp->pid = 0;
+    }
+    free(pp->buf);
+    pp->buf = NULL;
+    unlink(pp->errf);
+}
+
 static void lib_stop(peer_lib *pl)
 {
-    for (int i = 0; i < pl->n; i++) {
-        peer_proc *pp = &pl->p[i];
-        if (pp->pid > 0) {
-            if (write(pp->in, "quit\n", 5) < 0) {
-                /* gone already */
-            }
-            close(pp->in);
-            double end = now_ms() + 10000;
-            while (waitpid(pp->pid, NULL, WNOHANG) == 0) {
-                if (now_ms() > end) {
-                    kill(pp->pid, SIGKILL);
-                    waitpid(pp->pid, NULL, 0);
-                    break;
-                }
-                sleep_ms(20);
-            }
-            close(pp->out);
-            pp->pid = 0;
-        }
-        free(pp->buf);
-        pp->buf = NULL;
-        unlink(pp->errf);
-    }
+    for (int i = 0; i < pl->n; i++)
+        proc_stop(&pl->p[i]);
     pl->n = 0;
 }
 
@@ -233,14 +236,14 @@ static void lib_fail(peer_lib *pl, peer_proc *pp, const char *line, const char *
 {
     char tail[520] = "";
     if (pp)
-        err_tail(pp, tail, sizeof tail);
+        proc_err_tail(pp, tail, sizeof tail);
     snprintf(pl->status, sizeof pl->status, "error");
     snprintf(pl->why, sizeof pl->why, "%s%s%s%s%s", what, line && *line ? ": " : "", line ? line : "",
              *tail ? "; stderr: " : "", tail);
     lib_stop(pl);
 }
 
-static void lib_start(peer_lib *pl, int k, const char *workload, int procs, const char *path)
+static void lib_start(peer_lib *pl, int k, const char *workload, int procs, const char *path, const char *arg)
 {
     char *sub = pl->path;
     snprintf(pl->path, sizeof pl->path, "%s/%s", path, peer_names[k]);
@@ -264,17 +267,18 @@ static void lib_start(peer_lib *pl, int k, const char *workload, int procs, cons
     jargv[a++] = (char *)workload;
     jargv[a++] = (char *)g_hosts;
     jargv[a++] = sub;
+    jargv[a++] = (char *)arg;
     jargv[a] = NULL;
-    char *pargv[] = {g_rt.arg[KAZOO], script, (char *)workload, (char *)g_hosts, sub, NULL};
+    char *pargv[] = {g_rt.arg[KAZOO], script, (char *)workload, (char *)g_hosts, sub, (char *)arg, NULL};
     for (int i = 0; i < procs; i++) {
-        if (spawn(&pl->p[i], k == CURATOR ? jargv : pargv)) {
+        if (proc_spawn(&pl->p[i], k == CURATOR ? jargv : pargv, i)) {
             lib_fail(pl, NULL, strerror(errno), "cannot start a worker process");
             return;
         }
         pl->n++;
     }
     for (int i = 0; i < procs; i++) {
-        char *line = read_line(&pl->p[i], READY_TIMEOUT_MS);
+        char *line = proc_read_line(&pl->p[i], READY_TIMEOUT_MS);
         if (!line || strcmp(line, "ready")) {
             lib_fail(pl, &pl->p[i], line, line ? "worker failed to start" : "worker did not say ready");
             return;
@@ -283,7 +287,7 @@ static void lib_start(peer_lib *pl, int k, const char *workload, int procs, cons
     snprintf(pl->status, sizeof pl->status, "ok");
 }
 
-peer_set *peers_start(const char *workload, int procs, const char *path, const char *curator_what,
+peer_set *peers_start(const char *workload, int procs, const char *path, const char *arg, const char *curator_what,
                       const char *kazoo_what)
 {
     const char *what[NPEERS] = {curator_what, kazoo_what};
@@ -293,24 +297,26 @@ peer_set *peers_start(const char *workload, int procs, const char *path, const c
         return NULL;
     ps->procs = procs;
     ps->workload = workload;
+    snprintf(ps->arg, sizeof ps->arg, "%s", arg ? arg : "");
     for (int k = 0; k < NPEERS; k++) {
         peer_lib *pl = &ps->lib[k];
         pl->what = what[k];
         if (!what[k]) {
             snprintf(pl->status, sizeof pl->status, "not_applicable");
-            snprintf(pl->why, sizeof pl->why, "%s has no recipe for this workload", peer_names[k]);
+            snprintf(pl->why, sizeof pl->why, "%s is not run on this workload (bench/README.md, Peers)",
+                     peer_names[k]);
         } else if (!g_rt.ok[k]) {
             snprintf(pl->status, sizeof pl->status, "unavailable");
             snprintf(pl->why, sizeof pl->why, "%s", g_rt.arg[k]);
         } else {
-            lib_start(pl, k, workload, procs, path);
+            lib_start(pl, k, workload, procs, path, arg);
         }
     }
     return ps;
 }
 
 /* "key": number in a worker's JSON line, or NAN. */
-static double jnum(const char *line, const char *key)
+double jnum(const char *line, const char *key)
 {
     char k[40];
     snprintf(k, sizeof k, "\"%s\":", key);
@@ -318,9 +324,12 @@ static double jnum(const char *line, const char *key)
     return p ? strtod(p + strlen(k), NULL) : NAN;
 }
 
-static void jlats(const char *line, lat_t *out)
+/* The numbers of the array "key": [...] of a worker's JSON line. */
+void jlats(const char *line, const char *key, lat_t *out)
 {
-    const char *p = strstr(line, "\"lat_ms\":");
+    char k[40];
+    snprintf(k, sizeof k, "\"%s\":", key);
+    const char *p = strstr(line, k);
     if (!p || !(p = strchr(p, '[')))
         return;
     for (p++;;) {
@@ -339,15 +348,15 @@ static void lib_round(peer_lib *pl, double seconds)
 {
     char cmd[64];
     int n = snprintf(cmd, sizeof cmd, "run %.3f\n", seconds);
-    double p0 = server_packets();
+    double p0 = server_packets(), z0 = server_zxid();
     for (int i = 0; i < pl->n; i++)
         if (write(pl->p[i].in, cmd, (size_t)n) != n) {
             lib_fail(pl, &pl->p[i], strerror(errno), "cannot write to a worker");
             return;
         }
-    double ops = 0;
+    double ops = 0, elapsed = 0;
     for (int i = 0; i < pl->n; i++) {
-        char *line = read_line(&pl->p[i], seconds * 1000.0 + LOCK_TIMEOUT_MS + 60000.0);
+        char *line = proc_read_line(&pl->p[i], seconds * 1000.0 + LOCK_TIMEOUT_MS + 60000.0);
         if (!line || !isfinite(jnum(line, "ops"))) {
             lib_fail(pl, &pl->p[i], line, line ? "worker failed" : "worker did not answer");
             return;
@@ -357,12 +366,19 @@ static void lib_round(peer_lib *pl, double seconds)
         pl->s.fails += (uint64_t)jnum(line, "fails");
         double r = jnum(line, "retries");
         pl->retries += isfinite(r) ? (uint64_t)r : 0;
-        jlats(line, &pl->s.lat);
+        /* A worker whose work ran out before the deadline says when. */
+        double e = jnum(line, "elapsed_s");
+        elapsed = fmax(elapsed, isfinite(e) ? e : seconds);
+        double f = jnum(line, "refused"), u = jnum(line, "units");
+        pl->refused += isfinite(f) ? f : 0;
+        pl->units += isfinite(u) ? u : 0;
+        jlats(line, "lat_ms", &pl->s.lat);
     }
     double p1 = server_packets();
     pl->pkts += p1 - p0;  /* NAN from then on if the servers would not say */
-    if (pl->s.n < MAXR)
-        pl->s.ops[pl->s.n++] = ops / seconds;
+    pl->writes += server_zxid() - z0;
+    if (pl->s.n < MAXR && elapsed > 0)
+        pl->s.ops[pl->s.n++] = ops / elapsed;
     if (opt.verbose)
         fprintf(stderr, "  peer %s round %d: %.0f ops in %.2f s = %.1f ops/s\n", pl->what, pl->s.n, ops, seconds,
                 ops / seconds);
@@ -409,15 +425,42 @@ static double node_value(const char *path, int binary)
     return binary ? (double)unbe64(buf, len) : strtod(buf, NULL);
 }
 
+/* Flash: every sale's hot counter (DistributedAtomicLong, PATH/rN/stock/hot)
+ * moved by exactly the hot units its workers sold, and never below zero
+ * (pl->oversold counts the units below). */
+static int flash_exact(peer_set *ps, int k)
+{
+    peer_lib *pl = &ps->lib[k];
+    long long hot = -1;
+    const char *p = strrchr(ps->arg, ':');
+    if (p)
+        hot = atoll(p + 1);
+    double sold = 0;
+    pl->oversold = 0;
+    for (int r = 0; r < pl->s.n; r++) {
+        char node[360];
+        snprintf(node, sizeof node, "%s/r%d/stock/hot", pl->path, r);
+        double v = node_value(node, 1);
+        if (!isfinite(v) || hot < 0)
+            return -1;
+        sold += (double)hot - v;
+        if (v < 0)
+            pl->oversold += -v;
+    }
+    return sold == pl->units && pl->oversold == 0;
+}
+
 /* Whether the peer's counter (or stock) moved by exactly the operations its
  * workers completed, warm-ups included; -1 when there is nothing to check. */
-static int lib_exact(const peer_set *ps, int k)
+static int lib_exact(peer_set *ps, int k)
 {
     const peer_lib *pl = &ps->lib[k];
     double done = (double)pl->s.ops_all + ps->procs, v = NAN;
     char node[320];
     if (!strcmp(ps->workload, "counter")) {
         v = node_value(pl->path, k == CURATOR);
+    } else if (!strcmp(ps->workload, "flash")) {
+        return flash_exact(ps, k);
     } else if (!strcmp(ps->workload, "reserve")) {
         snprintf(node, sizeof node, "%s/stock", pl->path);
         v = 1e12 - node_value(node, 0); /* CuratorPeer.java's initial stock */
@@ -427,7 +470,7 @@ static int lib_exact(const peer_set *ps, int k)
     return isfinite(v) ? v == done : -1;
 }
 
-void peers_json(sb *j, peer_set *ps, double lib_ops)
+void peers_json(sb *j, peer_set *ps, double lib_ops, double target)
 {
     if (!ps)
         return;
@@ -452,10 +495,16 @@ void peers_json(sb *j, peer_set *ps, double lib_ops)
             kv_raw(&o, "rounds", sb_str(&r));
             sb_free(&r);
             kv_num(&o, "server_requests_per_op", side_per_op(&pl->s, pl->pkts));
+            kv_num(&o, "server_writes_per_op", side_per_op(&pl->s, pl->writes));
             kv_num(&o, "retries_per_op", side_per_op(&pl->s, (double)pl->retries));
             kv_num(&o, "failed_ops", (double)pl->s.fails);
             if (pl->exact >= 0)
                 kv_raw(&o, "exact", pl->exact ? "true" : "false");
+            if (!strcmp(ps->workload, "flash")) {
+                kv_num(&o, "out_of_stock_refusals", pl->refused);
+                kv_num(&o, "hot_units_sold", pl->units);
+                kv_num(&o, "oversold_units", pl->oversold);
+            }
         } else {
             kv_str(&o, "reason", pl->why);
         }
@@ -467,10 +516,15 @@ void peers_json(sb *j, peer_set *ps, double lib_ops)
     const char *who;
     double best = peers_best(ps, &who);
     kv_str(j, "best_peer", who ? who : "");
-    kv_num(j, "ratio_to_best_peer", isfinite(best) && best > 0 ? lib_ops / best : NAN);
+    double ratio = isfinite(best) && best > 0 ? lib_ops / best : NAN;
+    kv_num(j, "ratio_to_best_peer", ratio);
+    if (target > 0) {
+        kv_num(j, "peer_target", target);
+        kv_raw(j, "peer_target_met", !isfinite(ratio) ? "null" : ratio >= target ? "true" : "false");
+    }
 }
 
-void peers_text(peer_set *ps, double lib_ops)
+void peers_text(peer_set *ps, double lib_ops, double target)
 {
     if (!ps)
         return;
@@ -478,17 +532,22 @@ void peers_text(peer_set *ps, double lib_ops)
     for (int k = 0; k < NPEERS; k++) {
         peer_lib *pl = &ps->lib[k];
         if (!strcmp(pl->status, "ok"))
-            printf(" %s %s %.1f ops/s, p50 %.2f p99 %.2f ms, %.2f server-counted requests/op%s;", peer_names[k],
-                   pl->what, side_median(&pl->s), lat_pct(&pl->s.lat, 50), lat_pct(&pl->s.lat, 99),
-                   side_per_op(&pl->s, pl->pkts), pl->exact == 0 ? ", NOT EXACT" : "");
+            printf(" %s %s %.1f ops/s, p50 %.2f p99 %.2f ms, %.2f server-counted requests/op, %.2f writes/op%s;",
+                   peer_names[k], pl->what, side_median(&pl->s), lat_pct(&pl->s.lat, 50), lat_pct(&pl->s.lat, 99),
+                   side_per_op(&pl->s, pl->pkts), side_per_op(&pl->s, pl->writes),
+                   pl->exact == 0 ? ", NOT EXACT" : "");
         else
             printf(" %s %s (%s);", peer_names[k], !strcmp(pl->status, "not_applicable") ? "n/a" : "DID NOT RUN",
                    pl->why);
     }
     const char *who;
     double best = peers_best(ps, &who);
-    if (who)
-        printf(" zkcoord / best peer (%s) = %.2f\n", who, best > 0 ? lib_ops / best : NAN);
+    double ratio = best > 0 ? lib_ops / best : NAN;
+    if (who && target > 0)
+        printf(" zkcoord / best peer (%s) = %.2f, target >= %.2g: %s\n", who, ratio, target,
+               ratio >= target ? "met" : "MISSED");
+    else if (who)
+        printf(" zkcoord / best peer (%s) = %.2f\n", who, ratio);
     else
         printf(" no peer ran: no ratio\n");
 }

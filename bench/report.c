@@ -19,12 +19,21 @@ static void analyse(report *rep, double ratio)
         sb_printf(b, " ");
     sb_printf(b, "requests/op: library ");
     req_text(b, L);
-    sb_printf(b, " (%.2f writes) vs %s ", writes_per_op(L), strncmp(rep->name, "reserve", 7) ? "floor" : "baseline");
+    sb_printf(b, " (%.2f writes)", writes_per_op(L));
     if (F->ops_all) {
+        sb_printf(b, " vs %s ", strncmp(rep->name, "reserve", 7) ? "floor" : "baseline");
         req_text(b, F);
         sb_printf(b, " (%.2f writes)", writes_per_op(F));
     }
     sb_printf(b, ".");
+    if (!F->ops_all) {
+        sb_printf(b, " Client CPU per op %.3f ms; context switches per op %.1f.", L->cpu_ms / (double)L->ops_all,
+                  L->csw / (double)L->ops_all);
+        if (isfinite(L->srv_cpu_ms))
+            sb_printf(b, " ZooKeeper servers' CPU per op %.3f ms.", L->srv_cpu_ms / (double)L->ops_all);
+        sb_printf(b, " Latency p50 %.2f ms, mean %.2f ms.", lat_pct(&L->lat, 50), lat_mean(&L->lat));
+        return;
+    }
     double lc = L->ops_all ? L->cpu_ms / (double)L->ops_all : NAN, fc = F->ops_all ? F->cpu_ms / (double)F->ops_all : NAN;
     sb_printf(b, " Client CPU per op: library %.3f ms vs %.3f ms; context switches per op %.1f vs %.1f.", lc, fc,
               L->ops_all ? L->csw / (double)L->ops_all : NAN, F->ops_all ? F->csw / (double)F->ops_all : NAN);
@@ -331,9 +340,12 @@ static void emit_json(report *rep, const scenario *sc, const verdict *v)
     json_costs(&j, rep);
     if (rep->extra.n)
         sb_printf(&j, ", %s", sb_str(&rep->extra));
-    if (opt.peers)
+    if (opt.peers) {
         kv_num(&j, "server_requests_per_op", side_per_op(&rep->lib, rep->lib.srv_pkts));
-    peers_json(&j, rep->peers, v->lo);
+        kv_num(&j, "server_writes_per_op", side_per_op(&rep->lib, rep->lib.srv_writes));
+    }
+    peers_json(&j, rep->peers, v->lo, sc->peer_target);
+    limit_json(&j, &rep->lim, v->lo, writes_per_op(&rep->lib));
     json_context(&j, rep);
     if (g_json) {
         fprintf(g_json, "{%s}\n", sb_str(&j));
@@ -379,8 +391,10 @@ static void emit_table(const report *rep, const scenario *sc, const verdict *v)
              : v->met                    ? "yes"
                                          : "NO");
     table_requests(rq, sizeof rq, rep);
-    char row[400], vp[40] = "";
-    snprintf(row, sizeof row, "%-21s %10s %8s %8s %11s %6s %11s %7s %7s %11s", rep->name, a, bq, c, d, e, f, g, h, rq);
+    char row[400], vp[40] = "", wq[24];
+    fmt_num(wq, sizeof wq, writes_per_op(&rep->lib), 2);
+    snprintf(row, sizeof row, "%-21s %10s %8s %8s %11s %6s %11s %7s %7s %11s %6s", rep->name, a, bq, c, d, e, f, g, h,
+             rq, wq);
     if (opt.peers) {
         const char *who;
         double best = peers_best(rep->peers, &who);
@@ -402,7 +416,9 @@ static void emit_table(const report *rep, const scenario *sc, const verdict *v)
         printf("    second floor (%s): %.1f ops/s, library/floor2 = %.2f\n", rep->floor2_what, f2,
                f2 > 0 ? v->lo / f2 : NAN);
     }
-    peers_text(rep->peers, v->lo);
+    peers_text(rep->peers, v->lo, sc->peer_target);
+    if (rep->lib.ops_all)
+        limit_text(&rep->lim, v->lo, writes_per_op(&rep->lib));
     fflush(stdout);
 }
 
@@ -419,7 +435,7 @@ const char *table_header(void)
 {
     if (opt.peers)
         return "scenario               lib ops/s   p50 ms   p99 ms floor ops/s  ratio      spread  target     met "
-               "req/op l|f  lib/peer\n";
+               "req/op l|f  w/op   lib/peer\n";
     return "scenario               lib ops/s   p50 ms   p99 ms floor ops/s  ratio      spread  target     met "
-           "req/op l|f\n";
+           "req/op l|f  w/op\n";
 }

@@ -13,7 +13,7 @@ static int g_finished;          /* atomic */
 static double g_t0, g_deadline; /* ms, monotonic */
 static pthread_barrier_t g_bar;
 
-static zkc_client *lib_client(char *err, size_t errlen)
+zkc_client *lib_client(char *err, size_t errlen)
 {
     zkc_client_options o;
     zkc_client_options_init(&o);
@@ -164,7 +164,7 @@ int run_side(report *rep, side *sd, worker *ws, int n, double seconds, zkc_clien
         w->ngrants = 0;
     }
     double c0 = cpu_ms(), sc0 = server_cpu_ms(), x0 = ctx_switches();
-    double p0 = opt.peers ? server_packets() : NAN;
+    double p0 = opt.peers ? server_packets() : NAN, z0 = opt.peers ? server_zxid() : NAN;
     __atomic_store_n(&g_stop, 0, __ATOMIC_RELEASE);
     __atomic_store_n(&g_finished, 0, __ATOMIC_RELEASE);
     pthread_barrier_init(&g_bar, NULL, (unsigned)n + 1);
@@ -192,8 +192,10 @@ int run_side(report *rep, side *sd, worker *ws, int n, double seconds, zkc_clien
     }
     pthread_barrier_destroy(&g_bar);
     double c1 = cpu_ms(), sc1 = server_cpu_ms(), x1 = ctx_switches();
-    if (opt.peers)
+    if (opt.peers) {
         sd->srv_pkts += server_packets() - p0;
+        sd->srv_writes += server_zxid() - z0;
+    }
     double elapsed = seconds * 1000.0;
     if (all_done_early) {
         double last = g_t0;

@@ -9,7 +9,7 @@
 
 /* ---- counters ---- */
 
-static int op_counter_add(worker *w)
+int op_counter_add(worker *w)
 {
     int rc = zkc_counter_add(w->obj, 1, NULL, NULL);
     if (rc == ZKC_ECONTENDED) {
@@ -241,7 +241,7 @@ void sc_counter_hot_sessions(report *rep)
     int64_t before = 0;
     zkc_counter_get(ctrs[0], &before);
     if (opt.peers)
-        rep->peers = peers_start("counter", S, peer_dir("chs"), "DistributedAtomicLong increment (until it succeeds)",
+        rep->peers = peers_start("counter", S, peer_dir("chs"), NULL, "DistributedAtomicLong increment (until it succeeds)",
                                  "Counter += 1");
     for (int r = 0; r < opt.rounds && rep_ok(rep); r++) {
         if (run_side(rep, &rep->lib, wl, S, opt.seconds, cs, S))

@@ -15,16 +15,56 @@ static zkc_lock *next_lock(worker *w)
     return l ? l : w->obj;
 }
 
-static int op_lock_cycle(worker *w)
+int op_lock_cycle(worker *w)
 {
     zkc_lock *l = next_lock(w);
+    double c0 = w->count_wakeups ? thread_voluntary_switches() : 0;
     int rc = zkc_lock_acquire(l, LOCK_TIMEOUT_MS, NULL);
+    if (w->count_wakeups)
+        w->wakeups += thread_voluntary_switches() - c0;
     if (rc)
         return lib_err(w, rc, "zkc_lock_acquire");
     rc = zkc_lock_release(l);
     if (rc)
         return lib_err(w, rc, "zkc_lock_release");
     return OP_OK;
+}
+
+/* The parents libp and rawp, a library client and a raw session: 0, or -1
+ * with the reason in rep. */
+int lock_sides_open(report *rep, const char *libp, const char *rawp, zkc_client **c, raw_conn **rc)
+{
+    raw_conn *setup = setup_raw(rep);
+    if (!setup)
+        return -1;
+    int z = raw_mkpath(setup->zh, libp) || raw_mkpath(setup->zh, rawp);
+    raw_close(setup);
+    if (z) {
+        rep_fail(rep, "cannot create %s", libp);
+        return -1;
+    }
+    if (!(*c = setup_client(rep)) || !(*rc = setup_raw(rep)))
+        return -1;
+    return 0;
+}
+
+/* Frees what lock_sides_open opened and the nl lock objects and nt worker
+ * pairs of a many-threads scenario (arrays included; any may be NULL). */
+void lock_sides_close(zkc_client *c, raw_conn *rc, zkc_lock **locks, int nl, worker *wl, worker *wf, int nt)
+{
+    if (locks)
+        for (int i = 0; i < nl; i++)
+            zkc_lock_destroy(locks[i]);
+    zkc_client_destroy(c);
+    raw_close(rc);
+    if (wl && wf)
+        for (int t = 0; t < nt; t++) {
+            worker_fini(&wl[t]);
+            worker_fini(&wf[t]);
+        }
+    free(wl);
+    free(wf);
+    free(locks);
 }
 
 /* ---- lock_uncontended ---- */
@@ -36,19 +76,13 @@ void sc_lock_uncontended(report *rep)
     snprintf(rawp, sizeof rawp, "%s/lu/raw", g_root);
     params_common(rep, 1, 1);
     rep->floor_what = "raw create(ephemeral-sequential) + getChildren + delete";
-    raw_conn *setup = NULL, *rc = NULL;
+    raw_conn *rc = NULL;
     zkc_client *c = NULL;
     zkc_lock *l = NULL;
     worker wl, wf;
     worker_init(&wl, 0, op_lock_cycle, NULL, NULL);
     worker_init(&wf, 0, op_raw_lock_cycle, NULL, NULL);
-    if (!(setup = setup_raw(rep)))
-        goto out;
-    if (raw_mkpath(setup->zh, libp) || raw_mkpath(setup->zh, rawp)) {
-        rep_fail(rep, "cannot create %s", libp);
-        goto out;
-    }
-    if (!(c = setup_client(rep)) || !(rc = setup_raw(rep)))
+    if (lock_sides_open(rep, libp, rawp, &c, &rc))
         goto out;
     int e = zkc_lock_create(c, libp, &l);
     if (e) {
@@ -61,7 +95,7 @@ void sc_lock_uncontended(report *rep)
     warm(rep, &wl, "library");
     warm(rep, &wf, "floor");
     if (opt.peers)
-        rep->peers = peers_start("mutex", 1, peer_dir("lu"), "InterProcessMutex acquire + release",
+        rep->peers = peers_start("mutex", 1, peer_dir("lu"), NULL, "InterProcessMutex acquire + release",
                                  "Lock acquire + release");
     for (int r = 0; r < opt.rounds && rep_ok(rep); r++) {
         if (run_side(rep, &rep->lib, &wl, 1, opt.seconds, &c, 1) || run_side(rep, &rep->fl, &wf, 1, opt.seconds, NULL, 0))
@@ -72,7 +106,6 @@ out:
     zkc_lock_destroy(l);
     zkc_client_destroy(c);
     raw_close(rc);
-    raw_close(setup);
     worker_fini(&wl);
     worker_fini(&wf);
 }
@@ -85,6 +118,22 @@ static void waiter_cb(zkc_lock *l, int status, int64_t token, void *ud)
     (void)status;
     (void)token;
     (void)ud;
+}
+
+/* Polls the queue at path until it has want entries or the clock reaches
+ * until (ms); returns the last length seen. */
+int lock_queue_wait(zkc_client *c, const char *path, int want, double until)
+{
+    int count = 0;
+    while (now_ms() < until) {
+        zkc_lock_contender *en = NULL;
+        if (zkc_lock_contenders(c, path, &en, &count) == 0)
+            zkc_lock_contenders_free(en, count);
+        if (count >= want)
+            break;
+        sleep_ms(50);
+    }
+    return count;
 }
 
 static void measure_waiters(report *rep, zkc_client *c, const char *path, int nw)
@@ -114,15 +163,7 @@ static void measure_waiters(report *rep, zkc_client *c, const char *path, int nw
             queued++;
     /* Until every waiter is in the queue and the client is quiet. */
     double until = now_ms() + 60000;
-    int count = 0;
-    while (now_ms() < until) {
-        zkc_queue_entry *en = NULL;
-        if (zkc_lock_queue(c, path, &en, &count) == 0)
-            zkc_queue_free(en, count);
-        if (count >= queued + 1)
-            break;
-        sleep_ms(50);
-    }
+    lock_queue_wait(c, path, queued + 1, until);
     zkc_stats a, b;
     do {
         zkc_client_stats(c, &a);
@@ -186,7 +227,7 @@ void sc_lock_contended(report *rep)
     warm(rep, &wl[0], "library");
     warm(rep, &wf[0], "floor");
     if (opt.peers)
-        rep->peers = peers_start("mutex", sessions, peer_dir("lc"), "InterProcessMutex acquire + release",
+        rep->peers = peers_start("mutex", sessions, peer_dir("lc"), NULL, "InterProcessMutex acquire + release",
                                  "Lock acquire + release");
     for (int r = 0; r < opt.rounds && rep_ok(rep); r++) {
         if (run_side(rep, &rep->lib, wl, sessions, opt.seconds, cs, sessions) ||
@@ -312,24 +353,12 @@ void sc_lock_many(report *rep)
         kv_num(&rep->extra, "mem_per_lock_object_after_use_bytes", (double)(m2 - m0 - ours) / np);
     }
 out:
-    if (locks)
-        for (int i = 0; i < np; i++)
-            zkc_lock_destroy(locks[i]);
-    zkc_client_destroy(c);
-    raw_close(rc);
+    lock_sides_close(c, rc, locks, np, wl, wf, nt);
     raw_close(setup);
     for (int i = 0; i < np && lpaths && rpaths; i++) {
         free(lpaths[i]);
         free(rpaths[i]);
     }
-    if (wl && wf)
-        for (int t = 0; t < nt; t++) {
-            worker_fini(&wl[t]);
-            worker_fini(&wf[t]);
-        }
-    free(wl);
-    free(wf);
-    free(locks);
     free(lpaths);
     free(rpaths);
 }

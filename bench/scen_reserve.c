@@ -67,11 +67,11 @@ static int op_reserve(worker *w)
         return OP_DONE;
     char id[64];
     snprintf(id, sizeof id, "o%d-%d", x->round, i);
-    zkc_line line = {x->sku, 1};
-    zkc_reserve_options ro;
+    zkc_inventory_line line = {x->sku, 1};
+    zkc_inventory_reserve_options ro;
     memset(&ro, 0, sizeof ro);
     ro.wait_for_restock = 0;
-    zkc_res_state st = ZKC_RES_PENDING;
+    zkc_inventory_state st = ZKC_INVENTORY_PENDING;
     int rc = zkc_inventory_reserve(x->inv[session_of(x, w)], id, &line, 1, &ro, LOCK_TIMEOUT_MS, NULL, &st);
     if (rc == ZKC_EOUTOFSTOCK) {
         __atomic_add_fetch(&x->refused, 1, __ATOMIC_RELAXED);
@@ -177,7 +177,7 @@ static int reserve_lib_round(report *rep, reserve_ctx *x, worker *wl, int r)
         return -1;
     uint64_t done = orders_done(wl, sh->workers);
     sb_printf(&x->done_l, "%s%" PRIu64, x->done_l.n ? ", " : "", done);
-    zkc_stock_info si;
+    zkc_inventory_stock_info si;
     if (zkc_inventory_stock && zkc_inventory_stock(x->inv[0], x->sku, &si) == 0 &&
         (si.reserved != (int64_t)done || si.available != sh->units - (int64_t)done))
         sb_printf(&rep->notes,
@@ -249,7 +249,7 @@ static void reserve_run(report *rep, const reserve_shape *sh)
     }
     int lib_ok = reserve_setup(rep, &x);
     if (opt.peers && sh->curator && lib_ok >= 0)
-        rep->peers = peers_start("reserve", sh->workers, peer_dir(sh->dir), sh->curator, NULL);
+        rep->peers = peers_start("reserve", sh->workers, peer_dir(sh->dir), NULL, sh->curator, NULL);
     for (int r = 0; r < opt.rounds && rep_ok(rep) && lib_ok >= 0; r++) {
         x.round = r;
         if (lib_ok) {

@@ -49,6 +49,43 @@ long server_watches(void)
     return isfinite(w) ? (long)w : -1;
 }
 
+/* Watch notifications the servers have sent so far: mntr's per-event
+ * summaries of watchers triggered (data created/deleted/changed, children),
+ * summed over the ensemble (each server counts its own clients' watches). A
+ * handoff that wakes one waiter adds 1; a broadcast adds one per waiter. */
+double server_watch_events(void)
+{
+    static const char *const keys[] = {"zk_sum_node_created_watch_count", "zk_sum_node_deleted_watch_count",
+                                       "zk_sum_node_changed_watch_count", "zk_sum_node_children_watch_count"};
+    double total = 0;
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        total += four_letter_sum("mntr", keys[i]);
+    return total;
+}
+
+/* The ensemble's last transaction id (srvr "Zxid:", the highest over the
+ * servers), or NAN. Every write is one transaction and takes the next zxid,
+ * so its difference over a run counts the writes any client made (session
+ * creation and closing included), whatever the library: how the peers'
+ * writes per operation are known. */
+double server_zxid(void)
+{
+    char hosts[16][64];
+    int n = host_list(hosts, 16);
+    double best = NAN;
+    for (int i = 0; i < n; i++) {
+        char out[4096];
+        if (zkh_four_letter(hosts[i], "srvr", out, sizeof out, 3000) < 0)
+            continue;
+        const char *p = strstr(out, "Zxid:");
+        if (!p)
+            continue;
+        double z = (double)strtoull(p + 5, NULL, 16);
+        best = isfinite(best) ? fmax(best, z) : z;
+    }
+    return best;
+}
+
 /* Requests the servers received from clients so far (mntr zk_packets_received
  * summed over the ensemble; pings included, four-letter words not), or NAN. */
 double server_packets(void)

@@ -154,5 +154,9 @@ int cmd_stock(int argc, char **argv);
 void help_stock(FILE *f);
 int cmd_admin(int argc, char **argv);
 void help_admin(FILE *f);
+int cmd_id(int argc, char **argv);
+void help_id(FILE *f);
+int cmd_ratelimit(int argc, char **argv);
+void help_ratelimit(FILE *f);
 
 #endif

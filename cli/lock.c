@@ -257,9 +257,9 @@ static const optdef lock_opts[] = {
 /* Who holds `path`, for the "busy" message. */
 static void describe_holder(zkc_client *c, const char *path)
 {
-    zkc_queue_entry *e;
+    zkc_lock_contender *e;
     int n;
-    if (zkc_lock_queue(c, path, &e, &n))
+    if (zkc_lock_contenders(c, path, &e, &n))
         return;
     int waiting = 0;
     for (int i = 0; i < n; i++)
@@ -275,7 +275,7 @@ static void describe_holder(zkc_client *c, const char *path)
             (uint64_t)e[i].session_id, kind_name(e[i].kind), when, age, waiting);
         break;
     }
-    zkc_queue_free(e, n);
+    zkc_lock_contenders_free(e, n);
 }
 
 /* ---- the supervisor's state */

@@ -73,8 +73,10 @@ static const command commands[] = {
     {"counter", cmd_counter, help_counter, "read and update an exact counter (get, set, add, cas)"},
     {"queue", cmd_queue, help_queue, "list a lock's holders and waiters in order"},
     {"session", cmd_session, help_session, "connect and print the session id and timeout"},
-    {"stock", cmd_stock, help_stock, "inventory reservations: read, restock, reserve, confirm, cancel"},
+    {"stock", cmd_stock, help_stock, "inventory reservations: read, restock, reserve, confirm, return"},
     {"admin", cmd_admin, help_admin, "delete leftover markers, keys and lock parents (cleanup)"},
+    {"id", cmd_id, help_id, "print new unique, increasing ids (order numbers)"},
+    {"ratelimit", cmd_ratelimit, help_ratelimit, "take permits from a shared rate limit, then exit or run a command"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
@@ -119,7 +121,7 @@ int main(int argc, char **argv)
             help_main(stdout);
             return ZX_OK;
         }
-        msg("missing command: lock, counter, queue, session, stock or admin (see 'zkcoord --help')");
+        msg("missing command: lock, counter, queue, session, stock, admin, id or ratelimit (see 'zkcoord --help')");
         return ZX_USAGE;
     }
     if (!strcmp(name, "help")) {

@@ -44,9 +44,9 @@ int cmd_queue(int argc, char **argv)
     int ex = connect_client(&c);
     if (ex)
         return ex;
-    zkc_queue_entry *e = NULL;
+    zkc_lock_contender *e = NULL;
     int n = 0;
-    int rc = zkc_lock_queue(c, path, &e, &n);
+    int rc = zkc_lock_contenders(c, path, &e, &n);
     if (rc) {
         ex = fail_lib(rc, zkc_errmsg(), "queue %s", path);
         zkc_client_destroy(c);
@@ -86,7 +86,7 @@ int cmd_queue(int argc, char **argv)
                    e[i].sequence, e[i].holds ? "yes" : "no", kind_name(e[i].kind), sess, when, age);
         }
     }
-    zkc_queue_free(e, n);
+    zkc_lock_contenders_free(e, n);
     zkc_client_destroy(c);
     return ZX_OK;
 }

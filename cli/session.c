@@ -35,7 +35,7 @@ int cmd_session(int argc, char **argv)
     if (ex)
         return ex;
     int64_t sid = 0;
-    char pw[16];
+    char pw[ZKC_PASSWD_MAX];
     int pwlen = sizeof pw;
     int rc = zkc_client_session(c, &sid, pw, &pwlen);
     if (rc) {

@@ -1,5 +1,5 @@
 /* zkcoord stock: inventory reservations (read, restock, reserve, confirm,
- * cancel, lookup, reap). */
+ * return, lookup, reap). */
 #include "cli.h"
 
 #include <ctype.h>
@@ -12,7 +12,7 @@ void help_stock(FILE *f)
             "       zkcoord stock reserve ROOT --id ID [--wait] [--hold-ms MS] [--timeout S]\n"
             "                             SKU:QTY [SKU:QTY...]\n"
             "       zkcoord stock confirm ROOT ID\n"
-            "       zkcoord stock cancel ROOT ID\n"
+            "       zkcoord stock return ROOT ID\n"
             "       zkcoord stock lookup ROOT ID\n"
             "       zkcoord stock reap ROOT\n"
             "\n"
@@ -23,9 +23,9 @@ void help_stock(FILE *f)
             "id ID (an order id, say: repeating it never reserves twice) and prints the\n"
             "state (RESERVED, or SOLD if it was confirmed before); out of stock prints\n"
             "OUT_OF_STOCK and exits 10, a timeout prints the state and exits 3.\n"
-            "'confirm' makes a reservation SOLD, 'cancel' returns its units (CANCELLED);\n"
+            "'confirm' makes a reservation SOLD, 'return' gives its units back (RETURNED);\n"
             "both are idempotent and print the new state. 'lookup' prints the state of ID:\n"
-            "PENDING, RESERVED, SOLD, CANCELLED, OUT_OF_STOCK, TIMED_OUT, EXPIRED or\n"
+            "PENDING, RESERVED, SOLD, RETURNED, OUT_OF_STOCK, TIMED_OUT, EXPIRED or\n"
             "ABANDONED. 'reap' returns the units of reservations not confirmed within their\n"
             "hold time and prints how many units came back. With --json every form prints\n"
             "an object.\n"
@@ -53,23 +53,6 @@ static const optdef stock_opts[] = {
     {"timeout", 't', 1, S_TIMEOUT},
     {NULL, 0, 0, 0},
 };
-
-/* The library has no public name for its states yet (issue 16 asks for one);
- * until it has, keep these in step with zkc_res_state in <zkcoord.h>. */
-static const char *res_state_name(zkc_res_state s)
-{
-    switch (s) {
-    case ZKC_RES_PENDING: return "PENDING";
-    case ZKC_RES_RESERVED: return "RESERVED";
-    case ZKC_RES_SOLD: return "SOLD";
-    case ZKC_RES_CANCELLED: return "CANCELLED";
-    case ZKC_RES_OUT_OF_STOCK: return "OUT_OF_STOCK";
-    case ZKC_RES_TIMED_OUT: return "TIMED_OUT";
-    case ZKC_RES_EXPIRED: return "EXPIRED";
-    case ZKC_RES_ABANDONED: return "ABANDONED";
-    }
-    return "UNKNOWN";
-}
 
 /* A SKU is one node name below ROOT: same rules as a path component. */
 static int check_sku(const char *s)
@@ -106,7 +89,7 @@ static int parse_qty(const char *s, const char *what, int64_t *out)
 }
 
 /* "SKU:QTY" (the last ':' separates). The SKU points into s, which is cut. */
-static int parse_line(char *s, zkc_line *l)
+static int parse_line(char *s, zkc_inventory_line *l)
 {
     char *colon = strrchr(s, ':');
     if (!colon) {
@@ -126,7 +109,7 @@ static int parse_line(char *s, zkc_line *l)
     return 0;
 }
 
-static void print_stock(const char *root, const char *sku, const zkc_stock_info *si)
+static void print_stock(const char *root, const char *sku, const zkc_inventory_stock_info *si)
 {
     if (g.json) {
         printf("{\"root\":");
@@ -143,20 +126,20 @@ static void print_stock(const char *root, const char *sku, const zkc_stock_info 
     }
 }
 
-static void print_res_state(const char *root, const char *id, zkc_res_state st)
+static void print_res_state(const char *root, const char *id, zkc_inventory_state st)
 {
     if (g.json) {
         printf("{\"root\":");
         json_str(stdout, root);
         printf(",\"id\":");
         json_str(stdout, id);
-        printf(",\"state\":\"%s\"}\n", res_state_name(st));
+        printf(",\"state\":\"%s\"}\n", zkc_inventory_state_name(st));
     } else {
-        printf("%s\n", res_state_name(st));
+        printf("%s\n", zkc_inventory_state_name(st));
     }
 }
 
-enum { SV_READ, SV_RESTOCK, SV_RESERVE, SV_CONFIRM, SV_CANCEL, SV_LOOKUP, SV_REAP };
+enum { SV_READ, SV_RESTOCK, SV_RESERVE, SV_CONFIRM, SV_RETURN, SV_LOOKUP, SV_REAP };
 
 int cmd_stock(int argc, char **argv)
 {
@@ -216,12 +199,12 @@ int cmd_stock(int argc, char **argv)
         [SV_RESTOCK] = {"restock", 2, "stock restock ROOT SKU QTY"},
         [SV_RESERVE] = {"reserve", -1, "stock reserve ROOT --id ID [--wait] [--hold-ms MS] [--timeout S] SKU:QTY..."},
         [SV_CONFIRM] = {"confirm", 1, "stock confirm ROOT ID"},
-        [SV_CANCEL] = {"cancel", 1, "stock cancel ROOT ID"},
+        [SV_RETURN] = {"return", 1, "stock return ROOT ID"},
         [SV_LOOKUP] = {"lookup", 1, "stock lookup ROOT ID"},
         [SV_REAP] = {"reap", 0, "stock reap ROOT"},
     };
     if (npos == 0) {
-        msg("missing ROOT or operation: ROOT SKU, restock, reserve, confirm, cancel, lookup or reap (see "
+        msg("missing ROOT or operation: ROOT SKU, restock, reserve, confirm, return, lookup or reap (see "
             "'zkcoord stock --help')");
         ex = ZX_USAGE;
         goto out;
@@ -233,7 +216,7 @@ int cmd_stock(int argc, char **argv)
             if (!strcmp(pos[0], verbs[i].verb))
                 v = i;
         if (v < 0) {
-            msg("unknown operation '%s': expected ROOT SKU, restock, reserve, confirm, cancel, lookup or reap",
+            msg("unknown operation '%s': expected ROOT SKU, restock, reserve, confirm, return, lookup or reap",
                 pos[0]);
             ex = ZX_USAGE;
             goto out;
@@ -258,7 +241,7 @@ int cmd_stock(int argc, char **argv)
         ex = ZX_USAGE;
         goto out;
     }
-    zkc_line *lines = NULL;
+    zkc_inventory_line *lines = NULL;
     int64_t qty = 0;
     switch (v) {
     case SV_READ:
@@ -286,7 +269,7 @@ int cmd_stock(int argc, char **argv)
                 ex = ZX_USAGE;
         break;
     case SV_CONFIRM:
-    case SV_CANCEL:
+    case SV_RETURN:
     case SV_LOOKUP:
         if (!*rest[0]) {
             msg("ID is empty");
@@ -312,8 +295,8 @@ int cmd_stock(int argc, char **argv)
         free(lines);
         goto out;
     }
-    zkc_stock_info si;
-    zkc_res_state st = ZKC_RES_PENDING;
+    zkc_inventory_stock_info si;
+    zkc_inventory_state st = ZKC_INVENTORY_PENDING;
     int64_t returned = 0;
     memset(&si, 0, sizeof si);
     switch (v) {
@@ -332,7 +315,7 @@ int cmd_stock(int argc, char **argv)
             print_stock(root, rest[0], &si);
         break;
     case SV_RESERVE: {
-        zkc_reserve_options ro;
+        zkc_inventory_reserve_options ro;
         memset(&ro, 0, sizeof ro);
         ro.wait_for_restock = wait;
         ro.hold_ms = hold_ms; /* 0: library default */
@@ -342,10 +325,10 @@ int cmd_stock(int argc, char **argv)
         if (rc == ZKC_OK) {
             print_res_state(root, id, st);
         } else if (rc == ZKC_EOUTOFSTOCK) {
-            print_res_state(root, id, ZKC_RES_OUT_OF_STOCK);
+            print_res_state(root, id, ZKC_INVENTORY_OUT_OF_STOCK);
             ex = fail_lib(rc, m, "reserve %s --id %s: nothing reserved", root, id);
         } else if (rc == ZKC_ETIMEDOUT) {
-            print_res_state(root, id, ZKC_RES_TIMED_OUT);
+            print_res_state(root, id, ZKC_INVENTORY_TIMED_OUT);
             ex = fail_lib(rc, m, "reserve %s --id %s: not decided within --timeout; nothing reserved", root, id);
         } else if (rc == ZKC_ESESSIONLOST || rc == ZKC_ECONNLOSS || rc == ZKC_EUNKNOWN) {
             ex = fail_lib(rc, m, "reserve %s --id %s: outcome unknown; check it with 'zkcoord stock lookup %s %s'",
@@ -356,17 +339,17 @@ int cmd_stock(int argc, char **argv)
         break;
     }
     case SV_CONFIRM:
-    case SV_CANCEL: {
+    case SV_RETURN: {
         const char *verb = verbs[v].verb;
-        rc = v == SV_CONFIRM ? zkc_inventory_confirm(inv, rest[0]) : zkc_inventory_cancel(inv, rest[0]);
+        rc = v == SV_CONFIRM ? zkc_inventory_confirm(inv, rest[0]) : zkc_inventory_return(inv, rest[0]);
         if (!rc) {
-            print_res_state(root, rest[0], v == SV_CONFIRM ? ZKC_RES_SOLD : ZKC_RES_CANCELLED);
+            print_res_state(root, rest[0], v == SV_CONFIRM ? ZKC_INVENTORY_SOLD : ZKC_INVENTORY_RETURNED);
         } else if (rc == ZKC_EINVAL) {
             /* Not a usage error: the reservation is in another state. */
             char m[512];
             snprintf(m, sizeof m, "%s", zkc_errmsg());
             if (!zkc_inventory_lookup(inv, rest[0], &st))
-                msg("%s %s %s: the request is %s, not RESERVED", verb, root, rest[0], res_state_name(st));
+                msg("%s %s %s: the request is %s, not RESERVED", verb, root, rest[0], zkc_inventory_state_name(st));
             else
                 fail_lib(rc, m, "%s %s %s", verb, root, rest[0]);
             ex = ZX_FAIL;

@@ -176,14 +176,22 @@ ZKC_EXTERN int zkc_client_connected(zkc_client *c);
 ZKC_EXTERN int zkc_client_set_hosts(zkc_client *c, const char *hosts);
 
 /* Session id and password of the current session (for diagnostics and tests).
- * passwd must hold 16 bytes; *passwd_len receives the length used. */
+ * passwd must hold ZKC_PASSWD_MAX bytes; *passwd_len receives the length used. */
+#define ZKC_PASSWD_MAX 16
 ZKC_EXTERN int zkc_client_session(zkc_client *c, int64_t *session_id, char *passwd, int *passwd_len);
 
 /* The negotiated session timeout, in ms (0 before the first session). */
 ZKC_EXTERN int zkc_client_session_timeout(zkc_client *c);
 
+typedef enum {
+    ZKC_REQ_CREATE = 0, ZKC_REQ_DELETE, ZKC_REQ_EXISTS, ZKC_REQ_GET, ZKC_REQ_SET,
+    ZKC_REQ_CHILDREN, ZKC_REQ_SYNC, ZKC_REQ_MULTI, ZKC_REQ_REMOVE_WATCH, ZKC_REQ_OTHER
+} zkc_req_kind;
+/* Room for request kinds in zkc_stats (more than used, for later kinds). */
+#define ZKC_REQ_KINDS_MAX 16
+
 typedef struct zkc_stats {
-    uint64_t requests[16];   /* ZooKeeper requests sent, indexed by zkc_req_kind */
+    uint64_t requests[ZKC_REQ_KINDS_MAX]; /* ZooKeeper requests sent, indexed by zkc_req_kind */
     uint64_t requests_total;
     uint64_t retries;        /* safe requests re-sent after connection loss */
     uint64_t conflicts;      /* BadVersion / lost CAS rounds */
@@ -194,11 +202,6 @@ typedef struct zkc_stats {
     uint64_t disconnected_ms;/* total time spent without a connection */
     uint64_t callbacks;      /* user callbacks run */
 } zkc_stats;
-
-typedef enum {
-    ZKC_REQ_CREATE = 0, ZKC_REQ_DELETE, ZKC_REQ_EXISTS, ZKC_REQ_GET, ZKC_REQ_SET,
-    ZKC_REQ_CHILDREN, ZKC_REQ_SYNC, ZKC_REQ_MULTI, ZKC_REQ_REMOVE_WATCH, ZKC_REQ_OTHER
-} zkc_req_kind;
 
 ZKC_EXTERN void zkc_client_stats(zkc_client *c, zkc_stats *out);
 
@@ -314,8 +317,9 @@ ZKC_EXTERN int zkc_multilock_acquire_async(zkc_multilock *m, int timeout_ms, zkc
 ZKC_EXTERN int zkc_multilock_release(zkc_multilock *m);
 ZKC_EXTERN void zkc_multilock_destroy(zkc_multilock *m);
 
-/* Queue introspection: the contenders at `path` in queue order. */
-typedef struct zkc_queue_entry {
+/* Queue introspection: the contenders at `path` (holders and waiters, of any
+ * lock kind, zkcoord's or a peer library's recognised names) in queue order. */
+typedef struct zkc_lock_contender {
     char *name;          /* child node name */
     int64_t sequence;    /* parsed sequence suffix */
     int64_t czxid;       /* creation zxid (fencing token if it holds) */
@@ -323,9 +327,9 @@ typedef struct zkc_queue_entry {
     int64_t session_id;  /* owner session (ephemeralOwner) */
     int holds;           /* 1 if this entry holds (or would hold) the lock now */
     int kind;            /* zkc_lock_kind guessed from the name; -1 unknown */
-} zkc_queue_entry;
-ZKC_EXTERN int zkc_lock_queue(zkc_client *c, const char *path, zkc_queue_entry **entries, int *count);
-ZKC_EXTERN void zkc_queue_free(zkc_queue_entry *entries, int count);
+} zkc_lock_contender;
+ZKC_EXTERN int zkc_lock_contenders(zkc_client *c, const char *path, zkc_lock_contender **entries, int *count);
+ZKC_EXTERN void zkc_lock_contenders_free(zkc_lock_contender *entries, int count);
 
 /* ---------------------------------------------------------------- counters */
 
@@ -445,39 +449,45 @@ ZKC_EXTERN int zkc_admin_cleanup(zkc_client *c, const char *lock_root, int dry_r
  * two multi-line orders cannot wait on each other in a cycle. Requests one
  * client has in flight together may be queued by one shared transaction; they
  * keep the order in which that client became ready to queue them. A reservation
- * holds units until confirmed (sold) or cancelled (returned); one not confirmed
+ * holds units until confirmed (sold) or returned (zkc_inventory_return); one not confirmed
  * within hold_ms (server clock) is returned by zkc_inventory_reap, which any
  * client may run. Units are conserved: available + reserved + sold == total. */
 typedef struct zkc_inventory zkc_inventory;
 
 typedef enum {
-    ZKC_RES_PENDING = 0,      /* queued, not decided yet */
-    ZKC_RES_RESERVED = 1,     /* units held for the order */
-    ZKC_RES_SOLD = 2,         /* confirmed */
-    ZKC_RES_CANCELLED = 3,    /* units returned by cancel */
-    ZKC_RES_OUT_OF_STOCK = 4, /* refused (fail-fast) */
-    ZKC_RES_TIMED_OUT = 5,    /* left the queue at its timeout */
-    ZKC_RES_EXPIRED = 6,      /* reserved, not confirmed in time; units returned */
-    ZKC_RES_ABANDONED = 7     /* its requester's session ended before a decision */
-} zkc_res_state;
+    ZKC_INVENTORY_PENDING = 0,      /* queued, not decided yet */
+    ZKC_INVENTORY_RESERVED = 1,     /* units held for the order */
+    ZKC_INVENTORY_SOLD = 2,         /* confirmed */
+    ZKC_INVENTORY_RETURNED = 3,    /* units given back by zkc_inventory_return */
+    ZKC_INVENTORY_OUT_OF_STOCK = 4, /* refused (fail-fast) */
+    ZKC_INVENTORY_TIMED_OUT = 5,    /* left the queue at its timeout */
+    ZKC_INVENTORY_EXPIRED = 6,      /* reserved, not confirmed in time; units returned */
+    ZKC_INVENTORY_ABANDONED = 7     /* its requester's session ended before a decision */
+} zkc_inventory_state;
+/* "PENDING", "RESERVED", ... (the words the records and the CLI use); "?"
+ * for a value outside the enum. */
+ZKC_EXTERN const char *zkc_inventory_state_name(zkc_inventory_state state);
 
-typedef struct zkc_line {
+/* Room for a request id, its terminating NUL included (id_out below). */
+#define ZKC_INVENTORY_ID_MAX 64
+
+typedef struct zkc_inventory_line {
     const char *sku;  /* node name: no '/', as for paths */
     int64_t qty;      /* > 0 */
-} zkc_line;
+} zkc_inventory_line;
 
-typedef struct zkc_reserve_options {
+typedef struct zkc_inventory_reserve_options {
     int wait_for_restock; /* 0 (default): ZKC_EOUTOFSTOCK at once when short */
     int hold_ms;          /* reservation lifetime until confirm (default 600000) */
     void *reserved[4];
-} zkc_reserve_options;
+} zkc_inventory_reserve_options;
 
-typedef struct zkc_stock_info {
+typedef struct zkc_inventory_stock_info {
     int64_t available, reserved, sold, total;
     int queue_length;
-} zkc_stock_info;
+} zkc_inventory_stock_info;
 
-typedef void (*zkc_reserve_cb)(zkc_inventory *inv, int status, const char *id, zkc_res_state state, void *ud);
+typedef void (*zkc_inventory_reserve_cb)(zkc_inventory *inv, int status, const char *id, zkc_inventory_state state, void *ud);
 
 ZKC_EXTERN int zkc_inventory_create(zkc_client *c, const char *root, zkc_inventory **out);
 ZKC_EXTERN void zkc_inventory_destroy(zkc_inventory *inv);
@@ -485,23 +495,25 @@ ZKC_EXTERN void zkc_inventory_destroy(zkc_inventory *inv);
  * connection loss; ZKC_EUNKNOWN only if no server answered within the
  * operation timeout. */
 ZKC_EXTERN int zkc_inventory_restock(zkc_inventory *inv, const char *sku, int64_t qty);
-ZKC_EXTERN int zkc_inventory_stock(zkc_inventory *inv, const char *sku, zkc_stock_info *out);
+ZKC_EXTERN int zkc_inventory_stock(zkc_inventory *inv, const char *sku, zkc_inventory_stock_info *out);
 /* Reserve lines all or nothing. id: caller's request id, or NULL to have one
- * generated (written to id_out, which must hold 64 bytes; may be NULL if id is
+ * generated (written to id_out, which must hold ZKC_INVENTORY_ID_MAX bytes; may be NULL if id is
  * given). 0 when reserved (or already reserved/sold under this id: *state says
  * which); ZKC_EOUTOFSTOCK, ZKC_ETIMEDOUT, ZKC_ECANCELED, ZKC_ESESSIONLOST (look
  * it up by id). */
-ZKC_EXTERN int zkc_inventory_reserve(zkc_inventory *inv, const char *id, const zkc_line *lines, int n,
-                                     const zkc_reserve_options *o, int timeout_ms, char *id_out,
-                                     zkc_res_state *state);
-ZKC_EXTERN int zkc_inventory_reserve_async(zkc_inventory *inv, const char *id, const zkc_line *lines, int n,
-                                           const zkc_reserve_options *o, int timeout_ms, zkc_reserve_cb cb,
+ZKC_EXTERN int zkc_inventory_reserve(zkc_inventory *inv, const char *id, const zkc_inventory_line *lines, int n,
+                                     const zkc_inventory_reserve_options *o, int timeout_ms, char *id_out,
+                                     zkc_inventory_state *state);
+ZKC_EXTERN int zkc_inventory_reserve_async(zkc_inventory *inv, const char *id, const zkc_inventory_line *lines, int n,
+                                           const zkc_inventory_reserve_options *o, int timeout_ms, zkc_inventory_reserve_cb cb,
                                            void *ud);
 /* Reserved -> sold; idempotent (0 if already sold). ZKC_EINVAL if not reserved. */
 ZKC_EXTERN int zkc_inventory_confirm(zkc_inventory *inv, const char *id);
-/* Reserved -> cancelled, units back; idempotent. */
-ZKC_EXTERN int zkc_inventory_cancel(zkc_inventory *inv, const char *id);
-ZKC_EXTERN int zkc_inventory_lookup(zkc_inventory *inv, const char *id, zkc_res_state *state);
+/* Reserved -> returned: the units go back to available; idempotent (0 if
+ * already returned). A distinct verb from "cancel", which elsewhere aborts a
+ * pending call. ZKC_EINVAL if the request is not reserved. */
+ZKC_EXTERN int zkc_inventory_return(zkc_inventory *inv, const char *id);
+ZKC_EXTERN int zkc_inventory_lookup(zkc_inventory *inv, const char *id, zkc_inventory_state *state);
 /* Return the units of reservations past their hold time; *returned counts them. */
 ZKC_EXTERN int zkc_inventory_reap(zkc_inventory *inv, int64_t *returned);
 
@@ -526,6 +538,103 @@ ZKC_EXTERN void zkc_ratelimit_destroy(zkc_ratelimit *rl);
 ZKC_EXTERN int zkc_ratelimit_acquire(zkc_ratelimit *rl, int64_t n, int timeout_ms);
 ZKC_EXTERN int zkc_ratelimit_acquire_async(zkc_ratelimit *rl, int64_t n, int timeout_ms, zkc_ratelimit_cb cb,
                                            void *ud);
+
+/* Hard rate limit (no boundary burst): a generic cell rate algorithm. Every
+ * permit owns one slot of T = window_ms / permits (rounded up to a
+ * microsecond) of the servers' clock; one counter node holds the end of the
+ * last slot anyone took (the "theoretical arrival time", TAT, in microseconds
+ * since the epoch). A process reserves `batch` consecutive slots with one
+ * compare-and-set and grants them locally: n permits at time t take the next
+ * n of its slots not yet passed, only if they end no later than t + burst x T
+ * (otherwise it waits); slots that pass unused lapse. Bound: ANY interval of
+ * length L on the servers' clock (as the processes estimate it: the mtime of a
+ * node each writes, give or take half a round trip) sees at most
+ *     permits x L / window_ms + burst
+ * grants across every process. Measured on one other clock, widen L by the
+ * processes' estimate errors. batch 1 is one write per permit and the fairest;
+ * a larger batch reserves future slots for one process (others queue behind
+ * them) for one write per batch. A reservation starts about one round trip
+ * ahead (so its first slot has not passed when the reply comes): an idle
+ * limiter grants about half a round trip after the write's reply.
+ * A path serves one mode only: a hard-mode client that finds a value a day
+ * ahead of the servers' clock (a fixed-window record) gets ZKC_ECONFIG. */
+typedef enum {
+    ZKC_RL_FIXED_WINDOW = 0, /* zkc_ratelimit_create: up to 2 x permits around a window boundary */
+    ZKC_RL_HARD = 1          /* GCRA: any interval of L ms sees at most permits x L / window_ms + burst */
+} zkc_ratelimit_mode;
+
+typedef struct zkc_ratelimit_options {
+    zkc_ratelimit_mode mode; /* default ZKC_RL_HARD */
+    int64_t permits;         /* per window (required, >= 1) */
+    int window_ms;           /* required, >= 10 */
+    int batch;               /* permits (slots) taken per write (default 1) */
+    int64_t burst;           /* HARD: permits that may be granted at once, >= 1 (default 1);
+                              * a call may ask for at most burst permits */
+    void *reserved[4];
+} zkc_ratelimit_options;
+ZKC_EXTERN void zkc_ratelimit_options_init(zkc_ratelimit_options *o);
+/* Create a limiter of either mode. ZKC_EINVAL names a bad option. Nothing is
+ * written until the first acquire. The acquire calls above serve both modes:
+ * they fail with ZKC_EINVAL for n > burst (HARD) or n > permits (fixed window);
+ * ZKC_ETIMEDOUT when the permits cannot be granted before the timeout (0: at
+ * once); ZKC_ECONNLOSS / ZKC_EUNKNOWN when no server could be reached (no
+ * permit was granted; a write whose outcome is unknown leaves its slots
+ * unused, never used twice); ZKC_ECANCELED by destroy. Permits are not holds:
+ * SUSPENDED and LOST only delay further grants. */
+ZKC_EXTERN int zkc_ratelimit_create_opts(zkc_client *c, const char *path, const zkc_ratelimit_options *o,
+                                         zkc_ratelimit **out);
+
+/* ---------------------------------------------------------- id generator
+ *
+ * Order numbers: 64-bit ids, unique across every process that uses `path`,
+ * handed out from blocks leased with one exactly-once bounded counter add per
+ * block (the node at `path` is an INT64 counter holding the highest id
+ * leased; ids start at 1). A call that finds an id left in its generator's
+ * block returns it without a round trip.
+ *   - Never twice: not across processes, crashes, restarts, session loss or
+ *     lost replies (the counter only moves up, and a lease's range is that of
+ *     the one update that was applied).
+ *   - Holes: ids of a block its process did not hand out before it exited or
+ *     destroyed the generator are never used; nor is a block whose lease
+ *     outcome stayed unknown. Ids are unique, not gap-free.
+ *   - Order: strictly increasing within one generator (in hand-out order). A
+ *     block leased after another block's lease was applied holds only larger
+ *     ids; two processes' current blocks interleave in time.
+ *   - A lease is not a hold: SUSPENDED or LOST does not invalidate leased ids,
+ *     and no listener is needed. While no server is reachable, ids left in the
+ *     block keep flowing; then calls wait for the next lease.
+ *   - Growth: a block used up within grow_ms of its arrival doubles the next
+ *     lease (up to max_block); one that lasted 8 x grow_ms halves it (down to
+ *     block). Holes after a crash are at most one block. */
+typedef struct zkc_idgen zkc_idgen;
+typedef struct zkc_idgen_options {
+    int64_t block;      /* first lease size and the floor of shrinking (default 100) */
+    int64_t max_block;  /* ceiling of growth (default 100000) */
+    int grow_ms;        /* see above (default 1000; 0: never grow) */
+    int64_t max_id;     /* highest id ever handed out (default INT64_MAX) */
+    void *reserved[4];
+} zkc_idgen_options;
+typedef void (*zkc_idgen_cb)(zkc_idgen *g, int status, int64_t id, void *ud);
+ZKC_EXTERN void zkc_idgen_options_init(zkc_idgen_options *o);
+/* opts may be NULL (defaults). Nothing is sent until the first id is needed. */
+ZKC_EXTERN int zkc_idgen_create(zkc_client *c, const char *path, const zkc_idgen_options *opts, zkc_idgen **out);
+/* Pending calls end with ZKC_ECANCELED; unused leased ids become a hole. */
+ZKC_EXTERN void zkc_idgen_destroy(zkc_idgen *g);
+ZKC_EXTERN const char *zkc_idgen_path(zkc_idgen *g);
+/* Next id into *id. Waits for a lease up to timeout_ms (0: only an id already
+ * leased; otherwise ZKC_ETIMEDOUT, and a lease is started for later calls).
+ * Errors: ZKC_ETIMEDOUT; ZKC_ECONNLOSS when no server could be reached within
+ * the operation timeout (no id handed out; a lease whose outcome is unknown is
+ * skipped, never reused); ZKC_ELIMIT when every id up to max_id is leased;
+ * ZKC_ECANCELED (zkc_idgen_cancel, destroy); ZKC_EINVAL for bad arguments.
+ * A failed lease fails every call waiting for it. */
+ZKC_EXTERN int zkc_idgen_next(zkc_idgen *g, int timeout_ms, int64_t *id);
+/* Callback form: cb runs exactly once on the dispatch thread (also when an id
+ * was at hand), with the id on status 0. */
+ZKC_EXTERN int zkc_idgen_next_async(zkc_idgen *g, int timeout_ms, zkc_idgen_cb cb, void *ud);
+/* Every call waiting for a lease ends with ZKC_ECANCELED (blocks until the
+ * engine has done it). A lease in flight goes on; its ids serve later calls. */
+ZKC_EXTERN int zkc_idgen_cancel(zkc_idgen *g);
 
 #ifdef __cplusplus
 }

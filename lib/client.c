@@ -298,11 +298,11 @@ void zkc_client_stats(zkc_client *c, zkc_stats *out)
     if (!c || !out)
         return;
     memset(out, 0, sizeof *out);
-    for (int i = 0; i < 16; i++) {
+    for (int i = 0; i < ZKC_REQ_KINDS_MAX; i++) {
         out->requests[i] = __atomic_load_n(&c->st.requests[i], __ATOMIC_RELAXED);
     }
     out->requests_total = 0;
-    for (int i = 0; i < 16; i++)
+    for (int i = 0; i < ZKC_REQ_KINDS_MAX; i++)
         out->requests_total += out->requests[i];
     out->retries = __atomic_load_n(&c->st.retries, __ATOMIC_RELAXED);
     out->conflicts = __atomic_load_n(&c->st.conflicts, __ATOMIC_RELAXED);

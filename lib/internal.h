@@ -108,7 +108,7 @@ struct zkc_client {
     int64_t pub_last_heard;
     int pub_timeout_ms;
     int64_t pub_session_id;
-    char pub_passwd[16];
+    char pub_passwd[ZKC_PASSWD_MAX];
     int pub_passwd_len;
     int first_result;            /* 0 waiting, 1 connected, <0 error code */
     char first_msg[256];         /* why, when first_result < 0 */

@@ -42,7 +42,7 @@
  * ENQUEUE = one multi: create(R/req/<b>/<id>, PENDING) + create(q/r-<nonce>-,
  * EPHEMERAL_SEQUENTIAL) for every line. NODEEXISTS on the record means the id
  * was seen before: we read it and return its outcome (RESERVED/SOLD: 0 and that
- * state; CANCELLED/EXPIRED: ZKC_EEXISTS, the id is spent), follow it while it is
+ * state; RETURNED/EXPIRED: ZKC_EEXISTS, the id is spent), follow it while it is
  * PENDING with a live queue node (a second process with the same id waits for
  * the first one's outcome), or enqueue it again, with a new nonce, in one multi
  * conditional on the record's version, when no unit was ever held under it
@@ -98,7 +98,7 @@
  *     once every request of the object has its answer), or PENDING when the
  *     client is destroyed (its nodes end with the session);
  *   ZKC_ESESSIONLOST PENDING: the session ended while queued; look it up;
- *   ZKC_EEXISTS: the id is spent (CANCELLED/EXPIRED) or used for other lines;
+ *   ZKC_EEXISTS: the id is spent (RETURNED/EXPIRED) or used for other lines;
  *   ZKC_ENONODE: a SKU never restocked; ZKC_ELIMIT; ZKC_EBADDATA (a record was
  *     written around the queue); ZKC_ECONNLOSS, ZKC_EUNKNOWN (enqueue outcome
  *     unknown and no server to ask: look it up by id).
@@ -107,7 +107,7 @@
  * record (the granter writes its outcome there) and the node right before its
  * own in each of its queues (to take over as head when that node goes): at most
  * 1 + lines watches. A head waiting for restock watches the SKU node (restock,
- * cancel and expiry rewrite it, which wakes it). Nobody watches a children list.
+ * return and expiry rewrite it, which wakes it). Nobody watches a children list.
  *
  * CRASH SAFETY needs no extra machinery: a grant deletes the granted request's
  * queue node in the same transaction, so nothing is granted twice; a granter
@@ -142,7 +142,7 @@
  *
  * CONFIRM: multi{setData(record RESERVED->SOLD, version), setData(each SKU
  * record: reserved -= q, sold += q, version)}; idempotent (already SOLD: 0).
- * CANCEL: RESERVED->CANCELLED, reserved -= q, available += q; idempotent. Both
+ * RETURN: RESERVED->RETURNED, reserved -= q, available += q; idempotent. Both
  * sync first (another process may have reserved it), retry on BadVersion with
  * jittered backoff and give up with ZKC_ECONTENDED after 64 attempts.
  *
@@ -150,7 +150,7 @@
  * mtime is the moment it was granted (nothing rewrites a RESERVED record), so
  * it expires at mtime + hold_ms. zkc_inventory_reap takes "now" from the mtime
  * of a heartbeat setData on R, lists R/req, and returns the units of every
- * expired reservation (as cancel, state EXPIRED). Records in final states whose
+ * expired reservation (as return, state EXPIRED). Records in final states whose
  * mtime is older than the client's marker_retention_s, and abandoned PENDING
  * records that old, are deleted (conditional on the version examined); after
  * that an id can be used again. Any client may run reap, as often as wanted;
@@ -171,8 +171,8 @@
  * ZKC_EUNKNOWN (check the stock before restocking again). As the counter's
  * slots, but one marker per call: restocks are rare, and the counter's slot
  * pool is private to lib/counter.c until the transaction core (issue 16).
- * CONFIRM and CANCEL need no marker: their record write is one (RESERVED ->
- * SOLD/CANCELLED, conditional on its version), read back after a loss.
+ * CONFIRM and RETURN need no marker: their record write is one (RESERVED ->
+ * SOLD/RETURNED, conditional on its version), read back after a loss.
  * ACCESS: every node is created with the client's ACL
  * option (op.c), so all workers of one application share one digest identity
  * and a granter may write into another worker's request record; other
@@ -273,11 +273,6 @@ int zkc__inv_req_error(int rc)
     return zkc__map_zrc(rc);
 }
 
-int zkc__inv_unknown_outcome(int rc)
-{
-    return rc == ZR_CONNLOSS || rc == ZR_OPTIMEOUT;
-}
-
 /* Index of the op that failed a multi, or -1. */
 int zkc__inv_multi_failed(const zkc__req *r)
 {
@@ -323,63 +318,6 @@ int zkc__inv_sku_reply(zkc_inventory *inv, const zkc__req *r, const char *sku, z
     return 0;
 }
 
-/* ---- persistent parents ---- */
-
-/* Create `path` and whichever of its parents are missing (persistent, never
- * containers), deepest first: an existing parent costs nothing. */
-typedef struct mkpath {
-    zkc_client *c;
-    char *stack[64]; /* paths still to create; the last is tried next */
-    int n;
-    void (*done)(void *arg, int rc);
-    void *arg;
-} mkpath;
-
-static void mkpath_end(mkpath *m, int rc)
-{
-    for (int i = 0; i < m->n; i++)
-        free(m->stack[i]);
-    m->done(m->arg, rc);
-    free(m);
-}
-
-static void mkpath_done(zkc__req *r)
-{
-    mkpath *m = r->ctx;
-    if (r->rc == ZR_NONODE && m->n < 64) {
-        char parent[ZKC__PATH_MAX + 1];
-        zkc__path_parent(m->stack[m->n - 1], parent, sizeof parent);
-        if (strcmp(parent, "/") != 0) {
-            if (!(m->stack[m->n++] = strdup(parent)))
-                abort();
-            zkc__create(m->c, parent, NULL, 0, 0, mkpath_done, m);
-            return;
-        }
-    }
-    if (r->rc != ZR_OK && r->rc != ZR_NODEEXISTS) {
-        mkpath_end(m, r->rc);
-        return;
-    }
-    free(m->stack[--m->n]);
-    if (m->n == 0) {
-        mkpath_end(m, ZR_OK);
-        return;
-    }
-    zkc__create(m->c, m->stack[m->n - 1], NULL, 0, 0, mkpath_done, m);
-}
-
-void zkc__inv_mkpath_start(zkc_client *c, const char *path, void (*done)(void *, int), void *arg)
-{
-    mkpath *m = calloc(1, sizeof *m);
-    if (!m || !(m->stack[0] = strdup(path)))
-        abort();
-    m->n = 1;
-    m->c = c;
-    m->done = done;
-    m->arg = arg;
-    zkc__create(c, path, NULL, 0, 0, mkpath_done, m);
-}
-
 static void inv_session(zkc__sess_listener *sl, zkc_state st, uint64_t gen)
 {
     zkc_inventory *inv = ZKC__CONTAINER_OF(sl, zkc_inventory, sl);
@@ -389,7 +327,7 @@ static void inv_session(zkc__sess_listener *sl, zkc_state st, uint64_t gen)
         if ((int)st == ZKC_STATE_LOST && q->queued && q->gen == gen) {
             /* Our ephemeral queue nodes went (or go) with that session. */
             zkc__inv_janitor_nodes(q);
-            zkc__inv_rq_finish(q, ZKC_ESESSIONLOST, ZKC_RES_PENDING,
+            zkc__inv_rq_finish(q, ZKC_ESESSIONLOST, ZKC_INVENTORY_PENDING,
                                "request %s: the ZooKeeper session ended while it was queued; look it up by id", q->id);
         } else if ((int)st == ZKC_STATE_LOST && q->phase == P_FOLLOW) {
             /* Its watches went with the session: look again from the next. */
@@ -417,7 +355,7 @@ static void inv_shutdown(zkc__object *o)
 {
     zkc_inventory *inv = ZKC__CONTAINER_OF(o, zkc_inventory, obj);
     while (inv->rqs)
-        zkc__inv_rq_finish(inv->rqs, ZKC_ECANCELED, ZKC_RES_PENDING,
+        zkc__inv_rq_finish(inv->rqs, ZKC_ECANCELED, ZKC_INVENTORY_PENDING,
                            "request %s: the client is being destroyed (its queue nodes end with the session; look it "
                            "up by id)",
                            inv->rqs->id);
@@ -534,7 +472,7 @@ static void lookup_queue_done(zkc__req *r)
     for (int i = 0; r->rc == ZR_OK && i < r->nchildren; i++) {
         char nonce[ZKC__RES_NONCE_LEN + 1];
         if (zkc__resname_parse(r->children[i], nonce, NULL) && strcmp(nonce, s->rec->nonce) == 0) {
-            s->state = ZKC_RES_PENDING; /* its queue node is alive */
+            s->state = ZKC_INVENTORY_PENDING; /* its queue node is alive */
             zkc__inv_sop_end(s, 0, NULL);
             return;
         }
@@ -563,18 +501,18 @@ static void lookup_rec_done(zkc__req *r)
         return;
     }
     s->ver = r->stat.version;
-    s->state = (zkc_res_state)s->rec->state;
-    if (s->rec->state != ZKC_RES_PENDING) {
+    s->state = (zkc_inventory_state)s->rec->state;
+    if (s->rec->state != ZKC_INVENTORY_PENDING) {
         zkc__inv_sop_end(s, 0, NULL);
         return;
     }
     if (s->loops > 0 && prev == s->ver) {
-        s->state = ZKC_RES_ABANDONED;
+        s->state = ZKC_INVENTORY_ABANDONED;
         zkc__inv_sop_end(s, 0, NULL);
         return;
     }
     if (s->loops > 8) {
-        s->state = ZKC_RES_PENDING; /* it keeps being queued again */
+        s->state = ZKC_INVENTORY_PENDING; /* it keeps being queued again */
         zkc__inv_sop_end(s, 0, NULL);
         return;
     }
@@ -594,7 +532,7 @@ static void lookup_start(zkc__op *op)
     zkc__sync_get(op->c, s->recpath, lookup_rec_done, s);
 }
 
-/* ---- confirm / cancel ---- */
+/* ---- confirm / return ---- */
 
 static void settle_op_done(settle *st, int status, const char *msg)
 {
@@ -605,12 +543,12 @@ static void settle_op_done(settle *st, int status, const char *msg)
         zkc__inv_sop_end(s, status, "%s", msg);
         return;
     }
-    s->state = (zkc_res_state)state;
+    s->state = (zkc_inventory_state)state;
     if (state == to)
         zkc__inv_sop_end(s, 0, NULL); /* done now, or before: idempotent */
     else
         zkc__inv_sop_end(s, ZKC_EINVAL, "request %s is %s, not RESERVED: nothing to %s", s->id,
-                         zkc__res_state_name(state), to == ZKC_RES_SOLD ? "confirm" : "cancel");
+                         zkc__res_state_name(state), to == ZKC_INVENTORY_SOLD ? "confirm" : "return");
 }
 
 static void settle_op_start(zkc__op *op)
@@ -620,7 +558,7 @@ static void settle_op_start(zkc__op *op)
         zkc__inv_sop_end(s, ZKC_ECLOSED, "inventory %s is being destroyed", s->inv->root);
         return;
     }
-    settle *st = zkc__inv_settle_new(s->inv, s->recpath, s->kind == SOP_CONFIRM ? ZKC_RES_SOLD : ZKC_RES_CANCELLED, 1,
+    settle *st = zkc__inv_settle_new(s->inv, s->recpath, s->kind == SOP_CONFIRM ? ZKC_INVENTORY_SOLD : ZKC_INVENTORY_RETURNED, 1,
                                      settle_op_done, s);
     zkc__inv_settle_read(st);
 }
@@ -699,13 +637,13 @@ static void open_sku_done(void *arg, int rc)
                          zkc__zrc_name(rc));
         return;
     }
-    zkc__inv_mkpath_start(s->op.c, s->inv->req_dir, open_req_done, s);
+    zkc__mkpath(s->op.c, s->inv->req_dir, open_req_done, s);
 }
 
 static void open_start(zkc__op *op)
 {
     sop *s = ZKC__CONTAINER_OF(op, sop, op);
-    zkc__inv_mkpath_start(op->c, s->inv->sku_dir, open_sku_done, s);
+    zkc__mkpath(op->c, s->inv->sku_dir, open_sku_done, s);
 }
 
 int zkc_inventory_create(zkc_client *c, const char *root, zkc_inventory **out)
@@ -850,7 +788,7 @@ int zkc_inventory_restock(zkc_inventory *inv, const char *sku, int64_t qty)
     return rc;
 }
 
-int zkc_inventory_stock(zkc_inventory *inv, const char *sku, zkc_stock_info *out)
+int zkc_inventory_stock(zkc_inventory *inv, const char *sku, zkc_inventory_stock_info *out)
 {
     int rc = sku_args(inv, sku, "zkc_inventory_stock");
     if (rc)
@@ -897,12 +835,12 @@ int zkc_inventory_confirm(zkc_inventory *inv, const char *id)
     return settle_sync(inv, id, SOP_CONFIRM, "zkc_inventory_confirm");
 }
 
-int zkc_inventory_cancel(zkc_inventory *inv, const char *id)
+int zkc_inventory_return(zkc_inventory *inv, const char *id)
 {
-    return settle_sync(inv, id, SOP_CANCEL, "zkc_inventory_cancel");
+    return settle_sync(inv, id, SOP_RETURN, "zkc_inventory_return");
 }
 
-int zkc_inventory_lookup(zkc_inventory *inv, const char *id, zkc_res_state *state)
+int zkc_inventory_lookup(zkc_inventory *inv, const char *id, zkc_inventory_state *state)
 {
     int rc;
     sop *s = id_sop(inv, id, SOP_LOOKUP, "zkc_inventory_lookup", &rc);

@@ -2,14 +2,14 @@
  * share, and nothing else. The protocol is described at the top of
  * lib/inventory.c; each file's opening comment says which part it holds:
  *   inventory.c          the object, the blocking operations' frame, stock,
- *                        lookup, confirm/cancel entry, create/destroy, the API
+ *                        lookup, confirm/return entry, create/destroy, the API
  *   inventory_codec.c    record formats (pure; lib/inventory_codec.h)
  *   inventory_request.c  one reservation's life: submit, wait in its queues,
  *                        leave, finish
  *   inventory_enqueue.c  the enqueue multi, combining, recovery after a loss,
  *                        an id seen before (follow another worker's request)
  *   inventory_grant.c    the head's grant rounds: walk, decide, regrant
- *   inventory_settle.c   versioned SKU-record updates: confirm, cancel,
+ *   inventory_settle.c   versioned SKU-record updates: confirm, return,
  *                        expiry and restock
  *   inventory_reap.c     expiry of holds and retention of finished records
  * All of it runs on the client's engine thread (see THREADS in inventory.c).
@@ -19,10 +19,11 @@
  * the versioned read -> decode -> version-wrap check -> multi -> BadVersion ->
  * backoff -> retry loop of the grant rounds, settle and restock (with the
  * restock's exactly-once marker, which the counter's slots also provide; and its
- * backoff policy, zkc__inv_backoff_ms); zkc__inv_mkpath_start; the FNV-1a
- * request buckets (bucket_of) and their retention sweep in reap; and the
- * queue membership of inventory_request.c (tagged create, find by nonce,
- * list/find position, predecessor watch), which queue.c does for locks. */
+ * backoff policy, zkc__inv_backoff_ms); the FNV-1a request buckets
+ * (bucket_of) and their retention sweep in reap; and the queue membership of
+ * inventory_request.c (tagged create, find by nonce, list/find position,
+ * predecessor watch), which the member core (member.c) does for locks.
+ * Parents are made by the request layer's one zkc__mkpath. */
 #ifndef ZKC_INVENTORY_H
 #define ZKC_INVENTORY_H
 
@@ -113,9 +114,9 @@ typedef struct res_op {
     int flags;
     int64_t hold_ms;
     int timeout_ms;
-    zkc_reserve_cb cb;
+    zkc_inventory_reserve_cb cb;
     void *ud;
-    zkc_res_state state;
+    zkc_inventory_state state;
 } res_op;
 
 struct rq {
@@ -222,7 +223,7 @@ struct settle {
     zkc_inventory *inv;
     zkc_client *c;
     char *recpath;
-    int to;              /* SOLD, CANCELLED or EXPIRED */
+    int to;              /* SOLD, RETURNED or EXPIRED */
     int sync;
     int64_t now;         /* EXPIRED: server time; only if mtime + hold <= now */
     void (*done)(settle *s, int status, const char *msg);
@@ -242,7 +243,7 @@ struct settle {
     int32_t sku_ver[ZKC__RES_MAX_LINES];
 };
 
-enum { SOP_OPEN, SOP_DESTROY, SOP_RESTOCK, SOP_STOCK, SOP_CONFIRM, SOP_CANCEL, SOP_LOOKUP, SOP_REAP };
+enum { SOP_OPEN, SOP_DESTROY, SOP_RESTOCK, SOP_STOCK, SOP_CONFIRM, SOP_RETURN, SOP_LOOKUP, SOP_REAP };
 
 typedef struct reap reap;
 
@@ -254,8 +255,8 @@ struct sop {
     int64_t qty;
     char id[ZKC__RES_NAME_MAX + 1];
     char *recpath;
-    zkc_stock_info info;
-    zkc_res_state state;
+    zkc_inventory_stock_info info;
+    zkc_inventory_state state;
     int64_t returned;
     int attempts;
     int loops;
@@ -276,7 +277,6 @@ void zkc__inv_first_error(int *slot, char *msg, size_t len, int status, const ch
     ZKC__PRINTF(5, 0);
 void zkc__inv_ref(zkc_inventory *inv);
 void zkc__inv_unref(zkc_inventory *inv);
-void zkc__inv_mkpath_start(zkc_client *c, const char *path, void (*done)(void *, int), void *arg);
 char *zkc__inv_mprintf(const char *fmt, ...) ZKC__PRINTF(1, 2);
 int zkc__inv_multi_failed(const zkc__req *r);
 void zkc__inv_new_nonce(char out[ZKC__RES_NONCE_LEN + 1]);
@@ -287,7 +287,6 @@ int zkc__inv_sku_reply(zkc_inventory *inv, const zkc__req *r, const char *sku, z
                        char *msg, size_t len);
 char *zkc__inv_sku_path(zkc_inventory *inv, const char *sku);
 void zkc__inv_sop_end(sop *s, int status, const char *fmt, ...) ZKC__PRINTF(3, 4);
-int zkc__inv_unknown_outcome(int rc);
 
 /* ---- inventory_request.c: a reservation's life */
 int zkc__inv_check_inv(zkc_inventory *inv, const char *fn);

@@ -15,7 +15,7 @@
 
 #define RES_PARSE_BUF 16384
 
-static const char *const state_names[] = {"PENDING",      "RESERVED",  "SOLD",    "CANCELLED",
+static const char *const state_names[] = {"PENDING",      "RESERVED",  "SOLD",    "RETURNED",
                                           "OUT_OF_STOCK", "TIMED_OUT", "EXPIRED", "ABANDONED"};
 
 const char *zkc__res_state_name(int state)
@@ -23,6 +23,11 @@ const char *zkc__res_state_name(int state)
     if (state < 0 || state >= (int)(sizeof state_names / sizeof state_names[0]))
         return "?";
     return state_names[state];
+}
+
+const char *zkc_inventory_state_name(zkc_inventory_state state)
+{
+    return zkc__res_state_name((int)state);
 }
 
 typedef struct cur {
@@ -177,7 +182,7 @@ int zkc__sku_encode(const zkc__sku_rec *r, char *buf, size_t len)
 
 static int state_word(cur *c, int *state)
 {
-    for (int i = 0; i < ZKC_RES_ABANDONED; i++) {
+    for (int i = 0; i < ZKC_INVENTORY_ABANDONED; i++) {
         size_t n = strlen(state_names[i]);
         if ((size_t)(c->e - c->p) > n && memcmp(c->p, state_names[i], n) == 0 && c->p[n] == ' ') {
             c->p += n;
@@ -243,7 +248,7 @@ fail:
 
 int zkc__resrec_encode(const zkc__res_rec *r, char *buf, size_t len)
 {
-    if (r->state < 0 || r->state >= ZKC_RES_ABANDONED || r->n < 1 || r->n > ZKC__RES_MAX_LINES ||
+    if (r->state < 0 || r->state >= ZKC_INVENTORY_ABANDONED || r->n < 1 || r->n > ZKC__RES_MAX_LINES ||
         r->hold_ms < 1 || r->hold_ms > ZKC__RES_HOLD_MAX || (r->flags & ~ZKC__RES_F_WAIT) ||
         strlen(r->nonce) != ZKC__RES_NONCE_LEN)
         return -1;

@@ -15,7 +15,7 @@
  *                  all >= 0 and available + reserved + sold == total
  *   request record "zkcr1 <STATE> <hold_ms> <flags> <nonce> <owner> <n>\n"
  *                  then n lines "<qty> <sku>\n" (distinct SKUs)
- *                  STATE: PENDING RESERVED SOLD CANCELLED OUT_OF_STOCK
+ *                  STATE: PENDING RESERVED SOLD RETURNED OUT_OF_STOCK
  *                  TIMED_OUT EXPIRED; owner: 16 hex digits (session id)
  *   queue entry    "zkcq1 <qty> <flags> <nlines> <hold_ms> <nonce> <id>"
  *                  (the id runs to the end of the data)
@@ -47,7 +47,7 @@ typedef struct zkc__res_line {
 } zkc__res_line;
 
 typedef struct zkc__res_rec {
-    int state;        /* zkc_res_state; ABANDONED is never stored */
+    int state;        /* zkc_inventory_state; ABANDONED is never stored */
     int flags;
     int64_t hold_ms;
     char nonce[ZKC__RES_NONCE_LEN + 1];

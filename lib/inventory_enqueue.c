@@ -19,7 +19,7 @@ static void enq_bucket_done(void *arg, int rc)
     q->busy--;
     if (!q->finished) {
         if (rc != ZR_OK)
-            zkc__inv_rq_finish(q, zkc__inv_req_error(rc), ZKC_RES_PENDING, "request %s: cannot create %s: %s", q->id,
+            zkc__inv_rq_finish(q, zkc__inv_req_error(rc), ZKC_INVENTORY_PENDING, "request %s: cannot create %s: %s", q->id,
                                q->inv->req_dir, zkc__zrc_name(rc));
         else
             zkc__inv_enq_send(q);
@@ -53,7 +53,7 @@ static void enq_result(rq *q, zkc__req *r, int off)
         zkc__inv_step(q); /* lists its queues; the record watch only if it must wait */
         return;
     }
-    if (zkc__inv_unknown_outcome(r->rc)) {
+    if (zkc__zrc_indeterminate(r->rc)) {
         q->sent_gen = r->gen;
         enq_recover(q);
         return;
@@ -61,13 +61,13 @@ static void enq_result(rq *q, zkc__req *r, int off)
     if (r->rc == ZR_SESSIONLOST) {
         /* Never sent: the next session gets it. */
         if (++q->attempts > RES_ATTEMPTS)
-            zkc__inv_rq_finish(q, ZKC_ESESSIONLOST, ZKC_RES_PENDING, "request %s: sessions keep ending", q->id);
+            zkc__inv_rq_finish(q, ZKC_ESESSIONLOST, ZKC_INVENTORY_PENDING, "request %s: sessions keep ending", q->id);
         else
             zkc__inv_enq_send(q);
         return;
     }
     if (r->rc == ZR_NOTSENT || r->rc == ZR_CLOSING) {
-        zkc__inv_rq_finish(q, zkc__inv_req_error(r->rc), ZKC_RES_PENDING,
+        zkc__inv_rq_finish(q, zkc__inv_req_error(r->rc), ZKC_INVENTORY_PENDING,
                            "request %s: not queued: %s", q->id,
                            r->rc == ZR_CLOSING ? "the client is closing"
                                                : "no server reachable within the operation timeout");
@@ -92,7 +92,7 @@ static void enq_result(rq *q, zkc__req *r, int off)
             zkc__path_parent(q->recpath, dir, sizeof dir);
             q->refs++;
             q->busy++;
-            zkc__inv_mkpath_start(q->c, dir, enq_bucket_done, q);
+            zkc__mkpath(q->c, dir, enq_bucket_done, q);
             return;
         }
         if (q->reenq && rc == ZR_BADVERSION) {
@@ -105,12 +105,12 @@ static void enq_result(rq *q, zkc__req *r, int off)
             return;
         }
     } else if (k > 0 && rc == ZR_NONODE) {
-        zkc__inv_rq_finish(q, ZKC_ENONODE, ZKC_RES_PENDING,
+        zkc__inv_rq_finish(q, ZKC_ENONODE, ZKC_INVENTORY_PENDING,
                            "SKU %s has no queue under %s (zkc_inventory_restock creates it)",
                            q->ln[k - 1].l.sku, q->inv->sku_dir);
         return;
     }
-    zkc__inv_rq_finish(q, zkc__inv_req_error(rc), ZKC_RES_PENDING, "request %s: enqueue failed on %s: %s", q->id,
+    zkc__inv_rq_finish(q, zkc__inv_req_error(rc), ZKC_INVENTORY_PENDING, "request %s: enqueue failed on %s: %s", q->id,
                        kk >= 0 ? r->ops[kk].path : "multi", zkc__zrc_name(rc));
 }
 
@@ -127,7 +127,7 @@ static int enq_ops(rq *q, zkc__mop *ops, char **keep, int *nkeep)
     q->owner = (uint64_t)q->c->session_id;
     memset(ops, 0, sizeof *ops * (size_t)(1 + q->n));
     keep[(*nkeep)++] =
-        zkc__inv_own_record_op(q, ZKC_RES_PENDING, q->reenq ? ZKC_REQ_SET : ZKC_REQ_CREATE, q->enq_ver, &ops[0]);
+        zkc__inv_own_record_op(q, ZKC_INVENTORY_PENDING, q->reenq ? ZKC_REQ_SET : ZKC_REQ_CREATE, q->enq_ver, &ops[0]);
     for (int i = 0; i < q->n; i++) {
         zkc__res_qent e;
         memset(&e, 0, sizeof e);
@@ -256,7 +256,7 @@ void zkc__inv_enq_send(rq *q)
         return;
     }
     if (++q->attempts > RES_ATTEMPTS) {
-        zkc__inv_rq_finish(q, ZKC_ECONTENDED, ZKC_RES_PENDING, "request %s: its record keeps changing under us", q->id);
+        zkc__inv_rq_finish(q, ZKC_ECONTENDED, ZKC_INVENTORY_PENDING, "request %s: its record keeps changing under us", q->id);
         return;
     }
     q->phase = P_ENQ;
@@ -307,9 +307,12 @@ RQ_DONE(recover_find_done)
             }
         }
     } else if (r->rc != ZR_NONODE) {
-        zkc__inv_group_err(q, zkc__inv_req_error(r->rc),
-                           "request %s: listing the queue of %s after a connection loss: %s", q->id,
-                           l->l.sku, zkc__zrc_name(r->rc));
+        /* The record already says the enqueue landed: whatever this listing
+         * failed with, "nothing applied" would be false. */
+        zkc__inv_group_err(q, ZKC_EUNKNOWN,
+                           "request %s: queued (its record says so), but listing the queue of %s after a "
+                           "connection loss failed: %s; look it up by id",
+                           q->id, l->l.sku, zkc__zrc_name(r->rc));
     }
     if (q->busy)
         return;
@@ -320,9 +323,9 @@ RQ_DONE(recover_find_done)
         /* Our nodes are gone, or belong to a session that ended. */
         zkc__inv_janitor_nodes(q);
         if (q->err)
-            zkc__inv_rq_finish(q, q->err, ZKC_RES_PENDING, "%s", q->err_msg);
+            zkc__inv_rq_finish(q, q->err, ZKC_INVENTORY_PENDING, "%s", q->err_msg);
         else
-            zkc__inv_rq_finish(q, ZKC_ESESSIONLOST, ZKC_RES_PENDING,
+            zkc__inv_rq_finish(q, ZKC_ESESSIONLOST, ZKC_INVENTORY_PENDING,
                                "request %s: queued, but the session that queued it ended; look it up by id", q->id);
         return;
     }
@@ -345,7 +348,7 @@ RQ_DONE(recover_get_done)
         for (int i = 0; i < q->n; i++)
             if (!q->c->closing)
                 zkc__janitor_find(q->c, q->ln[i].qdir, q->nonce);
-        zkc__inv_rq_finish(q, ZKC_EUNKNOWN, ZKC_RES_PENDING,
+        zkc__inv_rq_finish(q, ZKC_EUNKNOWN, ZKC_INVENTORY_PENDING,
                            "request %s: enqueue outcome unknown (%s); its queue nodes will be removed once a server "
                            "answers; look it up by id",
                            q->id, zkc__zrc_name(r->rc));
@@ -357,10 +360,10 @@ RQ_DONE(recover_get_done)
     const char *why = NULL;
     if (zkc__resrec_decode(r->value, r->valuelen, rec, &why) != 0) {
         free(rec);
-        zkc__inv_rq_finish(q, ZKC_EBADDATA, ZKC_RES_PENDING, "request record %s: %s", q->recpath, why);
+        zkc__inv_rq_finish(q, ZKC_EBADDATA, ZKC_INVENTORY_PENDING, "request record %s: %s", q->recpath, why);
         return;
     }
-    if (rec->state == ZKC_RES_PENDING && strcmp(rec->nonce, q->nonce) == 0) {
+    if (rec->state == ZKC_INVENTORY_PENDING && strcmp(rec->nonce, q->nonce) == 0) {
         free(rec);
         q->rec_ver = r->stat.version;
         q->err = 0;
@@ -423,7 +426,7 @@ RQ_DONE(follow_rec_done)
 {
     if (zkc__inv_ws_reply(&q->rec_w, r) != ZR_OK) {
         if (r->rc != ZR_NONODE) {
-            zkc__inv_rq_finish(q, zkc__inv_req_error(r->rc), ZKC_RES_PENDING, "request %s: watching its record: %s",
+            zkc__inv_rq_finish(q, zkc__inv_req_error(r->rc), ZKC_INVENTORY_PENDING, "request %s: watching its record: %s",
                                q->id, zkc__zrc_name(r->rc));
             return;
         }
@@ -438,7 +441,7 @@ RQ_DONE(follow_node_done)
 {
     if (zkc__inv_ws_reply(&q->fnode_w, r) != ZR_OK) {
         if (r->rc != ZR_NONODE) {
-            zkc__inv_rq_finish(q, zkc__inv_req_error(r->rc), ZKC_RES_PENDING,
+            zkc__inv_rq_finish(q, zkc__inv_req_error(r->rc), ZKC_INVENTORY_PENDING,
                                "request %s: watching its queue node: %s", q->id, zkc__zrc_name(r->rc));
             return;
         }
@@ -469,7 +472,7 @@ static void follow(rq *q, const char *node)
 RQ_DONE(exfind_done)
 {
     if (r->rc != ZR_OK && r->rc != ZR_NONODE) {
-        zkc__inv_rq_finish(q, zkc__inv_req_error(r->rc), ZKC_RES_PENDING, "request %s: listing a queue: %s", q->id,
+        zkc__inv_rq_finish(q, zkc__inv_req_error(r->rc), ZKC_INVENTORY_PENDING, "request %s: listing a queue: %s", q->id,
                            zkc__zrc_name(r->rc));
         return;
     }
@@ -492,26 +495,26 @@ void zkc__inv_existing_eval(rq *q)
 {
     zkc__res_rec *ex = q->ex;
     q->phase = P_EXISTING;
-    if (q->leave && ex->state == ZKC_RES_PENDING) {
+    if (q->leave && ex->state == ZKC_INVENTORY_PENDING) {
         zkc__inv_step(q);
         return;
     }
     if (!zkc__inv_same_lines(q, ex)) {
-        zkc__inv_rq_finish(q, ZKC_EEXISTS, ex->state == ZKC_RES_PENDING ? ZKC_RES_PENDING : ex->state,
+        zkc__inv_rq_finish(q, ZKC_EEXISTS, ex->state == ZKC_INVENTORY_PENDING ? ZKC_INVENTORY_PENDING : ex->state,
                            "request id %s is already used by a request for other lines (%d line(s), first "
                            "%" PRId64 " of %s)",
                            q->id, ex->n, ex->line[0].qty, ex->line[0].sku);
         return;
     }
     switch (ex->state) {
-    case ZKC_RES_RESERVED:
-    case ZKC_RES_SOLD:
-    case ZKC_RES_CANCELLED:
-    case ZKC_RES_EXPIRED:
+    case ZKC_INVENTORY_RESERVED:
+    case ZKC_INVENTORY_SOLD:
+    case ZKC_INVENTORY_RETURNED:
+    case ZKC_INVENTORY_EXPIRED:
         zkc__inv_finish_decided(q, ex->state);
         return;
-    case ZKC_RES_OUT_OF_STOCK:
-    case ZKC_RES_TIMED_OUT:
+    case ZKC_INVENTORY_OUT_OF_STOCK:
+    case ZKC_INVENTORY_TIMED_OUT:
         /* No unit was ever held under this id: a new attempt. */
         reenqueue(q, q->ex_ver);
         return;
@@ -532,7 +535,7 @@ static void existing_got(rq *q, zkc__req *r)
         return;
     }
     if (r->rc != ZR_OK) {
-        zkc__inv_rq_finish(q, zkc__inv_req_error(r->rc), ZKC_RES_PENDING, "request %s: reading its record: %s", q->id,
+        zkc__inv_rq_finish(q, zkc__inv_req_error(r->rc), ZKC_INVENTORY_PENDING, "request %s: reading its record: %s", q->id,
                            zkc__zrc_name(r->rc));
         return;
     }
@@ -540,7 +543,7 @@ static void existing_got(rq *q, zkc__req *r)
         abort();
     const char *why = NULL;
     if (zkc__resrec_decode(r->value, r->valuelen, q->ex, &why) != 0) {
-        zkc__inv_rq_finish(q, ZKC_EBADDATA, ZKC_RES_PENDING, "request record %s: %s; nothing was written", q->recpath,
+        zkc__inv_rq_finish(q, ZKC_EBADDATA, ZKC_INVENTORY_PENDING, "request record %s: %s; nothing was written", q->recpath,
                            why);
         return;
     }

@@ -74,7 +74,7 @@ void zkc__inv_backoff_fired(zkc__timer *t)
     zkc__inv_rq_unref(q);
 }
 
-/* The SKU record moved under a batch (a confirm, cancel, expiry or restock:
+/* The SKU record moved under a batch (a confirm, return, expiry or restock:
  * none of them lowers `available`): read it again and decide again from the
  * entries already read. One round trip, no listing. */
 static void regrant_sku_done(zkc__req *r);
@@ -250,7 +250,7 @@ RQ_DONE(grant_done)
         zkc__inv_forget_nodes(q);
         zkc__inv_free_glist(q);
         int st = q->dstate[0];
-        if (st == ZKC_RES_RESERVED)
+        if (st == ZKC_INVENTORY_RESERVED)
             zkc__inv_rq_finish(q, 0, st, NULL);
         else
             zkc__inv_rq_finish(q, ZKC_EOUTOFSTOCK, st,
@@ -258,13 +258,13 @@ RQ_DONE(grant_done)
                                q->id, q->short_by);
         return;
     }
-    if (zkc__inv_unknown_outcome(r->rc)) {
+    if (zkc__zrc_indeterminate(r->rc)) {
         grant_recover(q);
         return;
     }
     if (r->rc == ZR_SESSIONLOST) {
         zkc__inv_janitor_nodes(q);
-        zkc__inv_rq_finish(q, ZKC_ESESSIONLOST, ZKC_RES_PENDING, "request %s: the session ended while granting", q->id);
+        zkc__inv_rq_finish(q, ZKC_ESESSIONLOST, ZKC_INVENTORY_PENDING, "request %s: the session ended while granting", q->id);
         return;
     }
     if (r->rc == ZR_NOTSENT || r->rc == ZR_CLOSING) {
@@ -334,7 +334,7 @@ RQ_DONE(grec_rec_done)
                          q->id, zkc__zrc_name(r->rc));
     } else if (zkc__resrec_decode(r->value, r->valuelen, &rec, &why) != 0) {
         zkc__inv_rq_fail(q, ZKC_EBADDATA, "request record %s: %s", q->recpath, why);
-    } else if (rec.state != ZKC_RES_PENDING && strcmp(rec.nonce, q->nonce) == 0) {
+    } else if (rec.state != ZKC_INVENTORY_PENDING && strcmp(rec.nonce, q->nonce) == 0) {
         zkc__inv_forget_nodes(q);
         zkc__inv_finish_decided(q, rec.state);
     } else {
@@ -463,11 +463,11 @@ static void walk_decide(rq *q)
         if (g->e.qty <= avail) {
             avail -= g->e.qty;
             granted += g->e.qty;
-            q->dstate[q->ndec] = ZKC_RES_RESERVED;
+            q->dstate[q->ndec] = ZKC_INVENTORY_RESERVED;
         } else if (!(g->e.flags & ZKC__RES_F_WAIT)) {
             if (k == 0)
                 q->short_by = g->e.qty - avail;
-            q->dstate[q->ndec] = ZKC_RES_OUT_OF_STOCK;
+            q->dstate[q->ndec] = ZKC_INVENTORY_OUT_OF_STOCK;
         } else {
             break; /* waits for restock, and so does everyone behind it */
         }
@@ -542,7 +542,7 @@ static void self_decide(rq *q)
     q->short_by = short_by;
     q->ndec = 1;
     q->dec[0] = 0;
-    q->dstate[0] = grant ? ZKC_RES_RESERVED : ZKC_RES_OUT_OF_STOCK;
+    q->dstate[0] = grant ? ZKC_INVENTORY_RESERVED : ZKC_INVENTORY_OUT_OF_STOCK;
     int nsku = q->n;
     int nops = nsku + 1 + q->n;
     zkc__mop ops[2 * ZKC__RES_MAX_LINES + 1];

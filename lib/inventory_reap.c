@@ -143,15 +143,15 @@ static void item_get_done(zkc__req *r)
     it->ver = r->stat.version;
     int64_t age = rp->now - r->stat.mtime;
     switch (it->rec.state) {
-    case ZKC_RES_RESERVED:
+    case ZKC_INVENTORY_RESERVED:
         if (age >= it->rec.hold_ms) {
-            settle *st = zkc__inv_settle_new(rp->inv, it->path, ZKC_RES_EXPIRED, 0, item_settled, it);
+            settle *st = zkc__inv_settle_new(rp->inv, it->path, ZKC_INVENTORY_EXPIRED, 0, item_settled, it);
             st->now = rp->now;
             zkc__inv_settle_read(st);
             return;
         }
         break;
-    case ZKC_RES_PENDING:
+    case ZKC_INVENTORY_PENDING:
         if (age >= rp->retention_ms) {
             char *qdir = zkc__inv_queue_dir(rp->inv, it->rec.line[0].sku);
             zkc__children(r->c, qdir, NULL, item_queue_done, it);

@@ -152,7 +152,7 @@ void zkc__inv_rq_finish(rq *q, int status, int state, const char *fmt, ...)
     res_op *op = q->op;
     q->op = NULL;
     if (op) {
-        op->state = (zkc_res_state)state;
+        op->state = (zkc_inventory_state)state;
         if (fmt) {
             char msg[256];
             va_list ap;
@@ -172,14 +172,14 @@ void zkc__inv_rq_finish(rq *q, int status, int state, const char *fmt, ...)
 void zkc__inv_finish_decided(rq *q, int state)
 {
     switch (state) {
-    case ZKC_RES_RESERVED:
-    case ZKC_RES_SOLD:
+    case ZKC_INVENTORY_RESERVED:
+    case ZKC_INVENTORY_SOLD:
         zkc__inv_rq_finish(q, 0, state, NULL);
         break;
-    case ZKC_RES_OUT_OF_STOCK:
+    case ZKC_INVENTORY_OUT_OF_STOCK:
         zkc__inv_rq_finish(q, ZKC_EOUTOFSTOCK, state, "request %s: not enough stock (fail-fast)", q->id);
         break;
-    case ZKC_RES_TIMED_OUT:
+    case ZKC_INVENTORY_TIMED_OUT:
         zkc__inv_rq_finish(q, ZKC_ETIMEDOUT, state, "request %s: left the queue at its timeout", q->id);
         break;
     default:
@@ -344,7 +344,7 @@ RQ_DONE(limit_done)
     if (q->busy)
         return;
     if (q->err) {
-        zkc__inv_rq_finish(q, q->err, ZKC_RES_PENDING, "%s", q->err_msg);
+        zkc__inv_rq_finish(q, q->err, ZKC_INVENTORY_PENDING, "%s", q->err_msg);
         return;
     }
     if (q->limit_synced < 0) {
@@ -406,7 +406,7 @@ RQ_DONE(missing_done)
     zkc__res_rec rec;
     const char *why = NULL;
     if (r->rc == ZR_OK && zkc__resrec_decode(r->value, r->valuelen, &rec, &why) == 0 &&
-        rec.state != ZKC_RES_PENDING && strcmp(rec.nonce, q->nonce) == 0) {
+        rec.state != ZKC_INVENTORY_PENDING && strcmp(rec.nonce, q->nonce) == 0) {
         zkc__inv_forget_nodes(q);
         zkc__inv_finish_decided(q, rec.state);
         return;
@@ -414,7 +414,7 @@ RQ_DONE(missing_done)
     /* Our node vanished and nobody decided: the session that owned it ended
      * (or someone deleted it). */
     zkc__inv_janitor_nodes(q);
-    zkc__inv_rq_finish(q, ZKC_ESESSIONLOST, ZKC_RES_PENDING,
+    zkc__inv_rq_finish(q, ZKC_ESESSIONLOST, ZKC_INVENTORY_PENDING,
                        "request %s: its queue node vanished without a decision (the session that queued it ended?); "
                        "look it up by id",
                        q->id);
@@ -447,7 +447,7 @@ RQ_DONE(rec_done)
         zkc__inv_step(q);
         return;
     }
-    if (rec.state != ZKC_RES_PENDING) {
+    if (rec.state != ZKC_INVENTORY_PENDING) {
         zkc__inv_forget_nodes(q);
         zkc__inv_finish_decided(q, rec.state);
         return;
@@ -594,12 +594,12 @@ RQ_DONE(leave_rec_done)
     const char *why = NULL;
     if (r->rc == ZR_OK && zkc__resrec_decode(r->value, r->valuelen, &rec, &why) == 0 &&
         strcmp(rec.nonce, q->nonce) == 0) {
-        if (rec.state == ZKC_RES_TIMED_OUT) {
+        if (rec.state == ZKC_INVENTORY_TIMED_OUT) {
             zkc__inv_forget_nodes(q); /* deleted by our own withdrawal */
-            zkc__inv_rq_finish(q, q->leave, ZKC_RES_TIMED_OUT, "%s", q->leave_msg);
+            zkc__inv_rq_finish(q, q->leave, ZKC_INVENTORY_TIMED_OUT, "%s", q->leave_msg);
             return;
         }
-        if (rec.state != ZKC_RES_PENDING) {
+        if (rec.state != ZKC_INVENTORY_PENDING) {
             /* A granter decided first: that is the outcome. */
             zkc__inv_forget_nodes(q);
             zkc__inv_finish_decided(q, rec.state);
@@ -611,7 +611,7 @@ RQ_DONE(leave_rec_done)
         }
     }
     zkc__inv_janitor_nodes(q);
-    zkc__inv_rq_finish(q, q->leave, q->nodes_gone ? ZKC_RES_ABANDONED : ZKC_RES_PENDING,
+    zkc__inv_rq_finish(q, q->leave, q->nodes_gone ? ZKC_INVENTORY_ABANDONED : ZKC_INVENTORY_PENDING,
                        "%s (could not withdraw it cleanly: %s; look it up by id)", q->leave_msg,
                        r->rc != ZR_OK  ? zkc__zrc_name(r->rc)
                        : why           ? why
@@ -629,10 +629,10 @@ RQ_DONE(leave_done)
 {
     if (r->rc == ZR_OK) {
         zkc__inv_forget_nodes(q);
-        zkc__inv_rq_finish(q, q->leave, ZKC_RES_TIMED_OUT, "%s", q->leave_msg);
+        zkc__inv_rq_finish(q, q->leave, ZKC_INVENTORY_TIMED_OUT, "%s", q->leave_msg);
         return;
     }
-    if (zkc__inv_unknown_outcome(r->rc)) {
+    if (zkc__zrc_indeterminate(r->rc)) {
         RQ_SEND(q, zkc__sync(q->c, q->recpath, leave_sync_done, q));
         return;
     }
@@ -645,7 +645,7 @@ RQ_DONE(leave_done)
         return;
     }
     zkc__inv_janitor_nodes(q);
-    zkc__inv_rq_finish(q, q->leave, ZKC_RES_PENDING,
+    zkc__inv_rq_finish(q, q->leave, ZKC_INVENTORY_PENDING,
                        "%s (could not withdraw it: %s; its queue nodes will be deleted once a server answers; look it "
                        "up by id)",
                        q->leave_msg, zkc__zrc_name(r->rc));
@@ -667,7 +667,7 @@ static void withdraw(rq *q)
         ops[nops].version = -1;
         nops++;
     }
-    char *data = zkc__inv_own_record_op(q, ZKC_RES_TIMED_OUT, ZKC_REQ_SET, q->rec_ver, &ops[nops++]);
+    char *data = zkc__inv_own_record_op(q, ZKC_INVENTORY_TIMED_OUT, ZKC_REQ_SET, q->rec_ver, &ops[nops++]);
     RQ_SEND(q, zkc__multi(q->c, ops, nops, leave_done, q));
     free(data);
 }
@@ -675,15 +675,15 @@ static void withdraw(rq *q)
 static void rq_leave(rq *q)
 {
     if (!q->queued) {
-        int st = q->ex ? q->ex->state : ZKC_RES_PENDING;
-        zkc__inv_rq_finish(q, q->leave, st == ZKC_RES_PENDING ? ZKC_RES_PENDING : st, "%s", q->leave_msg);
+        int st = q->ex ? q->ex->state : ZKC_INVENTORY_PENDING;
+        zkc__inv_rq_finish(q, q->leave, st == ZKC_INVENTORY_PENDING ? ZKC_INVENTORY_PENDING : st, "%s", q->leave_msg);
         return;
     }
     drop_watches(q);
     if (q->c->state != ZKC__S_CONNECTED || q->c->closing) {
         /* No server to tell now: do not make the caller wait for one. */
         zkc__inv_janitor_nodes(q);
-        zkc__inv_rq_finish(q, q->leave, ZKC_RES_PENDING,
+        zkc__inv_rq_finish(q, q->leave, ZKC_INVENTORY_PENDING,
                            "%s (no server reachable to withdraw it; its queue nodes will be deleted once one answers; "
                            "look it up by id)",
                            q->leave_msg);
@@ -717,7 +717,7 @@ void zkc__inv_step(rq *q)
             zkc__inv_ws_release(&q->fnode_w);
             zkc__inv_existing_read(q);
         } else if (q->try_mode) {
-            zkc__inv_rq_finish(q, ZKC_ETIMEDOUT, ZKC_RES_PENDING,
+            zkc__inv_rq_finish(q, ZKC_ETIMEDOUT, ZKC_INVENTORY_PENDING,
                                "request %s: another worker's request under this id is still queued (timeout 0: not "
                                "waiting)", q->id);
         }
@@ -813,12 +813,12 @@ int zkc__inv_check_inv(zkc_inventory *inv, const char *fn)
     return 0;
 }
 
-static int res_submit(zkc_inventory *inv, const char *id, const zkc_line *lines, int n, const zkc_reserve_options *o,
-                      int timeout_ms, char *id_out, zkc_res_state *state, zkc_reserve_cb cb, void *ud, int blocking)
+static int res_submit(zkc_inventory *inv, const char *id, const zkc_inventory_line *lines, int n, const zkc_inventory_reserve_options *o,
+                      int timeout_ms, char *id_out, zkc_inventory_state *state, zkc_inventory_reserve_cb cb, void *ud, int blocking)
 {
     const char *fn = blocking ? "zkc_inventory_reserve" : "zkc_inventory_reserve_async";
     if (state)
-        *state = ZKC_RES_PENDING;
+        *state = ZKC_INVENTORY_PENDING;
     int rc = zkc__inv_check_inv(inv, fn);
     if (rc)
         return rc;
@@ -879,8 +879,8 @@ static int res_submit(zkc_inventory *inv, const char *id, const zkc_line *lines,
         zkc__uuid(u);
         snprintf(ro->id, sizeof ro->id, "%s", u);
     }
-    if (id_out && strlen(ro->id) < 64)
-        snprintf(id_out, 64, "%s", ro->id);
+    if (id_out && strlen(ro->id) < ZKC_INVENTORY_ID_MAX)
+        snprintf(id_out, ZKC_INVENTORY_ID_MAX, "%s", ro->id);
     ro->op.c = inv->c;
     ro->op.invoke = res_invoke;
     ro->op.release = res_release;
@@ -890,7 +890,7 @@ static int res_submit(zkc_inventory *inv, const char *id, const zkc_line *lines,
     ro->timeout_ms = timeout_ms;
     ro->cb = cb;
     ro->ud = ud;
-    ro->state = ZKC_RES_PENDING;
+    ro->state = ZKC_INVENTORY_PENDING;
     zkc__inv_ref(inv);
     rc = zkc__op_run(&ro->op, res_start, blocking);
     if (!blocking)
@@ -905,14 +905,14 @@ refuse:
     return rc;
 }
 
-int zkc_inventory_reserve(zkc_inventory *inv, const char *id, const zkc_line *lines, int n,
-                          const zkc_reserve_options *o, int timeout_ms, char *id_out, zkc_res_state *state)
+int zkc_inventory_reserve(zkc_inventory *inv, const char *id, const zkc_inventory_line *lines, int n,
+                          const zkc_inventory_reserve_options *o, int timeout_ms, char *id_out, zkc_inventory_state *state)
 {
     return res_submit(inv, id, lines, n, o, timeout_ms, id_out, state, NULL, NULL, 1);
 }
 
-int zkc_inventory_reserve_async(zkc_inventory *inv, const char *id, const zkc_line *lines, int n,
-                                const zkc_reserve_options *o, int timeout_ms, zkc_reserve_cb cb, void *ud)
+int zkc_inventory_reserve_async(zkc_inventory *inv, const char *id, const zkc_inventory_line *lines, int n,
+                                const zkc_inventory_reserve_options *o, int timeout_ms, zkc_inventory_reserve_cb cb, void *ud)
 {
     return res_submit(inv, id, lines, n, o, timeout_ms, NULL, NULL, cb, ud, 0);
 }

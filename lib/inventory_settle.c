@@ -1,8 +1,8 @@
 /* Versioned SKU-record updates outside the grant walk: settling a reservation
- * (confirm RESERVED->SOLD, cancel ->CANCELLED, reap's ->EXPIRED: the record
+ * (confirm RESERVED->SOLD, return ->RETURNED, reap's ->EXPIRED: the record
  * and every SKU record of its lines in one multi) and restocking a SKU
  * (creating it on first use, decided exactly by a marker in its multi). The
- * protocol (CONFIRM / CANCEL, RESTOCK) is described at the top of
+ * protocol (CONFIRM / RETURN, RESTOCK) is described at the top of
  * lib/inventory.c. */
 #include "inventory.h"
 
@@ -41,7 +41,7 @@ static void settle_multi_done(zkc__req *r)
         settle_end(s, 0, NULL);
         return;
     }
-    if (zkc__inv_unknown_outcome(r->rc)) {
+    if (zkc__zrc_indeterminate(r->rc)) {
         s->unknown = 1; /* the record will tell */
         s->sync = 1;
         zkc__inv_settle_read(s);
@@ -113,7 +113,7 @@ static void settle_sku_done(zkc__req *r)
             return;
         }
         v.reserved -= q;
-        if (s->to == ZKC_RES_SOLD)
+        if (s->to == ZKC_INVENTORY_SOLD)
             v.sold += q;
         else
             v.available += q;
@@ -151,7 +151,7 @@ static void settle_rec_done(zkc__req *r)
     }
     s->rec_ver = r->stat.version;
     s->state = s->rec.state;
-    if (s->rec.state != ZKC_RES_RESERVED) {
+    if (s->rec.state != ZKC_INVENTORY_RESERVED) {
         if (s->unknown && s->rec.state == s->to) {
             s->acted = 1; /* our write landed before the connection dropped */
             for (int i = 0; i < s->rec.n; i++)
@@ -160,7 +160,7 @@ static void settle_rec_done(zkc__req *r)
         settle_end(s, 0, NULL);
         return;
     }
-    if (s->to == ZKC_RES_EXPIRED && r->stat.mtime + s->rec.hold_ms > s->now) {
+    if (s->to == ZKC_INVENTORY_EXPIRED && r->stat.mtime + s->rec.hold_ms > s->now) {
         settle_end(s, 0, NULL); /* not due */
         return;
     }
@@ -298,7 +298,7 @@ static void restock_multi_done(zkc__req *r)
     sop *s = r->ctx;
     int k = zkc__inv_multi_failed(r);
     int rc = k >= 0 ? r->ops[k].rc : r->rc;
-    int creating = s->ver < 0, lost = zkc__inv_unknown_outcome(r->rc);
+    int creating = s->ver < 0, lost = zkc__zrc_indeterminate(r->rc);
     int no_parent = creating && k == 0 && rc == ZR_NONODE; /* nothing of ours can be there */
     if (r->rc == ZR_OK)
         restock_applied(s);
@@ -309,7 +309,7 @@ static void restock_multi_done(zkc__req *r)
     else if (creating && k == 0 && rc == ZR_NODEEXISTS)
         restock_read(s); /* created meanwhile: add to it */
     else if (no_parent && s->loops++ < 3)
-        zkc__inv_mkpath_start(r->c, s->inv->sku_dir, restock_parents_done, s);
+        zkc__mkpath(r->c, s->inv->sku_dir, restock_parents_done, s);
     else
         zkc__inv_sop_end(s, zkc__inv_req_error(rc), "restock of SKU %s: %s %s: %s", s->sku,
                          creating ? "creating" : "writing", k >= 0 ? r->ops[k].path : s->skupath, zkc__zrc_name(rc));

@@ -1,5 +1,5 @@
 /* The lock recipes (lib/lock.c the object and its API, lib/lockkind.c the
- * kinds and their decisions, lib/lockqueue.c the queue as tools see it). */
+ * kinds and their decisions, lib/contenders.c the contenders as tools see them). */
 #ifndef ZKC_LOCK_H
 #define ZKC_LOCK_H
 

@@ -8,6 +8,25 @@
  * estimate is behind adopts the stored window. Local permits of a past window
  * lapse (the limit can be under-used, never exceeded, within a fixed window).
  *
+ * HARD MODE (no boundary burst): a generic cell rate algorithm on the same
+ * counter node. Each permit owns a slot of T = window / permits microseconds
+ * of the servers' clock; the node holds the end of the last slot anyone took
+ * (the theoretical arrival time, TAT, in microseconds). A process reserves a
+ * run of `batch` slots [S, S + batch*T) with one compare-and-set of TAT, where
+ * S = max(TAT, now + lead) (lead: a round trip, so the first slot has not
+ * passed when the reply comes), and runs the same algorithm locally over its
+ * run: n permits at time t take the slots [max(r, t), max(r, t) + n*T) (r:
+ * the end of our last local grant) if they end by the run's end and no later
+ * than t + burst*T; slots passed unused lapse. A run too short for the next
+ * grant is extended (same compare-and-set) while TAT is still its end, so a
+ * grant that must start exactly at a slot (burst == n) and is woken a moment
+ * late is not lost for good. Slots of all processes are
+ * disjoint (TAT only moves forward, by compare-and-set), and every slot granted
+ * at t lies within [t, t + burst*T]; so the grants of any interval [a, b] lie
+ * in [a, b + burst*T] and number at most (b - a)/T + burst. That holds on the
+ * servers' clock as each process estimates it; against any one clock, widen
+ * the interval by the estimates' errors.
+ *
  * The servers' clock: the mtime the leader stamps on a node we write, kept as an
  * offset from our monotonic clock and refreshed every minute.
  */
@@ -17,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define USED_BITS 24
 #define USED_MASK ((INT64_C(1) << USED_BITS) - 1)
@@ -45,6 +65,12 @@ struct zkc_ratelimit {
     int64_t window;       /* window of the local permits */
     int64_t local;        /* permits taken from the shared window, not yet handed out */
     int64_t stored;       /* last known counter value */
+    /* HARD mode (engine only), microseconds of the servers' clock */
+    int hard;
+    int64_t slot_us;      /* T */
+    int64_t burst;
+    int64_t run_at, run_end; /* our reserved slots not yet granted: [run_at, run_end) */
+    int64_t rtt_ms;       /* recent write round trip (smoothed): the lead of a reservation */
     int busy;             /* a clock sync or take is in flight */
     rl_wait *head, *tail;
     zkc__timer timer;
@@ -70,6 +96,19 @@ static int64_t server_now(zkc_ratelimit *rl)
     return zkc__now_ms() + rl->clock_offset;
 }
 
+static int64_t server_now_us(zkc_ratelimit *rl)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000 + rl->clock_offset * 1000;
+}
+
+/* Our monotonic ms at which the servers' clock reads `us` (rounded up). */
+static int64_t mono_at_us(zkc_ratelimit *rl, int64_t us)
+{
+    return (us + 999) / 1000 - rl->clock_offset;
+}
+
 static void clock_done(zkc__req *r)
 {
     zkc_ratelimit *rl = r->ctx;
@@ -81,6 +120,8 @@ static void clock_done(zkc__req *r)
         int64_t mid = sent + (zkc__now_ms() - sent) / 2;
         rl->clock_offset = r->stat.mtime - mid;
         rl->clock_at = zkc__now_ms();
+        if (rl->rtt_ms == 0)
+            rl->rtt_ms = rl->clock_at - sent;
     } else if (r->rc == ZR_NONODE || (r->rc == ZR_NODEEXISTS && r->kind == ZKC_REQ_CREATE)) {
         /* Missing: create it; created by another client meanwhile: touch it. */
         zkc__req *q = r->rc == ZR_NONODE ? zkc__create(r->c, rl->clock_path, "", 0, 0, clock_done, rl)
@@ -107,6 +148,8 @@ static void clock_done(zkc__req *r)
 typedef struct take_ctx {
     zkc_ratelimit *rl;
     int64_t window, want, expect, value;
+    int64_t run_at, run_end; /* HARD: the slots this write reserves */
+    int64_t sent_ms;
 } take_ctx;
 
 static void take_done_engine(void *arg);
@@ -132,7 +175,15 @@ static void take_done_engine(void *arg)
     zkc_ratelimit *rl = t->rl;
     int status = (int)t->expect;
     rl->busy = 0;
-    if (status == 0) {
+    if (rl->hard && (status == 0 || status == ZKC_EMISMATCH)) {
+        int64_t rtt = zkc__now_ms() - t->sent_ms;
+        rl->rtt_ms = rl->rtt_ms ? (3 * rl->rtt_ms + rtt) / 4 : rtt;
+    }
+    if (status == 0 && rl->hard) {
+        rl->stored = t->value;
+        rl->run_at = t->run_at;
+        rl->run_end = t->run_end;
+    } else if (status == 0) {
         rl->stored = t->value;
         if (t->window == rl->window)
             rl->local += t->want;
@@ -161,13 +212,133 @@ static void timer_fired(zkc__timer *tm)
     pump(rl);
 }
 
+/* Send one compare-and-set of the shared node (expect -> next); the reply
+ * comes back through take_cb. 0 sent, else the waiter has been failed. */
+static int send_take(zkc_ratelimit *rl, rl_wait *w, take_ctx *t, int64_t expect, int64_t next)
+{
+    t->rl = rl;
+    t->sent_ms = zkc__now_ms();
+    rl->busy = 1;
+    __atomic_add_fetch(&rl->refs, 1, __ATOMIC_ACQ_REL);
+    if (zkc_counter_cas_async(rl->ctr, expect, next, take_cb, t) == 0)
+        return 0;
+    rl->busy = 0;
+    free(t);
+    rl_unref(rl);
+    rl->head = w->next;
+    zkc__op_finish(&w->op, ZKC_ESERVER, "rate limiter: %s", zkc_errmsg());
+    return -1;
+}
+
+/* The head waiter cannot be served before `due_ms` (monotonic): wait for it,
+ * or end the waiter if its deadline comes first. 1: the waiter ended. */
+static int wait_until(zkc_ratelimit *rl, rl_wait *w, int64_t due_ms, const char *why)
+{
+    if (w->deadline != INT64_MAX && (w->deadline == 0 || w->deadline < due_ms)) {
+        rl->head = w->next;
+        zkc__op_finish(&w->op, ZKC_ETIMEDOUT, "rate limiter %s: %" PRId64 " permit(s) %s", zkc_counter_path(rl->ctr),
+                       w->n, why);
+        return 1;
+    }
+    zkc__timer_arm(rl->c, &rl->timer, due_ms);
+    return 0;
+}
+
+enum { SERVED, STOP };
+
+/* Fixed window: the head waiter from the local permits, or take a batch. */
+static int serve_fixed(zkc_ratelimit *rl, rl_wait *w)
+{
+    int64_t win = server_now(rl) / rl->window_ms;
+    int64_t stored_win = rl->stored >> USED_BITS;
+    if (stored_win > win)
+        win = stored_win; /* another process's clock is ahead: follow it */
+    if (win != rl->window) {
+        rl->window = win;
+        rl->local = 0; /* permits of a past window lapse */
+    }
+    if (rl->local >= w->n) {
+        rl->local -= w->n;
+        rl->head = w->next;
+        zkc__op_finish(&w->op, 0, NULL);
+        return SERVED;
+    }
+    int64_t used = stored_win == win ? (rl->stored & USED_MASK) : 0;
+    int64_t room = rl->permits - used;
+    int64_t want = rl->batch > w->n - rl->local ? rl->batch : w->n - rl->local;
+    if (want > room)
+        want = room;
+    if (want >= w->n - rl->local && want > 0) {
+        take_ctx *t = calloc(1, sizeof *t);
+        if (!t)
+            return STOP;
+        t->window = win;
+        t->want = want;
+        return send_take(rl, w, t, rl->stored, (win << USED_BITS) | (used + want)) == 0 ? STOP : SERVED;
+    }
+    /* This window cannot serve the head waiter: wait for the next one. */
+    char why[96];
+    snprintf(why, sizeof why, "not available in this window of %" PRId64 " ms", rl->window_ms);
+    return wait_until(rl, w, (win + 1) * rl->window_ms - rl->clock_offset, why) ? SERVED : STOP;
+}
+
+/* HARD (GCRA, see the top): the head waiter from our reserved slots, or
+ * reserve a run of them. */
+static int serve_hard(zkc_ratelimit *rl, rl_wait *w)
+{
+    int64_t now = server_now_us(rl);
+    int64_t need = w->n * rl->slot_us, tol = rl->burst * rl->slot_us;
+    int64_t from = rl->run_at > now ? rl->run_at : now;
+    if (from + need <= rl->run_end) {
+        if (from + need - now <= tol) {
+            rl->run_at = from + need;
+            rl->head = w->next;
+            zkc__op_finish(&w->op, 0, NULL);
+            return SERVED;
+        }
+        return wait_until(rl, w, mono_at_us(rl, from + need - tol), "not available before the timeout") ? SERVED
+                                                                                                       : STOP;
+    }
+    /* Our run cannot serve it (what is left of it lapses): reserve slots after
+     * the shared TAT, far enough ahead to be unspent when the reply comes. */
+    int64_t lead = (rl->rtt_ms * 3 / 2 + 1) * 1000;
+    if (rl->stored > now + tol + rl->batch * rl->slot_us + INT64_C(86400000000)) {
+        rl->head = w->next;
+        zkc__op_finish(&w->op, ZKC_ECONFIG,
+                       "rate limiter %s: the stored value is not a hard-mode arrival time (a day ahead of the "
+                       "servers' clock): is the path used by a fixed-window limiter?",
+                       zkc_counter_path(rl->ctr));
+        return SERVED;
+    }
+    int64_t k = rl->batch > w->n ? rl->batch : w->n;
+    take_ctx *t;
+    if (rl->stored == rl->run_end && rl->run_end > now) {
+        /* Nobody reserved after us and our run has slots left, too few (a
+         * timer fires a little after a slot's start, and when burst == n a
+         * grant fits only at that instant): extend the run, keep them. */
+        if (!(t = calloc(1, sizeof *t)))
+            return STOP;
+        t->run_at = rl->run_at;
+        t->run_end = rl->run_end + k * rl->slot_us;
+        return send_take(rl, w, t, rl->stored, t->run_end) == 0 ? STOP : SERVED;
+    }
+    int64_t at = rl->stored > now + lead ? rl->stored : now + lead;
+    if (at + need - (now + lead) > tol)
+        return wait_until(rl, w, mono_at_us(rl, at + need - tol - lead), "not available before the timeout") ? SERVED
+                                                                                                            : STOP;
+    if (!(t = calloc(1, sizeof *t)))
+        return STOP;
+    t->run_at = at;
+    t->run_end = at + k * rl->slot_us;
+    return send_take(rl, w, t, rl->stored, t->run_end) == 0 ? STOP : SERVED;
+}
+
 /* Serve waiters in order; take more permits when the local ones run out. */
 static void pump(zkc_ratelimit *rl)
 {
     zkc_client *c = rl->c;
     if (rl->busy)
         return;
-    int64_t now = zkc__now_ms();
     while (rl->head) {
         rl_wait *w = rl->head;
         if (c->closing || rl->destroyed) {
@@ -175,62 +346,15 @@ static void pump(zkc_ratelimit *rl)
             zkc__op_finish(&w->op, ZKC_ECANCELED, "rate limiter destroyed");
             continue;
         }
+        int64_t now = zkc__now_ms();
         if (rl->clock_at == 0 || now - rl->clock_at > 60000) {
             rl->busy = 1;
             __atomic_add_fetch(&rl->refs, 1, __ATOMIC_ACQ_REL);
             zkc__set(c, rl->clock_path, "", 0, -1, clock_done, rl)->tag = (uint64_t)now;
             return;
         }
-        int64_t win = server_now(rl) / rl->window_ms;
-        int64_t stored_win = rl->stored >> USED_BITS;
-        if (stored_win > win)
-            win = stored_win; /* another process's clock is ahead: follow it */
-        if (win != rl->window) {
-            rl->window = win;
-            rl->local = 0; /* permits of a past window lapse */
-        }
-        if (rl->local >= w->n) {
-            rl->local -= w->n;
-            rl->head = w->next;
-            zkc__op_finish(&w->op, 0, NULL);
-            continue;
-        }
-        int64_t used = stored_win == win ? (rl->stored & USED_MASK) : 0;
-        int64_t room = rl->permits - used;
-        int64_t want = rl->batch > w->n - rl->local ? rl->batch : w->n - rl->local;
-        if (want > room)
-            want = room;
-        if (want >= w->n - rl->local && want > 0) {
-            take_ctx *t = calloc(1, sizeof *t);
-            if (!t)
-                return;
-            t->rl = rl;
-            t->window = win;
-            t->want = want;
-            rl->busy = 1;
-            __atomic_add_fetch(&rl->refs, 1, __ATOMIC_ACQ_REL);
-            int64_t next = (win << USED_BITS) | (used + want);
-            if (zkc_counter_cas_async(rl->ctr, rl->stored, next, take_cb, t) != 0) {
-                rl->busy = 0;
-                free(t);
-                rl_unref(rl);
-                zkc__op_finish(&w->op, ZKC_ESERVER, "rate limiter: %s", zkc_errmsg());
-                rl->head = w->next;
-                continue;
-            }
+        if ((rl->hard ? serve_hard(rl, w) : serve_fixed(rl, w)) == STOP)
             return;
-        }
-        /* This window cannot serve the head waiter: wait for the next one. */
-        int64_t next_start = (win + 1) * rl->window_ms - rl->clock_offset;
-        if (w->deadline != INT64_MAX && (w->deadline == 0 || w->deadline < next_start)) {
-            rl->head = w->next;
-            zkc__op_finish(&w->op, ZKC_ETIMEDOUT,
-                           "rate limiter %s: %" PRId64 " permit(s) not available in this window of %" PRId64 " ms",
-                           zkc_counter_path(rl->ctr), w->n, rl->window_ms);
-            continue;
-        }
-        zkc__timer_arm(c, &rl->timer, next_start);
-        return;
     }
     if (!rl->head)
         rl->tail = NULL;
@@ -268,9 +392,10 @@ static int submit(zkc_ratelimit *rl, int64_t n, int timeout_ms, zkc_ratelimit_cb
 {
     if (!rl)
         return zkc__err(ZKC_EINVAL, "rate limiter is NULL");
-    if (n <= 0 || n > rl->permits)
-        return zkc__err(ZKC_EINVAL, "rate limiter: %" PRId64 " permits requested; 1..%" PRId64 " allowed", n,
-                        rl->permits);
+    int64_t most = rl->hard ? rl->burst : rl->permits;
+    if (n <= 0 || n > most)
+        return zkc__err(ZKC_EINVAL, "rate limiter: %" PRId64 " permits requested; 1..%" PRId64 " allowed%s", n, most,
+                        rl->hard ? " (the burst size)" : "");
     if (timeout_ms < 0 && timeout_ms != ZKC_FOREVER)
         return zkc__err(ZKC_EINVAL, "rate limiter: negative timeout");
     if (!blocking && !cb)
@@ -303,23 +428,55 @@ int zkc_ratelimit_acquire_async(zkc_ratelimit *rl, int64_t n, int timeout_ms, zk
     return submit(rl, n, timeout_ms, cb, ud, 0);
 }
 
+void zkc_ratelimit_options_init(zkc_ratelimit_options *o)
+{
+    if (!o)
+        return;
+    memset(o, 0, sizeof *o);
+    o->mode = ZKC_RL_HARD;
+    o->batch = 1;
+    o->burst = 1;
+}
+
 int zkc_ratelimit_create(zkc_client *c, const char *path, int64_t permits, int window_ms, int batch,
                          zkc_ratelimit **out)
+{
+    zkc_ratelimit_options o;
+    zkc_ratelimit_options_init(&o);
+    o.mode = ZKC_RL_FIXED_WINDOW;
+    o.permits = permits;
+    o.window_ms = window_ms;
+    o.batch = batch;
+    return zkc_ratelimit_create_opts(c, path, &o, out);
+}
+
+int zkc_ratelimit_create_opts(zkc_client *c, const char *path, const zkc_ratelimit_options *o,
+                              zkc_ratelimit **out)
 {
     if (!out)
         return zkc__err(ZKC_EINVAL, "zkc_ratelimit_create: out is NULL");
     *out = NULL;
     if (!c)
         return zkc__err(ZKC_EINVAL, "zkc_ratelimit_create: client is NULL");
+    if (!o)
+        return zkc__err(ZKC_EINVAL, "zkc_ratelimit_create_opts: options are NULL");
     int rc = zkc__path_check(path, "rate limiter path");
     if (rc)
         return rc;
+    int hard = o->mode == ZKC_RL_HARD;
+    if (!hard && o->mode != ZKC_RL_FIXED_WINDOW)
+        return zkc__err(ZKC_EINVAL, "rate limiter: unknown mode %d", (int)o->mode);
+    int64_t permits = o->permits;
     if (permits < 1 || permits > USED_MASK)
         return zkc__err(ZKC_EINVAL, "rate limiter: permits must be 1..%" PRId64, (int64_t)USED_MASK);
-    if (window_ms < 10)
-        return zkc__err(ZKC_EINVAL, "rate limiter: window of %d ms is below the 10 ms minimum", window_ms);
-    if (batch < 1)
-        batch = 1;
+    if (o->window_ms < 10)
+        return zkc__err(ZKC_EINVAL, "rate limiter: window of %d ms is below the 10 ms minimum", o->window_ms);
+    /* T rounded up: the rate is never above permits per window. */
+    int64_t slot_us = ((int64_t)o->window_ms * 1000 + permits - 1) / permits;
+    if (hard && (o->burst < 1 || o->burst > permits))
+        return zkc__err(ZKC_EINVAL, "rate limiter: burst of %" PRId64 "; 1..%" PRId64 " (the permits) allowed",
+                        o->burst, permits);
+    int batch = o->batch < 1 ? 1 : o->batch;
     zkc_ratelimit *rl = calloc(1, sizeof *rl);
     if (!rl)
         return zkc__err(ZKC_ENOMEM, "out of memory");
@@ -332,19 +489,22 @@ int zkc_ratelimit_create(zkc_client *c, const char *path, int64_t permits, int w
     /* A sibling node we touch to read the servers' clock; writing the counter
      * itself would do, but the counter recipe does not hand out stats. */
     snprintf(rl->clock_path, n, "%s-clock", path);
-    zkc_counter_options o;
-    zkc_counter_options_init(&o);
-    o.no_combine = 1;
-    o.max_attempts = 1000;
-    if ((rc = zkc_counter_create(c, path, &o, &rl->ctr)) != 0) {
+    zkc_counter_options co;
+    zkc_counter_options_init(&co);
+    co.no_combine = 1;
+    co.max_attempts = 1000;
+    if ((rc = zkc_counter_create(c, path, &co, &rl->ctr)) != 0) {
         free(rl->clock_path);
         free(rl);
         return rc;
     }
     rl->c = c;
     rl->permits = permits;
-    rl->window_ms = window_ms;
+    rl->window_ms = o->window_ms;
     rl->batch = batch > permits ? permits : batch;
+    rl->hard = hard;
+    rl->slot_us = slot_us;
+    rl->burst = o->burst;
     rl->window = -1;
     rl->refs = 1;
     zkc__timer_init(&rl->timer, timer_fired);

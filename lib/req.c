@@ -486,6 +486,86 @@ void zkc__sync_get(zkc_client *c, const char *path, zkc__req_done done, void *ct
     zkc__sync(c, path, sync_get_synced, sg);
 }
 
+typedef struct mkpath {
+    zkc_client *c;
+    char **stack; /* paths still to create; the last is tried next */
+    int n, cap;
+    int tries;
+    void (*done)(void *arg, int rc);
+    void *arg;
+} mkpath;
+
+static void mkpath_reply(zkc__req *r);
+
+static void mkpath_end(mkpath *m, int rc)
+{
+    for (int i = 0; i < m->n; i++)
+        free(m->stack[i]);
+    free(m->stack);
+    m->done(m->arg, rc);
+    free(m);
+}
+
+static void mkpath_send(mkpath *m)
+{
+    zkc__create(m->c, m->stack[m->n - 1], NULL, 0, 0, mkpath_reply, m);
+}
+
+static void mkpath_reply(zkc__req *r)
+{
+    mkpath *m = r->ctx;
+    int rc = r->rc;
+    if ((zkc__zrc_indeterminate(rc) || rc == ZR_SESSIONLOST) && ++m->tries < 10) {
+        mkpath_send(m);
+        return;
+    }
+    if (rc == ZR_NONODE && m->n < m->cap) {
+        char parent[ZKC__PATH_MAX + 1];
+        zkc__path_parent(m->stack[m->n - 1], parent, sizeof parent);
+        if (strcmp(parent, "/") != 0) {
+            if (!(m->stack[m->n] = strdup(parent))) {
+                mkpath_end(m, ZR_APIERROR);
+                return;
+            }
+            m->n++;
+            mkpath_send(m);
+            return;
+        }
+    }
+    if (rc != ZR_OK && rc != ZR_NODEEXISTS) {
+        mkpath_end(m, rc);
+        return;
+    }
+    free(m->stack[--m->n]);
+    if (m->n == 0)
+        mkpath_end(m, ZR_OK);
+    else
+        mkpath_send(m);
+}
+
+void zkc__mkpath(zkc_client *c, const char *path, void (*done)(void *arg, int rc), void *arg)
+{
+    int depth = 0;
+    for (const char *p = path; *p; p++)
+        depth += *p == '/';
+    mkpath *m = calloc(1, sizeof *m);
+    if (m)
+        m->stack = calloc((size_t)depth + 1, sizeof *m->stack);
+    if (!m || !m->stack || !(m->stack[0] = strdup(path))) {
+        if (m)
+            free(m->stack);
+        free(m);
+        done(arg, ZR_APIERROR);
+        return;
+    }
+    m->n = 1;
+    m->cap = depth;
+    m->c = c;
+    m->done = done;
+    m->arg = arg;
+    mkpath_send(m);
+}
+
 zkc__req *zkc__sync(zkc_client *c, const char *path, zkc__req_done done, void *ctx)
 {
     zkc__req *r = req_new(c, ZKC_REQ_SYNC, path, done, ctx);

@@ -114,6 +114,13 @@ zkc__req *zkc__sync(zkc_client *c, const char *path, zkc__req_done done, void *c
 /* sync, then get (no watch): a read that sees every write the leader had
  * committed when it was sent. `done` gets the get's request. */
 void zkc__sync_get(zkc_client *c, const char *path, zkc__req_done done, void *ctx);
+/* Engine: create `path` and whichever of its parents are missing, as
+ * persistent nodes, deepest first, so a path whose parents exist costs one
+ * create. A create with no answer is sent again (a persistent parent is safe
+ * to repeat: NODEEXISTS counts as done), up to 10 times. done(arg, rc) runs
+ * once on the engine with ZR_OK, the ZR_* that stopped it, or ZR_APIERROR when
+ * out of memory. The one mkpath of the library. */
+void zkc__mkpath(zkc_client *c, const char *path, void (*done)(void *arg, int rc), void *arg);
 /* ops are copied (paths and data too). */
 zkc__req *zkc__multi(zkc_client *c, const zkc__mop *ops, int n, zkc__req_done done, void *ctx);
 

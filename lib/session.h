@@ -22,7 +22,7 @@ void zkc__sess_unlisten(zkc_client *c, zkc__sess_listener *l); /* engine */
 enum { ZKC__S_CONNECTING = 0, ZKC__S_CONNECTED, ZKC__S_SUSPENDED, ZKC__S_CLOSED };
 
 typedef struct zkc__stats_atomic {
-    uint64_t requests[16];
+    uint64_t requests[ZKC_REQ_KINDS_MAX];
     uint64_t retries, conflicts, sessions, suspended, reconnected, lost, disconnected_ms, callbacks;
 } zkc__stats_atomic;
 

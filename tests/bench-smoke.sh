@@ -3,10 +3,15 @@
 # that every scenario still runs and writes its JSON object. No timing
 # assertions: the numbers of a smoke run mean nothing.
 #
+# Beyond the JSON keys it checks the verdicts that are not timings: the flash
+# sale sold no unit twice and broke no FIFO order, every scenario carries its
+# physical limit, and lock_threads counted its wake-ups.
+#
 # --peers (make check-bench-peers): the peer path instead: one round of the
-# scenarios that cover the three peer workloads (mutex, counter, reserve), each
-# of which must report Curator and kazoo as run with figures, or (kazoo on
-# reserve) as having no recipe. A peer whose runtime is missing skips the
+# scenarios that cover the peer workloads (mutex, counter, reserve, mutex with
+# many threads of one JVM, the flash sale), each of which must report Curator
+# and kazoo as run with figures, or (kazoo on reserve, lock_threads and
+# flash_sale) as having no recipe. A peer whose runtime is missing skips the
 # smoke (77), or fails it with CI=true; a peer that failed always fails it.
 set -uo pipefail
 top_builddir=${top_builddir:-.}
@@ -18,10 +23,10 @@ py=python3
 [ -x /usr/bin/python3 ] && py=/usr/bin/python3
 
 if [ "${1:-}" = "--peers" ]; then
-    scen=(lock_uncontended counter_hot_sessions reserve_sessions)
+    scen=(lock_uncontended counter_hot_sessions reserve_sessions lock_threads flash_sale)
     args=(--quick --rounds 1 --peers --json "$out/r.json")
     for s in "${scen[@]}"; do args+=(--scenario "$s"); done
-    timeout --kill-after=10 420 "$bench" "${args[@]}" >"$out/log" 2>&1
+    timeout --kill-after=10 540 "$bench" "${args[@]}" >"$out/log" 2>&1
     rc=$?
     cat "$out/log"
     if [ $rc -eq 77 ]; then
@@ -52,15 +57,17 @@ for s in want:
     for name, p in peers.items():
         st = p.get("status")
         if st == "ok":
-            for k in ("ops_per_s", "p50_ms", "p99_ms", "server_requests_per_op"):
+            for k in ("ops_per_s", "p50_ms", "p99_ms", "server_requests_per_op", "server_writes_per_op"):
                 v = p.get(k)
                 if not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
                     sys.exit("bench-smoke --peers: %s/%s: %s = %r" % (s, name, k, v))
             if p.get("exact") is False:
                 sys.exit("bench-smoke --peers: %s/%s: the counter did not move by the operations done" % (s, name))
-            if s != "lock_uncontended" and p.get("exact") is not True:
+            if not s.startswith("lock_") and p.get("exact") is not True:
                 sys.exit("bench-smoke --peers: %s/%s: exactness not checked" % (s, name))
-        elif st == "not_applicable" and name == "kazoo" and s.startswith("reserve"):
+            if s == "flash_sale" and p.get("oversold_units") != 0:
+                sys.exit("bench-smoke --peers: %s/%s: oversold_units = %r" % (s, name, p.get("oversold_units")))
+        elif st == "not_applicable" and name == "kazoo" and s in ("reserve_sessions", "lock_threads", "flash_sale"):
             pass
         elif st == "unavailable":
             missing_runtime.append("%s (%s)" % (name, p.get("reason")))
@@ -108,16 +115,37 @@ if [ "$got" -ne "$want" ]; then
     exit 1
 fi
 "$py" - "$out/r.json" <<'PY' || exit 1
-import json, sys
+import json, math, sys
 need = ["scenario", "ops_per_s", "p50_ms", "p99_ms", "floor_ops_per_s", "ratio", "spread", "params",
-        "requests_per_op", "fsync"]
+        "requests_per_op", "fsync", "physical_limit"]
+def num(o, k):
+    v = o.get(k)
+    return isinstance(v, (int, float)) and math.isfinite(v)
 for line in open(sys.argv[1]):
     o = json.loads(line)
+    s = o.get("scenario")
     miss = [k for k in need if k not in o]
     if miss:
-        sys.exit("bench-smoke: %s lacks %s" % (o.get("scenario"), miss))
+        sys.exit("bench-smoke: %s lacks %s" % (s, miss))
     if o["status"] == "error":
-        sys.exit("bench-smoke: %s: %s" % (o["scenario"], o.get("message")))
+        sys.exit("bench-smoke: %s: %s" % (s, o.get("message")))
+    lim = o["physical_limit"]
+    for k in ("serial_write_p50_ms", "group_commit_writes_per_s"):
+        if not num(lim, k) or lim[k] <= 0:
+            sys.exit("bench-smoke: %s: physical_limit.%s = %r" % (s, k, lim.get(k)))
+    if o["status"] == "ok" and not num(o["requests_per_op"], "writes"):
+        sys.exit("bench-smoke: %s: no writes per operation" % s)
+    if s == "flash_sale" and o["status"] == "ok":
+        for k in ("oversold_units", "fifo_violations", "refusals_without_hot_line"):
+            if o.get(k) != 0:
+                sys.exit("bench-smoke: flash_sale: %s = %r" % (k, o.get(k)))
+        if o.get("units_conserved") is not True or not o.get("out_of_stock_refusals", 0) > 0:
+            sys.exit("bench-smoke: flash_sale: units_conserved %r, refusals %r (the hot SKU must sell out)"
+                     % (o.get("units_conserved"), o.get("out_of_stock_refusals")))
+    if s == "lock_threads" and o["status"] == "ok":
+        for k in ("waiter_wakeups_per_handoff", "server_watch_events_per_handoff", "rss_per_waiting_thread_bytes"):
+            if not num(o, k):
+                sys.exit("bench-smoke: lock_threads: %s = %r" % (k, o.get(k)))
 PY
 if [ -e "$out/r.png" ] || [[ " ${args[*]} " != *" --png "* ]]; then
     echo "bench-smoke: ok"

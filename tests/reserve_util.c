@@ -356,9 +356,9 @@ void ru_check_units(zhandle_t *zh, const char *root, const char *sku, int64_t to
     for (int i = 0; i < n; i++)
         for (int j = 0; j < v[i].r.n; j++)
             if (strcmp(v[i].r.line[j].sku, sku) == 0) {
-                if (v[i].r.state == ZKC_RES_RESERVED)
+                if (v[i].r.state == ZKC_INVENTORY_RESERVED)
                     res += v[i].r.line[j].qty;
-                else if (v[i].r.state == ZKC_RES_SOLD)
+                else if (v[i].r.state == ZKC_INVENTORY_SOLD)
                     sold += v[i].r.line[j].qty;
             }
     ck_assert_msg(s.available >= 0 && s.reserved >= 0 && s.sold >= 0, "SKU %s: negative count", sku);

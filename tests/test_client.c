@@ -259,17 +259,17 @@ static void chroot_case(int in_hosts)
 
     /* Seen from outside, the node lives under the chroot. */
     snprintf(full, sizeof full, "%s/locks/l1", root);
-    zkc_queue_entry *q = NULL;
+    zkc_lock_contender *q = NULL;
     int n = 0;
     ck_assert(tu_wait_queue_count(b, full, 1, tu_ms(10000)));
-    ck_assert_int_eq(zkc_lock_queue(b, full, &q, &n), 0);
+    ck_assert_int_eq(zkc_lock_contenders(b, full, &q, &n), 0);
     ck_assert_int_eq(n, 1);
     ck_assert(q[0].session_id == tu_session_id(a));
     ck_assert(q[0].czxid == tok);
     ck_assert_int_eq(q[0].holds, 1);
     ck_assert_int_eq(q[0].kind, ZKC_LOCK_MUTEX);
     ck_assert_msg(strncmp(q[0].name, "_c_", 3) == 0 && strstr(q[0].name, "-lock-"), "name %s", q[0].name);
-    zkc_queue_free(q, n);
+    zkc_lock_contenders_free(q, n);
     ck_assert_int_eq(tu_queue_count(b, "/locks/l1"), 0);
     /* And the chrooted client sees it at its own path. */
     ck_assert_int_eq(tu_queue_count(a, "/locks/l1"), 1);
@@ -358,14 +358,14 @@ START_TEST(t_auth_creator_acl)
     /* Parents and the contender node carry alice's creator ACL. */
     tu_raw *raw = tu_raw_open(tu_hosts(), tu_ms(TU_SESSION_MS));
     raw_auth(raw, "alice:secret");
-    zkc_queue_entry *q = NULL;
+    zkc_lock_contender *q = NULL;
     int n = 0;
     ck_assert(tu_wait_queue_count(alice2, path, 1, tu_ms(10000)));
-    ck_assert_int_eq(zkc_lock_queue(alice2, path, &q, &n), 0);
+    ck_assert_int_eq(zkc_lock_contenders(alice2, path, &q, &n), 0);
     ck_assert_int_eq(n, 1);
     char node[256];
     snprintf(node, sizeof node, "%s/%s", path, q[0].name);
-    zkc_queue_free(q, n);
+    zkc_lock_contenders_free(q, n);
     tu_raw_sync(raw, path);
     expect_creator_acl(raw, top, "alice:", 0);
     expect_creator_acl(raw, path, "alice:", 0);
@@ -379,8 +379,8 @@ START_TEST(t_auth_creator_acl)
         /* Until its server has the node, it is simply missing (no entries). */
         int rc;
         long long deadline = tu_now_ms() + tu_ms(10000);
-        while ((rc = zkc_lock_queue(others[i], path, &q, &n)) == 0 && tu_now_ms() < deadline) {
-            zkc_queue_free(q, n);
+        while ((rc = zkc_lock_contenders(others[i], path, &q, &n)) == 0 && tu_now_ms() < deadline) {
+            zkc_lock_contenders_free(q, n);
             q = NULL;
             tu_nap_ms(20);
         }
@@ -437,13 +437,13 @@ START_TEST(t_auth_creator_read)
     tu_raw_sync(raw, path);
     expect_creator_acl(raw, path, "carol:", 1);
     /* Anyone may look at the queue, nobody else may join it. */
-    zkc_queue_entry *q = NULL;
+    zkc_lock_contender *q = NULL;
     int n = 0;
     ck_assert(tu_wait_queue_count(anon, path, 1, tu_ms(10000)));
-    ck_assert_int_eq(zkc_lock_queue(anon, path, &q, &n), 0);
+    ck_assert_int_eq(zkc_lock_contenders(anon, path, &q, &n), 0);
     ck_assert_int_eq(n, 1);
     ck_assert_int_eq(q[0].holds, 1);
-    zkc_queue_free(q, n);
+    zkc_lock_contenders_free(q, n);
     zkc_lock *lx = mklock(anon, path);
     ck_assert_int_eq(zkc_lock_acquire(lx, tu_ms(5000), NULL), ZKC_ENOAUTH);
     ck_assert_int_eq(tu_queue_count(anon, path), 1);
@@ -537,7 +537,7 @@ START_TEST(t_null_args)
     tu_client_opts(&o, tu_hosts());
     int64_t v = 0;
     zkc_stats st;
-    zkc_queue_entry *q = NULL;
+    zkc_lock_contender *q = NULL;
     int n = 0;
     zkc_counter_result r;
 
@@ -597,12 +597,12 @@ START_TEST(t_null_args)
     EINVAL_(zkc_multilock_acquire_async(NULL, 0, dummy_ml_cb, NULL));
     EINVAL_(zkc_multilock_release(NULL));
     zkc_multilock_destroy(NULL);
-    EINVAL_(zkc_lock_queue(NULL, path, &q, &n));
-    EINVAL_(zkc_lock_queue(c, NULL, &q, &n));
-    EINVAL_(zkc_lock_queue(c, path, NULL, &n));
-    EINVAL_(zkc_lock_queue(c, path, &q, NULL));
-    zkc_queue_free(NULL, 0);
-    zkc_queue_free(NULL, 5);
+    EINVAL_(zkc_lock_contenders(NULL, path, &q, &n));
+    EINVAL_(zkc_lock_contenders(c, NULL, &q, &n));
+    EINVAL_(zkc_lock_contenders(c, path, NULL, &n));
+    EINVAL_(zkc_lock_contenders(c, path, &q, NULL));
+    zkc_lock_contenders_free(NULL, 0);
+    zkc_lock_contenders_free(NULL, 5);
 
     /* counters */
     zkc_counter_options_init(NULL);
@@ -660,9 +660,9 @@ START_TEST(t_bad_paths_api)
         zkc_rwlock *rw = NULL;
         EINVAL_(zkc_rwlock_create(c, p, &rw));
         ck_assert_ptr_null(rw);
-        zkc_queue_entry *q = NULL;
+        zkc_lock_contender *q = NULL;
         int n = 0;
-        EINVAL_(zkc_lock_queue(c, p, &q, &n));
+        EINVAL_(zkc_lock_contenders(c, p, &q, &n));
         zkc_counter *ctr = NULL;
         EINVAL_(zkc_counter_create(c, p, NULL, &ctr));
         ck_assert_ptr_null(ctr);
@@ -895,9 +895,9 @@ static void blocking_cb(zkc_lock *l, int status, int64_t token, void *ud)
     /* A lock someone else holds: this blocks the dispatch thread until the
      * test releases it; the engine keeps running. */
     x->other_rc = zkc_lock_acquire(x->other, tu_ms(20000), &x->other_token);
-    zkc_queue_entry *q = NULL;
-    x->queue_rc = zkc_lock_queue(x->c, x->path, &q, &x->queue_n);
-    zkc_queue_free(q, x->queue_n);
+    zkc_lock_contender *q = NULL;
+    x->queue_rc = zkc_lock_contenders(x->c, x->path, &q, &x->queue_n);
+    zkc_lock_contenders_free(q, x->queue_n);
     x->destroy_rc = zkc_client_destroy(x->c);
     x->release_rc[0] = zkc_lock_release(x->other);
     x->release_rc[1] = zkc_lock_release(l);

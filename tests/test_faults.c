@@ -239,13 +239,13 @@ START_TEST(t_session_expiry)
     /* A fresh acquire works, on the new session, with a larger token. */
     ck_assert_int_eq(zkc_lock_acquire(l, tu_ms(10000), &t2), 0);
     ck_assert(t2 > tok);
-    zkc_queue_entry *q;
+    zkc_lock_contender *q;
     int n;
     ck_assert(tu_wait_queue_count(obs, path, 1, tu_ms(10000)));
-    ck_assert_int_eq(zkc_lock_queue(obs, path, &q, &n), 0);
+    ck_assert_int_eq(zkc_lock_contenders(obs, path, &q, &n), 0);
     ck_assert_int_eq(n, 1);
     ck_assert(q[0].session_id == nsid);
-    zkc_queue_free(q, n);
+    zkc_lock_contenders_free(q, n);
     zkc_stats st;
     zkc_client_stats(c, &st);
     ck_assert_int_eq(st.lost, 1);
@@ -464,14 +464,14 @@ static void proxied_done(proxied *x)
 /* The queue at path, seen through c, is exactly our node: session sid, token tok. */
 static void assert_only_node(zkc_client *c, const char *path, int64_t sid, int64_t tok)
 {
-    zkc_queue_entry *q;
+    zkc_lock_contender *q;
     int n;
-    ck_assert_int_eq(zkc_lock_queue(c, path, &q, &n), 0);
+    ck_assert_int_eq(zkc_lock_contenders(c, path, &q, &n), 0);
     ck_assert_msg(n == 1, "%d nodes in the queue for one acquire", n);
     ck_assert(q[0].session_id == sid);
     ck_assert(q[0].czxid == tok);
     ck_assert_int_eq(q[0].holds, 1);
-    zkc_queue_free(q, n);
+    zkc_lock_contenders_free(q, n);
 }
 
 static void connloss_case(int drop_reply)

@@ -28,21 +28,21 @@ static zkc_lock *mklock(zkc_client *c, const char *path)
 }
 
 typedef struct queue_snap {
-    zkc_queue_entry *e;
+    zkc_lock_contender *e;
     int n;
 } queue_snap;
 
 static queue_snap snap(zkc_client *c, const char *path)
 {
     queue_snap q = {NULL, 0};
-    int rc = zkc_lock_queue(c, path, &q.e, &q.n);
-    ck_assert_msg(rc == 0, "zkc_lock_queue(%s): %s", path, zkc_errmsg());
+    int rc = zkc_lock_contenders(c, path, &q.e, &q.n);
+    ck_assert_msg(rc == 0, "zkc_lock_contenders(%s): %s", path, zkc_errmsg());
     return q;
 }
 
 static void snap_free(queue_snap *q)
 {
-    zkc_queue_free(q->e, q->n);
+    zkc_lock_contenders_free(q->e, q->n);
     q->e = NULL;
     q->n = 0;
 }

@@ -3,7 +3,8 @@
  * watch bound from the servers, a kill -9'd holder process), read/write lock
  * (shared readers, exclusive writers, writer not starved, downgrade),
  * multi-lock (no deadlock over overlapping random subsets, all or nothing on
- * timeout) and the rate limiter (fixed- and sliding-window bounds, try). */
+ * timeout) and the rate limiter (fixed- and sliding-window bounds, try; the
+ * hard mode's input checks and burst). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -129,17 +130,17 @@ static int wait_granted(tu_events *e, int idx, int timeout_ms)
 
 static int queue_holds(zkc_client *c, const char *path, int64_t session, int *holds_out)
 {
-    zkc_queue_entry *q = NULL;
+    zkc_lock_contender *q = NULL;
     int n = 0;
-    int rc = zkc_lock_queue(c, path, &q, &n);
-    ck_assert_msg(rc == 0, "zkc_lock_queue(%s): %s", path, zkc_errmsg());
+    int rc = zkc_lock_contenders(c, path, &q, &n);
+    ck_assert_msg(rc == 0, "zkc_lock_contenders(%s): %s", path, zkc_errmsg());
     int k = 0, h = 0;
     for (int i = 0; i < n; i++)
         if (session == 0 || q[i].session_id == session) {
             k++;
             h += q[i].holds;
         }
-    zkc_queue_free(q, n);
+    zkc_lock_contenders_free(q, n);
     if (holds_out)
         *holds_out = h;
     return k;
@@ -301,13 +302,13 @@ START_TEST(t_semaphore_config_and_watches)
     if (getenv("ZKC_TEST_DUMP_WATCHES")) {
         char *t = NULL;
         zkh_watches_by_path(e, &t);
-        zkc_queue_entry *q = NULL;
+        zkc_lock_contender *q = NULL;
         int qn = 0;
-        if (zkc_lock_queue(cs[0], path, &q, &qn) == 0) {
+        if (zkc_lock_contenders(cs[0], path, &q, &qn) == 0) {
             for (int i = 0; i < qn; i++)
                 fprintf(stderr, "queue %d: %s holds=%d session=0x%llx\n", i, q[i].name, q[i].holds,
                         (unsigned long long)q[i].session_id);
-            zkc_queue_free(q, qn);
+            zkc_lock_contenders_free(q, qn);
         }
         fprintf(stderr, "wchp:\n%s\n", t ? t : "");
         free(t);
@@ -353,7 +354,7 @@ START_TEST(t_semaphore_queue_holds)
     ck_assert_int_eq(zkc_lock_acquire(l[SEM_N], 0, NULL), ZKC_ETIMEDOUT);
     int nh = -1;
     ck_assert_int_eq(queue_holds(c, path, 0, &nh), SEM_N);
-    ck_assert_msg(nh == SEM_N, "zkc_lock_queue marks %d of %d lease holders as holding", nh, SEM_N);
+    ck_assert_msg(nh == SEM_N, "zkc_lock_contenders marks %d of %d lease holders as holding", nh, SEM_N);
     for (int i = 0; i <= SEM_N; i++)
         zkc_lock_destroy(l[i]);
     zkc_client_destroy(c);
@@ -806,11 +807,11 @@ START_TEST(t_multilock_no_deadlock)
     ck_assert_int_gt(sh.successes, ML_THREADS * ML_ITERS / 2);
     for (int p = 0; p < ML_PATHS; p++) {
         ck_assert_msg(tu_wait_queue_count(cs[0], sh.paths[p], 0, tu_ms(10000)), "queue %s not empty", sh.paths[p]);
-        zkc_queue_entry *q = NULL;
+        zkc_lock_contender *q = NULL;
         int n = -1;
-        ck_assert_int_eq(zkc_lock_queue(cs[0], sh.paths[p], &q, &n), 0);
+        ck_assert_int_eq(zkc_lock_contenders(cs[0], sh.paths[p], &q, &n), 0);
         ck_assert_int_eq(n, 0);
-        zkc_queue_free(q, n);
+        zkc_lock_contenders_free(q, n);
     }
     for (int i = 0; i < ML_CLIENTS; i++)
         zkc_client_destroy(cs[i]);
@@ -1065,6 +1066,52 @@ START_TEST(t_ratelimit_try_exhausted)
 }
 END_TEST
 
+/* The hard (GCRA) mode's input checks, its burst, and its refusal of a
+ * fixed-window record; its interval bound is measured in the slow tier
+ * (tests/test_idgen_faults.c). */
+START_TEST(t_ratelimit_hard_bad_input)
+{
+    zkc_client *c = tu_client(tu_hosts());
+    char path[128];
+    tu_unique_path(path, sizeof path, "rl-bad");
+    zkc_ratelimit *rl = NULL;
+    zkc_ratelimit_options o;
+    zkc_ratelimit_options_init(&o);
+    ck_assert_int_eq(zkc_ratelimit_create_opts(c, path, &o, &rl), ZKC_EINVAL); /* no permits */
+    o.permits = 10;
+    o.window_ms = 1000;
+    o.burst = 0;
+    ck_assert_int_eq(zkc_ratelimit_create_opts(c, path, &o, &rl), ZKC_EINVAL);
+    ck_assert_msg(strstr(zkc_errmsg(), "burst") != NULL, "%s", zkc_errmsg());
+    o.burst = 11;
+    ck_assert_int_eq(zkc_ratelimit_create_opts(c, path, &o, &rl), ZKC_EINVAL);
+    o.burst = 2;
+    o.mode = (zkc_ratelimit_mode)7;
+    ck_assert_int_eq(zkc_ratelimit_create_opts(c, path, &o, &rl), ZKC_EINVAL);
+    o.mode = ZKC_RL_HARD;
+    ck_assert_int_eq(zkc_ratelimit_create_opts(c, path, NULL, &rl), ZKC_EINVAL);
+    ck_assert_int_eq(zkc_ratelimit_create_opts(c, path, &o, &rl), 0);
+    ck_assert_int_eq(zkc_ratelimit_acquire(rl, 3, 0), ZKC_EINVAL); /* more than the burst */
+    ck_assert_msg(strstr(zkc_errmsg(), "burst") != NULL, "%s", zkc_errmsg());
+    /* burst 2: two at once, a third not within 0 ms */
+    ck_assert_msg(zkc_ratelimit_acquire(rl, 2, tu_ms(5000)) == 0, "2 permits: %s", zkc_errmsg());
+    ck_assert_int_eq(zkc_ratelimit_acquire(rl, 1, 0), ZKC_ETIMEDOUT);
+    zkc_ratelimit_destroy(rl);
+    /* A fixed-window record at the path is refused by a hard-mode client. */
+    char fpath[128];
+    tu_unique_path(fpath, sizeof fpath, "rl-mixed");
+    zkc_ratelimit *fx = NULL, *hx = NULL;
+    ck_assert_int_eq(zkc_ratelimit_create(c, fpath, 10, 1000, 1, &fx), 0);
+    ck_assert_int_eq(zkc_ratelimit_acquire(fx, 1, tu_ms(5000)), 0);
+    ck_assert_int_eq(zkc_ratelimit_create_opts(c, fpath, &o, &hx), 0);
+    int rc = zkc_ratelimit_acquire(hx, 1, tu_ms(5000));
+    ck_assert_msg(rc == ZKC_ECONFIG, "hard mode on a fixed-window node: %s", zkc_strerror(rc));
+    zkc_ratelimit_destroy(hx);
+    zkc_ratelimit_destroy(fx);
+    zkc_client_destroy(c);
+}
+END_TEST
+
 /* ------------------------------------------------------------ suite */
 
 #define CASE(s, fn)                                                                                                    \
@@ -1088,6 +1135,7 @@ static Suite *recipes_suite(void)
     CASE(s, t_multilock_timeout_all_or_nothing);
     CASE(s, t_ratelimit_bounds);
     CASE(s, t_ratelimit_try_exhausted);
+    CASE(s, t_ratelimit_hard_bad_input);
     CASE(s, t_semaphore_queue_holds);
     return s;
 }

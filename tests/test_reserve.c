@@ -42,9 +42,9 @@ static zkc_inventory *inv_open(zkc_client *c, const char *root)
     return inv;
 }
 
-static zkc_stock_info stock_of(zkc_inventory *inv, const char *sku)
+static zkc_inventory_stock_info stock_of(zkc_inventory *inv, const char *sku)
 {
-    zkc_stock_info si;
+    zkc_inventory_stock_info si;
     memset(&si, 0, sizeof si);
     int rc = zkc_inventory_stock(inv, sku, &si);
     ck_assert_msg(rc == 0, "stock %s: %s", sku, zkc_errmsg());
@@ -53,18 +53,18 @@ static zkc_stock_info stock_of(zkc_inventory *inv, const char *sku)
 }
 
 static int reserve1(zkc_inventory *inv, const char *id, const char *sku, int64_t qty, int wait, int timeout_ms,
-                    zkc_res_state *st)
+                    zkc_inventory_state *st)
 {
-    zkc_line l = {sku, qty};
-    zkc_reserve_options o;
+    zkc_inventory_line l = {sku, qty};
+    zkc_inventory_reserve_options o;
     memset(&o, 0, sizeof o);
     o.wait_for_restock = wait;
     return zkc_inventory_reserve(inv, id, &l, 1, &o, timeout_ms, NULL, st);
 }
 
-static zkc_res_state lookup(zkc_inventory *inv, const char *id)
+static zkc_inventory_state lookup(zkc_inventory *inv, const char *id)
 {
-    zkc_res_state st = (zkc_res_state)-1;
+    zkc_inventory_state st = (zkc_inventory_state)-1;
     int rc = zkc_inventory_lookup(inv, id, &st);
     ck_assert_msg(rc == 0, "lookup %s: %s", id, zkc_errmsg());
     return st;
@@ -79,7 +79,7 @@ typedef struct acall {
     int calls;
 } acall;
 
-static void acb(zkc_inventory *inv, int status, const char *id, zkc_res_state st, void *ud)
+static void acb(zkc_inventory *inv, int status, const char *id, zkc_inventory_state st, void *ud)
 {
     (void)inv;
     acall *a = ud;
@@ -93,8 +93,8 @@ static void acb(zkc_inventory *inv, int status, const char *id, zkc_res_state st
 static void reserve_async(zkc_inventory *inv, acall *a, const char *id, const char *sku, int64_t qty, int wait,
                           int timeout_ms)
 {
-    zkc_line l = {sku, qty};
-    zkc_reserve_options o;
+    zkc_inventory_line l = {sku, qty};
+    zkc_inventory_reserve_options o;
     memset(&o, 0, sizeof o);
     o.wait_for_restock = wait;
     int rc = zkc_inventory_reserve_async(inv, id, &l, 1, &o, timeout_ms, acb, a);
@@ -106,7 +106,7 @@ static void wait_queue(zkc_inventory *inv, const char *sku, int want)
 {
     long long deadline = tu_now_ms() + WAIT_MS;
     for (;;) {
-        zkc_stock_info si = stock_of(inv, sku);
+        zkc_inventory_stock_info si = stock_of(inv, sku);
         if (si.queue_length == want)
             return;
         ck_assert_msg(tu_now_ms() < deadline, "queue of %s has %d entries, want %d", sku, si.queue_length, want);
@@ -157,7 +157,7 @@ START_TEST(t_codec_records)
 {
     zkc__res_rec r, back;
     memset(&r, 0, sizeof r);
-    r.state = ZKC_RES_RESERVED;
+    r.state = ZKC_INVENTORY_RESERVED;
     r.flags = ZKC__RES_F_WAIT;
     r.hold_ms = 600000;
     snprintf(r.nonce, sizeof r.nonce, "0123456789ab");
@@ -172,21 +172,21 @@ START_TEST(t_codec_records)
     ck_assert_int_gt(n, 0);
     ck_assert_str_eq(buf, "zkcr1 RESERVED 600000 1 0123456789ab fedcba9876543210 2\n3 sku a\n1 B-7\n");
     ck_assert_int_eq(zkc__resrec_decode(buf, n, &back, NULL), 0);
-    ck_assert_int_eq(back.state, ZKC_RES_RESERVED);
+    ck_assert_int_eq(back.state, ZKC_INVENTORY_RESERVED);
     ck_assert(back.owner == r.owner && back.n == 2 && back.line[1].qty == 1);
     ck_assert_str_eq(back.line[0].sku, "sku a");
     ck_assert_int_eq(zkc__res_parse(buf, n, NULL), 0);
     /* every state round-trips; ABANDONED is never stored */
-    for (int st = ZKC_RES_PENDING; st <= ZKC_RES_EXPIRED; st++) {
+    for (int st = ZKC_INVENTORY_PENDING; st <= ZKC_INVENTORY_EXPIRED; st++) {
         r.state = st;
         n = zkc__resrec_encode(&r, buf, sizeof buf);
         ck_assert_int_gt(n, 0);
         ck_assert_int_eq(zkc__resrec_decode(buf, n, &back, NULL), 0);
         ck_assert_int_eq(back.state, st);
     }
-    r.state = ZKC_RES_ABANDONED;
+    r.state = ZKC_INVENTORY_ABANDONED;
     ck_assert_int_eq(zkc__resrec_encode(&r, buf, sizeof buf), -1);
-    r.state = ZKC_RES_PENDING;
+    r.state = ZKC_INVENTORY_PENDING;
     snprintf(r.line[1].sku, sizeof r.line[1].sku, "sku a"); /* duplicate SKU */
     ck_assert_int_eq(zkc__resrec_encode(&r, buf, sizeof buf), -1);
     static const char *bad[] = {
@@ -254,8 +254,8 @@ START_TEST(t_api_basics)
     tu_unique_path(root, sizeof root, "rsv");
     zkc_client *c = tu_client(tu_hosts());
     zkc_inventory *inv = inv_open(c, root);
-    zkc_res_state st;
-    zkc_line l = {"A", 1};
+    zkc_inventory_state st;
+    zkc_inventory_line l = {"A", 1};
 
     /* arguments */
     ck_assert_int_eq(zkc_inventory_reserve(NULL, "x", &l, 1, NULL, 0, NULL, &st), ZKC_EINVAL);
@@ -264,11 +264,11 @@ START_TEST(t_api_basics)
     ck_assert_int_eq(zkc_inventory_reserve(inv, "x", &l, 1, NULL, -5, NULL, &st), ZKC_EINVAL);
     ck_assert_int_eq(zkc_inventory_reserve(inv, "a/b", &l, 1, NULL, 0, NULL, &st), ZKC_EINVAL);
     ck_assert_int_eq(zkc_inventory_reserve(inv, NULL, &l, 1, NULL, 0, NULL, &st), ZKC_EINVAL); /* no id_out */
-    zkc_line bad = {"A", 0};
+    zkc_inventory_line bad = {"A", 0};
     ck_assert_int_eq(zkc_inventory_reserve(inv, "x", &bad, 1, NULL, 0, NULL, &st), ZKC_EINVAL);
-    zkc_line badsku = {"a/b", 1};
+    zkc_inventory_line badsku = {"a/b", 1};
     ck_assert_int_eq(zkc_inventory_reserve(inv, "x", &badsku, 1, NULL, 0, NULL, &st), ZKC_EINVAL);
-    zkc_reserve_options neg = {0, -1, {0}};
+    zkc_inventory_reserve_options neg = {0, -1, {0}};
     ck_assert_int_eq(zkc_inventory_reserve(inv, "x", &l, 1, &neg, 0, NULL, &st), ZKC_EINVAL);
     ck_assert_int_eq(zkc_inventory_reserve_async(inv, "x", &l, 1, NULL, 0, NULL, NULL), ZKC_EINVAL);
     ck_assert_int_eq(zkc_inventory_restock(inv, "A", -1), ZKC_EINVAL);
@@ -279,55 +279,55 @@ START_TEST(t_api_basics)
     /* unknown SKU: nothing queued, clear message */
     ck_assert_int_eq(reserve1(inv, "o0", "A", 1, 0, 1000, &st), ZKC_ENONODE);
     ck_assert_ptr_nonnull(strstr(zkc_errmsg(), "restock"));
-    ck_assert_int_eq(zkc_inventory_stock(inv, "A", &(zkc_stock_info){0}), ZKC_ENONODE);
+    ck_assert_int_eq(zkc_inventory_stock(inv, "A", &(zkc_inventory_stock_info){0}), ZKC_ENONODE);
 
     /* restock 0 creates; restock adds */
     ck_assert_int_eq(zkc_inventory_restock(inv, "A", 0), 0);
-    zkc_stock_info si = stock_of(inv, "A");
+    zkc_inventory_stock_info si = stock_of(inv, "A");
     ck_assert(si.total == 0 && si.queue_length == 0);
     ck_assert_int_eq(zkc_inventory_restock(inv, "A", 10), 0);
     ck_assert_int_eq(zkc_inventory_restock(inv, "B", 5), 0);
 
     /* reserve / repeat / confirm (idempotent) */
     ck_assert_int_eq(reserve1(inv, "o1", "A", 3, 0, WAIT_MS, &st), 0);
-    ck_assert_int_eq(st, ZKC_RES_RESERVED);
+    ck_assert_int_eq(st, ZKC_INVENTORY_RESERVED);
     si = stock_of(inv, "A");
     ck_assert(si.available == 7 && si.reserved == 3 && si.queue_length == 0);
     ck_assert_int_eq(reserve1(inv, "o1", "A", 3, 0, WAIT_MS, &st), 0); /* same id: no second reservation */
-    ck_assert_int_eq(st, ZKC_RES_RESERVED);
+    ck_assert_int_eq(st, ZKC_INVENTORY_RESERVED);
     ck_assert_int_eq(stock_of(inv, "A").reserved, 3);
     ck_assert_int_eq(reserve1(inv, "o1", "A", 2, 0, WAIT_MS, &st), ZKC_EEXISTS); /* other lines */
     ck_assert_int_eq(zkc_inventory_confirm(inv, "o1"), 0);
     ck_assert_int_eq(zkc_inventory_confirm(inv, "o1"), 0);
-    ck_assert_int_eq(lookup(inv, "o1"), ZKC_RES_SOLD);
+    ck_assert_int_eq(lookup(inv, "o1"), ZKC_INVENTORY_SOLD);
     ck_assert_int_eq(reserve1(inv, "o1", "A", 3, 0, WAIT_MS, &st), 0);
-    ck_assert_int_eq(st, ZKC_RES_SOLD);
-    ck_assert_int_eq(zkc_inventory_cancel(inv, "o1"), ZKC_EINVAL); /* sold: nothing to cancel */
+    ck_assert_int_eq(st, ZKC_INVENTORY_SOLD);
+    ck_assert_int_eq(zkc_inventory_return(inv, "o1"), ZKC_EINVAL); /* sold: nothing to return */
     si = stock_of(inv, "A");
     ck_assert(si.available == 7 && si.reserved == 0 && si.sold == 3 && si.total == 10);
 
     /* fail fast */
     ck_assert_int_eq(reserve1(inv, "o2", "A", 8, 0, WAIT_MS, &st), ZKC_EOUTOFSTOCK);
-    ck_assert_int_eq(st, ZKC_RES_OUT_OF_STOCK);
-    ck_assert_int_eq(lookup(inv, "o2"), ZKC_RES_OUT_OF_STOCK);
+    ck_assert_int_eq(st, ZKC_INVENTORY_OUT_OF_STOCK);
+    ck_assert_int_eq(lookup(inv, "o2"), ZKC_INVENTORY_OUT_OF_STOCK);
     ck_assert_int_eq(stock_of(inv, "A").available, 7);
 
     /* cancel (idempotent), then the id is spent */
     ck_assert_int_eq(reserve1(inv, "o3", "A", 2, 0, WAIT_MS, &st), 0);
-    ck_assert_int_eq(zkc_inventory_cancel(inv, "o3"), 0);
-    ck_assert_int_eq(zkc_inventory_cancel(inv, "o3"), 0);
+    ck_assert_int_eq(zkc_inventory_return(inv, "o3"), 0);
+    ck_assert_int_eq(zkc_inventory_return(inv, "o3"), 0);
     ck_assert_int_eq(zkc_inventory_confirm(inv, "o3"), ZKC_EINVAL);
     ck_assert_int_eq(reserve1(inv, "o3", "A", 2, 0, WAIT_MS, &st), ZKC_EEXISTS);
-    ck_assert_int_eq(st, ZKC_RES_CANCELLED);
+    ck_assert_int_eq(st, ZKC_INVENTORY_RETURNED);
     si = stock_of(inv, "A");
     ck_assert(si.available == 7 && si.reserved == 0);
 
     /* multi-line, duplicate SKUs add up, all or nothing */
-    zkc_line ml[3] = {{"A", 1}, {"B", 2}, {"A", 1}};
+    zkc_inventory_line ml[3] = {{"A", 1}, {"B", 2}, {"A", 1}};
     ck_assert_int_eq(zkc_inventory_reserve(inv, "m1", ml, 3, NULL, WAIT_MS, NULL, &st), 0);
     ck_assert_int_eq(stock_of(inv, "A").reserved, 2);
     ck_assert_int_eq(stock_of(inv, "B").reserved, 2);
-    zkc_line ml2[2] = {{"A", 1}, {"B", 4}};
+    zkc_inventory_line ml2[2] = {{"A", 1}, {"B", 4}};
     ck_assert_int_eq(zkc_inventory_reserve(inv, "m2", ml2, 2, NULL, WAIT_MS, NULL, &st), ZKC_EOUTOFSTOCK);
     ck_assert_int_eq(stock_of(inv, "A").reserved, 2); /* nothing partial */
     ck_assert_int_eq(stock_of(inv, "B").available, 3);
@@ -347,10 +347,10 @@ START_TEST(t_api_basics)
     ck_assert_int_ge(tu_events_wait(&ev, 1, 0, WAIT_MS), 0);
     ck_assert_int_eq(a.status, 0);
     ck_assert_int_eq(strlen(a.id), 36);
-    ck_assert_int_eq(lookup(inv, a.id), ZKC_RES_RESERVED);
+    ck_assert_int_eq(lookup(inv, a.id), ZKC_INVENTORY_RESERVED);
     char gen[64];
     ck_assert_int_eq(zkc_inventory_reserve(inv, NULL, &l, 1, NULL, WAIT_MS, gen, &st), 0);
-    ck_assert_int_eq(lookup(inv, gen), ZKC_RES_RESERVED);
+    ck_assert_int_eq(lookup(inv, gen), ZKC_INVENTORY_RESERVED);
     tu_nap_ms(100);
     ck_assert_int_eq(a.calls, 1);
     tu_events_destroy(&ev);
@@ -384,10 +384,10 @@ START_TEST(t_bypass_detected)
     tu_raw *raw = tu_raw_open(tu_hosts(), tu_ms(10000));
     const char *broken = "zkcs1 9 0 0 5";
     ck_assert_int_eq(zoo_set(tu_raw_zh(raw), path, broken, (int)strlen(broken), -1), ZOK);
-    zkc_stock_info si;
+    zkc_inventory_stock_info si;
     ck_assert_int_eq(zkc_inventory_stock(inv, "A", &si), ZKC_EBADDATA);
     ck_assert_ptr_nonnull(strstr(zkc_errmsg(), "total"));
-    zkc_res_state st;
+    zkc_inventory_state st;
     ck_assert_int_eq(reserve1(inv, "b1", "A", 1, 0, WAIT_MS, &st), ZKC_EBADDATA);
     ck_assert_ptr_nonnull(strstr(zkc_errmsg(), "/sku/A"));
     ck_assert_int_eq(zkc_inventory_restock(inv, "A", 1), ZKC_EBADDATA);
@@ -400,7 +400,7 @@ START_TEST(t_bypass_detected)
     ck_assert_int_eq(len, 1); /* untouched */
     ck_assert_int_eq(ru_queue_len(tu_raw_zh(raw), root, "A"), 0); /* and nobody left queued */
     /* the failed requests left the queue with a definite state */
-    ck_assert_int_eq(lookup(inv, "b2"), ZKC_RES_TIMED_OUT);
+    ck_assert_int_eq(lookup(inv, "b2"), ZKC_INVENTORY_TIMED_OUT);
 
     tu_raw_close(raw);
     zkc_inventory_destroy(inv);
@@ -428,7 +428,7 @@ START_TEST(t_strict_fifo_restock)
     reserve_async(inv, &ff, "ff", "A", 1, 0, tu_ms(700));
     ck_assert_int_ge(tu_events_wait(&ev, 3, 0, WAIT_MS), 0);
     ck_assert_int_eq(ff.status, ZKC_ETIMEDOUT);
-    ck_assert_int_eq(ff.state, ZKC_RES_TIMED_OUT);
+    ck_assert_int_eq(ff.state, ZKC_INVENTORY_TIMED_OUT);
     ck_assert_int_eq(tu_events_total(&ev), 1); /* the small one did not jump the queue */
     ck_assert_int_eq(stock_of(inv, "A").available, 2);
     ck_assert_int_eq(zkc_inventory_restock(inv, "A", 4), 0);
@@ -441,7 +441,7 @@ START_TEST(t_strict_fifo_restock)
     tu_events_get(&ev, ib, &t_big, &v);
     tu_events_get(&ev, is, &t_small, &v);
     ck_assert_int_lt(ib, is); /* big before small */
-    zkc_stock_info si = stock_of(inv, "A");
+    zkc_inventory_stock_info si = stock_of(inv, "A");
     ck_assert(si.available == 0 && si.reserved == 6 && si.queue_length == 0);
     /* records: decided in arrival order */
     tu_raw *raw = tu_raw_open(tu_hosts(), tu_ms(10000));
@@ -466,13 +466,13 @@ START_TEST(t_timeouts_and_try)
     zkc_client *c = tu_client(tu_hosts());
     zkc_inventory *inv = inv_open(c, root);
     ck_assert_int_eq(zkc_inventory_restock(inv, "A", 1), 0);
-    zkc_res_state st;
+    zkc_inventory_state st;
     /* timeout 0 at the head with stock: decided at once */
     ck_assert_int_eq(reserve1(inv, "t0", "A", 1, 1, 0, &st), 0);
     /* timeout 0 at the head without stock: leaves at once */
     long long t0 = tu_now_ms();
     ck_assert_int_eq(reserve1(inv, "t1", "A", 1, 1, 0, &st), ZKC_ETIMEDOUT);
-    ck_assert_int_eq(st, ZKC_RES_TIMED_OUT);
+    ck_assert_int_eq(st, ZKC_INVENTORY_TIMED_OUT);
     ck_assert_int_lt(tu_now_ms() - t0, tu_ms(5000));
     /* a head waits; behind it, timeout 0 leaves, a timed one times out */
     tu_events ev;
@@ -484,20 +484,20 @@ START_TEST(t_timeouts_and_try)
     t0 = tu_now_ms();
     ck_assert_int_eq(reserve1(inv, "t3", "A", 1, 1, tu_ms(400), &st), ZKC_ETIMEDOUT);
     ck_assert_int_ge(tu_now_ms() - t0, 350);
-    ck_assert_int_eq(st, ZKC_RES_TIMED_OUT);
-    ck_assert_int_eq(lookup(inv, "t3"), ZKC_RES_TIMED_OUT);
+    ck_assert_int_eq(st, ZKC_INVENTORY_TIMED_OUT);
+    ck_assert_int_eq(lookup(inv, "t3"), ZKC_INVENTORY_TIMED_OUT);
     ck_assert_int_eq(stock_of(inv, "A").queue_length, 1);
     /* a timed-out id may be queued again: no unit was ever held under it */
     acall again = {&ev, 2, "", 0, 0, 0};
     reserve_async(inv, &again, "t3", "A", 1, 1, WAIT_MS);
     wait_queue(inv, "A", 2);
-    ck_assert_int_eq(lookup(inv, "t3"), ZKC_RES_PENDING);
+    ck_assert_int_eq(lookup(inv, "t3"), ZKC_INVENTORY_PENDING);
     ck_assert_int_eq(zkc_inventory_restock(inv, "A", 2), 0);
     ck_assert_int_eq(tu_events_wait_total(&ev, 2, WAIT_MS), 2);
     ck_assert_int_eq(head.status, 0);
     ck_assert_int_eq(again.status, 0);
-    ck_assert_int_eq(lookup(inv, "t3"), ZKC_RES_RESERVED);
-    zkc_stock_info si = stock_of(inv, "A");
+    ck_assert_int_eq(lookup(inv, "t3"), ZKC_INVENTORY_RESERVED);
+    zkc_inventory_stock_info si = stock_of(inv, "A");
     ck_assert(si.reserved == 3 && si.available == 0 && si.queue_length == 0);
     tu_events_destroy(&ev);
     zkc_inventory_destroy(inv);
@@ -522,13 +522,13 @@ START_TEST(t_abandoned_and_destroy)
     acall w = {&ev, 1, "", 0, 0, 0};
     reserve_async(inv2, &w, "gone", "A", 1, 1, ZKC_FOREVER);
     wait_queue(inv, "A", 1);
-    ck_assert_int_eq(lookup(inv, "gone"), ZKC_RES_PENDING);
+    ck_assert_int_eq(lookup(inv, "gone"), ZKC_INVENTORY_PENDING);
     zkc_inventory_destroy(inv2);
     ck_assert_int_eq(zkc_client_destroy(c2), 0); /* the session closes: its nodes go */
     ck_assert_int_ge(tu_events_wait(&ev, 1, 0, WAIT_MS), 0);
     ck_assert_int_eq(w.status, ZKC_ECANCELED);
-    ck_assert_int_eq(w.state, ZKC_RES_TIMED_OUT); /* withdrawn by destroy */
-    ck_assert_int_eq(lookup(inv, "gone"), ZKC_RES_TIMED_OUT);
+    ck_assert_int_eq(w.state, ZKC_INVENTORY_TIMED_OUT); /* withdrawn by destroy */
+    ck_assert_int_eq(lookup(inv, "gone"), ZKC_INVENTORY_TIMED_OUT);
 
     /* now a real abandonment: the client goes without destroying its inventory first */
     c2 = tu_client(tu_hosts());
@@ -543,7 +543,7 @@ START_TEST(t_abandoned_and_destroy)
     /* the nodes go when the servers end that session (at once if its close
      * request got through, else at its timeout): poll, bounded */
     long long deadline = tu_now_ms() + WAIT_MS;
-    while (lookup(inv, "lost") != ZKC_RES_ABANDONED) {
+    while (lookup(inv, "lost") != ZKC_INVENTORY_ABANDONED) {
         ck_assert_msg(tu_now_ms() < deadline, "\"lost\" never became ABANDONED");
         tu_nap_ms(50);
     }
@@ -551,11 +551,11 @@ START_TEST(t_abandoned_and_destroy)
     acall w3 = {&ev, 3, "", 0, 0, 0};
     reserve_async(inv, &w3, "lost", "A", 1, 1, WAIT_MS);
     wait_queue(inv, "A", 1);
-    ck_assert_int_eq(lookup(inv, "lost"), ZKC_RES_PENDING);
+    ck_assert_int_eq(lookup(inv, "lost"), ZKC_INVENTORY_PENDING);
     ck_assert_int_eq(zkc_inventory_restock(inv, "A", 1), 0);
     ck_assert_int_ge(tu_events_wait(&ev, 3, 0, WAIT_MS), 0);
     ck_assert_int_eq(w3.status, 0);
-    ck_assert_int_eq(lookup(inv, "lost"), ZKC_RES_RESERVED);
+    ck_assert_int_eq(lookup(inv, "lost"), ZKC_INVENTORY_RESERVED);
     ck_assert_int_eq(stock_of(inv, "A").reserved, 1);
     tu_events_destroy(&ev);
     zkc_inventory_destroy(inv);
@@ -573,9 +573,9 @@ START_TEST(t_reap_and_retention)
     zkc_client *c = tu_client_o(&o);
     zkc_inventory *inv = inv_open(c, root);
     ck_assert_int_eq(zkc_inventory_restock(inv, "A", 10), 0);
-    zkc_res_state st;
-    zkc_line l = {"A", 3};
-    zkc_reserve_options ro = {0, 700, {0}};
+    zkc_inventory_state st;
+    zkc_inventory_line l = {"A", 3};
+    zkc_inventory_reserve_options ro = {0, 700, {0}};
     ck_assert_int_eq(zkc_inventory_reserve(inv, "short", &l, 1, &ro, WAIT_MS, NULL, &st), 0);
     ck_assert_int_eq(reserve1(inv, "long", "A", 2, 0, WAIT_MS, &st), 0);       /* default hold */
     ck_assert_int_eq(reserve1(inv, "oos", "A", 50, 0, WAIT_MS, &st), ZKC_EOUTOFSTOCK);
@@ -585,10 +585,10 @@ START_TEST(t_reap_and_retention)
     tu_nap_ms(1000);
     ck_assert_int_eq(zkc_inventory_reap(inv, &back), 0);
     ck_assert_int_eq(back, 3);
-    ck_assert_int_eq(lookup(inv, "short"), ZKC_RES_EXPIRED);
-    ck_assert_int_eq(lookup(inv, "long"), ZKC_RES_RESERVED);
+    ck_assert_int_eq(lookup(inv, "short"), ZKC_INVENTORY_EXPIRED);
+    ck_assert_int_eq(lookup(inv, "long"), ZKC_INVENTORY_RESERVED);
     ck_assert_int_eq(zkc_inventory_confirm(inv, "short"), ZKC_EINVAL);
-    zkc_stock_info si = stock_of(inv, "A");
+    zkc_inventory_stock_info si = stock_of(inv, "A");
     ck_assert(si.available == 8 && si.reserved == 2);
     ck_assert_int_eq(zkc_inventory_reap(inv, &back), 0);
     ck_assert_int_eq(back, 0); /* once */
@@ -614,7 +614,7 @@ START_TEST(t_reap_and_retention)
     ck_assert_int_eq(zkc_inventory_lookup(inv, "short", &st), ZKC_ENONODE);
     ck_assert_int_eq(zkc_inventory_lookup(inv, "oos", &st), ZKC_ENONODE);
     ck_assert_int_eq(zkc_inventory_lookup(inv, "long", &st), ZKC_ENONODE);
-    ck_assert_int_eq(lookup(inv, "held"), ZKC_RES_RESERVED);
+    ck_assert_int_eq(lookup(inv, "held"), ZKC_INVENTORY_RESERVED);
     /* an id past retention can be used again */
     ck_assert_int_eq(reserve1(inv, "short", "A", 1, 0, WAIT_MS, &st), 0);
     si = stock_of(inv, "A");
@@ -688,7 +688,7 @@ START_TEST(t_queue_limit)
     }
     /* stock syncs: our server has seen the fillers (written through another) */
     ck_assert_int_eq(stock_of(inv, "A").queue_length, ZKC__RES_QUEUE_MAX);
-    zkc_res_state st;
+    zkc_inventory_state st;
     ck_assert_int_eq(reserve1(inv, "over", "A", 1, 0, WAIT_MS, &st), ZKC_ELIMIT);
     ck_assert_ptr_nonnull(strstr(zkc_errmsg(), "10000"));
     ck_assert_int_eq(zkc_inventory_lookup(inv, "over", &st), ZKC_ENONODE); /* nothing written */
@@ -735,9 +735,9 @@ START_TEST(t_combined_enqueue)
     zkc_client *c = tu_client_o(&o);
     zkc_inventory *inv = inv_open(c, root);
     ck_assert_int_eq(zkc_inventory_restock(inv, "A", CE_N), 0);
-    zkc_res_state st;
+    zkc_inventory_state st;
     ck_assert_int_eq(reserve1(inv, "ce-dup", "A", 1, 0, WAIT_MS, &st), 0);
-    ck_assert_int_eq(st, ZKC_RES_RESERVED);
+    ck_assert_int_eq(st, ZKC_INVENTORY_RESERVED);
     tu_events ev;
     tu_events_init(&ev);
     static acall a[CE_N];
@@ -756,10 +756,10 @@ START_TEST(t_combined_enqueue)
     zkc_client_stats(c, &s1);
     for (int i = 0; i < CE_N; i++) {
         ck_assert_int_eq(a[i].calls, 1);
-        ck_assert_msg(a[i].status == 0 && a[i].state == ZKC_RES_RESERVED, "%s: %s (%s)", a[i].id,
+        ck_assert_msg(a[i].status == 0 && a[i].state == ZKC_INVENTORY_RESERVED, "%s: %s (%s)", a[i].id,
                       zkc_strerror(a[i].status), zkc__res_state_name(a[i].state));
     }
-    zkc_stock_info si = stock_of(inv, "A");
+    zkc_inventory_stock_info si = stock_of(inv, "A");
     ck_assert(si.available == 0 && si.reserved == CE_N && si.queue_length == 0);
     /* Alone, the CE_N - 1 fresh requests would cost as many enqueue multis,
      * the repeated id one more, plus the grants. */
@@ -831,11 +831,11 @@ static void *ff_thread_main(void *arg)
         int i = t->base + k;
         char id[32];
         snprintf(id, sizeof id, "r%03d", i);
-        zkc_line l = {"S", sh->qty[i]};
-        zkc_reserve_options o;
+        zkc_inventory_line l = {"S", sh->qty[i]};
+        zkc_inventory_reserve_options o;
         memset(&o, 0, sizeof o);
         o.wait_for_restock = sh->wait_mode;
-        zkc_res_state st = ZKC_RES_PENDING;
+        zkc_inventory_state st = ZKC_INVENTORY_PENDING;
         sh->rc[i] = zkc_inventory_reserve(t->inv, id, &l, 1, &o, sh->timeout_ms, NULL, &st);
         sh->state[i] = (int)st;
         if (sh->rc[i] != 0 && sh->rc[i] != ZKC_EOUTOFSTOCK && !sh->err[0])
@@ -907,15 +907,15 @@ START_TEST(t_fifo_fail_fast_processes)
     for (int k = 0; k < n; k++) { /* arrival order */
         int i = atoi(v[k].id + 1);
         ck_assert(i >= 0 && i < FF_N && sh->done[i]);
-        int expect = sh->qty[i] <= avail ? ZKC_RES_RESERVED : ZKC_RES_OUT_OF_STOCK;
-        if (expect == ZKC_RES_RESERVED) {
+        int expect = sh->qty[i] <= avail ? ZKC_INVENTORY_RESERVED : ZKC_INVENTORY_OUT_OF_STOCK;
+        if (expect == ZKC_INVENTORY_RESERVED) {
             avail -= sh->qty[i];
             granted++;
         }
         ck_assert_msg(v[k].r.state == expect, "request %s (arrival %d, qty %lld): %s, FIFO says %s", v[k].id, k,
                       (long long)sh->qty[i], zkc__res_state_name(v[k].r.state), zkc__res_state_name(expect));
         ck_assert_int_eq(sh->state[i], expect);
-        ck_assert_int_eq(sh->rc[i], expect == ZKC_RES_RESERVED ? 0 : ZKC_EOUTOFSTOCK);
+        ck_assert_int_eq(sh->rc[i], expect == ZKC_INVENTORY_RESERVED ? 0 : ZKC_EOUTOFSTOCK);
         /* decided in arrival order */
         ck_assert_msg(v[k].mzxid >= last_mzxid, "request %s decided before an earlier arrival", v[k].id);
         last_mzxid = v[k].mzxid;
@@ -926,9 +926,9 @@ START_TEST(t_fifo_fail_fast_processes)
             FF_N, (int)granted, FF_PROCS, FF_THREADS, dt);
     /* confirm some, cancel some: still exact */
     for (int k = 0, m = 0; k < n; k++) {
-        if (v[k].r.state != ZKC_RES_RESERVED)
+        if (v[k].r.state != ZKC_INVENTORY_RESERVED)
             continue;
-        int rc = (m++ % 2) ? zkc_inventory_confirm(inv, v[k].id) : zkc_inventory_cancel(inv, v[k].id);
+        int rc = (m++ % 2) ? zkc_inventory_confirm(inv, v[k].id) : zkc_inventory_return(inv, v[k].id);
         ck_assert_msg(rc == 0, "settle %s: %s", v[k].id, zkc_errmsg());
     }
     free(v);
@@ -977,12 +977,12 @@ START_TEST(t_fifo_wait_processes)
     ck_assert_int_eq(ru_order_by_queue(v, n, &sh->qp), FF_N);
     int64_t last = 0;
     for (int k = 0; k < n; k++) {
-        ck_assert_msg(v[k].r.state == ZKC_RES_RESERVED, "%s: %s", v[k].id, zkc__res_state_name(v[k].r.state));
+        ck_assert_msg(v[k].r.state == ZKC_INVENTORY_RESERVED, "%s: %s", v[k].id, zkc__res_state_name(v[k].r.state));
         ck_assert_msg(v[k].mzxid >= last, "request %s granted before an earlier arrival", v[k].id);
         last = v[k].mzxid;
     }
     ru_check_units(tu_raw_zh(raw), sh->root, "S", total, v, n);
-    zkc_stock_info si = stock_of(inv, "S");
+    zkc_inventory_stock_info si = stock_of(inv, "S");
     ck_assert_int_eq(si.reserved, demand);
     ck_assert_int_eq(si.available, total - demand);
     free(v);
@@ -1012,9 +1012,9 @@ static int dup_proc(int p, void *arg)
         return 3;
     if (ru_child_ready_wait(&g_procs) != 0)
         return 4;
-    zkc_line l = {"D", 2};
-    zkc_reserve_options o = {1, 0, {0}};
-    zkc_res_state st = ZKC_RES_PENDING;
+    zkc_inventory_line l = {"D", 2};
+    zkc_inventory_reserve_options o = {1, 0, {0}};
+    zkc_inventory_state st = ZKC_INVENTORY_PENDING;
     sh->rc[p] = zkc_inventory_reserve(inv, "same-order", &l, 1, &o, tu_ms(30000), NULL, &st);
     sh->state[p] = (int)st;
     snprintf(sh->err[p], sizeof sh->err[p], "%s", zkc_errmsg());
@@ -1041,17 +1041,17 @@ START_TEST(t_same_id_processes)
     ru_procs_join(&g_procs, WAIT_MS * 2);
     for (int p = 0; p < 2; p++) {
         ck_assert_msg(sh->rc[p] == 0, "process %d: %s", p, sh->err[p]);
-        ck_assert_int_eq(sh->state[p], ZKC_RES_RESERVED);
+        ck_assert_int_eq(sh->state[p], ZKC_INVENTORY_RESERVED);
     }
-    zkc_stock_info si = stock_of(inv, "D");
+    zkc_inventory_stock_info si = stock_of(inv, "D");
     ck_assert(si.reserved == 2 && si.available == 3);
     /* a restarted worker (new client) asks again: the first outcome, no new units */
     zkc_client *c2 = tu_client(tu_hosts());
     zkc_inventory *inv2 = inv_open(c2, sh->root);
-    zkc_res_state st;
-    zkc_line l = {"D", 2};
+    zkc_inventory_state st;
+    zkc_inventory_line l = {"D", 2};
     ck_assert_int_eq(zkc_inventory_reserve(inv2, "same-order", &l, 1, NULL, WAIT_MS, NULL, &st), 0);
-    ck_assert_int_eq(st, ZKC_RES_RESERVED);
+    ck_assert_int_eq(st, ZKC_INVENTORY_RESERVED);
     ck_assert_int_eq(stock_of(inv2, "D").reserved, 2);
     zkc_inventory_destroy(inv2);
     ck_assert_int_eq(zkc_client_destroy(c2), 0);
@@ -1081,7 +1081,7 @@ typedef struct ml_thread {
     int base;
 } ml_thread;
 
-static int ml_lines(int i, zkc_line *l)
+static int ml_lines(int i, zkc_inventory_line *l)
 {
     int n = 2 + i % 2, first = i % 3;
     for (int j = 0; j < n; j++) {
@@ -1099,10 +1099,10 @@ static void *ml_thread_main(void *arg)
         int i = t->base + k;
         char id[32];
         snprintf(id, sizeof id, "m%03d", i);
-        zkc_line l[3];
+        zkc_inventory_line l[3];
         int n = ml_lines(i, l);
-        zkc_reserve_options o = {1, 0, {0}};
-        zkc_res_state st = ZKC_RES_PENDING;
+        zkc_inventory_reserve_options o = {1, 0, {0}};
+        zkc_inventory_state st = ZKC_INVENTORY_PENDING;
         sh->rc[i] = zkc_inventory_reserve(t->inv, id, l, n, &o, tu_ms(20000), NULL, &st);
         sh->state[i] = (int)st;
         if (sh->rc[i] != 0 && sh->rc[i] != ZKC_ETIMEDOUT && !sh->err[0])
@@ -1145,7 +1145,7 @@ START_TEST(t_multiline_processes)
     snprintf(sh->hosts, sizeof sh->hosts, "%s", tu_hosts());
     int64_t demand[3] = {0, 0, 0};
     for (int i = 0; i < ML_N; i++) {
-        zkc_line l[3];
+        zkc_inventory_line l[3];
         int n = ml_lines(i, l);
         for (int j = 0; j < n; j++)
             demand[l[j].sku[0] - 'X'] += l[j].qty;
@@ -1185,10 +1185,10 @@ START_TEST(t_multiline_processes)
     for (int k = 0; k < n; k++) {
         int i = atoi(v[k].id + 1);
         ck_assert(sh->done[i]);
-        ck_assert_msg(v[k].r.state == ZKC_RES_RESERVED || v[k].r.state == ZKC_RES_TIMED_OUT, "%s: %s", v[k].id,
+        ck_assert_msg(v[k].r.state == ZKC_INVENTORY_RESERVED || v[k].r.state == ZKC_INVENTORY_TIMED_OUT, "%s: %s", v[k].id,
                       zkc__res_state_name(v[k].r.state));
         ck_assert_int_eq(sh->state[i], v[k].r.state);
-        granted += v[k].r.state == ZKC_RES_RESERVED;
+        granted += v[k].r.state == ZKC_INVENTORY_RESERVED;
     }
     /* no partial reservation: every SKU's reserved units are exactly its share
      * of the RESERVED orders */
@@ -1226,8 +1226,8 @@ static void *tp_queue_main(void *p)
     for (int k = 0; k < a->orders; k++) {
         char id[48];
         snprintf(id, sizeof id, "tp-%d-%d", a->idx, k);
-        zkc_line l = {"T", 1};
-        zkc_res_state st;
+        zkc_inventory_line l = {"T", 1};
+        zkc_inventory_state st;
         int rc = zkc_inventory_reserve(a->inv, id, &l, 1, NULL, tu_ms(60000), NULL, &st);
         if (rc == 0)
             a->granted++;
@@ -1244,8 +1244,8 @@ static void *tp_confirm_main(void *p)
     for (int k = 0; k < a->orders; k++) {
         char id[48];
         snprintf(id, sizeof id, "cf-%d-%d", a->idx, k);
-        zkc_line l = {"C", 1};
-        zkc_res_state st;
+        zkc_inventory_line l = {"C", 1};
+        zkc_inventory_state st;
         int rc = zkc_inventory_reserve(a->inv, id, &l, 1, NULL, tu_ms(60000), NULL, &st);
         if (rc == 0)
             rc = zkc_inventory_confirm(a->inv, id);
@@ -1332,7 +1332,7 @@ START_TEST(t_confirm_while_granting)
         pthread_join(th[i], NULL);
         ck_assert_msg(args[i].failed == 0, "requester %d: %s", i, args[i].err);
     }
-    zkc_stock_info si = stock_of(invs[0], "C");
+    zkc_inventory_stock_info si = stock_of(invs[0], "C");
     ck_assert(si.sold == REQ * ORDERS && si.reserved == 0 && si.available == 5 && si.queue_length == 0);
     zkc_stats st;
     uint64_t conflicts = 0;
@@ -1393,7 +1393,7 @@ START_TEST(t_throughput)
     }
     double tq = (tu_now_ms() - t0) / 1000.0;
     uint64_t rq_req = requests_of(cs, TP_CLIENTS) - r0, rq_wr = writes_of(cs, TP_CLIENTS) - w0;
-    zkc_stock_info si = stock_of(invs[0], "T");
+    zkc_inventory_stock_info si = stock_of(invs[0], "T");
     ck_assert_int_eq(si.reserved, units);
     ck_assert_int_eq(granted, units);
     /* plain: lock + counter get + set + unlock per order */

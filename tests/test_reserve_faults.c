@@ -94,9 +94,9 @@ static zkc_inventory *inv_open(zkc_client *c, const char *root)
     return inv;
 }
 
-static zkc_stock_info stock_of(zkc_inventory *inv, const char *sku)
+static zkc_inventory_stock_info stock_of(zkc_inventory *inv, const char *sku)
 {
-    zkc_stock_info si;
+    zkc_inventory_stock_info si;
     memset(&si, 0, sizeof si);
     int rc = zkc_inventory_stock(inv, sku, &si);
     REQUIRE(rc == 0, "stock %s: %s", sku, zkc_errmsg());
@@ -107,7 +107,7 @@ static void wait_queue(zkc_inventory *inv, const char *sku, int want)
 {
     long long deadline = tu_now_ms() + WAIT_MS;
     for (;;) {
-        zkc_stock_info si = stock_of(inv, sku);
+        zkc_inventory_stock_info si = stock_of(inv, sku);
         if (si.queue_length == want)
             return;
         REQUIRE(tu_now_ms() < deadline, "queue of %s has %d entries, want %d", sku, si.queue_length, want);
@@ -115,19 +115,19 @@ static void wait_queue(zkc_inventory *inv, const char *sku, int want)
     }
 }
 
-static zkc_res_state lookup(zkc_inventory *inv, const char *id)
+static zkc_inventory_state lookup(zkc_inventory *inv, const char *id)
 {
-    zkc_res_state st = (zkc_res_state)-1;
+    zkc_inventory_state st = (zkc_inventory_state)-1;
     int rc = zkc_inventory_lookup(inv, id, &st);
     REQUIRE(rc == 0, "lookup %s: %s", id, zkc_errmsg());
     return st;
 }
 
 /* Poll a lookup until it says `want` (a dead worker's session must expire). */
-static void wait_lookup(zkc_inventory *inv, const char *id, zkc_res_state want)
+static void wait_lookup(zkc_inventory *inv, const char *id, zkc_inventory_state want)
 {
     long long deadline = tu_now_ms() + WAIT_MS;
-    zkc_res_state st;
+    zkc_inventory_state st;
     while ((st = lookup(inv, id)) != want) {
         REQUIRE(tu_now_ms() < deadline, "%s: %s, want %s", id, zkc__res_state_name(st), zkc__res_state_name(want));
         tu_nap_ms(100);
@@ -140,7 +140,7 @@ typedef struct acall {
     int status, state, calls;
 } acall;
 
-static void acb(zkc_inventory *inv, int status, const char *id, zkc_res_state st, void *ud)
+static void acb(zkc_inventory *inv, int status, const char *id, zkc_inventory_state st, void *ud)
 {
     (void)inv;
     (void)id;
@@ -154,8 +154,8 @@ static void acb(zkc_inventory *inv, int status, const char *id, zkc_res_state st
 static void reserve_async(zkc_inventory *inv, acall *a, const char *id, const char *sku, int64_t qty, int wait,
                           int hold_ms, int timeout_ms)
 {
-    zkc_line l = {sku, qty};
-    zkc_reserve_options o;
+    zkc_inventory_line l = {sku, qty};
+    zkc_inventory_reserve_options o;
     memset(&o, 0, sizeof o);
     o.wait_for_restock = wait;
     o.hold_ms = hold_ms;
@@ -196,10 +196,10 @@ static int worker(int i, void *arg)
     }
     char id[16];
     snprintf(id, sizeof id, "w%d", i);
-    zkc_line l = {"K", 1};
-    zkc_reserve_options o = {1, tu_ms(1500), {0}};
+    zkc_inventory_line l = {"K", 1};
+    zkc_inventory_reserve_options o = {1, tu_ms(1500), {0}};
     __atomic_store_n(&sh->started[i], 1, __ATOMIC_RELEASE);
-    zkc_res_state st = ZKC_RES_PENDING;
+    zkc_inventory_state st = ZKC_INVENTORY_PENDING;
     sh->rc[i] = zkc_inventory_reserve(inv, id, &l, 1, &o, ZKC_FOREVER, NULL, &st);
     sh->state[i] = (int)st;
     /* Served before the kill: stay (as a live worker would) until killed. */
@@ -271,8 +271,8 @@ START_TEST(t_kill_granter_mid_batch)
         char id[16];
         snprintf(id, sizeof id, "w%d", w);
         long long deadline = tu_now_ms() + WAIT_MS;
-        zkc_res_state st;
-        while ((st = lookup(inv1, id)) != ZKC_RES_RESERVED && st != ZKC_RES_ABANDONED) {
+        zkc_inventory_state st;
+        while ((st = lookup(inv1, id)) != ZKC_INVENTORY_RESERVED && st != ZKC_INVENTORY_ABANDONED) {
             REQUIRE(tu_now_ms() < deadline, "%s still %s", id, zkc__res_state_name(st));
             tu_nap_ms(50);
         }
@@ -296,7 +296,7 @@ START_TEST(t_kill_granter_mid_batch)
     int workers_reserved = 0;
     for (int k = 0; k < n; k++) {
         if (v[k].id[0] == 'p') {
-            REQUIRE(v[k].r.state == ZKC_RES_RESERVED, "%s: %s", v[k].id, zkc__res_state_name(v[k].r.state));
+            REQUIRE(v[k].r.state == ZKC_INVENTORY_RESERVED, "%s: %s", v[k].id, zkc__res_state_name(v[k].r.state));
             REQUIRE(v[k].mzxid >= last, "%s granted before an earlier arrival", v[k].id);
             last = v[k].mzxid;
         }
@@ -309,17 +309,17 @@ START_TEST(t_kill_granter_mid_batch)
         REQUIRE(r, "no record for %s", id);
         /* The true outcome, by id: reserved by itself (or by the batch before
          * it), or abandoned once its session is gone. */
-        zkc_res_state want = r->r.state == ZKC_RES_RESERVED ? ZKC_RES_RESERVED : ZKC_RES_ABANDONED;
-        REQUIRE(r->r.state == ZKC_RES_RESERVED || r->r.state == ZKC_RES_PENDING, "%s: %s", id,
+        zkc_inventory_state want = r->r.state == ZKC_INVENTORY_RESERVED ? ZKC_INVENTORY_RESERVED : ZKC_INVENTORY_ABANDONED;
+        REQUIRE(r->r.state == ZKC_INVENTORY_RESERVED || r->r.state == ZKC_INVENTORY_PENDING, "%s: %s", id,
                 zkc__res_state_name(r->r.state));
         wait_lookup(inv1, id, want);
-        workers_reserved += want == ZKC_RES_RESERVED;
+        workers_reserved += want == ZKC_INVENTORY_RESERVED;
         snprintf(outcome + strlen(outcome), sizeof outcome - strlen(outcome), " %s=%s(kill at +%d ms)", id,
                  zkc__res_state_name(want), delay[w]);
     }
     /* Nothing granted twice, nothing lost: the units add up exactly. */
     ru_check_units(tu_raw_zh(raw), sh->root, "K", total, v, n);
-    zkc_stock_info si = stock_of(inv1, "K");
+    zkc_inventory_stock_info si = stock_of(inv1, "K");
     REQUIRE(si.reserved == KG_MINE + workers_reserved, "reserved %lld", (long long)si.reserved);
     REQUIRE(si.queue_length == 0, "queue %d", si.queue_length);
     free(v);
@@ -367,15 +367,15 @@ START_TEST(t_kill_waiting_worker)
     __atomic_store_n(&sh->turn, 0, __ATOMIC_RELEASE);
     wait_queue(inv, "K", 1);
     kill_worker(0);
-    REQUIRE(lookup(inv, "w0") == ZKC_RES_PENDING, "w0 right after the kill");
+    REQUIRE(lookup(inv, "w0") == ZKC_INVENTORY_PENDING, "w0 right after the kill");
     long long t0 = tu_now_ms();
-    wait_lookup(inv, "w0", ZKC_RES_ABANDONED);
+    wait_lookup(inv, "w0", ZKC_INVENTORY_ABANDONED);
     fprintf(stderr, "t_kill_waiting_worker: w0 ABANDONED %lld ms after kill -9\n", tu_now_ms() - t0);
     REQUIRE(stock_of(inv, "K").queue_length == 0, "queue not empty");
     acall retry = {&ev, 1, 0, 0, 0};
     reserve_async(inv, &retry, "w0", "K", 1, 1, 0, WAIT_MS);
     wait_queue(inv, "K", 1);
-    REQUIRE(lookup(inv, "w0") == ZKC_RES_PENDING, "w0 queued again");
+    REQUIRE(lookup(inv, "w0") == ZKC_INVENTORY_PENDING, "w0 queued again");
 
     /* w1 waits behind our retry; killed; a restock right away lets our head
      * grant the batch, which still holds w1's node: w1 is truly RESERVED. */
@@ -385,22 +385,22 @@ START_TEST(t_kill_waiting_worker)
     REQUIRE(zkc_inventory_restock(inv, "K", 2) == 0, "restock: %s", zkc_errmsg());
     REQUIRE(tu_events_wait(&ev, 1, 0, WAIT_MS) >= 0, "retry not answered");
     REQUIRE(retry.status == 0, "retry: %s", zkc_strerror(retry.status));
-    zkc_res_state w1 = lookup(inv, "w1");
-    REQUIRE(w1 == ZKC_RES_RESERVED || w1 == ZKC_RES_PENDING || w1 == ZKC_RES_ABANDONED, "w1: %s",
+    zkc_inventory_state w1 = lookup(inv, "w1");
+    REQUIRE(w1 == ZKC_INVENTORY_RESERVED || w1 == ZKC_INVENTORY_PENDING || w1 == ZKC_INVENTORY_ABANDONED, "w1: %s",
             zkc__res_state_name(w1));
-    if (w1 != ZKC_RES_RESERVED) /* its session was gone before the grant (slow machine) */
-        wait_lookup(inv, "w1", ZKC_RES_ABANDONED);
+    if (w1 != ZKC_INVENTORY_RESERVED) /* its session was gone before the grant (slow machine) */
+        wait_lookup(inv, "w1", ZKC_INVENTORY_ABANDONED);
     fprintf(stderr, "t_kill_waiting_worker: w1 (killed while queued) is %s\n", zkc__res_state_name(w1));
     tu_raw *raw = tu_raw_open(sh->hosts, tu_ms(10000));
     ru_rec *v;
     int n = ru_records(tu_raw_zh(raw), sh->root, &v);
     ru_check_units(tu_raw_zh(raw), sh->root, "K", 2, v, n);
     free(v);
-    if (w1 == ZKC_RES_RESERVED) {
+    if (w1 == ZKC_INVENTORY_RESERVED) {
         tu_nap_ms(tu_ms(1600)); /* its hold */
         int64_t back = -1;
         REQUIRE(zkc_inventory_reap(inv, &back) == 0 && back == 1, "reap: %lld %s", (long long)back, zkc_errmsg());
-        REQUIRE(lookup(inv, "w1") == ZKC_RES_EXPIRED, "w1 after reap");
+        REQUIRE(lookup(inv, "w1") == ZKC_INVENTORY_EXPIRED, "w1 after reap");
     }
     tu_raw_close(raw);
     tu_events_destroy(&ev);
@@ -483,7 +483,7 @@ START_TEST(t_lost_grant_and_enqueue)
         for (int j = first; j < tag; j++)
             REQUIRE(a[j].calls == 1 && a[j].status == 0, "round %d request %d: %d calls, %s", round, j, a[j].calls,
                     zkc_strerror(a[j].status));
-        zkc_stock_info si = stock_of(oinv, "K");
+        zkc_inventory_stock_info si = stock_of(oinv, "K");
         REQUIRE(si.reserved == tag && si.available == 0, "round %d: reserved %lld", round, (long long)si.reserved);
     }
     /* the enqueue multi loses its reply: the nonce finds our nodes, once */
@@ -494,12 +494,12 @@ START_TEST(t_lost_grant_and_enqueue)
             zkh_proxy_drop_reply(px, OP_MULTI, 1);
         else
             zkh_proxy_drop_request(px, OP_MULTI, 1);
-        zkc_line l = {"K", 2};
-        zkc_res_state st;
+        zkc_inventory_line l = {"K", 2};
+        zkc_inventory_state st;
         char id[16];
         snprintf(id, sizeof id, "e%d", round);
         int rc = zkc_inventory_reserve(ginv, id, &l, 1, NULL, WAIT_MS, NULL, &st);
-        REQUIRE(rc == 0 && st == ZKC_RES_RESERVED, "enqueue round %d: %s", round, zkc_errmsg());
+        REQUIRE(rc == 0 && st == ZKC_INVENTORY_RESERVED, "enqueue round %d: %s", round, zkc_errmsg());
     }
     /* restock's multi (record + marker) loses its reply (applied) or its
      * request (not): the units are added exactly once either way */
@@ -588,20 +588,20 @@ START_TEST(t_lost_restock_decided)
         REQUIRE(call.rc == 0, "round %d: restock after a lost %s: %s (%s)", round, round ? "request" : "reply",
                 zkc_strerror(call.rc), call.err);
         want += 10 + 1;
-        zkc_stock_info si = stock_of(oinv, "K");
+        zkc_inventory_stock_info si = stock_of(oinv, "K");
         REQUIRE(si.available == want && si.total == want, "round %d: available %lld total %lld, want %lld", round,
                 (long long)si.available, (long long)si.total, (long long)want);
     }
     /* confirm's multi loses its reply: the record says it was applied */
-    zkc_line l = {"K", 3};
-    zkc_res_state st;
+    zkc_inventory_line l = {"K", 3};
+    zkc_inventory_state st;
     REQUIRE(zkc_inventory_reserve(ginv, "c1", &l, 1, NULL, WAIT_MS, NULL, &st) == 0, "reserve: %s", zkc_errmsg());
     zkh_proxy *px = connected_proxy();
     int fired0 = zkh_proxy_faults_fired(px);
     zkh_proxy_drop_reply(px, OP_MULTI, 1);
     REQUIRE(zkc_inventory_confirm(ginv, "c1") == 0, "confirm after a lost reply: %s", zkc_errmsg());
     REQUIRE(zkh_proxy_faults_fired(px) > fired0, "confirm: the fault did not fire");
-    zkc_stock_info si = stock_of(oinv, "K");
+    zkc_inventory_stock_info si = stock_of(oinv, "K");
     REQUIRE(si.sold == 3 && si.available == want - 3 && si.reserved == 0, "after confirm: sold %lld",
             (long long)si.sold);
     tu_raw *raw = tu_raw_open(zkh_ensemble_hosts(g_e), tu_ms(10000));
@@ -645,9 +645,9 @@ START_TEST(t_session_expiry_while_queued)
     int rc = zkh_expire_session(hosts, sid, pw, pwlen, tu_ms(30000));
     REQUIRE(rc == 0, "expire: %s", strerror(-rc));
     REQUIRE(tu_events_wait(&ev, 2, 0, WAIT_MS) >= 0, "no answer after expiry");
-    REQUIRE(mine.status == ZKC_ESESSIONLOST && mine.state == ZKC_RES_PENDING, "after expiry: %s %s",
+    REQUIRE(mine.status == ZKC_ESESSIONLOST && mine.state == ZKC_INVENTORY_PENDING, "after expiry: %s %s",
             zkc_strerror(mine.status), zkc__res_state_name(mine.state));
-    wait_lookup(inv, "x", ZKC_RES_ABANDONED);
+    wait_lookup(inv, "x", ZKC_INVENTORY_ABANDONED);
     /* the same worker (new session) retries its order */
     reserve_async(winv, &again, "x", "K", 1, 1, 0, WAIT_MS);
     wait_queue(inv, "K", 2);
@@ -656,7 +656,7 @@ START_TEST(t_session_expiry_while_queued)
     REQUIRE(head.status == 0 && again.status == 0, "head %s, retry %s", zkc_strerror(head.status),
             zkc_strerror(again.status));
     REQUIRE(mine.calls == 1, "first attempt: %d callbacks", mine.calls);
-    zkc_stock_info si = stock_of(inv, "K");
+    zkc_inventory_stock_info si = stock_of(inv, "K");
     REQUIRE(si.reserved == 2 && si.available == 0, "reserved %lld", (long long)si.reserved);
     tu_events_destroy(&ev);
     zkc_inventory_destroy(inv);

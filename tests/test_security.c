@@ -252,12 +252,12 @@ static void app_verify(appstate *a)
     ck_assert_int_eq(zkc_counter_lookup(a->c, "order-1", &r), 0);
     ck_assert_int_eq(r.before, 0);
     ck_assert_int_eq(r.after, 5);
-    zkc_queue_entry *q = NULL;
+    zkc_lock_contender *q = NULL;
     int n = 0;
-    ck_assert_int_eq(zkc_lock_queue(a->c, a->lockp, &q, &n), 0);
+    ck_assert_int_eq(zkc_lock_contenders(a->c, a->lockp, &q, &n), 0);
     ck_assert_int_eq(n, 1);
     ck_assert_int_eq(q[0].czxid, a->token);
-    zkc_queue_free(q, n);
+    zkc_lock_contenders_free(q, n);
 }
 
 static void app_teardown(appstate *a)
@@ -335,9 +335,9 @@ static void attack_all(const char *who, const char *cred)
     zkc_counter_result r;
     rc = zkc_counter_add(ectr, 1000, NULL, &r);
     ck_assert_msg(rc == ZKC_ENOAUTH, "%s counter add: %s", who, zkc_strerror(rc));
-    zkc_queue_entry *q = NULL;
+    zkc_lock_contender *q = NULL;
     int n = 0;
-    rc = zkc_lock_queue(ec, a.lockp, &q, &n);
+    rc = zkc_lock_contenders(ec, a.lockp, &q, &n);
     ck_assert_msg(rc == ZKC_ENOAUTH, "%s queue listing: %s", who, zkc_strerror(rc));
     zkc_counter_destroy(ectr);
     zkc_lock_destroy(el);
@@ -375,11 +375,11 @@ START_TEST(test_same_identity_can_do_everything)
     appstate a;
     app_setup(&a, "sec-peer");
     zkc_client *b = app_client_meta(a.meta, NULL);
-    zkc_queue_entry *q = NULL;
+    zkc_lock_contender *q = NULL;
     int n = 0;
-    ck_assert_int_eq(zkc_lock_queue(b, a.lockp, &q, &n), 0);
+    ck_assert_int_eq(zkc_lock_contenders(b, a.lockp, &q, &n), 0);
     ck_assert_int_eq(n, 1);
-    zkc_queue_free(q, n);
+    zkc_lock_contenders_free(q, n);
     zkc_counter *bc = NULL;
     ck_assert_int_eq(zkc_counter_create(b, a.ctrp, NULL, &bc), 0);
     zkc_counter_result r;
@@ -412,11 +412,11 @@ START_TEST(test_same_identity_can_do_everything)
     tu_events_init(&ev);
     zkc_lock_set_listener(a.mutex, tu_lock_listener, &ev);
     tu_raw *braw = raw_as(APP);
-    ck_assert_int_eq(zkc_lock_queue(b, a.lockp, &q, &n), 0);
+    ck_assert_int_eq(zkc_lock_contenders(b, a.lockp, &q, &n), 0);
     ck_assert_int_eq(n, 1);
     char node[700];
     snprintf(node, sizeof node, "%s/%s", a.lockp, q[0].name);
-    zkc_queue_free(q, n);
+    zkc_lock_contenders_free(q, n);
     ck_assert_int_eq(zoo_delete(tu_raw_zh(braw), node, -1), ZOK);
     ck_assert_int_ge(tu_events_wait(&ev, ZKC_LOCK_EVENT_LOST, 0, tu_ms(10000)), 0);
     ck_assert_int_eq(zkc_lock_is_held(a.mutex), 0);
@@ -513,15 +513,15 @@ START_TEST(test_junk_children_ignored_and_fifo_kept)
         ck_assert_msg(tu_wait_queue_count(c[1], dir, i + 2, tu_ms(10000)), "contender %d not queued", i);
     }
     /* The queue shows the seven contenders and none of the junk. */
-    zkc_queue_entry *q = NULL;
+    zkc_lock_contender *q = NULL;
     int n = 0;
-    ck_assert_int_eq(zkc_lock_queue(c[2], dir, &q, &n), 0);
+    ck_assert_int_eq(zkc_lock_contenders(c[2], dir, &q, &n), 0);
     ck_assert_int_eq(n, 7);
     for (int i = 0; i < n; i++)
         ck_assert_msg(strncmp(q[i].name, "_c_", 3) == 0 && strcmp(q[i].name, "_c_x-lock-abcdefghij"),
                       "junk %s listed as a contender", q[i].name);
     ck_assert_int_eq(q[0].holds, 1);
-    zkc_queue_free(q, n);
+    zkc_lock_contenders_free(q, n);
     /* Released in turn: each next one gets it, in arrival order. */
     ck_assert_int_eq(zkc_lock_release(first), 0);
     for (int i = 0; i < 6; i++) {
@@ -751,10 +751,10 @@ START_TEST(test_reservation_records_protected)
     zkc_inventory *inv = NULL;
     ck_assert_int_eq(zkc_inventory_create(c, root, &inv), 0);
     ck_assert_int_eq(zkc_inventory_restock(inv, "widget", 10), 0);
-    zkc_line line = {"widget", 3};
-    zkc_res_state st = ZKC_RES_PENDING;
+    zkc_inventory_line line = {"widget", 3};
+    zkc_inventory_state st = ZKC_INVENTORY_PENDING;
     ck_assert_int_eq(zkc_inventory_reserve(inv, "order-7", &line, 1, NULL, tu_ms(10000), NULL, &st), 0);
-    ck_assert_int_eq(st, ZKC_RES_RESERVED);
+    ck_assert_int_eq(st, ZKC_INVENTORY_RESERVED);
     tu_raw *app = raw_as(APP);
     nodes *all = calloc(1, sizeof *all);
     walk(tu_raw_zh(app), root, all);
@@ -765,12 +765,12 @@ START_TEST(test_reservation_records_protected)
         attack_node(tu_raw_zh(none), "no identity", all->p[i]);
         attack_node(tu_raw_zh(evil), "another identity", all->p[i]);
     }
-    zkc_stock_info si;
+    zkc_inventory_stock_info si;
     ck_assert_int_eq(zkc_inventory_stock(inv, "widget", &si), 0);
     ck_assert_int_eq(si.reserved, 3);
     ck_assert_int_eq(si.available, 7);
     ck_assert_int_eq(zkc_inventory_lookup(inv, "order-7", &st), 0);
-    ck_assert_int_eq(st, ZKC_RES_RESERVED);
+    ck_assert_int_eq(st, ZKC_INVENTORY_RESERVED);
     /* The SKU record with 200 KB of junk is refused, not trusted. */
     char *big = malloc(BIG_DATA);
     memset(big, '1', BIG_DATA);

@@ -246,11 +246,11 @@ void tu_lock_listener(zkc_lock *l, zkc_lock_event ev, void *ud)
 
 int tu_queue_count(zkc_client *c, const char *path)
 {
-    zkc_queue_entry *q = NULL;
+    zkc_lock_contender *q = NULL;
     int n = -1;
-    int rc = zkc_lock_queue(c, path, &q, &n);
-    ck_assert_msg(rc == 0, "zkc_lock_queue(%s): %s: %s", path, zkc_strerror(rc), zkc_errmsg());
-    zkc_queue_free(q, n);
+    int rc = zkc_lock_contenders(c, path, &q, &n);
+    ck_assert_msg(rc == 0, "zkc_lock_contenders(%s): %s: %s", path, zkc_strerror(rc), zkc_errmsg());
+    zkc_lock_contenders_free(q, n);
     return n;
 }
 

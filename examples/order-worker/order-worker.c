@@ -136,25 +136,25 @@ static int process(const cfg *c, zkc_inventory *inv, zkc_counter *done, int i, i
     order o;
     gen_order(c, i, &o);
     char id[64], names[MAX_LINES][32];
-    zkc_line lines[MAX_LINES];
+    zkc_inventory_line lines[MAX_LINES];
     order_id(i, id, sizeof id);
     for (int k = 0; k < o.n; k++) {
         sku_name(o.sku[k], names[k], sizeof names[k]);
         lines[k].sku = names[k];
         lines[k].qty = o.qty[k];
     }
-    zkc_reserve_options ro = {0};
+    zkc_inventory_reserve_options ro = {0};
     ro.hold_ms = 60000;
-    zkc_res_state st = ZKC_RES_PENDING;
+    zkc_inventory_state st = ZKC_INVENTORY_PENDING;
     int64_t t0 = now_us();
     int rc = zkc_inventory_reserve(inv, id, lines, o.n, &ro, 20000, NULL, &st);
     int64_t dt = now_us() - t0;
     if (ws.nlat < (int)(sizeof ws.lat_us / sizeof ws.lat_us[0]))
         ws.lat_us[ws.nlat++] = dt;
     if (ws.events && (rc == 0 || rc == ZKC_EOUTOFSTOCK))
-        fprintf(ws.events, "%d %d %" PRId64 " %" PRId64 "\n", i, rc == 0 && st != ZKC_RES_OUT_OF_STOCK, t0,
+        fprintf(ws.events, "%d %d %" PRId64 " %" PRId64 "\n", i, rc == 0 && st != ZKC_INVENTORY_OUT_OF_STOCK, t0,
                 t0 + dt);
-    if (rc == 0 && (st == ZKC_RES_RESERVED || st == ZKC_RES_SOLD)) {
+    if (rc == 0 && (st == ZKC_INVENTORY_RESERVED || st == ZKC_INVENTORY_SOLD)) {
         /* A crash here leaves a reservation without a sale: the sweep must
          * confirm it, exactly once. */
         if (may_crash && c->crash_rate > 0 && (double)(mix((uint64_t)i ^ (uint64_t)getpid()) % 1000000) / 1e6 < c->crash_rate)
@@ -164,7 +164,7 @@ static int process(const cfg *c, zkc_inventory *inv, zkc_counter *done, int i, i
             return -1;
         }
         ws.reserved++;
-    } else if (rc == ZKC_EOUTOFSTOCK || (rc == 0 && st == ZKC_RES_OUT_OF_STOCK)) {
+    } else if (rc == ZKC_EOUTOFSTOCK || (rc == 0 && st == ZKC_INVENTORY_OUT_OF_STOCK)) {
         ws.refused++;
     } else {
         if (!c->quiet)
@@ -184,9 +184,9 @@ static int process(const cfg *c, zkc_inventory *inv, zkc_counter *done, int i, i
     return 0;
 }
 
-static int final_state(zkc_res_state s)
+static int final_state(zkc_inventory_state s)
 {
-    return s == ZKC_RES_SOLD || s == ZKC_RES_OUT_OF_STOCK;
+    return s == ZKC_INVENTORY_SOLD || s == ZKC_INVENTORY_OUT_OF_STOCK;
 }
 
 static int worker_main(const cfg *c, int index)
@@ -228,7 +228,7 @@ static int worker_main(const cfg *c, int index)
         char id[64];
         order_id(i, id, sizeof id);
         for (int attempt = 0; attempt < 20; attempt++) {
-            zkc_res_state s = ZKC_RES_PENDING;
+            zkc_inventory_state s = ZKC_INVENTORY_PENDING;
             int rc = zkc_inventory_lookup(inv, id, &s);
             if (rc == 0 && final_state(s))
                 break;
@@ -360,14 +360,14 @@ static int run(cfg *c, char **argv)
     for (int i = 1; i <= c->orders; i++) {
         char id[64];
         order_id(i, id, sizeof id);
-        zkc_res_state s = ZKC_RES_PENDING;
+        zkc_inventory_state s = ZKC_INVENTORY_PENDING;
         int rc = zkc_inventory_lookup(inv, id, &s);
         if (rc != 0 || !final_state(s)) {
             not_final++;
             continue;
         }
         processed++;
-        if (s == ZKC_RES_OUT_OF_STOCK) {
+        if (s == ZKC_INVENTORY_OUT_OF_STOCK) {
             refused++;
             continue;
         }
@@ -383,7 +383,7 @@ static int run(cfg *c, char **argv)
     for (int s = 0; s < c->skus; s++) {
         char name[32];
         sku_name(s, name, sizeof name);
-        zkc_stock_info si;
+        zkc_inventory_stock_info si;
         if (zkc_inventory_stock(inv, name, &si) != 0) {
             fprintf(stderr, "order-worker: stock %s: %s\n", name, zkc_errmsg());
             conserve_bad++;

@@ -24,7 +24,7 @@ extern __typeof__(zkc_inventory_create) zkc_inventory_create __attribute__((weak
 extern __typeof__(zkc_inventory_destroy) zkc_inventory_destroy __attribute__((weak));
 extern __typeof__(zkc_inventory_stock) zkc_inventory_stock __attribute__((weak));
 extern __typeof__(zkc_inventory_lookup) zkc_inventory_lookup __attribute__((weak));
-extern __typeof__(zkc_inventory_cancel) zkc_inventory_cancel __attribute__((weak));
+extern __typeof__(zkc_inventory_return) zkc_inventory_return __attribute__((weak));
 
 #define T_NONE INT64_MAX
 #define MAX_REPORT 8
@@ -965,7 +965,7 @@ static void check_inventory(ctx *x)
                     restock_hi[o->path] += o->delta;
                 }
             }
-            if (o->kind == 'r' && o->nret && o->rc == 0 && o->state == ZKC_RES_RESERVED)
+            if (o->kind == 'r' && o->nret && o->rc == 0 && o->state == ZKC_INVENTORY_RESERVED)
                 x->out->inv_reserved++;
             if (o->kind != 'r' || !o->key)
                 continue;
@@ -974,7 +974,7 @@ static void check_inventory(ctx *x)
             if (u->n)
                 continue;
             u->n = o->n;
-            zkc_res_state st = ZKC_RES_PENDING;
+            zkc_inventory_state st = ZKC_INVENTORY_PENDING;
             int rc = zkc_inventory_lookup(inv, o->key, &st);
             if (rc == ZKC_ENONODE)
                 continue;
@@ -986,19 +986,19 @@ static void check_inventory(ctx *x)
                 int s = o->sku[k];
                 if (s < 0 || s >= CH_MAX_SKUS)
                     continue;
-                if (st == ZKC_RES_RESERVED)
+                if (st == ZKC_INVENTORY_RESERVED)
                     by_res[s] += o->qty[k];
-                else if (st == ZKC_RES_SOLD)
+                else if (st == ZKC_INVENTORY_SOLD)
                     by_sold[s] += o->qty[k];
             }
-            if (st == ZKC_RES_RESERVED && zkc_inventory_cancel && !x->in->no_side_effects)
+            if (st == ZKC_INVENTORY_RESERVED && zkc_inventory_return && !x->in->no_side_effects)
                 u->applied = 2; /* to release after the check */
         }
     }
     for (int s = 0; s < sh->skus; s++) {
         char sku[32];
         ch_sku_name(s, sku, sizeof sku);
-        zkc_stock_info si;
+        zkc_inventory_stock_info si;
         memset(&si, 0, sizeof si);
         int rc = zkc_inventory_stock(inv, sku, &si);
         if (rc == ZKC_ENONODE)
@@ -1037,7 +1037,7 @@ static void check_inventory(ctx *x)
         if (!u)
             continue;
         if (u->applied == 2)
-            zkc_inventory_cancel(inv, u->key);
+            zkc_inventory_return(inv, u->key);
         free(u->key);
         free(u);
     }

@@ -24,7 +24,7 @@ extern __typeof__(zkc_inventory_create) zkc_inventory_create __attribute__((weak
 extern __typeof__(zkc_inventory_destroy) zkc_inventory_destroy __attribute__((weak));
 extern __typeof__(zkc_inventory_stock) zkc_inventory_stock __attribute__((weak));
 extern __typeof__(zkc_inventory_lookup) zkc_inventory_lookup __attribute__((weak));
-extern __typeof__(zkc_inventory_cancel) zkc_inventory_cancel __attribute__((weak));
+extern __typeof__(zkc_inventory_return) zkc_inventory_return __attribute__((weak));
 
 /* ---------------------------------------------------------------- the schedule */
 
@@ -661,7 +661,7 @@ static int inventory_baseline(zkc_client *c, int64_t *total, int64_t *sold)
     for (int i = 0; i < D.sh.skus; i++) {
         char sku[32];
         ch_sku_name(i, sku, sizeof sku);
-        zkc_stock_info si;
+        zkc_inventory_stock_info si;
         memset(&si, 0, sizeof si);
         if (zkc_inventory_stock(inv, sku, &si) == 0) {
             total[i] = si.total;
@@ -746,9 +746,9 @@ static int64_t wait_no_orphans(zkc_client *c, int timeout_ms, int report)
         for (int i = 0; i < nl; i++) {
             char p[256];
             ch_lock_path(&D.sh, i, p, sizeof p);
-            zkc_queue_entry *q = NULL;
+            zkc_lock_contender *q = NULL;
             int n = 0;
-            int rc = zkc_lock_queue(c, p, &q, &n);
+            int rc = zkc_lock_contenders(c, p, &q, &n);
             if (rc) {
                 left++;
                 if (last_round)
@@ -760,7 +760,7 @@ static int64_t wait_no_orphans(zkc_client *c, int timeout_ms, int report)
                 for (int k = 0; k < n; k++)
                     say("VIOLATION orphan_nodes: %s/%s (owner session 0x%" PRIx64 ", created %" PRId64 ")", p,
                         q[k].name, (uint64_t)q[k].session_id, q[k].ctime_ms);
-            zkc_queue_free(q, n);
+            zkc_lock_contenders_free(q, n);
         }
         if (!left || last_round)
             return left;

@@ -30,7 +30,7 @@ extern __typeof__(zkc_inventory_destroy) zkc_inventory_destroy __attribute__((we
 extern __typeof__(zkc_inventory_restock) zkc_inventory_restock __attribute__((weak));
 extern __typeof__(zkc_inventory_reserve) zkc_inventory_reserve __attribute__((weak));
 extern __typeof__(zkc_inventory_confirm) zkc_inventory_confirm __attribute__((weak));
-extern __typeof__(zkc_inventory_cancel) zkc_inventory_cancel __attribute__((weak));
+extern __typeof__(zkc_inventory_return) zkc_inventory_return __attribute__((weak));
 extern __typeof__(zkc_inventory_lookup) zkc_inventory_lookup __attribute__((weak));
 extern __typeof__(zkc_inventory_reap) zkc_inventory_reap __attribute__((weak));
 
@@ -679,21 +679,21 @@ typedef struct ithread {
 
 static void inv_lookup(ithread *t, const char *rid)
 {
-    zkc_res_state st = ZKC_RES_PENDING;
+    zkc_inventory_state st = ZKC_INVENTORY_PENDING;
     int rc = zkc_inventory_lookup(t->inv, rid, &st);
     ch_log(W.h, "ILOOK rid=%s rc=%d state=%d", rid, rc, (int)st);
 }
 
 static int inv_reserve(ithread *t, uint64_t id, const char *rid, const held_res *hr, int repeat)
 {
-    zkc_line lines[2];
+    zkc_inventory_line lines[2];
     char skus[2][32];
     for (int i = 0; i < hr->n; i++) {
         ch_sku_name(hr->sku[i], skus[i], sizeof skus[i]);
         lines[i].sku = skus[i];
         lines[i].qty = hr->qty[i];
     }
-    zkc_reserve_options o;
+    zkc_inventory_reserve_options o;
     memset(&o, 0, sizeof o);
     o.wait_for_restock = !repeat && ch_randint(&t->rng, 0, 99) < 20;
     o.hold_ms = 20000;
@@ -701,12 +701,12 @@ static int inv_reserve(ithread *t, uint64_t id, const char *rid, const held_res 
     ch_log(W.h, "IINV id=%" PRIu64 " op=%s rid=%s n=%d s0=%d q0=%" PRId64 " s1=%d q1=%" PRId64 " wait=%d", id,
            repeat ? "repeat" : "reserve", rid, hr->n, hr->sku[0], hr->qty[0], hr->n > 1 ? hr->sku[1] : -1,
            hr->n > 1 ? hr->qty[1] : 0, o.wait_for_restock);
-    zkc_res_state st = ZKC_RES_PENDING;
+    zkc_inventory_state st = ZKC_INVENTORY_PENDING;
     int rc = zkc_inventory_reserve(t->inv, rid, lines, hr->n, &o, to, NULL, &st);
     ch_log(W.h, "IRET id=%" PRIu64 " rc=%d state=%d%s%s", id, rc, (int)st, rc ? " msg=" : "", rc ? zkc_errmsg() : "");
     if (rc != 0 && rc != ZKC_EOUTOFSTOCK && rc != ZKC_ETIMEDOUT && rc != ZKC_EINVAL)
         inv_lookup(t, rid); /* session lost, connection lost, ...: what became of it? */
-    return rc == 0 && st == ZKC_RES_RESERVED;
+    return rc == 0 && st == ZKC_INVENTORY_RESERVED;
 }
 
 static void inv_round(ithread *t)
@@ -738,7 +738,7 @@ static void inv_round(ithread *t)
     }
     int k = ch_randint(&t->rng, 0, t->nheld - 1);
     held_res hr = t->held[k];
-    if (r < 95) /* confirm and cancel end the reservation: forget it */
+    if (r < 95) /* confirm and return end the reservation: forget it */
         t->held[k] = t->held[--t->nheld];
     if (r < 88) {
         ch_log(W.h, "IINV id=%" PRIu64 " op=confirm rid=%s", id, hr.rid);
@@ -746,7 +746,7 @@ static void inv_round(ithread *t)
         ch_log(W.h, "IRET id=%" PRIu64 " rc=%d state=-1%s%s", id, rc, rc ? " msg=" : "", rc ? zkc_errmsg() : "");
     } else if (r < 95) {
         ch_log(W.h, "IINV id=%" PRIu64 " op=cancel rid=%s", id, hr.rid);
-        int rc = zkc_inventory_cancel(t->inv, hr.rid);
+        int rc = zkc_inventory_return(t->inv, hr.rid);
         ch_log(W.h, "IRET id=%" PRIu64 " rc=%d state=-1%s%s", id, rc, rc ? " msg=" : "", rc ? zkc_errmsg() : "");
     } else if (r < 98) {
         inv_reserve(t, id, hr.rid, &hr, 1); /* the same id again: must not reserve twice */

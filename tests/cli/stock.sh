@@ -1,5 +1,5 @@
 #!/bin/sh
-# zkcoord stock: restock and read, reserve/lookup/confirm/cancel, a repeated
+# zkcoord stock: restock and read, reserve/lookup/confirm/return, a repeated
 # --id reserves once, fail-fast out of stock (exit 10), usage errors (exit 2).
 . "$(dirname "$0")/common.sh"
 start_zk
@@ -44,14 +44,14 @@ stock_is a 8 0 2 10
 run 0 $C --json stock reserve /shop --id o2 a:3
 expect_out '{"root":"/shop","id":"o2","state":"RESERVED"}'
 stock_is a 5 3 2 10
-run 0 $C stock cancel /shop o2
-expect_out CANCELLED
+run 0 $C stock return /shop o2
+expect_out RETURNED
 run 0 $C stock lookup /shop o2
-expect_out CANCELLED
+expect_out RETURNED
 stock_is a 8 0 2 10
 run 1 $C stock confirm /shop o2
-grep -q "is CANCELLED, not RESERVED" "$T/err" || fail "confirm of a cancelled request: message"
-ok "confirm -> SOLD (sold up); cancel of another -> units back"
+grep -q "is RETURNED, not RESERVED" "$T/err" || fail "confirm of a returned request: message"
+ok "confirm -> SOLD (sold up); return of another -> units back"
 
 run 10 $C stock reserve /shop --id o3 a:5 b:3
 expect_out OUT_OF_STOCK

@@ -183,11 +183,11 @@ typedef struct worker {
 /* The sequence number and name of the node that holds `token` at path. */
 static int find_own(zkc_client *c, int64_t token, int64_t *seq, char *name, size_t nlen)
 {
-    zkc_queue_entry *e = NULL;
+    zkc_lock_contender *e = NULL;
     int n = 0;
-    int rc = zkc_lock_queue(c, o_path, &e, &n);
+    int rc = zkc_lock_contenders(c, o_path, &e, &n);
     if (rc) {
-        fail("zkc_lock_queue(%s): %s: %s", o_path, zkc_strerror(rc), zkc_errmsg());
+        fail("zkc_lock_contenders(%s): %s: %s", o_path, zkc_strerror(rc), zkc_errmsg());
         return -1;
     }
     int found = -1;
@@ -197,10 +197,10 @@ static int find_own(zkc_client *c, int64_t token, int64_t *seq, char *name, size
             *seq = e[i].sequence;
             snprintf(name, nlen, "%s", e[i].name);
             if (!e[i].holds)
-                fail("zkc_lock_queue says our node %s (token %" PRId64 ") does not hold", e[i].name, token);
+                fail("zkc_lock_contenders says our node %s (token %" PRId64 ") does not hold", e[i].name, token);
         }
     }
-    zkc_queue_free(e, n);
+    zkc_lock_contenders_free(e, n);
     if (found < 0)
         fail("our node (czxid %" PRId64 ") is not in the queue of %s", token, o_path);
     return found < 0 ? -1 : 0;
@@ -512,14 +512,14 @@ static int cmd_queue(void)
     zkc_client *c = connect_client();
     if (!c)
         return 1;
-    zkc_queue_entry *e = NULL;
+    zkc_lock_contender *e = NULL;
     int n = 0;
-    int rc = zkc_lock_queue(c, o_path, &e, &n);
+    int rc = zkc_lock_contenders(c, o_path, &e, &n);
     if (rc)
-        fail("zkc_lock_queue(%s): %s: %s", o_path, zkc_strerror(rc), zkc_errmsg());
+        fail("zkc_lock_contenders(%s): %s: %s", o_path, zkc_strerror(rc), zkc_errmsg());
     for (int i = 0; i < n; i++)
         printf("%s %" PRId64 " %d %d\n", e[i].name, e[i].sequence, e[i].kind, e[i].holds);
-    zkc_queue_free(e, n);
+    zkc_lock_contenders_free(e, n);
     zkc_client_destroy(c);
     return failures ? 1 : 0;
 }

@@ -1,5 +1,5 @@
 /*
- * A lock's queue as tools see it (zkc_lock_queue): every member with its
+ * A lock's queue as tools see it (zkc_lock_contenders): every member with its
  * sequence, kind, owner session and czxid, and who holds, for any recipe on
  * the member core, from any client (no lock object needed).
  */
@@ -16,7 +16,7 @@ typedef struct list_op {
     char **names;
     int n;
     int pending;
-    zkc_queue_entry *entries;
+    zkc_lock_contender *entries;
     int count;
 } list_op;
 
@@ -33,13 +33,13 @@ static void list_release(zkc__op *op)
     free(lo->names);
     free(lo->path);
     if (lo->entries)
-        zkc_queue_free(lo->entries, lo->count);
+        zkc_lock_contenders_free(lo->entries, lo->count);
     free(lo);
 }
 
 static void list_stat_done(zkc__req *r)
 {
-    zkc_queue_entry *e = r->ctx;
+    zkc_lock_contender *e = r->ctx;
     list_op *lo = (list_op *)(void *)r->tag;
     if (r->rc == ZR_OK) {
         e->czxid = r->stat.czxid;
@@ -61,7 +61,7 @@ static void list_stat_done(zkc__req *r)
         lo->count = k;
         int writer_seen = 0, leases_before = 0;
         for (int i = 0; i < k; i++) {
-            zkc_queue_entry *q = &lo->entries[i];
+            zkc_lock_contender *q = &lo->entries[i];
             if (q->kind == ZKC_LOCK_READ)
                 q->holds = !writer_seen;
             else if (q->kind == ZKC_LOCK_SEMAPHORE)
@@ -138,10 +138,10 @@ static void list_start(zkc__op *op)
     zkc__get(op->c, lo->path, NULL, list_data_done, lo);
 }
 
-int zkc_lock_queue(zkc_client *c, const char *path, zkc_queue_entry **entries, int *count)
+int zkc_lock_contenders(zkc_client *c, const char *path, zkc_lock_contender **entries, int *count)
 {
     if (!c || !entries || !count)
-        return zkc__err(ZKC_EINVAL, "zkc_lock_queue: NULL argument");
+        return zkc__err(ZKC_EINVAL, "zkc_lock_contenders: NULL argument");
     *entries = NULL;
     *count = 0;
     int rc = zkc__path_check(path, "lock path");
@@ -165,7 +165,7 @@ int zkc_lock_queue(zkc_client *c, const char *path, zkc_queue_entry **entries, i
     return rc;
 }
 
-void zkc_queue_free(zkc_queue_entry *entries, int count)
+void zkc_lock_contenders_free(zkc_lock_contender *entries, int count)
 {
     if (!entries)
         return;
