@@ -649,7 +649,7 @@ static void multi_done(zkc__req *r)
             char dir[ZKC__PATH_MAX + 1];
             zkc__path_parent(r->ops[fi].path, dir, sizeof dir);
             zkc__ctr_txn_phase(t, "creating the counter's parent nodes");
-            zkc__mkpath_start(c, dir, keydir_done, t);
+            zkc__mkpath(c, dir, keydir_done, t);
             return;
         }
         zkc__ctr_upd *first = t->multi ? t->multi : t->u[0];
@@ -697,7 +697,7 @@ static void multi_done(zkc__req *r)
             char dir[ZKC__PATH_MAX + 1];
             zkc__path_parent(kp, dir, sizeof dir);
             zkc__ctr_txn_phase(t, "creating the key's parent nodes");
-            zkc__mkpath_start(c, dir, keydir_done, t);
+            zkc__mkpath(c, dir, keydir_done, t);
             return;
         }
         txn_fail(t, zkc__map_zrc(frc), "creating idempotency key %s: %s", kp, zkc__zrc_name(frc));

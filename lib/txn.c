@@ -30,69 +30,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---------------------------------------------------------------- parents */
-
-typedef struct mkpath {
-    zkc_client *c;
-    char *target;
-    size_t pos, prev;
-    int tries;
-    void (*done)(void *arg, int rc);
-    void *arg;
-} mkpath;
-
-static void mkpath_step(mkpath *m);
-
-static void mkpath_done(zkc__req *r)
-{
-    mkpath *m = r->ctx;
-    if ((zkc__zrc_indeterminate(r->rc) || r->rc == ZR_SESSIONLOST) && ++m->tries < 10) {
-        /* A create of a persistent parent is safe to repeat: NODEEXISTS is success. */
-        m->pos = m->prev;
-        mkpath_step(m);
-        return;
-    }
-    if (r->rc != ZR_OK && r->rc != ZR_NODEEXISTS) {
-        m->done(m->arg, r->rc);
-        free(m->target);
-        free(m);
-        return;
-    }
-    mkpath_step(m);
-}
-
-static void mkpath_step(mkpath *m)
-{
-    size_t n = strlen(m->target);
-    if (m->pos >= n) {
-        m->done(m->arg, ZR_OK);
-        free(m->target);
-        free(m);
-        return;
-    }
-    const char *slash = strchr(m->target + m->pos + 1, '/');
-    size_t end = slash ? (size_t)(slash - m->target) : n;
-    char *prefix = strndup(m->target, end);
-    m->prev = m->pos;
-    m->pos = end;
-    zkc__create(m->c, prefix, NULL, 0, 0, mkpath_done, m);
-    free(prefix);
-}
-
-void zkc__mkpath_start(zkc_client *c, const char *path, void (*done)(void *, int), void *arg)
-{
-    mkpath *m = calloc(1, sizeof *m);
-    if (!m || !(m->target = strdup(path))) {
-        free(m);
-        done(arg, ZR_APIERROR);
-        return;
-    }
-    m->c = c;
-    m->done = done;
-    m->arg = arg;
-    mkpath_step(m);
-}
-
 /* ---------------------------------------------------------------- markers */
 
 struct zkc__marker {
@@ -264,7 +201,7 @@ static void marker_created(zkc__req *r)
         char dir[ZKC__PATH_MAX + 1];
         zkc__path_parent(m->path, dir, sizeof dir);
         phase(t, "creating the marker's parent nodes");
-        zkc__mkpath_start(t->c, dir, marker_parents_done, t);
+        zkc__mkpath(t->c, dir, marker_parents_done, t);
     } else if (r->rc == ZR_NODEEXISTS || zkc__zrc_indeterminate(r->rc)) {
         /* No answer: perhaps created. The marker is persistent, so find out
          * rather than fail the update as "not applied" and forget it. */

@@ -86,8 +86,4 @@ void zkc__txn_defer(zkc__txn *t, int64_t ms);
  * answer), as a caller sees it. */
 int zkc__txn_req_error(int rc);
 
-/* Create every node of `path` that is missing (persistent), then call done
- * with ZR_OK or the failure. */
-void zkc__mkpath_start(zkc_client *c, const char *path, void (*done)(void *, int), void *arg);
-
 #endif
