@@ -1387,6 +1387,113 @@ START_TEST(t_expiry_with_batch_in_flight)
 }
 END_TEST
 
+
+/* ================================================================ late replies */
+
+/* Issue 21.1: a write whose reply arrives after the client's operation
+ * timeout (the C client then fails it with ZOPERATIONTIMEOUT) may have been
+ * applied, exactly as after a connection loss. The proxy holds one reply of
+ * the given kind for two session timeouts: the request reaches the leader and
+ * is applied, the answer never arrives in time. */
+#define LATE_SESSION_MS 4000
+
+extern int zkc__counter_rebase_from; /* lib/counter_rebase.c: lowered to drive a real rebase */
+
+static zkc_client *late_client(const char *meta)
+{
+    return client_meta(zkh_proxy_hostport(g_px[0]), meta, 0, tu_ms(LATE_SESSION_MS), 0, 0);
+}
+
+/* The first write of a client creates its persistent marker node; a late
+ * reply to that create must be decided by reading the marker, not reported as
+ * a failure ("nothing applied") while the marker exists untracked. */
+START_TEST(t_late_marker_create_reply)
+{
+    zkh_ensemble *e = fault_ensemble(0);
+    if (!e)
+        return;
+    REQUIRE(zkh_proxy_start(&g_px[0], zkh_node_hostport(e, 0)) == 0, "proxy");
+    char meta[128], path[160];
+    snprintf(meta, sizeof meta, "/zkctf-latemark-%d-%lld", (int)getpid(), tu_now_ms());
+    snprintf(path, sizeof path, "%s-ctr", meta);
+    /* Another client makes the counter and the marker directory, so the first
+     * create the proxy sees from the client under test is its marker's. */
+    zkc_client *w = client_meta(zkh_node_hostport(e, 1), meta, 0, tu_ms(LATE_SESSION_MS), 0, 0);
+    zkc_counter *cw = counter_on(w, path);
+    zkc_counter_result r = {0, 0, 0};
+    REQUIRE(zkc_counter_add(cw, 1, NULL, &r) == 0, "warm-up add: %s", zkc_errmsg());
+    zkc_client *c = late_client(meta);
+    int64_t sid = tu_session_id(c);
+    zkc_counter *ctr = counter_on(c, path);
+    long seen0 = zkh_proxy_requests_seen(g_px[0], ZOO_CREATE2_OP);
+    zkh_proxy_delay_reply(g_px[0], ZOO_CREATE2_OP, 1, 2 * tu_ms(LATE_SESSION_MS));
+    int rc = zkc_counter_add(ctr, 5, NULL, &r);
+    fprintf(stderr, "late marker create reply: add -> %s (%s)\n", zkc_strerror(rc), rc ? zkc_errmsg() : "applied");
+    REQUIRE(zkh_proxy_faults_fired(g_px[0]) == 1, "the marker create's reply was not delayed");
+    /* The session lives and a server answers: the add must go through. */
+    REQUIRE(rc == 0, "add after a late marker create reply: %s (%s)", zkc_strerror(rc), zkc_errmsg());
+    REQUIRE(zkh_proxy_requests_seen(g_px[0], ZOO_CREATE2_OP) - seen0 == 1, "the marker was created %ld times",
+            zkh_proxy_requests_seen(g_px[0], ZOO_CREATE2_OP) - seen0);
+    REQUIRE(tu_session_id(c) == sid, "the session was lost: the test did not test the late reply");
+    REQUIRE(final_value(path) == 6, "counter is %" PRId64 ", not 6", final_value(path));
+    zkc_counter_destroy(ctr);
+    zkc_counter_destroy(cw);
+    zkc_client_destroy(c);
+    zkc_client_destroy(w);
+    cleanup();
+}
+END_TEST
+
+/* A rebase is a multi of delete + create. When its reply comes late, it may
+ * have been applied: the caller must hear ZKC_EUNKNOWN (or success), never an
+ * error that says nothing was written while the node was in fact re-created. */
+START_TEST(t_late_rebase_reply)
+{
+    zkh_ensemble *e = fault_ensemble(0);
+    if (!e)
+        return;
+    REQUIRE(zkh_proxy_start(&g_px[0], zkh_node_hostport(e, 0)) == 0, "proxy");
+    char meta[128], path[160];
+    snprintf(meta, sizeof meta, "/zkctf-laterebase-%d-%lld", (int)getpid(), tu_now_ms());
+    snprintf(path, sizeof path, "%s-ctr", meta);
+    zkc_client *c = late_client(meta);
+    int64_t sid = tu_session_id(c);
+    zkc_counter *ctr = counter_on(c, path);
+    zkc_counter_result r = {0, 0, 0};
+    REQUIRE(zkc_counter_add(ctr, 7, NULL, &r) == 0, "add: %s", zkc_errmsg());
+    zhandle_t *zh = raw_open(zkh_node_hostport(e, 1));
+    struct Stat before, after;
+    REQUIRE(zoo_exists(zh, path, 0, &before) == ZOK, "stat %s", path);
+    zkc__counter_rebase_from = 0; /* every version is "near the wrap" */
+    zkh_proxy_delay_reply(g_px[0], ZOO_MULTI_OP, 1, 2 * tu_ms(LATE_SESSION_MS));
+    int rc = zkc_counter_rebase(ctr);
+    zkc__counter_rebase_from = 1 << 30;
+    char msg[300];
+    snprintf(msg, sizeof msg, "%s", rc ? zkc_errmsg() : "rebased");
+    fprintf(stderr, "late rebase reply: rebase -> %s (%s)\n", zkc_strerror(rc), msg);
+    REQUIRE(zkh_proxy_faults_fired(g_px[0]) == 1, "the rebase multi's reply was not delayed");
+    REQUIRE(tu_session_id(c) == sid, "the session was lost: the test did not test the late reply");
+    /* The raw client's server may lag the leader by a moment. */
+    int recreated = 0;
+    long long deadline = tu_now_ms() + tu_ms(5000);
+    do {
+        REQUIRE(zoo_exists(zh, path, 0, &after) == ZOK, "stat %s", path);
+        recreated = after.czxid != before.czxid;
+    } while (!recreated && tu_now_ms() < deadline && (tu_nap_ms(20), 1));
+    /* Whatever it said must be true: the multi reached the leader, so the
+     * node was re-created; "nothing was written" is a lie. */
+    REQUIRE(rc == 0 || rc == ZKC_EUNKNOWN, "rebase said %s (%s) but the node was %s", zkc_strerror(rc), msg,
+            recreated ? "re-created" : "left alone");
+    REQUIRE(recreated, "the delayed rebase was not applied: the test did not test the late reply");
+    int64_t v = -1;
+    REQUIRE(zkc_counter_get(ctr, &v) == 0 && v == 7, "value after the rebase: %" PRId64 " (%s)", v, zkc_errmsg());
+    zookeeper_close(zh);
+    zkc_counter_destroy(ctr);
+    zkc_client_destroy(c);
+    cleanup();
+}
+END_TEST
+
 static void reset_progress(void)
 {
     pthread_mutex_lock(&g_prog.mu);
@@ -1409,6 +1516,8 @@ static Suite *faults_suite(void)
         {"retention", t_marker_retention},
         {"cleanup-undecided", t_cleanup_while_undecided},
         {"async-contract", t_expiry_with_batch_in_flight},
+        {"late-marker-create", t_late_marker_create_reply},
+        {"late-rebase", t_late_rebase_reply},
     };
     Suite *s = suite_create("counter-faults");
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

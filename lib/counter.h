@@ -1,0 +1,106 @@
+/* The counter module's private header: lib/counter.c (objects, cores, API),
+ * lib/counter_txn.c (a counter write on the transaction core),
+ * lib/counter_multi.c (multi-counter adds), lib/counter_rebase.c. */
+#ifndef ZKC_COUNTER_H
+#define ZKC_COUNTER_H
+
+#include "internal.h"
+#include "beacon.h"
+#include "codec.h"
+#include "txn.h"
+
+#define ZKC__CTR_BATCH_MAX 64
+enum { ZKC__CTR_GET = 1, ZKC__CTR_SET, ZKC__CTR_ADD, ZKC__CTR_CAS, ZKC__CTR_MULTI };
+
+typedef struct zkc__ctr_core zkc__ctr_core;
+typedef struct zkc__ctr_upd zkc__ctr_upd;
+
+struct zkc_counter {
+    zkc_client *c;
+    zkc__ctr_core *co;
+    char *path;
+    int refs; /* atomic */
+    int api_destroyed;
+};
+
+/* One per path and client, shared by that client's counter objects on it:
+ * the update queue (COMBINING) and the cache (CACHE) of lib/counter.c. */
+struct zkc__ctr_core {
+    zkc__list_node node; /* in the client's core list */
+    zkc_client *c;
+    char *path;
+    int fmt;
+    int64_t initial;
+    int max_attempts;
+    int combine;
+    int users;
+    int cached, fresh, missing;
+    int64_t value;
+    int32_t version;
+    zkc__list queue; /* of zkc__ctr_upd, FIFO */
+    int busy;
+    zkc__beacon beacon;
+};
+
+/* One update (or read) of a counter, or one multi-counter add: the caller's op. */
+struct zkc__ctr_upd {
+    zkc__op op;
+    zkc_counter *ctr;
+    zkc__ctr_core *co;
+    int type;
+    int64_t a, b;
+    int has_floor, has_ceiling;
+    int64_t floor, ceiling;
+    char *key;
+    zkc_counter_cb cb;
+    void *ud;
+    zkc_counter_result res;
+    zkc__list_node qnode; /* in co->queue while queued */
+    int verdict; /* this round: 0 write it, else the refusal code */
+    int attempts;
+    /* ZKC__CTR_MULTI */
+    int n;
+    zkc__ctr_core **cores;
+    int64_t *deltas;
+    int *hf, *hc;
+    int64_t *fl, *ce;
+    zkc_counter_result *mres;
+    int failed_index;
+    int64_t *newv;
+};
+
+/* A counter write on the transaction core: one batch of a core's updates, or
+ * one multi-counter add. */
+typedef struct zkc__ctr_txn {
+    zkc__txn t;
+    zkc__ctr_core *co; /* batch: one core, upds in u[] */
+    zkc__ctr_upd *u[ZKC__CTR_BATCH_MAX];
+    int nu;
+    zkc__ctr_upd *multi; /* or a multi-counter update */
+    int reads;      /* counter reads in flight */
+    int sync_first; /* the next reads are preceded by a sync */
+    int read_err;   /* first failure among them (ZR_* or ZKC_EBADDATA) */
+    char read_msg[160];
+} zkc__ctr_txn;
+
+/* lib/counter.c */
+char *zkc__ctr_key_path(zkc_client *c, const char *key);
+void zkc__ctr_upd_finish(zkc__ctr_upd *u, int status, const char *fmt, ...) ZKC__PRINTF(3, 4);
+int zkc__ctr_read_error(zkc_client *c, int rc);
+void zkc__ctr_apply_read(zkc__ctr_core *co, zkc__req *r, int *err, const char **why);
+void zkc__ctr_core_kick(zkc__ctr_core *co);
+int zkc__ctr_check(zkc_counter *ctr, const char *fn);
+void zkc__ctr_upd_init(zkc__ctr_upd *u, zkc_client *c);
+void zkc__ctr_upd_release(zkc__op *op);
+void zkc__ctr_label(zkc_client *c, int type, const char *path);
+void zkc__ctr_noop_invoke(zkc__op *op);
+
+/* lib/counter_rebase.c: versions below this need no rebase (fault tests lower it). */
+extern int zkc__counter_rebase_from;
+
+/* lib/counter_txn.c */
+zkc__ctr_txn *zkc__ctr_txn_new(zkc_client *c);
+void zkc__ctr_txn_round(zkc__ctr_txn *t);
+void zkc__ctr_txn_phase(zkc__ctr_txn *t, const char *state);
+
+#endif

@@ -1,0 +1,86 @@
+/*
+ * Multi-counter adds: several counters (of one client) changed in one
+ * transaction, all or none, each op with its own bounds; one idempotency key
+ * for the whole. The round that plans and sends it is the batch's
+ * (lib/counter_txn.c): one write per counter node, the last op on a node
+ * carrying the total of the ops on it.
+ */
+#include "counter.h"
+#include "opwatch.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void multi_start(zkc__op *op)
+{
+    zkc__ctr_upd *u = ZKC__CONTAINER_OF(op, zkc__ctr_upd, op);
+    zkc__ctr_txn *t = zkc__ctr_txn_new(op->c);
+    if (!t) {
+        zkc__op_finish(op, ZKC_ENOMEM, "out of memory");
+        return;
+    }
+    for (int i = 0; i < u->n; i++)
+        u->cores[i]->fresh = 0;
+    t->multi = u;
+    zkc__ctr_txn_round(t);
+}
+
+int zkc_counter_multi_add(zkc_client *c, const zkc_counter_op *ops, int n, const char *key,
+                          zkc_counter_result *results, int *failed_index)
+{
+    if (failed_index)
+        *failed_index = -1;
+    if (!c || !ops)
+        return zkc__err(ZKC_EINVAL, "zkc_counter_multi_add: NULL argument");
+    if (n <= 0 || n > ZKC__REC_MAX_ENTRIES)
+        return zkc__err(ZKC_EINVAL, "zkc_counter_multi_add: %d ops (1..%d allowed)", n, ZKC__REC_MAX_ENTRIES);
+    int rc;
+    if (key && (rc = zkc__name_check(key, "idempotency key")) != 0)
+        return rc;
+    for (int i = 0; i < n; i++) {
+        if ((rc = zkc__ctr_check(ops[i].counter, "zkc_counter_multi_add")) != 0)
+            return rc;
+        if (ops[i].counter->c != c)
+            return zkc__err(ZKC_EINVAL, "zkc_counter_multi_add: op %d's counter belongs to another client", i);
+    }
+    zkc__ctr_upd *u = calloc(1, sizeof *u);
+    if (!u)
+        return zkc__err(ZKC_ENOMEM, "out of memory");
+    zkc__ctr_upd_init(u, c);
+    u->type = ZKC__CTR_MULTI;
+    u->n = n;
+    u->cores = calloc((size_t)n, sizeof *u->cores);
+    u->deltas = calloc((size_t)n, sizeof *u->deltas);
+    u->hf = calloc((size_t)n, sizeof *u->hf);
+    u->hc = calloc((size_t)n, sizeof *u->hc);
+    u->fl = calloc((size_t)n, sizeof *u->fl);
+    u->ce = calloc((size_t)n, sizeof *u->ce);
+    u->mres = calloc((size_t)n, sizeof *u->mres);
+    u->newv = calloc((size_t)n, sizeof *u->newv);
+    u->key = key ? strdup(key) : NULL;
+    if (!u->cores || !u->deltas || !u->hf || !u->hc || !u->fl || !u->ce || !u->mres || !u->newv ||
+        (key && !u->key)) {
+        zkc__ctr_upd_release(&u->op);
+        return zkc__err(ZKC_ENOMEM, "out of memory");
+    }
+    for (int i = 0; i < n; i++) {
+        u->cores[i] = ops[i].counter->co; /* set once at creation, before the object was returned */
+        u->deltas[i] = ops[i].delta;
+        u->hf[i] = ops[i].has_floor;
+        u->hc[i] = ops[i].has_ceiling;
+        u->fl[i] = ops[i].floor;
+        u->ce[i] = ops[i].ceiling;
+    }
+    zkc__ctr_label(c, ZKC__CTR_MULTI, ops[0].counter->path);
+    rc = zkc__op_run(&u->op, multi_start, 1);
+    zkc__opwatch_next(NULL, NULL, 0);
+    if (results && (rc == 0))
+        for (int i = 0; i < n; i++) {
+            results[i] = u->mres[i];
+            results[i].replayed = u->res.replayed;
+        }
+    if (failed_index && (rc == ZKC_EBOUND || rc == ZKC_EOVERFLOW))
+        *failed_index = u->failed_index;
+    u->op.release(&u->op);
+    return rc;
+}

@@ -1,0 +1,106 @@
+/*
+ * Rebase: a counter whose znode version nears the 32-bit wrap (at -1 a
+ * versioned write would be unconditional, so writes refuse with
+ * ZKC_EVERSIONWRAP) is deleted and re-created with its value, in one multi,
+ * which resets its version to 0.
+ */
+#include "counter.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Versions below this are far from the wrap and need no rebase. A variable so
+ * that fault tests can drive a real rebase without 2^30 writes first. */
+int zkc__counter_rebase_from = 1 << 30;
+
+typedef struct rebase_op {
+    zkc__op op;
+    zkc_counter *ctr;
+    int64_t value;
+} rebase_op;
+
+static void rebase_multi_done(zkc__req *r)
+{
+    rebase_op *ro = r->ctx;
+    zkc__ctr_core *co = ro->ctr->co;
+    co->cached = 0;
+    if (r->rc == ZR_OK)
+        zkc__op_finish(&ro->op, 0, NULL);
+    else if (r->rc == ZR_NOTEMPTY)
+        zkc__op_finish(&ro->op, ZKC_EBUSY,
+                       "rebasing %s: the node has children (the fairness beacons of writers that are waiting, or "
+                       "nodes of your own); nothing was written: retry when its writers are idle",
+                       co->path);
+    else if (zkc__zrc_indeterminate(r->rc))
+        /* The delete + create may have been applied: the value is the same
+         * either way, only the version differs; a retry tells. */
+        zkc__op_finish(&ro->op, ZKC_EUNKNOWN, "rebasing %s: outcome unknown (%s); call zkc_counter_rebase again",
+                       co->path, zkc__zrc_name(r->rc));
+    else
+        zkc__op_finish(&ro->op, zkc__txn_req_error(r->rc), "rebasing %s: %s", co->path, zkc__zrc_name(r->rc));
+}
+
+static void rebase_get_done(zkc__req *r)
+{
+    rebase_op *ro = r->ctx;
+    zkc__ctr_core *co = ro->ctr->co;
+    if (r->rc != ZR_OK) {
+        zkc__op_finish(&ro->op, zkc__txn_req_error(r->rc), "rebasing %s: %s", co->path, zkc__zrc_name(r->rc));
+        return;
+    }
+    int64_t v;
+    const char *why;
+    if (zkc__value_decode(co->fmt, r->value, r->valuelen, co->initial, &v, &why) != 0) {
+        zkc__op_finish(&ro->op, ZKC_EBADDATA, "rebasing %s: %s; nothing was written", co->path, why);
+        return;
+    }
+    if (zkc__version_usable(r->stat.version) && r->stat.version >= 0 && r->stat.version < zkc__counter_rebase_from) {
+        zkc__op_finish(&ro->op, 0, NULL); /* far from the wrap: nothing to do */
+        return;
+    }
+    char enc[24];
+    int len = zkc__value_encode(co->fmt, v, enc);
+    zkc__mop ops[2];
+    memset(ops, 0, sizeof ops);
+    /* Delete at the version we read (when it is not -1, which would mean
+     * "any"): a concurrent zkcoord writer then makes this fail instead of
+     * being lost. At -1 no writer of ours can write, so there is no race
+     * among zkcoord clients. */
+    ops[0].type = ZKC_REQ_DELETE;
+    ops[0].path = co->path;
+    ops[0].version = r->stat.version;
+    ops[1].type = ZKC_REQ_CREATE;
+    ops[1].path = co->path;
+    ops[1].data = enc;
+    ops[1].len = len;
+    ro->value = v;
+    zkc__multi(ro->op.c, ops, 2, rebase_multi_done, ro);
+}
+
+static void rebase_start(zkc__op *op)
+{
+    rebase_op *ro = ZKC__CONTAINER_OF(op, rebase_op, op);
+    zkc__get(op->c, ro->ctr->co->path, NULL, rebase_get_done, ro);
+}
+
+static void rebase_release(zkc__op *op)
+{
+    free(ZKC__CONTAINER_OF(op, rebase_op, op));
+}
+
+int zkc_counter_rebase(zkc_counter *ctr)
+{
+    int rc = zkc__ctr_check(ctr, "zkc_counter_rebase");
+    if (rc)
+        return rc;
+    rebase_op *ro = calloc(1, sizeof *ro);
+    if (!ro)
+        return zkc__err(ZKC_ENOMEM, "out of memory");
+    ro->op.c = ctr->c;
+    ro->op.invoke = zkc__ctr_noop_invoke;
+    ro->op.release = rebase_release;
+    ro->ctr = ctr;
+    rc = zkc__op_run(&ro->op, rebase_start, 1);
+    ro->op.release(&ro->op);
+    return rc;
+}

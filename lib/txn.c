@@ -1,0 +1,402 @@
+/*
+ * The transaction core: a versioned record updated exactly once (txn.h says
+ * how a user drives it; counters are the first user, lib/counter_txn.c).
+ *
+ * EXACTLY ONCE. Every write is a ZooKeeper multi of
+ *     the user's ops (setData(record, new, expected version), or create, ...)
+ *     setData(marker, "<txn id> <before> <after>...", expected marker version)
+ * where the marker is a persistent node owned by this client instance
+ * (<meta_root>/txn/<client uuid>-<n>) and used by one transaction at a time.
+ * After a connection loss (or any reply that may follow an applied write:
+ * zkc__zrc_indeterminate) the outcome is decided by syncing and reading the
+ * marker: it holds our txn id exactly when the multi was applied. Because the
+ * marker write is itself conditional on the marker's version, an attempt that
+ * reaches the leader late (after we decided "not applied" and retried) cannot
+ * apply a second time: one of the two fails on the marker version, and the
+ * marker then shows which one landed. Markers are persistent, so the decision
+ * survives a session loss and is made in the next session; the cost is two
+ * writes in one transaction, not a node per update. A marker whose create got
+ * no answer may exist: it is read, never assumed missing.
+ *
+ * BACKOFF. A lost round (BadVersion on one of the user's records) waits a
+ * jittered, exponentially growing time so contenders spread out, or, while
+ * the user's fairness beacon is up (lib/beacon.c), only until just before the
+ * winner's next write.
+ */
+#include "txn.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- markers */
+
+struct zkc__marker {
+    zkc__list_node node;
+    char *path;
+    int32_t version;
+    int state; /* MARKER_* */
+    int busy;
+};
+
+enum { MARKER_UNKNOWN = 0, MARKER_READY, MARKER_MISSING };
+
+/* A client's markers, kept for its lifetime: each one's version is what makes
+ * the next transaction on it one write. */
+typedef struct marker_pool {
+    zkc__singleton single;
+    zkc__list markers;
+    int n;
+} marker_pool;
+
+static const char pool_key; /* its address names the pool among a client's singletons */
+
+static void pool_free(zkc__singleton *single)
+{
+    marker_pool *p = ZKC__CONTAINER_OF(single, marker_pool, single);
+    zkc__list_node *n, *tmp;
+    ZKC__LIST_FOREACH_SAFE(n, tmp, &p->markers) {
+        zkc__marker *m = ZKC__CONTAINER_OF(n, zkc__marker, node);
+        free(m->path);
+        free(m);
+    }
+    free(p);
+}
+
+static marker_pool *pool_get(zkc_client *c)
+{
+    zkc__singleton *single = zkc__singleton_get(c, &pool_key);
+    if (single)
+        return ZKC__CONTAINER_OF(single, marker_pool, single);
+    marker_pool *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    zkc__list_init(&p->markers);
+    p->single.key = &pool_key;
+    p->single.free = pool_free;
+    zkc__singleton_add(c, &p->single);
+    return p;
+}
+
+static zkc__marker *marker_take(zkc_client *c)
+{
+    marker_pool *p = pool_get(c);
+    if (!p)
+        return NULL;
+    zkc__list_node *n, *tmp;
+    ZKC__LIST_FOREACH_SAFE(n, tmp, &p->markers) {
+        zkc__marker *m = ZKC__CONTAINER_OF(n, zkc__marker, node);
+        if (!m->busy) {
+            m->busy = 1;
+            return m;
+        }
+    }
+    zkc__marker *m = calloc(1, sizeof *m);
+    if (!m)
+        return NULL;
+    size_t len = strlen(c->meta_root) + 64;
+    m->path = malloc(len);
+    if (!m->path) {
+        free(m);
+        return NULL;
+    }
+    snprintf(m->path, len, "%s/txn/%s-%d", c->meta_root, c->uuid, p->n++);
+    m->state = MARKER_MISSING;
+    m->busy = 1;
+    zkc__list_push_front(&p->markers, &m->node);
+    return m;
+}
+
+/* ---------------------------------------------------------------- txn */
+
+static void backoff_fire(zkc__timer *tm);
+
+static void phase(zkc__txn *t, const char *state)
+{
+    if (t->ops->phase)
+        t->ops->phase(t, state);
+}
+
+static void txn_fail(zkc__txn *t, int status, const char *fmt, ...) ZKC__PRINTF(3, 4);
+static void txn_fail(zkc__txn *t, int status, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    t->ops->fail(t, status, msg);
+}
+
+int zkc__txn_req_error(int rc)
+{
+    if (rc == ZR_NOTSENT)
+        return ZKC_ECONNLOSS;
+    if (rc == ZR_CLOSING)
+        return ZKC_ECANCELED;
+    return zkc__map_zrc(rc);
+}
+
+void zkc__txn_init(zkc__txn *t, zkc_client *c, const zkc__txn_ops *ops)
+{
+    static uint64_t seq;
+    t->c = c;
+    t->ops = ops;
+    zkc__timer_init(&t->backoff, backoff_fire);
+    snprintf(t->id, sizeof t->id, "%s-%" PRIu64, c->uuid, __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED));
+}
+
+void zkc__txn_finish(zkc__txn *t)
+{
+    zkc__timer_disarm(t->c, &t->backoff);
+    if (t->m) {
+        t->m->busy = 0;
+        t->m = NULL;
+    }
+}
+
+const char *zkc__txn_marker_path(const zkc__txn *t)
+{
+    return t->m->path;
+}
+
+static void marker_created(zkc__req *r);
+
+static void marker_parents_done(void *arg, int rc)
+{
+    zkc__txn *t = arg;
+    if (rc != ZR_OK) {
+        txn_fail(t, zkc__txn_req_error(rc), "cannot create %s/txn: %s", t->c->meta_root, zkc__zrc_name(rc));
+        return;
+    }
+    zkc__create(t->c, t->m->path, NULL, 0, 0, marker_created, t);
+}
+
+static void marker_read_done(zkc__req *r)
+{
+    zkc__txn *t = r->ctx;
+    zkc__marker *m = t->m;
+    if (r->rc == ZR_NONODE) {
+        m->state = MARKER_MISSING;
+    } else if (r->rc == ZR_OK) {
+        m->version = r->stat.version;
+        m->state = MARKER_READY;
+    } else {
+        txn_fail(t, zkc__txn_req_error(r->rc), "reading marker %s: %s", m->path, zkc__zrc_name(r->rc));
+        return;
+    }
+    t->ops->round(t);
+}
+
+static void marker_created(zkc__req *r)
+{
+    zkc__txn *t = r->ctx;
+    zkc__marker *m = t->m;
+    if (r->rc == ZR_OK) {
+        m->version = r->stat.version;
+        m->state = MARKER_READY;
+        t->ops->round(t);
+    } else if (r->rc == ZR_NONODE) {
+        char dir[ZKC__PATH_MAX + 1];
+        zkc__path_parent(m->path, dir, sizeof dir);
+        phase(t, "creating the marker's parent nodes");
+        zkc__mkpath(t->c, dir, marker_parents_done, t);
+    } else if (r->rc == ZR_NODEEXISTS || zkc__zrc_indeterminate(r->rc)) {
+        /* No answer: perhaps created. The marker is persistent, so find out
+         * rather than fail the update as "not applied" and forget it. */
+        m->state = MARKER_UNKNOWN;
+        phase(t, "reading its marker node");
+        zkc__get(t->c, m->path, NULL, marker_read_done, t);
+    } else if (r->rc == ZR_SESSIONLOST) {
+        t->ops->round(t); /* never sent: the next session creates it */
+    } else {
+        txn_fail(t, zkc__txn_req_error(r->rc), "creating marker %s: %s", m->path, zkc__zrc_name(r->rc));
+    }
+}
+
+int zkc__txn_marker_ready(zkc__txn *t)
+{
+    if (!t->m) {
+        t->m = marker_take(t->c);
+        if (!t->m) {
+            txn_fail(t, ZKC_ENOMEM, "out of memory");
+            return 0;
+        }
+    }
+    if (t->m->state == MARKER_MISSING) {
+        phase(t, "creating its marker node");
+        zkc__create(t->c, t->m->path, NULL, 0, 0, marker_created, t);
+        return 0;
+    }
+    if (t->m->state == MARKER_UNKNOWN) {
+        phase(t, "reading its marker node");
+        zkc__get(t->c, t->m->path, NULL, marker_read_done, t);
+        return 0;
+    }
+    return 1;
+}
+
+void zkc__txn_marker_op(zkc__txn *t, zkc__mop *op, const char *data, int len)
+{
+    op->type = ZKC_REQ_SET;
+    op->path = t->m->path;
+    op->data = data;
+    op->len = len;
+    op->version = t->m->version;
+}
+
+void zkc__txn_send(zkc__txn *t, zkc__mop *ops, int nops, zkc__req_done done)
+{
+    t->sent_ms = zkc__now_ms();
+    phase(t, "transaction sent");
+    zkc__multi(t->c, ops, nops, done, t);
+    t->unknown = 0;
+}
+
+/* ---- deciding after a loss ---- */
+
+static void decide_get_done(zkc__req *r)
+{
+    zkc__txn *t = r->ctx;
+    if (r->rc == ZR_OK) {
+        t->m->version = r->stat.version;
+        t->m->state = MARKER_READY;
+        zkc__record rec;
+        if (zkc__record_decode(r->value, r->valuelen, &rec) == 0 && strcmp(rec.id, t->id) == 0) {
+            t->ops->applied(t, &rec);
+            return;
+        }
+        /* Not applied. Any late landing of that attempt now fails on the marker
+         * version we just read, so trying again cannot apply twice. */
+        t->unknown = 0;
+        t->ops->unapplied(t);
+        t->ops->round(t);
+        return;
+    }
+    if (r->rc == ZR_NONODE) {
+        /* The marker existed when we sent the update (or the multi would have
+         * failed on it), so someone deleted it since, e.g. a cleanup with a
+         * retention shorter than our wait: the evidence is gone. */
+        t->m->state = MARKER_MISSING;
+        txn_fail(t, ZKC_EUNKNOWN,
+                 "outcome unknown: marker %s was deleted while the update's outcome was being decided "
+                 "(retention shorter than the outage?)%s",
+                 t->m->path, t->ops->unknown_hint);
+        return;
+    }
+    t->m->state = MARKER_UNKNOWN;
+    txn_fail(t, ZKC_EUNKNOWN,
+             "outcome unknown: the update was sent, then the connection was lost and no server answered (%s)%s",
+             zkc__zrc_name(r->rc), t->ops->unknown_hint);
+}
+
+static void decide_sync_done(zkc__req *r)
+{
+    zkc__txn *t = r->ctx;
+    if (r->rc != ZR_OK && r->rc != ZR_NONODE) {
+        t->m->state = MARKER_UNKNOWN;
+        txn_fail(t, ZKC_EUNKNOWN,
+                 "outcome unknown: the update was sent, then the connection was lost and no server answered (%s)%s",
+                 zkc__zrc_name(r->rc), t->ops->unknown_hint);
+        return;
+    }
+    zkc__get(t->c, t->m->path, NULL, decide_get_done, t);
+}
+
+static void decide(zkc__txn *t)
+{
+    t->unknown = 1;
+    phase(t, "deciding the outcome (sync, then read the marker)");
+    /* sync first: the server we read from may lag the leader that applied it. */
+    zkc__sync(t->c, t->m->path, decide_sync_done, t);
+}
+
+int zkc__txn_marker_index(const zkc__txn *t, const zkc__req *r)
+{
+    int mi = -1;
+    for (int i = 0; i < r->nops; i++)
+        if (strcmp(r->ops[i].path, t->m->path) == 0)
+            mi = i;
+    return mi;
+}
+
+int zkc__txn_reply(zkc__txn *t, zkc__req *r, int *fi, int *frc)
+{
+    int mi = zkc__txn_marker_index(t, r);
+    if (r->rc == ZR_OK) {
+        t->m->version = r->ops[mi].stat.version;
+        return ZKC__TXN_APPLIED;
+    }
+    if (zkc__zrc_indeterminate(r->rc)) {
+        decide(t);
+        return ZKC__TXN_TAKEN;
+    }
+    if (r->rc == ZR_SESSIONLOST) {
+        /* Never sent (parked when the session ended): send again. */
+        t->ops->round(t);
+        return ZKC__TXN_TAKEN;
+    }
+    if (r->rc == ZR_NOTSENT || r->rc == ZR_CLOSING) {
+        txn_fail(t, r->rc == ZR_CLOSING ? ZKC_ECANCELED : ZKC_ECONNLOSS,
+                 "update not applied: no ZooKeeper server reachable within the operation timeout");
+        return ZKC__TXN_TAKEN;
+    }
+    /* Which op failed? The first with an error other than "not run". */
+    *fi = -1;
+    *frc = r->rc;
+    for (int i = 0; i < r->nops; i++)
+        if (r->ops[i].rc != ZR_OK && r->ops[i].rc != ZR_RUNTIMEINCONSISTENCY) {
+            *fi = i;
+            *frc = r->ops[i].rc;
+            break;
+        }
+    if (*fi != mi || mi < 0)
+        return ZKC__TXN_OP_FAILED;
+    if (*frc == ZR_BADVERSION) {
+        /* An earlier attempt of ours landed late, or the marker was rewritten:
+         * the marker says which. */
+        t->m->state = MARKER_UNKNOWN;
+        decide(t);
+    } else if (*frc == ZR_NONODE) {
+        t->m->state = MARKER_MISSING;
+        t->ops->round(t);
+    } else {
+        txn_fail(t, zkc__map_zrc(*frc), "writing marker %s: %s", t->m->path, zkc__zrc_name(*frc));
+    }
+    return ZKC__TXN_TAKEN;
+}
+
+/* ---- backoff ---- */
+
+static void backoff_fire(zkc__timer *tm)
+{
+    zkc__txn *t = ZKC__CONTAINER_OF(tm, zkc__txn, backoff);
+    if (t->c->closing) {
+        txn_fail(t, ZKC_ECANCELED, "the client is being destroyed");
+        return;
+    }
+    t->ops->round(t);
+}
+
+void zkc__txn_defer(zkc__txn *t, int64_t ms)
+{
+    zkc__timer_arm(t->c, &t->backoff, zkc__now_ms() + ms);
+}
+
+void zkc__txn_backoff(zkc__txn *t, int attempts, int64_t beacon_rtt_ms)
+{
+    t->lost++;
+    if (beacon_rtt_ms >= 0) {
+        /* Our beacon tells the winner we wait: be back before its next write
+         * (a short jitter, so the waiting ones do not all collide). */
+        phase(t, "backing off after a lost round (beacon up)");
+        int64_t half = beacon_rtt_ms / 2;
+        zkc__txn_defer(t, (int64_t)(zkc__random64() % (uint64_t)(half + 1)));
+        return;
+    }
+    /* Jittered backoff so contenders spread out instead of colliding again. */
+    phase(t, "backing off after a lost round");
+    int64_t cap = (int64_t)1 << (attempts < 7 ? attempts : 7);
+    zkc__txn_defer(t, (int64_t)(zkc__random64() % (uint64_t)(cap + 1)));
+}

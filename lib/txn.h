@@ -1,0 +1,89 @@
+/* The transaction core (lib/txn.c): a versioned record updated exactly once.
+ *
+ * A user (counters today; inventory's grant, settle and restock can follow)
+ * embeds a zkc__txn per attempt family and supplies zkc__txn_ops:
+ *   1. round(): read its records (with its own cache), compute the new bytes
+ *      and any extra ops, and, when zkc__txn_marker_ready() says so, send
+ *      them with zkc__txn_marker_op() appended through zkc__txn_send();
+ *   2. in the multi's reply, call zkc__txn_reply(): it completes the marker's
+ *      part (success, connection loss or timeout decided from the marker,
+ *      unsent, marker conflicts) and hands back only a failure of one of the
+ *      user's own ops (typically BadVersion: zkc__txn_backoff, then round()
+ *      again from a fresh read);
+ *   3. after a loss the core calls applied(rec) with what the marker recorded
+ *      for the attempt that landed, or unapplied() then round() when nothing
+ *      landed (a late landing can no longer apply: the marker version moved);
+ *   4. zkc__txn_finish() when done (the user frees its memory).
+ * All on the engine thread. The marker's content is a zkc__record (codec.h)
+ * whose id is zkc__txn.id: its before/after entries are the user's to fill.
+ */
+#ifndef ZKC_TXN_H
+#define ZKC_TXN_H
+
+#include "internal.h"
+#include "codec.h"
+
+typedef struct zkc__txn zkc__txn;
+typedef struct zkc__marker zkc__marker;
+
+typedef struct zkc__txn_ops {
+    /* Compute and send (or finish): first, after a backoff, after a loss was
+     * decided "not applied", and once the marker is ready. */
+    void (*round)(zkc__txn *t);
+    /* After a loss: an attempt of ours landed; rec is what it recorded. */
+    void (*applied)(zkc__txn *t, const zkc__record *rec);
+    /* After a loss: nothing landed; forget cached reads (round() follows). */
+    void (*unapplied)(zkc__txn *t);
+    /* Give up with status (ZKC_EUNKNOWN when the outcome cannot be decided). */
+    void (*fail)(zkc__txn *t, int status, const char *msg);
+    /* Optional, test builds: where the attempt is, for the op watchdog. */
+    void (*phase)(zkc__txn *t, const char *state);
+    /* Appended to an "outcome unknown" message: how the caller can find out
+     * later ("" for nothing). */
+    const char *unknown_hint;
+} zkc__txn_ops;
+
+struct zkc__txn {
+    zkc_client *c;
+    const zkc__txn_ops *ops;
+    char id[96];        /* the same across retries: a late landing is recognised */
+    zkc__marker *m;     /* taken at the first send, kept until finish */
+    zkc__timer backoff;
+    int unknown;        /* a sent attempt's outcome is undecided */
+    int64_t sent_ms;    /* when the last multi went out */
+    int lost;           /* rounds lost to other writers */
+};
+
+void zkc__txn_init(zkc__txn *t, zkc_client *c, const zkc__txn_ops *ops);
+/* Release the marker and the timer. */
+void zkc__txn_finish(zkc__txn *t);
+
+/* 1: the marker is ready, send now. 0: the core is taking, creating or
+ * reading it and calls round() (or fail()) when that is done. */
+int zkc__txn_marker_ready(zkc__txn *t);
+/* The setData of the marker, conditional on its version: the op to append. */
+void zkc__txn_marker_op(zkc__txn *t, zkc__mop *op, const char *data, int len);
+const char *zkc__txn_marker_path(const zkc__txn *t);
+/* Send the multi (the marker op among ops); done gets the reply (ctx t). */
+void zkc__txn_send(zkc__txn *t, zkc__mop *ops, int nops, zkc__req_done done);
+
+enum { ZKC__TXN_APPLIED, ZKC__TXN_OP_FAILED, ZKC__TXN_TAKEN };
+/* Classify a multi's reply. APPLIED: it succeeded. OP_FAILED: ops[*fi] (not
+ * the marker) failed with *frc; the caller decides. TAKEN: the core carries
+ * on (decides after a loss, resends, or fails the txn). */
+int zkc__txn_reply(zkc__txn *t, zkc__req *r, int *fi, int *frc);
+/* The user's op at index i is before the marker op in the multi. */
+int zkc__txn_marker_index(const zkc__txn *t, const zkc__req *r);
+
+/* The one backoff policy after a lost round (BadVersion): jittered
+ * exponential, or, while our beacon is up (beacon_rtt_ms >= 0), back before
+ * the winner's next write. round() follows. */
+void zkc__txn_backoff(zkc__txn *t, int attempts, int64_t beacon_rtt_ms);
+/* round() after ms (yielding to others). */
+void zkc__txn_defer(zkc__txn *t, int64_t ms);
+
+/* A failed request known not to have applied (never sent, or a server's
+ * answer), as a caller sees it. */
+int zkc__txn_req_error(int rc);
+
+#endif
