@@ -72,7 +72,7 @@ static void known_causes(report *rep, double ratio)
     if (!strncmp(rep->name, "lock_", 5) && rw > 0.5)
         sb_printf(b,
                   " Cause: each hold adds two requests the floor does not make: a get+watch on the holder's own "
-                  "node (lost-lock detection, lib/queue.c watch_own) and, at release, removeWatches for it ahead of "
+                  "node (lost-lock detection, lib/member.c watch_own) and, at release, removeWatches for it ahead of "
                   "the delete (release_start -> zkc__watch_drop) (%.2f get, %.2f removeWatches per cycle vs %.2f get "
                   "in the floor). The delete fires that watch anyway, so the removeWatches could be skipped.",
                   lget, rw, isfinite(fget) ? fget : 0.0);

@@ -12,7 +12,7 @@
 #include <string.h>
 
 /* The reservation API may not be implemented in the library this program is
- * linked with yet (lib/reserve.c is being written). Weak references let the
+ * linked with (an older libzkcoord). Weak references let the
  * program link either way; reserve_fifo then skips with a message, and starts
  * measuring as soon as the symbols exist. */
 #pragma weak zkc_inventory_create
@@ -144,7 +144,7 @@ static int reserve_setup(report *rep, reserve_ctx *x)
         }
     if (!zkc_inventory_create || !zkc_inventory_reserve || !zkc_inventory_restock || !zkc_inventory_destroy) {
         sb_printf(&rep->reason, "SKIPPED (library side): the zkc_inventory_* functions are not in the libzkcoord "
-                                "this was linked with (lib/reserve.c not implemented yet); the baseline ran alone");
+                                "this was linked with (an older library); the baseline ran alone");
         return 0;
     }
     for (int s = 0; s < sh->sessions; s++) {

@@ -107,7 +107,7 @@ int zkc__zrc_indeterminate(int zrc)
     case ZR_SYSTEMERROR:
         return 1;
     /* Everything else is decided: a server's answer, or our own "never sent"
-     * (ZR_NOTSENT, ZR_SESSIONLOST, ZR_CLOSING, ZR_INVALIDSTATE). op.c turns
+     * (ZR_NOTSENT, ZR_SESSIONLOST, ZR_CLOSING, ZR_INVALIDSTATE). req.c turns
      * the C client's post-takeover ZRUNTIMEINCONSISTENCY and a close after a
      * presumed loss into ZR_CONNLOSS before anyone sees them. */
     default:

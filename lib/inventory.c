@@ -174,7 +174,7 @@
  * CONFIRM and RETURN need no marker: their record write is one (RESERVED ->
  * SOLD/RETURNED, conditional on its version), read back after a loss.
  * ACCESS: every node is created with the client's ACL
- * option (op.c), so all workers of one application share one digest identity
+ * option (req.c), so all workers of one application share one digest identity
  * and a granter may write into another worker's request record; other
  * identities cannot touch them.
  *

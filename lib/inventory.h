@@ -30,7 +30,8 @@
 #include "internal.h"
 #include "inventory_codec.h"
 #include "codec.h"
-#include "queue.h"
+#include "janitor.h"
+#include "seqname.h"
 
 #include <stdarg.h>
 #include <stddef.h>

@@ -6,7 +6,7 @@
  *   test_janitor_find_item_outlives_its_sync
  *       An acquire whose create was applied but whose reply was lost is
  *       cancelled while it recovers: the janitor must find and delete the
- *       orphan node. lib/queue.c jan_list_done used to mark the "find" item
+ *       orphan node. The janitor's jan_list_done (lib/janitor.c) used to mark the "find" item
  *       idle, queue the delete (whose jan_run sent the idle item out again)
  *       and then free it: use after free in jan_sync_done.
  */
