@@ -53,6 +53,7 @@ struct zkc__ctr_upd {
     int64_t floor, ceiling;
     char *key;
     zkc_counter_cb cb;
+    zkc_counter_multi_cb mcb; /* ZKC__CTR_MULTI's callback instead of cb */
     void *ud;
     zkc_counter_result res;
     zkc__list_node qnode; /* in co->queue while queued */
