@@ -453,6 +453,10 @@ typedef struct zkc_cleanup_report {
  * while the application runs: every delete is conditional on the version
  * examined, and a marker in use is recreated by its owner. */
 ZKC_EXTERN int zkc_admin_cleanup(zkc_client *c, const char *lock_root, int dry_run, zkc_cleanup_report *out);
+/* Callback form: cb gets the report (what was done before a failure, too). */
+typedef void (*zkc_admin_cleanup_cb)(zkc_client *c, int status, const zkc_cleanup_report *report, void *ud);
+ZKC_EXTERN int zkc_admin_cleanup_async(zkc_client *c, const char *lock_root, int dry_run, zkc_admin_cleanup_cb cb,
+                                       void *ud);
 
 /* ------------------------------------------------------ inventory reservation
  *

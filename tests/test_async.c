@@ -161,6 +161,17 @@ static void contenders_cb(zkc_client *c, int status, const zkc_lock_contender *e
     rec_done(r, status);
 }
 
+static void cleanup_cb(zkc_client *c, int status, const zkc_cleanup_report *rep, void *ud)
+{
+    (void)c;
+    rec *r = ud;
+    rec_lock(r);
+    r->v[0] = rep ? rep->examined : -1;
+    r->v[1] = rep ? rep->empty_parents : -1;
+    r->v[2] = rep ? rep->markers + rep->keys : -1;
+    rec_done(r, status);
+}
+
 /* ------------------------------------------------------------ inventory */
 
 static zkc_inventory_state lookup_of(zkc_inventory *inv, const char *id)
@@ -403,6 +414,73 @@ START_TEST(t_contenders_async)
 }
 END_TEST
 
+/* ------------------------------------------------------------ admin cleanup */
+
+START_TEST(t_cleanup_async)
+{
+    char meta[128], root[128], p[256];
+    tu_unique_path(meta, sizeof meta, "async-meta");
+    tu_unique_path(root, sizeof root, "async-locks");
+    zkc_client_options o;
+    tu_client_opts(&o, tu_hosts());
+    o.meta_root = meta;  /* no markers or keys: the counts below are the tree's */
+    o.marker_retention_s = 1;
+    o.session_timeout_ms = 500; /* the retention floor is two session timeouts */
+    zkc_client *c = tu_client_o(&o);
+    tu_raw *raw = tu_raw_open(tu_hosts(), TU_SESSION_MS);
+    snprintf(p, sizeof p, "%s/a/b", root);
+    tu_raw_mkdirs(raw, p);
+    snprintf(p, sizeof p, "%s/c", root);
+    tu_raw_mkdirs(raw, p);
+    /* Past the retention on the servers' clock: pacing, no event exists. */
+    tu_nap_ms(1300);
+    rec dry, real, bad;
+    rec_init(&dry);
+    rec_init(&real);
+    rec_init(&bad);
+
+    /* dry run: a, a/b, c examined; b and c are empty and old, a is in use */
+    ck_assert_int_eq(zkc_admin_cleanup_async(c, root, 1, cleanup_cb, &dry), 0);
+    ck_assert_msg(rec_wait(&dry) == 0, "cleanup: %d", dry.status);
+    zkc_cleanup_report rep;
+    ck_assert_int_eq(zkc_admin_cleanup(c, root, 1, &rep), 0);
+    ck_assert_int_eq(rep.examined, 3);
+    ck_assert_int_eq(rep.empty_parents, 2);
+    ck_assert_int_eq(rep.markers + rep.keys, 0);
+    ck_assert_int_eq(dry.v[0], rep.examined);
+    ck_assert_int_eq(dry.v[1], rep.empty_parents);
+    ck_assert_int_eq(dry.v[2], 0);
+
+    /* real run, post-order: b, then a (emptied by this pass), and c */
+    ck_assert_int_eq(zkc_admin_cleanup_async(c, root, 0, cleanup_cb, &real), 0);
+    ck_assert_int_eq(rec_wait(&real), 0);
+    ck_assert_int_eq(real.v[0], 3);
+    ck_assert_int_eq(real.v[1], 3);
+    struct String_vector kids;
+    tu_raw_sync(raw, root);
+    ck_assert_int_eq(zoo_get_children(tu_raw_zh(raw), root, 0, &kids), ZOK);
+    ck_assert_int_eq(kids.count, 0);
+    deallocate_String_vector(&kids);
+    ck_assert_int_eq(zkc_admin_cleanup(c, root, 0, &rep), 0);
+    ck_assert_int_eq(rep.examined, 0);
+
+    ck_assert_int_eq(zkc_admin_cleanup_async(NULL, root, 1, cleanup_cb, &bad), ZKC_EINVAL);
+    ck_assert_int_eq(zkc_admin_cleanup_async(c, root, 1, NULL, &bad), ZKC_EINVAL);
+    ck_assert_int_eq(zkc_admin_cleanup_async(c, "relative", 1, cleanup_cb, &bad), ZKC_EINVAL);
+
+    ck_assert_int_eq(zkc_client_destroy(c), 0);
+    ck_assert_int_eq(rec_calls(&dry), 1);
+    ck_assert_int_eq(rec_calls(&real), 1);
+    ck_assert_int_eq(rec_calls(&bad), 0);
+    tu_raw_rmr(raw, root);
+    tu_raw_rmr(raw, meta);
+    tu_raw_close(raw);
+    rec_destroy(&dry);
+    rec_destroy(&real);
+    rec_destroy(&bad);
+}
+END_TEST
+
 #define CASE(s, fn)                                                                                                    \
     do {                                                                                                               \
         TCase *tc_ = tcase_create(#fn);                                                                                \
@@ -417,6 +495,7 @@ static Suite *async_suite(void)
     CASE(s, t_inventory_async);
     CASE(s, t_counter_async);
     CASE(s, t_contenders_async);
+    CASE(s, t_cleanup_async);
     return s;
 }
 
