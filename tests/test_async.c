@@ -76,6 +76,18 @@ static int rec_calls(rec *r)
     return n;
 }
 
+/* After zkc_client_destroy (every callback the client owed has run): each
+ * of r[0 .. n-2] called back exactly once, r[n-1] (the refused submissions)
+ * never. Frees them. */
+static void recs_verify(rec *r, int n)
+{
+    for (int i = 0; i < n; i++) {
+        int want = i < n - 1 ? 1 : 0;
+        ck_assert_msg(rec_calls(&r[i]) == want, "call %d: %d callbacks, want %d", i, rec_calls(&r[i]), want);
+        rec_destroy(&r[i]);
+    }
+}
+
 /* ------------------------------------------------------------ callbacks */
 
 static void inv_cb(zkc_inventory *inv, int status, void *ud)
@@ -275,11 +287,7 @@ START_TEST(t_inventory_async)
 
     zkc_inventory_destroy(inv);
     ck_assert_int_eq(zkc_client_destroy(c), 0);
-    for (int i = 0; i < BAD; i++)
-        ck_assert_msg(rec_calls(&r[i]) == 1, "call %d: %d callbacks", i, rec_calls(&r[i]));
-    ck_assert_int_eq(rec_calls(bad), 0);
-    for (int i = 0; i < NREC; i++)
-        rec_destroy(&r[i]);
+    recs_verify(r, NREC);
 }
 END_TEST
 
@@ -366,11 +374,7 @@ START_TEST(t_counter_async)
     zkc_counter_destroy(a);
     zkc_counter_destroy(b);
     ck_assert_int_eq(zkc_client_destroy(c), 0);
-    for (int i = 0; i < BAD; i++)
-        ck_assert_msg(rec_calls(&r[i]) == 1, "call %d: %d callbacks", i, rec_calls(&r[i]));
-    ck_assert_int_eq(rec_calls(bad), 0);
-    for (int i = 0; i < NREC; i++)
-        rec_destroy(&r[i]);
+    recs_verify(r, NREC);
 }
 END_TEST
 
@@ -385,32 +389,29 @@ START_TEST(t_contenders_async)
     ck_assert_int_eq(zkc_lock_create(c, path, &l), 0);
     int64_t token = 0;
     ck_assert_int_eq(zkc_lock_acquire(l, WAIT_MS, &token), 0);
-    rec r, bad;
-    rec_init(&r);
-    rec_init(&bad);
-    ck_assert_int_eq(zkc_lock_contenders_async(c, path, contenders_cb, &r), 0);
-    ck_assert_int_eq(rec_wait(&r), 0);
+    rec rs[2], *r = &rs[0], *bad = &rs[1];
+    rec_init(r);
+    rec_init(bad);
+    ck_assert_int_eq(zkc_lock_contenders_async(c, path, contenders_cb, r), 0);
+    ck_assert_int_eq(rec_wait(r), 0);
     zkc_lock_contender *e = NULL;
     int n = -1;
     ck_assert_int_eq(zkc_lock_contenders(c, path, &e, &n), 0);
     ck_assert_int_eq(n, 1);
-    ck_assert_int_eq(r.v[0], n);
-    ck_assert_int_eq(r.v[1], e[0].czxid);
-    ck_assert_int_eq(r.v[1], token);
-    ck_assert_int_eq(r.v[2], e[0].holds);
+    ck_assert_int_eq(r->v[0], n);
+    ck_assert_int_eq(r->v[1], e[0].czxid);
+    ck_assert_int_eq(r->v[1], token);
+    ck_assert_int_eq(r->v[2], e[0].holds);
     zkc_lock_contenders_free(e, n);
 
-    ck_assert_int_eq(zkc_lock_contenders_async(NULL, path, contenders_cb, &bad), ZKC_EINVAL);
-    ck_assert_int_eq(zkc_lock_contenders_async(c, NULL, contenders_cb, &bad), ZKC_EINVAL);
-    ck_assert_int_eq(zkc_lock_contenders_async(c, path, NULL, &bad), ZKC_EINVAL);
+    ck_assert_int_eq(zkc_lock_contenders_async(NULL, path, contenders_cb, bad), ZKC_EINVAL);
+    ck_assert_int_eq(zkc_lock_contenders_async(c, NULL, contenders_cb, bad), ZKC_EINVAL);
+    ck_assert_int_eq(zkc_lock_contenders_async(c, path, NULL, bad), ZKC_EINVAL);
 
     ck_assert_int_eq(zkc_lock_release(l), 0);
     zkc_lock_destroy(l);
     ck_assert_int_eq(zkc_client_destroy(c), 0);
-    ck_assert_int_eq(rec_calls(&r), 1);
-    ck_assert_int_eq(rec_calls(&bad), 0);
-    rec_destroy(&r);
-    rec_destroy(&bad);
+    recs_verify(rs, 2);
 }
 END_TEST
 
@@ -434,28 +435,27 @@ START_TEST(t_cleanup_async)
     tu_raw_mkdirs(raw, p);
     /* Past the retention on the servers' clock: pacing, no event exists. */
     tu_nap_ms(1300);
-    rec dry, real, bad;
-    rec_init(&dry);
-    rec_init(&real);
-    rec_init(&bad);
+    rec rs[3], *dry = &rs[0], *real = &rs[1], *bad = &rs[2];
+    for (int i = 0; i < 3; i++)
+        rec_init(&rs[i]);
 
     /* dry run: a, a/b, c examined; b and c are empty and old, a is in use */
-    ck_assert_int_eq(zkc_admin_cleanup_async(c, root, 1, cleanup_cb, &dry), 0);
-    ck_assert_msg(rec_wait(&dry) == 0, "cleanup: %d", dry.status);
+    ck_assert_int_eq(zkc_admin_cleanup_async(c, root, 1, cleanup_cb, dry), 0);
+    ck_assert_msg(rec_wait(dry) == 0, "cleanup: %d", dry->status);
     zkc_cleanup_report rep;
     ck_assert_int_eq(zkc_admin_cleanup(c, root, 1, &rep), 0);
     ck_assert_int_eq(rep.examined, 3);
     ck_assert_int_eq(rep.empty_parents, 2);
     ck_assert_int_eq(rep.markers + rep.keys, 0);
-    ck_assert_int_eq(dry.v[0], rep.examined);
-    ck_assert_int_eq(dry.v[1], rep.empty_parents);
-    ck_assert_int_eq(dry.v[2], 0);
+    ck_assert_int_eq(dry->v[0], rep.examined);
+    ck_assert_int_eq(dry->v[1], rep.empty_parents);
+    ck_assert_int_eq(dry->v[2], 0);
 
     /* real run, post-order: b, then a (emptied by this pass), and c */
-    ck_assert_int_eq(zkc_admin_cleanup_async(c, root, 0, cleanup_cb, &real), 0);
-    ck_assert_int_eq(rec_wait(&real), 0);
-    ck_assert_int_eq(real.v[0], 3);
-    ck_assert_int_eq(real.v[1], 3);
+    ck_assert_int_eq(zkc_admin_cleanup_async(c, root, 0, cleanup_cb, real), 0);
+    ck_assert_int_eq(rec_wait(real), 0);
+    ck_assert_int_eq(real->v[0], 3);
+    ck_assert_int_eq(real->v[1], 3);
     struct String_vector kids;
     tu_raw_sync(raw, root);
     ck_assert_int_eq(zoo_get_children(tu_raw_zh(raw), root, 0, &kids), ZOK);
@@ -464,20 +464,15 @@ START_TEST(t_cleanup_async)
     ck_assert_int_eq(zkc_admin_cleanup(c, root, 0, &rep), 0);
     ck_assert_int_eq(rep.examined, 0);
 
-    ck_assert_int_eq(zkc_admin_cleanup_async(NULL, root, 1, cleanup_cb, &bad), ZKC_EINVAL);
-    ck_assert_int_eq(zkc_admin_cleanup_async(c, root, 1, NULL, &bad), ZKC_EINVAL);
-    ck_assert_int_eq(zkc_admin_cleanup_async(c, "relative", 1, cleanup_cb, &bad), ZKC_EINVAL);
+    ck_assert_int_eq(zkc_admin_cleanup_async(NULL, root, 1, cleanup_cb, bad), ZKC_EINVAL);
+    ck_assert_int_eq(zkc_admin_cleanup_async(c, root, 1, NULL, bad), ZKC_EINVAL);
+    ck_assert_int_eq(zkc_admin_cleanup_async(c, "relative", 1, cleanup_cb, bad), ZKC_EINVAL);
 
     ck_assert_int_eq(zkc_client_destroy(c), 0);
-    ck_assert_int_eq(rec_calls(&dry), 1);
-    ck_assert_int_eq(rec_calls(&real), 1);
-    ck_assert_int_eq(rec_calls(&bad), 0);
+    recs_verify(rs, 3);
     tu_raw_rmr(raw, root);
     tu_raw_rmr(raw, meta);
     tu_raw_close(raw);
-    rec_destroy(&dry);
-    rec_destroy(&real);
-    rec_destroy(&bad);
 }
 END_TEST
 
