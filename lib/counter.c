@@ -233,6 +233,16 @@ static void ctr_unref(zkc_counter *ctr)
     }
 }
 
+void zkc__ctr_hold(zkc_counter *ctr)
+{
+    __atomic_add_fetch(&ctr->refs, 1, __ATOMIC_ACQ_REL);
+}
+
+void zkc__ctr_drop(zkc_counter *ctr)
+{
+    ctr_unref(ctr);
+}
+
 static void upd_invoke(zkc__op *op)
 {
     zkc__ctr_upd *u = ZKC__CONTAINER_OF(op, zkc__ctr_upd, op);

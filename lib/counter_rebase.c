@@ -93,7 +93,9 @@ static void rebase_invoke(zkc__op *op)
 
 static void rebase_release(zkc__op *op)
 {
-    free(ZKC__CONTAINER_OF(op, rebase_op, op));
+    rebase_op *ro = ZKC__CONTAINER_OF(op, rebase_op, op);
+    zkc__ctr_drop(ro->ctr);
+    free(ro);
 }
 
 static int rebase_run(zkc_counter *ctr, zkc_counter_cb cb, void *ud, int blocking, const char *fn)
@@ -110,6 +112,7 @@ static int rebase_run(zkc_counter *ctr, zkc_counter_cb cb, void *ud, int blockin
     ro->op.invoke = blocking ? zkc__ctr_noop_invoke : rebase_invoke;
     ro->op.release = rebase_release;
     ro->ctr = ctr;
+    zkc__ctr_hold(ctr); /* a concurrent zkc_counter_destroy must not free it under the op */
     ro->cb = cb;
     ro->ud = ud;
     rc = zkc__op_run(&ro->op, rebase_start, blocking);

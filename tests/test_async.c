@@ -303,7 +303,7 @@ START_TEST(t_counter_async)
     zkc_counter *a = NULL, *b = NULL;
     ck_assert_int_eq(zkc_counter_create(c, pa, NULL, &a), 0);
     ck_assert_int_eq(zkc_counter_create(c, pb, NULL, &b), 0);
-    enum { MULTI, BOUND, LOOKUP, REBASE, BAD, NREC };
+    enum { MULTI, BOUND, LOOKUP, REBASE, REBASE_GONE, BAD, NREC };
     rec r[NREC];
     for (int i = 0; i < NREC; i++)
         rec_init(&r[i]);
@@ -360,6 +360,11 @@ START_TEST(t_counter_async)
     int64_t v;
     ck_assert_int_eq(zkc_counter_get(a, &v), 0);
     ck_assert_int_eq(v, 5);
+    /* the object may be destroyed while its rebase is in flight: the op
+     * keeps it alive and still calls back once (checked after destroy) */
+    ck_assert_int_eq(zkc_counter_rebase_async(b, rebase_cb, &r[REBASE_GONE]), 0);
+    zkc_counter_destroy(b);
+    b = NULL;
 
     rec *bad = &r[BAD];
     ck_assert_int_eq(zkc_counter_multi_add_async(c, NULL, 2, key, multi_cb, bad), ZKC_EINVAL);
@@ -372,7 +377,6 @@ START_TEST(t_counter_async)
     ck_assert_int_eq(zkc_counter_rebase_async(a, NULL, bad), ZKC_EINVAL);
 
     zkc_counter_destroy(a);
-    zkc_counter_destroy(b);
     ck_assert_int_eq(zkc_client_destroy(c), 0);
     recs_verify(r, NREC);
 }
