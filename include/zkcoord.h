@@ -519,6 +519,7 @@ typedef void (*zkc_inventory_stock_cb)(zkc_inventory *inv, int status, const zkc
 typedef void (*zkc_inventory_reap_cb)(zkc_inventory *inv, int status, int64_t returned, void *ud);
 
 ZKC_EXTERN int zkc_inventory_create(zkc_client *c, const char *root, zkc_inventory **out);
+/* Async calls still in flight call back once, after or during destroy. */
 ZKC_EXTERN void zkc_inventory_destroy(zkc_inventory *inv);
 /* Add qty units (creates the SKU at first restock). Exactly once, also after a
  * connection loss; ZKC_EUNKNOWN only if no server answered within the

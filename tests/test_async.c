@@ -211,7 +211,7 @@ START_TEST(t_inventory_async)
     zkc_client *c = tu_client(tu_hosts());
     zkc_inventory *inv = NULL;
     ck_assert_int_eq(zkc_inventory_create(c, root, &inv), 0);
-    enum { RESTOCK, STOCK, LOOKUP, CONFIRM, RETURN, REAP, BAD, NREC };
+    enum { RESTOCK, STOCK, LOOKUP, CONFIRM, RETURN, REAP, GONE, BAD, NREC };
     rec r[NREC];
     for (int i = 0; i < NREC; i++)
         rec_init(&r[i]);
@@ -285,6 +285,9 @@ START_TEST(t_inventory_async)
     ck_assert_int_eq(zkc_inventory_reap_async(NULL, reap_cb, bad), ZKC_EINVAL);
     ck_assert_int_eq(zkc_inventory_reap_async(inv, NULL, bad), ZKC_EINVAL);
 
+    /* a call in flight when its object is destroyed still calls back once
+     * (the op keeps the object alive; checked after the client's destroy) */
+    ck_assert_int_eq(zkc_inventory_stock_async(inv, "A", stock_cb, &r[GONE]), 0);
     zkc_inventory_destroy(inv);
     ck_assert_int_eq(zkc_client_destroy(c), 0);
     recs_verify(r, NREC);
