@@ -18,11 +18,15 @@ typedef struct list_op {
     int pending;
     zkc_lock_contender *entries;
     int count;
+    zkc_lock_contenders_cb cb; /* async form, else NULL */
+    void *ud;
 } list_op;
 
 static void list_invoke(zkc__op *op)
 {
-    ZKC__UNUSED(op);
+    list_op *lo = ZKC__CONTAINER_OF(op, list_op, op);
+    if (lo->cb) /* the entries are freed with the op, after the callback */
+        lo->cb(op->c, op->status, op->status ? NULL : lo->entries, op->status ? 0 : lo->count, lo->ud);
 }
 
 static void list_release(zkc__op *op)
@@ -138,23 +142,37 @@ static void list_start(zkc__op *op)
     zkc__get(op->c, lo->path, NULL, list_data_done, lo);
 }
 
-int zkc_lock_contenders(zkc_client *c, const char *path, zkc_lock_contender **entries, int *count)
+/* Checks the arguments and builds the op (NULL: refused with *rc). */
+static list_op *list_new(zkc_client *c, const char *path, const char *fn, int *rc)
 {
-    if (!c || !entries || !count)
-        return zkc__err(ZKC_EINVAL, "zkc_lock_contenders: NULL argument");
-    *entries = NULL;
-    *count = 0;
-    int rc = zkc__path_check(path, "lock path");
-    if (rc)
-        return rc;
+    if (!c) {
+        *rc = zkc__err(ZKC_EINVAL, "%s: NULL argument", fn);
+        return NULL;
+    }
+    if ((*rc = zkc__path_check(path, "lock path")) != 0)
+        return NULL;
     list_op *lo = calloc(1, sizeof *lo);
     if (!lo || !(lo->path = strdup(path))) {
         free(lo);
-        return zkc__err(ZKC_ENOMEM, "out of memory");
+        *rc = zkc__err(ZKC_ENOMEM, "out of memory");
+        return NULL;
     }
     lo->op.c = c;
     lo->op.invoke = list_invoke;
     lo->op.release = list_release;
+    return lo;
+}
+
+int zkc_lock_contenders(zkc_client *c, const char *path, zkc_lock_contender **entries, int *count)
+{
+    if (!entries || !count)
+        return zkc__err(ZKC_EINVAL, "zkc_lock_contenders: NULL argument");
+    *entries = NULL;
+    *count = 0;
+    int rc;
+    list_op *lo = list_new(c, path, "zkc_lock_contenders", &rc);
+    if (!lo)
+        return rc;
     rc = zkc__op_run(&lo->op, list_start, 1);
     if (rc == 0) {
         *entries = lo->entries;
@@ -163,6 +181,19 @@ int zkc_lock_contenders(zkc_client *c, const char *path, zkc_lock_contender **en
     }
     lo->op.release(&lo->op);
     return rc;
+}
+
+int zkc_lock_contenders_async(zkc_client *c, const char *path, zkc_lock_contenders_cb cb, void *ud)
+{
+    if (!cb)
+        return zkc__err(ZKC_EINVAL, "zkc_lock_contenders_async: the callback is NULL");
+    int rc;
+    list_op *lo = list_new(c, path, "zkc_lock_contenders_async", &rc);
+    if (!lo)
+        return rc;
+    lo->cb = cb;
+    lo->ud = ud;
+    return zkc__op_run(&lo->op, list_start, 0);
 }
 
 void zkc_lock_contenders_free(zkc_lock_contender *entries, int count)
