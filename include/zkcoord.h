@@ -379,7 +379,8 @@ ZKC_EXTERN const char *zkc_counter_path(zkc_counter *ctr);
 /* Read the value from the server this client is connected to. Like any
  * ZooKeeper read it may lag the leader by a moment: a write another client
  * completed just before may not show yet (updates are never based on such a
- * read: a stale base fails its version check and is re-read). */
+ * read: a stale base fails its version check and is re-read). When that
+ * matters, zkc_counter_get_fresh (section "fresh reads"). */
 ZKC_EXTERN int zkc_counter_get(zkc_counter *ctr, int64_t *value);
 ZKC_EXTERN int zkc_counter_set(zkc_counter *ctr, int64_t value);
 /* Add `delta` exactly once. u may be NULL. */
@@ -495,6 +496,7 @@ ZKC_EXTERN void zkc_inventory_destroy(zkc_inventory *inv);
  * connection loss; ZKC_EUNKNOWN only if no server answered within the
  * operation timeout. */
 ZKC_EXTERN int zkc_inventory_restock(zkc_inventory *inv, const char *sku, int64_t qty);
+/* Always a fresh read (see "fresh reads"): it syncs first. */
 ZKC_EXTERN int zkc_inventory_stock(zkc_inventory *inv, const char *sku, zkc_inventory_stock_info *out);
 /* Reserve lines all or nothing. id: caller's request id, or NULL to have one
  * generated (written to id_out, which must hold ZKC_INVENTORY_ID_MAX bytes; may be NULL if id is
@@ -516,6 +518,39 @@ ZKC_EXTERN int zkc_inventory_return(zkc_inventory *inv, const char *id);
 ZKC_EXTERN int zkc_inventory_lookup(zkc_inventory *inv, const char *id, zkc_inventory_state *state);
 /* Return the units of reservations past their hold time; *returned counts them. */
 ZKC_EXTERN int zkc_inventory_reap(zkc_inventory *inv, int64_t *returned);
+
+/* ------------------------------------------------------------ fresh reads
+ *
+ * A plain read is answered by the server this client is connected to, which
+ * may lag the leader: it can miss a write that another session was already
+ * told had succeeded. A fresh read first sends ZooKeeper's sync through that
+ * server to the leader and reads after the sync's reply, on the same session.
+ *
+ * Guarantee: the read reflects every write the leader had committed when it
+ * processed the sync, so a write acknowledged to any session before the fresh
+ * read was called is seen. Across a leader change
+ * this holds for every write that was acknowledged: a write is acknowledged
+ * only once a quorum has logged it, and a new leader is elected only with
+ * every such write, so the sync (which is processed by whichever leader then
+ * serves it) and the read after it see it. A reconnection between the sync
+ * and the read does not weaken it: a server accepts a session only if it has
+ * seen everything that session has seen, the sync's reply included.
+ *
+ * Not guaranteed: a linearizable read. In ZooKeeper 3.8 the leader answers a
+ * sync without a quorum round, so a partitioned old leader that has not yet
+ * noticed its loss of quorum (up to about syncLimit ticks) can answer a sync
+ * while a new leader already commits writes; a fresh read through it misses
+ * those. Killed or restarted leaders do not cause this (they answer nothing);
+ * a network partition of the leader can. The value can also change at any
+ * moment after the read returns.
+ *
+ * Cost: one more round trip, through the leader. zkc_inventory_stock is
+ * always fresh. */
+ZKC_EXTERN int zkc_counter_get_fresh(zkc_counter *ctr, int64_t *value);
+ZKC_EXTERN int zkc_counter_get_fresh_async(zkc_counter *ctr, zkc_counter_cb cb, void *ud);
+/* As zkc_lock_contenders; free with zkc_lock_contenders_free. */
+ZKC_EXTERN int zkc_lock_contenders_fresh(zkc_client *c, const char *path, zkc_lock_contender **entries,
+                                         int *count);
 
 /* ------------------------------------------------------------ rate limiter
  *

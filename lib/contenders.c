@@ -12,6 +12,7 @@
 typedef struct list_op {
     zkc__op op;
     int leases; /* the semaphore's lease count stored in the lock node; 0 none */
+    int fresh;  /* zkc_lock_contenders_fresh: sync before the first read */
     char *path;
     char **names;
     int n;
@@ -134,14 +135,20 @@ static void list_data_done(zkc__req *r)
 static void list_start(zkc__op *op)
 {
     list_op *lo = ZKC__CONTAINER_OF(op, list_op, op);
-    /* The node's data says how many a semaphore admits. */
-    zkc__get(op->c, lo->path, NULL, list_data_done, lo);
+    /* The node's data says how many a semaphore admits. The listing and stats
+     * that follow go to the same server, after this read, so one sync covers
+     * them all. */
+    if (lo->fresh)
+        zkc__sync_get(op->c, lo->path, list_data_done, lo);
+    else
+        zkc__get(op->c, lo->path, NULL, list_data_done, lo);
 }
 
-int zkc_lock_contenders(zkc_client *c, const char *path, zkc_lock_contender **entries, int *count)
+static int list_run(zkc_client *c, const char *path, int fresh, zkc_lock_contender **entries, int *count,
+                    const char *fn)
 {
     if (!c || !entries || !count)
-        return zkc__err(ZKC_EINVAL, "zkc_lock_contenders: NULL argument");
+        return zkc__err(ZKC_EINVAL, "%s: NULL argument", fn);
     *entries = NULL;
     *count = 0;
     int rc = zkc__path_check(path, "lock path");
@@ -152,6 +159,7 @@ int zkc_lock_contenders(zkc_client *c, const char *path, zkc_lock_contender **en
         free(lo);
         return zkc__err(ZKC_ENOMEM, "out of memory");
     }
+    lo->fresh = fresh;
     lo->op.c = c;
     lo->op.invoke = list_invoke;
     lo->op.release = list_release;
@@ -163,6 +171,16 @@ int zkc_lock_contenders(zkc_client *c, const char *path, zkc_lock_contender **en
     }
     lo->op.release(&lo->op);
     return rc;
+}
+
+int zkc_lock_contenders(zkc_client *c, const char *path, zkc_lock_contender **entries, int *count)
+{
+    return list_run(c, path, 0, entries, count, "zkc_lock_contenders");
+}
+
+int zkc_lock_contenders_fresh(zkc_client *c, const char *path, zkc_lock_contender **entries, int *count)
+{
+    return list_run(c, path, 1, entries, count, "zkc_lock_contenders_fresh");
 }
 
 void zkc_lock_contenders_free(zkc_lock_contender *entries, int count)
