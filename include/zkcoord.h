@@ -496,7 +496,8 @@ ZKC_EXTERN void zkc_inventory_destroy(zkc_inventory *inv);
  * connection loss; ZKC_EUNKNOWN only if no server answered within the
  * operation timeout. */
 ZKC_EXTERN int zkc_inventory_restock(zkc_inventory *inv, const char *sku, int64_t qty);
-/* Always a fresh read (see "fresh reads"): it syncs first. */
+/* Syncs, then reads: up to date but for the gaps named in "fresh reads";
+ * zkc_inventory_stock_fresh has none of them. */
 ZKC_EXTERN int zkc_inventory_stock(zkc_inventory *inv, const char *sku, zkc_inventory_stock_info *out);
 /* Reserve lines all or nothing. id: caller's request id, or NULL to have one
  * generated (written to id_out, which must hold ZKC_INVENTORY_ID_MAX bytes; may be NULL if id is
@@ -523,34 +524,41 @@ ZKC_EXTERN int zkc_inventory_reap(zkc_inventory *inv, int64_t *returned);
  *
  * A plain read is answered by the server this client is connected to, which
  * may lag the leader: it can miss a write that another session was already
- * told had succeeded. A fresh read first sends ZooKeeper's sync through that
- * server to the leader and reads after the sync's reply, on the same session.
+ * told had succeeded. A fresh read first sends a no-op transaction through the
+ * quorum (a multi of one version check, any version, on the node it reads) and
+ * reads after its reply, on the same session.
  *
- * Guarantee: the read reflects every write the leader had committed when it
- * processed the sync, so a write acknowledged to any session before the fresh
- * read was called is seen. Across a leader change
- * this holds for every write that was acknowledged: a write is acknowledged
- * only once a quorum has logged it, and a new leader is elected only with
- * every such write, so the sync (which is processed by whichever leader then
- * serves it) and the read after it see it. A reconnection between the sync
- * and the read does not weaken it: a server accepts a session only if it has
- * seen everything that session has seen, the sync's reply included.
+ * Guarantee: the read sees every write acknowledged to any session before the
+ * fresh read was called. The check is ordered by the leader after every write
+ * it had committed, and a server answers it only once it has applied them.
+ * This holds across leader changes: an acknowledged write was logged by a
+ * quorum, a new leader is elected only with it, and a check (like any write)
+ * needs a quorum, so an old leader cut off from the others cannot answer it
+ * with stale data; the call waits, retries elsewhere, or fails
+ * (ZKC_ECONNLOSS, ZKC_ETIMEDOUT: nothing read) within the operation timeout.
+ * A reconnection before the read does not weaken it: a server takes a session
+ * over only if it has seen everything that session has seen.
  *
- * Not guaranteed: a linearizable read. In ZooKeeper 3.8 the leader answers a
- * sync without a quorum round, so a partitioned old leader that has not yet
- * noticed its loss of quorum (up to about syncLimit ticks) can answer a sync
- * while a new leader already commits writes; a fresh read through it misses
- * those. Killed or restarted leaders do not cause this (they answer nothing);
- * a network partition of the leader can. The value can also change at any
- * moment after the read returns.
+ * Why not ZooKeeper's sync: sync then read (what zkc_inventory_stock does) is
+ * weaker. The 3.8 leader answers a sync without waiting for the writes it has
+ * committed but not yet applied, so a session connected to the leader itself
+ * can, after a sync, miss a write a follower has already acknowledged (seen
+ * in tests/test_counter_faults, case "fresh", right after leader kills); and a
+ * sync needs no quorum, so a partitioned old leader that has not yet noticed
+ * its loss (up to about syncLimit ticks) answers it with stale data.
  *
- * Cost: one more round trip, through the leader. zkc_inventory_stock is
- * always fresh. */
+ * Not guaranteed: the value can change the moment the read returns; writes
+ * acknowledged while the fresh read is in flight may or may not show.
+ *
+ * Cost: one quorum transaction (a log write on a majority of servers, like any
+ * write) plus the read; it needs READ permission on the node only. Use it where
+ * a decision needs it, not to poll. */
 ZKC_EXTERN int zkc_counter_get_fresh(zkc_counter *ctr, int64_t *value);
 ZKC_EXTERN int zkc_counter_get_fresh_async(zkc_counter *ctr, zkc_counter_cb cb, void *ud);
 /* As zkc_lock_contenders; free with zkc_lock_contenders_free. */
 ZKC_EXTERN int zkc_lock_contenders_fresh(zkc_client *c, const char *path, zkc_lock_contender **entries,
                                          int *count);
+ZKC_EXTERN int zkc_inventory_stock_fresh(zkc_inventory *inv, const char *sku, zkc_inventory_stock_info *out);
 
 /* ------------------------------------------------------------ rate limiter
  *

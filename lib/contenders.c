@@ -12,7 +12,7 @@
 typedef struct list_op {
     zkc__op op;
     int leases; /* the semaphore's lease count stored in the lock node; 0 none */
-    int fresh;  /* zkc_lock_contenders_fresh: sync before the first read */
+    int fresh;  /* zkc_lock_contenders_fresh: fence the first read (zkc__fence_get) */
     char *path;
     char **names;
     int n;
@@ -123,6 +123,10 @@ static void list_children_done(zkc__req *r)
 static void list_data_done(zkc__req *r)
 {
     list_op *lo = r->ctx;
+    if (lo->fresh && r->rc != ZR_OK && r->rc != ZR_NONODE) {
+        zkc__op_finish(&lo->op, zkc__map_zrc(r->rc), "reading %s: %s", lo->path, zkc__zrc_name(r->rc));
+        return;
+    }
     if (r->rc == ZR_OK && r->valuelen > 0 && r->valuelen < 16) {
         char *end = NULL;
         long v = strtol(r->value, &end, 10);
@@ -136,10 +140,10 @@ static void list_start(zkc__op *op)
 {
     list_op *lo = ZKC__CONTAINER_OF(op, list_op, op);
     /* The node's data says how many a semaphore admits. The listing and stats
-     * that follow go to the same server, after this read, so one sync covers
-     * them all. */
+     * follow this read on the same session (a server takes a session over only
+     * if it has seen what the session saw), so one fence covers them all. */
     if (lo->fresh)
-        zkc__sync_get(op->c, lo->path, list_data_done, lo);
+        zkc__fence_get(op->c, lo->path, list_data_done, lo);
     else
         zkc__get(op->c, lo->path, NULL, list_data_done, lo);
 }

@@ -134,7 +134,7 @@ void zkc__ctr_core_kick(zkc__ctr_core *co)
             fresh |= g->a != 0;
         }
         if (fresh)
-            zkc__sync_get(co->c, co->path, get_done, co);
+            zkc__fence_get(co->c, co->path, get_done, co);
         else
             zkc__get(co->c, co->path, NULL, get_done, co);
         return;

@@ -455,7 +455,10 @@ static void stock_start(zkc__op *op)
         zkc__inv_sop_end(s, ZKC_ECLOSED, "inventory %s is being destroyed", s->inv->root);
         return;
     }
-    zkc__sync_get(op->c, s->skupath, stock_get_done, s);
+    if (s->fresh)
+        zkc__fence_get(op->c, s->skupath, stock_get_done, s);
+    else
+        zkc__sync_get(op->c, s->skupath, stock_get_done, s);
 }
 
 /* ---- lookup ---- */
@@ -788,21 +791,32 @@ int zkc_inventory_restock(zkc_inventory *inv, const char *sku, int64_t qty)
     return rc;
 }
 
-int zkc_inventory_stock(zkc_inventory *inv, const char *sku, zkc_inventory_stock_info *out)
+static int stock_run(zkc_inventory *inv, const char *sku, int fresh, zkc_inventory_stock_info *out, const char *fn)
 {
-    int rc = sku_args(inv, sku, "zkc_inventory_stock");
+    int rc = sku_args(inv, sku, fn);
     if (rc)
         return rc;
     if (!out)
-        return zkc__err(ZKC_EINVAL, "zkc_inventory_stock: out is NULL");
+        return zkc__err(ZKC_EINVAL, "%s: out is NULL", fn);
     sop *s = sku_sop(inv, sku, SOP_STOCK, &rc);
     if (!s)
         return rc;
+    s->fresh = fresh;
     rc = sop_run(s, stock_start);
     if (rc == 0)
         *out = s->info;
     s->op.release(&s->op);
     return rc;
+}
+
+int zkc_inventory_stock(zkc_inventory *inv, const char *sku, zkc_inventory_stock_info *out)
+{
+    return stock_run(inv, sku, 0, out, "zkc_inventory_stock");
+}
+
+int zkc_inventory_stock_fresh(zkc_inventory *inv, const char *sku, zkc_inventory_stock_info *out)
+{
+    return stock_run(inv, sku, 1, out, "zkc_inventory_stock_fresh");
 }
 
 static sop *id_sop(zkc_inventory *inv, const char *id, int kind, const char *fn, int *rc)

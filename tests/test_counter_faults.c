@@ -1557,7 +1557,7 @@ static void *fresh_loop(void *arg)
         }
         restocked++;
         zkc_inventory_stock_info info;
-        if (zkc_inventory_stock(f->ir, "sku", &info) != 0) {
+        if (zkc_inventory_stock_fresh(f->ir, "sku", &info) != 0) {
             f->read_fail++;
             continue;
         }
