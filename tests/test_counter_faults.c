@@ -734,6 +734,46 @@ static int wait_new_leader(zkh_ensemble *e, int old, int timeout_ms)
     }
 }
 
+/* `rounds` times: kill -9 the leader once `more` operations progressed, wait
+ * for a new one and `more` operations under it (the old one still down), then
+ * restart the old one; finally `more` operations after the last restart.
+ * Returns 1, or 0 with the reason in why. */
+static int kill_leader_rounds(zkh_ensemble *e, int rounds, long more, const char *label, char *why, size_t len)
+{
+    for (int round = 0; round < rounds; round++) {
+        if (!progress_wait(progress_now(), more, WAIT_MS)) {
+            snprintf(why, len, "round %d: no progress before the kill", round);
+            return 0;
+        }
+        int old = zkh_leader(e);
+        if (old < 0 || zkh_node_kill9(e, old) != 0) {
+            snprintf(why, len, "round %d: no leader to kill", round);
+            return 0;
+        }
+        long p = progress_now();
+        int nl = wait_new_leader(e, old, ELECT_MS);
+        if (nl < 0) {
+            snprintf(why, len, "round %d: no new leader after kill -9 of node %d", round, old);
+            return 0;
+        }
+        if (!progress_wait(p, more, WAIT_MS)) {
+            snprintf(why, len, "round %d: no progress after the failover", round);
+            return 0;
+        }
+        if (zkh_node_start(e, old) != 0 || zkh_wait_quorum(e, ELECT_MS) != 0) {
+            snprintf(why, len, "round %d: node %d did not rejoin", round, old);
+            return 0;
+        }
+        fprintf(stderr, "%s: round %d: killed node %d, new leader %d, %ld done\n", label, round, old, nl,
+                progress_now());
+    }
+    if (!progress_wait(progress_now(), more, WAIT_MS)) {
+        snprintf(why, len, "no progress after the last restart");
+        return 0;
+    }
+    return 1;
+}
+
 #define LK_CLIENTS 2
 #define LK_PER_CLIENT 3
 #define LK_ROUNDS 2
@@ -761,35 +801,7 @@ START_TEST(t_leader_kill)
         worker_start(&ww[2], k * 10 + 2, W_BLOCKING, c[k], ca[k], NULL, 1, W_CAP, &stop);
     }
     char why[256] = "";
-    for (int round = 0; round < LK_ROUNDS && !why[0]; round++) {
-        if (!progress_wait(progress_now(), 100, WAIT_MS)) {
-            snprintf(why, sizeof why, "round %d: no progress before the kill", round);
-            break;
-        }
-        int old = zkh_leader(e);
-        if (old < 0 || zkh_node_kill9(e, old) != 0) {
-            snprintf(why, sizeof why, "round %d: no leader to kill", round);
-            break;
-        }
-        long p = progress_now();
-        int nl = wait_new_leader(e, old, ELECT_MS);
-        if (nl < 0) {
-            snprintf(why, sizeof why, "round %d: no new leader after kill -9 of node %d", round, old);
-            break;
-        }
-        if (!progress_wait(p, 100, WAIT_MS)) {
-            snprintf(why, sizeof why, "round %d: adds made no progress after the failover", round);
-            break;
-        }
-        if (zkh_node_start(e, old) != 0 || zkh_wait_quorum(e, ELECT_MS) != 0) {
-            snprintf(why, sizeof why, "round %d: node %d did not rejoin", round, old);
-            break;
-        }
-        fprintf(stderr, "leader kill: round %d: killed node %d, new leader %d, %ld adds done\n", round, old, nl,
-                progress_now());
-    }
-    if (!why[0] && !progress_wait(progress_now(), 100, WAIT_MS))
-        snprintf(why, sizeof why, "no progress after the last restart");
+    kill_leader_rounds(e, LK_ROUNDS, 100, "leader kill", why, sizeof why);
     __atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
     workers_join(w, LK_CLIENTS * LK_PER_CLIENT);
 
@@ -1595,36 +1607,7 @@ START_TEST(t_fresh_reads_leader_kill)
     REQUIRE(zkc_inventory_create(b, root, &f.ir) == 0, "zkc_inventory_create: %s", zkc_errmsg());
     REQUIRE(pthread_create(&f.th, NULL, fresh_loop, &f) == 0, "pthread_create");
     char why[256] = "";
-    for (int round = 0; round < FR_ROUNDS && !why[0]; round++) {
-        if (!progress_wait(progress_now(), 20, WAIT_MS)) {
-            snprintf(why, sizeof why, "round %d: no fresh reads before the kill", round);
-            break;
-        }
-        int old = zkh_leader(e);
-        if (old < 0 || zkh_node_kill9(e, old) != 0) {
-            snprintf(why, sizeof why, "round %d: no leader to kill", round);
-            break;
-        }
-        long p = progress_now();
-        int nl = wait_new_leader(e, old, ELECT_MS);
-        if (nl < 0) {
-            snprintf(why, sizeof why, "round %d: no new leader after kill -9 of node %d", round, old);
-            break;
-        }
-        /* Reads under the new leader, with the old one still down. */
-        if (!progress_wait(p, 20, WAIT_MS)) {
-            snprintf(why, sizeof why, "round %d: no fresh reads after the failover", round);
-            break;
-        }
-        if (zkh_node_start(e, old) != 0 || zkh_wait_quorum(e, ELECT_MS) != 0) {
-            snprintf(why, sizeof why, "round %d: node %d did not rejoin", round, old);
-            break;
-        }
-        fprintf(stderr, "fresh reads: round %d: killed node %d, new leader %d, %ld checks\n", round, old, nl,
-                progress_now());
-    }
-    if (!why[0] && !progress_wait(progress_now(), 20, WAIT_MS))
-        snprintf(why, sizeof why, "no fresh reads after the last restart");
+    kill_leader_rounds(e, FR_ROUNDS, 20, "fresh reads", why, sizeof why);
     __atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
     pthread_join(f.th, NULL);
     fprintf(stderr,
