@@ -540,12 +540,13 @@ ZKC_EXTERN int zkc_inventory_reap(zkc_inventory *inv, int64_t *returned);
  * over only if it has seen everything that session has seen.
  *
  * Why not ZooKeeper's sync: sync then read (what zkc_inventory_stock does) is
- * weaker. The 3.8 leader answers a sync without waiting for the writes it has
- * committed but not yet applied, so a session connected to the leader itself
- * can, after a sync, miss a write a follower has already acknowledged (seen
- * in tests/test_counter_faults, case "fresh", right after leader kills); and a
- * sync needs no quorum, so a partitioned old leader that has not yet noticed
- * its loss (up to about syncLimit ticks) answers it with stale data.
+ * weaker. Seen in tests/test_counter_faults (case "fresh"), right after leader
+ * kills: a sync-then-read by a session on the new leader missed writes that a
+ * follower had already acknowledged (2 failed runs of 3). Our reading of the
+ * 3.8 server: the leader serves a sync from its own clients like a read, not
+ * waiting for writes it has committed but not yet applied. And a sync needs
+ * no quorum, so a partitioned old leader that has not yet noticed its loss
+ * (up to about syncLimit ticks) can answer it with stale data.
  *
  * Not guaranteed: the value can change the moment the read returns; writes
  * acknowledged while the fresh read is in flight may or may not show.

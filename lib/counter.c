@@ -99,7 +99,7 @@ static void get_done(zkc__req *r)
     const char *why = "";
     zkc__ctr_apply_read(co, r, &err, &why);
     /* Every GET at the head of the queue shares this read, but a fresh one only
-     * if it queued before the read was sent: its sync must follow its start. */
+     * if it queued before the read was sent: its fence must follow its start. */
     zkc__ctr_upd *u;
     while ((u = queue_head(co)) && u->type == ZKC__CTR_GET && (u->in_read || !u->a)) {
         zkc__list_remove(&u->qnode);

@@ -2533,6 +2533,18 @@ START_TEST(t_fresh_reads)
     ck_assert_int_eq(tu_events_count(&ev, 0), 2);
     ck_assert_msg(v == res.after, "fresh async read %" PRId64 " after an acknowledged %" PRId64, v, res.after);
     tu_events_destroy(&ev);
+    /* Nothing there yet: the fence's NONODE is no failure. */
+    char none[256];
+    unique_path(none, sizeof none, "fresh-none");
+    zkc_counter *cn = counter_new(r, none, ZKC_FMT_DECIMAL, 7);
+    ck_assert_int_eq(zkc_counter_get_fresh(cn, &v), 0);
+    ck_assert_int_eq(v, 7);
+    zkc_counter_destroy(cn);
+    zkc_lock_contender *none_ent = NULL;
+    int none_cnt = -1;
+    ck_assert_int_eq(zkc_lock_contenders_fresh(r, none, &none_ent, &none_cnt), 0);
+    ck_assert_int_eq(none_cnt, 0);
+    zkc_lock_contenders_free(none_ent, none_cnt);
     ck_assert_int_eq(zkc_counter_get_fresh(NULL, &v), ZKC_EINVAL);
     ck_assert_int_eq(zkc_counter_get_fresh(cr, NULL), ZKC_EINVAL);
     ck_assert_int_eq(zkc_counter_get_fresh_async(cr, NULL, NULL), ZKC_EINVAL);
