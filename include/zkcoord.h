@@ -329,6 +329,11 @@ typedef struct zkc_lock_contender {
     int kind;            /* zkc_lock_kind guessed from the name; -1 unknown */
 } zkc_lock_contender;
 ZKC_EXTERN int zkc_lock_contenders(zkc_client *c, const char *path, zkc_lock_contender **entries, int *count);
+/* Callback form: cb gets the entries (NULL and 0 unless status is 0), which
+ * are freed when it returns. */
+typedef void (*zkc_lock_contenders_cb)(zkc_client *c, int status, const zkc_lock_contender *entries, int count,
+                                       void *ud);
+ZKC_EXTERN int zkc_lock_contenders_async(zkc_client *c, const char *path, zkc_lock_contenders_cb cb, void *ud);
 ZKC_EXTERN void zkc_lock_contenders_free(zkc_lock_contender *entries, int count);
 
 /* ---------------------------------------------------------------- counters */
@@ -408,10 +413,20 @@ typedef struct zkc_counter_op {
 } zkc_counter_op;
 ZKC_EXTERN int zkc_counter_multi_add(zkc_client *c, const zkc_counter_op *ops, int n, const char *key,
                                      zkc_counter_result *results, int *failed_index);
+/* Callback form: cb gets the n results (NULL unless status is 0) and the
+ * refusing op's index (-1 unless ZKC_EBOUND or ZKC_EOVERFLOW). */
+typedef void (*zkc_counter_multi_cb)(zkc_client *c, int status, const zkc_counter_result *results, int n,
+                                     int failed_index, void *ud);
+ZKC_EXTERN int zkc_counter_multi_add_async(zkc_client *c, const zkc_counter_op *ops, int n, const char *key,
+                                           zkc_counter_multi_cb cb, void *ud);
 
 /* Outcome of a keyed update from this or any earlier process, while the key is
  * retained: 0 and the first outcome, or ZKC_ENONODE if the key was never applied. */
 ZKC_EXTERN int zkc_counter_lookup(zkc_client *c, const char *key, zkc_counter_result *r);
+/* Callback form: cb gets the key and the outcome (NULL unless status is 0). */
+typedef void (*zkc_counter_lookup_cb)(zkc_client *c, int status, const char *key, const zkc_counter_result *r,
+                                      void *ud);
+ZKC_EXTERN int zkc_counter_lookup_async(zkc_client *c, const char *key, zkc_counter_lookup_cb cb, void *ud);
 
 /* Admin: after 2^32-1 updates a node's version reaches -1 and no conditional
  * write is possible (ZKC_EVERSIONWRAP). Rebase recreates the node with its
@@ -419,6 +434,8 @@ ZKC_EXTERN int zkc_counter_lookup(zkc_client *c, const char *key, zkc_counter_re
  * node. ZKC_EBUSY if the node has children (zkcoord writers waiting on it leave
  * an ephemeral "zkc-waiting-*" child there while they wait: see README). */
 ZKC_EXTERN int zkc_counter_rebase(zkc_counter *ctr);
+/* Callback form: cb gets the status (r is NULL). */
+ZKC_EXTERN int zkc_counter_rebase_async(zkc_counter *ctr, zkc_counter_cb cb, void *ud);
 
 /* ------------------------------------------------------------------ admin */
 
@@ -437,6 +454,10 @@ typedef struct zkc_cleanup_report {
  * while the application runs: every delete is conditional on the version
  * examined, and a marker in use is recreated by its owner. */
 ZKC_EXTERN int zkc_admin_cleanup(zkc_client *c, const char *lock_root, int dry_run, zkc_cleanup_report *out);
+/* Callback form: cb gets the report (what was done before a failure, too). */
+typedef void (*zkc_admin_cleanup_cb)(zkc_client *c, int status, const zkc_cleanup_report *report, void *ud);
+ZKC_EXTERN int zkc_admin_cleanup_async(zkc_client *c, const char *lock_root, int dry_run, zkc_admin_cleanup_cb cb,
+                                       void *ud);
 
 /* ------------------------------------------------------ inventory reservation
  *
@@ -489,16 +510,28 @@ typedef struct zkc_inventory_stock_info {
 } zkc_inventory_stock_info;
 
 typedef void (*zkc_inventory_reserve_cb)(zkc_inventory *inv, int status, const char *id, zkc_inventory_state state, void *ud);
+/* Callbacks of the other calls' async forms (each runs exactly once on the
+ * dispatch thread, as above): restock, confirm and return get the status;
+ * stock gets the counts (NULL unless status is 0); reap gets how many
+ * reservations it returned (also those returned before a failure). */
+typedef void (*zkc_inventory_cb)(zkc_inventory *inv, int status, void *ud);
+typedef void (*zkc_inventory_stock_cb)(zkc_inventory *inv, int status, const zkc_inventory_stock_info *info,
+                                       void *ud);
+typedef void (*zkc_inventory_reap_cb)(zkc_inventory *inv, int status, int64_t returned, void *ud);
 
 ZKC_EXTERN int zkc_inventory_create(zkc_client *c, const char *root, zkc_inventory **out);
+/* Async calls still in flight call back once, after or during destroy. */
 ZKC_EXTERN void zkc_inventory_destroy(zkc_inventory *inv);
 /* Add qty units (creates the SKU at first restock). Exactly once, also after a
  * connection loss; ZKC_EUNKNOWN only if no server answered within the
  * operation timeout. */
 ZKC_EXTERN int zkc_inventory_restock(zkc_inventory *inv, const char *sku, int64_t qty);
+ZKC_EXTERN int zkc_inventory_restock_async(zkc_inventory *inv, const char *sku, int64_t qty, zkc_inventory_cb cb,
+                                           void *ud);
 /* Syncs, then reads: up to date but for the gaps named in "fresh reads";
  * zkc_inventory_stock_fresh has none of them. */
 ZKC_EXTERN int zkc_inventory_stock(zkc_inventory *inv, const char *sku, zkc_inventory_stock_info *out);
+ZKC_EXTERN int zkc_inventory_stock_async(zkc_inventory *inv, const char *sku, zkc_inventory_stock_cb cb, void *ud);
 /* Reserve lines all or nothing. id: caller's request id, or NULL to have one
  * generated (written to id_out, which must hold ZKC_INVENTORY_ID_MAX bytes; may be NULL if id is
  * given). 0 when reserved (or already reserved/sold under this id: *state says
@@ -512,13 +545,18 @@ ZKC_EXTERN int zkc_inventory_reserve_async(zkc_inventory *inv, const char *id, c
                                            void *ud);
 /* Reserved -> sold; idempotent (0 if already sold). ZKC_EINVAL if not reserved. */
 ZKC_EXTERN int zkc_inventory_confirm(zkc_inventory *inv, const char *id);
+ZKC_EXTERN int zkc_inventory_confirm_async(zkc_inventory *inv, const char *id, zkc_inventory_cb cb, void *ud);
 /* Reserved -> returned: the units go back to available; idempotent (0 if
  * already returned). A distinct verb from "cancel", which elsewhere aborts a
  * pending call. ZKC_EINVAL if the request is not reserved. */
 ZKC_EXTERN int zkc_inventory_return(zkc_inventory *inv, const char *id);
+ZKC_EXTERN int zkc_inventory_return_async(zkc_inventory *inv, const char *id, zkc_inventory_cb cb, void *ud);
 ZKC_EXTERN int zkc_inventory_lookup(zkc_inventory *inv, const char *id, zkc_inventory_state *state);
+/* cb gets the id and, on status 0, its state. */
+ZKC_EXTERN int zkc_inventory_lookup_async(zkc_inventory *inv, const char *id, zkc_inventory_reserve_cb cb, void *ud);
 /* Return the units of reservations past their hold time; *returned counts them. */
 ZKC_EXTERN int zkc_inventory_reap(zkc_inventory *inv, int64_t *returned);
+ZKC_EXTERN int zkc_inventory_reap_async(zkc_inventory *inv, zkc_inventory_reap_cb cb, void *ud);
 
 /* ------------------------------------------------------------ fresh reads
  *
@@ -559,7 +597,11 @@ ZKC_EXTERN int zkc_counter_get_fresh_async(zkc_counter *ctr, zkc_counter_cb cb, 
 /* As zkc_lock_contenders; free with zkc_lock_contenders_free. */
 ZKC_EXTERN int zkc_lock_contenders_fresh(zkc_client *c, const char *path, zkc_lock_contender **entries,
                                          int *count);
+ZKC_EXTERN int zkc_lock_contenders_fresh_async(zkc_client *c, const char *path, zkc_lock_contenders_cb cb,
+                                               void *ud);
 ZKC_EXTERN int zkc_inventory_stock_fresh(zkc_inventory *inv, const char *sku, zkc_inventory_stock_info *out);
+ZKC_EXTERN int zkc_inventory_stock_fresh_async(zkc_inventory *inv, const char *sku, zkc_inventory_stock_cb cb,
+                                               void *ud);
 
 /* ------------------------------------------------------------ rate limiter
  *

@@ -1,5 +1,15 @@
-/* Administrative cleanup: one blocking request at a time from the caller's
- * thread. Not a hot path; clarity over speed. */
+/* Administrative cleanup: a chain of requests on the engine, one at a time
+ * (not a hot path; clarity over speed). The walk is an explicit stack of
+ * directory frames so that it needs no thread of its own:
+ *   1. the servers' "now": the mtime they stamp on <meta_root>/clock;
+ *   2. a SWEEP frame per directory of markers (<meta_root>/txn) and of key
+ *      buckets (below <meta_root>/keys, listed by a BUCKETS frame): children
+ *      unchanged since the cutoff, childless and persistent, are deleted;
+ *   3. TREE frames below lock_root, depth first and post-order, so that a
+ *      parent this pass empties goes too.
+ * Every delete is conditional on the version examined. Only listing the
+ * directories we were given (and the key buckets) can fail the call; a child
+ * that vanished or changed while we looked is skipped. */
 #include "internal.h"
 
 #include <inttypes.h>
@@ -7,208 +17,102 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct bop {
-    zkc__op op;
+#define TREE_DEPTH_MAX 32
+
+enum { F_SWEEP, F_BUCKETS, F_TREE };
+
+typedef struct frame {
     int kind;
-    const char *path;
-    const char *data;
-    int len, version, flags;
-    int rc;
-    zkc__stat stat;
+    char *path;
     char **children;
-    int nchildren;
-} bop;
+    int n, i;
+    int listed;
+    int depth;      /* > 0: pushed for its parent's child */
+    int64_t *count; /* F_SWEEP: markers or keys */
+    char *child;    /* children[i] being examined */
+    zkc__stat st;   /* its stat */
+    int after;      /* F_TREE: back from the child's own frame */
+} frame;
 
-static void bop_invoke(zkc__op *op)
+typedef struct cleanup_op {
+    zkc__op op;
+    int dry_run;
+    char *lock_root, *clock, *txn, *keys;
+    int64_t cutoff;
+    zkc_cleanup_report rep;
+    frame stack[TREE_DEPTH_MAX + 3];
+    int top;
+    zkc_admin_cleanup_cb cb; /* async form, else NULL */
+    void *ud;
+} cleanup_op;
+
+static void step(cleanup_op *co);
+
+static void frame_free(frame *f)
 {
-    ZKC__UNUSED(op);
+    for (int i = 0; i < f->n; i++)
+        free(f->children[i]);
+    free(f->children);
+    free(f->path);
+    free(f->child);
+    memset(f, 0, sizeof *f);
 }
 
-static void bop_release(zkc__op *op)
+static int push(cleanup_op *co, int kind, const char *path, int depth, int64_t *count)
 {
-    bop *b = ZKC__CONTAINER_OF(op, bop, op);
-    for (int i = 0; i < b->nchildren; i++)
-        free(b->children[i]);
-    free(b->children);
+    frame *f = &co->stack[co->top];
+    memset(f, 0, sizeof *f);
+    if (!(f->path = strdup(path)))
+        return ZKC_ENOMEM;
+    f->kind = kind;
+    f->depth = depth;
+    f->count = count;
+    co->top++;
+    return 0;
 }
 
-static void bop_done(zkc__req *r)
+static void pop(cleanup_op *co)
 {
-    bop *b = r->ctx;
-    b->rc = r->rc;
-    b->stat = r->stat;
-    if (r->rc == ZR_OK && r->children) {
-        b->children = r->children;
-        b->nchildren = r->nchildren;
-        r->children = NULL;
-        r->nchildren = 0;
-    }
-    zkc__op_finish(&b->op, 0, NULL);
+    frame_free(&co->stack[--co->top]);
 }
 
-static void bop_start(zkc__op *op)
+static void cleanup_invoke(zkc__op *op)
 {
-    bop *b = ZKC__CONTAINER_OF(op, bop, op);
-    switch (b->kind) {
-    case ZKC_REQ_CHILDREN: zkc__children(op->c, b->path, NULL, bop_done, b); break;
-    case ZKC_REQ_EXISTS: zkc__exists(op->c, b->path, NULL, bop_done, b); break;
-    case ZKC_REQ_DELETE: zkc__delete(op->c, b->path, b->version, bop_done, b); break;
-    case ZKC_REQ_SET: zkc__set(op->c, b->path, b->data, b->len, b->version, bop_done, b); break;
-    default: zkc__create(op->c, b->path, b->data, b->len, b->flags, bop_done, b); break;
-    }
+    cleanup_op *co = ZKC__CONTAINER_OF(op, cleanup_op, op);
+    co->cb(op->c, op->status, &co->rep, co->ud);
 }
 
-/* Runs one request and waits; returns the ZR_* code (or a ZKC_E* refusal). */
-static int call(zkc_client *c, bop *b)
+static void cleanup_release(zkc__op *op)
 {
-    b->op.c = c;
-    b->op.invoke = bop_invoke;
-    b->op.release = bop_release;
-    int rc = zkc__op_run(&b->op, bop_start, 1);
-    return rc ? rc : b->rc;
+    cleanup_op *co = ZKC__CONTAINER_OF(op, cleanup_op, op);
+    while (co->top > 0)
+        pop(co);
+    free(co->lock_root);
+    free(co->clock);
+    free(co->txn);
+    free(co->keys);
+    free(co);
 }
 
-static int fail(int zrc, const char *what, const char *path)
+static void fail(cleanup_op *co, int zrc, const char *what, const char *path)
 {
-    if (zrc == ZKC_EDEADLK || zrc == ZKC_ECLOSED) /* call() refused to submit */
-        return zkc__err(zrc, "cleanup: %s %s: %s", what, path, zkc_strerror(zrc));
     int e = zrc == ZR_NOTSENT || zrc == ZR_SESSIONLOST ? ZKC_ECONNLOSS : zkc__map_zrc(zrc);
-    return zkc__err(e, "cleanup: %s %s: %s", what, path, zkc__zrc_name(zrc));
+    if (zrc == ZR_CLOSING)
+        e = ZKC_ECANCELED;
+    zkc__op_finish(&co->op, e, "cleanup: %s %s: %s", what, path, zkc__zrc_name(zrc));
 }
 
-/* The servers' "now": the mtime they stamp on a node we write. */
-static int server_now(zkc_client *c, int64_t *now)
-{
-    char *p = zkc__path_join(c->meta_root, "clock");
-    if (!p)
-        return zkc__err(ZKC_ENOMEM, "out of memory");
-    bop b = {.kind = ZKC_REQ_SET, .path = p, .data = "", .len = 0, .version = -1};
-    int rc = call(c, &b);
-    bop_release(&b.op);
-    if (rc == ZR_NONODE) {
-        bop m = {.kind = ZKC_REQ_CREATE, .path = c->meta_root};
-        call(c, &m);
-        bop_release(&m.op);
-        bop cr = {.kind = ZKC_REQ_CREATE, .path = p, .data = "", .len = 0};
-        rc = call(c, &cr);
-        bop_release(&cr.op);
-        b.stat = cr.stat;
-    }
-    if (rc != ZR_OK) {
-        rc = fail(rc, "writing", p);
-        free(p);
-        return rc;
-    }
-    *now = b.stat.mtime;
-    free(p);
-    return 0;
-}
+/* ---- the servers' clock */
 
-/* Delete the children of dir whose own mtime is older than cutoff and that
- * have no children. Returns the count (or would-be count). */
-static int sweep(zkc_client *c, const char *dir, int64_t cutoff, int dry_run, int64_t *count, int64_t *examined)
+static void clock_done(zkc__req *r)
 {
-    bop l = {.kind = ZKC_REQ_CHILDREN, .path = dir};
-    int rc = call(c, &l);
-    if (rc == ZR_NONODE) {
-        bop_release(&l.op);
-        return 0;
+    cleanup_op *co = r->ctx;
+    zkc_client *c = co->op.c;
+    if (r->rc != ZR_OK) {
+        fail(co, r->rc, "writing", co->clock);
+        return;
     }
-    if (rc != ZR_OK) {
-        bop_release(&l.op);
-        return fail(rc, "listing", dir);
-    }
-    for (int i = 0; i < l.nchildren; i++) {
-        char *p = zkc__path_join(dir, l.children[i]);
-        if (!p)
-            break;
-        bop s = {.kind = ZKC_REQ_EXISTS, .path = p};
-        (*examined)++;
-        if (call(c, &s) == ZR_OK && s.stat.mtime < cutoff && s.stat.num_children == 0 &&
-            s.stat.ephemeral_owner == 0) {
-            if (dry_run) {
-                (*count)++;
-            } else {
-                bop d = {.kind = ZKC_REQ_DELETE, .path = p, .version = s.stat.version};
-                if (call(c, &d) == ZR_OK)
-                    (*count)++;
-                bop_release(&d.op);
-            }
-        }
-        bop_release(&s.op);
-        free(p);
-    }
-    bop_release(&l.op);
-    return 0;
-}
-
-/* Depth-first below root: empty, persistent, unchanged since cutoff. */
-static int sweep_tree(zkc_client *c, const char *path, int64_t cutoff, int dry_run, int depth,
-                      zkc_cleanup_report *out)
-{
-    if (depth > 32)
-        return 0;
-    bop l = {.kind = ZKC_REQ_CHILDREN, .path = path};
-    int rc = call(c, &l);
-    if (rc != ZR_OK) {
-        bop_release(&l.op);
-        return rc == ZR_NONODE ? 0 : fail(rc, "listing", path);
-    }
-    for (int i = 0; i < l.nchildren; i++) {
-        char *p = zkc__path_join(path, l.children[i]);
-        if (!p)
-            break;
-        bop s = {.kind = ZKC_REQ_EXISTS, .path = p};
-        out->examined++;
-        if (call(c, &s) == ZR_OK && s.stat.ephemeral_owner == 0) {
-            if (s.stat.num_children > 0 && !dry_run) {
-                /* Post-order: a parent emptied by this pass goes too. */
-                sweep_tree(c, p, cutoff, dry_run, depth + 1, out);
-                bop_release(&s.op);
-                memset(&s, 0, sizeof s);
-                s.kind = ZKC_REQ_EXISTS;
-                s.path = p;
-                if (call(c, &s) != ZR_OK)
-                    s.stat.num_children = 1;
-            } else if (s.stat.num_children > 0) {
-                sweep_tree(c, p, cutoff, dry_run, depth + 1, out);
-            }
-            if (s.stat.num_children > 0) {
-                /* still in use */
-            } else if (s.stat.mtime < cutoff && s.stat.ctime < cutoff) {
-                if (dry_run) {
-                    out->empty_parents++;
-                } else {
-                    bop d = {.kind = ZKC_REQ_DELETE, .path = p, .version = s.stat.version};
-                    if (call(c, &d) == ZR_OK)
-                        out->empty_parents++;
-                    bop_release(&d.op);
-                }
-            }
-        }
-        bop_release(&s.op);
-        free(p);
-    }
-    bop_release(&l.op);
-    return 0;
-}
-
-int zkc_admin_cleanup(zkc_client *c, const char *lock_root, int dry_run, zkc_cleanup_report *out)
-{
-    zkc_cleanup_report tmp;
-    if (!out)
-        out = &tmp;
-    memset(out, 0, sizeof *out);
-    if (!c)
-        return zkc__err(ZKC_EINVAL, "zkc_admin_cleanup: client is NULL");
-    int rc;
-    if (lock_root && (rc = zkc__path_check(lock_root, "lock root")) != 0)
-        return rc;
-    if ((rc = zkc__check_blocking(c)) != 0)
-        return rc;
-    int64_t now = 0;
-    if ((rc = server_now(c, &now)) != 0)
-        return rc;
+    int64_t now = r->stat.mtime;
     int64_t cutoff = now - (int64_t)c->opt.marker_retention_s * 1000;
     /* Never shorter than two session timeouts (the negotiated one when known):
      * a marker must outlive the session whose update it decides. */
@@ -218,32 +122,251 @@ int zkc_admin_cleanup(zkc_client *c, const char *lock_root, int dry_run, zkc_cle
         session = negotiated;
     if (now - cutoff < 2 * session)
         cutoff = now - 2 * session;
-    char *txn = zkc__path_join(c->meta_root, "txn");
-    char *keys = zkc__path_join(c->meta_root, "keys");
-    if (!txn || !keys) {
-        free(txn);
-        free(keys);
+    co->cutoff = cutoff;
+    /* Pushed in reverse: markers first, then keys, then the lock tree. */
+    if ((co->lock_root && push(co, F_TREE, co->lock_root, 0, NULL)) || push(co, F_BUCKETS, co->keys, 0, NULL) ||
+        push(co, F_SWEEP, co->txn, 0, &co->rep.markers)) {
+        zkc__op_finish(&co->op, ZKC_ENOMEM, "out of memory");
+        return;
+    }
+    step(co);
+}
+
+static void clock_create_done(zkc__req *r)
+{
+    clock_done(r);
+}
+
+static void meta_create_done(zkc__req *r)
+{
+    cleanup_op *co = r->ctx;
+    zkc__create(r->c, co->clock, "", 0, 0, clock_create_done, co);
+}
+
+static void clock_set_done(zkc__req *r)
+{
+    cleanup_op *co = r->ctx;
+    if (r->rc == ZR_NONODE) {
+        zkc__create(r->c, co->op.c->meta_root, NULL, 0, 0, meta_create_done, co);
+        return;
+    }
+    clock_done(r);
+}
+
+static void cleanup_start(zkc__op *op)
+{
+    cleanup_op *co = ZKC__CONTAINER_OF(op, cleanup_op, op);
+    zkc__set(op->c, co->clock, "", 0, -1, clock_set_done, co);
+}
+
+/* ---- the walk */
+
+static frame *top(cleanup_op *co)
+{
+    return &co->stack[co->top - 1];
+}
+
+static void next_child(cleanup_op *co)
+{
+    frame *f = top(co);
+    free(f->child);
+    f->child = NULL;
+    f->after = 0;
+    f->i++;
+    step(co);
+}
+
+static void delete_done(zkc__req *r)
+{
+    cleanup_op *co = r->ctx;
+    frame *f = top(co);
+    if (r->rc == ZR_OK)
+        (*(f->kind == F_TREE ? &co->rep.empty_parents : f->count))++;
+    next_child(co);
+}
+
+/* The child is to go (if dry_run, only to be counted). */
+static void remove_child(cleanup_op *co)
+{
+    frame *f = top(co);
+    if (co->dry_run) {
+        (*(f->kind == F_TREE ? &co->rep.empty_parents : f->count))++;
+        next_child(co);
+        return;
+    }
+    zkc__delete(co->op.c, f->child, f->st.version, delete_done, co);
+}
+
+/* F_TREE: the child's stat is current (after its own subtree, if any). */
+static void tree_decide(cleanup_op *co)
+{
+    frame *f = top(co);
+    if (f->st.num_children == 0 && f->st.mtime < co->cutoff && f->st.ctime < co->cutoff)
+        remove_child(co);
+    else
+        next_child(co); /* still in use */
+}
+
+static void exists_done(zkc__req *r)
+{
+    cleanup_op *co = r->ctx;
+    frame *f = top(co);
+    f->st = r->stat;
+    if (f->kind == F_SWEEP) {
+        if (r->rc == ZR_OK && f->st.mtime < co->cutoff && f->st.num_children == 0 && f->st.ephemeral_owner == 0)
+            remove_child(co);
+        else
+            next_child(co);
+        return;
+    }
+    if (f->after) { /* re-read after its subtree: a failure counts as in use */
+        if (r->rc != ZR_OK)
+            f->st.num_children = 1;
+        tree_decide(co);
+        return;
+    }
+    if (r->rc != ZR_OK || f->st.ephemeral_owner != 0) {
+        next_child(co);
+        return;
+    }
+    if (f->st.num_children > 0) {
+        f->after = 1;
+        if (push(co, F_TREE, f->child, f->depth + 1, NULL)) {
+            zkc__op_finish(&co->op, ZKC_ENOMEM, "out of memory");
+            return;
+        }
+        step(co);
+        return;
+    }
+    tree_decide(co);
+}
+
+static void list_done(zkc__req *r)
+{
+    cleanup_op *co = r->ctx;
+    frame *f = top(co);
+    f->listed = 1;
+    if (r->rc == ZR_OK) {
+        f->children = r->children;
+        f->n = r->nchildren;
+        r->children = NULL;
+        r->nchildren = 0;
+    } else if (r->rc != ZR_NONODE && (f->kind != F_TREE || f->depth == 0)) {
+        fail(co, r->rc, "listing", f->path);
+        return;
+    } /* else: nothing there (a subtree's failure leaves its parent in place) */
+    step(co);
+}
+
+/* A subtree's frame is done: back to its parent's child. */
+static void tree_return(cleanup_op *co)
+{
+    frame *f = top(co);
+    if (co->dry_run) {
+        next_child(co); /* it has children: counted as in use */
+        return;
+    }
+    zkc__exists(co->op.c, f->child, NULL, exists_done, co);
+}
+
+static void step(cleanup_op *co)
+{
+    zkc_client *c = co->op.c;
+    if (c->closing) {
+        zkc__op_finish(&co->op, ZKC_ECANCELED, "cleanup: the client is being destroyed");
+        return;
+    }
+    if (co->top == 0) {
+        zkc__op_finish(&co->op, 0, NULL);
+        return;
+    }
+    frame *f = top(co);
+    if (f->kind == F_TREE && f->depth > TREE_DEPTH_MAX)
+        f->listed = 1; /* too deep: left alone */
+    if (!f->listed) {
+        zkc__children(c, f->path, NULL, list_done, co);
+        return;
+    }
+    if (f->i >= f->n) {
+        /* Depth > 0: the frame was its parent's child (a key bucket's sweep,
+         * a subtree), and the parent goes on from that child. */
+        int kind = f->kind, nested = f->depth > 0;
+        pop(co);
+        if (nested && kind == F_TREE) {
+            tree_return(co);
+            return;
+        }
+        if (nested)
+            top(co)->i++;
+        step(co);
+        return;
+    }
+    if (!(f->child = zkc__path_join(f->path, f->children[f->i]))) {
+        zkc__op_finish(&co->op, ZKC_ENOMEM, "out of memory");
+        return;
+    }
+    if (f->kind == F_BUCKETS) {
+        char *b = f->child;
+        f->child = NULL;
+        int rc = push(co, F_SWEEP, b, 1, &co->rep.keys);
+        free(b);
+        if (rc) {
+            zkc__op_finish(&co->op, ZKC_ENOMEM, "out of memory");
+            return;
+        }
+        step(co);
+        return;
+    }
+    co->rep.examined++;
+    zkc__exists(c, f->child, NULL, exists_done, co);
+}
+
+/* ---- entry points */
+
+static int cleanup_run(zkc_client *c, const char *lock_root, int dry_run, zkc_cleanup_report *out,
+                       zkc_admin_cleanup_cb cb, void *ud, int blocking, const char *fn)
+{
+    if (!c)
+        return zkc__err(ZKC_EINVAL, "%s: client is NULL", fn);
+    if (!blocking && !cb)
+        return zkc__err(ZKC_EINVAL, "%s: the callback is NULL", fn);
+    int rc;
+    if (lock_root && (rc = zkc__path_check(lock_root, "lock root")) != 0)
+        return rc;
+    cleanup_op *co = calloc(1, sizeof *co);
+    if (!co)
+        return zkc__err(ZKC_ENOMEM, "out of memory");
+    co->op.c = c;
+    co->op.invoke = cleanup_invoke;
+    co->op.release = cleanup_release;
+    co->dry_run = dry_run;
+    co->cb = cb;
+    co->ud = ud;
+    co->clock = zkc__path_join(c->meta_root, "clock");
+    co->txn = zkc__path_join(c->meta_root, "txn");
+    co->keys = zkc__path_join(c->meta_root, "keys");
+    if (!co->clock || !co->txn || !co->keys || (lock_root && !(co->lock_root = strdup(lock_root)))) {
+        cleanup_release(&co->op);
         return zkc__err(ZKC_ENOMEM, "out of memory");
     }
-    rc = sweep(c, txn, cutoff, dry_run, &out->markers, &out->examined);
-    if (!rc) {
-        bop l = {.kind = ZKC_REQ_CHILDREN, .path = keys};
-        int lrc = call(c, &l);
-        if (lrc == ZR_OK) {
-            for (int i = 0; i < l.nchildren && !rc; i++) {
-                char *b = zkc__path_join(keys, l.children[i]);
-                if (b)
-                    rc = sweep(c, b, cutoff, dry_run, &out->keys, &out->examined);
-                free(b);
-            }
-        } else if (lrc != ZR_NONODE) {
-            rc = fail(lrc, "listing", keys);
-        }
-        bop_release(&l.op);
+    rc = zkc__op_run(&co->op, cleanup_start, blocking);
+    if (blocking) {
+        *out = co->rep;
+        co->op.release(&co->op);
     }
-    if (!rc && lock_root)
-        rc = sweep_tree(c, lock_root, cutoff, dry_run, 0, out);
-    free(txn);
-    free(keys);
     return rc;
+}
+
+int zkc_admin_cleanup(zkc_client *c, const char *lock_root, int dry_run, zkc_cleanup_report *out)
+{
+    zkc_cleanup_report tmp;
+    if (!out)
+        out = &tmp;
+    memset(out, 0, sizeof *out);
+    return cleanup_run(c, lock_root, dry_run, out, NULL, NULL, 1, "zkc_admin_cleanup");
+}
+
+int zkc_admin_cleanup_async(zkc_client *c, const char *lock_root, int dry_run, zkc_admin_cleanup_cb cb, void *ud)
+{
+    return cleanup_run(c, lock_root, dry_run, NULL, cb, ud, 0, "zkc_admin_cleanup_async");
 }

@@ -19,11 +19,15 @@ typedef struct list_op {
     int pending;
     zkc_lock_contender *entries;
     int count;
+    zkc_lock_contenders_cb cb; /* async form, else NULL */
+    void *ud;
 } list_op;
 
 static void list_invoke(zkc__op *op)
 {
-    ZKC__UNUSED(op);
+    list_op *lo = ZKC__CONTAINER_OF(op, list_op, op);
+    if (lo->cb) /* the entries are freed with the op, after the callback */
+        lo->cb(op->c, op->status, op->status ? NULL : lo->entries, op->status ? 0 : lo->count, lo->ud);
 }
 
 static void list_release(zkc__op *op)
@@ -148,25 +152,39 @@ static void list_start(zkc__op *op)
         zkc__get(op->c, lo->path, NULL, list_data_done, lo);
 }
 
-static int list_run(zkc_client *c, const char *path, int fresh, zkc_lock_contender **entries, int *count,
-                    const char *fn)
+/* Checks the arguments and builds the op (NULL: refused with *rc). */
+static list_op *list_new(zkc_client *c, const char *path, const char *fn, int *rc)
 {
-    if (!c || !entries || !count)
-        return zkc__err(ZKC_EINVAL, "%s: NULL argument", fn);
-    *entries = NULL;
-    *count = 0;
-    int rc = zkc__path_check(path, "lock path");
-    if (rc)
-        return rc;
+    if (!c) {
+        *rc = zkc__err(ZKC_EINVAL, "%s: NULL argument", fn);
+        return NULL;
+    }
+    if ((*rc = zkc__path_check(path, "lock path")) != 0)
+        return NULL;
     list_op *lo = calloc(1, sizeof *lo);
     if (!lo || !(lo->path = strdup(path))) {
         free(lo);
-        return zkc__err(ZKC_ENOMEM, "out of memory");
+        *rc = zkc__err(ZKC_ENOMEM, "out of memory");
+        return NULL;
     }
-    lo->fresh = fresh;
     lo->op.c = c;
     lo->op.invoke = list_invoke;
     lo->op.release = list_release;
+    return lo;
+}
+
+static int list_run(zkc_client *c, const char *path, int fresh, zkc_lock_contender **entries, int *count,
+                    const char *fn)
+{
+    if (!entries || !count)
+        return zkc__err(ZKC_EINVAL, "%s: NULL argument", fn);
+    *entries = NULL;
+    *count = 0;
+    int rc;
+    list_op *lo = list_new(c, path, fn, &rc);
+    if (!lo)
+        return rc;
+    lo->fresh = fresh;
     rc = zkc__op_run(&lo->op, list_start, 1);
     if (rc == 0) {
         *entries = lo->entries;
@@ -185,6 +203,31 @@ int zkc_lock_contenders(zkc_client *c, const char *path, zkc_lock_contender **en
 int zkc_lock_contenders_fresh(zkc_client *c, const char *path, zkc_lock_contender **entries, int *count)
 {
     return list_run(c, path, 1, entries, count, "zkc_lock_contenders_fresh");
+}
+
+static int list_submit(zkc_client *c, const char *path, int fresh, zkc_lock_contenders_cb cb, void *ud,
+                       const char *fn)
+{
+    if (!cb)
+        return zkc__err(ZKC_EINVAL, "%s: the callback is NULL", fn);
+    int rc;
+    list_op *lo = list_new(c, path, fn, &rc);
+    if (!lo)
+        return rc;
+    lo->fresh = fresh;
+    lo->cb = cb;
+    lo->ud = ud;
+    return zkc__op_run(&lo->op, list_start, 0);
+}
+
+int zkc_lock_contenders_async(zkc_client *c, const char *path, zkc_lock_contenders_cb cb, void *ud)
+{
+    return list_submit(c, path, 0, cb, ud, "zkc_lock_contenders_async");
+}
+
+int zkc_lock_contenders_fresh_async(zkc_client *c, const char *path, zkc_lock_contenders_cb cb, void *ud)
+{
+    return list_submit(c, path, 1, cb, ud, "zkc_lock_contenders_fresh_async");
 }
 
 void zkc_lock_contenders_free(zkc_lock_contender *entries, int count)

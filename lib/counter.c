@@ -245,6 +245,16 @@ static void ctr_unref(zkc_counter *ctr)
     }
 }
 
+void zkc__ctr_hold(zkc_counter *ctr)
+{
+    __atomic_add_fetch(&ctr->refs, 1, __ATOMIC_ACQ_REL);
+}
+
+void zkc__ctr_drop(zkc_counter *ctr)
+{
+    ctr_unref(ctr);
+}
+
 static void upd_invoke(zkc__op *op)
 {
     zkc__ctr_upd *u = ZKC__CONTAINER_OF(op, zkc__ctr_upd, op);
@@ -592,7 +602,15 @@ typedef struct lookup_op {
     char *path;
     char *key;
     zkc_counter_result res;
+    zkc_counter_lookup_cb cb; /* async form, else NULL */
+    void *ud;
 } lookup_op;
+
+static void lookup_invoke(zkc__op *op)
+{
+    lookup_op *lo = ZKC__CONTAINER_OF(op, lookup_op, op);
+    lo->cb(op->c, op->status, lo->key, op->status ? NULL : &lo->res, lo->ud);
+}
 
 static void lookup_release(zkc__op *op)
 {
@@ -630,27 +648,53 @@ static void lookup_start(zkc__op *op)
     zkc__sync_get(op->c, lo->path, lookup_done, lo);
 }
 
-int zkc_counter_lookup(zkc_client *c, const char *key, zkc_counter_result *r)
+/* Checks the arguments and builds the op (NULL: refused with *rc). */
+static lookup_op *lookup_new(zkc_client *c, const char *key, const char *fn, int *rc)
 {
-    if (!c)
-        return zkc__err(ZKC_EINVAL, "zkc_counter_lookup: client is NULL");
-    int rc = zkc__name_check(key, "idempotency key");
-    if (rc)
-        return rc;
+    if (!c) {
+        *rc = zkc__err(ZKC_EINVAL, "%s: client is NULL", fn);
+        return NULL;
+    }
+    if ((*rc = zkc__name_check(key, "idempotency key")) != 0)
+        return NULL;
     lookup_op *lo = calloc(1, sizeof *lo);
     if (!lo || !(lo->path = zkc__ctr_key_path(c, key)) || !(lo->key = strdup(key))) {
         if (lo) {
             free(lo->path);
             free(lo);
         }
-        return zkc__err(ZKC_ENOMEM, "out of memory");
+        *rc = zkc__err(ZKC_ENOMEM, "out of memory");
+        return NULL;
     }
     lo->op.c = c;
     lo->op.invoke = zkc__ctr_noop_invoke;
     lo->op.release = lookup_release;
+    return lo;
+}
+
+int zkc_counter_lookup(zkc_client *c, const char *key, zkc_counter_result *r)
+{
+    int rc;
+    lookup_op *lo = lookup_new(c, key, "zkc_counter_lookup", &rc);
+    if (!lo)
+        return rc;
     rc = zkc__op_run(&lo->op, lookup_start, 1);
     if (rc == 0 && r)
         *r = lo->res;
     lo->op.release(&lo->op);
     return rc;
+}
+
+int zkc_counter_lookup_async(zkc_client *c, const char *key, zkc_counter_lookup_cb cb, void *ud)
+{
+    if (!cb)
+        return zkc__err(ZKC_EINVAL, "zkc_counter_lookup_async: the callback is NULL");
+    int rc;
+    lookup_op *lo = lookup_new(c, key, "zkc_counter_lookup_async", &rc);
+    if (!lo)
+        return rc;
+    lo->op.invoke = lookup_invoke;
+    lo->cb = cb;
+    lo->ud = ud;
+    return zkc__op_run(&lo->op, lookup_start, 0);
 }

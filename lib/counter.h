@@ -54,6 +54,7 @@ struct zkc__ctr_upd {
     int64_t floor, ceiling;
     char *key;
     zkc_counter_cb cb;
+    zkc_counter_multi_cb mcb; /* ZKC__CTR_MULTI's callback instead of cb */
     void *ud;
     zkc_counter_result res;
     zkc__list_node qnode; /* in co->queue while queued */
@@ -95,6 +96,9 @@ void zkc__ctr_upd_init(zkc__ctr_upd *u, zkc_client *c);
 void zkc__ctr_upd_release(zkc__op *op);
 void zkc__ctr_label(zkc_client *c, int type, const char *path);
 void zkc__ctr_noop_invoke(zkc__op *op);
+/* An op that outlives its caller's call (async) keeps the object alive. */
+void zkc__ctr_hold(zkc_counter *ctr);
+void zkc__ctr_drop(zkc_counter *ctr);
 
 /* lib/counter_rebase.c: versions below this need no rebase (fault tests lower it). */
 extern int zkc__counter_rebase_from;

@@ -25,27 +25,50 @@ static void multi_start(zkc__op *op)
     zkc__ctr_txn_round(t);
 }
 
-int zkc_counter_multi_add(zkc_client *c, const zkc_counter_op *ops, int n, const char *key,
-                          zkc_counter_result *results, int *failed_index)
+/* What both forms report: each op's outcome (replayed is the whole key's) and
+ * the refusing op. */
+static void multi_outcome(zkc__ctr_upd *u, int *failed_index)
 {
-    if (failed_index)
-        *failed_index = -1;
-    if (!c || !ops)
-        return zkc__err(ZKC_EINVAL, "zkc_counter_multi_add: NULL argument");
-    if (n <= 0 || n > ZKC__REC_MAX_ENTRIES)
-        return zkc__err(ZKC_EINVAL, "zkc_counter_multi_add: %d ops (1..%d allowed)", n, ZKC__REC_MAX_ENTRIES);
-    int rc;
-    if (key && (rc = zkc__name_check(key, "idempotency key")) != 0)
-        return rc;
+    for (int i = 0; i < u->n; i++)
+        u->mres[i].replayed = u->res.replayed;
+    *failed_index = (u->op.status == ZKC_EBOUND || u->op.status == ZKC_EOVERFLOW) ? u->failed_index : -1;
+}
+
+static void multi_invoke(zkc__op *op)
+{
+    zkc__ctr_upd *u = ZKC__CONTAINER_OF(op, zkc__ctr_upd, op);
+    int failed;
+    multi_outcome(u, &failed);
+    u->mcb(op->c, op->status, op->status ? NULL : u->mres, u->n, failed, u->ud);
+}
+
+/* Checks the arguments and builds the op (NULL: refused with *rc). */
+static zkc__ctr_upd *multi_new(zkc_client *c, const zkc_counter_op *ops, int n, const char *key, const char *fn,
+                                int *rc)
+{
+    if (!c || !ops) {
+        *rc = zkc__err(ZKC_EINVAL, "%s: NULL argument", fn);
+        return NULL;
+    }
+    if (n <= 0 || n > ZKC__REC_MAX_ENTRIES) {
+        *rc = zkc__err(ZKC_EINVAL, "%s: %d ops (1..%d allowed)", fn, n, ZKC__REC_MAX_ENTRIES);
+        return NULL;
+    }
+    if (key && (*rc = zkc__name_check(key, "idempotency key")) != 0)
+        return NULL;
     for (int i = 0; i < n; i++) {
-        if ((rc = zkc__ctr_check(ops[i].counter, "zkc_counter_multi_add")) != 0)
-            return rc;
-        if (ops[i].counter->c != c)
-            return zkc__err(ZKC_EINVAL, "zkc_counter_multi_add: op %d's counter belongs to another client", i);
+        if ((*rc = zkc__ctr_check(ops[i].counter, fn)) != 0)
+            return NULL;
+        if (ops[i].counter->c != c) {
+            *rc = zkc__err(ZKC_EINVAL, "%s: op %d's counter belongs to another client", fn, i);
+            return NULL;
+        }
     }
     zkc__ctr_upd *u = calloc(1, sizeof *u);
-    if (!u)
-        return zkc__err(ZKC_ENOMEM, "out of memory");
+    if (!u) {
+        *rc = zkc__err(ZKC_ENOMEM, "out of memory");
+        return NULL;
+    }
     zkc__ctr_upd_init(u, c);
     u->type = ZKC__CTR_MULTI;
     u->n = n;
@@ -61,7 +84,8 @@ int zkc_counter_multi_add(zkc_client *c, const zkc_counter_op *ops, int n, const
     if (!u->cores || !u->deltas || !u->hf || !u->hc || !u->fl || !u->ce || !u->mres || !u->newv ||
         (key && !u->key)) {
         zkc__ctr_upd_release(&u->op);
-        return zkc__err(ZKC_ENOMEM, "out of memory");
+        *rc = zkc__err(ZKC_ENOMEM, "out of memory");
+        return NULL;
     }
     for (int i = 0; i < n; i++) {
         u->cores[i] = ops[i].counter->co; /* set once at creation, before the object was returned */
@@ -72,15 +96,43 @@ int zkc_counter_multi_add(zkc_client *c, const zkc_counter_op *ops, int n, const
         u->ce[i] = ops[i].ceiling;
     }
     zkc__ctr_label(c, ZKC__CTR_MULTI, ops[0].counter->path);
+    return u;
+}
+
+int zkc_counter_multi_add(zkc_client *c, const zkc_counter_op *ops, int n, const char *key,
+                          zkc_counter_result *results, int *failed_index)
+{
+    if (failed_index)
+        *failed_index = -1;
+    int rc;
+    zkc__ctr_upd *u = multi_new(c, ops, n, key, "zkc_counter_multi_add", &rc);
+    if (!u)
+        return rc;
     rc = zkc__op_run(&u->op, multi_start, 1);
     zkc__opwatch_next(NULL, NULL, 0);
-    if (results && (rc == 0))
-        for (int i = 0; i < n; i++) {
-            results[i] = u->mres[i];
-            results[i].replayed = u->res.replayed;
-        }
-    if (failed_index && (rc == ZKC_EBOUND || rc == ZKC_EOVERFLOW))
-        *failed_index = u->failed_index;
+    int failed;
+    multi_outcome(u, &failed);
+    if (results && rc == 0)
+        memcpy(results, u->mres, (size_t)n * sizeof *results);
+    if (failed_index)
+        *failed_index = failed;
     u->op.release(&u->op);
+    return rc;
+}
+
+int zkc_counter_multi_add_async(zkc_client *c, const zkc_counter_op *ops, int n, const char *key,
+                                zkc_counter_multi_cb cb, void *ud)
+{
+    if (!cb)
+        return zkc__err(ZKC_EINVAL, "zkc_counter_multi_add_async: the callback is NULL");
+    int rc;
+    zkc__ctr_upd *u = multi_new(c, ops, n, key, "zkc_counter_multi_add_async", &rc);
+    if (!u)
+        return rc;
+    u->op.invoke = multi_invoke;
+    u->mcb = cb;
+    u->ud = ud;
+    rc = zkc__op_run(&u->op, multi_start, 0);
+    zkc__opwatch_next(NULL, NULL, 0);
     return rc;
 }

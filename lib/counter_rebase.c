@@ -17,6 +17,8 @@ typedef struct rebase_op {
     zkc__op op;
     zkc_counter *ctr;
     int64_t value;
+    zkc_counter_cb cb; /* async form, else NULL */
+    void *ud;
 } rebase_op;
 
 static void rebase_multi_done(zkc__req *r)
@@ -83,24 +85,48 @@ static void rebase_start(zkc__op *op)
     zkc__get(op->c, ro->ctr->co->path, NULL, rebase_get_done, ro);
 }
 
-static void rebase_release(zkc__op *op)
+static void rebase_invoke(zkc__op *op)
 {
-    free(ZKC__CONTAINER_OF(op, rebase_op, op));
+    rebase_op *ro = ZKC__CONTAINER_OF(op, rebase_op, op);
+    ro->cb(ro->ctr, op->status, NULL, ro->ud);
 }
 
-int zkc_counter_rebase(zkc_counter *ctr)
+static void rebase_release(zkc__op *op)
 {
-    int rc = zkc__ctr_check(ctr, "zkc_counter_rebase");
+    rebase_op *ro = ZKC__CONTAINER_OF(op, rebase_op, op);
+    zkc__ctr_drop(ro->ctr);
+    free(ro);
+}
+
+static int rebase_run(zkc_counter *ctr, zkc_counter_cb cb, void *ud, int blocking, const char *fn)
+{
+    int rc = zkc__ctr_check(ctr, fn);
     if (rc)
         return rc;
+    if (!blocking && !cb)
+        return zkc__err(ZKC_EINVAL, "%s: the callback is NULL", fn);
     rebase_op *ro = calloc(1, sizeof *ro);
     if (!ro)
         return zkc__err(ZKC_ENOMEM, "out of memory");
     ro->op.c = ctr->c;
-    ro->op.invoke = zkc__ctr_noop_invoke;
+    ro->op.invoke = blocking ? zkc__ctr_noop_invoke : rebase_invoke;
     ro->op.release = rebase_release;
     ro->ctr = ctr;
-    rc = zkc__op_run(&ro->op, rebase_start, 1);
-    ro->op.release(&ro->op);
+    zkc__ctr_hold(ctr); /* a concurrent zkc_counter_destroy must not free it under the op */
+    ro->cb = cb;
+    ro->ud = ud;
+    rc = zkc__op_run(&ro->op, rebase_start, blocking);
+    if (blocking)
+        ro->op.release(&ro->op);
     return rc;
+}
+
+int zkc_counter_rebase(zkc_counter *ctr)
+{
+    return rebase_run(ctr, NULL, NULL, 1, "zkc_counter_rebase");
+}
+
+int zkc_counter_rebase_async(zkc_counter *ctr, zkc_counter_cb cb, void *ud)
+{
+    return rebase_run(ctr, cb, ud, 0, "zkc_counter_rebase_async");
 }

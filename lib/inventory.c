@@ -365,7 +365,7 @@ static void inv_shutdown(zkc__object *o)
 }
 
 
-/* ---------------------------------------------------------------- the blocking ops */
+/* ---------------------------------------------------------------- the other ops */
 
 void zkc__inv_sop_end(sop *s, int status, const char *fmt, ...)
 {
@@ -377,7 +377,26 @@ void zkc__inv_sop_end(sop *s, int status, const char *fmt, ...)
 
 static void sop_invoke(zkc__op *op)
 {
-    ZKC__UNUSED(op);
+    sop *s = ZKC__CONTAINER_OF(op, sop, op);
+    int st = op->status;
+    switch (s->kind) {
+    case SOP_RESTOCK:
+    case SOP_CONFIRM:
+    case SOP_RETURN:
+        s->cb.done(s->inv, st, s->ud);
+        break;
+    case SOP_STOCK:
+        s->cb.stock(s->inv, st, st ? NULL : &s->info, s->ud);
+        break;
+    case SOP_LOOKUP:
+        s->cb.lookup(s->inv, st, s->id, st ? ZKC_INVENTORY_PENDING : s->state, s->ud);
+        break;
+    case SOP_REAP:
+        s->cb.reap(s->inv, st, s->returned, s->ud);
+        break;
+    default: /* open and destroy are blocking only */
+        break;
+    }
 }
 
 static void sop_release(zkc__op *op)
@@ -773,34 +792,71 @@ static sop *sku_sop(zkc_inventory *inv, const char *sku, int kind, int *rc)
     return s;
 }
 
-int zkc_inventory_restock(zkc_inventory *inv, const char *sku, int64_t qty)
+/* The async forms: a prepared sop (NULL: refused, *rc says why) goes to the
+ * engine with its callback; from here on it calls back exactly once, or never
+ * if the submission is refused. */
+static int sop_submit(sop *s, int rc, void (*start)(zkc__op *), void *ud)
 {
-    int rc = sku_args(inv, sku, "zkc_inventory_restock");
-    if (rc)
-        return rc;
-    if (qty < 0 || qty > ZKC__RES_QTY_MAX)
-        return zkc__err(ZKC_EINVAL, "zkc_inventory_restock: quantity %" PRId64 " is outside 0..%" PRId64, qty,
-                        ZKC__RES_QTY_MAX);
-    sop *s = sku_sop(inv, sku, SOP_RESTOCK, &rc);
     if (!s)
         return rc;
+    s->ud = ud;
+    return zkc__op_run(&s->op, start, 0);
+}
+
+static int no_cb(int has_cb, const char *fn)
+{
+    return has_cb ? 0 : zkc__err(ZKC_EINVAL, "%s: the callback is NULL", fn);
+}
+
+static sop *restock_sop(zkc_inventory *inv, const char *sku, int64_t qty, int has_cb, const char *fn, int *rc)
+{
+    if ((*rc = sku_args(inv, sku, fn)) != 0 || (*rc = no_cb(has_cb, fn)) != 0)
+        return NULL;
+    if (qty < 0 || qty > ZKC__RES_QTY_MAX) {
+        *rc = zkc__err(ZKC_EINVAL, "%s: quantity %" PRId64 " is outside 0..%" PRId64, fn, qty, ZKC__RES_QTY_MAX);
+        return NULL;
+    }
+    sop *s = sku_sop(inv, sku, SOP_RESTOCK, rc);
+    if (!s)
+        return NULL;
     s->qty = qty;
     zkc__timer_init(&s->backoff, zkc__inv_restock_backoff_fired);
+    return s;
+}
+
+int zkc_inventory_restock(zkc_inventory *inv, const char *sku, int64_t qty)
+{
+    int rc;
+    sop *s = restock_sop(inv, sku, qty, 1, "zkc_inventory_restock", &rc);
+    if (!s)
+        return rc;
     rc = sop_run(s, zkc__inv_restock_start);
     s->op.release(&s->op);
     return rc;
 }
 
+int zkc_inventory_restock_async(zkc_inventory *inv, const char *sku, int64_t qty, zkc_inventory_cb cb, void *ud)
+{
+    int rc;
+    sop *s = restock_sop(inv, sku, qty, cb != NULL, "zkc_inventory_restock_async", &rc);
+    if (s)
+        s->cb.done = cb;
+    return sop_submit(s, rc, zkc__inv_restock_start, ud);
+}
+
+static sop *stock_sop(zkc_inventory *inv, const char *sku, int has_cb, const char *fn, int *rc)
+{
+    if ((*rc = sku_args(inv, sku, fn)) != 0 || (*rc = no_cb(has_cb, fn)) != 0)
+        return NULL;
+    return sku_sop(inv, sku, SOP_STOCK, rc);
+}
+
 static int stock_run(zkc_inventory *inv, const char *sku, int fresh, zkc_inventory_stock_info *out, const char *fn)
 {
-    int rc = sku_args(inv, sku, fn);
-    if (rc)
-        return rc;
-    if (!out)
-        return zkc__err(ZKC_EINVAL, "%s: out is NULL", fn);
-    sop *s = sku_sop(inv, sku, SOP_STOCK, &rc);
+    int rc;
+    sop *s = stock_sop(inv, sku, out != NULL, fn, &rc);
     if (!s)
-        return rc;
+        return out ? rc : zkc__err(ZKC_EINVAL, "%s: out is NULL", fn);
     s->fresh = fresh;
     rc = sop_run(s, stock_start);
     if (rc == 0)
@@ -819,9 +875,32 @@ int zkc_inventory_stock_fresh(zkc_inventory *inv, const char *sku, zkc_inventory
     return stock_run(inv, sku, 1, out, "zkc_inventory_stock_fresh");
 }
 
-static sop *id_sop(zkc_inventory *inv, const char *id, int kind, const char *fn, int *rc)
+static int stock_submit(zkc_inventory *inv, const char *sku, int fresh, zkc_inventory_stock_cb cb, void *ud,
+                        const char *fn)
 {
-    if ((*rc = zkc__inv_check_inv(inv, fn)) != 0 || (*rc = zkc__name_check(id, "request id")) != 0)
+    int rc;
+    sop *s = stock_sop(inv, sku, cb != NULL, fn, &rc);
+    if (s) {
+        s->cb.stock = cb;
+        s->fresh = fresh;
+    }
+    return sop_submit(s, rc, stock_start, ud);
+}
+
+int zkc_inventory_stock_async(zkc_inventory *inv, const char *sku, zkc_inventory_stock_cb cb, void *ud)
+{
+    return stock_submit(inv, sku, 0, cb, ud, "zkc_inventory_stock_async");
+}
+
+int zkc_inventory_stock_fresh_async(zkc_inventory *inv, const char *sku, zkc_inventory_stock_cb cb, void *ud)
+{
+    return stock_submit(inv, sku, 1, cb, ud, "zkc_inventory_stock_fresh_async");
+}
+
+static sop *id_sop(zkc_inventory *inv, const char *id, int kind, int has_cb, const char *fn, int *rc)
+{
+    if ((*rc = zkc__inv_check_inv(inv, fn)) != 0 || (*rc = zkc__name_check(id, "request id")) != 0 ||
+        (*rc = no_cb(has_cb, fn)) != 0)
         return NULL;
     sop *s = sop_new(inv, kind);
     if (!s) {
@@ -830,13 +909,21 @@ static sop *id_sop(zkc_inventory *inv, const char *id, int kind, const char *fn,
     }
     snprintf(s->id, sizeof s->id, "%s", id);
     s->recpath = zkc__inv_rec_path(inv, id);
+    if (kind == SOP_LOOKUP) {
+        if (!(s->rec = malloc(sizeof *s->rec))) {
+            s->op.release(&s->op);
+            *rc = zkc__err(ZKC_ENOMEM, "out of memory");
+            return NULL;
+        }
+        s->ver = -2;
+    }
     return s;
 }
 
 static int settle_sync(zkc_inventory *inv, const char *id, int kind, const char *fn)
 {
     int rc;
-    sop *s = id_sop(inv, id, kind, fn, &rc);
+    sop *s = id_sop(inv, id, kind, 1, fn, &rc);
     if (!s)
         return rc;
     rc = sop_run(s, settle_op_start);
@@ -844,9 +931,23 @@ static int settle_sync(zkc_inventory *inv, const char *id, int kind, const char 
     return rc;
 }
 
+static int settle_async(zkc_inventory *inv, const char *id, int kind, zkc_inventory_cb cb, void *ud, const char *fn)
+{
+    int rc;
+    sop *s = id_sop(inv, id, kind, cb != NULL, fn, &rc);
+    if (s)
+        s->cb.done = cb;
+    return sop_submit(s, rc, settle_op_start, ud);
+}
+
 int zkc_inventory_confirm(zkc_inventory *inv, const char *id)
 {
     return settle_sync(inv, id, SOP_CONFIRM, "zkc_inventory_confirm");
+}
+
+int zkc_inventory_confirm_async(zkc_inventory *inv, const char *id, zkc_inventory_cb cb, void *ud)
+{
+    return settle_async(inv, id, SOP_CONFIRM, cb, ud, "zkc_inventory_confirm_async");
 }
 
 int zkc_inventory_return(zkc_inventory *inv, const char *id)
@@ -854,17 +955,17 @@ int zkc_inventory_return(zkc_inventory *inv, const char *id)
     return settle_sync(inv, id, SOP_RETURN, "zkc_inventory_return");
 }
 
+int zkc_inventory_return_async(zkc_inventory *inv, const char *id, zkc_inventory_cb cb, void *ud)
+{
+    return settle_async(inv, id, SOP_RETURN, cb, ud, "zkc_inventory_return_async");
+}
+
 int zkc_inventory_lookup(zkc_inventory *inv, const char *id, zkc_inventory_state *state)
 {
     int rc;
-    sop *s = id_sop(inv, id, SOP_LOOKUP, "zkc_inventory_lookup", &rc);
+    sop *s = id_sop(inv, id, SOP_LOOKUP, 1, "zkc_inventory_lookup", &rc);
     if (!s)
         return rc;
-    if (!(s->rec = malloc(sizeof *s->rec))) {
-        s->op.release(&s->op);
-        return zkc__err(ZKC_ENOMEM, "out of memory");
-    }
-    s->ver = -2;
     rc = sop_run(s, lookup_start);
     if (rc == 0 && state)
         *state = s->state;
@@ -872,19 +973,45 @@ int zkc_inventory_lookup(zkc_inventory *inv, const char *id, zkc_inventory_state
     return rc;
 }
 
+int zkc_inventory_lookup_async(zkc_inventory *inv, const char *id, zkc_inventory_reserve_cb cb, void *ud)
+{
+    int rc;
+    sop *s = id_sop(inv, id, SOP_LOOKUP, cb != NULL, "zkc_inventory_lookup_async", &rc);
+    if (s)
+        s->cb.lookup = cb;
+    return sop_submit(s, rc, lookup_start, ud);
+}
+
+static sop *reap_sop(zkc_inventory *inv, int has_cb, const char *fn, int *rc)
+{
+    if ((*rc = zkc__inv_check_inv(inv, fn)) != 0 || (*rc = no_cb(has_cb, fn)) != 0)
+        return NULL;
+    sop *s = sop_new(inv, SOP_REAP);
+    if (!s)
+        *rc = zkc__err(ZKC_ENOMEM, "out of memory");
+    return s;
+}
+
 int zkc_inventory_reap(zkc_inventory *inv, int64_t *returned)
 {
     if (returned)
         *returned = 0;
-    int rc = zkc__inv_check_inv(inv, "zkc_inventory_reap");
-    if (rc)
-        return rc;
-    sop *s = sop_new(inv, SOP_REAP);
+    int rc;
+    sop *s = reap_sop(inv, 1, "zkc_inventory_reap", &rc);
     if (!s)
-        return zkc__err(ZKC_ENOMEM, "out of memory");
+        return rc;
     rc = sop_run(s, zkc__inv_reap_start);
     if (returned)
         *returned = s->returned;
     s->op.release(&s->op);
     return rc;
+}
+
+int zkc_inventory_reap_async(zkc_inventory *inv, zkc_inventory_reap_cb cb, void *ud)
+{
+    int rc;
+    sop *s = reap_sop(inv, cb != NULL, "zkc_inventory_reap_async", &rc);
+    if (s)
+        s->cb.reap = cb;
+    return sop_submit(s, rc, zkc__inv_reap_start, ud);
 }

@@ -214,8 +214,9 @@ struct rq {
     static void name##_h(rq *q, zkc__req *r)
 
 /* ================================================================ other operations
- * Blocking only: each finishes when nothing of it is in flight any more, so
- * the caller may free it right after. */
+ * Each finishes when nothing of it is in flight any more, so the blocking
+ * caller may free it right after, and an async one's callback (sop_invoke,
+ * chosen by kind) is its last use. */
 
 typedef struct sop sop;
 typedef struct settle settle;
@@ -270,6 +271,13 @@ struct sop {
     reap *rp;
     char *marker;  /* restock: created by the multi that applies it, at most once */
     int unknown;   /* restock: an attempt's outcome was lost with its reply */
+    union {        /* async form: the callback of its kind (NULL: blocking) */
+        zkc_inventory_cb done;          /* RESTOCK, CONFIRM, RETURN */
+        zkc_inventory_stock_cb stock;
+        zkc_inventory_reserve_cb lookup;
+        zkc_inventory_reap_cb reap;
+    } cb;
+    void *ud;
 };
 
 /* ---- inventory.c: the object and its helpers */

@@ -2477,6 +2477,22 @@ static void fresh_cb(zkc_counter *ctr, int status, const zkc_counter_result *r, 
     tu_events_add(ud, status, status == 0 ? r->after : 0);
 }
 
+static void stock_cb(zkc_inventory *inv, int status, const zkc_inventory_stock_info *info, void *ud)
+{
+    (void)inv;
+    tu_events_add(ud, status, status == 0 ? info->total : 0);
+}
+
+/* Records how many hold. */
+static void contenders_cb(zkc_client *c, int status, const zkc_lock_contender *entries, int count, void *ud)
+{
+    (void)c;
+    int holds = 0;
+    for (int i = 0; status == 0 && i < count; i++)
+        holds += entries[i].holds;
+    tu_events_add(ud, status, status == 0 && count == 1 ? holds : -count);
+}
+
 #define FRESH_ROUNDS 200
 
 /* A writer on the leader, a reader on a follower: after each acknowledged
@@ -2565,6 +2581,13 @@ START_TEST(t_fresh_reads)
         ck_assert_msg(rc == 0, "stock_fresh: %s: %s", zkc_strerror(rc), zkc_errmsg());
         ck_assert_msg(info.total == i, "stock read %" PRId64 " after %d acknowledged restocks", info.total, i);
     }
+    ck_assert_int_eq(zkc_inventory_restock(iw, "sku", 1), 0);
+    tu_events_init(&ev);
+    ck_assert_int_eq(zkc_inventory_stock_fresh_async(ir, "sku", stock_cb, &ev), 0);
+    ck_assert_msg(tu_events_wait_total(&ev, 1, WAIT_MS) >= 1, "stock_fresh_async did not call back");
+    ck_assert_int_eq(tu_events_get(&ev, 0, &at, &v), 0);
+    ck_assert_int_eq(v, FRESH_ROUNDS / 4 + 1);
+    tu_events_destroy(&ev);
     zkc_inventory_destroy(iw);
     zkc_inventory_destroy(ir);
 
@@ -2582,6 +2605,12 @@ START_TEST(t_fresh_reads)
         ck_assert_msg(rc == 0, "contenders_fresh: %s: %s", zkc_strerror(rc), zkc_errmsg());
         ck_assert_msg(cnt == 1 && ent[0].holds, "round %d: %d contenders listed after an acquire", i, cnt);
         zkc_lock_contenders_free(ent, cnt);
+        tu_events_init(&ev);
+        ck_assert_int_eq(zkc_lock_contenders_fresh_async(r, lpath, contenders_cb, &ev), 0);
+        ck_assert_msg(tu_events_wait_total(&ev, 1, WAIT_MS) >= 1, "contenders_fresh_async did not call back");
+        ck_assert_int_eq(tu_events_get(&ev, 0, &at, &v), 0);
+        ck_assert_msg(v == 1, "round %d: %" PRId64 " contenders listed (async) after an acquire", i, v);
+        tu_events_destroy(&ev);
         ck_assert_int_eq(zkc_lock_release(l), 0);
         zkc_lock_destroy(l);
     }
