@@ -12,6 +12,7 @@
 typedef struct list_op {
     zkc__op op;
     int leases; /* the semaphore's lease count stored in the lock node; 0 none */
+    int fresh;  /* zkc_lock_contenders_fresh: fence the first read (zkc__fence_get) */
     char *path;
     char **names;
     int n;
@@ -126,6 +127,10 @@ static void list_children_done(zkc__req *r)
 static void list_data_done(zkc__req *r)
 {
     list_op *lo = r->ctx;
+    if (lo->fresh && r->rc != ZR_OK && r->rc != ZR_NONODE) {
+        zkc__op_finish(&lo->op, zkc__map_zrc(r->rc), "reading %s: %s", lo->path, zkc__zrc_name(r->rc));
+        return;
+    }
     if (r->rc == ZR_OK && r->valuelen > 0 && r->valuelen < 16) {
         char *end = NULL;
         long v = strtol(r->value, &end, 10);
@@ -138,8 +143,13 @@ static void list_data_done(zkc__req *r)
 static void list_start(zkc__op *op)
 {
     list_op *lo = ZKC__CONTAINER_OF(op, list_op, op);
-    /* The node's data says how many a semaphore admits. */
-    zkc__get(op->c, lo->path, NULL, list_data_done, lo);
+    /* The node's data says how many a semaphore admits. The listing and stats
+     * follow this read on the same session (a server takes a session over only
+     * if it has seen what the session saw), so one fence covers them all. */
+    if (lo->fresh)
+        zkc__fence_get(op->c, lo->path, list_data_done, lo);
+    else
+        zkc__get(op->c, lo->path, NULL, list_data_done, lo);
 }
 
 /* Checks the arguments and builds the op (NULL: refused with *rc). */
@@ -163,16 +173,18 @@ static list_op *list_new(zkc_client *c, const char *path, const char *fn, int *r
     return lo;
 }
 
-int zkc_lock_contenders(zkc_client *c, const char *path, zkc_lock_contender **entries, int *count)
+static int list_run(zkc_client *c, const char *path, int fresh, zkc_lock_contender **entries, int *count,
+                    const char *fn)
 {
     if (!entries || !count)
-        return zkc__err(ZKC_EINVAL, "zkc_lock_contenders: NULL argument");
+        return zkc__err(ZKC_EINVAL, "%s: NULL argument", fn);
     *entries = NULL;
     *count = 0;
     int rc;
-    list_op *lo = list_new(c, path, "zkc_lock_contenders", &rc);
+    list_op *lo = list_new(c, path, fn, &rc);
     if (!lo)
         return rc;
+    lo->fresh = fresh;
     rc = zkc__op_run(&lo->op, list_start, 1);
     if (rc == 0) {
         *entries = lo->entries;
@@ -183,17 +195,39 @@ int zkc_lock_contenders(zkc_client *c, const char *path, zkc_lock_contender **en
     return rc;
 }
 
-int zkc_lock_contenders_async(zkc_client *c, const char *path, zkc_lock_contenders_cb cb, void *ud)
+int zkc_lock_contenders(zkc_client *c, const char *path, zkc_lock_contender **entries, int *count)
+{
+    return list_run(c, path, 0, entries, count, "zkc_lock_contenders");
+}
+
+int zkc_lock_contenders_fresh(zkc_client *c, const char *path, zkc_lock_contender **entries, int *count)
+{
+    return list_run(c, path, 1, entries, count, "zkc_lock_contenders_fresh");
+}
+
+static int list_submit(zkc_client *c, const char *path, int fresh, zkc_lock_contenders_cb cb, void *ud,
+                       const char *fn)
 {
     if (!cb)
-        return zkc__err(ZKC_EINVAL, "zkc_lock_contenders_async: the callback is NULL");
+        return zkc__err(ZKC_EINVAL, "%s: the callback is NULL", fn);
     int rc;
-    list_op *lo = list_new(c, path, "zkc_lock_contenders_async", &rc);
+    list_op *lo = list_new(c, path, fn, &rc);
     if (!lo)
         return rc;
+    lo->fresh = fresh;
     lo->cb = cb;
     lo->ud = ud;
     return zkc__op_run(&lo->op, list_start, 0);
+}
+
+int zkc_lock_contenders_async(zkc_client *c, const char *path, zkc_lock_contenders_cb cb, void *ud)
+{
+    return list_submit(c, path, 0, cb, ud, "zkc_lock_contenders_async");
+}
+
+int zkc_lock_contenders_fresh_async(zkc_client *c, const char *path, zkc_lock_contenders_cb cb, void *ud)
+{
+    return list_submit(c, path, 1, cb, ud, "zkc_lock_contenders_fresh_async");
 }
 
 void zkc_lock_contenders_free(zkc_lock_contender *entries, int count)

@@ -98,9 +98,10 @@ static void get_done(zkc__req *r)
     int err = 0;
     const char *why = "";
     zkc__ctr_apply_read(co, r, &err, &why);
-    /* Every GET at the head of the queue shares this read. */
+    /* Every GET at the head of the queue shares this read, but a fresh one only
+     * if it queued before the read was sent: its fence must follow its start. */
     zkc__ctr_upd *u;
-    while ((u = queue_head(co)) && u->type == ZKC__CTR_GET) {
+    while ((u = queue_head(co)) && u->type == ZKC__CTR_GET && (u->in_read || !u->a)) {
         zkc__list_remove(&u->qnode);
         if (err == ZKC_EBADDATA) {
             zkc__ctr_upd_finish(u, ZKC_EBADDATA, "counter %s: %s", co->path, why);
@@ -124,7 +125,18 @@ void zkc__ctr_core_kick(zkc__ctr_core *co)
     co->busy = 1;
     if (u->type == ZKC__CTR_GET) {
         zkc__opwatch_state(&u->op, "reading the counter");
-        zkc__get(co->c, co->path, NULL, get_done, co);
+        int fresh = 0;
+        for (zkc__list_node *n = &u->qnode; n != &co->queue.head; n = n->next) {
+            zkc__ctr_upd *g = ZKC__CONTAINER_OF(n, zkc__ctr_upd, qnode);
+            if (g->type != ZKC__CTR_GET)
+                break;
+            g->in_read = 1;
+            fresh |= g->a != 0;
+        }
+        if (fresh)
+            zkc__fence_get(co->c, co->path, get_done, co);
+        else
+            zkc__get(co->c, co->path, NULL, get_done, co);
         return;
     }
     zkc__ctr_txn *t = zkc__ctr_txn_new(co->c);
@@ -364,15 +376,20 @@ static int run_upd(zkc_counter *ctr, int type, int64_t a, int64_t b, const zkc_u
     return rc;
 }
 
-int zkc_counter_get(zkc_counter *ctr, int64_t *value)
+static int get_value(zkc_counter *ctr, int fresh, int64_t *value, const char *fn)
 {
     zkc_counter_result r = {0, 0, 0};
     if (!value)
-        return zkc__err(ZKC_EINVAL, "zkc_counter_get: value is NULL");
-    int rc = run_upd(ctr, ZKC__CTR_GET, 0, 0, NULL, &r, NULL, NULL, 1, "zkc_counter_get");
+        return zkc__err(ZKC_EINVAL, "%s: value is NULL", fn);
+    int rc = run_upd(ctr, ZKC__CTR_GET, fresh, 0, NULL, &r, NULL, NULL, 1, fn);
     if (rc == 0)
         *value = r.after;
     return rc;
+}
+
+int zkc_counter_get(zkc_counter *ctr, int64_t *value)
+{
+    return get_value(ctr, 0, value, "zkc_counter_get");
 }
 
 int zkc_counter_set(zkc_counter *ctr, int64_t value)
@@ -393,6 +410,16 @@ int zkc_counter_cas(zkc_counter *ctr, int64_t expect, int64_t value, zkc_counter
 int zkc_counter_get_async(zkc_counter *ctr, zkc_counter_cb cb, void *ud)
 {
     return run_upd(ctr, ZKC__CTR_GET, 0, 0, NULL, NULL, cb, ud, 0, "zkc_counter_get_async");
+}
+
+int zkc_counter_get_fresh(zkc_counter *ctr, int64_t *value)
+{
+    return get_value(ctr, 1, value, "zkc_counter_get_fresh");
+}
+
+int zkc_counter_get_fresh_async(zkc_counter *ctr, zkc_counter_cb cb, void *ud)
+{
+    return run_upd(ctr, ZKC__CTR_GET, 1, 0, NULL, NULL, cb, ud, 0, "zkc_counter_get_fresh_async");
 }
 
 int zkc_counter_set_async(zkc_counter *ctr, int64_t value, zkc_counter_cb cb, void *ud)

@@ -48,7 +48,8 @@ struct zkc__ctr_upd {
     zkc_counter *ctr;
     zkc__ctr_core *co;
     int type;
-    int64_t a, b;
+    int64_t a, b; /* operands; ZKC__CTR_GET: a = 1 for a fresh read (zkc__fence_get) */
+    int in_read;  /* ZKC__CTR_GET: queued before the core's read in flight was sent */
     int has_floor, has_ceiling;
     int64_t floor, ceiling;
     char *key;

@@ -474,7 +474,10 @@ static void stock_start(zkc__op *op)
         zkc__inv_sop_end(s, ZKC_ECLOSED, "inventory %s is being destroyed", s->inv->root);
         return;
     }
-    zkc__sync_get(op->c, s->skupath, stock_get_done, s);
+    if (s->fresh)
+        zkc__fence_get(op->c, s->skupath, stock_get_done, s);
+    else
+        zkc__sync_get(op->c, s->skupath, stock_get_done, s);
 }
 
 /* ---- lookup ---- */
@@ -848,12 +851,13 @@ static sop *stock_sop(zkc_inventory *inv, const char *sku, int has_cb, const cha
     return sku_sop(inv, sku, SOP_STOCK, rc);
 }
 
-int zkc_inventory_stock(zkc_inventory *inv, const char *sku, zkc_inventory_stock_info *out)
+static int stock_run(zkc_inventory *inv, const char *sku, int fresh, zkc_inventory_stock_info *out, const char *fn)
 {
     int rc;
-    sop *s = stock_sop(inv, sku, out != NULL, "zkc_inventory_stock", &rc);
+    sop *s = stock_sop(inv, sku, out != NULL, fn, &rc);
     if (!s)
-        return out ? rc : zkc__err(ZKC_EINVAL, "zkc_inventory_stock: out is NULL");
+        return out ? rc : zkc__err(ZKC_EINVAL, "%s: out is NULL", fn);
+    s->fresh = fresh;
     rc = sop_run(s, stock_start);
     if (rc == 0)
         *out = s->info;
@@ -861,13 +865,36 @@ int zkc_inventory_stock(zkc_inventory *inv, const char *sku, zkc_inventory_stock
     return rc;
 }
 
-int zkc_inventory_stock_async(zkc_inventory *inv, const char *sku, zkc_inventory_stock_cb cb, void *ud)
+int zkc_inventory_stock(zkc_inventory *inv, const char *sku, zkc_inventory_stock_info *out)
+{
+    return stock_run(inv, sku, 0, out, "zkc_inventory_stock");
+}
+
+int zkc_inventory_stock_fresh(zkc_inventory *inv, const char *sku, zkc_inventory_stock_info *out)
+{
+    return stock_run(inv, sku, 1, out, "zkc_inventory_stock_fresh");
+}
+
+static int stock_submit(zkc_inventory *inv, const char *sku, int fresh, zkc_inventory_stock_cb cb, void *ud,
+                        const char *fn)
 {
     int rc;
-    sop *s = stock_sop(inv, sku, cb != NULL, "zkc_inventory_stock_async", &rc);
-    if (s)
+    sop *s = stock_sop(inv, sku, cb != NULL, fn, &rc);
+    if (s) {
         s->cb.stock = cb;
+        s->fresh = fresh;
+    }
     return sop_submit(s, rc, stock_start, ud);
+}
+
+int zkc_inventory_stock_async(zkc_inventory *inv, const char *sku, zkc_inventory_stock_cb cb, void *ud)
+{
+    return stock_submit(inv, sku, 0, cb, ud, "zkc_inventory_stock_async");
+}
+
+int zkc_inventory_stock_fresh_async(zkc_inventory *inv, const char *sku, zkc_inventory_stock_cb cb, void *ud)
+{
+    return stock_submit(inv, sku, 1, cb, ud, "zkc_inventory_stock_fresh_async");
 }
 
 static sop *id_sop(zkc_inventory *inv, const char *id, int kind, int has_cb, const char *fn, int *rc)

@@ -258,6 +258,7 @@ struct sop {
     char id[ZKC__RES_NAME_MAX + 1];
     char *recpath;
     zkc_inventory_stock_info info;
+    int fresh; /* SOP_STOCK: zkc_inventory_stock_fresh (a fenced read) */
     zkc_inventory_state state;
     int64_t returned;
     int attempts;

@@ -476,14 +476,50 @@ static void sync_get_synced(zkc__req *r)
     free(sg);
 }
 
-void zkc__sync_get(zkc_client *c, const char *path, zkc__req_done done, void *ctx)
+static sync_get *sync_get_new(const char *path, zkc__req_done done, void *ctx)
 {
     sync_get *sg = malloc(sizeof *sg);
     if (!sg || !(sg->path = strdup(path)))
         abort(); /* as req_new: a lost request would strand its operation */
     sg->done = done;
     sg->ctx = ctx;
-    zkc__sync(c, path, sync_get_synced, sg);
+    return sg;
+}
+
+void zkc__sync_get(zkc_client *c, const char *path, zkc__req_done done, void *ctx)
+{
+    zkc__sync(c, path, sync_get_synced, sync_get_new(path, done, ctx));
+}
+
+/* The fence: a multi of one version check (-1: any version) on the path. A
+ * check is a transaction: the leader orders it after every write it had
+ * committed, and the server answers it only once it has applied all of them,
+ * its own data tree included. A sync gives no such promise when the session
+ * is on the leader itself (seen under leader kills: a write a follower had
+ * acknowledged was missing from the leader's tree after a sync there). It
+ * changes nothing, so a lost reply is simply sent again. NONODE counts: the
+ * failed multi was ordered all the same. */
+static void fence_get_fenced(zkc__req *r)
+{
+    sync_get *sg = r->ctx;
+    if (r->rc == ZR_OK || r->rc == ZR_NONODE) {
+        sync_get_synced(r);
+        return;
+    }
+    /* Unfenced, the read would not be fresh: the fence's failure is the answer. */
+    zkc__req_done done = sg->done;
+    r->ctx = sg->ctx;
+    free(sg->path);
+    free(sg);
+    done(r);
+}
+
+void zkc__fence_get(zkc_client *c, const char *path, zkc__req_done done, void *ctx)
+{
+    sync_get *sg = sync_get_new(path, done, ctx);
+    zkc__mop check = {.type = ZKC_REQ_EXISTS, .path = path, .version = -1};
+    zkc__req *r = zkc__multi(c, &check, 1, fence_get_fenced, sg);
+    r->safe = 1; /* its reply cannot be on the engine before this task returns */
 }
 
 typedef struct mkpath {

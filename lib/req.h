@@ -112,8 +112,16 @@ zkc__req *zkc__set(zkc_client *c, const char *path, const char *data, int len, i
                    zkc__req_done done, void *ctx);
 zkc__req *zkc__sync(zkc_client *c, const char *path, zkc__req_done done, void *ctx);
 /* sync, then get (no watch): a read that sees every write the leader had
- * committed when it was sent. `done` gets the get's request. */
+ * committed when it was sent, except on a session connected to the leader
+ * itself, which can miss writes the leader committed but had not applied (see
+ * zkc__fence_get). `done` gets the get's request. */
 void zkc__sync_get(zkc_client *c, const char *path, zkc__req_done done, void *ctx);
+/* A version check on `path` through the quorum, then get (no watch): a read
+ * that sees every write acknowledged before it was sent, also on the leader
+ * (where a sync does not wait for them). `done` gets the get's request, or the
+ * check's if it failed (other than ZR_NONODE). The read behind the public
+ * fresh reads. */
+void zkc__fence_get(zkc_client *c, const char *path, zkc__req_done done, void *ctx);
 /* Engine: create `path` and whichever of its parents are missing, as
  * persistent nodes, deepest first, so a path whose parents exist costs one
  * create. A create with no answer is sent again (a persistent parent is safe

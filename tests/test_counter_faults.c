@@ -5,7 +5,8 @@
  *     of adds, keyed adds and multi-counter updates from two clients;
  *   - the leader is killed with SIGKILL (and restarted) during a run of adds;
  *   - the session is expired while adds are in flight;
- *   - markers and keys are cleaned up after the retention period.
+ *   - markers and keys are cleaned up after the retention period;
+ *   - fresh reads see every acknowledged write while the leader is killed.
  * Invariant everywhere: the final value equals the initial one plus the sum of
  * the deltas reported applied; nothing is left undecided (ZKC_EUNKNOWN) while
  * a server is reachable; a key's lookup agrees with what its caller was told.
@@ -733,6 +734,46 @@ static int wait_new_leader(zkh_ensemble *e, int old, int timeout_ms)
     }
 }
 
+/* `rounds` times: kill -9 the leader once `more` operations progressed, wait
+ * for a new one and `more` operations under it (the old one still down), then
+ * restart the old one; finally `more` operations after the last restart.
+ * Returns 1, or 0 with the reason in why. */
+static int kill_leader_rounds(zkh_ensemble *e, int rounds, long more, const char *label, char *why, size_t len)
+{
+    for (int round = 0; round < rounds; round++) {
+        if (!progress_wait(progress_now(), more, WAIT_MS)) {
+            snprintf(why, len, "round %d: no progress before the kill", round);
+            return 0;
+        }
+        int old = zkh_leader(e);
+        if (old < 0 || zkh_node_kill9(e, old) != 0) {
+            snprintf(why, len, "round %d: no leader to kill", round);
+            return 0;
+        }
+        long p = progress_now();
+        int nl = wait_new_leader(e, old, ELECT_MS);
+        if (nl < 0) {
+            snprintf(why, len, "round %d: no new leader after kill -9 of node %d", round, old);
+            return 0;
+        }
+        if (!progress_wait(p, more, WAIT_MS)) {
+            snprintf(why, len, "round %d: no progress after the failover", round);
+            return 0;
+        }
+        if (zkh_node_start(e, old) != 0 || zkh_wait_quorum(e, ELECT_MS) != 0) {
+            snprintf(why, len, "round %d: node %d did not rejoin", round, old);
+            return 0;
+        }
+        fprintf(stderr, "%s: round %d: killed node %d, new leader %d, %ld done\n", label, round, old, nl,
+                progress_now());
+    }
+    if (!progress_wait(progress_now(), more, WAIT_MS)) {
+        snprintf(why, len, "no progress after the last restart");
+        return 0;
+    }
+    return 1;
+}
+
 #define LK_CLIENTS 2
 #define LK_PER_CLIENT 3
 #define LK_ROUNDS 2
@@ -760,35 +801,7 @@ START_TEST(t_leader_kill)
         worker_start(&ww[2], k * 10 + 2, W_BLOCKING, c[k], ca[k], NULL, 1, W_CAP, &stop);
     }
     char why[256] = "";
-    for (int round = 0; round < LK_ROUNDS && !why[0]; round++) {
-        if (!progress_wait(progress_now(), 100, WAIT_MS)) {
-            snprintf(why, sizeof why, "round %d: no progress before the kill", round);
-            break;
-        }
-        int old = zkh_leader(e);
-        if (old < 0 || zkh_node_kill9(e, old) != 0) {
-            snprintf(why, sizeof why, "round %d: no leader to kill", round);
-            break;
-        }
-        long p = progress_now();
-        int nl = wait_new_leader(e, old, ELECT_MS);
-        if (nl < 0) {
-            snprintf(why, sizeof why, "round %d: no new leader after kill -9 of node %d", round, old);
-            break;
-        }
-        if (!progress_wait(p, 100, WAIT_MS)) {
-            snprintf(why, sizeof why, "round %d: adds made no progress after the failover", round);
-            break;
-        }
-        if (zkh_node_start(e, old) != 0 || zkh_wait_quorum(e, ELECT_MS) != 0) {
-            snprintf(why, sizeof why, "round %d: node %d did not rejoin", round, old);
-            break;
-        }
-        fprintf(stderr, "leader kill: round %d: killed node %d, new leader %d, %ld adds done\n", round, old, nl,
-                progress_now());
-    }
-    if (!why[0] && !progress_wait(progress_now(), 100, WAIT_MS))
-        snprintf(why, sizeof why, "no progress after the last restart");
+    kill_leader_rounds(e, LK_ROUNDS, 100, "leader kill", why, sizeof why);
     __atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
     workers_join(w, LK_CLIENTS * LK_PER_CLIENT);
 
@@ -1494,6 +1507,127 @@ START_TEST(t_late_rebase_reply)
 }
 END_TEST
 
+/* ================================================================ fresh reads */
+
+/* One writer session and one reader session, both on the whole ensemble, in
+ * lock step while the leader is killed: after each acknowledged add (and
+ * restock) the reader's fresh read must see it. Plain reads of the same
+ * moments are counted to show the fresh read is doing something, not asserted
+ * (a follower usually has the commit by then). The two sessions list the
+ * servers in different orders, taken in order, so that they mostly sit on
+ * different servers: on the same one a plain read could not lag. */
+#define FR_ROUNDS 3
+#define FR_MAX_OPS 200000
+
+typedef struct fresh_run {
+    zkc_counter *aw, *br;       /* session A's and session B's view of one counter */
+    zkc_inventory *iw, *ir;     /* the same for one inventory */
+    int *stop;
+    long checks, misses, plain_lag, read_fail, write_fail, stock_checks;
+    char first_miss[256];
+    pthread_t th;
+} fresh_run;
+
+static void *fresh_loop(void *arg)
+{
+    fresh_run *f = arg;
+    int64_t restocked = 0;
+    for (long i = 0; i < FR_MAX_OPS && !__atomic_load_n(f->stop, __ATOMIC_ACQUIRE); i++) {
+        zkc_counter_result res;
+        if (zkc_counter_add(f->aw, 1, NULL, &res) != 0) {
+            f->write_fail++; /* decided or not, a later acknowledged add bounds it */
+            continue;
+        }
+        /* Fresh read first on odd rounds, so a read right after the
+         * acknowledgement is sometimes the fresh one. */
+        int64_t plain = 0, fresh = 0;
+        int prc = 1, frc;
+        if (i & 1) {
+            frc = zkc_counter_get_fresh(f->br, &fresh);
+            prc = zkc_counter_get(f->br, &plain);
+        } else {
+            prc = zkc_counter_get(f->br, &plain);
+            frc = zkc_counter_get_fresh(f->br, &fresh);
+        }
+        if (prc == 0 && plain < res.after)
+            f->plain_lag++;
+        if (frc != 0) {
+            f->read_fail++; /* no server answered in time: nothing read, nothing to check */
+        } else {
+            f->checks++;
+            if (fresh < res.after && f->misses++ == 0)
+                snprintf(f->first_miss, sizeof f->first_miss,
+                         "fresh counter read %" PRId64 " after an acknowledged %" PRId64 " (round %ld)", fresh,
+                         res.after, i);
+            progress_add();
+        }
+        if (i % 4)
+            continue;
+        if (zkc_inventory_restock(f->iw, "sku", 1) != 0) {
+            f->write_fail++; /* may have applied: the bound below stays a lower one */
+            continue;
+        }
+        restocked++;
+        zkc_inventory_stock_info info;
+        if (zkc_inventory_stock_fresh(f->ir, "sku", &info) != 0) {
+            f->read_fail++;
+            continue;
+        }
+        f->stock_checks++;
+        if (info.total < restocked && f->misses++ == 0)
+            snprintf(f->first_miss, sizeof f->first_miss,
+                     "stock total %" PRId64 " after %" PRId64 " acknowledged restocks (round %ld)", info.total,
+                     restocked, i);
+    }
+    return NULL;
+}
+
+START_TEST(t_fresh_reads_leader_kill)
+{
+    zkh_ensemble *e = fault_ensemble(1);
+    if (!e)
+        return;
+    char pa[256], root[256];
+    unique_path(pa, sizeof pa, "fresh");
+    unique_path(root, sizeof root, "fresh-inv");
+    long long t0 = tu_now_ms();
+    char ha[512], hb[512];
+    snprintf(ha, sizeof ha, "%s,%s,%s", zkh_node_hostport(e, 0), zkh_node_hostport(e, 1), zkh_node_hostport(e, 2));
+    snprintf(hb, sizeof hb, "%s,%s,%s", zkh_node_hostport(e, 1), zkh_node_hostport(e, 2), zkh_node_hostport(e, 0));
+    zoo_deterministic_conn_order(1);
+    zkc_client *a = client_on(ha, 10000, NULL, NULL);
+    zkc_client *b = client_on(hb, 10000, NULL, NULL);
+    int stop = 0;
+    fresh_run f;
+    memset(&f, 0, sizeof f);
+    f.stop = &stop;
+    f.aw = counter_on(a, pa);
+    f.br = counter_on(b, pa);
+    REQUIRE(zkc_inventory_create(a, root, &f.iw) == 0, "zkc_inventory_create: %s", zkc_errmsg());
+    REQUIRE(zkc_inventory_create(b, root, &f.ir) == 0, "zkc_inventory_create: %s", zkc_errmsg());
+    REQUIRE(pthread_create(&f.th, NULL, fresh_loop, &f) == 0, "pthread_create");
+    char why[256] = "";
+    kill_leader_rounds(e, FR_ROUNDS, 20, "fresh reads", why, sizeof why);
+    __atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
+    pthread_join(f.th, NULL);
+    fprintf(stderr,
+            "fresh reads: %ld counter checks, %ld stock checks, %ld misses; plain reads lagged %ld times; "
+            "%ld reads and %ld writes failed; %lld ms\n",
+            f.checks, f.stock_checks, f.misses, f.plain_lag, f.read_fail, f.write_fail, tu_now_ms() - t0);
+    zkc_inventory_destroy(f.iw);
+    zkc_inventory_destroy(f.ir);
+    zkc_counter_destroy(f.aw);
+    zkc_counter_destroy(f.br);
+    zkc_client_destroy(a);
+    zkc_client_destroy(b);
+    zoo_deterministic_conn_order(0);
+    REQUIRE(!why[0], "%s", why);
+    REQUIRE(f.misses == 0, "%ld fresh reads missed an acknowledged write; first: %s", f.misses, f.first_miss);
+    REQUIRE(f.stock_checks > 0, "no stock read was checked");
+    cleanup();
+}
+END_TEST
+
 static void reset_progress(void)
 {
     pthread_mutex_lock(&g_prog.mu);
@@ -1518,6 +1652,7 @@ static Suite *faults_suite(void)
         {"async-contract", t_expiry_with_batch_in_flight},
         {"late-marker-create", t_late_marker_create_reply},
         {"late-rebase", t_late_rebase_reply},
+        {"fresh", t_fresh_reads_leader_kill},
     };
     Suite *s = suite_create("counter-faults");
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
