@@ -348,9 +348,12 @@ RQ_DONE(limit_done)
         return;
     }
     if (q->limit_synced < 0) {
-        /* A refusal must rest on what the servers say now: catch up, look again. */
+        /* A refusal must rest on what the servers say now: catch up, look
+         * again. Through the quorum, not a sync: a session on the leader can
+         * miss a restock the leader committed but had not applied yet (seen in
+         * the docker tier: "SKU Z has no queue" for a SKU restocked before). */
         q->limit_synced = 1;
-        RQ_SEND(q, zkc__sync(q->c, q->inv->sku_dir, limit_sync_done, q));
+        RQ_SEND(q, zkc__fence_get(q->c, q->inv->sku_dir, limit_sync_done, q));
         return;
     }
     zkc__inv_enq_send(q);
