@@ -254,6 +254,17 @@ static void ru_sync(zhandle_t *zh, const char *path)
     pthread_mutex_destroy(&w.mu);
 }
 
+/* A read is safe to repeat. On a loaded machine the raw handle's request can
+ * fail with ZOPERATIONTIMEOUT (no reply within 2/3 of its session timeout) or
+ * lose its connection: ask again, at most four times in all. */
+#define RU_READ(rc, call)                                                                                              \
+    do {                                                                                                               \
+        int tries_ = 0;                                                                                                \
+        do                                                                                                             \
+            (rc) = (call);                                                                                             \
+        while (((rc) == ZOPERATIONTIMEOUT || (rc) == ZCONNECTIONLOSS) && ++tries_ < 4);                               \
+    } while (0)
+
 static int rec_cmp(const void *a, const void *b)
 {
     const ru_rec *x = a, *y = b;
@@ -266,7 +277,8 @@ int ru_records(zhandle_t *zh, const char *root, ru_rec **out)
     snprintf(dir, sizeof dir, "%s/req", root);
     ru_sync(zh, dir);
     struct String_vector buckets = {0, NULL};
-    int rc = zoo_get_children(zh, dir, 0, &buckets);
+    int rc;
+    RU_READ(rc, zoo_get_children(zh, dir, 0, &buckets));
     ck_assert_msg(rc == ZOK, "list %s: %s", dir, zerror(rc));
     int cap = 64, n = 0;
     ru_rec *v = calloc((size_t)cap, sizeof *v);
@@ -277,7 +289,7 @@ int ru_records(zhandle_t *zh, const char *root, ru_rec **out)
         char bdir[2048];
         snprintf(bdir, sizeof bdir, "%s/%s", dir, buckets.data[b]);
         struct String_vector ids = {0, NULL};
-        rc = zoo_get_children(zh, bdir, 0, &ids);
+        RU_READ(rc, zoo_get_children(zh, bdir, 0, &ids));
         ck_assert_msg(rc == ZOK, "list %s: %s", bdir, zerror(rc));
         for (int i = 0; i < ids.count; i++) {
             if (n == cap) {
@@ -287,9 +299,9 @@ int ru_records(zhandle_t *zh, const char *root, ru_rec **out)
             }
             char path[4096];
             snprintf(path, sizeof path, "%s/%s", bdir, ids.data[i]);
-            int len = 16384;
+            int len;
             struct Stat st;
-            rc = zoo_get(zh, path, 0, buf, &len, &st);
+            RU_READ(rc, (len = 16384, zoo_get(zh, path, 0, buf, &len, &st)));
             if (rc == ZNONODE)
                 continue;
             ck_assert_msg(rc == ZOK, "get %s: %s", path, zerror(rc));
@@ -329,7 +341,8 @@ int ru_queue_len(zhandle_t *zh, const char *root, const char *sku)
     snprintf(q, sizeof q, "%s/sku/%s/q", root, sku);
     ru_sync(zh, q);
     struct Stat st;
-    int rc = zoo_exists(zh, q, 0, &st);
+    int rc;
+    RU_READ(rc, zoo_exists(zh, q, 0, &st));
     if (rc == ZNONODE)
         return -1;
     ck_assert_msg(rc == ZOK, "exists %s: %s", q, zerror(rc));
@@ -341,8 +354,8 @@ void ru_sku(zhandle_t *zh, const char *root, const char *sku, zkc__sku_rec *out)
     char p[1024], buf[256];
     snprintf(p, sizeof p, "%s/sku/%s", root, sku);
     ru_sync(zh, p);
-    int len = sizeof buf;
-    int rc = zoo_get(zh, p, 0, buf, &len, NULL);
+    int len, rc;
+    RU_READ(rc, (len = sizeof buf, zoo_get(zh, p, 0, buf, &len, NULL)));
     ck_assert_msg(rc == ZOK, "get %s: %s", p, zerror(rc));
     const char *why = NULL;
     ck_assert_msg(zkc__sku_decode(buf, len, out, &why) == 0, "SKU record %s (%.*s): %s", p, len, buf, why);
