@@ -182,6 +182,19 @@ int64_t unbe64(const char *in, int len)
     return (int64_t)v;
 }
 
+/* A read is safe to repeat: on a loaded machine the raw session's request can
+ * time out or lose its connection; ask again, at most three times in all
+ * (a write is not repeated: its outcome would be unknown). */
+static int raw_children(worker *w, raw_conn *rc, const char *path, struct String_vector *sv)
+{
+    int z, tries = 0;
+    do {
+        z = zoo_get_children(rc->zh, path, 0, sv);
+        w->req[ZKC_REQ_CHILDREN]++;
+    } while ((z == ZOPERATIONTIMEOUT || z == ZCONNECTIONLOSS) && ++tries < 3);
+    return z;
+}
+
 static const char *raw_parent(worker *w)
 {
     const char *p = worker_next_obj(w);
@@ -200,8 +213,7 @@ int op_raw_lock_cycle(worker *w)
     if (z != ZOK)
         return raw_err(w, z, "create");
     struct String_vector sv = {0, NULL};
-    z = zoo_get_children(rc->zh, parent, 0, &sv);
-    w->req[ZKC_REQ_CHILDREN]++;
+    z = raw_children(w, rc, parent, &sv);
     if (z != ZOK)
         return raw_err(w, z, "getChildren");
     deallocate_String_vector(&sv);
@@ -244,8 +256,7 @@ int op_raw_lock_handoff(worker *w)
     long long mine = seq_of(node);
     for (;;) {
         struct String_vector sv = {0, NULL};
-        z = zoo_get_children(rc->zh, w->path, 0, &sv);
-        w->req[ZKC_REQ_CHILDREN]++;
+        z = raw_children(w, rc, w->path, &sv);
         if (z != ZOK)
             return raw_err(w, z, "getChildren");
         long long best = -1;
