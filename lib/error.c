@@ -34,6 +34,7 @@ static const struct {
     {ZKC_ESERVER, "unexpected ZooKeeper error"},
     {ZKC_ELIMIT, "size or count limit reached"},
     {ZKC_EOUTOFSTOCK, "not enough stock"},
+    {ZKC_EFENCED, "lock no longer held: guarded write refused, nothing written"},
 };
 
 const char *zkc_strerror(int err)

@@ -70,6 +70,10 @@ struct zkc_lock {
     pthread_mutex_t mu;
     zkc_lock_event_fn ev_fn;
     void *ev_ud;
+    /* Under mu: our node and its token as of the last join, for
+     * zkc_lock_guard on any thread (m.node is the engine's). */
+    char *guard_node;
+    int64_t guard_token;
 };
 
 /* ---------------------------------------------------------------- refs */
@@ -79,6 +83,7 @@ static void lock_free(zkc_lock *l)
     zkc_client *c = l->c;
     free(l->m.node);
     free(l->path);
+    free(l->guard_node);
     pthread_mutex_destroy(&l->mu);
     free(l);
     zkc__client_unref(c);
@@ -238,6 +243,12 @@ static void m_joined(zkc__qm *m)
 {
     zkc_lock *l = of(m);
     PUT(l->token, m->czxid);
+    char *node = m->node ? strdup(m->node) : NULL; /* NULL (out of memory): no guard for this hold */
+    pthread_mutex_lock(&l->mu);
+    free(l->guard_node);
+    l->guard_node = node;
+    l->guard_token = m->czxid;
+    pthread_mutex_unlock(&l->mu);
     check(l);
 }
 
@@ -759,6 +770,30 @@ int zkc_lock_token(zkc_lock *l, int64_t *token)
         return zkc__err(ZKC_ENOTHELD, "lock %s is not held by this object", l->path);
     *token = __atomic_load_n(&l->token, __ATOMIC_ACQUIRE);
     return 0;
+}
+
+int zkc_lock_guard(zkc_lock *l, zkc_guard *out)
+{
+    if (!l || !out)
+        return zkc__err(ZKC_EINVAL, "zkc_lock_guard: NULL argument");
+    int holds = __atomic_load_n(&l->holds, __ATOMIC_ACQUIRE);
+    int lost = __atomic_load_n(&l->lost, __ATOMIC_ACQUIRE);
+    if (holds <= 0 || lost)
+        return zkc__err(ZKC_ENOTHELD, "zkc_lock_guard: lock %s is not held by this object", l->path);
+    /* The node of a hold that ends meanwhile only makes the guard refuse
+     * writes, which is what it is for. */
+    int rc = 0;
+    pthread_mutex_lock(&l->mu);
+    if (!l->guard_node || strlen(l->guard_node) >= sizeof out->path) {
+        rc = zkc__err(ZKC_ENOMEM, "zkc_lock_guard: lock %s: its node's path was not kept (out of memory)", l->path);
+    } else {
+        memset(out, 0, sizeof *out);
+        snprintf(out->path, sizeof out->path, "%s", l->guard_node);
+        out->version = -1;
+        out->token = l->guard_token;
+    }
+    pthread_mutex_unlock(&l->mu);
+    return rc;
 }
 
 int zkc_lock_is_held(zkc_lock *l)

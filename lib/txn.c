@@ -18,6 +18,14 @@
  * writes in one transaction, not a node per update. A marker whose create got
  * no answer may exist: it is read, never assumed missing.
  *
+ * GUARDS. A guarded txn (writes made under a lock, zkc_guard) appends a check
+ * of each guard's node to the multi. The check is one of the ops, so a failed
+ * check means nothing of the multi applied: a decided "not applied", reported
+ * as ZKC_EFENCED. After a loss nothing changes: the marker decides, and an
+ * attempt found "not applied" is sent again with its checks, which refuse it
+ * if the hold ended meanwhile. The checks go last so the user's op indexes
+ * and the marker's place are what they are without guards.
+ *
  * BACKOFF. A lost round (BadVersion on one of the user's records) waits a
  * jittered, exponentially growing time so contenders spread out, or, while
  * the user's fairness beacon is up (lib/beacon.c), only until just before the
@@ -246,11 +254,58 @@ void zkc__txn_marker_op(zkc__txn *t, zkc__mop *op, const char *data, int len)
     op->version = t->m->version;
 }
 
+void zkc__txn_guard(zkc__txn *t, const zkc_guard *guards, int n)
+{
+    t->guards = guards;
+    t->nguards = n;
+}
+
+int zkc__txn_guard_check(const zkc_guard *g, const char *fn)
+{
+    if (!g)
+        return zkc__err(ZKC_EINVAL, "%s: guard is NULL", fn);
+    if (!memchr(g->path, 0, sizeof g->path))
+        return zkc__err(ZKC_EINVAL, "%s: the guard's path is not terminated", fn);
+    if (g->version < -1)
+        return zkc__err(ZKC_EINVAL, "%s: guard version %d (-1 for any)", fn, (int)g->version);
+    return zkc__path_check(g->path, "guard path");
+}
+
+int zkc__txn_guard_add(zkc_guard **guards, int *n, const zkc_guard *g)
+{
+    for (int i = 0; i < *n; i++)
+        if (strcmp((*guards)[i].path, g->path) == 0 && (*guards)[i].version == g->version)
+            return 0;
+    zkc_guard *more = realloc(*guards, (size_t)(*n + 1) * sizeof *more);
+    if (!more)
+        return zkc__err(ZKC_ENOMEM, "out of memory");
+    more[*n] = *g;
+    *guards = more;
+    (*n)++;
+    return 0;
+}
+
 void zkc__txn_send(zkc__txn *t, zkc__mop *ops, int nops, zkc__req_done done)
 {
+    zkc__mop *all = ops;
+    if (t->nguards > 0) {
+        all = calloc((size_t)(nops + t->nguards), sizeof *all);
+        if (!all) {
+            txn_fail(t, ZKC_ENOMEM, "out of memory");
+            return;
+        }
+        memcpy(all, ops, (size_t)nops * sizeof *all);
+        for (int i = 0; i < t->nguards; i++) {
+            all[nops + i].type = ZKC_REQ_EXISTS; /* a check op */
+            all[nops + i].path = t->guards[i].path;
+            all[nops + i].version = t->guards[i].version;
+        }
+    }
     t->sent_ms = zkc__now_ms();
     phase(t, "transaction sent");
-    zkc__multi(t->c, ops, nops, done, t);
+    zkc__multi(t->c, all, nops + t->nguards, done, t); /* copies the ops */
+    if (all != ops)
+        free(all);
     t->unknown = 0;
 }
 
@@ -351,6 +406,18 @@ int zkc__txn_reply(zkc__txn *t, zkc__req *r, int *fi, int *frc)
             *frc = r->ops[i].rc;
             break;
         }
+    if (*fi >= r->nops - t->nguards) {
+        const char *gp = r->ops[*fi].path;
+        if (*frc == ZR_NONODE || *frc == ZR_BADVERSION)
+            txn_fail(t, ZKC_EFENCED,
+                     "guarded write refused, nothing written: the guard's node %s %s, so the lock hold it "
+                     "stands for has ended (released, session expired or node deleted); take the lock again",
+                     gp, *frc == ZR_NONODE ? "is gone" : "has another version");
+        else
+            txn_fail(t, zkc__map_zrc(*frc), "checking the guard's node %s: %s (nothing written)", gp,
+                     zkc__zrc_name(*frc));
+        return ZKC__TXN_TAKEN;
+    }
     if (*fi != mi || mi < 0)
         return ZKC__TXN_OP_FAILED;
     if (*frc == ZR_BADVERSION) {
