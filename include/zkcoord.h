@@ -271,6 +271,13 @@ ZKC_EXTERN int zkc_lock_cancel(zkc_lock *l);
  * release says so with ZKC_ESESSIONLOST (your critical section was not
  * protected to its end) and resets the object. */
 ZKC_EXTERN int zkc_lock_release(zkc_lock *l);
+/* Callback form: cb runs exactly once on the dispatch thread with the status
+ * zkc_lock_release would return (token 0): 0 when the count went down or the
+ * node was deleted (or handed to the janitor after a silent server),
+ * ZKC_ENOTHELD, ZKC_ESESSIONLOST as above; ZKC_ECANCELED never (destroying
+ * the lock or the client completes a release in flight with 0: the node goes
+ * either way). */
+ZKC_EXTERN int zkc_lock_release_async(zkc_lock *l, zkc_lock_cb cb, void *ud);
 
 /* Fencing token of the current hold, or ZKC_ENOTHELD. */
 ZKC_EXTERN int zkc_lock_token(zkc_lock *l, int64_t *token);
@@ -315,7 +322,14 @@ typedef void (*zkc_multilock_cb)(zkc_multilock *m, int status, void *ud);
 ZKC_EXTERN int zkc_multilock_create(zkc_lock *const *locks, int n, zkc_multilock **out);
 ZKC_EXTERN int zkc_multilock_acquire(zkc_multilock *m, int timeout_ms);
 ZKC_EXTERN int zkc_multilock_acquire_async(zkc_multilock *m, int timeout_ms, zkc_multilock_cb cb, void *ud);
+/* Release every lock, in reverse canonical order; the first error among them
+ * is returned (each lock is released anyway). ZKC_ENOTHELD if not held. */
 ZKC_EXTERN int zkc_multilock_release(zkc_multilock *m);
+/* Callback form: the locks are released one after another by their
+ * zkc_lock_release_async; cb runs exactly once on the dispatch thread, after
+ * the last, with the first error. A submission that fails (ZKC_ENOTHELD,
+ * ZKC_EBUSY while acquiring or releasing, ZKC_EINVAL) never calls cb. */
+ZKC_EXTERN int zkc_multilock_release_async(zkc_multilock *m, zkc_multilock_cb cb, void *ud);
 ZKC_EXTERN void zkc_multilock_destroy(zkc_multilock *m);
 
 /* Queue introspection: the contenders at `path` (holders and waiters, of any

@@ -36,6 +36,8 @@ typedef struct acq_op {
 typedef struct simple_op {
     zkc__op op;
     zkc_lock *l;
+    zkc_lock_cb cb; /* zkc_lock_release_async's, or NULL */
+    void *ud;
 } simple_op;
 
 /* holds, lost and token are written only by the engine but read by any thread
@@ -500,7 +502,9 @@ int zkc_lock_acquire_async(zkc_lock *l, int timeout_ms, zkc_lock_cb cb, void *ud
 
 static void simple_invoke(zkc__op *op)
 {
-    ZKC__UNUSED(op);
+    simple_op *s = ZKC__CONTAINER_OF(op, simple_op, op);
+    if (s->cb)
+        s->cb(s->l, op->status, 0, s->ud);
 }
 
 static void simple_release(zkc__op *op)
@@ -511,7 +515,7 @@ static void simple_release(zkc__op *op)
     lock_unref(l);
 }
 
-static int run_simple(zkc_lock *l, void (*start)(zkc__op *), int blocking)
+static int run_simple_cb(zkc_lock *l, void (*start)(zkc__op *), int blocking, zkc_lock_cb cb, void *ud)
 {
     simple_op *s = calloc(1, sizeof *s);
     if (!s)
@@ -520,11 +524,18 @@ static int run_simple(zkc_lock *l, void (*start)(zkc__op *), int blocking)
     s->op.invoke = simple_invoke;
     s->op.release = simple_release;
     s->l = l;
+    s->cb = cb;
+    s->ud = ud;
     lock_ref(l);
     int rc = zkc__op_run(&s->op, start, blocking);
     if (blocking)
         s->op.release(&s->op);
     return rc;
+}
+
+static int run_simple(zkc_lock *l, void (*start)(zkc__op *), int blocking)
+{
+    return run_simple_cb(l, start, blocking, NULL, NULL);
 }
 
 static void cancel_start(zkc__op *op)
@@ -594,6 +605,16 @@ int zkc_lock_release(zkc_lock *l)
     if ((rc = zkc__check_blocking(l->c)) != 0)
         return rc;
     return run_simple(l, release_start, 1);
+}
+
+int zkc_lock_release_async(zkc_lock *l, zkc_lock_cb cb, void *ud)
+{
+    int rc = check_lock(l, 0, "zkc_lock_release_async");
+    if (rc)
+        return rc;
+    if (!cb)
+        return zkc__err(ZKC_EINVAL, "zkc_lock_release_async: the callback is NULL");
+    return run_simple_cb(l, release_start, 0, cb, ud);
 }
 
 /* ---------------------------------------------------------------- session */
@@ -731,6 +752,12 @@ static void destroy_start(zkc__op *op)
     zkc_client *c = l->c;
     if (l->acq)
         acq_abort(l, ZKC_ECANCELED, "lock %s: destroyed while acquiring", l->path);
+    if (l->release_op) {
+        /* A release_async in flight: the leave below replaces its callback,
+         * and the node goes either way, so it has succeeded. */
+        zkc__op_finish(&l->release_op->op, 0, NULL);
+        l->release_op = NULL;
+    }
     /* Still held: released on the way out, by the janitor. */
     zkc__qm_leave(&l->m, 0, NULL, NULL);
     zkc__timer_disarm(c, &l->timer);

@@ -19,8 +19,6 @@ zkc_lock_is_held         local accessor
 zkc_lock_guard           local accessor (the guard is checked by the server at write time)
 zkc_lock_cancel          local: waits for the engine only, never for a server
 zkc_idgen_cancel         local: waits for the engine only, never for a server
-zkc_lock_release         talks to the server; not in issue 18 part 1 list: follow-up
-zkc_multilock_release    talks to the server; not in issue 18 part 1 list: follow-up
 '
 # Constructors (zkc_*_create, zkc_*_create_opts) hand back the object the
 # async calls need; those that talk to the server are bounded by the
