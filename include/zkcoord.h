@@ -362,7 +362,10 @@ ZKC_EXTERN void zkc_lock_contenders_free(zkc_lock_contender *entries, int count)
  * whole transaction fails on the server, whatever the paused process believes.
  *
  * A guard is a value (copy it freely): the path of a node that must exist and
- * the token of the hold it stands for. zkc_lock_guard takes one from a held
+ * the token of the hold it stands for. Guarded calls: zkc_counter_add and
+ * zkc_counter_multi_add (a field of their options), the zkc_guarded_* writes
+ * below, and the inventory's restock, confirm and return through an object
+ * given zkc_inventory_set_guard. zkc_lock_guard takes one from a held
  * lock; any node of your own (an election's leader node, say) can make one.
  * A lock node's name carries a random id per acquire, so a node of a later
  * hold never has the path of an earlier one: "exists" means "that hold has not
@@ -642,6 +645,15 @@ ZKC_EXTERN int zkc_inventory_lookup(zkc_inventory *inv, const char *id, zkc_inve
 ZKC_EXTERN int zkc_inventory_lookup_async(zkc_inventory *inv, const char *id, zkc_inventory_reserve_cb cb, void *ud);
 /* Return the units of reservations past their hold time; *returned counts them. */
 ZKC_EXTERN int zkc_inventory_reap(zkc_inventory *inv, int64_t *returned);
+/* Guard (section "writes guarded by the lock") the restock, confirm and
+ * return calls made through this object from now on: each is written only
+ * while g's hold lasts, else it fails with ZKC_EFENCED and writes nothing.
+ * g is copied; NULL removes the guard. A call already made keeps the guard it
+ * was made with. Reserve, lookup, stock and reap are not guarded. Local: 0,
+ * or ZKC_EINVAL for a bad guard. After a connection loss the outcome is
+ * decided first: an attempt that had landed before the hold ended counts as
+ * done (0), as for the unguarded calls. */
+ZKC_EXTERN int zkc_inventory_set_guard(zkc_inventory *inv, const zkc_guard *g);
 ZKC_EXTERN int zkc_inventory_reap_async(zkc_inventory *inv, zkc_inventory_reap_cb cb, void *ud);
 
 /* ------------------------------------------------------------ fresh reads

@@ -203,6 +203,8 @@ void zkc__inv_unref(zkc_inventory *inv)
     free(inv->root);
     free(inv->sku_dir);
     free(inv->req_dir);
+    free(inv->guard);
+    pthread_mutex_destroy(&inv->guard_mu);
     free(inv);
     zkc__client_unref(c);
 }
@@ -409,6 +411,7 @@ static void sop_release(zkc__op *op)
     free(s->recpath);
     free(s->rec);
     free(s->marker);
+    free(s->guard);
     free(s);
     zkc__inv_unref(inv);
 }
@@ -424,6 +427,17 @@ static sop *sop_new(zkc_inventory *inv, int kind)
     s->inv = inv;
     s->kind = kind;
     zkc__inv_ref(inv);
+    if (kind == SOP_RESTOCK || kind == SOP_CONFIRM || kind == SOP_RETURN) {
+        pthread_mutex_lock(&inv->guard_mu);
+        if (inv->guard && (s->guard = malloc(sizeof *s->guard)) != NULL)
+            *s->guard = *inv->guard;
+        int nomem = inv->guard && !s->guard;
+        pthread_mutex_unlock(&inv->guard_mu);
+        if (nomem) { /* never unguarded by accident */
+            s->op.release(&s->op);
+            return NULL;
+        }
+    }
     return s;
 }
 
@@ -582,6 +596,7 @@ static void settle_op_start(zkc__op *op)
     }
     settle *st = zkc__inv_settle_new(s->inv, s->recpath, s->kind == SOP_CONFIRM ? ZKC_INVENTORY_SOLD : ZKC_INVENTORY_RETURNED, 1,
                                      settle_op_done, s);
+    st->guard = s->guard;
     zkc__inv_settle_read(st);
 }
 
@@ -687,6 +702,7 @@ int zkc_inventory_create(zkc_client *c, const char *root, zkc_inventory **out)
         free(inv);
         return zkc__err(ZKC_ENOMEM, "out of memory");
     }
+    pthread_mutex_init(&inv->guard_mu, NULL);
     inv->sku_dir = zkc__inv_mprintf("%s/sku", root);
     inv->req_dir = zkc__inv_mprintf("%s/req", root);
     inv->c = c;
@@ -958,6 +974,25 @@ int zkc_inventory_return(zkc_inventory *inv, const char *id)
 int zkc_inventory_return_async(zkc_inventory *inv, const char *id, zkc_inventory_cb cb, void *ud)
 {
     return settle_async(inv, id, SOP_RETURN, cb, ud, "zkc_inventory_return_async");
+}
+
+int zkc_inventory_set_guard(zkc_inventory *inv, const zkc_guard *g)
+{
+    int rc = zkc__inv_check_inv(inv, "zkc_inventory_set_guard");
+    if (rc || (g && (rc = zkc__txn_guard_check(g, "zkc_inventory_set_guard")) != 0))
+        return rc;
+    zkc_guard *copy = NULL;
+    if (g) {
+        if (!(copy = malloc(sizeof *copy)))
+            return zkc__err(ZKC_ENOMEM, "out of memory");
+        *copy = *g;
+    }
+    pthread_mutex_lock(&inv->guard_mu);
+    zkc_guard *old = inv->guard;
+    inv->guard = copy;
+    pthread_mutex_unlock(&inv->guard_mu);
+    free(old);
+    return 0;
 }
 
 int zkc_inventory_lookup(zkc_inventory *inv, const char *id, zkc_inventory_state *state)

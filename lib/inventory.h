@@ -32,6 +32,7 @@
 #include "codec.h"
 #include "janitor.h"
 #include "seqname.h"
+#include "txn.h"
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -61,6 +62,8 @@ struct zkc_inventory {
     int enq_dispatching; /* engine: handing out its results; resends go first */
     rq *enq_front;     /* engine: the last resend put at the front meanwhile */
     struct sop *destroy_op; /* engine: zkc_inventory_destroy waiting for rqs to leave */
+    pthread_mutex_t guard_mu;
+    zkc_guard *guard;  /* under guard_mu: zkc_inventory_set_guard's, copied into each guarded call */
 };
 
 /* ================================================================ reservations */
@@ -240,6 +243,8 @@ struct settle {
     char msg[256];
     int attempts;
     int unknown;
+    const zkc_guard *guard; /* confirm/return: the call's guard (its sop's), or NULL */
+    int fenced;      /* the guard refused after an earlier attempt's reply was lost */
     zkc__timer backoff;
     zkc__sku_rec sku[ZKC__RES_MAX_LINES];
     int32_t sku_ver[ZKC__RES_MAX_LINES];
@@ -271,6 +276,8 @@ struct sop {
     reap *rp;
     char *marker;  /* restock: created by the multi that applies it, at most once */
     int unknown;   /* restock: an attempt's outcome was lost with its reply */
+    zkc_guard *guard; /* RESTOCK, CONFIRM, RETURN: zkc_inventory_set_guard's at the call, or NULL */
+    int fenced;    /* restock: the guard refused after an earlier attempt's reply was lost */
     union {        /* async form: the callback of its kind (NULL: blocking) */
         zkc_inventory_cb done;          /* RESTOCK, CONFIRM, RETURN */
         zkc_inventory_stock_cb stock;

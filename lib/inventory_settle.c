@@ -47,6 +47,20 @@ static void settle_multi_done(zkc__req *r)
         zkc__inv_settle_read(s);
         return;
     }
+    int gst;
+    if (s->guard && zkc__guard_refused(r, 1, &gst, s->msg, sizeof s->msg)) {
+        /* Nothing of this attempt applied, and none can any more (a late one
+         * carries the same check). One whose reply was lost may have landed
+         * before the hold ended: the record tells, then it is final. */
+        if (!s->unknown || gst != ZKC_EFENCED) {
+            settle_end(s, gst, "%s", s->msg);
+            return;
+        }
+        s->fenced = 1;
+        s->sync = 1;
+        zkc__inv_settle_read(s);
+        return;
+    }
     int k = zkc__inv_multi_failed(r);
     if (k >= 0 && (r->ops[k].rc == ZR_BADVERSION || r->ops[k].rc == ZR_NONODE)) {
         ZKC__STAT_INC(s->c, conflicts);
@@ -80,7 +94,7 @@ static void settle_sku_done(zkc__req *r)
         settle_end(s, s->err, "%s", s->msg);
         return;
     }
-    zkc__mop ops[1 + ZKC__RES_MAX_LINES];
+    zkc__mop ops[1 + ZKC__RES_MAX_LINES + 1];
     char bufs[ZKC__RES_MAX_LINES][128];
     memset(ops, 0, sizeof ops);
     zkc__res_rec *rec = malloc(sizeof *rec);
@@ -126,7 +140,8 @@ static void settle_sku_done(zkc__req *r)
         ops[1 + j].len = bl;
         ops[1 + j].version = s->sku_ver[j];
     }
-    zkc__multi(s->c, ops, 1 + n, settle_multi_done, s);
+    int ng = s->guard ? zkc__guard_ops(&ops[1 + n], s->guard, 1) : 0; /* last: see settle_multi_done */
+    zkc__multi(s->c, ops, 1 + n + ng, settle_multi_done, s);
     for (int j = 0; j < n; j++)
         free(paths[j]);
     free(data);
@@ -158,6 +173,10 @@ static void settle_rec_done(zkc__req *r)
                 s->units += s->rec.line[i].qty;
         }
         settle_end(s, 0, NULL);
+        return;
+    }
+    if (s->fenced) {
+        settle_end(s, ZKC_EFENCED, "%s", s->msg);
         return;
     }
     if (s->to == ZKC_INVENTORY_EXPIRED && r->stat.mtime + s->rec.hold_ms > s->now) {
@@ -254,6 +273,11 @@ static void restock_verify_done(zkc__req *r)
     /* The marker exists exactly when one of our attempts was applied. */
     if (r->rc == ZR_OK)
         restock_applied(s);
+    else if (r->rc == ZR_NONODE && s->fenced)
+        zkc__inv_sop_end(s, ZKC_EFENCED,
+                         "restock of SKU %s refused, nothing written: the guard's node %s is gone (the lock hold "
+                         "ended); take the lock again",
+                         s->sku, s->guard->path);
     else if (r->rc == ZR_NONODE && s->unknown > 1)
         restock_retry(s); /* none was, and the record moved: a conflict */
     else if (r->rc == ZR_NONODE)
@@ -296,6 +320,20 @@ static void restock_parents_done(void *arg, int rc)
 static void restock_multi_done(zkc__req *r)
 {
     sop *s = r->ctx;
+    int gst;
+    char gmsg[256];
+    if (s->guard && zkc__guard_refused(r, 1, &gst, gmsg, sizeof gmsg)) {
+        /* Nothing of this attempt applied, and none can any more (a late one
+         * carries the same check); one whose reply was lost may have landed
+         * before the hold ended: the marker tells, then it is final. */
+        if (!s->unknown || gst != ZKC_EFENCED) {
+            zkc__inv_sop_end(s, gst, "restock of SKU %s: %s", s->sku, gmsg);
+            return;
+        }
+        s->fenced = 1;
+        restock_verify(s, 0);
+        return;
+    }
     int k = zkc__inv_multi_failed(r);
     int rc = k >= 0 ? r->ops[k].rc : r->rc;
     int creating = s->ver < 0, lost = zkc__zrc_indeterminate(r->rc);
@@ -321,7 +359,7 @@ static void restock_send(sop *s, const zkc__sku_rec *v, int32_t ver)
 {
     s->datalen = zkc__sku_encode(v, s->data, sizeof s->data);
     s->ver = ver;
-    zkc__mop ops[3];
+    zkc__mop ops[4];
     int n = 0;
     memset(ops, 0, sizeof ops);
     ops[n].type = ver < 0 ? ZKC_REQ_CREATE : ZKC_REQ_SET;
@@ -335,6 +373,8 @@ static void restock_send(sop *s, const zkc__sku_rec *v, int32_t ver)
     }
     ops[n].type = ZKC_REQ_CREATE;
     ops[n++].path = s->marker;
+    if (s->guard)
+        n += zkc__guard_ops(&ops[n], s->guard, 1); /* last: see restock_multi_done */
     zkc__multi(s->op.c, ops, n, restock_multi_done, s);
 }
 

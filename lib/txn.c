@@ -271,6 +271,41 @@ int zkc__txn_guard_check(const zkc_guard *g, const char *fn)
     return zkc__path_check(g->path, "guard path");
 }
 
+int zkc__guard_ops(zkc__mop *ops, const zkc_guard *guards, int n)
+{
+    for (int i = 0; i < n; i++) {
+        memset(&ops[i], 0, sizeof ops[i]);
+        ops[i].type = ZKC_REQ_EXISTS; /* in a multi: a check op */
+        ops[i].path = guards[i].path;
+        ops[i].version = guards[i].version;
+    }
+    return n;
+}
+
+int zkc__guard_refused(const zkc__req *r, int n, int *status, char *msg, size_t len)
+{
+    if (n <= 0 || r->rc == ZR_OK)
+        return 0;
+    int fi = -1;
+    for (int i = 0; i < r->nops && fi < 0; i++)
+        if (r->ops[i].rc != ZR_OK && r->ops[i].rc != ZR_RUNTIMEINCONSISTENCY)
+            fi = i;
+    if (fi < r->nops - n)
+        return 0;
+    int rc = r->ops[fi].rc;
+    if (rc == ZR_NONODE || rc == ZR_BADVERSION) {
+        *status = ZKC_EFENCED;
+        snprintf(msg, len,
+                 "guarded write refused, nothing written: the guard's node %s %s, so the lock hold it stands for "
+                 "has ended (released, session expired or node deleted); take the lock again",
+                 r->ops[fi].path, rc == ZR_NONODE ? "is gone" : "has another version");
+    } else {
+        *status = zkc__map_zrc(rc);
+        snprintf(msg, len, "checking the guard's node %s: %s (nothing written)", r->ops[fi].path, zkc__zrc_name(rc));
+    }
+    return 1;
+}
+
 int zkc__txn_guard_add(zkc_guard **guards, int *n, const zkc_guard *g)
 {
     for (int i = 0; i < *n; i++)
@@ -295,11 +330,7 @@ void zkc__txn_send(zkc__txn *t, zkc__mop *ops, int nops, zkc__req_done done)
             return;
         }
         memcpy(all, ops, (size_t)nops * sizeof *all);
-        for (int i = 0; i < t->nguards; i++) {
-            all[nops + i].type = ZKC_REQ_EXISTS; /* a check op */
-            all[nops + i].path = t->guards[i].path;
-            all[nops + i].version = t->guards[i].version;
-        }
+        zkc__guard_ops(all + nops, t->guards, t->nguards);
     }
     t->sent_ms = zkc__now_ms();
     phase(t, "transaction sent");
@@ -406,16 +437,10 @@ int zkc__txn_reply(zkc__txn *t, zkc__req *r, int *fi, int *frc)
             *frc = r->ops[i].rc;
             break;
         }
-    if (*fi >= r->nops - t->nguards) {
-        const char *gp = r->ops[*fi].path;
-        if (*frc == ZR_NONODE || *frc == ZR_BADVERSION)
-            txn_fail(t, ZKC_EFENCED,
-                     "guarded write refused, nothing written: the guard's node %s %s, so the lock hold it "
-                     "stands for has ended (released, session expired or node deleted); take the lock again",
-                     gp, *frc == ZR_NONODE ? "is gone" : "has another version");
-        else
-            txn_fail(t, zkc__map_zrc(*frc), "checking the guard's node %s: %s (nothing written)", gp,
-                     zkc__zrc_name(*frc));
+    int gst;
+    char gmsg[256];
+    if (zkc__guard_refused(r, t->nguards, &gst, gmsg, sizeof gmsg)) {
+        txn_fail(t, gst, "%s", gmsg);
         return ZKC__TXN_TAKEN;
     }
     if (*fi != mi || mi < 0)

@@ -69,6 +69,13 @@ void zkc__txn_guard(zkc__txn *t, const zkc_guard *guards, int n);
 /* Any thread: is g a usable guard (a valid path, version >= -1)? 0 or
  * ZKC_EINVAL with zkc_errmsg set (fn names the call). */
 int zkc__txn_guard_check(const zkc_guard *g, const char *fn);
+/* Fill ops[0..n-1] with the check ops of guards[0..n-1]; returns n. For
+ * writers that send their own multi (the core's users get them appended). */
+int zkc__guard_ops(zkc__mop *ops, const zkc_guard *guards, int n);
+/* In a failed multi whose last n ops are guard checks: 1 if one of those
+ * failed first (nothing of the multi applied), with the caller's *status
+ * (ZKC_EFENCED when the hold has ended) and msg; else 0. */
+int zkc__guard_refused(const zkc__req *r, int n, int *status, char *msg, size_t len);
 /* Any thread: append a copy of g to (*guards, *n) unless one with its path is
  * there. 0 or ZKC_ENOMEM. */
 int zkc__txn_guard_add(zkc_guard **guards, int *n, const zkc_guard *g);

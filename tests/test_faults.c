@@ -779,7 +779,7 @@ END_TEST
  * and another process takes the lock. Resumed, the first process still
  * "knows" it holds and writes. Every write it guards is refused (nothing
  * lands, read back); the same write unguarded lands, which is the harm. */
-enum { PW_ADD, PW_MULTI, PW_CREATE, PW_SET, PW_DELETE, PW_UNGUARDED, PW_N };
+enum { PW_ADD, PW_MULTI, PW_CREATE, PW_SET, PW_DELETE, PW_RESTOCK, PW_CONFIRM, PW_UNGUARDED, PW_N };
 
 struct paused_report {
     int ready;   /* 1: held, guard taken, nodes made */
@@ -806,13 +806,20 @@ static void paused_holder_child(const char *hosts, const char *path, const char 
     zkc_client *c = client_t(hosts, tu_ms(TU_SESSION_MS));
     zkc_lock *l = NULL;
     zkc_counter *ctr = NULL;
+    zkc_inventory *inv = NULL;
+    zkc_inventory_line line = {"A", 1};
+    char inv_root[256];
+    snprintf(inv_root, sizeof inv_root, "%s/inv", dir);
     zkc_guard g;
     zkc_update u;
     memset(&u, 0, sizeof u);
     u.guard = &g;
     if (zkc_lock_create(c, path, &l) == 0 && zkc_lock_acquire(l, tu_ms(10000), &rep.token) == 0 &&
         zkc_lock_guard(l, &g) == 0 && zkc_counter_create(c, cpath, NULL, &ctr) == 0 &&
-        zkc_counter_add(ctr, 10, &u, NULL) == 0 && zkc_guarded_create(c, &g, kept, "k1", 2) == 0)
+        zkc_counter_add(ctr, 10, &u, NULL) == 0 && zkc_guarded_create(c, &g, kept, "k1", 2) == 0 &&
+        zkc_inventory_create(c, inv_root, &inv) == 0 && zkc_inventory_set_guard(inv, &g) == 0 &&
+        zkc_inventory_restock(inv, "A", 5) == 0 &&
+        zkc_inventory_reserve(inv, "o1", &line, 1, NULL, tu_ms(10000), NULL, NULL) == 0)
         rep.ready = 1;
     if (write(up, &rep, sizeof rep) != (ssize_t)sizeof rep || !rep.ready)
         _exit(2);
@@ -826,9 +833,12 @@ static void paused_holder_child(const char *hosts, const char *path, const char 
     rep.status[PW_CREATE] = zkc_guarded_create(c, &g, made, "paused", 6);
     rep.status[PW_SET] = zkc_guarded_set(c, &g, kept, "paused", 6, -1);
     rep.status[PW_DELETE] = zkc_guarded_delete(c, &g, kept, -1);
+    rep.status[PW_RESTOCK] = zkc_inventory_restock(inv, "A", 100);
+    rep.status[PW_CONFIRM] = zkc_inventory_confirm(inv, "o1");
     rep.status[PW_UNGUARDED] = zkc_counter_add(ctr, 1, NULL, NULL); /* the control: nothing stops it */
     if (write(up, &rep, sizeof rep) != (ssize_t)sizeof rep)
         _exit(4);
+    zkc_inventory_destroy(inv);
     zkc_counter_destroy(ctr);
     zkc_lock_destroy(l);
     zkc_client_destroy(c);
@@ -893,7 +903,8 @@ START_TEST(t_paused_holder_guarded_writes)
         kill(pid, SIGKILL);
     waitpid(pid, &wst, 0);
     ck_assert_msg(got == 0, "the resumed holder did not report");
-    static const char *const what[PW_N] = {"counter add", "multi add", "create", "set", "delete", "unguarded add"};
+    static const char *const what[PW_N] = {"counter add", "multi add",       "create",       "set",
+                                           "delete",      "inventory restock", "inventory confirm", "unguarded add"};
     for (int i = 0; i < PW_UNGUARDED; i++)
         ck_assert_msg(rep.status[i] == ZKC_EFENCED, "guarded %s by the paused holder: %d (%s), expected ZKC_EFENCED",
                       what[i], rep.status[i], zkc_strerror(rep.status[i]));
@@ -916,6 +927,19 @@ START_TEST(t_paused_holder_guarded_writes)
     ck_assert_int_eq(zoo_get(tu_raw_zh(raw), kept, 0, buf, &n, NULL), ZOK);
     buf[n < 0 ? 0 : n] = 0;
     ck_assert_str_eq(buf, "k1");
+    zkc_inventory *inv;
+    char inv_root[256];
+    snprintf(inv_root, sizeof inv_root, "%s/inv", dir);
+    ck_assert_int_eq(zkc_inventory_create(w, inv_root, &inv), 0);
+    zkc_inventory_stock_info info;
+    ck_assert_int_eq(zkc_inventory_stock_fresh(inv, "A", &info), 0);
+    ck_assert_msg(info.available == 4 && info.reserved == 1 && info.sold == 0 && info.total == 5,
+                  "stock %lld/%lld/%lld of %lld after the refused restock and confirm", (long long)info.available,
+                  (long long)info.reserved, (long long)info.sold, (long long)info.total);
+    zkc_inventory_state st;
+    ck_assert_int_eq(zkc_inventory_lookup(inv, "o1", &st), 0);
+    ck_assert_int_eq(st, ZKC_INVENTORY_RESERVED);
+    zkc_inventory_destroy(inv);
     /* The new holder's guard works. */
     zkc_guard g;
     ck_assert_int_eq(zkc_lock_guard(wl, &g), 0);
@@ -924,7 +948,8 @@ START_TEST(t_paused_holder_guarded_writes)
     u.guard = &g;
     ck_assert_int_eq(zkc_counter_add(ctr, 5, &u, NULL), 0);
     ck_assert_int_eq(zkc_lock_release(wl), 0);
-    fprintf(stderr, "t_paused_holder_guarded_writes: 5 guarded writes refused, the unguarded one landed\n");
+    fprintf(stderr, "t_paused_holder_guarded_writes: %d guarded writes refused, the unguarded one landed\n",
+            (int)PW_UNGUARDED);
     close(up[0]);
     close(down[1]);
     zkc_counter_destroy(ctr);
