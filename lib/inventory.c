@@ -173,6 +173,11 @@
  * pool is private to lib/counter.c until the transaction core (issue 16).
  * CONFIRM and RETURN need no marker: their record write is one (RESERVED ->
  * SOLD/RETURNED, conditional on its version), read back after a loss.
+ * GUARDED (zkc_inventory_set_guard): restock, confirm and return append a
+ * check of the guard's node (a lock holder's node) to their multi, last; a
+ * failed check is "nothing applied" and final, since a late attempt carries
+ * the same check, except that an attempt whose reply was lost may have landed
+ * before the hold ended: the record (or marker) is read once to tell.
  * ACCESS: every node is created with the client's ACL
  * option (req.c), so all workers of one application share one digest identity
  * and a granter may write into another worker's request record; other
