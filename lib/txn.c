@@ -8,8 +8,9 @@
  * where the marker is a persistent node owned by this client instance
  * (<meta_root>/txn/<client uuid>-<n>) and used by one transaction at a time.
  * After a connection loss (or any reply that may follow an applied write:
- * zkc__zrc_indeterminate) the outcome is decided by syncing and reading the
- * marker: it holds our txn id exactly when the multi was applied. Because the
+ * zkc__zrc_indeterminate) the outcome is decided by reading the marker
+ * behind a quorum fence (zkc__fence_get): it holds our txn id exactly when the
+ * multi was applied. Because the
  * marker write is itself conditional on the marker's version, an attempt that
  * reaches the leader late (after we decided "not applied" and retried) cannot
  * apply a second time: one of the two fails on the marker version, and the
@@ -267,8 +268,9 @@ static void decide_get_done(zkc__req *r)
             t->ops->applied(t, &rec);
             return;
         }
-        /* Not applied. Any late landing of that attempt now fails on the marker
-         * version we just read, so trying again cannot apply twice. */
+        /* Not applied, and after the fence it cannot land any more. Were one
+         * to land all the same, the next attempt would fail on the marker's
+         * version and be decided again: never applied twice. */
         t->unknown = 0;
         t->ops->unapplied(t);
         t->ops->round(t);
@@ -291,25 +293,21 @@ static void decide_get_done(zkc__req *r)
              zkc__zrc_name(r->rc), t->ops->unknown_hint);
 }
 
-static void decide_sync_done(zkc__req *r)
-{
-    zkc__txn *t = r->ctx;
-    if (r->rc != ZR_OK && r->rc != ZR_NONODE) {
-        t->m->state = MARKER_UNKNOWN;
-        txn_fail(t, ZKC_EUNKNOWN,
-                 "outcome unknown: the update was sent, then the connection was lost and no server answered (%s)%s",
-                 zkc__zrc_name(r->rc), t->ops->unknown_hint);
-        return;
-    }
-    zkc__get(t->c, t->m->path, NULL, decide_get_done, t);
-}
-
 static void decide(zkc__txn *t)
 {
     t->unknown = 1;
-    phase(t, "deciding the outcome (sync, then read the marker)");
-    /* sync first: the server we read from may lag the leader that applied it. */
-    zkc__sync(t->c, t->m->path, decide_sync_done, t);
+    phase(t, "deciding the outcome (fence, then read the marker)");
+    /* Fenced, not synced: a sync on a session connected to the leader right
+     * after a leader change can return before the leader has applied writes
+     * it committed (zkc__fence_get), and a stale "not applied" here is not
+     * harmless: the round that follows re-reads the record, which may by then
+     * show our write, and a bound refused on that value would report a
+     * refusal for an update that was applied. After the fence the server
+     * holds every write ordered before it, and an attempt of ours still in
+     * flight from the old connection can no longer land (the leader refuses a
+     * moved session's requests, and a new leader commits its history before
+     * it serves), so the marker's answer is final. */
+    zkc__fence_get(t->c, t->m->path, decide_get_done, t);
 }
 
 int zkc__txn_marker_index(const zkc__txn *t, const zkc__req *r)
