@@ -282,14 +282,6 @@ int zkc__inv_multi_failed(const zkc__req *r)
     return -1;
 }
 
-int64_t zkc__inv_backoff_ms(int attempt)
-{
-    int64_t d = (int64_t)10 << (attempt < 6 ? attempt : 6);
-    if (d > 500)
-        d = 500;
-    return d / 2 + (int64_t)(zkc__random64() % (uint64_t)(d / 2 + 1));
-}
-
 /* A read of a SKU record, checked as every user needs it: 0 with *out set, or
  * the status to fail with and its sentence in msg. ver != NULL: the caller
  * writes the record next, so the version must be usable for a conditional
@@ -408,7 +400,6 @@ static void sop_release(zkc__op *op)
     free(s->qdir);
     free(s->recpath);
     free(s->rec);
-    free(s->marker);
     free(s);
     zkc__inv_unref(inv);
 }
@@ -820,7 +811,7 @@ static sop *restock_sop(zkc_inventory *inv, const char *sku, int64_t qty, int ha
     if (!s)
         return NULL;
     s->qty = qty;
-    zkc__timer_init(&s->backoff, zkc__inv_restock_backoff_fired);
+    zkc__inv_restock_init(s);
     return s;
 }
 
