@@ -9,20 +9,20 @@
  *   inventory_enqueue.c  the enqueue multi, combining, recovery after a loss,
  *                        an id seen before (follow another worker's request)
  *   inventory_grant.c    the head's grant rounds: walk, decide, regrant
- *   inventory_settle.c   versioned SKU-record updates: confirm, return,
- *                        expiry and restock
+ *   inventory_settle.c   versioned SKU-record updates on the transaction
+ *                        core: confirm, return, expiry and restock
  *   inventory_reap.c     expiry of holds and retention of finished records
  * All of it runs on the client's engine thread (see THREADS in inventory.c).
  *
- * Still private copies of machinery other recipes have too (issue 16: they
- * belong on shared cores, left here while the layers below were being split):
- * the versioned read -> decode -> version-wrap check -> multi -> BadVersion ->
- * backoff -> retry loop of the grant rounds, settle and restock (with the
- * restock's exactly-once marker, which the counter's slots also provide; and its
- * backoff policy, zkc__inv_backoff_ms); the FNV-1a request buckets
- * (bucket_of) and their retention sweep in reap; and the queue membership of
- * inventory_request.c (tagged create, find by nonce, list/find position,
- * predecessor watch), which the member core (member.c) does for locks.
+ * The versioned SKU-record updates (grant rounds, settle, restock) run on the
+ * transaction core (txn.c): grant and settle in its no-marker mode (their own
+ * record writes decide a lost reply), restock with its marker; one backoff
+ * policy, zkc__txn_backoff. Still private copies of machinery other recipes
+ * have too (issue 16): the FNV-1a request buckets (bucket_of) and their
+ * retention sweep in reap (the counter's keys and admin cleanup have their
+ * own); and the queue membership of inventory_request.c (tagged create, find
+ * by nonce, list/find position, predecessor watch), which the member core
+ * (member.c) does for locks.
  * Parents are made by the request layer's one zkc__mkpath. */
 #ifndef ZKC_INVENTORY_H
 #define ZKC_INVENTORY_H
