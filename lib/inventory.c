@@ -230,17 +230,12 @@ void zkc__inv_first_error(int *slot, char *msg, size_t len, int status, const ch
     vsnprintf(msg, len, fmt, ap);
 }
 
-static unsigned bucket_of(const char *id)
-{
-    uint32_t h = 2166136261u;
-    for (const char *p = id; *p; p++)
-        h = (h ^ (unsigned char)*p) * 16777619u;
-    return h & 0xff;
-}
-
 char *zkc__inv_rec_path(zkc_inventory *inv, const char *id)
 {
-    return zkc__inv_mprintf("%s/%02x/%s", inv->req_dir, bucket_of(id), id);
+    char *s = zkc__path_bucketed(inv->req_dir, id);
+    if (!s)
+        abort(); /* as zkc__inv_mprintf */
+    return s;
 }
 
 char *zkc__inv_sku_path(zkc_inventory *inv, const char *sku)

@@ -17,10 +17,10 @@
  * The versioned SKU-record updates (grant rounds, settle, restock) run on the
  * transaction core (txn.c): grant and settle in its no-marker mode (their own
  * record writes decide a lost reply), restock with its marker; one backoff
- * policy, zkc__txn_backoff. Still private copies of machinery other recipes
- * have too (issue 16): the FNV-1a request buckets (bucket_of) and their
- * retention sweep in reap (the counter's keys and admin cleanup have their
- * own); and the queue membership of inventory_request.c (tagged create, find
+ * policy, zkc__txn_backoff. Request records are bucketed as counter keys are
+ * (zkc__path_bucketed). Still private copies of machinery other recipes have
+ * too (issue 16): the retention sweep of the request buckets in reap (admin
+ * cleanup sweeps the key buckets its own way); and the queue membership of inventory_request.c (tagged create, find
  * by nonce, list/find position, predecessor watch), which the member core
  * (member.c) does for locks.
  * Parents are made by the request layer's one zkc__mkpath. */
