@@ -388,11 +388,6 @@ static void restock_applied(zkc__txn *t, const zkc__record *rec)
     restock_end(restock_of(t), 0, NULL);
 }
 
-static void restock_unapplied(zkc__txn *t)
-{
-    ZKC__UNUSED(t); /* nothing cached: round() reads the record again */
-}
-
 static void restock_fail(zkc__txn *t, int status, const char *msg)
 {
     sop *s = restock_of(t);
@@ -402,7 +397,7 @@ static void restock_fail(zkc__txn *t, int status, const char *msg)
 static const zkc__txn_ops restock_ops = {
     .round = restock_round,
     .applied = restock_applied,
-    .unapplied = restock_unapplied,
+    /* no unapplied(): nothing is cached, round() reads the record again */
     .fail = restock_fail,
     .unknown_hint = "; check zkc_inventory_stock before restocking again",
 };

@@ -280,7 +280,8 @@ static void decide_get_done(zkc__req *r)
         /* Not applied. Any late landing of that attempt now fails on the marker
          * version we just read, so trying again cannot apply twice. */
         t->unknown = 0;
-        t->ops->unapplied(t);
+        if (t->ops->unapplied)
+            t->ops->unapplied(t);
         t->ops->round(t);
         return;
     }

@@ -38,7 +38,8 @@ typedef struct zkc__txn_ops {
     void (*round)(zkc__txn *t);
     /* After a loss: an attempt of ours landed; rec is what it recorded. */
     void (*applied)(zkc__txn *t, const zkc__record *rec);
-    /* After a loss: nothing landed; forget cached reads (round() follows). */
+    /* After a loss: nothing landed; forget cached reads (round() follows).
+     * Optional: NULL when round() caches nothing. */
     void (*unapplied)(zkc__txn *t);
     /* Give up with status (ZKC_EUNKNOWN when the outcome cannot be decided). */
     void (*fail)(zkc__txn *t, int status, const char *msg);
