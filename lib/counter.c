@@ -29,14 +29,9 @@
 
 char *zkc__ctr_key_path(zkc_client *c, const char *key)
 {
-    /* 256 buckets keep every listing far below jute.maxbuffer. */
-    uint32_t h = 2166136261u;
-    for (const char *p = key; *p; p++)
-        h = (h ^ (unsigned char)*p) * 16777619u;
-    size_t n = strlen(c->meta_root) + strlen(key) + 16;
-    char *s = malloc(n);
-    if (s)
-        snprintf(s, n, "%s/keys/%02x/%s", c->meta_root, h & 0xff, key);
+    char *dir = zkc__path_join(c->meta_root, "keys");
+    char *s = dir ? zkc__path_bucketed(dir, key) : NULL;
+    free(dir);
     return s;
 }
 

@@ -13,8 +13,6 @@
  *   R/sku/<sku>/q/     the SKU's queue: one EPHEMERAL_SEQUENTIAL node per
  *                      waiting request line, "r-<nonce>-<seq>", data "zkcq1 ..."
  *                      (quantity, flags, lines, hold time, nonce, request id).
- *   R/sku/<sku>/restock-<nonce>  a restock's exactly-once marker (RESTOCK),
- *                      empty, deleted once the restock is decided.
  *   R/req/<2 hex>/<id> the request record (persistent), "zkcr1 <STATE> ..." with
  *                      its lines, hold time, flags, owner session and the nonce
  *                      of its current enqueue. 256 buckets (FNV-1a of the id,
@@ -28,10 +26,10 @@
  *
  * STOCK AND THE COUNTER RECIPE. The queue owns a SKU's units. They are not
  * zkc_counter nodes: the SKU record is a versioned four-field text record, and
- * it is updated with the counter recipe's discipline (read, versioned setData
- * in a multi with the other effects of the same decision, retry on BadVersion,
- * refuse a node whose version wrapped to -1) rather than through the counter
- * API, because a reservation must move units between fields and write request
+ * it is updated on the counter recipe's transaction core (lib/txn.c: read,
+ * versioned setData in a multi with the other effects of the same decision,
+ * the core's backoff and retry on BadVersion, refuse a node whose version
+ * wrapped to -1) rather than through the counter API, because a reservation must move units between fields and write request
  * records and queue nodes in the same transaction. A write that bypasses the
  * queue is refused or detected, never silently fixed: zkc_counter_* on a SKU
  * node refuses with ZKC_EBADDATA (the record is no counter format); a raw write
@@ -143,8 +141,9 @@
  * CONFIRM: multi{setData(record RESERVED->SOLD, version), setData(each SKU
  * record: reserved -= q, sold += q, version)}; idempotent (already SOLD: 0).
  * RETURN: RESERVED->RETURNED, reserved -= q, available += q; idempotent. Both
- * sync first (another process may have reserved it), retry on BadVersion with
- * jittered backoff and give up with ZKC_ECONTENDED after 64 attempts.
+ * sync first (another process may have reserved it), retry on BadVersion after
+ * the transaction core's backoff and give up with ZKC_ECONTENDED after 64
+ * attempts.
  *
  * HOLD AND REAP (server clock only, never the worker's): a RESERVED record's
  * mtime is the moment it was granted (nothing rewrites a RESERVED record), so
@@ -159,20 +158,19 @@
  *
  * RESTOCK: versioned update of the SKU record (available += n, total += n),
  * creating R/sku/<sku> with its queue on first use (n may be 0 to just create
- * it); the setData itself wakes a head waiting for restock. EXACTLY ONCE: the
- * same multi creates a marker R/sku/<sku>/restock-<nonce>, one name for every
- * attempt of one call. After a connection loss (or any failure after one) we
- * sync and look for it: present, applied; absent, not (yet) applied, and we
- * try again. A late landing of an old attempt cannot add twice: every attempt
- * is conditional on the SKU record's version (or absence), and all create the
- * same marker, so at most one applies. The marker is deleted (janitor) once
- * decided; a restocker that dies before that leaves it behind, harmless. Only
- * with no server reachable within the operation timeout is the answer
- * ZKC_EUNKNOWN (check the stock before restocking again). As the counter's
- * slots, but one marker per call: restocks are rare, and the counter's slot
- * pool is private to lib/counter.c until the transaction core (issue 16).
- * CONFIRM and RETURN need no marker: their record write is one (RESERVED ->
- * SOLD/RETURNED, conditional on its version), read back after a loss.
+ * it); the setData itself wakes a head waiting for restock. EXACTLY ONCE by the
+ * transaction core's marker (lib/txn.c, as counters): the same multi writes
+ * the client's marker node (<meta_root>/txn/<uuid>-<n>, conditional on its
+ * version) with the restock's transaction id. After a connection loss the core
+ * syncs and reads the marker: our id, applied; another, not applied, and we
+ * read the record and try again. A late landing of an old attempt cannot add
+ * twice: it fails on the marker's version once we moved on. Only with no
+ * server reachable within the operation timeout is the answer ZKC_EUNKNOWN
+ * (check the stock before restocking again).
+ * CONFIRM, RETURN, EXPIRY and the GRANT rounds run on the same core without a
+ * marker (its no-marker mode): their record write is the evidence (RESERVED ->
+ * SOLD/RETURNED/EXPIRED conditional on its version; a grant rewrites the
+ * granter's record and deletes its node), read back after a loss.
  * ACCESS: every node is created with the client's ACL
  * option (req.c), so all workers of one application share one digest identity
  * and a granter may write into another worker's request record; other
@@ -232,17 +230,12 @@ void zkc__inv_first_error(int *slot, char *msg, size_t len, int status, const ch
     vsnprintf(msg, len, fmt, ap);
 }
 
-static unsigned bucket_of(const char *id)
-{
-    uint32_t h = 2166136261u;
-    for (const char *p = id; *p; p++)
-        h = (h ^ (unsigned char)*p) * 16777619u;
-    return h & 0xff;
-}
-
 char *zkc__inv_rec_path(zkc_inventory *inv, const char *id)
 {
-    return zkc__inv_mprintf("%s/%02x/%s", inv->req_dir, bucket_of(id), id);
+    char *s = zkc__path_bucketed(inv->req_dir, id);
+    if (!s)
+        abort(); /* as zkc__inv_mprintf */
+    return s;
 }
 
 char *zkc__inv_sku_path(zkc_inventory *inv, const char *sku)
@@ -280,14 +273,6 @@ int zkc__inv_multi_failed(const zkc__req *r)
         if (r->ops[i].rc != ZR_OK && r->ops[i].rc != ZR_RUNTIMEINCONSISTENCY)
             return i;
     return -1;
-}
-
-int64_t zkc__inv_backoff_ms(int attempt)
-{
-    int64_t d = (int64_t)10 << (attempt < 6 ? attempt : 6);
-    if (d > 500)
-        d = 500;
-    return d / 2 + (int64_t)(zkc__random64() % (uint64_t)(d / 2 + 1));
 }
 
 /* A read of a SKU record, checked as every user needs it: 0 with *out set, or
@@ -408,7 +393,6 @@ static void sop_release(zkc__op *op)
     free(s->qdir);
     free(s->recpath);
     free(s->rec);
-    free(s->marker);
     free(s);
     zkc__inv_unref(inv);
 }
@@ -820,7 +804,7 @@ static sop *restock_sop(zkc_inventory *inv, const char *sku, int64_t qty, int ha
     if (!s)
         return NULL;
     s->qty = qty;
-    zkc__timer_init(&s->backoff, zkc__inv_restock_backoff_fired);
+    zkc__inv_restock_init(s);
     return s;
 }
 

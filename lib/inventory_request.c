@@ -144,7 +144,7 @@ void zkc__inv_rq_finish(rq *q, int status, int state, const char *fmt, ...)
     drop_watches(q);
     zkc__timer_disarm(q->c, &q->timer);
     if (q->backoff_armed) {
-        zkc__timer_disarm(q->c, &q->backoff);
+        zkc__txn_finish(&q->grant_txn);
         q->backoff_armed = 0;
         q->busy--;
         q->refs--; /* the timer's; the main ref below keeps q alive */
@@ -779,7 +779,7 @@ static void res_start(zkc__op *op)
         l->qdir = zkc__inv_queue_dir(inv, l->l.sku);
     }
     zkc__timer_init(&q->timer, rq_timer_fired);
-    zkc__timer_init(&q->backoff, zkc__inv_backoff_fired);
+    zkc__inv_grant_init(q);
     q->next = inv->rqs;
     if (inv->rqs)
         inv->rqs->prev = q;

@@ -1,6 +1,7 @@
 /*
- * The transaction core: a versioned record updated exactly once (txn.h says
- * how a user drives it; counters are the first user, lib/counter_txn.c).
+ * The transaction core: versioned records updated exactly once (txn.h says
+ * how a user drives it; users: counters, lib/counter_txn.c; inventory's grant
+ * rounds, lib/inventory_grant.c; its settle and restock, lib/inventory_settle.c).
  *
  * EXACTLY ONCE. Every write is a ZooKeeper multi of
  *     the user's ops (setData(record, new, expected version), or create, ...)
@@ -18,6 +19,15 @@
  * survives a session loss and is made in the next session; the cost is two
  * writes in one transaction, not a node per update. A marker whose create got
  * no answer may exist: it is read, never assumed missing.
+ *
+ * NO MARKER. Some writes are their own evidence: a reservation's record moves
+ * RESERVED -> SOLD conditional on its version, a grant deletes the granted
+ * queue nodes; reading those back after a loss decides the outcome, and a late
+ * landing cannot apply twice because the write is conditional on what it
+ * replaces. Such a user sends its multi without the marker op, and the core
+ * hands the decision to its verify() instead of reading a marker. Everything
+ * else (classifying replies, a resend after a session ended unsent, the
+ * backoff, the client closing) is the same.
  *
  * BACKOFF. A lost round (BadVersion on one of the user's records) waits a
  * jittered, exponentially growing time so contenders spread out, or, while
@@ -272,7 +282,8 @@ static void decide_get_done(zkc__req *r)
          * to land all the same, the next attempt would fail on the marker's
          * version and be decided again: never applied twice. */
         t->unknown = 0;
-        t->ops->unapplied(t);
+        if (t->ops->unapplied)
+            t->ops->unapplied(t);
         t->ops->round(t);
         return;
     }
@@ -313,7 +324,7 @@ static void decide(zkc__txn *t)
 int zkc__txn_marker_index(const zkc__txn *t, const zkc__req *r)
 {
     int mi = -1;
-    for (int i = 0; i < r->nops; i++)
+    for (int i = 0; t->m && i < r->nops; i++)
         if (strcmp(r->ops[i].path, t->m->path) == 0)
             mi = i;
     return mi;
@@ -323,11 +334,18 @@ int zkc__txn_reply(zkc__txn *t, zkc__req *r, int *fi, int *frc)
 {
     int mi = zkc__txn_marker_index(t, r);
     if (r->rc == ZR_OK) {
-        t->m->version = r->ops[mi].stat.version;
+        if (mi >= 0)
+            t->m->version = r->ops[mi].stat.version;
         return ZKC__TXN_APPLIED;
     }
     if (zkc__zrc_indeterminate(r->rc)) {
-        decide(t);
+        if (mi >= 0) {
+            decide(t);
+        } else {
+            t->unknown = 1; /* no marker: the user's records tell */
+            phase(t, "deciding the outcome from its own records");
+            t->ops->verify(t);
+        }
         return ZKC__TXN_TAKEN;
     }
     if (r->rc == ZR_SESSIONLOST) {
