@@ -491,13 +491,10 @@ static void lookup_queue_done(zkc__req *r)
         zkc__inv_sop_end(s, zkc__inv_req_error(r->rc), "request %s: listing a queue: %s", s->id, zkc__zrc_name(r->rc));
         return;
     }
-    for (int i = 0; r->rc == ZR_OK && i < r->nchildren; i++) {
-        char nonce[ZKC__RES_NONCE_LEN + 1];
-        if (zkc__resname_parse(r->children[i], nonce, NULL) && strcmp(nonce, s->rec->nonce) == 0) {
-            s->state = ZKC_INVENTORY_PENDING; /* its queue node is alive */
-            zkc__inv_sop_end(s, 0, NULL);
-            return;
-        }
+    if (r->rc == ZR_OK && zkc__resname_find(r->children, r->nchildren, s->rec->nonce) >= 0) {
+        s->state = ZKC_INVENTORY_PENDING; /* its queue node is alive */
+        zkc__inv_sop_end(s, 0, NULL);
+        return;
     }
     /* No node. If the record did not move meanwhile, nobody will decide it. */
     s->loops++;

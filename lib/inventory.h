@@ -31,6 +31,7 @@
 #include "inventory_codec.h"
 #include "codec.h"
 #include "janitor.h"
+#include "member.h"
 #include "seqname.h"
 
 #include <stdarg.h>
@@ -97,10 +98,13 @@ typedef struct rline {
     int idx;
     zkc__res_line l;
     char *skupath, *qdir;
-    char *node;  /* our queue node (full path) while queued */
+    zkc__qm m;   /* our member of the SKU's queue (member.c): m.node while queued */
+    char ent[320]; /* our node's data (a queue entry) for the enqueue multi */
     int head;
-    char *pred;  /* the node ahead of ours */
-    wslot pred_w, sku_w;
+    char *pred;  /* name of the node ahead of ours */
+    int waiting; /* zkc__qm_wait on pred is out */
+    int absent;  /* recovery: the tag found no node of ours (ops->absent) */
+    wslot sku_w;
     int dirty;   /* list this queue again */
     zkc__sku_rec sku;
     int32_t sku_ver;
@@ -146,7 +150,6 @@ struct rq {
     char nonce[ZKC__RES_NONCE_LEN + 1];
     uint64_t owner;
     uint64_t gen;      /* session our nodes belong to */
-    uint64_t sent_gen;
     int32_t rec_ver;
     int32_t enq_ver;   /* record version a re-enqueue is conditional on */
     wslot rec_w;
@@ -309,6 +312,7 @@ void zkc__inv_free_gm(rq *q);
 void zkc__inv_group_err(rq *q, int status, const char *fmt, ...) ZKC__PRINTF(3, 4);
 void zkc__inv_janitor_nodes(rq *q);
 int zkc__inv_our_node_name(rline *l, const char *name);
+void zkc__inv_line_init(rline *l);
 char *zkc__inv_own_record_op(rq *q, int state, int type, int32_t version, zkc__mop *op);
 int zkc__inv_parse_queue(char **names, int n, zkc__member **out);
 void zkc__inv_rq_fail(rq *q, int status, const char *fmt, ...) ZKC__PRINTF(3, 4);
@@ -323,6 +327,7 @@ int zkc__inv_ws_reply(wslot *s, const zkc__req *r);
 
 /* ---- inventory_enqueue.c: enqueue and ids seen before */
 void zkc__inv_enq_send(rq *q);
+void zkc__inv_recover_check(rq *q);
 void zkc__inv_existing_eval(rq *q);
 void zkc__inv_existing_read(rq *q);
 void zkc__inv_follow_rec_fired(zkc__watch *w, int ev);
