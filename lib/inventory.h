@@ -4,7 +4,8 @@
  *   inventory.c          the object, the blocking operations' frame, stock,
  *                        lookup, confirm/return entry, create/destroy, the API
  *   inventory_codec.c    record formats (pure; lib/inventory_codec.h)
- *   inventory_request.c  one reservation's life: submit, wait in its queues,
+ *   inventory_request.c  one reservation's life: submit, wait in its queues
+ *                        (its members of them, on the member core),
  *                        leave, finish
  *   inventory_enqueue.c  the enqueue multi, combining, recovery after a loss,
  *                        an id seen before (follow another worker's request)
@@ -20,9 +21,13 @@
  * backoff -> retry loop of the grant rounds, settle and restock (with the
  * restock's exactly-once marker, which the counter's slots also provide; and its
  * backoff policy, zkc__inv_backoff_ms); the FNV-1a request buckets
- * (bucket_of) and their retention sweep in reap; and the queue membership of
- * inventory_request.c (tagged create, find by nonce, list/find position,
- * predecessor watch), which the member core (member.c) does for locks.
+ * (bucket_of) and their retention sweep in reap. The queue membership runs on
+ * the member core (member.c: one zkc__qm per line, rline.m; tagged create in
+ * our enqueue multi, decision by tag after a lost reply, our place, the watch
+ * ahead, leaving). What stays here of queues is the inventory's own: the
+ * granter's window listing and its reads of the peers' entries (grant), and
+ * the multis that delete our nodes together with a record write (grant,
+ * withdrawal; the members then forget them, zkc__qm_forget).
  * Parents are made by the request layer's one zkc__mkpath. */
 #ifndef ZKC_INVENTORY_H
 #define ZKC_INVENTORY_H

@@ -1,7 +1,8 @@
 /* Putting a reservation into its queues: the enqueue multi (record + one
- * queue node per line), COMBINING the fresh enqueues of one client into one
- * multi, recovering an enqueue whose outcome a connection loss hid (the
- * record names the nonce that won), and an id seen before (its outcome, a
+ * member-core create per line, zkc__qm_create_op), COMBINING the fresh
+ * enqueues of one client into one multi, recovering an enqueue whose outcome
+ * a connection loss hid (the record names the nonce that won; the member
+ * core finds each node by it, its tag), and an id seen before (its outcome, a
  * re-enqueue, or following another worker's request under the same id). The
  * protocol (ENQUEUE, LIMIT) is described at the top of lib/inventory.c. */
 #include "inventory.h"
