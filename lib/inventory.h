@@ -108,7 +108,6 @@ typedef struct rline {
     int head;
     char *pred;  /* name of the node ahead of ours */
     int waiting; /* zkc__qm_wait on pred is out */
-    int absent;  /* recovery: the tag found no node of ours (ops->absent) */
     wslot sku_w;
     int dirty;   /* list this queue again */
     zkc__sku_rec sku;

@@ -472,18 +472,12 @@ static void m_unref(zkc__qm *m)
     zkc__inv_rq_unref(q);
 }
 
-static void m_joined(zkc__qm *m)
+/* joined, or absent (decided by the tag: not ours); only recovery waits. */
+static void m_decided(zkc__qm *m)
 {
     rq *q = rq_of(m);
     if (q->phase == P_RECOVER && !q->finished)
         zkc__inv_recover_check(q);
-}
-
-static void m_absent(zkc__qm *m)
-{
-    rline *l = ZKC__CONTAINER_OF(m, rline, m);
-    l->absent = 1;
-    m_joined(m);
 }
 
 /* Our place in one queue: head, or the node to watch ahead of us. */
@@ -547,8 +541,8 @@ static void m_failed(zkc__qm *m, int status, const char *msg)
 
 /* No ops->gone: our record tells us when a decision deleted our nodes
  * (no_own_watch), and a listing when anything else did. */
-static const zkc__qm_ops inv_member_ops = {m_ref,    m_unref, m_joined,        m_listed, m_moved,
-                                           m_failed, NULL,    zkc__resname_ok, m_absent};
+static const zkc__qm_ops inv_member_ops = {m_ref,    m_unref, m_decided,       m_listed, m_moved,
+                                           m_failed, NULL,    zkc__resname_ok, m_decided};
 
 void zkc__inv_line_init(rline *l)
 {

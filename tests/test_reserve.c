@@ -440,6 +440,11 @@ START_TEST(t_strict_fifo_restock)
     wait_queue(inv, "A", 1);
     reserve_async(inv, &small, "small", "A", 1, 1, WAIT_MS);
     wait_queue(inv, "A", 2);
+    {
+        tu_raw *qr = tu_raw_open(tu_hosts(), tu_ms(10000));
+        ck_assert_int_eq(ru_queue_members(tu_raw_zh(qr), root, "A"), 2);
+        tu_raw_close(qr);
+    }
     /* fail-fast behind a waiting head waits its turn (strict FIFO) */
     reserve_async(inv, &ff, "ff", "A", 1, 0, tu_ms(700));
     ck_assert_int_ge(tu_events_wait(&ev, 3, 0, WAIT_MS), 0);
