@@ -24,9 +24,11 @@
  * (bucket_of) and their retention sweep in reap. The queue membership runs on
  * the member core (member.c: one zkc__qm per line, rline.m; tagged create in
  * our enqueue multi, decision by tag after a lost reply, our place, the watch
- * ahead, leaving). What stays here of queues is the inventory's own: the
- * granter's window listing and its reads of the peers' entries (grant), and
- * the multis that delete our nodes together with a record write (grant,
+ * ahead, leaving). What stays here of queues: the granter's window listing
+ * (grant's own children read, sorted as the member core sorts,
+ * zkc__inv_parse_queue; it could become a zkc__qm_list once the grant rounds
+ * are on the transaction core) and its reads of the peers' entries; and the
+ * multis that delete our nodes together with a record write (grant,
  * withdrawal; the members then forget them, zkc__qm_forget).
  * Parents are made by the request layer's one zkc__mkpath. */
 #ifndef ZKC_INVENTORY_H
