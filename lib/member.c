@@ -284,7 +284,7 @@ static void recover_stat_done(zkc__req *r)
         if (r->rc == ZR_OK && r->stat.ephemeral_owner == m->c->session_id)
             have_node(m, r->path, &r->stat, m->c->gen);
         else if (r->rc == ZR_OK || r->rc == ZR_NONODE)
-            not_there(m); /* gone, or a dead session's: make ours */
+            not_there(m); /* gone, or a dead session's: not ours */
         else if (!recover_again(m, r->rc))
             fail_rc(m, r->rc, "reading our node after an unanswered create");
     }
