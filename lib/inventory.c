@@ -11,8 +11,13 @@
  *                      snapshot and available + reserved + sold == total can be
  *                      checked on any read. Created by the first restock.
  *   R/sku/<sku>/q/     the SKU's queue: one EPHEMERAL_SEQUENTIAL node per
- *                      waiting request line, "r-<nonce>-<seq>", data "zkcq1 ..."
- *                      (quantity, flags, lines, hold time, nonce, request id).
+ *                      waiting request line, "_c_<nonce>-r-<seq>", data "zkcq1
+ *                      ..." (quantity, flags, lines, hold time, nonce, request
+ *                      id). Each is a member of the member core (lib/member.c,
+ *                      as lock nodes "_c_<uuid>-lock-<seq>"): its attempt tag is
+ *                      the nonce, its recipe tag "r-". Until 0.1.0 is released
+ *                      this on-server format may change (it was
+ *                      "r-<nonce>-<seq>" before the member core took over).
  *   R/req/<2 hex>/<id> the request record (persistent), "zkcr1 <STATE> ..." with
  *                      its lines, hold time, flags, owner session and the nonce
  *                      of its current enqueue. 256 buckets (FNV-1a of the id,
@@ -37,8 +42,9 @@
  * that SKU fail with ZKC_EBADDATA and a message naming the node, and nothing
  * is written over it.
  *
- * ENQUEUE = one multi: create(R/req/<b>/<id>, PENDING) + create(q/r-<nonce>-,
- * EPHEMERAL_SEQUENTIAL) for every line. NODEEXISTS on the record means the id
+ * ENQUEUE = one multi: create(R/req/<b>/<id>, PENDING) + create(q/_c_<nonce>-r-,
+ * EPHEMERAL_SEQUENTIAL) for every line, the member core's tagged create
+ * (zkc__qm_create_op) carried in our multi. NODEEXISTS on the record means the id
  * was seen before: we read it and return its outcome (RESERVED/SOLD: 0 and that
  * state; RETURNED/EXPIRED: ZKC_EEXISTS, the id is spent), follow it while it is
  * PENDING with a live queue node (a second process with the same id waits for
@@ -56,9 +62,18 @@
  * a request whose own op fails it is told as if alone, the others resend
  * ahead of later arrivals. One write per batch instead of per order; the
  * debug log names each request's queue node.
+ * LOST REPLY of an enqueue multi: sync, read the record. It names the nonce
+ * that won: ours and PENDING means the multi applied, and then each line's
+ * member is decided by the member core's tag logic (zkc__qm_created: sync,
+ * list, find the nonce, check the node belongs to this session); a node not
+ * found, or of a session that ended, is reported (ops->absent), never created
+ * alone, and the request ends ZKC_ESESSIONLOST (look it up). No record means
+ * nothing applied (enqueue again); another nonce or state is the id seen
+ * before (above). One decision path, the record, with the member core's
+ * find; the record is written in the same multi, so it cannot disagree.
  * LIMIT: before enqueueing we stat each queue (numChildren, no listing) and
  * refuse with ZKC_ELIMIT when it already holds >= 10000 waiting requests. That
- * keeps one getChildren of a queue (names are 25 bytes: about 290 KB for 10000)
+ * keeps one getChildren of a queue (names are 28 bytes: about 320 KB for 10000)
  * well below jute.maxbuffer (1 MB; a flat queue of longer names overflows it at
  * 15-20 thousand). Nobody lists a whole queue per grant: a new request lists
  * its queues once, a head once per batch, a lookup once. The check and the
@@ -106,6 +121,10 @@
  * own in each of its queues (to take over as head when that node goes): at most
  * 1 + lines watches. A head waiting for restock watches the SKU node (restock,
  * return and expiry rewrite it, which wakes it). Nobody watches a children list.
+ * The member core does the queue side (zkc__qm_list lists a queue and finds our
+ * place among our own names only, ops->accept; zkc__qm_wait watches the node
+ * ahead); it does not watch our own node (no_own_watch): a decision deletes it
+ * and rewrites our record, which we watch anyway.
  *
  * CRASH SAFETY needs no extra machinery: a grant deletes the granted request's
  * queue node in the same transaction, so nothing is granted twice; a granter
@@ -475,13 +494,10 @@ static void lookup_queue_done(zkc__req *r)
         zkc__inv_sop_end(s, zkc__inv_req_error(r->rc), "request %s: listing a queue: %s", s->id, zkc__zrc_name(r->rc));
         return;
     }
-    for (int i = 0; r->rc == ZR_OK && i < r->nchildren; i++) {
-        char nonce[ZKC__RES_NONCE_LEN + 1];
-        if (zkc__resname_parse(r->children[i], nonce, NULL) && strcmp(nonce, s->rec->nonce) == 0) {
-            s->state = ZKC_INVENTORY_PENDING; /* its queue node is alive */
-            zkc__inv_sop_end(s, 0, NULL);
-            return;
-        }
+    if (r->rc == ZR_OK && zkc__resname_find(r->children, r->nchildren, s->rec->nonce) >= 0) {
+        s->state = ZKC_INVENTORY_PENDING; /* its queue node is alive */
+        zkc__inv_sop_end(s, 0, NULL);
+        return;
     }
     /* No node. If the record did not move meanwhile, nobody will decide it. */
     s->loops++;

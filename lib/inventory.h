@@ -4,7 +4,8 @@
  *   inventory.c          the object, the blocking operations' frame, stock,
  *                        lookup, confirm/return entry, create/destroy, the API
  *   inventory_codec.c    record formats (pure; lib/inventory_codec.h)
- *   inventory_request.c  one reservation's life: submit, wait in its queues,
+ *   inventory_request.c  one reservation's life: submit, wait in its queues
+ *                        (its members of them, on the member core),
  *                        leave, finish
  *   inventory_enqueue.c  the enqueue multi, combining, recovery after a loss,
  *                        an id seen before (follow another worker's request)
@@ -18,11 +19,19 @@
  * transaction core (txn.c): grant and settle in its no-marker mode (their own
  * record writes decide a lost reply), restock with its marker; one backoff
  * policy, zkc__txn_backoff. Request records are bucketed as counter keys are
- * (zkc__path_bucketed). Still private copies of machinery other recipes have
- * too (issue 16): the retention sweep of the request buckets in reap (admin
- * cleanup sweeps the key buckets its own way); and the queue membership of inventory_request.c (tagged create, find
- * by nonce, list/find position, predecessor watch), which the member core
- * (member.c) does for locks.
+ * (zkc__path_bucketed). The queue membership runs on the member core
+ * (member.c: one zkc__qm per line, rline.m; tagged create in our enqueue
+ * multi, decision by tag after a lost reply, our place, the watch ahead,
+ * leaving).
+ *
+ * Still private copies of machinery other recipes have too (issue 16): the
+ * retention sweep of the request buckets in reap (admin cleanup sweeps the key
+ * buckets its own way); the granter's window listing (grant's own children
+ * read, sorted as the member core sorts, zkc__inv_parse_queue; it could become
+ * a zkc__qm_list now that the grant rounds are on the transaction core) and
+ * its reads of the peers' entries; and the multis that delete our nodes
+ * together with a record write (grant, withdrawal; the members then forget
+ * them, zkc__qm_forget).
  * Parents are made by the request layer's one zkc__mkpath. */
 #ifndef ZKC_INVENTORY_H
 #define ZKC_INVENTORY_H
@@ -31,6 +40,7 @@
 #include "inventory_codec.h"
 #include "codec.h"
 #include "janitor.h"
+#include "member.h"
 #include "seqname.h"
 #include "txn.h"
 
@@ -98,10 +108,12 @@ typedef struct rline {
     int idx;
     zkc__res_line l;
     char *skupath, *qdir;
-    char *node;  /* our queue node (full path) while queued */
+    zkc__qm m;   /* our member of the SKU's queue (member.c): m.node while queued */
+    char ent[320]; /* our node's data (a queue entry) for the enqueue multi */
     int head;
-    char *pred;  /* the node ahead of ours */
-    wslot pred_w, sku_w;
+    char *pred;  /* name of the node ahead of ours */
+    int waiting; /* zkc__qm_wait on pred is out */
+    wslot sku_w;
     int dirty;   /* list this queue again */
     zkc__sku_rec sku;
     int32_t sku_ver;
@@ -147,7 +159,6 @@ struct rq {
     char nonce[ZKC__RES_NONCE_LEN + 1];
     uint64_t owner;
     uint64_t gen;      /* session our nodes belong to */
-    uint64_t sent_gen;
     int32_t rec_ver;
     int32_t enq_ver;   /* record version a re-enqueue is conditional on */
     wslot rec_w;
@@ -307,6 +318,7 @@ void zkc__inv_free_gm(rq *q);
 void zkc__inv_group_err(rq *q, int status, const char *fmt, ...) ZKC__PRINTF(3, 4);
 void zkc__inv_janitor_nodes(rq *q);
 int zkc__inv_our_node_name(rline *l, const char *name);
+void zkc__inv_line_init(rline *l);
 char *zkc__inv_own_record_op(rq *q, int state, int type, int32_t version, zkc__mop *op);
 int zkc__inv_parse_queue(char **names, int n, zkc__member **out);
 void zkc__inv_rq_fail(rq *q, int status, const char *fmt, ...) ZKC__PRINTF(3, 4);
@@ -321,6 +333,7 @@ int zkc__inv_ws_reply(wslot *s, const zkc__req *r);
 
 /* ---- inventory_enqueue.c: enqueue and ids seen before */
 void zkc__inv_enq_send(rq *q);
+void zkc__inv_recover_check(rq *q);
 void zkc__inv_existing_eval(rq *q);
 void zkc__inv_existing_read(rq *q);
 void zkc__inv_follow_rec_fired(zkc__watch *w, int ev);

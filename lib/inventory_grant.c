@@ -372,7 +372,7 @@ RQ_DONE(grec_rec_done)
         zkc__inv_forget_nodes(q);
         zkc__inv_finish_decided(q, rec.state);
     } else {
-        RQ_SEND(q, zkc__exists(q->c, q->ln[0].node, NULL, grec_node_done, q));
+        RQ_SEND(q, zkc__exists(q->c, q->ln[0].m.node, NULL, grec_node_done, q));
     }
 }
 
@@ -607,7 +607,7 @@ static void self_decide(rq *q)
     char *rdata = zkc__inv_own_record_op(q, q->dstate[0], ZKC_REQ_SET, -1, &ops[nsku]);
     for (int i = 0; i < q->n; i++) {
         ops[nsku + 1 + i].type = ZKC_REQ_DELETE;
-        ops[nsku + 1 + i].path = q->ln[i].node;
+        ops[nsku + 1 + i].path = q->ln[i].m.node;
         ops[nsku + 1 + i].version = -1;
     }
     RQ_SEND(q, zkc__multi(q->c, ops, nops, grant_done, q));

@@ -339,7 +339,7 @@ static void m_gone(zkc__qm *m)
     }
 }
 
-static const zkc__qm_ops lock_member_ops = {m_ref, m_unref, m_joined, m_listed, m_moved, m_failed, m_gone};
+static const zkc__qm_ops lock_member_ops = {m_ref, m_unref, m_joined, m_listed, m_moved, m_failed, m_gone, NULL, NULL};
 
 /* ---------------------------------------------------------------- check */
 
