@@ -217,7 +217,8 @@ ZKC_EXTERN void zkc_client_stats(zkc_client *c, zkc_stats *out);
  *
  * WHAT AN OPERATION IS: one call of the recipe's API that goes to the engine
  * (blocking or _async), counted when submitted (not when refused at once, e.g.
- * ZKC_EINVAL) and once when it completes, with its status. Recipes built on
+ * ZKC_EINVAL) and once when it completes, with its status. (A multi-lock
+ * acquire whose first lock refuses the submission counts, as failed.) Recipes built on
  * other recipes count both: an id generator's lease is also a counter add, a
  * rate limiter's write a counter operation, a multi-lock also one lock acquire
  * per lock. Local calls are not operations: zkc_lock_token, a blocking
@@ -277,6 +278,7 @@ ZKC_EXTERN void zkc_client_stats(zkc_client *c, zkc_stats *out);
 typedef enum {
     ZKC_MK_LOCK = 0, ZKC_MK_RWLOCK, ZKC_MK_SEMAPHORE, ZKC_MK_MULTILOCK, ZKC_MK_COUNTER,
     ZKC_MK_INVENTORY, ZKC_MK_RATELIMIT, ZKC_MK_IDGEN, ZKC_MK_ADMIN,
+    ZKC_MK_ELECTION, /* reserved for the election recipe: zero until it counts */
     ZKC_MK_COUNT /* kinds in use; later versions append */
 } zkc_metric_kind;
 

@@ -48,7 +48,7 @@ _Static_assert(ZKC_METRICS_TIME_NBOUNDS < BUCKETS && ZKC_METRICS_SIZE_NBOUNDS < 
 _Static_assert(ZKC_MK_COUNT <= ZKC_METRICS_KINDS_MAX && ZKC_HIST_COUNT <= ZKC_METRICS_HISTS_MAX, "room");
 
 static const char *const kind_name[KINDS] = {"lock", "rwlock", "semaphore", "multilock", "counter",
-                                             "inventory", "ratelimit", "idgen", "admin"};
+                                             "inventory", "ratelimit", "idgen", "admin", "election"};
 
 static const struct {
     const char *name, *help;

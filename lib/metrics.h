@@ -6,7 +6,9 @@
  * An operation carries a stamp (zkc__op.ms): the recipe tags it with its kind,
  * histogram and path before zkc__op_run; op.c counts it as started when it is
  * submitted and finished, once, when it completes. A lock hold carries a
- * stamp of its own from grant to its end (release, loss, shutdown). */
+ * stamp of its own from grant to its end (release, loss, shutdown).
+ * The election recipe's wait is wired by one line before its zkc__op_run:
+ *   zkc__metrics_tag(&op->ms, c, ZKC_MK_ELECTION, ZKC_HIST_ELECTION_WAIT, path); */
 #ifndef ZKC_METRICS_H
 #define ZKC_METRICS_H
 
