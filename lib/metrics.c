@@ -156,7 +156,8 @@ void zkc__metrics_tag(zkc__mstamp *s, zkc_client *c, int kind, int hist, const c
 
 void zkc__metrics_begin(zkc_client *c, zkc__mstamp *s)
 {
-    if (!s->kind1 || s->active)
+    /* Ops are zeroed when made (calloc/memset): an untagged one has kind1 0. */
+    if (!s->kind1 || s->kind1 > KINDS || s->slot >= SLOTS || s->active)
         return;
     struct zkc__metrics *mx = c->mx;
     s->active = 1;
@@ -342,6 +343,8 @@ int zkc_client_metrics(zkc_client *c, zkc_metrics *m)
     all->size = (uint32_t)want;
     all->version = ZKC_METRICS_VERSION;
     memcpy(m, all, want < sizeof *all ? want : sizeof *all);
+    if (want > sizeof *all) /* a newer caller's fields this library does not know: zero */
+        memset((char *)m + sizeof *all, 0, want - sizeof *all);
     free(all);
     return 0;
 }

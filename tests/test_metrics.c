@@ -192,6 +192,15 @@ START_TEST(t_known_operations)
     ck_assert_uint_eq(m->ops_started[ZKC_MK_MULTILOCK], 1);
     ck_assert_uint_eq(((unsigned char *)m)[offsetof(zkc_metrics, hist)], 0xab);
     ck_assert_uint_eq(((unsigned char *)m)[sizeof *m - 1], 0xab);
+    /* A caller built against a newer header: its fields past ours are zeroed. */
+    unsigned char *big = malloc(sizeof *m + 64);
+    memset(big, 0xab, sizeof *m + 64);
+    ((zkc_metrics *)big)->size = (uint32_t)(sizeof *m + 64);
+    ck_assert_int_eq(zkc_client_metrics(c, (zkc_metrics *)big), 0);
+    ck_assert_uint_eq(((zkc_metrics *)big)->size, sizeof *m + 64);
+    for (size_t i = sizeof *m; i < sizeof *m + 64; i++)
+        ck_assert_uint_eq(big[i], 0);
+    free(big);
     m->size = sizeof *m;
     ck_assert_int_eq(zkc_client_metrics(c, m), 0);
     ck_assert_uint_eq(m->ops_started[ZKC_MK_LOCK], 6);
