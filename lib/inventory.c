@@ -426,6 +426,8 @@ static sop *sop_new(zkc_inventory *inv, int kind)
     s->op.release = sop_release;
     s->inv = inv;
     s->kind = kind;
+    if (kind != SOP_OPEN && kind != SOP_DESTROY) /* the object's life is not an operation */
+        zkc__metrics_tag(&s->op.ms, inv->c, ZKC_MK_INVENTORY, ZKC__MH_NONE, inv->root);
     zkc__inv_ref(inv);
     return s;
 }

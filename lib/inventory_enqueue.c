@@ -236,6 +236,7 @@ static void enq_flush(zkc_inventory *inv)
         b->inv = inv;
         zkc__inv_ref(inv);
         inv->enq_inflight = 1;
+        zkc__metrics_batch(inv->c, ZKC_HIST_INVENTORY_BATCH, b->n);
         zkc__multi(inv->c, ops, nops, enq_batch_done, b);
     } else {
         free(b);

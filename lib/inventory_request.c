@@ -931,6 +931,7 @@ static int res_submit(zkc_inventory *inv, const char *id, const zkc_inventory_li
     ro->ud = ud;
     ro->state = ZKC_INVENTORY_PENDING;
     zkc__inv_ref(inv);
+    zkc__metrics_tag(&ro->op.ms, inv->c, ZKC_MK_INVENTORY, ZKC_HIST_RESERVE, inv->root);
     rc = zkc__op_run(&ro->op, res_start, blocking);
     if (!blocking)
         return rc;
