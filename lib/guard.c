@@ -119,8 +119,12 @@ static void on_phase(zkc__txn *t, const char *state)
 }
 
 static const zkc__txn_ops guarded_txn_ops = {
-    on_round, on_applied, on_unapplied, on_fail, on_phase,
-    "; read the node to find out",
+    .round = on_round,
+    .applied = on_applied,
+    .unapplied = on_unapplied,
+    .fail = on_fail,
+    .phase = on_phase,
+    .unknown_hint = "; read the node to find out",
 };
 
 static void guarded_start(zkc__op *op)

@@ -20,6 +20,10 @@ zkc_lock_guard           local accessor (the guard is checked by the server at w
 zkc_inventory_set_guard  local setter: the guard is copied, later calls carry it
 zkc_lock_cancel          local: waits for the engine only, never for a server
 zkc_idgen_cancel         local: waits for the engine only, never for a server
+zkc_client_metrics       local: reads in-memory counters, no server
+zkc_client_metrics_label_prefix local: registers a label
+zkc_client_metrics_const_label local: registers a label
+zkc_client_metrics_write local: writes to a descriptor given, no server
 '
 # Constructors (zkc_*_create, zkc_*_create_opts) hand back the object the
 # async calls need; those that talk to the server are bounded by the
