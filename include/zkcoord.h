@@ -412,9 +412,10 @@ ZKC_EXTERN int zkc_lock_release(zkc_lock *l);
 /* Callback form: cb runs exactly once on the dispatch thread with the status
  * zkc_lock_release would return (token 0): 0 when the count went down or the
  * node was deleted (or handed to the janitor after a silent server),
- * ZKC_ENOTHELD, ZKC_ESESSIONLOST as above; ZKC_ECANCELED never (destroying
- * the lock or the client completes a release in flight with 0: the node goes
- * either way). */
+ * ZKC_ENOTHELD, ZKC_ESESSIONLOST as above. Destroying the lock or the client
+ * completes a release in flight with 0 (the node goes either way); one the
+ * engine had not started when the client's destroy began gets ZKC_ECLOSED
+ * (its hold ends with the session the destroy closes). */
 ZKC_EXTERN int zkc_lock_release_async(zkc_lock *l, zkc_lock_cb cb, void *ud);
 
 /* Fencing token of the current hold, or ZKC_ENOTHELD. */
