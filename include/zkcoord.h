@@ -97,6 +97,7 @@ extern "C" {
 #define ZKC_ESERVER      -23  /* unexpected server error (see zkc_errmsg) */
 #define ZKC_ELIMIT       -24  /* a size or count limit of ZooKeeper or of the recipe */
 #define ZKC_EOUTOFSTOCK  -25  /* reservation refused: not enough stock (fail-fast mode) */
+#define ZKC_EFENCED      -26  /* guarded write refused: the guard's lock hold has ended (nothing written) */
 
 /* Short description of a ZKC_E* code ("invalid argument"). Never NULL. */
 ZKC_EXTERN const char *zkc_strerror(int err);
@@ -408,6 +409,14 @@ ZKC_EXTERN int zkc_lock_cancel(zkc_lock *l);
  * release says so with ZKC_ESESSIONLOST (your critical section was not
  * protected to its end) and resets the object. */
 ZKC_EXTERN int zkc_lock_release(zkc_lock *l);
+/* Callback form: cb runs exactly once on the dispatch thread with the status
+ * zkc_lock_release would return (token 0): 0 when the count went down or the
+ * node was deleted (or handed to the janitor after a silent server),
+ * ZKC_ENOTHELD, ZKC_ESESSIONLOST as above. Destroying the lock or the client
+ * completes a release in flight with 0 (the node goes either way); one the
+ * engine had not started when the client's destroy began gets ZKC_ECLOSED
+ * (its hold ends with the session the destroy closes). */
+ZKC_EXTERN int zkc_lock_release_async(zkc_lock *l, zkc_lock_cb cb, void *ud);
 
 /* Fencing token of the current hold, or ZKC_ENOTHELD. */
 ZKC_EXTERN int zkc_lock_token(zkc_lock *l, int64_t *token);
@@ -452,7 +461,14 @@ typedef void (*zkc_multilock_cb)(zkc_multilock *m, int status, void *ud);
 ZKC_EXTERN int zkc_multilock_create(zkc_lock *const *locks, int n, zkc_multilock **out);
 ZKC_EXTERN int zkc_multilock_acquire(zkc_multilock *m, int timeout_ms);
 ZKC_EXTERN int zkc_multilock_acquire_async(zkc_multilock *m, int timeout_ms, zkc_multilock_cb cb, void *ud);
+/* Release every lock, in reverse canonical order; the first error among them
+ * is returned (each lock is released anyway). ZKC_ENOTHELD if not held. */
 ZKC_EXTERN int zkc_multilock_release(zkc_multilock *m);
+/* Callback form: the locks are released one after another by their
+ * zkc_lock_release_async; cb runs exactly once on the dispatch thread, after
+ * the last, with the first error. A submission that fails (ZKC_ENOTHELD,
+ * ZKC_EBUSY while acquiring or releasing, ZKC_EINVAL) never calls cb. */
+ZKC_EXTERN int zkc_multilock_release_async(zkc_multilock *m, zkc_multilock_cb cb, void *ud);
 ZKC_EXTERN void zkc_multilock_destroy(zkc_multilock *m);
 
 /* Queue introspection: the contenders at `path` (holders and waiters, of any
@@ -473,6 +489,77 @@ typedef void (*zkc_lock_contenders_cb)(zkc_client *c, int status, const zkc_lock
                                        void *ud);
 ZKC_EXTERN int zkc_lock_contenders_async(zkc_client *c, const char *path, zkc_lock_contenders_cb cb, void *ud);
 ZKC_EXTERN void zkc_lock_contenders_free(zkc_lock_contender *entries, int count);
+
+/* ------------------------------------------------- writes guarded by the lock
+ *
+ * A fencing token protects a store only if that store checks it. For what a
+ * holder writes to ZooKeeper itself (counters, reservations, its own nodes), a
+ * guard makes the write conditional on the hold: the write goes in one
+ * ZooKeeper transaction with a check that the holder's lock node still exists.
+ * A holder paused past its session's expiry (GC pause, SIGSTOP, partition)
+ * whose lock has passed on cannot write any more: its node is gone, so the
+ * whole transaction fails on the server, whatever the paused process believes.
+ *
+ * A guard is a value (copy it freely): the path of a node that must exist and
+ * the token of the hold it stands for. Guarded calls: zkc_counter_add and
+ * zkc_counter_multi_add (a field of their options), the zkc_guarded_* writes
+ * below, and the inventory's restock, confirm and return through an object
+ * given zkc_inventory_set_guard. zkc_lock_guard takes one from a held
+ * lock; any node of your own (an election's leader node, say) can make one.
+ * A lock node's name carries a random id per acquire, so a node of a later
+ * hold never has the path of an earlier one: "exists" means "that hold has not
+ * ended". The guard does not keep a hold alive and needs no release.
+ *
+ * Failure semantics of every guarded write:
+ *   ZKC_EFENCED   the guard's node was gone (or, with a version, changed) when
+ *                 the write reached the leader: nothing was written. The hold
+ *                 has ended (released, session expired, node deleted): stop
+ *                 the critical section, take the lock again, re-read.
+ *   other errors  as for the unguarded call. Where that call is exactly once
+ *                 (counter adds), so is the guarded one: after a connection
+ *                 loss the outcome is decided first, and a check that fails
+ *                 then is a decided "not applied".
+ * A guarded write succeeded only if the hold was intact at the moment the
+ * servers applied it (the check and the write are one atomic transaction).
+ * Nothing is promised about the moment after: a write made just before the
+ * hold ended stands. SUSPENDED and LOST do not refuse a guarded write by
+ * themselves: the server's check decides (a LOST presumed by the client while
+ * the servers still keep the node lets the write through, rightly: the lock
+ * has not passed on). Cost: one more op in the same transaction (no extra
+ * round trip); the check needs READ permission on the lock node. */
+#define ZKC_GUARD_PATH_MAX 1025
+typedef struct zkc_guard {
+    char path[ZKC_GUARD_PATH_MAX]; /* node that must exist for the write to apply */
+    int32_t version;               /* -1: any version; else the node's exact data version */
+    int64_t token;                 /* the hold's fencing token (for your logs and stores) */
+} zkc_guard;
+
+/* Guard of the object's current hold (its node, version -1, its token).
+ * ZKC_ENOTHELD if the object holds nothing (or its hold was lost); ZKC_EINVAL
+ * for NULL. Local: no server is asked (the guard is checked at write time). */
+ZKC_EXTERN int zkc_lock_guard(zkc_lock *l, zkc_guard *out);
+
+/* Raw writes guarded by g (not NULL), exactly once: each is a transaction of
+ * the check, the write and this client's exactly-once marker (see counters),
+ * so a lost reply is decided rather than repeated; ZKC_EUNKNOWN only if no
+ * server answered within the operation timeout. ZKC_EFENCED: see above.
+ *   create: a persistent node (its parent must exist: ZKC_ENONODE otherwise;
+ *           ZKC_EEXISTS if it exists).
+ *   set:    version -1 for any; ZKC_EMISMATCH if the node's version differs,
+ *           ZKC_ENONODE if it is missing.
+ *   delete: version -1 for any; as set.
+ * The callback runs exactly once (status as above) on the dispatch thread. */
+typedef void (*zkc_guarded_cb)(zkc_client *c, int status, void *ud);
+ZKC_EXTERN int zkc_guarded_create(zkc_client *c, const zkc_guard *g, const char *path, const void *data, int len);
+ZKC_EXTERN int zkc_guarded_create_async(zkc_client *c, const zkc_guard *g, const char *path, const void *data,
+                                        int len, zkc_guarded_cb cb, void *ud);
+ZKC_EXTERN int zkc_guarded_set(zkc_client *c, const zkc_guard *g, const char *path, const void *data, int len,
+                               int version);
+ZKC_EXTERN int zkc_guarded_set_async(zkc_client *c, const zkc_guard *g, const char *path, const void *data,
+                                     int len, int version, zkc_guarded_cb cb, void *ud);
+ZKC_EXTERN int zkc_guarded_delete(zkc_client *c, const zkc_guard *g, const char *path, int version);
+ZKC_EXTERN int zkc_guarded_delete_async(zkc_client *c, const zkc_guard *g, const char *path, int version,
+                                        zkc_guarded_cb cb, void *ud);
 
 /* ---------------------------------------------------------------- counters */
 
@@ -504,6 +591,7 @@ typedef struct zkc_update {
     const char *key;     /* idempotency key (e.g. an order id) or NULL */
     int has_floor, has_ceiling;
     int64_t floor, ceiling; /* bounded add: refuse with ZKC_EBOUND if the result leaves [floor, ceiling] */
+    const zkc_guard *guard; /* or NULL: apply only while that hold lasts, else ZKC_EFENCED (copied at the call) */
 } zkc_update;
 
 typedef struct zkc_counter_result {
@@ -548,6 +636,8 @@ typedef struct zkc_counter_op {
     int64_t delta;
     int has_floor, has_ceiling;
     int64_t floor, ceiling;
+    const zkc_guard *guard; /* or NULL; every distinct guard of the ops joins the one
+                             * transaction: all apply only while every one holds */
 } zkc_counter_op;
 ZKC_EXTERN int zkc_counter_multi_add(zkc_client *c, const zkc_counter_op *ops, int n, const char *key,
                                      zkc_counter_result *results, int *failed_index);
@@ -694,6 +784,15 @@ ZKC_EXTERN int zkc_inventory_lookup(zkc_inventory *inv, const char *id, zkc_inve
 ZKC_EXTERN int zkc_inventory_lookup_async(zkc_inventory *inv, const char *id, zkc_inventory_reserve_cb cb, void *ud);
 /* Return the units of reservations past their hold time; *returned counts them. */
 ZKC_EXTERN int zkc_inventory_reap(zkc_inventory *inv, int64_t *returned);
+/* Guard (section "writes guarded by the lock") the restock, confirm and
+ * return calls made through this object from now on: each is written only
+ * while g's hold lasts, else it fails with ZKC_EFENCED and writes nothing.
+ * g is copied; NULL removes the guard. A call already made keeps the guard it
+ * was made with. Reserve, lookup, stock and reap are not guarded. Local: 0,
+ * or ZKC_EINVAL for a bad guard. After a connection loss the outcome is
+ * decided first: an attempt that had landed before the hold ended counts as
+ * done (0), as for the unguarded calls. */
+ZKC_EXTERN int zkc_inventory_set_guard(zkc_inventory *inv, const zkc_guard *g);
 ZKC_EXTERN int zkc_inventory_reap_async(zkc_inventory *inv, zkc_inventory_reap_cb cb, void *ud);
 
 /* ------------------------------------------------------------ fresh reads

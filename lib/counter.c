@@ -148,9 +148,13 @@ void zkc__ctr_core_kick(zkc__ctr_core *co)
             dup |= t->u[i]->key && strcmp(t->u[i]->key, u->key) == 0;
         if (dup)
             break; /* the repeat goes in the next batch, where it replays the first */
+        if (t->nu > 0 && (u->nguards || t->u[0]->nguards))
+            break; /* a guarded update goes alone: its check must not refuse others */
         zkc__list_remove(&u->qnode);
         t->u[t->nu++] = u;
     }
+    if (t->nu > 0 && t->u[0]->nguards)
+        zkc__txn_guard(&t->t, t->u[0]->guards, t->u[0]->nguards);
     zkc__metrics_batch(co->c, ZKC_HIST_COUNTER_BATCH, t->nu);
     int64_t yield = co->cached ? zkc__beacon_yield_ms(&co->beacon) : 0;
     if (yield > 0) {
@@ -263,6 +267,7 @@ void zkc__ctr_upd_release(zkc__op *op)
     zkc__ctr_upd *u = ZKC__CONTAINER_OF(op, zkc__ctr_upd, op);
     zkc_counter *ctr = u->ctr;
     free(u->key);
+    free(u->guards);
     free(u->cores);
     free(u->deltas);
     free(u->hf);
@@ -306,8 +311,13 @@ static zkc__ctr_upd *upd_new(zkc_counter *ctr, int type, int64_t a, int64_t b, c
 {
     if (uo && uo->key && (*rc = zkc__name_check(uo->key, "idempotency key")) != 0)
         return NULL;
+    if (uo && uo->guard && (*rc = zkc__txn_guard_check(uo->guard, "zkc_counter_add")) != 0)
+        return NULL;
     zkc__ctr_upd *u = calloc(1, sizeof *u);
-    if (!u || (uo && uo->key && !(u->key = strdup(uo->key)))) {
+    if (!u || (uo && uo->key && !(u->key = strdup(uo->key))) ||
+        (uo && uo->guard && zkc__txn_guard_add(&u->guards, &u->nguards, uo->guard) != 0)) {
+        if (u)
+            free(u->key);
         free(u);
         *rc = zkc__err(ZKC_ENOMEM, "out of memory");
         return NULL;

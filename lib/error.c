@@ -35,6 +35,7 @@ static const struct {
     {ZKC_ESERVER, "server", "unexpected ZooKeeper error"},
     {ZKC_ELIMIT, "limit", "size or count limit reached"},
     {ZKC_EOUTOFSTOCK, "outofstock", "not enough stock"},
+    {ZKC_EFENCED, "fenced", "lock no longer held: guarded write refused, nothing written"},
 };
 
 const char *zkc_strerror(int err)

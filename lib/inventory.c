@@ -190,6 +190,9 @@
  * marker (its no-marker mode): their record write is the evidence (RESERVED ->
  * SOLD/RETURNED/EXPIRED conditional on its version; a grant rewrites the
  * granter's record and deletes its node), read back after a loss.
+ * GUARDED (zkc_inventory_set_guard): restock, confirm and return join a check
+ * of the guard's node (a lock holder's node) to their transactions
+ * (zkc__txn_guard); a failed check is "nothing applied", ZKC_EFENCED.
  * ACCESS: every node is created with the client's ACL
  * option (req.c), so all workers of one application share one digest identity
  * and a granter may write into another worker's request record; other
@@ -220,6 +223,8 @@ void zkc__inv_unref(zkc_inventory *inv)
     free(inv->root);
     free(inv->sku_dir);
     free(inv->req_dir);
+    free(inv->guard);
+    pthread_mutex_destroy(&inv->guard_mu);
     free(inv);
     zkc__client_unref(c);
 }
@@ -412,6 +417,7 @@ static void sop_release(zkc__op *op)
     free(s->qdir);
     free(s->recpath);
     free(s->rec);
+    free(s->guard);
     free(s);
     zkc__inv_unref(inv);
 }
@@ -429,6 +435,17 @@ static sop *sop_new(zkc_inventory *inv, int kind)
     if (kind != SOP_OPEN && kind != SOP_DESTROY) /* the object's life is not an operation */
         zkc__metrics_tag(&s->op.ms, inv->c, ZKC_MK_INVENTORY, ZKC__MH_NONE, inv->root);
     zkc__inv_ref(inv);
+    if (kind == SOP_RESTOCK || kind == SOP_CONFIRM || kind == SOP_RETURN) {
+        pthread_mutex_lock(&inv->guard_mu);
+        if (inv->guard && (s->guard = malloc(sizeof *s->guard)) != NULL)
+            *s->guard = *inv->guard;
+        int nomem = inv->guard && !s->guard;
+        pthread_mutex_unlock(&inv->guard_mu);
+        if (nomem) { /* never unguarded by accident */
+            s->op.release(&s->op);
+            return NULL;
+        }
+    }
     return s;
 }
 
@@ -584,6 +601,8 @@ static void settle_op_start(zkc__op *op)
     }
     settle *st = zkc__inv_settle_new(s->inv, s->recpath, s->kind == SOP_CONFIRM ? ZKC_INVENTORY_SOLD : ZKC_INVENTORY_RETURNED, 1,
                                      settle_op_done, s);
+    if (s->guard)
+        zkc__txn_guard(&st->t, s->guard, 1); /* the sop outlives the settle */
     zkc__inv_settle_read(st);
 }
 
@@ -689,6 +708,7 @@ int zkc_inventory_create(zkc_client *c, const char *root, zkc_inventory **out)
         free(inv);
         return zkc__err(ZKC_ENOMEM, "out of memory");
     }
+    pthread_mutex_init(&inv->guard_mu, NULL);
     inv->sku_dir = zkc__inv_mprintf("%s/sku", root);
     inv->req_dir = zkc__inv_mprintf("%s/req", root);
     inv->c = c;
@@ -823,6 +843,8 @@ static sop *restock_sop(zkc_inventory *inv, const char *sku, int64_t qty, int ha
         return NULL;
     s->qty = qty;
     zkc__inv_restock_init(s);
+    if (s->guard)
+        zkc__txn_guard(&s->t, s->guard, 1);
     return s;
 }
 
@@ -960,6 +982,25 @@ int zkc_inventory_return(zkc_inventory *inv, const char *id)
 int zkc_inventory_return_async(zkc_inventory *inv, const char *id, zkc_inventory_cb cb, void *ud)
 {
     return settle_async(inv, id, SOP_RETURN, cb, ud, "zkc_inventory_return_async");
+}
+
+int zkc_inventory_set_guard(zkc_inventory *inv, const zkc_guard *g)
+{
+    int rc = zkc__inv_check_inv(inv, "zkc_inventory_set_guard");
+    if (rc || (g && (rc = zkc__txn_guard_check(g, "zkc_inventory_set_guard")) != 0))
+        return rc;
+    zkc_guard *copy = NULL;
+    if (g) {
+        if (!(copy = malloc(sizeof *copy)))
+            return zkc__err(ZKC_ENOMEM, "out of memory");
+        *copy = *g;
+    }
+    pthread_mutex_lock(&inv->guard_mu);
+    zkc_guard *old = inv->guard;
+    inv->guard = copy;
+    pthread_mutex_unlock(&inv->guard_mu);
+    free(old);
+    return 0;
 }
 
 int zkc_inventory_lookup(zkc_inventory *inv, const char *id, zkc_inventory_state *state)

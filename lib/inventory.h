@@ -72,6 +72,8 @@ struct zkc_inventory {
     int enq_dispatching; /* engine: handing out its results; resends go first */
     rq *enq_front;     /* engine: the last resend put at the front meanwhile */
     struct sop *destroy_op; /* engine: zkc_inventory_destroy waiting for rqs to leave */
+    pthread_mutex_t guard_mu;
+    zkc_guard *guard;  /* under guard_mu: zkc_inventory_set_guard's, copied into each guarded call */
 };
 
 /* ================================================================ reservations */
@@ -281,6 +283,7 @@ struct sop {
     int32_t ver;
     zkc__res_rec *rec;
     reap *rp;
+    zkc_guard *guard; /* RESTOCK, CONFIRM, RETURN: zkc_inventory_set_guard's at the call, or NULL */
     union {        /* async form: the callback of its kind (NULL: blocking) */
         zkc_inventory_cb done;          /* RESTOCK, CONFIRM, RETURN */
         zkc_inventory_stock_cb stock;

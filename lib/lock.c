@@ -36,6 +36,8 @@ typedef struct acq_op {
 typedef struct simple_op {
     zkc__op op;
     zkc_lock *l;
+    zkc_lock_cb cb; /* zkc_lock_release_async's, or NULL */
+    void *ud;
 } simple_op;
 
 /* holds, lost and token are written only by the engine but read by any thread
@@ -71,6 +73,10 @@ struct zkc_lock {
     pthread_mutex_t mu;
     zkc_lock_event_fn ev_fn;
     void *ev_ud;
+    /* Under mu: our node and its token as of the last join, for
+     * zkc_lock_guard on any thread (m.node is the engine's). */
+    char *guard_node;
+    int64_t guard_token;
 };
 
 /* ---------------------------------------------------------------- refs */
@@ -80,6 +86,7 @@ static void lock_free(zkc_lock *l)
     zkc_client *c = l->c;
     free(l->m.node);
     free(l->path);
+    free(l->guard_node);
     pthread_mutex_destroy(&l->mu);
     free(l);
     zkc__client_unref(c);
@@ -244,6 +251,12 @@ static void m_joined(zkc__qm *m)
 {
     zkc_lock *l = of(m);
     PUT(l->token, m->czxid);
+    char *node = m->node ? strdup(m->node) : NULL; /* NULL (out of memory): no guard for this hold */
+    pthread_mutex_lock(&l->mu);
+    free(l->guard_node);
+    l->guard_node = node;
+    l->guard_token = m->czxid;
+    pthread_mutex_unlock(&l->mu);
     check(l);
 }
 
@@ -498,7 +511,9 @@ int zkc_lock_acquire_async(zkc_lock *l, int timeout_ms, zkc_lock_cb cb, void *ud
 
 static void simple_invoke(zkc__op *op)
 {
-    ZKC__UNUSED(op);
+    simple_op *s = ZKC__CONTAINER_OF(op, simple_op, op);
+    if (s->cb)
+        s->cb(s->l, op->status, 0, s->ud);
 }
 
 static void simple_release(zkc__op *op)
@@ -509,7 +524,7 @@ static void simple_release(zkc__op *op)
     lock_unref(l);
 }
 
-static int run_simple(zkc_lock *l, void (*start)(zkc__op *), int blocking)
+static int run_simple_cb(zkc_lock *l, void (*start)(zkc__op *), int blocking, zkc_lock_cb cb, void *ud)
 {
     simple_op *s = calloc(1, sizeof *s);
     if (!s)
@@ -518,11 +533,18 @@ static int run_simple(zkc_lock *l, void (*start)(zkc__op *), int blocking)
     s->op.invoke = simple_invoke;
     s->op.release = simple_release;
     s->l = l;
+    s->cb = cb;
+    s->ud = ud;
     lock_ref(l);
     int rc = zkc__op_run(&s->op, start, blocking);
     if (blocking)
         s->op.release(&s->op);
     return rc;
+}
+
+static int run_simple(zkc_lock *l, void (*start)(zkc__op *), int blocking)
+{
+    return run_simple_cb(l, start, blocking, NULL, NULL);
 }
 
 static void cancel_start(zkc__op *op)
@@ -593,6 +615,16 @@ int zkc_lock_release(zkc_lock *l)
     if ((rc = zkc__check_blocking(l->c)) != 0)
         return rc;
     return run_simple(l, release_start, 1);
+}
+
+int zkc_lock_release_async(zkc_lock *l, zkc_lock_cb cb, void *ud)
+{
+    int rc = check_lock(l, 0, "zkc_lock_release_async");
+    if (rc)
+        return rc;
+    if (!cb)
+        return zkc__err(ZKC_EINVAL, "zkc_lock_release_async: the callback is NULL");
+    return run_simple_cb(l, release_start, 0, cb, ud);
 }
 
 /* ---------------------------------------------------------------- session */
@@ -732,6 +764,12 @@ static void destroy_start(zkc__op *op)
     zkc_client *c = l->c;
     if (l->acq)
         acq_abort(l, ZKC_ECANCELED, "lock %s: destroyed while acquiring", l->path);
+    if (l->release_op) {
+        /* A release_async in flight: the leave below replaces its callback,
+         * and the node goes either way, so it has succeeded. */
+        zkc__op_finish(&l->release_op->op, 0, NULL);
+        l->release_op = NULL;
+    }
     /* Still held: released on the way out, by the janitor. */
     zkc__qm_leave(&l->m, 0, NULL, NULL);
     zkc__timer_disarm(c, &l->timer);
@@ -772,6 +810,30 @@ int zkc_lock_token(zkc_lock *l, int64_t *token)
         return zkc__err(ZKC_ENOTHELD, "lock %s is not held by this object", l->path);
     *token = __atomic_load_n(&l->token, __ATOMIC_ACQUIRE);
     return 0;
+}
+
+int zkc_lock_guard(zkc_lock *l, zkc_guard *out)
+{
+    if (!l || !out)
+        return zkc__err(ZKC_EINVAL, "zkc_lock_guard: NULL argument");
+    int holds = __atomic_load_n(&l->holds, __ATOMIC_ACQUIRE);
+    int lost = __atomic_load_n(&l->lost, __ATOMIC_ACQUIRE);
+    if (holds <= 0 || lost)
+        return zkc__err(ZKC_ENOTHELD, "zkc_lock_guard: lock %s is not held by this object", l->path);
+    /* The node of a hold that ends meanwhile only makes the guard refuse
+     * writes, which is what it is for. */
+    int rc = 0;
+    pthread_mutex_lock(&l->mu);
+    if (!l->guard_node || strlen(l->guard_node) >= sizeof out->path) {
+        rc = zkc__err(ZKC_ENOMEM, "zkc_lock_guard: lock %s: its node's path was not kept (out of memory)", l->path);
+    } else {
+        memset(out, 0, sizeof *out);
+        snprintf(out->path, sizeof out->path, "%s", l->guard_node);
+        out->version = -1;
+        out->token = l->guard_token;
+    }
+    pthread_mutex_unlock(&l->mu);
+    return rc;
 }
 
 int zkc_lock_is_held(zkc_lock *l)

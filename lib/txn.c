@@ -29,6 +29,14 @@
  * else (classifying replies, a resend after a session ended unsent, the
  * backoff, the client closing) is the same.
  *
+ * GUARDS. A guarded txn (writes made under a lock, zkc_guard) appends a check
+ * of each guard's node to the multi. The check is one of the ops, so a failed
+ * check means nothing of the multi applied: a decided "not applied", reported
+ * as ZKC_EFENCED. After a loss nothing changes: the marker decides, and an
+ * attempt found "not applied" is sent again with its checks, which refuse it
+ * if the hold ended meanwhile. The checks go last so the user's op indexes
+ * and the marker's place are what they are without guards.
+ *
  * BACKOFF. A lost round (BadVersion on one of the user's records) waits a
  * jittered, exponentially growing time so contenders spread out, or, while
  * the user's fairness beacon is up (lib/beacon.c), only until just before the
@@ -257,11 +265,89 @@ void zkc__txn_marker_op(zkc__txn *t, zkc__mop *op, const char *data, int len)
     op->version = t->m->version;
 }
 
+void zkc__txn_guard(zkc__txn *t, const zkc_guard *guards, int n)
+{
+    t->guards = guards;
+    t->nguards = n;
+}
+
+int zkc__txn_guard_check(const zkc_guard *g, const char *fn)
+{
+    if (!g)
+        return zkc__err(ZKC_EINVAL, "%s: guard is NULL", fn);
+    if (!memchr(g->path, 0, sizeof g->path))
+        return zkc__err(ZKC_EINVAL, "%s: the guard's path is not terminated", fn);
+    if (g->version < -1)
+        return zkc__err(ZKC_EINVAL, "%s: guard version %d (-1 for any)", fn, (int)g->version);
+    return zkc__path_check(g->path, "guard path");
+}
+
+int zkc__guard_ops(zkc__mop *ops, const zkc_guard *guards, int n)
+{
+    for (int i = 0; i < n; i++) {
+        memset(&ops[i], 0, sizeof ops[i]);
+        ops[i].type = ZKC_REQ_EXISTS; /* in a multi: a check op */
+        ops[i].path = guards[i].path;
+        ops[i].version = guards[i].version;
+    }
+    return n;
+}
+
+int zkc__guard_refused(const zkc__req *r, int n, int *status, char *msg, size_t len)
+{
+    if (n <= 0 || r->rc == ZR_OK)
+        return 0;
+    int fi = -1;
+    for (int i = 0; i < r->nops && fi < 0; i++)
+        if (r->ops[i].rc != ZR_OK && r->ops[i].rc != ZR_RUNTIMEINCONSISTENCY)
+            fi = i;
+    if (fi < r->nops - n)
+        return 0;
+    int rc = r->ops[fi].rc;
+    if (rc == ZR_NONODE || rc == ZR_BADVERSION) {
+        *status = ZKC_EFENCED;
+        snprintf(msg, len,
+                 "guarded write refused, nothing written: the guard's node %s %s, so the lock hold it stands for "
+                 "has ended (released, session expired or node deleted); take the lock again",
+                 r->ops[fi].path, rc == ZR_NONODE ? "is gone" : "has another version");
+    } else {
+        *status = zkc__map_zrc(rc);
+        snprintf(msg, len, "checking the guard's node %s: %s (nothing written)", r->ops[fi].path, zkc__zrc_name(rc));
+    }
+    return 1;
+}
+
+int zkc__txn_guard_add(zkc_guard **guards, int *n, const zkc_guard *g)
+{
+    for (int i = 0; i < *n; i++)
+        if (strcmp((*guards)[i].path, g->path) == 0 && (*guards)[i].version == g->version)
+            return 0;
+    zkc_guard *more = realloc(*guards, (size_t)(*n + 1) * sizeof *more);
+    if (!more)
+        return zkc__err(ZKC_ENOMEM, "out of memory");
+    more[*n] = *g;
+    *guards = more;
+    (*n)++;
+    return 0;
+}
+
 void zkc__txn_send(zkc__txn *t, zkc__mop *ops, int nops, zkc__req_done done)
 {
+    zkc__mop *all = ops;
+    if (t->nguards > 0) {
+        all = calloc((size_t)(nops + t->nguards), sizeof *all);
+        if (!all) {
+            txn_fail(t, ZKC_ENOMEM, "out of memory");
+            return;
+        }
+        memcpy(all, ops, (size_t)nops * sizeof *all);
+        zkc__guard_ops(all + nops, t->guards, t->nguards);
+    }
     t->sent_ms = zkc__now_ms();
     phase(t, "transaction sent");
-    zkc__multi(t->c, ops, nops, done, t);
+    zkc__multi(t->c, all, nops + t->nguards, done, t); /* copies the ops */
+    if (all != ops)
+        free(all);
     t->unknown = 0;
 }
 
@@ -367,6 +453,12 @@ int zkc__txn_reply(zkc__txn *t, zkc__req *r, int *fi, int *frc)
             *frc = r->ops[i].rc;
             break;
         }
+    int gst;
+    char gmsg[256];
+    if (zkc__guard_refused(r, t->nguards, &gst, gmsg, sizeof gmsg)) {
+        txn_fail(t, gst, "%s", gmsg);
+        return ZKC__TXN_TAKEN;
+    }
     if (*fi != mi || mi < 0)
         return ZKC__TXN_OP_FAILED;
     if (*frc == ZR_BADVERSION) {

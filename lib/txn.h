@@ -20,6 +20,9 @@
  * loss the core calls verify() instead of reading a marker, and applied() /
  * unapplied() are never called. A txn never mixes the two modes.
  * A multi may hold several of the user's records (all conditional).
+ * A user may set guards (zkc__txn_guard) before the first send: each becomes a
+ * check op appended to every multi, and a failed check fails the txn with
+ * ZKC_EFENCED (nothing was applied: the check is part of the transaction).
  * All on the engine thread. The marker's content is a zkc__record (codec.h)
  * whose id is zkc__txn.id: its before/after entries are the user's to fill.
  */
@@ -63,11 +66,30 @@ struct zkc__txn {
     int unknown;        /* a sent attempt's outcome is undecided */
     int64_t sent_ms;    /* when the last multi went out */
     int lost;           /* rounds lost to other writers */
+    const zkc_guard *guards; /* the user's, kept until finish: checked in every multi */
+    int nguards;
 };
 
 void zkc__txn_init(zkc__txn *t, zkc_client *c, const zkc__txn_ops *ops);
 /* Release the marker and the timer. */
 void zkc__txn_finish(zkc__txn *t);
+
+/* Guard every multi of t with guards[0..n-1] (the user's memory, kept until
+ * zkc__txn_finish): a check op each, after the user's ops and the marker. */
+void zkc__txn_guard(zkc__txn *t, const zkc_guard *guards, int n);
+/* Any thread: is g a usable guard (a valid path, version >= -1)? 0 or
+ * ZKC_EINVAL with zkc_errmsg set (fn names the call). */
+int zkc__txn_guard_check(const zkc_guard *g, const char *fn);
+/* Fill ops[0..n-1] with the check ops of guards[0..n-1]; returns n. For
+ * writers that send their own multi (the core's users get them appended). */
+int zkc__guard_ops(zkc__mop *ops, const zkc_guard *guards, int n);
+/* In a failed multi whose last n ops are guard checks: 1 if one of those
+ * failed first (nothing of the multi applied), with the caller's *status
+ * (ZKC_EFENCED when the hold has ended) and msg; else 0. */
+int zkc__guard_refused(const zkc__req *r, int n, int *status, char *msg, size_t len);
+/* Any thread: append a copy of g to (*guards, *n) unless one with its path is
+ * there. 0 or ZKC_ENOMEM. */
+int zkc__txn_guard_add(zkc_guard **guards, int *n, const zkc_guard *g);
 
 /* 1: the marker is ready, send now. 0: the core is taking, creating or
  * reading it and calls round() (or fail()) when that is done. */

@@ -16,10 +16,10 @@ zkc_client_session       local accessor
 zkc_client_session_timeout local accessor
 zkc_lock_token           local accessor
 zkc_lock_is_held         local accessor
+zkc_lock_guard           local accessor (the guard is checked by the server at write time)
+zkc_inventory_set_guard  local setter: the guard is copied, later calls carry it
 zkc_lock_cancel          local: waits for the engine only, never for a server
 zkc_idgen_cancel         local: waits for the engine only, never for a server
-zkc_lock_release         talks to the server; not in issue 18 part 1 list: follow-up
-zkc_multilock_release    talks to the server; not in issue 18 part 1 list: follow-up
 zkc_client_metrics       local: reads in-memory counters, no server
 zkc_client_metrics_label_prefix local: registers a label
 zkc_client_metrics_const_label local: registers a label
