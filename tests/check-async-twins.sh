@@ -20,6 +20,8 @@ zkc_lock_cancel          local: waits for the engine only, never for a server
 zkc_idgen_cancel         local: waits for the engine only, never for a server
 zkc_lock_release         talks to the server; not in issue 18 part 1 list: follow-up
 zkc_multilock_release    talks to the server; not in issue 18 part 1 list: follow-up
+zkc_lock_contenders_watch already a callback form: starts a watch, never waits for a server
+zkc_inventory_stock_watch already a callback form: starts a watch, never waits for a server
 '
 # Constructors (zkc_*_create, zkc_*_create_opts) hand back the object the
 # async calls need; those that talk to the server are bounded by the
