@@ -185,7 +185,8 @@ ZKC_EXTERN int zkc_client_session_timeout(zkc_client *c);
 
 typedef enum {
     ZKC_REQ_CREATE = 0, ZKC_REQ_DELETE, ZKC_REQ_EXISTS, ZKC_REQ_GET, ZKC_REQ_SET,
-    ZKC_REQ_CHILDREN, ZKC_REQ_SYNC, ZKC_REQ_MULTI, ZKC_REQ_REMOVE_WATCH, ZKC_REQ_OTHER
+    ZKC_REQ_CHILDREN, ZKC_REQ_SYNC, ZKC_REQ_MULTI, ZKC_REQ_REMOVE_WATCH, ZKC_REQ_OTHER,
+    ZKC_REQ_CHECK /* a version check: only inside a multi (zkc_metrics.writes) */
 } zkc_req_kind;
 /* Room for request kinds in zkc_stats (more than used, for later kinds). */
 #define ZKC_REQ_KINDS_MAX 16
@@ -204,6 +205,143 @@ typedef struct zkc_stats {
 } zkc_stats;
 
 ZKC_EXTERN void zkc_client_stats(zkc_client *c, zkc_stats *out);
+
+/* ---------------------------------------------------------------- metrics
+ *
+ * Every client counts, in memory and at no cost to the servers (no request is
+ * sent for them): operations by recipe kind and outcome, latency histograms,
+ * conflicts and retries, combined batch sizes, the session's history, waiters
+ * and holders now, and the requests and writes it sent. Counters are atomic
+ * and monotonic for the client's life (they survive LOST and new sessions);
+ * reading them takes no lock the engine waits on.
+ *
+ * WHAT AN OPERATION IS: one call of the recipe's API that goes to the engine
+ * (blocking or _async), counted when submitted (not when refused at once, e.g.
+ * ZKC_EINVAL) and once when it completes, with its status. (A multi-lock
+ * acquire whose first lock refuses the submission counts, as failed.) Recipes built on
+ * other recipes count both: an id generator's lease is also a counter add, a
+ * rate limiter's write a counter operation, a multi-lock also one lock acquire
+ * per lock. Local calls are not operations: zkc_lock_token, a blocking
+ * zkc_idgen_next that finds an id at hand (its _async form is one), and the
+ * objects' create and destroy.
+ *
+ * HISTOGRAMS (fixed buckets; cumulative, Prometheus "le" semantics):
+ *   ZKC_HIST_LOCK_WAIT       successful acquires (lock, rwlock, semaphore,
+ *                            multilock): call to grant
+ *   ZKC_HIST_LOCK_HOLD       holds of lock, rwlock, semaphore: grant to release
+ *                            or loss (recorded when the hold ends)
+ *   ZKC_HIST_COUNTER_ADD     successful zkc_counter_add calls: call to reply
+ *   ZKC_HIST_RESERVE         inventory reservations decided (reserved, or
+ *                            ZKC_EOUTOFSTOCK): call to decision
+ *   ZKC_HIST_ELECTION_WAIT   leader elections: call to leadership (reserved:
+ *                            stays empty until the election recipe records it)
+ *     time buckets, upper bounds in milliseconds: ZKC_METRICS_TIME_BOUNDS_MS;
+ *     sums in microseconds (the exposition writes seconds)
+ *   ZKC_HIST_COUNTER_BATCH   counter updates combined into one transaction
+ *   ZKC_HIST_INVENTORY_BATCH reservations combined into one enqueue transaction
+ *     size buckets: ZKC_METRICS_SIZE_BOUNDS; sums in updates
+ *
+ * PROMETHEUS EXPOSITION (zkc_client_metrics_format / _write), names:
+ *   zkc_operations_started_total{kind}           counter
+ *   zkc_operations_total{kind,result}            counter; result "ok" or the
+ *                                                error's name ("timedout", "outofstock", ...)
+ *   zkc_operations_in_flight{kind}               gauge
+ *   zkc_lock_waiters{kind}, zkc_lock_holders{kind}  gauges (lock kinds)
+ *   zkc_lock_wait_seconds, zkc_lock_hold_seconds,
+ *   zkc_counter_add_seconds, zkc_reservation_decision_seconds,
+ *   zkc_election_wait_seconds                    histograms
+ *   zkc_batch_size{kind="counter"|"inventory"}   histogram
+ *   zkc_requests_total{type}, zkc_writes_total{type}  counters (writes count the
+ *                                                ops inside each multi: create, delete, set, check)
+ *   zkc_cas_conflicts_total, zkc_retries_total, zkc_callbacks_total,
+ *   zkc_sessions_total, zkc_suspended_total, zkc_reconnected_total,
+ *   zkc_lost_total, zkc_disconnected_seconds_total  counters
+ *   zkc_connected                                gauge (1 connected, else 0)
+ * Operation and histogram series carry a label prefix="<label>" when the
+ * operation's path is under a prefix registered with
+ * zkc_client_metrics_label_prefix (unlabelled series: no registered prefix
+ * matched). Labels from zkc_client_metrics_const_label go on every series. */
+#define ZKC_METRICS_VERSION 1
+#define ZKC_METRICS_KINDS_MAX 16   /* room in the arrays below; zkc_metric_kind uses fewer */
+#define ZKC_METRICS_ERRORS_MAX 32  /* ops_failed[kind][-code], for codes -1 .. -31 */
+#define ZKC_METRICS_HISTS_MAX 8
+#define ZKC_METRICS_BUCKETS_MAX 24
+/* Bucket upper bounds (the last bucket, +Inf, is implicit). */
+#define ZKC_METRICS_TIME_BOUNDS_MS 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000
+#define ZKC_METRICS_TIME_NBOUNDS 15
+#define ZKC_METRICS_SIZE_BOUNDS 1, 2, 4, 8, 16, 32, 64, 128, 256
+#define ZKC_METRICS_SIZE_NBOUNDS 9
+/* Prefixes and constant labels a client can register (each). */
+#define ZKC_METRICS_PREFIXES_MAX 16
+#define ZKC_METRICS_CONST_LABELS_MAX 4
+
+typedef enum {
+    ZKC_MK_LOCK = 0, ZKC_MK_RWLOCK, ZKC_MK_SEMAPHORE, ZKC_MK_MULTILOCK, ZKC_MK_COUNTER,
+    ZKC_MK_INVENTORY, ZKC_MK_RATELIMIT, ZKC_MK_IDGEN, ZKC_MK_ADMIN,
+    ZKC_MK_ELECTION, /* reserved for the election recipe: zero until it counts */
+    ZKC_MK_COUNT /* kinds in use; later versions append */
+} zkc_metric_kind;
+
+typedef enum {
+    ZKC_HIST_LOCK_WAIT = 0, ZKC_HIST_LOCK_HOLD, ZKC_HIST_COUNTER_ADD, ZKC_HIST_RESERVE,
+    ZKC_HIST_ELECTION_WAIT, ZKC_HIST_COUNTER_BATCH, ZKC_HIST_INVENTORY_BATCH,
+    ZKC_HIST_COUNT
+} zkc_metric_hist;
+
+typedef struct zkc_histogram {
+    uint64_t count;                            /* observations */
+    uint64_t sum;                              /* microseconds, or units for sizes */
+    uint64_t bucket[ZKC_METRICS_BUCKETS_MAX];  /* bucket[i]: observations <= bound i;
+                                                * bucket[nbounds] (+Inf) == count */
+} zkc_histogram;
+
+/* Grows only at its end, so a program built against an older header keeps
+ * working: set `size` to sizeof(zkc_metrics) before the call; the library
+ * fills only what fits in `size` bytes and sets `version` to its own
+ * ZKC_METRICS_VERSION (a newer library's extra fields are then just absent;
+ * an older library leaves fields it does not know zero). Totals over every
+ * prefix. Gauges (in_flight, waiters, holders) are signed. */
+typedef struct zkc_metrics {
+    uint32_t size;     /* in: sizeof(zkc_metrics) as the caller knows it */
+    uint32_t version;  /* out: the library's ZKC_METRICS_VERSION */
+    uint64_t ops_started[ZKC_METRICS_KINDS_MAX];
+    uint64_t ops_succeeded[ZKC_METRICS_KINDS_MAX];
+    uint64_t ops_failed[ZKC_METRICS_KINDS_MAX][ZKC_METRICS_ERRORS_MAX]; /* [kind][-code] */
+    int64_t ops_in_flight[ZKC_METRICS_KINDS_MAX];
+    int64_t waiters[ZKC_METRICS_KINDS_MAX];  /* acquires waiting now (lock kinds) */
+    int64_t holders[ZKC_METRICS_KINDS_MAX];  /* holds now (lock, rwlock, semaphore) */
+    zkc_histogram hist[ZKC_METRICS_HISTS_MAX];
+    uint64_t requests[ZKC_REQ_KINDS_MAX];    /* requests sent, by zkc_req_kind */
+    uint64_t writes[ZKC_REQ_KINDS_MAX];      /* write ops sent (alone or in a multi), by zkc_req_kind */
+    uint64_t conflicts, retries, callbacks;  /* as in zkc_stats */
+    uint64_t sessions, suspended, reconnected, lost;
+    uint64_t disconnected_ms;                /* time without a connection, ended disconnections */
+    int32_t connected;                       /* 1 now connected */
+    int32_t reserved0;
+} zkc_metrics;
+
+/* Fill *m (m->size set by the caller; at least offsetof(zkc_metrics,
+ * ops_started), else ZKC_EINVAL). Any thread; no server involved. */
+ZKC_EXTERN int zkc_client_metrics(zkc_client *c, zkc_metrics *m);
+/* Label operations on paths under `prefix` (the path itself or below it) with
+ * prefix="<label>" in the exposition: one series per registered prefix, never
+ * one per path. The first matching registration wins. label: [a-zA-Z0-9_:./-],
+ * 1..63 characters. Register before the operations to be labelled start (they
+ * are matched when submitted). ZKC_ELIMIT past ZKC_METRICS_PREFIXES_MAX. */
+ZKC_EXTERN int zkc_client_metrics_label_prefix(zkc_client *c, const char *prefix, const char *label);
+/* A label added to every series of this client's exposition (e.g. worker="3",
+ * so several processes' files can be merged). name: [a-zA-Z_][a-zA-Z0-9_]*,
+ * value: printable, escaped as the format requires. ZKC_ELIMIT past
+ * ZKC_METRICS_CONST_LABELS_MAX. */
+ZKC_EXTERN int zkc_client_metrics_const_label(zkc_client *c, const char *name, const char *value);
+/* The Prometheus text exposition format (version 0.0.4) of the client's metrics
+ * into buf, like snprintf: writes at most len bytes including a terminating
+ * NUL, returns the length the whole text needs (without the NUL), or a
+ * negative ZKC_E* code. buf may be NULL when len is 0. */
+ZKC_EXTERN long zkc_client_metrics_format(zkc_client *c, char *buf, size_t len);
+/* The same text written to fd (all of it, retrying short writes and EINTR).
+ * 0, ZKC_ENOMEM, or ZKC_ESERVER with zkc_errmsg naming errno. */
+ZKC_EXTERN int zkc_client_metrics_write(zkc_client *c, int fd);
 
 /* ------------------------------------------------------------------ locks */
 

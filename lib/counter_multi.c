@@ -96,6 +96,7 @@ static zkc__ctr_upd *multi_new(zkc_client *c, const zkc_counter_op *ops, int n, 
         u->ce[i] = ops[i].ceiling;
     }
     zkc__ctr_label(c, ZKC__CTR_MULTI, ops[0].counter->path);
+    zkc__metrics_tag(&u->op.ms, c, ZKC_MK_COUNTER, ZKC__MH_NONE, ops[0].counter->path);
     return u;
 }
 

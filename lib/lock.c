@@ -66,6 +66,7 @@ struct zkc_lock {
     int stored_leases; /* semaphore: count read from the node; -1 not read yet */
     char dir_data[24]; /* semaphore: the lease count, stored when we create the node */
     simple_op *release_op;
+    zkc__mstamp mh; /* metrics: the hold, from grant to its end */
 
     pthread_mutex_t mu;
     zkc_lock_event_fn ev_fn;
@@ -114,6 +115,11 @@ const char *zkc__lock_sibling_node(zkc_lock *l)
 void zkc__lock_set_sibling(zkc_lock *reader, zkc_lock *writer)
 {
     reader->sibling = writer;
+}
+
+zkc_client *zkc__lock_client(zkc_lock *l)
+{
+    return l->c;
 }
 
 int zkc__lock_kind_of(zkc_lock *l)
@@ -250,6 +256,7 @@ static void grant(zkc_lock *l, int kick)
 {
     l->phase = L_HELD;
     PUT(l->holds, 1);
+    zkc__metrics_hold(l->c, &l->mh, ZKC__MK_OF_LOCK(l->kind->kind), l->path);
     PUT(l->lost, 0);
     zkc__qm_settle(&l->m);
     if (kick && l->m.node) {
@@ -332,6 +339,7 @@ static void m_gone(zkc__qm *m)
     if (l->phase == L_HELD) {
         PUT(l->lost, 1);
         l->phase = L_IDLE;
+        zkc__metrics_unhold(l->c, &l->mh);
         notify(l, ZKC_LOCK_EVENT_LOST);
     } else if (l->acq) {
         acq_abort(l, ZKC_ESESSIONLOST, "lock %s: our queue node was deleted by another client while waiting",
@@ -339,7 +347,7 @@ static void m_gone(zkc__qm *m)
     }
 }
 
-static const zkc__qm_ops lock_member_ops = {m_ref, m_unref, m_joined, m_listed, m_moved, m_failed, m_gone};
+static const zkc__qm_ops lock_member_ops = {m_ref, m_unref, m_joined, m_listed, m_moved, m_failed, m_gone, NULL, NULL};
 
 /* ---------------------------------------------------------------- check */
 
@@ -438,6 +446,7 @@ static acq_op *acq_new(zkc_lock *l, int timeout_ms)
     a->op.release = acq_release;
     a->l = l;
     a->timeout_ms = timeout_ms;
+    zkc__metrics_tag(&a->op.ms, l->c, ZKC__MK_OF_LOCK(l->kind->kind), ZKC_HIST_LOCK_WAIT, l->path);
     lock_ref(l);
     return a;
 }
@@ -569,6 +578,7 @@ static void release_start(zkc__op *op)
         return;
     }
     l->phase = L_RELEASING;
+    zkc__metrics_unhold(l->c, &l->mh);
     l->release_op = s;
     /* Bounded by the operation timeout; a delete whose reply never came is
      * the janitor's to make sure of. */
@@ -608,6 +618,7 @@ static void lock_session(zkc__sess_listener *sl, zkc_state st, uint64_t gen)
             zkc__qm_lost(&l->m);
             PUT(l->lost, 1);
             l->phase = L_IDLE;
+            zkc__metrics_unhold(l->c, &l->mh);
             notify(l, ZKC_LOCK_EVENT_LOST);
         } else if (l->acq) {
             acq_abort(l, ZKC_ESESSIONLOST, "lock %s: the ZooKeeper session ended while waiting", l->path);
@@ -631,6 +642,7 @@ static void lock_shutdown(zkc__object *o)
     }
     PUT(l->holds, 0);
     l->phase = L_IDLE;
+    zkc__metrics_unhold(l->c, &l->mh);
     zkc__sess_unlisten(l->c, &l->sl);
     zkc__object_unlink(l->c, &l->obj);
 }
@@ -724,6 +736,7 @@ static void destroy_start(zkc__op *op)
     zkc__qm_leave(&l->m, 0, NULL, NULL);
     zkc__timer_disarm(c, &l->timer);
     PUT(l->holds, 0);
+    zkc__metrics_unhold(c, &l->mh);
     l->destroyed = 1;
     if (l->obj.linked) {
         zkc__sess_unlisten(c, &l->sl);

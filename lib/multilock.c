@@ -22,6 +22,7 @@ struct zkc_multilock {
     int done;
     int status;
     char msg[300];
+    zkc__mstamp ms; /* metrics: the acquire, from call to outcome */
 };
 
 
@@ -83,6 +84,7 @@ static void finish(zkc_multilock *m, int status, const char *msg)
     zkc_multilock_cb cb = m->cb;
     void *ud = m->ud;
     pthread_mutex_unlock(&m->mu);
+    zkc__metrics_end(zkc__lock_client(m->locks[0]), &m->ms, status);
     zkc__set_errmsg(msg);
     cb(m, status, ud);
 }
@@ -151,9 +153,12 @@ int zkc_multilock_acquire_async(zkc_multilock *m, int timeout_ms, zkc_multilock_
     m->taken = 0;
     m->deadline = timeout_ms == ZKC_FOREVER ? 0 : timeout_ms == 0 ? -1 : zkc__now_ms() + timeout_ms;
     pthread_mutex_unlock(&m->mu);
+    zkc__metrics_tag(&m->ms, zkc__lock_client(m->locks[0]), ZKC_MK_MULTILOCK, ZKC_HIST_LOCK_WAIT, zkc_lock_path(m->locks[0]));
+    zkc__metrics_begin(zkc__lock_client(m->locks[0]), &m->ms);
     /* The first submission decides whether the callback will run at all. */
     int rc = zkc_lock_acquire_async(m->locks[0], remaining(m), granted, m);
     if (rc) {
+        zkc__metrics_end(zkc__lock_client(m->locks[0]), &m->ms, rc); /* counted begun: so it ends, failed */
         pthread_mutex_lock(&m->mu);
         m->busy = 0;
         pthread_mutex_unlock(&m->mu);

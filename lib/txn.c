@@ -1,6 +1,7 @@
 /*
- * The transaction core: a versioned record updated exactly once (txn.h says
- * how a user drives it; counters are the first user, lib/counter_txn.c).
+ * The transaction core: versioned records updated exactly once (txn.h says
+ * how a user drives it; users: counters, lib/counter_txn.c; inventory's grant
+ * rounds, lib/inventory_grant.c; its settle and restock, lib/inventory_settle.c).
  *
  * EXACTLY ONCE. Every write is a ZooKeeper multi of
  *     the user's ops (setData(record, new, expected version), or create, ...)
@@ -8,8 +9,9 @@
  * where the marker is a persistent node owned by this client instance
  * (<meta_root>/txn/<client uuid>-<n>) and used by one transaction at a time.
  * After a connection loss (or any reply that may follow an applied write:
- * zkc__zrc_indeterminate) the outcome is decided by syncing and reading the
- * marker: it holds our txn id exactly when the multi was applied. Because the
+ * zkc__zrc_indeterminate) the outcome is decided by reading the marker
+ * behind a quorum fence (zkc__fence_get): it holds our txn id exactly when the
+ * multi was applied. Because the
  * marker write is itself conditional on the marker's version, an attempt that
  * reaches the leader late (after we decided "not applied" and retried) cannot
  * apply a second time: one of the two fails on the marker version, and the
@@ -17,6 +19,15 @@
  * survives a session loss and is made in the next session; the cost is two
  * writes in one transaction, not a node per update. A marker whose create got
  * no answer may exist: it is read, never assumed missing.
+ *
+ * NO MARKER. Some writes are their own evidence: a reservation's record moves
+ * RESERVED -> SOLD conditional on its version, a grant deletes the granted
+ * queue nodes; reading those back after a loss decides the outcome, and a late
+ * landing cannot apply twice because the write is conditional on what it
+ * replaces. Such a user sends its multi without the marker op, and the core
+ * hands the decision to its verify() instead of reading a marker. Everything
+ * else (classifying replies, a resend after a session ended unsent, the
+ * backoff, the client closing) is the same.
  *
  * BACKOFF. A lost round (BadVersion on one of the user's records) waits a
  * jittered, exponentially growing time so contenders spread out, or, while
@@ -267,10 +278,12 @@ static void decide_get_done(zkc__req *r)
             t->ops->applied(t, &rec);
             return;
         }
-        /* Not applied. Any late landing of that attempt now fails on the marker
-         * version we just read, so trying again cannot apply twice. */
+        /* Not applied, and after the fence it cannot land any more. Were one
+         * to land all the same, the next attempt would fail on the marker's
+         * version and be decided again: never applied twice. */
         t->unknown = 0;
-        t->ops->unapplied(t);
+        if (t->ops->unapplied)
+            t->ops->unapplied(t);
         t->ops->round(t);
         return;
     }
@@ -291,31 +304,27 @@ static void decide_get_done(zkc__req *r)
              zkc__zrc_name(r->rc), t->ops->unknown_hint);
 }
 
-static void decide_sync_done(zkc__req *r)
-{
-    zkc__txn *t = r->ctx;
-    if (r->rc != ZR_OK && r->rc != ZR_NONODE) {
-        t->m->state = MARKER_UNKNOWN;
-        txn_fail(t, ZKC_EUNKNOWN,
-                 "outcome unknown: the update was sent, then the connection was lost and no server answered (%s)%s",
-                 zkc__zrc_name(r->rc), t->ops->unknown_hint);
-        return;
-    }
-    zkc__get(t->c, t->m->path, NULL, decide_get_done, t);
-}
-
 static void decide(zkc__txn *t)
 {
     t->unknown = 1;
-    phase(t, "deciding the outcome (sync, then read the marker)");
-    /* sync first: the server we read from may lag the leader that applied it. */
-    zkc__sync(t->c, t->m->path, decide_sync_done, t);
+    phase(t, "deciding the outcome (fence, then read the marker)");
+    /* Fenced, not synced: a sync on a session connected to the leader right
+     * after a leader change can return before the leader has applied writes
+     * it committed (zkc__fence_get), and a stale "not applied" here is not
+     * harmless: the round that follows re-reads the record, which may by then
+     * show our write, and a bound refused on that value would report a
+     * refusal for an update that was applied. After the fence the server
+     * holds every write ordered before it, and an attempt of ours still in
+     * flight from the old connection can no longer land (the leader refuses a
+     * moved session's requests, and a new leader commits its history before
+     * it serves), so the marker's answer is final. */
+    zkc__fence_get(t->c, t->m->path, decide_get_done, t);
 }
 
 int zkc__txn_marker_index(const zkc__txn *t, const zkc__req *r)
 {
     int mi = -1;
-    for (int i = 0; i < r->nops; i++)
+    for (int i = 0; t->m && i < r->nops; i++)
         if (strcmp(r->ops[i].path, t->m->path) == 0)
             mi = i;
     return mi;
@@ -325,11 +334,18 @@ int zkc__txn_reply(zkc__txn *t, zkc__req *r, int *fi, int *frc)
 {
     int mi = zkc__txn_marker_index(t, r);
     if (r->rc == ZR_OK) {
-        t->m->version = r->ops[mi].stat.version;
+        if (mi >= 0)
+            t->m->version = r->ops[mi].stat.version;
         return ZKC__TXN_APPLIED;
     }
     if (zkc__zrc_indeterminate(r->rc)) {
-        decide(t);
+        if (mi >= 0) {
+            decide(t);
+        } else {
+            t->unknown = 1; /* no marker: the user's records tell */
+            phase(t, "deciding the outcome from its own records");
+            t->ops->verify(t);
+        }
         return ZKC__TXN_TAKEN;
     }
     if (r->rc == ZR_SESSIONLOST) {

@@ -1,7 +1,7 @@
-/* The transaction core (lib/txn.c): a versioned record updated exactly once.
+/* The transaction core (lib/txn.c): versioned records updated exactly once.
  *
- * A user (counters today; inventory's grant, settle and restock can follow)
- * embeds a zkc__txn per attempt family and supplies zkc__txn_ops:
+ * A user (counters; inventory's grant rounds, settle and restock) embeds a
+ * zkc__txn per attempt family and supplies zkc__txn_ops:
  *   1. round(): read its records (with its own cache), compute the new bytes
  *      and any extra ops, and, when zkc__txn_marker_ready() says so, send
  *      them with zkc__txn_marker_op() appended through zkc__txn_send();
@@ -14,6 +14,12 @@
  *      for the attempt that landed, or unapplied() then round() when nothing
  *      landed (a late landing can no longer apply: the marker version moved);
  *   4. zkc__txn_finish() when done (the user frees its memory).
+ * NO-MARKER MODE: a multi sent without the marker op (one that is its own
+ * evidence, e.g. a state change of a record conditional on its version, read
+ * back after a loss) gets the same reply classification and backoff; after a
+ * loss the core calls verify() instead of reading a marker, and applied() /
+ * unapplied() are never called. A txn never mixes the two modes.
+ * A multi may hold several of the user's records (all conditional).
  * All on the engine thread. The marker's content is a zkc__record (codec.h)
  * whose id is zkc__txn.id: its before/after entries are the user's to fill.
  */
@@ -32,7 +38,8 @@ typedef struct zkc__txn_ops {
     void (*round)(zkc__txn *t);
     /* After a loss: an attempt of ours landed; rec is what it recorded. */
     void (*applied)(zkc__txn *t, const zkc__record *rec);
-    /* After a loss: nothing landed; forget cached reads (round() follows). */
+    /* After a loss: nothing landed; forget cached reads (round() follows).
+     * Optional: NULL when round() caches nothing. */
     void (*unapplied)(zkc__txn *t);
     /* Give up with status (ZKC_EUNKNOWN when the outcome cannot be decided). */
     void (*fail)(zkc__txn *t, int status, const char *msg);
@@ -41,6 +48,10 @@ typedef struct zkc__txn_ops {
     /* Appended to an "outcome unknown" message: how the caller can find out
      * later ("" for nothing). */
     const char *unknown_hint;
+    /* No-marker mode only: a sent multi's reply was lost; find out from the
+     * user's own records (then finish, or round() again). Last, so users that
+     * initialise by position need not name it. */
+    void (*verify)(zkc__txn *t);
 } zkc__txn_ops;
 
 struct zkc__txn {
@@ -64,7 +75,8 @@ int zkc__txn_marker_ready(zkc__txn *t);
 /* The setData of the marker, conditional on its version: the op to append. */
 void zkc__txn_marker_op(zkc__txn *t, zkc__mop *op, const char *data, int len);
 const char *zkc__txn_marker_path(const zkc__txn *t);
-/* Send the multi (the marker op among ops); done gets the reply (ctx t). */
+/* Send the multi (the marker op among ops, or none: NO-MARKER MODE); done
+ * gets the reply (ctx t). */
 void zkc__txn_send(zkc__txn *t, zkc__mop *ops, int nops, zkc__req_done done);
 
 enum { ZKC__TXN_APPLIED, ZKC__TXN_OP_FAILED, ZKC__TXN_TAKEN };
@@ -72,7 +84,7 @@ enum { ZKC__TXN_APPLIED, ZKC__TXN_OP_FAILED, ZKC__TXN_TAKEN };
  * the marker) failed with *frc; the caller decides. TAKEN: the core carries
  * on (decides after a loss, resends, or fails the txn). */
 int zkc__txn_reply(zkc__txn *t, zkc__req *r, int *fi, int *frc);
-/* The user's op at index i is before the marker op in the multi. */
+/* The index of the marker op in the multi, -1 without one (no-marker mode). */
 int zkc__txn_marker_index(const zkc__txn *t, const zkc__req *r);
 
 /* The one backoff policy after a lost round (BadVersion): jittered

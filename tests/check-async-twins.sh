@@ -20,6 +20,10 @@ zkc_lock_cancel          local: waits for the engine only, never for a server
 zkc_idgen_cancel         local: waits for the engine only, never for a server
 zkc_lock_release         talks to the server; not in issue 18 part 1 list: follow-up
 zkc_multilock_release    talks to the server; not in issue 18 part 1 list: follow-up
+zkc_client_metrics       local: reads in-memory counters, no server
+zkc_client_metrics_label_prefix local: registers a label
+zkc_client_metrics_const_label local: registers a label
+zkc_client_metrics_write local: writes to a descriptor given, no server
 zkc_lock_contenders_watch already a callback form: starts a watch, never waits for a server
 zkc_inventory_stock_watch already a callback form: starts a watch, never waits for a server
 '
