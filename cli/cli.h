@@ -141,6 +141,23 @@ int connect_failed(int rc, const char *errmsg, const char *hosts);
 /* Blocking connect: 0, or the exit status after a message. */
 int connect_client(zkc_client **c);
 
+/* ---- live views (cli/live.c): 'queue --watch', 'stock ROOT SKU --watch' */
+enum { LIVE_TTY = 1, LIVE_LINES, LIVE_JSON };
+typedef struct live_view live_view;
+struct live_view {
+    const char *what;  /* "queue", "stock" */
+    const char *title; /* the path, "ROOT SKU" */
+    /* Start the change watch (zkc_*_watch with fn, ud). */
+    int (*watch)(live_view *v, zkc_watch_fn fn, void *ud, zkc_watch **out);
+    /* Read the state now: 0, or a library error (shown; the view goes on). */
+    int (*read)(live_view *v);
+    /* Print the last state read in mode LIVE_*; now: wall clock, ms. */
+    void (*print)(live_view *v, int mode, int64_t now);
+    void *ctx;
+};
+/* Runs until SIGINT/SIGTERM (ZX_OK) or the watch ends on an error. */
+int live_run(live_view *v);
+
 /* ---- subcommands: cli/NAME.c, one row each in cli/main.c's table */
 int cmd_lock(int argc, char **argv);
 void help_lock(FILE *f);

@@ -7,7 +7,7 @@
 void help_stock(FILE *f)
 {
     fprintf(f,
-            "usage: zkcoord stock ROOT SKU\n"
+            "usage: zkcoord stock ROOT SKU [--watch]\n"
             "       zkcoord stock restock ROOT SKU QTY\n"
             "       zkcoord stock reserve ROOT --id ID [--wait] [--hold-ms MS] [--timeout S]\n"
             "                             SKU:QTY [SKU:QTY...]\n"
@@ -30,6 +30,11 @@ void help_stock(FILE *f)
             "hold time and prints how many units came back. With --json every form prints\n"
             "an object.\n"
             "\n"
+            "'stock ROOT SKU --watch' (-w) is a live view until interrupted (SIGINT/SIGTERM:\n"
+            "exit 0), updated on ZooKeeper watches (no polling): redrawn on a terminal,\n"
+            "otherwise one line per change, \"TIME available N reserved N sold N total N\n"
+            "queue_length N\", or with --json one object per line (as above, plus \"time\").\n"
+            "\n"
             "Options (reserve):\n"
             "  --id ID          the request id (required)\n"
             "  --wait           wait in the SKU queues for a restock instead of failing at\n"
@@ -44,13 +49,14 @@ void help_stock(FILE *f)
             "  zkcoord stock reserve /shop --id order-1001 --wait --timeout 30 sku42:2 sku7:1\n");
 }
 
-enum { S_ID = 1, S_WAIT, S_HOLD_MS, S_TIMEOUT };
+enum { S_ID = 1, S_WAIT, S_HOLD_MS, S_TIMEOUT, S_WATCH };
 
 static const optdef stock_opts[] = {
     {"id", 0, 1, S_ID},
     {"wait", 0, 0, S_WAIT},
     {"hold-ms", 0, 1, S_HOLD_MS},
     {"timeout", 't', 1, S_TIMEOUT},
+    {"watch", 'w', 0, S_WATCH},
     {NULL, 0, 0, 0},
 };
 
@@ -126,6 +132,50 @@ static void print_stock(const char *root, const char *sku, const zkc_inventory_s
     }
 }
 
+/* ---- the live view ('stock ROOT SKU --watch') */
+
+typedef struct stock_view {
+    zkc_inventory *inv;
+    const char *root, *sku;
+    zkc_inventory_stock_info si;
+} stock_view;
+
+static int stock_watch(live_view *v, zkc_watch_fn fn, void *ud, zkc_watch **out)
+{
+    stock_view *s = v->ctx;
+    return zkc_inventory_stock_watch(s->inv, s->sku, fn, ud, out);
+}
+
+static int stock_read(live_view *v)
+{
+    stock_view *s = v->ctx;
+    return zkc_inventory_stock(s->inv, s->sku, &s->si);
+}
+
+static void stock_print(live_view *v, int mode, int64_t now)
+{
+    stock_view *s = v->ctx;
+    const zkc_inventory_stock_info *si = &s->si;
+    char when[40];
+    iso8601(now, when, sizeof when);
+    if (mode == LIVE_JSON) {
+        printf("{\"time\":\"%s\",\"root\":", when);
+        json_str(stdout, s->root);
+        printf(",\"sku\":");
+        json_str(stdout, s->sku);
+        printf(",\"available\":%" PRId64 ",\"reserved\":%" PRId64 ",\"sold\":%" PRId64 ",\"total\":%" PRId64
+               ",\"queue_length\":%d}\n",
+               si->available, si->reserved, si->sold, si->total, si->queue_length);
+    } else if (mode == LIVE_LINES) {
+        printf("%s available %" PRId64 " reserved %" PRId64 " sold %" PRId64 " total %" PRId64 " queue_length %d\n",
+               when, si->available, si->reserved, si->sold, si->total, si->queue_length);
+    } else {
+        printf("  available     %12" PRId64 "\n  reserved      %12" PRId64 "\n  sold          %12" PRId64
+               "\n  total         %12" PRId64 "\n  queue length  %12d\n",
+               si->available, si->reserved, si->sold, si->total, si->queue_length);
+    }
+}
+
 static void print_res_state(const char *root, const char *id, zkc_inventory_state st)
 {
     if (g.json) {
@@ -149,7 +199,7 @@ int cmd_stock(int argc, char **argv)
         msg("out of memory");
         return ZX_FAIL;
     }
-    int npos = 0, wait = 0, hold_ms = 0, timeout_ms = ZKC_FOREVER, reserve_opts = 0;
+    int npos = 0, wait = 0, hold_ms = 0, timeout_ms = ZKC_FOREVER, reserve_opts = 0, watch = 0;
     const char *id = NULL;
     int ex = ZX_OK;
     for (int id_; (id_ = next_arg(&a, stock_opts)) != A_END;) {
@@ -183,6 +233,9 @@ int cmd_stock(int argc, char **argv)
                 goto out;
             }
             reserve_opts = 1;
+            break;
+        case S_WATCH:
+            watch = 1;
             break;
         }
     }
@@ -238,6 +291,11 @@ int cmd_stock(int argc, char **argv)
     }
     if (v != SV_RESERVE && reserve_opts) {
         msg("--id, --wait, --hold-ms and --timeout apply to 'stock reserve' only");
+        ex = ZX_USAGE;
+        goto out;
+    }
+    if (v != SV_READ && watch) {
+        msg("--watch applies to 'stock ROOT SKU' only");
         ex = ZX_USAGE;
         goto out;
     }
@@ -301,7 +359,13 @@ int cmd_stock(int argc, char **argv)
     memset(&si, 0, sizeof si);
     switch (v) {
     case SV_READ:
-        if (!(rc = zkc_inventory_stock(inv, rest[0], &si)))
+        if (watch) {
+            stock_view sv = {inv, root, rest[0], {0, 0, 0, 0, 0}};
+            char title[1024];
+            snprintf(title, sizeof title, "%s %s", root, rest[0]);
+            live_view lv = {"stock", title, stock_watch, stock_read, stock_print, &sv};
+            ex = live_run(&lv);
+        } else if (!(rc = zkc_inventory_stock(inv, rest[0], &si)))
             print_stock(root, rest[0], &si);
         else
             ex = fail_lib(rc, zkc_errmsg(), "stock %s %s", root, rest[0]);

@@ -490,6 +490,46 @@ typedef void (*zkc_lock_contenders_cb)(zkc_client *c, int status, const zkc_lock
 ZKC_EXTERN int zkc_lock_contenders_async(zkc_client *c, const char *path, zkc_lock_contenders_cb cb, void *ud);
 ZKC_EXTERN void zkc_lock_contenders_free(zkc_lock_contender *entries, int count);
 
+/* Change watches: be told when a lock's queue (zkc_lock_contenders_watch) or
+ * a SKU's stock (zkc_inventory_stock_watch) may have changed, then read it
+ * again with the plain calls (zkc_lock_contenders, zkc_inventory_stock). The
+ * watch re-arms itself on every change; it reports, it does not carry data, so
+ * a read made after a CHANGED call sees that change and any before it.
+ *
+ * fn runs on the dispatch thread, one call at a time, like every callback:
+ *   ZKC_WATCH_CHANGED    (status 0) read again now. The first call comes once
+ *                        the watch is armed; then one per change, several
+ *                        changes close together may give one call, and a call
+ *                        may come with nothing changed (after RECONNECTED,
+ *                        where a change may have been missed, zkcoord says
+ *                        "read again" rather than guess).
+ *   ZKC_WATCH_SUSPENDED  (status 0) the connection dropped: what you read last
+ *                        may be stale. A CHANGED follows once it is back.
+ *   ZKC_WATCH_LOST       (ZKC_ESESSIONLOST) the session ended, every change
+ *                        since may be missed; the watch re-arms on the next
+ *                        session and a CHANGED follows.
+ *   ZKC_WATCH_STOPPED    final, exactly once: status 0 after zkc_watch_stop,
+ *                        ZKC_ECANCELED when the client is destroyed, or the
+ *                        error that ended it (ZKC_ENOAUTH, ...). No call after.
+ * Call zkc_watch_stop exactly once per watch, also after STOPPED came on its
+ * own; it frees w. From any thread but the dispatch thread it returns after
+ * STOPPED has returned, so no call of fn runs after it; from a callback it
+ * returns at once and STOPPED is the next and last call of fn. */
+typedef struct zkc_watch zkc_watch;
+typedef enum {
+    ZKC_WATCH_CHANGED = 1,
+    ZKC_WATCH_SUSPENDED = 2,
+    ZKC_WATCH_LOST = 3,
+    ZKC_WATCH_STOPPED = 4
+} zkc_watch_event;
+typedef void (*zkc_watch_fn)(zkc_watch *w, zkc_watch_event event, int status, void *ud);
+/* Watch the queue at `path` (its children, and its data: a semaphore's lease
+ * count); a path with no node yet is fine (its creation is a change). Returns
+ * 0 and *out, or an error (fn is never called then). */
+ZKC_EXTERN int zkc_lock_contenders_watch(zkc_client *c, const char *path, zkc_watch_fn fn, void *ud,
+                                         zkc_watch **out);
+ZKC_EXTERN void zkc_watch_stop(zkc_watch *w);
+
 /* ------------------------------------------------- writes guarded by the lock
  *
  * A fencing token protects a store only if that store checks it. For what a
@@ -760,6 +800,12 @@ ZKC_EXTERN int zkc_inventory_restock_async(zkc_inventory *inv, const char *sku, 
  * zkc_inventory_stock_fresh has none of them. */
 ZKC_EXTERN int zkc_inventory_stock(zkc_inventory *inv, const char *sku, zkc_inventory_stock_info *out);
 ZKC_EXTERN int zkc_inventory_stock_async(zkc_inventory *inv, const char *sku, zkc_inventory_stock_cb cb, void *ud);
+/* A change watch (see zkc_lock_contenders_watch) on a SKU's counts and queue
+ * length: CHANGED means read zkc_inventory_stock again. A SKU not restocked yet
+ * is fine (its first restock is a change). The watch belongs to the client,
+ * not to inv: it may outlive zkc_inventory_destroy. */
+ZKC_EXTERN int zkc_inventory_stock_watch(zkc_inventory *inv, const char *sku, zkc_watch_fn fn, void *ud,
+                                         zkc_watch **out);
 /* Reserve lines all or nothing. id: caller's request id, or NULL to have one
  * generated (written to id_out, which must hold ZKC_INVENTORY_ID_MAX bytes; may be NULL if id is
  * given). 0 when reserved (or already reserved/sold under this id: *state says

@@ -1,9 +1,12 @@
 /*
  * A lock's queue as tools see it (zkc_lock_contenders): every member with its
  * sequence, kind, owner session and czxid, and who holds, for any recipe on
- * the member core, from any client (no lock object needed).
+ * the member core, from any client (no lock object needed); and a change
+ * watch on it (zkc_lock_contenders_watch, on changewatch.c): the children say
+ * who joins and leaves, the node's data a semaphore's lease count.
  */
 #include "internal.h"
+#include "changewatch.h"
 #include "seqname.h"
 
 #include <stdlib.h>
@@ -239,4 +242,17 @@ void zkc_lock_contenders_free(zkc_lock_contender *entries, int count)
     for (int i = 0; i < count; i++)
         free(entries[i].name);
     free(entries);
+}
+
+int zkc_lock_contenders_watch(zkc_client *c, const char *path, zkc_watch_fn fn, void *ud, zkc_watch **out)
+{
+    if (out)
+        *out = NULL;
+    if (!c)
+        return zkc__err(ZKC_EINVAL, "zkc_lock_contenders_watch: NULL argument");
+    int rc = zkc__path_check(path, "lock path");
+    if (rc)
+        return rc;
+    const zkc__cw_target t[2] = {{path, 1}, {path, 0}};
+    return zkc__cw_start(c, t, 2, fn, ud, out, "zkc_lock_contenders_watch");
 }

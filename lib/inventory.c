@@ -204,6 +204,7 @@
  * step() when the chain is idle.
  */
 #include "inventory.h"
+#include "changewatch.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -897,6 +898,28 @@ int zkc_inventory_stock(zkc_inventory *inv, const char *sku, zkc_inventory_stock
 int zkc_inventory_stock_fresh(zkc_inventory *inv, const char *sku, zkc_inventory_stock_info *out)
 {
     return stock_run(inv, sku, 1, out, "zkc_inventory_stock_fresh");
+}
+
+/* A change watch (changewatch.c) on the SKU record (every change of the
+ * counts is one setData of it) and on its queue's children (the length). */
+int zkc_inventory_stock_watch(zkc_inventory *inv, const char *sku, zkc_watch_fn fn, void *ud, zkc_watch **out)
+{
+    if (out)
+        *out = NULL;
+    int rc = sku_args(inv, sku, "zkc_inventory_stock_watch");
+    if (rc)
+        return rc;
+    char *skupath = zkc__inv_sku_path(inv, sku);
+    char *qdir = zkc__inv_queue_dir(inv, sku);
+    if (!skupath || !qdir)
+        rc = zkc__err(ZKC_ENOMEM, "out of memory");
+    else {
+        const zkc__cw_target t[2] = {{skupath, 0}, {qdir, 1}};
+        rc = zkc__cw_start(inv->c, t, 2, fn, ud, out, "zkc_inventory_stock_watch");
+    }
+    free(skupath);
+    free(qdir);
+    return rc;
 }
 
 static int stock_submit(zkc_inventory *inv, const char *sku, int fresh, zkc_inventory_stock_cb cb, void *ud,

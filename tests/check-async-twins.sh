@@ -24,6 +24,8 @@ zkc_client_metrics       local: reads in-memory counters, no server
 zkc_client_metrics_label_prefix local: registers a label
 zkc_client_metrics_const_label local: registers a label
 zkc_client_metrics_write local: writes to a descriptor given, no server
+zkc_lock_contenders_watch already a callback form: starts a watch, never waits for a server
+zkc_inventory_stock_watch already a callback form: starts a watch, never waits for a server
 '
 # Constructors (zkc_*_create, zkc_*_create_opts) hand back the object the
 # async calls need; those that talk to the server are bounded by the

@@ -724,6 +724,82 @@ START_TEST(t_unreachable_during_acquire)
 }
 END_TEST
 
+/* ------------------------------------------------------------ change watch across a disconnection */
+
+static void watch_rec(zkc_watch *w, zkc_watch_event ev, int status, void *ud)
+{
+    (void)w;
+    tu_events_add(ud, (int)ev, status);
+}
+
+static int first_holder(zkc_client *c, const char *path, int64_t *token)
+{
+    zkc_lock_contender *en = NULL;
+    int n = 0;
+    int rc = zkc_lock_contenders(c, path, &en, &n);
+    *token = rc == 0 && n > 0 ? en[0].czxid : 0;
+    zkc_lock_contenders_free(en, n);
+    return rc == 0 ? n : -1;
+}
+
+/* A change watch survives a cut connection (SUSPENDED, then CHANGED after
+ * RECONNECTED) and a silent one during which another client changes the queue:
+ * the watch cannot hear that change, so after RECONNECTED it must say "read
+ * again", and the read shows it. Later changes still come (re-armed). */
+START_TEST(t_watch_suspended_reconnected)
+{
+    zkh_ensemble *e = tu_fault_ensemble(3, FAULT_MAX_SESSION_MS);
+    if (!e)
+        return;
+    test_t0 = tu_now_ms();
+    const char *hosts = zkh_ensemble_hosts(e);
+    char path[128];
+    tu_unique_path(path, sizeof path, "watchsusp");
+    zkh_proxy *p;
+    ck_assert_int_eq(zkh_proxy_start(&p, zkh_node_hostport(e, 0)), 0);
+    /* 15 s sessions: SUSPENDED after ~10 s of silence, LOST presumed ~13.5 s. */
+    zkc_client *c = client_t(zkh_proxy_hostport(p), tu_ms(15000));
+    zkc_client *obs = client_t(hosts, tu_ms(TU_SESSION_MS));
+    tu_events ev;
+    tu_events_init(&ev);
+    zkc_watch *w;
+    ck_assert_int_eq(zkc_lock_contenders_watch(c, path, watch_rec, &ev, &w), 0);
+    expect_event(&ev, ZKC_WATCH_CHANGED, 0, tu_ms(20000), "the first CHANGED");
+
+    zkh_proxy_cut(p);
+    int s1 = expect_event(&ev, ZKC_WATCH_SUSPENDED, 0, tu_ms(20000), "SUSPENDED after a cut");
+    expect_event(&ev, ZKC_WATCH_CHANGED, s1 + 1, tu_ms(20000), "CHANGED after the reconnection");
+
+    zkh_proxy_blackhole(p, 1);
+    int s2 = expect_event(&ev, ZKC_WATCH_SUSPENDED, s1 + 1, tu_ms(30000), "SUSPENDED while silent");
+    zkc_lock *l = mklock(obs, path);
+    int64_t tok = 0, shown = 0;
+    ck_assert_int_eq(zkc_lock_acquire(l, tu_ms(10000), &tok), 0);
+    zkh_proxy_blackhole(p, 0);
+    int ch = expect_event(&ev, ZKC_WATCH_CHANGED, s2 + 1, tu_ms(20000), "CHANGED after the silence");
+    ck_assert_msg(tu_events_count(&ev, ZKC_WATCH_LOST) == 0, "LOST: the session did not survive the silence");
+    ck_assert_int_eq(first_holder(c, path, &shown), 1);
+    ck_assert_int_eq(shown, tok);
+
+    ck_assert_int_eq(zkc_lock_release(l), 0);
+    expect_event(&ev, ZKC_WATCH_CHANGED, ch + 1, tu_ms(20000), "CHANGED after the release");
+    long long dl = tu_now_ms() + tu_ms(20000);
+    while (first_holder(c, path, &shown) != 0 && tu_now_ms() < dl) {
+        int k = tu_events_total(&ev);
+        tu_events_wait_total(&ev, k + 1, 500);
+    }
+    ck_assert_int_eq(first_holder(c, path, &shown), 0);
+    zkc_watch_stop(w);
+    ck_assert_int_eq(tu_events_count(&ev, ZKC_WATCH_STOPPED), 1);
+    zkc_lock_destroy(l);
+    zkc_client_destroy(c);
+    zkc_client_destroy(obs);
+    zkh_proxy_stop(p);
+    tu_events_destroy(&ev);
+    tu_fault_ensemble_done(e);
+}
+END_TEST
+
 /* The servers go silent while the acquire waits in the queue: the timeout
  * still bounds the call, and the waiter's node goes once a server answers. */
 START_TEST(t_unreachable_while_waiting)
@@ -985,6 +1061,7 @@ static Suite *faults_suite(void)
     FAULT_CASE(s, t_unreachable_during_acquire);
     FAULT_CASE(s, t_unreachable_while_waiting);
     FAULT_CASE(s, t_paused_holder_guarded_writes);
+    FAULT_CASE(s, t_watch_suspended_reconnected);
     return s;
 }
 
