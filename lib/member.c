@@ -347,13 +347,16 @@ static void create_done(zkc__req *r)
 void zkc__qm_create_op(zkc__qm *m, zkc__mop *op, char *prefix, char *data)
 {
     snprintf(prefix, ZKC__PATH_MAX + 64, "%s/_c_%s-%s", m->dir, m->uuid, m->tag);
-    char host[40] = "";
-    gethostname(host, sizeof host - 1);
-    int len = snprintf(data, 64, "zkcoord %s %ld", host, (long)getpid());
+    int len = m->node_len;
+    if (!m->node_data) {
+        char host[40] = "";
+        gethostname(host, sizeof host - 1);
+        len = snprintf(data, 64, "zkcoord %s %ld", host, (long)getpid());
+    }
     memset(op, 0, sizeof *op);
     op->type = ZKC_REQ_CREATE;
     op->path = prefix;
-    op->data = data;
+    op->data = m->node_data ? m->node_data : data;
     op->len = len;
     op->flags = ZC_EPHEMERAL | ZC_SEQUENTIAL;
 }

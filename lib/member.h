@@ -40,6 +40,8 @@ struct zkc__qm {
     const char *tag;      /* our names are "_c_<uuid>-<tag><sequence>" */
     const char *dir_data; /* data of the queue node when we create it, or NULL */
     int dir_len;
+    const char *node_data; /* data of our node, or NULL: "zkcoord <host> <pid>" */
+    int node_len;
 
     uint64_t epoch;       /* the current attempt: tag requests of it with this */
     int phase;            /* ZKC__QM_* */
@@ -61,7 +63,8 @@ struct zkc__qm {
 void zkc__qm_begin(zkc__qm *m, const char *uuid);
 /* Engine: this attempt's tagged create as an op of the caller's own multi
  * (the same flags, name and data zkc__qm_join uses). prefix receives the path
- * (room for ZKC__PATH_MAX + 64), data the node's data (room for 64); sets
+ * (room for ZKC__PATH_MAX + 64), data the node's data (room for 64; unused when
+ * node_data is set); sets
  * *op. After the multi the caller reports its outcome with zkc__qm_created. */
 void zkc__qm_create_op(zkc__qm *m, zkc__mop *op, char *prefix, char *data);
 /* Engine: the outcome of a create of ours (alone or from a multi): created
