@@ -63,11 +63,6 @@ typedef struct lead_op {
     int64_t token;
 } lead_op;
 
-typedef struct plain_op {
-    zkc__op op;
-    zkc_election *e;
-} plain_op;
-
 struct zkc_election {
     zkc__object obj;
     zkc__sess_listener sl;
@@ -84,68 +79,54 @@ struct zkc_election {
     int next_in;     /* standing: the node we watch is the head and all that keeps us out */
     int owner_tries;
     zkc__timer timer;
-    plain_op *resign_op;
+    zkc__op *resign_op;
     int64_t token;   /* PUT/GET */
     int leading;     /* PUT/GET */
     int lost;        /* PUT/GET: the term ended without a resign */
 
-    pthread_mutex_t mu;
-    zkc_election_event_fn ev_fn;
-    void *ev_ud;
+    zkc__listener lis;
 };
 
 /* ---------------------------------------------------------------- refs */
 
 static void el_ref(zkc_election *e)
 {
-    __atomic_add_fetch(&e->refs, 1, __ATOMIC_ACQ_REL);
+    zkc__ref_get(&e->refs);
 }
 
 static void el_unref(zkc_election *e)
 {
-    if (__atomic_sub_fetch(&e->refs, 1, __ATOMIC_ACQ_REL))
+    if (!zkc__ref_put(&e->refs))
         return;
     zkc_client *c = e->c;
     free(e->m.node);
     free(e->node_data);
     free(e->path);
-    pthread_mutex_destroy(&e->mu);
+    zkc__listener_destroy(&e->lis);
     free(e);
     zkc__client_unref(c);
 }
 
 /* ---------------------------------------------------------------- events */
 
-typedef struct ev_job {
-    zkc__job j;
-    zkc_election *e;
-    zkc_election_event ev;
-} ev_job;
-
-static void ev_run(zkc__job *j)
+static void ev_call(void (*fn)(void), void *obj, int ev, void *ud)
 {
-    ev_job *x = ZKC__CONTAINER_OF(j, ev_job, j);
-    zkc_election *e = x->e;
-    pthread_mutex_lock(&e->mu);
-    zkc_election_event_fn fn = GET(e->api_destroyed) ? NULL : e->ev_fn;
-    void *ud = e->ev_ud;
-    pthread_mutex_unlock(&e->mu);
-    if (fn)
-        fn(e, x->ev, ud);
-    free(x);
-    el_unref(e);
+    ((zkc_election_event_fn)fn)(obj, (zkc_election_event)ev, ud);
+}
+
+static void ev_hold(void *obj)
+{
+    el_ref(obj);
+}
+
+static void ev_drop(void *obj)
+{
+    el_unref(obj);
 }
 
 static void tell(zkc_election *e, zkc_election_event ev)
 {
-    ev_job *x = malloc(sizeof *x);
-    if (!x)
-        return;
-    x->j.fn = ev_run;
-    x->e = e;
-    x->ev = ev;
-    el_ref(e);
-    zkc__dispatch(e->c, &x->j);
+    zkc__listener_post(e->c, &e->lis, (int)ev);
 }
 
 /* The term is over without a resign: say so once. */
@@ -159,19 +140,6 @@ static void term_lost(zkc_election *e)
 
 /* ---------------------------------------------------------------- ending a lead */
 
-typedef struct abort_report {
-    lead_op *a;
-    int status;
-    char msg[256];
-} abort_report;
-
-static void abort_reported(void *ctx)
-{
-    abort_report *ar = ctx;
-    zkc__op_finish(&ar->a->op, ar->status, "%s", ar->msg);
-    free(ar);
-}
-
 /* Leave the current attempt and report `status` once its node is gone (or the
  * janitor has it). */
 static void lead_abort(zkc_election *e, int status, const char *fmt, ...) ZKC__PRINTF(3, 4);
@@ -181,20 +149,15 @@ static void lead_abort(zkc_election *e, int status, const char *fmt, ...)
     e->lead = NULL;
     e->phase = E_IDLE;
     zkc__timer_disarm(e->c, &e->timer);
-    abort_report *ar = a ? calloc(1, sizeof *ar) : NULL;
-    if (ar) {
-        ar->a = a;
-        ar->status = status;
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(ar->msg, sizeof ar->msg, fmt, ap);
-        va_end(ap);
-        zkc__qm_leave(&e->m, ABORT_REPORT_WAIT_MS, abort_reported, ar);
-        return;
-    }
-    zkc__qm_leave(&e->m, 0, NULL, NULL);
+    char msg[256] = "";
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
     if (a)
-        zkc__op_finish(&a->op, ZKC_ENOMEM, "out of memory");
+        zkc__qm_leave_finish(&e->m, ABORT_REPORT_WAIT_MS, &a->op, status, "%s", msg);
+    else
+        zkc__qm_leave(&e->m, 0, NULL, NULL);
 }
 
 static void grant(zkc_election *e, int64_t czxid)
@@ -464,40 +427,11 @@ int zkc_election_lead_async(zkc_election *e, int timeout_ms, zkc_election_cb cb,
     return zkc__op_run(&a->op, lead_start, 0);
 }
 
-/* ---------------------------------------------------------------- plain ops: cancel, resign, register, destroy */
-
-static void plain_invoke(zkc__op *op)
-{
-    ZKC__UNUSED(op);
-}
-
-static void plain_release(zkc__op *op)
-{
-    plain_op *s = ZKC__CONTAINER_OF(op, plain_op, op);
-    zkc_election *e = s->e;
-    free(s);
-    el_unref(e);
-}
-
-/* Blocking: run start on the engine and wait. */
-static int run_plain(zkc_election *e, void (*start)(zkc__op *))
-{
-    plain_op *s = calloc(1, sizeof *s);
-    if (!s)
-        return zkc__err(ZKC_ENOMEM, "out of memory");
-    s->op.c = e->c;
-    s->op.invoke = plain_invoke;
-    s->op.release = plain_release;
-    s->e = e;
-    el_ref(e);
-    int rc = zkc__op_run(&s->op, start, 1);
-    s->op.release(&s->op);
-    return rc;
-}
+/* ---------------------------------------------------------------- calls: cancel, resign, register, destroy */
 
 static void cancel_start(zkc__op *op)
 {
-    zkc_election *e = ZKC__CONTAINER_OF(op, plain_op, op)->e;
+    zkc_election *e = zkc__call_ctx(op);
     if (e->lead)
         lead_abort(e, ZKC_ECANCELED, "election %s: lead cancelled", e->path);
     zkc__op_finish(op, 0, NULL);
@@ -510,24 +444,23 @@ int zkc_election_cancel(zkc_election *e)
         return rc;
     if (zkc__on_engine(e->c))
         return zkc__err(ZKC_EDEADLK, "zkc_election_cancel from the engine thread");
-    return run_plain(e, cancel_start);
+    return zkc__call_run(e->c, cancel_start, e);
 }
 
 static void resigned(void *ctx)
 {
     zkc_election *e = ctx;
-    plain_op *s = e->resign_op;
+    zkc__op *op = e->resign_op;
     e->resign_op = NULL;
     if (e->phase == E_RESIGNING)
         e->phase = E_IDLE;
-    if (s)
-        zkc__op_finish(&s->op, 0, NULL);
+    if (op)
+        zkc__op_finish(op, 0, NULL);
 }
 
 static void resign_start(zkc__op *op)
 {
-    plain_op *s = ZKC__CONTAINER_OF(op, plain_op, op);
-    zkc_election *e = s->e;
+    zkc_election *e = zkc__call_ctx(op);
     if (GET(e->lost)) {
         PUT(e->lost, 0);
         zkc__op_finish(op, ZKC_ESESSIONLOST,
@@ -541,7 +474,7 @@ static void resign_start(zkc__op *op)
     /* Not leader from here on, before the delete is even sent. */
     PUT(e->leading, 0);
     e->phase = E_RESIGNING;
-    e->resign_op = s;
+    e->resign_op = op;
     zkc__qm_leave(&e->m, -1, resigned, e);
 }
 
@@ -550,7 +483,7 @@ int zkc_election_resign(zkc_election *e)
     int rc = check_el(e, 0, "zkc_election_resign");
     if (rc || (rc = zkc__check_blocking(e->c)) != 0)
         return rc;
-    return run_plain(e, resign_start);
+    return zkc__call_run(e->c, resign_start, e);
 }
 
 static void el_shutdown(zkc__object *o)
@@ -565,7 +498,7 @@ static void el_shutdown(zkc__object *o)
         zkc__op_finish(&a->op, ZKC_ECANCELED, "election %s: the client is being destroyed", e->path);
     }
     if (e->resign_op) {
-        zkc__op_finish(&e->resign_op->op, 0, NULL);
+        zkc__op_finish(e->resign_op, 0, NULL);
         e->resign_op = NULL;
     }
     PUT(e->leading, 0);
@@ -576,7 +509,7 @@ static void el_shutdown(zkc__object *o)
 
 static void register_start(zkc__op *op)
 {
-    zkc_election *e = ZKC__CONTAINER_OF(op, plain_op, op)->e;
+    zkc_election *e = zkc__call_ctx(op);
     zkc__object_link(e->c, &e->obj);
     zkc__sess_listen(e->c, &e->sl);
     zkc__op_finish(op, 0, NULL);
@@ -584,7 +517,7 @@ static void register_start(zkc__op *op)
 
 static void destroy_start(zkc__op *op)
 {
-    zkc_election *e = ZKC__CONTAINER_OF(op, plain_op, op)->e;
+    zkc_election *e = zkc__call_ctx(op);
     if (e->lead)
         lead_abort(e, ZKC_ECANCELED, "election %s: destroyed while standing", e->path);
     /* Still leading: the node goes now, or with the janitor. */
@@ -629,7 +562,7 @@ static zkc_election *el_new(zkc_client *c, const char *path, const char *id, con
     e->m.node_data = e->node_data;
     e->m.node_len = (int)nl;
     zkc__timer_init(&e->timer, timer_fired);
-    pthread_mutex_init(&e->mu, NULL);
+    zkc__listener_init(&e->lis, e, &e->api_destroyed, ev_call, ev_hold, ev_drop);
     zkc__client_ref(c);
     return e;
 }
@@ -658,7 +591,7 @@ int zkc_election_create(zkc_client *c, const char *path, const char *participant
         return zkc__err(ZKC_ENOMEM, "out of memory");
     /* Linked into its client on the engine, the only thread that walks those
      * lists. */
-    if ((rc = run_plain(e, register_start)) != 0) {
+    if ((rc = zkc__call_run(c, register_start, e)) != 0) {
         zkc_election_destroy(e);
         return rc;
     }
@@ -676,7 +609,7 @@ void zkc_election_destroy(zkc_election *e)
     }
     /* With the client gone or going, its shutdown already ended our work. */
     if (!GET(e->c->api_closing))
-        run_plain(e, destroy_start);
+        zkc__call_run(e->c, destroy_start, e);
     el_unref(e);
 }
 
@@ -699,12 +632,8 @@ int zkc_election_is_leader(zkc_election *e)
 
 void zkc_election_set_listener(zkc_election *e, zkc_election_event_fn fn, void *ud)
 {
-    if (!e)
-        return;
-    pthread_mutex_lock(&e->mu);
-    e->ev_fn = fn;
-    e->ev_ud = ud;
-    pthread_mutex_unlock(&e->mu);
+    if (e)
+        zkc__listener_set(&e->lis, (void (*)(void))fn, ud);
 }
 
 const char *zkc_election_path(zkc_election *e)

@@ -597,6 +597,38 @@ void zkc__qm_leave(zkc__qm *m, int wait_ms, void (*done)(void *ctx), void *ctx)
         done(ctx);
 }
 
+typedef struct finish_report {
+    zkc__op *op;
+    int status;
+    char msg[256];
+} finish_report;
+
+static void finish_reported(void *ctx)
+{
+    finish_report *lr = ctx;
+    zkc__op_finish(lr->op, lr->status, "%s", lr->msg);
+    free(lr);
+}
+
+void zkc__qm_leave_finish(zkc__qm *m, int wait_ms, zkc__op *op, int status, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    finish_report *lr = calloc(1, sizeof *lr);
+    if (!lr) {
+        zkc__qm_leave(m, 0, NULL, NULL); /* the node goes to the janitor */
+        zkc__op_finish(op, status, "%s", msg);
+        return;
+    }
+    lr->op = op;
+    lr->status = status;
+    memcpy(lr->msg, msg, sizeof msg);
+    zkc__qm_leave(m, wait_ms, finish_reported, lr);
+}
+
 void zkc__qm_lost(zkc__qm *m)
 {
     if (m->node)
