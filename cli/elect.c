@@ -46,14 +46,13 @@ void help_elect(FILE *f)
             "  zkcoord --hosts zk1:2181 elect --id reaper-$(hostname) /orders/reaper -- ./reap.sh\n");
 }
 
-enum { E_ID = 1, E_DATA, E_TIMEOUT, E_KILL_SUSPEND, E_GRACE };
+enum { E_ID = 1, E_DATA, E_TIMEOUT };
 
 static const optdef elect_opts[] = {
     {"id", 0, 1, E_ID},
     {"data", 0, 1, E_DATA},
     {"timeout", 't', 1, E_TIMEOUT},
-    {"kill-on-suspend", 0, 0, E_KILL_SUSPEND},
-    {"grace", 0, 1, E_GRACE},
+    SUP_OPTS,
     {NULL, 0, 0, 0},
 };
 
@@ -66,51 +65,24 @@ typedef struct elect_job {
     zkc_election *e;
 } elect_job;
 
+static int elect_opt(int id, const args *a, void *ud)
+{
+    elect_job *j = ud;
+    switch (id) {
+    case E_ID: j->id = a->val; break;
+    case E_DATA: j->data = a->val; break;
+    case E_TIMEOUT: return parse_seconds(a->val, "--timeout", &j->timeout_ms) ? ZX_USAGE : 0;
+    }
+    return 0;
+}
+
 static int elect_parse(int argc, char **argv, elect_job *j)
 {
     supervisor *s = &j->s;
-    args a = {argc, argv, 0, 0, NULL, NULL};
     j->timeout_ms = ZKC_FOREVER;
-    for (int id; !s->command && (id = next_arg(&a, elect_opts)) != A_END;) {
-        switch (id) {
-        case A_ERR: return ZX_USAGE;
-        case A_POS:
-            if (!s->path)
-                s->path = a.val;
-            else
-                s->command = &a.argv[a.i - 1]; /* the command starts here: stop parsing */
-            break;
-        case A_DASHDASH:
-            if (s->path && a.i < a.argc)
-                s->command = &a.argv[a.i];
-            break;
-        case E_ID: j->id = a.val; break;
-        case E_DATA: j->data = a.val; break;
-        case E_TIMEOUT:
-            if (parse_seconds(a.val, "--timeout", &j->timeout_ms))
-                return ZX_USAGE;
-            break;
-        case E_GRACE:
-            if (parse_seconds(a.val, "--grace", &s->grace_ms))
-                return ZX_USAGE;
-            break;
-        case E_KILL_SUSPEND: s->kill_on_suspend = 1; break;
-        }
-    }
-    if (g.help) {
-        help_elect(stdout);
-        return ZX_OK;
-    }
-    if (!s->path) {
-        msg("missing PATH and COMMAND (see 'zkcoord elect --help')");
-        return ZX_USAGE;
-    }
-    if (check_path(s->path))
-        return ZX_USAGE;
-    if (!s->command) {
-        msg("missing COMMAND after PATH %s (see 'zkcoord elect --help')", s->path);
-        return ZX_USAGE;
-    }
+    int ex = sup_parse(s, argc, argv, elect_opts, "elect", help_elect, elect_opt, j);
+    if (ex != GO_ON)
+        return ex;
     if (j->id && !*j->id) {
         msg("--id must not be empty");
         return ZX_USAGE;
@@ -142,14 +114,20 @@ static void on_event(zkc_election *e, zkc_election_event ev, void *ud)
 
 static void cancel_lead(void *ud)
 {
-    zkc_election_cancel(ud);
+    zkc_election_cancel(((elect_job *)ud)->e);
 }
 
-/* Who leads now, for the "not elected" message. */
-static void describe_leader(zkc_client *c, const char *path)
+/* Not elected in time: say who leads. */
+static void busy(void *ud)
 {
+    elect_job *j = ud;
+    const char *path = j->s.path;
+    if (j->timeout_ms == 0)
+        msg("election %s: not leader (--timeout 0: not waiting)", path);
+    else
+        msg("election %s: not elected within %.3g s", path, j->timeout_ms / 1000.0);
     zkc_election_leader_info in;
-    if (zkc_election_leader(c, path, &in))
+    if (zkc_election_leader(j->s.c, path, &in))
         return;
     msg("%s is led by '%s' (session 0x%" PRIx64 ", term token %" PRId64 ")", path, in.participant_id,
         (uint64_t)in.session_id, in.token);
@@ -163,28 +141,11 @@ static int elect_stand(elect_job *j)
     int rc = zkc_election_create(s->c, path, j->id, j->data, j->data ? (int)strlen(j->data) : 0, &j->e);
     if (rc)
         return fail_lib(rc, zkc_errmsg(), "election %s", path);
-    s->x.wake_w = s->pfd[1];
     zkc_election_set_listener(j->e, on_event, &s->x);
+    s->x.wake_w = s->pfd[1];
     if ((rc = zkc_election_lead_async(j->e, j->timeout_ms, on_led, &s->x)))
         return fail_lib(rc, zkc_errmsg(), "election %s: cannot stand", path);
-    int ex = sup_wait_grant(s, cancel_lead, j->e);
-    if (ex != GO_ON)
-        return ex;
-    if (s->x.status == ZKC_ETIMEDOUT) {
-        if (j->timeout_ms == 0)
-            msg("election %s: not leader (--timeout 0: not waiting)", path);
-        else
-            msg("election %s: not elected within %.3g s", path, j->timeout_ms / 1000.0);
-        describe_leader(s->c, path);
-        return ZX_BUSY;
-    }
-    if (s->x.status)
-        return fail_lib(s->x.status, s->x.errmsg, "election %s: cannot lead", path);
-    if ((ex = sup_granted(s)) != GO_ON)
-        return ex;
-    if (g.verbose)
-        msg("election %s: leader as '%s', term token %" PRId64, path, j->id, s->x.token);
-    return GO_ON;
+    return sup_wait_grant(s, cancel_lead, busy, j);
 }
 
 static int take(void *ud)

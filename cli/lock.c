@@ -40,14 +40,13 @@ void help_lock(FILE *f)
             "  zkcoord --hosts zk1:2181 lock --timeout 10 /jobs/nightly -- ./nightly.sh\n");
 }
 
-enum { L_TIMEOUT = 1, L_READ, L_WRITE, L_KILL_SUSPEND, L_GRACE };
+enum { L_TIMEOUT = 1, L_READ, L_WRITE };
 
 static const optdef lock_opts[] = {
     {"timeout", 't', 1, L_TIMEOUT},
     {"read", 'r', 0, L_READ},
     {"write", 'w', 0, L_WRITE},
-    {"kill-on-suspend", 0, 0, L_KILL_SUSPEND},
-    {"grace", 0, 1, L_GRACE},
+    SUP_OPTS,
     {NULL, 0, 0, 0},
 };
 
@@ -90,61 +89,32 @@ typedef struct lock_job {
 
 /* ---- parse */
 
+static int lock_opt(int id, const args *a, void *ud)
+{
+    lock_request *rq = ud;
+    switch (id) {
+    case L_TIMEOUT: return parse_seconds(a->val, "--timeout", &rq->timeout_ms) ? ZX_USAGE : 0;
+    case L_READ:
+    case L_WRITE: {
+        int want = id == L_READ ? ZKC_LOCK_READ : ZKC_LOCK_WRITE;
+        if (rq->kind != ZKC_LOCK_MUTEX && rq->kind != want) {
+            msg("--read and --write exclude each other");
+            return ZX_USAGE;
+        }
+        rq->kind = want;
+        return 0;
+    }
+    }
+    return 0;
+}
+
 static int lock_parse(int argc, char **argv, supervisor *s, lock_request *rq)
 {
-    args a = {argc, argv, 0, 0, NULL, NULL};
     *rq = (lock_request){.timeout_ms = ZKC_FOREVER, .kind = ZKC_LOCK_MUTEX};
-    for (int id; !s->command && (id = next_arg(&a, lock_opts)) != A_END;) {
-        switch (id) {
-        case A_ERR: return ZX_USAGE;
-        case A_POS:
-            if (!s->path)
-                s->path = a.val;
-            else
-                s->command = &a.argv[a.i - 1]; /* the command starts here: stop parsing */
-            break;
-        case A_DASHDASH:
-            if (s->path && a.i < a.argc)
-                s->command = &a.argv[a.i];
-            break;
-        case L_TIMEOUT:
-            if (parse_seconds(a.val, "--timeout", &rq->timeout_ms))
-                return ZX_USAGE;
-            break;
-        case L_GRACE:
-            if (parse_seconds(a.val, "--grace", &s->grace_ms))
-                return ZX_USAGE;
-            break;
-        case L_READ:
-        case L_WRITE: {
-            int want = id == L_READ ? ZKC_LOCK_READ : ZKC_LOCK_WRITE;
-            if (rq->kind != ZKC_LOCK_MUTEX && rq->kind != want) {
-                msg("--read and --write exclude each other");
-                return ZX_USAGE;
-            }
-            rq->kind = want;
-            break;
-        }
-        case L_KILL_SUSPEND: s->kill_on_suspend = 1; break;
-        }
-    }
-    if (g.help) {
-        help_lock(stdout);
-        return ZX_OK;
-    }
-    if (!s->path) {
-        msg("missing PATH and COMMAND (see 'zkcoord lock --help')");
-        return ZX_USAGE;
-    }
-    if (check_path(s->path))
-        return ZX_USAGE;
-    if (!s->command) {
-        msg("missing COMMAND after PATH %s (see 'zkcoord lock --help')", s->path);
-        return ZX_USAGE;
-    }
-    snprintf(s->what, sizeof s->what, "lock %s", s->path);
+    int ex = sup_parse(s, argc, argv, lock_opts, "lock", help_lock, lock_opt, rq);
+    snprintf(s->what, sizeof s->what, "lock %s", s->path ? s->path : "");
     s->path_env = "ZKC_LOCK_PATH=";
-    return GO_ON;
+    return ex;
 }
 
 /* ---- acquire */
@@ -165,7 +135,18 @@ static void on_lock_event(zkc_lock *l, zkc_lock_event ev, void *ud)
 
 static void cancel_acquire(void *ud)
 {
-    zkc_lock_cancel(ud);
+    zkc_lock_cancel(((lock_job *)ud)->l);
+}
+
+static void busy(void *ud)
+{
+    lock_job *j = ud;
+    const char *path = j->s.path;
+    if (j->rq.timeout_ms == 0)
+        msg("lock %s is busy (--timeout 0: not waiting)", path);
+    else
+        msg("lock %s: not acquired within %.3g s", path, j->rq.timeout_ms / 1000.0);
+    describe_holder(j->s.c, path);
 }
 
 static int lock_acquire(lock_job *j)
@@ -177,28 +158,11 @@ static int lock_acquire(lock_job *j)
         return fail_lib(rc, zkc_errmsg(), "lock %s", path);
     if (j->rw)
         j->l = j->rq.kind == ZKC_LOCK_READ ? zkc_rwlock_read(j->rw) : zkc_rwlock_write(j->rw);
-    s->x.wake_w = s->pfd[1];
     zkc_lock_set_listener(j->l, on_lock_event, &s->x);
+    s->x.wake_w = s->pfd[1];
     if ((rc = zkc_lock_acquire_async(j->l, j->rq.timeout_ms, on_acquired, &s->x)))
         return fail_lib(rc, zkc_errmsg(), "lock %s: cannot start acquiring", path);
-    int ex = sup_wait_grant(s, cancel_acquire, j->l);
-    if (ex != GO_ON)
-        return ex;
-    if (s->x.status == ZKC_ETIMEDOUT) {
-        if (j->rq.timeout_ms == 0)
-            msg("lock %s is busy (--timeout 0: not waiting)", path);
-        else
-            msg("lock %s: not acquired within %.3g s", path, j->rq.timeout_ms / 1000.0);
-        describe_holder(s->c, path);
-        return ZX_BUSY;
-    }
-    if (s->x.status)
-        return fail_lib(s->x.status, s->x.errmsg, "lock %s: cannot acquire", path);
-    if ((ex = sup_granted(s)) != GO_ON)
-        return ex;
-    if (g.verbose)
-        msg("lock %s acquired, fencing token %" PRId64, path, s->x.token);
-    return GO_ON;
+    return sup_wait_grant(s, cancel_acquire, busy, j);
 }
 
 /* ---- the end: release */

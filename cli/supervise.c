@@ -248,7 +248,52 @@ static int sup_connect(supervisor *s)
     return GO_ON;
 }
 
-int sup_wait_grant(supervisor *s, void (*cancel)(void *ud), void *ud)
+int sup_parse(supervisor *s, int argc, char **argv, const optdef *opts, const char *cmd, void (*help)(FILE *f),
+              int (*own)(int id, const args *a, void *ud), void *ud)
+{
+    args a = {argc, argv, 0, 0, NULL, NULL};
+    for (int id; !s->command && (id = next_arg(&a, opts)) != A_END;) {
+        int ex = 0;
+        switch (id) {
+        case A_ERR: return ZX_USAGE;
+        case A_POS:
+            if (!s->path)
+                s->path = a.val;
+            else
+                s->command = &a.argv[a.i - 1]; /* the command starts here: stop parsing */
+            break;
+        case A_DASHDASH:
+            if (s->path && a.i < a.argc)
+                s->command = &a.argv[a.i];
+            break;
+        case SUP_GRACE:
+            if (parse_seconds(a.val, "--grace", &s->grace_ms))
+                return ZX_USAGE;
+            break;
+        case SUP_KILL_SUSPEND: s->kill_on_suspend = 1; break;
+        default: ex = own(id, &a, ud); break;
+        }
+        if (ex)
+            return ex;
+    }
+    if (g.help) {
+        help(stdout);
+        return ZX_OK;
+    }
+    if (!s->path) {
+        msg("missing PATH and COMMAND (see 'zkcoord %s --help')", cmd);
+        return ZX_USAGE;
+    }
+    if (check_path(s->path))
+        return ZX_USAGE;
+    if (!s->command) {
+        msg("missing COMMAND after PATH %s (see 'zkcoord %s --help')", s->path, cmd);
+        return ZX_USAGE;
+    }
+    return GO_ON;
+}
+
+int sup_wait_grant(supervisor *s, void (*cancel)(void *ud), void (*busy)(void *ud), void *ud)
 {
     s->x.wake_w = s->pfd[1];
     while (!atomic_load(&s->x.granted_done)) {
@@ -260,16 +305,19 @@ int sup_wait_grant(supervisor *s, void (*cancel)(void *ud), void *ud)
             return 128 + sig;
         }
     }
-    return GO_ON;
-}
-
-int sup_granted(supervisor *s)
-{
+    if (s->x.status == ZKC_ETIMEDOUT) {
+        busy(ud);
+        return ZX_BUSY;
+    }
+    if (s->x.status)
+        return fail_lib(s->x.status, s->x.errmsg, "%s: not granted", s->what);
     s->held = 1;
     if (atomic_load(&s->x.lost) || (s->kill_on_suspend && atomic_load(&s->x.suspended))) {
         msg("%s was lost right after it was granted; not running the command", s->what);
         return ZX_LOST;
     }
+    if (g.verbose)
+        msg("%s granted, fencing token %" PRId64, s->what, s->x.token);
     return GO_ON;
 }
 

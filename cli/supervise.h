@@ -57,11 +57,21 @@ typedef struct supervisor {
 } supervisor;
 
 void sup_init(supervisor *s);
+
+/* The options every supervised subcommand has; its table lists SUP_OPTS. */
+enum { SUP_GRACE = 100, SUP_KILL_SUSPEND };
+#define SUP_OPTS {"kill-on-suspend", 0, 0, SUP_KILL_SUSPEND}, {"grace", 0, 1, SUP_GRACE}
+/* Parse the subcommand's line: its own options go to own(id, a, ud) (0, or
+ * an exit status); PATH, COMMAND and SUP_OPTS are ours. GO_ON, or the exit
+ * status (ZX_OK after --help). `cmd` names the subcommand in messages. */
+int sup_parse(supervisor *s, int argc, char **argv, const optdef *opts, const char *cmd, void (*help)(FILE *f),
+              int (*own)(int id, const args *a, void *ud), void *ud);
+
 /* Wait for hold_granted; a forwarded signal calls cancel(ud) (either the
- * grant wins, then s->held is set, or nothing is held) and returns 128+sig. */
-int sup_wait_grant(supervisor *s, void (*cancel)(void *ud), void *ud);
-/* After a grant: GO_ON, or ZX_LOST when the hold was lost at once. */
-int sup_granted(supervisor *s);
+ * grant wins, then s->held is set, or nothing is held) and returns 128+sig.
+ * ZKC_ETIMEDOUT: busy(ud) says so, ZX_BUSY. Another error: its message, its
+ * exit status. A hold lost at once: ZX_LOST. GO_ON once held. */
+int sup_wait_grant(supervisor *s, void (*cancel)(void *ud), void (*busy)(void *ud), void *ud);
 /* The whole run: block the handled signals in every thread, connect (in a
  * helper thread, so ^C works meanwhile), take(ud) (GO_ON once held, using
  * sup_wait_grant and sup_granted; else the exit status), run COMMAND in its
