@@ -392,6 +392,10 @@ ZKC_EXTERN int zkc_election_cancel(zkc_election *e);
 /* End our term: delete our node, so the next participant leads. ZKC_ENOTHELD
  * when not leading; ZKC_ESESSIONLOST when the term had already been LOST. */
 ZKC_EXTERN int zkc_election_resign(zkc_election *e);
+/* As zkc_election_resign; cb runs exactly once, after the node is gone (or
+ * handed to the janitor when the delete got no answer). */
+typedef void (*zkc_election_resign_cb)(zkc_election *e, int status, void *ud);
+ZKC_EXTERN int zkc_election_resign_async(zkc_election *e, zkc_election_resign_cb cb, void *ud);
 /* The current term's token (czxid of our node); ZKC_ENOTHELD when not leading. */
 ZKC_EXTERN int zkc_election_token(zkc_election *e, int64_t *token);
 /* 1 while leading, not LOST, and connected. */

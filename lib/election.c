@@ -458,9 +458,35 @@ static void resigned(void *ctx)
         zkc__op_finish(op, 0, NULL);
 }
 
+typedef struct resign_op {
+    zkc__op op;
+    zkc_election *e;
+    zkc_election_resign_cb cb;
+    void *ud;
+} resign_op;
+
+static void resign_invoke(zkc__op *op)
+{
+    resign_op *r = ZKC__CONTAINER_OF(op, resign_op, op);
+    if (r->cb)
+        r->cb(r->e, op->status, r->ud);
+}
+
+static void resign_release(zkc__op *op)
+{
+    resign_op *r = ZKC__CONTAINER_OF(op, resign_op, op);
+    zkc_election *e = r->e;
+    free(r);
+    el_unref(e);
+}
+
 static void resign_start(zkc__op *op)
 {
-    zkc_election *e = zkc__call_ctx(op);
+    zkc_election *e = ZKC__CONTAINER_OF(op, resign_op, op)->e;
+    if (e->destroyed) {
+        zkc__op_finish(op, ZKC_ECLOSED, "election %s is being destroyed", e->path);
+        return;
+    }
     if (GET(e->lost)) {
         PUT(e->lost, 0);
         zkc__op_finish(op, ZKC_ESESSIONLOST,
@@ -478,12 +504,40 @@ static void resign_start(zkc__op *op)
     zkc__qm_leave(&e->m, -1, resigned, e);
 }
 
+static int resign_run(zkc_election *e, zkc_election_resign_cb cb, void *ud, int blocking)
+{
+    resign_op *r = calloc(1, sizeof *r);
+    if (!r)
+        return zkc__err(ZKC_ENOMEM, "out of memory");
+    r->op.c = e->c;
+    r->op.invoke = resign_invoke;
+    r->op.release = resign_release;
+    r->e = e;
+    r->cb = cb;
+    r->ud = ud;
+    el_ref(e);
+    int rc = zkc__op_run(&r->op, resign_start, blocking);
+    if (blocking)
+        r->op.release(&r->op);
+    return rc;
+}
+
 int zkc_election_resign(zkc_election *e)
 {
     int rc = check_el(e, 0, "zkc_election_resign");
     if (rc || (rc = zkc__check_blocking(e->c)) != 0)
         return rc;
-    return zkc__call_run(e->c, resign_start, e);
+    return resign_run(e, NULL, NULL, 1);
+}
+
+int zkc_election_resign_async(zkc_election *e, zkc_election_resign_cb cb, void *ud)
+{
+    int rc = check_el(e, 0, "zkc_election_resign_async");
+    if (rc)
+        return rc;
+    if (!cb)
+        return zkc__err(ZKC_EINVAL, "zkc_election_resign_async: callback is NULL");
+    return resign_run(e, cb, ud, 0);
 }
 
 static void el_shutdown(zkc__object *o)

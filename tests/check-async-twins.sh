@@ -18,6 +18,9 @@ zkc_lock_token           local accessor
 zkc_lock_is_held         local accessor
 zkc_lock_cancel          local: waits for the engine only, never for a server
 zkc_idgen_cancel         local: waits for the engine only, never for a server
+zkc_election_cancel      local: waits for the engine only, never for a server
+zkc_election_token       local accessor
+zkc_election_is_leader   local accessor
 zkc_lock_release         talks to the server; not in issue 18 part 1 list: follow-up
 zkc_multilock_release    talks to the server; not in issue 18 part 1 list: follow-up
 '

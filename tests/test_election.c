@@ -30,6 +30,12 @@ static void lead_cb(zkc_election *e, int status, int64_t token, void *ud)
     tu_events_add(ud, status, token);
 }
 
+static void resign_cb(zkc_election *e, int status, void *ud)
+{
+    (void)e;
+    tu_events_add(ud, status, 0);
+}
+
 static void ev_cb(zkc_election *e, zkc_election_event ev, void *ud)
 {
     (void)e;
@@ -146,6 +152,8 @@ START_TEST(t_token_increasing)
     tu_unique_path(path, sizeof path, "el-token");
     zkc_client *c = tu_client(tu_hosts()), *c2 = tu_client(tu_hosts());
     zkc_election *e = mkel(c, path, "one", NULL), *f = mkel(c2, path, "two", NULL);
+    tu_events rev;
+    tu_events_init(&rev);
     int64_t last = 0;
     for (int i = 0; i < 6; i++) {
         zkc_election *x = i % 2 ? f : e;
@@ -158,7 +166,14 @@ START_TEST(t_token_increasing)
         ck_assert_int_eq(zkc_election_token(x, &again), 0);
         ck_assert_int_eq(again, t);
         last = t;
-        ck_assert_int_eq(zkc_election_resign(x), 0);
+        if (i % 2) {
+            /* The callback form: once, after the node is gone. */
+            ck_assert_int_eq(zkc_election_resign_async(x, resign_cb, &rev), 0);
+            ck_assert_int_eq(tu_events_wait_total(&rev, i / 2 + 1, tu_ms(10000)), i / 2 + 1);
+            ck_assert_int_eq(rev.ev[i / 2], 0);
+        } else {
+            ck_assert_int_eq(zkc_election_resign(x), 0);
+        }
         ck_assert_int_eq(zkc_election_token(x, &again), ZKC_ENOTHELD);
         ck_assert_int_eq(zkc_election_resign(x), ZKC_ENOTHELD);
     }
@@ -166,6 +181,8 @@ START_TEST(t_token_increasing)
     zkc_election_destroy(f);
     zkc_client_destroy(c);
     zkc_client_destroy(c2);
+    ck_assert_int_eq(tu_events_total(&rev), 3);
+    tu_events_destroy(&rev);
 }
 END_TEST
 
@@ -285,6 +302,8 @@ START_TEST(t_bad_input)
     int64_t t;
     ck_assert_int_eq(zkc_election_token(e, &t), ZKC_ENOTHELD);
     ck_assert_int_eq(zkc_election_resign(e), ZKC_ENOTHELD);
+    ck_assert_int_eq(zkc_election_resign_async(e, NULL, NULL), ZKC_EINVAL);
+    ck_assert_int_eq(zkc_election_resign_async(NULL, resign_cb, NULL), ZKC_EINVAL);
     ck_assert_int_eq(zkc_election_lead(e, 0, &t), 0);
 
     /* Who leads, callback form: exactly once, with the leader's token. */
