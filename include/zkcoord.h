@@ -409,7 +409,7 @@ ZKC_EXTERN const char *zkc_election_path(zkc_election *e);
  * the term may end as it is read; only the leader's own token fences. */
 typedef struct zkc_election_leader_info {
     char *participant_id; /* NUL-terminated */
-    void *data;           /* NULL when none */
+    void *data;           /* NULL when none; a NUL byte follows its len bytes */
     int len;
     int64_t token;        /* czxid of the leader's node */
     int64_t session_id;   /* ephemeralOwner of the leader's node */
