@@ -1,11 +1,13 @@
 /*
  * The member core: our node in a sequential queue, and everything it takes to
- * keep exactly one of them there. Locks, read/write locks and semaphores run
- * on it (lock.c decides from the sorted queue; this file never decides).
+ * keep exactly one of them there. Locks, read/write locks, semaphores and
+ * elections run on it (lock.c and election.c decide from the sorted queue;
+ * this file never decides).
  *
  * One attempt, all on the engine thread:
  *   create "<dir>/_c_<uuid>-<tag>" EPHEMERAL_SEQUENTIAL (parents as containers
- *   on NONODE)
+ *   on NONODE), holding the owner's data (an election's participant id) or
+ *   "zkcoord <host> <pid>"
  *     -> no answer (connection loss, operation timeout: zkc__zrc_indeterminate):
  *        sync, list, find our uuid (owned by this session), else create again;
  *        nothing is reported until that is decided, so no caller ever hears

@@ -1,6 +1,8 @@
 /* Recipe objects: the list of live objects the client cancels at shutdown,
- * and the per-client singleton registry (a recipe's state shared by all its
- * objects of one client, freed with the client). */
+ * the per-client singleton registry (a recipe's state shared by all its
+ * objects of one client, freed with the client), and the listener cell through
+ * which a lock or an election tells its user about SUSPENDED, RECONNECTED and
+ * LOST on the dispatch thread. */
 #include "internal.h"
 
 #include <stdlib.h>
