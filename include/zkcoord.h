@@ -97,6 +97,7 @@ extern "C" {
 #define ZKC_ESERVER      -23  /* unexpected server error (see zkc_errmsg) */
 #define ZKC_ELIMIT       -24  /* a size or count limit of ZooKeeper or of the recipe */
 #define ZKC_EOUTOFSTOCK  -25  /* reservation refused: not enough stock (fail-fast mode) */
+#define ZKC_EFENCED      -26  /* guarded write refused: the guard's lock hold has ended (nothing written) */
 
 /* Short description of a ZKC_E* code ("invalid argument"). Never NULL. */
 ZKC_EXTERN const char *zkc_strerror(int err);
@@ -185,7 +186,8 @@ ZKC_EXTERN int zkc_client_session_timeout(zkc_client *c);
 
 typedef enum {
     ZKC_REQ_CREATE = 0, ZKC_REQ_DELETE, ZKC_REQ_EXISTS, ZKC_REQ_GET, ZKC_REQ_SET,
-    ZKC_REQ_CHILDREN, ZKC_REQ_SYNC, ZKC_REQ_MULTI, ZKC_REQ_REMOVE_WATCH, ZKC_REQ_OTHER
+    ZKC_REQ_CHILDREN, ZKC_REQ_SYNC, ZKC_REQ_MULTI, ZKC_REQ_REMOVE_WATCH, ZKC_REQ_OTHER,
+    ZKC_REQ_CHECK /* a version check: only inside a multi (zkc_metrics.writes) */
 } zkc_req_kind;
 /* Room for request kinds in zkc_stats (more than used, for later kinds). */
 #define ZKC_REQ_KINDS_MAX 16
@@ -204,6 +206,143 @@ typedef struct zkc_stats {
 } zkc_stats;
 
 ZKC_EXTERN void zkc_client_stats(zkc_client *c, zkc_stats *out);
+
+/* ---------------------------------------------------------------- metrics
+ *
+ * Every client counts, in memory and at no cost to the servers (no request is
+ * sent for them): operations by recipe kind and outcome, latency histograms,
+ * conflicts and retries, combined batch sizes, the session's history, waiters
+ * and holders now, and the requests and writes it sent. Counters are atomic
+ * and monotonic for the client's life (they survive LOST and new sessions);
+ * reading them takes no lock the engine waits on.
+ *
+ * WHAT AN OPERATION IS: one call of the recipe's API that goes to the engine
+ * (blocking or _async), counted when submitted (not when refused at once, e.g.
+ * ZKC_EINVAL) and once when it completes, with its status. (A multi-lock
+ * acquire whose first lock refuses the submission counts, as failed.) Recipes built on
+ * other recipes count both: an id generator's lease is also a counter add, a
+ * rate limiter's write a counter operation, a multi-lock also one lock acquire
+ * per lock. Local calls are not operations: zkc_lock_token, a blocking
+ * zkc_idgen_next that finds an id at hand (its _async form is one), and the
+ * objects' create and destroy.
+ *
+ * HISTOGRAMS (fixed buckets; cumulative, Prometheus "le" semantics):
+ *   ZKC_HIST_LOCK_WAIT       successful acquires (lock, rwlock, semaphore,
+ *                            multilock): call to grant
+ *   ZKC_HIST_LOCK_HOLD       holds of lock, rwlock, semaphore: grant to release
+ *                            or loss (recorded when the hold ends)
+ *   ZKC_HIST_COUNTER_ADD     successful zkc_counter_add calls: call to reply
+ *   ZKC_HIST_RESERVE         inventory reservations decided (reserved, or
+ *                            ZKC_EOUTOFSTOCK): call to decision
+ *   ZKC_HIST_ELECTION_WAIT   leader elections: call to leadership (reserved:
+ *                            stays empty until the election recipe records it)
+ *     time buckets, upper bounds in milliseconds: ZKC_METRICS_TIME_BOUNDS_MS;
+ *     sums in microseconds (the exposition writes seconds)
+ *   ZKC_HIST_COUNTER_BATCH   counter updates combined into one transaction
+ *   ZKC_HIST_INVENTORY_BATCH reservations combined into one enqueue transaction
+ *     size buckets: ZKC_METRICS_SIZE_BOUNDS; sums in updates
+ *
+ * PROMETHEUS EXPOSITION (zkc_client_metrics_format / _write), names:
+ *   zkc_operations_started_total{kind}           counter
+ *   zkc_operations_total{kind,result}            counter; result "ok" or the
+ *                                                error's name ("timedout", "outofstock", ...)
+ *   zkc_operations_in_flight{kind}               gauge
+ *   zkc_lock_waiters{kind}, zkc_lock_holders{kind}  gauges (lock kinds)
+ *   zkc_lock_wait_seconds, zkc_lock_hold_seconds,
+ *   zkc_counter_add_seconds, zkc_reservation_decision_seconds,
+ *   zkc_election_wait_seconds                    histograms
+ *   zkc_batch_size{kind="counter"|"inventory"}   histogram
+ *   zkc_requests_total{type}, zkc_writes_total{type}  counters (writes count the
+ *                                                ops inside each multi: create, delete, set, check)
+ *   zkc_cas_conflicts_total, zkc_retries_total, zkc_callbacks_total,
+ *   zkc_sessions_total, zkc_suspended_total, zkc_reconnected_total,
+ *   zkc_lost_total, zkc_disconnected_seconds_total  counters
+ *   zkc_connected                                gauge (1 connected, else 0)
+ * Operation and histogram series carry a label prefix="<label>" when the
+ * operation's path is under a prefix registered with
+ * zkc_client_metrics_label_prefix (unlabelled series: no registered prefix
+ * matched). Labels from zkc_client_metrics_const_label go on every series. */
+#define ZKC_METRICS_VERSION 1
+#define ZKC_METRICS_KINDS_MAX 16   /* room in the arrays below; zkc_metric_kind uses fewer */
+#define ZKC_METRICS_ERRORS_MAX 32  /* ops_failed[kind][-code], for codes -1 .. -31 */
+#define ZKC_METRICS_HISTS_MAX 8
+#define ZKC_METRICS_BUCKETS_MAX 24
+/* Bucket upper bounds (the last bucket, +Inf, is implicit). */
+#define ZKC_METRICS_TIME_BOUNDS_MS 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000
+#define ZKC_METRICS_TIME_NBOUNDS 15
+#define ZKC_METRICS_SIZE_BOUNDS 1, 2, 4, 8, 16, 32, 64, 128, 256
+#define ZKC_METRICS_SIZE_NBOUNDS 9
+/* Prefixes and constant labels a client can register (each). */
+#define ZKC_METRICS_PREFIXES_MAX 16
+#define ZKC_METRICS_CONST_LABELS_MAX 4
+
+typedef enum {
+    ZKC_MK_LOCK = 0, ZKC_MK_RWLOCK, ZKC_MK_SEMAPHORE, ZKC_MK_MULTILOCK, ZKC_MK_COUNTER,
+    ZKC_MK_INVENTORY, ZKC_MK_RATELIMIT, ZKC_MK_IDGEN, ZKC_MK_ADMIN,
+    ZKC_MK_ELECTION, /* reserved for the election recipe: zero until it counts */
+    ZKC_MK_COUNT /* kinds in use; later versions append */
+} zkc_metric_kind;
+
+typedef enum {
+    ZKC_HIST_LOCK_WAIT = 0, ZKC_HIST_LOCK_HOLD, ZKC_HIST_COUNTER_ADD, ZKC_HIST_RESERVE,
+    ZKC_HIST_ELECTION_WAIT, ZKC_HIST_COUNTER_BATCH, ZKC_HIST_INVENTORY_BATCH,
+    ZKC_HIST_COUNT
+} zkc_metric_hist;
+
+typedef struct zkc_histogram {
+    uint64_t count;                            /* observations */
+    uint64_t sum;                              /* microseconds, or units for sizes */
+    uint64_t bucket[ZKC_METRICS_BUCKETS_MAX];  /* bucket[i]: observations <= bound i;
+                                                * bucket[nbounds] (+Inf) == count */
+} zkc_histogram;
+
+/* Grows only at its end, so a program built against an older header keeps
+ * working: set `size` to sizeof(zkc_metrics) before the call; the library
+ * fills only what fits in `size` bytes and sets `version` to its own
+ * ZKC_METRICS_VERSION (a newer library's extra fields are then just absent;
+ * an older library leaves fields it does not know zero). Totals over every
+ * prefix. Gauges (in_flight, waiters, holders) are signed. */
+typedef struct zkc_metrics {
+    uint32_t size;     /* in: sizeof(zkc_metrics) as the caller knows it */
+    uint32_t version;  /* out: the library's ZKC_METRICS_VERSION */
+    uint64_t ops_started[ZKC_METRICS_KINDS_MAX];
+    uint64_t ops_succeeded[ZKC_METRICS_KINDS_MAX];
+    uint64_t ops_failed[ZKC_METRICS_KINDS_MAX][ZKC_METRICS_ERRORS_MAX]; /* [kind][-code] */
+    int64_t ops_in_flight[ZKC_METRICS_KINDS_MAX];
+    int64_t waiters[ZKC_METRICS_KINDS_MAX];  /* acquires waiting now (lock kinds) */
+    int64_t holders[ZKC_METRICS_KINDS_MAX];  /* holds now (lock, rwlock, semaphore) */
+    zkc_histogram hist[ZKC_METRICS_HISTS_MAX];
+    uint64_t requests[ZKC_REQ_KINDS_MAX];    /* requests sent, by zkc_req_kind */
+    uint64_t writes[ZKC_REQ_KINDS_MAX];      /* write ops sent (alone or in a multi), by zkc_req_kind */
+    uint64_t conflicts, retries, callbacks;  /* as in zkc_stats */
+    uint64_t sessions, suspended, reconnected, lost;
+    uint64_t disconnected_ms;                /* time without a connection, ended disconnections */
+    int32_t connected;                       /* 1 now connected */
+    int32_t reserved0;
+} zkc_metrics;
+
+/* Fill *m (m->size set by the caller; at least offsetof(zkc_metrics,
+ * ops_started), else ZKC_EINVAL). Any thread; no server involved. */
+ZKC_EXTERN int zkc_client_metrics(zkc_client *c, zkc_metrics *m);
+/* Label operations on paths under `prefix` (the path itself or below it) with
+ * prefix="<label>" in the exposition: one series per registered prefix, never
+ * one per path. The first matching registration wins. label: [a-zA-Z0-9_:./-],
+ * 1..63 characters. Register before the operations to be labelled start (they
+ * are matched when submitted). ZKC_ELIMIT past ZKC_METRICS_PREFIXES_MAX. */
+ZKC_EXTERN int zkc_client_metrics_label_prefix(zkc_client *c, const char *prefix, const char *label);
+/* A label added to every series of this client's exposition (e.g. worker="3",
+ * so several processes' files can be merged). name: [a-zA-Z_][a-zA-Z0-9_]*,
+ * value: printable, escaped as the format requires. ZKC_ELIMIT past
+ * ZKC_METRICS_CONST_LABELS_MAX. */
+ZKC_EXTERN int zkc_client_metrics_const_label(zkc_client *c, const char *name, const char *value);
+/* The Prometheus text exposition format (version 0.0.4) of the client's metrics
+ * into buf, like snprintf: writes at most len bytes including a terminating
+ * NUL, returns the length the whole text needs (without the NUL), or a
+ * negative ZKC_E* code. buf may be NULL when len is 0. */
+ZKC_EXTERN long zkc_client_metrics_format(zkc_client *c, char *buf, size_t len);
+/* The same text written to fd (all of it, retrying short writes and EINTR).
+ * 0, ZKC_ENOMEM, or ZKC_ESERVER with zkc_errmsg naming errno. */
+ZKC_EXTERN int zkc_client_metrics_write(zkc_client *c, int fd);
 
 /* ------------------------------------------------------------------ locks */
 
@@ -270,6 +409,14 @@ ZKC_EXTERN int zkc_lock_cancel(zkc_lock *l);
  * release says so with ZKC_ESESSIONLOST (your critical section was not
  * protected to its end) and resets the object. */
 ZKC_EXTERN int zkc_lock_release(zkc_lock *l);
+/* Callback form: cb runs exactly once on the dispatch thread with the status
+ * zkc_lock_release would return (token 0): 0 when the count went down or the
+ * node was deleted (or handed to the janitor after a silent server),
+ * ZKC_ENOTHELD, ZKC_ESESSIONLOST as above. Destroying the lock or the client
+ * completes a release in flight with 0 (the node goes either way); one the
+ * engine had not started when the client's destroy began gets ZKC_ECLOSED
+ * (its hold ends with the session the destroy closes). */
+ZKC_EXTERN int zkc_lock_release_async(zkc_lock *l, zkc_lock_cb cb, void *ud);
 
 /* Fencing token of the current hold, or ZKC_ENOTHELD. */
 ZKC_EXTERN int zkc_lock_token(zkc_lock *l, int64_t *token);
@@ -314,7 +461,14 @@ typedef void (*zkc_multilock_cb)(zkc_multilock *m, int status, void *ud);
 ZKC_EXTERN int zkc_multilock_create(zkc_lock *const *locks, int n, zkc_multilock **out);
 ZKC_EXTERN int zkc_multilock_acquire(zkc_multilock *m, int timeout_ms);
 ZKC_EXTERN int zkc_multilock_acquire_async(zkc_multilock *m, int timeout_ms, zkc_multilock_cb cb, void *ud);
+/* Release every lock, in reverse canonical order; the first error among them
+ * is returned (each lock is released anyway). ZKC_ENOTHELD if not held. */
 ZKC_EXTERN int zkc_multilock_release(zkc_multilock *m);
+/* Callback form: the locks are released one after another by their
+ * zkc_lock_release_async; cb runs exactly once on the dispatch thread, after
+ * the last, with the first error. A submission that fails (ZKC_ENOTHELD,
+ * ZKC_EBUSY while acquiring or releasing, ZKC_EINVAL) never calls cb. */
+ZKC_EXTERN int zkc_multilock_release_async(zkc_multilock *m, zkc_multilock_cb cb, void *ud);
 ZKC_EXTERN void zkc_multilock_destroy(zkc_multilock *m);
 
 /* Queue introspection: the contenders at `path` (holders and waiters, of any
@@ -422,6 +576,77 @@ ZKC_EXTERN int zkc_election_leader_async(zkc_client *c, const char *path, zkc_el
 /* Frees what zkc_election_leader filled in (not the struct itself). */
 ZKC_EXTERN void zkc_election_leader_free(zkc_election_leader_info *info);
 
+/* ------------------------------------------------- writes guarded by the lock
+ *
+ * A fencing token protects a store only if that store checks it. For what a
+ * holder writes to ZooKeeper itself (counters, reservations, its own nodes), a
+ * guard makes the write conditional on the hold: the write goes in one
+ * ZooKeeper transaction with a check that the holder's lock node still exists.
+ * A holder paused past its session's expiry (GC pause, SIGSTOP, partition)
+ * whose lock has passed on cannot write any more: its node is gone, so the
+ * whole transaction fails on the server, whatever the paused process believes.
+ *
+ * A guard is a value (copy it freely): the path of a node that must exist and
+ * the token of the hold it stands for. Guarded calls: zkc_counter_add and
+ * zkc_counter_multi_add (a field of their options), the zkc_guarded_* writes
+ * below, and the inventory's restock, confirm and return through an object
+ * given zkc_inventory_set_guard. zkc_lock_guard takes one from a held
+ * lock; any node of your own (an election's leader node, say) can make one.
+ * A lock node's name carries a random id per acquire, so a node of a later
+ * hold never has the path of an earlier one: "exists" means "that hold has not
+ * ended". The guard does not keep a hold alive and needs no release.
+ *
+ * Failure semantics of every guarded write:
+ *   ZKC_EFENCED   the guard's node was gone (or, with a version, changed) when
+ *                 the write reached the leader: nothing was written. The hold
+ *                 has ended (released, session expired, node deleted): stop
+ *                 the critical section, take the lock again, re-read.
+ *   other errors  as for the unguarded call. Where that call is exactly once
+ *                 (counter adds), so is the guarded one: after a connection
+ *                 loss the outcome is decided first, and a check that fails
+ *                 then is a decided "not applied".
+ * A guarded write succeeded only if the hold was intact at the moment the
+ * servers applied it (the check and the write are one atomic transaction).
+ * Nothing is promised about the moment after: a write made just before the
+ * hold ended stands. SUSPENDED and LOST do not refuse a guarded write by
+ * themselves: the server's check decides (a LOST presumed by the client while
+ * the servers still keep the node lets the write through, rightly: the lock
+ * has not passed on). Cost: one more op in the same transaction (no extra
+ * round trip); the check needs READ permission on the lock node. */
+#define ZKC_GUARD_PATH_MAX 1025
+typedef struct zkc_guard {
+    char path[ZKC_GUARD_PATH_MAX]; /* node that must exist for the write to apply */
+    int32_t version;               /* -1: any version; else the node's exact data version */
+    int64_t token;                 /* the hold's fencing token (for your logs and stores) */
+} zkc_guard;
+
+/* Guard of the object's current hold (its node, version -1, its token).
+ * ZKC_ENOTHELD if the object holds nothing (or its hold was lost); ZKC_EINVAL
+ * for NULL. Local: no server is asked (the guard is checked at write time). */
+ZKC_EXTERN int zkc_lock_guard(zkc_lock *l, zkc_guard *out);
+
+/* Raw writes guarded by g (not NULL), exactly once: each is a transaction of
+ * the check, the write and this client's exactly-once marker (see counters),
+ * so a lost reply is decided rather than repeated; ZKC_EUNKNOWN only if no
+ * server answered within the operation timeout. ZKC_EFENCED: see above.
+ *   create: a persistent node (its parent must exist: ZKC_ENONODE otherwise;
+ *           ZKC_EEXISTS if it exists).
+ *   set:    version -1 for any; ZKC_EMISMATCH if the node's version differs,
+ *           ZKC_ENONODE if it is missing.
+ *   delete: version -1 for any; as set.
+ * The callback runs exactly once (status as above) on the dispatch thread. */
+typedef void (*zkc_guarded_cb)(zkc_client *c, int status, void *ud);
+ZKC_EXTERN int zkc_guarded_create(zkc_client *c, const zkc_guard *g, const char *path, const void *data, int len);
+ZKC_EXTERN int zkc_guarded_create_async(zkc_client *c, const zkc_guard *g, const char *path, const void *data,
+                                        int len, zkc_guarded_cb cb, void *ud);
+ZKC_EXTERN int zkc_guarded_set(zkc_client *c, const zkc_guard *g, const char *path, const void *data, int len,
+                               int version);
+ZKC_EXTERN int zkc_guarded_set_async(zkc_client *c, const zkc_guard *g, const char *path, const void *data,
+                                     int len, int version, zkc_guarded_cb cb, void *ud);
+ZKC_EXTERN int zkc_guarded_delete(zkc_client *c, const zkc_guard *g, const char *path, int version);
+ZKC_EXTERN int zkc_guarded_delete_async(zkc_client *c, const zkc_guard *g, const char *path, int version,
+                                        zkc_guarded_cb cb, void *ud);
+
 /* ---------------------------------------------------------------- counters */
 
 /* A counter is one znode holding a number, updated by versioned setData in a
@@ -452,6 +677,7 @@ typedef struct zkc_update {
     const char *key;     /* idempotency key (e.g. an order id) or NULL */
     int has_floor, has_ceiling;
     int64_t floor, ceiling; /* bounded add: refuse with ZKC_EBOUND if the result leaves [floor, ceiling] */
+    const zkc_guard *guard; /* or NULL: apply only while that hold lasts, else ZKC_EFENCED (copied at the call) */
 } zkc_update;
 
 typedef struct zkc_counter_result {
@@ -496,6 +722,8 @@ typedef struct zkc_counter_op {
     int64_t delta;
     int has_floor, has_ceiling;
     int64_t floor, ceiling;
+    const zkc_guard *guard; /* or NULL; every distinct guard of the ops joins the one
+                             * transaction: all apply only while every one holds */
 } zkc_counter_op;
 ZKC_EXTERN int zkc_counter_multi_add(zkc_client *c, const zkc_counter_op *ops, int n, const char *key,
                                      zkc_counter_result *results, int *failed_index);
@@ -642,6 +870,15 @@ ZKC_EXTERN int zkc_inventory_lookup(zkc_inventory *inv, const char *id, zkc_inve
 ZKC_EXTERN int zkc_inventory_lookup_async(zkc_inventory *inv, const char *id, zkc_inventory_reserve_cb cb, void *ud);
 /* Return the units of reservations past their hold time; *returned counts them. */
 ZKC_EXTERN int zkc_inventory_reap(zkc_inventory *inv, int64_t *returned);
+/* Guard (section "writes guarded by the lock") the restock, confirm and
+ * return calls made through this object from now on: each is written only
+ * while g's hold lasts, else it fails with ZKC_EFENCED and writes nothing.
+ * g is copied; NULL removes the guard. A call already made keeps the guard it
+ * was made with. Reserve, lookup, stock and reap are not guarded. Local: 0,
+ * or ZKC_EINVAL for a bad guard. After a connection loss the outcome is
+ * decided first: an attempt that had landed before the hold ended counts as
+ * done (0), as for the unguarded calls. */
+ZKC_EXTERN int zkc_inventory_set_guard(zkc_inventory *inv, const zkc_guard *g);
 ZKC_EXTERN int zkc_inventory_reap_async(zkc_inventory *inv, zkc_inventory_reap_cb cb, void *ud);
 
 /* ------------------------------------------------------------ fresh reads

@@ -349,6 +349,7 @@ static int cleanup_run(zkc_client *c, const char *lock_root, int dry_run, zkc_cl
         cleanup_release(&co->op);
         return zkc__err(ZKC_ENOMEM, "out of memory");
     }
+    zkc__metrics_tag(&co->op.ms, c, ZKC_MK_ADMIN, ZKC__MH_NONE, lock_root);
     rc = zkc__op_run(&co->op, cleanup_start, blocking);
     if (blocking) {
         *out = co->rep;

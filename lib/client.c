@@ -3,6 +3,7 @@
  * drain and close, stop the threads), the read-from-any-thread accessors and
  * the stats. The session itself is session.c. */
 #include "internal.h"
+#include "metrics.h"
 #include "opwatch.h"
 
 #include <errno.h>
@@ -78,6 +79,7 @@ static void client_free(zkc_client *c)
     free(c->auth_scheme);
     free(c->auth_cred);
     free(c->meta_root);
+    zkc__metrics_free(c->mx);
     pthread_mutex_destroy(&c->smu);
     pthread_cond_destroy(&c->scv);
     free(c);
@@ -161,6 +163,7 @@ int zkc_client_create(zkc_client **out, const zkc_client_options *o)
     c->auth_scheme = zkc__strdup(o->auth_scheme);
     c->auth_cred = zkc__strdup(o->auth_credential);
     c->meta_root = zkc__strdup(root);
+    c->mx = zkc__metrics_new();
     c->opt.hosts = c->hosts;
     c->opt.chroot = NULL;
     c->opt.auth_scheme = c->auth_scheme;
@@ -176,7 +179,7 @@ int zkc_client_create(zkc_client **out, const zkc_client_options *o)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&c->scv, &ca);
     pthread_condattr_destroy(&ca);
-    if (!c->hosts || !c->meta_root || (o->auth_scheme && (!c->auth_scheme || !c->auth_cred))) {
+    if (!c->hosts || !c->meta_root || !c->mx || (o->auth_scheme && (!c->auth_scheme || !c->auth_cred))) {
         client_free(c);
         return zkc__err(ZKC_ENOMEM, "out of memory");
     }

@@ -185,6 +185,7 @@ static int list_run(zkc_client *c, const char *path, int fresh, zkc_lock_contend
     if (!lo)
         return rc;
     lo->fresh = fresh;
+    zkc__metrics_tag(&lo->op.ms, c, ZKC_MK_LOCK, ZKC__MH_NONE, path);
     rc = zkc__op_run(&lo->op, list_start, 1);
     if (rc == 0) {
         *entries = lo->entries;
@@ -217,6 +218,7 @@ static int list_submit(zkc_client *c, const char *path, int fresh, zkc_lock_cont
     lo->fresh = fresh;
     lo->cb = cb;
     lo->ud = ud;
+    zkc__metrics_tag(&lo->op.ms, c, ZKC_MK_LOCK, ZKC__MH_NONE, path);
     return zkc__op_run(&lo->op, list_start, 0);
 }
 

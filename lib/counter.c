@@ -29,14 +29,9 @@
 
 char *zkc__ctr_key_path(zkc_client *c, const char *key)
 {
-    /* 256 buckets keep every listing far below jute.maxbuffer. */
-    uint32_t h = 2166136261u;
-    for (const char *p = key; *p; p++)
-        h = (h ^ (unsigned char)*p) * 16777619u;
-    size_t n = strlen(c->meta_root) + strlen(key) + 16;
-    char *s = malloc(n);
-    if (s)
-        snprintf(s, n, "%s/keys/%02x/%s", c->meta_root, h & 0xff, key);
+    char *dir = zkc__path_join(c->meta_root, "keys");
+    char *s = dir ? zkc__path_bucketed(dir, key) : NULL;
+    free(dir);
     return s;
 }
 
@@ -153,9 +148,14 @@ void zkc__ctr_core_kick(zkc__ctr_core *co)
             dup |= t->u[i]->key && strcmp(t->u[i]->key, u->key) == 0;
         if (dup)
             break; /* the repeat goes in the next batch, where it replays the first */
+        if (t->nu > 0 && (u->nguards || t->u[0]->nguards))
+            break; /* a guarded update goes alone: its check must not refuse others */
         zkc__list_remove(&u->qnode);
         t->u[t->nu++] = u;
     }
+    if (t->nu > 0 && t->u[0]->nguards)
+        zkc__txn_guard(&t->t, t->u[0]->guards, t->u[0]->nguards);
+    zkc__metrics_batch(co->c, ZKC_HIST_COUNTER_BATCH, t->nu);
     int64_t yield = co->cached ? zkc__beacon_yield_ms(&co->beacon) : 0;
     if (yield > 0) {
         /* Others wait (FAIRNESS): let one of them in before we write again. */
@@ -267,6 +267,7 @@ void zkc__ctr_upd_release(zkc__op *op)
     zkc__ctr_upd *u = ZKC__CONTAINER_OF(op, zkc__ctr_upd, op);
     zkc_counter *ctr = u->ctr;
     free(u->key);
+    free(u->guards);
     free(u->cores);
     free(u->deltas);
     free(u->hf);
@@ -310,8 +311,13 @@ static zkc__ctr_upd *upd_new(zkc_counter *ctr, int type, int64_t a, int64_t b, c
 {
     if (uo && uo->key && (*rc = zkc__name_check(uo->key, "idempotency key")) != 0)
         return NULL;
+    if (uo && uo->guard && (*rc = zkc__txn_guard_check(uo->guard, "zkc_counter_add")) != 0)
+        return NULL;
     zkc__ctr_upd *u = calloc(1, sizeof *u);
-    if (!u || (uo && uo->key && !(u->key = strdup(uo->key)))) {
+    if (!u || (uo && uo->key && !(u->key = strdup(uo->key))) ||
+        (uo && uo->guard && zkc__txn_guard_add(&u->guards, &u->nguards, uo->guard) != 0)) {
+        if (u)
+            free(u->key);
         free(u);
         *rc = zkc__err(ZKC_ENOMEM, "out of memory");
         return NULL;
@@ -366,6 +372,7 @@ static int run_upd(zkc_counter *ctr, int type, int64_t a, int64_t b, const zkc_u
     u->cb = cb;
     u->ud = ud;
     zkc__ctr_label(ctr->c, type, ctr->path);
+    zkc__metrics_tag(&u->op.ms, ctr->c, ZKC_MK_COUNTER, type == ZKC__CTR_ADD ? ZKC_HIST_COUNTER_ADD : ZKC__MH_NONE, ctr->path);
     rc = zkc__op_run(&u->op, upd_start, blocking);
     zkc__opwatch_next(NULL, NULL, 0); /* refused before it registered: the label is not the next op's */
     if (!blocking)
@@ -678,6 +685,7 @@ int zkc_counter_lookup(zkc_client *c, const char *key, zkc_counter_result *r)
     lookup_op *lo = lookup_new(c, key, "zkc_counter_lookup", &rc);
     if (!lo)
         return rc;
+    zkc__metrics_tag(&lo->op.ms, c, ZKC_MK_COUNTER, ZKC__MH_NONE, NULL);
     rc = zkc__op_run(&lo->op, lookup_start, 1);
     if (rc == 0 && r)
         *r = lo->res;
@@ -696,5 +704,6 @@ int zkc_counter_lookup_async(zkc_client *c, const char *key, zkc_counter_lookup_
     lo->op.invoke = lookup_invoke;
     lo->cb = cb;
     lo->ud = ud;
+    zkc__metrics_tag(&lo->op.ms, c, ZKC_MK_COUNTER, ZKC__MH_NONE, NULL);
     return zkc__op_run(&lo->op, lookup_start, 0);
 }

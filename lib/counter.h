@@ -53,6 +53,8 @@ struct zkc__ctr_upd {
     int has_floor, has_ceiling;
     int64_t floor, ceiling;
     char *key;
+    zkc_guard *guards; /* writes only while every one holds (zkc__txn_guard) */
+    int nguards;
     zkc_counter_cb cb;
     zkc_counter_multi_cb mcb; /* ZKC__CTR_MULTI's callback instead of cb */
     void *ud;

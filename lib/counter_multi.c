@@ -22,6 +22,7 @@ static void multi_start(zkc__op *op)
     for (int i = 0; i < u->n; i++)
         u->cores[i]->fresh = 0;
     t->multi = u;
+    zkc__txn_guard(&t->t, u->guards, u->nguards);
     zkc__ctr_txn_round(t);
 }
 
@@ -63,6 +64,8 @@ static zkc__ctr_upd *multi_new(zkc_client *c, const zkc_counter_op *ops, int n, 
             *rc = zkc__err(ZKC_EINVAL, "%s: op %d's counter belongs to another client", fn, i);
             return NULL;
         }
+        if (ops[i].guard && (*rc = zkc__txn_guard_check(ops[i].guard, fn)) != 0)
+            return NULL;
     }
     zkc__ctr_upd *u = calloc(1, sizeof *u);
     if (!u) {
@@ -94,8 +97,13 @@ static zkc__ctr_upd *multi_new(zkc_client *c, const zkc_counter_op *ops, int n, 
         u->hc[i] = ops[i].has_ceiling;
         u->fl[i] = ops[i].floor;
         u->ce[i] = ops[i].ceiling;
+        if (ops[i].guard && (*rc = zkc__txn_guard_add(&u->guards, &u->nguards, ops[i].guard)) != 0) {
+            zkc__ctr_upd_release(&u->op);
+            return NULL;
+        }
     }
     zkc__ctr_label(c, ZKC__CTR_MULTI, ops[0].counter->path);
+    zkc__metrics_tag(&u->op.ms, c, ZKC_MK_COUNTER, ZKC__MH_NONE, ops[0].counter->path);
     return u;
 }
 

@@ -115,6 +115,7 @@ static int rebase_run(zkc_counter *ctr, zkc_counter_cb cb, void *ud, int blockin
     zkc__ctr_hold(ctr); /* a concurrent zkc_counter_destroy must not free it under the op */
     ro->cb = cb;
     ro->ud = ud;
+    zkc__metrics_tag(&ro->op.ms, ctr->c, ZKC_MK_COUNTER, ZKC__MH_NONE, ctr->path);
     rc = zkc__op_run(&ro->op, rebase_start, blocking);
     if (blocking)
         ro->op.release(&ro->op);

@@ -744,8 +744,12 @@ static void on_phase(zkc__txn *tc, const char *state)
 }
 
 static const zkc__txn_ops counter_txn_ops = {
-    on_round, on_applied, on_unapplied, on_fail, on_phase,
-    "; with an idempotency key, zkc_counter_lookup tells what happened",
+    .round = on_round,
+    .applied = on_applied,
+    .unapplied = on_unapplied,
+    .fail = on_fail,
+    .phase = on_phase,
+    .unknown_hint = "; with an idempotency key, zkc_counter_lookup tells what happened",
 };
 
 zkc__ctr_txn *zkc__ctr_txn_new(zkc_client *c)

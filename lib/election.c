@@ -288,7 +288,8 @@ static void m_gone(zkc__qm *m)
     }
 }
 
-static const zkc__qm_ops election_member_ops = {m_ref, m_unref, m_joined, m_listed, m_moved, m_failed, m_gone};
+static const zkc__qm_ops election_member_ops = {m_ref, m_unref, m_joined, m_listed, m_moved, m_failed, m_gone,
+                                                NULL, NULL};
 
 /* ---------------------------------------------------------------- session */
 
@@ -613,6 +614,7 @@ static zkc_election *el_new(zkc_client *c, const char *path, const char *id, con
     e->m.c = c;
     e->m.dir = e->path;
     e->m.tag = "latch-";
+    e->m.what = "election";
     e->m.node_data = e->node_data;
     e->m.node_len = (int)nl;
     zkc__timer_init(&e->timer, timer_fired);

@@ -6,34 +6,36 @@
 
 static const struct {
     int code;
+    const char *name; /* the macro's name, lower case, without ZKC_E: metrics' result label */
     const char *text;
 } errtab[] = {
-    {ZKC_OK, "success"},
-    {ZKC_EINVAL, "invalid argument"},
-    {ZKC_ENOMEM, "out of memory"},
-    {ZKC_ETIMEDOUT, "timed out"},
-    {ZKC_ECANCELED, "cancelled"},
-    {ZKC_ECONNLOSS, "no ZooKeeper server reachable"},
-    {ZKC_ESESSIONLOST, "ZooKeeper session lost"},
-    {ZKC_ENOTHELD, "lock not held by this object"},
-    {ZKC_ECONTENDED, "too much contention: compare-and-swap attempts exhausted"},
-    {ZKC_EBOUND, "bounded update refused: result outside the allowed range"},
-    {ZKC_EOVERFLOW, "result does not fit the counter's format"},
-    {ZKC_EBADDATA, "malformed node data"},
-    {ZKC_EVERSIONWRAP, "node version wrapped to -1: rebase required"},
-    {ZKC_ENONODE, "no such node"},
-    {ZKC_EEXISTS, "node already exists"},
-    {ZKC_EAUTH, "authentication failed"},
-    {ZKC_ENOAUTH, "not authorized by the node's ACL"},
-    {ZKC_EDEADLK, "call would deadlock from this thread"},
-    {ZKC_ECLOSED, "client is closing"},
-    {ZKC_EBUSY, "operation already in progress on this object"},
-    {ZKC_EUNKNOWN, "outcome unknown"},
-    {ZKC_EMISMATCH, "current value differs from the expected value"},
-    {ZKC_ECONFIG, "clients disagree about the recipe's configuration"},
-    {ZKC_ESERVER, "unexpected ZooKeeper error"},
-    {ZKC_ELIMIT, "size or count limit reached"},
-    {ZKC_EOUTOFSTOCK, "not enough stock"},
+    {ZKC_OK, "ok", "success"},
+    {ZKC_EINVAL, "inval", "invalid argument"},
+    {ZKC_ENOMEM, "nomem", "out of memory"},
+    {ZKC_ETIMEDOUT, "timedout", "timed out"},
+    {ZKC_ECANCELED, "canceled", "cancelled"},
+    {ZKC_ECONNLOSS, "connloss", "no ZooKeeper server reachable"},
+    {ZKC_ESESSIONLOST, "sessionlost", "ZooKeeper session lost"},
+    {ZKC_ENOTHELD, "notheld", "lock not held by this object"},
+    {ZKC_ECONTENDED, "contended", "too much contention: compare-and-swap attempts exhausted"},
+    {ZKC_EBOUND, "bound", "bounded update refused: result outside the allowed range"},
+    {ZKC_EOVERFLOW, "overflow", "result does not fit the counter's format"},
+    {ZKC_EBADDATA, "baddata", "malformed node data"},
+    {ZKC_EVERSIONWRAP, "versionwrap", "node version wrapped to -1: rebase required"},
+    {ZKC_ENONODE, "nonode", "no such node"},
+    {ZKC_EEXISTS, "exists", "node already exists"},
+    {ZKC_EAUTH, "auth", "authentication failed"},
+    {ZKC_ENOAUTH, "noauth", "not authorized by the node's ACL"},
+    {ZKC_EDEADLK, "deadlk", "call would deadlock from this thread"},
+    {ZKC_ECLOSED, "closed", "client is closing"},
+    {ZKC_EBUSY, "busy", "operation already in progress on this object"},
+    {ZKC_EUNKNOWN, "unknown", "outcome unknown"},
+    {ZKC_EMISMATCH, "mismatch", "current value differs from the expected value"},
+    {ZKC_ECONFIG, "config", "clients disagree about the recipe's configuration"},
+    {ZKC_ESERVER, "server", "unexpected ZooKeeper error"},
+    {ZKC_ELIMIT, "limit", "size or count limit reached"},
+    {ZKC_EOUTOFSTOCK, "outofstock", "not enough stock"},
+    {ZKC_EFENCED, "fenced", "lock no longer held: guarded write refused, nothing written"},
 };
 
 const char *zkc_strerror(int err)
@@ -42,6 +44,14 @@ const char *zkc_strerror(int err)
         if (errtab[i].code == err)
             return errtab[i].text;
     return "unknown error code";
+}
+
+const char *zkc__errname(int err)
+{
+    for (size_t i = 0; i < sizeof errtab / sizeof errtab[0]; i++)
+        if (errtab[i].code == err)
+            return errtab[i].name;
+    return NULL;
 }
 
 const char *zkc_version(void)

@@ -346,6 +346,7 @@ static int submit(zkc_idgen *g, int timeout_ms, zkc_idgen_cb cb, void *ud, int64
     w->cb = cb;
     w->ud = ud;
     __atomic_add_fetch(&g->refs, 1, __ATOMIC_ACQ_REL);
+    zkc__metrics_tag(&w->op.ms, g->c, ZKC_MK_IDGEN, ZKC__MH_NONE, zkc_idgen_path(g));
     int rc = zkc__op_run(&w->op, wait_start, blocking);
     if (blocking) {
         if (rc == 0)

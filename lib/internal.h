@@ -50,6 +50,8 @@ int zkc__map_zrc(int zrc);
  * "nothing applied" (ZKC_ECONNLOSS) on it. */
 int zkc__zrc_indeterminate(int zrc);
 const char *zkc__zrc_name(int zrc);
+/* "timedout" for ZKC_ETIMEDOUT, "ok" for 0; NULL for a code not in the table. */
+const char *zkc__errname(int err);
 
 /* ------------------------------------------------------------- the client */
 
@@ -116,6 +118,7 @@ struct zkc_client {
     void *state_ud;
 
     zkc__stats_atomic st;        /* updated with __atomic builtins */
+    struct zkc__metrics *mx;     /* metrics.c: counters and registrations (any thread) */
 
     int refs;                    /* user + one per lock/counter object (atomic) */
     int64_t session_id;          /* engine: id of the current session (0 before) */

@@ -11,10 +11,13 @@
  *                      snapshot and available + reserved + sold == total can be
  *                      checked on any read. Created by the first restock.
  *   R/sku/<sku>/q/     the SKU's queue: one EPHEMERAL_SEQUENTIAL node per
- *                      waiting request line, "r-<nonce>-<seq>", data "zkcq1 ..."
- *                      (quantity, flags, lines, hold time, nonce, request id).
- *   R/sku/<sku>/restock-<nonce>  a restock's exactly-once marker (RESTOCK),
- *                      empty, deleted once the restock is decided.
+ *                      waiting request line, "_c_<nonce>-r-<seq>", data "zkcq1
+ *                      ..." (quantity, flags, lines, hold time, nonce, request
+ *                      id). Each is a member of the member core (lib/member.c,
+ *                      as lock nodes "_c_<uuid>-lock-<seq>"): its attempt tag is
+ *                      the nonce, its recipe tag "r-". Until 0.1.0 is released
+ *                      this on-server format may change (it was
+ *                      "r-<nonce>-<seq>" before the member core took over).
  *   R/req/<2 hex>/<id> the request record (persistent), "zkcr1 <STATE> ..." with
  *                      its lines, hold time, flags, owner session and the nonce
  *                      of its current enqueue. 256 buckets (FNV-1a of the id,
@@ -28,10 +31,10 @@
  *
  * STOCK AND THE COUNTER RECIPE. The queue owns a SKU's units. They are not
  * zkc_counter nodes: the SKU record is a versioned four-field text record, and
- * it is updated with the counter recipe's discipline (read, versioned setData
- * in a multi with the other effects of the same decision, retry on BadVersion,
- * refuse a node whose version wrapped to -1) rather than through the counter
- * API, because a reservation must move units between fields and write request
+ * it is updated on the counter recipe's transaction core (lib/txn.c: read,
+ * versioned setData in a multi with the other effects of the same decision,
+ * the core's backoff and retry on BadVersion, refuse a node whose version
+ * wrapped to -1) rather than through the counter API, because a reservation must move units between fields and write request
  * records and queue nodes in the same transaction. A write that bypasses the
  * queue is refused or detected, never silently fixed: zkc_counter_* on a SKU
  * node refuses with ZKC_EBADDATA (the record is no counter format); a raw write
@@ -39,8 +42,9 @@
  * that SKU fail with ZKC_EBADDATA and a message naming the node, and nothing
  * is written over it.
  *
- * ENQUEUE = one multi: create(R/req/<b>/<id>, PENDING) + create(q/r-<nonce>-,
- * EPHEMERAL_SEQUENTIAL) for every line. NODEEXISTS on the record means the id
+ * ENQUEUE = one multi: create(R/req/<b>/<id>, PENDING) + create(q/_c_<nonce>-r-,
+ * EPHEMERAL_SEQUENTIAL) for every line, the member core's tagged create
+ * (zkc__qm_create_op) carried in our multi. NODEEXISTS on the record means the id
  * was seen before: we read it and return its outcome (RESERVED/SOLD: 0 and that
  * state; RETURNED/EXPIRED: ZKC_EEXISTS, the id is spent), follow it while it is
  * PENDING with a live queue node (a second process with the same id waits for
@@ -58,9 +62,18 @@
  * a request whose own op fails it is told as if alone, the others resend
  * ahead of later arrivals. One write per batch instead of per order; the
  * debug log names each request's queue node.
+ * LOST REPLY of an enqueue multi: sync, read the record. It names the nonce
+ * that won: ours and PENDING means the multi applied, and then each line's
+ * member is decided by the member core's tag logic (zkc__qm_created: sync,
+ * list, find the nonce, check the node belongs to this session); a node not
+ * found, or of a session that ended, is reported (ops->absent), never created
+ * alone, and the request ends ZKC_ESESSIONLOST (look it up). No record means
+ * nothing applied (enqueue again); another nonce or state is the id seen
+ * before (above). One decision path, the record, with the member core's
+ * find; the record is written in the same multi, so it cannot disagree.
  * LIMIT: before enqueueing we stat each queue (numChildren, no listing) and
  * refuse with ZKC_ELIMIT when it already holds >= 10000 waiting requests. That
- * keeps one getChildren of a queue (names are 25 bytes: about 290 KB for 10000)
+ * keeps one getChildren of a queue (names are 28 bytes: about 320 KB for 10000)
  * well below jute.maxbuffer (1 MB; a flat queue of longer names overflows it at
  * 15-20 thousand). Nobody lists a whole queue per grant: a new request lists
  * its queues once, a head once per batch, a lookup once. The check and the
@@ -108,6 +121,10 @@
  * own in each of its queues (to take over as head when that node goes): at most
  * 1 + lines watches. A head waiting for restock watches the SKU node (restock,
  * return and expiry rewrite it, which wakes it). Nobody watches a children list.
+ * The member core does the queue side (zkc__qm_list lists a queue and finds our
+ * place among our own names only, ops->accept; zkc__qm_wait watches the node
+ * ahead); it does not watch our own node (no_own_watch): a decision deletes it
+ * and rewrites our record, which we watch anyway.
  *
  * CRASH SAFETY needs no extra machinery: a grant deletes the granted request's
  * queue node in the same transaction, so nothing is granted twice; a granter
@@ -143,8 +160,9 @@
  * CONFIRM: multi{setData(record RESERVED->SOLD, version), setData(each SKU
  * record: reserved -= q, sold += q, version)}; idempotent (already SOLD: 0).
  * RETURN: RESERVED->RETURNED, reserved -= q, available += q; idempotent. Both
- * sync first (another process may have reserved it), retry on BadVersion with
- * jittered backoff and give up with ZKC_ECONTENDED after 64 attempts.
+ * sync first (another process may have reserved it), retry on BadVersion after
+ * the transaction core's backoff and give up with ZKC_ECONTENDED after 64
+ * attempts.
  *
  * HOLD AND REAP (server clock only, never the worker's): a RESERVED record's
  * mtime is the moment it was granted (nothing rewrites a RESERVED record), so
@@ -159,20 +177,22 @@
  *
  * RESTOCK: versioned update of the SKU record (available += n, total += n),
  * creating R/sku/<sku> with its queue on first use (n may be 0 to just create
- * it); the setData itself wakes a head waiting for restock. EXACTLY ONCE: the
- * same multi creates a marker R/sku/<sku>/restock-<nonce>, one name for every
- * attempt of one call. After a connection loss (or any failure after one) we
- * sync and look for it: present, applied; absent, not (yet) applied, and we
- * try again. A late landing of an old attempt cannot add twice: every attempt
- * is conditional on the SKU record's version (or absence), and all create the
- * same marker, so at most one applies. The marker is deleted (janitor) once
- * decided; a restocker that dies before that leaves it behind, harmless. Only
- * with no server reachable within the operation timeout is the answer
- * ZKC_EUNKNOWN (check the stock before restocking again). As the counter's
- * slots, but one marker per call: restocks are rare, and the counter's slot
- * pool is private to lib/counter.c until the transaction core (issue 16).
- * CONFIRM and RETURN need no marker: their record write is one (RESERVED ->
- * SOLD/RETURNED, conditional on its version), read back after a loss.
+ * it); the setData itself wakes a head waiting for restock. EXACTLY ONCE by the
+ * transaction core's marker (lib/txn.c, as counters): the same multi writes
+ * the client's marker node (<meta_root>/txn/<uuid>-<n>, conditional on its
+ * version) with the restock's transaction id. After a connection loss the core
+ * syncs and reads the marker: our id, applied; another, not applied, and we
+ * read the record and try again. A late landing of an old attempt cannot add
+ * twice: it fails on the marker's version once we moved on. Only with no
+ * server reachable within the operation timeout is the answer ZKC_EUNKNOWN
+ * (check the stock before restocking again).
+ * CONFIRM, RETURN, EXPIRY and the GRANT rounds run on the same core without a
+ * marker (its no-marker mode): their record write is the evidence (RESERVED ->
+ * SOLD/RETURNED/EXPIRED conditional on its version; a grant rewrites the
+ * granter's record and deletes its node), read back after a loss.
+ * GUARDED (zkc_inventory_set_guard): restock, confirm and return join a check
+ * of the guard's node (a lock holder's node) to their transactions
+ * (zkc__txn_guard); a failed check is "nothing applied", ZKC_EFENCED.
  * ACCESS: every node is created with the client's ACL
  * option (req.c), so all workers of one application share one digest identity
  * and a granter may write into another worker's request record; other
@@ -203,6 +223,8 @@ void zkc__inv_unref(zkc_inventory *inv)
     free(inv->root);
     free(inv->sku_dir);
     free(inv->req_dir);
+    free(inv->guard);
+    pthread_mutex_destroy(&inv->guard_mu);
     free(inv);
     zkc__client_unref(c);
 }
@@ -232,17 +254,12 @@ void zkc__inv_first_error(int *slot, char *msg, size_t len, int status, const ch
     vsnprintf(msg, len, fmt, ap);
 }
 
-static unsigned bucket_of(const char *id)
-{
-    uint32_t h = 2166136261u;
-    for (const char *p = id; *p; p++)
-        h = (h ^ (unsigned char)*p) * 16777619u;
-    return h & 0xff;
-}
-
 char *zkc__inv_rec_path(zkc_inventory *inv, const char *id)
 {
-    return zkc__inv_mprintf("%s/%02x/%s", inv->req_dir, bucket_of(id), id);
+    char *s = zkc__path_bucketed(inv->req_dir, id);
+    if (!s)
+        abort(); /* as zkc__inv_mprintf */
+    return s;
 }
 
 char *zkc__inv_sku_path(zkc_inventory *inv, const char *sku)
@@ -280,14 +297,6 @@ int zkc__inv_multi_failed(const zkc__req *r)
         if (r->ops[i].rc != ZR_OK && r->ops[i].rc != ZR_RUNTIMEINCONSISTENCY)
             return i;
     return -1;
-}
-
-int64_t zkc__inv_backoff_ms(int attempt)
-{
-    int64_t d = (int64_t)10 << (attempt < 6 ? attempt : 6);
-    if (d > 500)
-        d = 500;
-    return d / 2 + (int64_t)(zkc__random64() % (uint64_t)(d / 2 + 1));
 }
 
 /* A read of a SKU record, checked as every user needs it: 0 with *out set, or
@@ -408,7 +417,7 @@ static void sop_release(zkc__op *op)
     free(s->qdir);
     free(s->recpath);
     free(s->rec);
-    free(s->marker);
+    free(s->guard);
     free(s);
     zkc__inv_unref(inv);
 }
@@ -423,7 +432,20 @@ static sop *sop_new(zkc_inventory *inv, int kind)
     s->op.release = sop_release;
     s->inv = inv;
     s->kind = kind;
+    if (kind != SOP_OPEN && kind != SOP_DESTROY) /* the object's life is not an operation */
+        zkc__metrics_tag(&s->op.ms, inv->c, ZKC_MK_INVENTORY, ZKC__MH_NONE, inv->root);
     zkc__inv_ref(inv);
+    if (kind == SOP_RESTOCK || kind == SOP_CONFIRM || kind == SOP_RETURN) {
+        pthread_mutex_lock(&inv->guard_mu);
+        if (inv->guard && (s->guard = malloc(sizeof *s->guard)) != NULL)
+            *s->guard = *inv->guard;
+        int nomem = inv->guard && !s->guard;
+        pthread_mutex_unlock(&inv->guard_mu);
+        if (nomem) { /* never unguarded by accident */
+            s->op.release(&s->op);
+            return NULL;
+        }
+    }
     return s;
 }
 
@@ -491,13 +513,10 @@ static void lookup_queue_done(zkc__req *r)
         zkc__inv_sop_end(s, zkc__inv_req_error(r->rc), "request %s: listing a queue: %s", s->id, zkc__zrc_name(r->rc));
         return;
     }
-    for (int i = 0; r->rc == ZR_OK && i < r->nchildren; i++) {
-        char nonce[ZKC__RES_NONCE_LEN + 1];
-        if (zkc__resname_parse(r->children[i], nonce, NULL) && strcmp(nonce, s->rec->nonce) == 0) {
-            s->state = ZKC_INVENTORY_PENDING; /* its queue node is alive */
-            zkc__inv_sop_end(s, 0, NULL);
-            return;
-        }
+    if (r->rc == ZR_OK && zkc__resname_find(r->children, r->nchildren, s->rec->nonce) >= 0) {
+        s->state = ZKC_INVENTORY_PENDING; /* its queue node is alive */
+        zkc__inv_sop_end(s, 0, NULL);
+        return;
     }
     /* No node. If the record did not move meanwhile, nobody will decide it. */
     s->loops++;
@@ -582,6 +601,8 @@ static void settle_op_start(zkc__op *op)
     }
     settle *st = zkc__inv_settle_new(s->inv, s->recpath, s->kind == SOP_CONFIRM ? ZKC_INVENTORY_SOLD : ZKC_INVENTORY_RETURNED, 1,
                                      settle_op_done, s);
+    if (s->guard)
+        zkc__txn_guard(&st->t, s->guard, 1); /* the sop outlives the settle */
     zkc__inv_settle_read(st);
 }
 
@@ -687,6 +708,7 @@ int zkc_inventory_create(zkc_client *c, const char *root, zkc_inventory **out)
         free(inv);
         return zkc__err(ZKC_ENOMEM, "out of memory");
     }
+    pthread_mutex_init(&inv->guard_mu, NULL);
     inv->sku_dir = zkc__inv_mprintf("%s/sku", root);
     inv->req_dir = zkc__inv_mprintf("%s/req", root);
     inv->c = c;
@@ -820,7 +842,9 @@ static sop *restock_sop(zkc_inventory *inv, const char *sku, int64_t qty, int ha
     if (!s)
         return NULL;
     s->qty = qty;
-    zkc__timer_init(&s->backoff, zkc__inv_restock_backoff_fired);
+    zkc__inv_restock_init(s);
+    if (s->guard)
+        zkc__txn_guard(&s->t, s->guard, 1);
     return s;
 }
 
@@ -958,6 +982,25 @@ int zkc_inventory_return(zkc_inventory *inv, const char *id)
 int zkc_inventory_return_async(zkc_inventory *inv, const char *id, zkc_inventory_cb cb, void *ud)
 {
     return settle_async(inv, id, SOP_RETURN, cb, ud, "zkc_inventory_return_async");
+}
+
+int zkc_inventory_set_guard(zkc_inventory *inv, const zkc_guard *g)
+{
+    int rc = zkc__inv_check_inv(inv, "zkc_inventory_set_guard");
+    if (rc || (g && (rc = zkc__txn_guard_check(g, "zkc_inventory_set_guard")) != 0))
+        return rc;
+    zkc_guard *copy = NULL;
+    if (g) {
+        if (!(copy = malloc(sizeof *copy)))
+            return zkc__err(ZKC_ENOMEM, "out of memory");
+        *copy = *g;
+    }
+    pthread_mutex_lock(&inv->guard_mu);
+    zkc_guard *old = inv->guard;
+    inv->guard = copy;
+    pthread_mutex_unlock(&inv->guard_mu);
+    free(old);
+    return 0;
 }
 
 int zkc_inventory_lookup(zkc_inventory *inv, const char *id, zkc_inventory_state *state)

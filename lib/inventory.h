@@ -4,25 +4,34 @@
  *   inventory.c          the object, the blocking operations' frame, stock,
  *                        lookup, confirm/return entry, create/destroy, the API
  *   inventory_codec.c    record formats (pure; lib/inventory_codec.h)
- *   inventory_request.c  one reservation's life: submit, wait in its queues,
+ *   inventory_request.c  one reservation's life: submit, wait in its queues
+ *                        (its members of them, on the member core),
  *                        leave, finish
  *   inventory_enqueue.c  the enqueue multi, combining, recovery after a loss,
  *                        an id seen before (follow another worker's request)
  *   inventory_grant.c    the head's grant rounds: walk, decide, regrant
- *   inventory_settle.c   versioned SKU-record updates: confirm, return,
- *                        expiry and restock
+ *   inventory_settle.c   versioned SKU-record updates on the transaction
+ *                        core: confirm, return, expiry and restock
  *   inventory_reap.c     expiry of holds and retention of finished records
  * All of it runs on the client's engine thread (see THREADS in inventory.c).
  *
- * Still private copies of machinery other recipes have too (issue 16: they
- * belong on shared cores, left here while the layers below were being split):
- * the versioned read -> decode -> version-wrap check -> multi -> BadVersion ->
- * backoff -> retry loop of the grant rounds, settle and restock (with the
- * restock's exactly-once marker, which the counter's slots also provide; and its
- * backoff policy, zkc__inv_backoff_ms); the FNV-1a request buckets
- * (bucket_of) and their retention sweep in reap; and the queue membership of
- * inventory_request.c (tagged create, find by nonce, list/find position,
- * predecessor watch), which the member core (member.c) does for locks.
+ * The versioned SKU-record updates (grant rounds, settle, restock) run on the
+ * transaction core (txn.c): grant and settle in its no-marker mode (their own
+ * record writes decide a lost reply), restock with its marker; one backoff
+ * policy, zkc__txn_backoff. Request records are bucketed as counter keys are
+ * (zkc__path_bucketed). The queue membership runs on the member core
+ * (member.c: one zkc__qm per line, rline.m; tagged create in our enqueue
+ * multi, decision by tag after a lost reply, our place, the watch ahead,
+ * leaving).
+ *
+ * Still private copies of machinery other recipes have too (issue 16): the
+ * retention sweep of the request buckets in reap (admin cleanup sweeps the key
+ * buckets its own way); the granter's window listing (grant's own children
+ * read, sorted as the member core sorts, zkc__inv_parse_queue; it could become
+ * a zkc__qm_list now that the grant rounds are on the transaction core) and
+ * its reads of the peers' entries; and the multis that delete our nodes
+ * together with a record write (grant, withdrawal; the members then forget
+ * them, zkc__qm_forget).
  * Parents are made by the request layer's one zkc__mkpath. */
 #ifndef ZKC_INVENTORY_H
 #define ZKC_INVENTORY_H
@@ -31,7 +40,9 @@
 #include "inventory_codec.h"
 #include "codec.h"
 #include "janitor.h"
+#include "member.h"
 #include "seqname.h"
+#include "txn.h"
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -61,6 +72,8 @@ struct zkc_inventory {
     int enq_dispatching; /* engine: handing out its results; resends go first */
     rq *enq_front;     /* engine: the last resend put at the front meanwhile */
     struct sop *destroy_op; /* engine: zkc_inventory_destroy waiting for rqs to leave */
+    pthread_mutex_t guard_mu;
+    zkc_guard *guard;  /* under guard_mu: zkc_inventory_set_guard's, copied into each guarded call */
 };
 
 /* ================================================================ reservations */
@@ -97,10 +110,12 @@ typedef struct rline {
     int idx;
     zkc__res_line l;
     char *skupath, *qdir;
-    char *node;  /* our queue node (full path) while queued */
+    zkc__qm m;   /* our member of the SKU's queue (member.c): m.node while queued */
+    char ent[320]; /* our node's data (a queue entry) for the enqueue multi */
     int head;
-    char *pred;  /* the node ahead of ours */
-    wslot pred_w, sku_w;
+    char *pred;  /* name of the node ahead of ours */
+    int waiting; /* zkc__qm_wait on pred is out */
+    wslot sku_w;
     int dirty;   /* list this queue again */
     zkc__sku_rec sku;
     int32_t sku_ver;
@@ -146,7 +161,6 @@ struct rq {
     char nonce[ZKC__RES_NONCE_LEN + 1];
     uint64_t owner;
     uint64_t gen;      /* session our nodes belong to */
-    uint64_t sent_gen;
     int32_t rec_ver;
     int32_t enq_ver;   /* record version a re-enqueue is conditional on */
     wslot rec_w;
@@ -156,7 +170,7 @@ struct rq {
     int recheck;       /* head waiting for restock: look again */
     int nodes_gone;
     zkc__timer timer;  /* the caller's deadline */
-    zkc__timer backoff;
+    zkc__txn grant_txn; /* grant rounds on the core (no marker): its backoff */
     int backoff_armed;
     int attempts;
     int withdraws;
@@ -239,8 +253,8 @@ struct settle {
     int err;
     char msg[256];
     int attempts;
-    int unknown;
-    zkc__timer backoff;
+    int unknown;         /* a write's reply was lost: the record tells */
+    zkc__txn t;          /* on the core, no marker: the record write is the evidence */
     zkc__sku_rec sku[ZKC__RES_MAX_LINES];
     int32_t sku_ver[ZKC__RES_MAX_LINES];
 };
@@ -263,14 +277,13 @@ struct sop {
     int64_t returned;
     int attempts;
     int loops;
-    zkc__timer backoff;
+    zkc__txn t;    /* restock: on the core, exactly once by its marker */
     char data[128];
     int datalen;
     int32_t ver;
     zkc__res_rec *rec;
     reap *rp;
-    char *marker;  /* restock: created by the multi that applies it, at most once */
-    int unknown;   /* restock: an attempt's outcome was lost with its reply */
+    zkc_guard *guard; /* RESTOCK, CONFIRM, RETURN: zkc_inventory_set_guard's at the call, or NULL */
     union {        /* async form: the callback of its kind (NULL: blocking) */
         zkc_inventory_cb done;          /* RESTOCK, CONFIRM, RETURN */
         zkc_inventory_stock_cb stock;
@@ -281,7 +294,6 @@ struct sop {
 };
 
 /* ---- inventory.c: the object and its helpers */
-int64_t zkc__inv_backoff_ms(int attempt);
 void zkc__inv_destroy_done(zkc_inventory *inv);
 void zkc__inv_first_error(int *slot, char *msg, size_t len, int status, const char *fmt, va_list ap)
     ZKC__PRINTF(5, 0);
@@ -309,6 +321,7 @@ void zkc__inv_free_gm(rq *q);
 void zkc__inv_group_err(rq *q, int status, const char *fmt, ...) ZKC__PRINTF(3, 4);
 void zkc__inv_janitor_nodes(rq *q);
 int zkc__inv_our_node_name(rline *l, const char *name);
+void zkc__inv_line_init(rline *l);
 char *zkc__inv_own_record_op(rq *q, int state, int type, int32_t version, zkc__mop *op);
 int zkc__inv_parse_queue(char **names, int n, zkc__member **out);
 void zkc__inv_rq_fail(rq *q, int status, const char *fmt, ...) ZKC__PRINTF(3, 4);
@@ -323,16 +336,17 @@ int zkc__inv_ws_reply(wslot *s, const zkc__req *r);
 
 /* ---- inventory_enqueue.c: enqueue and ids seen before */
 void zkc__inv_enq_send(rq *q);
+void zkc__inv_recover_check(rq *q);
 void zkc__inv_existing_eval(rq *q);
 void zkc__inv_existing_read(rq *q);
 void zkc__inv_follow_rec_fired(zkc__watch *w, int ev);
 
 /* ---- inventory_grant.c: grant rounds */
-void zkc__inv_backoff_fired(zkc__timer *t);
+void zkc__inv_grant_init(rq *q);
 void zkc__inv_round_start(rq *q);
 
 /* ---- inventory_settle.c: settle and restock */
-void zkc__inv_restock_backoff_fired(zkc__timer *t);
+void zkc__inv_restock_init(sop *s);
 void zkc__inv_restock_start(zkc__op *op);
 void zkc__inv_settle_free(settle *s);
 settle *zkc__inv_settle_new(zkc_inventory *inv, const char *recpath, int to, int sync,

@@ -325,15 +325,18 @@ int zkc__qent_encode(const zkc__res_qent *e, char *buf, size_t len)
 
 int zkc__resname_parse(const char *name, char *nonce, int32_t *seq)
 {
-    if (!name || strncmp(name, "r-", 2) != 0)
+    /* The member core's name (member.c): "_c_" <tag of the attempt, here the
+     * nonce> "-" <the recipe's tag> <ZooKeeper's suffix>. */
+    static const size_t tl = sizeof ZKC__RES_NODE_TAG - 1;
+    if (!name || strncmp(name, "_c_", 3) != 0)
         return 0;
     for (int i = 0; i < ZKC__RES_NONCE_LEN; i++)
-        if (!is_lhex(name[2 + i]))
+        if (!is_lhex(name[3 + i]))
             return 0;
-    const char *s = name + 2 + ZKC__RES_NONCE_LEN;
-    if (*s != '-')
+    const char *s = name + 3 + ZKC__RES_NONCE_LEN;
+    if (*s != '-' || strncmp(s + 1, ZKC__RES_NODE_TAG, tl) != 0)
         return 0;
-    s++;
+    s += 1 + tl;
     /* ZooKeeper's suffix: "%010d" of a signed 32-bit counter. */
     size_t n = strlen(s);
     int neg = s[0] == '-';
@@ -350,12 +353,27 @@ int zkc__resname_parse(const char *name, char *nonce, int32_t *seq)
     if (v > INT32_MAX || v < INT32_MIN || (neg && v == 0))
         return 0;
     if (nonce) {
-        memcpy(nonce, name + 2, ZKC__RES_NONCE_LEN);
+        memcpy(nonce, name + 3, ZKC__RES_NONCE_LEN);
         nonce[ZKC__RES_NONCE_LEN] = 0;
     }
     if (seq)
         *seq = (int32_t)v;
     return 1;
+}
+
+int zkc__resname_ok(const char *name)
+{
+    return zkc__resname_parse(name, NULL, NULL);
+}
+
+int zkc__resname_find(char **names, int n, const char *nonce)
+{
+    for (int i = 0; i < n; i++) {
+        char got[ZKC__RES_NONCE_LEN + 1];
+        if (zkc__resname_parse(names[i], got, NULL) && strcmp(got, nonce) == 0)
+            return i;
+    }
+    return -1;
 }
 
 int zkc__res_parse(const char *data, int len, const char **why)

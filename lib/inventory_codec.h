@@ -19,7 +19,10 @@
  *                  TIMED_OUT EXPIRED; owner: 16 hex digits (session id)
  *   queue entry    "zkcq1 <qty> <flags> <nlines> <hold_ms> <nonce> <id>"
  *                  (the id runs to the end of the data)
- *   queue node     name "r-<nonce>-<ZooKeeper sequence suffix>"
+ *   queue node     name "_c_<nonce>-r-<ZooKeeper sequence suffix>": a member
+ *                  of the member core (lib/member.c) whose attempt tag is
+ *                  the nonce and whose recipe tag is "r-" (before 0.1.0 it
+ *                  was "r-<nonce>-<suffix>"; nothing released used that)
  * nonce: 12 lowercase hex digits, one per enqueue attempt; flags: bit 0 =
  * wait for restock. */
 #ifndef ZKC_INVENTORY_CODEC_H
@@ -74,8 +77,14 @@ int zkc__resrec_decode(const char *data, int len, zkc__res_rec *out, const char 
 int zkc__resrec_encode(const zkc__res_rec *r, char *buf, size_t len);
 int zkc__qent_decode(const char *data, int len, zkc__res_qent *out, const char **why);
 int zkc__qent_encode(const zkc__res_qent *e, char *buf, size_t len);
+#define ZKC__RES_NODE_TAG "r-"           /* the member core's tag of queue nodes */
+
 /* Queue node name: 1 with the nonce (13 bytes) and sequence, or 0. */
 int zkc__resname_parse(const char *name, char *nonce, int32_t *seq);
+/* 1 if name is a queue node name (the member core's filter, ops->accept). */
+int zkc__resname_ok(const char *name);
+/* Index of the queue node carrying `nonce` among names, or -1. */
+int zkc__resname_find(char **names, int n, const char *nonce);
 const char *zkc__res_state_name(int state); /* "PENDING", ...; "?" if unknown */
 
 /* Fuzz entry: decode data as whichever record its magic names and check that

@@ -1,7 +1,8 @@
 /* Putting a reservation into its queues: the enqueue multi (record + one
- * queue node per line), COMBINING the fresh enqueues of one client into one
- * multi, recovering an enqueue whose outcome a connection loss hid (the
- * record names the nonce that won), and an id seen before (its outcome, a
+ * member-core create per line, zkc__qm_create_op), COMBINING the fresh
+ * enqueues of one client into one multi, recovering an enqueue whose outcome
+ * a connection loss hid (the record names the nonce that won; the member
+ * core finds each node by it, its tag), and an id seen before (its outcome, a
  * re-enqueue, or following another worker's request under the same id). The
  * protocol (ENQUEUE, LIMIT) is described at the top of lib/inventory.c. */
 #include "inventory.h"
@@ -38,13 +39,12 @@ static void enq_result(rq *q, zkc__req *r, int off)
         q->rec_ver = q->reenq ? r->ops[off].stat.version : 0;
         for (int i = 0; i < q->n; i++) {
             rline *l = &q->ln[i];
-            free(l->node);
-            l->node = strdup(r->ops[off + 1 + i].created);
-            if (!l->node)
-                abort();
+            const zkc__mop *o = &r->ops[off + 1 + i];
+            zkc__qm_created(&l->m, ZR_OK, o->created, &o->stat, r->gen);
             /* Its place in the FIFO: requests queued by one multi share a
              * record czxid, so only the node's sequence orders them. */
-            zkc__log(q->c, ZKC_LOG_DEBUG, "inventory %s: request %s queued as %s", q->inv->root, q->id, l->node);
+            zkc__log(q->c, ZKC_LOG_DEBUG, "inventory %s: request %s queued as %s", q->inv->root, q->id,
+                     l->m.node ? l->m.node : "(being found)");
             l->head = 0;
             l->dirty = 1;
         }
@@ -54,7 +54,6 @@ static void enq_result(rq *q, zkc__req *r, int off)
         return;
     }
     if (zkc__zrc_indeterminate(r->rc)) {
-        q->sent_gen = r->gen;
         enq_recover(q);
         return;
     }
@@ -119,9 +118,10 @@ RQ_DONE(enq_done)
     enq_result(q, r, 0);
 }
 
-/* The ops that enqueue q (record, then one queue node per line) into ops[];
- * what they point to is appended to keep[] for the caller to free after the
- * multi is built. Returns the number of ops. */
+/* The ops that enqueue q (record, then one queue member per line, all tagged
+ * with this attempt's nonce) into ops[]; what they point to is appended to
+ * keep[] for the caller to free after the multi is built. Returns the number
+ * of ops. */
 static int enq_ops(rq *q, zkc__mop *ops, char **keep, int *nkeep)
 {
     q->owner = (uint64_t)q->c->session_id;
@@ -137,20 +137,17 @@ static int enq_ops(rq *q, zkc__mop *ops, char **keep, int *nkeep)
         e.hold_ms = q->hold_ms;
         memcpy(e.nonce, q->nonce, sizeof e.nonce);
         snprintf(e.id, sizeof e.id, "%s", q->id);
-        char *ent = malloc(320);
-        if (!ent)
+        rline *l = &q->ln[i];
+        l->m.node_len = zkc__qent_encode(&e, l->ent, sizeof l->ent);
+        if (l->m.node_len < 0)
             abort();
-        int el = zkc__qent_encode(&e, ent, 320);
-        if (el < 0)
+        char *prefix = malloc(ZKC__PATH_MAX + 64);
+        if (!prefix)
             abort();
-        keep[(*nkeep)++] = ent;
-        char *prefix = zkc__inv_mprintf("%s/r-%s-", q->ln[i].qdir, q->nonce);
         keep[(*nkeep)++] = prefix;
-        ops[1 + i].type = ZKC_REQ_CREATE;
-        ops[1 + i].path = prefix;
-        ops[1 + i].data = ent;
-        ops[1 + i].len = el;
-        ops[1 + i].flags = ZC_EPHEMERAL | ZC_SEQUENTIAL;
+        char unused[64]; /* the member's default data; ours is l->ent */
+        zkc__qm_begin(&l->m, q->nonce);
+        zkc__qm_create_op(&l->m, &ops[1 + i], prefix, unused);
     }
     return 1 + q->n;
 }
@@ -212,7 +209,7 @@ static void enq_flush(zkc_inventory *inv)
         return;
     enq_batch *b = calloc(1, sizeof *b);
     zkc__mop *ops = calloc(ENQ_COMBINE_OPS + 1 + ZKC__RES_MAX_LINES, sizeof *ops);
-    char **keep = calloc(3 * (ENQ_COMBINE_OPS + 1 + ZKC__RES_MAX_LINES), sizeof *keep);
+    char **keep = calloc(ENQ_COMBINE_OPS + 1 + ZKC__RES_MAX_LINES, sizeof *keep);
     if (!b || !ops || !keep)
         abort();
     int nops = 0, nkeep = 0;
@@ -239,6 +236,7 @@ static void enq_flush(zkc_inventory *inv)
         b->inv = inv;
         zkc__inv_ref(inv);
         inv->enq_inflight = 1;
+        zkc__metrics_batch(inv->c, ZKC_HIST_INVENTORY_BATCH, b->n);
         zkc__multi(inv->c, ops, nops, enq_batch_done, b);
     } else {
         free(b);
@@ -263,7 +261,7 @@ void zkc__inv_enq_send(rq *q)
     zkc__inv_new_nonce(q->nonce);
     if (q->reenq) {
         zkc__mop ops[1 + ZKC__RES_MAX_LINES];
-        char *keep[1 + 2 * ZKC__RES_MAX_LINES];
+        char *keep[1 + ZKC__RES_MAX_LINES];
         int nkeep = 0;
         int nops = enq_ops(q, ops, keep, &nkeep);
         RQ_SEND(q, zkc__multi(q->c, ops, nops, enq_done, q));
@@ -295,31 +293,19 @@ void zkc__inv_enq_send(rq *q)
 
 /* ---- enqueue outcome unknown: the record names the nonce that won ---- */
 
-RQ_DONE(recover_find_done)
+/* The record says our enqueue landed; each member has been decided by its
+ * tag (joined: our node, of this session; absent: gone, or of a session that
+ * ended; or failed, and left to the janitor). Called as each one ends. */
+void zkc__inv_recover_check(rq *q)
 {
-    rline *l = &q->ln[r->tag];
-    if (r->rc == ZR_OK) {
-        for (int i = 0; i < r->nchildren; i++) {
-            char nonce[ZKC__RES_NONCE_LEN + 1];
-            if (zkc__resname_parse(r->children[i], nonce, NULL) && strcmp(nonce, q->nonce) == 0) {
-                free(l->node);
-                l->node = zkc__path_join(l->qdir, r->children[i]);
-            }
-        }
-    } else if (r->rc != ZR_NONODE) {
-        /* The record already says the enqueue landed: whatever this listing
-         * failed with, "nothing applied" would be false. */
-        zkc__inv_group_err(q, ZKC_EUNKNOWN,
-                           "request %s: queued (its record says so), but listing the queue of %s after a "
-                           "connection loss failed: %s; look it up by id",
-                           q->id, l->l.sku, zkc__zrc_name(r->rc));
-    }
-    if (q->busy)
-        return;
     int found = 0;
-    for (int i = 0; i < q->n; i++)
-        found += q->ln[i].node != NULL;
-    if (q->err || found < q->n || q->sent_gen != q->c->gen) {
+    for (int i = 0; i < q->n; i++) {
+        int ph = q->ln[i].m.phase;
+        if (ph == ZKC__QM_RECOVERING || ph == ZKC__QM_CREATING)
+            return; /* still being decided */
+        found += ph == ZKC__QM_IN;
+    }
+    if (q->err || found < q->n) {
         /* Our nodes are gone, or belong to a session that ended. */
         zkc__inv_janitor_nodes(q);
         if (q->err)
@@ -329,7 +315,7 @@ RQ_DONE(recover_find_done)
                                "request %s: queued, but the session that queued it ended; look it up by id", q->id);
         return;
     }
-    q->gen = q->sent_gen;
+    q->gen = q->c->gen;
     q->queued = 1;
     q->phase = P_QUEUED;
     for (int i = 0; i < q->n; i++)
@@ -367,8 +353,9 @@ RQ_DONE(recover_get_done)
         free(rec);
         q->rec_ver = r->stat.version;
         q->err = 0;
+        /* Applied: the member core finds each node by the nonce, its tag. */
         for (int i = 0; i < q->n; i++)
-            RQ_SEND_TAG(q, i, zkc__children(q->c, q->ln[i].qdir, NULL, recover_find_done, q));
+            zkc__qm_created(&q->ln[i].m, ZR_CONNLOSS, NULL, NULL, q->c->gen);
         return;
     }
     /* Not ours: another worker's request under our id, or ours never landed. */
@@ -476,16 +463,14 @@ RQ_DONE(exfind_done)
                            zkc__zrc_name(r->rc));
         return;
     }
-    for (int i = 0; r->rc == ZR_OK && i < r->nchildren; i++) {
-        char nonce[ZKC__RES_NONCE_LEN + 1];
-        if (zkc__resname_parse(r->children[i], nonce, NULL) && strcmp(nonce, q->ex->nonce) == 0) {
-            char *p = zkc__path_join(r->path, r->children[i]);
-            if (!p)
-                abort();
-            follow(q, p); /* with timeout 0, step() ends it once the watches are set */
-            free(p);
-            return;
-        }
+    int k = r->rc == ZR_OK ? zkc__resname_find(r->children, r->nchildren, q->ex->nonce) : -1;
+    if (k >= 0) {
+        char *p = zkc__path_join(r->path, r->children[k]);
+        if (!p)
+            abort();
+        follow(q, p); /* with timeout 0, step() ends it once the watches are set */
+        free(p);
+        return;
     }
     /* No node: check that the record did not move while we looked. */
     RQ_SEND(q, zkc__get(q->c, q->recpath, NULL, exconfirm_done, q));

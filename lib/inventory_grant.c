@@ -2,9 +2,11 @@
  * batch, reads the SKU record and the batch's entries, walks them in FIFO
  * order and decides up to ZKC__RES_BATCH of them in one versioned multi; a
  * multi-line head of all its queues grants (or refuses) itself. After a lost
- * reply it finds out from its own record and node what happened. The
- * protocol (GRANTING, CRASH SAFETY) is described at the top of
- * lib/inventory.c. */
+ * reply it finds out from its own record and node what happened. The rounds
+ * run on the transaction core (txn.c) in its no-marker mode: a deciding multi
+ * always rewrites our record and deletes our node, which is the evidence, and
+ * the core classifies the replies and owns the backoff. The protocol
+ * (GRANTING, CRASH SAFETY) is described at the top of lib/inventory.c. */
 #include "inventory.h"
 
 #include <inttypes.h>
@@ -50,19 +52,20 @@ static void round_again(rq *q, int conflict)
             return;
         }
         if (q->attempts > 2) {
+            /* The chain is busy while the core's backoff timer is out. */
             q->backoff_armed = 1;
             q->busy++;
             q->refs++;
-            zkc__timer_arm(q->c, &q->backoff, zkc__now_ms() + zkc__inv_backoff_ms(q->attempts));
+            zkc__txn_backoff(&q->grant_txn, q->attempts, -1);
             return;
         }
     }
     zkc__inv_round_start(q);
 }
 
-void zkc__inv_backoff_fired(zkc__timer *t)
+/* The core's backoff is over (round), or the client closed meanwhile. */
+static void backoff_over(rq *q)
 {
-    rq *q = ZKC__CONTAINER_OF(t, rq, backoff);
     q->backoff_armed = 0;
     q->busy--;
     if (!q->finished) {
@@ -72,6 +75,44 @@ void zkc__inv_backoff_fired(zkc__timer *t)
             zkc__inv_round_start(q);
     }
     zkc__inv_rq_unref(q);
+}
+
+static rq *grant_of(zkc__txn *t)
+{
+    return ZKC__CONTAINER_OF(t, rq, grant_txn);
+}
+
+static void grant_round(zkc__txn *t)
+{
+    backoff_over(grant_of(t));
+}
+
+static void grant_fail(zkc__txn *t, int status, const char *msg)
+{
+    rq *q = grant_of(t);
+    if (q->backoff_armed)
+        backoff_over(q); /* the client is closing: step() ends the request */
+    else
+        zkc__inv_rq_fail(q, status, "request %s: grant: %s", q->id, msg);
+}
+
+static void grant_recover(rq *q);
+
+static void grant_verify(zkc__txn *t)
+{
+    grant_recover(grant_of(t));
+}
+
+static const zkc__txn_ops grant_ops = {
+    .round = grant_round,
+    .verify = grant_verify,
+    .fail = grant_fail,
+    .unknown_hint = "",
+};
+
+void zkc__inv_grant_init(rq *q)
+{
+    zkc__txn_init(&q->grant_txn, q->c, &grant_ops);
 }
 
 /* The SKU record moved under a batch (a confirm, return, expiry or restock:
@@ -227,8 +268,6 @@ static void wait_restock(rq *q, int64_t short_by)
         zkc__inv_step(q);
 }
 
-static void grant_recover(rq *q);
-
 RQ_DONE(regrant_sku_done)
 {
     rline *l = &q->ln[0];
@@ -246,7 +285,17 @@ RQ_DONE(regrant_sku_done)
 RQ_DONE(grant_done)
 {
     int nsku = q->phase == P_SELF ? q->n : (int)r->tag;
-    if (r->rc == ZR_OK) {
+    if (r->rc == ZR_SESSIONLOST) {
+        /* Our queue nodes were ephemeral: not a resend, the request ends. */
+        zkc__inv_janitor_nodes(q);
+        zkc__inv_rq_finish(q, ZKC_ESESSIONLOST, ZKC_INVENTORY_PENDING, "request %s: the session ended while granting", q->id);
+        return;
+    }
+    int k, rc;
+    int verdict = zkc__txn_reply(&q->grant_txn, r, &k, &rc);
+    if (verdict == ZKC__TXN_TAKEN)
+        return; /* a lost reply (grant_recover) or not sent (failed) */
+    if (verdict == ZKC__TXN_APPLIED) {
         zkc__inv_forget_nodes(q);
         zkc__inv_free_glist(q);
         int st = q->dstate[0];
@@ -258,21 +307,6 @@ RQ_DONE(grant_done)
                                q->id, q->short_by);
         return;
     }
-    if (zkc__zrc_indeterminate(r->rc)) {
-        grant_recover(q);
-        return;
-    }
-    if (r->rc == ZR_SESSIONLOST) {
-        zkc__inv_janitor_nodes(q);
-        zkc__inv_rq_finish(q, ZKC_ESESSIONLOST, ZKC_INVENTORY_PENDING, "request %s: the session ended while granting", q->id);
-        return;
-    }
-    if (r->rc == ZR_NOTSENT || r->rc == ZR_CLOSING) {
-        zkc__inv_rq_fail(q, zkc__inv_req_error(r->rc), "request %s: grant not sent: %s", q->id, zkc__zrc_name(r->rc));
-        return;
-    }
-    int k = zkc__inv_multi_failed(r);
-    int rc = k >= 0 ? r->ops[k].rc : r->rc;
     if (k >= 0 && k < nsku) {
         if (rc == ZR_BADVERSION) {
             if (q->phase == P_GRANT)
@@ -338,7 +372,7 @@ RQ_DONE(grec_rec_done)
         zkc__inv_forget_nodes(q);
         zkc__inv_finish_decided(q, rec.state);
     } else {
-        RQ_SEND(q, zkc__exists(q->c, q->ln[0].node, NULL, grec_node_done, q));
+        RQ_SEND(q, zkc__exists(q->c, q->ln[0].m.node, NULL, grec_node_done, q));
     }
 }
 
@@ -573,7 +607,7 @@ static void self_decide(rq *q)
     char *rdata = zkc__inv_own_record_op(q, q->dstate[0], ZKC_REQ_SET, -1, &ops[nsku]);
     for (int i = 0; i < q->n; i++) {
         ops[nsku + 1 + i].type = ZKC_REQ_DELETE;
-        ops[nsku + 1 + i].path = q->ln[i].node;
+        ops[nsku + 1 + i].path = q->ln[i].m.node;
         ops[nsku + 1 + i].version = -1;
     }
     RQ_SEND(q, zkc__multi(q->c, ops, nops, grant_done, q));

@@ -108,12 +108,9 @@ static void item_queue_done(zkc__req *r)
         item_end(it);
         return;
     }
-    for (int i = 0; r->rc == ZR_OK && i < r->nchildren; i++) {
-        char nonce[ZKC__RES_NONCE_LEN + 1];
-        if (zkc__resname_parse(r->children[i], nonce, NULL) && strcmp(nonce, it->rec.nonce) == 0) {
-            item_end(it); /* still queued: alive */
-            return;
-        }
+    if (r->rc == ZR_OK && zkc__resname_find(r->children, r->nchildren, it->rec.nonce) >= 0) {
+        item_end(it); /* still queued: alive */
+        return;
     }
     /* Abandoned long ago: deleting at the version examined cannot race a
      * re-enqueue, which rewrites the record. */

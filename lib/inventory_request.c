@@ -1,7 +1,8 @@
 /* One reservation's life (zkc_inventory_reserve): submission and argument
  * checks, the queue-length check before enqueueing, waiting in its queues
- * (the record and predecessor watches, taking over as head, waiting for
- * restock), leaving (withdrawal at a timeout or on destroy) and finishing
+ * (the record watch; each line a member of its queue on the member core,
+ * lib/member.c, which lists our place and watches the node ahead; taking
+ * over as head, waiting for restock), leaving (withdrawal at a timeout or on destroy) and finishing
  * with the outcome the record says. The protocol (WATCHES, TIMEOUT / CANCEL,
  * CONNECTION STATES) is described at the top of lib/inventory.c; the enqueue
  * is in inventory_enqueue.c, the head's grant rounds in inventory_grant.c. */
@@ -50,9 +51,9 @@ void zkc__inv_rq_unref(rq *q)
         return;
     for (int i = 0; i < q->n; i++) {
         rline *l = &q->ln[i];
+        zkc__qm_forget(&l->m); /* nothing of it is out any more */
         free(l->skupath);
         free(l->qdir);
-        free(l->node);
         free(l->pred);
     }
     free(q->ln);
@@ -94,7 +95,8 @@ static void drop_watches(rq *q)
     zkc__inv_ws_release(&q->rec_w);
     zkc__inv_ws_release(&q->fnode_w);
     for (int i = 0; i < q->n; i++) {
-        zkc__inv_ws_release(&q->ln[i].pred_w);
+        zkc__qm_settle(&q->ln[i].m);
+        q->ln[i].waiting = 0;
         zkc__inv_ws_release(&q->ln[i].sku_w);
     }
 }
@@ -119,19 +121,23 @@ static void rq_unlink(rq *q)
 void zkc__inv_forget_nodes(rq *q)
 {
     for (int i = 0; i < q->n; i++) {
-        free(q->ln[i].node);
-        q->ln[i].node = NULL;
+        zkc__qm_forget(&q->ln[i].m);
+        q->ln[i].waiting = 0;
     }
     q->queued = 0;
 }
 
+/* We give our members up without a decision: the janitor deletes their
+ * nodes (or finds them by the tag, if still being decided) once it can;
+ * when the client is closing, the session's end removes them. */
 void zkc__inv_janitor_nodes(rq *q)
 {
     for (int i = 0; i < q->n; i++) {
-        if (q->ln[i].node && !q->c->closing)
-            zkc__janitor_delete(q->c, q->ln[i].node);
-        free(q->ln[i].node);
-        q->ln[i].node = NULL;
+        if (q->c->closing)
+            zkc__qm_forget(&q->ln[i].m);
+        else
+            zkc__qm_leave(&q->ln[i].m, 0, NULL, NULL);
+        q->ln[i].waiting = 0;
     }
     q->queued = 0;
 }
@@ -142,9 +148,10 @@ void zkc__inv_rq_finish(rq *q, int status, int state, const char *fmt, ...)
         return;
     q->finished = 1;
     drop_watches(q);
+    zkc__inv_janitor_nodes(q); /* members not yet given up must not linger */
     zkc__timer_disarm(q->c, &q->timer);
     if (q->backoff_armed) {
-        zkc__timer_disarm(q->c, &q->backoff);
+        zkc__txn_finish(&q->grant_txn);
         q->backoff_armed = 0;
         q->busy--;
         q->refs--; /* the timer's; the main ref below keeps q alive */
@@ -211,14 +218,12 @@ void zkc__inv_group_err(rq *q, int status, const char *fmt, ...)
 void zkc__inv_rq_late(rq *q, zkc__req *r)
 {
     if (r->watch) {
-        wslot *slots[2 + 2 * ZKC__RES_MAX_LINES];
+        wslot *slots[2 + ZKC__RES_MAX_LINES];
         int ns = 0;
         slots[ns++] = &q->rec_w;
         slots[ns++] = &q->fnode_w;
-        for (int i = 0; i < q->n; i++) {
-            slots[ns++] = &q->ln[i].pred_w;
+        for (int i = 0; i < q->n; i++)
             slots[ns++] = &q->ln[i].sku_w;
-        }
         for (int i = 0; i < ns; i++)
             if (slots[i]->w == r->watch) {
                 slots[i]->w = NULL;
@@ -292,13 +297,11 @@ int zkc__inv_same_lines(rq *q, const zkc__res_rec *rec)
 
 int zkc__inv_our_node_name(rline *l, const char *name)
 {
-    if (!l->node)
-        return 0;
-    const char *slash = strrchr(l->node, '/');
-    return slash && strcmp(slash + 1, name) == 0;
+    return l->m.node_name && strcmp(l->m.node_name, name) == 0;
 }
 
-/* Sorted queue members (only names of our own form), pointing into names. */
+/* Sorted queue members (only names of our own form), pointing into names:
+ * the granter's window (the member core lists a member's own position). */
 int zkc__inv_parse_queue(char **names, int n, zkc__member **out)
 {
     char **ok = calloc((size_t)n + 1, sizeof *ok);
@@ -307,7 +310,7 @@ int zkc__inv_parse_queue(char **names, int n, zkc__member **out)
         abort();
     int k = 0;
     for (int i = 0; i < n; i++)
-        if (zkc__resname_parse(names[i], NULL, NULL))
+        if (zkc__resname_ok(names[i]))
             ok[k++] = names[i];
     int cnt = zkc__members_parse(ok, k, m, NULL, NULL);
     free(ok);
@@ -372,23 +375,6 @@ static void check_limits(rq *q)
 }
 
 /* ---------------------------------------------------------------- queued */
-
-static void pred_fired(zkc__watch *w, int ev)
-{
-    rline *l = w->ctx;
-    rq *q = l->q;
-    if (l->pred_w.w == w)
-        l->pred_w.w = NULL;
-    if (q->finished)
-        return;
-    if (ev == ZW_DELETED) {
-        /* Usually the batch that deleted it decided us too: the record says
-         * so without a listing. */
-        l->dirty = 1;
-        q->check_rec = 1;
-    }
-    zkc__inv_step(q);
-}
 
 void zkc__inv_sku_fired(zkc__watch *w, int ev)
 {
@@ -459,62 +445,114 @@ RQ_DONE(rec_done)
     zkc__inv_step(q);
 }
 
-RQ_DONE(pred_done)
+/* ---------------------------------------------------------------- our members
+ * Each line is a member of its SKU's queue (lib/member.c): the enqueue multi
+ * creates it (inventory_enqueue.c), the member core lists the queue and finds
+ * our place, watches the node ahead and gives the node up. Its requests count
+ * in the request's chain like our own (busy), so step() goes on once the last
+ * reply of a chain is handled. */
+
+static rq *rq_of(zkc__qm *m)
 {
-    rline *l = &q->ln[r->tag];
-    if (zkc__inv_ws_reply(&l->pred_w, r) != ZR_OK) {
-        if (r->rc != ZR_NONODE) {
-            zkc__inv_rq_fail(q, zkc__inv_req_error(r->rc),
-                             "request %s: watching the node ahead in the queue of %s: %s", q->id,
-                             l->l.sku, zkc__zrc_name(r->rc));
-            return;
-        }
-        l->dirty = 1; /* gone already: look again */
+    return ZKC__CONTAINER_OF(m, rline, m)->q;
+}
+
+static void m_ref(zkc__qm *m)
+{
+    rq *q = rq_of(m);
+    q->refs++;
+    q->busy++;
+}
+
+static void m_unref(zkc__qm *m)
+{
+    rq *q = rq_of(m);
+    q->busy--;
+    zkc__inv_step(q);
+    zkc__inv_rq_unref(q);
+}
+
+/* joined, or absent (decided by the tag: not ours); only recovery waits. */
+static void m_decided(zkc__qm *m)
+{
+    rq *q = rq_of(m);
+    if (q->phase == P_RECOVER && !q->finished)
+        zkc__inv_recover_check(q);
+}
+
+/* Our place in one queue: head, or the node to watch ahead of us. */
+static void m_listed(zkc__qm *m, const zkc__member *v, int n, int self)
+{
+    rline *l = ZKC__CONTAINER_OF(m, rline, m);
+    rq *q = l->q;
+    const char *pred = self > 0 ? v[self - 1].name : NULL;
+    if (!pred || !l->pred || strcmp(l->pred, pred) != 0) {
+        zkc__qm_settle(m);
+        l->waiting = 0;
+        free(l->pred);
+        l->pred = pred ? strdup(pred) : NULL;
+        if (pred && !l->pred)
+            abort();
+    }
+    l->head = self == 0;
+    if (self == 0 && q->n == 1)
+        zkc__inv_set_glist(q, v, n); /* the granter's first round uses this very listing */
+}
+
+static void m_moved(zkc__qm *m, int gone)
+{
+    rline *l = ZKC__CONTAINER_OF(m, rline, m);
+    rq *q = l->q;
+    l->waiting = 0;
+    if (q->finished)
+        return;
+    if (gone) {
+        /* Usually the batch that deleted it decided us too: the record says
+         * so without a listing. */
+        l->dirty = 1;
+        q->check_rec = 1;
     }
     zkc__inv_step(q);
 }
 
-RQ_DONE(list_done)
+static void m_failed(zkc__qm *m, int status, const char *msg)
 {
-    rline *l = &q->ln[r->tag];
-    if (r->rc != ZR_OK) {
-        zkc__inv_rq_fail(q, r->rc == ZR_NONODE ? ZKC_ENONODE : zkc__inv_req_error(r->rc),
-                         "request %s: listing the queue of %s: %s",
-                         q->id, l->l.sku, r->rc == ZR_NONODE ? "the queue was deleted" : zkc__zrc_name(r->rc));
+    rline *l = ZKC__CONTAINER_OF(m, rline, m);
+    rq *q = l->q;
+    l->waiting = 0;
+    if (q->finished)
         return;
-    }
-    zkc__member *m;
-    int n = zkc__inv_parse_queue(r->children, r->nchildren, &m);
-    int self = -1;
-    for (int i = 0; i < n && self < 0; i++)
-        if (zkc__inv_our_node_name(l, m[i].name))
-            self = i;
-    if (self < 0) {
-        q->missing = 1;
-    } else if (self == 0) {
-        l->head = 1;
-        free(l->pred);
-        l->pred = NULL;
-        zkc__inv_ws_release(&l->pred_w);
-        if (q->n == 1) {
-            /* The granter's first round uses this very listing. */
-            zkc__inv_set_glist(q, m, n);
-        }
+    if (q->phase == P_RECOVER) {
+        /* The record already says the enqueue landed: whatever this failed
+         * with, "nothing applied" would be false. */
+        zkc__inv_group_err(q, ZKC_EUNKNOWN,
+                           "request %s: queued (its record says so), but finding its node after a connection loss "
+                           "failed: %s; look it up by id",
+                           q->id, msg);
+        zkc__qm_leave(m, 0, NULL, NULL); /* the janitor looks for it by the tag */
+        zkc__inv_recover_check(q);
+    } else if (status == ZKC_ESESSIONLOST) {
+        q->missing = 1; /* our node is gone from the listing: ask the record */
+        zkc__inv_step(q);
     } else {
-        l->head = 0;
-        char *p = zkc__path_join(l->qdir, m[self - 1].name);
-        if (!p)
-            abort();
-        if (!l->pred || strcmp(l->pred, p) != 0) {
-            zkc__inv_ws_release(&l->pred_w);
-            free(l->pred);
-            l->pred = p;
-        } else {
-            free(p);
-        }
+        zkc__inv_rq_fail(q, status, "request %s: %s", q->id, msg);
     }
-    free(m);
-    zkc__inv_step(q);
+}
+
+/* No ops->gone: our record tells us when a decision deleted our nodes
+ * (no_own_watch), and a listing when anything else did. */
+static const zkc__qm_ops inv_member_ops = {m_ref,    m_unref, m_decided,       m_listed, m_moved,
+                                           m_failed, NULL,    zkc__resname_ok, m_decided};
+
+void zkc__inv_line_init(rline *l)
+{
+    l->m.ops = &inv_member_ops;
+    l->m.c = l->q->c;
+    l->m.dir = l->qdir;
+    l->m.tag = ZKC__RES_NODE_TAG;
+    l->m.node_data = l->ent;
+    l->m.what = "inventory queue";
+    l->m.no_own_watch = 1;
 }
 
 static void read_record_watched(rq *q)
@@ -549,7 +587,7 @@ static void queued_step(rq *q)
     for (int i = 0; i < q->n; i++) {
         if (q->ln[i].dirty) {
             q->ln[i].dirty = 0;
-            RQ_SEND_TAG(q, i, zkc__children(q->c, q->ln[i].qdir, NULL, list_done, q));
+            zkc__qm_list(&q->ln[i].m); /* m_listed */
             sent++;
         }
     }
@@ -575,12 +613,9 @@ static void queued_step(rq *q)
     }
     for (int i = 0; i < q->n; i++) {
         rline *l = &q->ln[i];
-        if (!l->head && l->pred && !l->pred_w.w) {
-            l->pred_w.w = zkc__watch_new(q->c, pred_fired, l);
-            if (!l->pred_w.w)
-                abort();
-            l->pred_w.reading = 1;
-            RQ_SEND_TAG(q, i, zkc__get(q->c, l->pred, l->pred_w.w, pred_done, q));
+        if (!l->head && l->pred && !l->waiting) {
+            l->waiting = 1;
+            zkc__qm_wait(&l->m, l->pred); /* m_moved */
         }
     }
     if (!q->rec_w.w)
@@ -663,10 +698,10 @@ static void withdraw(rq *q)
     memset(ops, 0, sizeof ops);
     int nops = 0;
     for (int i = 0; i < q->n; i++) {
-        if (!q->ln[i].node)
+        if (!q->ln[i].m.node)
             continue;
         ops[nops].type = ZKC_REQ_DELETE;
-        ops[nops].path = q->ln[i].node;
+        ops[nops].path = q->ln[i].m.node;
         ops[nops].version = -1;
         nops++;
     }
@@ -777,9 +812,10 @@ static void res_start(zkc__op *op)
         l->l = ro->lines[i];
         l->skupath = zkc__inv_sku_path(inv, l->l.sku);
         l->qdir = zkc__inv_queue_dir(inv, l->l.sku);
+        zkc__inv_line_init(l);
     }
     zkc__timer_init(&q->timer, rq_timer_fired);
-    zkc__timer_init(&q->backoff, zkc__inv_backoff_fired);
+    zkc__inv_grant_init(q);
     q->next = inv->rqs;
     if (inv->rqs)
         inv->rqs->prev = q;
@@ -895,6 +931,7 @@ static int res_submit(zkc_inventory *inv, const char *id, const zkc_inventory_li
     ro->ud = ud;
     ro->state = ZKC_INVENTORY_PENDING;
     zkc__inv_ref(inv);
+    zkc__metrics_tag(&ro->op.ms, inv->c, ZKC_MK_INVENTORY, ZKC_HIST_RESERVE, inv->root);
     rc = zkc__op_run(&ro->op, res_start, blocking);
     if (!blocking)
         return rc;

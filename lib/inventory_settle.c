@@ -24,16 +24,31 @@ static void settle_end(settle *s, int status, const char *fmt, ...)
     s->done(s, status, msg);
 }
 
-static void settle_backoff_fired(zkc__timer *t)
+static settle *settle_of(zkc__txn *t)
 {
-    settle *s = ZKC__CONTAINER_OF(t, settle, backoff);
-    zkc__inv_settle_read(s);
+    return ZKC__CONTAINER_OF(t, settle, t);
+}
+
+/* A lost round on one of the records (BadVersion, or NoNode: a SKU record
+ * gone): read again after the core's backoff; ZKC_ECONTENDED after
+ * RES_ATTEMPTS. 1 when the round is retried. Restock's too. */
+static int conflict_retry(zkc__txn *t, int *attempts)
+{
+    ZKC__STAT_INC(t->c, conflicts);
+    if (++*attempts >= RES_ATTEMPTS)
+        return 0;
+    zkc__txn_backoff(t, *attempts, -1);
+    return 1;
 }
 
 static void settle_multi_done(zkc__req *r)
 {
-    settle *s = r->ctx;
-    if (r->rc == ZR_OK) {
+    settle *s = settle_of(r->ctx);
+    int k, rc;
+    int verdict = zkc__txn_reply(&s->t, r, &k, &rc);
+    if (verdict == ZKC__TXN_TAKEN)
+        return;
+    if (verdict == ZKC__TXN_APPLIED) {
         s->acted = 1;
         s->state = s->to;
         for (int i = 0; i < s->rec.n; i++)
@@ -41,28 +56,12 @@ static void settle_multi_done(zkc__req *r)
         settle_end(s, 0, NULL);
         return;
     }
-    if (zkc__zrc_indeterminate(r->rc)) {
-        s->unknown = 1; /* the record will tell */
-        s->sync = 1;
-        zkc__inv_settle_read(s);
-        return;
-    }
-    int k = zkc__inv_multi_failed(r);
-    if (k >= 0 && (r->ops[k].rc == ZR_BADVERSION || r->ops[k].rc == ZR_NONODE)) {
-        ZKC__STAT_INC(s->c, conflicts);
-        if (++s->attempts >= RES_ATTEMPTS) {
+    if (k >= 0 && (rc == ZR_BADVERSION || rc == ZR_NONODE)) {
+        if (!conflict_retry(&s->t, &s->attempts))
             settle_end(s, ZKC_ECONTENDED, "request record %s: still changing after %d attempts", s->recpath,
                        RES_ATTEMPTS);
-            return;
-        }
-        if (s->c->closing) {
-            settle_end(s, ZKC_ECANCELED, "the client is closing");
-            return;
-        }
-        zkc__timer_arm(s->c, &s->backoff, zkc__now_ms() + zkc__inv_backoff_ms(s->attempts));
         return;
     }
-    int rc = k >= 0 ? r->ops[k].rc : r->rc;
     settle_end(s, zkc__inv_req_error(rc), "request record %s: %s failed: %s", s->recpath,
                k >= 0 ? r->ops[k].path : "multi", zkc__zrc_name(rc));
 }
@@ -126,7 +125,7 @@ static void settle_sku_done(zkc__req *r)
         ops[1 + j].len = bl;
         ops[1 + j].version = s->sku_ver[j];
     }
-    zkc__multi(s->c, ops, 1 + n, settle_multi_done, s);
+    zkc__txn_send(&s->t, ops, 1 + n, settle_multi_done);
     for (int j = 0; j < n; j++)
         free(paths[j]);
     free(data);
@@ -189,6 +188,33 @@ void zkc__inv_settle_read(settle *s)
     }
 }
 
+/* The core's callbacks. No marker: the record's own write (RESERVED -> to,
+ * conditional on its version) is the evidence, read back after a loss. */
+static void settle_round(zkc__txn *t)
+{
+    zkc__inv_settle_read(settle_of(t));
+}
+
+static void settle_verify(zkc__txn *t)
+{
+    settle *s = settle_of(t);
+    s->unknown = 1; /* the record will tell */
+    s->sync = 1;
+    zkc__inv_settle_read(s);
+}
+
+static void settle_fail(zkc__txn *t, int status, const char *msg)
+{
+    settle_end(settle_of(t), status, "request record %s: %s", settle_of(t)->recpath, msg);
+}
+
+static const zkc__txn_ops settle_ops = {
+    .round = settle_round,
+    .verify = settle_verify,
+    .fail = settle_fail,
+    .unknown_hint = "",
+};
+
 settle *zkc__inv_settle_new(zkc_inventory *inv, const char *recpath, int to, int sync,
                             void (*done)(settle *, int, const char *), void *ud)
 {
@@ -201,82 +227,35 @@ settle *zkc__inv_settle_new(zkc_inventory *inv, const char *recpath, int to, int
     s->sync = sync;
     s->done = done;
     s->ud = ud;
-    zkc__timer_init(&s->backoff, settle_backoff_fired);
+    zkc__txn_init(&s->t, inv->c, &settle_ops);
     return s;
 }
 
 void zkc__inv_settle_free(settle *s)
 {
-    zkc__timer_disarm(s->c, &s->backoff);
+    zkc__txn_finish(&s->t);
     free(s->recpath);
     free(s);
 }
 
-/* ---- restock ---- */
+/* ---- restock ----
+ * Exactly once by the core's marker (txn.c): every attempt is one multi of the
+ * SKU record's write (or its creation with its queue) and the marker's
+ * setData, and a lost reply is decided by the marker. */
 
-static void restock_read(sop *s);
-
-void zkc__inv_restock_backoff_fired(zkc__timer *t)
+static sop *restock_of(zkc__txn *t)
 {
-    sop *s = ZKC__CONTAINER_OF(t, sop, backoff);
-    restock_read(s);
+    return ZKC__CONTAINER_OF(t, sop, t);
 }
 
-static void restock_retry(sop *s)
+static void restock_end(sop *s, int status, const char *fmt, ...) ZKC__PRINTF(3, 4);
+static void restock_end(sop *s, int status, const char *fmt, ...)
 {
-    ZKC__STAT_INC(s->op.c, conflicts);
-    if (++s->attempts >= RES_ATTEMPTS) {
-        zkc__inv_sop_end(s, ZKC_ECONTENDED, "SKU %s: still changing after %d attempts", s->sku, RES_ATTEMPTS);
-        return;
-    }
-    if (s->op.c->closing) {
-        zkc__inv_sop_end(s, ZKC_ECANCELED, "the client is closing");
-        return;
-    }
-    zkc__timer_arm(s->op.c, &s->backoff, zkc__now_ms() + zkc__inv_backoff_ms(s->attempts));
-}
-
-static void restock_apply(sop *s, const zkc__req *r);
-
-/* Applied: the marker has served its purpose (every attempt was conditional
- * on the SKU record's version or absence, which the applied one changed, so
- * no other attempt can land after it). */
-static void restock_applied(sop *s)
-{
-    if (!s->op.c->closing)
-        zkc__janitor_delete(s->op.c, s->marker);
-    zkc__inv_sop_end(s, 0, NULL);
-}
-
-static void restock_verify_done(zkc__req *r)
-{
-    sop *s = r->ctx;
-    /* The marker exists exactly when one of our attempts was applied. */
-    if (r->rc == ZR_OK)
-        restock_applied(s);
-    else if (r->rc == ZR_NONODE && s->unknown > 1)
-        restock_retry(s); /* none was, and the record moved: a conflict */
-    else if (r->rc == ZR_NONODE)
-        restock_read(s); /* none was (yet): try again; a late one cannot apply twice */
-    else
-        zkc__inv_sop_end(s, ZKC_EUNKNOWN,
-                         "restock of SKU %s: outcome unknown after a connection loss (%s); check zkc_inventory_stock "
-                         "before restocking again",
-                         s->sku, zkc__zrc_name(r->rc));
-}
-
-static void restock_verify_sync_done(zkc__req *r)
-{
-    sop *s = r->ctx;
-    zkc__exists(r->c, s->marker, NULL, restock_verify_done, s);
-}
-
-/* An attempt lost its reply, or failed after one did (the conflict may be
- * that earlier attempt landing late): the marker decides. */
-static void restock_verify(sop *s, int lost)
-{
-    s->unknown = lost ? 1 : 2;
-    zkc__sync(s->op.c, s->inv->sku_dir, restock_verify_sync_done, s);
+    zkc__txn_finish(&s->t);
+    va_list ap;
+    va_start(ap, fmt);
+    zkc__op_vfinish(&s->op, status, fmt, ap);
+    va_end(ap);
 }
 
 static void restock_create(sop *s);
@@ -285,39 +264,41 @@ static void restock_parents_done(void *arg, int rc)
 {
     sop *s = arg;
     if (rc != ZR_OK)
-        zkc__inv_sop_end(s, zkc__inv_req_error(rc), "restock of SKU %s: creating %s: %s", s->sku, s->inv->sku_dir,
-                         zkc__zrc_name(rc));
+        restock_end(s, zkc__inv_req_error(rc), "restock of SKU %s: creating %s: %s", s->sku, s->inv->sku_dir,
+                    zkc__zrc_name(rc));
     else
         restock_create(s);
 }
 
 /* Reply of a restock multi: {set SKU record, marker}, or, creating the SKU
- * (s->ver < 0), {create SKU record, create its queue, marker}. */
+ * (s->ver < 0), {create SKU record, create its queue, marker}. A conflict
+ * after a loss may be that earlier attempt landing late: the next attempt's
+ * marker write then fails on the marker's version and the core decides. */
 static void restock_multi_done(zkc__req *r)
 {
-    sop *s = r->ctx;
-    int k = zkc__inv_multi_failed(r);
-    int rc = k >= 0 ? r->ops[k].rc : r->rc;
-    int creating = s->ver < 0, lost = zkc__zrc_indeterminate(r->rc);
-    int no_parent = creating && k == 0 && rc == ZR_NONODE; /* nothing of ours can be there */
-    if (r->rc == ZR_OK)
-        restock_applied(s);
-    else if (lost || (s->unknown && !no_parent))
-        restock_verify(s, lost);
-    else if (!creating && k == 0 && rc == ZR_BADVERSION)
-        restock_retry(s);
-    else if (creating && k == 0 && rc == ZR_NODEEXISTS)
-        restock_read(s); /* created meanwhile: add to it */
-    else if (no_parent && s->loops++ < 3)
+    sop *s = restock_of(r->ctx);
+    int k, rc;
+    int verdict = zkc__txn_reply(&s->t, r, &k, &rc);
+    int creating = s->ver < 0;
+    if (verdict == ZKC__TXN_TAKEN)
+        return;
+    if (verdict == ZKC__TXN_APPLIED)
+        restock_end(s, 0, NULL);
+    else if (!creating && k == 0 && rc == ZR_BADVERSION) {
+        if (!conflict_retry(&s->t, &s->attempts))
+            restock_end(s, ZKC_ECONTENDED, "SKU %s: still changing after %d attempts", s->sku, RES_ATTEMPTS);
+    } else if (creating && k == 0 && rc == ZR_NODEEXISTS)
+        s->t.ops->round(&s->t); /* created meanwhile: add to it */
+    else if (creating && k == 0 && rc == ZR_NONODE && s->loops++ < 3)
         zkc__mkpath(r->c, s->inv->sku_dir, restock_parents_done, s);
     else
-        zkc__inv_sop_end(s, zkc__inv_req_error(rc), "restock of SKU %s: %s %s: %s", s->sku,
-                         creating ? "creating" : "writing", k >= 0 ? r->ops[k].path : s->skupath, zkc__zrc_name(rc));
+        restock_end(s, zkc__inv_req_error(rc), "restock of SKU %s: %s %s: %s", s->sku,
+                    creating ? "creating" : "writing", k >= 0 ? r->ops[k].path : s->skupath, zkc__zrc_name(rc));
 }
 
 /* One attempt: the SKU record v, written at version ver (or created with its
- * queue when ver < 0), and the marker, in one multi. */
-static void restock_send(sop *s, const zkc__sku_rec *v, int32_t ver)
+ * queue when ver < 0), and the marker recording available before -> after. */
+static void restock_send(sop *s, const zkc__sku_rec *v, int32_t ver, int64_t before)
 {
     s->datalen = zkc__sku_encode(v, s->data, sizeof s->data);
     s->ver = ver;
@@ -333,15 +314,24 @@ static void restock_send(sop *s, const zkc__sku_rec *v, int32_t ver)
         ops[n].type = ZKC_REQ_CREATE;
         ops[n++].path = s->qdir;
     }
-    ops[n].type = ZKC_REQ_CREATE;
-    ops[n++].path = s->marker;
-    zkc__multi(s->op.c, ops, n, restock_multi_done, s);
+    zkc__record rec;
+    char recbuf[256];
+    memset(&rec, 0, sizeof rec);
+    snprintf(rec.id, sizeof rec.id, "%s", s->t.id);
+    rec.n = 1;
+    rec.before[0] = before;
+    rec.after[0] = v->available;
+    int rlen = zkc__record_encode(&rec, recbuf, sizeof recbuf);
+    if (rlen < 0)
+        abort(); /* one entry always fits */
+    zkc__txn_marker_op(&s->t, &ops[n++], recbuf, rlen);
+    zkc__txn_send(&s->t, ops, n, restock_multi_done);
 }
 
 static void restock_create(sop *s)
 {
     zkc__sku_rec v = {s->qty, 0, 0, s->qty};
-    restock_send(s, &v, -1);
+    restock_send(s, &v, -1, 0);
 }
 
 static void restock_apply(sop *s, const zkc__req *r)
@@ -350,24 +340,25 @@ static void restock_apply(sop *s, const zkc__req *r)
     char msg[256];
     int st = zkc__inv_sku_reply(s->inv, r, s->sku, &v, NULL, msg, sizeof msg);
     if (st) {
-        zkc__inv_sop_end(s, st, "%s", msg);
+        restock_end(s, st, "%s", msg);
         return;
     }
     if (s->qty == 0) {
-        zkc__inv_sop_end(s, 0, NULL);
+        restock_end(s, 0, NULL);
         return;
     }
     if (!zkc__version_usable(r->stat.version)) {
-        zkc__inv_sop_end(s, ZKC_EVERSIONWRAP,
-                         "SKU record %s: its version wrapped to -1; no conditional write is possible", s->skupath);
+        restock_end(s, ZKC_EVERSIONWRAP, "SKU record %s: its version wrapped to -1; no conditional write is possible",
+                    s->skupath);
         return;
     }
+    int64_t before = v.available;
     if (__builtin_add_overflow(v.available, s->qty, &v.available) ||
         __builtin_add_overflow(v.total, s->qty, &v.total)) {
-        zkc__inv_sop_end(s, ZKC_EOVERFLOW, "restock of SKU %s: the unit counts would overflow", s->sku);
+        restock_end(s, ZKC_EOVERFLOW, "restock of SKU %s: the unit counts would overflow", s->sku);
         return;
     }
-    restock_send(s, &v, r->stat.version);
+    restock_send(s, &v, r->stat.version, before);
 }
 
 static void restock_get_done(zkc__req *r)
@@ -376,27 +367,52 @@ static void restock_get_done(zkc__req *r)
     if (r->rc == ZR_NONODE)
         restock_create(s);
     else if (r->rc != ZR_OK)
-        zkc__inv_sop_end(s, zkc__inv_req_error(r->rc), "restock of SKU %s: reading %s: %s", s->sku, s->skupath,
-                         zkc__zrc_name(r->rc));
+        restock_end(s, zkc__inv_req_error(r->rc), "restock of SKU %s: reading %s: %s", s->sku, s->skupath,
+                    zkc__zrc_name(r->rc));
     else
         restock_apply(s, r);
 }
 
-static void restock_read(sop *s)
+/* The core's callbacks. round: read the SKU record once the marker is ready
+ * (first, after a backoff, after a loss decided "not applied"). */
+static void restock_round(zkc__txn *t)
 {
-    zkc__get(s->op.c, s->skupath, NULL, restock_get_done, s);
+    sop *s = restock_of(t);
+    if (zkc__txn_marker_ready(t))
+        zkc__get(s->op.c, s->skupath, NULL, restock_get_done, s);
+}
+
+static void restock_applied(zkc__txn *t, const zkc__record *rec)
+{
+    ZKC__UNUSED(rec);
+    restock_end(restock_of(t), 0, NULL);
+}
+
+static void restock_fail(zkc__txn *t, int status, const char *msg)
+{
+    sop *s = restock_of(t);
+    restock_end(s, status, "restock of SKU %s: %s", s->sku, msg);
+}
+
+static const zkc__txn_ops restock_ops = {
+    .round = restock_round,
+    .applied = restock_applied,
+    /* no unapplied(): nothing is cached, round() reads the record again */
+    .fail = restock_fail,
+    .unknown_hint = "; check zkc_inventory_stock before restocking again",
+};
+
+void zkc__inv_restock_init(sop *s)
+{
+    zkc__txn_init(&s->t, s->op.c, &restock_ops);
 }
 
 void zkc__inv_restock_start(zkc__op *op)
 {
     sop *s = ZKC__CONTAINER_OF(op, sop, op);
     if (s->inv->destroyed) {
-        zkc__inv_sop_end(s, ZKC_ECLOSED, "inventory %s is being destroyed", s->inv->root);
+        restock_end(s, ZKC_ECLOSED, "inventory %s is being destroyed", s->inv->root);
         return;
     }
-    char nonce[ZKC__RES_NONCE_LEN + 1];
-    zkc__inv_new_nonce(nonce);
-    s->marker = zkc__inv_mprintf("%s/restock-%s", s->skupath, nonce);
-    restock_read(s);
+    restock_round(&s->t);
 }
-

@@ -36,6 +36,8 @@ typedef struct acq_op {
 typedef struct simple_op {
     zkc__op op;
     zkc_lock *l;
+    zkc_lock_cb cb; /* zkc_lock_release_async's, or NULL */
+    void *ud;
 } simple_op;
 
 /* holds, lost and token are written only by the engine but read by any thread
@@ -66,8 +68,14 @@ struct zkc_lock {
     int stored_leases; /* semaphore: count read from the node; -1 not read yet */
     char dir_data[24]; /* semaphore: the lease count, stored when we create the node */
     simple_op *release_op;
+    zkc__mstamp mh; /* metrics: the hold, from grant to its end */
 
     zkc__listener lis;
+    pthread_mutex_t mu;
+    /* Under mu: our node and its token as of the last join, for
+     * zkc_lock_guard on any thread (m.node is the engine's). */
+    char *guard_node;
+    int64_t guard_token;
 };
 
 /* ---------------------------------------------------------------- refs */
@@ -78,6 +86,8 @@ static void lock_free(zkc_lock *l)
     free(l->m.node);
     free(l->path);
     zkc__listener_destroy(&l->lis);
+    free(l->guard_node);
+    pthread_mutex_destroy(&l->mu);
     free(l);
     zkc__client_unref(c);
 }
@@ -112,6 +122,11 @@ const char *zkc__lock_sibling_node(zkc_lock *l)
 void zkc__lock_set_sibling(zkc_lock *reader, zkc_lock *writer)
 {
     reader->sibling = writer;
+}
+
+zkc_client *zkc__lock_client(zkc_lock *l)
+{
+    return l->c;
 }
 
 int zkc__lock_kind_of(zkc_lock *l)
@@ -207,6 +222,12 @@ static void m_joined(zkc__qm *m)
 {
     zkc_lock *l = of(m);
     PUT(l->token, m->czxid);
+    char *node = m->node ? strdup(m->node) : NULL; /* NULL (out of memory): no guard for this hold */
+    pthread_mutex_lock(&l->mu);
+    free(l->guard_node);
+    l->guard_node = node;
+    l->guard_token = m->czxid;
+    pthread_mutex_unlock(&l->mu);
     check(l);
 }
 
@@ -219,6 +240,7 @@ static void grant(zkc_lock *l, int kick)
 {
     l->phase = L_HELD;
     PUT(l->holds, 1);
+    zkc__metrics_hold(l->c, &l->mh, ZKC__MK_OF_LOCK(l->kind->kind), l->path);
     PUT(l->lost, 0);
     zkc__qm_settle(&l->m);
     if (kick && l->m.node) {
@@ -301,6 +323,7 @@ static void m_gone(zkc__qm *m)
     if (l->phase == L_HELD) {
         PUT(l->lost, 1);
         l->phase = L_IDLE;
+        zkc__metrics_unhold(l->c, &l->mh);
         notify(l, ZKC_LOCK_EVENT_LOST);
     } else if (l->acq) {
         acq_abort(l, ZKC_ESESSIONLOST, "lock %s: our queue node was deleted by another client while waiting",
@@ -308,7 +331,7 @@ static void m_gone(zkc__qm *m)
     }
 }
 
-static const zkc__qm_ops lock_member_ops = {m_ref, m_unref, m_joined, m_listed, m_moved, m_failed, m_gone};
+static const zkc__qm_ops lock_member_ops = {m_ref, m_unref, m_joined, m_listed, m_moved, m_failed, m_gone, NULL, NULL};
 
 /* ---------------------------------------------------------------- check */
 
@@ -407,6 +430,7 @@ static acq_op *acq_new(zkc_lock *l, int timeout_ms)
     a->op.release = acq_release;
     a->l = l;
     a->timeout_ms = timeout_ms;
+    zkc__metrics_tag(&a->op.ms, l->c, ZKC__MK_OF_LOCK(l->kind->kind), ZKC_HIST_LOCK_WAIT, l->path);
     lock_ref(l);
     return a;
 }
@@ -458,7 +482,9 @@ int zkc_lock_acquire_async(zkc_lock *l, int timeout_ms, zkc_lock_cb cb, void *ud
 
 static void simple_invoke(zkc__op *op)
 {
-    ZKC__UNUSED(op);
+    simple_op *s = ZKC__CONTAINER_OF(op, simple_op, op);
+    if (s->cb)
+        s->cb(s->l, op->status, 0, s->ud);
 }
 
 static void simple_release(zkc__op *op)
@@ -469,7 +495,7 @@ static void simple_release(zkc__op *op)
     lock_unref(l);
 }
 
-static int run_simple(zkc_lock *l, void (*start)(zkc__op *), int blocking)
+static int run_simple_cb(zkc_lock *l, void (*start)(zkc__op *), int blocking, zkc_lock_cb cb, void *ud)
 {
     simple_op *s = calloc(1, sizeof *s);
     if (!s)
@@ -478,11 +504,18 @@ static int run_simple(zkc_lock *l, void (*start)(zkc__op *), int blocking)
     s->op.invoke = simple_invoke;
     s->op.release = simple_release;
     s->l = l;
+    s->cb = cb;
+    s->ud = ud;
     lock_ref(l);
     int rc = zkc__op_run(&s->op, start, blocking);
     if (blocking)
         s->op.release(&s->op);
     return rc;
+}
+
+static int run_simple(zkc_lock *l, void (*start)(zkc__op *), int blocking)
+{
+    return run_simple_cb(l, start, blocking, NULL, NULL);
 }
 
 static void cancel_start(zkc__op *op)
@@ -538,6 +571,7 @@ static void release_start(zkc__op *op)
         return;
     }
     l->phase = L_RELEASING;
+    zkc__metrics_unhold(l->c, &l->mh);
     l->release_op = s;
     /* Bounded by the operation timeout; a delete whose reply never came is
      * the janitor's to make sure of. */
@@ -552,6 +586,16 @@ int zkc_lock_release(zkc_lock *l)
     if ((rc = zkc__check_blocking(l->c)) != 0)
         return rc;
     return run_simple(l, release_start, 1);
+}
+
+int zkc_lock_release_async(zkc_lock *l, zkc_lock_cb cb, void *ud)
+{
+    int rc = check_lock(l, 0, "zkc_lock_release_async");
+    if (rc)
+        return rc;
+    if (!cb)
+        return zkc__err(ZKC_EINVAL, "zkc_lock_release_async: the callback is NULL");
+    return run_simple_cb(l, release_start, 0, cb, ud);
 }
 
 /* ---------------------------------------------------------------- session */
@@ -577,6 +621,7 @@ static void lock_session(zkc__sess_listener *sl, zkc_state st, uint64_t gen)
             zkc__qm_lost(&l->m);
             PUT(l->lost, 1);
             l->phase = L_IDLE;
+            zkc__metrics_unhold(l->c, &l->mh);
             notify(l, ZKC_LOCK_EVENT_LOST);
         } else if (l->acq) {
             acq_abort(l, ZKC_ESESSIONLOST, "lock %s: the ZooKeeper session ended while waiting", l->path);
@@ -600,6 +645,7 @@ static void lock_shutdown(zkc__object *o)
     }
     PUT(l->holds, 0);
     l->phase = L_IDLE;
+    zkc__metrics_unhold(l->c, &l->mh);
     zkc__sess_unlisten(l->c, &l->sl);
     zkc__object_unlink(l->c, &l->obj);
 }
@@ -631,6 +677,7 @@ static zkc_lock *lock_new(zkc_client *c, const char *path, const zkc__qkind *kin
     }
     zkc__timer_init(&l->timer, timer_fired);
     zkc__listener_init(&l->lis, l, &l->api_destroyed, ev_call, ev_hold, ev_drop);
+    pthread_mutex_init(&l->mu, NULL);
     zkc__client_ref(c);
     return l;
 }
@@ -689,10 +736,17 @@ static void destroy_start(zkc__op *op)
     zkc_client *c = l->c;
     if (l->acq)
         acq_abort(l, ZKC_ECANCELED, "lock %s: destroyed while acquiring", l->path);
+    if (l->release_op) {
+        /* A release_async in flight: the leave below replaces its callback,
+         * and the node goes either way, so it has succeeded. */
+        zkc__op_finish(&l->release_op->op, 0, NULL);
+        l->release_op = NULL;
+    }
     /* Still held: released on the way out, by the janitor. */
     zkc__qm_leave(&l->m, 0, NULL, NULL);
     zkc__timer_disarm(c, &l->timer);
     PUT(l->holds, 0);
+    zkc__metrics_unhold(c, &l->mh);
     l->destroyed = 1;
     if (l->obj.linked) {
         zkc__sess_unlisten(c, &l->sl);
@@ -728,6 +782,30 @@ int zkc_lock_token(zkc_lock *l, int64_t *token)
         return zkc__err(ZKC_ENOTHELD, "lock %s is not held by this object", l->path);
     *token = __atomic_load_n(&l->token, __ATOMIC_ACQUIRE);
     return 0;
+}
+
+int zkc_lock_guard(zkc_lock *l, zkc_guard *out)
+{
+    if (!l || !out)
+        return zkc__err(ZKC_EINVAL, "zkc_lock_guard: NULL argument");
+    int holds = __atomic_load_n(&l->holds, __ATOMIC_ACQUIRE);
+    int lost = __atomic_load_n(&l->lost, __ATOMIC_ACQUIRE);
+    if (holds <= 0 || lost)
+        return zkc__err(ZKC_ENOTHELD, "zkc_lock_guard: lock %s is not held by this object", l->path);
+    /* The node of a hold that ends meanwhile only makes the guard refuse
+     * writes, which is what it is for. */
+    int rc = 0;
+    pthread_mutex_lock(&l->mu);
+    if (!l->guard_node || strlen(l->guard_node) >= sizeof out->path) {
+        rc = zkc__err(ZKC_ENOMEM, "zkc_lock_guard: lock %s: its node's path was not kept (out of memory)", l->path);
+    } else {
+        memset(out, 0, sizeof *out);
+        snprintf(out->path, sizeof out->path, "%s", l->guard_node);
+        out->version = -1;
+        out->token = l->guard_token;
+    }
+    pthread_mutex_unlock(&l->mu);
+    return rc;
 }
 
 int zkc_lock_is_held(zkc_lock *l)

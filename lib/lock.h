@@ -33,5 +33,6 @@ int zkc__lock_stored_leases(zkc_lock *l);        /* from the lock node's data; 0
 const char *zkc__lock_sibling_node(zkc_lock *l); /* held node of the write lock of a read lock */
 void zkc__lock_set_sibling(zkc_lock *reader, zkc_lock *writer);
 int zkc__lock_kind_of(zkc_lock *l);
+zkc_client *zkc__lock_client(zkc_lock *l);
 
 #endif

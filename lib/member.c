@@ -22,7 +22,12 @@
  *
  * The create can also travel inside the owner's own multi (zkc__qm_create_op,
  * then zkc__qm_created with the outcome), so one transaction can join several
- * queues and still be decided by tag after a lost reply.
+ * queues and still be decided by tag after a lost reply. Such a member is
+ * never created alone: when the tag finds nothing of ours (or only a node of a
+ * session that ended), the owner hears ops->absent and decides, since the
+ * multi's other ops are missing too. The inventory enqueues that way: one
+ * multi creates a request record and one member per SKU queue, all sharing the
+ * request's nonce as their tag, and lists only its own names (ops->accept).
  */
 #include "member.h"
 
@@ -39,6 +44,9 @@
         zkc__req *r_ = (call);                                                                                     \
         r_->tag = (m)->epoch;                                                                                      \
     } while (0)
+
+/* What the queue is, in messages: locks by default. */
+#define WHAT(m) ((m)->what ? (m)->what : "lock")
 
 static int stale(zkc__req *r)
 {
@@ -71,7 +79,7 @@ static void fail_rc(zkc__qm *m, int rc, const char *doing)
         e = ZKC_ECONNLOSS;
     if (rc == ZR_SESSIONLOST)
         e = ZKC_ESESSIONLOST;
-    failed(m, e, "lock %s: %s failed: %s", m->dir, doing, zkc__zrc_name(rc));
+    failed(m, e, "%s %s: %s failed: %s", WHAT(m), m->dir, doing, zkc__zrc_name(rc));
 }
 
 static void forget_node(zkc__qm *m)
@@ -218,7 +226,8 @@ static void have_node(zkc__qm *m, const char *path, const zkc__stat *st, uint64_
     m->czxid = st ? st->czxid : 0;
     m->node_gen = gen;
     m->phase = ZKC__QM_IN;
-    watch_own(m);
+    if (!m->no_own_watch)
+        watch_own(m);
     m->ops->joined(m);
 }
 
@@ -226,6 +235,18 @@ static void have_node(zkc__qm *m, const char *path, const zkc__stat *st, uint64_
 
 static void recover_list_done(zkc__req *r);
 static void recover_sync_done(zkc__req *r);
+
+/* The tag found no node of ours: a lone create makes one, unless the create
+ * travelled in the owner's multi, whose other ops did not apply either. */
+static void not_there(zkc__qm *m)
+{
+    if (!m->in_multi) {
+        do_create(m);
+        return;
+    }
+    m->phase = ZKC__QM_IDLE;
+    m->ops->absent(m);
+}
 
 /* Did our create land? Sync (a lagging follower may not show it yet), list,
  * look for our uuid. */
@@ -265,7 +286,7 @@ static void recover_stat_done(zkc__req *r)
         if (r->rc == ZR_OK && r->stat.ephemeral_owner == m->c->session_id)
             have_node(m, r->path, &r->stat, m->c->gen);
         else if (r->rc == ZR_OK || r->rc == ZR_NONODE)
-            do_create(m); /* gone, or a dead session's: make ours */
+            not_there(m); /* gone, or a dead session's: not ours */
         else if (!recover_again(m, r->rc))
             fail_rc(m, r->rc, "reading our node after an unanswered create");
     }
@@ -277,7 +298,7 @@ static void recover_list_done(zkc__req *r)
     zkc__qm *m = r->ctx;
     if (!stale(r)) {
         if (r->rc == ZR_NONODE) {
-            do_create(m);
+            not_there(m);
         } else if (r->rc != ZR_OK) {
             if (!recover_again(m, r->rc))
                 fail_rc(m, r->rc, "listing the queue after an unanswered create");
@@ -287,7 +308,7 @@ static void recover_list_done(zkc__req *r)
                 if (strstr(r->children[i], m->uuid))
                     mine = r->children[i];
             if (!mine) {
-                do_create(m); /* the create never happened */
+                not_there(m); /* the create never happened */
             } else {
                 char *p = zkc__path_join(m->dir, mine);
                 if (p)
@@ -339,28 +360,36 @@ static void create_done(zkc__req *r)
     } else if (r->rc == ZR_SESSIONLOST) {
         do_create(m); /* never sent; the new session gets it */
     } else if (r->rc == ZR_NOCHILDRENFOREPHEMERALS) {
-        failed(m, ZKC_EINVAL, "lock %s: the lock path is an ephemeral node", m->dir);
+        failed(m, ZKC_EINVAL, "%s %s: the %s path is an ephemeral node", WHAT(m), m->dir, WHAT(m));
     } else {
         zkc__qm_created(m, r->rc, r->created, &r->stat, r->gen);
     }
     m->ops->unref(m);
 }
 
-void zkc__qm_create_op(zkc__qm *m, zkc__mop *op, char *prefix, char *data)
+static void fill_create_op(zkc__qm *m, zkc__mop *op, char *prefix, char *data)
 {
     snprintf(prefix, ZKC__PATH_MAX + 64, "%s/_c_%s-%s", m->dir, m->uuid, m->tag);
-    int len = m->node_len;
-    if (!m->node_data) {
-        char host[40] = "";
-        gethostname(host, sizeof host - 1);
-        len = snprintf(data, 64, "zkcoord %s %ld", host, (long)getpid());
-    }
     memset(op, 0, sizeof *op);
     op->type = ZKC_REQ_CREATE;
     op->path = prefix;
-    op->data = m->node_data ? m->node_data : data;
-    op->len = len;
+    if (m->node_data) {
+        op->data = m->node_data;
+        op->len = m->node_len;
+    } else {
+        char host[40] = "";
+        gethostname(host, sizeof host - 1);
+        op->data = data;
+        op->len = snprintf(data, 64, "zkcoord %s %ld", host, (long)getpid());
+    }
     op->flags = ZC_EPHEMERAL | ZC_SEQUENTIAL;
+    m->phase = ZKC__QM_CREATING;
+}
+
+void zkc__qm_create_op(zkc__qm *m, zkc__mop *op, char *prefix, char *data)
+{
+    m->in_multi = 1;
+    fill_create_op(m, op, prefix, data);
 }
 
 static void do_create(zkc__qm *m)
@@ -368,8 +397,8 @@ static void do_create(zkc__qm *m)
     char prefix[ZKC__PATH_MAX + 64];
     char data[64];
     zkc__mop op;
-    zkc__qm_create_op(m, &op, prefix, data);
-    m->phase = ZKC__QM_CREATING;
+    m->in_multi = 0;
+    fill_create_op(m, &op, prefix, data);
     SEND(m, zkc__create(m->c, op.path, op.data, op.len, op.flags, create_done, m));
 }
 
@@ -377,6 +406,7 @@ void zkc__qm_begin(zkc__qm *m, const char *uuid)
 {
     m->epoch++;
     m->creates = 0;
+    m->in_multi = 0;
     m->listing = 0;
     if (uuid)
         snprintf(m->uuid, sizeof m->uuid, "%s", uuid);
@@ -427,7 +457,8 @@ static void warn_once(zkc__qm *m, const zkc__member *v, int n, int junk, int sty
     }
     if (junk && !(m->warned & 2)) {
         m->warned |= 2;
-        zkc__log(m->c, ZKC_LOG_WARN, "lock %s: ignoring %d child node(s) without a sequence suffix", m->dir, junk);
+        zkc__log(m->c, ZKC_LOG_WARN, "%s %s: ignoring %d child node(s) %s", WHAT(m), m->dir, junk,
+                 m->ops->accept ? "not named as its members" : "without a sequence suffix");
     }
 }
 
@@ -450,13 +481,32 @@ static void list_done(zkc__req *r)
         m->ops->unref(m);
         return;
     }
-    int junk = 0, styles = 0;
-    int n = zkc__members_parse(r->children, r->nchildren, v, &junk, &styles);
+    int junk = 0, styles = 0, n;
+    if (m->ops->accept) {
+        /* Only the recipe's own names count; the rest is junk to it. */
+        char **ok = calloc((size_t)r->nchildren + 1, sizeof *ok);
+        if (!ok) {
+            free(v);
+            failed(m, ZKC_ENOMEM, "out of memory");
+            m->ops->unref(m);
+            return;
+        }
+        int k = 0;
+        for (int i = 0; i < r->nchildren; i++)
+            if (m->ops->accept(r->children[i]))
+                ok[k++] = r->children[i];
+        n = zkc__members_parse(ok, k, v, NULL, &styles);
+        junk = r->nchildren - n;
+        free(ok);
+    } else {
+        n = zkc__members_parse(r->children, r->nchildren, v, &junk, &styles);
+    }
     warn_once(m, v, n, junk, styles);
     int self = m->node_name ? zkc__member_find(v, n, m->node_name) : -1;
     if (self < 0) {
         forget_node(m);
-        failed(m, ZKC_ESESSIONLOST, "lock %s: our queue node disappeared (deleted, or its session ended)", m->dir);
+        failed(m, ZKC_ESESSIONLOST, "%s %s: our queue node disappeared (deleted, or its session ended)", WHAT(m),
+               m->dir);
     } else {
         m->ops->listed(m, v, n, self);
     }

@@ -25,8 +25,19 @@ typedef struct zkc__qm_ops {
     /* The attempt cannot go on (status ZKC_E*, msg says why). The member is
      * unchanged: the owner ends it with zkc__qm_leave. */
     void (*failed)(zkc__qm *m, int status, const char *msg);
-    /* Our node was deleted by someone else (the member has forgotten it). */
+    /* Our node was deleted by someone else (the member has forgotten it).
+     * Not needed (may be NULL) with no_own_watch. */
     void (*gone)(zkc__qm *m);
+    /* Optional (NULL: every child with a sequence suffix counts): does the
+     * queue count this child? A recipe whose queue may hold names that are
+     * not its members (fillers, other formats) keeps them out of the order. */
+    int (*accept)(const char *name);
+    /* Needed only with zkc__qm_create_op: the owner's multi is not in the
+     * queue as ours (decided by the tag: it did not apply, or the node found
+     * belongs to a session that ended). The member is idle; nothing is ever
+     * created alone for such a create, since the multi's other ops would be
+     * missing. */
+    void (*absent)(zkc__qm *m);
 } zkc__qm_ops;
 
 enum { ZKC__QM_IDLE = 0, ZKC__QM_CREATING, ZKC__QM_RECOVERING, ZKC__QM_IN };
@@ -40,12 +51,17 @@ struct zkc__qm {
     const char *tag;      /* our names are "_c_<uuid>-<tag><sequence>" */
     const char *dir_data; /* data of the queue node when we create it, or NULL */
     int dir_len;
-    const char *node_data; /* data of our node, or NULL: "zkcoord <host> <pid>" */
+    const char *node_data; /* data of our node; NULL: "zkcoord <host> <pid>" */
     int node_len;
+    const char *what;     /* what the queue is, in messages; NULL: "lock" */
+    int no_own_watch;     /* 1: do not watch our own node (the owner learns of
+                           * its deletion otherwise, as the inventory from its
+                           * request record); ops->gone is then never called */
 
     uint64_t epoch;       /* the current attempt: tag requests of it with this */
     int phase;            /* ZKC__QM_* */
-    char uuid[37];        /* this attempt's tag */
+    char uuid[37];        /* this attempt's tag: a uuid, or the owner's own
+                           * unique string of up to 36 characters */
     char *node;           /* our node's path while we have one */
     const char *node_name;
     int64_t czxid;        /* of our node: the fencing token */
@@ -53,19 +69,23 @@ struct zkc__qm {
 
     /* private */
     int creates;
+    int in_multi;         /* this attempt's create travels in the owner's multi */
     int warned;
     int listing;
     zkc__watch *pred_w, *own_w;
 };
 
-/* Engine: a new attempt (new epoch) tagged `uuid` (36 characters; NULL: a
- * fresh one). Several members joining in one multi may share one tag. */
+/* Engine: a new attempt (new epoch) tagged `uuid` (up to 36 characters, no
+ * '/'; NULL: a fresh uuid). Several members joining in one multi may share
+ * one tag. */
 void zkc__qm_begin(zkc__qm *m, const char *uuid);
 /* Engine: this attempt's tagged create as an op of the caller's own multi
  * (the same flags, name and data zkc__qm_join uses). prefix receives the path
- * (room for ZKC__PATH_MAX + 64), data the node's data (room for 64; unused when
- * node_data is set); sets
- * *op. After the multi the caller reports its outcome with zkc__qm_created. */
+ * (room for ZKC__PATH_MAX + 64), data the node's data (room for 64); sets
+ * *op. After the multi the caller reports its outcome with zkc__qm_created,
+ * and cleans up a late reply of an attempt it gave up (zkc__qm_leave cannot
+ * see that reply). If the tag finds nothing, ops->absent is called instead of
+ * creating again. */
 void zkc__qm_create_op(zkc__qm *m, zkc__mop *op, char *prefix, char *data);
 /* Engine: the outcome of a create of ours (alone or from a multi): created
  * (rc ZR_OK, path and stat of the node), or any failure. An indeterminate
@@ -108,8 +128,9 @@ void zkc__qm_leave_finish(zkc__qm *m, int wait_ms, zkc__op *op, int status, cons
 /* Engine: the session that owned our node is gone (or presumed gone): the
  * janitor deletes the node from the next session, if still there. */
 void zkc__qm_lost(zkc__qm *m);
-/* Engine: the client is shutting down: forget the node (the session's close
- * removes it) and every watch. */
+/* Engine: forget the node and every watch: the client is shutting down (the
+ * session's close removes the node), or the owner's own transaction deleted
+ * it. */
 void zkc__qm_forget(zkc__qm *m);
 
 #endif

@@ -22,6 +22,13 @@ struct zkc_multilock {
     int done;
     int status;
     char msg[300];
+    /* zkc_multilock_release_async: the next lock to release is locks[rel_i - 1] */
+    int rel_i;
+    int rel_status;
+    char rel_msg[300];
+    zkc_multilock_cb rel_cb;
+    void *rel_ud;
+    zkc__mstamp ms; /* metrics: the acquire, from call to outcome */
 };
 
 
@@ -83,6 +90,7 @@ static void finish(zkc_multilock *m, int status, const char *msg)
     zkc_multilock_cb cb = m->cb;
     void *ud = m->ud;
     pthread_mutex_unlock(&m->mu);
+    zkc__metrics_end(zkc__lock_client(m->locks[0]), &m->ms, status);
     zkc__set_errmsg(msg);
     cb(m, status, ud);
 }
@@ -151,9 +159,12 @@ int zkc_multilock_acquire_async(zkc_multilock *m, int timeout_ms, zkc_multilock_
     m->taken = 0;
     m->deadline = timeout_ms == ZKC_FOREVER ? 0 : timeout_ms == 0 ? -1 : zkc__now_ms() + timeout_ms;
     pthread_mutex_unlock(&m->mu);
+    zkc__metrics_tag(&m->ms, zkc__lock_client(m->locks[0]), ZKC_MK_MULTILOCK, ZKC_HIST_LOCK_WAIT, zkc_lock_path(m->locks[0]));
+    zkc__metrics_begin(zkc__lock_client(m->locks[0]), &m->ms);
     /* The first submission decides whether the callback will run at all. */
     int rc = zkc_lock_acquire_async(m->locks[0], remaining(m), granted, m);
     if (rc) {
+        zkc__metrics_end(zkc__lock_client(m->locks[0]), &m->ms, rc); /* counted begun: so it ends, failed */
         pthread_mutex_lock(&m->mu);
         m->busy = 0;
         pthread_mutex_unlock(&m->mu);
@@ -210,6 +221,78 @@ int zkc_multilock_release(zkc_multilock *m)
     }
     m->taken = 0;
     return first;
+}
+
+static void release_one_done(zkc_lock *l, int status, int64_t token, void *ud);
+
+/* Submit the next lock's release; a refused submission counts as that lock's
+ * status. 1 if one is in flight (its callback goes on), 0 when none is left. */
+static int release_next(zkc_multilock *m)
+{
+    while (m->rel_i > 0) {
+        zkc_lock *l = m->locks[--m->rel_i];
+        int rc = zkc_lock_release_async(l, release_one_done, m);
+        if (rc == 0)
+            return 1;
+        if (!m->rel_status) {
+            m->rel_status = rc;
+            snprintf(m->rel_msg, sizeof m->rel_msg, "multi-lock release: %s", zkc_errmsg());
+        }
+    }
+    return 0;
+}
+
+static void release_one_done(zkc_lock *l, int status, int64_t token, void *ud)
+{
+    zkc_multilock *m = ud;
+    ZKC__UNUSED(token);
+    if (status && !m->rel_status) {
+        m->rel_status = status;
+        snprintf(m->rel_msg, sizeof m->rel_msg, "multi-lock release: %s (%s)", zkc_errmsg(), zkc_lock_path(l));
+    }
+    if (release_next(m))
+        return;
+    /* The last one: on the dispatch thread, as every callback. */
+    pthread_mutex_lock(&m->mu);
+    m->busy = 0;
+    m->taken = 0;
+    zkc_multilock_cb cb = m->rel_cb;
+    void *cud = m->rel_ud;
+    int st = m->rel_status;
+    pthread_mutex_unlock(&m->mu);
+    zkc__set_errmsg(st ? m->rel_msg : "");
+    cb(m, st, cud);
+}
+
+int zkc_multilock_release_async(zkc_multilock *m, zkc_multilock_cb cb, void *ud)
+{
+    if (!m || !cb)
+        return zkc__err(ZKC_EINVAL, "zkc_multilock_release_async: NULL argument");
+    pthread_mutex_lock(&m->mu);
+    if (m->busy) {
+        pthread_mutex_unlock(&m->mu);
+        return zkc__err(ZKC_EBUSY, "multi-lock is acquiring or releasing");
+    }
+    if (!m->held) {
+        pthread_mutex_unlock(&m->mu);
+        return zkc__err(ZKC_ENOTHELD, "multi-lock is not held");
+    }
+    m->held = 0;
+    m->busy = 1;
+    m->rel_cb = cb;
+    m->rel_ud = ud;
+    m->rel_i = m->n;
+    m->rel_status = 0;
+    pthread_mutex_unlock(&m->mu);
+    /* On the caller's thread the callback must not run: if no release can be
+     * submitted at all, the call fails instead (the locks are as they were). */
+    if (release_next(m))
+        return 0;
+    pthread_mutex_lock(&m->mu);
+    m->busy = 0;
+    m->held = 1;
+    pthread_mutex_unlock(&m->mu);
+    return zkc__err(m->rel_status, "%s", m->rel_msg);
 }
 
 void zkc_multilock_destroy(zkc_multilock *m)

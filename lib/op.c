@@ -39,6 +39,7 @@ int zkc__op_vfinish(zkc__op *op, int status, const char *fmt, va_list ap)
         return 0;
     op->finished = 1;
     zkc__opwatch_finish(op);
+    zkc__metrics_end(op->c, &op->ms, status);
     op->status = status;
     if (fmt) {
         vsnprintf(op->msg, sizeof op->msg, fmt, ap);
@@ -82,6 +83,7 @@ int zkc__op_run(zkc__op *op, void (*start)(zkc__op *op), int blocking)
     if (!blocking) {
         op->waiter = NULL;
         zkc__opwatch_submit(op);
+        zkc__metrics_begin(c, &op->ms);
         zkc__post(c, &op->task);
         return 0;
     }
@@ -96,6 +98,7 @@ int zkc__op_run(zkc__op *op, void (*start)(zkc__op *op), int blocking)
     w.done = 0;
     op->waiter = &w;
     zkc__opwatch_submit(op);
+    zkc__metrics_begin(c, &op->ms);
     zkc__post(c, &op->task);
     pthread_mutex_lock(&w.mu);
     while (!w.done)

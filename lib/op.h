@@ -3,6 +3,7 @@
 #define ZKC_OP_H
 
 #include "loop.h"
+#include "metrics.h"
 #include "util.h"
 
 #include <pthread.h>
@@ -29,6 +30,7 @@ struct zkc__op {
     void (*invoke)(zkc__op *op);         /* dispatch: call the user's callback */
     void (*release)(zkc__op *op);        /* free the containing struct */
     char msg[256];
+    zkc__mstamp ms;                      /* metrics: tagged by the recipe, or not counted */
 };
 
 /* Engine: complete op once (later calls are ignored, returns 0 then). msg may

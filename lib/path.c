@@ -74,6 +74,18 @@ void zkc__path_parent(const char *path, char *buf, size_t len)
     snprintf(buf, len, "%.*s", (int)n, path);
 }
 
+char *zkc__path_bucketed(const char *dir, const char *name)
+{
+    uint32_t h = 2166136261u;
+    for (const char *p = name; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    size_t n = strlen(dir) + strlen(name) + 5;
+    char *s = malloc(n);
+    if (s)
+        snprintf(s, n, "%s/%02x/%s", dir, h & 0xff, name);
+    return s;
+}
+
 char *zkc__path_join(const char *dir, const char *name)
 {
     size_t a = strlen(dir), b = strlen(name);

@@ -13,5 +13,9 @@ int zkc__name_check(const char *name, const char *what);
 void zkc__path_parent(const char *path, char *buf, size_t len);
 /* malloc'd "a/b" with exactly one slash. */
 char *zkc__path_join(const char *dir, const char *name);
+/* malloc'd "dir/<2 hex>/name": name's bucket among 256 (FNV-1a of name), so a
+ * store of many records (counter keys, inventory requests) lists in pieces far
+ * below jute.maxbuffer. The bucket of a name never changes: it is stored. */
+char *zkc__path_bucketed(const char *dir, const char *name);
 
 #endif

@@ -412,6 +412,7 @@ static int submit(zkc_ratelimit *rl, int64_t n, int timeout_ms, zkc_ratelimit_cb
     w->cb = cb;
     w->ud = ud;
     __atomic_add_fetch(&rl->refs, 1, __ATOMIC_ACQ_REL);
+    zkc__metrics_tag(&w->op.ms, rl->c, ZKC_MK_RATELIMIT, ZKC__MH_NONE, zkc_counter_path(rl->ctr));
     int rc = zkc__op_run(&w->op, wait_start, blocking);
     if (blocking)
         w->op.release(&w->op);

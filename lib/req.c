@@ -176,6 +176,7 @@ static void issue(zkc__req *r)
     zkc__list_push_back(&c->issued, &r->issued);
     c->inflight++;
     ZKC__STAT_INC(c, requests[r->kind]);
+    zkc__metrics_sent(c, r->kind, 0);
     struct ACL_vector *acl = create_acl(c);
     zkc__watch *w = r->watch;
     if (w)
@@ -221,6 +222,7 @@ static void issue(zkc__req *r)
         struct Stat *stats = (struct Stat *)(res + r->nops);
         for (int i = 0; i < r->nops; i++) {
             zkc__mop *m = &r->ops[i];
+            zkc__metrics_sent(c, m->type, 1);
             switch (m->type) {
             case ZKC_REQ_CREATE: {
                 int mode = (m->flags & ZC_CONTAINER) ? ZOO_CONTAINER

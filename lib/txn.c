@@ -1,6 +1,7 @@
 /*
- * The transaction core: a versioned record updated exactly once (txn.h says
- * how a user drives it; counters are the first user, lib/counter_txn.c).
+ * The transaction core: versioned records updated exactly once (txn.h says
+ * how a user drives it; users: counters, lib/counter_txn.c; inventory's grant
+ * rounds, lib/inventory_grant.c; its settle and restock, lib/inventory_settle.c).
  *
  * EXACTLY ONCE. Every write is a ZooKeeper multi of
  *     the user's ops (setData(record, new, expected version), or create, ...)
@@ -8,8 +9,9 @@
  * where the marker is a persistent node owned by this client instance
  * (<meta_root>/txn/<client uuid>-<n>) and used by one transaction at a time.
  * After a connection loss (or any reply that may follow an applied write:
- * zkc__zrc_indeterminate) the outcome is decided by syncing and reading the
- * marker: it holds our txn id exactly when the multi was applied. Because the
+ * zkc__zrc_indeterminate) the outcome is decided by reading the marker
+ * behind a quorum fence (zkc__fence_get): it holds our txn id exactly when the
+ * multi was applied. Because the
  * marker write is itself conditional on the marker's version, an attempt that
  * reaches the leader late (after we decided "not applied" and retried) cannot
  * apply a second time: one of the two fails on the marker version, and the
@@ -17,6 +19,23 @@
  * survives a session loss and is made in the next session; the cost is two
  * writes in one transaction, not a node per update. A marker whose create got
  * no answer may exist: it is read, never assumed missing.
+ *
+ * NO MARKER. Some writes are their own evidence: a reservation's record moves
+ * RESERVED -> SOLD conditional on its version, a grant deletes the granted
+ * queue nodes; reading those back after a loss decides the outcome, and a late
+ * landing cannot apply twice because the write is conditional on what it
+ * replaces. Such a user sends its multi without the marker op, and the core
+ * hands the decision to its verify() instead of reading a marker. Everything
+ * else (classifying replies, a resend after a session ended unsent, the
+ * backoff, the client closing) is the same.
+ *
+ * GUARDS. A guarded txn (writes made under a lock, zkc_guard) appends a check
+ * of each guard's node to the multi. The check is one of the ops, so a failed
+ * check means nothing of the multi applied: a decided "not applied", reported
+ * as ZKC_EFENCED. After a loss nothing changes: the marker decides, and an
+ * attempt found "not applied" is sent again with its checks, which refuse it
+ * if the hold ended meanwhile. The checks go last so the user's op indexes
+ * and the marker's place are what they are without guards.
  *
  * BACKOFF. A lost round (BadVersion on one of the user's records) waits a
  * jittered, exponentially growing time so contenders spread out, or, while
@@ -246,11 +265,89 @@ void zkc__txn_marker_op(zkc__txn *t, zkc__mop *op, const char *data, int len)
     op->version = t->m->version;
 }
 
+void zkc__txn_guard(zkc__txn *t, const zkc_guard *guards, int n)
+{
+    t->guards = guards;
+    t->nguards = n;
+}
+
+int zkc__txn_guard_check(const zkc_guard *g, const char *fn)
+{
+    if (!g)
+        return zkc__err(ZKC_EINVAL, "%s: guard is NULL", fn);
+    if (!memchr(g->path, 0, sizeof g->path))
+        return zkc__err(ZKC_EINVAL, "%s: the guard's path is not terminated", fn);
+    if (g->version < -1)
+        return zkc__err(ZKC_EINVAL, "%s: guard version %d (-1 for any)", fn, (int)g->version);
+    return zkc__path_check(g->path, "guard path");
+}
+
+int zkc__guard_ops(zkc__mop *ops, const zkc_guard *guards, int n)
+{
+    for (int i = 0; i < n; i++) {
+        memset(&ops[i], 0, sizeof ops[i]);
+        ops[i].type = ZKC_REQ_EXISTS; /* in a multi: a check op */
+        ops[i].path = guards[i].path;
+        ops[i].version = guards[i].version;
+    }
+    return n;
+}
+
+int zkc__guard_refused(const zkc__req *r, int n, int *status, char *msg, size_t len)
+{
+    if (n <= 0 || r->rc == ZR_OK)
+        return 0;
+    int fi = -1;
+    for (int i = 0; i < r->nops && fi < 0; i++)
+        if (r->ops[i].rc != ZR_OK && r->ops[i].rc != ZR_RUNTIMEINCONSISTENCY)
+            fi = i;
+    if (fi < r->nops - n)
+        return 0;
+    int rc = r->ops[fi].rc;
+    if (rc == ZR_NONODE || rc == ZR_BADVERSION) {
+        *status = ZKC_EFENCED;
+        snprintf(msg, len,
+                 "guarded write refused, nothing written: the guard's node %s %s, so the lock hold it stands for "
+                 "has ended (released, session expired or node deleted); take the lock again",
+                 r->ops[fi].path, rc == ZR_NONODE ? "is gone" : "has another version");
+    } else {
+        *status = zkc__map_zrc(rc);
+        snprintf(msg, len, "checking the guard's node %s: %s (nothing written)", r->ops[fi].path, zkc__zrc_name(rc));
+    }
+    return 1;
+}
+
+int zkc__txn_guard_add(zkc_guard **guards, int *n, const zkc_guard *g)
+{
+    for (int i = 0; i < *n; i++)
+        if (strcmp((*guards)[i].path, g->path) == 0 && (*guards)[i].version == g->version)
+            return 0;
+    zkc_guard *more = realloc(*guards, (size_t)(*n + 1) * sizeof *more);
+    if (!more)
+        return zkc__err(ZKC_ENOMEM, "out of memory");
+    more[*n] = *g;
+    *guards = more;
+    (*n)++;
+    return 0;
+}
+
 void zkc__txn_send(zkc__txn *t, zkc__mop *ops, int nops, zkc__req_done done)
 {
+    zkc__mop *all = ops;
+    if (t->nguards > 0) {
+        all = calloc((size_t)(nops + t->nguards), sizeof *all);
+        if (!all) {
+            txn_fail(t, ZKC_ENOMEM, "out of memory");
+            return;
+        }
+        memcpy(all, ops, (size_t)nops * sizeof *all);
+        zkc__guard_ops(all + nops, t->guards, t->nguards);
+    }
     t->sent_ms = zkc__now_ms();
     phase(t, "transaction sent");
-    zkc__multi(t->c, ops, nops, done, t);
+    zkc__multi(t->c, all, nops + t->nguards, done, t); /* copies the ops */
+    if (all != ops)
+        free(all);
     t->unknown = 0;
 }
 
@@ -267,10 +364,12 @@ static void decide_get_done(zkc__req *r)
             t->ops->applied(t, &rec);
             return;
         }
-        /* Not applied. Any late landing of that attempt now fails on the marker
-         * version we just read, so trying again cannot apply twice. */
+        /* Not applied, and after the fence it cannot land any more. Were one
+         * to land all the same, the next attempt would fail on the marker's
+         * version and be decided again: never applied twice. */
         t->unknown = 0;
-        t->ops->unapplied(t);
+        if (t->ops->unapplied)
+            t->ops->unapplied(t);
         t->ops->round(t);
         return;
     }
@@ -291,31 +390,27 @@ static void decide_get_done(zkc__req *r)
              zkc__zrc_name(r->rc), t->ops->unknown_hint);
 }
 
-static void decide_sync_done(zkc__req *r)
-{
-    zkc__txn *t = r->ctx;
-    if (r->rc != ZR_OK && r->rc != ZR_NONODE) {
-        t->m->state = MARKER_UNKNOWN;
-        txn_fail(t, ZKC_EUNKNOWN,
-                 "outcome unknown: the update was sent, then the connection was lost and no server answered (%s)%s",
-                 zkc__zrc_name(r->rc), t->ops->unknown_hint);
-        return;
-    }
-    zkc__get(t->c, t->m->path, NULL, decide_get_done, t);
-}
-
 static void decide(zkc__txn *t)
 {
     t->unknown = 1;
-    phase(t, "deciding the outcome (sync, then read the marker)");
-    /* sync first: the server we read from may lag the leader that applied it. */
-    zkc__sync(t->c, t->m->path, decide_sync_done, t);
+    phase(t, "deciding the outcome (fence, then read the marker)");
+    /* Fenced, not synced: a sync on a session connected to the leader right
+     * after a leader change can return before the leader has applied writes
+     * it committed (zkc__fence_get), and a stale "not applied" here is not
+     * harmless: the round that follows re-reads the record, which may by then
+     * show our write, and a bound refused on that value would report a
+     * refusal for an update that was applied. After the fence the server
+     * holds every write ordered before it, and an attempt of ours still in
+     * flight from the old connection can no longer land (the leader refuses a
+     * moved session's requests, and a new leader commits its history before
+     * it serves), so the marker's answer is final. */
+    zkc__fence_get(t->c, t->m->path, decide_get_done, t);
 }
 
 int zkc__txn_marker_index(const zkc__txn *t, const zkc__req *r)
 {
     int mi = -1;
-    for (int i = 0; i < r->nops; i++)
+    for (int i = 0; t->m && i < r->nops; i++)
         if (strcmp(r->ops[i].path, t->m->path) == 0)
             mi = i;
     return mi;
@@ -325,11 +420,18 @@ int zkc__txn_reply(zkc__txn *t, zkc__req *r, int *fi, int *frc)
 {
     int mi = zkc__txn_marker_index(t, r);
     if (r->rc == ZR_OK) {
-        t->m->version = r->ops[mi].stat.version;
+        if (mi >= 0)
+            t->m->version = r->ops[mi].stat.version;
         return ZKC__TXN_APPLIED;
     }
     if (zkc__zrc_indeterminate(r->rc)) {
-        decide(t);
+        if (mi >= 0) {
+            decide(t);
+        } else {
+            t->unknown = 1; /* no marker: the user's records tell */
+            phase(t, "deciding the outcome from its own records");
+            t->ops->verify(t);
+        }
         return ZKC__TXN_TAKEN;
     }
     if (r->rc == ZR_SESSIONLOST) {
@@ -351,6 +453,12 @@ int zkc__txn_reply(zkc__txn *t, zkc__req *r, int *fi, int *frc)
             *frc = r->ops[i].rc;
             break;
         }
+    int gst;
+    char gmsg[256];
+    if (zkc__guard_refused(r, t->nguards, &gst, gmsg, sizeof gmsg)) {
+        txn_fail(t, gst, "%s", gmsg);
+        return ZKC__TXN_TAKEN;
+    }
     if (*fi != mi || mi < 0)
         return ZKC__TXN_OP_FAILED;
     if (*frc == ZR_BADVERSION) {

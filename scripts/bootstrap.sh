@@ -10,7 +10,8 @@ build_pkgs=(build-essential autoconf automake libtool pkg-config libzookeeper-mt
 # The servers the tests and the demo start, and the interop peers.
 run_pkgs=(zookeeper default-jre-headless)
 test_pkgs=(valgrind clang libclang-rt-14-dev python3-kazoo libcurator-framework-java
-           libcurator-recipes-java default-jdk-headless debootstrap iproute2 python3-matplotlib)
+           libcurator-recipes-java default-jdk-headless debootstrap iproute2 python3-matplotlib
+           python3-prometheus-client)
 
 want=("${build_pkgs[@]}" "${run_pkgs[@]}")
 if [ "${1:-}" = "--with-test-deps" ]; then

@@ -16,13 +16,17 @@ zkc_client_session       local accessor
 zkc_client_session_timeout local accessor
 zkc_lock_token           local accessor
 zkc_lock_is_held         local accessor
+zkc_lock_guard           local accessor (the guard is checked by the server at write time)
+zkc_inventory_set_guard  local setter: the guard is copied, later calls carry it
 zkc_lock_cancel          local: waits for the engine only, never for a server
 zkc_idgen_cancel         local: waits for the engine only, never for a server
 zkc_election_cancel      local: waits for the engine only, never for a server
 zkc_election_token       local accessor
 zkc_election_is_leader   local accessor
-zkc_lock_release         talks to the server; not in issue 18 part 1 list: follow-up
-zkc_multilock_release    talks to the server; not in issue 18 part 1 list: follow-up
+zkc_client_metrics       local: reads in-memory counters, no server
+zkc_client_metrics_label_prefix local: registers a label
+zkc_client_metrics_const_label local: registers a label
+zkc_client_metrics_write local: writes to a descriptor given, no server
 '
 # Constructors (zkc_*_create, zkc_*_create_opts) hand back the object the
 # async calls need; those that talk to the server are bounded by the

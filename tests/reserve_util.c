@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #endif
 #include "reserve_util.h"
+#include "seqname.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -347,6 +348,27 @@ int ru_queue_len(zhandle_t *zh, const char *root, const char *sku)
         return -1;
     ck_assert_msg(rc == ZOK, "exists %s: %s", q, zerror(rc));
     return st.numChildren;
+}
+
+int ru_queue_members(zhandle_t *zh, const char *root, const char *sku)
+{
+    char q[1024];
+    snprintf(q, sizeof q, "%s/sku/%s/q", root, sku);
+    ru_sync(zh, q);
+    struct String_vector kids = {0, NULL};
+    int rc;
+    RU_READ(rc, zoo_get_children(zh, q, 0, &kids));
+    ck_assert_msg(rc == ZOK, "list %s: %s", q, zerror(rc));
+    for (int i = 0; i < kids.count; i++) {
+        /* The codec and the member core (which orders them) read one suffix. */
+        int32_t s1 = 0, s2 = 1;
+        ck_assert_msg(strncmp(kids.data[i], "_c_", 3) == 0 && zkc__resname_parse(kids.data[i], NULL, &s1) &&
+                          zkc__seq_parse(kids.data[i], &s2, NULL, NULL) && s1 == s2,
+                      "queue node %s/%s is not a member-core name", q, kids.data[i]);
+    }
+    int n = kids.count;
+    deallocate_String_vector(&kids);
+    return n;
 }
 
 void ru_sku(zhandle_t *zh, const char *root, const char *sku, zkc__sku_rec *out)

@@ -83,6 +83,9 @@ int ru_order_by_queue(ru_rec *v, int n, const ru_qpos *qp);
 const ru_rec *ru_find(const ru_rec *v, int n, const char *id);
 /* Queue children of a SKU (-1 if the queue does not exist). */
 int ru_queue_len(zhandle_t *zh, const char *root, const char *sku);
+/* The queue's children, each checked to be a member-core queue node
+ * ("_c_<nonce>-r-<seq>"); returns their number. */
+int ru_queue_members(zhandle_t *zh, const char *root, const char *sku);
 
 /* The SKU record read raw; asserts it decodes. */
 void ru_sku(zhandle_t *zh, const char *root, const char *sku, zkc__sku_rec *out);

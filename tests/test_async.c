@@ -422,6 +422,115 @@ START_TEST(t_contenders_async)
 }
 END_TEST
 
+/* ------------------------------------------------------------ lock and multi-lock release */
+
+static void release_cb(zkc_lock *l, int status, int64_t token, void *ud)
+{
+    (void)l;
+    rec *r = ud;
+    rec_lock(r);
+    r->v[0] = token;
+    rec_done(r, status);
+}
+
+static void mrelease_cb(zkc_multilock *m, int status, void *ud)
+{
+    (void)m;
+    rec *r = ud;
+    rec_lock(r);
+    rec_done(r, status);
+}
+
+static int contenders_n(zkc_client *c, const char *path)
+{
+    zkc_lock_contender *e = NULL;
+    int n = -1;
+    ck_assert_int_eq(zkc_lock_contenders_fresh(c, path, &e, &n), 0);
+    zkc_lock_contenders_free(e, n);
+    return n;
+}
+
+START_TEST(t_release_async)
+{
+    char path[128], p2[160];
+    tu_unique_path(path, sizeof path, "async-release");
+    snprintf(p2, sizeof p2, "%s-b", path);
+    zkc_client *c = tu_client(tu_hosts());
+    zkc_lock *l = NULL, *l2 = NULL;
+    ck_assert_int_eq(zkc_lock_create(c, path, &l), 0);
+    ck_assert_int_eq(zkc_lock_create(c, p2, &l2), 0);
+    tu_events lev;
+    tu_events_init(&lev);
+    zkc_lock_set_listener(l, tu_lock_listener, &lev);
+    enum { COUNT_DOWN, LAST, UNHELD, LOST, DESTROYED, MULTI, BAD, NR };
+    rec rs[NR];
+    for (int i = 0; i < NR; i++)
+        rec_init(&rs[i]);
+
+    /* Re-entrant hold: the first release counts down, the node stays. */
+    ck_assert_int_eq(zkc_lock_acquire(l, WAIT_MS, NULL), 0);
+    ck_assert_int_eq(zkc_lock_acquire(l, WAIT_MS, NULL), 0);
+    ck_assert_int_eq(zkc_lock_release_async(l, release_cb, &rs[COUNT_DOWN]), 0);
+    ck_assert_int_eq(rec_wait(&rs[COUNT_DOWN]), 0);
+    ck_assert_int_eq(zkc_lock_is_held(l), 1);
+    ck_assert_int_eq(contenders_n(c, path), 1);
+    /* The last one deletes it before calling back. */
+    ck_assert_int_eq(zkc_lock_release_async(l, release_cb, &rs[LAST]), 0);
+    ck_assert_int_eq(rec_wait(&rs[LAST]), 0);
+    ck_assert_int_eq(contenders_n(c, path), 0);
+    /* Not held: what the blocking twin says, from the engine. */
+    ck_assert_int_eq(zkc_lock_release_async(l, release_cb, &rs[UNHELD]), 0);
+    ck_assert_int_eq(rec_wait(&rs[UNHELD]), ZKC_ENOTHELD);
+    ck_assert_int_eq(zkc_lock_release(l), ZKC_ENOTHELD);
+
+    /* A hold lost under us (its node deleted by someone else). */
+    ck_assert_int_eq(zkc_lock_acquire(l, WAIT_MS, NULL), 0);
+    zkc_lock_contender *e = NULL;
+    int n = 0;
+    ck_assert_int_eq(zkc_lock_contenders(c, path, &e, &n), 0);
+    ck_assert_int_eq(n, 1);
+    char node[512];
+    snprintf(node, sizeof node, "%s/%s", path, e[0].name);
+    zkc_lock_contenders_free(e, n);
+    tu_raw *raw = tu_raw_open(tu_hosts(), tu_ms(TU_SESSION_MS));
+    ck_assert_int_eq(zoo_delete(tu_raw_zh(raw), node, -1), ZOK);
+    tu_raw_close(raw);
+    ck_assert(tu_events_wait(&lev, ZKC_LOCK_EVENT_LOST, 0, WAIT_MS) >= 0);
+    ck_assert_int_eq(zkc_lock_release_async(l, release_cb, &rs[LOST]), 0);
+    ck_assert_int_eq(rec_wait(&rs[LOST]), ZKC_ESESSIONLOST);
+
+    /* Multi-lock: every lock released, one callback after the last. */
+    zkc_lock *both[2] = {l, l2};
+    zkc_multilock *m = NULL;
+    ck_assert_int_eq(zkc_multilock_create(both, 2, &m), 0);
+    ck_assert_int_eq(zkc_multilock_release_async(m, mrelease_cb, &rs[BAD]), ZKC_ENOTHELD);
+    ck_assert_int_eq(zkc_multilock_acquire(m, WAIT_MS), 0);
+    ck_assert_int_eq(zkc_multilock_release_async(m, NULL, &rs[BAD]), ZKC_EINVAL);
+    ck_assert_int_eq(zkc_multilock_release_async(m, mrelease_cb, &rs[MULTI]), 0);
+    ck_assert_int_eq(rec_wait(&rs[MULTI]), 0);
+    ck_assert_int_eq(contenders_n(c, path), 0);
+    ck_assert_int_eq(contenders_n(c, p2), 0);
+    ck_assert_int_eq(zkc_lock_is_held(l) + zkc_lock_is_held(l2), 0);
+    ck_assert_int_eq(zkc_multilock_release_async(m, mrelease_cb, &rs[BAD]), ZKC_ENOTHELD);
+    zkc_multilock_destroy(m);
+
+    /* Refused submissions never call back. */
+    ck_assert_int_eq(zkc_lock_release_async(NULL, release_cb, &rs[BAD]), ZKC_EINVAL);
+    ck_assert_int_eq(zkc_lock_release_async(l, NULL, &rs[BAD]), ZKC_EINVAL);
+
+    /* A release in flight when the lock is destroyed still calls back once. */
+    ck_assert_int_eq(zkc_lock_acquire(l, WAIT_MS, NULL), 0);
+    ck_assert_int_eq(zkc_lock_release_async(l, release_cb, &rs[DESTROYED]), 0);
+    zkc_lock_destroy(l);
+    zkc_lock_destroy(l2);
+    ck_assert_int_eq(zkc_client_destroy(c), 0);
+    ck_assert_int_eq(rs[DESTROYED].status, 0);
+    ck_assert_int_eq(rs[LAST].v[0], 0);
+    recs_verify(rs, NR);
+    tu_events_destroy(&lev);
+}
+END_TEST
+
 /* ------------------------------------------------------------ admin cleanup */
 
 START_TEST(t_cleanup_async)
@@ -498,6 +607,7 @@ static Suite *async_suite(void)
     CASE(s, t_counter_async);
     CASE(s, t_contenders_async);
     CASE(s, t_cleanup_async);
+    CASE(s, t_release_async);
     return s;
 }
 

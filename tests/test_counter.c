@@ -1207,7 +1207,7 @@ static void expect_untouched_baddata(zkc_client *c, raw *rw, const char *path, z
     ck_assert_int_eq(zkc_counter_add_async(ctr, 1, NULL, box_cb, &b), 0);
     box_wait(&b);
     ck_assert_int_eq(b.status, ZKC_EBADDATA);
-    zkc_counter_op op = {ctr, 1, 0, 0, 0, 0};
+    zkc_counter_op op = {ctr, 1, 0, 0, 0, 0, NULL};
     ck_assert_int_eq(zkc_counter_multi_add(c, &op, 1, NULL, NULL, NULL), ZKC_EBADDATA);
     ck_assert_int_eq(zkc_counter_rebase(ctr), ZKC_EBADDATA);
     ck_assert_int_eq(zkc_counter_lookup(c, key, &r), ZKC_ENONODE);
@@ -1259,7 +1259,7 @@ START_TEST(t_malformed_untouched)
     zkc_counter *bd = counter_new(c, badp, ZKC_FMT_DECIMAL, 0);
     ck_assert_int_eq(zkc_counter_set(g, 10), 0);
     int32_t gv = raw_version(rw, good);
-    zkc_counter_op ops[2] = {{g, -1, 1, 0, 0, 0}, {bd, 1, 0, 0, 0, 0}};
+    zkc_counter_op ops[2] = {{g, -1, 1, 0, 0, 0, NULL}, {bd, 1, 0, 0, 0, 0, NULL}};
     zkc_counter_result res[2];
     ck_assert_int_eq(zkc_counter_multi_add(c, ops, 2, NULL, res, NULL), ZKC_EBADDATA);
     ck_assert_int_eq(raw_version(rw, good), gv);
@@ -2083,7 +2083,7 @@ START_TEST(t_multi_sku)
     ck_assert_int_eq(zkc_counter_set(a, 1), 0);
     ck_assert_int_eq(zkc_counter_set(b, 10), 0);
     int32_t va = raw_version(rw, sh->path[0]), vb = raw_version(rw, sh->path[1]);
-    zkc_counter_op ops[2] = {{b, -1, 1, 0, 0, 0}, {a, -2, 1, 0, 0, 0}};
+    zkc_counter_op ops[2] = {{b, -1, 1, 0, 0, 0, NULL}, {a, -2, 1, 0, 0, 0, NULL}};
     zkc_counter_result res[2];
     int fi = -7;
     ck_assert_int_eq(zkc_counter_multi_add(c, ops, 2, NULL, res, &fi), ZKC_EBOUND);
@@ -2092,7 +2092,7 @@ START_TEST(t_multi_sku)
     ck_assert_int_eq(raw_version(rw, sh->path[1]), vb);
     ck_assert_int_eq(raw_int64(rw, sh->path[1]), 10);
     /* ceiling on the first op */
-    zkc_counter_op up[2] = {{b, 5, 0, 1, 0, 12}, {a, 1, 0, 0, 0, 0}};
+    zkc_counter_op up[2] = {{b, 5, 0, 1, 0, 12, NULL}, {a, 1, 0, 0, 0, 0, NULL}};
     fi = -7;
     ck_assert_int_eq(zkc_counter_multi_add(c, up, 2, NULL, res, &fi), ZKC_EBOUND);
     ck_assert_int_eq(fi, 0);
@@ -2109,7 +2109,7 @@ START_TEST(t_multi_sku)
     ck_assert_int_eq(raw_int64(rw, sh->path[0]), 0);
     ck_assert_int_eq(raw_int64(rw, sh->path[1]), 9);
     /* two lines on one counter add up */
-    zkc_counter_op twice[2] = {{b, -2, 1, 0, 0, 0}, {b, -3, 1, 0, 0, 0}};
+    zkc_counter_op twice[2] = {{b, -2, 1, 0, 0, 0, NULL}, {b, -3, 1, 0, 0, 0, NULL}};
     ck_assert_int_eq(zkc_counter_multi_add(c, twice, 2, NULL, res, NULL), 0);
     ck_assert_int_eq(res[0].before, 9);
     ck_assert_int_eq(res[0].after, 7);
@@ -2125,7 +2125,7 @@ START_TEST(t_multi_sku)
     /* keyed multi: applied once, replayed after */
     char key[160];
     snprintf(key, sizeof key, "multi-%s-%d-%lld", g_tag, (int)getpid(), tu_now_ms());
-    zkc_counter_op one[2] = {{b, -1, 1, 0, 0, 0}, {a, 2, 0, 0, 0, 0}};
+    zkc_counter_op one[2] = {{b, -1, 1, 0, 0, 0, NULL}, {a, 2, 0, 0, 0, 0, NULL}};
     ck_assert_int_eq(zkc_counter_multi_add(c, one, 2, key, res, NULL), 0);
     ck_assert_int_eq(res[0].replayed, 0);
     ck_assert_int_eq(res[0].after, 3);

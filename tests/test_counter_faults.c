@@ -1150,7 +1150,9 @@ END_TEST
  * applied. Here the writer cannot make that decision for a while (every sync it
  * sends is dropped, its session stays alive), and meanwhile a cleaner with a
  * short retention removes the writer's marker. When the writer finally reads
- * it, the marker is missing: that must not count as "not applied". The update
+ * it, the marker is missing: that must not count as "not applied". (The
+ * decision reads behind a fence, a one-check multi: the multis after the add's
+ * own are dropped, and the syncs, should a sync come back.) The update
  * was applied (its reply was dropped), so the counter must move by its delta
  * exactly once, and the caller must hear success or ZKC_EUNKNOWN. */
 START_TEST(t_cleanup_while_undecided)
@@ -1171,6 +1173,7 @@ START_TEST(t_cleanup_while_undecided)
 
     zkh_proxy_drop_request(g_px[0], 9 /* ZOO_SYNC_OP */, 1000000);
     zkh_proxy_drop_reply(g_px[0], OP_MULTI, 1);
+    zkh_proxy_drop_request_after(g_px[0], OP_MULTI, 1, 1000000);
     static worker one; /* reuse the async completion plumbing for one add */
     int stop = 0;
     memset(&one, 0, sizeof one);
@@ -1193,6 +1196,7 @@ START_TEST(t_cleanup_while_undecided)
     }
     long undecided = progress_now() == 0;
     zkh_proxy_drop_request(g_px[0], 9, 0); /* the writer may decide now */
+    zkh_proxy_drop_request(g_px[0], OP_MULTI, 0);
     workers_join(&one, 1);
     wrec *rec = &one.rec[0];
     zkc_counter_destroy(ctr);
@@ -1204,7 +1208,7 @@ START_TEST(t_cleanup_while_undecided)
             "%s, %lld -> %lld; counter 1 -> %lld\n",
             fired, (long long)removed, undecided, (long long)rec->delta, zkc_strerror(rec->rc),
             (long long)rec->before, (long long)rec->after, (long long)fv);
-    REQUIRE(fired >= 2, "the dropped reply and a dropped sync did not both fire (%d)", fired);
+    REQUIRE(fired >= 2, "the dropped reply and a dropped decision did not both fire (%d)", fired);
     REQUIRE(removed >= 1 && undecided, "the setup did not remove the marker while the add was undecided");
     REQUIRE(rec->done == 1, "the add completed %d times", rec->done);
     REQUIRE(rec->rc == 0 || rec->rc == ZKC_EUNKNOWN, "the add was applied but reported %s", zkc_strerror(rec->rc));

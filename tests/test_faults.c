@@ -2,7 +2,8 @@
  * breaks it or the network: leader kill -9, session expiry, kill -9 of a
  * holder process, a partitioned holder, connection loss around the create
  * (request dropped / reply dropped / reply later than the client's operation
- * timeout), unreachable servers during an acquire. */
+ * timeout), unreachable servers during an acquire, a holder paused (SIGSTOP)
+ * past its session whose guarded writes must all be refused. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -770,6 +771,195 @@ START_TEST(t_unreachable_while_waiting)
 }
 END_TEST
 
+/* ------------------------------------------------------------ paused holder: guarded writes */
+
+/* The paused-holder case that no timer can cover, and what a guard does about
+ * it. A holder process takes the lock, then is stopped (SIGSTOP: a GC pause,
+ * a swap storm) past its session's expiry; the servers delete its lock node
+ * and another process takes the lock. Resumed, the first process still
+ * "knows" it holds and writes. Every write it guards is refused (nothing
+ * lands, read back); the same write unguarded lands, which is the harm. */
+enum { PW_ADD, PW_MULTI, PW_CREATE, PW_SET, PW_DELETE, PW_RESTOCK, PW_CONFIRM, PW_UNGUARDED, PW_N };
+
+struct paused_report {
+    int ready;   /* 1: held, guard taken, nodes made */
+    int64_t token;
+    int status[PW_N];
+};
+
+static int pipe_read_all(int fd, void *buf, size_t len, int timeout_ms)
+{
+    struct pollfd pfd = {fd, POLLIN, 0};
+    if (poll(&pfd, 1, timeout_ms) <= 0)
+        return -1;
+    return read(fd, buf, len) == (ssize_t)len ? 0 : -1;
+}
+
+static void paused_holder_child(const char *hosts, const char *path, const char *dir, int up, int down)
+{
+    struct paused_report rep;
+    memset(&rep, 0, sizeof rep);
+    char cpath[256], made[256], kept[256];
+    snprintf(cpath, sizeof cpath, "%s/stock", dir);
+    snprintf(made, sizeof made, "%s/made", dir);
+    snprintf(kept, sizeof kept, "%s/kept", dir);
+    zkc_client *c = client_t(hosts, tu_ms(TU_SESSION_MS));
+    zkc_lock *l = NULL;
+    zkc_counter *ctr = NULL;
+    zkc_inventory *inv = NULL;
+    zkc_inventory_line line = {"A", 1};
+    char inv_root[256];
+    snprintf(inv_root, sizeof inv_root, "%s/inv", dir);
+    zkc_guard g;
+    zkc_update u;
+    memset(&u, 0, sizeof u);
+    u.guard = &g;
+    if (zkc_lock_create(c, path, &l) == 0 && zkc_lock_acquire(l, tu_ms(10000), &rep.token) == 0 &&
+        zkc_lock_guard(l, &g) == 0 && zkc_counter_create(c, cpath, NULL, &ctr) == 0 &&
+        zkc_counter_add(ctr, 10, &u, NULL) == 0 && zkc_guarded_create(c, &g, kept, "k1", 2) == 0 &&
+        zkc_inventory_create(c, inv_root, &inv) == 0 && zkc_inventory_set_guard(inv, &g) == 0 &&
+        zkc_inventory_restock(inv, "A", 5) == 0 &&
+        zkc_inventory_reserve(inv, "o1", &line, 1, NULL, tu_ms(10000), NULL, NULL) == 0)
+        rep.ready = 1;
+    if (write(up, &rep, sizeof rep) != (ssize_t)sizeof rep || !rep.ready)
+        _exit(2);
+    char go;
+    /* Stopped here by the parent; resumed after the lock has passed on. */
+    if (read(down, &go, 1) != 1)
+        _exit(3);
+    zkc_counter_op ops[1] = {{ctr, 5, 0, 0, 0, 0, &g}};
+    rep.status[PW_ADD] = zkc_counter_add(ctr, 100, &u, NULL);
+    rep.status[PW_MULTI] = zkc_counter_multi_add(c, ops, 1, NULL, NULL, NULL);
+    rep.status[PW_CREATE] = zkc_guarded_create(c, &g, made, "paused", 6);
+    rep.status[PW_SET] = zkc_guarded_set(c, &g, kept, "paused", 6, -1);
+    rep.status[PW_DELETE] = zkc_guarded_delete(c, &g, kept, -1);
+    rep.status[PW_RESTOCK] = zkc_inventory_restock(inv, "A", 100);
+    rep.status[PW_CONFIRM] = zkc_inventory_confirm(inv, "o1");
+    rep.status[PW_UNGUARDED] = zkc_counter_add(ctr, 1, NULL, NULL); /* the control: nothing stops it */
+    if (write(up, &rep, sizeof rep) != (ssize_t)sizeof rep)
+        _exit(4);
+    zkc_inventory_destroy(inv);
+    zkc_counter_destroy(ctr);
+    zkc_lock_destroy(l);
+    zkc_client_destroy(c);
+    _exit(0);
+}
+
+START_TEST(t_paused_holder_guarded_writes)
+{
+    zkh_ensemble *e = tu_fault_ensemble(3, FAULT_MAX_SESSION_MS);
+    if (!e)
+        return;
+    test_t0 = tu_now_ms();
+    const char *hosts = zkh_ensemble_hosts(e);
+    char path[128], dir[160];
+    tu_unique_path(path, sizeof path, "paused");
+    snprintf(dir, sizeof dir, "%s-data", path);
+    tu_raw *raw = tu_raw_open(hosts, tu_ms(TU_SESSION_MS));
+    tu_raw_mkdirs(raw, dir);
+    int up[2], down[2];
+    ck_assert_int_eq(pipe(up), 0);
+    ck_assert_int_eq(pipe(down), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() == 1)
+            _exit(5);
+        close(up[0]);
+        close(down[1]);
+        paused_holder_child(hosts, path, dir, up[1], down[0]);
+    }
+    close(up[1]);
+    close(down[0]);
+    struct paused_report rep;
+    if (pipe_read_all(up[0], &rep, sizeof rep, tu_ms(30000)) != 0 || !rep.ready) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        ck_abort_msg("the holder process did not take the lock and write under it");
+    }
+    ck_assert_int_eq(kill(pid, SIGSTOP), 0);
+
+    /* The servers expire the stopped process's session and delete its node:
+     * our acquire is granted then (no timer of ours decides it). */
+    zkc_client *w = client_t(hosts, tu_ms(TU_SESSION_MS));
+    zkc_lock *wl = mklock(w, path);
+    int64_t wtok;
+    int rc = zkc_lock_acquire(wl, tu_ms(40000), &wtok);
+    if (rc != 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        ck_abort_msg("the lock did not pass on while the holder was stopped: %s", zkc_errmsg());
+    }
+    ck_assert(wtok > rep.token);
+
+    /* Resume the old holder: it writes as if it still held. */
+    char go = 'g';
+    ck_assert_int_eq(write(down[1], &go, 1), 1);
+    ck_assert_int_eq(kill(pid, SIGCONT), 0);
+    int got = pipe_read_all(up[0], &rep, sizeof rep, tu_ms(60000));
+    int wst = 0;
+    if (got != 0)
+        kill(pid, SIGKILL);
+    waitpid(pid, &wst, 0);
+    ck_assert_msg(got == 0, "the resumed holder did not report");
+    static const char *const what[PW_N] = {"counter add", "multi add",       "create",       "set",
+                                           "delete",      "inventory restock", "inventory confirm", "unguarded add"};
+    for (int i = 0; i < PW_UNGUARDED; i++)
+        ck_assert_msg(rep.status[i] == ZKC_EFENCED, "guarded %s by the paused holder: %d (%s), expected ZKC_EFENCED",
+                      what[i], rep.status[i], zkc_strerror(rep.status[i]));
+    ck_assert_msg(rep.status[PW_UNGUARDED] == 0, "unguarded add: %d", rep.status[PW_UNGUARDED]);
+    ck_assert(WIFEXITED(wst) && WEXITSTATUS(wst) == 0);
+
+    /* Read back: only the unguarded write landed. */
+    char cpath[256], made[256], kept[256], buf[64];
+    snprintf(cpath, sizeof cpath, "%s/stock", dir);
+    snprintf(made, sizeof made, "%s/made", dir);
+    snprintf(kept, sizeof kept, "%s/kept", dir);
+    zkc_counter *ctr;
+    ck_assert_int_eq(zkc_counter_create(w, cpath, NULL, &ctr), 0);
+    int64_t v = -1;
+    ck_assert_int_eq(zkc_counter_get_fresh(ctr, &v), 0);
+    ck_assert_msg(v == 10 + 1, "stock is %lld: 10 written while held, +1 unguarded after, nothing guarded", (long long)v);
+    tu_raw_sync(raw, dir);
+    ck_assert_int_eq(zoo_exists(tu_raw_zh(raw), made, 0, NULL), ZNONODE);
+    int n = sizeof buf - 1;
+    ck_assert_int_eq(zoo_get(tu_raw_zh(raw), kept, 0, buf, &n, NULL), ZOK);
+    buf[n < 0 ? 0 : n] = 0;
+    ck_assert_str_eq(buf, "k1");
+    zkc_inventory *inv;
+    char inv_root[256];
+    snprintf(inv_root, sizeof inv_root, "%s/inv", dir);
+    ck_assert_int_eq(zkc_inventory_create(w, inv_root, &inv), 0);
+    zkc_inventory_stock_info info;
+    ck_assert_int_eq(zkc_inventory_stock_fresh(inv, "A", &info), 0);
+    ck_assert_msg(info.available == 4 && info.reserved == 1 && info.sold == 0 && info.total == 5,
+                  "stock %lld/%lld/%lld of %lld after the refused restock and confirm", (long long)info.available,
+                  (long long)info.reserved, (long long)info.sold, (long long)info.total);
+    zkc_inventory_state st;
+    ck_assert_int_eq(zkc_inventory_lookup(inv, "o1", &st), 0);
+    ck_assert_int_eq(st, ZKC_INVENTORY_RESERVED);
+    zkc_inventory_destroy(inv);
+    /* The new holder's guard works. */
+    zkc_guard g;
+    ck_assert_int_eq(zkc_lock_guard(wl, &g), 0);
+    zkc_update u;
+    memset(&u, 0, sizeof u);
+    u.guard = &g;
+    ck_assert_int_eq(zkc_counter_add(ctr, 5, &u, NULL), 0);
+    ck_assert_int_eq(zkc_lock_release(wl), 0);
+    fprintf(stderr, "t_paused_holder_guarded_writes: %d guarded writes refused, the unguarded one landed\n",
+            (int)PW_UNGUARDED);
+    close(up[0]);
+    close(down[1]);
+    zkc_counter_destroy(ctr);
+    zkc_lock_destroy(wl);
+    zkc_client_destroy(w);
+    tu_raw_close(raw);
+    tu_fault_ensemble_done(e);
+}
+END_TEST
+
 /* One test case per test, so CK_RUN_CASE=<name> runs one of them. */
 #define FAULT_CASE(s, fn)                                                                                              \
     do {                                                                                                               \
@@ -794,6 +984,7 @@ static Suite *faults_suite(void)
     FAULT_CASE(s, t_late_create_reply_rwlock_abandoned);
     FAULT_CASE(s, t_unreachable_during_acquire);
     FAULT_CASE(s, t_unreachable_while_waiting);
+    FAULT_CASE(s, t_paused_holder_guarded_writes);
     return s;
 }
 

@@ -1141,6 +1141,271 @@ START_TEST(t_lost_when_node_deleted)
 }
 END_TEST
 
+/* ------------------------------------------------------------ writes guarded by the lock */
+
+static void guarded_cb(zkc_client *c, int status, void *ud)
+{
+    (void)c;
+    tu_events_add(ud, status, 0);
+}
+
+static void guarded_add_cb(zkc_counter *ctr, int status, const zkc_counter_result *r, void *ud)
+{
+    (void)ctr;
+    tu_events_add(ud, status, r && status == 0 ? r->after : 0);
+}
+
+/* The node's data as a string ("<missing>" if there is none). */
+static void raw_data(tu_raw *raw, const char *path, char *buf, int len)
+{
+    tu_raw_sync(raw, path);
+    int n = len - 1;
+    int rc = zoo_get(tu_raw_zh(raw), path, 0, buf, &n, NULL);
+    if (rc == ZNONODE) {
+        snprintf(buf, (size_t)len, "<missing>");
+        return;
+    }
+    ck_assert_int_eq(rc, ZOK);
+    buf[n < 0 ? 0 : n] = 0;
+}
+
+static void expect_data(tu_raw *raw, const char *path, const char *want)
+{
+    char buf[64];
+    raw_data(raw, path, buf, sizeof buf);
+    ck_assert_msg(strcmp(buf, want) == 0, "%s holds \"%s\", expected \"%s\"", path, buf, want);
+}
+
+static int64_t ctr_value(zkc_counter *ctr)
+{
+    int64_t v = -1;
+    ck_assert_int_eq(zkc_counter_get_fresh(ctr, &v), 0);
+    return v;
+}
+
+/* While held, every guarded write lands; after the release every one is
+ * refused with ZKC_EFENCED and writes nothing (read back), while the same
+ * writes unguarded still land. */
+START_TEST(t_guarded_writes)
+{
+    char path[128], dir[160], cpath[192], c2path[192], made[192], kept[192], gone[192];
+    tu_unique_path(path, sizeof path, "guard");
+    snprintf(dir, sizeof dir, "%s-data", path);
+    snprintf(cpath, sizeof cpath, "%s/stock", dir);
+    snprintf(c2path, sizeof c2path, "%s/reserved", dir);
+    zkc_client *c = tu_client(tu_hosts());
+    tu_raw *raw = tu_raw_open(tu_hosts(), tu_ms(TU_SESSION_MS));
+    tu_raw_mkdirs(raw, dir);
+    zkc_lock *l = mklock(c, path);
+    zkc_counter *ctr, *ctr2;
+    ck_assert_int_eq(zkc_counter_create(c, cpath, NULL, &ctr), 0);
+    ck_assert_int_eq(zkc_counter_create(c, c2path, NULL, &ctr2), 0);
+
+    zkc_guard g;
+    ck_assert_int_eq(zkc_lock_guard(l, &g), ZKC_ENOTHELD);
+    ck_assert_int_eq(zkc_lock_guard(NULL, &g), ZKC_EINVAL);
+    int64_t tok;
+    ck_assert_int_eq(zkc_lock_acquire(l, tu_ms(10000), &tok), 0);
+    ck_assert_int_eq(zkc_lock_guard(l, &g), 0);
+    ck_assert(g.token == tok);
+    ck_assert_int_eq(g.version, -1);
+    ck_assert_msg(strncmp(g.path, path, strlen(path)) == 0 && g.path[strlen(path)] == '/', "guard path %s",
+                  g.path);
+
+    /* Held: all land. */
+    zkc_update u;
+    memset(&u, 0, sizeof u);
+    u.guard = &g;
+    zkc_counter_result r;
+    ck_assert_int_eq(zkc_counter_add(ctr, 10, &u, &r), 0);
+    ck_assert(r.after == 10);
+    zkc_counter_op ops[2] = {{ctr, -3, 1, 0, 0, 0, &g}, {ctr2, 3, 0, 0, 0, 0, NULL}};
+    ck_assert_int_eq(zkc_counter_multi_add(c, ops, 2, NULL, NULL, NULL), 0);
+    snprintf(made, sizeof made, "%s/made", dir);
+    snprintf(kept, sizeof kept, "%s/kept", dir);
+    snprintf(gone, sizeof gone, "%s/gone", dir);
+    ck_assert_int_eq(zkc_guarded_create(c, &g, made, "m1", 2), 0);
+    ck_assert_int_eq(zkc_guarded_create(c, &g, kept, "k1", 2), 0);
+    ck_assert_int_eq(zkc_guarded_set(c, &g, made, "m2", 2, 0), 0);
+    ck_assert_int_eq(zkc_guarded_set(c, &g, made, "m3", 2, 0), ZKC_EMISMATCH); /* its version is 1 now */
+    ck_assert_int_eq(zkc_guarded_create(c, &g, made, "x", 1), ZKC_EEXISTS);
+    ck_assert_int_eq(zkc_guarded_create(c, &g, gone, NULL, 0), 0);
+    ck_assert_int_eq(zkc_guarded_delete(c, &g, gone, -1), 0);
+    ck_assert_int_eq(zkc_guarded_delete(c, &g, gone, -1), ZKC_ENONODE);
+    tu_events ev;
+    tu_events_init(&ev);
+    ck_assert_int_eq(zkc_guarded_set_async(c, &g, kept, "k2", 2, -1, guarded_cb, &ev), 0);
+    ck_assert(tu_events_wait(&ev, 0, 0, tu_ms(10000)) >= 0);
+    expect_data(raw, made, "m2");
+    expect_data(raw, kept, "k2");
+    expect_data(raw, gone, "<missing>");
+    ck_assert(ctr_value(ctr) == 7 && ctr_value(ctr2) == 3);
+
+    /* Released: all refused, nothing written. */
+    ck_assert_int_eq(zkc_lock_release(l), 0);
+    zkc_guard scratch;
+    ck_assert_int_eq(zkc_lock_guard(l, &scratch), ZKC_ENOTHELD);
+    ck_assert_int_eq(zkc_counter_add(ctr, 10, &u, &r), ZKC_EFENCED);
+    ck_assert_msg(strstr(zkc_errmsg(), g.path) != NULL, "errmsg names the guard's node: %s", zkc_errmsg());
+    ck_assert_int_eq(zkc_counter_multi_add(c, ops, 2, NULL, NULL, NULL), ZKC_EFENCED);
+    ck_assert_int_eq(zkc_guarded_create(c, &g, gone, "x", 1), ZKC_EFENCED);
+    ck_assert_int_eq(zkc_guarded_set(c, &g, made, "bad", 3, -1), ZKC_EFENCED);
+    ck_assert_int_eq(zkc_guarded_delete(c, &g, kept, -1), ZKC_EFENCED);
+    ck_assert_int_eq(zkc_guarded_delete_async(c, &g, kept, -1, guarded_cb, &ev), 0);
+    int ei = tu_events_wait(&ev, ZKC_EFENCED, 1, tu_ms(10000));
+    ck_assert_int_eq(ei, 1);
+    ck_assert_int_eq(zkc_guarded_create_async(c, &g, gone, "x", 1, guarded_cb, &ev), 0);
+    ck_assert_int_eq(tu_events_wait(&ev, ZKC_EFENCED, 2, tu_ms(10000)), 2);
+    /* A keyed add: refused, and its key is not recorded as applied. */
+    u.key = "guard-fenced-key";
+    ck_assert_int_eq(zkc_counter_add(ctr, 1, &u, &r), ZKC_EFENCED);
+    ck_assert_int_eq(zkc_counter_lookup(c, "guard-fenced-key", &r), ZKC_ENONODE);
+    u.key = NULL;
+    /* Guarded and unguarded adds queued together on one counter: the guarded
+     * one goes in a transaction of its own, so only it is refused. */
+    tu_events av;
+    tu_events_init(&av);
+    for (int i = 0; i < 8; i++)
+        ck_assert_int_eq(zkc_counter_add_async(ctr, 1, i == 3 ? &u : NULL, guarded_add_cb, &av), 0);
+    ck_assert_int_eq(tu_events_wait_total(&av, 8, tu_ms(20000)), 8);
+    ck_assert_int_eq(tu_events_count(&av, ZKC_EFENCED), 1);
+    ck_assert_int_eq(tu_events_count(&av, 0), 7);
+    ck_assert_str_eq(zkc_strerror(ZKC_EFENCED), "lock no longer held: guarded write refused, nothing written");
+
+    expect_data(raw, made, "m2");
+    expect_data(raw, kept, "k2");
+    expect_data(raw, gone, "<missing>");
+    ck_assert_msg(ctr_value(ctr) == 7 + 7 && ctr_value(ctr2) == 3, "counters %lld %lld",
+                  (long long)ctr_value(ctr), (long long)ctr_value(ctr2));
+
+    /* A new hold gives a new guard; the old one stays refused. */
+    zkc_guard g2;
+    ck_assert_int_eq(zkc_lock_acquire(l, tu_ms(10000), &tok), 0);
+    ck_assert_int_eq(zkc_lock_guard(l, &g2), 0);
+    ck_assert(g2.token > g.token && strcmp(g2.path, g.path) != 0);
+    ck_assert_int_eq(zkc_guarded_set(c, &g, made, "bad", 3, -1), ZKC_EFENCED);
+    ck_assert_int_eq(zkc_guarded_set(c, &g2, made, "m4", 2, -1), 0);
+    expect_data(raw, made, "m4");
+    /* Bad guards are refused before anything is sent. */
+    zkc_guard bad = g2;
+    bad.version = -2;
+    ck_assert_int_eq(zkc_guarded_set(c, &bad, made, "x", 1, -1), ZKC_EINVAL);
+    ck_assert_int_eq(zkc_guarded_set(c, NULL, made, "x", 1, -1), ZKC_EINVAL);
+    snprintf(bad.path, sizeof bad.path, "no-slash");
+    bad.version = -1;
+    u.guard = &bad;
+    ck_assert_int_eq(zkc_counter_add(ctr, 1, &u, &r), ZKC_EINVAL);
+    ck_assert_int_eq(zkc_lock_release(l), 0);
+
+    tu_events_destroy(&ev);
+    tu_events_destroy(&av);
+    zkc_counter_destroy(ctr);
+    zkc_counter_destroy(ctr2);
+    zkc_lock_destroy(l);
+    tu_raw_rmr(raw, dir);
+    tu_raw_close(raw);
+    zkc_client_destroy(c);
+}
+END_TEST
+
+/* Inventory calls through an object with a guard: restock, confirm and
+ * return land while held, are refused with ZKC_EFENCED after the release
+ * (counts and states read back unchanged), and land again unguarded. */
+static void reserve_one(zkc_inventory *inv, const char *id, const char *sku)
+{
+    zkc_inventory_line line = {sku, 1};
+    zkc_inventory_state st;
+    ck_assert_int_eq(zkc_inventory_reserve(inv, id, &line, 1, NULL, tu_ms(10000), NULL, &st), 0);
+    ck_assert_int_eq(st, ZKC_INVENTORY_RESERVED);
+}
+
+static void expect_stock(zkc_inventory *inv, const char *sku, int64_t avail, int64_t reserved, int64_t sold)
+{
+    zkc_inventory_stock_info info;
+    ck_assert_int_eq(zkc_inventory_stock_fresh(inv, sku, &info), 0);
+    ck_assert_msg(info.available == avail && info.reserved == reserved && info.sold == sold,
+                  "stock %lld/%lld/%lld, expected %lld/%lld/%lld", (long long)info.available,
+                  (long long)info.reserved, (long long)info.sold, (long long)avail, (long long)reserved,
+                  (long long)sold);
+}
+
+static void expect_state(zkc_inventory *inv, const char *id, zkc_inventory_state want)
+{
+    zkc_inventory_state st;
+    ck_assert_int_eq(zkc_inventory_lookup(inv, id, &st), 0);
+    ck_assert_msg(st == want, "%s is %s, expected %s", id, zkc_inventory_state_name(st),
+                  zkc_inventory_state_name(want));
+}
+
+static void inv_status_cb(zkc_inventory *inv, int status, void *ud)
+{
+    (void)inv;
+    tu_events_add(ud, status, 0);
+}
+
+START_TEST(t_guarded_inventory)
+{
+    char path[128], root[160];
+    tu_unique_path(path, sizeof path, "guard-inv");
+    snprintf(root, sizeof root, "%s-inv", path);
+    zkc_client *c = tu_client(tu_hosts());
+    zkc_lock *l = mklock(c, path);
+    zkc_inventory *inv;
+    ck_assert_int_eq(zkc_inventory_create(c, root, &inv), 0);
+    zkc_guard g;
+    ck_assert_int_eq(zkc_lock_acquire(l, tu_ms(10000), NULL), 0);
+    ck_assert_int_eq(zkc_lock_guard(l, &g), 0);
+    ck_assert_int_eq(zkc_inventory_set_guard(inv, &g), 0);
+    /* Held: all land. */
+    ck_assert_int_eq(zkc_inventory_restock(inv, "A", 10), 0); /* creates the SKU */
+    ck_assert_int_eq(zkc_inventory_restock(inv, "A", 5), 0);
+    reserve_one(inv, "o1", "A");
+    reserve_one(inv, "o2", "A");
+    reserve_one(inv, "o3", "A");
+    reserve_one(inv, "o4", "A");
+    ck_assert_int_eq(zkc_inventory_confirm(inv, "o1"), 0);
+    ck_assert_int_eq(zkc_inventory_return(inv, "o2"), 0);
+    expect_stock(inv, "A", 12, 2, 1);
+
+    /* Released: refused, nothing written. */
+    ck_assert_int_eq(zkc_lock_release(l), 0);
+    ck_assert_int_eq(zkc_inventory_restock(inv, "A", 7), ZKC_EFENCED);
+    ck_assert_int_eq(zkc_inventory_restock(inv, "B", 7), ZKC_EFENCED); /* would create B */
+    ck_assert_int_eq(zkc_inventory_confirm(inv, "o3"), ZKC_EFENCED);
+    ck_assert_int_eq(zkc_inventory_return(inv, "o4"), ZKC_EFENCED);
+    tu_events ev;
+    tu_events_init(&ev);
+    ck_assert_int_eq(zkc_inventory_confirm_async(inv, "o3", inv_status_cb, &ev), 0);
+    ck_assert_int_eq(tu_events_wait(&ev, ZKC_EFENCED, 0, tu_ms(10000)), 0);
+    /* Idempotent repeats of what landed under the hold still say so. */
+    ck_assert_int_eq(zkc_inventory_confirm(inv, "o1"), 0);
+    expect_stock(inv, "A", 12, 2, 1);
+    zkc_inventory_stock_info info;
+    ck_assert_int_eq(zkc_inventory_stock_fresh(inv, "B", &info), ZKC_ENONODE);
+    expect_state(inv, "o3", ZKC_INVENTORY_RESERVED);
+    expect_state(inv, "o4", ZKC_INVENTORY_RESERVED);
+
+    /* The guard removed: the same calls land (the unguarded control). */
+    ck_assert_int_eq(zkc_inventory_set_guard(inv, NULL), 0);
+    ck_assert_int_eq(zkc_inventory_confirm(inv, "o3"), 0);
+    ck_assert_int_eq(zkc_inventory_return(inv, "o4"), 0);
+    ck_assert_int_eq(zkc_inventory_restock(inv, "A", 7), 0);
+    expect_stock(inv, "A", 20, 0, 2);
+    zkc_guard bad = g;
+    bad.version = -5;
+    ck_assert_int_eq(zkc_inventory_set_guard(inv, &bad), ZKC_EINVAL);
+    ck_assert_int_eq(zkc_inventory_set_guard(NULL, &g), ZKC_EINVAL);
+
+    tu_events_destroy(&ev);
+    zkc_inventory_destroy(inv);
+    zkc_lock_destroy(l);
+    tu_raw *raw = tu_raw_open(tu_hosts(), tu_ms(TU_SESSION_MS));
+    tu_raw_rmr(raw, root);
+    tu_raw_close(raw);
+    zkc_client_destroy(c);
+}
+END_TEST
+
 /* One test case per test, so CK_RUN_CASE=<name> runs one of them. */
 #define CASE(s, fn)                                                                                                    \
     do {                                                                                                               \
@@ -1170,6 +1435,8 @@ static Suite *lock_suite(void)
     CASE(s, t_foreign_kazoo);
     CASE(s, t_junk_children);
     CASE(s, t_lost_when_node_deleted);
+    CASE(s, t_guarded_writes);
+    CASE(s, t_guarded_inventory);
     return s;
 }
 

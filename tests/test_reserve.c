@@ -22,6 +22,7 @@
 #define _GNU_SOURCE
 #endif
 #include "reserve_util.h"
+#include "seqname.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -231,16 +232,31 @@ START_TEST(t_codec_records)
     /* queue node names */
     char nonce[13];
     int32_t seq;
-    ck_assert_int_eq(zkc__resname_parse("r-0123456789ab-0000000042", nonce, &seq), 1);
+    /* The member core's names (lib/member.c): "_c_<nonce>-r-<suffix>". */
+    ck_assert_int_eq(zkc__resname_parse("_c_0123456789ab-r-0000000042", nonce, &seq), 1);
     ck_assert_str_eq(nonce, "0123456789ab");
     ck_assert_int_eq(seq, 42);
-    ck_assert_int_eq(zkc__resname_parse("r-0123456789ab--000000042", nonce, &seq), 1);
+    ck_assert_int_eq(zkc__resname_parse("_c_0123456789ab-r--000000042", nonce, &seq), 1);
     ck_assert_int_eq(seq, -42);
-    ck_assert_int_eq(zkc__resname_parse("r-0123456789ab--2147483648", nonce, &seq), 1);
+    ck_assert_int_eq(zkc__resname_parse("_c_0123456789ab-r--2147483648", nonce, &seq), 1);
     ck_assert_int_eq(seq, INT32_MIN);
-    static const char *badn[] = {"r-0123456789ab-42", "r-0123456789AB-0000000042", "x-0123456789ab-0000000042",
-                                 "r-0123456789ab0000000042", "r-0123456789ab-00000000x2", "_c_x-lock-0000000001",
-                                 "r-0123456789ab--000000000"};
+    /* ... and the member core orders them by the same suffix */
+    static const char *good[] = {"_c_0123456789ab-r-0000000042", "_c_0123456789ab-r--000000042",
+                                 "_c_0123456789ab-r--2147483648", "_c_0123456789ab-r-2147483647"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        int32_t s1, s2;
+        ck_assert_int_eq(zkc__resname_parse(good[i], NULL, &s1), 1);
+        ck_assert_int_eq(zkc__seq_parse(good[i], &s2, NULL, NULL), 1);
+        ck_assert_msg(s1 == s2, "%s: codec %d, member core %d", good[i], (int)s1, (int)s2);
+    }
+    char *names[] = {"filler-00001", "_c_aaaaaaaaaaaa-r-0000000001", "_c_0123456789ab-r-0000000002"};
+    ck_assert_int_eq(zkc__resname_find(names, 3, "0123456789ab"), 2);
+    ck_assert_int_eq(zkc__resname_find(names, 3, "bbbbbbbbbbbb"), -1);
+    static const char *badn[] = {"_c_0123456789ab-r-42", "_c_0123456789AB-r-0000000042",
+                                 "_c_0123456789ab-x-0000000042", "_c_0123456789ab-0000000042",
+                                 "_c_0123456789ab-r-00000000x2", "_c_x-lock-0000000001",
+                                 "_c_0123456789ab-r--000000000", "r-0123456789ab-0000000042",
+                                 "0123456789ab-r-0000000042"};
     for (size_t i = 0; i < sizeof badn / sizeof badn[0]; i++)
         ck_assert_msg(zkc__resname_parse(badn[i], nonce, &seq) == 0, "accepted name %s", badn[i]);
 }
@@ -424,6 +440,11 @@ START_TEST(t_strict_fifo_restock)
     wait_queue(inv, "A", 1);
     reserve_async(inv, &small, "small", "A", 1, 1, WAIT_MS);
     wait_queue(inv, "A", 2);
+    {
+        tu_raw *qr = tu_raw_open(tu_hosts(), tu_ms(10000));
+        ck_assert_int_eq(ru_queue_members(tu_raw_zh(qr), root, "A"), 2);
+        tu_raw_close(qr);
+    }
     /* fail-fast behind a waiting head waits its turn (strict FIFO) */
     reserve_async(inv, &ff, "ff", "A", 1, 0, tu_ms(700));
     ck_assert_int_ge(tu_events_wait(&ev, 3, 0, WAIT_MS), 0);

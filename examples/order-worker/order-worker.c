@@ -20,11 +20,23 @@
  *
  *   order-worker [--workers N] [--orders N] [--skus N] [--hot N] [--stock N]
  *                [--crash-rate P] [--seed S] [--hosts H] [--root PATH] [--quiet]
+ *                [--metrics-file PATH] [--metrics-port N] [--metrics-linger-ms MS]
+ *
+ * Metrics: each worker process is one zkcoord client and exports its own
+ * metrics (zkc_client_metrics_format), labelled worker="<index>": worker i
+ * rewrites PATH with "-w<i>" before a ".prom" suffix (or after PATH) every
+ * 2 s, atomically (temp file + rename, for node_exporter's textfile
+ * collector), and answers GET /metrics on 127.0.0.1:N+i. After its work a
+ * worker keeps exporting for --metrics-linger-ms (or until SIGUSR1), so the
+ * final numbers can be scraped. The orchestrator's own client is not exported.
  */
 #include <zkcoord.h>
 
+#include "metrics_export.h"
+
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +57,8 @@ typedef struct cfg {
     const char *hosts;
     char root[256];
     int quiet;
+    const char *metrics_file;
+    int metrics_port, metrics_linger_ms;
 } cfg;
 
 static int64_t now_us(void)
@@ -217,8 +231,34 @@ static int final_state(zkc_inventory_state s)
     return s == ZKC_INVENTORY_SOLD || s == ZKC_INVENTORY_OUT_OF_STOCK;
 }
 
+/* Worker i's file: PATH with "-w<i>" before a ".prom" suffix, or after PATH. */
+static void metrics_file_of(const char *path, int index, char *buf, size_t len)
+{
+    size_t n = strlen(path);
+    if (n > 5 && strcmp(path + n - 5, ".prom") == 0)
+        snprintf(buf, len, "%.*s-w%d.prom", (int)(n - 5), path, index);
+    else
+        snprintf(buf, len, "%s-w%d", path, index);
+}
+
+static void finished_lines(exporter *x, int index, int done)
+{
+    char lines[300];
+    snprintf(lines, sizeof lines,
+             "# HELP order_worker_finished 1 once this worker has finished its orders and its sweep.\n"
+             "# TYPE order_worker_finished gauge\norder_worker_finished{worker=\"%d\"} %d\n",
+             index, done);
+    exporter_set_extra(x, lines);
+}
+
 static int worker_main(const cfg *c, int index)
 {
+    /* SIGUSR1 ends the metrics linger: blocked here, before the client's
+     * threads exist, so only sigtimedwait below takes it. */
+    sigset_t usr1;
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &usr1, NULL);
     char evfn[320];
     snprintf(evfn, sizeof evfn, "%s/events-%d", getenv("ORDER_WORKER_DIR"), getpid());
     ws.events = fopen(evfn, "w");
@@ -226,6 +266,23 @@ static int worker_main(const cfg *c, int index)
         setvbuf(ws.events, NULL, _IOLBF, 0); /* a crash keeps what was decided */
     zkc_client *cl = connect_or_die(c);
     char p[300];
+    exporter *mx = NULL;
+    if (c->metrics_file || c->metrics_port > 0) {
+        char idx[16], mfile[4096];
+        snprintf(idx, sizeof idx, "%d", index);
+        zkc_client_metrics_const_label(cl, "worker", idx);
+        path_of(c, "inventory", p, sizeof p);
+        zkc_client_metrics_label_prefix(cl, p, "inventory");
+        path_of(c, "orders", p, sizeof p);
+        zkc_client_metrics_label_prefix(cl, p, "orders");
+        if (c->metrics_file)
+            metrics_file_of(c->metrics_file, index, mfile, sizeof mfile);
+        mx = exporter_start(cl, c->metrics_file ? mfile : NULL, c->metrics_port > 0 ? c->metrics_port + index : 0,
+                            2000);
+        if (!mx)
+            return 1;
+        finished_lines(mx, index, 0);
+    }
     zkc_inventory *inv;
     path_of(c, "inventory", p, sizeof p);
     if (zkc_inventory_create(cl, p, &inv) != 0) {
@@ -294,6 +351,16 @@ static int worker_main(const cfg *c, int index)
     }
     if (rlog)
         fclose(rlog);
+    if (mx) {
+        finished_lines(mx, index, 1);
+        exporter_write_file(mx);
+        if (c->metrics_linger_ms > 0) {
+            struct timespec lt = {c->metrics_linger_ms / 1000, (long)(c->metrics_linger_ms % 1000) * 1000000L};
+            while (sigtimedwait(&usr1, NULL, &lt) < 0 && errno == EINTR)
+                ;
+        }
+        exporter_stop(mx);
+    }
     zkc_counter_destroy(next);
     zkc_counter_destroy(done);
     zkc_inventory_destroy(inv);
@@ -606,6 +673,10 @@ static void usage(void)
 {
     fprintf(stderr, "usage: order-worker [--workers N] [--orders N] [--skus N] [--hot N] [--stock N]\n"
                     "                    [--crash-rate P] [--seed S] [--hosts H] [--root PATH] [--quiet]\n"
+                    "                    [--metrics-file PATH] [--metrics-port N] [--metrics-linger-ms MS]\n"
+                    "Metrics: worker i rewrites PATH-w<i>[.prom] every 2 s (atomically) and serves\n"
+                    "GET /metrics on 127.0.0.1:N+i; after its work it keeps exporting for MS\n"
+                    "(default 0) or until SIGUSR1.\n"
                     "ZKC_HOSTS is used when --hosts is not given.\n");
 }
 
@@ -648,6 +719,12 @@ int main(int argc, char **argv)
             c.hosts = v;
         else if (!strcmp(a, "--root"))
             root = v;
+        else if (!strcmp(a, "--metrics-file"))
+            c.metrics_file = v;
+        else if (!strcmp(a, "--metrics-port"))
+            c.metrics_port = atoi(v);
+        else if (!strcmp(a, "--metrics-linger-ms"))
+            c.metrics_linger_ms = atoi(v);
         else {
             usage();
             return 2;

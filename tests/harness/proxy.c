@@ -64,6 +64,7 @@ struct zkh_proxy {
     int pending_cut;
     unsigned long ctl_req, ctl_done;
     int drop_req[NOPS], drop_rep[NOPS], delay_rep[NOPS];
+    int skip_req[NOPS]; /* requests of the type passed before drop_req applies */
     int delay_ms;
     long seen[NOPS];
     int fired;
@@ -138,7 +139,13 @@ static int scan_up(zkh_proxy *p, struct conn *c)
         pthread_mutex_lock(&p->mu);
         if (ix >= 0) {
             p->seen[ix]++;
-            if (p->drop_req[ix] > 0) {
+            if (p->drop_req[ix] > 0 && p->skip_req[ix] > 0) {
+                p->skip_req[ix]--;
+                if (p->drop_rep[ix] > 0 && c->ndrop < (int)(sizeof c->drop_xids / sizeof c->drop_xids[0])) {
+                    p->drop_rep[ix]--;
+                    c->drop_xids[c->ndrop++] = xid;
+                }
+            } else if (p->drop_req[ix] > 0) {
                 p->drop_req[ix]--;
                 p->fired++;
                 verdict = CUT;
@@ -654,6 +661,19 @@ static void arm(zkh_proxy *p, int op, int count, int reply)
         return;
     pthread_mutex_lock(&p->mu);
     (reply ? p->drop_rep : p->drop_req)[ix] = count > 0 ? count : 0;
+    if (!reply)
+        p->skip_req[ix] = 0;
+    pthread_mutex_unlock(&p->mu);
+}
+
+void zkh_proxy_drop_request_after(zkh_proxy *p, int op_type, int skip, int count)
+{
+    int ix = op_index(op_type);
+    if (!p || ix < 0)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->drop_req[ix] = count > 0 ? count : 0;
+    p->skip_req[ix] = skip > 0 ? skip : 0;
     pthread_mutex_unlock(&p->mu);
 }
 

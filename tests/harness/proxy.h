@@ -32,6 +32,11 @@ void zkh_proxy_blackhole(zkh_proxy *p, int on);
  * cut right there (not applied, client sees ZCONNECTIONLOSS). Replaces any
  * count armed before; 0 disarms. */
 void zkh_proxy_drop_request(zkh_proxy *p, int op_type, int count);
+/* As zkh_proxy_drop_request, after the next `skip` requests of op_type have
+ * passed (a reply drop armed for the same type applies to those). Lets a test
+ * lose one request's reply and then the requests that follow it, without a
+ * race between the two. */
+void zkh_proxy_drop_request_after(zkh_proxy *p, int op_type, int skip, int count);
 /* The next `count` requests of op_type are forwarded; each one's reply is
  * discarded and the connection cut (applied, client sees ZCONNECTIONLOSS). */
 void zkh_proxy_drop_reply(zkh_proxy *p, int op_type, int count);
