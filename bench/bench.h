@@ -312,6 +312,7 @@ typedef struct scenario {
 
 void sc_lock_uncontended(report *rep);
 void sc_lock_contended(report *rep);
+void sc_election_handoffs(report *rep);
 void sc_lock_many(report *rep);
 void sc_lock_threads(report *rep);
 int lock_queue_wait(zkc_client *c, const char *path, int want, double until);

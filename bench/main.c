@@ -17,6 +17,7 @@ static const scenario scenarios[] = {
     {"lock_uncontended", sc_lock_uncontended, 0.95, "one client: acquire + release, repeated", 1.3},
     {"lock_contended", sc_lock_contended, 0.90, "8 sessions on one lock: handoffs per second", 1.3},
     {"lock_many", sc_lock_many, 0.80, "1000 lock paths, 64 threads, one session: cycles per second", 0},
+    {"election_handoffs", sc_election_handoffs, 0.85, "8 sessions taking terms of one election: terms per second", 0},
     {"lock_threads", sc_lock_threads, NAN, "1000 threads of one process on one lock: handoffs per second", 1.3},
     {"counter_uncontended", sc_counter_uncontended, 0.85, "one client: add, exactly-once", 0},
     {"counter_hot_sessions", sc_counter_hot_sessions, 1.0, "8 sessions adding to one counter", 2.0},

@@ -28,7 +28,7 @@ enum {
     ZX_BUSY = 3,     /* lock not acquired in time / busy; counter too contended */
     ZX_NOSERVER = 4, /* no ZooKeeper server reachable, or the session ended */
     ZX_AUTH = 5,     /* authentication failed or the ACL forbids the operation */
-    ZX_LOST = 6,     /* lock: the hold was lost while the command ran */
+    ZX_LOST = 6,     /* lock, elect: the hold was lost while the command ran */
     ZX_BOUND = 7,    /* counter add refused by --floor/--ceiling */
     ZX_MISMATCH = 8, /* counter cas: the current value differs */
     ZX_UNKNOWN = 9,  /* write sent but its outcome is unknown (retry with the same --key) */
@@ -37,22 +37,24 @@ enum {
 
 #define EXIT_CODES_HELP                                                                   \
     "Exit status:\n"                                                                      \
-    "  0  success (for 'lock': the command's own status is passed through)\n"             \
+    "  0  success (for 'lock' and 'elect': the command's own status is passed through)\n" \
     "  1  other failure (server error, malformed node data, overflow, ...)\n"             \
     "  2  usage error: bad option, path or number; no --hosts/ZKC_HOSTS\n"                \
-    "  3  timeout: the lock is busy (--timeout passed), or a counter is too contended\n"  \
+    "  3  timeout: the lock is busy or not elected (--timeout passed), or a counter is\n" \
+    "     too contended\n"                                                                \
     "  4  no ZooKeeper server reachable (or its name does not resolve), or the session\n" \
     "     ended\n"                                                                          \
     "  5  authentication failed, or the node's ACL forbids the operation\n"               \
-    "  6  lock: the lock was lost (or, with --kill-on-suspend, suspended) while the\n"    \
-    "     command ran; the command's process group was terminated\n"                      \
+    "  6  lock, elect: the lock or leadership was lost (or, with --kill-on-suspend,\n"   \
+    "     suspended) while the command ran; the command's process group was terminated\n" \
     "  7  counter add: refused by --floor/--ceiling (nothing written)\n"                  \
     "  8  counter cas: the current value differs from the expected one\n"                 \
     "  9  outcome unknown: the write was sent but no server confirmed it; repeat the\n"   \
     "     command with the same --key to apply it exactly once\n"                         \
     "  10 stock reserve: not enough stock (without --wait); nothing reserved\n"             \
-    "  126/127  lock: COMMAND not executable / not found\n"                               \
-    "  128+N    lock: COMMAND was killed by signal N (or zkcoord was interrupted by it)\n"
+    "  126/127  lock, elect: COMMAND not executable / not found\n"                        \
+    "  128+N    lock, elect: COMMAND was killed by signal N (or zkcoord was interrupted\n" \
+    "           by it)\n"
 
 /* Exit status for a library error code. */
 int exit_for(int rc);
@@ -161,6 +163,8 @@ int live_run(live_view *v);
 /* ---- subcommands: cli/NAME.c, one row each in cli/main.c's table */
 int cmd_lock(int argc, char **argv);
 void help_lock(FILE *f);
+int cmd_elect(int argc, char **argv);
+void help_elect(FILE *f);
 int cmd_counter(int argc, char **argv);
 void help_counter(FILE *f);
 int cmd_queue(int argc, char **argv);

@@ -70,6 +70,7 @@ typedef struct command {
 
 static const command commands[] = {
     {"lock", cmd_lock, help_lock, "run a command while holding a lock"},
+    {"elect", cmd_elect, help_elect, "run a command while leader of an election"},
     {"counter", cmd_counter, help_counter, "read and update an exact counter (get, set, add, cas)"},
     {"queue", cmd_queue, help_queue, "list a lock's holders and waiters in order"},
     {"session", cmd_session, help_session, "connect and print the session id and timeout"},
@@ -121,7 +122,7 @@ int main(int argc, char **argv)
             help_main(stdout);
             return ZX_OK;
         }
-        msg("missing command: lock, counter, queue, session, stock, admin, id or ratelimit (see 'zkcoord --help')");
+        msg("missing command: lock, elect, counter, queue, session, stock, admin, id or ratelimit (see 'zkcoord --help')");
         return ZX_USAGE;
     }
     if (!strcmp(name, "help")) {

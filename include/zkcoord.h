@@ -530,6 +530,92 @@ ZKC_EXTERN int zkc_lock_contenders_watch(zkc_client *c, const char *path, zkc_wa
                                          zkc_watch **out);
 ZKC_EXTERN void zkc_watch_stop(zkc_watch *w);
 
+/* ---------------------------------------------------------------- election */
+
+/* Leader election: one leader at a time among the participants at `path`, for
+ * singletons (one reaper, one importer). A participant is an EPHEMERAL_SEQUENTIAL
+ * child "_c_<uuid>-latch-<seq>" of `path` holding its participant id (the node
+ * names of Curator's LeaderLatch, which shares an election with zkcoord: see
+ * README, Interoperability); the lowest sequence leads, each waiter watches only
+ * the node ahead of it. Leadership is granted only after the leader's node was
+ * read back with ephemeralOwner equal to the current session id, so a node left
+ * by an earlier session of this client is never taken as ours.
+ *
+ * TERM TOKEN: the czxid of the leader's node. Every term is a new node, so
+ * successive terms at one path get strictly increasing tokens; a resource the
+ * leader writes to should refuse tokens smaller than the largest it has seen.
+ *
+ * Events go to the leader only: SUSPENDED (connection dropped: leadership MAY
+ * be lost; another participant may lead once the servers expire the session),
+ * RECONNECTED (same session: still leader), LOST (leadership IS over: session
+ * ended or presumed ended, or the node was deleted). A LOST term is not taken
+ * up again by itself: call zkc_election_lead again to stand for a new term. */
+typedef struct zkc_election zkc_election;
+
+typedef enum {
+    ZKC_ELECTION_EVENT_SUSPENDED = 1,   /* leadership MAY be lost: connection dropped */
+    ZKC_ELECTION_EVENT_RECONNECTED = 2, /* same session back: still leader */
+    ZKC_ELECTION_EVENT_LOST = 3         /* leadership IS lost: stop acting as leader */
+} zkc_election_event;
+
+/* status 0: we lead, with `token`; else ZKC_ETIMEDOUT, ZKC_ECANCELED,
+ * ZKC_ESESSIONLOST (the session ended while standing) or another error. */
+typedef void (*zkc_election_cb)(zkc_election *e, int status, int64_t token, void *ud);
+typedef void (*zkc_election_event_fn)(zkc_election *e, zkc_election_event ev, void *ud);
+
+/* A participant at `path` (parents created on demand, the election node as a
+ * CONTAINER). participant_id: a NUL-terminated name (1..1024 bytes) that others
+ * read with zkc_election_leader; data (may be NULL, len up to 65536) is stored
+ * after it, separated by a NUL byte. Nothing is sent until zkc_election_lead. */
+ZKC_EXTERN int zkc_election_create(zkc_client *c, const char *path, const char *participant_id, const void *data,
+                                   int len, zkc_election **out);
+/* Resign if leading (the node goes now, or with the janitor), cancel a pending
+ * lead (its callback runs with ZKC_ECANCELED), free. */
+ZKC_EXTERN void zkc_election_destroy(zkc_election *e);
+/* Stand and wait to lead. 0 on success (*token may be NULL); ZKC_ETIMEDOUT
+ * when not leader within timeout_ms (0: lead at once or fail; ZKC_FOREVER),
+ * ZKC_ECANCELED, ZKC_ESESSIONLOST, ZKC_EBUSY (a lead already running). On any
+ * failure our node is deleted (or handed to the janitor): nobody is blocked by
+ * it. Already leading: 0 at once with the current token. */
+ZKC_EXTERN int zkc_election_lead(zkc_election *e, int timeout_ms, int64_t *token);
+/* As zkc_election_lead; cb runs exactly once (led, error, timeout or cancel). */
+ZKC_EXTERN int zkc_election_lead_async(zkc_election *e, int timeout_ms, zkc_election_cb cb, void *ud);
+/* Cancel a pending lead (blocks until the engine has processed it; a lead that
+ * already won stays won: resign then). Not from the engine thread. */
+ZKC_EXTERN int zkc_election_cancel(zkc_election *e);
+/* End our term: delete our node, so the next participant leads. ZKC_ENOTHELD
+ * when not leading; ZKC_ESESSIONLOST when the term had already been LOST. */
+ZKC_EXTERN int zkc_election_resign(zkc_election *e);
+/* As zkc_election_resign; cb runs exactly once, after the node is gone (or
+ * handed to the janitor when the delete got no answer). */
+typedef void (*zkc_election_resign_cb)(zkc_election *e, int status, void *ud);
+ZKC_EXTERN int zkc_election_resign_async(zkc_election *e, zkc_election_resign_cb cb, void *ud);
+/* The current term's token (czxid of our node); ZKC_ENOTHELD when not leading. */
+ZKC_EXTERN int zkc_election_token(zkc_election *e, int64_t *token);
+/* 1 while leading, not LOST, and connected. */
+ZKC_EXTERN int zkc_election_is_leader(zkc_election *e);
+ZKC_EXTERN void zkc_election_set_listener(zkc_election *e, zkc_election_event_fn fn, void *ud);
+ZKC_EXTERN const char *zkc_election_path(zkc_election *e);
+
+/* Who leads at `path`, as any client sees it (no participant needed): the
+ * lowest participant's id and data (a peer library's node: its whole data is
+ * the id), its term token and session. ZKC_ENONODE: nobody stands. A snapshot:
+ * the term may end as it is read; only the leader's own token fences. */
+typedef struct zkc_election_leader_info {
+    char *participant_id; /* NUL-terminated */
+    void *data;           /* NULL when none; a NUL byte follows its len bytes */
+    int len;
+    int64_t token;        /* czxid of the leader's node */
+    int64_t session_id;   /* ephemeralOwner of the leader's node */
+    char *node;           /* the leader's node name */
+} zkc_election_leader_info;
+ZKC_EXTERN int zkc_election_leader(zkc_client *c, const char *path, zkc_election_leader_info *out);
+/* info lives until the callback returns. */
+typedef void (*zkc_election_leader_cb)(zkc_client *c, int status, const zkc_election_leader_info *info, void *ud);
+ZKC_EXTERN int zkc_election_leader_async(zkc_client *c, const char *path, zkc_election_leader_cb cb, void *ud);
+/* Frees what zkc_election_leader filled in (not the struct itself). */
+ZKC_EXTERN void zkc_election_leader_free(zkc_election_leader_info *info);
+
 /* ------------------------------------------------- writes guarded by the lock
  *
  * A fencing token protects a store only if that store checks it. For what a

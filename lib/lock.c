@@ -70,9 +70,8 @@ struct zkc_lock {
     simple_op *release_op;
     zkc__mstamp mh; /* metrics: the hold, from grant to its end */
 
+    zkc__listener lis;
     pthread_mutex_t mu;
-    zkc_lock_event_fn ev_fn;
-    void *ev_ud;
     /* Under mu: our node and its token as of the last join, for
      * zkc_lock_guard on any thread (m.node is the engine's). */
     char *guard_node;
@@ -86,6 +85,7 @@ static void lock_free(zkc_lock *l)
     zkc_client *c = l->c;
     free(l->m.node);
     free(l->path);
+    zkc__listener_destroy(&l->lis);
     free(l->guard_node);
     pthread_mutex_destroy(&l->mu);
     free(l);
@@ -136,36 +136,24 @@ int zkc__lock_kind_of(zkc_lock *l)
 
 /* ---------------------------------------------------------------- events */
 
-typedef struct ev_job {
-    zkc__job j;
-    zkc_lock *l;
-    zkc_lock_event ev;
-} ev_job;
-
-static void ev_job_run(zkc__job *j)
+static void ev_call(void (*fn)(void), void *obj, int ev, void *ud)
 {
-    ev_job *e = ZKC__CONTAINER_OF(j, ev_job, j);
-    zkc_lock *l = e->l;
-    pthread_mutex_lock(&l->mu);
-    zkc_lock_event_fn fn = __atomic_load_n(&l->api_destroyed, __ATOMIC_ACQUIRE) ? NULL : l->ev_fn;
-    void *ud = l->ev_ud;
-    pthread_mutex_unlock(&l->mu);
-    if (fn)
-        fn(l, e->ev, ud);
-    free(e);
-    lock_unref(l);
+    ((zkc_lock_event_fn)fn)(obj, (zkc_lock_event)ev, ud);
+}
+
+static void ev_hold(void *obj)
+{
+    lock_ref(obj);
+}
+
+static void ev_drop(void *obj)
+{
+    lock_unref(obj);
 }
 
 static void notify(zkc_lock *l, zkc_lock_event ev)
 {
-    ev_job *e = malloc(sizeof *e);
-    if (!e)
-        return;
-    e->j.fn = ev_job_run;
-    e->l = l;
-    e->ev = ev;
-    lock_ref(l);
-    zkc__dispatch(l->c, &e->j);
+    zkc__listener_post(l->c, &l->lis, (int)ev);
 }
 
 /* ---------------------------------------------------------------- ending an acquire */
@@ -190,19 +178,6 @@ static void acq_finish(zkc_lock *l, int status, const char *fmt, ...)
  * a timeout); the delete then finishes, or the janitor does. */
 #define ABORT_REPORT_WAIT_MS 250
 
-typedef struct abort_report {
-    acq_op *a;
-    int status;
-    char msg[256];
-} abort_report;
-
-static void abort_reported(void *ctx)
-{
-    abort_report *ar = ctx;
-    zkc__op_finish(&ar->a->op, ar->status, "%s", ar->msg);
-    free(ar);
-}
-
 /* Give up the current attempt and report `status` once its node is gone (or
  * the janitor has it). */
 static void acq_abort(zkc_lock *l, int status, const char *fmt, ...) ZKC__PRINTF(3, 4);
@@ -212,20 +187,16 @@ static void acq_abort(zkc_lock *l, int status, const char *fmt, ...)
     l->acq = NULL;
     l->phase = L_IDLE;
     zkc__timer_disarm(l->c, &l->timer);
-    abort_report *ar = a ? calloc(1, sizeof *ar) : NULL;
-    if (ar) {
-        ar->a = a;
-        ar->status = status;
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(ar->msg, sizeof ar->msg, fmt, ap);
-        va_end(ap);
-        zkc__qm_leave(&l->m, ABORT_REPORT_WAIT_MS, abort_reported, ar);
+    if (!a) {
+        zkc__qm_leave(&l->m, 0, NULL, NULL);
         return;
     }
-    zkc__qm_leave(&l->m, 0, NULL, NULL);
-    if (a)
-        zkc__op_finish(&a->op, ZKC_ENOMEM, "out of memory"); /* status: the node went to the janitor */
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    zkc__qm_leave_finish(&l->m, ABORT_REPORT_WAIT_MS, &a->op, status, "%s", msg);
 }
 
 /* ---------------------------------------------------------------- the member's events */
@@ -705,6 +676,7 @@ static zkc_lock *lock_new(zkc_client *c, const char *path, const zkc__qkind *kin
         l->m.dir_data = l->dir_data;
     }
     zkc__timer_init(&l->timer, timer_fired);
+    zkc__listener_init(&l->lis, l, &l->api_destroyed, ev_call, ev_hold, ev_drop);
     pthread_mutex_init(&l->mu, NULL);
     zkc__client_ref(c);
     return l;
@@ -847,12 +819,8 @@ int zkc_lock_is_held(zkc_lock *l)
 
 void zkc_lock_set_listener(zkc_lock *l, zkc_lock_event_fn fn, void *ud)
 {
-    if (!l)
-        return;
-    pthread_mutex_lock(&l->mu);
-    l->ev_fn = fn;
-    l->ev_ud = ud;
-    pthread_mutex_unlock(&l->mu);
+    if (l)
+        zkc__listener_set(&l->lis, (void (*)(void))fn, ud);
 }
 
 const char *zkc_lock_path(zkc_lock *l)

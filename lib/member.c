@@ -1,11 +1,13 @@
 /*
  * The member core: our node in a sequential queue, and everything it takes to
- * keep exactly one of them there. Locks, read/write locks and semaphores run
- * on it (lock.c decides from the sorted queue; this file never decides).
+ * keep exactly one of them there. Locks, read/write locks, semaphores and
+ * elections run on it (lock.c and election.c decide from the sorted queue;
+ * this file never decides).
  *
  * One attempt, all on the engine thread:
  *   create "<dir>/_c_<uuid>-<tag>" EPHEMERAL_SEQUENTIAL (parents as containers
- *   on NONODE)
+ *   on NONODE), holding the owner's data (an election's participant id) or
+ *   "zkcoord <host> <pid>"
  *     -> no answer (connection loss, operation timeout: zkc__zrc_indeterminate):
  *        sync, list, find our uuid (owned by this session), else create again;
  *        nothing is reported until that is decided, so no caller ever hears
@@ -645,6 +647,38 @@ void zkc__qm_leave(zkc__qm *m, int wait_ms, void (*done)(void *ctx), void *ctx)
     }
     if (done)
         done(ctx);
+}
+
+typedef struct finish_report {
+    zkc__op *op;
+    int status;
+    char msg[256];
+} finish_report;
+
+static void finish_reported(void *ctx)
+{
+    finish_report *lr = ctx;
+    zkc__op_finish(lr->op, lr->status, "%s", lr->msg);
+    free(lr);
+}
+
+void zkc__qm_leave_finish(zkc__qm *m, int wait_ms, zkc__op *op, int status, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    finish_report *lr = calloc(1, sizeof *lr);
+    if (!lr) {
+        zkc__qm_leave(m, 0, NULL, NULL); /* the node goes to the janitor */
+        zkc__op_finish(op, status, "%s", msg);
+        return;
+    }
+    lr->op = op;
+    lr->status = status;
+    memcpy(lr->msg, msg, sizeof msg);
+    zkc__qm_leave(m, wait_ms, finish_reported, lr);
 }
 
 void zkc__qm_lost(zkc__qm *m)

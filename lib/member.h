@@ -120,6 +120,11 @@ int zkc__qm_stale(zkc__qm *m, uint64_t tag);
  * otherwise hand the node to the janitor and call done(ctx) at once. A create
  * still out, or one being decided, is the janitor's too. done may be NULL. */
 void zkc__qm_leave(zkc__qm *m, int wait_ms, void (*done)(void *ctx), void *ctx);
+/* Engine: zkc__qm_leave(m, wait_ms, ...), then finish op with status and the
+ * message: the caller hears a failure only once the node is gone (or after
+ * wait_ms, or at once when no server is reachable: the janitor has it). */
+void zkc__qm_leave_finish(zkc__qm *m, int wait_ms, zkc__op *op, int status, const char *fmt, ...)
+    ZKC__PRINTF(5, 6);
 /* Engine: the session that owned our node is gone (or presumed gone): the
  * janitor deletes the node from the next session, if still there. */
 void zkc__qm_lost(zkc__qm *m);

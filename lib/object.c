@@ -1,7 +1,11 @@
 /* Recipe objects: the list of live objects the client cancels at shutdown,
- * and the per-client singleton registry (a recipe's state shared by all its
- * objects of one client, freed with the client). */
+ * the per-client singleton registry (a recipe's state shared by all its
+ * objects of one client, freed with the client), and the listener cell through
+ * which a lock or an election tells its user about SUSPENDED, RECONNECTED and
+ * LOST on the dispatch thread. */
 #include "internal.h"
+
+#include <stdlib.h>
 
 void zkc__object_link(zkc_client *c, zkc__object *o)
 {
@@ -58,4 +62,68 @@ void zkc__singletons_free(zkc_client *c)
         zkc__list_remove(n);
         s->free(s);
     }
+}
+
+/* ---------------------------------------------------------------- listeners */
+
+void zkc__listener_init(zkc__listener *l, void *obj, const int *muted,
+                        void (*call)(void (*fn)(void), void *obj, int ev, void *ud), void (*hold)(void *obj),
+                        void (*drop)(void *obj))
+{
+    pthread_mutex_init(&l->mu, NULL);
+    l->fn = NULL;
+    l->ud = NULL;
+    l->obj = obj;
+    l->muted = muted;
+    l->call = call;
+    l->hold = hold;
+    l->drop = drop;
+}
+
+void zkc__listener_destroy(zkc__listener *l)
+{
+    pthread_mutex_destroy(&l->mu);
+}
+
+void zkc__listener_set(zkc__listener *l, void (*fn)(void), void *ud)
+{
+    pthread_mutex_lock(&l->mu);
+    l->fn = fn;
+    l->ud = ud;
+    pthread_mutex_unlock(&l->mu);
+}
+
+typedef struct listener_job {
+    zkc__job j;
+    zkc__listener *l;
+    int ev;
+} listener_job;
+
+static void listener_run(zkc__job *j)
+{
+    listener_job *x = ZKC__CONTAINER_OF(j, listener_job, j);
+    zkc__listener *l = x->l;
+    /* Read under the lock: the listener may be replaced from any thread. */
+    pthread_mutex_lock(&l->mu);
+    void (*fn)(void) = __atomic_load_n(l->muted, __ATOMIC_ACQUIRE) ? NULL : l->fn;
+    void *ud = l->ud;
+    pthread_mutex_unlock(&l->mu);
+    if (fn)
+        l->call(fn, l->obj, x->ev, ud);
+    void *obj = l->obj;
+    void (*drop)(void *) = l->drop;
+    free(x);
+    drop(obj);
+}
+
+void zkc__listener_post(zkc_client *c, zkc__listener *l, int ev)
+{
+    listener_job *x = malloc(sizeof *x);
+    if (!x)
+        return;
+    x->j.fn = listener_run;
+    x->l = l;
+    x->ev = ev;
+    l->hold(l->obj);
+    zkc__dispatch(c, &x->j);
 }

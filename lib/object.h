@@ -6,6 +6,8 @@
 #include "zkcoord.h"
 #include "list.h"
 
+#include <pthread.h>
+
 /* Reference counts (any thread). zkc__ref_put returns 1 when it dropped the last. */
 static inline void zkc__ref_get(int *refs)
 {
@@ -29,6 +31,29 @@ void zkc__object_link(zkc_client *c, zkc__object *o);   /* engine */
 void zkc__object_unlink(zkc_client *c, zkc__object *o); /* engine */
 /* Engine, at shutdown: every linked object's shutdown, newest first. */
 void zkc__objects_shutdown(zkc_client *c);
+
+/* A recipe object's user listener of hold events (a lock's, an election's):
+ * set from any thread; the engine posts events; the dispatch thread calls the
+ * listener, in order, never once the object's destroy has begun (*muted). */
+typedef struct zkc__listener zkc__listener;
+struct zkc__listener {
+    pthread_mutex_t mu;
+    void (*fn)(void); /* the recipe's listener type, cast; guarded by mu */
+    void *ud;
+    void *obj;
+    const int *muted; /* atomic: the object's destroy has begun */
+    /* dispatch: cast fn back to the recipe's type and call it */
+    void (*call)(void (*fn)(void), void *obj, int ev, void *ud);
+    /* keep obj alive while an event of it is queued */
+    void (*hold)(void *obj);
+    void (*drop)(void *obj);
+};
+void zkc__listener_init(zkc__listener *l, void *obj, const int *muted,
+                        void (*call)(void (*fn)(void), void *obj, int ev, void *ud), void (*hold)(void *obj),
+                        void (*drop)(void *obj));
+void zkc__listener_destroy(zkc__listener *l);
+void zkc__listener_set(zkc__listener *l, void (*fn)(void), void *ud); /* any thread */
+void zkc__listener_post(zkc_client *c, zkc__listener *l, int ev);      /* engine */
 
 /* A recipe's per-client state, made on first use and freed with the client:
  * the recipe embeds one and registers it under a key of its own (the address

@@ -6,6 +6,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 int zkc__check_blocking(zkc_client *c)
 {
@@ -107,4 +108,30 @@ int zkc__op_run(zkc__op *op, void (*start)(zkc__op *op), int blocking)
     pthread_cond_destroy(&w.cv);
     zkc__set_errmsg(op->status ? op->msg : "");
     return op->status;
+}
+
+typedef struct call_op {
+    zkc__op op;
+    void *ctx;
+} call_op;
+
+static void call_nothing(zkc__op *op)
+{
+    ZKC__UNUSED(op);
+}
+
+void *zkc__call_ctx(zkc__op *op)
+{
+    return ZKC__CONTAINER_OF(op, call_op, op)->ctx;
+}
+
+int zkc__call_run(zkc_client *c, void (*start)(zkc__op *op), void *ctx)
+{
+    call_op k;
+    memset(&k, 0, sizeof k);
+    k.op.c = c;
+    k.op.invoke = call_nothing;
+    k.op.release = call_nothing;
+    k.ctx = ctx;
+    return zkc__op_run(&k.op, start, 1);
 }

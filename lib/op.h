@@ -43,6 +43,13 @@ int zkc__op_vfinish(zkc__op *op, int status, const char *fmt, va_list ap) ZKC__P
  * the op status (zkc_errmsg set), and the caller always frees the op with
  * op->release after reading its results, refused or not. */
 int zkc__op_run(zkc__op *op, void (*start)(zkc__op *op), int blocking);
+/* A blocking call whose only result is its status (cancel, release, register
+ * an object): start(op) runs on the engine and finishes op once; the op lives
+ * on the caller's stack, so it holds no reference: the caller's own use of
+ * the object keeps it alive until the call returns. */
+int zkc__call_run(zkc_client *c, void (*start)(zkc__op *op), void *ctx);
+/* Engine: the ctx given to zkc__call_run. */
+void *zkc__call_ctx(zkc__op *op);
 /* Any thread: refuse blocking calls where they would deadlock. */
 int zkc__check_blocking(zkc_client *c);
 

@@ -20,6 +20,9 @@ zkc_lock_guard           local accessor (the guard is checked by the server at w
 zkc_inventory_set_guard  local setter: the guard is copied, later calls carry it
 zkc_lock_cancel          local: waits for the engine only, never for a server
 zkc_idgen_cancel         local: waits for the engine only, never for a server
+zkc_election_cancel      local: waits for the engine only, never for a server
+zkc_election_token       local accessor
+zkc_election_is_leader   local accessor
 zkc_client_metrics       local: reads in-memory counters, no server
 zkc_client_metrics_label_prefix local: registers a label
 zkc_client_metrics_const_label local: registers a label

@@ -12,6 +12,12 @@
  * RESERVED or unclaimed; the sweep at the end finds every order that is not
  * final and drives it to completion. No lock per order is needed.
  *
+ * One reaper at a time: every worker stands in the leader election at
+ * <root>/reaper and, while leader, returns reservations past their hold time
+ * between orders (zkc_inventory_reap). Each reap is logged with its term token
+ * so the orchestrator can check that two workers never reaped at once and
+ * that terms follow each other in token order.
+ *
  *   order-worker [--workers N] [--orders N] [--skus N] [--hot N] [--stock N]
  *                [--crash-rate P] [--seed S] [--hosts H] [--root PATH] [--quiet]
  *                [--metrics-file PATH] [--metrics-port N] [--metrics-linger-ms MS]
@@ -198,6 +204,28 @@ static int process(const cfg *c, zkc_inventory *inv, zkc_counter *done, int i, i
     return 0;
 }
 
+/* The election's callback: the worker asks zkc_election_is_leader between
+ * orders instead, so the grant itself needs no action. */
+static void reaper_led(zkc_election *e, int status, int64_t token, void *ud)
+{
+    (void)e;
+    (void)status;
+    (void)token;
+    (void)ud;
+}
+
+static void reap_if_leader(zkc_inventory *inv, zkc_election *el, FILE *log)
+{
+    int64_t token, returned = 0;
+    if (!el || !zkc_election_is_leader(el) || zkc_election_token(el, &token) != 0)
+        return;
+    int64_t t0 = now_us();
+    int rc = zkc_inventory_reap(inv, &returned);
+    int64_t t1 = now_us();
+    if (log)
+        fprintf(log, "%" PRId64 " %" PRId64 " %" PRId64 " %d %" PRId64 "\n", token, t0, t1, rc, returned);
+}
+
 static int final_state(zkc_inventory_state s)
 {
     return s == ZKC_INVENTORY_SOLD || s == ZKC_INVENTORY_OUT_OF_STOCK;
@@ -261,6 +289,17 @@ static int worker_main(const cfg *c, int index)
         fprintf(stderr, "worker: inventory: %s\n", zkc_errmsg());
         return 1;
     }
+    zkc_election *el = NULL;
+    char who[64], rfn[320];
+    snprintf(who, sizeof who, "worker-%d-%d", index, getpid());
+    snprintf(rfn, sizeof rfn, "%s/reaper-%d", getenv("ORDER_WORKER_DIR"), getpid());
+    FILE *rlog = fopen(rfn, "w");
+    if (rlog)
+        setvbuf(rlog, NULL, _IOLBF, 0);
+    path_of(c, "reaper", p, sizeof p);
+    if (zkc_election_create(cl, p, who, NULL, 0, &el) != 0 ||
+        zkc_election_lead_async(el, ZKC_FOREVER, reaper_led, NULL) != 0)
+        fprintf(stderr, "worker: reaper election: %s\n", zkc_errmsg());
     zkc_counter *next, *done;
     path_of(c, "orders/next", p, sizeof p);
     zkc_counter_create(cl, p, NULL, &next);
@@ -278,6 +317,8 @@ static int worker_main(const cfg *c, int index)
             break;
         if (process(c, inv, done, (int)r.after, 1) != 0)
             ws.retries++; /* the sweep finishes it */
+        if (r.after % 8 == 0)
+            reap_if_leader(inv, el, rlog);
     }
     /* Sweep: every order this worker is responsible for ends final, even those
      * claimed by a worker that crashed. */
@@ -303,6 +344,13 @@ static int worker_main(const cfg *c, int index)
             fprintf(f, "%" PRId64 "\n", ws.lat_us[i]);
         fclose(f);
     }
+    reap_if_leader(inv, el, rlog);
+    if (el) {
+        zkc_election_resign(el); /* ZKC_ENOTHELD unless leading: fine either way */
+        zkc_election_destroy(el);
+    }
+    if (rlog)
+        fclose(rlog);
     if (mx) {
         finished_lines(mx, index, 1);
         exporter_write_file(mx);
@@ -548,6 +596,48 @@ static int run(cfg *c, char **argv)
         }
         free(evs);
     }
+    /* The reaper: reaps of different terms never overlap in time, and a later
+     * reap never carries an older term's token. */
+    int64_t reaps = 0, reaped = 0, terms = 0, reaper_bad = 0;
+    {
+        typedef struct rp { int64_t token, t0, t1; } rp;
+        rp *v = NULL;
+        size_t nv = 0, cap = 0;
+        snprintf(cmd, sizeof cmd, "cat %s/reaper-* 2>/dev/null", dir);
+        FILE *rf = popen(cmd, "r");
+        rp e;
+        int rc;
+        int64_t ret;
+        while (rf && fscanf(rf, "%" SCNd64 " %" SCNd64 " %" SCNd64 " %d %" SCNd64, &e.token, &e.t0, &e.t1, &rc,
+                            &ret) == 5) {
+            if (nv == cap) {
+                cap = cap ? cap * 2 : 256;
+                rp *n = realloc(v, cap * sizeof *v);
+                if (!n)
+                    break;
+                v = n;
+            }
+            v[nv++] = e;
+            if (rc == 0)
+                reaped += ret;
+        }
+        if (rf)
+            pclose(rf);
+        reaps = (int64_t)nv;
+        for (size_t a = 0; a < nv; a++) {
+            int first = 1;
+            for (size_t b = 0; b < nv; b++) {
+                if (v[b].token == v[a].token && b < a)
+                    first = 0;
+                if (v[b].token != v[a].token && v[b].t0 <= v[a].t1 && v[a].t0 <= v[b].t1)
+                    reaper_bad++; /* two terms reaping at once (counted from both sides) */
+                if (v[b].token < v[a].token && v[b].t0 > v[a].t1)
+                    reaper_bad++; /* an older term after a newer one */
+            }
+            terms += first;
+        }
+        free(v);
+    }
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0)
         fprintf(stderr, "order-worker: could not remove %s\n", dir);
@@ -564,9 +654,13 @@ static int run(cfg *c, char **argv)
     printf("  conservation errors     %" PRId64 "   (must be 0: available+reserved+sold == total)\n", conserve_bad);
     printf("  FIFO violations         %" PRId64 "   (must be 0: refused, then a later equal or larger order served)\n", fifo_bad);
     printf("  worker crashes          %d (replaced; their orders finished by others)\n", crashes);
+    printf("  reaper                  %" PRId64 " term(s), %" PRId64 " reap(s), %" PRId64 " reservation(s) returned\n",
+           terms, reaps, reaped);
+    printf("  reaper overlaps         %" PRId64 "   (must be 0: two leaders reaping at once, or an older term "
+           "after a newer one)\n", reaper_bad);
     printf("  throughput              %.1f orders/s over %.1f s\n", processed / (secs > 0 ? secs : 1), secs);
     printf("  reserve latency         p50 %.1f ms, p99 %.1f ms (%d samples)\n", p50, p99, nlat);
-    int bad = not_final || oversold || twice || conserve_bad || fifo_bad;
+    int bad = not_final || oversold || twice || conserve_bad || fifo_bad || reaper_bad;
     printf("\nresult: %s\n", bad ? "FAILED" : "ok");
     zkc_counter_destroy(done);
     zkc_inventory_destroy(inv);

@@ -9,6 +9,10 @@
 //   java Interop try-mutex  HOSTS PATH TIMEOUT_MS          (prints "acquired" or "timeout")
 //   java Interop hold-semaphore HOSTS PATH LEASES READY_FILE RELEASE_FILE
 //   java Interop try-semaphore  HOSTS PATH LEASES TIMEOUT_MS
+//   java Interop hold-latch HOSTS PATH ID READY_FILE RELEASE_FILE
+//                                   (LeaderLatch: lead, write READY_FILE, resign on RELEASE_FILE)
+//   java Interop try-latch  HOSTS PATH ID TIMEOUT_MS   (prints "leader" or "timeout")
+//   java Interop latch-leader HOSTS PATH               (prints the leader's participant id)
 //
 // mutex/rw log ENTER/EXIT lines to DIR/log (System.nanoTime = CLOCK_MONOTONIC on
 // Linux, the clock the C and Python workers use) and keep the same O_EXCL
@@ -33,6 +37,7 @@ import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.CuratorFrameworkFactory;
 import org.apache.curator.framework.recipes.atomic.AtomicValue;
 import org.apache.curator.framework.recipes.atomic.DistributedAtomicLong;
+import org.apache.curator.framework.recipes.leader.LeaderLatch;
 import org.apache.curator.framework.recipes.locks.InterProcessMutex;
 import org.apache.curator.framework.recipes.locks.InterProcessReadWriteLock;
 import org.apache.curator.framework.recipes.locks.InterProcessSemaphoreV2;
@@ -366,6 +371,46 @@ public class Interop {
         return 0;
     }
 
+    // LeaderLatch: lead until told to resign. READY_FILE gets our own node and
+    // the leader's id as Curator reads it.
+    static int holdLatch(String[] a) throws Exception {
+        CuratorFramework c = connect(a[1]);
+        LeaderLatch l = new LeaderLatch(c, a[2], a[3]);
+        l.start();
+        if (!l.await(60, TimeUnit.SECONDS))
+            throw new IllegalStateException("not leader within 60 s");
+        String line = "leader " + l.getLeader().getId() + "\n";
+        System.out.print(line);
+        System.out.flush();
+        Files.write(Paths.get(a[4]), line.getBytes(StandardCharsets.UTF_8));
+        waitFile(a[5], 120000);
+        if (!l.hasLeadership())
+            fail("lost leadership before being told to resign");
+        l.close();
+        c.close();
+        return 0;
+    }
+
+    static int tryLatch(String[] a) throws Exception {
+        CuratorFramework c = connect(a[1]);
+        LeaderLatch l = new LeaderLatch(c, a[2], a[3]);
+        l.start();
+        boolean led = l.await(Long.parseLong(a[4]), TimeUnit.MILLISECONDS);
+        System.out.println(led ? "leader" : "timeout");
+        l.close();
+        c.close();
+        return 0;
+    }
+
+    static int latchLeader(String[] a) throws Exception {
+        CuratorFramework c = connect(a[1]);
+        c.sync().forPath(a[2]);
+        LeaderLatch l = new LeaderLatch(c, a[2], "observer");
+        System.out.println(l.getLeader().getId());
+        c.close();
+        return 0;
+    }
+
     public static void main(String[] a) throws Exception {
         int rc;
         try {
@@ -379,6 +424,9 @@ public class Interop {
             case "try-mutex": rc = tryMutex(a); break;
             case "hold-semaphore": rc = holdSemaphore(a); break;
             case "try-semaphore": rc = trySemaphore(a); break;
+            case "hold-latch": rc = holdLatch(a); break;
+            case "try-latch": rc = tryLatch(a); break;
+            case "latch-leader": rc = latchLeader(a); break;
             default:
                 System.err.println("Interop: unknown command " + a[0]);
                 rc = 2;

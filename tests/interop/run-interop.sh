@@ -87,7 +87,7 @@ if ! "$CHECK_PY" "$here/check_log.py" selftest; then
     exit 1
 fi
 
-ALL="t1-mutex-curator t2-mutex-kazoo t3-rwlock-curator t4-semaphore-curator t5-counters t6-mixed-warning"
+ALL="t1-mutex-curator t2-mutex-kazoo t3-rwlock-curator t4-semaphore-curator t5-counters t6-mixed-warning t7-election-curator"
 sel=""
 if [ $# -eq 0 ]; then
     sel=$ALL

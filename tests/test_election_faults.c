@@ -1,0 +1,306 @@
+/* Fault tier (make check-faults) for leader election, each test on its own
+ * 3-node ensemble. The property under test: never two leaders un-notified.
+ * Whenever another participant is granted leadership, the former leader has
+ * already been told LOST (or still leads, and then nobody else does).
+ *   - the leader's session expired on the servers: LOST, a new leader with a
+ *     larger token, the old one can stand again on its new session;
+ *   - the leader partitioned away (fault proxy): it hears LOST (presumed, from
+ *     its own timer) no later than the other participant is granted;
+ *   - kill -9 of the ZooKeeper leader: sessions survive; either the leader
+ *     keeps its term (RECONNECTED, nobody else granted) or it heard LOST first. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "testutil.h"
+#include "proxy.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FAULT_MAX_SESSION_MS 30000
+
+static zkc_client *client_t(const char *hosts, int session_ms)
+{
+    zkc_client_options o;
+    tu_client_opts(&o, hosts);
+    o.session_timeout_ms = session_ms;
+    return tu_client_o(&o);
+}
+
+static zkc_election *mkel(zkc_client *c, const char *path, const char *id)
+{
+    zkc_election *e = NULL;
+    int rc = zkc_election_create(c, path, id, NULL, 0, &e);
+    ck_assert_msg(rc == 0, "zkc_election_create(%s): %s", path, zkc_errmsg());
+    return e;
+}
+
+static void lead_cb(zkc_election *e, int status, int64_t token, void *ud)
+{
+    (void)e;
+    tu_events_add(ud, status, token);
+}
+
+static void ev_cb(zkc_election *e, zkc_election_event ev, void *ud)
+{
+    (void)e;
+    tu_events_add(ud, (int)ev, 0);
+}
+
+static long long t0;
+
+static int expect_event(tu_events *e, int ev, int from, int timeout_ms, const char *what)
+{
+    int i = tu_events_wait(e, ev, from, timeout_ms);
+    if (i < 0) {
+        fprintf(stderr, "no %s within %d ms; events so far:\n", what, timeout_ms);
+        tu_events_dump(e, "ev", t0);
+    }
+    ck_assert_msg(i >= 0, "no %s within %d ms", what, timeout_ms);
+    return i;
+}
+
+/* Who leads, as c reads it (after a sync-free read: poll, bounded). */
+static int wait_leader(zkc_client *c, const char *path, const char *id, int timeout_ms)
+{
+    long long deadline = tu_now_ms() + timeout_ms;
+    for (;;) {
+        zkc_election_leader_info in;
+        int ok = zkc_election_leader(c, path, &in) == 0 && strcmp(in.participant_id, id) == 0;
+        zkc_election_leader_free(&in);
+        if (ok || tu_now_ms() > deadline)
+            return ok;
+        tu_nap_ms(50);
+    }
+}
+
+/* ------------------------------------------------------------ session expiry */
+
+START_TEST(t_leader_session_expired)
+{
+    zkh_ensemble *e = tu_fault_ensemble(3, FAULT_MAX_SESSION_MS);
+    if (!e)
+        return;
+    t0 = tu_now_ms();
+    const char *hosts = zkh_ensemble_hosts(e);
+    char path[128];
+    tu_unique_path(path, sizeof path, "el-expiry");
+    zkc_client *a = client_t(hosts, tu_ms(TU_SESSION_MS)), *b = client_t(hosts, tu_ms(TU_SESSION_MS));
+    tu_events cev, aev, bev;
+    tu_events_init(&cev);
+    tu_events_init(&aev);
+    tu_events_init(&bev);
+    zkc_client_set_listener(a, tu_state_listener, &cev);
+    zkc_election *ea = mkel(a, path, "a"), *eb = mkel(b, path, "b");
+    zkc_election_set_listener(ea, ev_cb, &aev);
+    int64_t ta;
+    ck_assert_int_eq(zkc_election_lead(ea, tu_ms(10000), &ta), 0);
+    ck_assert_int_eq(zkc_election_lead_async(eb, ZKC_FOREVER, lead_cb, &bev), 0);
+    ck_assert(tu_wait_queue_count(b, path, 2, tu_ms(10000)));
+
+    int64_t sid;
+    char pw[16];
+    int pwlen;
+    ck_assert_int_eq(zkc_client_session(a, &sid, pw, &pwlen), 0);
+    ck_assert_int_eq(zkh_expire_session(hosts, sid, pw, pwlen, tu_ms(20000)), 0);
+    t0 = tu_now_ms();
+    int li = expect_event(&aev, ZKC_ELECTION_EVENT_LOST, 0, tu_ms(20000), "election LOST after expiry");
+    int gi = expect_event(&bev, 0, 0, tu_ms(20000), "b granted after a's expiry");
+    long long lost_at, granted_at;
+    int64_t tb;
+    tu_events_get(&aev, li, &lost_at, NULL);
+    tu_events_get(&bev, gi, &granted_at, &tb);
+    /* The expiry takes the session over first: a hears SUSPENDED (in doubt)
+     * before the servers delete its node and b is granted. */
+    int si = tu_events_wait(&aev, ZKC_ELECTION_EVENT_SUSPENDED, 0, 0);
+    long long doubt_at = lost_at;
+    if (si >= 0 && si < li)
+        tu_events_get(&aev, si, &doubt_at, NULL);
+    fprintf(stderr, "t_leader_session_expired: a in doubt at %lld ms, LOST at %lld ms, b granted at %lld ms\n",
+            doubt_at - t0, lost_at - t0, granted_at - t0);
+    ck_assert_msg(doubt_at <= granted_at, "b was granted %lld ms before a heard anything", doubt_at - granted_at);
+    ck_assert(tb > ta);
+    ck_assert_int_eq(zkc_election_is_leader(ea), 0);
+    int64_t t;
+    ck_assert_int_eq(zkc_election_token(ea, &t), ZKC_ENOTHELD);
+    ck_assert(wait_leader(a, path, "b", tu_ms(10000)));
+    /* a stands again on its new session: behind b, then leads after b. */
+    int lost = expect_event(&cev, ZKC_STATE_LOST, 0, tu_ms(20000), "client LOST");
+    expect_event(&cev, ZKC_STATE_CONNECTED, lost + 1, tu_ms(20000), "new session");
+    ck_assert_int_eq(zkc_election_resign(ea), ZKC_ESESSIONLOST);
+    ck_assert_int_eq(zkc_election_lead(ea, 0, NULL), ZKC_ETIMEDOUT);
+    ck_assert_int_eq(zkc_election_resign(eb), 0);
+    ck_assert_int_eq(zkc_election_lead(ea, tu_ms(10000), &t), 0);
+    ck_assert(t > tb);
+    zkc_election_leader_info in;
+    ck_assert_int_eq(zkc_election_leader(b, path, &in), 0);
+    ck_assert_int_eq(in.session_id, tu_session_id(a));
+    ck_assert(in.session_id != sid);
+    zkc_election_leader_free(&in);
+    ck_assert_int_eq(tu_events_count(&aev, ZKC_ELECTION_EVENT_LOST), 1);
+    zkc_election_destroy(ea);
+    zkc_election_destroy(eb);
+    zkc_client_destroy(a);
+    zkc_client_destroy(b);
+    ck_assert_int_eq(tu_events_total(&bev), 1);
+    tu_events_destroy(&cev);
+    tu_events_destroy(&aev);
+    tu_events_destroy(&bev);
+    tu_fault_ensemble_done(e);
+}
+END_TEST
+
+/* ------------------------------------------------------------ partitioned leader */
+
+START_TEST(t_leader_partitioned)
+{
+    zkh_ensemble *e = tu_fault_ensemble(3, FAULT_MAX_SESSION_MS);
+    if (!e)
+        return;
+    const char *hosts = zkh_ensemble_hosts(e);
+    char path[128];
+    tu_unique_path(path, sizeof path, "el-partition");
+    zkh_proxy *p;
+    ck_assert_int_eq(zkh_proxy_start(&p, zkh_node_hostport(e, 0)), 0);
+    zkc_client *a = client_t(zkh_proxy_hostport(p), tu_ms(TU_SESSION_MS));
+    zkc_client *b = client_t(hosts, tu_ms(TU_SESSION_MS));
+    const int T = zkc_client_session_timeout(a);
+    tu_events aev, bev;
+    tu_events_init(&aev);
+    tu_events_init(&bev);
+    zkc_election *ea = mkel(a, path, "a"), *eb = mkel(b, path, "b");
+    zkc_election_set_listener(ea, ev_cb, &aev);
+    int64_t ta;
+    ck_assert_int_eq(zkc_election_lead(ea, tu_ms(10000), &ta), 0);
+    ck_assert_int_eq(zkc_election_lead_async(eb, ZKC_FOREVER, lead_cb, &bev), 0);
+    ck_assert(tu_wait_queue_count(b, path, 2, tu_ms(10000)));
+
+    zkh_proxy_blackhole(p, 1);
+    t0 = tu_now_ms();
+    int li = expect_event(&aev, ZKC_ELECTION_EVENT_LOST, 0, 3 * T, "LOST of the partitioned leader");
+    int gi = expect_event(&bev, 0, 0, 3 * T, "b granted");
+    long long lost_at, granted_at;
+    int64_t tb;
+    tu_events_get(&aev, li, &lost_at, NULL);
+    tu_events_get(&bev, gi, &granted_at, &tb);
+    fprintf(stderr, "t_leader_partitioned: T=%d ms; a LOST after %lld ms, b granted after %lld ms\n", T,
+            lost_at - t0, granted_at - t0);
+    ck_assert_msg(lost_at <= granted_at, "b led %lld ms before a heard LOST", lost_at - granted_at);
+    ck_assert_msg(lost_at - t0 <= T, "LOST %lld ms into the partition, later than the session timeout %d",
+                  lost_at - t0, T);
+    int si = tu_events_wait(&aev, ZKC_ELECTION_EVENT_SUSPENDED, 0, 0);
+    ck_assert_msg(si >= 0 && si < li, "no SUSPENDED before LOST");
+    ck_assert(tb > ta);
+    ck_assert_int_eq(zkc_election_is_leader(ea), 0);
+
+    zkh_proxy_blackhole(p, 0);
+    ck_assert(wait_leader(b, path, "b", tu_ms(10000)));
+    ck_assert_int_eq(tu_events_count(&aev, ZKC_ELECTION_EVENT_LOST), 1);
+    zkc_election_destroy(ea);
+    zkc_election_destroy(eb);
+    zkc_client_destroy(a);
+    zkc_client_destroy(b);
+    zkh_proxy_stop(p);
+    tu_events_destroy(&aev);
+    tu_events_destroy(&bev);
+    tu_fault_ensemble_done(e);
+}
+END_TEST
+
+/* ------------------------------------------------------------ ZooKeeper leader kill -9 */
+
+START_TEST(t_zk_leader_killed)
+{
+    zkh_ensemble *e = tu_fault_ensemble(3, FAULT_MAX_SESSION_MS);
+    if (!e)
+        return;
+    const char *hosts = zkh_ensemble_hosts(e);
+    char path[128];
+    tu_unique_path(path, sizeof path, "el-zkkill");
+    /* Sessions long enough to outlive the quorum's re-election. */
+    zkc_client *a = client_t(hosts, tu_ms(10000)), *b = client_t(hosts, tu_ms(10000));
+    tu_events aev, bev;
+    tu_events_init(&aev);
+    tu_events_init(&bev);
+    zkc_election *ea = mkel(a, path, "a"), *eb = mkel(b, path, "b");
+    zkc_election_set_listener(ea, ev_cb, &aev);
+    int64_t ta;
+    ck_assert_int_eq(zkc_election_lead(ea, tu_ms(10000), &ta), 0);
+    ck_assert_int_eq(zkc_election_lead_async(eb, ZKC_FOREVER, lead_cb, &bev), 0);
+    ck_assert(tu_wait_queue_count(b, path, 2, tu_ms(10000)));
+
+    for (int round = 0; round < 2; round++) {
+        int leader = zkh_leader(e);
+        ck_assert_int_ge(leader, 0);
+        ck_assert_int_eq(zkh_node_kill9(e, leader), 0);
+        t0 = tu_now_ms();
+        ck_assert_int_eq(zkh_wait_quorum(e, tu_ms(30000)), 0);
+        ck_assert_int_eq(zkh_node_start(e, leader), 0);
+        ck_assert_int_eq(zkh_wait_quorum(e, tu_ms(30000)), 0);
+        /* Settled: the term survived (same session), or a heard LOST no later
+         * than b was granted. Wait until one of the two is visible. */
+        long long deadline = tu_now_ms() + tu_ms(30000);
+        while (tu_now_ms() < deadline && !zkc_election_is_leader(ea) && tu_events_total(&bev) == 0)
+            tu_nap_ms(50);
+        int li = tu_events_wait(&aev, ZKC_ELECTION_EVENT_LOST, 0, 0);
+        /* a told LOST: b's grant follows (its watch fires once the node goes). */
+        int gi = tu_events_wait(&bev, 0, 0, li >= 0 ? tu_ms(30000) : 0);
+        fprintf(stderr, "t_zk_leader_killed round %d: killed server %d; a %s, b %s\n", round, leader,
+                li >= 0 ? "LOST" : zkc_election_is_leader(ea) ? "still leads" : "in doubt",
+                gi >= 0 ? "granted" : "waiting");
+        if (gi >= 0) {
+            ck_assert_msg(li >= 0, "b was granted while a was never told LOST");
+            long long lost_at, granted_at;
+            tu_events_get(&aev, li, &lost_at, NULL);
+            tu_events_get(&bev, gi, &granted_at, NULL);
+            ck_assert_msg(lost_at <= granted_at, "b led %lld ms before a heard LOST", lost_at - granted_at);
+            break;
+        }
+        ck_assert_msg(li < 0, "a heard LOST but b was not granted within 30 s");
+        ck_assert_int_eq(zkc_election_is_leader(ea), 1);
+        int64_t t;
+        ck_assert_int_eq(zkc_election_token(ea, &t), 0);
+        ck_assert_int_eq(t, ta);
+        ck_assert(wait_leader(b, path, "a", tu_ms(10000)));
+    }
+    /* Hand-off still works after the kills. */
+    if (tu_events_total(&bev) == 0) {
+        ck_assert_int_eq(zkc_election_resign(ea), 0);
+        expect_event(&bev, 0, 0, tu_ms(10000), "b granted after a resigned");
+    }
+    int64_t tb;
+    tu_events_get(&bev, 0, NULL, &tb);
+    ck_assert(tb > ta);
+    zkc_election_destroy(ea);
+    zkc_election_destroy(eb);
+    zkc_client_destroy(a);
+    zkc_client_destroy(b);
+    ck_assert_int_eq(tu_events_total(&bev), 1);
+    tu_events_destroy(&aev);
+    tu_events_destroy(&bev);
+    tu_fault_ensemble_done(e);
+}
+END_TEST
+
+#define FAULT_CASE(s, fn)                                                                                              \
+    do {                                                                                                               \
+        TCase *tc_ = tcase_create(#fn);                                                                                \
+        tcase_set_timeout(tc_, 240);                                                                                   \
+        tcase_add_test(tc_, fn);                                                                                       \
+        suite_add_tcase(s, tc_);                                                                                       \
+    } while (0)
+
+static Suite *election_faults_suite(void)
+{
+    Suite *s = suite_create("election_faults");
+    FAULT_CASE(s, t_leader_session_expired);
+    FAULT_CASE(s, t_leader_partitioned);
+    FAULT_CASE(s, t_zk_leader_killed);
+    return s;
+}
+
+int main(void)
+{
+    return tu_main(election_faults_suite(), TU_OWN_ENSEMBLES);
+}
