@@ -23,6 +23,16 @@ static void op_job(zkc__job *j)
     op->release(op);
 }
 
+/* The caller may return (and its stack frame go) as soon as it sees done. */
+static void waiter_wake(zkc__later *l)
+{
+    zkc__waiter *w = ZKC__CONTAINER_OF(l, zkc__waiter, wake);
+    pthread_mutex_lock(&w->mu);
+    w->done = 1;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
 int zkc__op_finish(zkc__op *op, int status, const char *fmt, ...)
 {
     va_list ap;
@@ -46,10 +56,9 @@ int zkc__op_vfinish(zkc__op *op, int status, const char *fmt, va_list ap)
     }
     if (op->waiter) {
         zkc__waiter *w = op->waiter;
-        pthread_mutex_lock(&w->mu);
-        w->done = 1;
-        pthread_cond_signal(&w->cv);
-        pthread_mutex_unlock(&w->mu);
+        w->wake.fn = waiter_wake;
+        if (!zkc__engine_later(&w->wake))
+            waiter_wake(&w->wake);
     } else {
         op->job.fn = op_job;
         zkc__dispatch(op->c, &op->job);
@@ -95,7 +104,17 @@ int zkc__op_run(zkc__op *op, void (*start)(zkc__op *op), int blocking)
     w.done = 0;
     op->waiter = &w;
     zkc__opwatch_submit(op);
-    zkc__post(c, &op->task);
+    /* The caller sleeps until the engine finishes this anyway: when the engine
+     * is idle, start the operation here rather than wake the engine thread
+     * for it (loop.c). The start only sends requests and arms timers; what
+     * follows runs on the engine. */
+    zkc_client *saved;
+    if (zkc__engine_enter(c, &saved)) {
+        op_start_task(&op->task);
+        zkc__engine_leave(c, saved);
+    } else {
+        zkc__post(c, &op->task);
+    }
     pthread_mutex_lock(&w.mu);
     while (!w.done)
         pthread_cond_wait(&w.cv, &w.mu);

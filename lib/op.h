@@ -13,6 +13,7 @@ typedef struct zkc__waiter {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int done;
+    zkc__later wake; /* the wake-up, deferred to the end of an in-place engine run */
 } zkc__waiter;
 
 /* One user-visible operation: completes exactly once. Embedded in the recipe's
