@@ -23,14 +23,15 @@ static void op_job(zkc__job *j)
     op->release(op);
 }
 
-/* The caller may return (and its stack frame go) as soon as it sees done. */
+/* A semaphore rather than a mutex and condition: a caller woken while the
+ * waker still held the mutex went back to sleep on it (half a context switch
+ * per blocking call, counted). glibc's sem_post touches nothing of the
+ * semaphore once the waiter can see it posted, so the caller may return (and
+ * its stack frame go) as soon as sem_wait does. */
 static void waiter_wake(zkc__later *l)
 {
     zkc__waiter *w = ZKC__CONTAINER_OF(l, zkc__waiter, wake);
-    pthread_mutex_lock(&w->mu);
-    w->done = 1;
-    pthread_cond_signal(&w->cv);
-    pthread_mutex_unlock(&w->mu);
+    sem_post(&w->done);
 }
 
 int zkc__op_finish(zkc__op *op, int status, const char *fmt, ...)
@@ -99,9 +100,7 @@ int zkc__op_run(zkc__op *op, void (*start)(zkc__op *op), int blocking)
         return rc;
     }
     zkc__waiter w;
-    pthread_mutex_init(&w.mu, NULL);
-    pthread_cond_init(&w.cv, NULL);
-    w.done = 0;
+    sem_init(&w.done, 0, 0);
     op->waiter = &w;
     zkc__opwatch_submit(op);
     /* The caller sleeps until the engine finishes this anyway: when the engine
@@ -115,12 +114,9 @@ int zkc__op_run(zkc__op *op, void (*start)(zkc__op *op), int blocking)
     } else {
         zkc__post(c, &op->task);
     }
-    pthread_mutex_lock(&w.mu);
-    while (!w.done)
-        pthread_cond_wait(&w.cv, &w.mu);
-    pthread_mutex_unlock(&w.mu);
-    pthread_mutex_destroy(&w.mu);
-    pthread_cond_destroy(&w.cv);
+    while (sem_wait(&w.done) != 0)
+        ; /* EINTR: a signal handler ran */
+    sem_destroy(&w.done);
     zkc__set_errmsg(op->status ? op->msg : "");
     return op->status;
 }
