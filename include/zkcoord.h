@@ -21,15 +21,20 @@
  *     runs every recipe's state machine, and a dispatch thread that runs YOUR
  *     callbacks (async completions, connection and lock listeners), one at a time,
  *     in the order they were produced. A slow callback delays the other callbacks
- *     of that client, never the ZooKeeper traffic.
+ *     of that client, never the ZooKeeper traffic. (When the engine thread is
+ *     idle, the library may run a step of its state machine on the thread that
+ *     brought the event, such as ZooKeeper's completion thread or the caller of a
+ *     blocking call, to save a thread hop; your callbacks still run only on the
+ *     dispatch thread.)
  *   - An async call whose submission returns 0 calls its callback exactly once:
  *     with success, an error, ZKC_ETIMEDOUT, ZKC_ECANCELED, or ZKC_ESESSIONLOST.
  *     A submission that returns an error never calls it.
  *   - From inside a callback you may call any zkcoord function, including blocking
  *     ones (they wait for the engine thread, which is never blocked by callbacks),
  *     except zkc_client_destroy on the callback's own client, which returns
- *     ZKC_EDEADLK. The log function runs on internal threads and must not call
- *     zkcoord at all.
+ *     ZKC_EDEADLK. The log function runs on internal threads (and, for the reason
+ *     above, possibly on a thread inside a blocking zkcoord call) and must not
+ *     call zkcoord at all.
  *   - Data passed to a callback (values, strings) is valid only during the call.
  *
  * CONNECTION STATES (see zkc_client_set_listener)

@@ -156,12 +156,15 @@ void zkc__beacon_rtt(zkc__beacon *b, int64_t rtt_ms)
     b->rtt_ms = b->rtt_ms ? (b->rtt_ms * 7 + rtt_ms) / 8 : rtt_ms;
 }
 
-/* A read and most of a write of theirs. */
+/* A read and a write of theirs, and up to one round trip more. (It was a
+ * read and most of a write until the engine ran steps in place, lib/loop.c:
+ * the winner's next write then came back sooner than the waiting session's
+ * read and write, and more adds gave up with ZKC_ECONTENDED.) */
 int64_t zkc__beacon_yield_ms(zkc__beacon *b)
 {
     if (!b->others_waiting)
         return 0;
     int64_t rtt = b->rtt_ms > 0 ? b->rtt_ms : 1;
-    int64_t d = rtt + (int64_t)(zkc__random64() % (uint64_t)(rtt + 1));
+    int64_t d = 2 * rtt + (int64_t)(zkc__random64() % (uint64_t)(rtt + 1));
     return d < 50 ? d : 50;
 }

@@ -16,6 +16,55 @@
  * KEYS. An update with an idempotency key also creates <meta_root>/keys/<2
  * hex>/<key> in its transaction, holding its outcome: a repeat (another
  * process, a restart) replays that first outcome, and zkc_counter_lookup reads it.
+ *
+ * NOT BUILT (issue 19; what was tried, and what it would take).
+ *
+ * Pipelining a core's batches (counter_hot_threads). While batch L is in
+ * flight at version v, batch F could go at once, planned on L's outcome:
+ * setData(counter, F's value, v + 1) plus a version check of L's marker at
+ * the version L writes (only L writes its marker while it holds it, and one
+ * session's requests apply in order, so the check holds exactly when L
+ * landed). Without the check, F would land on another client's write at
+ * v + 1 with a wrong base. F would carry plain adds only (no refusal may rest
+ * on a projected value; no key, so a retry of L after "not applied" plans the
+ * same bytes from the same base, and a late landing of F behind that retry is
+ * still right); any failure of F re-plans it from the cache like any batch.
+ * Built and measured (64 threads, 3-node fsync ensemble, 2 loaded cores): it
+ * stayed exact, but batches shrank from 31.6 to 22 adds per multi (F goes
+ * with whoever is queued; waiting until F is as large as L hardly changed
+ * it), so the servers did 40% more writes per add, and the bench ratio did
+ * not move (34.6 without, 31.5 with: this machine is CPU-bound, not
+ * commit-latency-bound). Not landed. Worth it only where the commit round
+ * trip dominates; it would need a measured policy for F's size.
+ *
+ * A queued mode for counters hot across processes (counter_hot_sessions).
+ * Each client would append its combined deltas as one sequential node under
+ * the counter ("one write per batch, no conflicts") and the client whose
+ * node is at the head would apply every queued delta in one multi, in queue
+ * order, each with its own before/after and bounds decided in order, and
+ * delete the applied queue nodes in the same multi. It would take: (1) a
+ * delta record per queue node (the batch's deltas, bounds and keys, and the
+ * enqueuing client's marker id, so the enqueuer learns its outcome by reading
+ * the applier's record: a per-node result node, or the outcome written into
+ * the marker of the applier, found by the queue node's name); (2) exactly
+ * once for the applier: its multi is conditional on the counter's version
+ * and on the queue nodes still existing (deleting them in the multi makes a
+ * second application fail), and an unanswered multi is decided from its own
+ * marker as today; (3) exactly once for the enqueuer: an unanswered create
+ * of its queue node decided by a tag in the name, as the lock's member core
+ * does (lib/member.c), and an enqueuer whose session dies before its node is
+ * applied must find out whether it was (ephemeral nodes would drop unapplied
+ * deltas silently: persistent sequential nodes, reaped by the applier); (4)
+ * head handoff when the applier dies mid-apply (the next head re-reads and
+ * applies what remains; the version check makes a half-dead applier's late
+ * multi fail); (5) switching in and out by measured contention (enter after
+ * K lost CAS rounds in a window, as beacons do; leave when the queue stays
+ * empty), with a direct add still one write when uncontended, and direct and
+ * queued adds ordered by the counter's version alone; (6) test_counter,
+ * test_counter_faults and chaos extended with lost replies of the enqueue and
+ * of the apply, kill -9 of the applier, and bounds across queued batches.
+ * Not started: (1) to (6) are a new recipe on the transaction core, larger
+ * than what this change could prove exact.
  */
 #include "counter.h"
 #include "opwatch.h"

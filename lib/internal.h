@@ -71,6 +71,8 @@ struct zkc_client {
     pthread_cond_t qcv;
     zkc__list tasks;             /* zkc__task, guarded by qmu */
     int engine_stop;
+    int engine_busy;             /* guarded by qmu: a thread holds the engine role (loop.c) */
+    int64_t engine_sleep_due;    /* guarded by qmu: when the idle engine thread wakes by itself */
     zkc__timer **heap;
     int nheap, capheap;
     pthread_mutex_t dmu;

@@ -24,6 +24,17 @@ static void op_job(zkc__job *j)
     op->release(op);
 }
 
+/* A semaphore rather than a mutex and condition: a caller woken while the
+ * waker still held the mutex went back to sleep on it (half a context switch
+ * per blocking call, counted). glibc's sem_post touches nothing of the
+ * semaphore once the waiter can see it posted, so the caller may return (and
+ * its stack frame go) as soon as sem_wait does. */
+static void waiter_wake(zkc__later *l)
+{
+    zkc__waiter *w = ZKC__CONTAINER_OF(l, zkc__waiter, wake);
+    sem_post(&w->done);
+}
+
 int zkc__op_finish(zkc__op *op, int status, const char *fmt, ...)
 {
     va_list ap;
@@ -48,10 +59,9 @@ int zkc__op_vfinish(zkc__op *op, int status, const char *fmt, va_list ap)
     }
     if (op->waiter) {
         zkc__waiter *w = op->waiter;
-        pthread_mutex_lock(&w->mu);
-        w->done = 1;
-        pthread_cond_signal(&w->cv);
-        pthread_mutex_unlock(&w->mu);
+        w->wake.fn = waiter_wake;
+        if (!zkc__engine_later(&w->wake))
+            waiter_wake(&w->wake);
     } else {
         op->job.fn = op_job;
         zkc__dispatch(op->c, &op->job);
@@ -93,19 +103,24 @@ int zkc__op_run(zkc__op *op, void (*start)(zkc__op *op), int blocking)
         return rc;
     }
     zkc__waiter w;
-    pthread_mutex_init(&w.mu, NULL);
-    pthread_cond_init(&w.cv, NULL);
-    w.done = 0;
+    sem_init(&w.done, 0, 0);
     op->waiter = &w;
     zkc__opwatch_submit(op);
     zkc__metrics_begin(c, &op->ms);
-    zkc__post(c, &op->task);
-    pthread_mutex_lock(&w.mu);
-    while (!w.done)
-        pthread_cond_wait(&w.cv, &w.mu);
-    pthread_mutex_unlock(&w.mu);
-    pthread_mutex_destroy(&w.mu);
-    pthread_cond_destroy(&w.cv);
+    /* The caller sleeps until the engine finishes this anyway: when the engine
+     * is idle, start the operation here rather than wake the engine thread
+     * for it (loop.c). The start only sends requests and arms timers; what
+     * follows runs on the engine. */
+    zkc_client *saved;
+    if (zkc__engine_enter(c, &saved)) {
+        op_start_task(&op->task);
+        zkc__engine_leave(c, saved);
+    } else {
+        zkc__post(c, &op->task);
+    }
+    while (sem_wait(&w.done) != 0)
+        ; /* EINTR: a signal handler ran */
+    sem_destroy(&w.done);
     zkc__set_errmsg(op->status ? op->msg : "");
     return op->status;
 }

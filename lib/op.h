@@ -7,13 +7,13 @@
 #include "util.h"
 
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdarg.h>
 
 /* A blocking call's rendezvous; lives on the caller's stack. */
 typedef struct zkc__waiter {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int done;
+    sem_t done; /* posted once, when the op is finished */
+    zkc__later wake; /* the wake-up, deferred to the end of an in-place engine run */
 } zkc__waiter;
 
 /* One user-visible operation: completes exactly once. Embedded in the recipe's

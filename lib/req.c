@@ -1,7 +1,12 @@
 /* Requests to ZooKeeper: build, send (or park while there is no usable
  * session), retry the safe ones after a connection loss, and map what came
  * back. Besides the session and watch.c, the only file that talks to
- * libzookeeper_mt; its completions only copy and post to the engine. */
+ * libzookeeper_mt; its completions copy, then deliver on the engine: in place
+ * on the completion thread when the engine is idle and the reply is a plain
+ * server answer on an open client (loop.c), otherwise posted. Only those
+ * replies run in place because only the others can lead to closing the
+ * handle (session expired: session_lost; the last reply at shutdown), and a
+ * handle's close joins its completion thread: from that thread, a deadlock. */
 #include "internal.h"
 #include "zk.h"
 
@@ -68,13 +73,25 @@ static void copy_stat(zkc__stat *d, const struct Stat *s)
 
 static void req_submit(zkc__req *r);
 static void req_deliver(zkc__task *t);
+static int is_reply(int rc);
 
 static void req_post(zkc__req *r, int rc)
 {
+    zkc_client *c = r->c;
+    zkc_client *saved;
     r->completed = 1;
     r->rc = rc;
     r->task.fn = req_deliver;
-    zkc__post(r->c, &r->task);
+    if (is_reply(rc) && rc != ZR_SESSIONEXPIRED && rc != ZR_SESSIONMOVED && rc != ZR_RUNTIMEINCONSISTENCY &&
+        zkc__engine_enter(c, &saved)) {
+        int run = !c->closing; /* engine state: read holding the role */
+        if (run)
+            req_deliver(&r->task);
+        zkc__engine_leave(c, saved);
+        if (run)
+            return;
+    }
+    zkc__post(c, &r->task);
 }
 
 /* ---- ZooKeeper completion thread: copy, post ---- */

@@ -98,7 +98,15 @@ void zkc__watch_zk_cb(zhandle_t *zh, int type, int state, const char *path, void
     ev->t.fn = watch_event_task;
     ev->w = w;
     ev->type = type;
-    zkc__post(w->c, &ev->t);
+    /* A node or children event closes nothing: run it in place when the
+     * engine is idle (loop.c), as req.c does with plain replies. */
+    zkc_client *c = w->c, *saved;
+    if (zkc__engine_enter(c, &saved)) {
+        watch_event_task(&ev->t);
+        zkc__engine_leave(c, saved);
+        return;
+    }
+    zkc__post(c, &ev->t);
 }
 
 static void reclaim_task(zkc__task *t)
