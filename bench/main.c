@@ -255,7 +255,10 @@ int main(int argc, char **argv)
     mallopt(M_ARENA_MAX, 1);
     if (argc > 1 && !strcmp(argv[1], "--flash-worker"))
         return flash_worker_main(argc - 1, argv + 1);
-    int rc = parse_args(argc, argv);
+    /* --scale (bench/scen_scale.c): queue sizes of a flash sale, its own
+     * options and report, on the same ensemble set-up. */
+    int scale = argc > 1 && !strcmp(argv[1], "--scale");
+    int rc = scale ? scale_parse(argc - 1, argv + 1) : parse_args(argc, argv);
     if (rc >= 0)
         return rc;
     char tmpjson[PATH_MAX] = "";
@@ -288,6 +291,11 @@ int main(int argc, char **argv)
     printf("zkcoord-bench: commit %s, %ld CPUs, load %.2f %.2f %.2f%s\n", g_commit, ncpu, load0[0], load0[1],
            load0[2], load0[0] > (double)ncpu ? "  (MACHINE LOADED: absolute numbers are noise; read the ratios)" : "");
     printf("ensemble: %s\n", g_ens_desc);
+    if (scale) {
+        rc = scale_run();
+        teardown();
+        return rc ? 1 : 0;
+    }
     printf("rounds: %d x %.2f s per side, interleaved library/floor%s%s\n\n", opt.rounds, opt.seconds,
            opt.peers ? "/peers" : "",
            opt.quick ? " (--quick: tiny configuration, numbers mean nothing)" : "");
