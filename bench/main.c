@@ -45,10 +45,14 @@ static void usage(FILE *f)
             "  --peers: also run Apache Curator and kazoo on the workloads they have recipes for\n"
             "           (lock_uncontended, lock_contended, lock_threads, counter_hot_sessions,\n"
             "           reserve_sessions, flash_sale).\n"
+            "  --scale-smoke: after the scenarios, --scale --smoke (N = 200 of each lock kind).\n"
+            "  --scale [--help]: queues of 1,000 and 10,000 waiters instead (bench/scen_scale.c).\n"
             "  --lock-threads N: threads of lock_threads (default 1000, --quick 16).\n"
             "  --flash-procs N, --flash-threads M, --flash-orders K: flash_sale's shape\n"
             "           (default 16 x 8, 20000 orders; --quick 2 x 4, 200 orders).\n");
 }
+
+static int g_scale_smoke;
 
 static int wanted(const char *name)
 {
@@ -115,6 +119,8 @@ static int parse_args(int argc, char **argv)
             opt.peers = 1;
         } else if (!strcmp(a, "--quick")) {
             opt.quick = 1;
+        } else if (!strcmp(a, "--scale-smoke")) {
+            g_scale_smoke = 1; /* after the scenarios: --scale --smoke on the same ensemble */
         } else if (!strcmp(a, "--verbose") || !strcmp(a, "-v")) {
             opt.verbose++;
         } else if (!strcmp(a, "--list")) {
@@ -292,7 +298,7 @@ int main(int argc, char **argv)
            load0[2], load0[0] > (double)ncpu ? "  (MACHINE LOADED: absolute numbers are noise; read the ratios)" : "");
     printf("ensemble: %s\n", g_ens_desc);
     if (scale) {
-        rc = scale_run();
+        rc = scale_run(1);
         teardown();
         return rc ? 1 : 0;
     }
@@ -305,6 +311,12 @@ int main(int argc, char **argv)
     for (int k = 0; k < NSCEN && !g_interrupted; k++)
         if (wanted(scenarios[k].name))
             run_scenario(&scenarios[k]);
+    if (g_scale_smoke && !g_interrupted) {
+        /* make check's short form of --scale (objects "scenario": "scale") */
+        char *sargv[] = {"--scale", "--smoke", NULL};
+        if (scale_parse(2, sargv) >= 0 || scale_run(0))
+            g_any_error = 1;
+    }
     summary(load0, ncpu);
     if (g_json) {
         fclose(g_json);

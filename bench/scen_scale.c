@@ -758,7 +758,7 @@ int scale_parse(int argc, char **argv)
     }
     if (big && so.nsizes < 8)
         so.sizes[so.nsizes++] = 50000;
-    if (so.json) {
+    if (so.json && !g_json) {
         g_json = fopen(so.json, "w");
         if (!g_json) {
             fprintf(stderr, "zkcoord-bench: %s: %s\n", so.json, strerror(errno));
@@ -768,7 +768,7 @@ int scale_parse(int argc, char **argv)
     return -1;
 }
 
-int scale_run(void)
+int scale_run(int close_json)
 {
     int bad = 0;
     for (int k = 0; k < so.nkinds && !g_interrupted; k++) {
@@ -781,7 +781,7 @@ int scale_run(void)
                    so.sizes[s], so.sizes[0], rate[s] / rate[0],
                    isnan(rate[s] / rate[0]) ? "not measured" : rate[s] / rate[0] >= 0.8 ? "met" : "missed");
     }
-    if (g_json) {
+    if (g_json && close_json) {
         fclose(g_json);
         g_json = NULL;
     }
