@@ -85,6 +85,7 @@ static struct {
     int procs, sessions, leases, rw_every;
     double deadline_s;
     const char *json;
+    int probe; /* --listing-probe N */
 } so;
 
 static shm *g_sh;
@@ -687,10 +688,66 @@ static int run_one(int kind, int n, double *rate_out)
         fflush(g_json);
         sb_free(&j);
     }
-    *rate_out = complete ? drain_rate : NAN;
+    *rate_out = drain_rate; /* also of an incomplete run: its line says so */
     munmap(g_sh, sz);
     g_sh = NULL;
     return strcmp(verdict, "ok") ? 1 : 0;
+}
+
+/* --listing-probe N: does a children listing of N queue-like names (55
+ * bytes, as a mutex's "_c_<uuid>-lock-<seq>") come back to the C client, and
+ * to ZooKeeper's Java client (zkCli.sh, if installed)? Names where the
+ * listing passes jute.maxbuffer, without the O(n^2) cost of queueing them. */
+static int listing_probe(int n)
+{
+    char err[300], dir[160];
+    snprintf(dir, sizeof dir, "%s/listing-probe-%d", g_root, n);
+    raw_conn *rc = raw_open(err, sizeof err);
+    if (!rc || raw_mkpath(rc->zh, dir)) {
+        fprintf(stderr, "listing probe: %s\n", rc ? "cannot create the directory" : err);
+        raw_close(rc);
+        return 1;
+    }
+    char **paths = calloc((size_t)n, sizeof *paths);
+    for (int i = 0; i < n; i++) {
+        paths[i] = malloc(strlen(dir) + 64);
+        sprintf(paths[i], "%s/_c_%08x-0000-4000-8000-%012x-lock-%010d", dir, (unsigned)i, (unsigned)i, i);
+    }
+    double t0 = now_ms();
+    int z = raw_create_bulk(rc->zh, paths, n);
+    for (int i = 0; i < n; i++)
+        free(paths[i]);
+    free(paths);
+    printf("== listing probe: %d children of 55-byte names created in %.1f s (%s)\n", n, (now_ms() - t0) / 1000,
+           z == ZOK ? "ok" : zerror(z));
+    int cnt = 0;
+    double nl = 0;
+    t0 = now_ms();
+    double b = listing_bytes(rc->zh, dir, &cnt, &nl);
+    printf("   C client getChildren: %s, %d names, %.0f bytes (jute.maxbuffer %.0f), %.0f ms\n",
+           b < 0 ? "FAILED" : "ok", cnt, b, JUTE_MAXBUFFER, now_ms() - t0);
+    raw_close(rc);
+    const char *cli = "/usr/share/zookeeper/bin/zkCli.sh";
+    if (access(cli, X_OK) == 0) {
+        char host[128];
+        snprintf(host, sizeof host, "%s", g_hosts);
+        char *comma = strchr(host, ',');
+        if (comma)
+            *comma = 0;
+        char cmd[600];
+        snprintf(cmd, sizeof cmd,
+                 "timeout 90 %s -server %s ls %s 2>&1 | grep -E -o 'Packet len.*|_c_[0-9a-f]{8}' | sort | "
+                 "uniq -c | sort -rn | head -3",
+                 cli, host, dir);
+        printf("   Java client (zkCli.sh ls), the first lines of what it printed, counted:\n");
+        fflush(stdout);
+        if (system(cmd) != 0)
+            printf("   (zkCli.sh did not run)\n");
+    } else {
+        printf("   Java client: %s not installed, not tried\n", cli);
+    }
+    fflush(stdout);
+    return b < 0;
 }
 
 int scale_parse(int argc, char **argv)
@@ -734,14 +791,19 @@ int scale_parse(int argc, char **argv)
             so.procs = 2;
             so.sessions = 8;
             so.deadline_s = 60;
+        } else if (!strcmp(a, "--listing-probe") && v) {
+            so.probe = atoi(v);
+            i++;
         } else if (!strcmp(a, "--big")) {
             big = 1;
         } else {
             fprintf(stderr,
                     "usage: zkcoord-bench --scale [--kind mutex|semaphore|rwlock]... [--n N]... [--procs P]\n"
                     "         [--sessions S] [--leases L] [--deadline SEC] [--json FILE] [--smoke] [--big]\n"
+                    "         [--listing-probe N]\n"
                     "  default: every kind at N = 1000 and 10000, 4 processes, 100 sessions, 5 leases,\n"
-                    "  deadline 240 s per run; --big adds N = 50000; --smoke: N = 200, 2 processes, 8 sessions.\n");
+                    "  deadline 240 s per run; --big adds N = 50000; --smoke: N = 200, 2 processes, 8 sessions.\n"
+                    "  --listing-probe N: list N children of queue-like names with the C and the Java client.\n");
             return 2;
         }
     }
@@ -749,10 +811,12 @@ int scale_parse(int argc, char **argv)
         fprintf(stderr, "zkcoord-bench --scale: 1 <= procs <= 64, sessions >= procs\n");
         return 2;
     }
+    if (so.probe > 0 && !so.nsizes && !so.nkinds)
+        so.nkinds = -1; /* the probe alone */
     if (!so.nkinds)
         for (int k = 0; k < 3; k++)
             so.kinds[so.nkinds++] = k;
-    if (!so.nsizes) {
+    if (!so.nsizes && so.nkinds > 0) {
         so.sizes[so.nsizes++] = 1000;
         so.sizes[so.nsizes++] = 10000;
     }
@@ -771,6 +835,8 @@ int scale_parse(int argc, char **argv)
 int scale_run(int close_json)
 {
     int bad = 0;
+    if (so.probe > 0)
+        bad |= listing_probe(so.probe);
     for (int k = 0; k < so.nkinds && !g_interrupted; k++) {
         double rate[8];
         for (int s = 0; s < so.nsizes && !g_interrupted; s++)
