@@ -736,10 +736,10 @@ static int listing_probe(int n)
             *comma = 0;
         char cmd[600];
         snprintf(cmd, sizeof cmd,
-                 "timeout 90 %s -server %s ls %s 2>&1 | grep -E -o 'Packet len.*|_c_[0-9a-f]{8}' | sort | "
-                 "uniq -c | sort -rn | head -3",
+                 "timeout 90 %s -server %s ls %s 2>&1 | grep -E 'Packet len|KeeperErrorCode|Exception|_c_' | "
+                 "cut -c1-160 | sort | uniq -c | sort -rn | head -4",
                  cli, host, dir);
-        printf("   Java client (zkCli.sh ls), the first lines of what it printed, counted:\n");
+        printf("   Java client (zkCli.sh ls): its lines naming an error or a child (first 160 characters), counted:\n");
         fflush(stdout);
         if (system(cmd) != 0)
             printf("   (zkCli.sh did not run)\n");
