@@ -85,7 +85,7 @@ static struct {
     int procs, sessions, leases, rw_every;
     double deadline_s;
     const char *json;
-    int probe; /* --listing-probe N */
+    int probe[4], nprobe; /* --listing-probe N (repeatable) */
 } so;
 
 static shm *g_sh;
@@ -791,8 +791,8 @@ int scale_parse(int argc, char **argv)
             so.procs = 2;
             so.sessions = 8;
             so.deadline_s = 60;
-        } else if (!strcmp(a, "--listing-probe") && v) {
-            so.probe = atoi(v);
+        } else if (!strcmp(a, "--listing-probe") && v && so.nprobe < 4) {
+            so.probe[so.nprobe++] = atoi(v);
             i++;
         } else if (!strcmp(a, "--big")) {
             big = 1;
@@ -811,7 +811,7 @@ int scale_parse(int argc, char **argv)
         fprintf(stderr, "zkcoord-bench --scale: 1 <= procs <= 64, sessions >= procs\n");
         return 2;
     }
-    if (so.probe > 0 && !so.nsizes && !so.nkinds)
+    if (so.nprobe > 0 && !so.nsizes && !so.nkinds)
         so.nkinds = -1; /* the probe alone */
     if (!so.nkinds)
         for (int k = 0; k < 3; k++)
@@ -835,8 +835,8 @@ int scale_parse(int argc, char **argv)
 int scale_run(int close_json)
 {
     int bad = 0;
-    if (so.probe > 0)
-        bad |= listing_probe(so.probe);
+    for (int p = 0; p < so.nprobe; p++)
+        bad |= listing_probe(so.probe[p]);
     for (int k = 0; k < so.nkinds && !g_interrupted; k++) {
         double rate[8];
         for (int s = 0; s < so.nsizes && !g_interrupted; s++)
