@@ -301,6 +301,101 @@ static int tok_cmp(const void *a, const void *b)
     return x->token < y->token ? -1 : x->token > y->token;
 }
 
+/* The verdicts over the records of one run (see the top of the file):
+ * overlapping holds, FIFO violations, duplicate tokens, most holders at once. */
+static void verdicts(rec *recs, int n, int nok, int kind, int leases, int *overlaps_out, int *fifo_out,
+                     int *dup_out, int *maxh_out)
+{
+    /* overlaps */
+    ev *evs = malloc(sizeof(ev) * 2 * (size_t)(nok + 1));
+    int ne = 0;
+    for (int i = 0; i < n; i++) {
+        rec *r = &recs[i];
+        if (r->status == 0 && r->release_ms > 0) {
+            evs[ne++] = (ev){r->grant_ms, 1, i};
+            evs[ne++] = (ev){r->release_ms, 0, i};
+        }
+    }
+    qsort(evs, (size_t)ne, sizeof(ev), ev_cmp);
+    int holders = 0, writers = 0, overlaps = 0, max_holders = 0;
+    for (int e = 0; e < ne; e++) {
+        rec *r = &recs[evs[e].idx];
+        if (evs[e].open) {
+            int bad = 0;
+            if (kind == SC_SEM)
+                bad = holders + 1 > leases;
+            else if (r->writer)
+                bad = holders > 0;
+            else
+                bad = writers > 0;
+            overlaps += bad;
+            holders++;
+            writers += r->writer;
+            if (holders > max_holders)
+                max_holders = holders;
+        } else {
+            holders--;
+            writers -= r->writer;
+        }
+    }
+    free(evs);
+    /* FIFO and exclusion, in token (= queue) order: when waiter B's grant
+     * callback ran, the waiters ahead of it that had not yet begun their
+     * release (release_ms > B's grant) must be at most: 0 for a mutex or a
+     * writer; 0 writers for a reader; leases - 1 for a semaphore. A waiter
+     * ahead that was not granted yet counts too, so this catches overtaking
+     * as well as overlap, and it cannot fire on a correct FIFO lock: the
+     * release call of a waiter that left begins before its node is deleted,
+     * which is before B is admitted, which is before B's callback. */
+    rec **by = malloc(sizeof(rec *) * (size_t)(nok + 1));
+    int nb = 0;
+    for (int i = 0; i < n; i++)
+        if (recs[i].status == 0 && recs[i].release_ms > 0)
+            by[nb++] = &recs[i];
+    qsort(by, (size_t)nb, sizeof(rec *), tok_cmp);
+    int fifo = 0, dup_tokens = 0;
+    double max_rel = -INFINITY, max_wrel = -INFINITY;
+    int L = kind == SC_SEM ? leases : 1;
+    double *top = calloc((size_t)L, sizeof(double)); /* the L largest releases ahead (min first) */
+    int ntop = 0;
+    for (int k = 0; k < nb; k++) {
+        rec *r = by[k];
+        int bad;
+        if (kind == SC_SEM)
+            bad = ntop == L && top[0] > r->grant_ms;
+        else if (r->writer)
+            bad = max_rel > r->grant_ms;
+        else
+            bad = max_wrel > r->grant_ms;
+        fifo += bad;
+        if (r->release_ms > max_rel)
+            max_rel = r->release_ms;
+        if (r->writer && r->release_ms > max_wrel)
+            max_wrel = r->release_ms;
+        if (ntop < L || r->release_ms > top[0]) {
+            if (ntop < L)
+                top[ntop++] = r->release_ms;
+            else
+                top[0] = r->release_ms;
+            for (int x = 0; x + 1 < ntop; x++) /* L is small: keep it sorted */
+                for (int y = x + 1; y < ntop; y++)
+                    if (top[y] < top[x]) {
+                        double t = top[x];
+                        top[x] = top[y];
+                        top[y] = t;
+                    }
+        }
+        if (k > 0 && by[k - 1]->token == r->token)
+            dup_tokens++;
+    }
+    free(top);
+    free(by);
+    *overlaps_out = overlaps;
+    *fifo_out = fifo;
+    *dup_out = dup_tokens;
+    *maxh_out = max_holders;
+}
+
 static int children_stat(zhandle_t *zh, const char *path, int *num)
 {
     struct Stat st;
@@ -489,90 +584,8 @@ static int run_one(int kind, int n, double *rate_out)
                 first_err = r->status;
         }
     }
-    /* overlaps */
-    ev *evs = malloc(sizeof(ev) * 2 * (size_t)(nok + 1));
-    int ne = 0;
-    for (int i = 0; i < n; i++) {
-        rec *r = &g_sh->r[i];
-        if (r->status == 0 && r->release_ms > 0) {
-            evs[ne++] = (ev){r->grant_ms, 1, i};
-            evs[ne++] = (ev){r->release_ms, 0, i};
-        }
-    }
-    qsort(evs, (size_t)ne, sizeof(ev), ev_cmp);
-    int holders = 0, writers = 0, overlaps = 0, max_holders = 0;
-    for (int e = 0; e < ne; e++) {
-        rec *r = &g_sh->r[evs[e].idx];
-        if (evs[e].open) {
-            int bad = 0;
-            if (kind == SC_SEM)
-                bad = holders + 1 > so.leases;
-            else if (r->writer)
-                bad = holders > 0;
-            else
-                bad = writers > 0;
-            overlaps += bad;
-            holders++;
-            writers += r->writer;
-            if (holders > max_holders)
-                max_holders = holders;
-        } else {
-            holders--;
-            writers -= r->writer;
-        }
-    }
-    free(evs);
-    /* FIFO and exclusion, in token (= queue) order: when waiter B's grant
-     * callback ran, the waiters ahead of it that had not yet begun their
-     * release (release_ms > B's grant) must be at most: 0 for a mutex or a
-     * writer; 0 writers for a reader; leases - 1 for a semaphore. A waiter
-     * ahead that was not granted yet counts too, so this catches overtaking
-     * as well as overlap, and it cannot fire on a correct FIFO lock: the
-     * release call of a waiter that left begins before its node is deleted,
-     * which is before B is admitted, which is before B's callback. */
-    rec **by = malloc(sizeof(rec *) * (size_t)(nok + 1));
-    int nb = 0;
-    for (int i = 0; i < n; i++)
-        if (g_sh->r[i].status == 0 && g_sh->r[i].release_ms > 0)
-            by[nb++] = &g_sh->r[i];
-    qsort(by, (size_t)nb, sizeof(rec *), tok_cmp);
-    int fifo = 0, dup_tokens = 0;
-    double max_rel = -INFINITY, max_wrel = -INFINITY;
-    int L = kind == SC_SEM ? so.leases : 1;
-    double *top = calloc((size_t)L, sizeof(double)); /* the L largest releases ahead (min first) */
-    int ntop = 0;
-    for (int k = 0; k < nb; k++) {
-        rec *r = by[k];
-        int bad;
-        if (kind == SC_SEM)
-            bad = ntop == L && top[0] > r->grant_ms;
-        else if (r->writer)
-            bad = max_rel > r->grant_ms;
-        else
-            bad = max_wrel > r->grant_ms;
-        fifo += bad;
-        if (r->release_ms > max_rel)
-            max_rel = r->release_ms;
-        if (r->writer && r->release_ms > max_wrel)
-            max_wrel = r->release_ms;
-        if (ntop < L || r->release_ms > top[0]) {
-            if (ntop < L)
-                top[ntop++] = r->release_ms;
-            else
-                top[0] = r->release_ms;
-            for (int x = 0; x + 1 < ntop; x++) /* L is small: keep it sorted */
-                for (int y = x + 1; y < ntop; y++)
-                    if (top[y] < top[x]) {
-                        double t = top[x];
-                        top[x] = top[y];
-                        top[y] = t;
-                    }
-        }
-        if (k > 0 && by[k - 1]->token == r->token)
-            dup_tokens++;
-    }
-    free(top);
-    free(by);
+    int overlaps, fifo, dup_tokens, max_holders;
+    verdicts(g_sh->r, n, nok, kind, so.leases, &overlaps, &fifo, &dup_tokens, &max_holders);
 
     /* ---- figures ---- */
     double req = 0, lst = 0, wr = 0, bytes = 0, byk[ZKC_REQ_KINDS_MAX] = {0};
@@ -750,6 +763,43 @@ static int listing_probe(int n)
     return b < 0;
 }
 
+/* --selftest: the verdicts must catch what they claim to, on made-up records
+ * (no ensemble). Each case: holds [grant, release] with tokens. */
+static int selftest(void)
+{
+    struct tc {
+        const char *what;
+        int kind, leases, n;
+        double g[4], r[4];
+        int64_t t[4];
+        int w[4];
+        int want_overlaps, want_fifo; /* >0: at least one; 0: none */
+    } cs[] = {
+        {"mutex in order", SC_MUTEX, 1, 3, {0, 2, 4}, {1, 3, 5}, {10, 20, 30}, {1, 1, 1}, 0, 0},
+        {"mutex overtaken", SC_MUTEX, 1, 3, {0, 4, 2}, {1, 5, 3}, {10, 20, 30}, {1, 1, 1}, 0, 1},
+        {"mutex overlap", SC_MUTEX, 1, 2, {0, 1}, {2, 3}, {10, 20}, {1, 1}, 1, 1},
+        {"semaphore 2 of 2", SC_SEM, 2, 3, {0, 0.5, 3}, {2, 2.5, 4}, {1, 2, 3}, {0}, 0, 0},
+        {"semaphore 3 of 2", SC_SEM, 2, 3, {0, 0.5, 1}, {2, 2.5, 4}, {1, 2, 3}, {0}, 1, 1},
+        {"semaphore overtaken", SC_SEM, 2, 4, {0, 5, 0.5, 1}, {2, 6, 0.8, 1.5}, {1, 2, 3, 4}, {0}, 0, 1},
+        {"readers together", SC_RW, 1, 3, {0, 0.1, 0.2}, {1, 1, 1}, {1, 2, 3}, {0, 0, 0}, 0, 0},
+        {"writer over a reader", SC_RW, 1, 2, {0, 0.5}, {1, 2}, {1, 2}, {0, 1}, 1, 1},
+        {"reader before its writer", SC_RW, 1, 2, {1, 0}, {2, 0.5}, {1, 2}, {1, 0}, 0, 1},
+    };
+    int bad = 0;
+    for (size_t k = 0; k < sizeof cs / sizeof cs[0]; k++) {
+        rec r[4];
+        memset(r, 0, sizeof r);
+        for (int i = 0; i < cs[k].n; i++)
+            r[i] = (rec){cs[k].t[i], cs[k].g[i], cs[k].r[i], 0, cs[k].kind == SC_MUTEX ? 1 : cs[k].w[i]};
+        int ov, fi, du, mh;
+        verdicts(r, cs[k].n, cs[k].n, cs[k].kind, cs[k].leases, &ov, &fi, &du, &mh);
+        int ok = (ov > 0) == (cs[k].want_overlaps > 0) && (fi > 0) == (cs[k].want_fifo > 0);
+        printf("%s: %s: %d overlaps, %d FIFO violations\n", ok ? "ok" : "FAIL", cs[k].what, ov, fi);
+        bad |= !ok;
+    }
+    return bad;
+}
+
 int scale_parse(int argc, char **argv)
 {
     so.procs = 4;
@@ -794,6 +844,8 @@ int scale_parse(int argc, char **argv)
         } else if (!strcmp(a, "--listing-probe") && v && so.nprobe < 4) {
             so.probe[so.nprobe++] = atoi(v);
             i++;
+        } else if (!strcmp(a, "--selftest")) {
+            return selftest();
         } else if (!strcmp(a, "--big")) {
             big = 1;
         } else {

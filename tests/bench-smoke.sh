@@ -90,6 +90,12 @@ PY
     exit $?
 fi
 
+# The scale run's overlap/FIFO verdicts must catch made-up violations (no
+# ensemble needed), or its "0 violations" would prove nothing.
+if ! "$bench" --scale --selftest; then
+    echo "bench-smoke: zkcoord-bench --scale --selftest failed" >&2
+    exit 1
+fi
 # --scale-smoke: the queue-scale scenario (bench/scen_scale.c) at N = 200 for
 # each lock kind on the same ensemble, so that it cannot rot.
 args=(--quick --scale-smoke --json "$out/r.json")
