@@ -195,6 +195,9 @@ typedef struct fsync_info {
 } fsync_info;
 
 long server_watches(void);
+double server_mntr_sum(const char *key);
+int scale_parse(int argc, char **argv); /* scen_scale.c: zkcoord-bench --scale */
+int scale_run(int close_json); /* close_json: g_json is --scale's own */
 double server_watch_events(void);
 double server_packets(void);
 double server_zxid(void);

@@ -46,10 +46,14 @@ static void usage(FILE *f)
             "  --peers: also run Apache Curator and kazoo on the workloads they have recipes for\n"
             "           (lock_uncontended, lock_contended, lock_threads, counter_hot_sessions,\n"
             "           reserve_sessions, flash_sale).\n"
+            "  --scale-smoke: after the scenarios, --scale --smoke (N = 200 of each lock kind).\n"
+            "  --scale [--help]: queues of 1,000 and 10,000 waiters instead (bench/scen_scale.c).\n"
             "  --lock-threads N: threads of lock_threads (default 1000, --quick 16).\n"
             "  --flash-procs N, --flash-threads M, --flash-orders K: flash_sale's shape\n"
             "           (default 16 x 8, 20000 orders; --quick 2 x 4, 200 orders).\n");
 }
+
+static int g_scale_smoke;
 
 static int wanted(const char *name)
 {
@@ -116,6 +120,8 @@ static int parse_args(int argc, char **argv)
             opt.peers = 1;
         } else if (!strcmp(a, "--quick")) {
             opt.quick = 1;
+        } else if (!strcmp(a, "--scale-smoke")) {
+            g_scale_smoke = 1; /* after the scenarios: --scale --smoke on the same ensemble */
         } else if (!strcmp(a, "--verbose") || !strcmp(a, "-v")) {
             opt.verbose++;
         } else if (!strcmp(a, "--list")) {
@@ -256,7 +262,10 @@ int main(int argc, char **argv)
     mallopt(M_ARENA_MAX, 1);
     if (argc > 1 && !strcmp(argv[1], "--flash-worker"))
         return flash_worker_main(argc - 1, argv + 1);
-    int rc = parse_args(argc, argv);
+    /* --scale (bench/scen_scale.c): queue sizes of a flash sale, its own
+     * options and report, on the same ensemble set-up. */
+    int scale = argc > 1 && !strcmp(argv[1], "--scale");
+    int rc = scale ? scale_parse(argc - 1, argv + 1) : parse_args(argc, argv);
     if (rc >= 0)
         return rc;
     char tmpjson[PATH_MAX] = "";
@@ -289,6 +298,11 @@ int main(int argc, char **argv)
     printf("zkcoord-bench: commit %s, %ld CPUs, load %.2f %.2f %.2f%s\n", g_commit, ncpu, load0[0], load0[1],
            load0[2], load0[0] > (double)ncpu ? "  (MACHINE LOADED: absolute numbers are noise; read the ratios)" : "");
     printf("ensemble: %s\n", g_ens_desc);
+    if (scale) {
+        rc = scale_run(1);
+        teardown();
+        return rc ? 1 : 0;
+    }
     printf("rounds: %d x %.2f s per side, interleaved library/floor%s%s\n\n", opt.rounds, opt.seconds,
            opt.peers ? "/peers" : "",
            opt.quick ? " (--quick: tiny configuration, numbers mean nothing)" : "");
@@ -298,6 +312,12 @@ int main(int argc, char **argv)
     for (int k = 0; k < NSCEN && !g_interrupted; k++)
         if (wanted(scenarios[k].name))
             run_scenario(&scenarios[k]);
+    if (g_scale_smoke && !g_interrupted) {
+        /* make check's short form of --scale (objects "scenario": "scale") */
+        char *sargv[] = {"--scale", "--smoke", NULL};
+        if (scale_parse(2, sargv) >= 0 || scale_run(0))
+            g_any_error = 1;
+    }
     summary(load0, ncpu);
     if (g_json) {
         fclose(g_json);

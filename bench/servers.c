@@ -42,6 +42,12 @@ static double four_letter_sum(const char *cmd, const char *key)
     return n ? total : NAN;
 }
 
+/* The number after `key` in every server's mntr, summed (NAN if none answered). */
+double server_mntr_sum(const char *key)
+{
+    return four_letter_sum("mntr", key);
+}
+
 /* Watches held by all servers ("Total watches:" of wchs), or -1. */
 long server_watches(void)
 {

@@ -90,7 +90,15 @@ PY
     exit $?
 fi
 
-args=(--quick --json "$out/r.json")
+# The scale run's overlap/FIFO verdicts must catch made-up violations (no
+# ensemble needed), or its "0 violations" would prove nothing.
+if ! "$bench" --scale --selftest; then
+    echo "bench-smoke: zkcoord-bench --scale --selftest failed" >&2
+    exit 1
+fi
+# --scale-smoke: the queue-scale scenario (bench/scen_scale.c) at N = 200 for
+# each lock kind on the same ensemble, so that it cannot rot.
+args=(--quick --scale-smoke --json "$out/r.json")
 # Draw the chart too when matplotlib is there (CI installs python3-matplotlib).
 if "$py" -c 'import matplotlib' >/dev/null 2>&1; then
     args+=(--png "$out/r.png")
@@ -109,7 +117,7 @@ if [ $rc -ne 0 ]; then
     exit 1
 fi
 want=$("$bench" --list | wc -l)
-got=$(grep -c '"scenario"' "$out/r.json" || true)
+got=$(grep '"scenario"' "$out/r.json" | grep -vc '"scenario": "scale"' || true)
 if [ "$got" -ne "$want" ]; then
     echo "bench-smoke: expected $want JSON objects, got $got" >&2
     exit 1
@@ -121,9 +129,13 @@ need = ["scenario", "ops_per_s", "p50_ms", "p99_ms", "floor_ops_per_s", "ratio",
 def num(o, k):
     v = o.get(k)
     return isinstance(v, (int, float)) and math.isfinite(v)
+scale = []
 for line in open(sys.argv[1]):
     o = json.loads(line)
     s = o.get("scenario")
+    if s == "scale":
+        scale.append(o)
+        continue
     miss = [k for k in need if k not in o]
     if miss:
         sys.exit("bench-smoke: %s lacks %s" % (s, miss))
@@ -146,6 +158,23 @@ for line in open(sys.argv[1]):
         for k in ("waiter_wakeups_per_handoff", "server_watch_events_per_handoff", "rss_per_waiting_thread_bytes"):
             if not num(o, k):
                 sys.exit("bench-smoke: lock_threads: %s = %r" % (k, o.get(k)))
+# The scale smoke: every kind ran, every waiter acquired, no overlap, FIFO kept,
+# and the figures the full run reports are there (no timing assertions).
+kinds = sorted(o.get("kind") for o in scale)
+if kinds != ["mutex", "rwlock", "semaphore"]:
+    sys.exit("bench-smoke: scale: expected mutex, rwlock, semaphore, got %r" % kinds)
+for o in scale:
+    k = o["kind"]
+    if o.get("status") != "ok" or o.get("acquired") != o.get("waiters"):
+        sys.exit("bench-smoke: scale %s: status %r, %r of %r acquired, %r failed"
+                 % (k, o.get("status"), o.get("acquired"), o.get("waiters"), o.get("failed")))
+    for v in ("overlaps", "fifo_violations", "duplicate_tokens"):
+        if o.get(v) != 0:
+            sys.exit("bench-smoke: scale %s: %s = %r" % (k, v, o.get(v)))
+    for v in ("requests_per_acq", "listings_per_acq", "bytes_received_per_acq", "heap_per_waiter_bytes",
+              "rss_per_waiter_bytes", "overall_acq_per_s"):
+        if not num(o, v) or o[v] <= 0:
+            sys.exit("bench-smoke: scale %s: %s = %r" % (k, v, o.get(v)))
 PY
 if [ -e "$out/r.png" ] || [[ " ${args[*]} " != *" --png "* ]]; then
     echo "bench-smoke: ok"
