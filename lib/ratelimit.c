@@ -27,9 +27,10 @@
  * servers' clock as each process estimates it; against any one clock, widen
  * the interval by the estimates' errors.
  *
- * The servers' clock: the mtime the leader stamps on a node we write, kept as an
- * offset from our monotonic clock and refreshed every minute.
+ * The servers' clock: the client's estimate (clock.c: within half a round trip,
+ * never backward), refreshed every minute while the limiter is used.
  */
+#include "clock.h"
 #include "internal.h"
 
 #include <inttypes.h>
@@ -55,13 +56,10 @@ struct rl_wait {
 struct zkc_ratelimit {
     zkc_client *c;
     zkc_counter *ctr;
-    char *clock_path;
     int64_t permits;
     int64_t window_ms;
     int64_t batch;
     /* engine only */
-    int64_t clock_offset; /* server ms - monotonic ms */
-    int64_t clock_at;     /* monotonic ms of the last sync; 0 never */
     int64_t window;       /* window of the local permits */
     int64_t local;        /* permits taken from the shared window, not yet handed out */
     int64_t stored;       /* last known counter value */
@@ -83,7 +81,6 @@ static void rl_unref(zkc_ratelimit *rl)
     if (__atomic_sub_fetch(&rl->refs, 1, __ATOMIC_ACQ_REL) == 0) {
         zkc_client *c = rl->c;
         zkc_counter_destroy(rl->ctr);
-        free(rl->clock_path);
         free(rl);
         zkc__client_unref(c);
     }
@@ -91,51 +88,38 @@ static void rl_unref(zkc_ratelimit *rl)
 
 static void pump(zkc_ratelimit *rl);
 
+/* The servers' clock, estimated (clock.c); in ms, in microseconds, and our
+ * monotonic ms at which it reads `us`. */
 static int64_t server_now(zkc_ratelimit *rl)
 {
-    return zkc__now_ms() + rl->clock_offset;
+    return zkc__clock_now_ms(rl->c);
 }
 
 static int64_t server_now_us(zkc_ratelimit *rl)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000 + rl->clock_offset * 1000;
+    return zkc__clock_now_us(rl->c);
 }
 
-/* Our monotonic ms at which the servers' clock reads `us` (rounded up). */
 static int64_t mono_at_us(zkc_ratelimit *rl, int64_t us)
 {
-    return (us + 999) / 1000 - rl->clock_offset;
+    return zkc__clock_mono_at_us(rl->c, us);
 }
 
-static void clock_done(zkc__req *r)
+static void clock_done(void *arg, int zrc, int64_t at_least)
 {
-    zkc_ratelimit *rl = r->ctx;
+    zkc_ratelimit *rl = arg;
+    ZKC__UNUSED(at_least);
     rl->busy = 0;
-    if (r->rc == ZR_OK) {
-        /* The leader stamped mtime while our request was in flight: half the
-         * round trip is the best estimate of when. */
-        int64_t sent = (int64_t)r->tag;
-        int64_t mid = sent + (zkc__now_ms() - sent) / 2;
-        rl->clock_offset = r->stat.mtime - mid;
-        rl->clock_at = zkc__now_ms();
+    if (zrc == ZR_OK) {
         if (rl->rtt_ms == 0)
-            rl->rtt_ms = rl->clock_at - sent;
-    } else if (r->rc == ZR_NONODE || (r->rc == ZR_NODEEXISTS && r->kind == ZKC_REQ_CREATE)) {
-        /* Missing: create it; created by another client meanwhile: touch it. */
-        zkc__req *q = r->rc == ZR_NONODE ? zkc__create(r->c, rl->clock_path, "", 0, 0, clock_done, rl)
-                                         : zkc__set(r->c, rl->clock_path, "", 0, -1, clock_done, rl);
-        q->tag = (uint64_t)zkc__now_ms();
-        rl->busy = 1;
-        return;
+            rl->rtt_ms = zkc__clock_rtt_ms(rl->c);
     } else {
         /* No clock: every waiter fails now rather than guessing windows. */
         while (rl->head) {
             rl_wait *w = rl->head;
             rl->head = w->next;
-            zkc__op_finish(&w->op, zkc__map_zrc(r->rc == ZR_NOTSENT ? ZR_CONNLOSS : r->rc),
-                           "rate limiter: cannot read the servers' clock: %s", zkc__zrc_name(r->rc));
+            zkc__op_finish(&w->op, zkc__map_zrc(zrc == ZR_NOTSENT ? ZR_CONNLOSS : zrc),
+                           "rate limiter: cannot read the servers' clock: %s", zkc__zrc_name(zrc));
         }
         rl->tail = NULL;
         rl_unref(rl);
@@ -279,7 +263,7 @@ static int serve_fixed(zkc_ratelimit *rl, rl_wait *w)
     /* This window cannot serve the head waiter: wait for the next one. */
     char why[96];
     snprintf(why, sizeof why, "not available in this window of %" PRId64 " ms", rl->window_ms);
-    return wait_until(rl, w, (win + 1) * rl->window_ms - rl->clock_offset, why) ? SERVED : STOP;
+    return wait_until(rl, w, zkc__clock_mono_at_ms(rl->c, (win + 1) * rl->window_ms), why) ? SERVED : STOP;
 }
 
 /* HARD (GCRA, see the top): the head waiter from our reserved slots, or
@@ -346,11 +330,10 @@ static void pump(zkc_ratelimit *rl)
             zkc__op_finish(&w->op, ZKC_ECANCELED, "rate limiter destroyed");
             continue;
         }
-        int64_t now = zkc__now_ms();
-        if (rl->clock_at == 0 || now - rl->clock_at > 60000) {
+        if (!zkc__clock_fresh(c, 60000)) {
             rl->busy = 1;
             __atomic_add_fetch(&rl->refs, 1, __ATOMIC_ACQ_REL);
-            zkc__set(c, rl->clock_path, "", 0, -1, clock_done, rl)->tag = (uint64_t)now;
+            zkc__clock_sync(c, 60000, clock_done, rl);
             return;
         }
         if ((rl->hard ? serve_hard(rl, w) : serve_fixed(rl, w)) == STOP)
@@ -480,21 +463,11 @@ int zkc_ratelimit_create_opts(zkc_client *c, const char *path, const zkc_ratelim
     zkc_ratelimit *rl = calloc(1, sizeof *rl);
     if (!rl)
         return zkc__err(ZKC_ENOMEM, "out of memory");
-    size_t n = strlen(path) + 8;
-    rl->clock_path = malloc(n);
-    if (!rl->clock_path) {
-        free(rl);
-        return zkc__err(ZKC_ENOMEM, "out of memory");
-    }
-    /* A sibling node we touch to read the servers' clock; writing the counter
-     * itself would do, but the counter recipe does not hand out stats. */
-    snprintf(rl->clock_path, n, "%s-clock", path);
     zkc_counter_options co;
     zkc_counter_options_init(&co);
     co.no_combine = 1;
     co.max_attempts = 1000;
     if ((rc = zkc_counter_create(c, path, &co, &rl->ctr)) != 0) {
-        free(rl->clock_path);
         free(rl);
         return rc;
     }
@@ -509,8 +482,7 @@ int zkc_ratelimit_create_opts(zkc_client *c, const char *path, const zkc_ratelim
     rl->refs = 1;
     zkc__timer_init(&rl->timer, timer_fired);
     zkc__client_ref(c);
-    /* Adding 0 creates the node and its parents (so the clock node has a
-     * parent) and tells us the stored value. */
+    /* Adding 0 creates the node and its parents and tells us the stored value. */
     zkc_counter_result r0;
     if ((rc = zkc_counter_add(rl->ctr, 0, NULL, &r0)) != 0) {
         rl_unref(rl);
