@@ -361,11 +361,19 @@ typedef struct zkc_counter_options {
 } zkc_counter_options;
 ZKC_EXTERN void zkc_counter_options_init(zkc_counter_options *o);
 
+/* A bounded add's limits: refused with ZKC_EBOUND (nothing written) if the
+ * result would leave [floor, ceiling]; each side counts only when its has_
+ * flag is set (zero-initialised: unbounded). floor > ceiling, both set, is
+ * ZKC_EINVAL. Used by zkc_update and zkc_counter_op alike. */
+typedef struct zkc_bounds {
+    int has_floor, has_ceiling;
+    int64_t floor, ceiling;
+} zkc_bounds;
+
 /* An update's optional parameters. */
 typedef struct zkc_update {
     const char *key;     /* idempotency key (e.g. an order id) or NULL */
-    int has_floor, has_ceiling;
-    int64_t floor, ceiling; /* bounded add: refuse with ZKC_EBOUND if the result leaves [floor, ceiling] */
+    zkc_bounds bounds;   /* bounded add (zkc_counter_add only) */
 } zkc_update;
 
 typedef struct zkc_counter_result {
@@ -408,8 +416,7 @@ ZKC_EXTERN int zkc_counter_cas_async(zkc_counter *ctr, int64_t expect, int64_t v
 typedef struct zkc_counter_op {
     zkc_counter *counter;
     int64_t delta;
-    int has_floor, has_ceiling;
-    int64_t floor, ceiling;
+    zkc_bounds bounds;
 } zkc_counter_op;
 ZKC_EXTERN int zkc_counter_multi_add(zkc_client *c, const zkc_counter_op *ops, int n, const char *key,
                                      zkc_counter_result *results, int *failed_index);

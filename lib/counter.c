@@ -269,10 +269,7 @@ void zkc__ctr_upd_release(zkc__op *op)
     free(u->key);
     free(u->cores);
     free(u->deltas);
-    free(u->hf);
-    free(u->hc);
-    free(u->fl);
-    free(u->ce);
+    free(u->mbounds);
     free(u->mres);
     free(u->newv);
     free(u);
@@ -306,6 +303,13 @@ int zkc__ctr_check(zkc_counter *ctr, const char *fn)
     return 0;
 }
 
+int zkc__bounds_check(const zkc_bounds *b, const char *fn)
+{
+    if (b->has_floor && b->has_ceiling && b->floor > b->ceiling)
+        return zkc__err(ZKC_EINVAL, "%s: floor %" PRId64 " is above ceiling %" PRId64, fn, b->floor, b->ceiling);
+    return 0;
+}
+
 static zkc__ctr_upd *upd_new(zkc_counter *ctr, int type, int64_t a, int64_t b, const zkc_update *uo, int *rc)
 {
     if (uo && uo->key && (*rc = zkc__name_check(uo->key, "idempotency key")) != 0)
@@ -322,12 +326,8 @@ static zkc__ctr_upd *upd_new(zkc_counter *ctr, int type, int64_t a, int64_t b, c
     u->type = type;
     u->a = a;
     u->b = b;
-    if (uo) {
-        u->has_floor = uo->has_floor;
-        u->has_ceiling = uo->has_ceiling;
-        u->floor = uo->floor;
-        u->ceiling = uo->ceiling;
-    }
+    if (uo)
+        u->bounds = uo->bounds;
     __atomic_add_fetch(&ctr->refs, 1, __ATOMIC_ACQ_REL);
     *rc = 0;
     return u;
@@ -358,8 +358,8 @@ static int run_upd(zkc_counter *ctr, int type, int64_t a, int64_t b, const zkc_u
         return rc;
     if (!blocking && !cb)
         return zkc__err(ZKC_EINVAL, "%s: callback is NULL", fn);
-    if (uo && uo->has_floor && uo->has_ceiling && uo->floor > uo->ceiling)
-        return zkc__err(ZKC_EINVAL, "%s: floor %" PRId64 " is above ceiling %" PRId64, fn, uo->floor, uo->ceiling);
+    if (uo && (rc = zkc__bounds_check(&uo->bounds, fn)) != 0)
+        return rc;
     zkc__ctr_upd *u = upd_new(ctr, type, a, b, uo, &rc);
     if (!u)
         return rc;

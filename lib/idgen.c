@@ -211,8 +211,8 @@ static void lease(zkc_idgen *g)
     l->size = g->block;
     zkc_update u;
     memset(&u, 0, sizeof u);
-    u.has_ceiling = 1;
-    u.ceiling = g->max_id;
+    u.bounds.has_ceiling = 1;
+    u.bounds.ceiling = g->max_id;
     g->busy = 1;
     __atomic_add_fetch(&g->refs, 1, __ATOMIC_ACQ_REL);
     int rc = zkc_counter_add_async(g->ctr, l->size, &u, lease_cb, l);

@@ -336,8 +336,8 @@ START_TEST(t_counter_async)
     }
 
     /* a refused bound: the same failing index both ways */
-    ops[1].has_floor = 1;
-    ops[1].floor = 0;
+    ops[1].bounds.has_floor = 1;
+    ops[1].bounds.floor = 0;
     ck_assert_int_eq(zkc_counter_multi_add_async(c, ops, 2, NULL, multi_cb, &r[BOUND]), 0);
     ck_assert_int_eq(rec_wait(&r[BOUND]), ZKC_EBOUND);
     ck_assert_int_eq(r[BOUND].v[0], 0);
