@@ -65,32 +65,30 @@ typedef struct zclock {
 
 static const char clock_key; /* its address names the clock among a client's singletons */
 
+/* No waiter is left by then: a touch's completion runs even at shutdown
+ * (ZR_CLOSING) and ends them all. */
 static void clock_free(zkc__singleton *s)
 {
     zclock *k = ZKC__CONTAINER_OF(s, zclock, single);
-    zkc__list_node *n, *tmp;
-    ZKC__LIST_FOREACH_SAFE(n, tmp, &k->waiters) {
-        free(ZKC__CONTAINER_OF(n, clock_wait, node));
-    }
     free(k->path);
     free(k);
 }
 
 /* Engine: the client's clock, made on first use; aborts when out of memory
  * (like a request: an operation waiting on it would be stranded). */
-static zclock *clock_of(zkc_client *c)
+static int clock_make(void *state, zkc_client *c)
 {
-    zkc__singleton *s = zkc__singleton_get(c, &clock_key);
-    if (s)
-        return ZKC__CONTAINER_OF(s, zclock, single);
-    zclock *k = calloc(1, sizeof *k);
-    if (!k || !(k->path = zkc__path_join(c->meta_root, "clock")))
-        abort();
+    zclock *k = state;
     k->c = c;
     zkc__list_init(&k->waiters);
-    k->single.key = &clock_key;
-    k->single.free = clock_free;
-    zkc__singleton_add(c, &k->single);
+    return (k->path = zkc__path_join(c->meta_root, "clock")) ? 0 : -1;
+}
+
+static zclock *clock_of(zkc_client *c)
+{
+    zclock *k = ZKC__SINGLETON(c, &clock_key, zclock, single, clock_make, clock_free);
+    if (!k)
+        abort();
     return k;
 }
 

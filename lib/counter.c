@@ -216,28 +216,25 @@ static void registry_free(zkc__singleton *single)
     free(g);
 }
 
-static registry *registry_get(zkc_client *c)
+static int registry_make(void *state, zkc_client *c)
 {
-    zkc__singleton *single = zkc__singleton_get(c, &registry_key);
-    if (single)
-        return ZKC__CONTAINER_OF(single, registry, single);
-    registry *g = calloc(1, sizeof *g);
-    if (!g)
-        return NULL;
+    registry *g = state;
     zkc__list_init(&g->cores);
     g->obj.shutdown = registry_shutdown;
     zkc__object_link(c, &g->obj);
-    g->single.key = &registry_key;
-    g->single.free = registry_free;
-    zkc__singleton_add(c, &g->single);
-    return g;
+    return 0;
+}
+
+static registry *registry_get(zkc_client *c)
+{
+    return ZKC__SINGLETON(c, &registry_key, registry, single, registry_make, registry_free);
 }
 
 /* ---------------------------------------------------------------- public API */
 
 static void ctr_unref(zkc_counter *ctr)
 {
-    if (__atomic_sub_fetch(&ctr->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+    if (zkc__ref_put(&ctr->refs)) {
         zkc_client *c = ctr->c;
         free(ctr->path);
         free(ctr);
@@ -247,7 +244,7 @@ static void ctr_unref(zkc_counter *ctr)
 
 void zkc__ctr_hold(zkc_counter *ctr)
 {
-    __atomic_add_fetch(&ctr->refs, 1, __ATOMIC_ACQ_REL);
+    zkc__ref_get(&ctr->refs);
 }
 
 void zkc__ctr_drop(zkc_counter *ctr)
@@ -328,7 +325,7 @@ static zkc__ctr_upd *upd_new(zkc_counter *ctr, int type, int64_t a, int64_t b, c
     u->b = b;
     if (uo)
         u->bounds = uo->bounds;
-    __atomic_add_fetch(&ctr->refs, 1, __ATOMIC_ACQ_REL);
+    zkc__ref_get(&ctr->refs);
     *rc = 0;
     return u;
 }

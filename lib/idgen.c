@@ -49,7 +49,7 @@ struct idg_wait {
     int64_t id;
     zkc_idgen_cb cb;
     void *ud;
-    idg_wait *next;
+    zkc__list_node node; /* in the generator's waiters */
 };
 
 struct zkc_idgen {
@@ -65,7 +65,7 @@ struct zkc_idgen {
     int64_t lease_at;   /* monotonic ms the current block arrived; 0 none yet */
     int busy;           /* a lease is in flight */
     int destroyed;
-    idg_wait *head, *tail;
+    zkc__list waiters;  /* idg_wait, served in order */
     zkc__timer timer;   /* earliest waiter deadline */
     int refs;           /* atomic */
 };
@@ -83,7 +83,7 @@ void zkc_idgen_options_init(zkc_idgen_options *o)
 
 static void idg_unref(zkc_idgen *g)
 {
-    if (__atomic_sub_fetch(&g->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+    if (zkc__ref_put(&g->refs)) {
         zkc_client *c = g->c;
         zkc_counter_destroy(g->ctr);
         pthread_mutex_destroy(&g->mu);
@@ -107,14 +107,20 @@ static int take_local(zkc_idgen *g, int64_t *id)
 
 static void pump(zkc_idgen *g);
 
+/* The first waiter, or NULL. */
+static idg_wait *head(zkc_idgen *g)
+{
+    zkc__list_node *n = zkc__list_first(&g->waiters);
+    return n ? ZKC__CONTAINER_OF(n, idg_wait, node) : NULL;
+}
+
 static void fail_all(zkc_idgen *g, int status, const char *msg)
 {
-    while (g->head) {
-        idg_wait *w = g->head;
-        g->head = w->next;
+    idg_wait *w;
+    while ((w = head(g)) != NULL) {
+        zkc__list_remove(&w->node);
         zkc__op_finish(&w->op, status, "%s", msg);
     }
-    g->tail = NULL;
 }
 
 typedef struct lease_ctx {
@@ -214,7 +220,7 @@ static void lease(zkc_idgen *g)
     u.bounds.has_ceiling = 1;
     u.bounds.ceiling = g->max_id;
     g->busy = 1;
-    __atomic_add_fetch(&g->refs, 1, __ATOMIC_ACQ_REL);
+    zkc__ref_get(&g->refs);
     int rc = zkc_counter_add_async(g->ctr, l->size, &u, lease_cb, l);
     if (rc != 0) {
         char msg[300];
@@ -229,9 +235,11 @@ static void lease(zkc_idgen *g)
 static void arm_deadline(zkc_idgen *g)
 {
     int64_t due = INT64_MAX;
-    for (idg_wait *w = g->head; w; w = w->next)
+    for (zkc__list_node *n = zkc__list_first(&g->waiters); n; n = zkc__list_next(&g->waiters, n)) {
+        idg_wait *w = ZKC__CONTAINER_OF(n, idg_wait, node);
         if (w->deadline != INT64_MAX && w->deadline < due)
             due = w->deadline;
+    }
     if (due == INT64_MAX)
         zkc__timer_disarm(g->c, &g->timer);
     else
@@ -241,43 +249,36 @@ static void arm_deadline(zkc_idgen *g)
 /* Engine: serve waiters in order from the block; lease when it is used up. */
 static void pump(zkc_idgen *g)
 {
-    while (g->head) {
-        idg_wait *w = g->head;
+    idg_wait *w;
+    while ((w = head(g)) != NULL) {
         if (g->c->closing || g->destroyed) {
             fail_all(g, ZKC_ECANCELED, "id generator destroyed");
             break;
         }
         if (!take_local(g, &w->id))
             break;
-        g->head = w->next;
+        zkc__list_remove(&w->node);
         zkc__op_finish(&w->op, 0, NULL);
     }
-    if (!g->head) {
-        g->tail = NULL;
+    if (zkc__list_empty(&g->waiters)) {
         zkc__timer_disarm(g->c, &g->timer);
         return;
     }
     if (!g->busy)
         lease(g);
     /* A lease that failed at once ended every waiter. */
-    if (!g->head) {
-        g->tail = NULL;
+    if (zkc__list_empty(&g->waiters))
         return;
-    }
     /* Waiters that only try end now; the lease goes on for later calls. */
-    idg_wait **pp = &g->head, *last = NULL;
-    while (*pp) {
-        idg_wait *w = *pp;
+    zkc__list_node *n, *tmp;
+    ZKC__LIST_FOREACH_SAFE(n, tmp, &g->waiters) {
+        w = ZKC__CONTAINER_OF(n, idg_wait, node);
         if (w->deadline == 0 || (w->deadline != INT64_MAX && w->deadline <= zkc__now_ms())) {
-            *pp = w->next;
+            zkc__list_remove(n);
             zkc__op_finish(&w->op, ZKC_ETIMEDOUT, "id generator %s: no id leased %s", zkc_counter_path(g->ctr),
                            w->deadline == 0 ? "(try: a lease is under way)" : "before the timeout");
-            continue;
         }
-        last = w;
-        pp = &w->next;
     }
-    g->tail = last;
     arm_deadline(g);
 }
 
@@ -300,12 +301,7 @@ static void wait_start(zkc__op *op)
     zkc_idgen *g = w->g;
     if (!g->obj.linked && !g->destroyed)
         zkc__object_link(g->c, &g->obj);
-    w->next = NULL;
-    if (g->tail)
-        g->tail->next = w;
-    else
-        g->head = w;
-    g->tail = w;
+    zkc__list_push_back(&g->waiters, &w->node);
     pump(g);
 }
 
@@ -345,7 +341,7 @@ static int submit(zkc_idgen *g, int timeout_ms, zkc_idgen_cb cb, void *ud, int64
     w->deadline = timeout_ms == ZKC_FOREVER ? INT64_MAX : timeout_ms == 0 ? 0 : zkc__now_ms() + timeout_ms;
     w->cb = cb;
     w->ud = ud;
-    __atomic_add_fetch(&g->refs, 1, __ATOMIC_ACQ_REL);
+    zkc__ref_get(&g->refs);
     int rc = zkc__op_run(&w->op, wait_start, blocking);
     if (blocking) {
         if (rc == 0)
@@ -438,6 +434,7 @@ int zkc_idgen_create(zkc_client *c, const char *path, const zkc_idgen_options *o
     g->grow_ms = o.grow_ms;
     g->max_id = o.max_id;
     g->refs = 1;
+    zkc__list_init(&g->waiters);
     g->obj.shutdown = idg_shutdown;
     pthread_mutex_init(&g->mu, NULL);
     zkc__timer_init(&g->timer, timer_fired);

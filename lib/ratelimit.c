@@ -50,7 +50,7 @@ struct rl_wait {
     int64_t deadline; /* 0: try once; INT64_MAX: forever */
     zkc_ratelimit_cb cb;
     void *ud;
-    rl_wait *next;
+    zkc__list_node node; /* in the limiter's waiters */
 };
 
 struct zkc_ratelimit {
@@ -70,7 +70,7 @@ struct zkc_ratelimit {
     int64_t run_at, run_end; /* our reserved slots not yet granted: [run_at, run_end) */
     int64_t rtt_ms;       /* recent write round trip (smoothed): the lead of a reservation */
     int busy;             /* a clock sync or take is in flight */
-    rl_wait *head, *tail;
+    zkc__list waiters;    /* rl_wait, served in order */
     zkc__timer timer;
     int refs;             /* atomic */
     int destroyed;
@@ -78,7 +78,7 @@ struct zkc_ratelimit {
 
 static void rl_unref(zkc_ratelimit *rl)
 {
-    if (__atomic_sub_fetch(&rl->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+    if (zkc__ref_put(&rl->refs)) {
         zkc_client *c = rl->c;
         zkc_counter_destroy(rl->ctr);
         free(rl);
@@ -87,6 +87,23 @@ static void rl_unref(zkc_ratelimit *rl)
 }
 
 static void pump(zkc_ratelimit *rl);
+
+/* The first waiter, or NULL. */
+static rl_wait *head(zkc_ratelimit *rl)
+{
+    zkc__list_node *n = zkc__list_first(&rl->waiters);
+    return n ? ZKC__CONTAINER_OF(n, rl_wait, node) : NULL;
+}
+
+/* Every waiter fails with status and msg. */
+static void fail_all(zkc_ratelimit *rl, int status, const char *msg)
+{
+    rl_wait *w;
+    while ((w = head(rl)) != NULL) {
+        zkc__list_remove(&w->node);
+        zkc__op_finish(&w->op, status, "%s", msg);
+    }
+}
 
 /* The servers' clock, estimated (clock.c); in ms, in microseconds, and our
  * monotonic ms at which it reads `us`. */
@@ -115,13 +132,9 @@ static void clock_done(void *arg, int zrc, int64_t at_least)
             rl->rtt_ms = zkc__clock_rtt_ms(rl->c);
     } else {
         /* No clock: every waiter fails now rather than guessing windows. */
-        while (rl->head) {
-            rl_wait *w = rl->head;
-            rl->head = w->next;
-            zkc__op_finish(&w->op, zkc__map_zrc(zrc == ZR_NOTSENT ? ZR_CONNLOSS : zrc),
-                           "rate limiter: cannot read the servers' clock: %s", zkc__zrc_name(zrc));
-        }
-        rl->tail = NULL;
+        char msg[128];
+        snprintf(msg, sizeof msg, "rate limiter: cannot read the servers' clock: %s", zkc__zrc_name(zrc));
+        fail_all(rl, zkc__map_zrc(zrc == ZR_NOTSENT ? ZR_CONNLOSS : zrc), msg);
         rl_unref(rl);
         return;
     }
@@ -178,12 +191,9 @@ static void take_done_engine(void *arg)
     } else if (status == ZKC_EMISMATCH) {
         rl->stored = t->value; /* someone else took some: recompute from theirs */
     } else {
-        while (rl->head) {
-            rl_wait *w = rl->head;
-            rl->head = w->next;
-            zkc__op_finish(&w->op, status, "rate limiter %s: %s", zkc_counter_path(rl->ctr), zkc_strerror(status));
-        }
-        rl->tail = NULL;
+        char msg[512];
+        snprintf(msg, sizeof msg, "rate limiter %s: %s", zkc_counter_path(rl->ctr), zkc_strerror(status));
+        fail_all(rl, status, msg);
     }
     free(t);
     pump(rl);
@@ -203,13 +213,13 @@ static int send_take(zkc_ratelimit *rl, rl_wait *w, take_ctx *t, int64_t expect,
     t->rl = rl;
     t->sent_ms = zkc__now_ms();
     rl->busy = 1;
-    __atomic_add_fetch(&rl->refs, 1, __ATOMIC_ACQ_REL);
+    zkc__ref_get(&rl->refs);
     if (zkc_counter_cas_async(rl->ctr, expect, next, take_cb, t) == 0)
         return 0;
     rl->busy = 0;
     free(t);
     rl_unref(rl);
-    rl->head = w->next;
+    zkc__list_remove(&w->node);
     zkc__op_finish(&w->op, ZKC_ESERVER, "rate limiter: %s", zkc_errmsg());
     return -1;
 }
@@ -219,7 +229,7 @@ static int send_take(zkc_ratelimit *rl, rl_wait *w, take_ctx *t, int64_t expect,
 static int wait_until(zkc_ratelimit *rl, rl_wait *w, int64_t due_ms, const char *why)
 {
     if (w->deadline != INT64_MAX && (w->deadline == 0 || w->deadline < due_ms)) {
-        rl->head = w->next;
+        zkc__list_remove(&w->node);
         zkc__op_finish(&w->op, ZKC_ETIMEDOUT, "rate limiter %s: %" PRId64 " permit(s) %s", zkc_counter_path(rl->ctr),
                        w->n, why);
         return 1;
@@ -243,7 +253,7 @@ static int serve_fixed(zkc_ratelimit *rl, rl_wait *w)
     }
     if (rl->local >= w->n) {
         rl->local -= w->n;
-        rl->head = w->next;
+        zkc__list_remove(&w->node);
         zkc__op_finish(&w->op, 0, NULL);
         return SERVED;
     }
@@ -276,7 +286,7 @@ static int serve_hard(zkc_ratelimit *rl, rl_wait *w)
     if (from + need <= rl->run_end) {
         if (from + need - now <= tol) {
             rl->run_at = from + need;
-            rl->head = w->next;
+            zkc__list_remove(&w->node);
             zkc__op_finish(&w->op, 0, NULL);
             return SERVED;
         }
@@ -287,7 +297,7 @@ static int serve_hard(zkc_ratelimit *rl, rl_wait *w)
      * the shared TAT, far enough ahead to be unspent when the reply comes. */
     int64_t lead = (rl->rtt_ms * 3 / 2 + 1) * 1000;
     if (rl->stored > now + tol + rl->batch * rl->slot_us + INT64_C(86400000000)) {
-        rl->head = w->next;
+        zkc__list_remove(&w->node);
         zkc__op_finish(&w->op, ZKC_ECONFIG,
                        "rate limiter %s: the stored value is not a hard-mode arrival time (a day ahead of the "
                        "servers' clock): is the path used by a fixed-window limiter?",
@@ -323,36 +333,29 @@ static void pump(zkc_ratelimit *rl)
     zkc_client *c = rl->c;
     if (rl->busy)
         return;
-    while (rl->head) {
-        rl_wait *w = rl->head;
+    rl_wait *w;
+    while ((w = head(rl)) != NULL) {
         if (c->closing || rl->destroyed) {
-            rl->head = w->next;
+            zkc__list_remove(&w->node);
             zkc__op_finish(&w->op, ZKC_ECANCELED, "rate limiter destroyed");
             continue;
         }
         if (!zkc__clock_fresh(c, 60000)) {
             rl->busy = 1;
-            __atomic_add_fetch(&rl->refs, 1, __ATOMIC_ACQ_REL);
+            zkc__ref_get(&rl->refs);
             zkc__clock_sync(c, 60000, clock_done, rl);
             return;
         }
         if ((rl->hard ? serve_hard(rl, w) : serve_fixed(rl, w)) == STOP)
             return;
     }
-    if (!rl->head)
-        rl->tail = NULL;
 }
 
 static void wait_start(zkc__op *op)
 {
     rl_wait *w = ZKC__CONTAINER_OF(op, rl_wait, op);
     zkc_ratelimit *rl = w->rl;
-    w->next = NULL;
-    if (rl->tail)
-        rl->tail->next = w;
-    else
-        rl->head = w;
-    rl->tail = w;
+    zkc__list_push_back(&rl->waiters, &w->node);
     pump(rl);
 }
 
@@ -394,7 +397,7 @@ static int submit(zkc_ratelimit *rl, int64_t n, int timeout_ms, zkc_ratelimit_cb
     w->deadline = timeout_ms == ZKC_FOREVER ? INT64_MAX : timeout_ms == 0 ? 0 : zkc__now_ms() + timeout_ms;
     w->cb = cb;
     w->ud = ud;
-    __atomic_add_fetch(&rl->refs, 1, __ATOMIC_ACQ_REL);
+    zkc__ref_get(&rl->refs);
     int rc = zkc__op_run(&w->op, wait_start, blocking);
     if (blocking)
         w->op.release(&w->op);
@@ -480,6 +483,7 @@ int zkc_ratelimit_create_opts(zkc_client *c, const char *path, const zkc_ratelim
     rl->burst = o->burst;
     rl->window = -1;
     rl->refs = 1;
+    zkc__list_init(&rl->waiters);
     zkc__timer_init(&rl->timer, timer_fired);
     zkc__client_ref(c);
     /* Adding 0 creates the node and its parents and tells us the stored value. */
