@@ -459,7 +459,12 @@ typedef struct zkc_cleanup_report {
  * below lock_root that have not changed for that long. dry_run: count, delete
  * nothing. Reservation records are reaped by zkc_inventory_reap. Safe to run
  * while the application runs: every delete is conditional on the version
- * examined, and a marker in use is recreated by its owner. */
+ * examined, and a marker in use is recreated by its owner. The servers' clock
+ * is read first, by an empty write of <meta_root>/clock: ZKC_EUNKNOWN when that
+ * write got no answer within the operation timeout (it may have been applied;
+ * nothing was deleted: run the cleanup again), ZKC_ECONNLOSS when it could not
+ * be sent; a directory that cannot be listed (ZKC_ECONNLOSS, ...) ends the pass
+ * with what was deleted before it in the report. */
 ZKC_EXTERN int zkc_admin_cleanup(zkc_client *c, const char *lock_root, int dry_run, zkc_cleanup_report *out);
 /* Callback form: cb gets the report (what was done before a failure, too). */
 typedef void (*zkc_admin_cleanup_cb)(zkc_client *c, int status, const zkc_cleanup_report *report, void *ud);

@@ -109,6 +109,24 @@ static void clock_done(void *arg, int zrc, int64_t now)
 {
     cleanup_op *co = arg;
     zkc_client *c = co->op.c;
+    if (zrc != ZR_OK && c->closing) {
+        zkc__op_finish(&co->op, ZKC_ECANCELED, "cleanup: the client is being destroyed");
+        return;
+    }
+    if (zkc__zrc_indeterminate(zrc)) {
+        /* The touch (an empty write of <meta_root>/clock, sent again within
+         * the operation timeout) got no answer: it may have been applied, so
+         * ZKC_ECONNLOSS ("nothing was applied") would not be true. Nothing of
+         * the cleanup itself was (no delete is sent before the clock is read),
+         * and the touch is idempotent: report the unknown outcome like any
+         * other write whose reply was lost, and running cleanup again is the
+         * answer (as for zkc_counter_rebase). */
+        zkc__op_finish(&co->op, ZKC_EUNKNOWN,
+                       "cleanup: touching the servers' clock: %s (the touch may have been applied; nothing was "
+                       "deleted): run the cleanup again",
+                       zkc__zrc_name(zrc));
+        return;
+    }
     if (zrc != ZR_OK) {
         fail(co, zrc, "touching", "the servers' clock");
         return;

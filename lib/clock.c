@@ -155,7 +155,12 @@ static void touch_done(zkc__req *r)
         return;
     }
     if (r->rc != ZR_OK) {
-        touch_finish(k, r->rc, 0);
+        int rc = r->rc;
+        /* Parked past the deadline, or its session gone, after an earlier
+         * attempt was sent: that one may have been applied. */
+        if ((rc == ZR_NOTSENT || rc == ZR_SESSIONLOST) && r->sent)
+            rc = ZR_CONNLOSS;
+        touch_finish(k, rc, 0);
         return;
     }
     touch_finish(k, ZR_OK, zkc__clock_sample(r->c, (int64_t)r->tag, &r->stat));

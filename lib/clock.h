@@ -18,9 +18,9 @@ int64_t zkc__clock_sample(zkc_client *c, int64_t sent_ms, const zkc__stat *st);
  * done(arg, zrc, at_least) runs once on the engine (at once, from inside this
  * call, when the sample in hand is young enough): zrc ZR_OK and at_least a
  * time the servers' clock had reached (a mtime), or the
- * touch's failure (ZR_CONNLOSS / ZR_OPTIMEOUT: no answer, though the touch is
- * sent again within the operation timeout; ZR_NOTSENT, ZR_SESSIONLOST,
- * ZR_CLOSING, ...). */
+ * touch's failure: ZR_CONNLOSS / ZR_OPTIMEOUT when it was sent and no answer
+ * came (it is sent again within the operation timeout: it may have been
+ * applied); ZR_NOTSENT, ZR_SESSIONLOST when it never left; ZR_CLOSING, ... */
 typedef void (*zkc__clock_done)(void *arg, int zrc, int64_t at_least);
 void zkc__clock_sync(zkc_client *c, int64_t max_age_ms, zkc__clock_done done, void *arg);
 
