@@ -49,7 +49,6 @@ struct idg_wait {
     int64_t id;
     zkc_idgen_cb cb;
     void *ud;
-    zkc__list_node node; /* in the generator's waiters */
 };
 
 struct zkc_idgen {
@@ -65,7 +64,7 @@ struct zkc_idgen {
     int64_t lease_at;   /* monotonic ms the current block arrived; 0 none yet */
     int busy;           /* a lease is in flight */
     int destroyed;
-    zkc__list waiters;  /* idg_wait, served in order */
+    zkc__list waiters;  /* idg_wait (by op.queued), served in order */
     zkc__timer timer;   /* earliest waiter deadline */
     int refs;           /* atomic */
 };
@@ -110,17 +109,8 @@ static void pump(zkc_idgen *g);
 /* The first waiter, or NULL. */
 static idg_wait *head(zkc_idgen *g)
 {
-    zkc__list_node *n = zkc__list_first(&g->waiters);
-    return n ? ZKC__CONTAINER_OF(n, idg_wait, node) : NULL;
-}
-
-static void fail_all(zkc_idgen *g, int status, const char *msg)
-{
-    idg_wait *w;
-    while ((w = head(g)) != NULL) {
-        zkc__list_remove(&w->node);
-        zkc__op_finish(&w->op, status, "%s", msg);
-    }
+    zkc__op *op = zkc__opq_first(&g->waiters);
+    return op ? ZKC__CONTAINER_OF(op, idg_wait, op) : NULL;
 }
 
 typedef struct lease_ctx {
@@ -185,7 +175,7 @@ static void lease_done_engine(void *arg)
         } else {
             snprintf(msg, sizeof msg, "id generator %s: leasing ids: %s", zkc_counter_path(g->ctr), l->msg);
         }
-        fail_all(g, status, msg);
+        zkc__opq_fail_all(&g->waiters, status, msg);
     }
     free(l);
     pump(g);
@@ -207,7 +197,7 @@ static void lease(zkc_idgen *g)
 {
     lease_ctx *l = calloc(1, sizeof *l);
     if (!l) {
-        fail_all(g, ZKC_ENOMEM, "id generator: out of memory");
+        zkc__opq_fail_all(&g->waiters, ZKC_ENOMEM, "id generator: out of memory");
         return;
     }
     int64_t now = zkc__now_ms();
@@ -228,7 +218,7 @@ static void lease(zkc_idgen *g)
         g->busy = 0;
         free(l);
         idg_unref(g);
-        fail_all(g, rc, msg);
+        zkc__opq_fail_all(&g->waiters, rc, msg);
     }
 }
 
@@ -236,7 +226,7 @@ static void arm_deadline(zkc_idgen *g)
 {
     int64_t due = INT64_MAX;
     for (zkc__list_node *n = zkc__list_first(&g->waiters); n; n = zkc__list_next(&g->waiters, n)) {
-        idg_wait *w = ZKC__CONTAINER_OF(n, idg_wait, node);
+        idg_wait *w = ZKC__CONTAINER_OF(n, idg_wait, op.queued);
         if (w->deadline != INT64_MAX && w->deadline < due)
             due = w->deadline;
     }
@@ -252,12 +242,12 @@ static void pump(zkc_idgen *g)
     idg_wait *w;
     while ((w = head(g)) != NULL) {
         if (g->c->closing || g->destroyed) {
-            fail_all(g, ZKC_ECANCELED, "id generator destroyed");
+            zkc__opq_fail_all(&g->waiters, ZKC_ECANCELED, "id generator destroyed");
             break;
         }
         if (!take_local(g, &w->id))
             break;
-        zkc__list_remove(&w->node);
+        zkc__list_remove(&w->op.queued);
         zkc__op_finish(&w->op, 0, NULL);
     }
     if (zkc__list_empty(&g->waiters)) {
@@ -272,7 +262,7 @@ static void pump(zkc_idgen *g)
     /* Waiters that only try end now; the lease goes on for later calls. */
     zkc__list_node *n, *tmp;
     ZKC__LIST_FOREACH_SAFE(n, tmp, &g->waiters) {
-        w = ZKC__CONTAINER_OF(n, idg_wait, node);
+        w = ZKC__CONTAINER_OF(n, idg_wait, op.queued);
         if (w->deadline == 0 || (w->deadline != INT64_MAX && w->deadline <= zkc__now_ms())) {
             zkc__list_remove(n);
             zkc__op_finish(&w->op, ZKC_ETIMEDOUT, "id generator %s: no id leased %s", zkc_counter_path(g->ctr),
@@ -290,7 +280,7 @@ static void timer_fired(zkc__timer *tm)
 static void idg_shutdown(zkc__object *o)
 {
     zkc_idgen *g = ZKC__CONTAINER_OF(o, zkc_idgen, obj);
-    fail_all(g, ZKC_ECANCELED, "id generator: the client is being destroyed");
+    zkc__opq_fail_all(&g->waiters, ZKC_ECANCELED, "id generator: the client is being destroyed");
     zkc__timer_disarm(g->c, &g->timer);
     zkc__object_unlink(g->c, &g->obj);
 }
@@ -301,7 +291,7 @@ static void wait_start(zkc__op *op)
     zkc_idgen *g = w->g;
     if (!g->obj.linked && !g->destroyed)
         zkc__object_link(g->c, &g->obj);
-    zkc__list_push_back(&g->waiters, &w->node);
+    zkc__list_push_back(&g->waiters, &w->op.queued);
     pump(g);
 }
 
@@ -371,7 +361,7 @@ typedef struct cancel_op {
 static void cancel_start(zkc__op *op)
 {
     cancel_op *k = ZKC__CONTAINER_OF(op, cancel_op, op);
-    fail_all(k->g, ZKC_ECANCELED, "id generator: next cancelled");
+    zkc__opq_fail_all(&k->g->waiters, ZKC_ECANCELED, "id generator: next cancelled");
     zkc__timer_disarm(k->g->c, &k->g->timer);
     zkc__op_finish(op, 0, NULL);
 }

@@ -105,3 +105,18 @@ int zkc__op_run(zkc__op *op, void (*start)(zkc__op *op), int blocking)
     zkc__set_errmsg(op->status ? op->msg : "");
     return op->status;
 }
+
+zkc__op *zkc__opq_first(const zkc__list *q)
+{
+    zkc__list_node *n = zkc__list_first(q);
+    return n ? ZKC__CONTAINER_OF(n, zkc__op, queued) : NULL;
+}
+
+void zkc__opq_fail_all(zkc__list *q, int status, const char *msg)
+{
+    zkc__op *op;
+    while ((op = zkc__opq_first(q)) != NULL) {
+        zkc__list_remove(&op->queued);
+        zkc__op_finish(op, status, "%s", msg);
+    }
+}

@@ -50,7 +50,6 @@ struct rl_wait {
     int64_t deadline; /* 0: try once; INT64_MAX: forever */
     zkc_ratelimit_cb cb;
     void *ud;
-    zkc__list_node node; /* in the limiter's waiters */
 };
 
 struct zkc_ratelimit {
@@ -70,7 +69,7 @@ struct zkc_ratelimit {
     int64_t run_at, run_end; /* our reserved slots not yet granted: [run_at, run_end) */
     int64_t rtt_ms;       /* recent write round trip (smoothed): the lead of a reservation */
     int busy;             /* a clock sync or take is in flight */
-    zkc__list waiters;    /* rl_wait, served in order */
+    zkc__list waiters;    /* rl_wait (by op.queued), served in order */
     zkc__timer timer;
     int refs;             /* atomic */
     int destroyed;
@@ -91,18 +90,8 @@ static void pump(zkc_ratelimit *rl);
 /* The first waiter, or NULL. */
 static rl_wait *head(zkc_ratelimit *rl)
 {
-    zkc__list_node *n = zkc__list_first(&rl->waiters);
-    return n ? ZKC__CONTAINER_OF(n, rl_wait, node) : NULL;
-}
-
-/* Every waiter fails with status and msg. */
-static void fail_all(zkc_ratelimit *rl, int status, const char *msg)
-{
-    rl_wait *w;
-    while ((w = head(rl)) != NULL) {
-        zkc__list_remove(&w->node);
-        zkc__op_finish(&w->op, status, "%s", msg);
-    }
+    zkc__op *op = zkc__opq_first(&rl->waiters);
+    return op ? ZKC__CONTAINER_OF(op, rl_wait, op) : NULL;
 }
 
 /* The servers' clock, estimated (clock.c); in ms, in microseconds, and our
@@ -134,7 +123,7 @@ static void clock_done(void *arg, int zrc, int64_t at_least)
         /* No clock: every waiter fails now rather than guessing windows. */
         char msg[128];
         snprintf(msg, sizeof msg, "rate limiter: cannot read the servers' clock: %s", zkc__zrc_name(zrc));
-        fail_all(rl, zkc__map_zrc(zrc == ZR_NOTSENT ? ZR_CONNLOSS : zrc), msg);
+        zkc__opq_fail_all(&rl->waiters, zkc__map_zrc(zrc == ZR_NOTSENT ? ZR_CONNLOSS : zrc), msg);
         rl_unref(rl);
         return;
     }
@@ -193,7 +182,7 @@ static void take_done_engine(void *arg)
     } else {
         char msg[512];
         snprintf(msg, sizeof msg, "rate limiter %s: %s", zkc_counter_path(rl->ctr), zkc_strerror(status));
-        fail_all(rl, status, msg);
+        zkc__opq_fail_all(&rl->waiters, status, msg);
     }
     free(t);
     pump(rl);
@@ -219,7 +208,7 @@ static int send_take(zkc_ratelimit *rl, rl_wait *w, take_ctx *t, int64_t expect,
     rl->busy = 0;
     free(t);
     rl_unref(rl);
-    zkc__list_remove(&w->node);
+    zkc__list_remove(&w->op.queued);
     zkc__op_finish(&w->op, ZKC_ESERVER, "rate limiter: %s", zkc_errmsg());
     return -1;
 }
@@ -229,7 +218,7 @@ static int send_take(zkc_ratelimit *rl, rl_wait *w, take_ctx *t, int64_t expect,
 static int wait_until(zkc_ratelimit *rl, rl_wait *w, int64_t due_ms, const char *why)
 {
     if (w->deadline != INT64_MAX && (w->deadline == 0 || w->deadline < due_ms)) {
-        zkc__list_remove(&w->node);
+        zkc__list_remove(&w->op.queued);
         zkc__op_finish(&w->op, ZKC_ETIMEDOUT, "rate limiter %s: %" PRId64 " permit(s) %s", zkc_counter_path(rl->ctr),
                        w->n, why);
         return 1;
@@ -253,7 +242,7 @@ static int serve_fixed(zkc_ratelimit *rl, rl_wait *w)
     }
     if (rl->local >= w->n) {
         rl->local -= w->n;
-        zkc__list_remove(&w->node);
+        zkc__list_remove(&w->op.queued);
         zkc__op_finish(&w->op, 0, NULL);
         return SERVED;
     }
@@ -286,7 +275,7 @@ static int serve_hard(zkc_ratelimit *rl, rl_wait *w)
     if (from + need <= rl->run_end) {
         if (from + need - now <= tol) {
             rl->run_at = from + need;
-            zkc__list_remove(&w->node);
+            zkc__list_remove(&w->op.queued);
             zkc__op_finish(&w->op, 0, NULL);
             return SERVED;
         }
@@ -297,7 +286,7 @@ static int serve_hard(zkc_ratelimit *rl, rl_wait *w)
      * the shared TAT, far enough ahead to be unspent when the reply comes. */
     int64_t lead = (rl->rtt_ms * 3 / 2 + 1) * 1000;
     if (rl->stored > now + tol + rl->batch * rl->slot_us + INT64_C(86400000000)) {
-        zkc__list_remove(&w->node);
+        zkc__list_remove(&w->op.queued);
         zkc__op_finish(&w->op, ZKC_ECONFIG,
                        "rate limiter %s: the stored value is not a hard-mode arrival time (a day ahead of the "
                        "servers' clock): is the path used by a fixed-window limiter?",
@@ -336,7 +325,7 @@ static void pump(zkc_ratelimit *rl)
     rl_wait *w;
     while ((w = head(rl)) != NULL) {
         if (c->closing || rl->destroyed) {
-            zkc__list_remove(&w->node);
+            zkc__list_remove(&w->op.queued);
             zkc__op_finish(&w->op, ZKC_ECANCELED, "rate limiter destroyed");
             continue;
         }
@@ -355,7 +344,7 @@ static void wait_start(zkc__op *op)
 {
     rl_wait *w = ZKC__CONTAINER_OF(op, rl_wait, op);
     zkc_ratelimit *rl = w->rl;
-    zkc__list_push_back(&rl->waiters, &w->node);
+    zkc__list_push_back(&rl->waiters, &w->op.queued);
     pump(rl);
 }
 
