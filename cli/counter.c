@@ -103,14 +103,14 @@ int cmd_counter(int argc, char **argv)
                 return ZX_USAGE;
             break;
         case C_FLOOR:
-            if (parse_i64(a.val, "--floor", &u.floor))
+            if (parse_i64(a.val, "--floor", &u.bounds.floor))
                 return ZX_USAGE;
-            u.has_floor = 1;
+            u.bounds.has_floor = 1;
             break;
         case C_CEILING:
-            if (parse_i64(a.val, "--ceiling", &u.ceiling))
+            if (parse_i64(a.val, "--ceiling", &u.bounds.ceiling))
                 return ZX_USAGE;
-            u.has_ceiling = 1;
+            u.bounds.has_ceiling = 1;
             break;
         case C_KEY:
             if (!*a.val) {
@@ -155,12 +155,12 @@ int cmd_counter(int argc, char **argv)
     const char *path = pos[1];
     if (check_path(path))
         return ZX_USAGE;
-    if (v != 2 && (u.has_floor || u.has_ceiling || u.key)) {
+    if (v != 2 && (u.bounds.has_floor || u.bounds.has_ceiling || u.key)) {
         msg("--floor, --ceiling and --key apply to 'counter add' only");
         return ZX_USAGE;
     }
-    if (u.has_floor && u.has_ceiling && u.floor > u.ceiling) {
-        msg("--floor %" PRId64 " is above --ceiling %" PRId64, u.floor, u.ceiling);
+    if (u.bounds.has_floor && u.bounds.has_ceiling && u.bounds.floor > u.bounds.ceiling) {
+        msg("--floor %" PRId64 " is above --ceiling %" PRId64, u.bounds.floor, u.bounds.ceiling);
         return ZX_USAGE;
     }
     int64_t val[2] = {0, 0};
@@ -192,7 +192,7 @@ int cmd_counter(int argc, char **argv)
             print_value(path, val[0]);
         break;
     case 2:
-        rc = zkc_counter_add(ctr, val[0], (u.key || u.has_floor || u.has_ceiling) ? &u : NULL, &r);
+        rc = zkc_counter_add(ctr, val[0], (u.key || u.bounds.has_floor || u.bounds.has_ceiling) ? &u : NULL, &r);
         if (!rc) {
             print_result(path, &r, 1);
             if (r.replayed)

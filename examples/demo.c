@@ -46,8 +46,8 @@ int main(void)
     zkc_counter *stock;
     zkc_counter_result r;
     zkc_update u = {0};
-    u.has_floor = 1; /* stock never below zero */
-    u.floor = 0;
+    u.bounds.has_floor = 1; /* stock never below zero */
+    u.bounds.floor = 0;
     if ((rc = zkc_counter_create(c, "/demo/stock/sku-42", NULL, &stock)) != 0 ||
         (rc = zkc_counter_add(stock, 10, NULL, &r)) != 0) {
         fprintf(stderr, "demo: counter: %s\n", zkc_errmsg());

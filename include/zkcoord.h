@@ -717,11 +717,19 @@ typedef struct zkc_counter_options {
 } zkc_counter_options;
 ZKC_EXTERN void zkc_counter_options_init(zkc_counter_options *o);
 
+/* A bounded add's limits: refused with ZKC_EBOUND (nothing written) if the
+ * result would leave [floor, ceiling]; each side counts only when its has_
+ * flag is set (zero-initialised: unbounded). floor > ceiling, both set, is
+ * ZKC_EINVAL. Used by zkc_update and zkc_counter_op alike. */
+typedef struct zkc_bounds {
+    int has_floor, has_ceiling;
+    int64_t floor, ceiling;
+} zkc_bounds;
+
 /* An update's optional parameters. */
 typedef struct zkc_update {
     const char *key;     /* idempotency key (e.g. an order id) or NULL */
-    int has_floor, has_ceiling;
-    int64_t floor, ceiling; /* bounded add: refuse with ZKC_EBOUND if the result leaves [floor, ceiling] */
+    zkc_bounds bounds;   /* bounded add (zkc_counter_add only) */
     const zkc_guard *guard; /* or NULL: apply only while that hold lasts, else ZKC_EFENCED (copied at the call) */
 } zkc_update;
 
@@ -765,8 +773,7 @@ ZKC_EXTERN int zkc_counter_cas_async(zkc_counter *ctr, int64_t expect, int64_t v
 typedef struct zkc_counter_op {
     zkc_counter *counter;
     int64_t delta;
-    int has_floor, has_ceiling;
-    int64_t floor, ceiling;
+    zkc_bounds bounds;
     const zkc_guard *guard; /* or NULL; every distinct guard of the ops joins the one
                              * transaction: all apply only while every one holds */
 } zkc_counter_op;
@@ -811,7 +818,12 @@ typedef struct zkc_cleanup_report {
  * below lock_root that have not changed for that long. dry_run: count, delete
  * nothing. Reservation records are reaped by zkc_inventory_reap. Safe to run
  * while the application runs: every delete is conditional on the version
- * examined, and a marker in use is recreated by its owner. */
+ * examined, and a marker in use is recreated by its owner. The servers' clock
+ * is read first, by an empty write of <meta_root>/clock: ZKC_EUNKNOWN when that
+ * write got no answer within the operation timeout (it may have been applied;
+ * nothing was deleted: run the cleanup again), ZKC_ECONNLOSS when it could not
+ * be sent; a directory that cannot be listed (ZKC_ECONNLOSS, ...) ends the pass
+ * with what was deleted before it in the report. */
 ZKC_EXTERN int zkc_admin_cleanup(zkc_client *c, const char *lock_root, int dry_run, zkc_cleanup_report *out);
 /* Callback form: cb gets the report (what was done before a failure, too). */
 typedef void (*zkc_admin_cleanup_cb)(zkc_client *c, int status, const zkc_cleanup_report *report, void *ud);

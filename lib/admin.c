@@ -1,7 +1,8 @@
 /* Administrative cleanup: a chain of requests on the engine, one at a time
  * (not a hot path; clarity over speed). The walk is an explicit stack of
  * directory frames so that it needs no thread of its own:
- *   1. the servers' "now": the mtime they stamp on <meta_root>/clock;
+ *   1. the servers' "now": a time their clock has reached for sure (clock.c's
+ *      lower bound: the mtime of a touch of <meta_root>/clock);
  *   2. a SWEEP frame per directory of markers (<meta_root>/txn) and of key
  *      buckets (below <meta_root>/keys, listed by a BUCKETS frame): children
  *      unchanged since the cutoff, childless and persistent, are deleted;
@@ -10,6 +11,7 @@
  * Every delete is conditional on the version examined. Only listing the
  * directories we were given (and the key buckets) can fail the call; a child
  * that vanished or changed while we looked is skipped. */
+#include "clock.h"
 #include "internal.h"
 
 #include <inttypes.h>
@@ -37,7 +39,7 @@ typedef struct frame {
 typedef struct cleanup_op {
     zkc__op op;
     int dry_run;
-    char *lock_root, *clock, *txn, *keys;
+    char *lock_root, *txn, *keys;
     int64_t cutoff;
     zkc_cleanup_report rep;
     frame stack[TREE_DEPTH_MAX + 3];
@@ -88,7 +90,6 @@ static void cleanup_release(zkc__op *op)
     while (co->top > 0)
         pop(co);
     free(co->lock_root);
-    free(co->clock);
     free(co->txn);
     free(co->keys);
     free(co);
@@ -104,15 +105,32 @@ static void fail(cleanup_op *co, int zrc, const char *what, const char *path)
 
 /* ---- the servers' clock */
 
-static void clock_done(zkc__req *r)
+static void clock_done(void *arg, int zrc, int64_t now)
 {
-    cleanup_op *co = r->ctx;
+    cleanup_op *co = arg;
     zkc_client *c = co->op.c;
-    if (r->rc != ZR_OK) {
-        fail(co, r->rc, "writing", co->clock);
+    if (zrc != ZR_OK && c->closing) {
+        zkc__op_finish(&co->op, ZKC_ECANCELED, "cleanup: the client is being destroyed");
         return;
     }
-    int64_t now = r->stat.mtime;
+    if (zkc__zrc_indeterminate(zrc)) {
+        /* The touch (an empty write of <meta_root>/clock, sent again within
+         * the operation timeout) got no answer: it may have been applied, so
+         * ZKC_ECONNLOSS ("nothing was applied") would not be true. Nothing of
+         * the cleanup itself was (no delete is sent before the clock is read),
+         * and the touch is idempotent: report the unknown outcome like any
+         * other write whose reply was lost, and running cleanup again is the
+         * answer (as for zkc_counter_rebase). */
+        zkc__op_finish(&co->op, ZKC_EUNKNOWN,
+                       "cleanup: touching the servers' clock: %s (the touch may have been applied; nothing was "
+                       "deleted): run the cleanup again",
+                       zkc__zrc_name(zrc));
+        return;
+    }
+    if (zrc != ZR_OK) {
+        fail(co, zrc, "touching", "the servers' clock");
+        return;
+    }
     int64_t cutoff = now - (int64_t)c->opt.marker_retention_s * 1000;
     /* Never shorter than two session timeouts (the negotiated one when known):
      * a marker must outlive the session whose update it decides. */
@@ -132,31 +150,11 @@ static void clock_done(zkc__req *r)
     step(co);
 }
 
-static void clock_create_done(zkc__req *r)
-{
-    clock_done(r);
-}
-
-static void meta_create_done(zkc__req *r)
-{
-    cleanup_op *co = r->ctx;
-    zkc__create(r->c, co->clock, "", 0, 0, clock_create_done, co);
-}
-
-static void clock_set_done(zkc__req *r)
-{
-    cleanup_op *co = r->ctx;
-    if (r->rc == ZR_NONODE) {
-        zkc__create(r->c, co->op.c->meta_root, NULL, 0, 0, meta_create_done, co);
-        return;
-    }
-    clock_done(r);
-}
-
 static void cleanup_start(zkc__op *op)
 {
     cleanup_op *co = ZKC__CONTAINER_OF(op, cleanup_op, op);
-    zkc__set(op->c, co->clock, "", 0, -1, clock_set_done, co);
+    /* Max age 0: a "now" taken for this pass, not one a minute old. */
+    zkc__clock_sync(op->c, 0, clock_done, co);
 }
 
 /* ---- the walk */
@@ -342,10 +340,9 @@ static int cleanup_run(zkc_client *c, const char *lock_root, int dry_run, zkc_cl
     co->dry_run = dry_run;
     co->cb = cb;
     co->ud = ud;
-    co->clock = zkc__path_join(c->meta_root, "clock");
     co->txn = zkc__path_join(c->meta_root, "txn");
     co->keys = zkc__path_join(c->meta_root, "keys");
-    if (!co->clock || !co->txn || !co->keys || (lock_root && !(co->lock_root = strdup(lock_root)))) {
+    if (!co->txn || !co->keys || (lock_root && !(co->lock_root = strdup(lock_root)))) {
         cleanup_release(&co->op);
         return zkc__err(ZKC_ENOMEM, "out of memory");
     }

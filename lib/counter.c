@@ -265,28 +265,25 @@ static void registry_free(zkc__singleton *single)
     free(g);
 }
 
-static registry *registry_get(zkc_client *c)
+static int registry_make(void *state, zkc_client *c)
 {
-    zkc__singleton *single = zkc__singleton_get(c, &registry_key);
-    if (single)
-        return ZKC__CONTAINER_OF(single, registry, single);
-    registry *g = calloc(1, sizeof *g);
-    if (!g)
-        return NULL;
+    registry *g = state;
     zkc__list_init(&g->cores);
     g->obj.shutdown = registry_shutdown;
     zkc__object_link(c, &g->obj);
-    g->single.key = &registry_key;
-    g->single.free = registry_free;
-    zkc__singleton_add(c, &g->single);
-    return g;
+    return 0;
+}
+
+static registry *registry_get(zkc_client *c)
+{
+    return ZKC__SINGLETON(c, &registry_key, registry, single, registry_make, registry_free);
 }
 
 /* ---------------------------------------------------------------- public API */
 
 static void ctr_unref(zkc_counter *ctr)
 {
-    if (__atomic_sub_fetch(&ctr->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+    if (zkc__ref_put(&ctr->refs)) {
         zkc_client *c = ctr->c;
         free(ctr->path);
         free(ctr);
@@ -296,7 +293,7 @@ static void ctr_unref(zkc_counter *ctr)
 
 void zkc__ctr_hold(zkc_counter *ctr)
 {
-    __atomic_add_fetch(&ctr->refs, 1, __ATOMIC_ACQ_REL);
+    zkc__ref_get(&ctr->refs);
 }
 
 void zkc__ctr_drop(zkc_counter *ctr)
@@ -319,10 +316,7 @@ void zkc__ctr_upd_release(zkc__op *op)
     free(u->guards);
     free(u->cores);
     free(u->deltas);
-    free(u->hf);
-    free(u->hc);
-    free(u->fl);
-    free(u->ce);
+    free(u->mbounds);
     free(u->mres);
     free(u->newv);
     free(u);
@@ -356,6 +350,13 @@ int zkc__ctr_check(zkc_counter *ctr, const char *fn)
     return 0;
 }
 
+int zkc__bounds_check(const zkc_bounds *b, const char *fn)
+{
+    if (b->has_floor && b->has_ceiling && b->floor > b->ceiling)
+        return zkc__err(ZKC_EINVAL, "%s: floor %" PRId64 " is above ceiling %" PRId64, fn, b->floor, b->ceiling);
+    return 0;
+}
+
 static zkc__ctr_upd *upd_new(zkc_counter *ctr, int type, int64_t a, int64_t b, const zkc_update *uo, int *rc)
 {
     if (uo && uo->key && (*rc = zkc__name_check(uo->key, "idempotency key")) != 0)
@@ -377,13 +378,9 @@ static zkc__ctr_upd *upd_new(zkc_counter *ctr, int type, int64_t a, int64_t b, c
     u->type = type;
     u->a = a;
     u->b = b;
-    if (uo) {
-        u->has_floor = uo->has_floor;
-        u->has_ceiling = uo->has_ceiling;
-        u->floor = uo->floor;
-        u->ceiling = uo->ceiling;
-    }
-    __atomic_add_fetch(&ctr->refs, 1, __ATOMIC_ACQ_REL);
+    if (uo)
+        u->bounds = uo->bounds;
+    zkc__ref_get(&ctr->refs);
     *rc = 0;
     return u;
 }
@@ -413,8 +410,8 @@ static int run_upd(zkc_counter *ctr, int type, int64_t a, int64_t b, const zkc_u
         return rc;
     if (!blocking && !cb)
         return zkc__err(ZKC_EINVAL, "%s: callback is NULL", fn);
-    if (uo && uo->has_floor && uo->has_ceiling && uo->floor > uo->ceiling)
-        return zkc__err(ZKC_EINVAL, "%s: floor %" PRId64 " is above ceiling %" PRId64, fn, uo->floor, uo->ceiling);
+    if (uo && (rc = zkc__bounds_check(&uo->bounds, fn)) != 0)
+        return rc;
     zkc__ctr_upd *u = upd_new(ctr, type, a, b, uo, &rc);
     if (!u)
         return rc;

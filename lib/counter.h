@@ -50,8 +50,7 @@ struct zkc__ctr_upd {
     int type;
     int64_t a, b; /* operands; ZKC__CTR_GET: a = 1 for a fresh read (zkc__fence_get) */
     int in_read;  /* ZKC__CTR_GET: queued before the core's read in flight was sent */
-    int has_floor, has_ceiling;
-    int64_t floor, ceiling;
+    zkc_bounds bounds;
     char *key;
     zkc_guard *guards; /* writes only while every one holds (zkc__txn_guard) */
     int nguards;
@@ -66,8 +65,7 @@ struct zkc__ctr_upd {
     int n;
     zkc__ctr_core **cores;
     int64_t *deltas;
-    int *hf, *hc;
-    int64_t *fl, *ce;
+    zkc_bounds *mbounds;
     zkc_counter_result *mres;
     int failed_index;
     int64_t *newv;
@@ -94,6 +92,8 @@ int zkc__ctr_read_error(zkc_client *c, int rc);
 void zkc__ctr_apply_read(zkc__ctr_core *co, zkc__req *r, int *err, const char **why);
 void zkc__ctr_core_kick(zkc__ctr_core *co);
 int zkc__ctr_check(zkc_counter *ctr, const char *fn);
+/* ZKC_EINVAL (named for fn) when both sides are set and floor > ceiling. */
+int zkc__bounds_check(const zkc_bounds *b, const char *fn);
 void zkc__ctr_upd_init(zkc__ctr_upd *u, zkc_client *c);
 void zkc__ctr_upd_release(zkc__op *op);
 void zkc__ctr_label(zkc_client *c, int type, const char *path);

@@ -60,6 +60,8 @@ static zkc__ctr_upd *multi_new(zkc_client *c, const zkc_counter_op *ops, int n, 
     for (int i = 0; i < n; i++) {
         if ((*rc = zkc__ctr_check(ops[i].counter, fn)) != 0)
             return NULL;
+        if ((*rc = zkc__bounds_check(&ops[i].bounds, fn)) != 0)
+            return NULL;
         if (ops[i].counter->c != c) {
             *rc = zkc__err(ZKC_EINVAL, "%s: op %d's counter belongs to another client", fn, i);
             return NULL;
@@ -77,14 +79,11 @@ static zkc__ctr_upd *multi_new(zkc_client *c, const zkc_counter_op *ops, int n, 
     u->n = n;
     u->cores = calloc((size_t)n, sizeof *u->cores);
     u->deltas = calloc((size_t)n, sizeof *u->deltas);
-    u->hf = calloc((size_t)n, sizeof *u->hf);
-    u->hc = calloc((size_t)n, sizeof *u->hc);
-    u->fl = calloc((size_t)n, sizeof *u->fl);
-    u->ce = calloc((size_t)n, sizeof *u->ce);
+    u->mbounds = calloc((size_t)n, sizeof *u->mbounds);
     u->mres = calloc((size_t)n, sizeof *u->mres);
     u->newv = calloc((size_t)n, sizeof *u->newv);
     u->key = key ? strdup(key) : NULL;
-    if (!u->cores || !u->deltas || !u->hf || !u->hc || !u->fl || !u->ce || !u->mres || !u->newv ||
+    if (!u->cores || !u->deltas || !u->mbounds || !u->mres || !u->newv ||
         (key && !u->key)) {
         zkc__ctr_upd_release(&u->op);
         *rc = zkc__err(ZKC_ENOMEM, "out of memory");
@@ -93,10 +92,7 @@ static zkc__ctr_upd *multi_new(zkc_client *c, const zkc_counter_op *ops, int n, 
     for (int i = 0; i < n; i++) {
         u->cores[i] = ops[i].counter->co; /* set once at creation, before the object was returned */
         u->deltas[i] = ops[i].delta;
-        u->hf[i] = ops[i].has_floor;
-        u->hc[i] = ops[i].has_ceiling;
-        u->fl[i] = ops[i].floor;
-        u->ce[i] = ops[i].ceiling;
+        u->mbounds[i] = ops[i].bounds;
         if (ops[i].guard && (*rc = zkc__txn_guard_add(&u->guards, &u->nguards, ops[i].guard)) != 0) {
             zkc__ctr_upd_release(&u->op);
             return NULL;

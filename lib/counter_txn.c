@@ -69,9 +69,9 @@ static void txn_fail(zkc__ctr_txn *t, int status, const char *fmt, ...)
 
 /* ---- computing a round ---- */
 
-static int bounded(int64_t v, int hf, int64_t fl, int hc, int64_t ce)
+static int bounded(int64_t v, const zkc_bounds *b)
 {
-    return !(hf && v < fl) && !(hc && v > ce);
+    return !(b->has_floor && v < b->floor) && !(b->has_ceiling && v > b->ceiling);
 }
 
 /* Batch: walk the queued updates from the cached value as if applied one by
@@ -90,7 +90,7 @@ static int plan_batch(zkc__ctr_txn *t, int64_t *final)
         case ZKC__CTR_ADD:
             if (__builtin_add_overflow(cur, u->a, &next)) {
                 u->verdict = ZKC_EOVERFLOW;
-            } else if (!bounded(next, u->has_floor, u->floor, u->has_ceiling, u->ceiling)) {
+            } else if (!bounded(next, &u->bounds)) {
                 u->verdict = ZKC_EBOUND;
             }
             break;
@@ -137,7 +137,7 @@ static int plan_multi(zkc__ctr_txn *t)
             u->failed_index = i;
             return 0;
         }
-        if (!bounded(next, u->hf[i], u->fl[i], u->hc[i], u->ce[i])) {
+        if (!bounded(next, &u->mbounds[i])) {
             u->verdict = ZKC_EBOUND;
             u->failed_index = i;
             return 0;

@@ -49,7 +49,6 @@ struct idg_wait {
     int64_t id;
     zkc_idgen_cb cb;
     void *ud;
-    idg_wait *next;
 };
 
 struct zkc_idgen {
@@ -65,7 +64,7 @@ struct zkc_idgen {
     int64_t lease_at;   /* monotonic ms the current block arrived; 0 none yet */
     int busy;           /* a lease is in flight */
     int destroyed;
-    idg_wait *head, *tail;
+    zkc__list waiters;  /* idg_wait (by op.queued), served in order */
     zkc__timer timer;   /* earliest waiter deadline */
     int refs;           /* atomic */
 };
@@ -83,7 +82,7 @@ void zkc_idgen_options_init(zkc_idgen_options *o)
 
 static void idg_unref(zkc_idgen *g)
 {
-    if (__atomic_sub_fetch(&g->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+    if (zkc__ref_put(&g->refs)) {
         zkc_client *c = g->c;
         zkc_counter_destroy(g->ctr);
         pthread_mutex_destroy(&g->mu);
@@ -107,14 +106,11 @@ static int take_local(zkc_idgen *g, int64_t *id)
 
 static void pump(zkc_idgen *g);
 
-static void fail_all(zkc_idgen *g, int status, const char *msg)
+/* The first waiter, or NULL. */
+static idg_wait *head(zkc_idgen *g)
 {
-    while (g->head) {
-        idg_wait *w = g->head;
-        g->head = w->next;
-        zkc__op_finish(&w->op, status, "%s", msg);
-    }
-    g->tail = NULL;
+    zkc__op *op = zkc__opq_first(&g->waiters);
+    return op ? ZKC__CONTAINER_OF(op, idg_wait, op) : NULL;
 }
 
 typedef struct lease_ctx {
@@ -179,7 +175,7 @@ static void lease_done_engine(void *arg)
         } else {
             snprintf(msg, sizeof msg, "id generator %s: leasing ids: %s", zkc_counter_path(g->ctr), l->msg);
         }
-        fail_all(g, status, msg);
+        zkc__opq_fail_all(&g->waiters, status, msg);
     }
     free(l);
     pump(g);
@@ -201,7 +197,7 @@ static void lease(zkc_idgen *g)
 {
     lease_ctx *l = calloc(1, sizeof *l);
     if (!l) {
-        fail_all(g, ZKC_ENOMEM, "id generator: out of memory");
+        zkc__opq_fail_all(&g->waiters, ZKC_ENOMEM, "id generator: out of memory");
         return;
     }
     int64_t now = zkc__now_ms();
@@ -211,10 +207,10 @@ static void lease(zkc_idgen *g)
     l->size = g->block;
     zkc_update u;
     memset(&u, 0, sizeof u);
-    u.has_ceiling = 1;
-    u.ceiling = g->max_id;
+    u.bounds.has_ceiling = 1;
+    u.bounds.ceiling = g->max_id;
     g->busy = 1;
-    __atomic_add_fetch(&g->refs, 1, __ATOMIC_ACQ_REL);
+    zkc__ref_get(&g->refs);
     int rc = zkc_counter_add_async(g->ctr, l->size, &u, lease_cb, l);
     if (rc != 0) {
         char msg[300];
@@ -222,16 +218,18 @@ static void lease(zkc_idgen *g)
         g->busy = 0;
         free(l);
         idg_unref(g);
-        fail_all(g, rc, msg);
+        zkc__opq_fail_all(&g->waiters, rc, msg);
     }
 }
 
 static void arm_deadline(zkc_idgen *g)
 {
     int64_t due = INT64_MAX;
-    for (idg_wait *w = g->head; w; w = w->next)
+    for (zkc__list_node *n = zkc__list_first(&g->waiters); n; n = zkc__list_next(&g->waiters, n)) {
+        idg_wait *w = ZKC__CONTAINER_OF(n, idg_wait, op.queued);
         if (w->deadline != INT64_MAX && w->deadline < due)
             due = w->deadline;
+    }
     if (due == INT64_MAX)
         zkc__timer_disarm(g->c, &g->timer);
     else
@@ -241,43 +239,36 @@ static void arm_deadline(zkc_idgen *g)
 /* Engine: serve waiters in order from the block; lease when it is used up. */
 static void pump(zkc_idgen *g)
 {
-    while (g->head) {
-        idg_wait *w = g->head;
+    idg_wait *w;
+    while ((w = head(g)) != NULL) {
         if (g->c->closing || g->destroyed) {
-            fail_all(g, ZKC_ECANCELED, "id generator destroyed");
+            zkc__opq_fail_all(&g->waiters, ZKC_ECANCELED, "id generator destroyed");
             break;
         }
         if (!take_local(g, &w->id))
             break;
-        g->head = w->next;
+        zkc__list_remove(&w->op.queued);
         zkc__op_finish(&w->op, 0, NULL);
     }
-    if (!g->head) {
-        g->tail = NULL;
+    if (zkc__list_empty(&g->waiters)) {
         zkc__timer_disarm(g->c, &g->timer);
         return;
     }
     if (!g->busy)
         lease(g);
     /* A lease that failed at once ended every waiter. */
-    if (!g->head) {
-        g->tail = NULL;
+    if (zkc__list_empty(&g->waiters))
         return;
-    }
     /* Waiters that only try end now; the lease goes on for later calls. */
-    idg_wait **pp = &g->head, *last = NULL;
-    while (*pp) {
-        idg_wait *w = *pp;
+    zkc__list_node *n, *tmp;
+    ZKC__LIST_FOREACH_SAFE(n, tmp, &g->waiters) {
+        w = ZKC__CONTAINER_OF(n, idg_wait, op.queued);
         if (w->deadline == 0 || (w->deadline != INT64_MAX && w->deadline <= zkc__now_ms())) {
-            *pp = w->next;
+            zkc__list_remove(n);
             zkc__op_finish(&w->op, ZKC_ETIMEDOUT, "id generator %s: no id leased %s", zkc_counter_path(g->ctr),
                            w->deadline == 0 ? "(try: a lease is under way)" : "before the timeout");
-            continue;
         }
-        last = w;
-        pp = &w->next;
     }
-    g->tail = last;
     arm_deadline(g);
 }
 
@@ -289,7 +280,7 @@ static void timer_fired(zkc__timer *tm)
 static void idg_shutdown(zkc__object *o)
 {
     zkc_idgen *g = ZKC__CONTAINER_OF(o, zkc_idgen, obj);
-    fail_all(g, ZKC_ECANCELED, "id generator: the client is being destroyed");
+    zkc__opq_fail_all(&g->waiters, ZKC_ECANCELED, "id generator: the client is being destroyed");
     zkc__timer_disarm(g->c, &g->timer);
     zkc__object_unlink(g->c, &g->obj);
 }
@@ -300,12 +291,7 @@ static void wait_start(zkc__op *op)
     zkc_idgen *g = w->g;
     if (!g->obj.linked && !g->destroyed)
         zkc__object_link(g->c, &g->obj);
-    w->next = NULL;
-    if (g->tail)
-        g->tail->next = w;
-    else
-        g->head = w;
-    g->tail = w;
+    zkc__list_push_back(&g->waiters, &w->op.queued);
     pump(g);
 }
 
@@ -345,7 +331,7 @@ static int submit(zkc_idgen *g, int timeout_ms, zkc_idgen_cb cb, void *ud, int64
     w->deadline = timeout_ms == ZKC_FOREVER ? INT64_MAX : timeout_ms == 0 ? 0 : zkc__now_ms() + timeout_ms;
     w->cb = cb;
     w->ud = ud;
-    __atomic_add_fetch(&g->refs, 1, __ATOMIC_ACQ_REL);
+    zkc__ref_get(&g->refs);
     zkc__metrics_tag(&w->op.ms, g->c, ZKC_MK_IDGEN, ZKC__MH_NONE, zkc_idgen_path(g));
     int rc = zkc__op_run(&w->op, wait_start, blocking);
     if (blocking) {
@@ -376,7 +362,7 @@ typedef struct cancel_op {
 static void cancel_start(zkc__op *op)
 {
     cancel_op *k = ZKC__CONTAINER_OF(op, cancel_op, op);
-    fail_all(k->g, ZKC_ECANCELED, "id generator: next cancelled");
+    zkc__opq_fail_all(&k->g->waiters, ZKC_ECANCELED, "id generator: next cancelled");
     zkc__timer_disarm(k->g->c, &k->g->timer);
     zkc__op_finish(op, 0, NULL);
 }
@@ -439,6 +425,7 @@ int zkc_idgen_create(zkc_client *c, const char *path, const zkc_idgen_options *o
     g->grow_ms = o.grow_ms;
     g->max_id = o.max_id;
     g->refs = 1;
+    zkc__list_init(&g->waiters);
     g->obj.shutdown = idg_shutdown;
     pthread_mutex_init(&g->mu, NULL);
     zkc__timer_init(&g->timer, timer_fired);

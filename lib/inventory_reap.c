@@ -3,6 +3,7 @@
  * (inventory_settle.c), finished and abandoned records past the client's
  * retention are deleted. The protocol (HOLD AND REAP) is described at the top
  * of lib/inventory.c. */
+#include "clock.h"
 #include "inventory.h"
 
 #include <inttypes.h>
@@ -238,8 +239,9 @@ static void reap_clock_done(zkc__req *r)
         reap_end(rp);
         return;
     }
-    /* The leader stamped this write: that is "now" on the servers' clock. */
-    rp->now = r->stat.mtime;
+    /* The leader stamped this write: a time the servers' clock has reached
+     * (clock.c, which takes it as a sample too). */
+    rp->now = zkc__clock_sample(r->c, (int64_t)r->tag, &r->stat);
     zkc__children(r->c, rp->inv->req_dir, NULL, reap_buckets_done, rp);
 }
 
@@ -258,6 +260,6 @@ void zkc__inv_reap_start(zkc__op *op)
     rp->c = op->c;
     rp->retention_ms = (int64_t)op->c->opt.marker_retention_s * 1000;
     s->rp = rp;
-    zkc__set(op->c, s->inv->root, "zkci1", 5, -1, reap_clock_done, rp);
+    zkc__set(op->c, s->inv->root, "zkci1", 5, -1, reap_clock_done, rp)->tag = (uint64_t)zkc__now_ms();
 }
 

@@ -18,7 +18,7 @@
 
 
 typedef struct jan_item {
-    struct jan_item *next;
+    zkc__list_node node; /* in the janitor's items, until done */
     char *path; /* node to delete, or the dir to search */
     char uuid[37];
     int find;
@@ -30,7 +30,7 @@ typedef struct janitor {
     zkc__singleton single; /* the client's one janitor, until its shutdown */
     zkc__sess_listener sl;
     zkc_client *c;
-    jan_item *items;
+    zkc__list items;
 } janitor;
 
 static void jan_run(janitor *j);
@@ -44,14 +44,9 @@ static janitor *jan_of(zkc_client *c)
     return s ? ZKC__CONTAINER_OF(s, janitor, single) : NULL;
 }
 
-static void jan_unlink(janitor *j, jan_item *it)
+static void jan_unlink(jan_item *it)
 {
-    for (jan_item **pp = &j->items; *pp; pp = &(*pp)->next) {
-        if (*pp == it) {
-            *pp = it->next;
-            break;
-        }
-    }
+    zkc__list_remove(&it->node);
     free(it->path);
     free(it);
 }
@@ -75,7 +70,7 @@ static void jan_delete_done(zkc__req *r)
         return; /* stays listed: retried on the next (re)connection */
     if (r->rc != ZR_OK && r->rc != ZR_NONODE)
         zkc__log(r->c, ZKC_LOG_WARN, "cannot delete %s: %s", it->path, zkc__zrc_name(r->rc));
-    jan_unlink(j, it);
+    jan_unlink(it);
 }
 
 static void jan_list_done(zkc__req *r)
@@ -104,7 +99,7 @@ static void jan_list_done(zkc__req *r)
             }
         }
     }
-    jan_unlink(j, it);
+    jan_unlink(it);
 }
 
 static void jan_sync_done(zkc__req *r)
@@ -128,7 +123,9 @@ static void jan_run(janitor *j)
     zkc_client *c = j->c;
     if (c->state != ZKC__S_CONNECTED || c->closing)
         return;
-    for (jan_item *it = j->items; it; it = it->next) {
+    zkc__list_node *n, *tmp;
+    ZKC__LIST_FOREACH_SAFE(n, tmp, &j->items) {
+        jan_item *it = ZKC__CONTAINER_OF(n, jan_item, node);
         if (it->busy)
             continue;
         it->busy = 1;
@@ -152,14 +149,14 @@ static void jan_shutdown(zkc__object *o)
     janitor *j = ZKC__CONTAINER_OF(o, janitor, obj);
     zkc_client *c = j->c;
     /* Items with a request in flight are freed by its completion (ZR_CLOSING). */
-    jan_item *it = j->items;
-    while (it) {
-        jan_item *next = it->next;
+    zkc__list_node *n, *tmp;
+    ZKC__LIST_FOREACH_SAFE(n, tmp, &j->items) {
+        jan_item *it = ZKC__CONTAINER_OF(n, jan_item, node);
+        zkc__list_remove(n);
         if (!it->busy) {
             free(it->path);
             free(it);
         }
-        it = next;
     }
     zkc__sess_unlisten(c, &j->sl);
     zkc__object_unlink(c, &j->obj);
@@ -174,23 +171,21 @@ static void jan_free(zkc__singleton *s)
     free(ZKC__CONTAINER_OF(s, janitor, single));
 }
 
-static janitor *jan_get(zkc_client *c)
+static int jan_make(void *state, zkc_client *c)
 {
-    janitor *j = jan_of(c);
-    if (j)
-        return j;
-    j = calloc(1, sizeof *j);
-    if (!j)
-        return NULL;
+    janitor *j = state;
     j->c = c;
+    zkc__list_init(&j->items);
     j->obj.shutdown = jan_shutdown;
     j->sl.fn = jan_session;
     zkc__object_link(c, &j->obj);
     zkc__sess_listen(c, &j->sl);
-    j->single.key = &jan_key;
-    j->single.free = jan_free;
-    zkc__singleton_add(c, &j->single);
-    return j;
+    return 0;
+}
+
+static janitor *jan_get(zkc_client *c)
+{
+    return ZKC__SINGLETON(c, &jan_key, janitor, single, jan_make, jan_free);
 }
 
 static void jan_add(zkc_client *c, const char *path, const char *uuid)
@@ -207,8 +202,7 @@ static void jan_add(zkc_client *c, const char *path, const char *uuid)
         it->find = 1;
         snprintf(it->uuid, sizeof it->uuid, "%s", uuid);
     }
-    it->next = j->items;
-    j->items = it;
+    zkc__list_push_front(&j->items, &it->node);
     jan_run(j);
 }
 

@@ -94,12 +94,12 @@ static void lock_free(zkc_lock *l)
 
 static void lock_ref(zkc_lock *l)
 {
-    __atomic_add_fetch(&l->refs, 1, __ATOMIC_ACQ_REL);
+    zkc__ref_get(&l->refs);
 }
 
 static void lock_unref(zkc_lock *l)
 {
-    if (__atomic_sub_fetch(&l->refs, 1, __ATOMIC_ACQ_REL) == 0)
+    if (zkc__ref_put(&l->refs))
         lock_free(l);
 }
 

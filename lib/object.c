@@ -42,6 +42,26 @@ zkc__singleton *zkc__singleton_get(zkc_client *c, const void *key)
     return NULL;
 }
 
+void *zkc__singleton_get_or_make(zkc_client *c, const void *key, size_t size, size_t offset,
+                                 int (*make)(void *state, zkc_client *c), void (*free_fn)(zkc__singleton *s))
+{
+    zkc__singleton *s = zkc__singleton_get(c, key);
+    if (s)
+        return (char *)s - offset;
+    char *state = calloc(1, size);
+    if (!state)
+        return NULL;
+    if (make && make(state, c) != 0) {
+        free(state);
+        return NULL;
+    }
+    s = (zkc__singleton *)(state + offset);
+    s->key = key;
+    s->free = free_fn;
+    zkc__singleton_add(c, s);
+    return state;
+}
+
 void zkc__singleton_add(zkc_client *c, zkc__singleton *s)
 {
     zkc__list_push_front(&c->singletons, &s->node);

@@ -7,6 +7,7 @@
 #include "list.h"
 
 #include <pthread.h>
+#include <stddef.h>
 
 /* Reference counts (any thread). zkc__ref_put returns 1 when it dropped the last. */
 static inline void zkc__ref_get(int *refs)
@@ -68,6 +69,15 @@ struct zkc__singleton {
 };
 /* Engine: the singleton registered under key, or NULL. */
 zkc__singleton *zkc__singleton_get(zkc_client *c, const void *key);
+/* Engine: the state registered under key, made on first use: `size` zeroed
+ * bytes whose zkc__singleton sits at `offset`, set up by make (lists, object
+ * link, session listener: what the state needs; nonzero: out of memory, and
+ * nothing of it may stay linked) and registered with free_fn. Returns the
+ * state, or NULL when out of memory. ZKC__SINGLETON names the type instead. */
+void *zkc__singleton_get_or_make(zkc_client *c, const void *key, size_t size, size_t offset,
+                                 int (*make)(void *state, zkc_client *c), void (*free_fn)(zkc__singleton *s));
+#define ZKC__SINGLETON(c, key, type, member, make, free_fn)                                                          \
+    ((type *)zkc__singleton_get_or_make((c), (key), sizeof(type), offsetof(type, member), (make), (free_fn)))
 /* Engine: register s (s->key and s->free set); at most one per key. */
 void zkc__singleton_add(zkc_client *c, zkc__singleton *s);
 /* Engine: unregister s (a singleton that ends before its client: its free

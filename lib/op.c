@@ -150,3 +150,18 @@ int zkc__call_run(zkc_client *c, void (*start)(zkc__op *op), void *ctx)
     k.ctx = ctx;
     return zkc__op_run(&k.op, start, 1);
 }
+
+zkc__op *zkc__opq_first(const zkc__list *q)
+{
+    zkc__list_node *n = zkc__list_first(q);
+    return n ? ZKC__CONTAINER_OF(n, zkc__op, queued) : NULL;
+}
+
+void zkc__opq_fail_all(zkc__list *q, int status, const char *msg)
+{
+    zkc__op *op;
+    while ((op = zkc__opq_first(q)) != NULL) {
+        zkc__list_remove(&op->queued);
+        zkc__op_finish(op, status, "%s", msg);
+    }
+}

@@ -2,6 +2,7 @@
 #ifndef ZKC_OP_H
 #define ZKC_OP_H
 
+#include "list.h"
 #include "loop.h"
 #include "metrics.h"
 #include "util.h"
@@ -29,9 +30,16 @@ struct zkc__op {
     zkc__waiter *waiter;                 /* blocking call, or NULL */
     void (*invoke)(zkc__op *op);         /* dispatch: call the user's callback */
     void (*release)(zkc__op *op);        /* free the containing struct */
+    zkc__list_node queued;               /* in its recipe's queue of waiting ops, if any */
     char msg[256];
     zkc__mstamp ms;                      /* metrics: tagged by the recipe, or not counted */
 };
+
+/* Engine: a recipe's FIFO of ops waiting their turn (rate limiter, id
+ * generator), linked by op->queued. The first, or NULL; and ending them all
+ * with one status and message. */
+zkc__op *zkc__opq_first(const zkc__list *q);
+void zkc__opq_fail_all(zkc__list *q, int status, const char *msg);
 
 /* Engine: complete op once (later calls are ignored, returns 0 then). msg may
  * be NULL (then zkc_strerror(status) is used). */

@@ -27,9 +27,10 @@
  * servers' clock as each process estimates it; against any one clock, widen
  * the interval by the estimates' errors.
  *
- * The servers' clock: the mtime the leader stamps on a node we write, kept as an
- * offset from our monotonic clock and refreshed every minute.
+ * The servers' clock: the client's estimate (clock.c: within half a round trip,
+ * never backward), refreshed every minute while the limiter is used.
  */
+#include "clock.h"
 #include "internal.h"
 
 #include <inttypes.h>
@@ -49,19 +50,15 @@ struct rl_wait {
     int64_t deadline; /* 0: try once; INT64_MAX: forever */
     zkc_ratelimit_cb cb;
     void *ud;
-    rl_wait *next;
 };
 
 struct zkc_ratelimit {
     zkc_client *c;
     zkc_counter *ctr;
-    char *clock_path;
     int64_t permits;
     int64_t window_ms;
     int64_t batch;
     /* engine only */
-    int64_t clock_offset; /* server ms - monotonic ms */
-    int64_t clock_at;     /* monotonic ms of the last sync; 0 never */
     int64_t window;       /* window of the local permits */
     int64_t local;        /* permits taken from the shared window, not yet handed out */
     int64_t stored;       /* last known counter value */
@@ -72,7 +69,7 @@ struct zkc_ratelimit {
     int64_t run_at, run_end; /* our reserved slots not yet granted: [run_at, run_end) */
     int64_t rtt_ms;       /* recent write round trip (smoothed): the lead of a reservation */
     int busy;             /* a clock sync or take is in flight */
-    rl_wait *head, *tail;
+    zkc__list waiters;    /* rl_wait (by op.queued), served in order */
     zkc__timer timer;
     int refs;             /* atomic */
     int destroyed;
@@ -80,10 +77,9 @@ struct zkc_ratelimit {
 
 static void rl_unref(zkc_ratelimit *rl)
 {
-    if (__atomic_sub_fetch(&rl->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+    if (zkc__ref_put(&rl->refs)) {
         zkc_client *c = rl->c;
         zkc_counter_destroy(rl->ctr);
-        free(rl->clock_path);
         free(rl);
         zkc__client_unref(c);
     }
@@ -91,53 +87,43 @@ static void rl_unref(zkc_ratelimit *rl)
 
 static void pump(zkc_ratelimit *rl);
 
+/* The first waiter, or NULL. */
+static rl_wait *head(zkc_ratelimit *rl)
+{
+    zkc__op *op = zkc__opq_first(&rl->waiters);
+    return op ? ZKC__CONTAINER_OF(op, rl_wait, op) : NULL;
+}
+
+/* The servers' clock, estimated (clock.c); in ms, in microseconds, and our
+ * monotonic ms at which it reads `us`. */
 static int64_t server_now(zkc_ratelimit *rl)
 {
-    return zkc__now_ms() + rl->clock_offset;
+    return zkc__clock_now_ms(rl->c);
 }
 
 static int64_t server_now_us(zkc_ratelimit *rl)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000 + rl->clock_offset * 1000;
+    return zkc__clock_now_us(rl->c);
 }
 
-/* Our monotonic ms at which the servers' clock reads `us` (rounded up). */
 static int64_t mono_at_us(zkc_ratelimit *rl, int64_t us)
 {
-    return (us + 999) / 1000 - rl->clock_offset;
+    return zkc__clock_mono_at_us(rl->c, us);
 }
 
-static void clock_done(zkc__req *r)
+static void clock_done(void *arg, int zrc, int64_t at_least)
 {
-    zkc_ratelimit *rl = r->ctx;
+    zkc_ratelimit *rl = arg;
+    ZKC__UNUSED(at_least);
     rl->busy = 0;
-    if (r->rc == ZR_OK) {
-        /* The leader stamped mtime while our request was in flight: half the
-         * round trip is the best estimate of when. */
-        int64_t sent = (int64_t)r->tag;
-        int64_t mid = sent + (zkc__now_ms() - sent) / 2;
-        rl->clock_offset = r->stat.mtime - mid;
-        rl->clock_at = zkc__now_ms();
+    if (zrc == ZR_OK) {
         if (rl->rtt_ms == 0)
-            rl->rtt_ms = rl->clock_at - sent;
-    } else if (r->rc == ZR_NONODE || (r->rc == ZR_NODEEXISTS && r->kind == ZKC_REQ_CREATE)) {
-        /* Missing: create it; created by another client meanwhile: touch it. */
-        zkc__req *q = r->rc == ZR_NONODE ? zkc__create(r->c, rl->clock_path, "", 0, 0, clock_done, rl)
-                                         : zkc__set(r->c, rl->clock_path, "", 0, -1, clock_done, rl);
-        q->tag = (uint64_t)zkc__now_ms();
-        rl->busy = 1;
-        return;
+            rl->rtt_ms = zkc__clock_rtt_ms(rl->c);
     } else {
         /* No clock: every waiter fails now rather than guessing windows. */
-        while (rl->head) {
-            rl_wait *w = rl->head;
-            rl->head = w->next;
-            zkc__op_finish(&w->op, zkc__map_zrc(r->rc == ZR_NOTSENT ? ZR_CONNLOSS : r->rc),
-                           "rate limiter: cannot read the servers' clock: %s", zkc__zrc_name(r->rc));
-        }
-        rl->tail = NULL;
+        char msg[128];
+        snprintf(msg, sizeof msg, "rate limiter: cannot read the servers' clock: %s", zkc__zrc_name(zrc));
+        zkc__opq_fail_all(&rl->waiters, zkc__map_zrc(zrc == ZR_NOTSENT ? ZR_CONNLOSS : zrc), msg);
         rl_unref(rl);
         return;
     }
@@ -194,12 +180,9 @@ static void take_done_engine(void *arg)
     } else if (status == ZKC_EMISMATCH) {
         rl->stored = t->value; /* someone else took some: recompute from theirs */
     } else {
-        while (rl->head) {
-            rl_wait *w = rl->head;
-            rl->head = w->next;
-            zkc__op_finish(&w->op, status, "rate limiter %s: %s", zkc_counter_path(rl->ctr), zkc_strerror(status));
-        }
-        rl->tail = NULL;
+        char msg[512];
+        snprintf(msg, sizeof msg, "rate limiter %s: %s", zkc_counter_path(rl->ctr), zkc_strerror(status));
+        zkc__opq_fail_all(&rl->waiters, status, msg);
     }
     free(t);
     pump(rl);
@@ -219,13 +202,13 @@ static int send_take(zkc_ratelimit *rl, rl_wait *w, take_ctx *t, int64_t expect,
     t->rl = rl;
     t->sent_ms = zkc__now_ms();
     rl->busy = 1;
-    __atomic_add_fetch(&rl->refs, 1, __ATOMIC_ACQ_REL);
+    zkc__ref_get(&rl->refs);
     if (zkc_counter_cas_async(rl->ctr, expect, next, take_cb, t) == 0)
         return 0;
     rl->busy = 0;
     free(t);
     rl_unref(rl);
-    rl->head = w->next;
+    zkc__list_remove(&w->op.queued);
     zkc__op_finish(&w->op, ZKC_ESERVER, "rate limiter: %s", zkc_errmsg());
     return -1;
 }
@@ -235,7 +218,7 @@ static int send_take(zkc_ratelimit *rl, rl_wait *w, take_ctx *t, int64_t expect,
 static int wait_until(zkc_ratelimit *rl, rl_wait *w, int64_t due_ms, const char *why)
 {
     if (w->deadline != INT64_MAX && (w->deadline == 0 || w->deadline < due_ms)) {
-        rl->head = w->next;
+        zkc__list_remove(&w->op.queued);
         zkc__op_finish(&w->op, ZKC_ETIMEDOUT, "rate limiter %s: %" PRId64 " permit(s) %s", zkc_counter_path(rl->ctr),
                        w->n, why);
         return 1;
@@ -259,7 +242,7 @@ static int serve_fixed(zkc_ratelimit *rl, rl_wait *w)
     }
     if (rl->local >= w->n) {
         rl->local -= w->n;
-        rl->head = w->next;
+        zkc__list_remove(&w->op.queued);
         zkc__op_finish(&w->op, 0, NULL);
         return SERVED;
     }
@@ -279,7 +262,7 @@ static int serve_fixed(zkc_ratelimit *rl, rl_wait *w)
     /* This window cannot serve the head waiter: wait for the next one. */
     char why[96];
     snprintf(why, sizeof why, "not available in this window of %" PRId64 " ms", rl->window_ms);
-    return wait_until(rl, w, (win + 1) * rl->window_ms - rl->clock_offset, why) ? SERVED : STOP;
+    return wait_until(rl, w, zkc__clock_mono_at_ms(rl->c, (win + 1) * rl->window_ms), why) ? SERVED : STOP;
 }
 
 /* HARD (GCRA, see the top): the head waiter from our reserved slots, or
@@ -292,7 +275,7 @@ static int serve_hard(zkc_ratelimit *rl, rl_wait *w)
     if (from + need <= rl->run_end) {
         if (from + need - now <= tol) {
             rl->run_at = from + need;
-            rl->head = w->next;
+            zkc__list_remove(&w->op.queued);
             zkc__op_finish(&w->op, 0, NULL);
             return SERVED;
         }
@@ -303,7 +286,7 @@ static int serve_hard(zkc_ratelimit *rl, rl_wait *w)
      * the shared TAT, far enough ahead to be unspent when the reply comes. */
     int64_t lead = (rl->rtt_ms * 3 / 2 + 1) * 1000;
     if (rl->stored > now + tol + rl->batch * rl->slot_us + INT64_C(86400000000)) {
-        rl->head = w->next;
+        zkc__list_remove(&w->op.queued);
         zkc__op_finish(&w->op, ZKC_ECONFIG,
                        "rate limiter %s: the stored value is not a hard-mode arrival time (a day ahead of the "
                        "servers' clock): is the path used by a fixed-window limiter?",
@@ -339,37 +322,29 @@ static void pump(zkc_ratelimit *rl)
     zkc_client *c = rl->c;
     if (rl->busy)
         return;
-    while (rl->head) {
-        rl_wait *w = rl->head;
+    rl_wait *w;
+    while ((w = head(rl)) != NULL) {
         if (c->closing || rl->destroyed) {
-            rl->head = w->next;
+            zkc__list_remove(&w->op.queued);
             zkc__op_finish(&w->op, ZKC_ECANCELED, "rate limiter destroyed");
             continue;
         }
-        int64_t now = zkc__now_ms();
-        if (rl->clock_at == 0 || now - rl->clock_at > 60000) {
+        if (!zkc__clock_fresh(c, 60000)) {
             rl->busy = 1;
-            __atomic_add_fetch(&rl->refs, 1, __ATOMIC_ACQ_REL);
-            zkc__set(c, rl->clock_path, "", 0, -1, clock_done, rl)->tag = (uint64_t)now;
+            zkc__ref_get(&rl->refs);
+            zkc__clock_sync(c, 60000, clock_done, rl);
             return;
         }
         if ((rl->hard ? serve_hard(rl, w) : serve_fixed(rl, w)) == STOP)
             return;
     }
-    if (!rl->head)
-        rl->tail = NULL;
 }
 
 static void wait_start(zkc__op *op)
 {
     rl_wait *w = ZKC__CONTAINER_OF(op, rl_wait, op);
     zkc_ratelimit *rl = w->rl;
-    w->next = NULL;
-    if (rl->tail)
-        rl->tail->next = w;
-    else
-        rl->head = w;
-    rl->tail = w;
+    zkc__list_push_back(&rl->waiters, &w->op.queued);
     pump(rl);
 }
 
@@ -411,7 +386,7 @@ static int submit(zkc_ratelimit *rl, int64_t n, int timeout_ms, zkc_ratelimit_cb
     w->deadline = timeout_ms == ZKC_FOREVER ? INT64_MAX : timeout_ms == 0 ? 0 : zkc__now_ms() + timeout_ms;
     w->cb = cb;
     w->ud = ud;
-    __atomic_add_fetch(&rl->refs, 1, __ATOMIC_ACQ_REL);
+    zkc__ref_get(&rl->refs);
     zkc__metrics_tag(&w->op.ms, rl->c, ZKC_MK_RATELIMIT, ZKC__MH_NONE, zkc_counter_path(rl->ctr));
     int rc = zkc__op_run(&w->op, wait_start, blocking);
     if (blocking)
@@ -481,21 +456,11 @@ int zkc_ratelimit_create_opts(zkc_client *c, const char *path, const zkc_ratelim
     zkc_ratelimit *rl = calloc(1, sizeof *rl);
     if (!rl)
         return zkc__err(ZKC_ENOMEM, "out of memory");
-    size_t n = strlen(path) + 8;
-    rl->clock_path = malloc(n);
-    if (!rl->clock_path) {
-        free(rl);
-        return zkc__err(ZKC_ENOMEM, "out of memory");
-    }
-    /* A sibling node we touch to read the servers' clock; writing the counter
-     * itself would do, but the counter recipe does not hand out stats. */
-    snprintf(rl->clock_path, n, "%s-clock", path);
     zkc_counter_options co;
     zkc_counter_options_init(&co);
     co.no_combine = 1;
     co.max_attempts = 1000;
     if ((rc = zkc_counter_create(c, path, &co, &rl->ctr)) != 0) {
-        free(rl->clock_path);
         free(rl);
         return rc;
     }
@@ -508,10 +473,10 @@ int zkc_ratelimit_create_opts(zkc_client *c, const char *path, const zkc_ratelim
     rl->burst = o->burst;
     rl->window = -1;
     rl->refs = 1;
+    zkc__list_init(&rl->waiters);
     zkc__timer_init(&rl->timer, timer_fired);
     zkc__client_ref(c);
-    /* Adding 0 creates the node and its parents (so the clock node has a
-     * parent) and tells us the stored value. */
+    /* Adding 0 creates the node and its parents and tells us the stored value. */
     zkc_counter_result r0;
     if ((rc = zkc_counter_add(rl->ctr, 0, NULL, &r0)) != 0) {
         rl_unref(rl);

@@ -83,19 +83,16 @@ static void pool_free(zkc__singleton *single)
     free(p);
 }
 
+static int pool_make(void *state, zkc_client *c)
+{
+    ZKC__UNUSED(c);
+    zkc__list_init(&((marker_pool *)state)->markers);
+    return 0;
+}
+
 static marker_pool *pool_get(zkc_client *c)
 {
-    zkc__singleton *single = zkc__singleton_get(c, &pool_key);
-    if (single)
-        return ZKC__CONTAINER_OF(single, marker_pool, single);
-    marker_pool *p = calloc(1, sizeof *p);
-    if (!p)
-        return NULL;
-    zkc__list_init(&p->markers);
-    p->single.key = &pool_key;
-    p->single.free = pool_free;
-    zkc__singleton_add(c, &p->single);
-    return p;
+    return ZKC__SINGLETON(c, &pool_key, marker_pool, single, pool_make, pool_free);
 }
 
 static zkc__marker *marker_take(zkc_client *c)

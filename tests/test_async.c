@@ -336,8 +336,8 @@ START_TEST(t_counter_async)
     }
 
     /* a refused bound: the same failing index both ways */
-    ops[1].has_floor = 1;
-    ops[1].floor = 0;
+    ops[1].bounds.has_floor = 1;
+    ops[1].bounds.floor = 0;
     ck_assert_int_eq(zkc_counter_multi_add_async(c, ops, 2, NULL, multi_cb, &r[BOUND]), 0);
     ck_assert_int_eq(rec_wait(&r[BOUND]), ZKC_EBOUND);
     ck_assert_int_eq(r[BOUND].v[0], 0);
@@ -592,13 +592,7 @@ START_TEST(t_cleanup_async)
 }
 END_TEST
 
-#define CASE(s, fn)                                                                                                    \
-    do {                                                                                                               \
-        TCase *tc_ = tcase_create(#fn);                                                                                \
-        tcase_set_timeout(tc_, 90 * tu_scale());                                                                       \
-        tcase_add_test(tc_, fn);                                                                                       \
-        suite_add_tcase(s, tc_);                                                                                       \
-    } while (0)
+#define CASE(s, fn) TU_CASE(s, fn, 90 * tu_scale())
 
 static Suite *async_suite(void)
 {

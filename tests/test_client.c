@@ -1177,13 +1177,7 @@ START_TEST(t_reopen_after_lost)
 END_TEST
 
 /* One test case per test, so CK_RUN_CASE=<name> runs one of them. */
-#define CASE(s, fn)                                                                                                    \
-    do {                                                                                                               \
-        TCase *tc_ = tcase_create(#fn);                                                                                \
-        tcase_set_timeout(tc_, 60 * tu_scale());                                                                       \
-        tcase_add_test(tc_, fn);                                                                                       \
-        suite_add_tcase(s, tc_);                                                                                       \
-    } while (0)
+#define CASE(s, fn) TU_CASE(s, fn, 60 * tu_scale())
 
 static Suite *client_suite(void)
 {

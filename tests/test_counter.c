@@ -778,11 +778,14 @@ START_TEST(t_blocking_ops)
     ck_assert_int_eq(zkc_counter_get(ctr, NULL), ZKC_EINVAL);
     ck_assert_int_eq(zkc_counter_add_async(ctr, 1, NULL, NULL, NULL), ZKC_EINVAL);
     zkc_update u = {0};
-    u.has_floor = u.has_ceiling = 1;
-    u.floor = 5;
-    u.ceiling = 4;
+    u.bounds.has_floor = u.bounds.has_ceiling = 1;
+    u.bounds.floor = 5;
+    u.bounds.ceiling = 4;
     ck_assert_int_eq(zkc_counter_add(ctr, 1, &u, &r), ZKC_EINVAL);
-    u.has_ceiling = 0;
+    /* the same bounds in a multi-counter op: refused alike, nothing written */
+    zkc_counter_op inverted = {ctr, 1, u.bounds, NULL};
+    ck_assert_int_eq(zkc_counter_multi_add(c, &inverted, 1, NULL, NULL, NULL), ZKC_EINVAL);
+    u.bounds.has_ceiling = 0;
     u.key = "bad/key";
     ck_assert_int_eq(zkc_counter_add(ctr, 1, &u, &r), ZKC_EINVAL);
     ck_assert_int_eq(zkc_counter_create(c, "no-slash", NULL, &bad), ZKC_EINVAL);
@@ -882,8 +885,8 @@ START_TEST(t_async_ops)
     ck_assert_int_eq(b[4].r.before, 50);
 
     zkc_update u = {0};
-    u.has_floor = 1;
-    u.floor = 0;
+    u.bounds.has_floor = 1;
+    u.bounds.floor = 0;
     ck_assert_int_eq(zkc_counter_add_async(ctr, -51, &u, box_cb, &b[5]), 0);
     box_wait(&b[5]);
     ck_assert_int_eq(b[5].status, ZKC_EBOUND);
@@ -946,8 +949,8 @@ START_TEST(t_bounded)
     int32_t v0 = raw_version(rw, path);
 
     zkc_update u = {0};
-    u.has_floor = 1;
-    u.floor = 0;
+    u.bounds.has_floor = 1;
+    u.bounds.floor = 0;
     zkc_counter_result r;
     ck_assert_int_eq(zkc_counter_add(ctr, -6, &u, &r), ZKC_EBOUND);
     ck_assert_int_eq(raw_version(rw, path), v0);
@@ -960,8 +963,8 @@ START_TEST(t_bounded)
 
     /* a ceiling */
     zkc_update cu = {0};
-    cu.has_ceiling = 1;
-    cu.ceiling = 10;
+    cu.bounds.has_ceiling = 1;
+    cu.bounds.ceiling = 10;
     ck_assert_int_eq(zkc_counter_add(ctr, 10, &cu, &r), 0);
     int32_t v1 = raw_version(rw, path);
     ck_assert_int_eq(zkc_counter_add(ctr, 1, &cu, &r), ZKC_EBOUND);
@@ -978,8 +981,8 @@ START_TEST(t_bounded)
     ck_assert_int_eq(zkc_counter_add(ctr, 10, &cu, &r), 0);
     /* floor and ceiling together; equal bounds pin the value */
     zkc_update both = {0};
-    both.has_floor = both.has_ceiling = 1;
-    both.floor = both.ceiling = 4;
+    both.bounds.has_floor = both.bounds.has_ceiling = 1;
+    both.bounds.floor = both.bounds.ceiling = 4;
     ck_assert_int_eq(zkc_counter_add(ctr, -7, &both, &r), ZKC_EBOUND);
     ck_assert_int_eq(zkc_counter_add(ctr, -6, &both, &r), 0);
     ck_assert_int_eq(r.after, 4);
@@ -1016,8 +1019,8 @@ START_TEST(t_refusal_not_from_stale_cache)
     zkc_counter *ctr = counter_new(c, path, ZKC_FMT_INT64, 0);
     zkc_counter_result r;
     zkc_update cu = {0};
-    cu.has_ceiling = 1;
-    cu.ceiling = 10;
+    cu.bounds.has_ceiling = 1;
+    cu.bounds.ceiling = 10;
 
     char fail[2][200] = {"", ""};
 
@@ -1190,8 +1193,8 @@ static void expect_untouched_baddata(zkc_client *c, raw *rw, const char *path, z
     int64_t v;
     zkc_counter_result r;
     zkc_update u = {0};
-    u.has_floor = 1;
-    u.floor = -1000;
+    u.bounds.has_floor = 1;
+    u.bounds.floor = -1000;
     zkc_update ku = {0};
     char key[128];
     snprintf(key, sizeof key, "bad-%d-%lld", (int)getpid(), tu_now_ms());
@@ -1207,7 +1210,7 @@ static void expect_untouched_baddata(zkc_client *c, raw *rw, const char *path, z
     ck_assert_int_eq(zkc_counter_add_async(ctr, 1, NULL, box_cb, &b), 0);
     box_wait(&b);
     ck_assert_int_eq(b.status, ZKC_EBADDATA);
-    zkc_counter_op op = {ctr, 1, 0, 0, 0, 0, NULL};
+    zkc_counter_op op = {ctr, 1, {0}, NULL};
     ck_assert_int_eq(zkc_counter_multi_add(c, &op, 1, NULL, NULL, NULL), ZKC_EBADDATA);
     ck_assert_int_eq(zkc_counter_rebase(ctr), ZKC_EBADDATA);
     ck_assert_int_eq(zkc_counter_lookup(c, key, &r), ZKC_ENONODE);
@@ -1259,7 +1262,7 @@ START_TEST(t_malformed_untouched)
     zkc_counter *bd = counter_new(c, badp, ZKC_FMT_DECIMAL, 0);
     ck_assert_int_eq(zkc_counter_set(g, 10), 0);
     int32_t gv = raw_version(rw, good);
-    zkc_counter_op ops[2] = {{g, -1, 1, 0, 0, 0, NULL}, {bd, 1, 0, 0, 0, 0, NULL}};
+    zkc_counter_op ops[2] = {{g, -1, {.has_floor = 1, .floor = 0}, NULL}, {bd, 1, {0}, NULL}};
     zkc_counter_result res[2];
     ck_assert_int_eq(zkc_counter_multi_add(c, ops, 2, NULL, res, NULL), ZKC_EBADDATA);
     ck_assert_int_eq(raw_version(rw, good), gv);
@@ -1495,8 +1498,8 @@ static void *st_run(void *arg)
 {
     st_thread *t = arg;
     zkc_update u = {0};
-    u.has_floor = 1;
-    u.floor = 0;
+    u.bounds.has_floor = 1;
+    u.bounds.floor = 0;
     int q = 1 + (int)(tu_rng_next(&t->seed) % 3);
     while (*t->nops < ST_MAXOPS) {
         st_rec *r = &t->rec[(*t->nops)++];
@@ -1613,8 +1616,8 @@ START_TEST(t_bounded_stock)
     ck_assert_int_eq(zkc_counter_set(ctr, 10), 0);
     box b[8];
     zkc_update u = {0};
-    u.has_floor = 1;
-    u.floor = 0;
+    u.bounds.has_floor = 1;
+    u.bounds.floor = 0;
     for (int i = 0; i < 8; i++) {
         box_init(&b[i]);
         ck_assert_int_eq(zkc_counter_add_async(ctr, -3, &u, box_cb, &b[i]), 0);
@@ -1739,8 +1742,8 @@ START_TEST(t_idempotency_processes_restart)
     char k2[160];
     snprintf(k2, sizeof k2, "%s-refused", sh->key);
     u.key = k2;
-    u.has_floor = 1;
-    u.floor = 0;
+    u.bounds.has_floor = 1;
+    u.bounds.floor = 0;
     ck_assert_int_eq(zkc_counter_add(ctr, -106, &u, &r), ZKC_EBOUND);
     ck_assert_int_eq(zkc_counter_lookup(c, k2, &r), ZKC_ENONODE);
     ck_assert_int_eq(zkc_counter_add(ctr, -105, &u, &r), 0);
@@ -1767,8 +1770,8 @@ START_TEST(t_idempotency_replay_beats_refusal)
     zkc_update u = {0};
     snprintf(key, sizeof key, "resv-%s-%d-%lld", g_tag, (int)getpid(), tu_now_ms());
     u.key = key;
-    u.has_floor = 1;
-    u.floor = 0;
+    u.bounds.has_floor = 1;
+    u.bounds.floor = 0;
     zkc_counter_result r;
     ck_assert_int_eq(zkc_counter_add(ctr, -4, &u, &r), 0);
     ck_assert_int_eq(r.replayed, 0);
@@ -1942,14 +1945,14 @@ static void *ms_run(void *arg)
             memset(&ops[k], 0, sizeof ops[k]);
             ops[k].counter = t->ctr[o->sku[k]];
             ops[k].delta = -o->q[k];
-            ops[k].has_floor = 1;
-            ops[k].floor = 0;
+            ops[k].bounds.has_floor = 1;
+            ops[k].bounds.floor = 0;
         }
         o->failed_index = -7;
         if (t->single) {
             zkc_update u = {0};
-            u.has_floor = 1;
-            u.floor = 0;
+            u.bounds.has_floor = 1;
+            u.bounds.floor = 0;
             o->rc = zkc_counter_add(ops[0].counter, ops[0].delta, &u, &o->res[0]);
             o->failed_index = 0;
         } else {
@@ -2083,7 +2086,7 @@ START_TEST(t_multi_sku)
     ck_assert_int_eq(zkc_counter_set(a, 1), 0);
     ck_assert_int_eq(zkc_counter_set(b, 10), 0);
     int32_t va = raw_version(rw, sh->path[0]), vb = raw_version(rw, sh->path[1]);
-    zkc_counter_op ops[2] = {{b, -1, 1, 0, 0, 0, NULL}, {a, -2, 1, 0, 0, 0, NULL}};
+    zkc_counter_op ops[2] = {{b, -1, {.has_floor = 1, .floor = 0}, NULL}, {a, -2, {.has_floor = 1, .floor = 0}, NULL}};
     zkc_counter_result res[2];
     int fi = -7;
     ck_assert_int_eq(zkc_counter_multi_add(c, ops, 2, NULL, res, &fi), ZKC_EBOUND);
@@ -2092,7 +2095,7 @@ START_TEST(t_multi_sku)
     ck_assert_int_eq(raw_version(rw, sh->path[1]), vb);
     ck_assert_int_eq(raw_int64(rw, sh->path[1]), 10);
     /* ceiling on the first op */
-    zkc_counter_op up[2] = {{b, 5, 0, 1, 0, 12, NULL}, {a, 1, 0, 0, 0, 0, NULL}};
+    zkc_counter_op up[2] = {{b, 5, {.has_ceiling = 1, .ceiling = 12}, NULL}, {a, 1, {0}, NULL}};
     fi = -7;
     ck_assert_int_eq(zkc_counter_multi_add(c, up, 2, NULL, res, &fi), ZKC_EBOUND);
     ck_assert_int_eq(fi, 0);
@@ -2109,7 +2112,7 @@ START_TEST(t_multi_sku)
     ck_assert_int_eq(raw_int64(rw, sh->path[0]), 0);
     ck_assert_int_eq(raw_int64(rw, sh->path[1]), 9);
     /* two lines on one counter add up */
-    zkc_counter_op twice[2] = {{b, -2, 1, 0, 0, 0, NULL}, {b, -3, 1, 0, 0, 0, NULL}};
+    zkc_counter_op twice[2] = {{b, -2, {.has_floor = 1, .floor = 0}, NULL}, {b, -3, {.has_floor = 1, .floor = 0}, NULL}};
     ck_assert_int_eq(zkc_counter_multi_add(c, twice, 2, NULL, res, NULL), 0);
     ck_assert_int_eq(res[0].before, 9);
     ck_assert_int_eq(res[0].after, 7);
@@ -2125,7 +2128,7 @@ START_TEST(t_multi_sku)
     /* keyed multi: applied once, replayed after */
     char key[160];
     snprintf(key, sizeof key, "multi-%s-%d-%lld", g_tag, (int)getpid(), tu_now_ms());
-    zkc_counter_op one[2] = {{b, -1, 1, 0, 0, 0, NULL}, {a, 2, 0, 0, 0, 0, NULL}};
+    zkc_counter_op one[2] = {{b, -1, {.has_floor = 1, .floor = 0}, NULL}, {a, 2, {0}, NULL}};
     ck_assert_int_eq(zkc_counter_multi_add(c, one, 2, key, res, NULL), 0);
     ck_assert_int_eq(res[0].replayed, 0);
     ck_assert_int_eq(res[0].after, 3);

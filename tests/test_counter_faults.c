@@ -1219,6 +1219,44 @@ START_TEST(t_cleanup_while_undecided)
 }
 END_TEST
 
+/* Issue 21.1 for admin cleanup: it reads the servers' clock with an empty
+ * write of <meta_root>/clock first. When every reply to that write is lost
+ * (applied, then the connection cut), the call must not say ZKC_ECONNLOSS
+ * ("nothing was applied"): the write was applied (the node's version moved),
+ * so ZKC_EUNKNOWN, with nothing deleted. */
+START_TEST(t_cleanup_clock_unknown)
+{
+    zkh_ensemble *e = fault_ensemble(0);
+    if (!e)
+        return;
+    char meta[128], clk[160];
+    snprintf(meta, sizeof meta, "/zkctf-clk-%d-%lld", (int)getpid(), tu_now_ms());
+    snprintf(clk, sizeof clk, "%s/clock", meta);
+    REQUIRE(zkh_proxy_start(&g_px[0], zkh_node_hostport(e, 0)) == 0, "proxy");
+    zkc_client *c = client_meta(zkh_proxy_hostport(g_px[0]), meta, 1, 4000, 3000, 3);
+    zkc_cleanup_report rep;
+    REQUIRE(zkc_admin_cleanup(c, NULL, 0, &rep) == 0, "first cleanup: %s", zkc_errmsg());
+    zhandle_t *zh = raw_open(zkh_ensemble_hosts(e));
+    struct Stat st0, st1;
+    REQUIRE(zoo_exists(zh, clk, 0, &st0) == ZOK, "the first cleanup left no %s", clk);
+
+    zkh_proxy_drop_reply(g_px[0], 5 /* ZOO_SETDATA_OP */, 1000000);
+    int rc = zkc_admin_cleanup(c, NULL, 0, &rep);
+    zkh_proxy_drop_reply(g_px[0], 5, 0);
+    int fired = zkh_proxy_faults_fired(g_px[0]);
+    REQUIRE(zoo_exists(zh, clk, 0, &st1) == ZOK, "%s vanished", clk);
+    fprintf(stderr, "cleanup clock unknown: faults fired %d, clock version %d -> %d, cleanup: %s (%s)\n", fired,
+            st0.version, st1.version, zkc_strerror(rc), zkc_errmsg());
+    zkc_client_destroy(c);
+    zookeeper_close(zh);
+    REQUIRE(fired >= 1, "no reply was dropped");
+    REQUIRE(st1.version > st0.version, "the clock write was never applied (version %d)", st1.version);
+    REQUIRE(rc == ZKC_EUNKNOWN, "the clock write was applied but cleanup reported %s", zkc_strerror(rc));
+    REQUIRE(rep.markers == 0 && rep.keys == 0 && rep.empty_parents == 0, "something was deleted");
+    cleanup();
+}
+END_TEST
+
 /* ================================================================ main */
 
 /* ================================================================ async contract */
@@ -1653,6 +1691,7 @@ static Suite *faults_suite(void)
         {"expiry", t_session_expiry},
         {"retention", t_marker_retention},
         {"cleanup-undecided", t_cleanup_while_undecided},
+        {"cleanup-clock-unknown", t_cleanup_clock_unknown},
         {"async-contract", t_expiry_with_batch_in_flight},
         {"late-marker-create", t_late_marker_create_reply},
         {"late-rebase", t_late_rebase_reply},

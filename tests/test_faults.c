@@ -1037,13 +1037,7 @@ START_TEST(t_paused_holder_guarded_writes)
 END_TEST
 
 /* One test case per test, so CK_RUN_CASE=<name> runs one of them. */
-#define FAULT_CASE(s, fn)                                                                                              \
-    do {                                                                                                               \
-        TCase *tc_ = tcase_create(#fn);                                                                                \
-        tcase_set_timeout(tc_, 240);                                                                                   \
-        tcase_add_test(tc_, fn);                                                                                       \
-        suite_add_tcase(s, tc_);                                                                                       \
-    } while (0)
+#define FAULT_CASE(s, fn) TU_CASE(s, fn, 240)
 
 static Suite *faults_suite(void)
 {

@@ -410,13 +410,7 @@ START_TEST(t_ratelimit_hard_every_interval)
 }
 END_TEST
 
-#define CASE(s, fn)                                                                                                    \
-    do {                                                                                                               \
-        TCase *tc_ = tcase_create(#fn);                                                                                \
-        tcase_set_timeout(tc_, 240 * tu_scale());                                                                      \
-        tcase_add_test(tc_, fn);                                                                                       \
-        suite_add_tcase(s, tc_);                                                                                       \
-    } while (0)
+#define CASE(s, fn) TU_CASE(s, fn, 240 * tu_scale())
 
 static Suite *idgen_faults_suite(void)
 {

@@ -1407,13 +1407,7 @@ START_TEST(t_guarded_inventory)
 END_TEST
 
 /* One test case per test, so CK_RUN_CASE=<name> runs one of them. */
-#define CASE(s, fn)                                                                                                    \
-    do {                                                                                                               \
-        TCase *tc_ = tcase_create(#fn);                                                                                \
-        tcase_set_timeout(tc_, 90 * tu_scale());                                                                       \
-        tcase_add_test(tc_, fn);                                                                                       \
-        suite_add_tcase(s, tc_);                                                                                       \
-    } while (0)
+#define CASE(s, fn) TU_CASE(s, fn, 90 * tu_scale())
 
 static Suite *lock_suite(void)
 {

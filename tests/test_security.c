@@ -645,7 +645,7 @@ static void oversized_counter(zkc_format fmt)
     ck_assert_msg(rc == ZKC_EBADDATA, "cas onto 200 KB: %s", zkc_strerror(rc));
     zkc_update u;
     memset(&u, 0, sizeof u);
-    u.has_floor = 1;
+    u.bounds.has_floor = 1;
     rc = zkc_counter_add(ctr, -1, &u, &r);
     ck_assert_msg(rc == ZKC_EBADDATA, "bounded add onto 200 KB: %s", zkc_strerror(rc));
     /* Nothing was written. */

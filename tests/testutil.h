@@ -154,6 +154,13 @@ void tu_fault_ensemble_done(zkh_ensemble *e);
 #define TU_OWN_ENSEMBLES 2
 int tu_main(Suite *s, int need_ensemble);
 
+/* Adds a test case of its own for the test `fn`, named after it (so
+ * CK_RUN_CASE=<function> runs it alone), with a timeout of `seconds` (scale
+ * it with tu_scale() where the suite does). A suite defines its CASE with it:
+ *   #define CASE(s, fn) TU_CASE(s, fn, 90 * tu_scale()) */
+void tu_add_case(Suite *s, const char *name, const TTest *test, int seconds);
+#define TU_CASE(s, fn, seconds) tu_add_case((s), #fn, (fn), (seconds))
+
 /* Runs fn(arg) on a thread and waits for it at most timeout_ms: 1 if it
  * finished, 0 if it is still running (the thread is then left behind). */
 int tu_run_bounded(void *(*fn)(void *), void *arg, int timeout_ms);

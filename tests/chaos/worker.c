@@ -499,8 +499,8 @@ static void submit_add(cthread *t, int ctr, int64_t delta, const char *key, int 
     memset(&u, 0, sizeof u);
     u.key = key;
     if (floor) {
-        u.has_floor = 1;
-        u.floor = 0;
+        u.bounds.has_floor = 1;
+        u.bounds.floor = 0;
     }
     ch_log(W.h, "CINV id=%" PRIu64 " ctr=%d delta=%" PRId64 " key=%s floor=%d async=1 rep=%d", o->id, ctr, delta,
            key ? key : "-", floor, replay);
@@ -531,8 +531,8 @@ static void sync_add(cthread *t, int ctr, int64_t delta, int keyed, int floor)
     memset(&u, 0, sizeof u);
     u.key = key;
     if (floor) {
-        u.has_floor = 1;
-        u.floor = 0;
+        u.bounds.has_floor = 1;
+        u.bounds.floor = 0;
     }
     ch_log(W.h, "CINV id=%" PRIu64 " ctr=%d delta=%" PRId64 " key=%s floor=%d async=0 rep=0", id, ctr, delta,
            key ? key : "-", floor);
@@ -566,10 +566,10 @@ static void multi_take(cthread *t)
     memset(ops, 0, sizeof ops);
     ops[0].counter = W.ctr[ca];
     ops[0].delta = da;
-    ops[0].has_floor = 1;
+    ops[0].bounds.has_floor = 1;
     ops[1].counter = W.ctr[cb];
     ops[1].delta = db;
-    ops[1].has_floor = 1;
+    ops[1].bounds.has_floor = 1;
     zkc_counter_result res[2];
     memset(res, 0, sizeof res);
     int fi = -1;
