@@ -903,7 +903,7 @@ static void paused_holder_child(const char *hosts, const char *path, const char 
     /* Stopped here by the parent; resumed after the lock has passed on. */
     if (read(down, &go, 1) != 1)
         _exit(3);
-    zkc_counter_op ops[1] = {{ctr, 5, 0, 0, 0, 0, &g}};
+    zkc_counter_op ops[1] = {{ctr, 5, {0}, &g}};
     rep.status[PW_ADD] = zkc_counter_add(ctr, 100, &u, NULL);
     rep.status[PW_MULTI] = zkc_counter_multi_add(c, ops, 1, NULL, NULL, NULL);
     rep.status[PW_CREATE] = zkc_guarded_create(c, &g, made, "paused", 6);

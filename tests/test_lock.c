@@ -1219,7 +1219,7 @@ START_TEST(t_guarded_writes)
     zkc_counter_result r;
     ck_assert_int_eq(zkc_counter_add(ctr, 10, &u, &r), 0);
     ck_assert(r.after == 10);
-    zkc_counter_op ops[2] = {{ctr, -3, 1, 0, 0, 0, &g}, {ctr2, 3, 0, 0, 0, 0, NULL}};
+    zkc_counter_op ops[2] = {{ctr, -3, {.has_floor = 1, .floor = 0}, &g}, {ctr2, 3, {0}, NULL}};
     ck_assert_int_eq(zkc_counter_multi_add(c, ops, 2, NULL, NULL, NULL), 0);
     snprintf(made, sizeof made, "%s/made", dir);
     snprintf(kept, sizeof kept, "%s/kept", dir);

@@ -142,8 +142,8 @@ START_TEST(t_known_operations)
     for (int i = 0; i < 5; i++)
         ck_assert_int_eq(zkc_counter_add(ctr, 1, NULL, NULL), 0);
     zkc_update u = {0};
-    u.has_floor = 1;
-    u.floor = 0;
+    u.bounds.has_floor = 1;
+    u.bounds.floor = 0;
     ck_assert_int_eq(zkc_counter_add(ctr, -100, &u, NULL), ZKC_EBOUND);
     int64_t v;
     ck_assert_int_eq(zkc_counter_get(ctr, &v), 0);
