@@ -695,7 +695,8 @@ ZKC_EXTERN int zkc_ratelimit_create_opts(zkc_client *c, const char *path, const 
  *
  * Gap-free mode (gap_free = 1; invoice numbers): no blocks. Every id is one
  * exactly-once add of 1 (one write, combined with this process's concurrent
- * takes), carrying an idempotency key, so the counter's value N means ids
+ * takes; the first key in each of meta_root's 256 key buckets also creates
+ * it, once ever), carrying an idempotency key, so the counter's value N means ids
  * 1..N were each taken by exactly one applied update. What is promised:
  *   - Never twice, as above. Ids follow the order the takes were applied
  *     (across processes too), except an id handed out late by a re-sent key.
