@@ -1077,14 +1077,44 @@ ZKC_EXTERN int zkc_ratelimit_create_opts(zkc_client *c, const char *path, const 
  *     block keep flowing; then calls wait for the next lease.
  *   - Growth: a block used up within grow_ms of its arrival doubles the next
  *     lease (up to max_block); one that lasted 8 x grow_ms halves it (down to
- *     block). Holes after a crash are at most one block. */
+ *     block). Holes after a crash are at most one block.
+ *
+ * Gap-free mode (gap_free = 1; invoice numbers): no blocks. Every id is one
+ * exactly-once add of 1 (one write, combined with this process's concurrent
+ * takes; the first key in each of meta_root's 256 key buckets also creates
+ * it, once ever), carrying an idempotency key, so the counter's value N means ids
+ * 1..N were each taken by exactly one applied update. What is promised:
+ *   - Never twice, as above. Ids follow the order the takes were applied
+ *     (across processes too), except an id handed out late by a re-sent key.
+ *   - Every id 1..N reaches a caller, or is accounted for:
+ *     . a lost reply is decided by the counter's marker (the id is yours);
+ *     . ZKC_EUNKNOWN (no server reachable to decide): the message names the
+ *       stored key; an unkeyed take's key is re-sent by the next call of this
+ *       generator, so an id that was taken is handed out then (until the
+ *       generator is destroyed or the process ends: then the key, which the
+ *       message named, answers zkc_counter_lookup for marker_retention_s);
+ *       a keyed take is settled by repeating it with its key;
+ *     . a crash between taking and using an id: repeat the take with the
+ *       same key (zkc_idgen_next_keyed, e.g. the order id) and the same id
+ *       comes back (for marker_retention_s, default 24 h); an unkeyed take
+ *       cannot be found again, so invoices should take keyed;
+ *     . an id that will not be used is voided (zkc_idgen_void): the
+ *       persistent node <path>-voided/<id as 19 digits>.
+ *     So an auditor finds every id up to N in the books, or voided, or (after
+ *     a crash of an unkeyed taker) in that process's own log.
+ *   - timeout_ms is not used: a take once sent is seen through to its
+ *     outcome (bounded by the client's operation timeout); it cannot be
+ *     abandoned half-way without leaving an id unaccounted for.
+ *     zkc_idgen_cancel and destroy do not end takes in flight.
+ *   - Not a hold: SUSPENDED and LOST change nothing for ids already taken. */
 typedef struct zkc_idgen zkc_idgen;
 typedef struct zkc_idgen_options {
     int64_t block;      /* first lease size and the floor of shrinking (default 100) */
     int64_t max_block;  /* ceiling of growth (default 100000) */
     int grow_ms;        /* see above (default 1000; 0: never grow) */
     int64_t max_id;     /* highest id ever handed out (default INT64_MAX) */
-    void *reserved[4];
+    int gap_free;       /* 1: one exactly-once write per id, no blocks (see above) */
+    void *reserved[3];
 } zkc_idgen_options;
 typedef void (*zkc_idgen_cb)(zkc_idgen *g, int status, int64_t id, void *ud);
 ZKC_EXTERN void zkc_idgen_options_init(zkc_idgen_options *o);
@@ -1107,6 +1137,26 @@ ZKC_EXTERN int zkc_idgen_next_async(zkc_idgen *g, int timeout_ms, zkc_idgen_cb c
 /* Every call waiting for a lease ends with ZKC_ECANCELED (blocks until the
  * engine has done it). A lease in flight goes on; its ids serve later calls. */
 ZKC_EXTERN int zkc_idgen_cancel(zkc_idgen *g);
+/* Gap-free mode only (ZKC_EINVAL otherwise): take an id under `key` (at most
+ * 179 bytes, no '/'; e.g. the order the invoice is for). The first take of a
+ * key writes; a repeat, from any process while the key is retained
+ * (marker_retention_s), returns the same id without writing. Keys are per
+ * generator path: the same key under another path is another take. Errors as
+ * zkc_idgen_next; ZKC_EUNKNOWN: repeat the call with the same key. */
+ZKC_EXTERN int zkc_idgen_next_keyed(zkc_idgen *g, const char *key, int timeout_ms, int64_t *id);
+ZKC_EXTERN int zkc_idgen_next_keyed_async(zkc_idgen *g, const char *key, int timeout_ms, zkc_idgen_cb cb,
+                                          void *ud);
+/* Record that a taken id will never be used: creates the persistent node
+ * <path>-voided/<id as 19 digits> (parents as needed), one write. Idempotent:
+ * voiding a voided id (or a repeat after a lost reply) returns 0. Refused with
+ * ZKC_EINVAL when id is above the highest id taken (read behind a quorum
+ * fence), so a void never precedes the take of its id. It does not check that
+ * nobody uses the id: void only ids you took and will not use. Any mode; in
+ * block mode it records holes you choose to report. Errors: ZKC_ECONNLOSS /
+ * ZKC_EUNKNOWN (repeat it), ZKC_ENOAUTH, ZKC_ECANCELED (client destroyed).
+ * cb gets the id. */
+ZKC_EXTERN int zkc_idgen_void(zkc_idgen *g, int64_t id);
+ZKC_EXTERN int zkc_idgen_void_async(zkc_idgen *g, int64_t id, zkc_idgen_cb cb, void *ud);
 
 #ifdef __cplusplus
 }

@@ -33,13 +33,45 @@
  * GROWTH. A block used up within grow_ms of its arrival doubles the next lease
  * (up to max_block); one that lasted 8 x grow_ms or longer halves it (down to
  * the configured block), so an idle process leaves small holes when it dies.
+ *
+ * GAP-FREE MODE (options.gap_free: invoice numbers). No blocks: each id is
+ * one exactly-once add of 1 on the same counter, so the counter's value N says
+ * that ids 1..N were each taken by exactly one applied update, and the id goes
+ * to the caller of that update and nobody else. A hole is then only an id
+ * whose taker never learnt it or never used it; three cases, each closed:
+ *   - Lost reply: the counter's marker decides it (applied: the id is ours).
+ *   - Outcome unknown (ZKC_EUNKNOWN: no server reachable to decide): every
+ *     take carries an idempotency key (the caller's, or one we make up), so
+ *     it can be asked again. Our own keys go back to a pending list under
+ *     the mutex, and the next unkeyed take of this generator re-sends that
+ *     key instead of a new one: if the first attempt was applied, it is
+ *     replayed and its id handed out then; if not, the re-send is simply a
+ *     take. The error message names the key (zkc_counter_lookup).
+ *   - The taker crashes, or decides not to use the id: a take under the
+ *     caller's own key (zkc_idgen_next_keyed, e.g. the invoice's order id)
+ *     returns the same id when repeated after a restart, so the work resumes
+ *     with its number; an id that will not be used is voided
+ *     (zkc_idgen_void): a persistent node <path>-voided/<id, 19 digits>, so an
+ *     auditor finds every id up to N either in the books or voided.
+ * A void is refused for an id above the counter (behind a quorum fence): a
+ * voided id can never be taken afterwards. Voids sit beside the counter, not
+ * under it, because a counter node with children cannot be rebased. User keys
+ * are stored as "idg-<hash of path>-<key>", so the same order id used with
+ * another counter or generator never replays the wrong outcome.
  */
 #include "internal.h"
+#include "codec.h"
+#include "txn.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Stored idempotency keys: "idg-" 16 hex "-" and the rest, within the
+ * counter's 200-byte key limit (zkc__name_check). */
+#define ZKC__KEY_LEN 201
+#define IDG_USER_KEY_MAX (200 - 21)
 
 typedef struct idg_wait idg_wait;
 struct idg_wait {
@@ -67,7 +99,16 @@ struct zkc_idgen {
     zkc__list waiters;  /* idg_wait (by op.queued), served in order */
     zkc__timer timer;   /* earliest waiter deadline */
     int refs;           /* atomic */
+    /* gap-free mode */
+    int gap_free;
+    uint64_t path_hash;
+    struct idg_pkey *pending; /* under mu: our keys whose take's outcome is unknown */
 };
+
+typedef struct idg_pkey {
+    struct idg_pkey *next;
+    char key[ZKC__KEY_LEN];
+} idg_pkey;
 
 void zkc_idgen_options_init(zkc_idgen_options *o)
 {
@@ -85,6 +126,11 @@ static void idg_unref(zkc_idgen *g)
     if (zkc__ref_put(&g->refs)) {
         zkc_client *c = g->c;
         zkc_counter_destroy(g->ctr);
+        while (g->pending) {
+            idg_pkey *k = g->pending;
+            g->pending = k->next;
+            free(k);
+        }
         pthread_mutex_destroy(&g->mu);
         free(g);
         zkc__client_unref(c);
@@ -342,8 +388,295 @@ static int submit(zkc_idgen *g, int timeout_ms, zkc_idgen_cb cb, void *ud, int64
     return rc;
 }
 
+/* ------------------------------------------------------ gap-free mode */
+
+static uint64_t idg_seq; /* atomic: our own keys' serial within this process */
+
+/* The stored key of a take: the caller's under this generator's path, else a
+ * pending key of ours (an earlier take whose outcome is unknown), else a new
+ * one. *ours says which, for gf_outcome. */
+static int gf_key(zkc_idgen *g, const char *user, char *key, int *ours)
+{
+    *ours = 0;
+    if (user) {
+        int rc = zkc__name_check(user, "id generator key");
+        if (rc)
+            return rc;
+        if (strlen(user) > IDG_USER_KEY_MAX)
+            return zkc__err(ZKC_EINVAL, "id generator key is %zu bytes long; the limit is %d", strlen(user),
+                            IDG_USER_KEY_MAX);
+        snprintf(key, ZKC__KEY_LEN, "idg-%016" PRIx64 "-%s", g->path_hash, user);
+        return 0;
+    }
+    *ours = 1;
+    pthread_mutex_lock(&g->mu);
+    idg_pkey *k = g->pending;
+    if (k)
+        g->pending = k->next;
+    pthread_mutex_unlock(&g->mu);
+    if (k) {
+        memcpy(key, k->key, ZKC__KEY_LEN);
+        free(k);
+        return 0;
+    }
+    snprintf(key, ZKC__KEY_LEN, "idg-%016" PRIx64 "-%s-%" PRIu64, g->path_hash, g->c->uuid,
+             __atomic_add_fetch(&idg_seq, 1, __ATOMIC_RELAXED));
+    return 0;
+}
+
+/* Our key goes back for the next unkeyed take to re-send (see the essay). */
+static void gf_repend(zkc_idgen *g, const char *key)
+{
+    idg_pkey *k = malloc(sizeof *k);
+    if (!k)
+        return; /* out of memory: the id, if taken, stays a hole the error message names */
+    memcpy(k->key, key, ZKC__KEY_LEN);
+    pthread_mutex_lock(&g->mu);
+    k->next = g->pending;
+    g->pending = k;
+    pthread_mutex_unlock(&g->mu);
+}
+
+/* The caller's status for a take's outcome; sets zkc_errmsg on failure. */
+static int gf_outcome(zkc_idgen *g, const char *key, int ours, int status, const zkc_counter_result *r,
+                      int64_t *id)
+{
+    if (status == 0) {
+        *id = r->after;
+        return 0;
+    }
+    if (status == ZKC_EBOUND)
+        return zkc__err(ZKC_ELIMIT, "id generator %s: every id up to %" PRId64 " is taken",
+                        zkc_counter_path(g->ctr), g->max_id);
+    if (status == ZKC_EUNKNOWN) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "%s", zkc_errmsg());
+        if (ours)
+            gf_repend(g, key);
+        return zkc__err(ZKC_EUNKNOWN,
+                        "id generator %s: no server reachable to decide the take under key %s (%s; the %s "
+                        "it: an id taken is handed out then, never lost)",
+                        zkc_counter_path(g->ctr), key, msg,
+                        ours ? "next call of this generator re-sends" : "same key repeated returns");
+    }
+    return status; /* the counter's message stands */
+}
+
+static void gf_update(zkc_idgen *g, const char *key, zkc_update *u)
+{
+    memset(u, 0, sizeof *u);
+    u->key = key;
+    u->has_ceiling = 1;
+    u->ceiling = g->max_id;
+}
+
+typedef struct gf_take {
+    zkc_idgen *g;
+    zkc_idgen_cb cb;
+    void *ud;
+    int ours;
+    char key[ZKC__KEY_LEN];
+} gf_take;
+
+static void gf_take_cb(zkc_counter *ctr, int status, const zkc_counter_result *r, void *ud)
+{
+    gf_take *t = ud;
+    ZKC__UNUSED(ctr);
+    int64_t id = 0;
+    int rc = gf_outcome(t->g, t->key, t->ours, status, r, &id);
+    t->cb(t->g, rc, rc == 0 ? id : 0, t->ud);
+    idg_unref(t->g);
+    free(t);
+}
+
+/* One take: one exactly-once add of 1 under a key. Blocking when cb is NULL
+ * (the counter's blocking add is its async call plus a wait). */
+static int gf_submit(zkc_idgen *g, const char *user_key, zkc_idgen_cb cb, void *ud, int64_t *id)
+{
+    if (!g->gap_free)
+        return zkc__err(ZKC_EINVAL, "id generator %s: keyed ids need the gap_free option",
+                        zkc_counter_path(g->ctr));
+    zkc_update u;
+    if (!cb) {
+        char key[ZKC__KEY_LEN];
+        int ours, rc = gf_key(g, user_key, key, &ours);
+        if (rc)
+            return rc;
+        gf_update(g, key, &u);
+        zkc_counter_result r;
+        memset(&r, 0, sizeof r);
+        rc = zkc_counter_add(g->ctr, 1, &u, &r);
+        return gf_outcome(g, key, ours, rc, &r, id);
+    }
+    gf_take *t = calloc(1, sizeof *t);
+    if (!t)
+        return zkc__err(ZKC_ENOMEM, "out of memory");
+    int rc = gf_key(g, user_key, t->key, &t->ours);
+    if (rc) {
+        free(t);
+        return rc;
+    }
+    t->g = g;
+    t->cb = cb;
+    t->ud = ud;
+    gf_update(g, t->key, &u);
+    __atomic_add_fetch(&g->refs, 1, __ATOMIC_ACQ_REL);
+    rc = zkc_counter_add_async(g->ctr, 1, &u, gf_take_cb, t);
+    if (rc) {
+        /* Never sent; a pending key of ours stays pending. */
+        if (t->ours)
+            gf_repend(g, t->key);
+        idg_unref(g);
+        free(t);
+    }
+    return rc;
+}
+
+int zkc_idgen_next_keyed(zkc_idgen *g, const char *key, int timeout_ms, int64_t *id)
+{
+    ZKC__UNUSED(timeout_ms);
+    if (!g)
+        return zkc__err(ZKC_EINVAL, "id generator is NULL");
+    if (!id)
+        return zkc__err(ZKC_EINVAL, "zkc_idgen_next_keyed: id is NULL");
+    if (!key)
+        return zkc__err(ZKC_EINVAL, "zkc_idgen_next_keyed: key is NULL");
+    return gf_submit(g, key, NULL, NULL, id);
+}
+
+int zkc_idgen_next_keyed_async(zkc_idgen *g, const char *key, int timeout_ms, zkc_idgen_cb cb, void *ud)
+{
+    ZKC__UNUSED(timeout_ms);
+    if (!g)
+        return zkc__err(ZKC_EINVAL, "id generator is NULL");
+    if (!cb || !key)
+        return zkc__err(ZKC_EINVAL, "zkc_idgen_next_keyed_async: %s is NULL", cb ? "key" : "callback");
+    return gf_submit(g, key, cb, ud, NULL);
+}
+
+/* ---- voids: <path>-voided/<id> ---- */
+
+typedef struct void_op {
+    zkc__op op;
+    zkc_idgen *g;
+    int64_t id;
+    char *node;
+    zkc_idgen_cb cb;
+    void *ud;
+} void_op;
+
+static void void_made(void *arg, int rc)
+{
+    void_op *v = arg;
+    if (rc == ZR_OK)
+        zkc__op_finish(&v->op, 0, NULL);
+    else
+        zkc__op_finish(&v->op, zkc__txn_req_error(rc), "id generator %s: voiding id %" PRId64 ": %s",
+                       zkc_counter_path(v->g->ctr), v->id, zkc__zrc_name(rc));
+}
+
+static void void_fenced(zkc__req *r)
+{
+    void_op *v = r->ctx;
+    zkc_idgen *g = v->g;
+    int64_t taken = 0;
+    const char *why = "";
+    if (r->rc != ZR_OK && r->rc != ZR_NONODE) {
+        zkc__op_finish(&v->op, zkc__txn_req_error(r->rc), "id generator %s: reading the counter to void id %" PRId64
+                       ": %s", zkc_counter_path(g->ctr), v->id, zkc__zrc_name(r->rc));
+        return;
+    }
+    if (r->rc == ZR_OK && zkc__value_decode(ZKC_FMT_INT64, r->value, r->valuelen, 0, &taken, &why) != 0) {
+        zkc__op_finish(&v->op, ZKC_EBADDATA, "id generator %s: %s", zkc_counter_path(g->ctr), why);
+        return;
+    }
+    /* The counter only moves up: read behind a fence, id <= taken means the id
+     * was taken and can never be taken again, so the void cannot shadow a use. */
+    if (v->id > taken) {
+        zkc__op_finish(&v->op, ZKC_EINVAL, "id generator %s: id %" PRId64 " is not taken yet (highest %" PRId64
+                       "); only a taken id can be voided", zkc_counter_path(g->ctr), v->id, taken);
+        return;
+    }
+    /* mkpath: the parent if missing, then the record; a repeat (lost reply,
+     * or voiding twice) finds NODEEXISTS, which counts as done. */
+    zkc__mkpath(g->c, v->node, void_made, v);
+}
+
+static void void_start(zkc__op *op)
+{
+    void_op *v = ZKC__CONTAINER_OF(op, void_op, op);
+    zkc__fence_get(v->g->c, zkc_counter_path(v->g->ctr), void_fenced, v);
+}
+
+static void void_invoke(zkc__op *op)
+{
+    void_op *v = ZKC__CONTAINER_OF(op, void_op, op);
+    if (v->cb)
+        v->cb(v->g, op->status, v->id, v->ud);
+}
+
+static void void_release(zkc__op *op)
+{
+    void_op *v = ZKC__CONTAINER_OF(op, void_op, op);
+    zkc_idgen *g = v->g;
+    free(v->node);
+    free(v);
+    idg_unref(g);
+}
+
+static int void_submit(zkc_idgen *g, int64_t id, zkc_idgen_cb cb, void *ud)
+{
+    if (!g)
+        return zkc__err(ZKC_EINVAL, "id generator is NULL");
+    if (id < 1)
+        return zkc__err(ZKC_EINVAL, "id generator %s: id %" PRId64 " was never handed out (ids start at 1)",
+                        zkc_counter_path(g->ctr), id);
+    void_op *v = calloc(1, sizeof *v);
+    const char *path = zkc_counter_path(g->ctr);
+    size_t n = strlen(path) + 32;
+    if (v)
+        v->node = malloc(n);
+    if (!v || !v->node) {
+        if (v)
+            free(v);
+        return zkc__err(ZKC_ENOMEM, "out of memory");
+    }
+    /* 19 digits: every int64 id, and names sort in id order for an auditor. */
+    snprintf(v->node, n, "%s-voided/%019" PRId64, path, id);
+    v->op.c = g->c;
+    v->op.invoke = void_invoke;
+    v->op.release = void_release;
+    v->g = g;
+    v->id = id;
+    v->cb = cb;
+    v->ud = ud;
+    __atomic_add_fetch(&g->refs, 1, __ATOMIC_ACQ_REL);
+    int blocking = cb == NULL;
+    int rc = zkc__op_run(&v->op, void_start, blocking);
+    if (blocking)
+        v->op.release(&v->op);
+    return rc;
+}
+
+int zkc_idgen_void(zkc_idgen *g, int64_t id)
+{
+    return void_submit(g, id, NULL, NULL);
+}
+
+int zkc_idgen_void_async(zkc_idgen *g, int64_t id, zkc_idgen_cb cb, void *ud)
+{
+    if (!cb)
+        return zkc__err(ZKC_EINVAL, "zkc_idgen_void_async: callback is NULL");
+    return void_submit(g, id, cb, ud);
+}
+
 int zkc_idgen_next(zkc_idgen *g, int timeout_ms, int64_t *id)
 {
+    if (g && g->gap_free) {
+        if (!id)
+            return zkc__err(ZKC_EINVAL, "zkc_idgen_next: id is NULL");
+        return gf_submit(g, NULL, NULL, NULL, id);
+    }
     return submit(g, timeout_ms, NULL, NULL, id);
 }
 
@@ -351,6 +684,8 @@ int zkc_idgen_next_async(zkc_idgen *g, int timeout_ms, zkc_idgen_cb cb, void *ud
 {
     if (!cb)
         return zkc__err(ZKC_EINVAL, "zkc_idgen_next_async: callback is NULL");
+    if (g && g->gap_free)
+        return gf_submit(g, NULL, cb, ud, NULL);
     return submit(g, timeout_ms, cb, ud, NULL);
 }
 
@@ -424,6 +759,11 @@ int zkc_idgen_create(zkc_client *c, const char *path, const zkc_idgen_options *o
     g->block_max = o.max_block;
     g->grow_ms = o.grow_ms;
     g->max_id = o.max_id;
+    g->gap_free = o.gap_free != 0;
+    uint64_t h = 14695981039346656037ull; /* FNV-1a: the path's share of our keys */
+    for (const char *p = path; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    g->path_hash = h;
     g->refs = 1;
     zkc__list_init(&g->waiters);
     g->obj.shutdown = idg_shutdown;

@@ -39,14 +39,26 @@ static int idg_cmp(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* A generator in gap-free mode (one exactly-once write per id). */
+static inline zkc_idgen *idg_make_gapfree(zkc_client *c, const char *path)
+{
+    zkc_idgen_options o;
+    zkc_idgen_options_init(&o);
+    o.gap_free = 1;
+    zkc_idgen *g = NULL;
+    int rc = zkc_idgen_create(c, path, &o, &g);
+    ck_assert_msg(rc == 0, "zkc_idgen_create(%s, gap_free): %s", path, zkc_errmsg());
+    return g;
+}
+
 /* seqs[i] holds lens[i] ids in the order one caller got them from one
- * generator: each strictly increasing, none twice across all, all in
- * 1..top. Returns how many ids there were. */
-static inline int idg_check(int64_t *const *seqs, const int *lens, int nseq, int64_t top)
+ * generator: each strictly increasing (if `increasing`), none twice across
+ * all, all in 1..top. Returns how many ids there were. */
+static inline int idg_check_seqs(int64_t *const *seqs, const int *lens, int nseq, int64_t top, int increasing)
 {
     int total = 0;
     for (int i = 0; i < nseq; i++) {
-        for (int k = 1; k < lens[i]; k++)
+        for (int k = 1; increasing && k < lens[i]; k++)
             ck_assert_msg(seqs[i][k] > seqs[i][k - 1], "sequence %d: id %lld after %lld", i,
                           (long long)seqs[i][k], (long long)seqs[i][k - 1]);
         total += lens[i];
@@ -67,6 +79,21 @@ static inline int idg_check(int64_t *const *seqs, const int *lens, int nseq, int
     }
     free(all);
     return total;
+}
+
+static inline int idg_check(int64_t *const *seqs, const int *lens, int nseq, int64_t top)
+{
+    return idg_check_seqs(seqs, lens, nseq, top, 1);
+}
+
+/* Gap-free: as idg_check_seqs, and the ids plus the `voided` ones are exactly
+ * 1..top (n distinct ids in 1..top with n == top: no hole). */
+static inline void idg_check_gapless(int64_t *const *seqs, const int *lens, int nseq, int64_t top, int voided,
+                                     int increasing)
+{
+    int total = idg_check_seqs(seqs, lens, nseq, top, increasing);
+    ck_assert_msg(total + voided == top, "%d ids handed out and %d voided, but %lld taken: %lld unaccounted for",
+                  total, voided, (long long)top, (long long)(top - total - voided));
 }
 
 #endif

@@ -2,8 +2,11 @@
  * unique over several clients and threads and strictly increasing within a
  * generator, blocking and callback forms mixed; no round trip while a block
  * lasts; block growth under load; later leases above earlier ones across
- * clients; the id ceiling; bad input. Faults (a lost lease reply, a session
- * expiry, cancel while no server answers) are in test_idgen_faults.c. */
+ * clients; the id ceiling; bad input. Gap-free mode: ids from several
+ * clients and threads are exactly 1..N, one write per id; keyed takes
+ * re-issue the same id to a repeat (a restart); voids. Faults (a lost lease
+ * reply, a session expiry, cancel while no server answers; the same for
+ * gap-free takes) are in test_idgen_faults.c. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -275,6 +278,210 @@ START_TEST(t_idgen_bad_input)
 }
 END_TEST
 
+
+/* ------------------------------------------------------------ gap-free */
+
+#define GF_CLIENTS 3
+#define GF_THREADS 3 /* per client */
+#define GF_IDS 40    /* per thread */
+
+typedef struct gf_worker {
+    zkc_idgen *g;
+    int which;
+    int64_t ids[GF_IDS];
+    int n;
+    char err[256];
+} gf_worker;
+
+static void *gf_thread(void *arg)
+{
+    gf_worker *w = arg;
+    for (int i = 0; i < GF_IDS; i++) {
+        int64_t id = 0;
+        char key[64];
+        int rc;
+        switch ((i + w->which) % 3) {
+        case 0:
+            rc = zkc_idgen_next(w->g, tu_ms(20000), &id);
+            break;
+        case 1:
+            rc = next_async_wait(w->g, tu_ms(20000), &id);
+            break;
+        default:
+            snprintf(key, sizeof key, "order-%d-%d", w->which, i);
+            rc = zkc_idgen_next_keyed(w->g, key, tu_ms(20000), &id);
+            break;
+        }
+        if (rc) {
+            snprintf(w->err, sizeof w->err, "take #%d: %s: %s", i, zkc_strerror(rc), zkc_errmsg());
+            break;
+        }
+        w->ids[w->n++] = id;
+    }
+    return NULL;
+}
+
+START_TEST(t_idgen_gapfree_no_holes)
+{
+    char path[128];
+    tu_unique_path(path, sizeof path, "idg-gapfree");
+    zkc_client *cs[GF_CLIENTS];
+    zkc_idgen *gs[GF_CLIENTS];
+    for (int i = 0; i < GF_CLIENTS; i++) {
+        cs[i] = tu_client(tu_hosts());
+        gs[i] = idg_make_gapfree(cs[i], path);
+    }
+    static gf_worker w[GF_CLIENTS * GF_THREADS];
+    pthread_t th[GF_CLIENTS * GF_THREADS];
+    memset(w, 0, sizeof w);
+    for (int i = 0; i < GF_CLIENTS * GF_THREADS; i++) {
+        w[i].g = gs[i % GF_CLIENTS];
+        w[i].which = i;
+        ck_assert_int_eq(pthread_create(&th[i], NULL, gf_thread, &w[i]), 0);
+    }
+    for (int i = 0; i < GF_CLIENTS * GF_THREADS; i++)
+        pthread_join(th[i], NULL);
+    int64_t *seqs[GF_CLIENTS * GF_THREADS];
+    int lens[GF_CLIENTS * GF_THREADS];
+    for (int i = 0; i < GF_CLIENTS * GF_THREADS; i++) {
+        ck_assert_msg(!w[i].err[0], "worker %d: %s", i, w[i].err);
+        ck_assert_int_eq(w[i].n, GF_IDS);
+        seqs[i] = w[i].ids; /* one thread's takes are applied one after another */
+        lens[i] = w[i].n;
+    }
+    int64_t top = idg_top(cs[0], path);
+    idg_check_gapless(seqs, lens, GF_CLIENTS * GF_THREADS, top, 0, 1);
+    fprintf(stderr, "idgen gap-free: ids 1..%lld from %d clients x %d threads, no hole\n", (long long)top, GF_CLIENTS,
+            GF_THREADS);
+    /* One write per id: an uncontended take is one multi, once the
+     * counter's cache knows the version (the first take below may find it
+     * stale: the other clients wrote last). */
+    int64_t id = 0, prev;
+    ck_assert_msg(zkc_idgen_next(gs[0], tu_ms(10000), &prev) == 0, "take: %s", zkc_errmsg());
+    ck_assert_int_eq(prev, top + 1);
+    zkc_stats s0, s1;
+    zkc_client_stats(cs[0], &s0);
+    for (int i = 0; i < 20; i++) {
+        ck_assert_msg(zkc_idgen_next(gs[0], tu_ms(10000), &id) == 0, "take: %s", zkc_errmsg());
+        ck_assert_int_eq(id, prev + 1);
+        prev = id;
+    }
+    zkc_client_stats(cs[0], &s1);
+    uint64_t writes = s1.requests[ZKC_REQ_MULTI] - s0.requests[ZKC_REQ_MULTI];
+    /* A take's key lives in one of 256 bucket nodes under meta_root; the
+     * first key of a bucket ever finds it missing (a failed multi, the
+     * bucket made by a create, the multi again): once per bucket, ever. */
+    uint64_t buckets = s1.requests[ZKC_REQ_CREATE] - s0.requests[ZKC_REQ_CREATE];
+    fprintf(stderr, "idgen gap-free: 20 ids in %llu writes (%llu new key buckets)\n", (unsigned long long)writes,
+            (unsigned long long)buckets);
+    ck_assert_msg(writes == 20 + buckets, "%llu writes for 20 gap-free ids (%llu new key buckets)",
+                  (unsigned long long)writes, (unsigned long long)buckets);
+    for (int i = 0; i < GF_CLIENTS; i++) {
+        zkc_idgen_destroy(gs[i]);
+        zkc_client_destroy(cs[i]);
+    }
+}
+END_TEST
+
+static void void_cb(zkc_idgen *g, int status, int64_t id, void *ud)
+{
+    async_wait *a = ud;
+    (void)g;
+    pthread_mutex_lock(&a->mu);
+    a->calls++;
+    a->status = status;
+    a->id = id;
+    a->done = 1;
+    pthread_cond_broadcast(&a->cv);
+    pthread_mutex_unlock(&a->mu);
+}
+
+START_TEST(t_idgen_gapfree_keyed_and_void)
+{
+    char path[128], vdir[160];
+    tu_unique_path(path, sizeof path, "idg-void");
+    snprintf(vdir, sizeof vdir, "%s-voided", path);
+    zkc_client *a = tu_client(tu_hosts()), *b = tu_client(tu_hosts());
+    zkc_idgen *ga = idg_make_gapfree(a, path);
+    int64_t id1, id2, again, id3;
+    ck_assert_msg(zkc_idgen_next_keyed(ga, "invoice-A", tu_ms(10000), &id1) == 0, "%s", zkc_errmsg());
+    ck_assert_msg(zkc_idgen_next(ga, tu_ms(10000), &id2) == 0, "%s", zkc_errmsg());
+    ck_assert(id1 == 1 && id2 == 2);
+    /* "a crash": another process repeats the take under the same key and
+     * gets the same id back, without taking another */
+    zkc_idgen_destroy(ga);
+    zkc_idgen *gb = idg_make_gapfree(b, path);
+    ck_assert_msg(zkc_idgen_next_keyed(gb, "invoice-A", tu_ms(10000), &again) == 0, "%s", zkc_errmsg());
+    ck_assert_int_eq(again, 1);
+    ck_assert_msg(zkc_idgen_next_keyed(gb, "invoice-B", tu_ms(10000), &id3) == 0, "%s", zkc_errmsg());
+    ck_assert_int_eq(id3, 3);
+    ck_assert_int_eq(idg_top(b, path), 3);
+    /* The same key under another path is another take there. */
+    char other[128];
+    tu_unique_path(other, sizeof other, "idg-void-other");
+    zkc_idgen *go = idg_make_gapfree(b, other);
+    ck_assert_msg(zkc_idgen_next_keyed(go, "invoice-A", tu_ms(10000), &again) == 0, "%s", zkc_errmsg());
+    ck_assert_int_eq(again, 1);
+    ck_assert_msg(zkc_idgen_next_keyed(go, "invoice-B", tu_ms(10000), &again) == 0, "%s", zkc_errmsg());
+    ck_assert_int_eq(again, 2);
+    zkc_idgen_destroy(go);
+    /* Voids: id 2 will not be used. Twice is fine (a repeat after a lost
+     * reply); an id not taken yet is refused; the callback form names it. */
+    ck_assert_msg(zkc_idgen_void(gb, 2) == 0, "void 2: %s", zkc_errmsg());
+    ck_assert_msg(zkc_idgen_void(gb, 2) == 0, "void 2 again: %s", zkc_errmsg());
+    int rc = zkc_idgen_void(gb, 4);
+    ck_assert_msg(rc == ZKC_EINVAL, "void of an id not taken: %s", zkc_strerror(rc));
+    ck_assert_msg(strstr(zkc_errmsg(), "not taken") != NULL, "%s", zkc_errmsg());
+    async_wait w;
+    memset(&w, 0, sizeof w);
+    pthread_mutex_init(&w.mu, NULL);
+    tu_cond_init_mono(&w.cv);
+    ck_assert_int_eq(zkc_idgen_void_async(gb, 3, void_cb, &w), 0);
+    struct timespec dl;
+    tu_deadline_ts(&dl, tu_ms(30000));
+    pthread_mutex_lock(&w.mu);
+    while (!w.done && pthread_cond_timedwait(&w.cv, &w.mu, &dl) == 0)
+        ;
+    pthread_mutex_unlock(&w.mu);
+    ck_assert_msg(w.done && w.status == 0 && w.id == 3, "void_async: done %d status %d id %lld", w.done, w.status,
+                  (long long)w.id);
+    /* What an auditor sees: the void records, in id order. */
+    tu_raw *raw = tu_raw_open(tu_hosts(), 10000);
+    struct String_vector kids;
+    memset(&kids, 0, sizeof kids);
+    ck_assert_int_eq(zoo_get_children(tu_raw_zh(raw), vdir, 0, &kids), ZOK);
+    ck_assert_int_eq(kids.count, 2);
+    ck_assert_msg((!strcmp(kids.data[0], "0000000000000000002") && !strcmp(kids.data[1], "0000000000000000003")) ||
+                      (!strcmp(kids.data[1], "0000000000000000002") && !strcmp(kids.data[0], "0000000000000000003")),
+                  "void records %s, %s", kids.data[0], kids.data[1]);
+    deallocate_String_vector(&kids);
+    tu_raw_close(raw);
+    pthread_mutex_lock(&w.mu);
+    ck_assert_int_eq(w.calls, 1);
+    pthread_mutex_unlock(&w.mu);
+    pthread_mutex_destroy(&w.mu);
+    pthread_cond_destroy(&w.cv);
+    /* Bad input. */
+    ck_assert_int_eq(zkc_idgen_void(gb, 0), ZKC_EINVAL);
+    ck_assert_int_eq(zkc_idgen_next_keyed(gb, "a/b", 0, &again), ZKC_EINVAL);
+    char longkey[190];
+    memset(longkey, 'k', sizeof longkey - 1);
+    longkey[sizeof longkey - 1] = 0;
+    ck_assert_int_eq(zkc_idgen_next_keyed(gb, longkey, 0, &again), ZKC_EINVAL);
+    ck_assert_int_eq(zkc_idgen_next_keyed(gb, NULL, 0, &again), ZKC_EINVAL);
+    ck_assert_int_eq(zkc_idgen_next_keyed_async(gb, "k", 0, NULL, NULL), ZKC_EINVAL);
+    ck_assert_int_eq(zkc_idgen_void_async(gb, 1, NULL, NULL), ZKC_EINVAL);
+    zkc_idgen *blocks = idg_make(b, path, 10, 10, 0);
+    rc = zkc_idgen_next_keyed(blocks, "invoice-C", 0, &again);
+    ck_assert_msg(rc == ZKC_EINVAL && strstr(zkc_errmsg(), "gap_free"), "keyed in block mode: %s (%s)",
+                  zkc_strerror(rc), zkc_errmsg());
+    zkc_idgen_destroy(blocks);
+    zkc_idgen_destroy(gb);
+    zkc_client_destroy(a);
+    zkc_client_destroy(b);
+}
+END_TEST
+
 #define CASE(s, fn) TU_CASE(s, fn, 90 * tu_scale())
 
 static Suite *idgen_suite(void)
@@ -286,6 +493,8 @@ static Suite *idgen_suite(void)
     CASE(s, t_idgen_later_lease_is_larger);
     CASE(s, t_idgen_max_id);
     CASE(s, t_idgen_bad_input);
+    CASE(s, t_idgen_gapfree_no_holes);
+    CASE(s, t_idgen_gapfree_keyed_and_void);
     return s;
 }
 

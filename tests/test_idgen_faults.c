@@ -6,6 +6,10 @@
  *     generator strictly increasing, ids flow again after LOST;
  *   - no server reachable: leased ids keep flowing, a waiting call is
  *     cancelled exactly once, the lease completes afterwards;
+ *   - gap-free takes: a lost reply is decided by the marker; a take whose
+ *     outcome stays unknown (applied, then no server) is reported with its
+ *     key and handed out by the next call; a session expiry while clients
+ *     take: ids are exactly 1..N, none twice, none unaccounted for;
  *   - the hard limiter: the worst interval of several lengths on the merged
  *     timeline of every client's grants stays within the bound, where the
  *     fixed-window limiter, measured the same way, goes past it. */
@@ -93,6 +97,7 @@ typedef struct ex_worker {
     int n;
     int errors;
     int after_lost;    /* ids got after the expiry was reported */
+    int unknowns;      /* gap-free: ZKC_EUNKNOWN (the next call re-sends) */
     int *lost_seen;    /* atomic flag set by the test */
     int *stop;
     char err[256];
@@ -108,6 +113,9 @@ static void *ex_thread(void *arg)
             w->ids[w->n++] = id;
             if (__atomic_load_n(w->lost_seen, __ATOMIC_ACQUIRE))
                 w->after_lost++;
+        } else if (rc == ZKC_EUNKNOWN) {
+            w->unknowns++; /* gap-free: our key is re-sent by the next call */
+            tu_nap_ms(20);
         } else if (rc == ZKC_ECONNLOSS || rc == ZKC_ESESSIONLOST || rc == ZKC_ETIMEDOUT) {
             w->errors++; /* no id handed out; try again */
             tu_nap_ms(20);
@@ -120,20 +128,22 @@ static void *ex_thread(void *arg)
     return NULL;
 }
 
-START_TEST(t_idgen_session_expiry)
+/* Block mode (gap_free 0) or gap-free mode (1). */
+static void session_expiry(int gap_free)
 {
     zkh_ensemble *e = tu_fault_ensemble(3, FAULT_MAX_SESSION_MS);
     if (!e)
         return;
     char path[128];
-    tu_unique_path(path, sizeof path, "idg-expiry");
+    tu_unique_path(path, sizeof path, gap_free ? "idg-gf-expiry" : "idg-expiry");
     zkc_client *cs[EX_GENS];
     zkc_idgen *gs[EX_GENS];
     tu_events ev;
     tu_events_init(&ev);
     for (int i = 0; i < EX_GENS; i++) {
         cs[i] = client_on(zkh_ensemble_hosts(e), tu_ms(6000), 0);
-        gs[i] = idg_make(cs[i], path, 2, 2, 0); /* a lease every other id: leases in flight at the expiry */
+        /* block mode: a lease every other id, so leases are in flight at the expiry */
+        gs[i] = gap_free ? idg_make_gapfree(cs[i], path) : idg_make(cs[i], path, 2, 2, 0);
     }
     zkc_client_set_listener(cs[0], tu_state_listener, &ev);
     static ex_worker w[EX_GENS];
@@ -170,16 +180,28 @@ START_TEST(t_idgen_session_expiry)
         pthread_join(th[i], NULL);
     int64_t *seqs[EX_GENS];
     int lens[EX_GENS];
+    int unknowns = 0;
     for (int i = 0; i < EX_GENS; i++) {
         ck_assert_msg(!w[i].err[0], "generator %d: %s", i, w[i].err);
+        /* Gap-free: a take whose outcome stayed unknown is re-sent by the
+         * generator's next call; make those calls now. */
+        for (int k = 0; k < w[i].unknowns && w[i].n < EX_MAX; k++) {
+            int rc = zkc_idgen_next(gs[i], tu_ms(30000), &w[i].ids[w[i].n]);
+            ck_assert_msg(rc == 0, "generator %d, settling: %s", i, zkc_errmsg());
+            w[i].n++;
+        }
+        unknowns += w[i].unknowns;
         seqs[i] = w[i].ids;
         lens[i] = w[i].n;
     }
     int64_t top = idg_top(cs[1], path);
-    int total = idg_check(seqs, lens, EX_GENS, top);
-    fprintf(stderr, "idgen expiry: %d ids (%d, %d, %d), %d ids on the expired client after LOST, "
+    /* a re-sent key hands out an older id: order holds only without one */
+    int total = idg_check_seqs(seqs, lens, EX_GENS, top, unknowns == 0);
+    if (gap_free)
+        idg_check_gapless(seqs, lens, EX_GENS, top, 0, unknowns == 0);
+    fprintf(stderr, "idgen%s expiry: %d unknown outcomes settled; %d ids (%d, %d, %d), %d ids on the expired client after LOST, "
             "%d/%d/%d calls without an id; top leased %lld\n",
-            total, w[0].n, w[1].n, w[2].n, w[0].after_lost, w[0].errors, w[1].errors, w[2].errors,
+            gap_free ? " gap-free" : "", unknowns, total, w[0].n, w[1].n, w[2].n, w[0].after_lost, w[0].errors, w[1].errors, w[2].errors,
             (long long)top);
     ck_assert_msg(w[0].after_lost >= 20, "only %d ids after LOST on the expired client", w[0].after_lost);
     for (int i = 0; i < EX_GENS; i++) {
@@ -189,6 +211,17 @@ START_TEST(t_idgen_session_expiry)
     }
     tu_events_destroy(&ev);
     tu_fault_ensemble_done(e);
+}
+
+START_TEST(t_idgen_session_expiry)
+{
+    session_expiry(0);
+}
+END_TEST
+
+START_TEST(t_idgen_gapfree_session_expiry)
+{
+    session_expiry(1);
 }
 END_TEST
 
@@ -235,6 +268,87 @@ START_TEST(t_idgen_no_server_cancel)
     /* The lease in flight goes on and serves the next call. */
     ck_assert_msg(zkc_idgen_next(g, tu_ms(60000), &id) == 0, "after the blackhole: %s", zkc_errmsg());
     ck_assert_msg(id >= 6, "id %lld reused", (long long)id);
+    tu_nap_ms(200); /* pacing: a second callback would have come by now */
+    ck_assert_int_eq(tu_events_total(&r.ev), 1);
+    zkc_idgen_destroy(g);
+    zkc_client_destroy(c);
+    zkh_proxy_stop(px);
+    tu_events_destroy(&r.ev);
+    tu_fault_ensemble_done(e);
+}
+END_TEST
+
+
+/* ------------------------------------------------ gap-free: lost reply, unknown outcome */
+
+START_TEST(t_idgen_gapfree_lost_and_unknown)
+{
+    zkh_ensemble *e = tu_fault_ensemble(3, FAULT_MAX_SESSION_MS);
+    if (!e)
+        return;
+    char path[128];
+    tu_unique_path(path, sizeof path, "idg-gf-unknown");
+    zkh_proxy *px = NULL;
+    /* Session 6 s: the blackhole below is noticed in ~4 s; operation timeout
+     * 8 s: then no server can be reached to decide. */
+    zkc_client *c = proxied_client(e, &px, tu_ms(6000), tu_ms(8000));
+    zkc_idgen *g = idg_make_gapfree(c, path);
+    /* Every key bucket exists: a take's first multi is then its only one (a
+     * key in a missing bucket fails first, and the take below must apply). */
+    tu_raw *raw = tu_raw_open(zkh_ensemble_hosts(e), 10000);
+    for (int b = 0; b < 256; b++) {
+        char dir[64];
+        snprintf(dir, sizeof dir, "/zkcoord/keys/%02x", b);
+        tu_raw_mkdirs(raw, dir);
+    }
+    tu_raw_close(raw);
+    int64_t got[8];
+    int n = 0;
+    for (int i = 1; i <= 3; i++) {
+        ck_assert_msg(zkc_idgen_next(g, tu_ms(20000), &got[n]) == 0, "id %d: %s", i, zkc_errmsg());
+        ck_assert_int_eq(got[n], i);
+        n++;
+    }
+    /* Lost reply: applied, decided by the marker after reconnecting. */
+    zkh_proxy_drop_reply(px, OP_MULTI, 1);
+    ck_assert_msg(zkc_idgen_next(g, tu_ms(30000), &got[n]) == 0, "after a lost reply: %s", zkc_errmsg());
+    ck_assert_int_eq(zkh_proxy_faults_fired(px), 1);
+    ck_assert_msg(got[n] == 4, "id %lld after a lost reply (want 4)", (long long)got[n]);
+    n++;
+    ck_assert_msg(zkc_idgen_next(g, tu_ms(20000), &got[n]) == 0, "%s", zkc_errmsg());
+    ck_assert_int_eq(got[n], 5); /* and the counter's cache is fresh again: the next write applies */
+    n++;
+    /* Unknown outcome: the write reaches the server (applied), its reply is
+     * held back, then no server answers at all. */
+    static cb_rec r;
+    tu_events_init(&r.ev);
+    int fired = zkh_proxy_faults_fired(px);
+    zkh_proxy_delay_reply(px, OP_MULTI, 1, 120000);
+    ck_assert_int_eq(zkc_idgen_next_async(g, 0, rec_cb, &r), 0);
+    /* The delay fires when the server's reply reaches the proxy: applied. */
+    long long dl = tu_now_ms() + tu_ms(10000);
+    while (zkh_proxy_faults_fired(px) == fired && tu_now_ms() < dl)
+        tu_nap_ms(5); /* pacing: the proxy has no event for a fault firing */
+    ck_assert_msg(zkh_proxy_faults_fired(px) > fired, "the take's reply never came back from the server");
+    zkh_proxy_blackhole(px, 1);
+    ck_assert_msg(tu_events_wait_total(&r.ev, 1, tu_ms(90000)) >= 0, "no callback for the take with no server");
+    long long at;
+    int64_t val;
+    int ev = tu_events_get(&r.ev, 0, &at, &val);
+    ck_assert_msg(ev == -ZKC_EUNKNOWN, "take with no server ended with %s (id %lld), not ZKC_EUNKNOWN",
+                  ev == 1 ? "success" : zkc_strerror(-ev), (long long)val);
+    zkh_proxy_blackhole(px, 0);
+    /* The next call re-sends the key: the id taken is handed out now. */
+    ck_assert_msg(zkc_idgen_next(g, tu_ms(60000), &got[n]) == 0, "after the blackhole: %s", zkc_errmsg());
+    ck_assert_msg(got[n] == 6, "id %lld after the unknown take (want 6: the id it took)", (long long)got[n]);
+    n++;
+    ck_assert_msg(zkc_idgen_next(g, tu_ms(20000), &got[n]) == 0, "%s", zkc_errmsg());
+    ck_assert_int_eq(got[n], 7);
+    n++;
+    int64_t *seqs[1] = {got};
+    int lens[1] = {n};
+    idg_check_gapless(seqs, lens, 1, idg_top(c, path), 0, 1);
+    fprintf(stderr, "idgen gap-free: lost reply and unknown outcome: ids 1..%d, no hole\n", n);
     tu_nap_ms(200); /* pacing: a second callback would have come by now */
     ck_assert_int_eq(tu_events_total(&r.ev), 1);
     zkc_idgen_destroy(g);
@@ -418,6 +532,8 @@ static Suite *idgen_faults_suite(void)
     CASE(s, t_idgen_lease_reply_lost);
     CASE(s, t_idgen_session_expiry);
     CASE(s, t_idgen_no_server_cancel);
+    CASE(s, t_idgen_gapfree_lost_and_unknown);
+    CASE(s, t_idgen_gapfree_session_expiry);
     CASE(s, t_ratelimit_hard_every_interval);
     return s;
 }

@@ -300,24 +300,34 @@ static int worker_main(const cfg *c, int index)
     if (zkc_election_create(cl, p, who, NULL, 0, &el) != 0 ||
         zkc_election_lead_async(el, ZKC_FOREVER, reaper_led, NULL) != 0)
         fprintf(stderr, "worker: reaper election: %s\n", zkc_errmsg());
-    zkc_counter *next, *done;
+    zkc_counter *done;
+    /* Order numbers from the id generator: never one twice, across crashes
+     * and lost replies. Blocks of 1, so claims spread over the workers; a
+     * number a crashed worker never used is finished by the sweep below. */
+    zkc_idgen *next;
+    zkc_idgen_options io;
+    zkc_idgen_options_init(&io);
+    io.block = io.max_block = 1;
+    io.grow_ms = 0;
     path_of(c, "orders/next", p, sizeof p);
-    zkc_counter_create(cl, p, NULL, &next);
+    if (zkc_idgen_create(cl, p, &io, &next) != 0) {
+        fprintf(stderr, "worker: order numbers: %s\n", zkc_errmsg());
+        return 1;
+    }
     path_of(c, "orders/done", p, sizeof p);
     zkc_counter_create(cl, p, NULL, &done);
-    /* Claim orders: a counter add hands out each number exactly once. */
     for (;;) {
-        zkc_counter_result r;
-        int rc = zkc_counter_add(next, 1, NULL, &r);
+        int64_t num;
+        int rc = zkc_idgen_next(next, ZKC_FOREVER, &num);
         if (rc) {
             fprintf(stderr, "worker: claim: %s\n", zkc_errmsg());
             continue;
         }
-        if (r.after > c->orders)
+        if (num > c->orders)
             break;
-        if (process(c, inv, done, (int)r.after, 1) != 0)
+        if (process(c, inv, done, (int)num, 1) != 0)
             ws.retries++; /* the sweep finishes it */
-        if (r.after % 8 == 0)
+        if (num % 8 == 0)
             reap_if_leader(inv, el, rlog);
     }
     /* Sweep: every order this worker is responsible for ends final, even those
@@ -361,7 +371,7 @@ static int worker_main(const cfg *c, int index)
         }
         exporter_stop(mx);
     }
-    zkc_counter_destroy(next);
+    zkc_idgen_destroy(next);
     zkc_counter_destroy(done);
     zkc_inventory_destroy(inv);
     zkc_client_destroy(cl);

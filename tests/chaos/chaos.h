@@ -169,6 +169,7 @@ enum {
     V_INCOMPLETE,        /* a call of a live process never returned */
     V_WORKER,            /* a worker crashed or did not quiesce */
     V_HARNESS,           /* the ensemble did not recover (not the library's fault, still a failure) */
+    V_IDGEN,             /* an id handed out twice, or not increasing within a generator */
     V_NKINDS
 };
 extern const char *const ch_vnames[V_NKINDS];

@@ -1129,6 +1129,75 @@ static void check_opwatch(ctx *x)
 
 /* ---------------------------------------------------------------- entry */
 
+/* Order numbers (worker.c's idgen_thread): per generator path, no id handed
+ * out twice across every worker, replacement and fault; within one worker
+ * process ids increase (blocks: always; gap-free: except the one id handed
+ * out by a key re-sent after ZKC_EUNKNOWN, so the order check restarts
+ * there). */
+typedef struct idg_ent {
+    int64_t id;
+    int wid;
+    int64_t t;
+} idg_ent;
+
+static int idg_ent_cmp(const void *a, const void *b)
+{
+    const idg_ent *x = a, *y = b;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static void check_idgen(ctx *x)
+{
+    idg_ent *all[2] = {NULL, NULL};
+    size_t n[2] = {0, 0}, cap[2] = {0, 0};
+    for (int i = 0; i < x->nw; i++) {
+        FILE *fp = worker_file(x, "hist", x->w[i].wid);
+        if (!fp)
+            continue;
+        char *line = NULL;
+        size_t lcap = 0;
+        ssize_t len;
+        int64_t last[2] = {0, 0};
+        while ((len = getline(&line, &lcap, fp)) > 0) {
+            if (line[len - 1] != '\n')
+                break; /* a torn last line of a killed process */
+            if (!strstr(line, " GRET "))
+                continue;
+            int k = (int)kvi(line, "gen", 0) != 0;
+            int rc = (int)kvi(line, "rc", 0);
+            int64_t id = kvi(line, "id", 0), t = strtoll(line, NULL, 10);
+            if (rc == ZKC_EUNKNOWN && k)
+                last[k] = 0;
+            if (rc != 0)
+                continue;
+            if (id <= last[k])
+                viol(x, V_IDGEN, "worker %d, %s generator: id %" PRId64 " after %" PRId64 " (t=%" PRId64 ")",
+                     x->w[i].wid, k ? "gap-free" : "block", id, last[k], t);
+            last[k] = id;
+            if (n[k] == cap[k]) {
+                cap[k] = cap[k] ? cap[k] * 2 : 1024;
+                all[k] = realloc(all[k], cap[k] * sizeof *all[k]);
+            }
+            all[k][n[k]++] = (idg_ent){id, x->w[i].wid, t};
+        }
+        free(line);
+        fclose(fp);
+    }
+    for (int k = 0; k < 2; k++) {
+        if (n[k])
+            qsort(all[k], n[k], sizeof *all[k], idg_ent_cmp);
+        for (size_t j = 1; j < n[k]; j++)
+            if (all[k][j].id == all[k][j - 1].id)
+                viol(x, V_IDGEN, "%s generator: id %" PRId64 " handed out twice (worker %d at t=%" PRId64
+                     ", worker %d at t=%" PRId64 ")", k ? "gap-free" : "block", all[k][j].id, all[k][j - 1].wid,
+                     all[k][j - 1].t, all[k][j].wid, all[k][j].t);
+        if (!x->in->quiet)
+            printf("idgen: %s generator: %zu ids handed out, distinct%s\n", k ? "gap-free" : "block", n[k],
+                   n[k] ? "" : " (none: the workload did not run)");
+        free(all[k]);
+    }
+}
+
 int ch_check(const ch_check_in *in, ch_check_out *out)
 {
     ctx x;
@@ -1154,6 +1223,7 @@ int ch_check(const ch_check_in *in, ch_check_out *out)
     check_inventory(&x);
     check_calls(&x);
     check_opwatch(&x);
+    check_idgen(&x);
     if (!in->quiet)
         print_results(&x);
     for (int i = 0; i < x.nw; i++) {

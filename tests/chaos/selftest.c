@@ -150,7 +150,7 @@ static int64_t first_trouble(const lines *f)
 
 enum {
     M_FENCE_STALE, M_FENCE_REJECT, M_TOKEN_ORDER, M_OVERLAP, M_SUM, M_CHAIN, M_BOUND, M_REPLAY, M_UNKNOWN,
-    M_CALLBACK, M_INCOMPLETE, M_WORKER, M_INV_UNITS, M_INV_DOUBLE, M_N
+    M_CALLBACK, M_INCOMPLETE, M_WORKER, M_INV_UNITS, M_INV_DOUBLE, M_IDGEN, M_N
 };
 
 static const struct {
@@ -171,6 +171,7 @@ static const struct {
     {V_WORKER, "a worker that never started"},
     {V_INV_UNITS, "a restock reported failed although the units arrived"},
     {V_INV_DOUBLE, "units held beyond what the granted requests asked"},
+    {V_IDGEN, "an order number handed out a second time"},
 };
 
 /* Apply mutation m to f (one worker's history). 1 if applied. */
@@ -335,6 +336,21 @@ static int mutate(int m, lines *f, uint64_t inexact, uint64_t inexact_skus)
             }
         }
         return 0;
+    case M_IDGEN: {
+        /* A later id of the block generator repeats an earlier one. */
+        int first = -1;
+        for (int i = 0; i < f->n; i++) {
+            if (!f->l[i] || !is_ev(f->l[i], "GRET") || kvi(f->l[i], "gen", 0) != 0 || kvi(f->l[i], "rc", 1) != 0)
+                continue;
+            if (first < 0) {
+                first = i;
+                continue;
+            }
+            set_kvi(&f->l[i], "id", kvi(f->l[first], "id", 0));
+            return 1;
+        }
+        return 0;
+    }
     case M_INV_DOUBLE:
         /* A request confirmed (sold) at the end: claim it asked for nothing. */
         for (int i = 0; i < f->n; i++) {

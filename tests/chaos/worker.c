@@ -660,6 +660,41 @@ static void *counter_thread(void *arg)
     return NULL;
 }
 
+/* ---------------------------------------------------------------- order numbers */
+
+/* One thread, two generators on shared paths: blocks (4..16, growing) and
+ * gap-free. GRET gen=<0 blocks|1 gap-free> rc id: check.c wants no id twice
+ * per path across every worker and fault, and ids increasing within a
+ * generator (gap-free: except the one id a re-sent key hands out after
+ * ZKC_EUNKNOWN). Paced at 20 calls/s. */
+static void *idgen_thread(void *arg)
+{
+    uint64_t rng = *(uint64_t *)arg;
+    zkc_idgen *g[2] = {NULL, NULL};
+    for (int k = 0; k < 2; k++) {
+        zkc_idgen_options o;
+        zkc_idgen_options_init(&o);
+        o.block = 4;
+        o.max_block = 16;
+        o.grow_ms = 200;
+        o.gap_free = k;
+        if (zkc_idgen_create(W.c, k ? CH_ROOT "/ids-gf" : CH_ROOT "/ids", &o, &g[k]) != 0) {
+            ch_log(W.h, "ERROR what=idgen_create msg=%s", zkc_errmsg());
+            return NULL;
+        }
+    }
+    while (!stopping()) {
+        int k = (int)(ch_rand(&rng) % 2);
+        int64_t id = 0;
+        int rc = zkc_idgen_next(g[k], 5000, &id);
+        ch_log(W.h, "GRET gen=%d rc=%d id=%" PRId64, k, rc, rc == 0 ? id : 0);
+        ch_nap_ms(50);
+    }
+    zkc_idgen_destroy(g[0]);
+    zkc_idgen_destroy(g[1]);
+    return NULL;
+}
+
 /* ---------------------------------------------------------------- inventory */
 
 typedef struct held_res {
@@ -923,7 +958,7 @@ int ch_worker_main(int argc, char **argv)
     lthread *lt = calloc((size_t)nl + 1, sizeof *lt);
     cthread *ct = calloc((size_t)nc + 1, sizeof *ct);
     ithread *it = calloc((size_t)ni + 1, sizeof *it);
-    pthread_t *th = calloc((size_t)(nl + nc + ni) + 1, sizeof *th);
+    pthread_t *th = calloc((size_t)(nl + nc + ni) + 2, sizeof *th);
     if (!lt || !ct || !it || !th)
         return 3;
     int nth = 0;
@@ -947,6 +982,9 @@ int ch_worker_main(int argc, char **argv)
         it[i].rng = ch_mix(W.seed, (uint64_t)W.wid * 1000 + 200 + (uint64_t)i);
         pthread_create(&th[nth++], NULL, inv_thread, &it[i]);
     }
+    static uint64_t idg_rng;
+    idg_rng = ch_mix(W.seed, (uint64_t)W.wid * 1000 + 300);
+    pthread_create(&th[nth++], NULL, idgen_thread, &idg_rng);
     if (ready_fd >= 0) {
         char b = 'R';
         if (write(ready_fd, &b, 1) != 1)

@@ -40,6 +40,27 @@ run 2 $C id take /cli/ids
 grep -q "unknown operation" "$T/err" || fail "unknown operation: no clear message"
 ok "bad path, -n 0, missing path or operation exit 2 with a message"
 
+# --gap-free: one write per id, consecutive across runs; --key repeats; void.
+run 0 $C id next /cli/invoices --gap-free -n 3
+seq 1 3 > "$T/want"
+diff -u "$T/want" "$T/out" >&2 || fail "--gap-free -n 3: $(cat "$T/out")"
+run 0 $C id next /cli/invoices --key order-17
+[ "$(cat "$T/out")" = 4 ] || fail "--key order-17 printed $(cat "$T/out"), not 4"
+run 0 $C id next /cli/invoices --key order-17
+[ "$(cat "$T/out")" = 4 ] || fail "a repeat of --key order-17 printed $(cat "$T/out"), not 4"
+run 0 $C id next /cli/invoices --gap-free
+[ "$(cat "$T/out")" = 5 ] || fail "--gap-free after the keyed take printed $(cat "$T/out"), not 5"
+ok "--gap-free prints 1..5 with no hole; --key repeats its id"
+run 0 $C id void /cli/invoices 2
+run 0 $C id void /cli/invoices 2
+run 0 $C --json id void /cli/invoices 3
+[ "$(cat "$T/out")" = '{"path":"/cli/invoices","voided":3}' ] || fail "void --json: $(cat "$T/out")"
+run 2 $C id void /cli/invoices 6
+grep -q "not taken" "$T/err" || fail "void of an id not taken: no clear message"
+run 2 $C id void /cli/invoices
+run 2 $C id next /cli/invoices --key k -n 2
+ok "void records a taken id (twice is fine), refuses one not taken"
+
 # No server: nothing leased, exit 4.
 run 4 timeout -s KILL 30 "$ZKCOORD" --hosts 127.0.0.1:1 --connect-timeout 1000 id next /cli/ids
 ok "no server exits 4"
