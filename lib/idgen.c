@@ -466,8 +466,8 @@ static void gf_update(zkc_idgen *g, const char *key, zkc_update *u)
 {
     memset(u, 0, sizeof *u);
     u->key = key;
-    u->has_ceiling = 1;
-    u->ceiling = g->max_id;
+    u->bounds.has_ceiling = 1;
+    u->bounds.ceiling = g->max_id;
 }
 
 typedef struct gf_take {
