@@ -210,6 +210,11 @@ int op_raw_lock_cycle(worker *w)
     snprintf(prefix, sizeof prefix, "%s/lock-", parent);
     int z = zoo_create(rc->zh, prefix, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, ZOO_EPHEMERAL_SEQUENTIAL, node, sizeof node);
     w->req[ZKC_REQ_CREATE]++;
+    /* A write with no answer (a loaded machine) is a failed cycle, not a
+     * failed scenario: any node it left is this session's and ephemeral, and
+     * nobody waits behind it in an uncontended floor. */
+    if (z == ZOPERATIONTIMEOUT || z == ZCONNECTIONLOSS)
+        return OP_FAIL;
     if (z != ZOK)
         return raw_err(w, z, "create");
     struct String_vector sv = {0, NULL};
@@ -219,6 +224,8 @@ int op_raw_lock_cycle(worker *w)
     deallocate_String_vector(&sv);
     z = zoo_delete(rc->zh, node, -1);
     w->req[ZKC_REQ_DELETE]++;
+    if (z == ZOPERATIONTIMEOUT || z == ZCONNECTIONLOSS)
+        return OP_FAIL;
     if (z != ZOK)
         return raw_err(w, z, "delete");
     return OP_OK;
