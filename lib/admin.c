@@ -39,6 +39,7 @@ typedef struct cleanup_op {
     char *lock_root, *txn, *keys;
     int64_t cutoff;
     zkc_cleanup_report rep;
+    int swept;        /* key-store sweeps done: markers, then keys */
     int list_zrc;     /* a key-store sweep could not list list_path */
     char *list_path;
     frame stack[TREE_DEPTH_MAX + 2];
@@ -129,73 +130,51 @@ static void sweep_decide(zkc__ks_item *it, zkc__req *r)
         zkc__ks_skip(it);
 }
 
-/* A sweep's end: 0 to go on with the next part of the pass (else the call
- * is finished). */
-static int sweep_end(cleanup_op *co, const zkc__ks_counts *n, int64_t *count)
+static void sweep_done(void *ud, const zkc__ks_counts *n);
+
+static const zkc__ks_ops sweep_store = {
+    .inflight = 1, /* one request at a time, as the whole pass */
+    .decide = sweep_decide,
+    .list_failed = sweep_list_failed,
+    .go_on = sweep_go_on,
+    .done = sweep_done,
+};
+
+/* The markers (flat), then the key buckets. */
+static void sweep(cleanup_op *co)
 {
+    int keys = co->swept > 0;
+    if (zkc__ks_walk_start(co->op.c, keys ? co->keys : co->txn, keys, &sweep_store, co->dry_run, co))
+        zkc__op_finish(&co->op, ZKC_ENOMEM, "out of memory");
+}
+
+static void sweep_done(void *ud, const zkc__ks_counts *n)
+{
+    cleanup_op *co = ud;
     co->rep.examined += n->examined;
-    *count += n->deleted;
+    *(co->swept++ ? &co->rep.keys : &co->rep.markers) += n->deleted;
     if (n->enomem || (co->list_zrc && !co->list_path)) {
         zkc__op_finish(&co->op, ZKC_ENOMEM, "out of memory");
-        return -1;
+        return;
     }
     if (co->list_zrc) {
         fail(co, co->list_zrc, "listing", co->list_path);
-        return -1;
+        return;
     }
     if (co->op.c->closing) {
         zkc__op_finish(&co->op, ZKC_ECANCELED, "cleanup: the client is being destroyed");
-        return -1;
-    }
-    return 0;
-}
-
-static const zkc__ks_ops markers_store, keys_store;
-
-static void sweep(cleanup_op *co, const char *dir, const zkc__ks_ops *store)
-{
-    if (zkc__ks_walk_start(co->op.c, dir, store, co->dry_run, co))
-        zkc__op_finish(&co->op, ZKC_ENOMEM, "out of memory");
-}
-
-static void markers_done(void *ud, const zkc__ks_counts *n)
-{
-    cleanup_op *co = ud;
-    if (sweep_end(co, n, &co->rep.markers) == 0)
-        sweep(co, co->keys, &keys_store);
-}
-
-static void keys_done(void *ud, const zkc__ks_counts *n)
-{
-    cleanup_op *co = ud;
-    if (sweep_end(co, n, &co->rep.keys) != 0)
         return;
+    }
+    if (co->swept < 2) {
+        sweep(co);
+        return;
+    }
     if (co->lock_root && push(co, co->lock_root, 0)) {
         zkc__op_finish(&co->op, ZKC_ENOMEM, "out of memory");
         return;
     }
-    step(co);
+    step(co); /* the lock tree */
 }
-
-static const zkc__ks_ops markers_store = {
-    .bucketed = 0,
-    .with_data = 0,
-    .inflight = 1,
-    .decide = sweep_decide,
-    .list_failed = sweep_list_failed,
-    .go_on = sweep_go_on,
-    .done = markers_done,
-};
-
-static const zkc__ks_ops keys_store = {
-    .bucketed = 1,
-    .with_data = 0,
-    .inflight = 1,
-    .decide = sweep_decide,
-    .list_failed = sweep_list_failed,
-    .go_on = sweep_go_on,
-    .done = keys_done,
-};
 
 /* ---- the servers' clock */
 
@@ -236,7 +215,7 @@ static void clock_done(void *arg, int zrc, int64_t now)
         cutoff = now - 2 * session;
     co->cutoff = cutoff;
     /* Markers first, then keys, then the lock tree. */
-    sweep(co, co->txn, &markers_store);
+    sweep(co);
 }
 
 static void cleanup_start(zkc__op *op)

@@ -188,7 +188,6 @@ static void reap_done(void *ud, const zkc__ks_counts *n)
 }
 
 static const zkc__ks_ops reap_store = {
-    .bucketed = 1,
     .with_data = 1,
     .inflight = RES_REAP_INFLIGHT,
     .decide = reap_decide,
@@ -210,7 +209,7 @@ static void reap_clock_done(zkc__req *r)
     /* The leader stamped this write: a time the servers' clock has reached
      * (clock.c, which takes it as a sample too). */
     rp->now = zkc__clock_sample(r->c, (int64_t)r->tag, &r->stat);
-    if (zkc__ks_walk_start(r->c, rp->inv->req_dir, &reap_store, 0, rp))
+    if (zkc__ks_walk_start(r->c, rp->inv->req_dir, 1, &reap_store, 0, rp))
         abort();
 }
 

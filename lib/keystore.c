@@ -34,6 +34,7 @@ struct zkc__ks_walk {
     const zkc__ks_ops *ops;
     void *ud;
     int dry_run;
+    int bucketed;
     char *dir;
     char **buckets; /* bucketed: the buckets of dir */
     int nb, bi;
@@ -162,7 +163,7 @@ static void next_bucket(zkc__ks_walk *w)
  * bucket, or the end. */
 static void pump(zkc__ks_walk *w)
 {
-    const char *kdir = w->ops->bucketed ? w->bucket : w->dir;
+    const char *kdir = w->bucketed ? w->bucket : w->dir;
     while (!w->halt && w->inflight < w->ops->inflight && w->ki < w->nk) {
         if (!w->ops->go_on(w->ud, ZKC__KS_AT_ITEM)) {
             halt(w, 0);
@@ -186,7 +187,7 @@ static void pump(zkc__ks_walk *w)
     }
     if (w->inflight > 0)
         return;
-    if (w->halt || !w->ops->bucketed)
+    if (w->halt || !w->bucketed)
         finish(w);
     else
         next_bucket(w);
@@ -204,7 +205,7 @@ static void dir_listed(zkc__req *r)
         finish(w);
         return;
     }
-    if (w->ops->bucketed) {
+    if (w->bucketed) {
         w->buckets = v;
         w->nb = n;
         next_bucket(w);
@@ -215,7 +216,7 @@ static void dir_listed(zkc__req *r)
     }
 }
 
-int zkc__ks_walk_start(zkc_client *c, const char *dir, const zkc__ks_ops *ops, int dry_run, void *ud)
+int zkc__ks_walk_start(zkc_client *c, const char *dir, int bucketed, const zkc__ks_ops *ops, int dry_run, void *ud)
 {
     zkc__ks_walk *w = calloc(1, sizeof *w);
     if (!w || !(w->dir = strdup(dir))) {
@@ -226,6 +227,7 @@ int zkc__ks_walk_start(zkc_client *c, const char *dir, const zkc__ks_ops *ops, i
     w->ops = ops;
     w->ud = ud;
     w->dry_run = dry_run;
+    w->bucketed = bucketed;
     if (!ops->go_on(ud, ZKC__KS_AT_TOP)) {
         halt(w, 0);
         finish(w);

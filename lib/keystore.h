@@ -34,7 +34,6 @@ typedef struct zkc__ks_counts {
 } zkc__ks_counts;
 
 typedef struct zkc__ks_ops {
-    int bucketed;  /* <dir>/<bucket>/<key>, else <dir>/<key> */
     int with_data; /* read each record with zkc__get, else zkc__exists */
     int inflight;  /* reads (and the store's work on them) in flight at most */
     /* Every record read: r->rc, r->stat (and the value if with_data). The
@@ -53,10 +52,11 @@ typedef struct zkc__ks_ops {
     void (*done)(void *ud, const zkc__ks_counts *n);
 } zkc__ks_ops;
 
-/* Engine: walk dir (its records older than what the store judges; the store
- * reads the servers' "now" before, clock.c). dry_run: zkc__ks_delete counts
- * and sends nothing. Returns ZKC_ENOMEM (done not called) or 0. */
-int zkc__ks_walk_start(zkc_client *c, const char *dir, const zkc__ks_ops *ops, int dry_run, void *ud);
+/* Engine: walk dir, bucketed (<dir>/<bucket>/<key>) or flat (<dir>/<key>);
+ * the store judges each record (against the servers' "now" it read before,
+ * clock.c). dry_run: zkc__ks_delete counts and sends nothing. Returns
+ * ZKC_ENOMEM (done not called) or 0. */
+int zkc__ks_walk_start(zkc_client *c, const char *dir, int bucketed, const zkc__ks_ops *ops, int dry_run, void *ud);
 
 /* The item is to go: deleted at `version` (the one examined: a record
  * rewritten since is left alone). */
