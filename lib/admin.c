@@ -1,18 +1,19 @@
 /* Administrative cleanup: a chain of requests on the engine, one at a time
- * (not a hot path; clarity over speed). The walk is an explicit stack of
- * directory frames so that it needs no thread of its own:
+ * (not a hot path; clarity over speed), with no thread of its own:
  *   1. the servers' "now": a time their clock has reached for sure (clock.c's
  *      lower bound: the mtime of a touch of <meta_root>/clock);
- *   2. a SWEEP frame per directory of markers (<meta_root>/txn) and of key
- *      buckets (below <meta_root>/keys, listed by a BUCKETS frame): children
+ *   2. two key-store sweeps (keystore.c, one read in flight): the markers
+ *      (<meta_root>/txn, flat) and the key buckets (<meta_root>/keys): records
  *      unchanged since the cutoff, childless and persistent, are deleted;
- *   3. TREE frames below lock_root, depth first and post-order, so that a
- *      parent this pass empties goes too.
+ *   3. the lock tree below lock_root, an explicit stack of directory frames,
+ *      depth first and post-order, so that a parent this pass empties goes
+ *      too (not a key store: its judgement needs the subtree first).
  * Every delete is conditional on the version examined. Only listing the
  * directories we were given (and the key buckets) can fail the call; a child
  * that vanished or changed while we looked is skipped. */
 #include "clock.h"
 #include "internal.h"
+#include "keystore.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -21,19 +22,15 @@
 
 #define TREE_DEPTH_MAX 32
 
-enum { F_SWEEP, F_BUCKETS, F_TREE };
-
 typedef struct frame {
-    int kind;
     char *path;
     char **children;
     int n, i;
     int listed;
-    int depth;      /* > 0: pushed for its parent's child */
-    int64_t *count; /* F_SWEEP: markers or keys */
-    char *child;    /* children[i] being examined */
-    zkc__stat st;   /* its stat */
-    int after;      /* F_TREE: back from the child's own frame */
+    int depth;    /* > 0: pushed for its parent's child */
+    char *child;  /* children[i] being examined */
+    zkc__stat st; /* its stat */
+    int after;    /* back from the child's own frame */
 } frame;
 
 typedef struct cleanup_op {
@@ -42,7 +39,10 @@ typedef struct cleanup_op {
     char *lock_root, *txn, *keys;
     int64_t cutoff;
     zkc_cleanup_report rep;
-    frame stack[TREE_DEPTH_MAX + 3];
+    int swept;        /* key-store sweeps done: markers, then keys */
+    int list_zrc;     /* a key-store sweep could not list list_path */
+    char *list_path;
+    frame stack[TREE_DEPTH_MAX + 2];
     int top;
     zkc_admin_cleanup_cb cb; /* async form, else NULL */
     void *ud;
@@ -60,15 +60,13 @@ static void frame_free(frame *f)
     memset(f, 0, sizeof *f);
 }
 
-static int push(cleanup_op *co, int kind, const char *path, int depth, int64_t *count)
+static int push(cleanup_op *co, const char *path, int depth)
 {
     frame *f = &co->stack[co->top];
     memset(f, 0, sizeof *f);
     if (!(f->path = strdup(path)))
         return ZKC_ENOMEM;
-    f->kind = kind;
     f->depth = depth;
-    f->count = count;
     co->top++;
     return 0;
 }
@@ -92,6 +90,7 @@ static void cleanup_release(zkc__op *op)
     free(co->lock_root);
     free(co->txn);
     free(co->keys);
+    free(co->list_path);
     free(co);
 }
 
@@ -101,6 +100,80 @@ static void fail(cleanup_op *co, int zrc, const char *what, const char *path)
     if (zrc == ZR_CLOSING)
         e = ZKC_ECANCELED;
     zkc__op_finish(&co->op, e, "cleanup: %s %s: %s", what, path, zkc__zrc_name(zrc));
+}
+
+/* ---- the key stores: markers and key buckets (keystore.c) */
+
+static int sweep_go_on(void *ud, int where)
+{
+    cleanup_op *co = ud;
+    (void)where; /* checked before every request, as the lock tree's walk does */
+    return !co->op.c->closing;
+}
+
+static int sweep_list_failed(void *ud, const char *dir, int zrc)
+{
+    cleanup_op *co = ud;
+    co->list_zrc = zrc;
+    co->list_path = strdup(dir); /* NULL: reported as out of memory */
+    return 1;
+}
+
+/* Childless, persistent and unchanged since the cutoff; a record that could
+ * not be read is left for the next pass. */
+static void sweep_decide(zkc__ks_item *it, zkc__req *r)
+{
+    cleanup_op *co = it->ud;
+    if (r->rc == ZR_OK && r->stat.mtime < co->cutoff && r->stat.num_children == 0 && r->stat.ephemeral_owner == 0)
+        zkc__ks_delete(it, r->stat.version);
+    else
+        zkc__ks_skip(it);
+}
+
+static void sweep_done(void *ud, const zkc__ks_counts *n);
+
+static const zkc__ks_ops sweep_store = {
+    .inflight = 1, /* one request at a time, as the whole pass */
+    .decide = sweep_decide,
+    .list_failed = sweep_list_failed,
+    .go_on = sweep_go_on,
+    .done = sweep_done,
+};
+
+/* The markers (flat), then the key buckets. */
+static void sweep(cleanup_op *co)
+{
+    int keys = co->swept > 0;
+    if (zkc__ks_walk_start(co->op.c, keys ? co->keys : co->txn, keys, &sweep_store, co->dry_run, co))
+        zkc__op_finish(&co->op, ZKC_ENOMEM, "out of memory");
+}
+
+static void sweep_done(void *ud, const zkc__ks_counts *n)
+{
+    cleanup_op *co = ud;
+    co->rep.examined += n->examined;
+    *(co->swept++ ? &co->rep.keys : &co->rep.markers) += n->deleted;
+    if (n->enomem || (co->list_zrc && !co->list_path)) {
+        zkc__op_finish(&co->op, ZKC_ENOMEM, "out of memory");
+        return;
+    }
+    if (co->list_zrc) {
+        fail(co, co->list_zrc, "listing", co->list_path);
+        return;
+    }
+    if (co->op.c->closing) {
+        zkc__op_finish(&co->op, ZKC_ECANCELED, "cleanup: the client is being destroyed");
+        return;
+    }
+    if (co->swept < 2) {
+        sweep(co);
+        return;
+    }
+    if (co->lock_root && push(co, co->lock_root, 0)) {
+        zkc__op_finish(&co->op, ZKC_ENOMEM, "out of memory");
+        return;
+    }
+    step(co); /* the lock tree */
 }
 
 /* ---- the servers' clock */
@@ -141,13 +214,8 @@ static void clock_done(void *arg, int zrc, int64_t now)
     if (now - cutoff < 2 * session)
         cutoff = now - 2 * session;
     co->cutoff = cutoff;
-    /* Pushed in reverse: markers first, then keys, then the lock tree. */
-    if ((co->lock_root && push(co, F_TREE, co->lock_root, 0, NULL)) || push(co, F_BUCKETS, co->keys, 0, NULL) ||
-        push(co, F_SWEEP, co->txn, 0, &co->rep.markers)) {
-        zkc__op_finish(&co->op, ZKC_ENOMEM, "out of memory");
-        return;
-    }
-    step(co);
+    /* Markers first, then keys, then the lock tree. */
+    sweep(co);
 }
 
 static void cleanup_start(zkc__op *op)
@@ -157,7 +225,7 @@ static void cleanup_start(zkc__op *op)
     zkc__clock_sync(op->c, 0, clock_done, co);
 }
 
-/* ---- the walk */
+/* ---- the lock tree */
 
 static frame *top(cleanup_op *co)
 {
@@ -177,9 +245,8 @@ static void next_child(cleanup_op *co)
 static void delete_done(zkc__req *r)
 {
     cleanup_op *co = r->ctx;
-    frame *f = top(co);
     if (r->rc == ZR_OK)
-        (*(f->kind == F_TREE ? &co->rep.empty_parents : f->count))++;
+        co->rep.empty_parents++;
     next_child(co);
 }
 
@@ -188,14 +255,14 @@ static void remove_child(cleanup_op *co)
 {
     frame *f = top(co);
     if (co->dry_run) {
-        (*(f->kind == F_TREE ? &co->rep.empty_parents : f->count))++;
+        co->rep.empty_parents++;
         next_child(co);
         return;
     }
     zkc__delete(co->op.c, f->child, f->st.version, delete_done, co);
 }
 
-/* F_TREE: the child's stat is current (after its own subtree, if any). */
+/* The child's stat is current (after its own subtree, if any). */
 static void tree_decide(cleanup_op *co)
 {
     frame *f = top(co);
@@ -210,13 +277,6 @@ static void exists_done(zkc__req *r)
     cleanup_op *co = r->ctx;
     frame *f = top(co);
     f->st = r->stat;
-    if (f->kind == F_SWEEP) {
-        if (r->rc == ZR_OK && f->st.mtime < co->cutoff && f->st.num_children == 0 && f->st.ephemeral_owner == 0)
-            remove_child(co);
-        else
-            next_child(co);
-        return;
-    }
     if (f->after) { /* re-read after its subtree: a failure counts as in use */
         if (r->rc != ZR_OK)
             f->st.num_children = 1;
@@ -229,7 +289,7 @@ static void exists_done(zkc__req *r)
     }
     if (f->st.num_children > 0) {
         f->after = 1;
-        if (push(co, F_TREE, f->child, f->depth + 1, NULL)) {
+        if (push(co, f->child, f->depth + 1)) {
             zkc__op_finish(&co->op, ZKC_ENOMEM, "out of memory");
             return;
         }
@@ -249,7 +309,7 @@ static void list_done(zkc__req *r)
         f->n = r->nchildren;
         r->children = NULL;
         r->nchildren = 0;
-    } else if (r->rc != ZR_NONODE && (f->kind != F_TREE || f->depth == 0)) {
+    } else if (r->rc != ZR_NONODE && f->depth == 0) {
         fail(co, r->rc, "listing", f->path);
         return;
     } /* else: nothing there (a subtree's failure leaves its parent in place) */
@@ -279,40 +339,26 @@ static void step(cleanup_op *co)
         return;
     }
     frame *f = top(co);
-    if (f->kind == F_TREE && f->depth > TREE_DEPTH_MAX)
+    if (f->depth > TREE_DEPTH_MAX)
         f->listed = 1; /* too deep: left alone */
     if (!f->listed) {
         zkc__children(c, f->path, NULL, list_done, co);
         return;
     }
     if (f->i >= f->n) {
-        /* Depth > 0: the frame was its parent's child (a key bucket's sweep,
-         * a subtree), and the parent goes on from that child. */
-        int kind = f->kind, nested = f->depth > 0;
+        /* Depth > 0: the frame was its parent's child (a subtree), and the
+         * parent goes on from that child. */
+        int nested = f->depth > 0;
         pop(co);
-        if (nested && kind == F_TREE) {
+        if (nested) {
             tree_return(co);
             return;
         }
-        if (nested)
-            top(co)->i++;
         step(co);
         return;
     }
     if (!(f->child = zkc__path_join(f->path, f->children[f->i]))) {
         zkc__op_finish(&co->op, ZKC_ENOMEM, "out of memory");
-        return;
-    }
-    if (f->kind == F_BUCKETS) {
-        char *b = f->child;
-        f->child = NULL;
-        int rc = push(co, F_SWEEP, b, 1, &co->rep.keys);
-        free(b);
-        if (rc) {
-            zkc__op_finish(&co->op, ZKC_ENOMEM, "out of memory");
-            return;
-        }
-        step(co);
         return;
     }
     co->rep.examined++;

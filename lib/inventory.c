@@ -167,7 +167,8 @@
  * HOLD AND REAP (server clock only, never the worker's): a RESERVED record's
  * mtime is the moment it was granted (nothing rewrites a RESERVED record), so
  * it expires at mtime + hold_ms. zkc_inventory_reap takes "now" from the mtime
- * of a heartbeat setData on R, lists R/req, and returns the units of every
+ * of a heartbeat setData on R, walks R/req (the key store, keystore.c), and
+ * returns the units of every
  * expired reservation (as return, state EXPIRED). Records in final states whose
  * mtime is older than the client's marker_retention_s, and abandoned PENDING
  * records that old, are deleted (conditional on the version examined); after

@@ -24,9 +24,10 @@
  * multi, decision by tag after a lost reply, our place, the watch ahead,
  * leaving).
  *
- * Still private copies of machinery other recipes have too (issue 16): the
- * retention sweep of the request buckets in reap (admin cleanup sweeps the key
- * buckets its own way); the granter's window listing (grant's own children
+ * The retention sweep of the request buckets (reap) is the key store's
+ * (keystore.c), shared with admin cleanup's sweep of the counter keys and
+ * markers. Still private copies of machinery other recipes have too (issue
+ * 16): the granter's window listing (grant's own children
  * read, sorted as the member core sorts, zkc__inv_parse_queue; it could become
  * a zkc__qm_list now that the grant rounds are on the transaction core) and
  * its reads of the peers' entries; and the multis that delete our nodes

@@ -1,10 +1,15 @@
 /* zkc_inventory_reap: the servers' "now" from a heartbeat write, then every
- * request record bucket by bucket: expired holds are settled as EXPIRED
- * (inventory_settle.c), finished and abandoned records past the client's
- * retention are deleted. The protocol (HOLD AND REAP) is described at the top
- * of lib/inventory.c. */
+ * request record bucket by bucket on the key store (keystore.c: the bucket
+ * walk, RES_REAP_INFLIGHT records in flight, the conditional delete). What is
+ * the reap's own is the judgement of each record: expired holds are settled
+ * as EXPIRED (inventory_settle.c), finished records and abandoned requests
+ * (no longer in their queue) past the client's retention are deleted. Errors
+ * are reported (the first one) and the rest is reaped; between buckets the
+ * reap stops on an error that will not go away by itself. The protocol (HOLD
+ * AND REAP) is described at the top of lib/inventory.c. */
 #include "clock.h"
 #include "inventory.h"
+#include "keystore.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -13,9 +18,10 @@
 
 /* ---- reap ---- */
 
+/* A record the reap works on after reading it (a settle, a queue listing). */
 typedef struct ritem {
     reap *rp;
-    char *path;
+    zkc__ks_item *ki;
     zkc__res_rec rec;
     int32_t ver;
 } ritem;
@@ -25,18 +31,9 @@ struct reap {
     zkc_inventory *inv;
     zkc_client *c;
     int64_t now, retention_ms;
-    char **buckets;
-    int nb, bi;
-    char **ids;
-    int nids, ii;
-    char *bucket;
-    int inflight;
     int err;
     char msg[256];
 };
-
-static void reap_next_bucket(reap *rp);
-static void reap_pump(reap *rp);
 
 static void reap_err(reap *rp, int status, const char *fmt, ...) ZKC__PRINTF(3, 4);
 static void reap_err(reap *rp, int status, const char *fmt, ...)
@@ -47,19 +44,9 @@ static void reap_err(reap *rp, int status, const char *fmt, ...)
     va_end(ap);
 }
 
-static void free_names(char **v, int n)
-{
-    for (int i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
-}
-
 static void reap_end(reap *rp)
 {
     sop *s = rp->s;
-    free_names(rp->buckets, rp->nb);
-    free_names(rp->ids, rp->nids);
-    free(rp->bucket);
     int err = rp->err;
     char msg[256];
     snprintf(msg, sizeof msg, "%s", rp->msg);
@@ -71,13 +58,21 @@ static void reap_end(reap *rp)
         zkc__inv_sop_end(s, 0, NULL);
 }
 
+/* The record stays (alive, failed, or dealt with). */
 static void item_end(ritem *it)
 {
-    reap *rp = it->rp;
-    free(it->path);
+    zkc__ks_item *ki = it->ki;
     free(it);
-    rp->inflight--;
-    reap_pump(rp);
+    zkc__ks_skip(ki);
+}
+
+/* The record goes, at the version examined. */
+static void item_delete(ritem *it)
+{
+    zkc__ks_item *ki = it->ki;
+    int32_t ver = it->ver;
+    free(it);
+    zkc__ks_delete(ki, ver);
 }
 
 static void item_settled(settle *st, int status, const char *msg)
@@ -92,20 +87,19 @@ static void item_settled(settle *st, int status, const char *msg)
     item_end(it);
 }
 
-static void item_delete_done(zkc__req *r)
+static void reap_deleted(zkc__ks_item *ki, int zrc)
 {
-    ritem *it = r->ctx;
     /* BADVERSION / NONODE: it changed or went meanwhile; leave it to the next reap. */
-    if (r->rc != ZR_OK && r->rc != ZR_BADVERSION && r->rc != ZR_NONODE)
-        reap_err(it->rp, zkc__inv_req_error(r->rc), "reap: deleting %s: %s", it->path, zkc__zrc_name(r->rc));
-    item_end(it);
+    if (zrc != ZR_OK && zrc != ZR_BADVERSION && zrc != ZR_NONODE)
+        reap_err(ki->ud, zkc__inv_req_error(zrc), "reap: deleting %s: %s", ki->path, zkc__zrc_name(zrc));
 }
 
 static void item_queue_done(zkc__req *r)
 {
     ritem *it = r->ctx;
     if (r->rc != ZR_OK && r->rc != ZR_NONODE) {
-        reap_err(it->rp, zkc__inv_req_error(r->rc), "reap: listing a queue for %s: %s", it->path, zkc__zrc_name(r->rc));
+        reap_err(it->rp, zkc__inv_req_error(r->rc), "reap: listing a queue for %s: %s", it->ki->path,
+                 zkc__zrc_name(r->rc));
         item_end(it);
         return;
     }
@@ -115,26 +109,30 @@ static void item_queue_done(zkc__req *r)
     }
     /* Abandoned long ago: deleting at the version examined cannot race a
      * re-enqueue, which rewrites the record. */
-    zkc__delete(r->c, it->path, it->ver, item_delete_done, it);
+    item_delete(it);
 }
 
-static void item_get_done(zkc__req *r)
+static void reap_decide(zkc__ks_item *ki, zkc__req *r)
 {
-    ritem *it = r->ctx;
-    reap *rp = it->rp;
+    reap *rp = ki->ud;
     const char *why = NULL;
+    ritem *it = calloc(1, sizeof *it);
+    if (!it)
+        abort();
+    it->rp = rp;
+    it->ki = ki;
     if (r->rc == ZR_NONODE) {
         item_end(it);
         return;
     }
     if (r->rc != ZR_OK) {
-        reap_err(rp, zkc__inv_req_error(r->rc), "reap: reading %s: %s", it->path, zkc__zrc_name(r->rc));
+        reap_err(rp, zkc__inv_req_error(r->rc), "reap: reading %s: %s", ki->path, zkc__zrc_name(r->rc));
         item_end(it);
         return;
     }
     if (zkc__resrec_decode(r->value, r->valuelen, &it->rec, &why) != 0) {
         /* Detected, never "fixed": reported, the rest is reaped. */
-        reap_err(rp, ZKC_EBADDATA, "reap: request record %s: %s; left as it is", it->path, why);
+        reap_err(rp, ZKC_EBADDATA, "reap: request record %s: %s; left as it is", ki->path, why);
         item_end(it);
         return;
     }
@@ -143,7 +141,7 @@ static void item_get_done(zkc__req *r)
     switch (it->rec.state) {
     case ZKC_INVENTORY_RESERVED:
         if (age >= it->rec.hold_ms) {
-            settle *st = zkc__inv_settle_new(rp->inv, it->path, ZKC_INVENTORY_EXPIRED, 0, item_settled, it);
+            settle *st = zkc__inv_settle_new(rp->inv, ki->path, ZKC_INVENTORY_EXPIRED, 0, item_settled, it);
             st->now = rp->now;
             zkc__inv_settle_read(st);
             return;
@@ -159,7 +157,7 @@ static void item_get_done(zkc__req *r)
         break;
     default: /* final */
         if (age >= rp->retention_ms) {
-            zkc__delete(r->c, it->path, it->ver, item_delete_done, it);
+            item_delete(it);
             return;
         }
         break;
@@ -167,68 +165,37 @@ static void item_get_done(zkc__req *r)
     item_end(it);
 }
 
-static void reap_pump(reap *rp)
+static int reap_list_failed(void *ud, const char *dir, int zrc)
 {
-    while (rp->inflight < RES_REAP_INFLIGHT && rp->ii < rp->nids) {
-        ritem *it = calloc(1, sizeof *it);
-        if (!it)
-            abort();
-        it->rp = rp;
-        it->path = zkc__path_join(rp->bucket, rp->ids[rp->ii++]);
-        if (!it->path)
-            abort();
-        rp->inflight++;
-        zkc__get(rp->c, it->path, NULL, item_get_done, it);
-    }
-    if (rp->inflight == 0 && rp->ii >= rp->nids)
-        reap_next_bucket(rp);
+    reap_err(ud, zkc__inv_req_error(zrc), "reap: listing %s: %s", dir, zkc__zrc_name(zrc));
+    return 0; /* the rest is reaped */
 }
 
-static void reap_ids_done(zkc__req *r)
+static int reap_go_on(void *ud, int where)
 {
-    reap *rp = r->ctx;
-    if (r->rc != ZR_OK && r->rc != ZR_NONODE)
-        reap_err(rp, zkc__inv_req_error(r->rc), "reap: listing %s: %s", r->path, zkc__zrc_name(r->rc));
-    if (r->rc == ZR_OK) {
-        rp->ids = r->children;
-        rp->nids = r->nchildren;
-        r->children = NULL;
-        r->nchildren = 0;
-    }
-    reap_pump(rp);
-}
-
-static void reap_next_bucket(reap *rp)
-{
-    free_names(rp->ids, rp->nids);
-    rp->ids = NULL;
-    rp->nids = rp->ii = 0;
-    free(rp->bucket);
-    rp->bucket = NULL;
+    reap *rp = ud;
+    if (where != ZKC__KS_AT_BUCKET)
+        return 1;
     /* Stop early on errors that will not go away by themselves. */
-    if (rp->bi >= rp->nb || rp->c->closing || (rp->err && rp->err != ZKC_EBADDATA && rp->err != ZKC_ECONTENDED)) {
-        reap_end(rp);
-        return;
-    }
-    rp->bucket = zkc__path_join(rp->inv->req_dir, rp->buckets[rp->bi++]);
-    if (!rp->bucket)
-        abort();
-    zkc__children(rp->c, rp->bucket, NULL, reap_ids_done, rp);
+    return !(rp->c->closing || (rp->err && rp->err != ZKC_EBADDATA && rp->err != ZKC_ECONTENDED));
 }
 
-static void reap_buckets_done(zkc__req *r)
+static void reap_done(void *ud, const zkc__ks_counts *n)
 {
-    reap *rp = r->ctx;
-    if (r->rc == ZR_OK) {
-        rp->buckets = r->children;
-        rp->nb = r->nchildren;
-        r->children = NULL;
-        r->nchildren = 0;
-    } else if (r->rc != ZR_NONODE) {
-        reap_err(rp, zkc__inv_req_error(r->rc), "reap: listing %s: %s", rp->inv->req_dir, zkc__zrc_name(r->rc));
-    }
-    reap_next_bucket(rp);
+    if (n->enomem)
+        abort();
+    reap_end(ud);
 }
+
+static const zkc__ks_ops reap_store = {
+    .with_data = 1,
+    .inflight = RES_REAP_INFLIGHT,
+    .decide = reap_decide,
+    .deleted = reap_deleted,
+    .list_failed = reap_list_failed,
+    .go_on = reap_go_on,
+    .done = reap_done,
+};
 
 static void reap_clock_done(zkc__req *r)
 {
@@ -242,7 +209,8 @@ static void reap_clock_done(zkc__req *r)
     /* The leader stamped this write: a time the servers' clock has reached
      * (clock.c, which takes it as a sample too). */
     rp->now = zkc__clock_sample(r->c, (int64_t)r->tag, &r->stat);
-    zkc__children(r->c, rp->inv->req_dir, NULL, reap_buckets_done, rp);
+    if (zkc__ks_walk_start(r->c, rp->inv->req_dir, 1, &reap_store, 0, rp))
+        abort();
 }
 
 void zkc__inv_reap_start(zkc__op *op)

@@ -15,7 +15,8 @@ void zkc__path_parent(const char *path, char *buf, size_t len);
 char *zkc__path_join(const char *dir, const char *name);
 /* malloc'd "dir/<2 hex>/name": name's bucket among 256 (FNV-1a of name), so a
  * store of many records (counter keys, inventory requests) lists in pieces far
- * below jute.maxbuffer. The bucket of a name never changes: it is stored. */
+ * below jute.maxbuffer. The bucket of a name never changes: it is stored.
+ * One sweep walks such stores: keystore.c. */
 char *zkc__path_bucketed(const char *dir, const char *name);
 
 #endif
