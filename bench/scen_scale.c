@@ -590,7 +590,7 @@ static int run_one(int kind, int n, double *rate_out)
     /* ---- figures ---- */
     double req = 0, lst = 0, wr = 0, bytes = 0, byk[ZKC_REQ_KINDS_MAX] = {0};
     double rss_full = 0, rss_obj = 0, heap_full = 0, heap_obj = 0;
-    int sampled = 0, done = 0;
+    int sampled = 0, done = 0, heap_seen = 0;
     for (int p = 0; p < so.procs; p++) {
         proc_slot *ps = &g_sh->p[p];
         req += ps->requests;
@@ -606,8 +606,13 @@ static int run_one(int kind, int n, double *rate_out)
             rss_obj += (double)(ps->rss_obj_kb - ps->rss_base_kb) * 1024;
             heap_full += (double)(ps->heap_full - ps->heap_base);
             heap_obj += (double)(ps->heap_obj - ps->heap_base);
+            heap_seen |= ps->heap_full > 0;
         }
     }
+    /* mallinfo2 sees only glibc's allocator: under a sanitizer it reads 0,
+     * and the live heap is then unknown, not zero. */
+    if (!heap_seen)
+        heap_full = heap_obj = NAN;
     int complete = ok && nok == n && done == so.procs;
     double enqueue_s = isnan(t_full) ? NAN : (t_full - t_go) / 1000;
     double drain_s = isnan(t_full) ? NAN : (last_grant - t_full) / 1000;
@@ -689,6 +694,7 @@ static int run_one(int kind, int n, double *rate_out)
         kv_num(&j, "jute_maxbuffer_waiters", jute_n);
         kv_num(&j, "rss_per_waiter_bytes", n ? rss_full / n : NAN);
         kv_num(&j, "heap_per_waiter_bytes", n ? heap_full / n : NAN);
+        sb_printf(&j, ", \"heap_measured\": %s", heap_seen ? "true" : "false");
         kv_num(&j, "rss_per_object_bytes", n ? rss_obj / n : NAN);
         kv_num(&j, "heap_per_object_bytes", n ? heap_obj / n : NAN);
         kv_num(&j, "wall_s", (t_end - t_start) / 1000);
