@@ -170,6 +170,8 @@ enum {
     V_WORKER,            /* a worker crashed or did not quiesce */
     V_HARNESS,           /* the ensemble did not recover (not the library's fault, still a failure) */
     V_IDGEN,             /* an id handed out twice, or not increasing within a generator */
+    V_ELECT_DOUBLE,      /* two election terms un-notified at once */
+    V_ELECT_TOKEN,       /* term tokens not strictly increasing in grant order */
     V_NKINDS
 };
 extern const char *const ch_vnames[V_NKINDS];
@@ -179,6 +181,7 @@ typedef struct ch_check_out {
     int64_t operations, acquisitions, counter_updates, counter_ops, unknown_outcomes, lookups;
     int64_t fence_accepted, fence_rejected, doubts, replays, inv_ops, inv_reserved;
     int64_t keyed_resolved, unknown_unresolved;
+    int64_t election_terms;
     uint64_t inexact_counters;          /* bit i: counter i had updates of unknown outcome (sum is a range) */
     uint64_t inexact_skus;              /* bit i: SKU i had restocks of unknown outcome */
     int inventory_on;

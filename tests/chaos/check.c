@@ -1198,6 +1198,155 @@ static void check_idgen(ctx *x)
     }
 }
 
+/* Leader election (worker.c's election_thread), judged by what the header
+ * promises (zkcoord.h, election and CONNECTED STATES):
+ *   - Events go to the leader: SUSPENDED (MAY be lost), RECONNECTED (same
+ *     session: still leader), LOST (IS lost). LOST is reported no later than
+ *     the servers could expire the session, and another participant can lead
+ *     only once the old leader's node is gone (its session expired or it
+ *     resigned). So a term is un-notified from its grant (logged after it:
+ *     late) until the first of: resign invoked (before the delete: early), a
+ *     LOST, a SUSPENDED not followed by RECONNECTED in that term (a
+ *     suspension the same session came back from kept the node, so nobody
+ *     else could lead during it), a session expiry the driver injected into
+ *     the process, its kill -9, its end. Two un-notified terms must not
+ *     overlap at all (election_double_leader).
+ *   - TERM TOKEN: the czxid of a new node per term, so tokens strictly
+ *     increase in grant order across all workers (election_token_order).
+ *     A grant line logged after an injected expiry already ended the term
+ *     may land after the next leader's grant (logging delay): a decrease is
+ *     excused there, an equal token never. */
+typedef struct eterm {
+    int64_t t_stand, t_grant, token, end;
+    int64_t pend;  /* an unanswered SUSPENDED */
+    int wid, term, cut;
+} eterm;
+
+static int eterm_cmp(const void *a, const void *b)
+{
+    const eterm *x = a, *y = b;
+    return x->t_grant < y->t_grant ? -1 : x->t_grant > y->t_grant;
+}
+
+static void check_election(ctx *x)
+{
+    eterm *all = NULL;
+    size_t n = 0, cap = 0;
+    int64_t nsusp = 0, nrec = 0, nlost = 0, nresign = 0, nstand = 0;
+    for (int i = 0; i < x->nw; i++) {
+        wk *w = &x->w[i];
+        FILE *fp = worker_file(x, "hist", w->wid);
+        if (!fp)
+            continue;
+        eterm *tm = NULL;
+        int ntm = 0;
+        char *line = NULL;
+        size_t lcap = 0;
+        ssize_t len;
+        while ((len = getline(&line, &lcap, fp)) > 0) {
+            if (line[len - 1] != '\n')
+                break; /* a torn last line of a killed process */
+            long long t = 0;
+            int wid0 = 0, off = 0;
+            char ev[16];
+            if (sscanf(line, "%lld %d %15s %n", &t, &wid0, ev, &off) < 3 || ev[0] != 'E')
+                continue;
+            int k = (int)kvi(line, "term", 0);
+            if (k <= 0 || k > 10000000)
+                continue;
+            if (k > ntm) {
+                int nn = k + 64;
+                tm = realloc(tm, (size_t)nn * sizeof *tm);
+                memset(tm + ntm, 0, (size_t)(nn - ntm) * sizeof *tm);
+                for (int j = ntm; j < nn; j++)
+                    tm[j].end = T_NONE;
+                ntm = nn;
+            }
+            eterm *e = &tm[k - 1];
+            if (!strcmp(ev, "ESTAND")) {
+                e->t_stand = t;
+                nstand++;
+            } else if (!strcmp(ev, "ELEAD")) {
+                if (kvi(line, "rc", -1) == 0) {
+                    e->t_grant = t;
+                    e->token = kvi(line, "token", 0);
+                }
+            } else if (!strcmp(ev, "EEV")) {
+                const char *v = kv(line, "ev");
+                if (v && !strncmp(v, "SUSPENDED", 9)) {
+                    nsusp++;
+                    if (!e->pend)
+                        e->pend = t;
+                } else if (v && !strncmp(v, "RECONNECTED", 11)) {
+                    nrec++;
+                    e->pend = 0;
+                } else if (v && !strncmp(v, "LOST", 4)) {
+                    nlost++;
+                    e->end = min64(e->end, e->pend ? e->pend : t);
+                    e->pend = 0;
+                }
+            } else if (!strcmp(ev, "ERESIGN")) {
+                nresign++;
+                e->end = min64(e->end, e->pend ? e->pend : t);
+                e->pend = 0;
+            }
+        }
+        free(line);
+        fclose(fp);
+        int64_t pend_end = w->killed && w->t_kill ? w->t_kill : w->ended ? w->t_end : w->t_last;
+        for (int j = 0; j < ntm; j++) {
+            eterm *e = &tm[j];
+            if (!e->t_grant)
+                continue;
+            if (e->pend)
+                e->end = min64(e->end, e->pend);
+            e->end = min64(e->end, pend_end);
+            int64_t exp = first_exp_after(w, e->t_stand);
+            e->end = min64(e->end, exp);
+            e->cut = exp <= e->t_grant || (w->killed && w->t_kill && w->t_kill <= e->t_grant);
+            e->wid = w->wid;
+            e->term = j + 1;
+            if (n == cap) {
+                cap = cap ? cap * 2 : 1024;
+                all = realloc(all, cap * sizeof *all);
+            }
+            all[n++] = *e;
+        }
+        free(tm);
+    }
+    if (n)
+        qsort(all, n, sizeof *all, eterm_cmp);
+    /* Sweep in grant order, keeping the un-notified term that reaches furthest. */
+    size_t far = 0;
+    int have = 0;
+    for (size_t j = 0; j < n; j++) {
+        const eterm *e = &all[j];
+        if (have && e->t_grant < all[far].end && e->end > e->t_grant)
+            viol(x, V_ELECT_DOUBLE,
+                 "two leaders un-notified at once: worker %d term %d (token %" PRId64 ", granted t=%" PRId64
+                 ", un-notified until t=%" PRId64 ") and worker %d term %d (token %" PRId64 ", granted t=%" PRId64
+                 ", un-notified until t=%" PRId64 ")",
+                 all[far].wid, all[far].term, all[far].token, all[far].t_grant, all[far].end, e->wid, e->term,
+                 e->token, e->t_grant, e->end);
+        if (e->end > e->t_grant && (!have || e->end > all[far].end)) {
+            far = j;
+            have = 1;
+        }
+        if (j > 0 && (e->token < all[j - 1].token ? !e->cut : e->token == all[j - 1].token))
+            viol(x, V_ELECT_TOKEN,
+                 "term tokens not increasing in grant order: worker %d term %d token %" PRId64 " (t=%" PRId64
+                 ") after worker %d term %d token %" PRId64 " (t=%" PRId64 ")",
+                 e->wid, e->term, e->token, e->t_grant, all[j - 1].wid, all[j - 1].term, all[j - 1].token,
+                 all[j - 1].t_grant);
+    }
+    x->out->election_terms = (int64_t)n;
+    if (!x->in->quiet)
+        printf("election: %" PRId64 " stands, %zu terms granted, %" PRId64 " resigns, events: %" PRId64
+               " SUSPENDED, %" PRId64 " RECONNECTED, %" PRId64 " LOST%s\n",
+               nstand, n, nresign, nsusp, nrec, nlost, n ? "" : " (none: the workload did not run)");
+    free(all);
+}
+
 int ch_check(const ch_check_in *in, ch_check_out *out)
 {
     ctx x;
@@ -1224,6 +1373,7 @@ int ch_check(const ch_check_in *in, ch_check_out *out)
     check_calls(&x);
     check_opwatch(&x);
     check_idgen(&x);
+    check_election(&x);
     if (!in->quiet)
         print_results(&x);
     for (int i = 0; i < x.nw; i++) {

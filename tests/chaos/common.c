@@ -24,7 +24,7 @@ const char *const ch_vnames[V_NKINDS] = {
     "counter_sum",        "counter_chain",          "counter_bound", "replay_mismatch",
     "unknown_unjustified", "inventory_units",       "inventory_double_grant", "orphan_nodes",
     "callback_count",     "call_incomplete",        "worker_failed", "ensemble_recovery",
-    "idgen_duplicate_or_order",
+    "idgen_duplicate_or_order", "election_double_leader", "election_token_order",
 };
 
 void ch_shape_default(ch_shape *s)
