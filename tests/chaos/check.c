@@ -32,7 +32,8 @@ extern __typeof__(zkc_inventory_return) zkc_inventory_return __attribute__((weak
 typedef struct op {
     char type;   /* L lock acquire, C counter add, M multi add, I inventory */
     char kind;   /* L: M/R/W; I: r(eserve) p(repeat) s(restock) c(onfirm) x(cancel) a(reap) */
-    uint8_t async, rej, canceled, inv_rep, res_rep, floor;
+    uint8_t async, rej, canceled, inv_rep, res_rep, floor, guarded;
+    uint64_t hold; /* C guarded: the lock op whose hold guards it */
     int nret;
     int path;    /* lock path index / counter index / restock sku */
     int rc;
@@ -202,24 +203,56 @@ static FILE *worker_file(ctx *x, const char *prefix, int wid)
     return fopen(p, "r");
 }
 
+/* One worker's history, event by event (every checker that reads it). */
+typedef struct hreader {
+    FILE *fp;
+    char *line;
+    size_t cap;
+} hreader;
+
+static int hist_open(ctx *x, int wid, hreader *h)
+{
+    memset(h, 0, sizeof *h);
+    h->fp = worker_file(x, "hist", wid);
+    return h->fp != NULL;
+}
+
+/* The next complete event line: its time, event name and the rest (from the
+ * space before its first key). 0 at the end, or at a torn last line of a
+ * killed process. */
+static int hist_next(hreader *h, int64_t *t, char ev[16], const char **rest)
+{
+    ssize_t len;
+    while ((len = getline(&h->line, &h->cap, h->fp)) > 0) {
+        if (h->line[len - 1] != '\n')
+            return 0;
+        long long tt = 0;
+        int wid = 0, n = 0;
+        if (sscanf(h->line, "%lld %d %15s %n", &tt, &wid, ev, &n) < 3)
+            continue;
+        *t = tt;
+        *rest = h->line + n - 1;
+        return 1;
+    }
+    return 0;
+}
+
+static void hist_close(hreader *h)
+{
+    free(h->line);
+    fclose(h->fp);
+}
+
 static void parse_worker(ctx *x, wk *w)
 {
-    FILE *fp = worker_file(x, "hist", w->wid);
-    if (!fp)
+    hreader hr;
+    if (!hist_open(x, w->wid, &hr))
         return;
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
-    while ((len = getline(&line, &cap, fp)) > 0) {
-        if (line[len - 1] != '\n')
-            break; /* a torn last line of a killed process */
-        long long t = 0;
-        int wid = 0, n = 0;
-        char ev[16];
-        if (sscanf(line, "%lld %d %15s %n", &t, &wid, ev, &n) < 3)
-            continue;
+    int64_t t;
+    char ev[16];
+    const char *r;
+    while (hist_next(&hr, &t, ev, &r)) {
         w->t_last = t;
-        const char *r = line + n - 1; /* keep the space before the first key */
         uint64_t id = kvu(r, "id");
         op *o;
         if (!strcmp(ev, "START")) {
@@ -276,6 +309,8 @@ static void parse_worker(ctx *x, wk *w)
             o->floor = (uint8_t)kvi(r, "floor", 0);
             o->async = (uint8_t)kvi(r, "async", 0);
             o->inv_rep = (uint8_t)kvi(r, "rep", 0);
+            o->guarded = (uint8_t)kvi(r, "guard", 0);
+            o->hold = (uint64_t)kvi(r, "hold", 0);
             o->t_inv = t;
         } else if (!strcmp(ev, "CRET") && (o = get_op(w, id))) {
             if (o->nret++ == 0) {
@@ -347,8 +382,7 @@ static void parse_worker(ctx *x, wk *w)
             w->t_end = t;
         }
     }
-    free(line);
-    fclose(fp);
+    hist_close(&hr);
 }
 
 static void parse_driver(ctx *x)
@@ -451,7 +485,7 @@ static int not_applied(int rc)
 {
     return rc == ZKC_EBOUND || rc == ZKC_ECONNLOSS || rc == ZKC_ECONTENDED || rc == ZKC_EOVERFLOW ||
            rc == ZKC_EBADDATA || rc == ZKC_EINVAL || rc == ZKC_EVERSIONWRAP || rc == ZKC_ENOAUTH ||
-           rc == ZKC_ECLOSED;
+           rc == ZKC_ECLOSED || rc == ZKC_EFENCED; /* EFENCED: a guarded write refused, nothing written */
 }
 
 /* ---------------------------------------------------------------- (a) (b) locks */
@@ -891,7 +925,7 @@ static void check_counters(ctx *x)
                      "counter %d: final %" PRId64 ", but initial %" PRId64 " + applied %" PRId64 " = %" PRId64
                      " (%ld updates of unknown outcome allow [%+" PRId64 ", %+" PRId64 "])",
                      c, fin[c], init, applied, want, unknown, lo, hi);
-            if (c >= sh->counters && fin[c] < 0)
+            if (c >= sh->counters && c < sh->counters + sh->stocks && fin[c] < 0)
                 viol(x, V_COUNTER_BOUND, "stock counter %d ended at %" PRId64 " (floor 0)", c, fin[c]);
         }
         /* The applied updates must chain from the initial value to the final
@@ -1151,21 +1185,18 @@ static void check_idgen(ctx *x)
     idg_ent *all[2] = {NULL, NULL};
     size_t n[2] = {0, 0}, cap[2] = {0, 0};
     for (int i = 0; i < x->nw; i++) {
-        FILE *fp = worker_file(x, "hist", x->w[i].wid);
-        if (!fp)
+        hreader hr;
+        if (!hist_open(x, x->w[i].wid, &hr))
             continue;
-        char *line = NULL;
-        size_t lcap = 0;
-        ssize_t len;
-        int64_t last[2] = {0, 0};
-        while ((len = getline(&line, &lcap, fp)) > 0) {
-            if (line[len - 1] != '\n')
-                break; /* a torn last line of a killed process */
-            if (!strstr(line, " GRET "))
+        int64_t last[2] = {0, 0}, t;
+        char ev[16];
+        const char *line;
+        while (hist_next(&hr, &t, ev, &line)) {
+            if (strcmp(ev, "GRET"))
                 continue;
             int k = (int)kvi(line, "gen", 0) != 0;
             int rc = (int)kvi(line, "rc", 0);
-            int64_t id = kvi(line, "id", 0), t = strtoll(line, NULL, 10);
+            int64_t id = kvi(line, "id", 0);
             if (rc == ZKC_EUNKNOWN && k)
                 last[k] = 0;
             if (rc != 0)
@@ -1180,8 +1211,7 @@ static void check_idgen(ctx *x)
             }
             all[k][n[k]++] = (idg_ent){id, x->w[i].wid, t};
         }
-        free(line);
-        fclose(fp);
+        hist_close(&hr);
     }
     for (int k = 0; k < 2; k++) {
         if (n[k])
@@ -1196,6 +1226,45 @@ static void check_idgen(ctx *x)
                    n[k] ? "" : " (none: the workload did not run)");
         free(all[k]);
     }
+}
+
+/* Guarded adds (worker.c's guarded_add, one per lock hold, inside it):
+ * ZKC_EFENCED says the hold's node was gone when the add reached the leader,
+ * i.e. the hold had ended. Before the add returned, the holder must then have
+ * been told (the same trusted part as `overlap` uses: a lock event, a
+ * SUSPENDED/LOST of the process, a DOUBT, an injected expiry, a kill), since
+ * LOST comes no later than the servers could expire the session. Nothing is
+ * checked of a guarded add that succeeded after a LOST: the header allows it
+ * (a presumed LOST while the servers still keep the node lets it through);
+ * that it was counted exactly once is counter_sum's and counter_chain's job. */
+static void check_guarded(ctx *x)
+{
+    int64_t adds = 0, ok = 0, fenced = 0;
+    for (int i = 0; i < x->nw; i++) {
+        wk *w = &x->w[i];
+        for (uint64_t id = 1; id <= w->maxid; id++) {
+            op *o = &w->ops[id];
+            if (o->type != 'C' || !o->guarded)
+                continue;
+            adds++;
+            ok += o->nret && o->rc == 0;
+            if (!o->nret || o->rc != ZKC_EFENCED)
+                continue;
+            fenced++;
+            if (o->hold == 0 || o->hold > w->maxid || w->ops[o->hold].type != 'L')
+                continue;
+            int64_t end = 0, trusted = 0;
+            hold_ends(w, &w->ops[o->hold], &end, &trusted);
+            if (trusted >= o->t_ret)
+                viol(x, V_GUARD_REFUSED,
+                     "w%d#%" PRIu64 ": guarded add refused (ZKC_EFENCED, t=%" PRId64 ") while hold w%d#%" PRIu64
+                     " (token %" PRId64 ") was undoubted until t=%" PRId64,
+                     w->wid, id, o->t_ret, w->wid, o->hold, w->ops[o->hold].token, trusted);
+        }
+    }
+    if (!x->in->quiet)
+        printf("guarded adds: %" PRId64 " invoked, %" PRId64 " applied, %" PRId64 " refused (ZKC_EFENCED)%s\n", adds, ok,
+               fenced, adds ? "" : " (none: the workload did not run)");
 }
 
 /* Leader election (worker.c's election_thread), judged by what the header
@@ -1235,21 +1304,16 @@ static void check_election(ctx *x)
     int64_t nsusp = 0, nrec = 0, nlost = 0, nresign = 0, nstand = 0;
     for (int i = 0; i < x->nw; i++) {
         wk *w = &x->w[i];
-        FILE *fp = worker_file(x, "hist", w->wid);
-        if (!fp)
+        hreader hr;
+        if (!hist_open(x, w->wid, &hr))
             continue;
         eterm *tm = NULL;
         int ntm = 0;
-        char *line = NULL;
-        size_t lcap = 0;
-        ssize_t len;
-        while ((len = getline(&line, &lcap, fp)) > 0) {
-            if (line[len - 1] != '\n')
-                break; /* a torn last line of a killed process */
-            long long t = 0;
-            int wid0 = 0, off = 0;
-            char ev[16];
-            if (sscanf(line, "%lld %d %15s %n", &t, &wid0, ev, &off) < 3 || ev[0] != 'E')
+        int64_t t;
+        char ev[16];
+        const char *line;
+        while (hist_next(&hr, &t, ev, &line)) {
+            if (ev[0] != 'E')
                 continue;
             int k = (int)kvi(line, "term", 0);
             if (k <= 0 || k > 10000000)
@@ -1291,8 +1355,7 @@ static void check_election(ctx *x)
                 e->pend = 0;
             }
         }
-        free(line);
-        fclose(fp);
+        hist_close(&hr);
         int64_t pend_end = w->killed && w->t_kill ? w->t_kill : w->ended ? w->t_end : w->t_last;
         for (int j = 0; j < ntm; j++) {
             eterm *e = &tm[j];
@@ -1374,6 +1437,7 @@ int ch_check(const ch_check_in *in, ch_check_out *out)
     check_opwatch(&x);
     check_idgen(&x);
     check_election(&x);
+    check_guarded(&x);
     if (!in->quiet)
         print_results(&x);
     for (int i = 0; i < x.nw; i++) {

@@ -150,7 +150,7 @@ static int64_t first_trouble(const lines *f)
 
 enum {
     M_FENCE_STALE, M_FENCE_REJECT, M_TOKEN_ORDER, M_OVERLAP, M_SUM, M_CHAIN, M_BOUND, M_REPLAY, M_UNKNOWN,
-    M_CALLBACK, M_INCOMPLETE, M_WORKER, M_INV_UNITS, M_INV_DOUBLE, M_IDGEN, M_ELECT_DOUBLE, M_ELECT_TOKEN, M_N
+    M_CALLBACK, M_INCOMPLETE, M_WORKER, M_INV_UNITS, M_INV_DOUBLE, M_IDGEN, M_ELECT_DOUBLE, M_ELECT_TOKEN, M_GUARD, M_N
 };
 
 static const struct {
@@ -174,6 +174,7 @@ static const struct {
     {V_IDGEN, "an order number handed out a second time"},
     {V_ELECT_DOUBLE, "a leader that never resigned nor was told, while the next term led"},
     {V_ELECT_TOKEN, "a later term granted the token of an earlier one"},
+    {V_GUARD_REFUSED, "a guarded add of an undoubted hold refused as fenced"},
 };
 
 /* Apply mutation m to f (one worker's history). 1 if applied. */
@@ -353,6 +354,19 @@ static int mutate(int m, lines *f, uint64_t inexact, uint64_t inexact_skus)
         }
         return 0;
     }
+    case M_GUARD:
+        /* An applied guarded add of a hold never in doubt: report it fenced. */
+        for (int i = 0; i < f->n; i++) {
+            if (!f->l[i] || !is_ev(f->l[i], "CINV") || kvi(f->l[i], "guard", 0) != 1 || line_t(f->l[i]) >= calm ||
+                has_doubt(f, kvi(f->l[i], "hold", 0)))
+                continue;
+            int r = find_id(f, "CRET", kvi(f->l[i], "id", 0), i);
+            if (r < 0 || kvi(f->l[r], "rc", -1) != 0 || line_t(f->l[r]) >= calm)
+                continue;
+            set_kvi(&f->l[r], "rc", ZKC_EFENCED);
+            return 1;
+        }
+        return 0;
     case M_ELECT_DOUBLE: {
         /* A term that resigned with no event (before any connection trouble),
          * followed by another granted term of this process: drop its ERESIGN,

@@ -217,6 +217,34 @@ static void acq_cb(zkc_lock *l, int status, int64_t token, void *ud)
     pthread_mutex_unlock(&a->mu);
 }
 
+/* One add of 1 to /chaos/guarded per hold, guarded by it (in doubt too: the
+ * server decides, ZKC_EFENCED once the hold's node is gone). Logged as an
+ * ordinary unkeyed counter add (guard=1, hold=<lock op id>), so check.c's
+ * counter_sum and counter_chain judge the counter: its final value is its
+ * start plus the adds reported applied, ZKC_EFENCED counting as not applied
+ * (header: nothing written). */
+static void guarded_add(zkc_lock *l, uint64_t hold)
+{
+    zkc_guard g;
+    if (zkc_lock_guard(l, &g) != 0) {
+        ch_log(W.h, "GUARDERR hold=%" PRIu64 " msg=%s", hold, zkc_errmsg());
+        return;
+    }
+    int ctr = W.sh.counters + W.sh.stocks;
+    uint64_t id = next_id();
+    zkc_update u;
+    memset(&u, 0, sizeof u);
+    u.guard = &g;
+    ch_log(W.h, "CINV id=%" PRIu64 " ctr=%d delta=1 key=- floor=0 async=0 rep=0 guard=1 hold=%" PRIu64, id, ctr,
+           hold);
+    zkc_counter_result r = {0, 0, 0};
+    int rc = zkc_counter_add(W.ctr[ctr], 1, &u, &r);
+    ch_log(W.h, "CRET id=%" PRIu64 " rc=%d before=%" PRId64 " after=%" PRId64 " rep=%d%s%s", id, rc, r.before,
+           r.after, r.replayed, odd(rc) ? " msg=" : "", odd(rc) ? zkc_errmsg() : "");
+    if (rc == 0)
+        __atomic_add_fetch(&W.slot->updates, 1, __ATOMIC_RELAXED);
+}
+
 static void critical(lthread *t, zkc_lock *l, uint64_t id, int pidx, char kind, int64_t token, int epoch0)
 {
     pthread_mutex_lock(&t->mu);
@@ -247,6 +275,7 @@ static void critical(lthread *t, zkc_lock *l, uint64_t id, int pidx, char kind, 
         if (k + 1 < n)
             ch_nap_ms(ch_randint(&t->rng, 0, 3)); /* hold it a little: overlaps become visible */
     }
+    guarded_add(l, id);
     __atomic_sub_fetch(&W.slot->held, 1, __ATOMIC_ACQ_REL);
     ch_log(W.h, "EXIT id=%" PRIu64, id);
     int rc = zkc_lock_release(l);
