@@ -4,8 +4,10 @@
  *   driver   (default)  starts a 3-node ensemble, one fault proxy per server,
  *                       N worker processes, injects a seeded schedule of faults,
  *                       settles, then checks the merged history (check.c);
- *   worker   (--worker) a client process: threads of mutexes, read/write locks,
- *                       counters, bounded counters and inventory reservations,
+ *   worker   (--worker) a client process: threads of mutexes, read/write locks
+ *                       (one guarded counter add per hold), counters, bounded
+ *                       counters, inventory reservations, order numbers and a
+ *                       leader election,
  *                       every invocation and completion appended to a history
  *                       file, fenced writes to a shared resource (fence below);
  *   checker             runs inside the driver after the run has settled.
@@ -39,6 +41,8 @@ typedef struct ch_shape {
     int rw_paths;        /* /chaos/lock/rw<i>   fence index mutex_paths + i */
     int counters;        /* /chaos/ctr/c<i>     counter index i */
     int stocks;          /* /chaos/stock/s<i>   counter index counters + i (floor 0) */
+                         /* /chaos/guarded      counter index counters + stocks: one add per lock hold,
+                          *                     guarded by the hold (zkc_lock_guard) */
     int skus;            /* /chaos/inv, sku<i> */
     int mutex_threads;   /* per worker */
     int rw_threads;
@@ -170,6 +174,9 @@ enum {
     V_WORKER,            /* a worker crashed or did not quiesce */
     V_HARNESS,           /* the ensemble did not recover (not the library's fault, still a failure) */
     V_IDGEN,             /* an id handed out twice, or not increasing within a generator */
+    V_ELECT_DOUBLE,      /* two election terms un-notified at once */
+    V_ELECT_TOKEN,       /* term tokens not strictly increasing in grant order */
+    V_GUARD_REFUSED,     /* a guarded add refused (ZKC_EFENCED) while its hold was undoubted */
     V_NKINDS
 };
 extern const char *const ch_vnames[V_NKINDS];
@@ -179,6 +186,7 @@ typedef struct ch_check_out {
     int64_t operations, acquisitions, counter_updates, counter_ops, unknown_outcomes, lookups;
     int64_t fence_accepted, fence_rejected, doubts, replays, inv_ops, inv_reserved;
     int64_t keyed_resolved, unknown_unresolved;
+    int64_t election_terms;
     uint64_t inexact_counters;          /* bit i: counter i had updates of unknown outcome (sum is a range) */
     uint64_t inexact_skus;              /* bit i: SKU i had restocks of unknown outcome */
     int inventory_on;

@@ -32,7 +32,8 @@ extern __typeof__(zkc_inventory_return) zkc_inventory_return __attribute__((weak
 typedef struct op {
     char type;   /* L lock acquire, C counter add, M multi add, I inventory */
     char kind;   /* L: M/R/W; I: r(eserve) p(repeat) s(restock) c(onfirm) x(cancel) a(reap) */
-    uint8_t async, rej, canceled, inv_rep, res_rep, floor;
+    uint8_t async, rej, canceled, inv_rep, res_rep, floor, guarded;
+    uint64_t hold; /* C guarded: the lock op whose hold guards it */
     int nret;
     int path;    /* lock path index / counter index / restock sku */
     int rc;
@@ -202,24 +203,56 @@ static FILE *worker_file(ctx *x, const char *prefix, int wid)
     return fopen(p, "r");
 }
 
+/* One worker's history, event by event (every checker that reads it). */
+typedef struct hreader {
+    FILE *fp;
+    char *line;
+    size_t cap;
+} hreader;
+
+static int hist_open(ctx *x, int wid, hreader *h)
+{
+    memset(h, 0, sizeof *h);
+    h->fp = worker_file(x, "hist", wid);
+    return h->fp != NULL;
+}
+
+/* The next complete event line: its time, event name and the rest (from the
+ * space before its first key). 0 at the end, or at a torn last line of a
+ * killed process. */
+static int hist_next(hreader *h, int64_t *t, char ev[16], const char **rest)
+{
+    ssize_t len;
+    while ((len = getline(&h->line, &h->cap, h->fp)) > 0) {
+        if (h->line[len - 1] != '\n')
+            return 0;
+        long long tt = 0;
+        int wid = 0, n = 0;
+        if (sscanf(h->line, "%lld %d %15s %n", &tt, &wid, ev, &n) < 3)
+            continue;
+        *t = tt;
+        *rest = h->line + n - 1;
+        return 1;
+    }
+    return 0;
+}
+
+static void hist_close(hreader *h)
+{
+    free(h->line);
+    fclose(h->fp);
+}
+
 static void parse_worker(ctx *x, wk *w)
 {
-    FILE *fp = worker_file(x, "hist", w->wid);
-    if (!fp)
+    hreader hr;
+    if (!hist_open(x, w->wid, &hr))
         return;
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
-    while ((len = getline(&line, &cap, fp)) > 0) {
-        if (line[len - 1] != '\n')
-            break; /* a torn last line of a killed process */
-        long long t = 0;
-        int wid = 0, n = 0;
-        char ev[16];
-        if (sscanf(line, "%lld %d %15s %n", &t, &wid, ev, &n) < 3)
-            continue;
+    int64_t t;
+    char ev[16];
+    const char *r;
+    while (hist_next(&hr, &t, ev, &r)) {
         w->t_last = t;
-        const char *r = line + n - 1; /* keep the space before the first key */
         uint64_t id = kvu(r, "id");
         op *o;
         if (!strcmp(ev, "START")) {
@@ -276,6 +309,8 @@ static void parse_worker(ctx *x, wk *w)
             o->floor = (uint8_t)kvi(r, "floor", 0);
             o->async = (uint8_t)kvi(r, "async", 0);
             o->inv_rep = (uint8_t)kvi(r, "rep", 0);
+            o->guarded = (uint8_t)kvi(r, "guard", 0);
+            o->hold = (uint64_t)kvi(r, "hold", 0);
             o->t_inv = t;
         } else if (!strcmp(ev, "CRET") && (o = get_op(w, id))) {
             if (o->nret++ == 0) {
@@ -347,8 +382,7 @@ static void parse_worker(ctx *x, wk *w)
             w->t_end = t;
         }
     }
-    free(line);
-    fclose(fp);
+    hist_close(&hr);
 }
 
 static void parse_driver(ctx *x)
@@ -451,7 +485,7 @@ static int not_applied(int rc)
 {
     return rc == ZKC_EBOUND || rc == ZKC_ECONNLOSS || rc == ZKC_ECONTENDED || rc == ZKC_EOVERFLOW ||
            rc == ZKC_EBADDATA || rc == ZKC_EINVAL || rc == ZKC_EVERSIONWRAP || rc == ZKC_ENOAUTH ||
-           rc == ZKC_ECLOSED;
+           rc == ZKC_ECLOSED || rc == ZKC_EFENCED; /* EFENCED: a guarded write refused, nothing written */
 }
 
 /* ---------------------------------------------------------------- (a) (b) locks */
@@ -891,7 +925,7 @@ static void check_counters(ctx *x)
                      "counter %d: final %" PRId64 ", but initial %" PRId64 " + applied %" PRId64 " = %" PRId64
                      " (%ld updates of unknown outcome allow [%+" PRId64 ", %+" PRId64 "])",
                      c, fin[c], init, applied, want, unknown, lo, hi);
-            if (c >= sh->counters && fin[c] < 0)
+            if (c >= sh->counters && c < sh->counters + sh->stocks && fin[c] < 0)
                 viol(x, V_COUNTER_BOUND, "stock counter %d ended at %" PRId64 " (floor 0)", c, fin[c]);
         }
         /* The applied updates must chain from the initial value to the final
@@ -1151,21 +1185,18 @@ static void check_idgen(ctx *x)
     idg_ent *all[2] = {NULL, NULL};
     size_t n[2] = {0, 0}, cap[2] = {0, 0};
     for (int i = 0; i < x->nw; i++) {
-        FILE *fp = worker_file(x, "hist", x->w[i].wid);
-        if (!fp)
+        hreader hr;
+        if (!hist_open(x, x->w[i].wid, &hr))
             continue;
-        char *line = NULL;
-        size_t lcap = 0;
-        ssize_t len;
-        int64_t last[2] = {0, 0};
-        while ((len = getline(&line, &lcap, fp)) > 0) {
-            if (line[len - 1] != '\n')
-                break; /* a torn last line of a killed process */
-            if (!strstr(line, " GRET "))
+        int64_t last[2] = {0, 0}, t;
+        char ev[16];
+        const char *line;
+        while (hist_next(&hr, &t, ev, &line)) {
+            if (strcmp(ev, "GRET"))
                 continue;
             int k = (int)kvi(line, "gen", 0) != 0;
             int rc = (int)kvi(line, "rc", 0);
-            int64_t id = kvi(line, "id", 0), t = strtoll(line, NULL, 10);
+            int64_t id = kvi(line, "id", 0);
             if (rc == ZKC_EUNKNOWN && k)
                 last[k] = 0;
             if (rc != 0)
@@ -1180,8 +1211,7 @@ static void check_idgen(ctx *x)
             }
             all[k][n[k]++] = (idg_ent){id, x->w[i].wid, t};
         }
-        free(line);
-        fclose(fp);
+        hist_close(&hr);
     }
     for (int k = 0; k < 2; k++) {
         if (n[k])
@@ -1196,6 +1226,188 @@ static void check_idgen(ctx *x)
                    n[k] ? "" : " (none: the workload did not run)");
         free(all[k]);
     }
+}
+
+/* Guarded adds (worker.c's guarded_add, one per lock hold, inside it):
+ * ZKC_EFENCED says the hold's node was gone when the add reached the leader,
+ * i.e. the hold had ended. Before the add returned, the holder must then have
+ * been told (the same trusted part as `overlap` uses: a lock event, a
+ * SUSPENDED/LOST of the process, a DOUBT, an injected expiry, a kill), since
+ * LOST comes no later than the servers could expire the session. Nothing is
+ * checked of a guarded add that succeeded after a LOST: the header allows it
+ * (a presumed LOST while the servers still keep the node lets it through);
+ * that it was counted exactly once is counter_sum's and counter_chain's job. */
+static void check_guarded(ctx *x)
+{
+    int64_t adds = 0, ok = 0, fenced = 0;
+    for (int i = 0; i < x->nw; i++) {
+        wk *w = &x->w[i];
+        for (uint64_t id = 1; id <= w->maxid; id++) {
+            op *o = &w->ops[id];
+            if (o->type != 'C' || !o->guarded)
+                continue;
+            adds++;
+            ok += o->nret && o->rc == 0;
+            if (!o->nret || o->rc != ZKC_EFENCED)
+                continue;
+            fenced++;
+            if (o->hold == 0 || o->hold > w->maxid || w->ops[o->hold].type != 'L')
+                continue;
+            int64_t end = 0, trusted = 0;
+            hold_ends(w, &w->ops[o->hold], &end, &trusted);
+            if (trusted >= o->t_ret)
+                viol(x, V_GUARD_REFUSED,
+                     "w%d#%" PRIu64 ": guarded add refused (ZKC_EFENCED, t=%" PRId64 ") while hold w%d#%" PRIu64
+                     " (token %" PRId64 ") was undoubted until t=%" PRId64,
+                     w->wid, id, o->t_ret, w->wid, o->hold, w->ops[o->hold].token, trusted);
+        }
+    }
+    if (!x->in->quiet)
+        printf("guarded adds: %" PRId64 " invoked, %" PRId64 " applied, %" PRId64 " refused (ZKC_EFENCED)%s\n", adds, ok,
+               fenced, adds ? "" : " (none: the workload did not run)");
+}
+
+/* Leader election (worker.c's election_thread), judged by what the header
+ * promises (zkcoord.h, election and CONNECTED STATES):
+ *   - Events go to the leader: SUSPENDED (MAY be lost), RECONNECTED (same
+ *     session: still leader), LOST (IS lost). LOST is reported no later than
+ *     the servers could expire the session, and another participant can lead
+ *     only once the old leader's node is gone (its session expired or it
+ *     resigned). So a term is un-notified from its grant (logged after it:
+ *     late) until the first of: resign invoked (before the delete: early), a
+ *     LOST, a SUSPENDED not followed by RECONNECTED in that term (a
+ *     suspension the same session came back from kept the node, so nobody
+ *     else could lead during it), a session expiry the driver injected into
+ *     the process, its kill -9, its end. Two un-notified terms must not
+ *     overlap at all (election_double_leader).
+ *   - TERM TOKEN: the czxid of a new node per term, so tokens strictly
+ *     increase in grant order across all workers (election_token_order).
+ *     A grant line logged after an injected expiry already ended the term
+ *     may land after the next leader's grant (logging delay): a decrease is
+ *     excused there, an equal token never. */
+typedef struct eterm {
+    int64_t t_stand, t_grant, token, end;
+    int64_t pend;  /* an unanswered SUSPENDED */
+    int wid, term, cut;
+} eterm;
+
+static int eterm_cmp(const void *a, const void *b)
+{
+    const eterm *x = a, *y = b;
+    return x->t_grant < y->t_grant ? -1 : x->t_grant > y->t_grant;
+}
+
+static void check_election(ctx *x)
+{
+    eterm *all = NULL;
+    size_t n = 0, cap = 0;
+    int64_t nsusp = 0, nrec = 0, nlost = 0, nresign = 0, nstand = 0;
+    for (int i = 0; i < x->nw; i++) {
+        wk *w = &x->w[i];
+        hreader hr;
+        if (!hist_open(x, w->wid, &hr))
+            continue;
+        eterm *tm = NULL;
+        int ntm = 0;
+        int64_t t;
+        char ev[16];
+        const char *line;
+        while (hist_next(&hr, &t, ev, &line)) {
+            if (ev[0] != 'E')
+                continue;
+            int k = (int)kvi(line, "term", 0);
+            if (k <= 0 || k > 10000000)
+                continue;
+            if (k > ntm) {
+                int nn = k + 64;
+                tm = realloc(tm, (size_t)nn * sizeof *tm);
+                memset(tm + ntm, 0, (size_t)(nn - ntm) * sizeof *tm);
+                for (int j = ntm; j < nn; j++)
+                    tm[j].end = T_NONE;
+                ntm = nn;
+            }
+            eterm *e = &tm[k - 1];
+            if (!strcmp(ev, "ESTAND")) {
+                e->t_stand = t;
+                nstand++;
+            } else if (!strcmp(ev, "ELEAD")) {
+                if (kvi(line, "rc", -1) == 0) {
+                    e->t_grant = t;
+                    e->token = kvi(line, "token", 0);
+                }
+            } else if (!strcmp(ev, "EEV")) {
+                const char *v = kv(line, "ev");
+                if (v && !strncmp(v, "SUSPENDED", 9)) {
+                    nsusp++;
+                    if (!e->pend)
+                        e->pend = t;
+                } else if (v && !strncmp(v, "RECONNECTED", 11)) {
+                    nrec++;
+                    e->pend = 0;
+                } else if (v && !strncmp(v, "LOST", 4)) {
+                    nlost++;
+                    e->end = min64(e->end, e->pend ? e->pend : t);
+                    e->pend = 0;
+                }
+            } else if (!strcmp(ev, "ERESIGN")) {
+                nresign++;
+                e->end = min64(e->end, e->pend ? e->pend : t);
+                e->pend = 0;
+            }
+        }
+        hist_close(&hr);
+        int64_t pend_end = w->killed && w->t_kill ? w->t_kill : w->ended ? w->t_end : w->t_last;
+        for (int j = 0; j < ntm; j++) {
+            eterm *e = &tm[j];
+            if (!e->t_grant)
+                continue;
+            if (e->pend)
+                e->end = min64(e->end, e->pend);
+            e->end = min64(e->end, pend_end);
+            int64_t exp = first_exp_after(w, e->t_stand);
+            e->end = min64(e->end, exp);
+            e->cut = exp <= e->t_grant || (w->killed && w->t_kill && w->t_kill <= e->t_grant);
+            e->wid = w->wid;
+            e->term = j + 1;
+            if (n == cap) {
+                cap = cap ? cap * 2 : 1024;
+                all = realloc(all, cap * sizeof *all);
+            }
+            all[n++] = *e;
+        }
+        free(tm);
+    }
+    if (n)
+        qsort(all, n, sizeof *all, eterm_cmp);
+    /* Sweep in grant order, keeping the un-notified term that reaches furthest. */
+    size_t far = 0;
+    int have = 0;
+    for (size_t j = 0; j < n; j++) {
+        const eterm *e = &all[j];
+        if (have && e->t_grant < all[far].end && e->end > e->t_grant)
+            viol(x, V_ELECT_DOUBLE,
+                 "two leaders un-notified at once: worker %d term %d (token %" PRId64 ", granted t=%" PRId64
+                 ", un-notified until t=%" PRId64 ") and worker %d term %d (token %" PRId64 ", granted t=%" PRId64
+                 ", un-notified until t=%" PRId64 ")",
+                 all[far].wid, all[far].term, all[far].token, all[far].t_grant, all[far].end, e->wid, e->term,
+                 e->token, e->t_grant, e->end);
+        if (e->end > e->t_grant && (!have || e->end > all[far].end)) {
+            far = j;
+            have = 1;
+        }
+        if (j > 0 && (e->token < all[j - 1].token ? !e->cut : e->token == all[j - 1].token))
+            viol(x, V_ELECT_TOKEN,
+                 "term tokens not increasing in grant order: worker %d term %d token %" PRId64 " (t=%" PRId64
+                 ") after worker %d term %d token %" PRId64 " (t=%" PRId64 ")",
+                 e->wid, e->term, e->token, e->t_grant, all[j - 1].wid, all[j - 1].term, all[j - 1].token,
+                 all[j - 1].t_grant);
+    }
+    x->out->election_terms = (int64_t)n;
+    if (!x->in->quiet)
+        printf("election: %" PRId64 " stands, %zu terms granted, %" PRId64 " resigns, events: %" PRId64
+               " SUSPENDED, %" PRId64 " RECONNECTED, %" PRId64 " LOST%s\n",
+               nstand, n, nresign, nsusp, nrec, nlost, n ? "" : " (none: the workload did not run)");
+    free(all);
 }
 
 int ch_check(const ch_check_in *in, ch_check_out *out)
@@ -1224,6 +1436,8 @@ int ch_check(const ch_check_in *in, ch_check_out *out)
     check_calls(&x);
     check_opwatch(&x);
     check_idgen(&x);
+    check_election(&x);
+    check_guarded(&x);
     if (!in->quiet)
         print_results(&x);
     for (int i = 0; i < x.nw; i++) {

@@ -24,7 +24,8 @@ const char *const ch_vnames[V_NKINDS] = {
     "counter_sum",        "counter_chain",          "counter_bound", "replay_mismatch",
     "unknown_unjustified", "inventory_units",       "inventory_double_grant", "orphan_nodes",
     "callback_count",     "call_incomplete",        "worker_failed", "ensemble_recovery",
-    "idgen_duplicate_or_order",
+    "idgen_duplicate_or_order", "election_double_leader", "election_token_order",
+    "guard_refused_undoubted",
 };
 
 void ch_shape_default(ch_shape *s)
@@ -55,7 +56,7 @@ int ch_lock_count(const ch_shape *s)
 
 int ch_counter_count(const ch_shape *s)
 {
-    return s->counters + s->stocks;
+    return s->counters + s->stocks + 1; /* + /chaos/guarded, added to by lock holders */
 }
 
 void ch_lock_path(const ch_shape *s, int i, char *buf, size_t len)
@@ -70,6 +71,8 @@ void ch_counter_path(const ch_shape *s, int i, char *buf, size_t len)
 {
     if (i < s->counters)
         snprintf(buf, len, CH_ROOT "/ctr/c%d", i);
+    else if (i == s->counters + s->stocks)
+        snprintf(buf, len, CH_ROOT "/guarded");
     else
         snprintf(buf, len, CH_ROOT "/stock/s%d", i - s->counters);
 }

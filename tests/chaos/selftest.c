@@ -150,7 +150,7 @@ static int64_t first_trouble(const lines *f)
 
 enum {
     M_FENCE_STALE, M_FENCE_REJECT, M_TOKEN_ORDER, M_OVERLAP, M_SUM, M_CHAIN, M_BOUND, M_REPLAY, M_UNKNOWN,
-    M_CALLBACK, M_INCOMPLETE, M_WORKER, M_INV_UNITS, M_INV_DOUBLE, M_IDGEN, M_N
+    M_CALLBACK, M_INCOMPLETE, M_WORKER, M_INV_UNITS, M_INV_DOUBLE, M_IDGEN, M_ELECT_DOUBLE, M_ELECT_TOKEN, M_GUARD, M_N
 };
 
 static const struct {
@@ -172,6 +172,9 @@ static const struct {
     {V_INV_UNITS, "a restock reported failed although the units arrived"},
     {V_INV_DOUBLE, "units held beyond what the granted requests asked"},
     {V_IDGEN, "an order number handed out a second time"},
+    {V_ELECT_DOUBLE, "a leader that never resigned nor was told, while the next term led"},
+    {V_ELECT_TOKEN, "a later term granted the token of an earlier one"},
+    {V_GUARD_REFUSED, "a guarded add of an undoubted hold refused as fenced"},
 };
 
 /* Apply mutation m to f (one worker's history). 1 if applied. */
@@ -347,6 +350,63 @@ static int mutate(int m, lines *f, uint64_t inexact, uint64_t inexact_skus)
                 continue;
             }
             set_kvi(&f->l[i], "id", kvi(f->l[first], "id", 0));
+            return 1;
+        }
+        return 0;
+    }
+    case M_GUARD:
+        /* An applied guarded add of a hold never in doubt: report it fenced. */
+        for (int i = 0; i < f->n; i++) {
+            if (!f->l[i] || !is_ev(f->l[i], "CINV") || kvi(f->l[i], "guard", 0) != 1 || line_t(f->l[i]) >= calm ||
+                has_doubt(f, kvi(f->l[i], "hold", 0)))
+                continue;
+            int r = find_id(f, "CRET", kvi(f->l[i], "id", 0), i);
+            if (r < 0 || kvi(f->l[r], "rc", -1) != 0 || line_t(f->l[r]) >= calm)
+                continue;
+            set_kvi(&f->l[r], "rc", ZKC_EFENCED);
+            return 1;
+        }
+        return 0;
+    case M_ELECT_DOUBLE: {
+        /* A term that resigned with no event (before any connection trouble),
+         * followed by another granted term of this process: drop its ERESIGN,
+         * so it leads on, un-notified, through the next term. */
+        int64_t trouble = first_trouble(f);
+        for (int i = 0; i < f->n; i++) {
+            if (!f->l[i] || !is_ev(f->l[i], "ELEAD") || kvi(f->l[i], "rc", 1) != 0 || line_t(f->l[i]) >= trouble)
+                continue;
+            int64_t k = kvi(f->l[i], "term", 0);
+            int res = -1, next = -1, evs = 0;
+            for (int j = 0; j < f->n; j++) {
+                if (!f->l[j])
+                    continue;
+                if (is_ev(f->l[j], "EEV") && kvi(f->l[j], "term", 0) == k)
+                    evs = 1;
+                else if (is_ev(f->l[j], "ERESIGN") && kvi(f->l[j], "term", 0) == k)
+                    res = j;
+                else if (j > i && next < 0 && is_ev(f->l[j], "ELEAD") && kvi(f->l[j], "rc", 1) == 0 &&
+                         line_t(f->l[j]) < trouble)
+                    next = j;
+            }
+            if (evs || res < 0 || next < 0)
+                continue;
+            free(f->l[res]);
+            f->l[res] = NULL;
+            return 1;
+        }
+        return 0;
+    }
+    case M_ELECT_TOKEN: {
+        /* A later grant of this process reports the token of its first. */
+        int first = -1;
+        for (int i = 0; i < f->n; i++) {
+            if (!f->l[i] || !is_ev(f->l[i], "ELEAD") || kvi(f->l[i], "rc", 1) != 0)
+                continue;
+            if (first < 0) {
+                first = i;
+                continue;
+            }
+            set_kvi(&f->l[i], "token", kvi(f->l[first], "token", 0));
             return 1;
         }
         return 0;

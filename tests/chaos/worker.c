@@ -217,6 +217,34 @@ static void acq_cb(zkc_lock *l, int status, int64_t token, void *ud)
     pthread_mutex_unlock(&a->mu);
 }
 
+/* One add of 1 to /chaos/guarded per hold, guarded by it (in doubt too: the
+ * server decides, ZKC_EFENCED once the hold's node is gone). Logged as an
+ * ordinary unkeyed counter add (guard=1, hold=<lock op id>), so check.c's
+ * counter_sum and counter_chain judge the counter: its final value is its
+ * start plus the adds reported applied, ZKC_EFENCED counting as not applied
+ * (header: nothing written). */
+static void guarded_add(zkc_lock *l, uint64_t hold)
+{
+    zkc_guard g;
+    if (zkc_lock_guard(l, &g) != 0) {
+        ch_log(W.h, "GUARDERR hold=%" PRIu64 " msg=%s", hold, zkc_errmsg());
+        return;
+    }
+    int ctr = W.sh.counters + W.sh.stocks;
+    uint64_t id = next_id();
+    zkc_update u;
+    memset(&u, 0, sizeof u);
+    u.guard = &g;
+    ch_log(W.h, "CINV id=%" PRIu64 " ctr=%d delta=1 key=- floor=0 async=0 rep=0 guard=1 hold=%" PRIu64, id, ctr,
+           hold);
+    zkc_counter_result r = {0, 0, 0};
+    int rc = zkc_counter_add(W.ctr[ctr], 1, &u, &r);
+    ch_log(W.h, "CRET id=%" PRIu64 " rc=%d before=%" PRId64 " after=%" PRId64 " rep=%d%s%s", id, rc, r.before,
+           r.after, r.replayed, odd(rc) ? " msg=" : "", odd(rc) ? zkc_errmsg() : "");
+    if (rc == 0)
+        __atomic_add_fetch(&W.slot->updates, 1, __ATOMIC_RELAXED);
+}
+
 static void critical(lthread *t, zkc_lock *l, uint64_t id, int pidx, char kind, int64_t token, int epoch0)
 {
     pthread_mutex_lock(&t->mu);
@@ -247,6 +275,7 @@ static void critical(lthread *t, zkc_lock *l, uint64_t id, int pidx, char kind, 
         if (k + 1 < n)
             ch_nap_ms(ch_randint(&t->rng, 0, 3)); /* hold it a little: overlaps become visible */
     }
+    guarded_add(l, id);
     __atomic_sub_fetch(&W.slot->held, 1, __ATOMIC_ACQ_REL);
     ch_log(W.h, "EXIT id=%" PRIu64, id);
     int rc = zkc_lock_release(l);
@@ -695,6 +724,66 @@ static void *idgen_thread(void *arg)
     return NULL;
 }
 
+/* ---------------------------------------------------------------- election */
+
+/* One thread stands at /chaos/elect, leads for 20..300 ms, resigns, pauses
+ * 0..100 ms, stands again. Terms are numbered per process (term=K) so that
+ * listener events, which run on the engine thread and may be logged before
+ * the grant line, belong to their term without timing guesses:
+ *   ESTAND term            before zkc_election_lead
+ *   ELEAD term rc token    after it returned (0: granted, with its token)
+ *   EEV term ev            listener: SUSPENDED / RECONNECTED / LOST
+ *   ERESIGN term           before zkc_election_resign (the term ends here)
+ *   ERESIGNED term rc      after it
+ * check.c (check_election) wants no two terms un-notified at once, and
+ * tokens strictly increasing in grant order across every worker. */
+static int el_term; /* atomic: the term the listener's events belong to */
+
+static void el_event(zkc_election *e, zkc_election_event ev, void *ud)
+{
+    (void)e;
+    (void)ud;
+    const char *n = ev == ZKC_ELECTION_EVENT_SUSPENDED     ? "SUSPENDED"
+                    : ev == ZKC_ELECTION_EVENT_RECONNECTED ? "RECONNECTED"
+                    : ev == ZKC_ELECTION_EVENT_LOST        ? "LOST"
+                                                           : "?";
+    ch_log(W.h, "EEV term=%d ev=%s", __atomic_load_n(&el_term, __ATOMIC_ACQUIRE), n);
+}
+
+static void *election_thread(void *arg)
+{
+    uint64_t rng = *(uint64_t *)arg;
+    char id[32];
+    snprintf(id, sizeof id, "w%d", W.wid);
+    zkc_election *e = NULL;
+    if (zkc_election_create(W.c, CH_ROOT "/elect", id, NULL, 0, &e) != 0) {
+        ch_log(W.h, "ERROR what=election_create msg=%s", zkc_errmsg());
+        return NULL;
+    }
+    zkc_election_set_listener(e, el_event, NULL);
+    int term = 0;
+    while (!stopping()) {
+        __atomic_store_n(&el_term, ++term, __ATOMIC_RELEASE);
+        ch_log(W.h, "ESTAND term=%d", term);
+        int64_t token = 0;
+        /* Bounded so that a stop is noticed; a timeout just stands again. */
+        int rc = zkc_election_lead(e, 2000, &token);
+        ch_log(W.h, "ELEAD term=%d rc=%d token=%" PRId64, term, rc, rc == 0 ? token : 0);
+        if (rc != 0) {
+            if (rc != ZKC_ETIMEDOUT)
+                ch_nap_ms(50);
+            continue;
+        }
+        ch_nap_ms(ch_randint(&rng, 20, 300));
+        ch_log(W.h, "ERESIGN term=%d", term);
+        rc = zkc_election_resign(e);
+        ch_log(W.h, "ERESIGNED term=%d rc=%d", term, rc);
+        ch_nap_ms(ch_randint(&rng, 0, 100));
+    }
+    zkc_election_destroy(e);
+    return NULL;
+}
+
 /* ---------------------------------------------------------------- inventory */
 
 typedef struct held_res {
@@ -958,7 +1047,7 @@ int ch_worker_main(int argc, char **argv)
     lthread *lt = calloc((size_t)nl + 1, sizeof *lt);
     cthread *ct = calloc((size_t)nc + 1, sizeof *ct);
     ithread *it = calloc((size_t)ni + 1, sizeof *it);
-    pthread_t *th = calloc((size_t)(nl + nc + ni) + 2, sizeof *th);
+    pthread_t *th = calloc((size_t)(nl + nc + ni) + 3, sizeof *th);
     if (!lt || !ct || !it || !th)
         return 3;
     int nth = 0;
@@ -985,6 +1074,9 @@ int ch_worker_main(int argc, char **argv)
     static uint64_t idg_rng;
     idg_rng = ch_mix(W.seed, (uint64_t)W.wid * 1000 + 300);
     pthread_create(&th[nth++], NULL, idgen_thread, &idg_rng);
+    static uint64_t el_rng;
+    el_rng = ch_mix(W.seed, (uint64_t)W.wid * 1000 + 400);
+    pthread_create(&th[nth++], NULL, election_thread, &el_rng);
     if (ready_fd >= 0) {
         char b = 'R';
         if (write(ready_fd, &b, 1) != 1)
