@@ -733,6 +733,9 @@ typedef struct zkc_update {
     const zkc_guard *guard; /* or NULL: apply only while that hold lasts, else ZKC_EFENCED (copied at the call) */
 } zkc_update;
 
+/* On success the update's before/after. On ZKC_EBOUND, ZKC_EOVERFLOW and
+ * ZKC_EMISMATCH (nothing written) before == after == the value it was judged
+ * on; on any other error all zero. */
 typedef struct zkc_counter_result {
     int64_t before, after;
     int replayed;        /* 1: the key had been applied before; these are that first outcome */

@@ -301,9 +301,21 @@ void zkc__ctr_drop(zkc_counter *ctr)
     ctr_unref(ctr);
 }
 
+/* What a caller is shown on failure: a refusal (bound, overflow, mismatch)
+ * carries the value it was judged on (before == after, nothing written);
+ * any other failure nothing, so that a refused guarded add, say, never shows
+ * the before/after of a write that did not happen. */
+static void upd_settle_result(zkc__ctr_upd *u)
+{
+    int s = u->op.status;
+    if (s && s != ZKC_EBOUND && s != ZKC_EMISMATCH && s != ZKC_EOVERFLOW)
+        memset(&u->res, 0, sizeof u->res);
+}
+
 static void upd_invoke(zkc__op *op)
 {
     zkc__ctr_upd *u = ZKC__CONTAINER_OF(op, zkc__ctr_upd, op);
+    upd_settle_result(u);
     if (u->cb)
         u->cb(u->ctr, op->status, &u->res, u->ud);
 }
@@ -423,6 +435,7 @@ static int run_upd(zkc_counter *ctr, int type, int64_t a, int64_t b, const zkc_u
     zkc__opwatch_next(NULL, NULL, 0); /* refused before it registered: the label is not the next op's */
     if (!blocking)
         return rc;
+    upd_settle_result(u);
     if (r)
         *r = u->res;
     u->op.release(&u->op);

@@ -1245,7 +1245,11 @@ START_TEST(t_guarded_writes)
     ck_assert_int_eq(zkc_lock_release(l), 0);
     zkc_guard scratch;
     ck_assert_int_eq(zkc_lock_guard(l, &scratch), ZKC_ENOTHELD);
+    r.before = r.after = 77;
     ck_assert_int_eq(zkc_counter_add(ctr, 10, &u, &r), ZKC_EFENCED);
+    /* nothing was written, so nothing is shown as before/after */
+    ck_assert_msg(r.before == 0 && r.after == 0 && !r.replayed, "refused add shows %lld -> %lld",
+                  (long long)r.before, (long long)r.after);
     ck_assert_msg(strstr(zkc_errmsg(), g.path) != NULL, "errmsg names the guard's node: %s", zkc_errmsg());
     ck_assert_int_eq(zkc_counter_multi_add(c, ops, 2, NULL, NULL, NULL), ZKC_EFENCED);
     ck_assert_int_eq(zkc_guarded_create(c, &g, gone, "x", 1), ZKC_EFENCED);
