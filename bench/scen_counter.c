@@ -22,6 +22,18 @@ int op_counter_add(worker *w)
     return OP_OK;
 }
 
+/* A guarded add (issue 18): w->sc is a zkc_guard of a lock the scenario holds. */
+static int op_counter_add_guarded(worker *w)
+{
+    zkc_update u;
+    memset(&u, 0, sizeof u);
+    u.guard = w->sc;
+    int rc = zkc_counter_add(w->obj, 1, &u, NULL);
+    if (rc)
+        return lib_err(w, rc, "zkc_counter_add (guarded)");
+    return OP_OK;
+}
+
 /* ---- counters ---- */
 
 static int raw_counter_node(report *rep, zhandle_t *zh, const char *path, worker *w)
@@ -63,18 +75,25 @@ void sc_counter_uncontended(report *rep)
     params_common(rep, 1, 1);
     rep->floor_what = "raw versioned setData loop";
     rep->floor2_what = "raw multi{setData, create marker, delete old marker} loop";
-    char libp[160], rawp[160], rawm[160], mk[200];
+    char libp[160], rawp[160], rawm[160], mk[200], gp[170], lockp[170];
     snprintf(libp, sizeof libp, "%s/cu/lib", g_root);
+    snprintf(gp, sizeof gp, "%s/cu/guarded", g_root);
+    snprintf(lockp, sizeof lockp, "%s/cu/lock", g_root);
     snprintf(rawp, sizeof rawp, "%s/cu/raw", g_root);
     snprintf(rawm, sizeof rawm, "%s/cu/rawm", g_root);
     snprintf(mk, sizeof mk, "%s-m", rawm);
     raw_conn *setup = NULL, *rc = NULL;
     zkc_client *c = NULL;
-    zkc_counter *ctr = NULL;
-    worker wl, wf, wm;
+    zkc_counter *ctr = NULL, *gctr = NULL;
+    zkc_lock *lock = NULL;
+    zkc_guard guard;
+    side gs;
+    memset(&gs, 0, sizeof gs);
+    worker wl, wf, wm, wg;
     worker_init(&wl, 0, op_counter_add, NULL, NULL);
     worker_init(&wf, 0, op_raw_set, NULL, NULL);
     worker_init(&wm, 0, op_raw_multi, NULL, NULL);
+    worker_init(&wg, 0, op_counter_add_guarded, NULL, &guard);
     if (!(setup = setup_raw(rep)))
         goto out;
     if (raw_mkpath(setup->zh, mk)) {
@@ -94,19 +113,44 @@ void sc_counter_uncontended(report *rep)
         goto out;
     }
     wl.obj = ctr;
+    /* The guarded side: the same add with a guard of a lock this client
+     * holds, i.e. one more op (a check) in the same transaction. */
+    if (zkc_counter_create(c, gp, NULL, &gctr) || zkc_lock_create(c, lockp, &lock) ||
+        zkc_lock_acquire(lock, 10000, NULL) || zkc_lock_guard(lock, &guard)) {
+        rep_fail(rep, "guarded side setup: %s", zkc_errmsg());
+        goto out;
+    }
+    wg.obj = gctr;
     warm(rep, &wl, "library");
     warm(rep, &wf, "floor");
     warm(rep, &wm, "floor2");
-    int64_t before = 0;
+    warm(rep, &wg, "guarded");
+    int64_t before = 0, gbefore = 0;
     zkc_counter_get(ctr, &before);
+    zkc_counter_get(gctr, &gbefore);
     for (int r = 0; r < opt.rounds && rep_ok(rep); r++) {
         if (run_side(rep, &rep->lib, &wl, 1, opt.seconds, &c, 1) || run_side(rep, &rep->fl, &wf, 1, opt.seconds, NULL, 0) ||
-            run_side(rep, &rep->fl2, &wm, 1, opt.seconds, NULL, 0))
+            run_side(rep, &rep->fl2, &wm, 1, opt.seconds, NULL, 0) || run_side(rep, &gs, &wg, 1, opt.seconds, &c, 1))
             break;
     }
-    if (rep_ok(rep))
+    if (rep_ok(rep)) {
         check_exact(rep, ctr, before, rep->lib.ops_all);
+        int64_t gafter = 0;
+        int gexact = zkc_counter_get(gctr, &gafter) == 0 && gafter - gbefore == (int64_t)gs.ops_all;
+        double g = side_median(&gs), l = side_median(&rep->lib);
+        sb_printf(&rep->notes,
+                  "guarded add (zkc_update.guard of a held lock: a check op in the same multi): %.1f ops/s, "
+                  "%.2f requests/op, %.2f writes/op, guarded/unguarded %.2f%s. ",
+                  g, total_per_op(&gs), writes_per_op(&gs), l > 0 ? g / l : NAN, gexact ? "" : ", NOT EXACT");
+        kv_num(&rep->extra, "guarded_ops_per_s", g);
+        kv_num(&rep->extra, "guarded_over_unguarded", l > 0 ? g / l : NAN);
+        kv_raw(&rep->extra, "guarded_exact", gexact ? "true" : "false");
+    }
 out:
+    zkc_lock_destroy(lock);
+    zkc_counter_destroy(gctr);
+    lat_free(&gs.lat);
+    worker_fini(&wg);
     zkc_counter_destroy(ctr);
     zkc_client_destroy(c);
     raw_close(rc);
