@@ -861,6 +861,7 @@ struct paused_report {
     int ready;   /* 1: held, guard taken, nodes made */
     int64_t token;
     int status[PW_N];
+    char why[256]; /* not ready: the step that failed and its message */
 };
 
 static int pipe_read_all(int fd, void *buf, size_t len, int timeout_ms)
@@ -890,13 +891,20 @@ static void paused_holder_child(const char *hosts, const char *path, const char 
     zkc_update u;
     memset(&u, 0, sizeof u);
     u.guard = &g;
-    if (zkc_lock_create(c, path, &l) == 0 && zkc_lock_acquire(l, tu_ms(10000), &rep.token) == 0 &&
-        zkc_lock_guard(l, &g) == 0 && zkc_counter_create(c, cpath, NULL, &ctr) == 0 &&
-        zkc_counter_add(ctr, 10, &u, NULL) == 0 && zkc_guarded_create(c, &g, kept, "k1", 2) == 0 &&
-        zkc_inventory_create(c, inv_root, &inv) == 0 && zkc_inventory_set_guard(inv, &g) == 0 &&
-        zkc_inventory_restock(inv, "A", 5) == 0 &&
-        zkc_inventory_reserve(inv, "o1", &line, 1, NULL, tu_ms(10000), NULL, NULL) == 0)
+    const char *step = "lock create";
+    int src = zkc_lock_create(c, path, &l);
+    if (!src && (step = "acquire") && !(src = zkc_lock_acquire(l, tu_ms(30000), &rep.token)) && (step = "guard") &&
+        !(src = zkc_lock_guard(l, &g)) && (step = "counter create") &&
+        !(src = zkc_counter_create(c, cpath, NULL, &ctr)) && (step = "guarded add") &&
+        !(src = zkc_counter_add(ctr, 10, &u, NULL)) && (step = "guarded create") &&
+        !(src = zkc_guarded_create(c, &g, kept, "k1", 2)) && (step = "inventory create") &&
+        !(src = zkc_inventory_create(c, inv_root, &inv)) && (step = "set guard") &&
+        !(src = zkc_inventory_set_guard(inv, &g)) && (step = "restock") &&
+        !(src = zkc_inventory_restock(inv, "A", 5)) && (step = "reserve") &&
+        !(src = zkc_inventory_reserve(inv, "o1", &line, 1, NULL, tu_ms(30000), NULL, NULL)))
         rep.ready = 1;
+    else
+        snprintf(rep.why, sizeof rep.why, "%s: %s: %s", step, zkc_strerror(src), zkc_errmsg());
     if (write(up, &rep, sizeof rep) != (ssize_t)sizeof rep || !rep.ready)
         _exit(2);
     char go;
@@ -949,10 +957,13 @@ START_TEST(t_paused_holder_guarded_writes)
     close(up[1]);
     close(down[0]);
     struct paused_report rep;
-    if (pipe_read_all(up[0], &rep, sizeof rep, tu_ms(30000)) != 0 || !rep.ready) {
+    memset(&rep, 0, sizeof rep);
+    /* Setup only (nothing measured): generous bounds for a loaded CI machine. */
+    if (pipe_read_all(up[0], &rep, sizeof rep, tu_ms(90000)) != 0 || !rep.ready) {
         kill(pid, SIGKILL);
         waitpid(pid, NULL, 0);
-        ck_abort_msg("the holder process did not take the lock and write under it");
+        ck_abort_msg("the holder process did not take the lock and write under it (%s)",
+                     rep.why[0] ? rep.why : "no report");
     }
     ck_assert_int_eq(kill(pid, SIGSTOP), 0);
 
