@@ -152,8 +152,11 @@ for src in "${exs[@]}"; do
     # shellcheck disable=SC2046
     cc -std=gnu11 -Wall -Wextra -Werror "$src" -o "${src%.c}" $(pkg-config --cflags --libs zkcoord) -lpthread \
         || die "$(basename "$src") does not compile against the installed package"
-    ldd "${src%.c}" | grep -qE 'libzkcoord\.so\.0 => /(usr/)?lib/' \
-        || die "$(basename "$src") is not linked to the installed libzkcoord.so.0"
+    # Not `ldd | grep -q` under pipefail: grep may exit at its match while ldd
+    # still writes, and ldd's SIGPIPE then fails the test (seen once in CI).
+    deps=$(ldd "${src%.c}")
+    grep -qE 'libzkcoord\.so\.0 => /(usr/)?lib/' <<<"$deps" \
+        || die "$(basename "$src") is not linked to the installed libzkcoord.so.0: $(grep zkcoord <<<"$deps")"
 done
 # The static library, with the private dependencies zkcoord.pc declares.
 libdir=$(pkg-config --variable=libdir zkcoord)
