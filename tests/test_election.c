@@ -7,6 +7,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include "election_util.h"
 #include "testutil.h"
 
 #include <stdio.h>
@@ -15,31 +16,10 @@
 
 /* ------------------------------------------------------------ helpers */
 
-static zkc_election *mkel(zkc_client *c, const char *path, const char *id, const char *data)
-{
-    zkc_election *e = NULL;
-    int rc = zkc_election_create(c, path, id, data, data ? (int)strlen(data) : 0, &e);
-    ck_assert_msg(rc == 0, "zkc_election_create(%s, %s): %s", path, id, zkc_errmsg());
-    return e;
-}
-
-/* Records (event = status, value = token) of each lead callback. */
-static void lead_cb(zkc_election *e, int status, int64_t token, void *ud)
-{
-    (void)e;
-    tu_events_add(ud, status, token);
-}
-
 static void resign_cb(zkc_election *e, int status, void *ud)
 {
     (void)e;
     tu_events_add(ud, status, 0);
-}
-
-static void ev_cb(zkc_election *e, zkc_election_event ev, void *ud)
-{
-    (void)e;
-    tu_events_add(ud, (int)ev, 0);
 }
 
 /* Who leads, as client c reads it; asserts the read succeeds. */
@@ -60,20 +40,6 @@ static void expect_leader(zkc_client *c, const char *path, const char *id, const
         ck_assert_int_eq(in.token, token);
     ck_assert(in.node && strstr(in.node, "-latch-"));
     zkc_election_leader_free(&in);
-}
-
-/* Another client's view lags its writes: wait (bounded) until `id` leads. */
-static int wait_leader(zkc_client *c, const char *path, const char *id, int timeout_ms)
-{
-    long long deadline = tu_now_ms() + timeout_ms;
-    for (;;) {
-        zkc_election_leader_info in;
-        int ok = zkc_election_leader(c, path, &in) == 0 && strcmp(in.participant_id, id) == 0;
-        zkc_election_leader_free(&in);
-        if (ok || tu_now_ms() > deadline)
-            return ok;
-        tu_nap_ms(50);
-    }
 }
 
 /* ------------------------------------------------------------ lead, resign, hand-off */

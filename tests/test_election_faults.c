@@ -11,6 +11,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include "election_util.h"
 #include "testutil.h"
 #include "proxy.h"
 
@@ -28,26 +29,6 @@ static zkc_client *client_t(const char *hosts, int session_ms)
     return tu_client_o(&o);
 }
 
-static zkc_election *mkel(zkc_client *c, const char *path, const char *id)
-{
-    zkc_election *e = NULL;
-    int rc = zkc_election_create(c, path, id, NULL, 0, &e);
-    ck_assert_msg(rc == 0, "zkc_election_create(%s): %s", path, zkc_errmsg());
-    return e;
-}
-
-static void lead_cb(zkc_election *e, int status, int64_t token, void *ud)
-{
-    (void)e;
-    tu_events_add(ud, status, token);
-}
-
-static void ev_cb(zkc_election *e, zkc_election_event ev, void *ud)
-{
-    (void)e;
-    tu_events_add(ud, (int)ev, 0);
-}
-
 static long long t0;
 
 static int expect_event(tu_events *e, int ev, int from, int timeout_ms, const char *what)
@@ -59,20 +40,6 @@ static int expect_event(tu_events *e, int ev, int from, int timeout_ms, const ch
     }
     ck_assert_msg(i >= 0, "no %s within %d ms", what, timeout_ms);
     return i;
-}
-
-/* Who leads, as c reads it (after a sync-free read: poll, bounded). */
-static int wait_leader(zkc_client *c, const char *path, const char *id, int timeout_ms)
-{
-    long long deadline = tu_now_ms() + timeout_ms;
-    for (;;) {
-        zkc_election_leader_info in;
-        int ok = zkc_election_leader(c, path, &in) == 0 && strcmp(in.participant_id, id) == 0;
-        zkc_election_leader_free(&in);
-        if (ok || tu_now_ms() > deadline)
-            return ok;
-        tu_nap_ms(50);
-    }
 }
 
 /* ------------------------------------------------------------ session expiry */
@@ -92,7 +59,7 @@ START_TEST(t_leader_session_expired)
     tu_events_init(&aev);
     tu_events_init(&bev);
     zkc_client_set_listener(a, tu_state_listener, &cev);
-    zkc_election *ea = mkel(a, path, "a"), *eb = mkel(b, path, "b");
+    zkc_election *ea = mkel(a, path, "a", NULL), *eb = mkel(b, path, "b", NULL);
     zkc_election_set_listener(ea, ev_cb, &aev);
     int64_t ta;
     ck_assert_int_eq(zkc_election_lead(ea, tu_ms(10000), &ta), 0);
@@ -169,7 +136,7 @@ START_TEST(t_leader_partitioned)
     tu_events aev, bev;
     tu_events_init(&aev);
     tu_events_init(&bev);
-    zkc_election *ea = mkel(a, path, "a"), *eb = mkel(b, path, "b");
+    zkc_election *ea = mkel(a, path, "a", NULL), *eb = mkel(b, path, "b", NULL);
     zkc_election_set_listener(ea, ev_cb, &aev);
     int64_t ta;
     ck_assert_int_eq(zkc_election_lead(ea, tu_ms(10000), &ta), 0);
@@ -223,7 +190,7 @@ START_TEST(t_zk_leader_killed)
     tu_events aev, bev;
     tu_events_init(&aev);
     tu_events_init(&bev);
-    zkc_election *ea = mkel(a, path, "a"), *eb = mkel(b, path, "b");
+    zkc_election *ea = mkel(a, path, "a", NULL), *eb = mkel(b, path, "b", NULL);
     zkc_election_set_listener(ea, ev_cb, &aev);
     int64_t ta;
     ck_assert_int_eq(zkc_election_lead(ea, tu_ms(10000), &ta), 0);
