@@ -62,7 +62,6 @@ struct zkc_lock {
     int64_t token;
     int holds;
     int lost;
-    int waited;
     int next_in;       /* waiting: the node we watch is all that keeps us out */
     zkc__timer timer;
     int stored_leases; /* semaphore: count read from the node; -1 not read yet */
@@ -285,14 +284,16 @@ static void m_listed(zkc__qm *m, const zkc__member *v, int n, int self)
         return;
     }
     if (vd.granted) {
-        grant(l, vd.kick_next && l->waited && self + 1 < n);
+        /* Kick whenever someone is behind us, waited or not: a waiter that
+         * listed before our first listing may have seen us still out of the
+         * leases and be watching our node. */
+        grant(l, vd.kick_next && self + 1 < n);
         return;
     }
     if (l->acq->timeout_ms == 0) {
         acq_abort(l, ZKC_ETIMEDOUT, "lock %s is held (try-lock)", l->path);
         return;
     }
-    l->waited = 1;
     l->next_in = !vd.watch_children && in_without(l, v, n, self, vd.blocker);
     zkc__qm_wait(m, vd.watch_children ? NULL : v[vd.blocker].name);
 }
@@ -398,7 +399,6 @@ static void acq_start(zkc__op *op)
     l->phase = L_ACQUIRING;
     PUT(l->lost, 0);
     PUT(l->holds, 0);
-    l->waited = 0;
     l->stored_leases = -1;
     if (a->timeout_ms > 0)
         zkc__timer_arm(c, &l->timer, zkc__now_ms() + a->timeout_ms);

@@ -462,6 +462,41 @@ static void warn_once(zkc__qm *m, const zkc__member *v, int n, int junk, int sty
     }
 }
 
+/* Parse a listing reply into sorted members (v: n + 1 slots, the caller
+ * frees it) and find ourselves (*self: -1 if our node is not in it). 0, or
+ * ZKC_ENOMEM. */
+static int parse_listing(zkc__qm *m, const zkc__req *r, zkc__member **vout, int *nout, int *self, int *junk,
+                         int *styles)
+{
+    zkc__member *v = calloc((size_t)r->nchildren + 1, sizeof *v);
+    if (!v)
+        return ZKC_ENOMEM;
+    int n;
+    *junk = 0;
+    *styles = 0;
+    if (m->ops->accept) {
+        /* Only the recipe's own names count; the rest is junk to it. */
+        char **ok = calloc((size_t)r->nchildren + 1, sizeof *ok);
+        if (!ok) {
+            free(v);
+            return ZKC_ENOMEM;
+        }
+        int k = 0;
+        for (int i = 0; i < r->nchildren; i++)
+            if (m->ops->accept(r->children[i]))
+                ok[k++] = r->children[i];
+        n = zkc__members_parse(ok, k, v, NULL, styles);
+        *junk = r->nchildren - n;
+        free(ok);
+    } else {
+        n = zkc__members_parse(r->children, r->nchildren, v, junk, styles);
+    }
+    *vout = v;
+    *nout = n;
+    *self = m->node_name ? zkc__member_find(v, n, m->node_name) : -1;
+    return 0;
+}
+
 static void list_done(zkc__req *r)
 {
     zkc__qm *m = r->ctx;
@@ -475,39 +510,20 @@ static void list_done(zkc__req *r)
         m->ops->unref(m);
         return;
     }
-    zkc__member *v = calloc((size_t)r->nchildren + 1, sizeof *v);
-    if (!v) {
+    zkc__member *v;
+    int n, self, junk, styles;
+    if (parse_listing(m, r, &v, &n, &self, &junk, &styles)) {
         failed(m, ZKC_ENOMEM, "out of memory");
         m->ops->unref(m);
         return;
     }
-    int junk = 0, styles = 0, n;
-    if (m->ops->accept) {
-        /* Only the recipe's own names count; the rest is junk to it. */
-        char **ok = calloc((size_t)r->nchildren + 1, sizeof *ok);
-        if (!ok) {
-            free(v);
-            failed(m, ZKC_ENOMEM, "out of memory");
-            m->ops->unref(m);
-            return;
-        }
-        int k = 0;
-        for (int i = 0; i < r->nchildren; i++)
-            if (m->ops->accept(r->children[i]))
-                ok[k++] = r->children[i];
-        n = zkc__members_parse(ok, k, v, NULL, &styles);
-        junk = r->nchildren - n;
-        free(ok);
-    } else {
-        n = zkc__members_parse(r->children, r->nchildren, v, &junk, &styles);
-    }
     warn_once(m, v, n, junk, styles);
-    int self = m->node_name ? zkc__member_find(v, n, m->node_name) : -1;
     if (self < 0) {
         forget_node(m);
         failed(m, ZKC_ESESSIONLOST, "%s %s: our queue node disappeared (deleted, or its session ended)", WHAT(m),
                m->dir);
     } else {
+        m->listed_self = self;
         m->ops->listed(m, v, n, self);
     }
     free(v);
@@ -531,6 +547,27 @@ static void pred_fired(zkc__watch *w, int ev)
     m->ops->moved(m, ev == ZW_DELETED);
 }
 
+/* Did what we are about to wait for already happen? The owner decided on a
+ * listing; the watch is set by a later read, and a change in between fires no
+ * watch. Members ahead of us can only leave (sequence numbers only grow), so
+ * the children list has changed for us exactly when fewer members are ahead of
+ * us than in that listing. A node ahead has changed once its data version is
+ * above 0: nobody writes a member's node but its owner, touching it when it
+ * was admitted (a semaphore's kick, lock.c). Without this check a semaphore
+ * waiter whose holders all left between its listing and its watch waited for
+ * a change that never came, and the whole queue behind it with it. */
+static int moved_already(zkc__qm *m, const zkc__req *r)
+{
+    if (r->kind != ZKC_REQ_CHILDREN)
+        return r->stat.version > 0;
+    zkc__member *v;
+    int n, self, junk, styles;
+    if (parse_listing(m, r, &v, &n, &self, &junk, &styles))
+        return 1; /* out of memory: list again rather than risk waiting forever */
+    free(v);
+    return self < 0 || self < m->listed_self;
+}
+
 static void pred_get_done(zkc__req *r)
 {
     zkc__qm *m = r->ctx;
@@ -542,8 +579,11 @@ static void pred_get_done(zkc__req *r)
         } else if (r->rc != ZR_OK) {
             drop_pred(m);
             fail_rc(m, r->rc, "watching the node ahead of us");
+        } else if (moved_already(m, r)) {
+            drop_pred(m);
+            m->ops->moved(m, 0);
         }
-        /* ZR_OK: wait for the watch. */
+        /* else: wait for the watch. */
     }
     m->ops->unref(m);
 }

@@ -72,6 +72,7 @@ struct zkc__qm {
     int in_multi;         /* this attempt's create travels in the owner's multi */
     int warned;
     int listing;
+    int listed_self;      /* our index in the last listing handed to ops->listed */
     zkc__watch *pred_w, *own_w;
 };
 

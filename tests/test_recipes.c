@@ -361,6 +361,55 @@ START_TEST(t_semaphore_queue_holds)
 }
 END_TEST
 
+/* ------------------------------------------------------------ semaphore: a release against the watch */
+
+/* A waiter decides from one listing and sets its watch with a later read; a
+ * release that lands in between fires no watch. A semaphore waiter at the head
+ * watches the children list, so it missed that release and waited for a change
+ * that never came, the queue behind it too (the scale smoke caught it: 5 of 200
+ * acquired). Here the holder's release starts at offsets swept over the
+ * waiter's first two milliseconds, so that some land between the waiter's
+ * listing and its watch; every round must grant the waiter. The offsets are not
+ * synchronization: each round waits for the waiter's callback. */
+#define RACE_ROUNDS 200
+
+static void race_cb(zkc_lock *l, int status, int64_t token, void *ud)
+{
+    (void)l;
+    (void)token;
+    tu_events_add(ud, 1, status);
+}
+
+START_TEST(t_semaphore_release_races_watch)
+{
+    char path[128];
+    tu_unique_path(path, sizeof path, "semrace");
+    zkc_client *hc = tu_client(tu_hosts()), *wc = tu_client(tu_hosts());
+    zkc_lock *h = mksem(hc, path, 1), *w = mksem(wc, path, 1);
+    tu_events ev;
+    tu_events_init(&ev);
+    for (int i = 0; i < RACE_ROUNDS; i++) {
+        ck_assert_int_eq(zkc_lock_acquire(h, tu_ms(10000), NULL), 0);
+        int rc = zkc_lock_acquire_async(w, tu_ms(5000), race_cb, &ev);
+        ck_assert_msg(rc == 0, "round %d: zkc_lock_acquire_async: %s", i, zkc_errmsg());
+        usleep((useconds_t)((i % 40) * 50));
+        ck_assert_int_eq(zkc_lock_release(h), 0);
+        int at = tu_events_wait(&ev, 1, i, tu_ms(10000));
+        ck_assert_msg(at == i, "round %d: the waiter's callback did not come", i);
+        int64_t status;
+        tu_events_get(&ev, at, NULL, &status);
+        ck_assert_msg(status == 0, "round %d (release %d us after the waiter started): the waiter got %s", i,
+                      (i % 40) * 50, zkc_strerror((int)status));
+        ck_assert_int_eq(zkc_lock_release(w), 0);
+    }
+    tu_events_destroy(&ev);
+    zkc_lock_destroy(h);
+    zkc_lock_destroy(w);
+    zkc_client_destroy(hc);
+    zkc_client_destroy(wc);
+}
+END_TEST
+
 /* ------------------------------------------------------------ semaphore: holder killed */
 
 static void sem_child(int fd, const char *path)
@@ -1131,6 +1180,7 @@ static Suite *recipes_suite(void)
     CASE(s, t_ratelimit_try_exhausted);
     CASE(s, t_ratelimit_hard_bad_input);
     CASE(s, t_semaphore_queue_holds);
+    CASE(s, t_semaphore_release_races_watch);
     return s;
 }
 
