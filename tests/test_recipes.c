@@ -410,6 +410,55 @@ START_TEST(t_semaphore_release_races_watch)
 }
 END_TEST
 
+/* The other half of the same race: a waiter further back watches the member
+ * right before it, which touches its node once admitted. When that touch lands
+ * between the waiter's listing and its watch, the waiter must still see it
+ * (the node's data version is above 0), or it waits for its predecessor to
+ * leave although a lease came free: here the predecessor holds until the
+ * waiter is granted, so a missed touch is a timeout. Two leases: H1 and H2
+ * hold, W1 waits at the head, W2 behind it; H1's release (swept against W2's
+ * start) admits W1, which touches its node; H2's release must admit W2. */
+START_TEST(t_semaphore_kick_races_watch)
+{
+    char path[128];
+    tu_unique_path(path, sizeof path, "semkick");
+    zkc_client *hc = tu_client(tu_hosts()), *wc = tu_client(tu_hosts()), *wc2 = tu_client(tu_hosts());
+    zkc_lock *h1 = mksem(hc, path, 2), *h2 = mksem(hc, path, 2), *w1 = mksem(wc, path, 2), *w2 = mksem(wc2, path, 2);
+    tu_events e1, e2;
+    tu_events_init(&e1);
+    tu_events_init(&e2);
+    for (int i = 0; i < RACE_ROUNDS / 2; i++) {
+        ck_assert_int_eq(zkc_lock_acquire(h1, tu_ms(10000), NULL), 0);
+        ck_assert_int_eq(zkc_lock_acquire(h2, tu_ms(10000), NULL), 0);
+        ck_assert_int_eq(zkc_lock_acquire_async(w1, tu_ms(10000), race_cb, &e1), 0);
+        ck_assert(tu_wait_queue_count(hc, path, 3, tu_ms(10000)));
+        ck_assert_int_eq(zkc_lock_acquire_async(w2, tu_ms(5000), race_cb, &e2), 0);
+        usleep((useconds_t)((i % 40) * 50));
+        ck_assert_int_eq(zkc_lock_release(h1), 0);
+        int at = tu_events_wait(&e1, 1, i, tu_ms(10000));
+        ck_assert_msg(at == i, "round %d: W1 was not granted", i);
+        ck_assert_int_eq(zkc_lock_release(h2), 0);
+        at = tu_events_wait(&e2, 1, i, tu_ms(10000));
+        ck_assert_msg(at == i, "round %d: W2's callback did not come", i);
+        int64_t status;
+        tu_events_get(&e2, at, NULL, &status);
+        ck_assert_msg(status == 0, "round %d (H1 released %d us after W2 started): W2 got %s while a lease was free", i,
+                      (i % 40) * 50, zkc_strerror((int)status));
+        ck_assert_int_eq(zkc_lock_release(w1), 0);
+        ck_assert_int_eq(zkc_lock_release(w2), 0);
+    }
+    tu_events_destroy(&e1);
+    tu_events_destroy(&e2);
+    zkc_lock_destroy(h1);
+    zkc_lock_destroy(h2);
+    zkc_lock_destroy(w1);
+    zkc_lock_destroy(w2);
+    zkc_client_destroy(hc);
+    zkc_client_destroy(wc);
+    zkc_client_destroy(wc2);
+}
+END_TEST
+
 /* ------------------------------------------------------------ semaphore: holder killed */
 
 static void sem_child(int fd, const char *path)
@@ -1181,6 +1230,7 @@ static Suite *recipes_suite(void)
     CASE(s, t_ratelimit_hard_bad_input);
     CASE(s, t_semaphore_queue_holds);
     CASE(s, t_semaphore_release_races_watch);
+    CASE(s, t_semaphore_kick_races_watch);
     return s;
 }
 
