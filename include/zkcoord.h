@@ -1058,6 +1058,20 @@ ZKC_EXTERN void zkc_ratelimit_options_init(zkc_ratelimit_options *o);
  * SUSPENDED and LOST only delay further grants. */
 ZKC_EXTERN int zkc_ratelimit_create_opts(zkc_client *c, const char *path, const zkc_ratelimit_options *o,
                                          zkc_ratelimit **out);
+/* The acquire calls again, telling where the permits count: *at_us (callback:
+ * at_us, 0 unless status is 0) is an instant of the servers' clock in
+ * microseconds since the epoch, in the coordinates the bound is stated in.
+ * HARD: the start of the first of the n slots the permits own, which are
+ * [at_us, at_us + n x T); slots are never shared, so for any instant a, the
+ * permits of every process whose slots start in [a, a + window_ms) number at
+ * most `permits`. The grant came at most (burst - n) x T before at_us and not
+ * after it, as the granting process estimated the servers' clock. Fixed
+ * window: the start of the window the permits were counted in. For logs and
+ * audits; at_us may be NULL. */
+typedef void (*zkc_ratelimit_at_cb)(zkc_ratelimit *rl, int status, int64_t at_us, void *ud);
+ZKC_EXTERN int zkc_ratelimit_acquire_at(zkc_ratelimit *rl, int64_t n, int timeout_ms, int64_t *at_us);
+ZKC_EXTERN int zkc_ratelimit_acquire_at_async(zkc_ratelimit *rl, int64_t n, int timeout_ms, zkc_ratelimit_at_cb cb,
+                                              void *ud);
 
 /* ---------------------------------------------------------- id generator
  *

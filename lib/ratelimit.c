@@ -27,6 +27,12 @@
  * servers' clock as each process estimates it; against any one clock, widen
  * the interval by the estimates' errors.
  *
+ * A grant tells where its permits count (zkc_ratelimit_acquire_at): the
+ * start of its first slot (HARD), the start of its window (fixed). These are
+ * the coordinates of the bound, exactly: slots are disjoint whatever the
+ * clocks, so any window_ms of slot starts holds at most `permits` of them
+ * (the chaos suite checks that over every grant of every process).
+ *
  * The servers' clock: the client's estimate (clock.c: within half a round trip,
  * never backward), refreshed every minute while the limiter is used.
  */
@@ -48,7 +54,9 @@ struct rl_wait {
     zkc_ratelimit *rl;
     int64_t n;
     int64_t deadline; /* 0: try once; INT64_MAX: forever */
+    int64_t at_us;    /* granted: the servers' instant the permits count at */
     zkc_ratelimit_cb cb;
+    zkc_ratelimit_at_cb at_cb;
     void *ud;
 };
 
@@ -242,6 +250,7 @@ static int serve_fixed(zkc_ratelimit *rl, rl_wait *w)
     }
     if (rl->local >= w->n) {
         rl->local -= w->n;
+        w->at_us = rl->window * rl->window_ms * 1000;
         zkc__list_remove(&w->op.queued);
         zkc__op_finish(&w->op, 0, NULL);
         return SERVED;
@@ -275,6 +284,7 @@ static int serve_hard(zkc_ratelimit *rl, rl_wait *w)
     if (from + need <= rl->run_end) {
         if (from + need - now <= tol) {
             rl->run_at = from + need;
+            w->at_us = from;
             zkc__list_remove(&w->op.queued);
             zkc__op_finish(&w->op, 0, NULL);
             return SERVED;
@@ -351,7 +361,9 @@ static void wait_start(zkc__op *op)
 static void wait_invoke(zkc__op *op)
 {
     rl_wait *w = ZKC__CONTAINER_OF(op, rl_wait, op);
-    if (w->cb)
+    if (w->at_cb)
+        w->at_cb(w->rl, op->status, op->status == 0 ? w->at_us : 0, w->ud);
+    else if (w->cb)
         w->cb(w->rl, op->status, w->ud);
 }
 
@@ -363,8 +375,12 @@ static void wait_release(zkc__op *op)
     rl_unref(rl);
 }
 
-static int submit(zkc_ratelimit *rl, int64_t n, int timeout_ms, zkc_ratelimit_cb cb, void *ud, int blocking)
+static int submit(zkc_ratelimit *rl, int64_t n, int timeout_ms, zkc_ratelimit_cb cb, zkc_ratelimit_at_cb at_cb,
+                  void *ud, int64_t *at_us)
 {
+    int blocking = !cb && !at_cb;
+    if (at_us)
+        *at_us = 0;
     if (!rl)
         return zkc__err(ZKC_EINVAL, "rate limiter is NULL");
     int64_t most = rl->hard ? rl->burst : rl->permits;
@@ -373,8 +389,6 @@ static int submit(zkc_ratelimit *rl, int64_t n, int timeout_ms, zkc_ratelimit_cb
                         rl->hard ? " (the burst size)" : "");
     if (timeout_ms < 0 && timeout_ms != ZKC_FOREVER)
         return zkc__err(ZKC_EINVAL, "rate limiter: negative timeout");
-    if (!blocking && !cb)
-        return zkc__err(ZKC_EINVAL, "rate limiter: callback is NULL");
     rl_wait *w = calloc(1, sizeof *w);
     if (!w)
         return zkc__err(ZKC_ENOMEM, "out of memory");
@@ -385,23 +399,41 @@ static int submit(zkc_ratelimit *rl, int64_t n, int timeout_ms, zkc_ratelimit_cb
     w->n = n;
     w->deadline = timeout_ms == ZKC_FOREVER ? INT64_MAX : timeout_ms == 0 ? 0 : zkc__now_ms() + timeout_ms;
     w->cb = cb;
+    w->at_cb = at_cb;
     w->ud = ud;
     zkc__ref_get(&rl->refs);
     zkc__metrics_tag(&w->op.ms, rl->c, ZKC_MK_RATELIMIT, ZKC__MH_NONE, zkc_counter_path(rl->ctr));
     int rc = zkc__op_run(&w->op, wait_start, blocking);
-    if (blocking)
+    if (blocking) {
+        if (rc == 0 && at_us)
+            *at_us = w->at_us;
         w->op.release(&w->op);
+    }
     return rc;
 }
 
 int zkc_ratelimit_acquire(zkc_ratelimit *rl, int64_t n, int timeout_ms)
 {
-    return submit(rl, n, timeout_ms, NULL, NULL, 1);
+    return submit(rl, n, timeout_ms, NULL, NULL, NULL, NULL);
 }
 
 int zkc_ratelimit_acquire_async(zkc_ratelimit *rl, int64_t n, int timeout_ms, zkc_ratelimit_cb cb, void *ud)
 {
-    return submit(rl, n, timeout_ms, cb, ud, 0);
+    if (!cb)
+        return zkc__err(ZKC_EINVAL, "rate limiter: callback is NULL");
+    return submit(rl, n, timeout_ms, cb, NULL, ud, NULL);
+}
+
+int zkc_ratelimit_acquire_at(zkc_ratelimit *rl, int64_t n, int timeout_ms, int64_t *at_us)
+{
+    return submit(rl, n, timeout_ms, NULL, NULL, NULL, at_us);
+}
+
+int zkc_ratelimit_acquire_at_async(zkc_ratelimit *rl, int64_t n, int timeout_ms, zkc_ratelimit_at_cb cb, void *ud)
+{
+    if (!cb)
+        return zkc__err(ZKC_EINVAL, "rate limiter: callback is NULL");
+    return submit(rl, n, timeout_ms, NULL, cb, ud, NULL);
 }
 
 void zkc_ratelimit_options_init(zkc_ratelimit_options *o)

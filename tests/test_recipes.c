@@ -1210,6 +1210,102 @@ START_TEST(t_ratelimit_hard_bad_input)
 }
 END_TEST
 
+/* zkc_ratelimit_acquire_at and its async twin tell where permits count: in
+ * hard mode the slots two clients were granted never overlap, in fixed-window
+ * mode the start of the window; both near our own clock, which is the
+ * servers' here (the ensemble runs on this machine). */
+static int64_t real_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+typedef struct at_grant {
+    int64_t at, n;
+} at_grant;
+
+static int at_grant_cmp(const void *a, const void *b)
+{
+    const at_grant *x = a, *y = b;
+    return x->at < y->at ? -1 : x->at > y->at;
+}
+
+static void at_cb(zkc_ratelimit *rl, int status, int64_t at_us, void *ud)
+{
+    (void)rl;
+    tu_events_add(ud, status, at_us);
+}
+
+START_TEST(t_ratelimit_at_instants)
+{
+    enum { PERMITS = 20, WINDOW_MS = 1000, SLOT_US = WINDOW_MS * 1000 / PERMITS, NG = 10 };
+    zkc_client *cs[2] = {tu_client(tu_hosts()), tu_client(tu_hosts())};
+    char path[128];
+    tu_unique_path(path, sizeof path, "rl-at");
+    zkc_ratelimit_options o;
+    zkc_ratelimit_options_init(&o);
+    o.permits = PERMITS;
+    o.window_ms = WINDOW_MS;
+    o.burst = 2;
+    zkc_ratelimit *rl[2];
+    for (int i = 0; i < 2; i++) {
+        o.batch = 1 + 2 * i; /* the other client reserves runs of 3 */
+        ck_assert_int_eq(zkc_ratelimit_create_opts(cs[i], path, &o, &rl[i]), 0);
+    }
+    ck_assert_int_eq(zkc_ratelimit_acquire_at_async(rl[0], 1, 0, NULL, NULL), ZKC_EINVAL);
+    at_grant g[NG];
+    tu_events ev;
+    tu_events_init(&ev);
+    for (int k = 0; k < NG; k++) {
+        g[k].n = 1 + k % 2;
+        int64_t before = real_us();
+        if (k % 3 == 2) {
+            ck_assert_int_eq(zkc_ratelimit_acquire_at_async(rl[k % 2], g[k].n, tu_ms(5000), at_cb, &ev), 0);
+            ck_assert_msg(tu_events_wait_total(&ev, k / 3 + 1, tu_ms(10000)) >= k / 3 + 1, "grant %d: no callback",
+                          k);
+            long long t;
+            int64_t v;
+            int st = tu_events_get(&ev, k / 3, &t, &v);
+            ck_assert_msg(st == 0, "grant %d (async): %s", k, zkc_strerror(st));
+            g[k].at = v;
+        } else {
+            int rc = zkc_ratelimit_acquire_at(rl[k % 2], g[k].n, tu_ms(5000), &g[k].at);
+            ck_assert_msg(rc == 0, "grant %d: %s", k, zkc_errmsg());
+        }
+        int64_t after = real_us();
+        /* The slots start no earlier than the grant and at most (burst - n)
+         * slots after it, give or take the clock estimate (2 s is generous). */
+        ck_assert_msg(g[k].at >= before - 2000000 && g[k].at <= after + (o.burst - g[k].n) * SLOT_US + 2000000,
+                      "grant %d: at %lld, real clock %lld..%lld", k, (long long)g[k].at, (long long)before,
+                      (long long)after);
+    }
+    qsort(g, NG, sizeof g[0], at_grant_cmp);
+    for (int k = 1; k < NG; k++)
+        ck_assert_msg(g[k].at >= g[k - 1].at + g[k - 1].n * SLOT_US,
+                      "slots overlap: %lld (+%lld permits) then %lld", (long long)g[k - 1].at,
+                      (long long)g[k - 1].n, (long long)g[k].at);
+    ck_assert_int_eq(zkc_ratelimit_acquire_at(rl[0], 1, tu_ms(5000), NULL), 0); /* at_us may be NULL */
+    for (int i = 0; i < 2; i++)
+        zkc_ratelimit_destroy(rl[i]);
+    tu_events_destroy(&ev);
+
+    /* Fixed window: the window's start. */
+    char fpath[128];
+    tu_unique_path(fpath, sizeof fpath, "rl-at-fixed");
+    zkc_ratelimit *fx = NULL;
+    ck_assert_int_eq(zkc_ratelimit_create(cs[0], fpath, 10, WINDOW_MS, 2, &fx), 0);
+    int64_t at = -1, before = real_us();
+    ck_assert_int_eq(zkc_ratelimit_acquire_at(fx, 1, tu_ms(5000), &at), 0);
+    ck_assert_msg(at % (WINDOW_MS * 1000) == 0 && at > before - WINDOW_MS * 1000 - 2000000 &&
+                      at <= real_us() + 2000000,
+                  "fixed window: at %lld, real clock %lld", (long long)at, (long long)before);
+    zkc_ratelimit_destroy(fx);
+    zkc_client_destroy(cs[0]);
+    zkc_client_destroy(cs[1]);
+}
+END_TEST
+
 /* ------------------------------------------------------------ suite */
 
 #define CASE(s, fn) TU_CASE(s, fn, 90 * tu_scale())
@@ -1228,6 +1324,7 @@ static Suite *recipes_suite(void)
     CASE(s, t_ratelimit_bounds);
     CASE(s, t_ratelimit_try_exhausted);
     CASE(s, t_ratelimit_hard_bad_input);
+    CASE(s, t_ratelimit_at_instants);
     CASE(s, t_semaphore_queue_holds);
     CASE(s, t_semaphore_release_races_watch);
     CASE(s, t_semaphore_kick_races_watch);

@@ -6,8 +6,8 @@
  *                       settles, then checks the merged history (check.c);
  *   worker   (--worker) a client process: threads of mutexes, read/write locks
  *                       (one guarded counter add per hold), counters, bounded
- *                       counters, inventory reservations, order numbers and a
- *                       leader election,
+ *                       counters, inventory reservations, order numbers, a
+ *                       leader election and a hard rate limiter,
  *                       every invocation and completion appended to a history
  *                       file, fenced writes to a shared resource (fence below);
  *   checker             runs inside the driver after the run has settled.
@@ -34,6 +34,14 @@
 
 #define CH_AUTH "chaos:chaos-secret"
 #define CH_ROOT "/chaos"
+
+/* The hard rate limiter every worker shares (worker.c's ratelimit_thread,
+ * check.c's check_ratelimit): one configuration for the path. */
+#define CH_RL_PATH CH_ROOT "/rl"
+#define CH_RL_PERMITS 25
+#define CH_RL_WINDOW_MS 500
+#define CH_RL_BURST 3
+#define CH_RL_SLOT_US ((CH_RL_WINDOW_MS * 1000 + CH_RL_PERMITS - 1) / CH_RL_PERMITS)
 
 /* Workload shape, the same in the driver and the workers (passed on argv). */
 typedef struct ch_shape {
@@ -177,6 +185,8 @@ enum {
     V_ELECT_DOUBLE,      /* two election terms un-notified at once */
     V_ELECT_TOKEN,       /* term tokens not strictly increasing in grant order */
     V_GUARD_REFUSED,     /* a guarded add refused (ZKC_EFENCED) while its hold was undoubted */
+    V_RL_BOUND,          /* hard rate limit: more than CH_RL_PERMITS slot starts in some CH_RL_WINDOW_MS */
+    V_RL_INSTANT,        /* a grant's servers' instant far (> operation timeout) from the real clock at the grant */
     V_NKINDS
 };
 extern const char *const ch_vnames[V_NKINDS];
@@ -187,6 +197,8 @@ typedef struct ch_check_out {
     int64_t fence_accepted, fence_rejected, doubts, replays, inv_ops, inv_reserved;
     int64_t keyed_resolved, unknown_unresolved;
     int64_t election_terms;
+    int64_t rl_grants, rl_permits, rl_busiest; /* hard rate limit: grants, permits, most in one window */
+    int64_t rl_busiest_at;                     /* the busiest window's start (us, servers' clock) */
     uint64_t inexact_counters;          /* bit i: counter i had updates of unknown outcome (sum is a range) */
     uint64_t inexact_skus;              /* bit i: SKU i had restocks of unknown outcome */
     int inventory_on;

@@ -49,6 +49,7 @@ typedef struct op {
     int64_t qty[2];
     int state;
     char *msg;   /* the library's message, kept for undecided counter results */
+    int64_t at_us, real_inv, real_ret; /* R: the grant's servers' instant; real clock (us) around it */
 } op;
 
 typedef struct sev {
@@ -371,6 +372,19 @@ static void parse_worker(ctx *x, wk *w)
             if (o->nret++ == 0) {
                 o->rc = (int)kvi(r, "rc", -999);
                 o->state = (int)kvi(r, "state", -1);
+                o->t_ret = t;
+            }
+        } else if (!strcmp(ev, "RINV") && (o = get_op(w, id))) {
+            o->type = 'R';
+            o->n = (int)kvi(r, "n", 0);
+            o->async = (uint8_t)kvi(r, "async", 0);
+            o->real_inv = kvi(r, "real", 0);
+            o->t_inv = t;
+        } else if (!strcmp(ev, "RRET") && (o = get_op(w, id))) {
+            if (o->nret++ == 0) {
+                o->rc = (int)kvi(r, "rc", -999);
+                o->at_us = kvi(r, "at", 0);
+                o->real_ret = kvi(r, "real", 0);
                 o->t_ret = t;
             }
         } else if (!strcmp(ev, "INVON")) {
@@ -1084,9 +1098,9 @@ static void check_inventory(ctx *x)
 /* What the clients were told, by operation type: result code -> count. */
 static void print_results(ctx *x)
 {
-    static const char types[] = "LCMI";
-    static const char *const names[] = {"lock acquire", "counter add", "multi add", "inventory"};
-    int64_t h[4][32];
+    static const char types[] = "LCMIR";
+    static const char *const names[] = {"lock acquire", "counter add", "multi add", "inventory", "rate limit"};
+    int64_t h[5][32];
     memset(h, 0, sizeof h);
     for (int wi = 0; wi < x->nw; wi++) {
         wk *w = &x->w[wi];
@@ -1099,7 +1113,7 @@ static void print_results(ctx *x)
             h[t - types][rc >= 0 && rc < 31 ? rc : 31]++;
         }
     }
-    for (int t = 0; t < 4; t++) {
+    for (int t = 0; t < 5; t++) {
         char line[1024];
         int n = snprintf(line, sizeof line, "results: %-13s", names[t]);
         int any = 0;
@@ -1410,6 +1424,97 @@ static void check_election(ctx *x)
     free(all);
 }
 
+/* Hard rate limit (worker.c's ratelimit_thread): every grant names the
+ * servers' instant it counted at, the start of its first slot (zkcoord.h,
+ * zkc_ratelimit_acquire_at); n permits own the n slots of T from there. The
+ * header's bound in those coordinates is exact: slots are never shared, so
+ * any CH_RL_WINDOW_MS holds at most CH_RL_PERMITS slot starts, over every
+ * grant of every worker, replacement and fault (ratelimit_window_bound: every
+ * window anchored at a slot start is counted). A grant that returned but was
+ * not logged (its process killed) is missing: that can hide a violation,
+ * never make one. So that the instants are the servers' clock at all, each
+ * must lie where the header puts it, give or take the clock estimate's error
+ * (half a sample's round trip, and a sample takes less than the operation
+ * timeout of 2 session timeouts): from the real clock before the call to
+ * (burst - n) slots after the real clock after it (ratelimit_instant_off;
+ * the servers run on this machine, so their clock is ours). */
+static int i64_cmp(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void check_ratelimit(ctx *x)
+{
+    const int64_t slot = CH_RL_SLOT_US, win = (int64_t)CH_RL_WINDOW_MS * 1000;
+    const int64_t slack = 2 * (int64_t)x->in->session_ms * 1000;
+    int64_t *inst = NULL, grants = 0, lo = INT64_MAX, hi = INT64_MIN;
+    int64_t first = INT64_MAX, last = INT64_MIN;
+    size_t n = 0, cap = 0;
+    for (int i = 0; i < x->nw; i++) {
+        wk *w = &x->w[i];
+        for (uint64_t id = 1; id <= w->maxid; id++) {
+            op *o = &w->ops[id];
+            if (o->type != 'R' || !o->nret || o->rc != 0)
+                continue;
+            grants++;
+            int64_t late = (CH_RL_BURST - o->n) * slot;
+            if (o->n < 1 || o->n > CH_RL_BURST || o->at_us < o->real_inv - slack ||
+                o->at_us > o->real_ret + late + slack)
+                viol(x, V_RL_INSTANT,
+                     "w%d#%" PRIu64 ": %d permit(s) at servers' instant %" PRId64 " us, real clock %" PRId64
+                     "..%" PRId64 " us around the call (allowed: %" PRId64 " s either side, + %" PRId64 " us)",
+                     w->wid, id, o->n, o->at_us, o->real_inv, o->real_ret, slack / 1000000, late);
+            if (o->at_us - o->real_ret < lo)
+                lo = o->at_us - o->real_ret;
+            if (o->at_us - o->real_ret > hi)
+                hi = o->at_us - o->real_ret;
+            for (int k = 0; k < o->n && k < CH_RL_BURST; k++) {
+                if (n == cap) {
+                    cap = cap ? cap * 2 : 4096;
+                    inst = realloc(inst, cap * sizeof *inst);
+                }
+                inst[n++] = o->at_us + k * slot;
+            }
+        }
+    }
+    if (n)
+        qsort(inst, n, sizeof *inst, i64_cmp);
+    int64_t busiest = 0, busiest_at = 0;
+    for (size_t a = 0, b = 0; a < n; a++) {
+        while (b < n && inst[b] < inst[a] + win)
+            b++;
+        int64_t cnt = (int64_t)(b - a);
+        if (cnt > busiest) {
+            busiest = cnt;
+            busiest_at = inst[a];
+        }
+        if (cnt > CH_RL_PERMITS)
+            viol(x, V_RL_BOUND,
+                 "%" PRId64 " permits have slots starting in [%" PRId64 ", +%d ms) of the servers' clock, limit %d",
+                 cnt, inst[a], CH_RL_WINDOW_MS, CH_RL_PERMITS);
+    }
+    if (n) {
+        first = inst[0];
+        last = inst[n - 1];
+    }
+    x->out->rl_grants = grants;
+    x->out->rl_permits = (int64_t)n;
+    x->out->rl_busiest = busiest;
+    x->out->rl_busiest_at = busiest_at;
+    if (!x->in->quiet) {
+        if (n)
+            printf("ratelimit: %" PRId64 " grants, %zu permits over %.1f s of slots (limit %d per %d ms: %.0f%% of "
+                   "capacity); busiest %d ms held %" PRId64 "; slot start - real clock after the grant: %.1f..%.1f ms\n",
+                   grants, n, (double)(last - first) / 1e6, CH_RL_PERMITS, CH_RL_WINDOW_MS,
+                   100.0 * (double)n / ((double)(last - first + slot) / (double)slot), CH_RL_WINDOW_MS, busiest,
+                   (double)lo / 1e3, (double)hi / 1e3);
+        else
+            printf("ratelimit: no permits granted (none: the workload did not run)\n");
+    }
+    free(inst);
+}
+
 int ch_check(const ch_check_in *in, ch_check_out *out)
 {
     ctx x;
@@ -1438,6 +1543,7 @@ int ch_check(const ch_check_in *in, ch_check_out *out)
     check_idgen(&x);
     check_election(&x);
     check_guarded(&x);
+    check_ratelimit(&x);
     if (!in->quiet)
         print_results(&x);
     for (int i = 0; i < x.nw; i++) {

@@ -790,7 +790,7 @@ static void usage(void)
     printf("usage: zkc-chaos [--seconds N] [--long HOURS] [--epoch SECONDS] [--seed S] [--workers N]\n"
            "                 [--partitions] [--window N] [--counter-rate N] [--think MS] [--keep] [--verbose]\n"
            "                 [--print-schedule N] [--self-test]\n"
-           "                 [--min-acquisitions N] [--min-updates N]\n"
+           "                 [--min-acquisitions N] [--min-updates N] [--min-permits N]\n"
            "  --seconds N        fault-schedule time (default $CHAOS_SECONDS, else 60)\n"
            "  --long HOURS       soak: HOURS of faults, checked every --epoch seconds (default 1800)\n"
            "  --seed S           fault schedule seed (printed; the same seed replays the same schedule)\n"
@@ -802,6 +802,7 @@ static void usage(void)
            "  --self-test        after the run (30 s unless --seconds), plant one inconsistency per checker in\n"
            "                     copies of the history and require each to be caught\n"
            "  --min-acquisitions N, --min-updates N   throughput floors, counted as checks\n"
+           "  --min-permits N    floor of hard rate-limit permits granted (its checker is not vacuous)\n"
            "env: ZKH_BACKEND=docker for the docker ensemble; CHAOS_SECONDS; ZKC_CHAOS_KEEP=1 keeps the run dir\n");
 }
 
@@ -845,6 +846,10 @@ static void add_out(ch_check_out *a, const ch_check_out *b)
     a->inexact_counters |= b->inexact_counters;
     a->inexact_skus |= b->inexact_skus;
     a->inventory_on |= b->inventory_on;
+    a->rl_grants += b->rl_grants;
+    a->rl_permits += b->rl_permits;
+    if (b->rl_busiest > a->rl_busiest)
+        a->rl_busiest = b->rl_busiest;
 }
 
 /* Self-test of the orphan check: a persistent junk member in a lock queue,
@@ -981,7 +986,7 @@ int ch_driver_main(int argc, char **argv)
     double hours = 0;
     int epoch_s = 1800;
     int have_seed = 0, print_schedule = 0, selftest = 0, have_seconds = 0;
-    int64_t min_acq = 0, min_upd = 0;
+    int64_t min_acq = 0, min_upd = 0, min_permits = 0;
     D.workers = 4;
     const char *b = getenv("ZKH_BACKEND");
     D.docker = b && !strcmp(b, "docker");
@@ -1044,6 +1049,9 @@ int ch_driver_main(int argc, char **argv)
         } else if (!strcmp(a, "--min-updates")) {
             NEEDV;
             min_upd = atoll(v);
+        } else if (!strcmp(a, "--min-permits")) {
+            NEEDV;
+            min_permits = atoll(v);
         } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage();
             return 0;
@@ -1190,6 +1198,9 @@ int ch_driver_main(int argc, char **argv)
            ", resolved by key %" PRId64 ", unresolved %" PRId64 ", worker lookups %" PRId64 ")\n",
            o->counter_updates, o->counter_ops, o->replays, o->unknown_outcomes, o->keyed_resolved,
            o->unknown_unresolved, o->lookups);
+    printf("hard rate limit:   %" PRId64 " permits in %" PRId64 " grants (limit %d per %d ms; busiest window %" PRId64
+           ")\n",
+           o->rl_permits, o->rl_grants, CH_RL_PERMITS, CH_RL_WINDOW_MS, o->rl_busiest);
     if (o->inventory_on)
         printf("inventory:         %" PRId64 " operations, %" PRId64 " reservations granted\n", o->inv_ops,
                o->inv_reserved);
@@ -1221,6 +1232,12 @@ int ch_driver_main(int argc, char **argv)
     if (min_upd > 0) {
         int ok = o->counter_updates >= min_upd;
         printf("target: counter updates %" PRId64 " >= %" PRId64 ": %s\n", o->counter_updates, min_upd,
+               ok ? "yes" : "NO");
+        ok ? passed++ : failed++;
+    }
+    if (min_permits > 0) {
+        int ok = o->rl_permits >= min_permits;
+        printf("target: rate-limit permits %" PRId64 " >= %" PRId64 ": %s\n", o->rl_permits, min_permits,
                ok ? "yes" : "NO");
         ok ? passed++ : failed++;
     }

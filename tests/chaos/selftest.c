@@ -150,7 +150,8 @@ static int64_t first_trouble(const lines *f)
 
 enum {
     M_FENCE_STALE, M_FENCE_REJECT, M_TOKEN_ORDER, M_OVERLAP, M_SUM, M_CHAIN, M_BOUND, M_REPLAY, M_UNKNOWN,
-    M_CALLBACK, M_INCOMPLETE, M_WORKER, M_INV_UNITS, M_INV_DOUBLE, M_IDGEN, M_ELECT_DOUBLE, M_ELECT_TOKEN, M_GUARD, M_N
+    M_CALLBACK, M_INCOMPLETE, M_WORKER, M_INV_UNITS, M_INV_DOUBLE, M_IDGEN, M_ELECT_DOUBLE, M_ELECT_TOKEN, M_GUARD,
+    M_RL_BOUND, M_RL_INSTANT, M_N
 };
 
 static const struct {
@@ -175,6 +176,8 @@ static const struct {
     {V_ELECT_DOUBLE, "a leader that never resigned nor was told, while the next term led"},
     {V_ELECT_TOKEN, "a later term granted the token of an earlier one"},
     {V_GUARD_REFUSED, "a guarded add of an undoubted hold refused as fenced"},
+    {V_RL_BOUND, "rate-limit grants counted at slots of the busiest window, past its limit"},
+    {V_RL_INSTANT, "a rate-limit grant counted a minute away from the real clock"},
 };
 
 /* Apply mutation m to f (one worker's history). 1 if applied. */
@@ -186,8 +189,9 @@ static int ended(const lines *f)
     return 0;
 }
 
-static int mutate(int m, lines *f, uint64_t inexact, uint64_t inexact_skus)
+static int mutate(int m, lines *f, const ch_check_out *pristine)
 {
+    uint64_t inexact = pristine->inexact_counters, inexact_skus = pristine->inexact_skus;
     int64_t calm = first_trouble(f);
     if ((m == M_INCOMPLETE || m == M_CALLBACK || m == M_WORKER) && !ended(f))
         return 0; /* only a process that ran to its end owes every completion */
@@ -274,8 +278,8 @@ static int mutate(int m, lines *f, uint64_t inexact, uint64_t inexact_skus)
                 set_kvi(ret, "rc", ZKC_ECONNLOSS);
                 return 1;
             case M_CHAIN:
-                if (keyed)
-                    continue;
+                if (keyed || delta == 0)
+                    continue; /* shifting a 0 -> 0 edge enters and leaves its new value once: still a chain */
                 set_kvi(ret, "before", before + 1000003);
                 set_kvi(ret, "after", after + 1000003);
                 return 1;
@@ -411,6 +415,40 @@ static int mutate(int m, lines *f, uint64_t inexact, uint64_t inexact_skus)
         }
         return 0;
     }
+    case M_RL_BOUND: {
+        /* Grants from elsewhere in time moved to the start of the busiest
+         * window (its slots used twice), until it holds one permit too many. */
+        const int64_t win = (int64_t)CH_RL_WINDOW_MS * 1000, at0 = pristine->rl_busiest_at;
+        int64_t need = CH_RL_PERMITS + 1 - pristine->rl_busiest;
+        if (pristine->rl_permits == 0)
+            return 0;
+        int *moved = calloc((size_t)f->n + 1, sizeof *moved), nm = 0;
+        for (int i = 0; i < f->n && need > 0; i++) {
+            if (!f->l[i] || !is_ev(f->l[i], "RRET") || kvi(f->l[i], "rc", 1) != 0)
+                continue;
+            int inv = find_id(f, "RINV", kvi(f->l[i], "id", 0), 0);
+            int64_t at = kvi(f->l[i], "at", 0), n = inv >= 0 ? kvi(f->l[inv], "n", 0) : 0;
+            if (n < 1 || (at + (n - 1) * CH_RL_SLOT_US >= at0 && at < at0 + win))
+                continue; /* already counted in that window */
+            moved[nm++] = i;
+            need -= n;
+        }
+        if (need > 0) {
+            free(moved);
+            return 0;
+        }
+        for (int k = 0; k < nm; k++)
+            set_kvi(&f->l[moved[k]], "at", at0);
+        free(moved);
+        return 1;
+    }
+    case M_RL_INSTANT:
+        for (int i = 0; i < f->n; i++)
+            if (f->l[i] && is_ev(f->l[i], "RRET") && kvi(f->l[i], "rc", 1) == 0) {
+                set_kvi(&f->l[i], "at", kvi(f->l[i], "at", 0) + INT64_C(60000000));
+                return 1;
+            }
+        return 0;
     case M_INV_DOUBLE:
         /* A request confirmed (sold) at the end: claim it asked for nothing. */
         for (int i = 0; i < f->n; i++) {
@@ -470,7 +508,7 @@ int ch_selftest(const ch_check_in *in, const ch_check_out *pristine, int *tested
             lines f;
             if (lines_load(&f, b) != 0)
                 continue;
-            if (mutate(m, &f, pristine->inexact_counters, pristine->inexact_skus)) {
+            if (mutate(m, &f, pristine)) {
                 applied = 1;
                 lines_save(&f, b);
             }

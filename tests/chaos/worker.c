@@ -2,7 +2,8 @@
  *
  * Threads: lock threads (mutexes; read/write locks), counter threads (async
  * adds, many outstanding, some keyed, some deliberate replays), stock threads
- * (bounded adds with floor 0, multi-counter takes), inventory threads. Every
+ * (bounded adds with floor 0, multi-counter takes), inventory threads, order
+ * numbers, an election, a hard rate limiter. Every
  * call is logged before it is made (INV) and when it returns (RET); async
  * completions are logged from the callback (cb=1). Critical sections write
  * (lock path, token) to the fenced resource in shared memory.
@@ -724,6 +725,105 @@ static void *idgen_thread(void *arg)
     return NULL;
 }
 
+/* ---------------------------------------------------------------- hard rate limit */
+
+/* One thread takes permits from the hard limiter at CH_RL_PATH (every worker
+ * the same configuration, its own batch: 1..3 by worker id), flat out, 1..burst
+ * at a time, 30 % through the async twin; with the 4 workers the demand is far
+ * above the limit, so the limiter is saturated and the bound is tested where
+ * it binds. Each call: RINV id n async real (CLOCK_REALTIME us before), then
+ * RRET id rc at real [cb=1]: `at` is the servers' instant the grant counted
+ * at (zkc_ratelimit_acquire_at), `real` our real clock after it. check.c
+ * (check_ratelimit) wants at most CH_RL_PERMITS slot starts in any
+ * CH_RL_WINDOW_MS over every worker's grants. */
+static int64_t real_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done, status;
+} rl_async;
+
+static void rl_cb(zkc_ratelimit *rl, int status, int64_t at_us, void *ud)
+{
+    (void)rl;
+    uint64_t id = (uint64_t)(uintptr_t)ud;
+    ch_log(W.h, "RRET id=%" PRIu64 " rc=%d at=%" PRId64 " real=%" PRId64 " cb=1", id, status, at_us, real_us());
+    pthread_mutex_lock(&rl_async.mu);
+    rl_async.done = 1;
+    rl_async.status = status;
+    pthread_cond_signal(&rl_async.cv);
+    pthread_mutex_unlock(&rl_async.mu);
+}
+
+static void *ratelimit_thread(void *arg)
+{
+    uint64_t rng = *(uint64_t *)arg;
+    pthread_mutex_init(&rl_async.mu, NULL);
+    cond_init_mono(&rl_async.cv);
+    zkc_ratelimit_options o;
+    zkc_ratelimit_options_init(&o);
+    o.mode = ZKC_RL_HARD;
+    o.permits = CH_RL_PERMITS;
+    o.window_ms = CH_RL_WINDOW_MS;
+    o.burst = CH_RL_BURST;
+    o.batch = 1 + W.wid % 3;
+    zkc_ratelimit *rl = NULL;
+    if (zkc_ratelimit_create_opts(W.c, CH_RL_PATH, &o, &rl) != 0) {
+        ch_log(W.h, "ERROR what=ratelimit_create msg=%s", zkc_errmsg());
+        return NULL;
+    }
+    while (!stopping()) {
+        uint64_t id = next_id();
+        int n = ch_randint(&rng, 1, CH_RL_BURST);
+        int async = ch_randint(&rng, 1, 100) <= 30;
+        ch_log(W.h, "RINV id=%" PRIu64 " n=%d async=%d real=%" PRId64, id, n, async, real_us());
+        int64_t t0 = ch_now_ns();
+        if (!async) {
+            int64_t at = 0;
+            int rc = zkc_ratelimit_acquire_at(rl, n, 2000, &at);
+            ch_log(W.h, "RRET id=%" PRIu64 " rc=%d at=%" PRId64 " real=%" PRId64, id, rc, at, real_us());
+            /* A refusal at once (the reserved slots lie beyond the timeout, as
+             * after a leader stall inflates the lead) would spin: pace it. */
+            if (rc != 0 && (rc != ZKC_ETIMEDOUT || ch_now_ns() - t0 < 100000000))
+                ch_nap_ms(50);
+            continue;
+        }
+        pthread_mutex_lock(&rl_async.mu);
+        rl_async.done = 0;
+        pthread_mutex_unlock(&rl_async.mu);
+        int rc = zkc_ratelimit_acquire_at_async(rl, n, 2000, rl_cb, (void *)(uintptr_t)id);
+        if (rc != 0) {
+            ch_log(W.h, "REJ id=%" PRIu64 " rc=%d", id, rc);
+            ch_nap_ms(50);
+            continue;
+        }
+        /* The acquire's own timeout ends it; the bound is the watchdog's. */
+        struct timespec dl;
+        deadline_in(&dl, 2000 + 6 * W.op_timeout_ms + 30000);
+        int hung = 0;
+        pthread_mutex_lock(&rl_async.mu);
+        while (!rl_async.done && !hung)
+            hung = pthread_cond_timedwait(&rl_async.cv, &rl_async.mu, &dl) == ETIMEDOUT;
+        rc = rl_async.status;
+        pthread_mutex_unlock(&rl_async.mu);
+        if (hung) {
+            ch_log(W.h, "HANG id=%" PRIu64 " what=ratelimit_acquire_at_async", id);
+            break;
+        }
+        if (rc != 0 && (rc != ZKC_ETIMEDOUT || ch_now_ns() - t0 < 100000000))
+            ch_nap_ms(50); /* as above */
+    }
+    /* A hung call ends now (ZKC_ECANCELED through rl_cb, whose state is static). */
+    zkc_ratelimit_destroy(rl);
+    return NULL;
+}
+
 /* ---------------------------------------------------------------- election */
 
 /* One thread stands at /chaos/elect, leads for 20..300 ms, resigns, pauses
@@ -1047,7 +1147,7 @@ int ch_worker_main(int argc, char **argv)
     lthread *lt = calloc((size_t)nl + 1, sizeof *lt);
     cthread *ct = calloc((size_t)nc + 1, sizeof *ct);
     ithread *it = calloc((size_t)ni + 1, sizeof *it);
-    pthread_t *th = calloc((size_t)(nl + nc + ni) + 3, sizeof *th);
+    pthread_t *th = calloc((size_t)(nl + nc + ni) + 4, sizeof *th);
     if (!lt || !ct || !it || !th)
         return 3;
     int nth = 0;
@@ -1077,6 +1177,9 @@ int ch_worker_main(int argc, char **argv)
     static uint64_t el_rng;
     el_rng = ch_mix(W.seed, (uint64_t)W.wid * 1000 + 400);
     pthread_create(&th[nth++], NULL, election_thread, &el_rng);
+    static uint64_t rl_rng;
+    rl_rng = ch_mix(W.seed, (uint64_t)W.wid * 1000 + 500);
+    pthread_create(&th[nth++], NULL, ratelimit_thread, &rl_rng);
     if (ready_fd >= 0) {
         char b = 'R';
         if (write(ready_fd, &b, 1) != 1)
