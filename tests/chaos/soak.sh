@@ -24,14 +24,15 @@
 # applied counter updates; losses = LOST heard by the workers' sessions).
 #
 # Env: SOAK_SECONDS (180), SOAK_SEED, SOAK_SAMPLE_MS (2000 below 20 minutes,
-# else 5000), SOAK_EPOCH (1800: the histories are checked and dropped every
-# epoch), SOAK_OUT (output dir, default tests/chaos/soak-out), SOAK_FLAGS
+# else 5000), SOAK_EPOCH (900: the histories are checked and dropped, the
+# workers replaced and the idempotency keys swept every epoch; the servers run
+# with -Xmx256m and the workload writes ~300 key records a second), SOAK_OUT (output dir, default tests/chaos/soak-out), SOAK_FLAGS
 # (more zkc-chaos options), SOAK_MIN_OPS, SOAK_MIN_LOSSES, SOAK_MIN_LOCKS_LOST (1).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 bin=${ZKC_CHAOS_BIN:-$here/zkc-chaos}
 secs=${SOAK_SECONDS:-180}
-epoch=${SOAK_EPOCH:-1800}
+epoch=${SOAK_EPOCH:-900}
 out=${SOAK_OUT:-$here/soak-out}
 ms=${SOAK_SAMPLE_MS:-$([ "$secs" -lt 1200 ] && echo 2000 || echo 5000)}
 mkdir -p "$out" || exit 1
