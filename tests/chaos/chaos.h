@@ -95,6 +95,8 @@ typedef struct ch_wslot {
     int passwd_len;
     int64_t acquisitions; /* atomic, for progress lines */
     int64_t updates;      /* atomic */
+    int64_t sessions_lost;  /* atomic: LOST heard by the connection listener (soak sampler) */
+    int64_t locks_lost;     /* atomic: lock LOST events for a hold inside its critical section */
 } ch_wslot;
 
 typedef struct ch_shm {

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <ftw.h>
 #include <inttypes.h>
 #include <poll.h>
@@ -59,12 +60,16 @@ static const int drop_ops[3] = {15, 5, 14}; /* create2, setData, multi */
 /* The schedule is a pure function of the seed: the same seed gives the same
  * sequence of faults (targets named by role, "the leader", resolved when the
  * fault is injected). */
-static fault next_fault(uint64_t *rng, int partitions, int session_ms)
+static fault next_fault(uint64_t *rng, int partitions, int session_ms, int soak)
 {
     static const int w_local[F_NKINDS] = {10, 8, 6, 12, 10, 10, 5, 10, 8, 0};
+    /* The soak (make check-soak) leans on session expiry, leader kills and
+     * connection cuts, and kills no worker: the sampler follows the same
+     * worker processes from start to end, so their memory can be judged. */
+    static const int w_soak[F_NKINDS] = {8, 3, 3, 10, 3, 3, 2, 24, 0, 0};
     int w[F_NKINDS], total = 0;
     for (int i = 0; i < F_NKINDS; i++) {
-        w[i] = w_local[i];
+        w[i] = soak ? w_soak[i] : w_local[i];
         if (i == F_PARTITION && partitions)
             w[i] = 14;
         total += w[i];
@@ -76,7 +81,7 @@ static fault next_fault(uint64_t *rng, int partitions, int session_ms)
         r -= w[f.kind];
     f.a = (int)(ch_rand(rng) % 1000000);
     f.b = (int)(ch_rand(rng) % 1000000);
-    f.gap_ms = ch_randint(rng, 1000, 4000);
+    f.gap_ms = soak ? ch_randint(rng, 500, 2500) : ch_randint(rng, 1000, 4000);
     switch (f.kind) {
     case F_LEADER_KILL:
     case F_FOLLOWER_KILL:
@@ -122,6 +127,9 @@ static struct drv {
     int workers;
     int docker;
     int partitions;
+    int soak;            /* --soak: the soak's schedule (above); expiries hit 1..all workers */
+    int64_t expired;     /* sessions the driver expired */
+    int running;         /* atomic: workers up and faults on (the sampler's rows that count) */
     int verbose;
     int keep;
     zkh_ensemble *e;
@@ -546,21 +554,29 @@ static void inject(int no, const fault *f)
             D.skipped++;
             return;
         }
-        int wid = live[f->a % n];
-        ch_wslot *s = &D.m->w[wid];
-        ch_robust_lock(&s->mu);
-        int64_t sid = s->session_id;
-        char pw[16];
-        memcpy(pw, s->passwd, sizeof pw);
-        int pl = s->passwd_len;
-        pthread_mutex_unlock(&s->mu);
-        ch_log(D.h, "EXPIRE wid=%d sid=%" PRIx64, wid, (uint64_t)sid);
-        int r = zkh_expire_session(D.direct, sid, pw, pl, 10000);
-        ch_log(D.h, "EXPIRED wid=%d sid=%" PRIx64 " rc=%d", wid, (uint64_t)sid, r);
+        /* The soak expires 1..n workers at once (drawn from the seed): it
+         * needs 10^3 session losses in an hour or so. */
+        int count = D.soak ? 1 + f->b % n : 1;
+        int nexp = 0;
+        for (int k = 0; k < count; k++) {
+            int wid = live[(f->a + k) % n];
+            ch_wslot *s = &D.m->w[wid];
+            ch_robust_lock(&s->mu);
+            int64_t sid = s->session_id;
+            char pw[16];
+            memcpy(pw, s->passwd, sizeof pw);
+            int pl = s->passwd_len;
+            pthread_mutex_unlock(&s->mu);
+            ch_log(D.h, "EXPIRE wid=%d sid=%" PRIx64, wid, (uint64_t)sid);
+            int r = zkh_expire_session(D.direct, sid, pw, pl, 10000);
+            ch_log(D.h, "EXPIRED wid=%d sid=%" PRIx64 " rc=%d", wid, (uint64_t)sid, r);
+            nexp += r == 0;
+            say("fault #%d %s worker %d session 0x%" PRIx64 ": %s | acq %" PRId64 " upd %" PRId64, no,
+                fnames[kind], wid, (uint64_t)sid, r == 0 ? "expired" : r == -ESTALE ? "already gone" : strerror(-r),
+                progress_acq(), progress_upd());
+        }
+        __atomic_add_fetch(&D.expired, nexp, __ATOMIC_RELAXED);
         D.faults[kind]++;
-        say("fault #%d %s worker %d session 0x%" PRIx64 ": %s | acq %" PRId64 " upd %" PRId64, no, fnames[kind], wid,
-            (uint64_t)sid, r == 0 ? "expired" : r == -ESTALE ? "already gone" : strerror(-r), progress_acq(),
-            progress_upd());
         return;
     }
     case F_CLIENT_KILL: {
@@ -783,13 +799,247 @@ static void rm_tree(const char *dir)
     nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* ---------------------------------------------------------------- soak sampler
+ * --sample FILE: a thread that writes one CSV row every --sample-ms: resident
+ * memory, open descriptors and threads summed over the live workers (read from
+ * /proc, the pids from shared memory), the ZooKeeper side (mntr: nodes and
+ * ephemerals on the leader, watches and connections summed over the servers),
+ * and the progress counters. tests/chaos/soak.sh judges and charts it. A
+ * thread of the driver rather than a process of its own: it needs the worker
+ * slots and the ensemble's addresses, and must stop before the ensemble does. */
+
+static struct sampler {
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int stop;
+    int ms;
+    FILE *f;
+    zhandle_t *zh; /* raw handle for the key-store counts */
+} S = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+/* VmRSS (kB) and Threads of a child of ours; -1 if it is gone, a zombie or
+ * someone else's (a recycled pid). */
+static int proc_status(pid_t pid, long *rss_kb, long *threads)
+{
+    char p[64], line[256];
+    snprintf(p, sizeof p, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(p, "r");
+    if (!f)
+        return -1;
+    long ppid = -1;
+    *rss_kb = -1;
+    *threads = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (!strncmp(line, "PPid:", 5))
+            ppid = atol(line + 5);
+        else if (!strncmp(line, "VmRSS:", 6))
+            *rss_kb = atol(line + 6);
+        else if (!strncmp(line, "Threads:", 8))
+            *threads = atol(line + 8);
+    }
+    fclose(f);
+    return ppid == (long)getpid() && *rss_kb >= 0 ? 0 : -1;
+}
+
+static long proc_fds(pid_t pid)
+{
+    char p[64];
+    snprintf(p, sizeof p, "/proc/%d/fd", (int)pid);
+    DIR *d = opendir(p);
+    if (!d)
+        return 0;
+    long n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+static long self_rss_kb(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmRSS:", 6))
+            kb = atol(line + 6);
+    if (f)
+        fclose(f);
+    return kb;
+}
+
+static long mntr_value(const char *text, const char *key)
+{
+    size_t kl = strlen(key);
+    for (const char *p = text; (p = strstr(p, key)); p += kl)
+        if ((p == text || p[-1] == '\n') && (p[kl] == '\t' || p[kl] == ' '))
+            return atol(p + kl + 1);
+    return -1;
+}
+
+static void raw_watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx);
+
+/* The sampler's handle loses its server at every fault; that is not news. */
+static void quiet_log(const char *msg)
+{
+    (void)msg;
+}
+
+/* Records of a bucketed key store (dir/<bucket>/<record>): by design they stay
+ * for marker_retention_s (24 h) until zkc_admin_cleanup / zkc_inventory_reap
+ * sweep them, so they grow with keyed operations; the verdict judges the other
+ * nodes and reports these apart. -1 when the servers do not answer. */
+static long count_records(const char *dir)
+{
+    if (S.zh && zoo_state(S.zh) == ZOO_EXPIRED_SESSION_STATE) {
+        zookeeper_close(S.zh);
+        S.zh = NULL;
+    }
+    if (!S.zh) {
+        S.zh = zookeeper_init2(D.direct, raw_watcher, 10000, NULL, NULL, 0, quiet_log);
+        if (S.zh)
+            zoo_add_auth(S.zh, "digest", CH_AUTH, (int)strlen(CH_AUTH), NULL, NULL);
+    }
+    if (!S.zh || zoo_state(S.zh) != ZOO_CONNECTED_STATE)
+        return -1;
+    struct String_vector b = {0, NULL};
+    int rc = zoo_get_children(S.zh, dir, 0, &b);
+    if (rc == ZNONODE)
+        return 0;
+    if (rc != ZOK)
+        return -1;
+    long n = 0;
+    for (int i = 0; i < b.count && n >= 0; i++) {
+        char p[512];
+        struct Stat st;
+        snprintf(p, sizeof p, "%s/%s", dir, b.data[i]);
+        rc = zoo_exists(S.zh, p, 0, &st);
+        if (rc == ZOK)
+            n += st.numChildren;
+        else if (rc != ZNONODE)
+            n = -1;
+    }
+    deallocate_String_vector(&b);
+    return n;
+}
+
+static void sample_row(int64_t *ops_prev, double *t_prev)
+{
+    long rss = 0, rss_max = 0, fds = 0, thr = 0, nw = 0;
+    int64_t sl = 0, ll = 0;
+    for (int i = 1; i < CH_MAX_WORKERS; i++) {
+        ch_wslot *w = &D.m->w[i];
+        sl += __atomic_load_n(&w->sessions_lost, __ATOMIC_RELAXED);
+        ll += __atomic_load_n(&w->locks_lost, __ATOMIC_RELAXED);
+        pid_t pid = __atomic_load_n(&w->pid, __ATOMIC_RELAXED);
+        long r, t;
+        if (pid <= 0 || proc_status(pid, &r, &t) != 0)
+            continue;
+        nw++;
+        rss += r;
+        rss_max = r > rss_max ? r : rss_max;
+        thr += t;
+        fds += proc_fds(pid);
+    }
+    long znodes = -1, eph = -1, watches = 0, conns = 0;
+    for (int i = 0; i < D.n; i++) {
+        char buf[8192];
+        if (zkh_four_letter(zkh_node_hostport(D.e, i), "mntr", buf, sizeof buf, 700) <= 0)
+            continue;
+        long w = mntr_value(buf, "zk_watch_count"), c = mntr_value(buf, "zk_num_alive_connections");
+        watches += w > 0 ? w : 0;
+        conns += c > 0 ? c : 0;
+        long z = mntr_value(buf, "zk_znode_count");
+        if (strstr(buf, "zk_server_state\tleader") || znodes < 0) {
+            znodes = z;
+            eph = mntr_value(buf, "zk_ephemerals_count");
+        }
+    }
+    long keys = count_records("/zkcoord/keys"), reqs = count_records(CH_INV_ROOT "/req");
+    int64_t ops = progress_acq() + progress_upd();
+    int64_t nf = 0;
+    for (int i = 0; i < F_NKINDS; i++)
+        nf += __atomic_load_n(&D.faults[i], __ATOMIC_RELAXED);
+    double t = elapsed();
+    double rate = t > *t_prev ? (ops - *ops_prev) / (t - *t_prev) : 0;
+    fprintf(S.f,
+            "%.1f,%d,%d,%ld,%" PRId64 ",%.0f,%ld,%ld,%ld,%ld,%ld,%ld,%ld,%ld,%ld,%ld,%ld,%" PRId64 ",%" PRId64
+            ",%" PRId64 ",%" PRId64 "\n",
+            t, __atomic_load_n(&D.epoch, __ATOMIC_RELAXED), __atomic_load_n(&D.running, __ATOMIC_RELAXED), nw, ops,
+            rate, rss, rss_max, fds, thr, self_rss_kb(), znodes, eph, keys >= 0 && reqs >= 0 ? keys + reqs : -1,
+            znodes >= 0 && keys >= 0 && reqs >= 0 ? znodes - keys - reqs : -1, watches, conns, sl, ll,
+            __atomic_load_n(&D.expired, __ATOMIC_RELAXED), nf);
+    fflush(S.f);
+    *ops_prev = ops;
+    *t_prev = t;
+}
+
+static void *sampler_main(void *arg)
+{
+    (void)arg;
+    int64_t ops_prev = progress_acq() + progress_upd();
+    double t_prev = elapsed();
+    fprintf(S.f, "t_s,epoch,running,workers,ops,ops_per_s,rss_kb,rss_kb_max,fds,threads,driver_rss_kb,znodes,"
+                 "ephemerals,key_records,other_nodes,watches,connections,sessions_lost,locks_lost,expired,faults\n");
+    pthread_mutex_lock(&S.mu);
+    while (!S.stop) {
+        pthread_mutex_unlock(&S.mu);
+        sample_row(&ops_prev, &t_prev);
+        pthread_mutex_lock(&S.mu);
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        int64_t ns = ts.tv_nsec + (int64_t)S.ms * 1000000;
+        ts.tv_sec += ns / 1000000000;
+        ts.tv_nsec = ns % 1000000000;
+        while (!S.stop && pthread_cond_timedwait(&S.cv, &S.mu, &ts) == 0)
+            ;
+    }
+    pthread_mutex_unlock(&S.mu);
+    sample_row(&ops_prev, &t_prev);
+    return NULL;
+}
+
+static int sampler_start(const char *path, int ms)
+{
+    S.f = fopen(path, "w");
+    if (!S.f) {
+        fprintf(stderr, "zkc-chaos: --sample %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    S.ms = ms;
+    if (pthread_create(&S.th, NULL, sampler_main, NULL) != 0) {
+        fclose(S.f);
+        S.f = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+static void sampler_stop(void)
+{
+    if (!S.f)
+        return;
+    pthread_mutex_lock(&S.mu);
+    S.stop = 1;
+    pthread_cond_signal(&S.cv);
+    pthread_mutex_unlock(&S.mu);
+    pthread_join(S.th, NULL);
+    if (S.zh)
+        zookeeper_close(S.zh);
+    S.zh = NULL;
+    fclose(S.f);
+    S.f = NULL;
+}
+
 /* ---------------------------------------------------------------- main */
 
 static void usage(void)
 {
     printf("usage: zkc-chaos [--seconds N] [--long HOURS] [--epoch SECONDS] [--seed S] [--workers N]\n"
            "                 [--partitions] [--window N] [--counter-rate N] [--think MS] [--keep] [--verbose]\n"
-           "                 [--print-schedule N] [--self-test]\n"
+           "                 [--print-schedule N] [--self-test] [--soak] [--sample FILE] [--sample-ms N]\n"
            "                 [--min-acquisitions N] [--min-updates N] [--min-permits N]\n"
            "  --seconds N        fault-schedule time (default $CHAOS_SECONDS, else 60)\n"
            "  --long HOURS       soak: HOURS of faults, checked every --epoch seconds (default 1800)\n"
@@ -803,6 +1053,10 @@ static void usage(void)
            "                     copies of the history and require each to be caught\n"
            "  --min-acquisitions N, --min-updates N   throughput floors, counted as checks\n"
            "  --min-permits N    floor of hard rate-limit permits granted (its checker is not vacuous)\n"
+           "  --soak             the soak's schedule: mostly session expiry (1..all workers at once), leader\n"
+           "                     kills and connection cuts, shorter gaps, no worker kill -9 (make check-soak)\n"
+           "  --sample FILE      write a CSV row every --sample-ms (default 5000) of the workers' memory,\n"
+           "                     descriptors, threads, the servers' nodes/watches/connections and progress\n"
            "env: ZKH_BACKEND=docker for the docker ensemble; CHAOS_SECONDS; ZKC_CHAOS_KEEP=1 keeps the run dir\n");
 }
 
@@ -886,6 +1140,44 @@ static int plant_orphan(int create)
     return rc;
 }
 
+/* Between the soak's epochs: the idempotency keys and markers the workers
+ * wrote are kept for marker_retention_s (24 h) so a lookup can decide an
+ * unanswered update; the epoch's checker has done its lookups and its workers
+ * are gone, so nothing can need them. Swept with the library's own cleanup
+ * (retention 1 s), as an operator's cron would, so a long soak measures the
+ * servers with a bounded tree (about 300 key records per second otherwise)
+ * and exercises zkc_admin_cleanup on a large key store. */
+static void sweep_keys(void)
+{
+    zkc_client_options o;
+    zkc_client_options_init(&o);
+    int l = leader();
+    o.hosts = l >= 0 ? zkh_node_hostport(D.e, l) : D.direct;
+    o.session_timeout_ms = D.sh.session_ms;
+    o.connect_timeout_ms = 30000;
+    o.auth_scheme = "digest";
+    o.auth_credential = CH_AUTH;
+    o.acl = ZKC_ACL_CREATOR;
+    o.marker_retention_s = 1;
+    zkc_client *c = NULL;
+    if (zkc_client_create(&c, &o) != 0) {
+        say("key sweep: no client: %s", zkc_errmsg());
+        D.harness_failures++;
+        return;
+    }
+    ch_nap_ms(1100); /* the keys of the epoch's last second are older than the retention */
+    zkc_cleanup_report r;
+    memset(&r, 0, sizeof r);
+    int64_t t = ch_now_ns();
+    int rc = zkc_admin_cleanup(c, NULL, 0, &r);
+    say("key sweep after epoch %d: %s, %" PRId64 " examined, %" PRId64 " keys and %" PRId64
+        " markers deleted in %.1f s",
+        D.epoch, rc ? zkc_errmsg() : "ok", r.examined, r.keys, r.markers, (ch_now_ns() - t) / 1e9);
+    if (rc) /* the faults are healed between epochs: nothing excuses a failed sweep */
+        D.harness_failures++;
+    zkc_client_destroy(c);
+}
+
 /* One epoch: workers up, faults until `until`, settle, check. */
 static int st_tested, st_missed, st_skipped;
 
@@ -911,9 +1203,10 @@ static int run_epoch(int64_t until, uint64_t *sched, int *fault_no, ch_check_out
         if (spawn_worker() < 0)
             say("worker %d failed to start", D.last_wid);
     say("epoch %d: %d workers up; faults until %.0f s", D.epoch, D.workers, (until - D.t0) / 1e9);
+    __atomic_store_n(&D.running, 1, __ATOMIC_RELAXED);
 
     while (!D.interrupted) {
-        fault f = next_fault(sched, D.partitions, D.sh.session_ms);
+        fault f = next_fault(sched, D.partitions, D.sh.session_ms, D.soak);
         if (ch_now_ns() + (int64_t)(f.gap_ms + f.dur_ms) * 1000000 > until) {
             drv_wait((int)((until - ch_now_ns()) / 1000000));
             break;
@@ -926,6 +1219,7 @@ static int run_epoch(int64_t until, uint64_t *sched, int *fault_no, ch_check_out
 
     say("settling: healing faults, stopping workers | acq %" PRId64 " upd %" PRId64, progress_acq(), progress_upd());
     ch_log(D.h, "SETTLE");
+    __atomic_store_n(&D.running, 0, __ATOMIC_RELAXED);
     heal_all();
     if (wait_all_serving(120000) != 0) {
         D.harness_failures++;
@@ -987,6 +1281,8 @@ int ch_driver_main(int argc, char **argv)
     int epoch_s = 1800;
     int have_seed = 0, print_schedule = 0, selftest = 0, have_seconds = 0;
     int64_t min_acq = 0, min_upd = 0, min_permits = 0;
+    const char *sample_path = NULL;
+    int sample_ms = 5000;
     D.workers = 4;
     const char *b = getenv("ZKH_BACKEND");
     D.docker = b && !strcmp(b, "docker");
@@ -1034,6 +1330,14 @@ int ch_driver_main(int argc, char **argv)
             D.sh.lock_think_ms = atoi(v);
         } else if (!strcmp(a, "--partitions")) {
             D.partitions = 1;
+        } else if (!strcmp(a, "--soak")) {
+            D.soak = 1;
+        } else if (!strcmp(a, "--sample")) {
+            NEEDV;
+            sample_path = v;
+        } else if (!strcmp(a, "--sample-ms")) {
+            NEEDV;
+            sample_ms = atoi(v);
         } else if (!strcmp(a, "--no-partitions")) {
             D.partitions = 0;
         } else if (!strcmp(a, "--keep")) {
@@ -1065,7 +1369,7 @@ int ch_driver_main(int argc, char **argv)
         D.seed = random_seed();
     if (selftest && !have_seconds)
         seconds = 30;
-    if (D.workers < 1 || D.workers > 32 || seconds <= 0 || epoch_s < 60) {
+    if (D.workers < 1 || D.workers > 32 || seconds <= 0 || epoch_s < 60 || sample_ms < 100) {
         usage();
         return 2;
     }
@@ -1078,7 +1382,7 @@ int ch_driver_main(int argc, char **argv)
     uint64_t sched = ch_mix(D.seed, 0x5ced);
     if (print_schedule > 0) {
         for (int i = 1; i <= print_schedule; i++) {
-            fault f = next_fault(&sched, D.partitions, D.sh.session_ms);
+            fault f = next_fault(&sched, D.partitions, D.sh.session_ms, D.soak);
             printf("fault #%d after %d ms: %s a=%d b=%d duration %d ms\n", i, f.gap_ms, fnames[f.kind], f.a, f.b,
                    f.dur_ms);
         }
@@ -1147,6 +1451,8 @@ int ch_driver_main(int argc, char **argv)
                                 zkh_proxy_hostport(D.px[i]));
     }
     say("ensemble %s; clients through proxies %s", D.direct, D.proxied);
+    if (sample_path && sampler_start(sample_path, sample_ms) != 0)
+        D.harness_failures++;
 
     totals T;
     memset(&T, 0, sizeof T);
@@ -1159,6 +1465,8 @@ int ch_driver_main(int argc, char **argv)
             check_errors++;
         add_out(&T.o, &o);
         T.epochs++;
+        if (D.soak && D.epoch < epochs)
+            sweep_keys();
         if (!D.keep && D.epoch < epochs) {
             /* A soak keeps only the running epoch's histories on disk. */
             for (int w = 1; w <= D.last_wid; w++) {
@@ -1180,6 +1488,7 @@ int ch_driver_main(int argc, char **argv)
         }
     }
 
+    sampler_stop();
     for (int i = 0; i < D.n; i++)
         zkh_proxy_stop(D.px[i]);
     zkh_ensemble_stop(D.e);
@@ -1215,6 +1524,14 @@ int ch_driver_main(int argc, char **argv)
         nf += D.faults[i];
     }
     printf(" total %" PRId64 " (proxy drops fired %" PRId64 ", skipped %" PRId64 ")\n", nf, D.fired_drops, D.skipped);
+    int64_t s_lost = 0, l_lost = 0;
+    for (int i = 1; i < CH_MAX_WORKERS; i++) {
+        s_lost += D.m->w[i].sessions_lost;
+        l_lost += D.m->w[i].locks_lost;
+    }
+    printf("sessions:          %" PRId64 " expired by the driver, %" PRId64 " LOST heard by workers; %" PRId64
+           " lock LOST events during a hold\n",
+           D.expired, s_lost, l_lost);
     printf("violations:       ");
     int passed = 0, failed = 0;
     for (int i = 0; i < V_NKINDS; i++) {

@@ -117,6 +117,8 @@ static void on_state(zkc_client *c, zkc_state st, void *ud)
     (void)ud;
     if (st == ZKC_STATE_SUSPENDED || st == ZKC_STATE_LOST)
         __atomic_add_fetch(&W.doubt_epoch, 1, __ATOMIC_ACQ_REL);
+    if (st == ZKC_STATE_LOST)
+        __atomic_add_fetch(&W.slot->sessions_lost, 1, __ATOMIC_RELAXED);
     int64_t sid = 0;
     zkc_client_session(W.c, &sid, NULL, NULL);
     ch_log(W.h, "STATE st=%s sid=%" PRIx64, state_name(st), (uint64_t)sid);
@@ -200,6 +202,8 @@ static void lock_event(zkc_lock *l, zkc_lock_event ev, void *ud)
     if (id && ev != ZKC_LOCK_EVENT_RECONNECTED)
         __atomic_store_n(&t->doubt, 1, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&t->mu);
+    if (id && ev == ZKC_LOCK_EVENT_LOST) /* the soak asserts these fire while a lock is held */
+        __atomic_add_fetch(&W.slot->locks_lost, 1, __ATOMIC_RELAXED);
     ch_log(W.h, "LEV id=%" PRIu64 " ev=%s", id,
            ev == ZKC_LOCK_EVENT_SUSPENDED ? "SUSPENDED" : ev == ZKC_LOCK_EVENT_LOST ? "LOST" : "RECONNECTED");
 }
