@@ -21,26 +21,8 @@
 
 #define FAULT_MAX_SESSION_MS 30000
 
-static zkc_client *client_t(const char *hosts, int session_ms)
-{
-    zkc_client_options o;
-    tu_client_opts(&o, hosts);
-    o.session_timeout_ms = session_ms;
-    return tu_client_o(&o);
-}
-
+/* When the running test started: tu_expect_event times its dump from it. */
 static long long t0;
-
-static int expect_event(tu_events *e, int ev, int from, int timeout_ms, const char *what)
-{
-    int i = tu_events_wait(e, ev, from, timeout_ms);
-    if (i < 0) {
-        fprintf(stderr, "no %s within %d ms; events so far:\n", what, timeout_ms);
-        tu_events_dump(e, "ev", t0);
-    }
-    ck_assert_msg(i >= 0, "no %s within %d ms", what, timeout_ms);
-    return i;
-}
 
 /* ------------------------------------------------------------ session expiry */
 
@@ -53,7 +35,7 @@ START_TEST(t_leader_session_expired)
     const char *hosts = zkh_ensemble_hosts(e);
     char path[128];
     tu_unique_path(path, sizeof path, "el-expiry");
-    zkc_client *a = client_t(hosts, tu_ms(TU_SESSION_MS)), *b = client_t(hosts, tu_ms(TU_SESSION_MS));
+    zkc_client *a = tu_client_t(hosts, tu_ms(TU_SESSION_MS), 0), *b = tu_client_t(hosts, tu_ms(TU_SESSION_MS), 0);
     tu_events cev, aev, bev;
     tu_events_init(&cev);
     tu_events_init(&aev);
@@ -72,8 +54,8 @@ START_TEST(t_leader_session_expired)
     ck_assert_int_eq(zkc_client_session(a, &sid, pw, &pwlen), 0);
     ck_assert_int_eq(zkh_expire_session(hosts, sid, pw, pwlen, tu_ms(20000)), 0);
     t0 = tu_now_ms();
-    int li = expect_event(&aev, ZKC_ELECTION_EVENT_LOST, 0, tu_ms(20000), "election LOST after expiry");
-    int gi = expect_event(&bev, 0, 0, tu_ms(20000), "b granted after a's expiry");
+    int li = tu_expect_event(&aev, ZKC_ELECTION_EVENT_LOST, 0, tu_ms(20000), "election LOST after expiry", t0);
+    int gi = tu_expect_event(&bev, 0, 0, tu_ms(20000), "b granted after a's expiry", t0);
     long long lost_at, granted_at;
     int64_t tb;
     tu_events_get(&aev, li, &lost_at, NULL);
@@ -93,8 +75,8 @@ START_TEST(t_leader_session_expired)
     ck_assert_int_eq(zkc_election_token(ea, &t), ZKC_ENOTHELD);
     ck_assert(wait_leader(a, path, "b", tu_ms(10000)));
     /* a stands again on its new session: behind b, then leads after b. */
-    int lost = expect_event(&cev, ZKC_STATE_LOST, 0, tu_ms(20000), "client LOST");
-    expect_event(&cev, ZKC_STATE_CONNECTED, lost + 1, tu_ms(20000), "new session");
+    int lost = tu_expect_event(&cev, ZKC_STATE_LOST, 0, tu_ms(20000), "client LOST", t0);
+    tu_expect_event(&cev, ZKC_STATE_CONNECTED, lost + 1, tu_ms(20000), "new session", t0);
     ck_assert_int_eq(zkc_election_resign(ea), ZKC_ESESSIONLOST);
     ck_assert_int_eq(zkc_election_lead(ea, 0, NULL), ZKC_ETIMEDOUT);
     ck_assert_int_eq(zkc_election_resign(eb), 0);
@@ -130,8 +112,8 @@ START_TEST(t_leader_partitioned)
     tu_unique_path(path, sizeof path, "el-partition");
     zkh_proxy *p;
     ck_assert_int_eq(zkh_proxy_start(&p, zkh_node_hostport(e, 0)), 0);
-    zkc_client *a = client_t(zkh_proxy_hostport(p), tu_ms(TU_SESSION_MS));
-    zkc_client *b = client_t(hosts, tu_ms(TU_SESSION_MS));
+    zkc_client *a = tu_client_t(zkh_proxy_hostport(p), tu_ms(TU_SESSION_MS), 0);
+    zkc_client *b = tu_client_t(hosts, tu_ms(TU_SESSION_MS), 0);
     const int T = zkc_client_session_timeout(a);
     tu_events aev, bev;
     tu_events_init(&aev);
@@ -145,8 +127,8 @@ START_TEST(t_leader_partitioned)
 
     zkh_proxy_blackhole(p, 1);
     t0 = tu_now_ms();
-    int li = expect_event(&aev, ZKC_ELECTION_EVENT_LOST, 0, 3 * T, "LOST of the partitioned leader");
-    int gi = expect_event(&bev, 0, 0, 3 * T, "b granted");
+    int li = tu_expect_event(&aev, ZKC_ELECTION_EVENT_LOST, 0, 3 * T, "LOST of the partitioned leader", t0);
+    int gi = tu_expect_event(&bev, 0, 0, 3 * T, "b granted", t0);
     long long lost_at, granted_at;
     int64_t tb;
     tu_events_get(&aev, li, &lost_at, NULL);
@@ -186,7 +168,7 @@ START_TEST(t_zk_leader_killed)
     char path[128];
     tu_unique_path(path, sizeof path, "el-zkkill");
     /* Sessions long enough to outlive the quorum's re-election. */
-    zkc_client *a = client_t(hosts, tu_ms(10000)), *b = client_t(hosts, tu_ms(10000));
+    zkc_client *a = tu_client_t(hosts, tu_ms(10000), 0), *b = tu_client_t(hosts, tu_ms(10000), 0);
     tu_events aev, bev;
     tu_events_init(&aev);
     tu_events_init(&bev);
@@ -234,7 +216,7 @@ START_TEST(t_zk_leader_killed)
     /* Hand-off still works after the kills. */
     if (tu_events_total(&bev) == 0) {
         ck_assert_int_eq(zkc_election_resign(ea), 0);
-        expect_event(&bev, 0, 0, tu_ms(10000), "b granted after a resigned");
+        tu_expect_event(&bev, 0, 0, tu_ms(10000), "b granted after a resigned", t0);
     }
     int64_t tb;
     tu_events_get(&bev, 0, NULL, &tb);
