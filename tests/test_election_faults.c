@@ -232,13 +232,7 @@ START_TEST(t_zk_leader_killed)
 }
 END_TEST
 
-#define FAULT_CASE(s, fn)                                                                                              \
-    do {                                                                                                               \
-        TCase *tc_ = tcase_create(#fn);                                                                                \
-        tcase_set_timeout(tc_, 240);                                                                                   \
-        tcase_add_test(tc_, fn);                                                                                       \
-        suite_add_tcase(s, tc_);                                                                                       \
-    } while (0)
+#define FAULT_CASE(s, fn) TU_CASE(s, fn, 240)
 
 static Suite *election_faults_suite(void)
 {
