@@ -225,6 +225,20 @@ zkc_client *ru_child_client_q(const char *hosts, int session_ms, ru_qpos *qp)
     return c;
 }
 
+int ru_child_inventory(ru_procs *p, const char *hosts, int session_ms, ru_qpos *qp, const char *root,
+                       zkc_client **c, zkc_inventory **inv)
+{
+    *c = ru_child_client_q(hosts, session_ms, qp);
+    if (!*c)
+        return 2;
+    *inv = NULL;
+    if (zkc_inventory_create(*c, root, inv) != 0)
+        return 3;
+    if (ru_child_ready_wait(p) != 0)
+        return 4;
+    return 0;
+}
+
 /* ------------------------------------------------------------ queue positions */
 
 void ru_qpos_log(zkc_log_level lvl, const char *msg, void *ud)

@@ -39,6 +39,11 @@ void *ru_shared_alloc(size_t n);
  * With qp, the queue positions of its requests go to qp (see below). */
 zkc_client *ru_child_client(const char *hosts, int session_ms);
 zkc_client *ru_child_client_q(const char *hosts, int session_ms, struct ru_qpos *qp);
+/* In a worker: its client (ru_child_client_q) and an inventory on root, then
+ * ready and the go (ru_child_ready_wait on p). 0, or the worker's exit code
+ * for the step that failed: 2 client, 3 inventory, 4 no go. */
+int ru_child_inventory(ru_procs *p, const char *hosts, int session_ms, struct ru_qpos *qp, const char *root,
+                       zkc_client **c, zkc_inventory **inv);
 
 /* ------------------------------------------------------------ inventory calls */
 

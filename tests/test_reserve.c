@@ -768,60 +768,77 @@ typedef struct ff_shared {
     ru_qpos qp; /* where each request was queued (FIFO order) */
 } ff_shared;
 
-typedef struct ff_thread {
-    ff_shared *sh;
-    zkc_inventory *inv;
-    int base;
-} ff_thread;
+static ru_procs g_procs;
 
-static void *ff_thread_main(void *arg)
+/* ---- worker processes of requesting threads ---- */
+
+/* Request i of a worker process (outcome into the test's shared memory). */
+typedef void (*request_fn)(zkc_inventory *inv, void *sh, int i);
+
+typedef struct req_thread {
+    zkc_inventory *inv;
+    void *sh;
+    request_fn fn;
+    int first, per;
+} req_thread;
+
+static void *req_thread_main(void *arg)
 {
-    ff_thread *t = arg;
-    ff_shared *sh = t->sh;
-    for (int k = 0; k < FF_PER; k++) {
-        int i = t->base + k;
-        char id[32];
-        snprintf(id, sizeof id, "r%03d", i);
-        zkc_inventory_line l = {"S", sh->qty[i]};
-        zkc_inventory_reserve_options o;
-        memset(&o, 0, sizeof o);
-        o.wait_for_restock = sh->wait_mode;
-        zkc_inventory_state st = ZKC_INVENTORY_PENDING;
-        sh->rc[i] = zkc_inventory_reserve(t->inv, id, &l, 1, &o, sh->timeout_ms, NULL, &st);
-        sh->state[i] = (int)st;
-        if (sh->rc[i] != 0 && sh->rc[i] != ZKC_EOUTOFSTOCK && !sh->err[0])
-            snprintf(sh->err, sizeof sh->err, "%s: %s", id, zkc_errmsg());
-        __atomic_store_n(&sh->done[i], 1, __ATOMIC_RELEASE);
-    }
+    req_thread *t = arg;
+    for (int k = 0; k < t->per; k++)
+        t->fn(t->inv, t->sh, t->first + k);
     return NULL;
 }
 
-static ru_procs g_procs;
+#define REQ_THREADS_MAX 8
 
-static int ff_proc(int p, void *arg)
+/* Worker process p: a client (queue positions to qp if not NULL) and an
+ * inventory on root; after the go, nthreads threads make requests
+ * (p * nthreads + t) * per .. + per - 1 with fn, thread t each. Its exit code. */
+static int request_proc(int p, const char *hosts, const char *root, ru_qpos *qp, int nthreads, int per, request_fn fn,
+                        void *sh)
 {
-    ff_shared *sh = arg;
-    zkc_client *c = ru_child_client_q(sh->hosts, tu_ms(10000), &sh->qp);
-    if (!c)
-        return 2;
-    zkc_inventory *inv = NULL;
-    if (zkc_inventory_create(c, sh->root, &inv) != 0)
-        return 3;
-    if (ru_child_ready_wait(&g_procs) != 0)
-        return 4;
-    pthread_t th[FF_THREADS];
-    ff_thread ts[FF_THREADS];
-    for (int t = 0; t < FF_THREADS; t++) {
-        ts[t].sh = sh;
-        ts[t].inv = inv;
-        ts[t].base = (p * FF_THREADS + t) * FF_PER;
-        pthread_create(&th[t], NULL, ff_thread_main, &ts[t]);
+    zkc_client *c;
+    zkc_inventory *inv;
+    int rc = ru_child_inventory(&g_procs, hosts, tu_ms(10000), qp, root, &c, &inv);
+    if (rc)
+        return rc;
+    if (nthreads > REQ_THREADS_MAX)
+        return 5;
+    pthread_t th[REQ_THREADS_MAX];
+    req_thread ts[REQ_THREADS_MAX];
+    for (int t = 0; t < nthreads; t++) {
+        ts[t] = (req_thread){inv, sh, fn, (p * nthreads + t) * per, per};
+        pthread_create(&th[t], NULL, req_thread_main, &ts[t]);
     }
-    for (int t = 0; t < FF_THREADS; t++)
+    for (int t = 0; t < nthreads; t++)
         pthread_join(th[t], NULL);
     zkc_inventory_destroy(inv);
     zkc_client_destroy(c);
     return 0;
+}
+
+static void ff_request(zkc_inventory *inv, void *arg, int i)
+{
+    ff_shared *sh = arg;
+    char id[32];
+    snprintf(id, sizeof id, "r%03d", i);
+    zkc_inventory_line l = {"S", sh->qty[i]};
+    zkc_inventory_reserve_options o;
+    memset(&o, 0, sizeof o);
+    o.wait_for_restock = sh->wait_mode;
+    zkc_inventory_state st = ZKC_INVENTORY_PENDING;
+    sh->rc[i] = zkc_inventory_reserve(inv, id, &l, 1, &o, sh->timeout_ms, NULL, &st);
+    sh->state[i] = (int)st;
+    if (sh->rc[i] != 0 && sh->rc[i] != ZKC_EOUTOFSTOCK && !sh->err[0])
+        snprintf(sh->err, sizeof sh->err, "%s: %s", id, zkc_errmsg());
+    __atomic_store_n(&sh->done[i], 1, __ATOMIC_RELEASE);
+}
+
+static int ff_proc(int p, void *arg)
+{
+    ff_shared *sh = arg;
+    return request_proc(p, sh->hosts, sh->root, &sh->qp, FF_THREADS, FF_PER, ff_request, sh);
 }
 
 /* Fail-fast, demand above stock, several processes: the outcome of every
@@ -955,14 +972,11 @@ typedef struct dup_shared {
 static int dup_proc(int p, void *arg)
 {
     dup_shared *sh = arg;
-    zkc_client *c = ru_child_client(sh->hosts, tu_ms(10000));
-    if (!c)
-        return 2;
-    zkc_inventory *inv = NULL;
-    if (zkc_inventory_create(c, sh->root, &inv) != 0)
-        return 3;
-    if (ru_child_ready_wait(&g_procs) != 0)
-        return 4;
+    zkc_client *c;
+    zkc_inventory *inv;
+    int rc = ru_child_inventory(&g_procs, sh->hosts, tu_ms(10000), NULL, sh->root, &c, &inv);
+    if (rc)
+        return rc;
     zkc_inventory_line l = {"D", 2};
     zkc_inventory_reserve_options o = {1, 0, {0}};
     zkc_inventory_state st = ZKC_INVENTORY_PENDING;
@@ -1026,12 +1040,6 @@ typedef struct ml_shared {
     char err[256];
 } ml_shared;
 
-typedef struct ml_thread {
-    ml_shared *sh;
-    zkc_inventory *inv;
-    int base;
-} ml_thread;
-
 static int ml_lines(int i, zkc_inventory_line *l)
 {
     int n = 2 + i % 2, first = i % 3;
@@ -1042,51 +1050,26 @@ static int ml_lines(int i, zkc_inventory_line *l)
     return n;
 }
 
-static void *ml_thread_main(void *arg)
+static void ml_request(zkc_inventory *inv, void *arg, int i)
 {
-    ml_thread *t = arg;
-    ml_shared *sh = t->sh;
-    for (int k = 0; k < ML_PER; k++) {
-        int i = t->base + k;
-        char id[32];
-        snprintf(id, sizeof id, "m%03d", i);
-        zkc_inventory_line l[3];
-        int n = ml_lines(i, l);
-        zkc_inventory_reserve_options o = {1, 0, {0}};
-        zkc_inventory_state st = ZKC_INVENTORY_PENDING;
-        sh->rc[i] = zkc_inventory_reserve(t->inv, id, l, n, &o, tu_ms(20000), NULL, &st);
-        sh->state[i] = (int)st;
-        if (sh->rc[i] != 0 && sh->rc[i] != ZKC_ETIMEDOUT && !sh->err[0])
-            snprintf(sh->err, sizeof sh->err, "%s: %s", id, zkc_errmsg());
-        __atomic_store_n(&sh->done[i], 1, __ATOMIC_RELEASE);
-    }
-    return NULL;
+    ml_shared *sh = arg;
+    char id[32];
+    snprintf(id, sizeof id, "m%03d", i);
+    zkc_inventory_line l[3];
+    int n = ml_lines(i, l);
+    zkc_inventory_reserve_options o = {1, 0, {0}};
+    zkc_inventory_state st = ZKC_INVENTORY_PENDING;
+    sh->rc[i] = zkc_inventory_reserve(inv, id, l, n, &o, tu_ms(20000), NULL, &st);
+    sh->state[i] = (int)st;
+    if (sh->rc[i] != 0 && sh->rc[i] != ZKC_ETIMEDOUT && !sh->err[0])
+        snprintf(sh->err, sizeof sh->err, "%s: %s", id, zkc_errmsg());
+    __atomic_store_n(&sh->done[i], 1, __ATOMIC_RELEASE);
 }
 
 static int ml_proc(int p, void *arg)
 {
     ml_shared *sh = arg;
-    zkc_client *c = ru_child_client(sh->hosts, tu_ms(10000));
-    if (!c)
-        return 2;
-    zkc_inventory *inv = NULL;
-    if (zkc_inventory_create(c, sh->root, &inv) != 0)
-        return 3;
-    if (ru_child_ready_wait(&g_procs) != 0)
-        return 4;
-    pthread_t th[ML_THREADS];
-    ml_thread ts[ML_THREADS];
-    for (int t = 0; t < ML_THREADS; t++) {
-        ts[t].sh = sh;
-        ts[t].inv = inv;
-        ts[t].base = (p * ML_THREADS + t) * ML_PER;
-        pthread_create(&th[t], NULL, ml_thread_main, &ts[t]);
-    }
-    for (int t = 0; t < ML_THREADS; t++)
-        pthread_join(th[t], NULL);
-    zkc_inventory_destroy(inv);
-    zkc_client_destroy(c);
-    return 0;
+    return request_proc(p, sh->hosts, sh->root, NULL, ML_THREADS, ML_PER, ml_request, sh);
 }
 
 START_TEST(t_multiline_processes)

@@ -114,14 +114,11 @@ static ru_procs g_procs;
 static int worker(int i, void *arg)
 {
     wk_shared *sh = arg;
-    zkc_client *c = ru_child_client(sh->hosts, SESSION_MS);
-    if (!c)
-        return 2;
-    zkc_inventory *inv = NULL;
-    if (zkc_inventory_create(c, sh->root, &inv) != 0)
-        return 3;
-    if (ru_child_ready_wait(&g_procs) != 0)
-        return 4;
+    zkc_client *c;
+    zkc_inventory *inv;
+    int rc = ru_child_inventory(&g_procs, sh->hosts, SESSION_MS, NULL, sh->root, &c, &inv);
+    if (rc)
+        return rc;
     long long deadline = tu_now_ms() + WAIT_MS;
     while (__atomic_load_n(&sh->turn, __ATOMIC_ACQUIRE) != i) {
         if (tu_now_ms() > deadline)
