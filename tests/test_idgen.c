@@ -39,29 +39,41 @@ static void async_cb(zkc_idgen *g, int status, int64_t id, void *ud)
     pthread_mutex_unlock(&a->mu);
 }
 
+static void async_wait_init(async_wait *a)
+{
+    memset(a, 0, sizeof *a);
+    pthread_mutex_init(&a->mu, NULL);
+    tu_cond_init_mono(&a->cv);
+}
+
+/* Waits (bounded) for the callback `what` started; asserts exactly one call.
+ * Its status, its id in *id. */
+static int async_wait_done(async_wait *a, const char *what, int64_t *id)
+{
+    struct timespec dl;
+    tu_deadline_ts(&dl, tu_ms(30000));
+    pthread_mutex_lock(&a->mu);
+    while (!a->done && pthread_cond_timedwait(&a->cv, &a->mu, &dl) == 0)
+        ;
+    int done = a->done;
+    pthread_mutex_unlock(&a->mu);
+    ck_assert_msg(done, "%s: no callback within 30 s", what);
+    ck_assert_int_eq(a->calls, 1);
+    *id = a->id;
+    pthread_mutex_destroy(&a->mu);
+    pthread_cond_destroy(&a->cv);
+    return a->status;
+}
+
 /* The callback form, waited for (bounded); asserts exactly one call. */
 static int next_async_wait(zkc_idgen *g, int timeout_ms, int64_t *id)
 {
     async_wait a;
-    memset(&a, 0, sizeof a);
-    pthread_mutex_init(&a.mu, NULL);
-    tu_cond_init_mono(&a.cv);
+    async_wait_init(&a);
     int rc = zkc_idgen_next_async(g, timeout_ms, async_cb, &a);
     if (rc)
         return rc;
-    struct timespec dl;
-    tu_deadline_ts(&dl, tu_ms(30000));
-    pthread_mutex_lock(&a.mu);
-    while (!a.done && pthread_cond_timedwait(&a.cv, &a.mu, &dl) == 0)
-        ;
-    int done = a.done;
-    pthread_mutex_unlock(&a.mu);
-    ck_assert_msg(done, "zkc_idgen_next_async: no callback within 30 s");
-    ck_assert_int_eq(a.calls, 1);
-    *id = a.id;
-    pthread_mutex_destroy(&a.mu);
-    pthread_cond_destroy(&a.cv);
-    return a.status;
+    return async_wait_done(&a, "zkc_idgen_next_async", id);
 }
 
 /* ------------------------------------------------ workers: many clients and threads */
@@ -386,19 +398,6 @@ START_TEST(t_idgen_gapfree_no_holes)
 }
 END_TEST
 
-static void void_cb(zkc_idgen *g, int status, int64_t id, void *ud)
-{
-    async_wait *a = ud;
-    (void)g;
-    pthread_mutex_lock(&a->mu);
-    a->calls++;
-    a->status = status;
-    a->id = id;
-    a->done = 1;
-    pthread_cond_broadcast(&a->cv);
-    pthread_mutex_unlock(&a->mu);
-}
-
 START_TEST(t_idgen_gapfree_keyed_and_void)
 {
     char path[128], vdir[160];
@@ -436,18 +435,11 @@ START_TEST(t_idgen_gapfree_keyed_and_void)
     ck_assert_msg(rc == ZKC_EINVAL, "void of an id not taken: %s", zkc_strerror(rc));
     ck_assert_msg(strstr(zkc_errmsg(), "not taken") != NULL, "%s", zkc_errmsg());
     async_wait w;
-    memset(&w, 0, sizeof w);
-    pthread_mutex_init(&w.mu, NULL);
-    tu_cond_init_mono(&w.cv);
-    ck_assert_int_eq(zkc_idgen_void_async(gb, 3, void_cb, &w), 0);
-    struct timespec dl;
-    tu_deadline_ts(&dl, tu_ms(30000));
-    pthread_mutex_lock(&w.mu);
-    while (!w.done && pthread_cond_timedwait(&w.cv, &w.mu, &dl) == 0)
-        ;
-    pthread_mutex_unlock(&w.mu);
-    ck_assert_msg(w.done && w.status == 0 && w.id == 3, "void_async: done %d status %d id %lld", w.done, w.status,
-                  (long long)w.id);
+    async_wait_init(&w);
+    ck_assert_int_eq(zkc_idgen_void_async(gb, 3, async_cb, &w), 0);
+    int64_t vid = 0;
+    int vst = async_wait_done(&w, "zkc_idgen_void_async", &vid);
+    ck_assert_msg(vst == 0 && vid == 3, "void_async: status %d id %lld", vst, (long long)vid);
     /* What an auditor sees: the void records, in id order. */
     tu_raw *raw = tu_raw_open(tu_hosts(), 10000);
     struct String_vector kids;
