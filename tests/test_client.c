@@ -750,7 +750,6 @@ END_TEST
 #define INFLIGHT 16
 #define FREE_PATHS 4
 
-
 START_TEST(t_destroy_inflight)
 {
     char path[128];

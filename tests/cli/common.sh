@@ -124,3 +124,24 @@ pause_until_exit() {
     wait_exit "$1"
     "$ZKENS" resume --dir "$T/zk" 1
 }
+
+# hold_then_delete PATH READYFILE ERRFILE CMD...: spawns CMD (a zkcoord that
+# will hold PATH; its stderr to ERRFILE), waits until its command has written
+# READYFILE, deletes its node as another client would and waits for its
+# exit ($rc, $took: as wait_exit).
+hold_then_delete() {
+    _path=$1 _ready=$2 _err=$3
+    shift 3
+    spawn "$@" 2>"$_err"
+    wait_for 15 test -s "$_ready" || fail "the holder of $_path did not start"
+    delete_holder "$_path"
+    wait_exit "$SPAWNED"
+}
+
+# expect_stopped WHAT LIMIT PIDFILE: the zkcoord just waited for exited 6
+# within LIMIT s, and its command (pid in PIDFILE) is gone.
+expect_stopped() {
+    [ "$rc" = 6 ] || fail "$1: exit $rc, expected 6"
+    [ "$took" -le "$2" ] || fail "$1: took $took s, more than $2 s"
+    ! is_alive "$(cat "$3")" || fail "$1: the command is still running"
+}

@@ -31,14 +31,9 @@ t1=$(cat "$T/t1") t2=$(cat "$T/t2")
 ok "one leader at a time: --timeout 0 exits 3 naming the leader, the next one leads after ($t1 < $t2)"
 
 # Leadership lost: our node deleted by someone else.
-spawn $E --grace 2 /cli/e3 -- sh -c "echo \$\$ >'$T/pid3'; exec sleep 60" 2>"$T/err3"
-wait_for 15 test -s "$T/pid3" || fail "leader did not start"
-delete_holder /cli/e3
-wait_exit $SPAWNED
+hold_then_delete /cli/e3 "$T/pid3" "$T/err3" $E --grace 2 /cli/e3 -- sh -c "echo \$\$ >'$T/pid3'; exec sleep 60"
 cat "$T/err3"
-[ $rc = 6 ] || fail "lost leadership: exit $rc, expected 6"
-[ $took -le 5 ] || fail "lost leadership: took more than 5 s"
+expect_stopped "lost leadership" 5 "$T/pid3"
 grep -q "leadership of /cli/e3 was LOST" "$T/err3" || fail "lost leadership: no message"
-is_alive "$(cat "$T/pid3")" && fail "lost leadership: the command is still running"
 ok "deleted leader node: SIGTERM to the command, exit 6"
 exit 0
