@@ -18,6 +18,85 @@
 #include <time.h>
 #include <unistd.h>
 
+/* ------------------------------------------------------------ inventory calls */
+
+void (*ru_before_fail)(void);
+
+#define RU_REQUIRE(cond, ...)                                                                                  \
+    do {                                                                                                       \
+        if (!(cond)) {                                                                                         \
+            char m_[512];                                                                                      \
+            snprintf(m_, sizeof m_, __VA_ARGS__);                                                              \
+            if (ru_before_fail)                                                                                \
+                ru_before_fail();                                                                              \
+            ck_abort_msg("%s", m_);                                                                            \
+        }                                                                                                      \
+    } while (0)
+
+zkc_inventory *ru_inv_open(zkc_client *c, const char *root)
+{
+    zkc_inventory *inv = NULL;
+    int rc = zkc_inventory_create(c, root, &inv);
+    RU_REQUIRE(rc == 0, "zkc_inventory_create(%s): %s", root, zkc_errmsg());
+    return inv;
+}
+
+zkc_inventory_stock_info ru_stock_of(zkc_inventory *inv, const char *sku)
+{
+    zkc_inventory_stock_info si;
+    memset(&si, 0, sizeof si);
+    int rc = zkc_inventory_stock(inv, sku, &si);
+    RU_REQUIRE(rc == 0, "stock %s: %s", sku, zkc_errmsg());
+    RU_REQUIRE(si.available + si.reserved + si.sold == si.total, "stock %s: %lld + %lld + %lld != total %lld", sku,
+               (long long)si.available, (long long)si.reserved, (long long)si.sold, (long long)si.total);
+    return si;
+}
+
+zkc_inventory_state ru_lookup(zkc_inventory *inv, const char *id)
+{
+    zkc_inventory_state st = (zkc_inventory_state)-1;
+    int rc = zkc_inventory_lookup(inv, id, &st);
+    RU_REQUIRE(rc == 0, "lookup %s: %s", id, zkc_errmsg());
+    return st;
+}
+
+void ru_wait_queue(zkc_inventory *inv, const char *sku, int want, int timeout_ms)
+{
+    long long deadline = tu_now_ms() + timeout_ms;
+    for (;;) {
+        zkc_inventory_stock_info si = ru_stock_of(inv, sku);
+        if (si.queue_length == want)
+            return;
+        RU_REQUIRE(tu_now_ms() < deadline, "queue of %s has %d entries, want %d", sku, si.queue_length, want);
+        tu_nap_ms(20);
+    }
+}
+
+void ru_acall_cb(zkc_inventory *inv, int status, const char *id, zkc_inventory_state st, void *ud)
+{
+    (void)inv;
+    ru_acall *a = ud;
+    snprintf(a->id, sizeof a->id, "%s", id ? id : "");
+    a->status = status;
+    a->state = (int)st;
+    __atomic_add_fetch(&a->calls, 1, __ATOMIC_SEQ_CST);
+    tu_events_add(a->e, a->tag, status);
+}
+
+void ru_reserve_async(zkc_inventory *inv, ru_acall *a, const char *id, const char *sku, int64_t qty, int wait,
+                      int hold_ms, int timeout_ms)
+{
+    zkc_inventory_line l = {sku, qty};
+    zkc_inventory_reserve_options o;
+    memset(&o, 0, sizeof o);
+    o.wait_for_restock = wait;
+    o.hold_ms = hold_ms;
+    int rc = zkc_inventory_reserve_async(inv, id, &l, 1, &o, timeout_ms, ru_acall_cb, a);
+    RU_REQUIRE(rc == 0, "reserve_async %s: %s", id ? id : "(new id)", zkc_errmsg());
+}
+
+/* ------------------------------------------------------------ processes */
+
 static int thread_count(void)
 {
     FILE *f = fopen("/proc/self/status", "r");
@@ -144,6 +223,20 @@ zkc_client *ru_child_client_q(const char *hosts, int session_ms, ru_qpos *qp)
         return NULL;
     }
     return c;
+}
+
+int ru_child_inventory(ru_procs *p, const char *hosts, int session_ms, ru_qpos *qp, const char *root,
+                       zkc_client **c, zkc_inventory **inv)
+{
+    *c = ru_child_client_q(hosts, session_ms, qp);
+    if (!*c)
+        return 2;
+    *inv = NULL;
+    if (zkc_inventory_create(*c, root, inv) != 0)
+        return 3;
+    if (ru_child_ready_wait(p) != 0)
+        return 4;
+    return 0;
 }
 
 /* ------------------------------------------------------------ queue positions */

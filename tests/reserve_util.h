@@ -39,6 +39,41 @@ void *ru_shared_alloc(size_t n);
  * With qp, the queue positions of its requests go to qp (see below). */
 zkc_client *ru_child_client(const char *hosts, int session_ms);
 zkc_client *ru_child_client_q(const char *hosts, int session_ms, struct ru_qpos *qp);
+/* In a worker: its client (ru_child_client_q) and an inventory on root, then
+ * ready and the go (ru_child_ready_wait on p). 0, or the worker's exit code
+ * for the step that failed: 2 client, 3 inventory, 4 no go. */
+int ru_child_inventory(ru_procs *p, const char *hosts, int session_ms, struct ru_qpos *qp, const char *root,
+                       zkc_client **c, zkc_inventory **inv);
+
+/* ------------------------------------------------------------ inventory calls */
+
+/* Called, when set, before a helper of this file fails the test (the fault
+ * suite stops its ensemble and proxies there first). */
+extern void (*ru_before_fail)(void);
+zkc_inventory *ru_inv_open(zkc_client *c, const char *root);
+/* The stock of sku; asserts the read works and available + reserved + sold
+ * == total. */
+zkc_inventory_stock_info ru_stock_of(zkc_inventory *inv, const char *sku);
+zkc_inventory_state ru_lookup(zkc_inventory *inv, const char *id);
+/* Poll the queue length (no event exists for "someone else queued") until
+ * it is want, failing after timeout_ms. */
+void ru_wait_queue(zkc_inventory *inv, const char *sku, int want, int timeout_ms);
+
+/* An async reservation's outcome; the answer adds the event (tag, status)
+ * to e. */
+typedef struct ru_acall {
+    tu_events *e;
+    int tag;
+    char id[80];
+    int status, state;
+    int calls; /* atomic */
+} ru_acall;
+/* The zkc_inventory_reserve_cb filling a ru_acall (ud). */
+void ru_acall_cb(zkc_inventory *inv, int status, const char *id, zkc_inventory_state st, void *ud);
+/* zkc_inventory_reserve_async of one line (asserting the call is taken),
+ * answered into a. */
+void ru_reserve_async(zkc_inventory *inv, ru_acall *a, const char *id, const char *sku, int64_t qty, int wait,
+                      int hold_ms, int timeout_ms);
 
 /* ------------------------------------------------------------ queue positions */
 

@@ -52,14 +52,6 @@ static int silent_server(int *port)
     return fd;
 }
 
-static zkc_lock *mklock(zkc_client *c, const char *path)
-{
-    zkc_lock *l = NULL;
-    int rc = zkc_lock_create(c, path, &l);
-    ck_assert_msg(rc == 0, "zkc_lock_create(%s): %s", path, zkc_errmsg());
-    return l;
-}
-
 /* ------------------------------------------------------------ connect / close */
 
 static int log_lines;
@@ -252,7 +244,7 @@ static void chroot_case(int in_hosts)
     }
     zkc_client *a = tu_client_o(&o);
     zkc_client *b = tu_client(tu_hosts());
-    zkc_lock *l = mklock(a, "/locks/l1");
+    zkc_lock *l = tu_lock(a, "/locks/l1");
     ck_assert_str_eq(zkc_lock_path(l), "/locks/l1");
     int64_t tok = 0;
     ck_assert_int_eq(zkc_lock_acquire(l, tu_ms(10000), &tok), 0);
@@ -351,7 +343,7 @@ START_TEST(t_auth_creator_acl)
     zkc_client *bob = auth_client("bob:other", ZKC_ACL_CREATOR);
     zkc_client *anon = auth_client(NULL, ZKC_ACL_OPEN);
 
-    zkc_lock *la = mklock(alice, path);
+    zkc_lock *la = tu_lock(alice, path);
     int64_t tok;
     ck_assert_int_eq(zkc_lock_acquire(la, tu_ms(10000), &tok), 0);
 
@@ -385,7 +377,7 @@ START_TEST(t_auth_creator_acl)
             tu_nap_ms(20);
         }
         ck_assert_msg(rc == ZKC_ENOAUTH, "queue as %s: %d (%s)", i ? "bob" : "anon", rc, zkc_strerror(rc));
-        zkc_lock *lx = mklock(others[i], path);
+        zkc_lock *lx = tu_lock(others[i], path);
         long long t0 = tu_now_ms();
         rc = zkc_lock_acquire(lx, tu_ms(5000), NULL);
         ck_assert_msg(rc == ZKC_ENOAUTH, "acquire as %s: %d (%s: %s)", i ? "bob" : "anon", rc, zkc_strerror(rc),
@@ -403,7 +395,7 @@ START_TEST(t_auth_creator_acl)
     }
 
     /* The same identity on another client queues normally. */
-    zkc_lock *la2 = mklock(alice2, path);
+    zkc_lock *la2 = tu_lock(alice2, path);
     ck_assert_int_eq(zkc_lock_acquire(la2, 0, NULL), ZKC_ETIMEDOUT);
     ck_assert_int_eq(tu_queue_count(alice2, path), 1);
     ck_assert_int_eq(zkc_lock_release(la), 0);
@@ -430,7 +422,7 @@ START_TEST(t_auth_creator_read)
     snprintf(path, sizeof path, "%s/lock", top);
     zkc_client *carol = auth_client("carol:pw", ZKC_ACL_CREATOR_READ);
     zkc_client *anon = auth_client(NULL, ZKC_ACL_OPEN);
-    zkc_lock *lc = mklock(carol, path);
+    zkc_lock *lc = tu_lock(carol, path);
     ck_assert_int_eq(zkc_lock_acquire(lc, tu_ms(10000), NULL), 0);
     tu_raw *raw = tu_raw_open(tu_hosts(), tu_ms(TU_SESSION_MS));
     raw_auth(raw, "carol:pw");
@@ -444,7 +436,7 @@ START_TEST(t_auth_creator_read)
     ck_assert_int_eq(n, 1);
     ck_assert_int_eq(q[0].holds, 1);
     zkc_lock_contenders_free(q, n);
-    zkc_lock *lx = mklock(anon, path);
+    zkc_lock *lx = tu_lock(anon, path);
     ck_assert_int_eq(zkc_lock_acquire(lx, tu_ms(5000), NULL), ZKC_ENOAUTH);
     ck_assert_int_eq(tu_queue_count(anon, path), 1);
     zkc_lock_destroy(lx);
@@ -474,7 +466,7 @@ START_TEST(t_auth_refused)
         /* Diagnose what such a client does before failing. */
         char path[128];
         tu_unique_path(path, sizeof path, "authref");
-        zkc_lock *l = mklock(c, path);
+        zkc_lock *l = tu_lock(c, path);
         int arc = zkc_lock_acquire(l, tu_ms(2000), NULL);
         tu_nap_ms(tu_ms(2000)); /* observation window for the diagnosis */
         zkc_stats st;
@@ -527,7 +519,7 @@ START_TEST(t_null_args)
     zkc_client *c = tu_client(tu_hosts());
     char path[128];
     tu_unique_path(path, sizeof path, "null");
-    zkc_lock *l = mklock(c, path);
+    zkc_lock *l = tu_lock(c, path);
     zkc_client *cout = NULL;
     zkc_lock *lout = NULL;
     zkc_rwlock *rwout = NULL;
@@ -699,7 +691,7 @@ START_TEST(t_stats)
     zkc_client *c = tu_client(tu_hosts());
     char path[128];
     tu_unique_path(path, sizeof path, "stats");
-    zkc_lock *l = mklock(c, path);
+    zkc_lock *l = tu_lock(c, path);
     zkc_stats s0, s1, s2;
     zkc_client_stats(c, &s0);
     ck_assert_int_eq(s0.sessions, 1);
@@ -726,7 +718,7 @@ START_TEST(t_stats)
     ck_assert_int_eq(s2.suspended, 0);
     ck_assert_int_eq(s2.lost, 0);
     /* A listing: one children request, one stat per member. */
-    zkc_lock *l2 = mklock(c, path);
+    zkc_lock *l2 = tu_lock(c, path);
     ck_assert_int_eq(zkc_lock_acquire(l, tu_ms(10000), NULL), 0);
     zkc_client_stats(c, &s1);
     ck_assert_int_eq(tu_queue_count(c, path), 1);
@@ -758,25 +750,12 @@ END_TEST
 #define INFLIGHT 16
 #define FREE_PATHS 4
 
-
-typedef struct destroy_arg {
-    zkc_client *c;
-    int rc;
-} destroy_arg;
-
-static void *destroy_thread(void *arg)
-{
-    destroy_arg *d = arg;
-    d->rc = zkc_client_destroy(d->c);
-    return NULL;
-}
-
 START_TEST(t_destroy_inflight)
 {
     char path[128];
     tu_unique_path(path, sizeof path, "inflight");
     zkc_client *h = tu_client(tu_hosts());
-    zkc_lock *hl = mklock(h, path);
+    zkc_lock *hl = tu_lock(h, path);
     ck_assert_int_eq(zkc_lock_acquire(hl, tu_ms(10000), NULL), 0);
 
     zkc_client *a = tu_client(tu_hosts());
@@ -784,7 +763,7 @@ START_TEST(t_destroy_inflight)
     static slot_t slots[INFLIGHT + FREE_PATHS];
     memset(slots, 0, sizeof slots);
     for (int i = 0; i < INFLIGHT; i++) {
-        ls[i] = mklock(a, path);
+        ls[i] = tu_lock(a, path);
         ck_assert_int_eq(zkc_lock_acquire_async(ls[i], ZKC_FOREVER, slot_cb, &slots[i]), 0);
     }
     ck_assert_msg(tu_wait_queue_count(h, path, INFLIGHT + 1, tu_ms(20000)), "waiters did not all queue");
@@ -793,14 +772,12 @@ START_TEST(t_destroy_inflight)
     for (int i = INFLIGHT; i < INFLIGHT + FREE_PATHS; i++) {
         char p[160];
         snprintf(p, sizeof p, "%s-free%d", path, i);
-        ls[i] = mklock(a, p);
+        ls[i] = tu_lock(a, p);
         ck_assert_int_eq(zkc_lock_acquire_async(ls[i], ZKC_FOREVER, slot_cb, &slots[i]), 0);
     }
-    static destroy_arg arg;
-    arg.c = a;
-    arg.rc = -999;
-    ck_assert_msg(tu_run_bounded(destroy_thread, &arg, tu_ms(30000)), "zkc_client_destroy hung");
-    ck_assert_int_eq(arg.rc, 0);
+    int drc = -999;
+    ck_assert_msg(tu_client_destroy_bounded(a, tu_ms(30000), &drc), "zkc_client_destroy hung");
+    ck_assert_int_eq(drc, 0);
     for (int i = 0; i < INFLIGHT + FREE_PATHS; i++) {
         int calls = __atomic_load_n(&slots[i].calls, __ATOMIC_SEQ_CST);
         ck_assert_msg(calls == 1, "acquire %d: callback ran %d times by the time destroy returned", i, calls);
@@ -829,14 +806,14 @@ START_TEST(t_lock_destroy_inflight)
     char path[128];
     tu_unique_path(path, sizeof path, "ldestroy");
     zkc_client *h = tu_client(tu_hosts());
-    zkc_lock *hl = mklock(h, path);
+    zkc_lock *hl = tu_lock(h, path);
     ck_assert_int_eq(zkc_lock_acquire(hl, tu_ms(10000), NULL), 0);
     zkc_client *a = tu_client(tu_hosts());
     static slot_t s[3];
     memset(s, 0, sizeof s);
     zkc_lock *l[3];
     for (int i = 0; i < 3; i++) {
-        l[i] = mklock(a, path);
+        l[i] = tu_lock(a, path);
         ck_assert_int_eq(zkc_lock_acquire_async(l[i], ZKC_FOREVER, slot_cb, &s[i]), 0);
     }
     ck_assert(tu_wait_queue_count(h, path, 4, tu_ms(20000)));
@@ -911,7 +888,7 @@ START_TEST(t_blocking_in_callback)
     tu_unique_path(p1, sizeof p1, "cb1");
     tu_unique_path(p2, sizeof p2, "cb2");
     zkc_client *h = tu_client(tu_hosts());
-    zkc_lock *hl = mklock(h, p2);
+    zkc_lock *hl = tu_lock(h, p2);
     int64_t htok;
     ck_assert_int_eq(zkc_lock_acquire(hl, tu_ms(10000), &htok), 0);
 
@@ -920,8 +897,8 @@ START_TEST(t_blocking_in_callback)
     tu_events_init(&x.ev);
     x.c = tu_client(tu_hosts());
     x.path = p1;
-    x.self = mklock(x.c, p1);
-    x.other = mklock(x.c, p2);
+    x.self = tu_lock(x.c, p1);
+    x.other = tu_lock(x.c, p2);
     ck_assert_int_eq(zkc_lock_acquire_async(x.self, tu_ms(10000), blocking_cb, &x), 0);
     ck_assert_msg(tu_events_wait(&x.ev, 1, 0, tu_ms(15000)) >= 0, "callback never ran");
     /* The callback now waits for p2 behind h. */
@@ -986,8 +963,8 @@ START_TEST(t_listeners_on_reconnect)
     memset(&x, 0, sizeof x);
     x.rc = -999;
     tu_events_init(&x.ev);
-    x.other = mklock(c, p2);
-    zkc_lock *l = mklock(c, p1);
+    x.other = tu_lock(c, p2);
+    zkc_lock *l = tu_lock(c, p1);
     tu_events lev;
     tu_events_init(&lev);
     zkc_lock_set_listener(l, tu_lock_listener, &lev);
@@ -1050,12 +1027,12 @@ START_TEST(t_cancel_while_suspended)
     zkc_client *hc = tu_client(tu_hosts());
     char path[128];
     tu_unique_path(path, sizeof path, "cancelsusp");
-    zkc_lock *h = mklock(hc, path);
+    zkc_lock *h = tu_lock(hc, path);
     ck_assert_int_eq(zkc_lock_acquire(h, tu_ms(10000), NULL), 0);
     tu_events sev;
     tu_events_init(&sev);
     zkc_client_set_listener(c, tu_state_listener, &sev);
-    zkc_lock *w = mklock(c, path);
+    zkc_lock *w = tu_lock(c, path);
     static slot_t one;
     memset(&one, 0, sizeof one);
     ck_assert_int_eq(zkc_lock_acquire_async(w, ZKC_FOREVER, slot_cb, &one), 0);
@@ -1112,7 +1089,7 @@ START_TEST(t_set_hosts)
     ck_assert_int_eq(zkc_client_set_hosts(c, hosts), 0);
     char path[128];
     tu_unique_path(path, sizeof path, "sethosts");
-    zkc_lock *l = mklock(c, path);
+    zkc_lock *l = tu_lock(c, path);
     ck_assert_int_eq(zkc_lock_acquire(l, tu_ms(10000), NULL), 0);
     ck_assert_int_eq(zkc_lock_release(l), 0);
     zkc_lock_destroy(l);
@@ -1158,7 +1135,7 @@ START_TEST(t_reopen_after_lost)
     /* Several attempts fail meanwhile (one a second). */
     char path[128];
     tu_unique_path(path, sizeof path, "reopen");
-    zkc_lock *l = mklock(c, path);
+    zkc_lock *l = tu_lock(c, path);
     int64_t tok = 0;
     int rc = zkc_lock_acquire(l, tu_ms(2500), &tok);
     ck_assert_msg(rc == ZKC_ETIMEDOUT || rc == ZKC_ECONNLOSS, "acquire without a session: %d (%s)", rc,

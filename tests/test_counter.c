@@ -129,112 +129,39 @@ static int64_t get_value(zkc_counter *ctr)
 
 /* ---------------------------------------------- raw libzookeeper_mt client */
 
-typedef struct raw {
-    zhandle_t *zh;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int connected;
-    int syncs_done;
-} raw;
-
-static void raw_watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx)
+/* Pinned with the clients (see client_hosts). */
+static tu_raw *raw_open(void)
 {
-    (void)zh;
-    (void)path;
-    raw *r = ctx;
-    if (type != ZOO_SESSION_EVENT)
-        return;
-    pthread_mutex_lock(&r->mu);
-    r->connected = state == ZOO_CONNECTED_STATE;
-    pthread_cond_broadcast(&r->cv);
-    pthread_mutex_unlock(&r->mu);
-}
-
-static raw *raw_open(void)
-{
-    raw *r = calloc(1, sizeof *r);
-    ck_assert_ptr_nonnull(r);
-    pthread_mutex_init(&r->mu, NULL);
-    tu_cond_init_mono(&r->cv);
-    r->zh = zookeeper_init(client_hosts(), raw_watcher, 10000, NULL, r, 0);
-    ck_assert_ptr_nonnull(r->zh);
-    struct timespec dl;
-    tu_deadline_ts(&dl, CONNECT_MS);
-    pthread_mutex_lock(&r->mu);
-    int e = 0;
-    while (!r->connected && e == 0)
-        e = pthread_cond_timedwait(&r->cv, &r->mu, &dl);
-    int ok = r->connected;
-    pthread_mutex_unlock(&r->mu);
-    ck_assert_msg(ok, "raw client: no connection to %s", hosts());
-    return r;
-}
-
-static void raw_close(raw *r)
-{
-    zookeeper_close(r->zh);
-    pthread_cond_destroy(&r->cv);
-    pthread_mutex_destroy(&r->mu);
-    free(r);
-}
-
-static void raw_sync_done(int rc, const char *value, const void *data)
-{
-    (void)rc;
-    (void)value;
-    raw *r = (raw *)data;
-    pthread_mutex_lock(&r->mu);
-    r->syncs_done++;
-    pthread_cond_broadcast(&r->cv);
-    pthread_mutex_unlock(&r->mu);
-}
-
-/* sync, so a follower that lags the leader cannot show us an old value. */
-static void raw_sync(raw *r, const char *path)
-{
-    pthread_mutex_lock(&r->mu);
-    int target = r->syncs_done + 1;
-    pthread_mutex_unlock(&r->mu);
-    int rc = zoo_async(r->zh, path, raw_sync_done, r);
-    ck_assert_int_eq(rc, ZOK);
-    struct timespec dl;
-    tu_deadline_ts(&dl, CONNECT_MS);
-    pthread_mutex_lock(&r->mu);
-    int e = 0;
-    while (r->syncs_done < target && e == 0)
-        e = pthread_cond_timedwait(&r->cv, &r->mu, &dl);
-    int ok = r->syncs_done >= target;
-    pthread_mutex_unlock(&r->mu);
-    ck_assert_msg(ok, "raw sync of %s did not complete", path);
+    return tu_raw_open(client_hosts(), 10000);
 }
 
 /* Returns the ZooKeeper rc; data into buf (*len in: size, out: length). */
-static int raw_get(raw *r, const char *path, char *buf, int *len, struct Stat *st)
+static int raw_get(tu_raw *r, const char *path, char *buf, int *len, struct Stat *st)
 {
-    raw_sync(r, path);
+    tu_raw_sync(r, path); /* a follower that lags the leader cannot show us an old value */
     long long deadline = tu_now_ms() + CONNECT_MS;
     int cap = *len, rc;
     for (;;) {
         *len = cap;
-        rc = zoo_get(r->zh, path, 0, buf, len, st);
+        rc = zoo_get(tu_raw_zh(r), path, 0, buf, len, st);
         if ((rc != ZCONNECTIONLOSS && rc != ZOPERATIONTIMEOUT) || tu_now_ms() > deadline)
             return rc;
         tu_nap_ms(100);
     }
 }
 
-static void raw_put(raw *r, const char *path, const char *data, int len)
+static void raw_put(tu_raw *r, const char *path, const char *data, int len)
 {
-    int rc = zoo_create(r->zh, "/zkct", NULL, -1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
+    int rc = zoo_create(tu_raw_zh(r), "/zkct", NULL, -1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
     ck_assert_msg(rc == ZOK || rc == ZNODEEXISTS, "create /zkct: %s", zerror(rc));
-    rc = zoo_create(r->zh, path, data, len, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
+    rc = zoo_create(tu_raw_zh(r), path, data, len, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
     if (rc == ZNODEEXISTS)
-        rc = zoo_set(r->zh, path, data, len, -1);
+        rc = zoo_set(tu_raw_zh(r), path, data, len, -1);
     ck_assert_msg(rc == ZOK, "raw write %s: %s", path, zerror(rc));
 }
 
 /* Raw bytes of the node must be exactly (want, wlen). */
-static void expect_bytes(raw *r, const char *path, const void *want, int wlen)
+static void expect_bytes(tu_raw *r, const char *path, const void *want, int wlen)
 {
     char buf[256];
     int len = sizeof buf;
@@ -246,7 +173,7 @@ static void expect_bytes(raw *r, const char *path, const void *want, int wlen)
         ck_assert_mem_eq(buf, want, (size_t)wlen);
 }
 
-static int32_t raw_version(raw *r, const char *path)
+static int32_t raw_version(tu_raw *r, const char *path)
 {
     char buf[256];
     int len = sizeof buf;
@@ -257,7 +184,7 @@ static int32_t raw_version(raw *r, const char *path)
 }
 
 /* Decode the node as int64 big-endian. */
-static int64_t raw_int64(raw *r, const char *path)
+static int64_t raw_int64(tu_raw *r, const char *path)
 {
     char buf[64];
     int len = sizeof buf;
@@ -711,7 +638,7 @@ START_TEST(t_blocking_ops)
 {
     pin_to_one_server();
     zkc_client *c = client_new();
-    raw *rw = raw_open();
+    tu_raw *rw = raw_open();
     char path[256];
     unique_path(path, sizeof path, "basic");
     zkc_counter *ctr = counter_new(c, path, ZKC_FMT_INT64, 7);
@@ -720,7 +647,7 @@ START_TEST(t_blocking_ops)
     /* missing node: the initial value, nothing created */
     ck_assert_int_eq(get_value(ctr), 7);
     struct Stat st;
-    ck_assert_int_eq(zoo_exists(rw->zh, path, 0, &st), ZNONODE);
+    ck_assert_int_eq(zoo_exists(tu_raw_zh(rw), path, 0, &st), ZNONODE);
 
     zkc_counter_result r;
     memset(&r, 0x55, sizeof r);
@@ -753,7 +680,7 @@ START_TEST(t_blocking_ops)
     ck_assert_int_eq(raw_version(rw, path), v0);
     ck_assert_int_eq(raw_int64(rw, path), 200);
     /* CAS mismatch against a value changed behind the client's cache */
-    ck_assert_int_eq(zoo_set(rw->zh, path, "\0\0\0\0\0\0\0\x09", 8, -1), ZOK);
+    ck_assert_int_eq(zoo_set(tu_raw_zh(rw), path, "\0\0\0\0\0\0\0\x09", 8, -1), ZOK);
     memset(&r, 0, sizeof r);
     ck_assert_int_eq(zkc_counter_cas(ctr, 200, 1, &r), ZKC_EMISMATCH);
     ck_assert_int_eq(r.before, 9);
@@ -792,7 +719,7 @@ START_TEST(t_blocking_ops)
     ck_assert_int_eq(raw_int64(rw, path), 11);
 
     /* a foreign delete: the next update starts again from the initial value */
-    ck_assert_int_eq(zoo_delete(rw->zh, path, -1), ZOK);
+    ck_assert_int_eq(zoo_delete(tu_raw_zh(rw), path, -1), ZOK);
     ck_assert_int_eq(zkc_counter_add(ctr, 1, NULL, &r), 0);
     ck_assert_int_eq(r.before, 7);
     ck_assert_int_eq(r.after, 8);
@@ -824,7 +751,7 @@ START_TEST(t_blocking_ops)
     zkc_counter *once;
     ck_assert_int_eq(zkc_counter_create(c, p1, &o1, &once), 0);
     ck_assert_int_eq(zkc_counter_add(once, 1, NULL, &r), 0);
-    ck_assert_int_eq(zoo_set(rw->zh, p1, "\0\0\0\0\0\0\0\x05", 8, -1), ZOK);
+    ck_assert_int_eq(zoo_set(tu_raw_zh(rw), p1, "\0\0\0\0\0\0\0\x05", 8, -1), ZOK);
     ck_assert_int_eq(zkc_counter_add(once, 1, NULL, &r), ZKC_ECONTENDED);
     ck_assert_int_eq(raw_int64(rw, p1), 5);
     ck_assert_int_eq(zkc_counter_add(once, 1, NULL, &r), 0); /* re-read after the lost round */
@@ -841,7 +768,7 @@ START_TEST(t_blocking_ops)
 
     zkc_counter_destroy(ctr);
     ck_assert_int_eq(zkc_client_destroy(c), 0);
-    raw_close(rw);
+    tu_raw_close(rw);
 }
 END_TEST
 
@@ -849,7 +776,7 @@ START_TEST(t_async_ops)
 {
     pin_to_one_server();
     zkc_client *c = client_new();
-    raw *rw = raw_open();
+    tu_raw *rw = raw_open();
     char path[256];
     unique_path(path, sizeof path, "async");
     zkc_counter *ctr = counter_new(c, path, ZKC_FMT_INT64, 0);
@@ -900,7 +827,7 @@ START_TEST(t_async_ops)
         ck_assert_int_eq(b[i].calls, 1);
         ck_assert_msg(!pthread_equal(b[i].thread, me), "callback %d ran on the caller's thread", i);
     }
-    raw_close(rw);
+    tu_raw_close(rw);
 }
 END_TEST
 
@@ -941,7 +868,7 @@ START_TEST(t_bounded)
 {
     pin_to_one_server();
     zkc_client *c = client_new();
-    raw *rw = raw_open();
+    tu_raw *rw = raw_open();
     char path[256];
     unique_path(path, sizeof path, "bounded");
     zkc_counter *ctr = counter_new(c, path, ZKC_FMT_INT64, 0);
@@ -970,7 +897,7 @@ START_TEST(t_bounded)
     ck_assert_int_eq(zkc_counter_add(ctr, 1, &cu, &r), ZKC_EBOUND);
     ck_assert_int_eq(raw_version(rw, path), v1);
     /* a foreign writer moved it: a refusal is re-judged on the server's value */
-    ck_assert_int_eq(zoo_set(rw->zh, path, "\0\0\0\0\0\0\0\x0a", 8, -1), ZOK);
+    ck_assert_int_eq(zoo_set(tu_raw_zh(rw), path, "\0\0\0\0\0\0\0\x0a", 8, -1), ZOK);
     int32_t v2 = raw_version(rw, path);
     ck_assert_int_eq(zkc_counter_add(ctr, -11, &u, &r), ZKC_EBOUND);
     ck_assert_int_eq(zkc_counter_add(ctr, 1, &cu, &r), ZKC_EBOUND);
@@ -1001,7 +928,7 @@ START_TEST(t_bounded)
 
     zkc_counter_destroy(ctr);
     ck_assert_int_eq(zkc_client_destroy(c), 0);
-    raw_close(rw);
+    tu_raw_close(rw);
 }
 END_TEST
 
@@ -1013,7 +940,7 @@ START_TEST(t_refusal_not_from_stale_cache)
 {
     pin_to_one_server();
     zkc_client *c = client_new();
-    raw *rw = raw_open();
+    tu_raw *rw = raw_open();
     char path[256];
     unique_path(path, sizeof path, "stale");
     zkc_counter *ctr = counter_new(c, path, ZKC_FMT_INT64, 0);
@@ -1027,18 +954,18 @@ START_TEST(t_refusal_not_from_stale_cache)
     /* bounded add */
     ck_assert_int_eq(zkc_counter_set(ctr, 10), 0);
     ck_assert_int_eq(zkc_counter_add(ctr, 1, &cu, &r), ZKC_EBOUND); /* re-read: really 10 */
-    ck_assert_int_eq(zoo_set(rw->zh, path, "\0\0\0\0\0\0\0\x03", 8, -1), ZOK);
+    ck_assert_int_eq(zoo_set(tu_raw_zh(rw), path, "\0\0\0\0\0\0\0\x03", 8, -1), ZOK);
     memset(&r, 0, sizeof r);
     int rc = zkc_counter_add(ctr, 7, &cu, &r);
     if (rc != 0 || r.before != 3 || r.after != 10)
         snprintf(fail[0], sizeof fail[0], "add 7 (ceiling 10) to a node holding 3: %s, judged against %" PRId64,
                  zkc_strerror(rc), r.before);
-    ck_assert_int_eq(zoo_set(rw->zh, path, "\0\0\0\0\0\0\0\x0a", 8, -1), ZOK);
+    ck_assert_int_eq(zoo_set(tu_raw_zh(rw), path, "\0\0\0\0\0\0\0\x0a", 8, -1), ZOK);
 
     /* compare-and-set */
     ck_assert_int_eq(zkc_counter_cas(ctr, 4, 6, &r), ZKC_EMISMATCH); /* re-read: really 10 */
     ck_assert_int_eq(r.before, 10);
-    ck_assert_int_eq(zoo_set(rw->zh, path, "\0\0\0\0\0\0\0\x04", 8, -1), ZOK);
+    ck_assert_int_eq(zoo_set(tu_raw_zh(rw), path, "\0\0\0\0\0\0\0\x04", 8, -1), ZOK);
     memset(&r, 0, sizeof r);
     rc = zkc_counter_cas(ctr, 4, 6, &r);
     if (rc != 0)
@@ -1050,7 +977,7 @@ START_TEST(t_refusal_not_from_stale_cache)
 
     zkc_counter_destroy(ctr);
     ck_assert_int_eq(zkc_client_destroy(c), 0);
-    raw_close(rw);
+    tu_raw_close(rw);
 }
 END_TEST
 
@@ -1060,7 +987,7 @@ START_TEST(t_formats_bytes)
 {
     pin_to_one_server();
     zkc_client *c = client_new();
-    raw *rw = raw_open();
+    tu_raw *rw = raw_open();
     char p64[256], p32[256], pdec[256];
     unique_path(p64, sizeof p64, "fmt64");
     unique_path(p32, sizeof p32, "fmt32");
@@ -1120,7 +1047,7 @@ START_TEST(t_formats_bytes)
     zkc_counter_destroy(c32);
     zkc_counter_destroy(cdec);
     ck_assert_int_eq(zkc_client_destroy(c), 0);
-    raw_close(rw);
+    tu_raw_close(rw);
 }
 END_TEST
 
@@ -1130,7 +1057,7 @@ START_TEST(t_formats_foreign_nodes)
 {
     pin_to_one_server();
     zkc_client *c = client_new();
-    raw *rw = raw_open();
+    tu_raw *rw = raw_open();
     char p64[256], p32[256], pdec[256], pempty[256];
     unique_path(p64, sizeof p64, "cur64");
     unique_path(p32, sizeof p32, "cur32");
@@ -1167,13 +1094,13 @@ START_TEST(t_formats_foreign_nodes)
     zkc_counter_destroy(cdec);
     zkc_counter_destroy(cempty);
     ck_assert_int_eq(zkc_client_destroy(c), 0);
-    raw_close(rw);
+    tu_raw_close(rw);
 }
 END_TEST
 
 /* Every operation on a node it cannot read returns ZKC_EBADDATA and leaves the
  * node exactly as it was. */
-static void expect_untouched_baddata(zkc_client *c, raw *rw, const char *path, zkc_format fmt, const char *data,
+static void expect_untouched_baddata(zkc_client *c, tu_raw *rw, const char *path, zkc_format fmt, const char *data,
                                      int len, int warm)
 {
     zkc_counter *ctr = counter_new(c, path, fmt, 0);
@@ -1181,7 +1108,7 @@ static void expect_untouched_baddata(zkc_client *c, raw *rw, const char *path, z
         /* The client has a valid cached value when a foreign writer spoils it. */
         zkc_counter_result r0;
         ck_assert_int_eq(zkc_counter_add(ctr, 1, NULL, &r0), 0);
-        ck_assert_int_eq(zoo_set(rw->zh, path, data, len, -1), ZOK);
+        ck_assert_int_eq(zoo_set(tu_raw_zh(rw), path, data, len, -1), ZOK);
     } else {
         raw_put(rw, path, data, len);
     }
@@ -1231,7 +1158,7 @@ START_TEST(t_malformed_untouched)
 {
     pin_to_one_server();
     zkc_client *c = client_new();
-    raw *rw = raw_open();
+    tu_raw *rw = raw_open();
     static const struct {
         zkc_format fmt;
         const char *data;
@@ -1271,7 +1198,7 @@ START_TEST(t_malformed_untouched)
     zkc_counter_destroy(g);
     zkc_counter_destroy(bd);
     ck_assert_int_eq(zkc_client_destroy(c), 0);
-    raw_close(rw);
+    tu_raw_close(rw);
 }
 END_TEST
 
@@ -1453,9 +1380,9 @@ START_TEST(t_exact_threads_processes)
     zkc_client *c = client_new();
     zkc_counter *ctr = counter_new(c, sh->path, ZKC_FMT_INT64, sh->initial);
     int64_t final = get_value(ctr);
-    raw *rw = raw_open();
+    tu_raw *rw = raw_open();
     ck_assert_int_eq(raw_int64(rw, sh->path), final);
-    raw_close(rw);
+    tu_raw_close(rw);
     fprintf(stderr, "exactness: %d adds applied, %d contended, %lld ms\n", applied, contended, tu_now_ms() - t0);
     ck_assert_msg(final == sh->initial + sum, "final %" PRId64 " != initial + applied deltas %" PRId64, final,
                   sh->initial + sum);
@@ -1607,9 +1534,9 @@ START_TEST(t_bounded_stock)
     ck_assert_int_eq(sold, ST_STOCK);
     ck_assert_int_ge(refused, (ST_PROCS + 1) * ST_THREADS);
     ck_assert_int_eq(get_value(ctr), 0);
-    raw *rw = raw_open();
+    tu_raw *rw = raw_open();
     ck_assert_int_eq(raw_int64(rw, sh->path), 0);
-    raw_close(rw);
+    tu_raw_close(rw);
 
     /* Combined in one batch: 8 concurrent -3 reservations from stock 10 in one
      * client: exactly three succeed. */
@@ -1723,9 +1650,9 @@ START_TEST(t_idempotency_processes_restart)
         zkc_counter_destroy(ctr);
         ck_assert_int_eq(zkc_client_destroy(c), 0);
     }
-    raw *rw = raw_open();
+    tu_raw *rw = raw_open();
     ck_assert_int_eq(raw_int64(rw, sh->path), 105);
-    raw_close(rw);
+    tu_raw_close(rw);
 
     c = client_new();
     zkc_counter_result r;
@@ -2063,7 +1990,7 @@ START_TEST(t_multi_sku)
     fprintf(stderr, "multi-sku: %d orders placed, %d refused\n", good, refused);
     ck_assert_int_gt(good, 0);
     ck_assert_int_gt(refused, 0); /* demand exceeds the stock */
-    raw *rw = raw_open();
+    tu_raw *rw = raw_open();
     for (int s = 0; s < MS_SKUS; s++) {
         int64_t left = raw_int64(rw, sh->path[s]);
         ck_assert_int_ge(left, 0);
@@ -2149,7 +2076,7 @@ START_TEST(t_multi_sku)
     zkc_client *c2 = client_new();
     ck_assert_int_eq(zkc_counter_multi_add(c2, one, 2, NULL, res, NULL), ZKC_EINVAL); /* counters of another client */
     zkc_client_destroy(c2);
-    raw_close(rw);
+    tu_raw_close(rw);
 
     for (int s = 0; s < MS_SKUS; s++)
         zkc_counter_destroy(ctr[s]);
@@ -2337,11 +2264,11 @@ static uint64_t fb_round(const char *path, zkc_client **cs)
 }
 
 /* Children of path whose name starts with "zkc-waiting-", after a sync. */
-static int fb_beacons(raw *r, const char *path)
+static int fb_beacons(tu_raw *r, const char *path)
 {
-    raw_sync(r, path);
+    tu_raw_sync(r, path);
     struct String_vector sv = {0, NULL};
-    int rc = zoo_get_children(r->zh, path, 0, &sv);
+    int rc = zoo_get_children(tu_raw_zh(r), path, 0, &sv);
     ck_assert_msg(rc == ZOK, "children of %s: %s", path, zerror(rc));
     int n = 0;
     for (int i = 0; i < sv.count; i++)
@@ -2360,7 +2287,7 @@ START_TEST(t_fairness_beacons)
     zkc_client *cs[FB_CLIENTS];
     for (int i = 0; i < FB_CLIENTS; i++)
         cs[i] = client_new();
-    raw *r = raw_open();
+    tu_raw *r = raw_open();
     char path[256];
     unique_path(path, sizeof path, "fair");
     uint64_t conflicts = fb_round(path, cs);
@@ -2377,14 +2304,14 @@ START_TEST(t_fairness_beacons)
     unique_path(p2, sizeof p2, "fairacl");
     struct ACL rw = {ZOO_PERM_READ | ZOO_PERM_WRITE | ZOO_PERM_DELETE | ZOO_PERM_ADMIN, ZOO_ANYONE_ID_UNSAFE};
     struct ACL_vector acl = {1, &rw};
-    int rc = zoo_create(r->zh, "/zkct", NULL, -1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
+    int rc = zoo_create(tu_raw_zh(r), "/zkct", NULL, -1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
     ck_assert(rc == ZOK || rc == ZNODEEXISTS);
     static const char zero64[8] = {0};
-    ck_assert_int_eq(zoo_create(r->zh, p2, zero64, 8, &acl, 0, NULL, 0), ZOK);
+    ck_assert_int_eq(zoo_create(tu_raw_zh(r), p2, zero64, 8, &acl, 0, NULL, 0), ZOK);
     fb_round(p2, cs);
     ck_assert_int_eq(fb_beacons(r, p2), 0);
 
-    raw_close(r);
+    tu_raw_close(r);
     for (int i = 0; i < FB_CLIENTS; i++)
         ck_assert_int_eq(zkc_client_destroy(cs[i]), 0);
 }

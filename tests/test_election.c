@@ -387,13 +387,7 @@ START_TEST(t_lost_when_node_deleted)
 }
 END_TEST
 
-#define CASE(s, fn)                                                                                                    \
-    do {                                                                                                               \
-        TCase *tc_ = tcase_create(#fn);                                                                                \
-        tcase_set_timeout(tc_, 90 * tu_scale());                                                                       \
-        tcase_add_test(tc_, fn);                                                                                       \
-        suite_add_tcase(s, tc_);                                                                                       \
-    } while (0)
+#define CASE(s, fn) TU_CASE(s, fn, 90 * tu_scale())
 
 static Suite *election_suite(void)
 {

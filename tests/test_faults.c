@@ -26,22 +26,6 @@
 
 /* ------------------------------------------------------------ helpers */
 
-static zkc_lock *mklock(zkc_client *c, const char *path)
-{
-    zkc_lock *l = NULL;
-    int rc = zkc_lock_create(c, path, &l);
-    ck_assert_msg(rc == 0, "zkc_lock_create(%s): %s", path, zkc_errmsg());
-    return l;
-}
-
-static zkc_client *client_t(const char *hosts, int session_ms)
-{
-    zkc_client_options o;
-    tu_client_opts(&o, hosts);
-    o.session_timeout_ms = session_ms;
-    return tu_client_o(&o);
-}
-
 static void rec_cb(zkc_lock *l, int status, int64_t token, void *ud)
 {
     (void)l;
@@ -61,18 +45,43 @@ static void precreate(const char *hosts, const char *path)
     tu_raw_close(r);
 }
 
-/* Waits for the state `ev` in `e` at index >= from; returns its index. */
+/* When the running test started: tu_expect_event times its dump from it. */
 static long long test_t0;
 
-static int expect_event(tu_events *e, int ev, int from, int timeout_ms, const char *what)
+/* A fresh ensemble, a fault proxy in front of its first server, a client
+ * through the proxy and another straight to the servers. */
+typedef struct proxied {
+    zkh_ensemble *e;
+    zkh_proxy *p;
+    zkc_client *c, *other;
+    char path[128];
+} proxied;
+
+/* 0: no ensemble here (skip). with_path: create the lock path beforehand.
+ * session_ms: the proxied client's session timeout (the other one's is the
+ * tests' usual). */
+static int proxied_start(proxied *x, const char *name, int with_path, int session_ms)
 {
-    int i = tu_events_wait(e, ev, from, timeout_ms);
-    if (i < 0) {
-        fprintf(stderr, "no %s within %d ms; events so far:\n", what, timeout_ms);
-        tu_events_dump(e, "ev", test_t0);
-    }
-    ck_assert_msg(i >= 0, "no %s within %d ms", what, timeout_ms);
-    return i;
+    x->e = tu_fault_ensemble(3, FAULT_MAX_SESSION_MS);
+    if (!x->e)
+        return 0;
+    test_t0 = tu_now_ms();
+    const char *hosts = zkh_ensemble_hosts(x->e);
+    tu_unique_path(x->path, sizeof x->path, name);
+    if (with_path)
+        precreate(hosts, x->path);
+    ck_assert_int_eq(zkh_proxy_start(&x->p, zkh_node_hostport(x->e, 0)), 0);
+    x->c = tu_client_t(zkh_proxy_hostport(x->p), session_ms, 0);
+    x->other = tu_client_t(hosts, tu_ms(TU_SESSION_MS), 0);
+    return 1;
+}
+
+static void proxied_done(proxied *x)
+{
+    zkc_client_destroy(x->c);
+    zkc_client_destroy(x->other);
+    zkh_proxy_stop(x->p);
+    tu_fault_ensemble_done(x->e);
 }
 
 /* ------------------------------------------------------------ leader kill -9 */
@@ -111,12 +120,12 @@ START_TEST(t_leader_kill)
     tu_unique_path(path, sizeof path, "leaderkill");
     /* 10 s sessions: an election on a loaded box must not look like expiry. */
     int T = tu_ms(10000);
-    zkc_client *hc = client_t(hosts, T);
+    zkc_client *hc = tu_client_t(hosts, T, 0);
     tu_events hev, lev;
     tu_events_init(&hev);
     tu_events_init(&lev);
     zkc_client_set_listener(hc, tu_state_listener, &hev);
-    zkc_lock *h = mklock(hc, path);
+    zkc_lock *h = tu_lock(hc, path);
     zkc_lock_set_listener(h, tu_lock_listener, &lev);
     static lk_ctx x;
     memset(&x, 0, sizeof x);
@@ -127,8 +136,8 @@ START_TEST(t_leader_kill)
     zkc_client *wc[LK_WAITERS];
     zkc_lock *wl[LK_WAITERS];
     for (int i = 0; i < LK_WAITERS; i++) {
-        wc[i] = client_t(hosts, T);
-        wl[i] = mklock(wc[i], path);
+        wc[i] = tu_client_t(hosts, T, 0);
+        wl[i] = tu_lock(wc[i], path);
         ck_assert_int_eq(zkc_lock_acquire_async(wl[i], ZKC_FOREVER, lk_cb, &x), 0);
     }
     ck_assert(tu_wait_queue_count(hc, path, LK_WAITERS + 1, tu_ms(20000)));
@@ -141,12 +150,12 @@ START_TEST(t_leader_kill)
 
     /* Every server drops its clients when the leader goes: SUSPENDED, then
      * the same session back. */
-    int s = expect_event(&hev, ZKC_STATE_SUSPENDED, 0, tu_ms(20000), "SUSPENDED after the leader died");
-    expect_event(&hev, ZKC_STATE_RECONNECTED, s + 1, tu_ms(40000), "RECONNECTED after SUSPENDED");
+    int s = tu_expect_event(&hev, ZKC_STATE_SUSPENDED, 0, tu_ms(20000), "SUSPENDED after the leader died", test_t0);
+    tu_expect_event(&hev, ZKC_STATE_RECONNECTED, s + 1, tu_ms(40000), "RECONNECTED after SUSPENDED", test_t0);
     ck_assert_int_eq(tu_events_count(&hev, ZKC_STATE_LOST), 0);
     ck_assert(tu_session_id(hc) == sid);
-    int ls = expect_event(&lev, ZKC_LOCK_EVENT_SUSPENDED, 0, tu_ms(5000), "lock SUSPENDED");
-    expect_event(&lev, ZKC_LOCK_EVENT_RECONNECTED, ls + 1, tu_ms(5000), "lock RECONNECTED");
+    int ls = tu_expect_event(&lev, ZKC_LOCK_EVENT_SUSPENDED, 0, tu_ms(5000), "lock SUSPENDED", test_t0);
+    tu_expect_event(&lev, ZKC_LOCK_EVENT_RECONNECTED, ls + 1, tu_ms(5000), "lock RECONNECTED", test_t0);
     ck_assert_int_eq(tu_events_count(&lev, ZKC_LOCK_EVENT_LOST), 0);
     /* Nobody got in while the holder held through the failover. */
     ck_assert_int_eq(tu_events_total(&x.granted), 0);
@@ -203,13 +212,13 @@ START_TEST(t_session_expiry)
     const char *hosts = zkh_ensemble_hosts(e);
     char path[128];
     tu_unique_path(path, sizeof path, "expiry");
-    zkc_client *c = client_t(hosts, tu_ms(TU_SESSION_MS));
-    zkc_client *obs = client_t(hosts, tu_ms(TU_SESSION_MS));
+    zkc_client *c = tu_client_t(hosts, tu_ms(TU_SESSION_MS), 0);
+    zkc_client *obs = tu_client_t(hosts, tu_ms(TU_SESSION_MS), 0);
     tu_events cev, lev;
     tu_events_init(&cev);
     tu_events_init(&lev);
     zkc_client_set_listener(c, tu_state_listener, &cev);
-    zkc_lock *l = mklock(c, path);
+    zkc_lock *l = tu_lock(c, path);
     zkc_lock_set_listener(l, tu_lock_listener, &lev);
     int64_t tok;
     ck_assert_int_eq(zkc_lock_acquire(l, tu_ms(10000), &tok), 0);
@@ -220,13 +229,13 @@ START_TEST(t_session_expiry)
 
     ck_assert_int_eq(zkh_expire_session(hosts, sid, pw, pwlen, tu_ms(20000)), 0);
     test_t0 = tu_now_ms();
-    int lost = expect_event(&cev, ZKC_STATE_LOST, 0, tu_ms(20000), "client LOST after expiry");
-    expect_event(&lev, ZKC_LOCK_EVENT_LOST, 0, tu_ms(5000), "lock LOST after expiry");
+    int lost = tu_expect_event(&cev, ZKC_STATE_LOST, 0, tu_ms(20000), "client LOST after expiry", test_t0);
+    tu_expect_event(&lev, ZKC_LOCK_EVENT_LOST, 0, tu_ms(5000), "lock LOST after expiry", test_t0);
     ck_assert_int_eq(zkc_lock_is_held(l), 0);
     int64_t t2;
     ck_assert_int_eq(zkc_lock_token(l, &t2), ZKC_ENOTHELD);
     /* The client opens a fresh session by itself. */
-    expect_event(&cev, ZKC_STATE_CONNECTED, lost + 1, tu_ms(20000), "CONNECTED (new session) after LOST");
+    tu_expect_event(&cev, ZKC_STATE_CONNECTED, lost + 1, tu_ms(20000), "CONNECTED (new session) after LOST", test_t0);
     int64_t nsid = tu_session_id(c);
     ck_assert(nsid != 0 && nsid != sid);
     /* LOST is final for the old session: never RECONNECTED after it. (The
@@ -314,8 +323,8 @@ START_TEST(t_holder_process_kill9)
     }
     const int T = r.timeout_ms;
 
-    zkc_client *w = client_t(hosts, tu_ms(TU_SESSION_MS));
-    zkc_lock *wl = mklock(w, path);
+    zkc_client *w = tu_client_t(hosts, tu_ms(TU_SESSION_MS), 0);
+    zkc_lock *wl = tu_lock(w, path);
     tu_events ev;
     tu_events_init(&ev);
     ck_assert_int_eq(zkc_lock_acquire_async(wl, ZKC_FOREVER, rec_cb, &ev), 0);
@@ -325,7 +334,7 @@ START_TEST(t_holder_process_kill9)
     ck_assert_int_eq(kill(pid, SIGKILL), 0);
     long long t0 = tu_now_ms();
     waitpid(pid, NULL, 0);
-    int i = expect_event(&ev, 0, 0, T + tu_ms(15000), "grant after the holder was killed");
+    int i = tu_expect_event(&ev, 0, 0, T + tu_ms(15000), "grant after the holder was killed", test_t0);
     long long at;
     int64_t tok;
     tu_events_get(&ev, i, &at, &tok);
@@ -348,28 +357,24 @@ END_TEST
 
 START_TEST(t_partitioned_holder)
 {
-    zkh_ensemble *e = tu_fault_ensemble(3, FAULT_MAX_SESSION_MS);
-    if (!e)
+    proxied x;
+    if (!proxied_start(&x, "partition", 0, tu_ms(TU_SESSION_MS)))
         return;
-    test_t0 = tu_now_ms();
-    const char *hosts = zkh_ensemble_hosts(e);
-    char path[128];
-    tu_unique_path(path, sizeof path, "partition");
-    zkh_proxy *p;
-    ck_assert_int_eq(zkh_proxy_start(&p, zkh_node_hostport(e, 0)), 0);
-    zkc_client *hc = client_t(zkh_proxy_hostport(p), tu_ms(TU_SESSION_MS));
-    zkc_client *wc = client_t(hosts, tu_ms(TU_SESSION_MS)); /* directly, not through the proxy */
+    zkh_ensemble *e = x.e;
+    zkh_proxy *p = x.p;
+    const char *path = x.path;
+    zkc_client *hc = x.c, *wc = x.other; /* wc: directly, not through the proxy */
     const int T = zkc_client_session_timeout(hc);
     tu_events hev, lev, wev;
     tu_events_init(&hev);
     tu_events_init(&lev);
     tu_events_init(&wev);
     zkc_client_set_listener(hc, tu_state_listener, &hev);
-    zkc_lock *h = mklock(hc, path);
+    zkc_lock *h = tu_lock(hc, path);
     zkc_lock_set_listener(h, tu_lock_listener, &lev);
     int64_t htok;
     ck_assert_int_eq(zkc_lock_acquire(h, tu_ms(10000), &htok), 0);
-    zkc_lock *w = mklock(wc, path);
+    zkc_lock *w = tu_lock(wc, path);
     ck_assert_int_eq(zkc_lock_acquire_async(w, ZKC_FOREVER, rec_cb, &wev), 0);
     ck_assert(tu_wait_queue_count(wc, path, 2, tu_ms(10000)));
 
@@ -383,7 +388,7 @@ START_TEST(t_partitioned_holder)
         tu_events_dump(&wev, "other", t0);
     }
     ck_assert_msg(li >= 0, "no lock LOST within %d ms of the partition", 3 * T);
-    int gi = expect_event(&wev, 0, 0, 3 * T, "grant to the other client");
+    int gi = tu_expect_event(&wev, 0, 0, 3 * T, "grant to the other client", test_t0);
     long long lost_at, granted_at;
     tu_events_get(&lev, li, &lost_at, NULL);
     int64_t wtok;
@@ -404,7 +409,7 @@ START_TEST(t_partitioned_holder)
     /* Healed: the holder's client gets a new session and queues behind. */
     zkh_proxy_blackhole(p, 0);
     int lost = tu_events_wait(&hev, ZKC_STATE_LOST, 0, 0);
-    expect_event(&hev, ZKC_STATE_CONNECTED, lost + 1, tu_ms(20000), "new session after the partition");
+    tu_expect_event(&hev, ZKC_STATE_CONNECTED, lost + 1, tu_ms(20000), "new session after the partition", test_t0);
     int rc = zkc_lock_release(h);
     ck_assert_msg(rc == ZKC_ENOTHELD || rc == ZKC_ESESSIONLOST, "release of a lost hold: %d", rc);
     ck_assert_int_eq(zkc_lock_acquire(h, 0, NULL), ZKC_ETIMEDOUT);
@@ -428,40 +433,6 @@ END_TEST
 
 /* ------------------------------------------------------------ connection loss around the create */
 
-/* A fresh ensemble, a fault proxy in front of its first server, a client
- * through the proxy and another straight to the servers. */
-typedef struct proxied {
-    zkh_ensemble *e;
-    zkh_proxy *p;
-    zkc_client *c, *other;
-    char path[128];
-} proxied;
-
-/* 0: no ensemble here (skip). with_path: create the lock path beforehand. */
-static int proxied_start(proxied *x, const char *name, int with_path)
-{
-    x->e = tu_fault_ensemble(3, FAULT_MAX_SESSION_MS);
-    if (!x->e)
-        return 0;
-    test_t0 = tu_now_ms();
-    const char *hosts = zkh_ensemble_hosts(x->e);
-    tu_unique_path(x->path, sizeof x->path, name);
-    if (with_path)
-        precreate(hosts, x->path);
-    ck_assert_int_eq(zkh_proxy_start(&x->p, zkh_node_hostport(x->e, 0)), 0);
-    x->c = client_t(zkh_proxy_hostport(x->p), tu_ms(TU_SESSION_MS));
-    x->other = client_t(hosts, tu_ms(TU_SESSION_MS));
-    return 1;
-}
-
-static void proxied_done(proxied *x)
-{
-    zkc_client_destroy(x->c);
-    zkc_client_destroy(x->other);
-    zkh_proxy_stop(x->p);
-    tu_fault_ensemble_done(x->e);
-}
-
 /* The queue at path, seen through c, is exactly our node: session sid, token tok. */
 static void assert_only_node(zkc_client *c, const char *path, int64_t sid, int64_t tok)
 {
@@ -478,13 +449,13 @@ static void assert_only_node(zkc_client *c, const char *path, int64_t sid, int64
 static void connloss_case(int drop_reply)
 {
     proxied x;
-    if (!proxied_start(&x, drop_reply ? "dropreply" : "dropreq", 1))
+    if (!proxied_start(&x, drop_reply ? "dropreply" : "dropreq", 1, tu_ms(TU_SESSION_MS)))
         return;
     zkh_proxy *p = x.p;
     zkc_client *c = x.c, *obs = x.other;
     const char *path = x.path;
     int64_t sid = tu_session_id(c);
-    zkc_lock *l = mklock(c, path);
+    zkc_lock *l = tu_lock(c, path);
     zkc_stats s0, s1;
     zkc_client_stats(c, &s0);
     long seen0 = zkh_proxy_requests_seen(p, ZOO_CREATE2_OP);
@@ -561,7 +532,7 @@ static zkc_lock *late_lock(zkc_client *c, const char *path, int kind, zkc_rwlock
         ck_assert_int_eq(zkc_rwlock_create(c, path, rw), 0);
         l = zkc_rwlock_write(*rw);
     } else {
-        l = mklock(c, path);
+        l = tu_lock(c, path);
     }
     return l;
 }
@@ -578,7 +549,7 @@ static void late_create_reply_case(int kind, int give_up_first)
 {
     proxied x;
     /* A semaphore's node holds its lease count: let the semaphore make it. */
-    if (!proxied_start(&x, give_up_first ? "lateabandon" : "latereply", kind != LATE_SEMAPHORE))
+    if (!proxied_start(&x, give_up_first ? "lateabandon" : "latereply", kind != LATE_SEMAPHORE, tu_ms(TU_SESSION_MS)))
         return;
     zkh_proxy *p = x.p;
     zkc_client *c = x.c, *other = x.other;
@@ -659,33 +630,16 @@ static int is_unreachable_error(int rc)
     return rc == ZKC_ETIMEDOUT || rc == ZKC_ECONNLOSS || rc == ZKC_ESESSIONLOST;
 }
 
-typedef struct destroy_arg {
-    zkc_client *c;
-    int rc;
-} destroy_arg;
-
-static void *destroy_thread(void *arg)
-{
-    destroy_arg *d = arg;
-    d->rc = zkc_client_destroy(d->c);
-    return NULL;
-}
-
 START_TEST(t_unreachable_during_acquire)
 {
-    zkh_ensemble *e = tu_fault_ensemble(3, FAULT_MAX_SESSION_MS);
-    if (!e)
+    proxied x;
+    if (!proxied_start(&x, "unreach", 1, tu_ms(TU_SESSION_MS)))
         return;
-    test_t0 = tu_now_ms();
-    const char *hosts = zkh_ensemble_hosts(e);
-    char path[128];
-    tu_unique_path(path, sizeof path, "unreach");
-    precreate(hosts, path);
-    zkh_proxy *p;
-    ck_assert_int_eq(zkh_proxy_start(&p, zkh_node_hostport(e, 0)), 0);
-    zkc_client *c = client_t(zkh_proxy_hostport(p), tu_ms(TU_SESSION_MS));
-    zkc_client *obs = client_t(hosts, tu_ms(TU_SESSION_MS));
-    zkc_lock *l = mklock(c, path);
+    zkh_ensemble *e = x.e;
+    zkh_proxy *p = x.p;
+    const char *path = x.path;
+    zkc_client *c = x.c, *obs = x.other;
+    zkc_lock *l = tu_lock(c, path);
 
     zkh_proxy_blackhole(p, 1);
     int tmo = tu_ms(2000);
@@ -709,14 +663,12 @@ START_TEST(t_unreachable_during_acquire)
     /* Destroying a client that cannot reach any server is bounded too. */
     zkh_proxy_blackhole(p, 1);
     zkc_lock_destroy(l);
-    static destroy_arg d;
-    d.c = c;
-    d.rc = -999;
+    int drc = -999;
     t0 = tu_now_ms();
-    ck_assert_msg(tu_run_bounded(destroy_thread, &d, tu_ms(TU_SESSION_MS) + tu_ms(10000)),
+    ck_assert_msg(tu_client_destroy_bounded(c, tu_ms(TU_SESSION_MS) + tu_ms(10000), &drc),
                   "zkc_client_destroy hung with the servers unreachable");
     fprintf(stderr, "t_unreachable_during_acquire: destroy while partitioned took %lld ms\n", tu_now_ms() - t0);
-    ck_assert_int_eq(d.rc, 0);
+    ck_assert_int_eq(drc, 0);
     zkh_proxy_blackhole(p, 0);
     zkc_client_destroy(obs);
     zkh_proxy_stop(p);
@@ -748,41 +700,37 @@ static int first_holder(zkc_client *c, const char *path, int64_t *token)
  * again", and the read shows it. Later changes still come (re-armed). */
 START_TEST(t_watch_suspended_reconnected)
 {
-    zkh_ensemble *e = tu_fault_ensemble(3, FAULT_MAX_SESSION_MS);
-    if (!e)
-        return;
-    test_t0 = tu_now_ms();
-    const char *hosts = zkh_ensemble_hosts(e);
-    char path[128];
-    tu_unique_path(path, sizeof path, "watchsusp");
-    zkh_proxy *p;
-    ck_assert_int_eq(zkh_proxy_start(&p, zkh_node_hostport(e, 0)), 0);
+    proxied x;
     /* 15 s sessions: SUSPENDED after ~10 s of silence, LOST presumed ~13.5 s. */
-    zkc_client *c = client_t(zkh_proxy_hostport(p), tu_ms(15000));
-    zkc_client *obs = client_t(hosts, tu_ms(TU_SESSION_MS));
+    if (!proxied_start(&x, "watchsusp", 0, tu_ms(15000)))
+        return;
+    zkh_ensemble *e = x.e;
+    zkh_proxy *p = x.p;
+    const char *path = x.path;
+    zkc_client *c = x.c, *obs = x.other;
     tu_events ev;
     tu_events_init(&ev);
     zkc_watch *w;
     ck_assert_int_eq(zkc_lock_contenders_watch(c, path, watch_rec, &ev, &w), 0);
-    expect_event(&ev, ZKC_WATCH_CHANGED, 0, tu_ms(20000), "the first CHANGED");
+    tu_expect_event(&ev, ZKC_WATCH_CHANGED, 0, tu_ms(20000), "the first CHANGED", test_t0);
 
     zkh_proxy_cut(p);
-    int s1 = expect_event(&ev, ZKC_WATCH_SUSPENDED, 0, tu_ms(20000), "SUSPENDED after a cut");
-    expect_event(&ev, ZKC_WATCH_CHANGED, s1 + 1, tu_ms(20000), "CHANGED after the reconnection");
+    int s1 = tu_expect_event(&ev, ZKC_WATCH_SUSPENDED, 0, tu_ms(20000), "SUSPENDED after a cut", test_t0);
+    tu_expect_event(&ev, ZKC_WATCH_CHANGED, s1 + 1, tu_ms(20000), "CHANGED after the reconnection", test_t0);
 
     zkh_proxy_blackhole(p, 1);
-    int s2 = expect_event(&ev, ZKC_WATCH_SUSPENDED, s1 + 1, tu_ms(30000), "SUSPENDED while silent");
-    zkc_lock *l = mklock(obs, path);
+    int s2 = tu_expect_event(&ev, ZKC_WATCH_SUSPENDED, s1 + 1, tu_ms(30000), "SUSPENDED while silent", test_t0);
+    zkc_lock *l = tu_lock(obs, path);
     int64_t tok = 0, shown = 0;
     ck_assert_int_eq(zkc_lock_acquire(l, tu_ms(10000), &tok), 0);
     zkh_proxy_blackhole(p, 0);
-    int ch = expect_event(&ev, ZKC_WATCH_CHANGED, s2 + 1, tu_ms(20000), "CHANGED after the silence");
+    int ch = tu_expect_event(&ev, ZKC_WATCH_CHANGED, s2 + 1, tu_ms(20000), "CHANGED after the silence", test_t0);
     ck_assert_msg(tu_events_count(&ev, ZKC_WATCH_LOST) == 0, "LOST: the session did not survive the silence");
     ck_assert_int_eq(first_holder(c, path, &shown), 1);
     ck_assert_int_eq(shown, tok);
 
     ck_assert_int_eq(zkc_lock_release(l), 0);
-    expect_event(&ev, ZKC_WATCH_CHANGED, ch + 1, tu_ms(20000), "CHANGED after the release");
+    tu_expect_event(&ev, ZKC_WATCH_CHANGED, ch + 1, tu_ms(20000), "CHANGED after the release", test_t0);
     long long dl = tu_now_ms() + tu_ms(20000);
     while (first_holder(c, path, &shown) != 0 && tu_now_ms() < dl) {
         int k = tu_events_total(&ev);
@@ -804,20 +752,16 @@ END_TEST
  * still bounds the call, and the waiter's node goes once a server answers. */
 START_TEST(t_unreachable_while_waiting)
 {
-    zkh_ensemble *e = tu_fault_ensemble(3, FAULT_MAX_SESSION_MS);
-    if (!e)
+    proxied x;
+    if (!proxied_start(&x, "unreachw", 0, tu_ms(TU_SESSION_MS)))
         return;
-    test_t0 = tu_now_ms();
-    const char *hosts = zkh_ensemble_hosts(e);
-    char path[128];
-    tu_unique_path(path, sizeof path, "unreachw");
-    zkh_proxy *p;
-    ck_assert_int_eq(zkh_proxy_start(&p, zkh_node_hostport(e, 0)), 0);
-    zkc_client *c = client_t(zkh_proxy_hostport(p), tu_ms(TU_SESSION_MS));
-    zkc_client *hc = client_t(hosts, tu_ms(TU_SESSION_MS));
-    zkc_lock *h = mklock(hc, path);
+    zkh_ensemble *e = x.e;
+    zkh_proxy *p = x.p;
+    const char *path = x.path;
+    zkc_client *c = x.c, *hc = x.other;
+    zkc_lock *h = tu_lock(hc, path);
     ck_assert_int_eq(zkc_lock_acquire(h, tu_ms(10000), NULL), 0);
-    zkc_lock *l = mklock(c, path);
+    zkc_lock *l = tu_lock(c, path);
     tu_events ev;
     tu_events_init(&ev);
     int tmo = tu_ms(1500);
@@ -880,7 +824,7 @@ static void paused_holder_child(const char *hosts, const char *path, const char 
     snprintf(cpath, sizeof cpath, "%s/stock", dir);
     snprintf(made, sizeof made, "%s/made", dir);
     snprintf(kept, sizeof kept, "%s/kept", dir);
-    /* Not client_t: a check assertion in this forked child would not reach
+    /* Not tu_client_t: a check assertion in this forked child would not reach
      * the parent; every failure goes into the report instead. */
     zkc_client_options o;
     tu_client_opts(&o, hosts);
@@ -996,8 +940,8 @@ START_TEST(t_paused_holder_guarded_writes)
 
     /* The servers expire the stopped process's session and delete its node:
      * our acquire is granted then (no timer of ours decides it). */
-    zkc_client *w = client_t(hosts, tu_ms(TU_SESSION_MS));
-    zkc_lock *wl = mklock(w, path);
+    zkc_client *w = tu_client_t(hosts, tu_ms(TU_SESSION_MS), 0);
+    zkc_lock *wl = tu_lock(w, path);
     int64_t wtok;
     int rc = zkc_lock_acquire(wl, tu_ms(40000), &wtok);
     if (rc != 0) {

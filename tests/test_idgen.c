@@ -17,11 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ------------------------------------------------ uniqueness and order */
-
-#define U_CLIENTS 3
-#define U_THREADS 4 /* per client */
-#define U_IDS 400   /* per thread */
+/* ------------------------------------------------ the callback form, waited for */
 
 typedef struct async_wait {
     pthread_mutex_t mu;
@@ -43,53 +39,121 @@ static void async_cb(zkc_idgen *g, int status, int64_t id, void *ud)
     pthread_mutex_unlock(&a->mu);
 }
 
+static void async_wait_init(async_wait *a)
+{
+    memset(a, 0, sizeof *a);
+    pthread_mutex_init(&a->mu, NULL);
+    tu_cond_init_mono(&a->cv);
+}
+
+/* Waits (bounded) for the callback `what` started; asserts exactly one call.
+ * Its status, its id in *id. */
+static int async_wait_done(async_wait *a, const char *what, int64_t *id)
+{
+    struct timespec dl;
+    tu_deadline_ts(&dl, tu_ms(30000));
+    pthread_mutex_lock(&a->mu);
+    while (!a->done && pthread_cond_timedwait(&a->cv, &a->mu, &dl) == 0)
+        ;
+    int done = a->done;
+    pthread_mutex_unlock(&a->mu);
+    ck_assert_msg(done, "%s: no callback within 30 s", what);
+    ck_assert_int_eq(a->calls, 1);
+    *id = a->id;
+    pthread_mutex_destroy(&a->mu);
+    pthread_cond_destroy(&a->cv);
+    return a->status;
+}
+
 /* The callback form, waited for (bounded); asserts exactly one call. */
 static int next_async_wait(zkc_idgen *g, int timeout_ms, int64_t *id)
 {
     async_wait a;
-    memset(&a, 0, sizeof a);
-    pthread_mutex_init(&a.mu, NULL);
-    tu_cond_init_mono(&a.cv);
+    async_wait_init(&a);
     int rc = zkc_idgen_next_async(g, timeout_ms, async_cb, &a);
     if (rc)
         return rc;
-    struct timespec dl;
-    tu_deadline_ts(&dl, tu_ms(30000));
-    pthread_mutex_lock(&a.mu);
-    while (!a.done && pthread_cond_timedwait(&a.cv, &a.mu, &dl) == 0)
-        ;
-    int done = a.done;
-    pthread_mutex_unlock(&a.mu);
-    ck_assert_msg(done, "zkc_idgen_next_async: no callback within 30 s");
-    ck_assert_int_eq(a.calls, 1);
-    *id = a.id;
-    pthread_mutex_destroy(&a.mu);
-    pthread_cond_destroy(&a.cv);
-    return a.status;
+    return async_wait_done(&a, "zkc_idgen_next_async", id);
 }
 
-typedef struct u_worker {
+/* ------------------------------------------------ workers: many clients and threads */
+
+#define W_WORKERS 12 /* threads at most */
+#define W_IDS 400    /* ids per thread at most */
+
+/* One thread of the many-clients tests: takes `want` ids from g, the i-th by
+ * take(w, i, &id). */
+typedef struct id_worker id_worker;
+typedef int (*id_take_fn)(id_worker *w, int i, int64_t *id);
+struct id_worker {
     zkc_idgen *g;
-    int async;
-    int64_t ids[U_IDS];
+    int which; /* its index among all the workers */
+    int want;
+    id_take_fn take;
+    const char *what; /* names a failed call */
+    int64_t ids[W_IDS];
     int n;
     char err[256];
-} u_worker;
+};
 
-static void *u_thread(void *arg)
+static void *worker_thread(void *arg)
 {
-    u_worker *w = arg;
-    for (int i = 0; i < U_IDS; i++) {
+    id_worker *w = arg;
+    for (int i = 0; i < w->want; i++) {
         int64_t id = 0;
-        int rc = w->async && i % 3 == 0 ? next_async_wait(w->g, tu_ms(20000), &id)
-                                         : zkc_idgen_next(w->g, tu_ms(20000), &id);
+        int rc = w->take(w, i, &id);
         if (rc) {
-            snprintf(w->err, sizeof w->err, "next #%d: %s: %s", i, zkc_strerror(rc), zkc_errmsg());
+            snprintf(w->err, sizeof w->err, "%s #%d: %s: %s", w->what, i, zkc_strerror(rc), zkc_errmsg());
             break;
         }
         w->ids[w->n++] = id;
     }
     return NULL;
+}
+
+/* nthreads threads on each of the generators gs[0..ngen-1] (thread i on
+ * gs[i % ngen]) each take `want` ids; asserts every one got them all. Thread
+ * i's ids, in the order it got them, are seqs[i] (lens[i] of them; valid
+ * until the next call). Returns the number of threads. */
+static int run_workers(zkc_idgen **gs, int ngen, int nthreads, int want, id_take_fn take, const char *what,
+                       int64_t **seqs, int *lens)
+{
+    static id_worker w[W_WORKERS];
+    pthread_t th[W_WORKERS];
+    int n = ngen * nthreads;
+    ck_assert_int_le(n, W_WORKERS);
+    ck_assert_int_le(want, W_IDS);
+    memset(w, 0, sizeof w);
+    for (int i = 0; i < n; i++) {
+        w[i].g = gs[i % ngen];
+        w[i].which = i;
+        w[i].want = want;
+        w[i].take = take;
+        w[i].what = what;
+        ck_assert_int_eq(pthread_create(&th[i], NULL, worker_thread, &w[i]), 0);
+    }
+    for (int i = 0; i < n; i++)
+        pthread_join(th[i], NULL);
+    for (int i = 0; i < n; i++) {
+        ck_assert_msg(!w[i].err[0], "worker %d: %s", i, w[i].err);
+        ck_assert_int_eq(w[i].n, want);
+        seqs[i] = w[i].ids;
+        lens[i] = w[i].n;
+    }
+    return n;
+}
+
+/* ------------------------------------------------ uniqueness and order */
+
+#define U_CLIENTS 3
+#define U_THREADS 4 /* per client */
+#define U_IDS 400   /* per thread */
+
+/* Blocking calls, and every third one in the callback form on odd workers. */
+static int u_take(id_worker *w, int i, int64_t *id)
+{
+    return w->which % 2 && i % 3 == 0 ? next_async_wait(w->g, tu_ms(20000), id)
+                                      : zkc_idgen_next(w->g, tu_ms(20000), id);
 }
 
 START_TEST(t_idgen_unique_clients_threads)
@@ -103,24 +167,10 @@ START_TEST(t_idgen_unique_clients_threads)
         /* small blocks: many leases race on the counter */
         gs[i] = idg_make(cs[i], path, 3, 24, 1000);
     }
-    static u_worker w[U_CLIENTS * U_THREADS];
-    pthread_t th[U_CLIENTS * U_THREADS];
-    memset(w, 0, sizeof w);
-    for (int i = 0; i < U_CLIENTS * U_THREADS; i++) {
-        w[i].g = gs[i % U_CLIENTS];
-        w[i].async = i % 2;
-        ck_assert_int_eq(pthread_create(&th[i], NULL, u_thread, &w[i]), 0);
-    }
-    for (int i = 0; i < U_CLIENTS * U_THREADS; i++)
-        pthread_join(th[i], NULL);
+    /* Hand-out order within a generator is increasing, so each thread's is. */
     int64_t *seqs[U_CLIENTS * U_THREADS];
     int lens[U_CLIENTS * U_THREADS];
-    for (int i = 0; i < U_CLIENTS * U_THREADS; i++) {
-        ck_assert_msg(!w[i].err[0], "worker %d: %s", i, w[i].err);
-        ck_assert_int_eq(w[i].n, U_IDS);
-        seqs[i] = w[i].ids; /* hand-out order within a generator is increasing, so each thread's is */
-        lens[i] = w[i].n;
-    }
+    run_workers(gs, U_CLIENTS, U_THREADS, U_IDS, u_take, "next", seqs, lens);
     int64_t top = idg_top(cs[0], path);
     int total = idg_check(seqs, lens, U_CLIENTS * U_THREADS, top);
     fprintf(stderr, "idgen: %d ids from %d clients x %d threads; top leased %lld (%lld unused at the end)\n", total,
@@ -285,40 +335,19 @@ END_TEST
 #define GF_THREADS 3 /* per client */
 #define GF_IDS 40    /* per thread */
 
-typedef struct gf_worker {
-    zkc_idgen *g;
-    int which;
-    int64_t ids[GF_IDS];
-    int n;
-    char err[256];
-} gf_worker;
-
-static void *gf_thread(void *arg)
+/* The three forms in turn: blocking, callback, keyed (a key of its own). */
+static int gf_take(id_worker *w, int i, int64_t *id)
 {
-    gf_worker *w = arg;
-    for (int i = 0; i < GF_IDS; i++) {
-        int64_t id = 0;
-        char key[64];
-        int rc;
-        switch ((i + w->which) % 3) {
-        case 0:
-            rc = zkc_idgen_next(w->g, tu_ms(20000), &id);
-            break;
-        case 1:
-            rc = next_async_wait(w->g, tu_ms(20000), &id);
-            break;
-        default:
-            snprintf(key, sizeof key, "order-%d-%d", w->which, i);
-            rc = zkc_idgen_next_keyed(w->g, key, tu_ms(20000), &id);
-            break;
-        }
-        if (rc) {
-            snprintf(w->err, sizeof w->err, "take #%d: %s: %s", i, zkc_strerror(rc), zkc_errmsg());
-            break;
-        }
-        w->ids[w->n++] = id;
+    char key[64];
+    switch ((i + w->which) % 3) {
+    case 0:
+        return zkc_idgen_next(w->g, tu_ms(20000), id);
+    case 1:
+        return next_async_wait(w->g, tu_ms(20000), id);
+    default:
+        snprintf(key, sizeof key, "order-%d-%d", w->which, i);
+        return zkc_idgen_next_keyed(w->g, key, tu_ms(20000), id);
     }
-    return NULL;
 }
 
 START_TEST(t_idgen_gapfree_no_holes)
@@ -331,24 +360,10 @@ START_TEST(t_idgen_gapfree_no_holes)
         cs[i] = tu_client(tu_hosts());
         gs[i] = idg_make_gapfree(cs[i], path);
     }
-    static gf_worker w[GF_CLIENTS * GF_THREADS];
-    pthread_t th[GF_CLIENTS * GF_THREADS];
-    memset(w, 0, sizeof w);
-    for (int i = 0; i < GF_CLIENTS * GF_THREADS; i++) {
-        w[i].g = gs[i % GF_CLIENTS];
-        w[i].which = i;
-        ck_assert_int_eq(pthread_create(&th[i], NULL, gf_thread, &w[i]), 0);
-    }
-    for (int i = 0; i < GF_CLIENTS * GF_THREADS; i++)
-        pthread_join(th[i], NULL);
+    /* One thread's takes are applied one after another. */
     int64_t *seqs[GF_CLIENTS * GF_THREADS];
     int lens[GF_CLIENTS * GF_THREADS];
-    for (int i = 0; i < GF_CLIENTS * GF_THREADS; i++) {
-        ck_assert_msg(!w[i].err[0], "worker %d: %s", i, w[i].err);
-        ck_assert_int_eq(w[i].n, GF_IDS);
-        seqs[i] = w[i].ids; /* one thread's takes are applied one after another */
-        lens[i] = w[i].n;
-    }
+    run_workers(gs, GF_CLIENTS, GF_THREADS, GF_IDS, gf_take, "take", seqs, lens);
     int64_t top = idg_top(cs[0], path);
     idg_check_gapless(seqs, lens, GF_CLIENTS * GF_THREADS, top, 0, 1);
     fprintf(stderr, "idgen gap-free: ids 1..%lld from %d clients x %d threads, no hole\n", (long long)top, GF_CLIENTS,
@@ -382,19 +397,6 @@ START_TEST(t_idgen_gapfree_no_holes)
     }
 }
 END_TEST
-
-static void void_cb(zkc_idgen *g, int status, int64_t id, void *ud)
-{
-    async_wait *a = ud;
-    (void)g;
-    pthread_mutex_lock(&a->mu);
-    a->calls++;
-    a->status = status;
-    a->id = id;
-    a->done = 1;
-    pthread_cond_broadcast(&a->cv);
-    pthread_mutex_unlock(&a->mu);
-}
 
 START_TEST(t_idgen_gapfree_keyed_and_void)
 {
@@ -433,18 +435,11 @@ START_TEST(t_idgen_gapfree_keyed_and_void)
     ck_assert_msg(rc == ZKC_EINVAL, "void of an id not taken: %s", zkc_strerror(rc));
     ck_assert_msg(strstr(zkc_errmsg(), "not taken") != NULL, "%s", zkc_errmsg());
     async_wait w;
-    memset(&w, 0, sizeof w);
-    pthread_mutex_init(&w.mu, NULL);
-    tu_cond_init_mono(&w.cv);
-    ck_assert_int_eq(zkc_idgen_void_async(gb, 3, void_cb, &w), 0);
-    struct timespec dl;
-    tu_deadline_ts(&dl, tu_ms(30000));
-    pthread_mutex_lock(&w.mu);
-    while (!w.done && pthread_cond_timedwait(&w.cv, &w.mu, &dl) == 0)
-        ;
-    pthread_mutex_unlock(&w.mu);
-    ck_assert_msg(w.done && w.status == 0 && w.id == 3, "void_async: done %d status %d id %lld", w.done, w.status,
-                  (long long)w.id);
+    async_wait_init(&w);
+    ck_assert_int_eq(zkc_idgen_void_async(gb, 3, async_cb, &w), 0);
+    int64_t vid = 0;
+    int vst = async_wait_done(&w, "zkc_idgen_void_async", &vid);
+    ck_assert_msg(vst == 0 && vid == 3, "void_async: status %d id %lld", vst, (long long)vid);
     /* What an auditor sees: the void records, in id order. */
     tu_raw *raw = tu_raw_open(tu_hosts(), 10000);
     struct String_vector kids;

@@ -28,22 +28,11 @@
 #define FAULT_MAX_SESSION_MS 30000
 #define OP_MULTI 14 /* ZOO_MULTI_OP: the counter's exactly-once write */
 
-static zkc_client *client_on(const char *hosts, int session_ms, int op_ms)
-{
-    zkc_client_options o;
-    tu_client_opts(&o, hosts);
-    if (session_ms)
-        o.session_timeout_ms = session_ms;
-    if (op_ms)
-        o.operation_timeout_ms = op_ms;
-    return tu_client_o(&o);
-}
-
 /* A client whose only server is a fault proxy in front of node 0. */
 static zkc_client *proxied_client(zkh_ensemble *e, zkh_proxy **px, int session_ms, int op_ms)
 {
     ck_assert_int_eq(zkh_proxy_start(px, zkh_node_hostport(e, 0)), 0);
-    return client_on(zkh_proxy_hostport(*px), session_ms, op_ms);
+    return tu_client_t(zkh_proxy_hostport(*px), session_ms, op_ms);
 }
 
 /* ------------------------------------------------ lost reply of a lease */
@@ -141,7 +130,7 @@ static void session_expiry(int gap_free)
     tu_events ev;
     tu_events_init(&ev);
     for (int i = 0; i < EX_GENS; i++) {
-        cs[i] = client_on(zkh_ensemble_hosts(e), tu_ms(6000), 0);
+        cs[i] = tu_client_t(zkh_ensemble_hosts(e), tu_ms(6000), 0);
         /* block mode: a lease every other id, so leases are in flight at the expiry */
         gs[i] = gap_free ? idg_make_gapfree(cs[i], path) : idg_make(cs[i], path, 2, 2, 0);
     }
@@ -438,7 +427,7 @@ static void rl_measure(const char *hosts, const char *path, int hard, rl_run *r)
     zkc_client *cs[RL_CLIENTS];
     zkc_ratelimit *rls[RL_CLIENTS];
     for (int i = 0; i < RL_CLIENTS; i++) {
-        cs[i] = client_on(hosts, 0, 0);
+        cs[i] = tu_client_t(hosts, 0, 0);
         zkc_ratelimit_options o;
         zkc_ratelimit_options_init(&o);
         o.mode = hard ? ZKC_RL_HARD : ZKC_RL_FIXED_WINDOW;

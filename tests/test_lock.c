@@ -19,14 +19,6 @@
 
 /* ------------------------------------------------------------ helpers */
 
-static zkc_lock *mklock(zkc_client *c, const char *path)
-{
-    zkc_lock *l = NULL;
-    int rc = zkc_lock_create(c, path, &l);
-    ck_assert_msg(rc == 0, "zkc_lock_create(%s): %s", path, zkc_errmsg());
-    return l;
-}
-
 typedef struct queue_snap {
     zkc_lock_contender *e;
     int n;
@@ -345,7 +337,7 @@ START_TEST(t_fifo)
     zkc_client *c[3];
     for (int i = 0; i < 3; i++)
         c[i] = tu_client(tu_hosts());
-    zkc_lock *h = mklock(c[0], path);
+    zkc_lock *h = tu_lock(c[0], path);
     int64_t htok;
     ck_assert_int_eq(zkc_lock_acquire(h, tu_ms(10000), &htok), 0);
 
@@ -362,7 +354,7 @@ START_TEST(t_fifo)
         queue_snap before = snap(c[0], path);
         fw[i].x = &x;
         fw[i].idx = i;
-        ls[i] = mklock(c[(i * 2 + 1) % 3], path);
+        ls[i] = tu_lock(c[(i * 2 + 1) % 3], path);
         ck_assert_int_eq(zkc_lock_acquire_async(ls[i], ZKC_FOREVER, fifo_cb, &fw[i]), 0);
         ck_assert(tu_wait_queue_count(c[0], path, i + 2, tu_ms(10000)));
         queue_snap after = snap(c[0], path);
@@ -471,14 +463,14 @@ static void no_herd(int one_client)
     zkc_client *wc[HERD_N];
     for (int i = 0; i < HERD_N; i++)
         wc[i] = (one_client && i > 0) ? wc[0] : tu_client(tu_hosts());
-    zkc_lock *h = mklock(hc, path);
+    zkc_lock *h = tu_lock(hc, path);
     ck_assert_int_eq(zkc_lock_acquire(h, tu_ms(10000), NULL), 0);
     static chain_ctx x;
     memset(&x, 0, sizeof x);
     tu_events_init(&x.ev);
     zkc_lock *ls[HERD_N];
     for (int i = 0; i < HERD_N; i++) {
-        ls[i] = mklock(wc[i], path);
+        ls[i] = tu_lock(wc[i], path);
         ck_assert_int_eq(zkc_lock_acquire_async(ls[i], ZKC_FOREVER, chain_cb, &x), 0);
     }
     ck_assert(tu_wait_queue_count(hc, path, HERD_N + 1, tu_ms(20000)));
@@ -585,9 +577,9 @@ static void ttc_setup(ttc *t, const char *tag)
     t->hc = tu_client(tu_hosts());
     t->wc = tu_client(tu_hosts());
     t->wsid = tu_session_id(t->wc);
-    t->h = mklock(t->hc, t->path);
+    t->h = tu_lock(t->hc, t->path);
     ck_assert_int_eq(zkc_lock_acquire(t->h, tu_ms(10000), NULL), 0);
-    t->w = mklock(t->wc, t->path);
+    t->w = tu_lock(t->wc, t->path);
 }
 
 /* After a failed attempt: only the holder's node; the waiter holds nothing
@@ -708,8 +700,8 @@ START_TEST(t_cancel_races_grant)
     tu_unique_path(path, sizeof path, "race");
     zkc_client *hc = tu_client(tu_hosts());
     zkc_client *wc = tu_client(tu_hosts());
-    zkc_lock *h = mklock(hc, path);
-    zkc_lock *w = mklock(wc, path);
+    zkc_lock *h = tu_lock(hc, path);
+    zkc_lock *w = tu_lock(wc, path);
     int granted = 0, cancelled = 0;
     const char *env = getenv("ZKC_TEST_RACE_ITERS"); /* more for stress runs */
     const int iters = env && atoi(env) > 0 ? atoi(env) : 50;
@@ -791,7 +783,7 @@ START_TEST(t_release_unheld)
     char path[128];
     tu_unique_path(path, sizeof path, "unheld");
     zkc_client *c = tu_client(tu_hosts());
-    zkc_lock *l = mklock(c, path);
+    zkc_lock *l = tu_lock(c, path);
     ck_assert_int_eq(zkc_lock_release(l), ZKC_ENOTHELD);
     ck_assert_msg(strstr(zkc_errmsg(), path) != NULL, "message \"%s\" does not name the lock", zkc_errmsg());
     ck_assert_msg(strstr(zkc_errmsg(), "not hold") != NULL, "message \"%s\"", zkc_errmsg());
@@ -801,7 +793,7 @@ START_TEST(t_release_unheld)
     ck_assert_int_eq(zkc_lock_release(l), 0);
     ck_assert_int_eq(zkc_lock_release(l), ZKC_ENOTHELD);
     /* Another object on the path does not hold what the first one held. */
-    zkc_lock *l2 = mklock(c, path);
+    zkc_lock *l2 = tu_lock(c, path);
     ck_assert_int_eq(zkc_lock_acquire(l, tu_ms(10000), NULL), 0);
     ck_assert_int_eq(zkc_lock_release(l2), ZKC_ENOTHELD);
     ck_assert_int_eq(zkc_lock_is_held(l), 1);
@@ -830,8 +822,8 @@ START_TEST(t_reentrancy)
     tu_unique_path(path, sizeof path, "reent");
     zkc_client *c = tu_client(tu_hosts());
     zkc_client *other = tu_client(tu_hosts());
-    zkc_lock *l = mklock(c, path);
-    zkc_lock *o = mklock(other, path);
+    zkc_lock *l = tu_lock(c, path);
+    zkc_lock *o = tu_lock(other, path);
     int64_t t1, t2, t3;
     ck_assert_int_eq(zkc_lock_acquire(l, tu_ms(10000), &t1), 0);
     ck_assert_int_eq(zkc_lock_acquire(l, 0, &t2), 0);
@@ -871,7 +863,7 @@ START_TEST(t_two_objects_one_client)
     char path[128];
     tu_unique_path(path, sizeof path, "two");
     zkc_client *c = tu_client(tu_hosts());
-    zkc_lock *a = mklock(c, path), *b = mklock(c, path);
+    zkc_lock *a = tu_lock(c, path), *b = tu_lock(c, path);
     int64_t ta, tb;
     ck_assert_int_eq(zkc_lock_acquire(a, tu_ms(10000), &ta), 0);
     ck_assert_int_eq(zkc_lock_acquire(b, 0, NULL), ZKC_ETIMEDOUT);
@@ -906,7 +898,7 @@ START_TEST(t_is_held)
     char path[128];
     tu_unique_path(path, sizeof path, "held");
     zkc_client *c = tu_client(tu_hosts());
-    zkc_lock *l = mklock(c, path);
+    zkc_lock *l = tu_lock(c, path);
     ck_assert_str_eq(zkc_lock_path(l), path);
     ck_assert_int_eq(zkc_lock_is_held(l), 0);
     int64_t tok, t2;
@@ -957,7 +949,7 @@ static void foreign_case(int kazoo)
 
     zkc_client *c = tu_client(tu_hosts());
     int64_t sid = tu_session_id(c);
-    zkc_lock *l = mklock(c, path);
+    zkc_lock *l = tu_lock(c, path);
     ck_assert_int_eq(zkc_lock_acquire(l, 0, NULL), ZKC_ETIMEDOUT);
     tu_events ev;
     tu_events_init(&ev);
@@ -1048,7 +1040,7 @@ START_TEST(t_junk_children)
         ck_assert_msg(rc == ZOK, "create %s: %s", child, zerror(rc));
     }
     zkc_client *c1 = tu_client(tu_hosts()), *c2 = tu_client(tu_hosts());
-    zkc_lock *a = mklock(c1, path), *b = mklock(c2, path);
+    zkc_lock *a = tu_lock(c1, path), *b = tu_lock(c2, path);
     int64_t ta, tb;
     ck_assert_int_eq(zkc_lock_acquire(a, 0, &ta), 0);
     ck_assert(tu_wait_queue_count(c2, path, 1, tu_ms(10000)));
@@ -1091,13 +1083,13 @@ START_TEST(t_lost_when_node_deleted)
     tu_unique_path(path, sizeof path, "lost");
     zkc_client *c = tu_client(tu_hosts());
     zkc_client *wc = tu_client(tu_hosts());
-    zkc_lock *l = mklock(c, path);
+    zkc_lock *l = tu_lock(c, path);
     tu_events lev;
     tu_events_init(&lev);
     zkc_lock_set_listener(l, tu_lock_listener, &lev);
     int64_t tok;
     ck_assert_int_eq(zkc_lock_acquire(l, tu_ms(10000), &tok), 0);
-    zkc_lock *w = mklock(wc, path);
+    zkc_lock *w = tu_lock(wc, path);
     tu_events ev;
     tu_events_init(&ev);
     ck_assert_int_eq(zkc_lock_acquire_async(w, ZKC_FOREVER, rec_cb, &ev), 0);
@@ -1196,7 +1188,7 @@ START_TEST(t_guarded_writes)
     zkc_client *c = tu_client(tu_hosts());
     tu_raw *raw = tu_raw_open(tu_hosts(), tu_ms(TU_SESSION_MS));
     tu_raw_mkdirs(raw, dir);
-    zkc_lock *l = mklock(c, path);
+    zkc_lock *l = tu_lock(c, path);
     zkc_counter *ctr, *ctr2;
     ck_assert_int_eq(zkc_counter_create(c, cpath, NULL, &ctr), 0);
     ck_assert_int_eq(zkc_counter_create(c, c2path, NULL, &ctr2), 0);
@@ -1353,7 +1345,7 @@ START_TEST(t_guarded_inventory)
     tu_unique_path(path, sizeof path, "guard-inv");
     snprintf(root, sizeof root, "%s-inv", path);
     zkc_client *c = tu_client(tu_hosts());
-    zkc_lock *l = mklock(c, path);
+    zkc_lock *l = tu_lock(c, path);
     zkc_inventory *inv;
     ck_assert_int_eq(zkc_inventory_create(c, root, &inv), 0);
     zkc_guard g;

@@ -338,13 +338,7 @@ START_TEST(t_checker_fails)
 }
 END_TEST
 
-#define CASE(s, fn)                                                                                                    \
-    do {                                                                                                               \
-        TCase *tc_ = tcase_create(#fn);                                                                                \
-        tcase_set_timeout(tc_, 120 * tu_scale());                                                                      \
-        tcase_add_test(tc_, fn);                                                                                       \
-        suite_add_tcase(s, tc_);                                                                                       \
-    } while (0)
+#define CASE(s, fn) TU_CASE(s, fn, 120 * tu_scale())
 
 static Suite *metrics_suite(void)
 {

@@ -35,24 +35,6 @@
 
 /* ------------------------------------------------------------ helpers */
 
-static zkc_inventory *inv_open(zkc_client *c, const char *root)
-{
-    zkc_inventory *inv = NULL;
-    int rc = zkc_inventory_create(c, root, &inv);
-    ck_assert_msg(rc == 0, "zkc_inventory_create(%s): %s", root, zkc_errmsg());
-    return inv;
-}
-
-static zkc_inventory_stock_info stock_of(zkc_inventory *inv, const char *sku)
-{
-    zkc_inventory_stock_info si;
-    memset(&si, 0, sizeof si);
-    int rc = zkc_inventory_stock(inv, sku, &si);
-    ck_assert_msg(rc == 0, "stock %s: %s", sku, zkc_errmsg());
-    ck_assert_int_eq(si.available + si.reserved + si.sold, si.total);
-    return si;
-}
-
 static int reserve1(zkc_inventory *inv, const char *id, const char *sku, int64_t qty, int wait, int timeout_ms,
                     zkc_inventory_state *st)
 {
@@ -61,58 +43,6 @@ static int reserve1(zkc_inventory *inv, const char *id, const char *sku, int64_t
     memset(&o, 0, sizeof o);
     o.wait_for_restock = wait;
     return zkc_inventory_reserve(inv, id, &l, 1, &o, timeout_ms, NULL, st);
-}
-
-static zkc_inventory_state lookup(zkc_inventory *inv, const char *id)
-{
-    zkc_inventory_state st = (zkc_inventory_state)-1;
-    int rc = zkc_inventory_lookup(inv, id, &st);
-    ck_assert_msg(rc == 0, "lookup %s: %s", id, zkc_errmsg());
-    return st;
-}
-
-/* An async reservation's outcome. */
-typedef struct acall {
-    tu_events *e;
-    int tag;
-    char id[80];
-    int status, state;
-    int calls;
-} acall;
-
-static void acb(zkc_inventory *inv, int status, const char *id, zkc_inventory_state st, void *ud)
-{
-    (void)inv;
-    acall *a = ud;
-    snprintf(a->id, sizeof a->id, "%s", id ? id : "");
-    a->status = status;
-    a->state = (int)st;
-    __atomic_add_fetch(&a->calls, 1, __ATOMIC_SEQ_CST);
-    tu_events_add(a->e, a->tag, status);
-}
-
-static void reserve_async(zkc_inventory *inv, acall *a, const char *id, const char *sku, int64_t qty, int wait,
-                          int timeout_ms)
-{
-    zkc_inventory_line l = {sku, qty};
-    zkc_inventory_reserve_options o;
-    memset(&o, 0, sizeof o);
-    o.wait_for_restock = wait;
-    int rc = zkc_inventory_reserve_async(inv, id, &l, 1, &o, timeout_ms, acb, a);
-    ck_assert_msg(rc == 0, "reserve_async: %s", zkc_errmsg());
-}
-
-/* Poll the queue length (no event exists for "someone else queued"). */
-static void wait_queue(zkc_inventory *inv, const char *sku, int want)
-{
-    long long deadline = tu_now_ms() + WAIT_MS;
-    for (;;) {
-        zkc_inventory_stock_info si = stock_of(inv, sku);
-        if (si.queue_length == want)
-            return;
-        ck_assert_msg(tu_now_ms() < deadline, "queue of %s has %d entries, want %d", sku, si.queue_length, want);
-        tu_nap_ms(20);
-    }
 }
 
 /* ================================================================ codec */
@@ -269,7 +199,7 @@ START_TEST(t_api_basics)
     char root[128];
     tu_unique_path(root, sizeof root, "rsv");
     zkc_client *c = tu_client(tu_hosts());
-    zkc_inventory *inv = inv_open(c, root);
+    zkc_inventory *inv = ru_inv_open(c, root);
     zkc_inventory_state st;
     zkc_inventory_line l = {"A", 1};
 
@@ -299,7 +229,7 @@ START_TEST(t_api_basics)
 
     /* restock 0 creates; restock adds */
     ck_assert_int_eq(zkc_inventory_restock(inv, "A", 0), 0);
-    zkc_inventory_stock_info si = stock_of(inv, "A");
+    zkc_inventory_stock_info si = ru_stock_of(inv, "A");
     ck_assert(si.total == 0 && si.queue_length == 0);
     ck_assert_int_eq(zkc_inventory_restock(inv, "A", 10), 0);
     ck_assert_int_eq(zkc_inventory_restock(inv, "B", 5), 0);
@@ -307,26 +237,26 @@ START_TEST(t_api_basics)
     /* reserve / repeat / confirm (idempotent) */
     ck_assert_int_eq(reserve1(inv, "o1", "A", 3, 0, WAIT_MS, &st), 0);
     ck_assert_int_eq(st, ZKC_INVENTORY_RESERVED);
-    si = stock_of(inv, "A");
+    si = ru_stock_of(inv, "A");
     ck_assert(si.available == 7 && si.reserved == 3 && si.queue_length == 0);
     ck_assert_int_eq(reserve1(inv, "o1", "A", 3, 0, WAIT_MS, &st), 0); /* same id: no second reservation */
     ck_assert_int_eq(st, ZKC_INVENTORY_RESERVED);
-    ck_assert_int_eq(stock_of(inv, "A").reserved, 3);
+    ck_assert_int_eq(ru_stock_of(inv, "A").reserved, 3);
     ck_assert_int_eq(reserve1(inv, "o1", "A", 2, 0, WAIT_MS, &st), ZKC_EEXISTS); /* other lines */
     ck_assert_int_eq(zkc_inventory_confirm(inv, "o1"), 0);
     ck_assert_int_eq(zkc_inventory_confirm(inv, "o1"), 0);
-    ck_assert_int_eq(lookup(inv, "o1"), ZKC_INVENTORY_SOLD);
+    ck_assert_int_eq(ru_lookup(inv, "o1"), ZKC_INVENTORY_SOLD);
     ck_assert_int_eq(reserve1(inv, "o1", "A", 3, 0, WAIT_MS, &st), 0);
     ck_assert_int_eq(st, ZKC_INVENTORY_SOLD);
     ck_assert_int_eq(zkc_inventory_return(inv, "o1"), ZKC_EINVAL); /* sold: nothing to return */
-    si = stock_of(inv, "A");
+    si = ru_stock_of(inv, "A");
     ck_assert(si.available == 7 && si.reserved == 0 && si.sold == 3 && si.total == 10);
 
     /* fail fast */
     ck_assert_int_eq(reserve1(inv, "o2", "A", 8, 0, WAIT_MS, &st), ZKC_EOUTOFSTOCK);
     ck_assert_int_eq(st, ZKC_INVENTORY_OUT_OF_STOCK);
-    ck_assert_int_eq(lookup(inv, "o2"), ZKC_INVENTORY_OUT_OF_STOCK);
-    ck_assert_int_eq(stock_of(inv, "A").available, 7);
+    ck_assert_int_eq(ru_lookup(inv, "o2"), ZKC_INVENTORY_OUT_OF_STOCK);
+    ck_assert_int_eq(ru_stock_of(inv, "A").available, 7);
 
     /* cancel (idempotent), then the id is spent */
     ck_assert_int_eq(reserve1(inv, "o3", "A", 2, 0, WAIT_MS, &st), 0);
@@ -335,20 +265,20 @@ START_TEST(t_api_basics)
     ck_assert_int_eq(zkc_inventory_confirm(inv, "o3"), ZKC_EINVAL);
     ck_assert_int_eq(reserve1(inv, "o3", "A", 2, 0, WAIT_MS, &st), ZKC_EEXISTS);
     ck_assert_int_eq(st, ZKC_INVENTORY_RETURNED);
-    si = stock_of(inv, "A");
+    si = ru_stock_of(inv, "A");
     ck_assert(si.available == 7 && si.reserved == 0);
 
     /* multi-line, duplicate SKUs add up, all or nothing */
     zkc_inventory_line ml[3] = {{"A", 1}, {"B", 2}, {"A", 1}};
     ck_assert_int_eq(zkc_inventory_reserve(inv, "m1", ml, 3, NULL, WAIT_MS, NULL, &st), 0);
-    ck_assert_int_eq(stock_of(inv, "A").reserved, 2);
-    ck_assert_int_eq(stock_of(inv, "B").reserved, 2);
+    ck_assert_int_eq(ru_stock_of(inv, "A").reserved, 2);
+    ck_assert_int_eq(ru_stock_of(inv, "B").reserved, 2);
     zkc_inventory_line ml2[2] = {{"A", 1}, {"B", 4}};
     ck_assert_int_eq(zkc_inventory_reserve(inv, "m2", ml2, 2, NULL, WAIT_MS, NULL, &st), ZKC_EOUTOFSTOCK);
-    ck_assert_int_eq(stock_of(inv, "A").reserved, 2); /* nothing partial */
-    ck_assert_int_eq(stock_of(inv, "B").available, 3);
+    ck_assert_int_eq(ru_stock_of(inv, "A").reserved, 2); /* nothing partial */
+    ck_assert_int_eq(ru_stock_of(inv, "B").available, 3);
     ck_assert_int_eq(zkc_inventory_confirm(inv, "m1"), 0);
-    si = stock_of(inv, "B");
+    si = ru_stock_of(inv, "B");
     ck_assert(si.sold == 2 && si.reserved == 0);
 
     /* lookups */
@@ -358,15 +288,15 @@ START_TEST(t_api_basics)
     /* generated id, async: the callback runs once with it */
     tu_events ev;
     tu_events_init(&ev);
-    acall a = {&ev, 1, "", 0, 0, 0};
-    ck_assert_int_eq(zkc_inventory_reserve_async(inv, NULL, &l, 1, NULL, WAIT_MS, acb, &a), 0);
+    ru_acall a = {&ev, 1, "", 0, 0, 0};
+    ck_assert_int_eq(zkc_inventory_reserve_async(inv, NULL, &l, 1, NULL, WAIT_MS, ru_acall_cb, &a), 0);
     ck_assert_int_ge(tu_events_wait(&ev, 1, 0, WAIT_MS), 0);
     ck_assert_int_eq(a.status, 0);
     ck_assert_int_eq(strlen(a.id), 36);
-    ck_assert_int_eq(lookup(inv, a.id), ZKC_INVENTORY_RESERVED);
+    ck_assert_int_eq(ru_lookup(inv, a.id), ZKC_INVENTORY_RESERVED);
     char gen[64];
     ck_assert_int_eq(zkc_inventory_reserve(inv, NULL, &l, 1, NULL, WAIT_MS, gen, &st), 0);
-    ck_assert_int_eq(lookup(inv, gen), ZKC_INVENTORY_RESERVED);
+    ck_assert_int_eq(ru_lookup(inv, gen), ZKC_INVENTORY_RESERVED);
     tu_nap_ms(100);
     ck_assert_int_eq(a.calls, 1);
     tu_events_destroy(&ev);
@@ -382,7 +312,7 @@ START_TEST(t_bypass_detected)
     char root[128], path[256];
     tu_unique_path(root, sizeof root, "rsv");
     zkc_client *c = tu_client(tu_hosts());
-    zkc_inventory *inv = inv_open(c, root);
+    zkc_inventory *inv = ru_inv_open(c, root);
     ck_assert_int_eq(zkc_inventory_restock(inv, "A", 5), 0);
     snprintf(path, sizeof path, "%s/sku/A", root);
 
@@ -394,7 +324,7 @@ START_TEST(t_bypass_detected)
     ck_assert_int_eq(zkc_counter_create(c, path, &co, &ctr), 0);
     ck_assert_int_eq(zkc_counter_add(ctr, -1, NULL, NULL), ZKC_EBADDATA);
     zkc_counter_destroy(ctr);
-    ck_assert_int_eq(stock_of(inv, "A").available, 5);
+    ck_assert_int_eq(ru_stock_of(inv, "A").available, 5);
 
     /* a raw write that breaks the invariant is detected everywhere */
     tu_raw *raw = tu_raw_open(tu_hosts(), tu_ms(10000));
@@ -416,7 +346,7 @@ START_TEST(t_bypass_detected)
     ck_assert_int_eq(len, 1); /* untouched */
     ck_assert_int_eq(ru_queue_len(tu_raw_zh(raw), root, "A"), 0); /* and nobody left queued */
     /* the failed requests left the queue with a definite state */
-    ck_assert_int_eq(lookup(inv, "b2"), ZKC_INVENTORY_TIMED_OUT);
+    ck_assert_int_eq(ru_lookup(inv, "b2"), ZKC_INVENTORY_TIMED_OUT);
 
     tu_raw_close(raw);
     zkc_inventory_destroy(inv);
@@ -431,27 +361,27 @@ START_TEST(t_strict_fifo_restock)
     char root[128];
     tu_unique_path(root, sizeof root, "rsv");
     zkc_client *c = tu_client(tu_hosts());
-    zkc_inventory *inv = inv_open(c, root);
+    zkc_inventory *inv = ru_inv_open(c, root);
     ck_assert_int_eq(zkc_inventory_restock(inv, "A", 2), 0);
     tu_events ev;
     tu_events_init(&ev);
-    acall big = {&ev, 1, "", 0, 0, 0}, small = {&ev, 2, "", 0, 0, 0}, ff = {&ev, 3, "", 0, 0, 0};
-    reserve_async(inv, &big, "big", "A", 5, 1, WAIT_MS);
-    wait_queue(inv, "A", 1);
-    reserve_async(inv, &small, "small", "A", 1, 1, WAIT_MS);
-    wait_queue(inv, "A", 2);
+    ru_acall big = {&ev, 1, "", 0, 0, 0}, small = {&ev, 2, "", 0, 0, 0}, ff = {&ev, 3, "", 0, 0, 0};
+    ru_reserve_async(inv, &big, "big", "A", 5, 1, 0, WAIT_MS);
+    ru_wait_queue(inv, "A", 1, WAIT_MS);
+    ru_reserve_async(inv, &small, "small", "A", 1, 1, 0, WAIT_MS);
+    ru_wait_queue(inv, "A", 2, WAIT_MS);
     {
         tu_raw *qr = tu_raw_open(tu_hosts(), tu_ms(10000));
         ck_assert_int_eq(ru_queue_members(tu_raw_zh(qr), root, "A"), 2);
         tu_raw_close(qr);
     }
     /* fail-fast behind a waiting head waits its turn (strict FIFO) */
-    reserve_async(inv, &ff, "ff", "A", 1, 0, tu_ms(700));
+    ru_reserve_async(inv, &ff, "ff", "A", 1, 0, 0, tu_ms(700));
     ck_assert_int_ge(tu_events_wait(&ev, 3, 0, WAIT_MS), 0);
     ck_assert_int_eq(ff.status, ZKC_ETIMEDOUT);
     ck_assert_int_eq(ff.state, ZKC_INVENTORY_TIMED_OUT);
     ck_assert_int_eq(tu_events_total(&ev), 1); /* the small one did not jump the queue */
-    ck_assert_int_eq(stock_of(inv, "A").available, 2);
+    ck_assert_int_eq(ru_stock_of(inv, "A").available, 2);
     ck_assert_int_eq(zkc_inventory_restock(inv, "A", 4), 0);
     ck_assert_int_eq(tu_events_wait_total(&ev, 3, WAIT_MS), 3);
     ck_assert_int_eq(big.status, 0);
@@ -462,7 +392,7 @@ START_TEST(t_strict_fifo_restock)
     tu_events_get(&ev, ib, &t_big, &v);
     tu_events_get(&ev, is, &t_small, &v);
     ck_assert_int_lt(ib, is); /* big before small */
-    zkc_inventory_stock_info si = stock_of(inv, "A");
+    zkc_inventory_stock_info si = ru_stock_of(inv, "A");
     ck_assert(si.available == 0 && si.reserved == 6 && si.queue_length == 0);
     /* records: decided in arrival order */
     tu_raw *raw = tu_raw_open(tu_hosts(), tu_ms(10000));
@@ -485,7 +415,7 @@ START_TEST(t_timeouts_and_try)
     char root[128];
     tu_unique_path(root, sizeof root, "rsv");
     zkc_client *c = tu_client(tu_hosts());
-    zkc_inventory *inv = inv_open(c, root);
+    zkc_inventory *inv = ru_inv_open(c, root);
     ck_assert_int_eq(zkc_inventory_restock(inv, "A", 1), 0);
     zkc_inventory_state st;
     /* timeout 0 at the head with stock: decided at once */
@@ -498,27 +428,27 @@ START_TEST(t_timeouts_and_try)
     /* a head waits; behind it, timeout 0 leaves, a timed one times out */
     tu_events ev;
     tu_events_init(&ev);
-    acall head = {&ev, 1, "", 0, 0, 0};
-    reserve_async(inv, &head, "head", "A", 1, 1, WAIT_MS);
-    wait_queue(inv, "A", 1);
+    ru_acall head = {&ev, 1, "", 0, 0, 0};
+    ru_reserve_async(inv, &head, "head", "A", 1, 1, 0, WAIT_MS);
+    ru_wait_queue(inv, "A", 1, WAIT_MS);
     ck_assert_int_eq(reserve1(inv, "t2", "A", 1, 1, 0, &st), ZKC_ETIMEDOUT);
     t0 = tu_now_ms();
     ck_assert_int_eq(reserve1(inv, "t3", "A", 1, 1, tu_ms(400), &st), ZKC_ETIMEDOUT);
     ck_assert_int_ge(tu_now_ms() - t0, 350);
     ck_assert_int_eq(st, ZKC_INVENTORY_TIMED_OUT);
-    ck_assert_int_eq(lookup(inv, "t3"), ZKC_INVENTORY_TIMED_OUT);
-    ck_assert_int_eq(stock_of(inv, "A").queue_length, 1);
+    ck_assert_int_eq(ru_lookup(inv, "t3"), ZKC_INVENTORY_TIMED_OUT);
+    ck_assert_int_eq(ru_stock_of(inv, "A").queue_length, 1);
     /* a timed-out id may be queued again: no unit was ever held under it */
-    acall again = {&ev, 2, "", 0, 0, 0};
-    reserve_async(inv, &again, "t3", "A", 1, 1, WAIT_MS);
-    wait_queue(inv, "A", 2);
-    ck_assert_int_eq(lookup(inv, "t3"), ZKC_INVENTORY_PENDING);
+    ru_acall again = {&ev, 2, "", 0, 0, 0};
+    ru_reserve_async(inv, &again, "t3", "A", 1, 1, 0, WAIT_MS);
+    ru_wait_queue(inv, "A", 2, WAIT_MS);
+    ck_assert_int_eq(ru_lookup(inv, "t3"), ZKC_INVENTORY_PENDING);
     ck_assert_int_eq(zkc_inventory_restock(inv, "A", 2), 0);
     ck_assert_int_eq(tu_events_wait_total(&ev, 2, WAIT_MS), 2);
     ck_assert_int_eq(head.status, 0);
     ck_assert_int_eq(again.status, 0);
-    ck_assert_int_eq(lookup(inv, "t3"), ZKC_INVENTORY_RESERVED);
-    zkc_inventory_stock_info si = stock_of(inv, "A");
+    ck_assert_int_eq(ru_lookup(inv, "t3"), ZKC_INVENTORY_RESERVED);
+    zkc_inventory_stock_info si = ru_stock_of(inv, "A");
     ck_assert(si.reserved == 3 && si.available == 0 && si.queue_length == 0);
     tu_events_destroy(&ev);
     zkc_inventory_destroy(inv);
@@ -533,30 +463,30 @@ START_TEST(t_abandoned_and_destroy)
     char root[128];
     tu_unique_path(root, sizeof root, "rsv");
     zkc_client *c = tu_client(tu_hosts());
-    zkc_inventory *inv = inv_open(c, root);
+    zkc_inventory *inv = ru_inv_open(c, root);
     ck_assert_int_eq(zkc_inventory_restock(inv, "A", 0), 0);
     tu_events ev;
     tu_events_init(&ev);
 
     zkc_client *c2 = tu_client(tu_hosts());
-    zkc_inventory *inv2 = inv_open(c2, root);
-    acall w = {&ev, 1, "", 0, 0, 0};
-    reserve_async(inv2, &w, "gone", "A", 1, 1, ZKC_FOREVER);
-    wait_queue(inv, "A", 1);
-    ck_assert_int_eq(lookup(inv, "gone"), ZKC_INVENTORY_PENDING);
+    zkc_inventory *inv2 = ru_inv_open(c2, root);
+    ru_acall w = {&ev, 1, "", 0, 0, 0};
+    ru_reserve_async(inv2, &w, "gone", "A", 1, 1, 0, ZKC_FOREVER);
+    ru_wait_queue(inv, "A", 1, WAIT_MS);
+    ck_assert_int_eq(ru_lookup(inv, "gone"), ZKC_INVENTORY_PENDING);
     zkc_inventory_destroy(inv2);
     ck_assert_int_eq(zkc_client_destroy(c2), 0); /* the session closes: its nodes go */
     ck_assert_int_ge(tu_events_wait(&ev, 1, 0, WAIT_MS), 0);
     ck_assert_int_eq(w.status, ZKC_ECANCELED);
     ck_assert_int_eq(w.state, ZKC_INVENTORY_TIMED_OUT); /* withdrawn by destroy */
-    ck_assert_int_eq(lookup(inv, "gone"), ZKC_INVENTORY_TIMED_OUT);
+    ck_assert_int_eq(ru_lookup(inv, "gone"), ZKC_INVENTORY_TIMED_OUT);
 
     /* now a real abandonment: the client goes without destroying its inventory first */
     c2 = tu_client(tu_hosts());
-    inv2 = inv_open(c2, root);
-    acall w2 = {&ev, 2, "", 0, 0, 0};
-    reserve_async(inv2, &w2, "lost", "A", 1, 1, ZKC_FOREVER);
-    wait_queue(inv, "A", 1);
+    inv2 = ru_inv_open(c2, root);
+    ru_acall w2 = {&ev, 2, "", 0, 0, 0};
+    ru_reserve_async(inv2, &w2, "lost", "A", 1, 1, 0, ZKC_FOREVER);
+    ru_wait_queue(inv, "A", 1, WAIT_MS);
     ck_assert_int_eq(zkc_client_destroy(c2), 0);
     ck_assert_int_ge(tu_events_wait(&ev, 2, 0, WAIT_MS), 0);
     ck_assert_int_eq(w2.status, ZKC_ECANCELED);
@@ -564,20 +494,20 @@ START_TEST(t_abandoned_and_destroy)
     /* the nodes go when the servers end that session (at once if its close
      * request got through, else at its timeout): poll, bounded */
     long long deadline = tu_now_ms() + WAIT_MS;
-    while (lookup(inv, "lost") != ZKC_INVENTORY_ABANDONED) {
+    while (ru_lookup(inv, "lost") != ZKC_INVENTORY_ABANDONED) {
         ck_assert_msg(tu_now_ms() < deadline, "\"lost\" never became ABANDONED");
         tu_nap_ms(50);
     }
     /* a restarted worker retries its order: queued again, then granted */
-    acall w3 = {&ev, 3, "", 0, 0, 0};
-    reserve_async(inv, &w3, "lost", "A", 1, 1, WAIT_MS);
-    wait_queue(inv, "A", 1);
-    ck_assert_int_eq(lookup(inv, "lost"), ZKC_INVENTORY_PENDING);
+    ru_acall w3 = {&ev, 3, "", 0, 0, 0};
+    ru_reserve_async(inv, &w3, "lost", "A", 1, 1, 0, WAIT_MS);
+    ru_wait_queue(inv, "A", 1, WAIT_MS);
+    ck_assert_int_eq(ru_lookup(inv, "lost"), ZKC_INVENTORY_PENDING);
     ck_assert_int_eq(zkc_inventory_restock(inv, "A", 1), 0);
     ck_assert_int_ge(tu_events_wait(&ev, 3, 0, WAIT_MS), 0);
     ck_assert_int_eq(w3.status, 0);
-    ck_assert_int_eq(lookup(inv, "lost"), ZKC_INVENTORY_RESERVED);
-    ck_assert_int_eq(stock_of(inv, "A").reserved, 1);
+    ck_assert_int_eq(ru_lookup(inv, "lost"), ZKC_INVENTORY_RESERVED);
+    ck_assert_int_eq(ru_stock_of(inv, "A").reserved, 1);
     tu_events_destroy(&ev);
     zkc_inventory_destroy(inv);
     ck_assert_int_eq(zkc_client_destroy(c), 0);
@@ -592,7 +522,7 @@ START_TEST(t_reap_and_retention)
     tu_client_opts(&o, tu_hosts());
     o.marker_retention_s = 2;
     zkc_client *c = tu_client_o(&o);
-    zkc_inventory *inv = inv_open(c, root);
+    zkc_inventory *inv = ru_inv_open(c, root);
     ck_assert_int_eq(zkc_inventory_restock(inv, "A", 10), 0);
     zkc_inventory_state st;
     zkc_inventory_line l = {"A", 3};
@@ -606,10 +536,10 @@ START_TEST(t_reap_and_retention)
     tu_nap_ms(1000);
     ck_assert_int_eq(zkc_inventory_reap(inv, &back), 0);
     ck_assert_int_eq(back, 3);
-    ck_assert_int_eq(lookup(inv, "short"), ZKC_INVENTORY_EXPIRED);
-    ck_assert_int_eq(lookup(inv, "long"), ZKC_INVENTORY_RESERVED);
+    ck_assert_int_eq(ru_lookup(inv, "short"), ZKC_INVENTORY_EXPIRED);
+    ck_assert_int_eq(ru_lookup(inv, "long"), ZKC_INVENTORY_RESERVED);
     ck_assert_int_eq(zkc_inventory_confirm(inv, "short"), ZKC_EINVAL);
-    zkc_inventory_stock_info si = stock_of(inv, "A");
+    zkc_inventory_stock_info si = ru_stock_of(inv, "A");
     ck_assert(si.available == 8 && si.reserved == 2);
     ck_assert_int_eq(zkc_inventory_reap(inv, &back), 0);
     ck_assert_int_eq(back, 0); /* once */
@@ -618,27 +548,27 @@ START_TEST(t_reap_and_retention)
      * PENDING ones; RESERVED ones never */
     ck_assert_int_eq(reserve1(inv, "held", "A", 1, 0, WAIT_MS, &st), 0);
     zkc_client *c2 = tu_client(tu_hosts());
-    zkc_inventory *inv2 = inv_open(c2, root);
+    zkc_inventory *inv2 = ru_inv_open(c2, root);
     tu_events ev;
     tu_events_init(&ev);
-    acall w = {&ev, 1, "", 0, 0, 0};
-    reserve_async(inv2, &w, "gone", "A", 100, 1, ZKC_FOREVER);
-    wait_queue(inv, "A", 1);
+    ru_acall w = {&ev, 1, "", 0, 0, 0};
+    ru_reserve_async(inv2, &w, "gone", "A", 100, 1, 0, ZKC_FOREVER);
+    ru_wait_queue(inv, "A", 1, WAIT_MS);
     ck_assert_int_eq(zkc_client_destroy(c2), 0); /* abandoned: its session ends */
     ck_assert_int_ge(tu_events_wait(&ev, 1, 0, WAIT_MS), 0);
     zkc_inventory_destroy(inv2);
     tu_events_destroy(&ev);
     tu_nap_ms(2300);
-    wait_queue(inv, "A", 0); /* the servers ended its session */
+    ru_wait_queue(inv, "A", 0, WAIT_MS); /* the servers ended its session */
     ck_assert_int_eq(zkc_inventory_reap(inv, &back), 0);
     ck_assert_int_eq(zkc_inventory_lookup(inv, "gone", &st), ZKC_ENONODE);
     ck_assert_int_eq(zkc_inventory_lookup(inv, "short", &st), ZKC_ENONODE);
     ck_assert_int_eq(zkc_inventory_lookup(inv, "oos", &st), ZKC_ENONODE);
     ck_assert_int_eq(zkc_inventory_lookup(inv, "long", &st), ZKC_ENONODE);
-    ck_assert_int_eq(lookup(inv, "held"), ZKC_INVENTORY_RESERVED);
+    ck_assert_int_eq(ru_lookup(inv, "held"), ZKC_INVENTORY_RESERVED);
     /* an id past retention can be used again */
     ck_assert_int_eq(reserve1(inv, "short", "A", 1, 0, WAIT_MS, &st), 0);
-    si = stock_of(inv, "A");
+    si = ru_stock_of(inv, "A");
     ck_assert(si.available == 6 && si.reserved == 2 && si.sold == 2 && si.total == 10);
     zkc_inventory_destroy(inv);
     ck_assert_int_eq(zkc_client_destroy(c), 0);
@@ -658,15 +588,15 @@ START_TEST(t_acl_shared_identity)
     o.auth_credential = "shop:s3cret";
     o.acl = ZKC_ACL_CREATOR;
     zkc_client *c1 = tu_client_o(&o), *c2 = tu_client_o(&o);
-    zkc_inventory *inv1 = inv_open(c1, root), *inv2 = inv_open(c2, root);
+    zkc_inventory *inv1 = ru_inv_open(c1, root), *inv2 = ru_inv_open(c2, root);
     ck_assert_int_eq(zkc_inventory_restock(inv1, "A", 0), 0);
     tu_events ev;
     tu_events_init(&ev);
-    acall h = {&ev, 1, "", 0, 0, 0}, m = {&ev, 2, "", 0, 0, 0};
-    reserve_async(inv1, &h, "h", "A", 1, 1, WAIT_MS);
-    wait_queue(inv1, "A", 1);
-    reserve_async(inv2, &m, "m", "A", 1, 1, WAIT_MS);
-    wait_queue(inv1, "A", 2);
+    ru_acall h = {&ev, 1, "", 0, 0, 0}, m = {&ev, 2, "", 0, 0, 0};
+    ru_reserve_async(inv1, &h, "h", "A", 1, 1, 0, WAIT_MS);
+    ru_wait_queue(inv1, "A", 1, WAIT_MS);
+    ru_reserve_async(inv2, &m, "m", "A", 1, 1, 0, WAIT_MS);
+    ru_wait_queue(inv1, "A", 2, WAIT_MS);
     ck_assert_int_eq(zkc_inventory_restock(inv1, "A", 2), 0);
     ck_assert_int_eq(tu_events_wait_total(&ev, 2, WAIT_MS), 2);
     ck_assert_int_eq(h.status, 0);
@@ -690,7 +620,7 @@ START_TEST(t_queue_limit)
     char root[128], q[256];
     tu_unique_path(root, sizeof root, "rsv");
     zkc_client *c = tu_client(tu_hosts());
-    zkc_inventory *inv = inv_open(c, root);
+    zkc_inventory *inv = ru_inv_open(c, root);
     ck_assert_int_eq(zkc_inventory_restock(inv, "A", 5), 0);
     snprintf(q, sizeof q, "%s/sku/A/q", root);
     tu_raw *raw = tu_raw_open(tu_hosts(), tu_ms(10000));
@@ -708,7 +638,7 @@ START_TEST(t_queue_limit)
         ck_assert_int_eq(zoo_multi(zh, BATCH, ops, res), ZOK);
     }
     /* stock syncs: our server has seen the fillers (written through another) */
-    ck_assert_int_eq(stock_of(inv, "A").queue_length, ZKC__RES_QUEUE_MAX);
+    ck_assert_int_eq(ru_stock_of(inv, "A").queue_length, ZKC__RES_QUEUE_MAX);
     zkc_inventory_state st;
     ck_assert_int_eq(reserve1(inv, "over", "A", 1, 0, WAIT_MS, &st), ZKC_ELIMIT);
     ck_assert_ptr_nonnull(strstr(zkc_errmsg(), "10000"));
@@ -719,7 +649,7 @@ START_TEST(t_queue_limit)
     ck_assert_int_eq(zoo_delete(zh, gone, -1), ZOK);
     /* the limit is checked on our server's view, which may lag the raw
      * handle's server: stock syncs it first (as above) */
-    ck_assert_int_eq(stock_of(inv, "A").queue_length, ZKC__RES_QUEUE_MAX - 1);
+    ck_assert_int_eq(ru_stock_of(inv, "A").queue_length, ZKC__RES_QUEUE_MAX - 1);
     ck_assert_int_eq(reserve1(inv, "under", "A", 1, 0, WAIT_MS, &st), 0);
     for (int b = 0; b < ZKC__RES_QUEUE_MAX / BATCH; b++) {
         int k = 0;
@@ -754,14 +684,14 @@ START_TEST(t_combined_enqueue)
     tu_client_opts(&o, tu_hosts());
     ru_qpos_opts(&o, qp);
     zkc_client *c = tu_client_o(&o);
-    zkc_inventory *inv = inv_open(c, root);
+    zkc_inventory *inv = ru_inv_open(c, root);
     ck_assert_int_eq(zkc_inventory_restock(inv, "A", CE_N), 0);
     zkc_inventory_state st;
     ck_assert_int_eq(reserve1(inv, "ce-dup", "A", 1, 0, WAIT_MS, &st), 0);
     ck_assert_int_eq(st, ZKC_INVENTORY_RESERVED);
     tu_events ev;
     tu_events_init(&ev);
-    static acall a[CE_N];
+    static ru_acall a[CE_N];
     zkc_stats s0, s1;
     zkc_client_stats(c, &s0);
     for (int i = 0; i < CE_N; i++) {
@@ -770,8 +700,8 @@ START_TEST(t_combined_enqueue)
             snprintf(id, sizeof id, "ce-dup");
         else
             snprintf(id, sizeof id, "ce-%02d", i);
-        a[i] = (acall){&ev, i, "", 0, 0, 0};
-        reserve_async(inv, &a[i], id, "A", 1, 1, WAIT_MS);
+        a[i] = (ru_acall){&ev, i, "", 0, 0, 0};
+        ru_reserve_async(inv, &a[i], id, "A", 1, 1, 0, WAIT_MS);
     }
     ck_assert_int_eq(tu_events_wait_total(&ev, CE_N, WAIT_MS), CE_N);
     zkc_client_stats(c, &s1);
@@ -780,7 +710,7 @@ START_TEST(t_combined_enqueue)
         ck_assert_msg(a[i].status == 0 && a[i].state == ZKC_INVENTORY_RESERVED, "%s: %s (%s)", a[i].id,
                       zkc_strerror(a[i].status), zkc__res_state_name(a[i].state));
     }
-    zkc_inventory_stock_info si = stock_of(inv, "A");
+    zkc_inventory_stock_info si = ru_stock_of(inv, "A");
     ck_assert(si.available == 0 && si.reserved == CE_N && si.queue_length == 0);
     /* Alone, the CE_N - 1 fresh requests would cost as many enqueue multis,
      * the repeated id one more, plus the grants. */
@@ -838,60 +768,77 @@ typedef struct ff_shared {
     ru_qpos qp; /* where each request was queued (FIFO order) */
 } ff_shared;
 
-typedef struct ff_thread {
-    ff_shared *sh;
-    zkc_inventory *inv;
-    int base;
-} ff_thread;
+static ru_procs g_procs;
 
-static void *ff_thread_main(void *arg)
+/* ---- worker processes of requesting threads ---- */
+
+/* Request i of a worker process (outcome into the test's shared memory). */
+typedef void (*request_fn)(zkc_inventory *inv, void *sh, int i);
+
+typedef struct req_thread {
+    zkc_inventory *inv;
+    void *sh;
+    request_fn fn;
+    int first, per;
+} req_thread;
+
+static void *req_thread_main(void *arg)
 {
-    ff_thread *t = arg;
-    ff_shared *sh = t->sh;
-    for (int k = 0; k < FF_PER; k++) {
-        int i = t->base + k;
-        char id[32];
-        snprintf(id, sizeof id, "r%03d", i);
-        zkc_inventory_line l = {"S", sh->qty[i]};
-        zkc_inventory_reserve_options o;
-        memset(&o, 0, sizeof o);
-        o.wait_for_restock = sh->wait_mode;
-        zkc_inventory_state st = ZKC_INVENTORY_PENDING;
-        sh->rc[i] = zkc_inventory_reserve(t->inv, id, &l, 1, &o, sh->timeout_ms, NULL, &st);
-        sh->state[i] = (int)st;
-        if (sh->rc[i] != 0 && sh->rc[i] != ZKC_EOUTOFSTOCK && !sh->err[0])
-            snprintf(sh->err, sizeof sh->err, "%s: %s", id, zkc_errmsg());
-        __atomic_store_n(&sh->done[i], 1, __ATOMIC_RELEASE);
-    }
+    req_thread *t = arg;
+    for (int k = 0; k < t->per; k++)
+        t->fn(t->inv, t->sh, t->first + k);
     return NULL;
 }
 
-static ru_procs g_procs;
+#define REQ_THREADS_MAX 8
 
-static int ff_proc(int p, void *arg)
+/* Worker process p: a client (queue positions to qp if not NULL) and an
+ * inventory on root; after the go, nthreads threads make requests
+ * (p * nthreads + t) * per .. + per - 1 with fn, thread t each. Its exit code. */
+static int request_proc(int p, const char *hosts, const char *root, ru_qpos *qp, int nthreads, int per, request_fn fn,
+                        void *sh)
 {
-    ff_shared *sh = arg;
-    zkc_client *c = ru_child_client_q(sh->hosts, tu_ms(10000), &sh->qp);
-    if (!c)
-        return 2;
-    zkc_inventory *inv = NULL;
-    if (zkc_inventory_create(c, sh->root, &inv) != 0)
-        return 3;
-    if (ru_child_ready_wait(&g_procs) != 0)
-        return 4;
-    pthread_t th[FF_THREADS];
-    ff_thread ts[FF_THREADS];
-    for (int t = 0; t < FF_THREADS; t++) {
-        ts[t].sh = sh;
-        ts[t].inv = inv;
-        ts[t].base = (p * FF_THREADS + t) * FF_PER;
-        pthread_create(&th[t], NULL, ff_thread_main, &ts[t]);
+    zkc_client *c;
+    zkc_inventory *inv;
+    int rc = ru_child_inventory(&g_procs, hosts, tu_ms(10000), qp, root, &c, &inv);
+    if (rc)
+        return rc;
+    if (nthreads > REQ_THREADS_MAX)
+        return 5;
+    pthread_t th[REQ_THREADS_MAX];
+    req_thread ts[REQ_THREADS_MAX];
+    for (int t = 0; t < nthreads; t++) {
+        ts[t] = (req_thread){inv, sh, fn, (p * nthreads + t) * per, per};
+        pthread_create(&th[t], NULL, req_thread_main, &ts[t]);
     }
-    for (int t = 0; t < FF_THREADS; t++)
+    for (int t = 0; t < nthreads; t++)
         pthread_join(th[t], NULL);
     zkc_inventory_destroy(inv);
     zkc_client_destroy(c);
     return 0;
+}
+
+static void ff_request(zkc_inventory *inv, void *arg, int i)
+{
+    ff_shared *sh = arg;
+    char id[32];
+    snprintf(id, sizeof id, "r%03d", i);
+    zkc_inventory_line l = {"S", sh->qty[i]};
+    zkc_inventory_reserve_options o;
+    memset(&o, 0, sizeof o);
+    o.wait_for_restock = sh->wait_mode;
+    zkc_inventory_state st = ZKC_INVENTORY_PENDING;
+    sh->rc[i] = zkc_inventory_reserve(inv, id, &l, 1, &o, sh->timeout_ms, NULL, &st);
+    sh->state[i] = (int)st;
+    if (sh->rc[i] != 0 && sh->rc[i] != ZKC_EOUTOFSTOCK && !sh->err[0])
+        snprintf(sh->err, sizeof sh->err, "%s: %s", id, zkc_errmsg());
+    __atomic_store_n(&sh->done[i], 1, __ATOMIC_RELEASE);
+}
+
+static int ff_proc(int p, void *arg)
+{
+    ff_shared *sh = arg;
+    return request_proc(p, sh->hosts, sh->root, &sh->qp, FF_THREADS, FF_PER, ff_request, sh);
 }
 
 /* Fail-fast, demand above stock, several processes: the outcome of every
@@ -910,7 +857,7 @@ START_TEST(t_fifo_fail_fast_processes)
     const int64_t stock = demand / 2;
     ru_procs_start(&g_procs, FF_PROCS, ff_proc, sh);
     zkc_client *c = tu_client(tu_hosts());
-    zkc_inventory *inv = inv_open(c, sh->root);
+    zkc_inventory *inv = ru_inv_open(c, sh->root);
     ck_assert_int_eq(zkc_inventory_restock(inv, "S", stock), 0);
     long long t0 = tu_now_ms();
     ru_procs_go(&g_procs);
@@ -978,7 +925,7 @@ START_TEST(t_fifo_wait_processes)
     }
     ru_procs_start(&g_procs, FF_PROCS, ff_proc, sh);
     zkc_client *c = tu_client(tu_hosts());
-    zkc_inventory *inv = inv_open(c, sh->root);
+    zkc_inventory *inv = ru_inv_open(c, sh->root);
     ck_assert_int_eq(zkc_inventory_restock(inv, "S", 3), 0);
     int64_t total = 3;
     ru_procs_go(&g_procs);
@@ -1003,7 +950,7 @@ START_TEST(t_fifo_wait_processes)
         last = v[k].mzxid;
     }
     ru_check_units(tu_raw_zh(raw), sh->root, "S", total, v, n);
-    zkc_inventory_stock_info si = stock_of(inv, "S");
+    zkc_inventory_stock_info si = ru_stock_of(inv, "S");
     ck_assert_int_eq(si.reserved, demand);
     ck_assert_int_eq(si.available, total - demand);
     free(v);
@@ -1025,14 +972,11 @@ typedef struct dup_shared {
 static int dup_proc(int p, void *arg)
 {
     dup_shared *sh = arg;
-    zkc_client *c = ru_child_client(sh->hosts, tu_ms(10000));
-    if (!c)
-        return 2;
-    zkc_inventory *inv = NULL;
-    if (zkc_inventory_create(c, sh->root, &inv) != 0)
-        return 3;
-    if (ru_child_ready_wait(&g_procs) != 0)
-        return 4;
+    zkc_client *c;
+    zkc_inventory *inv;
+    int rc = ru_child_inventory(&g_procs, sh->hosts, tu_ms(10000), NULL, sh->root, &c, &inv);
+    if (rc)
+        return rc;
     zkc_inventory_line l = {"D", 2};
     zkc_inventory_reserve_options o = {1, 0, {0}};
     zkc_inventory_state st = ZKC_INVENTORY_PENDING;
@@ -1051,29 +995,29 @@ START_TEST(t_same_id_processes)
     snprintf(sh->hosts, sizeof sh->hosts, "%s", tu_hosts());
     ru_procs_start(&g_procs, 2, dup_proc, sh);
     zkc_client *c = tu_client(tu_hosts());
-    zkc_inventory *inv = inv_open(c, sh->root);
+    zkc_inventory *inv = ru_inv_open(c, sh->root);
     ck_assert_int_eq(zkc_inventory_restock(inv, "D", 0), 0);
     ru_procs_go(&g_procs);
     /* both are in: one queued, the other follows it (it queued nothing) */
-    wait_queue(inv, "D", 1);
+    ru_wait_queue(inv, "D", 1, WAIT_MS);
     tu_nap_ms(300);
-    ck_assert_int_eq(stock_of(inv, "D").queue_length, 1);
+    ck_assert_int_eq(ru_stock_of(inv, "D").queue_length, 1);
     ck_assert_int_eq(zkc_inventory_restock(inv, "D", 5), 0);
     ru_procs_join(&g_procs, WAIT_MS * 2);
     for (int p = 0; p < 2; p++) {
         ck_assert_msg(sh->rc[p] == 0, "process %d: %s", p, sh->err[p]);
         ck_assert_int_eq(sh->state[p], ZKC_INVENTORY_RESERVED);
     }
-    zkc_inventory_stock_info si = stock_of(inv, "D");
+    zkc_inventory_stock_info si = ru_stock_of(inv, "D");
     ck_assert(si.reserved == 2 && si.available == 3);
     /* a restarted worker (new client) asks again: the first outcome, no new units */
     zkc_client *c2 = tu_client(tu_hosts());
-    zkc_inventory *inv2 = inv_open(c2, sh->root);
+    zkc_inventory *inv2 = ru_inv_open(c2, sh->root);
     zkc_inventory_state st;
     zkc_inventory_line l = {"D", 2};
     ck_assert_int_eq(zkc_inventory_reserve(inv2, "same-order", &l, 1, NULL, WAIT_MS, NULL, &st), 0);
     ck_assert_int_eq(st, ZKC_INVENTORY_RESERVED);
-    ck_assert_int_eq(stock_of(inv2, "D").reserved, 2);
+    ck_assert_int_eq(ru_stock_of(inv2, "D").reserved, 2);
     zkc_inventory_destroy(inv2);
     ck_assert_int_eq(zkc_client_destroy(c2), 0);
     zkc_inventory_destroy(inv);
@@ -1096,12 +1040,6 @@ typedef struct ml_shared {
     char err[256];
 } ml_shared;
 
-typedef struct ml_thread {
-    ml_shared *sh;
-    zkc_inventory *inv;
-    int base;
-} ml_thread;
-
 static int ml_lines(int i, zkc_inventory_line *l)
 {
     int n = 2 + i % 2, first = i % 3;
@@ -1112,51 +1050,26 @@ static int ml_lines(int i, zkc_inventory_line *l)
     return n;
 }
 
-static void *ml_thread_main(void *arg)
+static void ml_request(zkc_inventory *inv, void *arg, int i)
 {
-    ml_thread *t = arg;
-    ml_shared *sh = t->sh;
-    for (int k = 0; k < ML_PER; k++) {
-        int i = t->base + k;
-        char id[32];
-        snprintf(id, sizeof id, "m%03d", i);
-        zkc_inventory_line l[3];
-        int n = ml_lines(i, l);
-        zkc_inventory_reserve_options o = {1, 0, {0}};
-        zkc_inventory_state st = ZKC_INVENTORY_PENDING;
-        sh->rc[i] = zkc_inventory_reserve(t->inv, id, l, n, &o, tu_ms(20000), NULL, &st);
-        sh->state[i] = (int)st;
-        if (sh->rc[i] != 0 && sh->rc[i] != ZKC_ETIMEDOUT && !sh->err[0])
-            snprintf(sh->err, sizeof sh->err, "%s: %s", id, zkc_errmsg());
-        __atomic_store_n(&sh->done[i], 1, __ATOMIC_RELEASE);
-    }
-    return NULL;
+    ml_shared *sh = arg;
+    char id[32];
+    snprintf(id, sizeof id, "m%03d", i);
+    zkc_inventory_line l[3];
+    int n = ml_lines(i, l);
+    zkc_inventory_reserve_options o = {1, 0, {0}};
+    zkc_inventory_state st = ZKC_INVENTORY_PENDING;
+    sh->rc[i] = zkc_inventory_reserve(inv, id, l, n, &o, tu_ms(20000), NULL, &st);
+    sh->state[i] = (int)st;
+    if (sh->rc[i] != 0 && sh->rc[i] != ZKC_ETIMEDOUT && !sh->err[0])
+        snprintf(sh->err, sizeof sh->err, "%s: %s", id, zkc_errmsg());
+    __atomic_store_n(&sh->done[i], 1, __ATOMIC_RELEASE);
 }
 
 static int ml_proc(int p, void *arg)
 {
     ml_shared *sh = arg;
-    zkc_client *c = ru_child_client(sh->hosts, tu_ms(10000));
-    if (!c)
-        return 2;
-    zkc_inventory *inv = NULL;
-    if (zkc_inventory_create(c, sh->root, &inv) != 0)
-        return 3;
-    if (ru_child_ready_wait(&g_procs) != 0)
-        return 4;
-    pthread_t th[ML_THREADS];
-    ml_thread ts[ML_THREADS];
-    for (int t = 0; t < ML_THREADS; t++) {
-        ts[t].sh = sh;
-        ts[t].inv = inv;
-        ts[t].base = (p * ML_THREADS + t) * ML_PER;
-        pthread_create(&th[t], NULL, ml_thread_main, &ts[t]);
-    }
-    for (int t = 0; t < ML_THREADS; t++)
-        pthread_join(th[t], NULL);
-    zkc_inventory_destroy(inv);
-    zkc_client_destroy(c);
-    return 0;
+    return request_proc(p, sh->hosts, sh->root, NULL, ML_THREADS, ML_PER, ml_request, sh);
 }
 
 START_TEST(t_multiline_processes)
@@ -1173,7 +1086,7 @@ START_TEST(t_multiline_processes)
     }
     ru_procs_start(&g_procs, ML_PROCS, ml_proc, sh);
     zkc_client *c = tu_client(tu_hosts());
-    zkc_inventory *inv = inv_open(c, sh->root);
+    zkc_inventory *inv = ru_inv_open(c, sh->root);
     int64_t total[3];
     for (int s = 0; s < 3; s++) {
         total[s] = demand[s] / 3;
@@ -1337,7 +1250,7 @@ START_TEST(t_confirm_while_granting)
     zkc_inventory *invs[CLIENTS];
     for (int i = 0; i < CLIENTS; i++) {
         cs[i] = tu_client(tu_hosts());
-        invs[i] = inv_open(cs[i], root);
+        invs[i] = ru_inv_open(cs[i], root);
     }
     ck_assert_int_eq(zkc_inventory_restock(invs[0], "C", REQ * ORDERS + 5), 0);
     static tp_arg args[REQ];
@@ -1353,7 +1266,7 @@ START_TEST(t_confirm_while_granting)
         pthread_join(th[i], NULL);
         ck_assert_msg(args[i].failed == 0, "requester %d: %s", i, args[i].err);
     }
-    zkc_inventory_stock_info si = stock_of(invs[0], "C");
+    zkc_inventory_stock_info si = ru_stock_of(invs[0], "C");
     ck_assert(si.sold == REQ * ORDERS && si.reserved == 0 && si.available == 5 && si.queue_length == 0);
     zkc_stats st;
     uint64_t conflicts = 0;
@@ -1390,7 +1303,7 @@ START_TEST(t_throughput)
     zkc_inventory *invs[TP_CLIENTS];
     for (int i = 0; i < TP_CLIENTS; i++) {
         cs[i] = tu_client(tu_hosts());
-        invs[i] = inv_open(cs[i], root);
+        invs[i] = ru_inv_open(cs[i], root);
     }
     int64_t units = (int64_t)TP_REQUESTERS * orders;
     ck_assert_int_eq(zkc_inventory_restock(invs[0], "T", units), 0);
@@ -1414,7 +1327,7 @@ START_TEST(t_throughput)
     }
     double tq = (tu_now_ms() - t0) / 1000.0;
     uint64_t rq_req = requests_of(cs, TP_CLIENTS) - r0, rq_wr = writes_of(cs, TP_CLIENTS) - w0;
-    zkc_inventory_stock_info si = stock_of(invs[0], "T");
+    zkc_inventory_stock_info si = ru_stock_of(invs[0], "T");
     ck_assert_int_eq(si.reserved, units);
     ck_assert_int_eq(granted, units);
     /* plain: lock + counter get + set + unlock per order */

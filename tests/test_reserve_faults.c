@@ -86,81 +86,15 @@ static zkc_client *client_for(const char *hosts)
     return client_for_q(hosts, NULL);
 }
 
-static zkc_inventory *inv_open(zkc_client *c, const char *root)
-{
-    zkc_inventory *inv = NULL;
-    int rc = zkc_inventory_create(c, root, &inv);
-    REQUIRE(rc == 0, "inventory %s: %s", root, zkc_errmsg());
-    return inv;
-}
-
-static zkc_inventory_stock_info stock_of(zkc_inventory *inv, const char *sku)
-{
-    zkc_inventory_stock_info si;
-    memset(&si, 0, sizeof si);
-    int rc = zkc_inventory_stock(inv, sku, &si);
-    REQUIRE(rc == 0, "stock %s: %s", sku, zkc_errmsg());
-    return si;
-}
-
-static void wait_queue(zkc_inventory *inv, const char *sku, int want)
-{
-    long long deadline = tu_now_ms() + WAIT_MS;
-    for (;;) {
-        zkc_inventory_stock_info si = stock_of(inv, sku);
-        if (si.queue_length == want)
-            return;
-        REQUIRE(tu_now_ms() < deadline, "queue of %s has %d entries, want %d", sku, si.queue_length, want);
-        tu_nap_ms(20);
-    }
-}
-
-static zkc_inventory_state lookup(zkc_inventory *inv, const char *id)
-{
-    zkc_inventory_state st = (zkc_inventory_state)-1;
-    int rc = zkc_inventory_lookup(inv, id, &st);
-    REQUIRE(rc == 0, "lookup %s: %s", id, zkc_errmsg());
-    return st;
-}
-
 /* Poll a lookup until it says `want` (a dead worker's session must expire). */
 static void wait_lookup(zkc_inventory *inv, const char *id, zkc_inventory_state want)
 {
     long long deadline = tu_now_ms() + WAIT_MS;
     zkc_inventory_state st;
-    while ((st = lookup(inv, id)) != want) {
+    while ((st = ru_lookup(inv, id)) != want) {
         REQUIRE(tu_now_ms() < deadline, "%s: %s, want %s", id, zkc__res_state_name(st), zkc__res_state_name(want));
         tu_nap_ms(100);
     }
-}
-
-typedef struct acall {
-    tu_events *e;
-    int tag;
-    int status, state, calls;
-} acall;
-
-static void acb(zkc_inventory *inv, int status, const char *id, zkc_inventory_state st, void *ud)
-{
-    (void)inv;
-    (void)id;
-    acall *a = ud;
-    a->status = status;
-    a->state = (int)st;
-    __atomic_add_fetch(&a->calls, 1, __ATOMIC_SEQ_CST);
-    tu_events_add(a->e, a->tag, status);
-}
-
-static void reserve_async(zkc_inventory *inv, acall *a, const char *id, const char *sku, int64_t qty, int wait,
-                          int hold_ms, int timeout_ms)
-{
-    zkc_inventory_line l = {sku, qty};
-    zkc_inventory_reserve_options o;
-    memset(&o, 0, sizeof o);
-    o.wait_for_restock = wait;
-    o.hold_ms = hold_ms;
-    int rc = zkc_inventory_reserve_async(inv, id, &l, 1, &o, timeout_ms, acb, a);
-    REQUIRE(rc == 0, "reserve_async %s: %s", id, zkc_errmsg());
 }
 
 /* ---------------------------------------------------------------- workers */
@@ -180,14 +114,11 @@ static ru_procs g_procs;
 static int worker(int i, void *arg)
 {
     wk_shared *sh = arg;
-    zkc_client *c = ru_child_client(sh->hosts, SESSION_MS);
-    if (!c)
-        return 2;
-    zkc_inventory *inv = NULL;
-    if (zkc_inventory_create(c, sh->root, &inv) != 0)
-        return 3;
-    if (ru_child_ready_wait(&g_procs) != 0)
-        return 4;
+    zkc_client *c;
+    zkc_inventory *inv;
+    int rc = ru_child_inventory(&g_procs, sh->hosts, SESSION_MS, NULL, sh->root, &c, &inv);
+    if (rc)
+        return rc;
     long long deadline = tu_now_ms() + WAIT_MS;
     while (__atomic_load_n(&sh->turn, __ATOMIC_ACQUIRE) != i) {
         if (tu_now_ms() > deadline)
@@ -234,26 +165,26 @@ START_TEST(t_kill_granter_mid_batch)
     ru_procs_start(&g_procs, KG_WORKERS, worker, sh);
     ru_qpos *qp = ru_shared_alloc(sizeof *qp);
     zkc_client *c1 = client_for_q(sh->hosts, qp), *c2 = client_for_q(sh->hosts, qp);
-    zkc_inventory *inv1 = inv_open(c1, sh->root), *inv2 = inv_open(c2, sh->root);
+    zkc_inventory *inv1 = ru_inv_open(c1, sh->root), *inv2 = ru_inv_open(c2, sh->root);
     REQUIRE(zkc_inventory_restock(inv1, "K", 0) == 0, "restock: %s", zkc_errmsg());
     ru_procs_go(&g_procs);
     /* The queue: w0, 63 of ours, w1, 63 of ours, w2, 83 of ours. */
     tu_events ev;
     tu_events_init(&ev);
-    static acall mine[KG_MINE];
+    static ru_acall mine[KG_MINE];
     int queued = 0, m = 0;
     for (int w = 0; w < KG_WORKERS; w++) {
         __atomic_store_n(&sh->turn, w, __ATOMIC_RELEASE);
-        wait_queue(inv1, "K", ++queued);
+        ru_wait_queue(inv1, "K", ++queued, WAIT_MS);
         int k = w + 1 < KG_WORKERS ? KG_BETWEEN : KG_MINE - m;
         for (int j = 0; j < k; j++, m++) {
             char id[16];
             snprintf(id, sizeof id, "p%03d", m);
-            mine[m] = (acall){&ev, m, 0, 0, 0};
-            reserve_async(m % 2 ? inv2 : inv1, &mine[m], id, "K", 1, 1, 0, WAIT_MS);
+            mine[m] = (ru_acall){&ev, m, "", 0, 0, 0};
+            ru_reserve_async(m % 2 ? inv2 : inv1, &mine[m], id, "K", 1, 1, 0, WAIT_MS);
         }
         queued += k;
-        wait_queue(inv1, "K", queued);
+        ru_wait_queue(inv1, "K", queued, WAIT_MS);
     }
     /* Stock for everyone, in three steps; each step wakes a worker at the head
      * of a batch of 64, which we kill -9 early, a little later, or later still
@@ -272,7 +203,7 @@ START_TEST(t_kill_granter_mid_batch)
         snprintf(id, sizeof id, "w%d", w);
         long long deadline = tu_now_ms() + WAIT_MS;
         zkc_inventory_state st;
-        while ((st = lookup(inv1, id)) != ZKC_INVENTORY_RESERVED && st != ZKC_INVENTORY_ABANDONED) {
+        while ((st = ru_lookup(inv1, id)) != ZKC_INVENTORY_RESERVED && st != ZKC_INVENTORY_ABANDONED) {
             REQUIRE(tu_now_ms() < deadline, "%s still %s", id, zkc__res_state_name(st));
             tu_nap_ms(50);
         }
@@ -319,7 +250,7 @@ START_TEST(t_kill_granter_mid_batch)
     }
     /* Nothing granted twice, nothing lost: the units add up exactly. */
     ru_check_units(tu_raw_zh(raw), sh->root, "K", total, v, n);
-    zkc_inventory_stock_info si = stock_of(inv1, "K");
+    zkc_inventory_stock_info si = ru_stock_of(inv1, "K");
     REQUIRE(si.reserved == KG_MINE + workers_reserved, "reserved %lld", (long long)si.reserved);
     REQUIRE(si.queue_length == 0, "queue %d", si.queue_length);
     free(v);
@@ -356,7 +287,7 @@ START_TEST(t_kill_waiting_worker)
     snprintf(sh->hosts, sizeof sh->hosts, "%s", zkh_ensemble_hosts(g_e));
     ru_procs_start(&g_procs, 2, worker, sh);
     zkc_client *c = client_for(sh->hosts);
-    zkc_inventory *inv = inv_open(c, sh->root);
+    zkc_inventory *inv = ru_inv_open(c, sh->root);
     REQUIRE(zkc_inventory_restock(inv, "K", 0) == 0, "restock: %s", zkc_errmsg());
     ru_procs_go(&g_procs);
     tu_events ev;
@@ -365,27 +296,27 @@ START_TEST(t_kill_waiting_worker)
     /* w0 waits alone at the head; killed: PENDING while its session lives,
      * then ABANDONED; the same id is then queued again and served. */
     __atomic_store_n(&sh->turn, 0, __ATOMIC_RELEASE);
-    wait_queue(inv, "K", 1);
+    ru_wait_queue(inv, "K", 1, WAIT_MS);
     kill_worker(0);
-    REQUIRE(lookup(inv, "w0") == ZKC_INVENTORY_PENDING, "w0 right after the kill");
+    REQUIRE(ru_lookup(inv, "w0") == ZKC_INVENTORY_PENDING, "w0 right after the kill");
     long long t0 = tu_now_ms();
     wait_lookup(inv, "w0", ZKC_INVENTORY_ABANDONED);
     fprintf(stderr, "t_kill_waiting_worker: w0 ABANDONED %lld ms after kill -9\n", tu_now_ms() - t0);
-    REQUIRE(stock_of(inv, "K").queue_length == 0, "queue not empty");
-    acall retry = {&ev, 1, 0, 0, 0};
-    reserve_async(inv, &retry, "w0", "K", 1, 1, 0, WAIT_MS);
-    wait_queue(inv, "K", 1);
-    REQUIRE(lookup(inv, "w0") == ZKC_INVENTORY_PENDING, "w0 queued again");
+    REQUIRE(ru_stock_of(inv, "K").queue_length == 0, "queue not empty");
+    ru_acall retry = {&ev, 1, "", 0, 0, 0};
+    ru_reserve_async(inv, &retry, "w0", "K", 1, 1, 0, WAIT_MS);
+    ru_wait_queue(inv, "K", 1, WAIT_MS);
+    REQUIRE(ru_lookup(inv, "w0") == ZKC_INVENTORY_PENDING, "w0 queued again");
 
     /* w1 waits behind our retry; killed; a restock right away lets our head
      * grant the batch, which still holds w1's node: w1 is truly RESERVED. */
     __atomic_store_n(&sh->turn, 1, __ATOMIC_RELEASE);
-    wait_queue(inv, "K", 2);
+    ru_wait_queue(inv, "K", 2, WAIT_MS);
     kill_worker(1);
     REQUIRE(zkc_inventory_restock(inv, "K", 2) == 0, "restock: %s", zkc_errmsg());
     REQUIRE(tu_events_wait(&ev, 1, 0, WAIT_MS) >= 0, "retry not answered");
     REQUIRE(retry.status == 0, "retry: %s", zkc_strerror(retry.status));
-    zkc_inventory_state w1 = lookup(inv, "w1");
+    zkc_inventory_state w1 = ru_lookup(inv, "w1");
     REQUIRE(w1 == ZKC_INVENTORY_RESERVED || w1 == ZKC_INVENTORY_PENDING || w1 == ZKC_INVENTORY_ABANDONED, "w1: %s",
             zkc__res_state_name(w1));
     if (w1 != ZKC_INVENTORY_RESERVED) /* its session was gone before the grant (slow machine) */
@@ -400,7 +331,7 @@ START_TEST(t_kill_waiting_worker)
         tu_nap_ms(tu_ms(1600)); /* its hold */
         int64_t back = -1;
         REQUIRE(zkc_inventory_reap(inv, &back) == 0 && back == 1, "reap: %lld %s", (long long)back, zkc_errmsg());
-        REQUIRE(lookup(inv, "w1") == ZKC_INVENTORY_EXPIRED, "w1 after reap");
+        REQUIRE(ru_lookup(inv, "w1") == ZKC_INVENTORY_EXPIRED, "w1 after reap");
     }
     tu_raw_close(raw);
     tu_events_destroy(&ev);
@@ -448,11 +379,11 @@ START_TEST(t_lost_grant_and_enqueue)
     if (!proxied_ensemble(phosts, sizeof phosts))
         return;
     zkc_client *g = client_for(phosts), *o = client_for(zkh_ensemble_hosts(g_e));
-    zkc_inventory *ginv = inv_open(g, root), *oinv = inv_open(o, root);
+    zkc_inventory *ginv = ru_inv_open(g, root), *oinv = ru_inv_open(o, root);
     REQUIRE(zkc_inventory_restock(oinv, "K", 0) == 0, "restock: %s", zkc_errmsg());
     tu_events ev;
     tu_events_init(&ev);
-    static acall a[40];
+    static ru_acall a[40];
     int tag = 0;
     for (int round = 0; round < 2; round++) {
         /* g heads the queue, 10 of o's behind it; g's grant multi (g plus the
@@ -460,16 +391,16 @@ START_TEST(t_lost_grant_and_enqueue)
         char id[16];
         int first = tag;
         snprintf(id, sizeof id, "g%d", round);
-        a[tag] = (acall){&ev, tag, 0, 0, 0};
-        reserve_async(ginv, &a[tag], id, "K", 1, 1, 0, WAIT_MS);
+        a[tag] = (ru_acall){&ev, tag, "", 0, 0, 0};
+        ru_reserve_async(ginv, &a[tag], id, "K", 1, 1, 0, WAIT_MS);
         tag++;
-        wait_queue(oinv, "K", 1);
+        ru_wait_queue(oinv, "K", 1, WAIT_MS);
         for (int j = 0; j < 10; j++, tag++) {
             snprintf(id, sizeof id, "o%d-%d", round, j);
-            a[tag] = (acall){&ev, tag, 0, 0, 0};
-            reserve_async(oinv, &a[tag], id, "K", 1, 1, 0, WAIT_MS);
+            a[tag] = (ru_acall){&ev, tag, "", 0, 0, 0};
+            ru_reserve_async(oinv, &a[tag], id, "K", 1, 1, 0, WAIT_MS);
         }
-        wait_queue(oinv, "K", 11);
+        ru_wait_queue(oinv, "K", 11, WAIT_MS);
         zkh_proxy *px = connected_proxy();
         int fired0 = zkh_proxy_faults_fired(px);
         if (round == 0)
@@ -483,7 +414,7 @@ START_TEST(t_lost_grant_and_enqueue)
         for (int j = first; j < tag; j++)
             REQUIRE(a[j].calls == 1 && a[j].status == 0, "round %d request %d: %d calls, %s", round, j, a[j].calls,
                     zkc_strerror(a[j].status));
-        zkc_inventory_stock_info si = stock_of(oinv, "K");
+        zkc_inventory_stock_info si = ru_stock_of(oinv, "K");
         REQUIRE(si.reserved == tag && si.available == 0, "round %d: reserved %lld", round, (long long)si.reserved);
     }
     /* the enqueue multi loses its reply: the nonce finds our nodes, once */
@@ -559,7 +490,7 @@ START_TEST(t_lost_restock_decided)
     if (!proxied_ensemble(phosts, sizeof phosts))
         return;
     zkc_client *g = client_for(phosts), *o = client_for(zkh_ensemble_hosts(g_e));
-    zkc_inventory *ginv = inv_open(g, root), *oinv = inv_open(o, root);
+    zkc_inventory *ginv = ru_inv_open(g, root), *oinv = ru_inv_open(o, root);
     REQUIRE(zkc_inventory_restock(oinv, "K", 1) == 0, "restock: %s", zkc_errmsg());
     int64_t want = 1;
     for (int round = 0; round < 2; round++) {
@@ -588,7 +519,7 @@ START_TEST(t_lost_restock_decided)
         REQUIRE(call.rc == 0, "round %d: restock after a lost %s: %s (%s)", round, round ? "request" : "reply",
                 zkc_strerror(call.rc), call.err);
         want += 10 + 1;
-        zkc_inventory_stock_info si = stock_of(oinv, "K");
+        zkc_inventory_stock_info si = ru_stock_of(oinv, "K");
         REQUIRE(si.available == want && si.total == want, "round %d: available %lld total %lld, want %lld", round,
                 (long long)si.available, (long long)si.total, (long long)want);
     }
@@ -601,7 +532,7 @@ START_TEST(t_lost_restock_decided)
     zkh_proxy_drop_reply(px, OP_MULTI, 1);
     REQUIRE(zkc_inventory_confirm(ginv, "c1") == 0, "confirm after a lost reply: %s", zkc_errmsg());
     REQUIRE(zkh_proxy_faults_fired(px) > fired0, "confirm: the fault did not fire");
-    zkc_inventory_stock_info si = stock_of(oinv, "K");
+    zkc_inventory_stock_info si = ru_stock_of(oinv, "K");
     REQUIRE(si.sold == 3 && si.available == want - 3 && si.reserved == 0, "after confirm: sold %lld",
             (long long)si.sold);
     tu_raw *raw = tu_raw_open(zkh_ensemble_hosts(g_e), tu_ms(10000));
@@ -629,15 +560,15 @@ START_TEST(t_session_expiry_while_queued)
         return;
     const char *hosts = zkh_ensemble_hosts(g_e);
     zkc_client *c = client_for(hosts), *w = client_for(hosts);
-    zkc_inventory *inv = inv_open(c, root), *winv = inv_open(w, root);
+    zkc_inventory *inv = ru_inv_open(c, root), *winv = ru_inv_open(w, root);
     REQUIRE(zkc_inventory_restock(inv, "K", 0) == 0, "restock: %s", zkc_errmsg());
     tu_events ev;
     tu_events_init(&ev);
-    acall head = {&ev, 1, 0, 0, 0}, mine = {&ev, 2, 0, 0, 0}, again = {&ev, 3, 0, 0, 0};
-    reserve_async(inv, &head, "head", "K", 1, 1, 0, WAIT_MS);
-    wait_queue(inv, "K", 1);
-    reserve_async(winv, &mine, "x", "K", 1, 1, 0, ZKC_FOREVER);
-    wait_queue(inv, "K", 2);
+    ru_acall head = {&ev, 1, "", 0, 0, 0}, mine = {&ev, 2, "", 0, 0, 0}, again = {&ev, 3, "", 0, 0, 0};
+    ru_reserve_async(inv, &head, "head", "K", 1, 1, 0, WAIT_MS);
+    ru_wait_queue(inv, "K", 1, WAIT_MS);
+    ru_reserve_async(winv, &mine, "x", "K", 1, 1, 0, ZKC_FOREVER);
+    ru_wait_queue(inv, "K", 2, WAIT_MS);
     int64_t sid;
     char pw[16];
     int pwlen;
@@ -649,14 +580,14 @@ START_TEST(t_session_expiry_while_queued)
             zkc_strerror(mine.status), zkc__res_state_name(mine.state));
     wait_lookup(inv, "x", ZKC_INVENTORY_ABANDONED);
     /* the same worker (new session) retries its order */
-    reserve_async(winv, &again, "x", "K", 1, 1, 0, WAIT_MS);
-    wait_queue(inv, "K", 2);
+    ru_reserve_async(winv, &again, "x", "K", 1, 1, 0, WAIT_MS);
+    ru_wait_queue(inv, "K", 2, WAIT_MS);
     REQUIRE(zkc_inventory_restock(inv, "K", 2) == 0, "restock: %s", zkc_errmsg());
     REQUIRE(tu_events_wait_total(&ev, 3, WAIT_MS) == 3, "answers");
     REQUIRE(head.status == 0 && again.status == 0, "head %s, retry %s", zkc_strerror(head.status),
             zkc_strerror(again.status));
     REQUIRE(mine.calls == 1, "first attempt: %d callbacks", mine.calls);
-    zkc_inventory_stock_info si = stock_of(inv, "K");
+    zkc_inventory_stock_info si = ru_stock_of(inv, "K");
     REQUIRE(si.reserved == 2 && si.available == 0, "reserved %lld", (long long)si.reserved);
     tu_events_destroy(&ev);
     zkc_inventory_destroy(inv);
@@ -678,6 +609,7 @@ int main(void)
                  {"lost_replies", t_lost_grant_and_enqueue},
                  {"lost_restock", t_lost_restock_decided},
                  {"session_expiry", t_session_expiry_while_queued}};
+    ru_before_fail = cleanup; /* the shared helpers' failures stop the ensemble too */
     Suite *s = suite_create("reserve_faults");
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         TCase *tc = tcase_create(cases[i].name);

@@ -328,13 +328,7 @@ START_TEST(t_bad_arguments)
 }
 END_TEST
 
-#define CASE(s, fn)                                                                                                    \
-    do {                                                                                                               \
-        TCase *tc_ = tcase_create(#fn);                                                                                \
-        tcase_set_timeout(tc_, 90 * tu_scale());                                                                       \
-        tcase_add_test(tc_, fn);                                                                                       \
-        suite_add_tcase(s, tc_);                                                                                       \
-    } while (0)
+#define CASE(s, fn) TU_CASE(s, fn, 90 * tu_scale())
 
 static Suite *watch_suite(void)
 {

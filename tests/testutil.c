@@ -108,6 +108,25 @@ zkc_client *tu_client(const char *hosts)
     return tu_client_o(&o);
 }
 
+zkc_client *tu_client_t(const char *hosts, int session_ms, int op_ms)
+{
+    zkc_client_options o;
+    tu_client_opts(&o, hosts);
+    if (session_ms)
+        o.session_timeout_ms = session_ms;
+    if (op_ms)
+        o.operation_timeout_ms = op_ms;
+    return tu_client_o(&o);
+}
+
+zkc_lock *tu_lock(zkc_client *c, const char *path)
+{
+    zkc_lock *l = NULL;
+    int rc = zkc_lock_create(c, path, &l);
+    ck_assert_msg(rc == 0, "zkc_lock_create(%s): %s", path, zkc_errmsg());
+    return l;
+}
+
 int64_t tu_session_id(zkc_client *c)
 {
     int64_t sid = 0;
@@ -121,11 +140,7 @@ void tu_events_init(tu_events *e)
 {
     memset(e, 0, sizeof *e);
     pthread_mutex_init(&e->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&e->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    tu_cond_init_mono(&e->cv);
 }
 
 void tu_events_destroy(tu_events *e)
@@ -228,6 +243,17 @@ void tu_events_dump(tu_events *e, const char *label, long long t0)
         fprintf(stderr, "  %s[%d] +%lld ms: event %d value %lld\n", label, i, e->at[i] - t0, e->ev[i],
                 (long long)e->val[i]);
     pthread_mutex_unlock(&e->mu);
+}
+
+int tu_expect_event(tu_events *e, int ev, int from, int timeout_ms, const char *what, long long t0)
+{
+    int i = tu_events_wait(e, ev, from, timeout_ms);
+    if (i < 0) {
+        fprintf(stderr, "no %s within %d ms; events so far:\n", what, timeout_ms);
+        tu_events_dump(e, "ev", t0);
+    }
+    ck_assert_msg(i >= 0, "no %s within %d ms", what, timeout_ms);
+    return i;
 }
 
 void tu_state_listener(zkc_client *c, zkc_state st, void *ud)
@@ -346,11 +372,7 @@ tu_raw *tu_raw_open(const char *hosts, int session_ms)
     tu_raw *r = calloc(1, sizeof *r);
     ck_assert_ptr_nonnull(r);
     pthread_mutex_init(&r->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&r->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    tu_cond_init_mono(&r->cv);
     r->zh = zookeeper_init(hosts, raw_watcher, session_ms, NULL, r, 0);
     ck_assert_msg(r->zh != NULL, "zookeeper_init(%s) failed", hosts);
     struct timespec dl;
@@ -401,11 +423,7 @@ void tu_raw_sync(tu_raw *r, const char *path)
 {
     static struct raw_sync s; /* completes before we return, or the test fails */
     pthread_mutex_init(&s.mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&s.cv, &ca);
-    pthread_condattr_destroy(&ca);
+    tu_cond_init_mono(&s.cv);
     s.done = 0;
     s.rc = -1;
     ck_assert_int_eq(zoo_async(r->zh, path, raw_sync_done, &s), ZOK);
@@ -603,4 +621,30 @@ int tu_run_bounded(void *(*fn)(void *), void *arg, int timeout_ms)
         return 1;
     pthread_detach(th);
     return 0;
+}
+
+typedef struct destroy_arg {
+    zkc_client *c;
+    int rc;
+} destroy_arg;
+
+static void *destroy_thread(void *arg)
+{
+    destroy_arg *d = arg;
+    d->rc = zkc_client_destroy(d->c);
+    return NULL;
+}
+
+int tu_client_destroy_bounded(zkc_client *c, int timeout_ms, int *rc)
+{
+    /* Left to a thread that hangs: freed only once it has returned. */
+    destroy_arg *d = calloc(1, sizeof *d);
+    ck_assert_ptr_nonnull(d);
+    d->c = c;
+    d->rc = -999;
+    if (!tu_run_bounded(destroy_thread, d, timeout_ms))
+        return 0;
+    *rc = d->rc;
+    free(d);
+    return 1;
 }

@@ -47,6 +47,11 @@ void tu_client_opts(zkc_client_options *o, const char *hosts);
 /* Create (asserting success) with tu_client_opts, or with o as given. */
 zkc_client *tu_client(const char *hosts);
 zkc_client *tu_client_o(const zkc_client_options *o);
+/* tu_client with a session timeout of session_ms and an operation timeout of
+ * op_ms where they are not 0 (as given: scale them with tu_ms). */
+zkc_client *tu_client_t(const char *hosts, int session_ms, int op_ms);
+/* A lock on path (asserting zkc_lock_create succeeds). */
+zkc_lock *tu_lock(zkc_client *c, const char *path);
 int64_t tu_session_id(zkc_client *c);
 
 /* ------------------------------------------------------------ events */
@@ -78,6 +83,9 @@ int tu_events_get(tu_events *e, int i, long long *at, int64_t *val);
 
 /* Prints the events (label, index, ms since t0, event, value) to stderr. */
 void tu_events_dump(tu_events *e, const char *label, long long t0);
+/* tu_events_wait that asserts the event came (`what` names it); else the
+ * events so far are dumped first, timed from t0. Returns its index. */
+int tu_expect_event(tu_events *e, int ev, int from, int timeout_ms, const char *what, long long t0);
 
 /* Listeners that record into a tu_events (ud). */
 void tu_state_listener(zkc_client *c, zkc_state st, void *ud);
@@ -164,5 +172,8 @@ void tu_add_case(Suite *s, const char *name, const TTest *test, int seconds);
 /* Runs fn(arg) on a thread and waits for it at most timeout_ms: 1 if it
  * finished, 0 if it is still running (the thread is then left behind). */
 int tu_run_bounded(void *(*fn)(void *), void *arg, int timeout_ms);
+/* zkc_client_destroy(c) through tu_run_bounded: 1 if it returned within
+ * timeout_ms (its result in *rc), 0 if it hung. */
+int tu_client_destroy_bounded(zkc_client *c, int timeout_ms, int *rc);
 
 #endif

@@ -90,3 +90,58 @@ is_alive() {
     esac
     return 0
 }
+
+# spawn CMD...: runs CMD in the background, stopped by cleanup if still
+# running at exit; its pid in $SPAWNED (redirections given to spawn are CMD's).
+spawn() {
+    "$@" &
+    SPAWNED=$!
+    BG_PIDS="$BG_PIDS $SPAWNED"
+}
+
+# delete_holder PATH: deletes the node of PATH's first holder, as another
+# client would; $start is the time (s) of the deletion.
+delete_holder() {
+    node=$(holder_node "$1")
+    [ -n "$node" ] || fail "zkcoord queue --json shows no holder of $1"
+    start=$(date +%s)
+    "$ZKDEL" "$ZKC_HOSTS" "$1/$node" || fail "cannot delete $1/$node"
+}
+
+# wait_exit PID: waits for the background PID; its exit status in $rc, the
+# seconds since $start in $took.
+wait_exit() {
+    wait "$1"
+    rc=$?
+    took=$(($(date +%s) - start))
+}
+
+# pause_until_exit PID: pauses the server until the background PID exits
+# (then resumes it); its exit status in $rc, the seconds paused in $took.
+pause_until_exit() {
+    start=$(date +%s)
+    "$ZKENS" pause --dir "$T/zk" 1 || fail "cannot pause the server"
+    wait_exit "$1"
+    "$ZKENS" resume --dir "$T/zk" 1
+}
+
+# hold_then_delete PATH READYFILE ERRFILE CMD...: spawns CMD (a zkcoord that
+# will hold PATH; its stderr to ERRFILE), waits until its command has written
+# READYFILE, deletes its node as another client would and waits for its
+# exit ($rc, $took: as wait_exit).
+hold_then_delete() {
+    _path=$1 _ready=$2 _err=$3
+    shift 3
+    spawn "$@" 2>"$_err"
+    wait_for 15 test -s "$_ready" || fail "the holder of $_path did not start"
+    delete_holder "$_path"
+    wait_exit "$SPAWNED"
+}
+
+# expect_stopped WHAT LIMIT PIDFILE: the zkcoord just waited for exited 6
+# within LIMIT s, and its command (pid in PIDFILE) is gone.
+expect_stopped() {
+    [ "$rc" = 6 ] || fail "$1: exit $rc, expected 6"
+    [ "$took" -le "$2" ] || fail "$1: took $took s, more than $2 s"
+    ! is_alive "$(cat "$3")" || fail "$1: the command is still running"
+}

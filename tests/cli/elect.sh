@@ -17,9 +17,8 @@ run 127 $E /cli/e1 -- /nonexistent/command
 ok "exit status, 127 and ZKC_FENCING_TOKEN/ZKC_ELECTION_PATH pass through"
 
 # A leader, a participant that will not wait (3) and one that waits its turn.
-$E --id first --data 10.0.0.1 /cli/e2 -- sh -c "echo \$ZKC_FENCING_TOKEN >'$T/t1'; sleep 1.5; touch '$T/done1'" &
-h1=$!
-BG_PIDS="$BG_PIDS $h1"
+spawn $E --id first --data 10.0.0.1 /cli/e2 -- sh -c "echo \$ZKC_FENCING_TOKEN >'$T/t1'; sleep 1.5; touch '$T/done1'"
+h1=$SPAWNED
 wait_for 15 test -s "$T/t1" || fail "first leader did not start"
 run 3 $E --timeout 0 --id second /cli/e2 -- sh -c "touch '$T/ran'"
 [ ! -e "$T/ran" ] || fail "a participant that is not leader ran the command"
@@ -32,20 +31,9 @@ t1=$(cat "$T/t1") t2=$(cat "$T/t2")
 ok "one leader at a time: --timeout 0 exits 3 naming the leader, the next one leads after ($t1 < $t2)"
 
 # Leadership lost: our node deleted by someone else.
-$E --grace 2 /cli/e3 -- sh -c "echo \$\$ >'$T/pid3'; exec sleep 60" 2>"$T/err3" &
-z=$!
-BG_PIDS="$BG_PIDS $z"
-wait_for 15 test -s "$T/pid3" || fail "leader did not start"
-node=$(holder_node /cli/e3)
-[ -n "$node" ] || fail "zkcoord queue --json shows no node under /cli/e3"
-start=$(date +%s)
-"$ZKDEL" "$ZKC_HOSTS" "/cli/e3/$node" || fail "cannot delete /cli/e3/$node"
-wait $z
-rc=$?
+hold_then_delete /cli/e3 "$T/pid3" "$T/err3" $E --grace 2 /cli/e3 -- sh -c "echo \$\$ >'$T/pid3'; exec sleep 60"
 cat "$T/err3"
-[ $rc = 6 ] || fail "lost leadership: exit $rc, expected 6"
-[ $(($(date +%s) - start)) -le 5 ] || fail "lost leadership: took more than 5 s"
+expect_stopped "lost leadership" 5 "$T/pid3"
 grep -q "leadership of /cli/e3 was LOST" "$T/err3" || fail "lost leadership: no message"
-is_alive "$(cat "$T/pid3")" && fail "lost leadership: the command is still running"
 ok "deleted leader node: SIGTERM to the command, exit 6"
 exit 0

@@ -6,59 +6,29 @@ start_zk
 L="timeout -s KILL 40 $ZKCOORD lock"
 
 # 1. The lock node is deleted by someone else: LOST at once.
-$L --grace 2 /cli/lost -- sh -c "echo \$\$ >'$T/pid1'; exec sleep 60" 2>"$T/err1" &
-z=$!
-BG_PIDS="$BG_PIDS $z"
-wait_for 15 test -s "$T/pid1" || fail "holder did not start"
-node=$(holder_node /cli/lost)
-[ -n "$node" ] || fail "zkcoord queue --json shows no holder of /cli/lost"
-start=$(date +%s)
-"$ZKDEL" "$ZKC_HOSTS" "/cli/lost/$node" || fail "cannot delete /cli/lost/$node"
-wait $z
-rc=$?
+hold_then_delete /cli/lost "$T/pid1" "$T/err1" $L --grace 2 /cli/lost -- sh -c "echo \$\$ >'$T/pid1'; exec sleep 60"
 cat "$T/err1"
-[ $rc = 6 ] || fail "lost lock: exit $rc, expected 6"
-[ $(($(date +%s) - start)) -le 5 ] || fail "lost lock: took more than 5 s"
+expect_stopped "lost lock" 5 "$T/pid1"
 grep -q "LOST" "$T/err1" || fail "lost lock: no message"
-is_alive "$(cat "$T/pid1")" && fail "lost lock: the command is still running"
 ok "deleted lock node: SIGTERM to the command, exit 6"
 
 # 2. A command that ignores SIGTERM (and a child of it) is killed after --grace.
-$L --grace 1 /cli/lost2 -- sh -c "trap '' TERM; echo \$\$ >'$T/pid2'; sleep 60 & echo \$! >'$T/pid2c'; wait" \
-    2>"$T/err2" &
-z=$!
-BG_PIDS="$BG_PIDS $z"
-wait_for 15 test -s "$T/pid2c" || fail "holder 2 did not start"
-node=$(holder_node /cli/lost2)
-start=$(date +%s)
-"$ZKDEL" "$ZKC_HOSTS" "/cli/lost2/$node" || fail "cannot delete /cli/lost2/$node"
-wait $z
-rc=$?
+hold_then_delete /cli/lost2 "$T/pid2c" "$T/err2" \
+    $L --grace 1 /cli/lost2 -- sh -c "trap '' TERM; echo \$\$ >'$T/pid2'; sleep 60 & echo \$! >'$T/pid2c'; wait"
 cat "$T/err2"
-[ $rc = 6 ] || fail "grace: exit $rc, expected 6"
+expect_stopped "grace" 6 "$T/pid2"
 grep -q "SIGKILL" "$T/err2" || fail "grace: no SIGKILL message"
-[ $(($(date +%s) - start)) -le 6 ] || fail "grace: took more than 6 s"
-is_alive "$(cat "$T/pid2")" && fail "grace: the command survived"
 is_alive "$(cat "$T/pid2c")" && fail "grace: the command's child survived"
 ok "SIGTERM ignored: SIGKILL to the process group after --grace 1, exit 6"
 
 # 3. The server stops answering (paused): --kill-on-suspend stops the command
 # at SUSPENDED, before the session can have expired.
-$L --session-timeout 2000 --kill-on-suspend --grace 1 /cli/susp -- sh -c "echo \$\$ >'$T/pid3'; exec sleep 60" \
-    2>"$T/err3" &
-z3=$!
-BG_PIDS="$BG_PIDS $z3"
+spawn $L --session-timeout 2000 --kill-on-suspend --grace 1 /cli/susp -- sh -c "echo \$\$ >'$T/pid3'; exec sleep 60" \
+    2>"$T/err3"
 wait_for 15 test -s "$T/pid3" || fail "holder 3 did not start"
-start=$(date +%s)
-"$ZKENS" pause --dir "$T/zk" 1 || fail "cannot pause the server"
-wait $z3
-rc3=$?
-t3=$(($(date +%s) - start))
-"$ZKENS" resume --dir "$T/zk" 1
+pause_until_exit $SPAWNED
 cat "$T/err3"
-[ $rc3 = 6 ] || fail "--kill-on-suspend: exit $rc3, expected 6"
+expect_stopped "--kill-on-suspend" 6 "$T/pid3"
 grep -q "SUSPENDED" "$T/err3" || fail "--kill-on-suspend: no SUSPENDED message"
-[ $t3 -le 6 ] || fail "--kill-on-suspend: took $t3 s"
-is_alive "$(cat "$T/pid3")" && fail "--kill-on-suspend: the command survived"
-ok "paused server: --kill-on-suspend exits 6 after ${t3} s"
+ok "paused server: --kill-on-suspend exits 6 after ${took} s"
 exit 0

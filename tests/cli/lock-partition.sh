@@ -14,21 +14,14 @@
 . "$(dirname "$0")/common.sh"
 start_zk
 
-timeout -s KILL 20 "$ZKCOORD" --session-timeout 2000 lock --grace 1 /cli/part -- \
-    sh -c "echo \$\$ >'$T/pid'; exec sleep 60" 2>"$T/err" &
-z=$!
-BG_PIDS="$BG_PIDS $z"
+spawn timeout -s KILL 20 "$ZKCOORD" --session-timeout 2000 lock --grace 1 /cli/part -- \
+    sh -c "echo \$\$ >'$T/pid'; exec sleep 60" 2>"$T/err"
 wait_for 15 test -s "$T/pid" || fail "holder did not start"
-start=$(date +%s)
-"$ZKENS" pause --dir "$T/zk" 1 || fail "cannot pause the server"
-wait $z
-rc=$?
-t=$(($(date +%s) - start))
-"$ZKENS" resume --dir "$T/zk" 1
+pause_until_exit $SPAWNED
 cat "$T/err"
 wait_for 5 sh -c "! kill -0 $(cat "$T/pid") 2>/dev/null" || fail "the command survived"
 [ $rc = 6 ] || fail "exit $rc, expected 6"
 grep -q "was LOST while the command ran" "$T/err" || fail "the library did not report LOST (zkcoord's watchdog did)"
-[ $t -le 6 ] || fail "LOST took $t s with a 2 s session timeout"
-ok "paused server: LOST reported, command stopped, exit 6 after $t s"
+[ $took -le 6 ] || fail "LOST took $took s with a 2 s session timeout"
+ok "paused server: LOST reported, command stopped, exit 6 after $took s"
 exit 0

@@ -21,9 +21,8 @@ run 0 $L /cli/l1 true # the lock was released each time
 ok "exit status, 128+signal, 127 and ZKC_FENCING_TOKEN/ZKC_LOCK_PATH pass through"
 
 # exclusion: a holder, a try-once contender (busy: 3) and a waiting one
-$L /cli/l2 -- sh -c "echo \$ZKC_FENCING_TOKEN >'$T/t1'; sleep 1.5; touch '$T/done1'" &
-h1=$!
-BG_PIDS="$BG_PIDS $h1"
+spawn $L /cli/l2 -- sh -c "echo \$ZKC_FENCING_TOKEN >'$T/t1'; sleep 1.5; touch '$T/done1'"
+h1=$SPAWNED
 wait_for 15 test -s "$T/t1" || fail "first holder did not start"
 run 3 $L --timeout 0 /cli/l2 -- sh -c "touch '$T/ran'"
 [ ! -e "$T/ran" ] || fail "busy lock ran the command"
@@ -43,9 +42,7 @@ t1=$(cat "$T/t1") t2=$(cat "$T/t2") t3=$(cat "$T/t3")
 ok "second holder: --timeout 0 exits 3, --timeout 5 waits; tokens increase ($t0 $t1 $t2 $t3)"
 
 # a waiter that times out
-$L /cli/l3 -- sh -c "touch '$T/h3'; sleep 3" &
-h3=$!
-BG_PIDS="$BG_PIDS $h3"
+spawn $L /cli/l3 -- sh -c "touch '$T/h3'; sleep 3"
 wait_for 15 test -e "$T/h3" || fail "holder of /cli/l3 did not start"
 start=$(date +%s)
 run 3 $L --timeout 0.5 /cli/l3 -- true
@@ -54,8 +51,7 @@ grep -q "not acquired within 0.5 s" "$T/err" || fail "timeout message"
 ok "--timeout 0.5 on a held lock exits 3"
 
 # read/write lock: readers share, a writer is excluded
-$L --read /cli/rw -- sh -c "touch '$T/r1'; sleep 3" &
-BG_PIDS="$BG_PIDS $!"
+spawn $L --read /cli/rw -- sh -c "touch '$T/r1'; sleep 3"
 wait_for 15 test -e "$T/r1" || fail "reader did not start"
 run 0 $L --read --timeout 0 /cli/rw -- true
 run 3 $L --write --timeout 0 /cli/rw -- true
@@ -63,9 +59,8 @@ run 3 $L --timeout 0 /cli/l3 -- true # still held by the sleeper above
 ok "--read shares, --write is excluded"
 
 # signals sent to zkcoord reach the command; the lock is released
-$L /cli/l4 -- sh -c "echo \$\$ >'$T/pid4'; exec sleep 30" &
-z=$!
-BG_PIDS="$BG_PIDS $z"
+spawn $L /cli/l4 -- sh -c "echo \$\$ >'$T/pid4'; exec sleep 30"
+z=$SPAWNED
 wait_for 15 test -s "$T/pid4" || fail "holder of /cli/l4 did not start"
 kill -TERM $z
 wait $z
@@ -76,8 +71,7 @@ run 0 $L --timeout 0 /cli/l4 -- true
 ok "SIGTERM is forwarded (exit 143) and the lock released"
 
 # ^C while waiting for the lock: no node left behind
-$L /cli/l5 -- sh -c "touch '$T/h5'; sleep 3" &
-BG_PIDS="$BG_PIDS $!"
+spawn $L /cli/l5 -- sh -c "touch '$T/h5'; sleep 3"
 wait_for 15 test -e "$T/h5" || fail "holder of /cli/l5 did not start"
 $L /cli/l5 -- true &
 w=$!

@@ -26,9 +26,8 @@ DEADLINE=20 # seconds for a view to show a change (a watch fires in milliseconds
 bg_lock() {
     name=$1
     shift
-    timeout -s KILL 120 "$ZKCOORD" lock "$@" -- sleep 1000 >"$T/$name.out" 2>&1 &
-    echo $! >"$T/$name.pid"
-    BG_PIDS="$BG_PIDS $!"
+    spawn timeout -s KILL 120 "$ZKCOORD" lock "$@" -- sleep 1000 >"$T/$name.out" 2>&1
+    echo $SPAWNED >"$T/$name.pid"
 }
 stop_bg() {
     p=$(cat "$T/$1.pid")
@@ -108,9 +107,8 @@ pane_wait s 'reserved +3$' "stock view: reserved"
 run 0 $C stock confirm /shop o1
 pane_wait s 'sold +3$' "stock view: sold"
 # A request that waits for restock stays queued: the queue length shows it.
-timeout -s KILL 120 "$ZKCOORD" stock reserve /shop --id o2 --wait --timeout 60 a:100 >"$T/o2.out" 2>&1 &
-o2=$!
-BG_PIDS="$BG_PIDS $o2"
+spawn timeout -s KILL 120 "$ZKCOORD" stock reserve /shop --id o2 --wait --timeout 60 a:100 >"$T/o2.out" 2>&1
+o2=$SPAWNED
 pane_wait s 'queue length +1$' "stock view: a waiting request"
 kill -TERM $o2 2>/dev/null
 wait $o2 2>/dev/null
@@ -131,9 +129,8 @@ file_wait() { # FILE REGEX WHAT
 start_bg_view() { # NAME ARGS...: output to $T/NAME.log
     name=$1
     shift
-    timeout -s KILL 120 "$ZKCOORD" "$@" >"$T/$name.log" 2>"$T/$name.err" &
-    echo $! >"$T/$name.pid"
-    BG_PIDS="$BG_PIDS $!"
+    spawn timeout -s KILL 120 "$ZKCOORD" "$@" >"$T/$name.log" 2>"$T/$name.err"
+    echo $SPAWNED >"$T/$name.pid"
 }
 stop_view() { # NAME: SIGTERM; fails unless it exits 0 (in this shell: wait needs its parent)
     p=$(cat "$T/$1.pid")
