@@ -245,8 +245,10 @@ static void next_child(cleanup_op *co)
 static void delete_done(zkc__req *r)
 {
     cleanup_op *co = r->ctx;
-    if (r->rc == ZR_OK)
+    if (r->rc == ZR_OK) {
         co->rep.empty_parents++;
+        zkc__pathcache_forget(r->c, r->path, strlen(r->path)); /* a walk must not start below it */
+    }
     next_child(co);
 }
 

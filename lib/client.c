@@ -75,6 +75,7 @@ static void client_free(zkc_client *c)
     zkc__opwatch_client_freed(c);
     zkc__singletons_free(c);
     zkc__watches_free_all(c);
+    zkc__pathcache_free(c);
     free(c->hosts);
     free(c->auth_scheme);
     free(c->auth_cred);

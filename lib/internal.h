@@ -25,6 +25,7 @@
 #include "util.h"
 #include "list.h"
 #include "path.h"
+#include "pathcache.h"
 #include "loop.h"
 #include "op.h"
 #include "watch.h"
@@ -127,6 +128,7 @@ struct zkc_client {
     int destroyed;               /* zkc_client_destroy has run */
     zkc__list objects;           /* object.c, engine: live recipe objects, for shutdown */
     zkc__list singletons;        /* object.c: per-client recipe state (zkc__singleton) */
+    struct zkc__pathcache *known; /* pathcache.c, engine: paths known to exist (NULL until the first) */
 };
 
 #endif

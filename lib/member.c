@@ -5,8 +5,9 @@
  * this file never decides).
  *
  * One attempt, all on the engine thread:
- *   create "<dir>/_c_<uuid>-<tag>" EPHEMERAL_SEQUENTIAL (parents as containers
- *   on NONODE), holding the owner's data (an election's participant id) or
+ *   create "<dir>/_c_<uuid>-<tag>" EPHEMERAL_SEQUENTIAL (on NONODE, the missing
+ *   parents as containers, from below the deepest this client saw exist:
+ *   pathcache.c), holding the owner's data (an election's participant id) or
  *   "zkcoord <host> <pid>"
  *     -> no answer (connection loss, operation timeout: zkc__zrc_indeterminate):
  *        sync, list, find our uuid (owned by this session), else create again;
@@ -97,57 +98,91 @@ static void drop_pred(zkc__qm *m)
 
 /* ---------------------------------------------------------------- parents */
 
+/* Make the missing directories of m->dir, after our create found it missing:
+ * start below the deepest ancestor this client has seen (pathcache.c), or at
+ * m->dir itself when it has seen none; on NONODE go up a level, on OK or
+ * NODEEXISTS come down one, until m->dir is made. A new path whose parents
+ * mostly exist costs the creates it must, not one per level from the root.
+ * The cache is only where to start: a NONODE forgets what it wrongly claimed. */
 typedef struct parent_walk {
     zkc__qm *m;
     uint64_t epoch;
     char *target;
-    size_t pos, prev;
-    int tries;
+    size_t cur; /* length of the prefix being created */
+    int tries;  /* creates sent again after no answer */
+    int ups;    /* levels gone up on NONODE */
 } parent_walk;
 
-static void parent_step(parent_walk *pw);
+static void parent_send(parent_walk *pw);
+
+/* The length of the parent of the prefix of length len (0: top level). */
+static size_t up_of(const char *t, size_t len)
+{
+    while (len > 0 && t[--len] != '/')
+        ;
+    return len;
+}
+
+static int depth(const char *t)
+{
+    int d = 0;
+    for (; *t; t++)
+        d += *t == '/';
+    return d;
+}
 
 static void parent_done(zkc__req *r)
 {
     parent_walk *pw = r->ctx;
     zkc__qm *m = pw->m;
+    const char *t = pw->target;
+    size_t n = strlen(t);
     if (pw->epoch != m->epoch) {
         free(pw->target);
         free(pw);
     } else if (zkc__zrc_indeterminate(r->rc) && ++pw->tries < 10) {
         /* Creating a parent again is harmless: NODEEXISTS counts as done. */
-        pw->pos = pw->prev;
-        parent_step(pw);
-    } else if (r->rc != ZR_OK && r->rc != ZR_NODEEXISTS) {
+        parent_send(pw);
+    } else if (r->rc == ZR_OK || r->rc == ZR_NODEEXISTS) {
+        zkc__pathcache_add(m->c, t, pw->cur);
+        if (pw->cur >= n) {
+            free(pw->target);
+            free(pw);
+            do_create(m);
+        } else {
+            const char *slash = strchr(t + pw->cur + 1, '/');
+            pw->cur = slash ? (size_t)(slash - t) : n;
+            parent_send(pw);
+        }
+    } else if (r->rc == ZR_NONODE && up_of(t, pw->cur) > 0 && ++pw->ups <= 2 * depth(t)) {
+        /* Bounded: only parents deleted as fast as we make them go on past
+         * twice the depth. A top-level node found missing its parent: the
+         * chroot is missing, which no walk makes. */
+        pw->cur = up_of(t, pw->cur);
+        zkc__pathcache_forget(m->c, t, pw->cur);
+        parent_send(pw);
+    } else {
         free(pw->target);
         free(pw);
         fail_rc(m, r->rc, "creating parent nodes");
-    } else {
-        parent_step(pw);
     }
     m->ops->unref(m);
 }
 
-static void parent_step(parent_walk *pw)
+static void parent_send(parent_walk *pw)
 {
     zkc__qm *m = pw->m;
-    const char *t = pw->target;
-    size_t n = strlen(t);
-    if (pw->pos >= n) {
+    char *prefix = strndup(pw->target, pw->cur);
+    if (!prefix) {
         free(pw->target);
         free(pw);
-        do_create(m);
+        failed(m, ZKC_ENOMEM, "out of memory");
         return;
     }
-    const char *slash = strchr(t + pw->pos + 1, '/');
-    size_t end = slash ? (size_t)(slash - t) : n;
-    char *prefix = strndup(t, end);
-    pw->prev = pw->pos;
-    pw->pos = end;
     m->ops->ref(m);
     /* Containers, as Curator does: the server reaps them once empty, so queue
      * paths used once (per order, say) do not pile up. */
-    int last = end == n;
+    int last = pw->cur == strlen(pw->target);
     zkc__create(m->c, prefix, last ? m->dir_data : NULL, last ? m->dir_len : 0, ZC_CONTAINER, parent_done, pw);
     free(prefix);
 }
@@ -162,7 +197,16 @@ static void create_parents(zkc__qm *m)
     }
     pw->m = m;
     pw->epoch = m->epoch;
-    parent_step(pw);
+    size_t n = strlen(pw->target);
+    zkc__pathcache_forget(m->c, pw->target, n);
+    size_t known = zkc__pathcache_deepest(m->c, pw->target, n);
+    if (known) {
+        const char *slash = strchr(pw->target + known + 1, '/');
+        pw->cur = slash ? (size_t)(slash - pw->target) : n;
+    } else {
+        pw->cur = n;
+    }
+    parent_send(pw);
 }
 
 /* ---------------------------------------------------------------- own node */
@@ -225,6 +269,9 @@ static void have_node(zkc__qm *m, const char *path, const zkc__stat *st, uint64_
     m->node_name = slash ? slash + 1 : m->node;
     m->czxid = st ? st->czxid : 0;
     m->node_gen = gen;
+    /* Our node exists, so do the queue node and its ancestors: where a walk
+     * for a new path below them starts (create_parents). */
+    zkc__pathcache_add_tree(m->c, m->dir);
     m->phase = ZKC__QM_IN;
     if (!m->no_own_watch)
         watch_own(m);

@@ -566,6 +566,14 @@ static void mkpath_send(mkpath *m)
     zkc__create(m->c, m->stack[m->n - 1], NULL, 0, 0, mkpath_reply, m);
 }
 
+/* The length of the parent of path's first len bytes (0: top level). */
+static size_t up_len(const char *path, size_t len)
+{
+    while (len > 0 && path[--len] != '/')
+        ;
+    return len;
+}
+
 static void mkpath_reply(zkc__req *r)
 {
     mkpath *m = r->ctx;
@@ -578,11 +586,23 @@ static void mkpath_reply(zkc__req *r)
         char parent[ZKC__PATH_MAX + 1];
         zkc__path_parent(m->stack[m->n - 1], parent, sizeof parent);
         if (strcmp(parent, "/") != 0) {
-            if (!(m->stack[m->n] = strdup(parent))) {
-                mkpath_end(m, ZR_APIERROR);
-                return;
+            /* The parent is missing: push it, and every ancestor below the
+             * deepest this client saw exist (pathcache.c), so the next create
+             * is the highest one likely missing; having seen none, go up one
+             * level at a time. */
+            size_t len = strlen(parent);
+            zkc__pathcache_forget(m->c, parent, len);
+            size_t known = zkc__pathcache_deepest(m->c, parent, len);
+            if (!known)
+                known = up_len(parent, len);
+            while (len > known && m->n < m->cap) {
+                if (!(m->stack[m->n] = strndup(parent, len))) {
+                    mkpath_end(m, ZR_APIERROR);
+                    return;
+                }
+                m->n++;
+                len = up_len(parent, len);
             }
-            m->n++;
             mkpath_send(m);
             return;
         }
@@ -590,6 +610,13 @@ static void mkpath_reply(zkc__req *r)
     if (rc != ZR_OK && rc != ZR_NODEEXISTS) {
         mkpath_end(m, rc);
         return;
+    }
+    if (m->n > 1) {
+        zkc__pathcache_add(m->c, m->stack[m->n - 1], strlen(m->stack[m->n - 1]));
+    } else {
+        char parent[ZKC__PATH_MAX + 1];
+        zkc__path_parent(m->stack[0], parent, sizeof parent);
+        zkc__pathcache_add_tree(m->c, parent);
     }
     free(m->stack[--m->n]);
     if (m->n == 0)

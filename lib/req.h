@@ -124,7 +124,8 @@ void zkc__sync_get(zkc_client *c, const char *path, zkc__req_done done, void *ct
 void zkc__fence_get(zkc_client *c, const char *path, zkc__req_done done, void *ctx);
 /* Engine: create `path` and whichever of its parents are missing, as
  * persistent nodes, deepest first, so a path whose parents exist costs one
- * create. A create with no answer is sent again (a persistent parent is safe
+ * create; when the parent is missing, making parents starts below the deepest
+ * ancestor the client saw exist (pathcache.c), else one level up. A create with no answer is sent again (a persistent parent is safe
  * to repeat: NODEEXISTS counts as done), up to 10 times. done(arg, rc) runs
  * once on the engine with ZR_OK, the ZR_* that stopped it, or ZR_APIERROR when
  * out of memory. The one mkpath of the library. */

@@ -1402,6 +1402,92 @@ START_TEST(t_guarded_inventory)
 }
 END_TEST
 
+/* ------------------------------------------------------------ parents */
+
+typedef struct acq_cost {
+    uint64_t requests, creates;
+} acq_cost;
+
+/* What one first acquire (and its release) of `path` on c costs in requests. */
+static acq_cost acquire_cost(zkc_client *c, const char *path)
+{
+    zkc_stats s0, s1;
+    zkc_lock *l = mklock(c, path);
+    zkc_client_stats(c, &s0);
+    ck_assert_msg(zkc_lock_acquire(l, tu_ms(10000), NULL) == 0, "acquire %s: %s", path, zkc_errmsg());
+    zkc_client_stats(c, &s1);
+    ck_assert_int_eq(zkc_lock_release(l), 0);
+    zkc_lock_destroy(l);
+    acq_cost k = {s1.requests_total - s0.requests_total,
+                  s1.requests[ZKC_REQ_CREATE] - s0.requests[ZKC_REQ_CREATE]};
+    return k;
+}
+
+/* One client, many new lock paths below a common directory: once a path
+ * below it was acquired, a new one costs the creates it must (the node, and
+ * the missing directories below the known one) plus one create that finds its
+ * directory missing, not a create per level from the root. Parents deleted
+ * behind the client's back are made again. ZKCT_PARENTS_N sets how many paths
+ * (default 100); the figures are printed. */
+START_TEST(t_first_acquire_parents)
+{
+    char root[128], path[256];
+    tu_unique_path(root, sizeof root, "parents");
+    const char *e = getenv("ZKCT_PARENTS_N");
+    int n = e ? atoi(e) : 100;
+    if (n < 2)
+        n = 2;
+    zkc_client *c = tu_client(tu_hosts());
+    uint64_t req = 0, cre = 0, req_max = 0, cre_max = 0;
+    acq_cost first = {0, 0};
+    long long t0 = tu_now_ms();
+    for (int i = 0; i < n; i++) {
+        snprintf(path, sizeof path, "%s/shop/sku/%d/lock", root, i);
+        acq_cost k = acquire_cost(c, path);
+        if (i == 0) {
+            first = k;
+            continue;
+        }
+        req += k.requests;
+        cre += k.creates;
+        req_max = k.requests > req_max ? k.requests : req_max;
+        cre_max = k.creates > cre_max ? k.creates : cre_max;
+    }
+    printf("first acquire of %d new paths %s/shop/sku/<i>/lock: first %llu requests (%llu creates); "
+           "then %.2f requests (%.2f creates) each, at most %llu (%llu); %lld ms\n",
+           n, root, (unsigned long long)first.requests, (unsigned long long)first.creates,
+           (double)req / (n - 1), (double)cre / (n - 1), (unsigned long long)req_max, (unsigned long long)cre_max,
+           tu_now_ms() - t0);
+    fflush(stdout);
+    /* The node found missing its directory, <i>, <i>/lock, the node: 4. */
+    ck_assert_msg(cre_max <= 4, "a new path below a known directory cost %llu creates", (unsigned long long)cre_max);
+
+    /* A directory that exists costs one create. */
+    tu_raw *raw = tu_raw_open(tu_hosts(), tu_ms(TU_SESSION_MS));
+    snprintf(path, sizeof path, "%s/shop/made/lock", root);
+    tu_raw_mkdirs(raw, path);
+    acq_cost k = acquire_cost(c, path);
+    ck_assert_msg(k.creates == 1, "an existing directory cost %llu creates", (unsigned long long)k.creates);
+
+    /* Known directories deleted behind the client's back: made again. */
+    snprintf(path, sizeof path, "%s/shop", root);
+    tu_raw_rmr(raw, path);
+    snprintf(path, sizeof path, "%s/shop/sku/1/lock", root);
+    k = acquire_cost(c, path);
+    ck_assert_int_ge(k.creates, 5);
+    ck_assert_int_eq(zoo_exists(tu_raw_zh(raw), path, 0, NULL), ZOK);
+    snprintf(path, sizeof path, "%s/shop", root);
+    tu_raw_rmr(raw, path);
+    snprintf(path, sizeof path, "%s/shop/sku/%d/lock", root, n + 1);
+    k = acquire_cost(c, path);
+    ck_assert_int_ge(k.creates, 5);
+    ck_assert_int_eq(zoo_exists(tu_raw_zh(raw), path, 0, NULL), ZOK);
+    tu_raw_rmr(raw, root);
+    tu_raw_close(raw);
+    zkc_client_destroy(c);
+}
+END_TEST
+
 /* One test case per test, so CK_RUN_CASE=<name> runs one of them. */
 #define CASE(s, fn) TU_CASE(s, fn, 90 * tu_scale())
 
@@ -1427,6 +1513,7 @@ static Suite *lock_suite(void)
     CASE(s, t_lost_when_node_deleted);
     CASE(s, t_guarded_writes);
     CASE(s, t_guarded_inventory);
+    CASE(s, t_first_acquire_parents);
     return s;
 }
 

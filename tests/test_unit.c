@@ -1,12 +1,14 @@
 /* Unit tests that need no ZooKeeper: path validation (through the public API,
  * which validates before it connects), the error table, and the queue-member
  * name parsing and serial-number order of lib/seqname.c (a private pure
- * module, compiled into this program). */
+ * module, compiled into this program), and the known-paths hint of
+ * lib/pathcache.c on a bare client struct. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 #include "testutil.h"
 
+#include "internal.h"
 #include "list.h"
 #include "seqname.h"
 
@@ -331,6 +333,60 @@ static int list_values(const zkc__list *l, int *out, int max)
     return n;
 }
 
+/* ------------------------------------------------------------ pathcache */
+
+static size_t deepest(zkc_client *c, const char *p)
+{
+    return zkc__pathcache_deepest(c, p, strlen(p));
+}
+
+START_TEST(t_pathcache_deepest_and_forget)
+{
+    zkc_client *c = calloc(1, sizeof *c);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_int_eq(deepest(c, "/a/b/c"), 0); /* nothing yet (no table either) */
+    zkc__pathcache_add_tree(c, "/a/b");
+    ck_assert_int_eq(deepest(c, "/a/b/c/d"), strlen("/a/b"));
+    ck_assert_int_eq(deepest(c, "/a/b"), strlen("/a")); /* proper ancestors only */
+    ck_assert_int_eq(deepest(c, "/a/bb/c"), strlen("/a")); /* "/a/b" is not a prefix of "/a/bb" as a path */
+    ck_assert_int_eq(deepest(c, "/x/y"), 0);
+    ck_assert_int_eq(zkc__pathcache_deepest(c, "/a/b/c", strlen("/a/b")), strlen("/a")); /* len bounds the path */
+    zkc__pathcache_forget(c, "/a/b", strlen("/a/b"));
+    ck_assert_int_eq(deepest(c, "/a/b/c/d"), strlen("/a"));
+    zkc__pathcache_forget(c, "/a/b/zzz", 4); /* "/a/b" again: forgetting twice is harmless */
+    zkc__pathcache_forget(c, "/a", 2);
+    ck_assert_int_eq(deepest(c, "/a/b/c/d"), 0);
+    zkc__pathcache_add(c, "/", 1); /* the root is never remembered: it always exists */
+    ck_assert_int_eq(deepest(c, "/a"), 0);
+    zkc__pathcache_free(c);
+    ck_assert_ptr_null(c->known);
+    free(c);
+}
+END_TEST
+
+/* Bounded: the least recently confirmed path goes first, and confirming a
+ * deep path keeps its shared ancestors. */
+START_TEST(t_pathcache_evicts_least_recent)
+{
+    zkc_client *c = calloc(1, sizeof *c);
+    ck_assert_ptr_nonnull(c);
+    char p[64];
+    zkc__pathcache_add_tree(c, "/old/dir");
+    zkc__pathcache_add_tree(c, "/shop/sku");
+    for (int i = 0; i < 3 * ZKC__PATHCACHE_MAX; i++) {
+        snprintf(p, sizeof p, "/shop/sku/%d/lock", i);
+        zkc__pathcache_add_tree(c, p);
+    }
+    ck_assert_int_eq(deepest(c, "/shop/sku/new/lock"), strlen("/shop/sku"));
+    ck_assert_int_eq(deepest(c, "/old/dir/x"), 0); /* evicted */
+    snprintf(p, sizeof p, "/shop/sku/%d/lock/x", 3 * ZKC__PATHCACHE_MAX - 1);
+    ck_assert_int_eq(deepest(c, p), strlen(p) - 2); /* the newest kept */
+    ck_assert_int_eq(deepest(c, "/shop/sku/0/lock/x"), strlen("/shop/sku")); /* the oldest gone */
+    zkc__pathcache_free(c);
+    free(c);
+}
+END_TEST
+
 START_TEST(t_list_order_and_remove)
 {
     zkc__list l;
@@ -420,6 +476,10 @@ static Suite *unit_suite(void)
     tc = tcase_create("list");
     tcase_add_test(tc, t_list_order_and_remove);
     tcase_add_test(tc, t_list_take_and_foreach);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("pathcache");
+    tcase_add_test(tc, t_pathcache_deepest_and_forget);
+    tcase_add_test(tc, t_pathcache_evicts_least_recent);
     suite_add_tcase(s, tc);
     return s;
 }
