@@ -1412,7 +1412,7 @@ typedef struct acq_cost {
 static acq_cost acquire_cost(zkc_client *c, const char *path)
 {
     zkc_stats s0, s1;
-    zkc_lock *l = mklock(c, path);
+    zkc_lock *l = tu_lock(c, path);
     zkc_client_stats(c, &s0);
     ck_assert_msg(zkc_lock_acquire(l, tu_ms(10000), NULL) == 0, "acquire %s: %s", path, zkc_errmsg());
     zkc_client_stats(c, &s1);
