@@ -743,7 +743,10 @@ typedef struct zkc_counter_result {
 
 typedef void (*zkc_counter_cb)(zkc_counter *ctr, int status, const zkc_counter_result *r, void *ud);
 
-/* opts may be NULL (defaults). The node is created on first write if missing. */
+/* opts may be NULL (defaults). The node is created on first write if missing.
+ * Objects of one client on one path share its state (queue, cache), which must
+ * agree on format and initial value (else ZKC_ECONFIG); that state is freed
+ * once no object is open on the path and no update of it is in flight. */
 ZKC_EXTERN int zkc_counter_create(zkc_client *c, const char *path, const zkc_counter_options *opts,
                                   zkc_counter **out);
 ZKC_EXTERN void zkc_counter_destroy(zkc_counter *ctr);

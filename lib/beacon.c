@@ -13,7 +13,9 @@
  * write. Best effort and timing only: if the beacon cannot be created (ACL, an
  * ephemeral record node) nothing else changes, and exactness never depends on
  * it. A beacon lives while its batch waits, and with its session at worst; a
- * delete that got no answer goes to the janitor.
+ * delete that got no answer goes to the janitor. The owner's optional
+ * hold/drop keep it alive while a request of the beacon is out or its timer
+ * is armed, so a beacon still up is lowered before its owner may go.
  */
 #include "beacon.h"
 #include "janitor.h"
@@ -25,6 +27,34 @@
 enum { BEACON_NONE = 0, BEACON_CREATING, BEACON_UP };
 #define BEACON_PREFIX "zkc-waiting-"
 
+static void hold(zkc__beacon *b)
+{
+    if (b->hold)
+        b->hold(b);
+}
+
+static void drop(zkc__beacon *b)
+{
+    if (b->drop)
+        b->drop(b); /* may free b: the last thing done with it */
+}
+
+static void timer_arm(zkc__beacon *b, int64_t due)
+{
+    if (b->timer.index < 0)
+        hold(b);
+    zkc__timer_arm(b->c, &b->timer, due);
+}
+
+/* Returns 1 when it was armed: the caller then owes drop(b), last. */
+static int timer_disarm(zkc__beacon *b)
+{
+    if (b->timer.index < 0)
+        return 0;
+    zkc__timer_disarm(b->c, &b->timer);
+    return 1;
+}
+
 static void beacon_deleted(zkc__req *r)
 {
     zkc__beacon *b = r->ctx;
@@ -34,6 +64,7 @@ static void beacon_deleted(zkc__req *r)
      * so the janitor deletes it once a server answers. */
     if ((zkc__zrc_indeterminate(r->rc) || r->rc == ZR_NOTSENT) && !b->c->closing)
         zkc__janitor_delete(b->c, r->path);
+    drop(b);
 }
 
 static char *beacon_path(zkc__beacon *b)
@@ -45,17 +76,22 @@ static char *beacon_path(zkc__beacon *b)
     return p;
 }
 
+/* The caller holds b (the timer's hold is given back after the delete took one). */
 static void beacon_lower(zkc__beacon *b)
 {
     b->want = 0;
-    zkc__timer_disarm(b->c, &b->timer);
-    if (b->state != BEACON_UP)
-        return; /* none, or its create is out: beacon_created lowers it */
-    b->state = BEACON_NONE;
-    char *p = beacon_path(b);
-    if (p && !b->c->closing)
-        zkc__delete(b->c, p, -1, beacon_deleted, b);
-    free(p);
+    int armed = timer_disarm(b);
+    if (b->state == BEACON_UP) { /* else none, or its create is out: beacon_created lowers it */
+        b->state = BEACON_NONE;
+        char *p = beacon_path(b);
+        if (p && !b->c->closing) {
+            hold(b);
+            zkc__delete(b->c, p, -1, beacon_deleted, b);
+        }
+        free(p);
+    }
+    if (armed)
+        drop(b);
 }
 
 static void beacon_created(zkc__req *r)
@@ -71,6 +107,7 @@ static void beacon_created(zkc__req *r)
     } else if (r->rc == ZR_NOAUTH || r->rc == ZR_NOCHILDRENFOREPHEMERALS) {
         b->broken = 1;
     }
+    drop(b);
 }
 
 /* A batch is decided. One that won at its first try met no contention: the
@@ -87,14 +124,16 @@ void zkc__beacon_settle(zkc__beacon *b, int lost)
         return;
     }
     int64_t linger = b->rtt_ms * 10 > 50 ? b->rtt_ms * 10 : 50;
-    zkc__timer_arm(b->c, &b->timer, zkc__now_ms() + linger);
+    timer_arm(b, zkc__now_ms() + linger);
 }
 
 static void beacon_timer_fire(zkc__timer *tm)
 {
     zkc__beacon *b = ZKC__CONTAINER_OF(tm, zkc__beacon, timer);
+    /* The loop disarmed it: its hold is ours to give back, after the lowering. */
     if (!b->busy(b))
         beacon_lower(b); /* else the running batch settles it */
+    drop(b);
 }
 
 void zkc__beacon_init(zkc__beacon *b, zkc_client *c, const char *path, int (*busy)(zkc__beacon *))
@@ -106,16 +145,19 @@ void zkc__beacon_init(zkc__beacon *b, zkc_client *c, const char *path, int (*bus
     zkc__timer_init(&b->timer, beacon_timer_fire);
 }
 
+/* The caller holds b (a batch of its owner is running). */
 void zkc__beacon_raise(zkc__beacon *b, int missing)
 {
     b->want = 1;
-    zkc__timer_disarm(b->c, &b->timer);
+    if (timer_disarm(b))
+        drop(b);
     if (b->state != BEACON_NONE || b->broken || missing || b->c->closing)
         return;
     char *p = beacon_path(b);
     if (!p)
         return;
     b->state = BEACON_CREATING;
+    hold(b);
     zkc__create(b->c, p, NULL, 0, ZC_EPHEMERAL, beacon_created, b);
     free(p);
 }
@@ -124,14 +166,15 @@ static void scan_done(zkc__req *r)
 {
     zkc__beacon *b = r->ctx;
     b->scanning = 0;
-    if (r->rc != ZR_OK)
-        return;
-    int others = 0;
-    for (int i = 0; i < r->nchildren; i++)
-        if (strncmp(r->children[i], BEACON_PREFIX, sizeof BEACON_PREFIX - 1) == 0 &&
-            strcmp(r->children[i] + sizeof BEACON_PREFIX - 1, b->c->uuid) != 0)
-            others++;
-    b->others_waiting = others > 0;
+    if (r->rc == ZR_OK) {
+        int others = 0;
+        for (int i = 0; i < r->nchildren; i++)
+            if (strncmp(r->children[i], BEACON_PREFIX, sizeof BEACON_PREFIX - 1) == 0 &&
+                strcmp(r->children[i] + sizeof BEACON_PREFIX - 1, b->c->uuid) != 0)
+                others++;
+        b->others_waiting = others > 0;
+    }
+    drop(b);
 }
 
 /* The stat says whether the children changed; only then do we look (a record
@@ -148,6 +191,7 @@ void zkc__beacon_observe(zkc__beacon *b, const zkc__stat *st)
         return;
     b->seen_cversion = st->cversion;
     b->scanning = 1;
+    hold(b);
     zkc__children(b->c, b->path, NULL, scan_done, b);
 }
 

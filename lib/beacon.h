@@ -14,6 +14,10 @@ struct zkc__beacon {
     const char *path;        /* the record's node: the beacon is its child */
     /* Whether the owner has a batch running (it settles the beacon itself). */
     int (*busy)(zkc__beacon *b);
+    /* Optional: the owner is kept alive while a request of the beacon is out
+     * or its timer is armed (hold before, drop after, on the engine). */
+    void (*hold)(zkc__beacon *b);
+    void (*drop)(zkc__beacon *b);
     zkc__timer timer;        /* lowers a beacon kept up after a contended batch */
     int state;               /* internal */
     int want;                /* a batch of ours is still losing */

@@ -136,6 +136,14 @@ static zkc__ctr_upd *queue_head(zkc__ctr_core *co)
     return n ? ZKC__CONTAINER_OF(n, zkc__ctr_upd, qnode) : NULL;
 }
 
+/* A queued update holds its core (LIFETIME): taking it out gives that back.
+ * The caller holds co too, or this may free it. */
+static void queue_remove(zkc__ctr_core *co, zkc__ctr_upd *u)
+{
+    zkc__list_remove(&u->qnode);
+    zkc__ctr_core_drop(co);
+}
+
 static void get_done(zkc__req *r)
 {
     zkc__ctr_core *co = r->ctx;
@@ -146,7 +154,7 @@ static void get_done(zkc__req *r)
      * if it queued before the read was sent: its fence must follow its start. */
     zkc__ctr_upd *u;
     while ((u = queue_head(co)) && u->type == ZKC__CTR_GET && (u->in_read || !u->a)) {
-        zkc__list_remove(&u->qnode);
+        queue_remove(co, u);
         if (err == ZKC_EBADDATA) {
             zkc__ctr_upd_finish(u, ZKC_EBADDATA, "counter %s: %s", co->path, why);
         } else if (err) {
@@ -159,6 +167,7 @@ static void get_done(zkc__req *r)
     }
     co->busy = 0;
     zkc__ctr_core_kick(co);
+    zkc__ctr_core_drop(co); /* the read's */
 }
 
 void zkc__ctr_core_kick(zkc__ctr_core *co)
@@ -177,6 +186,7 @@ void zkc__ctr_core_kick(zkc__ctr_core *co)
             g->in_read = 1;
             fresh |= g->a != 0;
         }
+        zkc__ctr_core_hold(co); /* until get_done */
         if (fresh)
             zkc__fence_get(co->c, co->path, get_done, co);
         else
@@ -189,6 +199,7 @@ void zkc__ctr_core_kick(zkc__ctr_core *co)
         return;
     }
     t->co = co;
+    zkc__ctr_core_hold(co); /* the batch's, until txn_end (lib/counter_txn.c) */
     co->fresh = 0; /* a refusal in this round must rest on a read made in it */
     int max = co->combine ? ZKC__CTR_BATCH_MAX : 1;
     while ((u = queue_head(co)) && u->type != ZKC__CTR_GET && t->nu < max) {
@@ -199,7 +210,7 @@ void zkc__ctr_core_kick(zkc__ctr_core *co)
             break; /* the repeat goes in the next batch, where it replays the first */
         if (t->nu > 0 && (u->nguards || t->u[0]->nguards))
             break; /* a guarded update goes alone: its check must not refuse others */
-        zkc__list_remove(&u->qnode);
+        queue_remove(co, u);
         t->u[t->nu++] = u;
     }
     if (t->nu > 0 && t->u[0]->nguards)
@@ -218,6 +229,7 @@ void zkc__ctr_core_kick(zkc__ctr_core *co)
 static void core_enqueue(zkc__ctr_core *co, zkc__ctr_upd *u)
 {
     zkc__opwatch_state(&u->op, co->busy ? "queued behind the counter's current batch" : "queued");
+    zkc__ctr_core_hold(co); /* until taken out of the queue (queue_remove) */
     zkc__list_push_back(&co->queue, &u->qnode);
     zkc__ctr_core_kick(co);
 }
@@ -227,48 +239,167 @@ static int core_busy(zkc__beacon *b)
     return ZKC__CONTAINER_OF(b, zkc__ctr_core, beacon)->busy;
 }
 
+static void beacon_hold(zkc__beacon *b)
+{
+    zkc__ctr_core_hold(ZKC__CONTAINER_OF(b, zkc__ctr_core, beacon));
+}
+
+static void beacon_drop(zkc__beacon *b)
+{
+    zkc__ctr_core_drop(ZKC__CONTAINER_OF(b, zkc__ctr_core, beacon));
+}
+
 /* ---------------------------------------------------------------- registry */
 
-/* A client's cores, one per path, kept for its lifetime (later objects on the
- * same path reuse the cached version). */
+/* A client's cores, one per path while held (LIFETIME), in a hash map by path
+ * with chaining: open finds its path's core in O(1), whatever number of paths
+ * the client used before. It grows at one core per bucket and shrinks at one
+ * per eight, so its size follows the live cores. */
 typedef struct registry {
     zkc__object obj;
     zkc__singleton single; /* per client, freed with it */
-    zkc__list cores;
+    zkc__ctr_core **buckets;
+    size_t nbuckets; /* a power of two */
+    size_t n;
+    int draining; /* registry_shutdown walks the buckets: no resize meanwhile */
 } registry;
+
+#define REGISTRY_MIN_BUCKETS 16
+
+static const char registry_key; /* its address names the registry among a client's singletons */
+
+static uint64_t path_hash(const char *p)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (; *p; p++) {
+        h ^= (unsigned char)*p;
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+/* Out of memory: keep the old table (longer chains, still correct). */
+static void registry_resize(registry *g, size_t nb)
+{
+    zkc__ctr_core **b = calloc(nb, sizeof *b);
+    if (!b)
+        return;
+    for (size_t i = 0; i < g->nbuckets; i++) {
+        zkc__ctr_core *co = g->buckets[i], *next;
+        for (; co; co = next) {
+            next = co->hnext;
+            size_t k = co->hash & (nb - 1);
+            co->hnext = b[k];
+            b[k] = co;
+        }
+    }
+    free(g->buckets);
+    g->buckets = b;
+    g->nbuckets = nb;
+}
+
+static zkc__ctr_core *registry_find(registry *g, const char *path)
+{
+    uint64_t h = path_hash(path);
+    for (zkc__ctr_core *co = g->buckets[h & (g->nbuckets - 1)]; co; co = co->hnext)
+        if (co->hash == h && strcmp(co->path, path) == 0)
+            return co;
+    return NULL;
+}
+
+static void registry_insert(registry *g, zkc__ctr_core *co)
+{
+    co->hash = path_hash(co->path);
+    size_t k = co->hash & (g->nbuckets - 1);
+    co->hnext = g->buckets[k];
+    g->buckets[k] = co;
+    if (++g->n > g->nbuckets)
+        registry_resize(g, g->nbuckets * 2);
+}
+
+static void registry_unlink(registry *g, zkc__ctr_core *co)
+{
+    zkc__ctr_core **pp = &g->buckets[co->hash & (g->nbuckets - 1)];
+    while (*pp && *pp != co)
+        pp = &(*pp)->hnext;
+    if (!*pp)
+        return;
+    *pp = co->hnext;
+    if (--g->n < g->nbuckets / 8 && g->nbuckets > REGISTRY_MIN_BUCKETS && !g->draining)
+        registry_resize(g, g->nbuckets / 2);
+}
+
+static void core_free(zkc__ctr_core *co)
+{
+    free(co->path);
+    free(co);
+}
+
+void zkc__ctr_core_hold(zkc__ctr_core *co)
+{
+    co->refs++;
+}
+
+void zkc__ctr_core_drop(zkc__ctr_core *co)
+{
+    if (--co->refs > 0)
+        return;
+    zkc__singleton *s = zkc__singleton_get(co->c, &registry_key);
+    if (s)
+        registry_unlink(ZKC__CONTAINER_OF(s, registry, single), co);
+    core_free(co);
+}
+
+zkc__ctr_core *zkc__ctr_core_of(zkc_counter *ctr)
+{
+    if (ctr->closed || !ctr->co)
+        return NULL;
+    zkc__ctr_core_hold(ctr->co);
+    return ctr->co;
+}
 
 static void registry_shutdown(zkc__object *o)
 {
     registry *g = ZKC__CONTAINER_OF(o, registry, obj);
-    zkc__list_node *n, *tmp;
-    ZKC__LIST_FOREACH_SAFE(n, tmp, &g->cores) {
-        zkc__ctr_core *co = ZKC__CONTAINER_OF(n, zkc__ctr_core, node);
-        zkc__ctr_upd *u;
-        while ((u = queue_head(co))) {
-            zkc__list_remove(&u->qnode);
-            zkc__ctr_upd_finish(u, ZKC_ECANCELED, "counter %s: the client is being destroyed", co->path);
+    g->draining = 1;
+    for (size_t i = 0; i < g->nbuckets; i++) {
+        zkc__ctr_core *co = g->buckets[i], *next;
+        for (; co; co = next) {
+            next = co->hnext;
+            zkc__ctr_core_hold(co); /* draining the queue must not free it under us */
+            zkc__ctr_upd *u;
+            while ((u = queue_head(co))) {
+                queue_remove(co, u);
+                zkc__ctr_upd_finish(u, ZKC_ECANCELED, "counter %s: the client is being destroyed", co->path);
+            }
+            next = co->hnext;
+            zkc__ctr_core_drop(co);
         }
     }
+    g->draining = 0;
 }
-
-static const char registry_key; /* its address names the registry among a client's singletons */
 
 static void registry_free(zkc__singleton *single)
 {
     registry *g = ZKC__CONTAINER_OF(single, registry, single);
-    zkc__list_node *n, *tmp;
-    ZKC__LIST_FOREACH_SAFE(n, tmp, &g->cores) {
-        zkc__ctr_core *co = ZKC__CONTAINER_OF(n, zkc__ctr_core, node);
-        free(co->path);
-        free(co);
+    for (size_t i = 0; i < g->nbuckets; i++) {
+        zkc__ctr_core *co = g->buckets[i], *next;
+        for (; co; co = next) {
+            next = co->hnext;
+            core_free(co);
+        }
     }
+    free(g->buckets);
     free(g);
 }
 
 static int registry_make(void *state, zkc_client *c)
 {
     registry *g = state;
-    zkc__list_init(&g->cores);
+    g->buckets = calloc(REGISTRY_MIN_BUCKETS, sizeof *g->buckets);
+    if (!g->buckets)
+        return -1;
+    g->nbuckets = REGISTRY_MIN_BUCKETS;
     g->obj.shutdown = registry_shutdown;
     zkc__object_link(c, &g->obj);
     return 0;
@@ -324,6 +455,10 @@ void zkc__ctr_upd_release(zkc__op *op)
 {
     zkc__ctr_upd *u = ZKC__CONTAINER_OF(op, zkc__ctr_upd, op);
     zkc_counter *ctr = u->ctr;
+    for (int i = 0; u->ctrs && i < u->n; i++)
+        if (u->ctrs[i])
+            ctr_unref(u->ctrs[i]);
+    free(u->ctrs);
     free(u->key);
     free(u->guards);
     free(u->cores);
@@ -346,8 +481,9 @@ void zkc__ctr_upd_init(zkc__ctr_upd *u, zkc_client *c)
 static void upd_start(zkc__op *op)
 {
     zkc__ctr_upd *u = ZKC__CONTAINER_OF(op, zkc__ctr_upd, op);
-    if (!u->co) {
-        zkc__op_finish(op, ZKC_EINVAL, "counter was destroyed");
+    /* Destroyed since the call checked it (another thread): its core may be gone. */
+    if (u->ctr->closed || !u->co) {
+        zkc__op_finish(op, ZKC_EINVAL, "counter %s was destroyed", u->ctr->path);
         return;
     }
     core_enqueue(u->co, u);
@@ -531,25 +667,23 @@ static void open_start(zkc__op *op)
         zkc__op_finish(op, ZKC_ENOMEM, "out of memory");
         return;
     }
-    zkc__list_node *n, *tmp;
-    ZKC__LIST_FOREACH_SAFE(n, tmp, &g->cores) {
-        zkc__ctr_core *co = ZKC__CONTAINER_OF(n, zkc__ctr_core, node);
-        if (strcmp(co->path, ctr->path) == 0) {
-            if (co->fmt != (int)oo->o.format || co->initial != oo->o.initial) {
-                zkc__op_finish(op, ZKC_ECONFIG,
-                               "counter %s is already open in this client with another format or initial value",
-                               ctr->path);
-                return;
-            }
-            co->users++;
-            if (oo->o.no_combine)
-                co->combine = 0;
-            ctr->co = co;
-            zkc__op_finish(op, 0, NULL);
+    zkc__ctr_core *co = registry_find(g, ctr->path);
+    if (co) {
+        if (co->fmt != (int)oo->o.format || co->initial != oo->o.initial) {
+            zkc__op_finish(op, ZKC_ECONFIG,
+                           "counter %s is already open (or still busy) in this client with another format or "
+                           "initial value",
+                           ctr->path);
             return;
         }
+        zkc__ctr_core_hold(co); /* the object's, until close_start */
+        if (oo->o.no_combine)
+            co->combine = 0;
+        ctr->co = co;
+        zkc__op_finish(op, 0, NULL);
+        return;
     }
-    zkc__ctr_core *co = calloc(1, sizeof *co);
+    co = calloc(1, sizeof *co);
     if (!co || !(co->path = strdup(ctr->path))) {
         free(co);
         zkc__op_finish(op, ZKC_ENOMEM, "out of memory");
@@ -558,12 +692,14 @@ static void open_start(zkc__op *op)
     co->c = c;
     zkc__list_init(&co->queue);
     zkc__beacon_init(&co->beacon, c, co->path, core_busy);
+    co->beacon.hold = beacon_hold;
+    co->beacon.drop = beacon_drop;
     co->fmt = (int)oo->o.format;
     co->initial = oo->o.initial;
     co->max_attempts = oo->o.max_attempts > 0 ? oo->o.max_attempts : 64;
     co->combine = !oo->o.no_combine;
-    co->users = 1;
-    zkc__list_push_front(&g->cores, &co->node);
+    co->refs = 1; /* the object's, until close_start */
+    registry_insert(g, co);
     ctr->co = co;
     zkc__op_finish(op, 0, NULL);
 }
@@ -625,14 +761,21 @@ int zkc_counter_create(zkc_client *c, const char *path, const zkc_counter_option
     return 0;
 }
 
+/* Engine: give back the object's core reference (LIFETIME); its updates
+ * still queued or in flight hold the core themselves. */
+static void ctr_close(zkc_counter *ctr)
+{
+    if (ctr->closed)
+        return;
+    ctr->closed = 1;
+    if (ctr->co)
+        zkc__ctr_core_drop(ctr->co);
+}
+
 static void close_start(zkc__op *op)
 {
     open_op *oo = ZKC__CONTAINER_OF(op, open_op, op);
-    zkc__ctr_core *co = oo->ctr->co;
-    /* Cores stay for the client's lifetime (one per path): later objects on the
-     * same path reuse the cached version. */
-    if (co)
-        co->users--;
+    ctr_close(oo->ctr);
     zkc__op_finish(op, 0, NULL);
 }
 
@@ -642,7 +785,11 @@ void zkc_counter_destroy(zkc_counter *ctr)
         return;
     if (__atomic_exchange_n(&ctr->api_destroyed, 1, __ATOMIC_ACQ_REL))
         return;
-    if (!__atomic_load_n(&ctr->c->api_closing, __ATOMIC_ACQUIRE) && !zkc__on_engine(ctr->c)) {
+    /* Once the client is closing, its cores go with it (registry_free). */
+    int closing = __atomic_load_n(&ctr->c->api_closing, __ATOMIC_ACQUIRE);
+    if (!closing && zkc__on_engine(ctr->c)) {
+        ctr_close(ctr); /* a blocking call from here would deadlock; none is needed */
+    } else if (!closing) {
         open_op *oo = calloc(1, sizeof *oo);
         if (oo) {
             oo->op.c = ctr->c;

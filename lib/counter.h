@@ -17,23 +17,26 @@ typedef struct zkc__ctr_upd zkc__ctr_upd;
 
 struct zkc_counter {
     zkc_client *c;
-    zkc__ctr_core *co;
+    zkc__ctr_core *co; /* set at creation; not followed once closed */
     char *path;
     int refs; /* atomic */
     int api_destroyed;
+    int closed; /* engine: its core reference was given back (close_start) */
 };
 
 /* One per path and client, shared by that client's counter objects on it:
- * the update queue (COMBINING) and the cache (CACHE) of lib/counter.c. */
+ * the update queue (COMBINING) and the cache (CACHE) of lib/counter.c. It
+ * lives while anything holds it (LIFETIME in lib/counter.c). */
 struct zkc__ctr_core {
-    zkc__list_node node; /* in the client's core list */
+    zkc__ctr_core *hnext; /* in its registry bucket */
+    uint64_t hash;        /* of path */
+    int refs;             /* engine: zkc__ctr_core_hold / _drop */
     zkc_client *c;
     char *path;
     int fmt;
     int64_t initial;
     int max_attempts;
     int combine;
-    int users;
     int cached, fresh, missing;
     int64_t value;
     int32_t version;
@@ -64,6 +67,7 @@ struct zkc__ctr_upd {
     /* ZKC__CTR_MULTI */
     int n;
     zkc__ctr_core **cores;
+    zkc_counter **ctrs; /* held (zkc__ctr_hold): cores[i] is ctrs[i]'s, taken on the engine */
     int64_t *deltas;
     zkc_bounds *mbounds;
     zkc_counter_result *mres;
@@ -79,6 +83,8 @@ typedef struct zkc__ctr_txn {
     zkc__ctr_upd *u[ZKC__CTR_BATCH_MAX];
     int nu;
     zkc__ctr_upd *multi; /* or a multi-counter update */
+    zkc__ctr_core **held; /* multi: the cores it holds until txn_end (multi may go first) */
+    int nheld;
     int reads;      /* counter reads in flight */
     int sync_first; /* the next reads are preceded by a sync */
     int read_err;   /* first failure among them (ZR_* or ZKC_EBADDATA) */
@@ -91,6 +97,12 @@ void zkc__ctr_upd_finish(zkc__ctr_upd *u, int status, const char *fmt, ...) ZKC_
 int zkc__ctr_read_error(zkc_client *c, int rc);
 void zkc__ctr_apply_read(zkc__ctr_core *co, zkc__req *r, int *err, const char **why);
 void zkc__ctr_core_kick(zkc__ctr_core *co);
+/* Engine: a reference on co; the last drop frees it (LIFETIME in lib/counter.c). */
+void zkc__ctr_core_hold(zkc__ctr_core *co);
+void zkc__ctr_core_drop(zkc__ctr_core *co);
+/* Engine: ctr's core with a reference for the caller, or NULL when ctr was
+ * destroyed (its core may be gone). */
+zkc__ctr_core *zkc__ctr_core_of(zkc_counter *ctr);
 int zkc__ctr_check(zkc_counter *ctr, const char *fn);
 /* ZKC_EINVAL (named for fn) when both sides are set and floor > ceiling. */
 int zkc__bounds_check(const zkc_bounds *b, const char *fn);

@@ -14,13 +14,32 @@
 static void multi_start(zkc__op *op)
 {
     zkc__ctr_upd *u = ZKC__CONTAINER_OF(op, zkc__ctr_upd, op);
+    /* Destroyed since the call (another thread): its core may be gone. */
+    for (int i = 0; i < u->n; i++)
+        if (u->ctrs[i]->closed) {
+            zkc__op_finish(op, ZKC_EINVAL, "counter %s (op %d) was destroyed", u->ctrs[i]->path, i);
+            return;
+        }
     zkc__ctr_txn *t = zkc__ctr_txn_new(op->c);
+    if (t && !(t->held = calloc((size_t)u->n, sizeof *t->held))) {
+        free(t);
+        t = NULL;
+    }
     if (!t) {
         zkc__op_finish(op, ZKC_ENOMEM, "out of memory");
         return;
     }
-    for (int i = 0; i < u->n; i++)
+    /* The txn holds each core it writes until txn_end (LIFETIME in lib/counter.c). */
+    for (int i = 0; i < u->n; i++) {
+        int dup = 0;
+        for (int j = 0; j < t->nheld; j++)
+            dup |= t->held[j] == u->cores[i];
+        if (!dup) {
+            zkc__ctr_core_hold(u->cores[i]);
+            t->held[t->nheld++] = u->cores[i];
+        }
         u->cores[i]->fresh = 0;
+    }
     t->multi = u;
     zkc__txn_guard(&t->t, u->guards, u->nguards);
     zkc__ctr_txn_round(t);
@@ -78,19 +97,24 @@ static zkc__ctr_upd *multi_new(zkc_client *c, const zkc_counter_op *ops, int n, 
     u->type = ZKC__CTR_MULTI;
     u->n = n;
     u->cores = calloc((size_t)n, sizeof *u->cores);
+    u->ctrs = calloc((size_t)n, sizeof *u->ctrs);
     u->deltas = calloc((size_t)n, sizeof *u->deltas);
     u->mbounds = calloc((size_t)n, sizeof *u->mbounds);
     u->mres = calloc((size_t)n, sizeof *u->mres);
     u->newv = calloc((size_t)n, sizeof *u->newv);
     u->key = key ? strdup(key) : NULL;
-    if (!u->cores || !u->deltas || !u->mbounds || !u->mres || !u->newv ||
+    if (!u->cores || !u->ctrs || !u->deltas || !u->mbounds || !u->mres || !u->newv ||
         (key && !u->key)) {
         zkc__ctr_upd_release(&u->op);
         *rc = zkc__err(ZKC_ENOMEM, "out of memory");
         return NULL;
     }
     for (int i = 0; i < n; i++) {
-        u->cores[i] = ops[i].counter->co; /* set once at creation, before the object was returned */
+        /* ->co is set once at creation, before the object was returned; it is
+         * followed on the engine only while the object is not closed. */
+        u->cores[i] = ops[i].counter->co;
+        u->ctrs[i] = ops[i].counter;
+        zkc__ctr_hold(ops[i].counter);
         u->deltas[i] = ops[i].delta;
         u->mbounds[i] = ops[i].bounds;
         if (ops[i].guard && (*rc = zkc__txn_guard_add(&u->guards, &u->nguards, ops[i].guard)) != 0) {

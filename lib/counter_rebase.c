@@ -16,6 +16,7 @@ int zkc__counter_rebase_from = 1 << 30;
 typedef struct rebase_op {
     zkc__op op;
     zkc_counter *ctr;
+    zkc__ctr_core *co; /* held while the op runs */
     int64_t value;
     zkc_counter_cb cb; /* async form, else NULL */
     void *ud;
@@ -24,7 +25,7 @@ typedef struct rebase_op {
 static void rebase_multi_done(zkc__req *r)
 {
     rebase_op *ro = r->ctx;
-    zkc__ctr_core *co = ro->ctr->co;
+    zkc__ctr_core *co = ro->co;
     co->cached = 0;
     if (r->rc == ZR_OK)
         zkc__op_finish(&ro->op, 0, NULL);
@@ -40,24 +41,28 @@ static void rebase_multi_done(zkc__req *r)
                        co->path, zkc__zrc_name(r->rc));
     else
         zkc__op_finish(&ro->op, zkc__txn_req_error(r->rc), "rebasing %s: %s", co->path, zkc__zrc_name(r->rc));
+    zkc__ctr_core_drop(co); /* not ro->co: a blocking caller may have freed ro */
 }
 
 static void rebase_get_done(zkc__req *r)
 {
     rebase_op *ro = r->ctx;
-    zkc__ctr_core *co = ro->ctr->co;
+    zkc__ctr_core *co = ro->co;
     if (r->rc != ZR_OK) {
         zkc__op_finish(&ro->op, zkc__txn_req_error(r->rc), "rebasing %s: %s", co->path, zkc__zrc_name(r->rc));
+        zkc__ctr_core_drop(co);
         return;
     }
     int64_t v;
     const char *why;
     if (zkc__value_decode(co->fmt, r->value, r->valuelen, co->initial, &v, &why) != 0) {
         zkc__op_finish(&ro->op, ZKC_EBADDATA, "rebasing %s: %s; nothing was written", co->path, why);
+        zkc__ctr_core_drop(co);
         return;
     }
     if (zkc__version_usable(r->stat.version) && r->stat.version >= 0 && r->stat.version < zkc__counter_rebase_from) {
         zkc__op_finish(&ro->op, 0, NULL); /* far from the wrap: nothing to do */
+        zkc__ctr_core_drop(co);
         return;
     }
     char enc[24];
@@ -82,7 +87,13 @@ static void rebase_get_done(zkc__req *r)
 static void rebase_start(zkc__op *op)
 {
     rebase_op *ro = ZKC__CONTAINER_OF(op, rebase_op, op);
-    zkc__get(op->c, ro->ctr->co->path, NULL, rebase_get_done, ro);
+    /* Held until the op is finished (LIFETIME in lib/counter.c). */
+    ro->co = zkc__ctr_core_of(ro->ctr);
+    if (!ro->co) {
+        zkc__op_finish(op, ZKC_EINVAL, "counter %s was destroyed", ro->ctr->path);
+        return;
+    }
+    zkc__get(op->c, ro->co->path, NULL, rebase_get_done, ro);
 }
 
 static void rebase_invoke(zkc__op *op)

@@ -38,9 +38,13 @@ void zkc__ctr_txn_phase(zkc__ctr_txn *t, const char *state)
 #endif
 }
 
+/* The cores the txn held (a batch's one, a multi's each) are given back
+ * last: they may go with it (LIFETIME in lib/counter.c). */
 static void txn_end(zkc__ctr_txn *t)
 {
     zkc__ctr_core *co = t->co;
+    zkc__ctr_core **held = t->held;
+    int nheld = t->nheld;
     zkc__txn_finish(&t->t);
     int lost = t->t.lost;
     free(t);
@@ -48,7 +52,11 @@ static void txn_end(zkc__ctr_txn *t)
         co->busy = 0;
         zkc__beacon_settle(&co->beacon, lost);
         zkc__ctr_core_kick(co);
+        zkc__ctr_core_drop(co);
     }
+    for (int i = 0; i < nheld; i++)
+        zkc__ctr_core_drop(held[i]);
+    free(held);
 }
 
 /* Complete everything in t with one status (errors). */

@@ -2,7 +2,8 @@
  * ZooKeeper ensemble (started once in main, shared by the forked tests):
  * formats as Curator/kazoo store them, malformed data, bounds, exactness
  * across threads and processes, bounded stock, idempotency keys, multi-SKU
- * reservations and combining of concurrent adds.
+ * reservations, combining of concurrent adds, and the per-path state freed as
+ * counters come and go (10^5 opened and destroyed under one client, heap flat).
  *
  * Helpers that run in worker threads or forked worker processes never call
  * ck_assert: they record what they saw and the test's main thread asserts. */
@@ -17,6 +18,7 @@
 #include <check.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -2549,6 +2551,193 @@ START_TEST(t_fresh_reads)
 }
 END_TEST
 
+/* ================================================================ core lifetime */
+
+/* AddressSanitizer has its own allocator: mallinfo2 reads nothing there, so
+ * the heap is printed, not bounded. */
+#if defined(__SANITIZE_ADDRESS__)
+#define HEAP_BOUNDED 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HEAP_BOUNDED 0
+#endif
+#endif
+#ifndef HEAP_BOUNDED
+#define HEAP_BOUNDED 1
+#endif
+
+/* A core was ~250 bytes and its path kept for the client's lifetime: 10^5
+ * counters cost ~30 MB. Flat means well under 10 bytes per counter. */
+#define CHURN_HEAP_BOUND (1024 * 1024)
+#define CHURN_WARM 2000
+
+typedef struct churn_cb_state {
+    int calls, failed;
+} churn_cb_state;
+
+static void churn_cb(zkc_counter *ctr, int status, const zkc_counter_result *r, void *ud)
+{
+    (void)ctr;
+    churn_cb_state *s = ud;
+    if (status || r->after != 1)
+        __atomic_add_fetch(&s->failed, 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&s->calls, 1, __ATOMIC_RELEASE);
+}
+
+static void churn_multi_cb(zkc_client *c, int status, const zkc_counter_result *r, int n, int failed_index,
+                           void *ud)
+{
+    (void)c;
+    (void)failed_index;
+    churn_cb_state *s = ud;
+    if (status || n != 2 || r[0].after != 1 || r[1].after != 2)
+        __atomic_add_fetch(&s->failed, 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&s->calls, 1, __ATOMIC_RELEASE);
+}
+
+static long long churn_open_close_us(zkc_client *c, const char *base, int from, int n)
+{
+    char p[256];
+    long long t0 = tu_now_ms();
+    for (int i = from; i < from + n; i++) {
+        snprintf(p, sizeof p, "%s/t%d", base, i);
+        zkc_counter_destroy(counter_new(c, p, ZKC_FMT_INT64, 0));
+    }
+    return (tu_now_ms() - t0) * 1000 / n;
+}
+
+/* A long-lived worker with a counter per order: CORE_CHURN (10^5) counters on
+ * distinct paths, each opened and destroyed in turn under one client; one in
+ * 100 adds before its destroy, one in 1000 destroys with an async add in
+ * flight, one in 10000 does a multi-counter add in flight with another. The
+ * live heap after a warm-up and at the end stays flat (the cores of destroyed
+ * counters are freed), every add lands exactly once, and an open late in the
+ * run costs what an early one did (printed: timing is not asserted). */
+START_TEST(t_cores_freed)
+{
+    mallopt(M_ARENA_MAX, 1); /* before the client's threads: mallinfo2 then sees them all */
+    const char *env = getenv("CORE_CHURN");
+    int n = env && atoi(env) > CHURN_WARM ? atoi(env) : 100000;
+    char base[200], p[256], q[256];
+    unique_path(base, sizeof base, "churn");
+    zkc_client *c = client_new();
+    churn_cb_state async = {0, 0}, multi = {0, 0};
+    int nasync = 0, nmulti = 0, nsync = 0;
+    long long first_us = churn_open_close_us(c, base, -2000, 1000);
+    struct mallinfo2 m0 = {0};
+    long long t0 = tu_now_ms();
+    for (int i = 0; i < n; i++) {
+        if (i == CHURN_WARM) {
+            malloc_trim(0);
+            m0 = mallinfo2();
+        }
+        snprintf(p, sizeof p, "%s/c%d", base, i);
+        zkc_counter *ctr = counter_new(c, p, ZKC_FMT_INT64, 0);
+        if (i % 10000 == 5000) {
+            snprintf(q, sizeof q, "%s/m%d", base, i);
+            zkc_counter *other = counter_new(c, q, ZKC_FMT_INT64, 0);
+            zkc_counter_op ops[2] = {{.counter = ctr, .delta = 1}, {.counter = other, .delta = 2}};
+            ck_assert_int_eq(zkc_counter_multi_add_async(c, ops, 2, NULL, churn_multi_cb, &multi), 0);
+            zkc_counter_destroy(other);
+            nmulti++;
+        } else if (i % 1000 == 500) {
+            ck_assert_int_eq(zkc_counter_add_async(ctr, 1, NULL, churn_cb, &async), 0);
+            nasync++;
+        } else if (i % 100 == 0) {
+            zkc_counter_result r;
+            int rc = zkc_counter_add(ctr, 1, NULL, &r);
+            ck_assert_msg(rc == 0 && r.after == 1, "add to %s: %s: %s", p, zkc_strerror(rc), zkc_errmsg());
+            nsync++;
+        }
+        zkc_counter_destroy(ctr); /* with an add in flight for some */
+    }
+    long long t_loop = tu_now_ms() - t0;
+    long long deadline = tu_now_ms() + WAIT_MS;
+    while ((__atomic_load_n(&async.calls, __ATOMIC_ACQUIRE) < nasync ||
+            __atomic_load_n(&multi.calls, __ATOMIC_ACQUIRE) < nmulti) &&
+           tu_now_ms() < deadline)
+        tu_nap_ms(10);
+    ck_assert_int_eq(async.calls, nasync);
+    ck_assert_int_eq(multi.calls, nmulti);
+    ck_assert_int_eq(async.failed, 0);
+    ck_assert_int_eq(multi.failed, 0);
+    malloc_trim(0);
+    struct mallinfo2 m1 = mallinfo2();
+    long long last_us = churn_open_close_us(c, base, n, 1000);
+    /* The adds in flight at their counter's destroy landed, once. */
+    for (int i = 500; i < n; i += 1000) {
+        snprintf(p, sizeof p, "%s/%c%d", base, i % 10000 == 5000 ? 'm' : 'c', i);
+        zkc_counter *ctr = counter_new(c, p, ZKC_FMT_INT64, 0);
+        ck_assert_int_eq(get_value(ctr), i % 10000 == 5000 ? 2 : 1);
+        zkc_counter_destroy(ctr);
+    }
+    ck_assert_int_eq(zkc_client_destroy(c), 0);
+    long long growth = (long long)m1.uordblks - (long long)m0.uordblks;
+    printf("core lifetime: %d counters opened and destroyed in %lld ms (%d adds, %d async adds and %d multi adds in "
+           "flight at destroy); live heap %zu -> %zu bytes after the first %d (%+.2f B/counter); open+destroy "
+           "%lld us early, %lld us late\n",
+           n, t_loop, nsync, nasync, nmulti, m0.uordblks, m1.uordblks, CHURN_WARM,
+           (double)growth / (n - CHURN_WARM), first_us, last_us);
+    if (HEAP_BOUNDED)
+        ck_assert_msg(growth < CHURN_HEAP_BOUND, "live heap grew by %lld bytes over %d counters (bound %d)", growth,
+                      n - CHURN_WARM, CHURN_HEAP_BOUND);
+}
+END_TEST
+
+static int create_fmt(zkc_client *c, const char *path, zkc_format fmt, zkc_counter **out)
+{
+    zkc_counter_options co;
+    zkc_counter_options_init(&co);
+    co.format = fmt;
+    *out = NULL;
+    return zkc_counter_create(c, path, &co, out);
+}
+
+#define REG_N 3000
+
+/* The per-path registry while thousands of paths are open at once (it grows)
+ * and as they close (it shrinks): an open finds its path's state exactly while
+ * an object is open on it (another format is then ZKC_ECONFIG), and not once
+ * the last one is destroyed (another format is then accepted). */
+START_TEST(t_core_registry)
+{
+    static zkc_counter *ctr[REG_N];
+    char base[200], p[256];
+    unique_path(base, sizeof base, "registry");
+    zkc_client *c = client_new();
+    for (int i = 0; i < REG_N; i++) {
+        snprintf(p, sizeof p, "%s/%d", base, i);
+        ctr[i] = counter_new(c, p, ZKC_FMT_INT64, 0);
+    }
+    zkc_counter *other;
+    for (int i = 0; i < REG_N; i += 7) {
+        snprintf(p, sizeof p, "%s/%d", base, i);
+        ck_assert_int_eq(create_fmt(c, p, ZKC_FMT_DECIMAL, &other), ZKC_ECONFIG);
+        ck_assert_ptr_null(other);
+    }
+    for (int i = 0; i < REG_N; i += 2)
+        zkc_counter_destroy(ctr[i]);
+    for (int i = 0; i < REG_N; i++) {
+        snprintf(p, sizeof p, "%s/%d", base, i);
+        int rc = create_fmt(c, p, ZKC_FMT_DECIMAL, &other);
+        if (i % 2) {
+            ck_assert_msg(rc == ZKC_ECONFIG, "%s still open: %s", p, zkc_strerror(rc));
+        } else {
+            ck_assert_msg(rc == 0, "%s closed: %s: %s", p, zkc_strerror(rc), zkc_errmsg());
+            zkc_counter_destroy(other);
+        }
+    }
+    for (int i = 1; i < REG_N; i += 2)
+        zkc_counter_destroy(ctr[i]);
+    for (int i = 1; i < REG_N; i += 2) {
+        snprintf(p, sizeof p, "%s/%d", base, i);
+        ck_assert_int_eq(create_fmt(c, p, ZKC_FMT_DECIMAL, &other), 0);
+        zkc_counter_destroy(other);
+    }
+    ck_assert_int_eq(zkc_client_destroy(c), 0);
+}
+END_TEST
+
 /* ================================================================ main */
 
 static Suite *counter_suite(int with_ensemble)
@@ -2591,6 +2780,13 @@ static Suite *counter_suite(int with_ensemble)
     tcase_add_test(tc, t_combining);
     tcase_add_test(tc, t_fairness_beacons);
     tcase_add_test(tc, t_destroy_with_adds_in_flight);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("lifetime");
+    tcase_set_timeout(tc, 120 * tu_scale());
+    tcase_add_checked_fixture(tc, unpin, NULL);
+    tcase_add_test(tc, t_cores_freed);
+    tcase_add_test(tc, t_core_registry);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("fresh");
