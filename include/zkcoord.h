@@ -597,6 +597,12 @@ typedef void (*zkc_election_resign_cb)(zkc_election *e, int status, void *ud);
 ZKC_EXTERN int zkc_election_resign_async(zkc_election *e, zkc_election_resign_cb cb, void *ud);
 /* The current term's token (czxid of our node); ZKC_ENOTHELD when not leading. */
 ZKC_EXTERN int zkc_election_token(zkc_election *e, int64_t *token);
+/* Guard of the current term (section "writes guarded by the lock"): its node,
+ * version -1, the term's token. Writes guarded by it apply only while the term
+ * lasts, else ZKC_EFENCED. ZKC_ENOTHELD when not leading (or the term was
+ * LOST); ZKC_EINVAL for NULL. Local: no server is asked. */
+typedef struct zkc_guard zkc_guard;
+ZKC_EXTERN int zkc_election_guard(zkc_election *e, zkc_guard *out);
 /* 1 while leading, not LOST, and connected. */
 ZKC_EXTERN int zkc_election_is_leader(zkc_election *e);
 ZKC_EXTERN void zkc_election_set_listener(zkc_election *e, zkc_election_event_fn fn, void *ud);
@@ -636,10 +642,10 @@ ZKC_EXTERN void zkc_election_leader_free(zkc_election_leader_info *info);
  * zkc_counter_multi_add (a field of their options), the zkc_guarded_* writes
  * below, and the inventory's restock, confirm and return through an object
  * given zkc_inventory_set_guard. zkc_lock_guard takes one from a held
- * lock; any node of your own (an election's leader node, say) can make one.
- * A lock node's name carries a random id per acquire, so a node of a later
- * hold never has the path of an earlier one: "exists" means "that hold has not
- * ended". The guard does not keep a hold alive and needs no release.
+ * lock, zkc_election_guard from a leader's term; any node of your own can
+ * make one. A lock's (or term's) node name carries a random id per acquire,
+ * so a node of a later hold never has the path of an earlier one: "exists"
+ * means "that hold has not ended". The guard does not keep a hold alive and needs no release.
  *
  * Failure semantics of every guarded write:
  *   ZKC_EFENCED   the guard's node was gone (or, with a version, changed) when
@@ -659,11 +665,11 @@ ZKC_EXTERN void zkc_election_leader_free(zkc_election_leader_info *info);
  * has not passed on). Cost: one more op in the same transaction (no extra
  * round trip); the check needs READ permission on the lock node. */
 #define ZKC_GUARD_PATH_MAX 1025
-typedef struct zkc_guard {
+struct zkc_guard {
     char path[ZKC_GUARD_PATH_MAX]; /* node that must exist for the write to apply */
     int32_t version;               /* -1: any version; else the node's exact data version */
     int64_t token;                 /* the hold's fencing token (for your logs and stores) */
-} zkc_guard;
+};
 
 /* Guard of the object's current hold (its node, version -1, its token).
  * ZKC_ENOTHELD if the object holds nothing (or its hold was lost); ZKC_EINVAL

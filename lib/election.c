@@ -83,6 +83,10 @@ struct zkc_election {
     int64_t token;   /* PUT/GET */
     int leading;     /* PUT/GET */
     int lost;        /* PUT/GET: the term ended without a resign */
+    pthread_mutex_t gmu;
+    char *term_node; /* under gmu: the node of the current (or last) term, for
+                      * zkc_election_guard on any thread */
+    int64_t term_token; /* under gmu: that term's token */
 
     zkc__listener lis;
 };
@@ -102,6 +106,8 @@ static void el_unref(zkc_election *e)
     free(e->m.node);
     free(e->node_data);
     free(e->path);
+    free(e->term_node);
+    pthread_mutex_destroy(&e->gmu);
     zkc__listener_destroy(&e->lis);
     free(e);
     zkc__client_unref(c);
@@ -167,6 +173,13 @@ static void grant(zkc_election *e, int64_t czxid)
     e->phase = E_LEADING;
     zkc__timer_disarm(e->c, &e->timer);
     zkc__qm_settle(&e->m);
+    /* NULL (out of memory): zkc_election_guard says so; the term stands. */
+    char *node = e->m.node ? strdup(e->m.node) : NULL;
+    pthread_mutex_lock(&e->gmu);
+    free(e->term_node);
+    e->term_node = node;
+    e->term_token = czxid;
+    pthread_mutex_unlock(&e->gmu);
     PUT(e->token, czxid);
     PUT(e->lost, 0);
     PUT(e->leading, 1);
@@ -618,6 +631,7 @@ static zkc_election *el_new(zkc_client *c, const char *path, const char *id, con
     e->m.node_data = e->node_data;
     e->m.node_len = (int)nl;
     zkc__timer_init(&e->timer, timer_fired);
+    pthread_mutex_init(&e->gmu, NULL);
     zkc__listener_init(&e->lis, e, &e->api_destroyed, ev_call, ev_hold, ev_drop);
     zkc__client_ref(c);
     return e;
@@ -679,6 +693,29 @@ int zkc_election_token(zkc_election *e, int64_t *token)
         return zkc__err(ZKC_ENOTHELD, "election %s: this participant does not lead", e->path);
     *token = GET(e->token);
     return 0;
+}
+
+int zkc_election_guard(zkc_election *e, zkc_guard *out)
+{
+    if (!e || !out)
+        return zkc__err(ZKC_EINVAL, "zkc_election_guard: NULL argument");
+    if (!GET(e->leading) || GET(e->lost))
+        return zkc__err(ZKC_ENOTHELD, "election %s: this participant does not lead", e->path);
+    /* The node of a term that ends meanwhile only makes the guard refuse
+     * writes, which is what it is for (as zkc_lock_guard). */
+    int rc = 0;
+    pthread_mutex_lock(&e->gmu);
+    if (!e->term_node || strlen(e->term_node) >= sizeof out->path) {
+        rc = zkc__err(ZKC_ENOMEM, "zkc_election_guard: election %s: its node's path was not kept (out of memory)",
+                      e->path);
+    } else {
+        memset(out, 0, sizeof *out);
+        snprintf(out->path, sizeof out->path, "%s", e->term_node);
+        out->version = -1;
+        out->token = e->term_token;
+    }
+    pthread_mutex_unlock(&e->gmu);
+    return rc;
 }
 
 int zkc_election_is_leader(zkc_election *e)

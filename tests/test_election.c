@@ -3,7 +3,8 @@
  * leads readable by anyone (blocking and callback forms), timeout and cancel
  * leave nothing behind, callbacks exactly once, bad input, a Curator
  * LeaderLatch node (written raw, as Curator names it) leading ahead of us,
- * LOST when the leader's node is deleted by someone else. */
+ * LOST when the leader's node is deleted by someone else, writes guarded by a
+ * term refused once it ended. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -387,6 +388,56 @@ START_TEST(t_lost_when_node_deleted)
 }
 END_TEST
 
+/* ------------------------------------------------------------ guard of a term */
+
+/* A term's guard: writes under it land while the term lasts and are refused
+ * (ZKC_EFENCED, nothing written) once it has ended, even when the old leader
+ * writes after the next one took over; the next term's guard carries a larger
+ * token. No guard without a term. */
+START_TEST(t_term_guard)
+{
+    char path[128], kept[160], late[160];
+    tu_unique_path(path, sizeof path, "el-guard");
+    snprintf(kept, sizeof kept, "%s-kept", path);
+    snprintf(late, sizeof late, "%s-late", path);
+    zkc_client *ca = tu_client(tu_hosts()), *cb = tu_client(tu_hosts());
+    zkc_election *a = mkel(ca, path, "a", NULL), *b = mkel(cb, path, "b", NULL);
+    zkc_guard g, gb;
+    ck_assert_int_eq(zkc_election_guard(a, &g), ZKC_ENOTHELD);
+    ck_assert_int_eq(zkc_election_guard(NULL, &g), ZKC_EINVAL);
+    ck_assert_int_eq(zkc_election_guard(a, NULL), ZKC_EINVAL);
+    int64_t ta, tb;
+    ck_assert_int_eq(zkc_election_lead(a, tu_ms(10000), &ta), 0);
+    ck_assert_int_eq(zkc_election_guard(a, &g), 0);
+    ck_assert_int_eq(g.token, ta);
+    ck_assert(strstr(g.path, "-latch-") != NULL);
+    ck_assert_int_eq(zkc_guarded_create(ca, &g, kept, "a", 1), 0);
+    ck_assert_int_eq(zkc_election_resign(a), 0);
+    ck_assert_int_eq(zkc_election_lead(b, tu_ms(10000), &tb), 0);
+    ck_assert_int_eq(zkc_election_guard(a, &gb), ZKC_ENOTHELD);
+    /* The old leader writes as if it still led: refused, nothing written. */
+    ck_assert_int_eq(zkc_guarded_set(ca, &g, kept, "stale", 5, -1), ZKC_EFENCED);
+    ck_assert_int_eq(zkc_guarded_create(ca, &g, late, "stale", 5), ZKC_EFENCED);
+    ck_assert_int_eq(zkc_election_guard(b, &gb), 0);
+    ck_assert(gb.token == tb && tb > ta);
+    ck_assert_int_eq(zkc_guarded_set(cb, &gb, kept, "b", 1, -1), 0);
+    tu_raw *raw = tu_raw_open(tu_hosts(), tu_ms(TU_SESSION_MS));
+    tu_raw_sync(raw, kept);
+    char buf[16];
+    int n = sizeof buf - 1;
+    ck_assert_int_eq(zoo_get(tu_raw_zh(raw), kept, 0, buf, &n, NULL), ZOK);
+    buf[n < 0 ? 0 : n] = 0;
+    ck_assert_str_eq(buf, "b");
+    ck_assert_int_eq(zoo_exists(tu_raw_zh(raw), late, 0, NULL), ZNONODE);
+    tu_raw_close(raw);
+    ck_assert_int_eq(zkc_election_resign(b), 0);
+    zkc_election_destroy(a);
+    zkc_election_destroy(b);
+    zkc_client_destroy(ca);
+    zkc_client_destroy(cb);
+}
+END_TEST
+
 #define CASE(s, fn) TU_CASE(s, fn, 90 * tu_scale())
 
 static Suite *election_suite(void)
@@ -398,6 +449,7 @@ static Suite *election_suite(void)
     CASE(s, t_bad_input);
     CASE(s, t_curator_latch_node);
     CASE(s, t_lost_when_node_deleted);
+    CASE(s, t_term_guard);
     return s;
 }
 
