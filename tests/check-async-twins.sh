@@ -17,6 +17,7 @@ zkc_client_session_timeout local accessor
 zkc_lock_token           local accessor
 zkc_lock_is_held         local accessor
 zkc_lock_guard           local accessor (the guard is checked by the server at write time)
+zkc_election_guard       local accessor (the guard is checked by the server at write time)
 zkc_inventory_set_guard  local setter: the guard is copied, later calls carry it
 zkc_lock_cancel          local: waits for the engine only, never for a server
 zkc_idgen_cancel         local: waits for the engine only, never for a server
