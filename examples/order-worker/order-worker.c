@@ -16,7 +16,12 @@
  * <root>/reaper and, while leader, returns reservations past their hold time
  * between orders (zkc_inventory_reap). Each reap is logged with its term token
  * so the orchestrator can check that two workers never reaped at once and
- * that terms follow each other in token order.
+ * that terms follow each other in token order. After each reap the leader
+ * records it in <root>/reaper-status with a write guarded by its term
+ * (zkc_election_guard): a former leader that still believes it leads cannot
+ * overwrite the record of a newer term. The reap itself needs no guard: its
+ * writes are exact under any number of reapers (versioned, per record); the
+ * election only saves the duplicate work.
  *
  *   order-worker [--workers N] [--orders N] [--skus N] [--hot N] [--stock N]
  *                [--crash-rate P] [--seed S] [--hosts H] [--root PATH] [--quiet]
@@ -214,16 +219,36 @@ static void reaper_led(zkc_election *e, int status, int64_t token, void *ud)
     (void)ud;
 }
 
-static void reap_if_leader(zkc_inventory *inv, zkc_election *el, FILE *log)
+/* The reap's record, "<token> <returned>", written only while the term lasts:
+ * set, or create on the first reap ever. 0, ZKC_EFENCED (the term had ended:
+ * nothing written), or another error. */
+static int reap_record(zkc_client *cl, const char *status_path, const zkc_guard *g, int64_t returned)
 {
-    int64_t token, returned = 0;
-    if (!el || !zkc_election_is_leader(el) || zkc_election_token(el, &token) != 0)
+    char buf[64];
+    int n = snprintf(buf, sizeof buf, "%" PRId64 " %" PRId64, g->token, returned);
+    int rc = zkc_guarded_set(cl, g, status_path, buf, n, -1);
+    if (rc == ZKC_ENONODE) {
+        rc = zkc_guarded_create(cl, g, status_path, buf, n);
+        if (rc == ZKC_EEXISTS) /* another term's first record came first */
+            rc = zkc_guarded_set(cl, g, status_path, buf, n, -1);
+    }
+    return rc;
+}
+
+static void reap_if_leader(zkc_client *cl, const char *status_path, zkc_inventory *inv, zkc_election *el, FILE *log)
+{
+    int64_t returned = 0;
+    zkc_guard g;
+    if (!el || !zkc_election_is_leader(el) || zkc_election_guard(el, &g) != 0)
         return;
     int64_t t0 = now_us();
     int rc = zkc_inventory_reap(inv, &returned);
     int64_t t1 = now_us();
+    int wrc = rc == 0 ? reap_record(cl, status_path, &g, returned) : 1;
+    int64_t t2 = now_us();
     if (log)
-        fprintf(log, "%" PRId64 " %" PRId64 " %" PRId64 " %d %" PRId64 "\n", token, t0, t1, rc, returned);
+        fprintf(log, "%" PRId64 " %" PRId64 " %" PRId64 " %d %" PRId64 " %d %" PRId64 "\n", g.token, t0, t1, rc,
+                returned, wrc, t2);
 }
 
 static int final_state(zkc_inventory_state s)
@@ -296,6 +321,8 @@ static int worker_main(const cfg *c, int index)
     FILE *rlog = fopen(rfn, "w");
     if (rlog)
         setvbuf(rlog, NULL, _IOLBF, 0);
+    char status_path[300];
+    path_of(c, "reaper-status", status_path, sizeof status_path);
     path_of(c, "reaper", p, sizeof p);
     if (zkc_election_create(cl, p, who, NULL, 0, &el) != 0 ||
         zkc_election_lead_async(el, ZKC_FOREVER, reaper_led, NULL) != 0)
@@ -328,7 +355,7 @@ static int worker_main(const cfg *c, int index)
         if (process(c, inv, done, (int)num, 1) != 0)
             ws.retries++; /* the sweep finishes it */
         if (num % 8 == 0)
-            reap_if_leader(inv, el, rlog);
+            reap_if_leader(cl, status_path, inv, el, rlog);
     }
     /* Sweep: every order this worker is responsible for ends final, even those
      * claimed by a worker that crashed. */
@@ -354,7 +381,7 @@ static int worker_main(const cfg *c, int index)
             fprintf(f, "%" PRId64 "\n", ws.lat_us[i]);
         fclose(f);
     }
-    reap_if_leader(inv, el, rlog);
+    reap_if_leader(cl, status_path, inv, el, rlog);
     if (el) {
         zkc_election_resign(el); /* ZKC_ENOTHELD unless leading: fine either way */
         zkc_election_destroy(el);
@@ -609,17 +636,21 @@ static int run(cfg *c, char **argv)
     /* The reaper: reaps of different terms never overlap in time, and a later
      * reap never carries an older term's token. */
     int64_t reaps = 0, reaped = 0, terms = 0, reaper_bad = 0;
+    int64_t records = 0, records_fenced = 0, records_bad = 0;
     {
-        typedef struct rp { int64_t token, t0, t1; } rp;
+        typedef struct rp { int64_t token, t0, t1, t2; int wrc; } rp;
         rp *v = NULL;
         size_t nv = 0, cap = 0;
         snprintf(cmd, sizeof cmd, "cat %s/reaper-* 2>/dev/null", dir);
         FILE *rf = popen(cmd, "r");
         rp e;
-        int rc;
+        int rc, wrc;
         int64_t ret;
-        while (rf && fscanf(rf, "%" SCNd64 " %" SCNd64 " %" SCNd64 " %d %" SCNd64, &e.token, &e.t0, &e.t1, &rc,
-                            &ret) == 5) {
+        while (rf && fscanf(rf, "%" SCNd64 " %" SCNd64 " %" SCNd64 " %d %" SCNd64 " %d %" SCNd64, &e.token, &e.t0,
+                            &e.t1, &rc, &ret, &wrc, &e.t2) == 7) {
+            e.wrc = wrc;
+            records += wrc == 0;
+            records_fenced += wrc == ZKC_EFENCED;
             if (nv == cap) {
                 cap = cap ? cap * 2 : 256;
                 rp *n = realloc(v, cap * sizeof *v);
@@ -643,6 +674,11 @@ static int run(cfg *c, char **argv)
                     reaper_bad++; /* two terms reaping at once (counted from both sides) */
                 if (v[b].token < v[a].token && v[b].t0 > v[a].t1)
                     reaper_bad++; /* an older term after a newer one */
+                /* An older term's record that began after a newer term's
+                 * record had landed must have been refused: its term had
+                 * ended before the newer one began. */
+                if (v[b].token < v[a].token && v[a].wrc == 0 && v[b].wrc == 0 && v[b].t1 > v[a].t2)
+                    records_bad++;
             }
             terms += first;
         }
@@ -668,9 +704,12 @@ static int run(cfg *c, char **argv)
            terms, reaps, reaped);
     printf("  reaper overlaps         %" PRId64 "   (must be 0: two leaders reaping at once, or an older term "
            "after a newer one)\n", reaper_bad);
+    printf("  reap records            %" PRId64 " written under their term (guarded), %" PRId64
+           " refused (ZKC_EFENCED), %" PRId64 " of an ended term accepted   (must be 0)\n",
+           records, records_fenced, records_bad);
     printf("  throughput              %.1f orders/s over %.1f s\n", processed / (secs > 0 ? secs : 1), secs);
     printf("  reserve latency         p50 %.1f ms, p99 %.1f ms (%d samples)\n", p50, p99, nlat);
-    int bad = not_final || oversold || twice || conserve_bad || fifo_bad || reaper_bad;
+    int bad = not_final || oversold || twice || conserve_bad || fifo_bad || reaper_bad || records_bad;
     printf("\nresult: %s\n", bad ? "FAILED" : "ok");
     zkc_counter_destroy(done);
     zkc_inventory_destroy(inv);
