@@ -32,7 +32,8 @@ enum {
     ZX_BOUND = 7,    /* counter add refused by --floor/--ceiling */
     ZX_MISMATCH = 8, /* counter cas: the current value differs */
     ZX_UNKNOWN = 9,  /* write sent but its outcome is unknown (retry with the same --key) */
-    ZX_OUTOFSTOCK = 10 /* stock reserve: not enough stock (fail-fast), nothing reserved */
+    ZX_OUTOFSTOCK = 10, /* stock reserve: not enough stock (fail-fast), nothing reserved */
+    ZX_FENCED = 11      /* counter add --guard: the guard's hold had ended, nothing written */
 };
 
 #define EXIT_CODES_HELP                                                                   \
@@ -52,6 +53,7 @@ enum {
     "  9  outcome unknown: the write was sent but no server confirmed it; repeat the\n"   \
     "     command with the same --key to apply it exactly once\n"                         \
     "  10 stock reserve: not enough stock (without --wait); nothing reserved\n"             \
+    "  11 counter add --guard: the hold the guard stands for had ended; nothing written\n"  \
     "  126/127  lock, elect: COMMAND not executable / not found\n"                        \
     "  128+N    lock, elect: COMMAND was killed by signal N (or zkcoord was interrupted\n" \
     "           by it)\n"

@@ -7,7 +7,7 @@ void help_counter(FILE *f)
     fprintf(f,
             "usage: zkcoord counter get PATH\n"
             "       zkcoord counter set PATH VALUE\n"
-            "       zkcoord counter add PATH DELTA [--floor N] [--ceiling N] [--key K]\n"
+            "       zkcoord counter add PATH DELTA [--floor N] [--ceiling N] [--key K] [--guard NODE]\n"
             "       zkcoord counter cas PATH EXPECT VALUE\n"
             "\n"
             "Read and update an exact 64-bit counter stored in the node at PATH (created on\n"
@@ -26,13 +26,17 @@ void help_counter(FILE *f)
             "  --key K         add: idempotency key (an order id, say): repeating the\n"
             "                  command with the same key applies the delta once and prints\n"
             "                  the first outcome (keys are kept for a day)\n"
+            "  --guard NODE    add: apply only while NODE exists, checked by the servers in\n"
+            "                  the same transaction (exit 11, nothing written, if it is\n"
+            "                  gone); under 'zkcoord lock' or 'elect', NODE is the hold's own\n"
+            "                  node: --guard \"$ZKC_GUARD_NODE\"\n"
             "\n" GLOBAL_OPTS_HELP "\n" EXIT_CODES_HELP
             "\n"
             "Example:\n"
             "  zkcoord counter add /stock/sku42 -2 --floor 0 --key order-1001\n");
 }
 
-enum { C_FORMAT = 1, C_INITIAL, C_FLOOR, C_CEILING, C_KEY };
+enum { C_FORMAT = 1, C_INITIAL, C_FLOOR, C_CEILING, C_KEY, C_GUARD };
 
 static const optdef counter_opts[] = {
     {"format", 0, 1, C_FORMAT},
@@ -40,6 +44,7 @@ static const optdef counter_opts[] = {
     {"floor", 0, 1, C_FLOOR},
     {"ceiling", 0, 1, C_CEILING},
     {"key", 0, 1, C_KEY},
+    {"guard", 0, 1, C_GUARD},
     {NULL, 0, 0, 0},
 };
 
@@ -75,6 +80,8 @@ int cmd_counter(int argc, char **argv)
     zkc_counter_options_init(&co);
     zkc_update u;
     memset(&u, 0, sizeof u);
+    zkc_guard guard;
+    memset(&guard, 0, sizeof guard);
     for (int id; (id = next_arg(&a, counter_opts)) != A_END;) {
         switch (id) {
         case A_ERR: return ZX_USAGE;
@@ -119,6 +126,18 @@ int cmd_counter(int argc, char **argv)
             }
             u.key = a.val;
             break;
+        case C_GUARD:
+            /* The token is for logs only; the servers check the node. */
+            if (strlen(a.val) >= sizeof guard.path) {
+                msg("--guard: path too long");
+                return ZX_USAGE;
+            }
+            snprintf(guard.path, sizeof guard.path, "%s", a.val);
+            guard.version = -1;
+            const char *tok = getenv("ZKC_FENCING_TOKEN");
+            guard.token = tok ? strtoll(tok, NULL, 10) : 0;
+            u.guard = &guard;
+            break;
         }
     }
     if (g.help) {
@@ -132,7 +151,7 @@ int cmd_counter(int argc, char **argv)
     } verbs[] = {
         {"get", 0, "counter get PATH"},
         {"set", 1, "counter set PATH VALUE"},
-        {"add", 1, "counter add PATH DELTA [--floor N] [--ceiling N] [--key K]"},
+        {"add", 1, "counter add PATH DELTA [--floor N] [--ceiling N] [--key K] [--guard NODE]"},
         {"cas", 2, "counter cas PATH EXPECT VALUE"},
     };
     if (npos == 0) {
@@ -153,10 +172,10 @@ int cmd_counter(int argc, char **argv)
         return ZX_USAGE;
     }
     const char *path = pos[1];
-    if (check_path(path))
+    if (check_path(path) || (u.guard && check_path(guard.path)))
         return ZX_USAGE;
-    if (v != 2 && (u.bounds.has_floor || u.bounds.has_ceiling || u.key)) {
-        msg("--floor, --ceiling and --key apply to 'counter add' only");
+    if (v != 2 && (u.bounds.has_floor || u.bounds.has_ceiling || u.key || u.guard)) {
+        msg("--floor, --ceiling, --key and --guard apply to 'counter add' only");
         return ZX_USAGE;
     }
     if (u.bounds.has_floor && u.bounds.has_ceiling && u.bounds.floor > u.bounds.ceiling) {
@@ -192,7 +211,8 @@ int cmd_counter(int argc, char **argv)
             print_value(path, val[0]);
         break;
     case 2:
-        rc = zkc_counter_add(ctr, val[0], (u.key || u.bounds.has_floor || u.bounds.has_ceiling) ? &u : NULL, &r);
+        rc = zkc_counter_add(ctr, val[0], (u.key || u.bounds.has_floor || u.bounds.has_ceiling || u.guard) ? &u : NULL,
+                             &r);
         if (!rc) {
             print_result(path, &r, 1);
             if (r.replayed)
@@ -221,6 +241,9 @@ int cmd_counter(int argc, char **argv)
         else if (rc == ZKC_EUNKNOWN)
             ex = fail_lib(rc, m, "add %s: check the value before repeating (use --key to make adds repeatable)",
                           path);
+        else if (rc == ZKC_EFENCED)
+            ex = fail_lib(rc, m, "add %s: the guard's node %s is gone (its hold ended); nothing written", path,
+                          guard.path);
         else if (rc == ZKC_EBADDATA)
             ex = fail_lib(rc, m, "%s %s (is --format right? int64, int32 or decimal)", verbs[v].verb, path);
         else

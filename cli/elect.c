@@ -20,7 +20,9 @@ void help_elect(FILE *f)
             "\n"
             "COMMAND's environment gets ZKC_FENCING_TOKEN (the term's token, larger for\n"
             "every later term: pass it with every write to a protected resource, which\n"
-            "must refuse tokens smaller than the largest it has seen) and ZKC_ELECTION_PATH.\n"
+            "must refuse tokens smaller than the largest it has seen), ZKC_ELECTION_PATH and\n"
+            "ZKC_GUARD_NODE (the term's node: 'zkcoord counter add --guard \"$ZKC_GUARD_NODE\"'\n"
+            "writes only while the term lasts).\n"
             "\n"
             "If leadership is LOST while COMMAND runs (session expired or presumed expired,\n"
             "or our node deleted), COMMAND's process group gets SIGTERM, then SIGKILL after\n"
@@ -145,7 +147,11 @@ static int elect_stand(elect_job *j)
     s->x.wake_w = s->pfd[1];
     if ((rc = zkc_election_lead_async(j->e, j->timeout_ms, on_led, &s->x)))
         return fail_lib(rc, zkc_errmsg(), "election %s: cannot stand", path);
-    return sup_wait_grant(s, cancel_lead, busy, j);
+    int ex = sup_wait_grant(s, cancel_lead, busy, j);
+    zkc_guard gd;
+    if (ex == GO_ON && zkc_election_guard(j->e, &gd) == 0) /* else (lost already): no ZKC_GUARD_NODE */
+        snprintf(s->guard_node, sizeof s->guard_node, "%s", gd.path);
+    return ex;
 }
 
 static int take(void *ud)

@@ -15,7 +15,9 @@ void help_lock(FILE *f)
             "\n"
             "COMMAND's environment gets ZKC_FENCING_TOKEN (the hold's fencing token: pass\n"
             "it with every write to a protected resource, which must refuse tokens smaller\n"
-            "than the largest it has seen) and ZKC_LOCK_PATH.\n"
+            "than the largest it has seen), ZKC_LOCK_PATH and ZKC_GUARD_NODE (the hold's\n"
+            "node: 'zkcoord counter add --guard \"$ZKC_GUARD_NODE\"' writes only while the\n"
+            "hold lasts).\n"
             "\n"
             "If the hold is LOST while COMMAND runs (session expired or presumed expired,\n"
             "or the lock node deleted), COMMAND's process group gets SIGTERM, then SIGKILL\n"
@@ -162,7 +164,11 @@ static int lock_acquire(lock_job *j)
     s->x.wake_w = s->pfd[1];
     if ((rc = zkc_lock_acquire_async(j->l, j->rq.timeout_ms, on_acquired, &s->x)))
         return fail_lib(rc, zkc_errmsg(), "lock %s: cannot start acquiring", path);
-    return sup_wait_grant(s, cancel_acquire, busy, j);
+    int ex = sup_wait_grant(s, cancel_acquire, busy, j);
+    zkc_guard gd;
+    if (ex == GO_ON && zkc_lock_guard(j->l, &gd) == 0) /* else (lost already): no ZKC_GUARD_NODE */
+        snprintf(s->guard_node, sizeof s->guard_node, "%s", gd.path);
+    return ex;
 }
 
 /* ---- the end: release */

@@ -38,6 +38,7 @@ int exit_for(int rc)
     case ZKC_EMISMATCH: return ZX_MISMATCH;
     case ZKC_EUNKNOWN: return ZX_UNKNOWN;
     case ZKC_EOUTOFSTOCK: return ZX_OUTOFSTOCK;
+    case ZKC_EFENCED: return ZX_FENCED;
     default: return ZX_FAIL;
     }
 }

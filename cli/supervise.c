@@ -113,21 +113,33 @@ static int wait_wake(int sfd, int pipe_r, int timeout_ms)
     return 0;
 }
 
-/* Environment for the command: ours plus the token and the path. */
-static char **command_env(int64_t token, const char *path_env, const char *path)
+/* The variables we set (an inherited one of the same name is replaced). */
+static int ours(const char *e, const char *path_env)
 {
-    size_t n = 0, pl = strlen(path_env);
+    return !strncmp(e, "ZKC_FENCING_TOKEN=", 18) || !strncmp(e, "ZKC_GUARD_NODE=", 15) ||
+           !strncmp(e, path_env, strlen(path_env));
+}
+
+/* Environment for the command: ours plus the token, the path and the hold's
+ * node (for guarded writes: 'zkcoord counter add --guard "$ZKC_GUARD_NODE"'). */
+static char **command_env(int64_t token, const char *path_env, const char *path, const char *guard_node)
+{
+    size_t n = 0;
     for (char **e = environ; e && *e; e++)
         n++;
-    char **env = calloc(n + 3, sizeof *env);
+    char **env = calloc(n + 4, sizeof *env);
     if (!env)
         return NULL;
     size_t k = 0;
     for (char **e = environ; e && *e; e++)
-        if (strncmp(*e, "ZKC_FENCING_TOKEN=", 18) && strncmp(*e, path_env, pl))
+        if (!ours(*e, path_env))
             env[k++] = *e;
+    size_t mine = k;
     if (asprintf(&env[k++], "ZKC_FENCING_TOKEN=%" PRId64, token) < 0 ||
-        asprintf(&env[k++], "%s%s", path_env, path) < 0) {
+        asprintf(&env[k++], "%s%s", path_env, path) < 0 ||
+        (*guard_node && asprintf(&env[k++], "ZKC_GUARD_NODE=%s", guard_node) < 0)) {
+        for (size_t i = mine; i + 1 < k; i++)
+            free(env[i]);
         free(env);
         return NULL;
     }
@@ -324,7 +336,7 @@ int sup_wait_grant(supervisor *s, void (*cancel)(void *ud), void (*busy)(void *u
 static int sup_run_child(supervisor *s)
 {
     char **command = s->command;
-    if (!(s->env = command_env(s->x.token, s->path_env, s->path))) {
+    if (!(s->env = command_env(s->x.token, s->path_env, s->path, s->guard_node))) {
         msg("out of memory");
         return ZX_FAIL;
     }
@@ -535,9 +547,8 @@ static int sup_close(supervisor *s, int exit_status)
     if (s->c)
         zkc_client_destroy(s->c);
     if (s->env) {
-        size_t pl = strlen(s->path_env);
         for (char **e = s->env; *e; e++)
-            if (!strncmp(*e, "ZKC_FENCING_TOKEN=", 18) || !strncmp(*e, s->path_env, pl))
+            if (ours(*e, s->path_env))
                 free(*e);
         free(s->env);
     }

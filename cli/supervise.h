@@ -40,6 +40,7 @@ typedef struct supervisor {
     int grace_ms;            /* between SIGTERM and SIGKILL */
     int kill_on_suspend;
     char **command;          /* argv of COMMAND, inside our argv */
+    char guard_node[ZKC_GUARD_PATH_MAX]; /* the hold's node, for ZKC_GUARD_NODE ("": none) */
     zkc_client_options copts;
     /* the supervisor's */
     sigset_t orig_mask; /* the mask COMMAND gets back */

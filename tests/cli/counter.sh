@@ -1,6 +1,6 @@
 #!/bin/sh
 # zkcoord counter get|set|add|cas: values, bounds (exit 7), compare-and-set
-# mismatch (exit 8), idempotency keys, formats, --json.
+# mismatch (exit 8), idempotency keys, formats, --json, guarded adds (exit 11).
 . "$(dirname "$0")/common.sh"
 start_zk
 C="timeout -s KILL 30 $ZKCOORD"
@@ -73,4 +73,22 @@ run 1 $C counter add /cli/i32 1 --format int32
 run 0 $C counter get /cli/i32 --format int32
 expect_out 2147483647
 ok "--format decimal/int32; malformed data and overflow exit 1"
+# --guard: under 'zkcoord lock' the command's adds name the hold's node; once
+# the hold has ended the same add is refused (exit 11) and writes nothing.
+run 0 $C counter set /cli/g 0
+run 0 $C lock /cli/glock -- sh -c '$0 counter add /cli/g 5 --guard "$ZKC_GUARD_NODE" && echo "$ZKC_GUARD_NODE" > "$1"' "$C" "$T/node"
+node=$(cat "$T/node")
+case "$node" in /cli/glock/*) ;; *) fail "ZKC_GUARD_NODE was '$node', not a node under /cli/glock" ;; esac
+run 0 $C counter get /cli/g
+expect_out 5
+run 11 $C counter add /cli/g 5 --guard "$node"
+grep -q "is gone (its hold ended); nothing written" "$T/err" || fail "fenced add: message"
+run 0 $C counter get /cli/g
+expect_out 5
+run 2 $C counter add /cli/g 5 --guard relative/path
+run 2 $C counter get /cli/g --guard "$node"
+run 0 $C elect /cli/gel -- sh -c '$0 counter add /cli/g 1 --guard "$ZKC_GUARD_NODE"' "$C"
+run 0 $C counter get /cli/g
+expect_out 6
+ok "--guard: adds under a hold (lock, elect) land, after it exit 11 and write nothing"
 exit 0
