@@ -270,12 +270,7 @@ static const char registry_key; /* its address names the registry among a client
 
 static uint64_t path_hash(const char *p)
 {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (; *p; p++) {
-        h ^= (unsigned char)*p;
-        h *= 1099511628211ULL;
-    }
-    return h;
+    return zkc__hash64(p, strlen(p));
 }
 
 /* Out of memory: keep the old table (longer chains, still correct). */

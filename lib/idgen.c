@@ -760,10 +760,7 @@ int zkc_idgen_create(zkc_client *c, const char *path, const zkc_idgen_options *o
     g->grow_ms = o.grow_ms;
     g->max_id = o.max_id;
     g->gap_free = o.gap_free != 0;
-    uint64_t h = 14695981039346656037ull; /* FNV-1a: the path's share of our keys */
-    for (const char *p = path; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ull;
-    g->path_hash = h;
+    g->path_hash = zkc__hash64(path, strlen(path)); /* the path's share of our keys */
     g->refs = 1;
     zkc__list_init(&g->waiters);
     g->obj.shutdown = idg_shutdown;

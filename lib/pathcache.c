@@ -40,14 +40,6 @@ struct zkc__pathcache {
     int n;
 };
 
-static uint64_t hash(const char *p, size_t len)
-{
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (unsigned char)p[i]) * 1099511628211ULL;
-    return h;
-}
-
 static entry **find(struct zkc__pathcache *k, const char *p, size_t len, uint64_t h)
 {
     entry **e = &k->bucket[h & (NBUCKETS - 1)];
@@ -75,7 +67,7 @@ void zkc__pathcache_add(zkc_client *c, const char *path, size_t len)
             return;
         zkc__list_init(&k->lru);
     }
-    uint64_t h = hash(path, len);
+    uint64_t h = zkc__hash64(path, len);
     entry **at = find(k, path, len, h);
     if (*at) {
         zkc__list_remove(&(*at)->lru);
@@ -114,7 +106,7 @@ void zkc__pathcache_forget(zkc_client *c, const char *path, size_t len)
     struct zkc__pathcache *k = c->known;
     if (!k)
         return;
-    entry **at = find(k, path, len, hash(path, len));
+    entry **at = find(k, path, len, zkc__hash64(path, len));
     if (*at)
         drop(k, at);
 }
@@ -125,7 +117,7 @@ size_t zkc__pathcache_deepest(zkc_client *c, const char *path, size_t len)
     if (!k)
         return 0;
     for (size_t i = len; i-- > 1;)
-        if (path[i] == '/' && *find(k, path, i, hash(path, i)))
+        if (path[i] == '/' && *find(k, path, i, zkc__hash64(path, i)))
             return i;
     return 0;
 }

@@ -55,3 +55,12 @@ void zkc__log(zkc_client *c, zkc_log_level lvl, const char *fmt, ...)
     va_end(ap);
     c->opt.log_fn(lvl, buf, c->opt.log_ud);
 }
+
+uint64_t zkc__hash64(const void *p, size_t len)
+{
+    const unsigned char *b = p;
+    uint64_t h = 14695981039346656037ull;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ b[i]) * 1099511628211ull;
+    return h;
+}

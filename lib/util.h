@@ -21,6 +21,8 @@ void *zkc__calloc(size_t n, size_t sz);
 /* Random RFC 4122 version 4 uuid text (36 chars + NUL). */
 void zkc__uuid(char out[37]);
 uint64_t zkc__random64(void);
+/* FNV-1a of len bytes: in-memory hash tables (never an on-server name). */
+uint64_t zkc__hash64(const void *p, size_t len);
 /* Any thread: the user's log function, if its level admits lvl. */
 void zkc__log(zkc_client *c, zkc_log_level lvl, const char *fmt, ...) ZKC__PRINTF(3, 4);
 
