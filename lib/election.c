@@ -32,6 +32,7 @@
 #include "election.h"
 
 #include "member.h"
+#include "txn.h"
 #include "seqname.h"
 
 #include <stdio.h>
@@ -703,17 +704,10 @@ int zkc_election_guard(zkc_election *e, zkc_guard *out)
         return zkc__err(ZKC_ENOTHELD, "election %s: this participant does not lead", e->path);
     /* The node of a term that ends meanwhile only makes the guard refuse
      * writes, which is what it is for (as zkc_lock_guard). */
-    int rc = 0;
+    char what[ZKC__PATH_MAX + 16];
+    snprintf(what, sizeof what, "election %s", e->path);
     pthread_mutex_lock(&e->gmu);
-    if (!e->term_node || strlen(e->term_node) >= sizeof out->path) {
-        rc = zkc__err(ZKC_ENOMEM, "zkc_election_guard: election %s: its node's path was not kept (out of memory)",
-                      e->path);
-    } else {
-        memset(out, 0, sizeof *out);
-        snprintf(out->path, sizeof out->path, "%s", e->term_node);
-        out->version = -1;
-        out->token = e->term_token;
-    }
+    int rc = zkc__guard_of_hold(out, e->term_node, e->term_token, "zkc_election_guard", what);
     pthread_mutex_unlock(&e->gmu);
     return rc;
 }

@@ -17,6 +17,7 @@
 #include "lock.h"
 
 #include "member.h"
+#include "txn.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -794,16 +795,10 @@ int zkc_lock_guard(zkc_lock *l, zkc_guard *out)
         return zkc__err(ZKC_ENOTHELD, "zkc_lock_guard: lock %s is not held by this object", l->path);
     /* The node of a hold that ends meanwhile only makes the guard refuse
      * writes, which is what it is for. */
-    int rc = 0;
+    char what[ZKC__PATH_MAX + 16];
+    snprintf(what, sizeof what, "lock %s", l->path);
     pthread_mutex_lock(&l->mu);
-    if (!l->guard_node || strlen(l->guard_node) >= sizeof out->path) {
-        rc = zkc__err(ZKC_ENOMEM, "zkc_lock_guard: lock %s: its node's path was not kept (out of memory)", l->path);
-    } else {
-        memset(out, 0, sizeof *out);
-        snprintf(out->path, sizeof out->path, "%s", l->guard_node);
-        out->version = -1;
-        out->token = l->guard_token;
-    }
+    int rc = zkc__guard_of_hold(out, l->guard_node, l->guard_token, "zkc_lock_guard", what);
     pthread_mutex_unlock(&l->mu);
     return rc;
 }

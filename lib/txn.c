@@ -268,6 +268,17 @@ void zkc__txn_guard(zkc__txn *t, const zkc_guard *guards, int n)
     t->nguards = n;
 }
 
+int zkc__guard_of_hold(zkc_guard *out, const char *node, int64_t token, const char *fn, const char *what)
+{
+    if (!node || strlen(node) >= sizeof out->path)
+        return zkc__err(ZKC_ENOMEM, "%s: %s: its node's path was not kept (out of memory)", fn, what);
+    memset(out, 0, sizeof *out);
+    snprintf(out->path, sizeof out->path, "%s", node);
+    out->version = -1;
+    out->token = token;
+    return 0;
+}
+
 int zkc__txn_guard_check(const zkc_guard *g, const char *fn)
 {
     if (!g)

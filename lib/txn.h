@@ -87,6 +87,10 @@ int zkc__guard_ops(zkc__mop *ops, const zkc_guard *guards, int n);
  * failed first (nothing of the multi applied), with the caller's *status
  * (ZKC_EFENCED when the hold has ended) and msg; else 0. */
 int zkc__guard_refused(const zkc__req *r, int n, int *status, char *msg, size_t len);
+/* Any thread: the guard of a hold whose node is `node` (NULL: its path was
+ * not kept, out of memory) and token `token`, into *out: version -1. 0, or
+ * ZKC_ENOMEM naming fn and what (e.g. "lock /a"). */
+int zkc__guard_of_hold(zkc_guard *out, const char *node, int64_t token, const char *fn, const char *what);
 /* Any thread: append a copy of g to (*guards, *n) unless one with its path is
  * there. 0 or ZKC_ENOMEM. */
 int zkc__txn_guard_add(zkc_guard **guards, int *n, const zkc_guard *g);
