@@ -1,6 +1,7 @@
 /* zkc-chaos checker: reads every history of an epoch after the run settled
- * (faults healed, workers exited, killed workers' sessions expired) and checks
- * the invariants; see the V_* kinds in chaos.h.
+ * (faults healed, workers exited, the lock-queue nodes of killed workers gone
+ * with their sessions) and checks the invariants; see the V_* kinds in
+ * chaos.h.
  *
  * Timing rules (all times CLOCK_MONOTONIC, comparable across processes):
  *   a hold starts when its grant was logged (after the grant: late), ends when
