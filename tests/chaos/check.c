@@ -1,6 +1,7 @@
 /* zkc-chaos checker: reads every history of an epoch after the run settled
- * (faults healed, workers exited, killed workers' sessions expired) and checks
- * the invariants; see the V_* kinds in chaos.h.
+ * (faults healed, workers exited, the lock-queue nodes of killed workers gone
+ * with their sessions) and checks the invariants; see the V_* kinds in
+ * chaos.h.
  *
  * Timing rules (all times CLOCK_MONOTONIC, comparable across processes):
  *   a hold starts when its grant was logged (after the grant: late), ends when
@@ -979,7 +980,62 @@ static void check_counters(ctx *x)
     free(km.slot);
 }
 
-/* ---------------------------------------------------------------- (d) inventory */
+/* ---------------------------------------------------------------- (d) inventory
+ *
+ * Units: at quiescence every SKU record's reserved units are exactly those of
+ * the requests whose records say RESERVED, and its units sold this epoch those
+ * of the requests that say SOLD (checked apart, and their sum: more held than
+ * asked is a double grant, less is units granted without being taken from the
+ * record, an oversell). The two sides live in different nodes (the SKU record,
+ * one record per request) and ZooKeeper has no multi-node read, so the check
+ * needs a moment in which nothing changes them, and proves it had one:
+ *
+ *   - Nothing may change them by then: every worker has exited (stopped or
+ *     killed: a killed worker's session may outlive it by a session timeout,
+ *     but a session settles nothing: holds end by a confirm, a return or a
+ *     reap, each a write of some live process, and the checker reaps nothing
+ *     before its reads). An expired hold stays RESERVED, on both sides, until
+ *     a reap settles it.
+ *   - And it proves it: each SKU record is read (fresh: through the quorum,
+ *     so a lagging server cannot answer) before and after all the lookups; the
+ *     pass counts only if both reads agree. Otherwise it is read again, up to
+ *     INV_SNAP_ATTEMPTS passes; a SKU that keeps changing is itself a
+ *     violation (something still writes after every worker stopped), never a
+ *     reason to pass. A real loss of units is as visible in a quiet pass as in
+ *     any other, so the check stays as strong as before. */
+
+extern __typeof__(zkc_inventory_stock_fresh) zkc_inventory_stock_fresh __attribute__((weak));
+
+#define INV_SNAP_ATTEMPTS 5
+
+typedef struct ireq {
+    const op *o; /* the id's first reserve: its id and lines */
+    int rc;      /* of its lookup */
+    zkc_inventory_state st;
+    char *msg;   /* the lookup's message when it failed */
+} ireq;
+
+typedef struct isnap {
+    int rc;
+    zkc_inventory_stock_info si;
+} isnap;
+
+static void inv_snap(zkc_inventory *inv, int nskus, isnap *out)
+{
+    for (int s = 0; s < nskus; s++) {
+        char sku[32];
+        ch_sku_name(s, sku, sizeof sku);
+        memset(&out[s], 0, sizeof out[s]);
+        out[s].rc = zkc_inventory_stock_fresh ? zkc_inventory_stock_fresh(inv, sku, &out[s].si)
+                                              : zkc_inventory_stock(inv, sku, &out[s].si);
+    }
+}
+
+static int snap_same(const isnap *a, const isnap *b)
+{
+    return a->rc == b->rc && a->si.available == b->si.available && a->si.reserved == b->si.reserved &&
+           a->si.sold == b->si.sold && a->si.total == b->si.total && a->si.queue_length == b->si.queue_length;
+}
 
 static void check_inventory(ctx *x)
 {
@@ -996,8 +1052,9 @@ static void check_inventory(ctx *x)
         return;
     }
     int64_t restock_lo[CH_MAX_SKUS] = {0}, restock_hi[CH_MAX_SKUS] = {0};
-    int64_t by_res[CH_MAX_SKUS] = {0}, by_sold[CH_MAX_SKUS] = {0};
     kmap seen = {0};
+    ireq *rq = NULL;
+    long nrq = 0, caprq = 0;
     for (int wi = 0; wi < x->nw; wi++) {
         wk *w = &x->w[wi];
         for (uint64_t id = 1; id <= w->maxid; id++) {
@@ -1021,75 +1078,135 @@ static void check_inventory(ctx *x)
             unit *u = kmap_get(&seen, o->key, 1);
             if (u->n)
                 continue;
-            u->n = o->n;
-            zkc_inventory_state st = ZKC_INVENTORY_PENDING;
-            int rc = zkc_inventory_lookup(inv, o->key, &st);
-            if (rc == ZKC_ENONODE)
-                continue;
-            if (rc != 0) {
-                viol(x, V_INV_UNITS, "lookup of request %s: %s", o->key, zkc_errmsg());
-                continue;
+            u->n = 1;
+            if (nrq == caprq) {
+                caprq = caprq ? caprq * 2 : 4096;
+                rq = realloc(rq, (size_t)caprq * sizeof *rq);
             }
-            for (int k = 0; k < o->n && k < 2; k++) {
-                int s = o->sku[k];
-                if (s < 0 || s >= CH_MAX_SKUS)
-                    continue;
-                if (st == ZKC_INVENTORY_RESERVED)
-                    by_res[s] += o->qty[k];
-                else if (st == ZKC_INVENTORY_SOLD)
-                    by_sold[s] += o->qty[k];
-            }
-            if (st == ZKC_INVENTORY_RESERVED && zkc_inventory_return && !x->in->no_side_effects)
-                u->applied = 2; /* to release after the check */
+            rq[nrq].o = o;
+            rq[nrq].rc = ZKC_ENONODE;
+            rq[nrq].st = ZKC_INVENTORY_PENDING;
+            rq[nrq].msg = NULL;
+            nrq++;
         }
     }
-    for (int s = 0; s < sh->skus; s++) {
+    /* A quiet pass: stock, every request's state, stock again, the same. */
+    int nskus = sh->skus < CH_MAX_SKUS ? sh->skus : CH_MAX_SKUS;
+    isnap before[CH_MAX_SKUS], after[CH_MAX_SKUS];
+    int quiet = 0, pass;
+    for (pass = 1; pass <= INV_SNAP_ATTEMPTS && !quiet; pass++) {
+        inv_snap(inv, nskus, before);
+        for (long i = 0; i < nrq; i++) {
+            rq[i].rc = zkc_inventory_lookup(inv, rq[i].o->key, &rq[i].st);
+            free(rq[i].msg);
+            rq[i].msg = rq[i].rc && rq[i].rc != ZKC_ENONODE ? strdup(zkc_errmsg()) : NULL;
+        }
+        inv_snap(inv, nskus, after);
+        quiet = 1;
+        for (int s = 0; s < nskus; s++) {
+            if (snap_same(&before[s], &after[s]))
+                continue;
+            quiet = 0;
+            char sku[32];
+            ch_sku_name(s, sku, sizeof sku);
+            if (pass == INV_SNAP_ATTEMPTS)
+                viol(x, V_INV_UNITS,
+                     "%s changed during each of %d passes of the check although every worker had stopped (last: "
+                     "available/reserved/sold/total/queued %" PRId64 "/%" PRId64 "/%" PRId64 "/%" PRId64 "/%d -> "
+                     "%" PRId64 "/%" PRId64 "/%" PRId64 "/%" PRId64 "/%d): something still writes",
+                     sku, INV_SNAP_ATTEMPTS, before[s].si.available, before[s].si.reserved, before[s].si.sold,
+                     before[s].si.total, before[s].si.queue_length, after[s].si.available, after[s].si.reserved,
+                     after[s].si.sold, after[s].si.total, after[s].si.queue_length);
+            else if (x->in->verbose && !x->in->quiet)
+                printf("check: %s changed during inventory pass %d; reading again\n", sku, pass);
+        }
+        if (!quiet && pass < INV_SNAP_ATTEMPTS)
+            ch_nap_ms(500); /* pacing between passes; the next pass proves quiet or not */
+    }
+    if (x->in->verbose && !x->in->quiet)
+        printf("check: inventory: %ld request ids looked up, %s after %d pass(es)\n", nrq,
+               quiet ? "quiet" : "never quiet", pass - 1);
+    int64_t by_res[CH_MAX_SKUS] = {0}, by_sold[CH_MAX_SKUS] = {0};
+    for (long i = 0; i < nrq; i++) {
+        const op *o = rq[i].o;
+        if (rq[i].rc == ZKC_ENONODE)
+            continue;
+        if (rq[i].rc != 0) {
+            viol(x, V_INV_UNITS, "lookup of request %s: %s", o->key, rq[i].msg ? rq[i].msg : zkc_strerror(rq[i].rc));
+            continue;
+        }
+        for (int k = 0; k < o->n && k < 2; k++) {
+            int s = o->sku[k];
+            if (s < 0 || s >= CH_MAX_SKUS)
+                continue;
+            if (rq[i].st == ZKC_INVENTORY_RESERVED)
+                by_res[s] += o->qty[k];
+            else if (rq[i].st == ZKC_INVENTORY_SOLD)
+                by_sold[s] += o->qty[k];
+        }
+    }
+    for (int s = 0; s < nskus; s++) {
         char sku[32];
         ch_sku_name(s, sku, sizeof sku);
-        zkc_inventory_stock_info si;
-        memset(&si, 0, sizeof si);
-        int rc = zkc_inventory_stock(inv, sku, &si);
+        const zkc_inventory_stock_info *si = &after[s].si;
+        int rc = after[s].rc;
         if (rc == ZKC_ENONODE)
             continue;
         if (rc != 0) {
-            viol(x, V_INV_UNITS, "%s: stock unreadable: %s", sku, zkc_errmsg());
+            viol(x, V_INV_UNITS, "%s: stock unreadable: %s", sku, zkc_strerror(rc));
             continue;
         }
-        if (si.available + si.reserved + si.sold != si.total)
+        if (si->available + si->reserved + si->sold != si->total)
             viol(x, V_INV_UNITS, "%s: available %" PRId64 " + reserved %" PRId64 " + sold %" PRId64 " != total %" PRId64,
-                 sku, si.available, si.reserved, si.sold, si.total);
-        if (si.available < 0 || si.reserved < 0)
-            viol(x, V_INV_UNITS, "%s: negative units (available %" PRId64 ", reserved %" PRId64 ")", sku, si.available,
-                 si.reserved);
-        int64_t dt = si.total - x->in->inv_total0[s];
+                 sku, si->available, si->reserved, si->sold, si->total);
+        if (si->available < 0 || si->reserved < 0)
+            viol(x, V_INV_UNITS, "%s: negative units (available %" PRId64 ", reserved %" PRId64 ")", sku,
+                 si->available, si->reserved);
+        int64_t dt = si->total - x->in->inv_total0[s];
         if (restock_lo[s] != restock_hi[s])
             x->out->inexact_skus |= 1ULL << s;
         if (dt < restock_lo[s] || dt > restock_hi[s])
             viol(x, V_INV_UNITS, "%s: total grew by %" PRId64 ", restocks reported applied %" PRId64 " (up to %" PRId64
                                  " with unknown outcomes)",
                  sku, dt, restock_lo[s], restock_hi[s]);
-        int64_t held = si.reserved + (si.sold - x->in->inv_sold0[s]);
+        if (!snap_same(&before[s], &after[s]))
+            continue; /* never quiet: reported above; no snapshot to judge units on */
+        int64_t sold = si->sold - x->in->inv_sold0[s];
+        int64_t held = si->reserved + sold;
         int64_t want = by_res[s] + by_sold[s];
+        /* Both parts in every message: which side lost units says where to look. */
+        char parts[192];
+        snprintf(parts, sizeof parts,
+                 "(record: reserved %" PRId64 ", sold %" PRId64 " this epoch; requests: RESERVED %" PRId64
+                 ", SOLD %" PRId64 ")",
+                 si->reserved, sold, by_res[s], by_sold[s]);
         if (held > want)
-            viol(x, V_INV_DOUBLE, "%s: %" PRId64 " units reserved or sold, the requests in those states hold only %" PRId64,
-                 sku, held, want);
+            viol(x, V_INV_DOUBLE, "%s: %" PRId64 " units reserved or sold, the requests in those states hold only %" PRId64
+                                  " %s",
+                 sku, held, want, parts);
         else if (held < want)
-            viol(x, V_INV_UNITS, "%s: %" PRId64 " units reserved or sold, the requests in those states hold %" PRId64, sku,
-                 held, want);
-        if (si.queue_length != 0)
-            viol(x, V_ORPHAN, "%s: %d requests still queued at quiescence", sku, si.queue_length);
+            viol(x, V_INV_UNITS, "%s: %" PRId64 " units reserved or sold, the requests in those states hold %" PRId64 " %s",
+                 sku, held, want, parts);
+        else if (si->reserved != by_res[s])
+            viol(x, V_INV_UNITS, "%s: reserved and sold units add up, but not apart %s", sku, parts);
+        if (si->queue_length != 0)
+            viol(x, V_ORPHAN, "%s: %d requests still queued at quiescence", sku, si->queue_length);
     }
     /* Release what is still reserved, so the next epoch starts from none. */
+    for (long i = 0; i < nrq; i++)
+        if (rq[i].rc == 0 && rq[i].st == ZKC_INVENTORY_RESERVED && zkc_inventory_return && !x->in->no_side_effects)
+            zkc_inventory_return(inv, rq[i].o->key);
+    for (long i = 0; i < nrq; i++)
+        free(rq[i].msg);
     for (size_t i = 0; i < seen.cap; i++) {
         unit *u = seen.slot[i];
         if (!u)
             continue;
-        if (u->applied == 2)
-            zkc_inventory_return(inv, u->key);
         free(u->key);
         free(u);
     }
     free(seen.slot);
+    free(rq);
     zkc_inventory_destroy(inv);
 }
 

@@ -26,6 +26,7 @@ extern __typeof__(zkc_inventory_destroy) zkc_inventory_destroy __attribute__((we
 extern __typeof__(zkc_inventory_stock) zkc_inventory_stock __attribute__((weak));
 extern __typeof__(zkc_inventory_lookup) zkc_inventory_lookup __attribute__((weak));
 extern __typeof__(zkc_inventory_return) zkc_inventory_return __attribute__((weak));
+extern __typeof__(zkc_inventory_stock_fresh) zkc_inventory_stock_fresh __attribute__((weak));
 
 /* ---------------------------------------------------------------- the schedule */
 
@@ -1178,6 +1179,82 @@ static void sweep_keys(void)
     zkc_client_destroy(c);
 }
 
+/* Evidence for the invariants that span several nodes (the inventory's SKU
+ * records against its request records, tests/chaos/check.c (d)): ZooKeeper's
+ * own view of whether its servers agree. Each multi keeps them in step on
+ * every server, so a server that applied the txns after a lost one (later
+ * writes of a SKU record carry the whole record; the lost txn's request
+ * records stay as they were) shows records and stock that disagree, and
+ * nothing a client does can cause that.
+ *   - every server's count of data-tree digest mismatches (mntr
+ *     zk_digest_mismatches_count: a learner that applied a txn and found its
+ *     tree's digest differ from the leader's; reset when a server restarts):
+ *     printed;
+ *   - every SKU record as each server has it (a fresh read: that server has
+ *     applied everything committed before it). Nothing writes any more, so
+ *     they must be equal: servers that disagree are an ensemble failure
+ *     (ensemble_recovery), printed with the records, as they are after any
+ *     inventory violation. */
+#define ZK_NODES_MAX 7
+
+static void zk_consistency(int inv_on, int inv_viol)
+{
+    char line[256];
+    int n = snprintf(line, sizeof line, "zookeeper: data-tree digest mismatches per server:");
+    for (int i = 0; i < D.n; i++) {
+        char buf[8192];
+        long m = -1;
+        if (zkh_four_letter(zkh_node_hostport(D.e, i), "mntr", buf, sizeof buf, 2000) > 0)
+            m = mntr_value(buf, "zk_digest_mismatches_count");
+        n += snprintf(line + n, sizeof line - (size_t)n, m < 0 ? " n/a" : " %ld", m);
+        if (n >= (int)sizeof line - 16)
+            break;
+    }
+    say("%s", line);
+    if (!inv_on || !ch_inventory_linked() || !zkc_inventory_stock_fresh)
+        return;
+    int nskus = D.sh.skus < CH_MAX_SKUS ? D.sh.skus : CH_MAX_SKUS;
+    zkc_inventory_stock_info si[ZK_NODES_MAX][CH_MAX_SKUS];
+    int rc[ZK_NODES_MAX][CH_MAX_SKUS];
+    for (int i = 0; i < D.n && i < ZK_NODES_MAX; i++) {
+        zkc_client *c = admin_client(zkh_node_hostport(D.e, i));
+        zkc_inventory *inv = NULL;
+        for (int s = 0; s < nskus; s++) {
+            char sku[32];
+            ch_sku_name(s, sku, sizeof sku);
+            memset(&si[i][s], 0, sizeof si[i][s]);
+            if (c && !inv && zkc_inventory_create(c, CH_INV_ROOT, &inv) != 0)
+                inv = NULL;
+            rc[i][s] = inv ? zkc_inventory_stock_fresh(inv, sku, &si[i][s]) : ZKC_ECONNLOSS;
+        }
+        zkc_inventory_destroy(inv);
+        zkc_client_destroy(c);
+    }
+    for (int s = 0; s < nskus; s++) {
+        n = snprintf(line, sizeof line, "zookeeper: sku%d available/reserved/sold/total per server (after the checker's releases):", s);
+        int differ = 0;
+        for (int i = 0; i < D.n && i < ZK_NODES_MAX; i++) {
+            if (rc[i][s])
+                n += snprintf(line + n, sizeof line - (size_t)n, " [%s]", zkc_strerror(rc[i][s]));
+            else
+                n += snprintf(line + n, sizeof line - (size_t)n, " %" PRId64 "/%" PRId64 "/%" PRId64 "/%" PRId64,
+                              si[i][s].available, si[i][s].reserved, si[i][s].sold, si[i][s].total);
+            if (i > 0 && !rc[i][s] && !rc[0][s] &&
+                (si[i][s].reserved != si[0][s].reserved || si[i][s].sold != si[0][s].sold ||
+                 si[i][s].total != si[0][s].total))
+                differ = 1;
+            if (n >= (int)sizeof line - 48)
+                break;
+        }
+        if (differ) {
+            D.harness_failures++;
+            say("VIOLATION ensemble_recovery: the servers disagree on sku%d at quiescence (a txn lost on one):", s);
+        }
+        if (differ || inv_viol)
+            say("%s", line);
+    }
+}
+
 /* One epoch: workers up, faults until `until`, settle, check. */
 static int st_tested, st_missed, st_skipped;
 
@@ -1247,6 +1324,7 @@ static int run_epoch(int64_t until, uint64_t *sched, int *fault_no, ch_check_out
     in.t_start = t_start;
     int rc = ch_check(&in, out);
     out->violations[V_ORPHAN] += orphans;
+    zk_consistency(out->inventory_on, out->violations[V_INV_UNITS] || out->violations[V_INV_DOUBLE]);
     if (selftest) {
         int64_t v = 0;
         for (int i = 0; i < V_NKINDS; i++)

@@ -1779,11 +1779,11 @@ static void expire_watcher(zhandle_t *zh, int type, int state, const char *path,
     pthread_mutex_unlock(&c->mu);
 }
 
-int zkh_expire_session(const char *hosts, int64_t session_id, const char *passwd,
-                       int passwd_len, int timeout_ms)
+/* One handle on the session: wait until it is connected (the server moves the
+ * session to it) or refused, then close it (closeSession). 0 connected, then
+ * closed; -ESTALE the server said the session is gone; -EACCES, -ETIMEDOUT. */
+static int expire_attempt(const char *hosts, const clientid_t *cid, int timeout_ms)
 {
-    if (!hosts || !passwd || passwd_len < 0)
-        return -EINVAL;
     struct expire_ctx c;
     pthread_mutex_init(&c.mu, NULL);
     pthread_condattr_t ca;
@@ -1792,14 +1792,7 @@ int zkh_expire_session(const char *hosts, int64_t session_id, const char *passwd
     pthread_cond_init(&c.cv, &ca);
     pthread_condattr_destroy(&ca);
     c.state = 0;
-
-    clientid_t cid;
-    memset(&cid, 0, sizeof cid);
-    cid.client_id = session_id;
-    size_t pl = (size_t)passwd_len < sizeof cid.passwd ? (size_t)passwd_len : sizeof cid.passwd;
-    memcpy(cid.passwd, passwd, pl);
-
-    zhandle_t *zh = zookeeper_init(hosts, expire_watcher, 10000, &cid, &c, 0);
+    zhandle_t *zh = zookeeper_init(hosts, expire_watcher, 10000, cid, &c, 0);
     int r;
     if (!zh) {
         r = errno ? -errno : -EIO;
@@ -1828,12 +1821,47 @@ int zkh_expire_session(const char *hosts, int64_t session_id, const char *passwd
             r = -EACCES;
         else
             r = -ETIMEDOUT;
-        /* Closing the second handle closes the session on the server. */
+        /* Closing this handle asks the server to end the session. */
         zookeeper_close(zh);
     }
     pthread_cond_destroy(&c.cv);
     pthread_mutex_destroy(&c.mu);
     return r;
+}
+
+/* The close can lose a race: if the session's own client reconnects (and so
+ * takes the session back) before our closeSession is processed, the server
+ * refuses the close as coming from a connection that no longer owns the
+ * session, and the session lives on. So the expiry is verified: a further
+ * handle on the same id must be refused (-ESTALE) by the servers; if it
+ * connects instead, the session survived, and closing that handle is the
+ * next attempt. Bounded: ZKH_EXPIRE_ATTEMPTS closes, each within timeout_ms. */
+#define ZKH_EXPIRE_ATTEMPTS 5
+
+int zkh_expire_session(const char *hosts, int64_t session_id, const char *passwd,
+                       int passwd_len, int timeout_ms)
+{
+    if (!hosts || !passwd || passwd_len < 0)
+        return -EINVAL;
+    clientid_t cid;
+    memset(&cid, 0, sizeof cid);
+    cid.client_id = session_id;
+    size_t pl = (size_t)passwd_len < sizeof cid.passwd ? (size_t)passwd_len : sizeof cid.passwd;
+    memcpy(cid.passwd, passwd, pl);
+    int r = expire_attempt(hosts, &cid, timeout_ms);
+    if (r != 0)
+        return r; /* -ESTALE: it was already gone */
+    for (int i = 1; i < ZKH_EXPIRE_ATTEMPTS; i++) {
+        r = expire_attempt(hosts, &cid, timeout_ms);
+        if (r == -ESTALE)
+            return 0; /* verified: the servers refuse it */
+        if (r != 0)
+            return r;
+        /* It connected: our close had lost the race; this attempt closed it again. */
+    }
+    /* The last close was not verified: look once more. */
+    r = expire_attempt(hosts, &cid, timeout_ms);
+    return r == -ESTALE ? 0 : r == 0 ? -EAGAIN : r;
 }
 
 /* ------------------------------------------------------------------ shared */

@@ -84,8 +84,11 @@ int zkh_watches_by_path(zkh_ensemble *e, char **text);
 
 /* Opens a second handle with the same session id and password, waits until it
  * is connected, then closes it: the server ends the session, and the original
- * handle sees ZOO_EXPIRED_SESSION_STATE once it talks to a server again.
- * -ESTALE if the session was already gone. */
+ * handle sees ZOO_EXPIRED_SESSION_STATE once it talks to a server again. The
+ * end is verified (a further handle on the id must be refused as expired); a
+ * close that lost the race with the original client taking its session back
+ * is repeated, a bounded number of times. 0 verified expired; -ESTALE if the
+ * session was already gone; -EAGAIN if it kept surviving the close. */
 int zkh_expire_session(const char *hosts, int64_t session_id, const char *passwd,
                        int passwd_len, int timeout_ms);
 
