@@ -213,16 +213,8 @@ static void create_parents(zkc__qm *m)
 
 static void watch_own(zkc__qm *m);
 
-/* Deletion by someone else means the hold (or the place) is gone. */
-static void own_fired(zkc__watch *w, int ev)
+static void own_deleted(zkc__qm *m)
 {
-    zkc__qm *m = w->ctx;
-    m->own_w = NULL;
-    if (ev != ZW_DELETED) {
-        if (m->node && m->phase == ZKC__QM_IN)
-            watch_own(m); /* data changed (a semaphore kick): keep watching */
-        return;
-    }
     if (!m->node || m->phase != ZKC__QM_IN)
         return;
     zkc__log(m->c, ZKC_LOG_WARN, "lock %s: our node %s was deleted by another client", m->dir, m->node);
@@ -233,12 +225,31 @@ static void own_fired(zkc__watch *w, int ev)
     m->ops->gone(m);
 }
 
+/* Deletion by someone else means the hold (or the place) is gone. */
+static void own_fired(zkc__watch *w, int ev)
+{
+    zkc__qm *m = w->ctx;
+    m->own_w = NULL;
+    if (ev != ZW_DELETED) {
+        if (m->node && m->phase == ZKC__QM_IN)
+            watch_own(m); /* data changed (a semaphore kick): keep watching */
+        return;
+    }
+    own_deleted(m);
+}
+
 static void own_get_done(zkc__req *r)
 {
     zkc__qm *m = r->ctx;
     if (!stale(r) && r->rc != ZR_OK && m->own_w && r->watch == m->own_w) {
         zkc__watch_drop(m->own_w);
         m->own_w = NULL;
+        /* Deleted before the watch was set (first set, or set again after a
+         * semaphore kick): the same news as the watch firing. A waiter may be
+         * let in without a listing (the rule at the top), so this is what
+         * keeps one whose node is gone from believing it holds. */
+        if (r->rc == ZR_NONODE)
+            own_deleted(m);
     }
     m->ops->unref(m);
 }
@@ -591,7 +602,7 @@ static void pred_fired(zkc__watch *w, int ev)
     if (m->pred_w != w)
         return;
     m->pred_w = NULL;
-    m->ops->moved(m, ev == ZW_DELETED);
+    m->ops->moved(m, ev == ZW_DELETED ? ZKC__QM_GONE : ev == ZW_CHANGED ? ZKC__QM_TOUCHED : ZKC__QM_CHANGED);
 }
 
 /* Did what we are about to wait for already happen? The owner decided on a
@@ -622,13 +633,15 @@ static void pred_get_done(zkc__req *r)
         if (r->rc == ZR_NONODE) {
             /* Gone before we could watch it: no watch was set; look again. */
             drop_pred(m);
-            m->ops->moved(m, r->kind == ZKC_REQ_GET);
+            m->ops->moved(m, r->kind == ZKC_REQ_GET ? ZKC__QM_GONE : ZKC__QM_CHANGED);
         } else if (r->rc != ZR_OK) {
             drop_pred(m);
             fail_rc(m, r->rc, "watching the node ahead of us");
         } else if (moved_already(m, r)) {
+            /* Not TOUCHED: the node is still there (written and deleted in
+             * one multi, it would be gone). */
             drop_pred(m);
-            m->ops->moved(m, 0);
+            m->ops->moved(m, ZKC__QM_CHANGED);
         }
         /* else: wait for the watch. */
     }
@@ -666,6 +679,7 @@ void zkc__qm_settle(zkc__qm *m)
 
 typedef struct leave_ctx {
     zkc__qm *m;
+    char *path;
     void (*done)(void *ctx);
     void *ctx;
     int reported;
@@ -689,15 +703,16 @@ static void leave_delete_done(zkc__req *r)
 {
     leave_ctx *lc = r->ctx;
     if (zkc__zrc_indeterminate(r->rc) || r->rc == ZR_NOTSENT || r->rc == ZR_SESSIONLOST)
-        zkc__janitor_delete(r->c, r->path); /* maybe deleted, maybe not: make sure once we can */
+        zkc__janitor_delete(r->c, lc->path); /* maybe deleted, maybe not: make sure once we can */
     zkc__timer_disarm(r->c, &lc->guard);
     leave_report(lc);
     zkc__qm *m = lc->m;
+    free(lc->path);
     free(lc);
     m->ops->unref(m);
 }
 
-void zkc__qm_leave(zkc__qm *m, int wait_ms, void (*done)(void *ctx), void *ctx)
+static void leave(zkc__qm *m, int wait_ms, void (*done)(void *ctx), void *ctx, int held)
 {
     zkc_client *c = m->c;
     drop_pred(m);
@@ -715,6 +730,10 @@ void zkc__qm_leave(zkc__qm *m, int wait_ms, void (*done)(void *ctx), void *ctx)
     m->phase = ZKC__QM_IDLE;
     if (m->node && done && (wait_ms < 0 || (c->state == ZKC__S_CONNECTED && !c->closing))) {
         leave_ctx *lc = calloc(1, sizeof *lc);
+        if (lc && !(lc->path = strdup(m->node))) {
+            free(lc);
+            lc = NULL;
+        }
         if (lc) {
             lc->m = m;
             lc->done = done;
@@ -723,7 +742,22 @@ void zkc__qm_leave(zkc__qm *m, int wait_ms, void (*done)(void *ctx), void *ctx)
             if (wait_ms >= 0)
                 zkc__timer_arm(c, &lc->guard, zkc__now_ms() + wait_ms);
             m->ops->ref(m);
-            zkc__delete(c, m->node, -1, leave_delete_done, lc);
+            if (held) {
+                /* Written and deleted in one transaction: the member behind
+                 * us hears "held, and gone" (TOUCHED) and needs no listing. */
+                zkc__mop ops[2];
+                memset(ops, 0, sizeof ops);
+                ops[0].type = ZKC_REQ_SET;
+                ops[0].path = m->node;
+                ops[0].data = "";
+                ops[0].version = -1;
+                ops[1].type = ZKC_REQ_DELETE;
+                ops[1].path = m->node;
+                ops[1].version = -1;
+                zkc__multi(c, ops, 2, leave_delete_done, lc);
+            } else {
+                zkc__delete(c, m->node, -1, leave_delete_done, lc);
+            }
             forget_node(m);
             return;
         }
@@ -734,6 +768,16 @@ void zkc__qm_leave(zkc__qm *m, int wait_ms, void (*done)(void *ctx), void *ctx)
     }
     if (done)
         done(ctx);
+}
+
+void zkc__qm_leave(zkc__qm *m, int wait_ms, void (*done)(void *ctx), void *ctx)
+{
+    leave(m, wait_ms, done, ctx, 0);
+}
+
+void zkc__qm_release(zkc__qm *m, void (*done)(void *ctx), void *ctx)
+{
+    leave(m, -1, done, ctx, 1);
 }
 
 typedef struct finish_report {

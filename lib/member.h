@@ -18,10 +18,13 @@ typedef struct zkc__qm_ops {
     /* The queue, sorted (RFC 1982 on the suffix); self is our index. The
      * array lives until the call returns. */
     void (*listed)(zkc__qm *m, const zkc__member *v, int n, int self);
-    /* What zkc__qm_wait watched changed: gone = 1 when the node watched was
-     * deleted (or already gone when the watch was set), 0 for any other
-     * change (its data, or the children list). */
-    void (*moved)(zkc__qm *m, int gone);
+    /* What zkc__qm_wait watched changed. how: ZKC__QM_GONE when the node
+     * watched was deleted (or already gone when the watch was set);
+     * ZKC__QM_TOUCHED when its data changed (the watch fired: its owner
+     * wrote it, see zkc__qm_release); ZKC__QM_CHANGED for anything else (the
+     * children list, or a node found already written when the watch was
+     * set). */
+    void (*moved)(zkc__qm *m, int how);
     /* The attempt cannot go on (status ZKC_E*, msg says why). The member is
      * unchanged: the owner ends it with zkc__qm_leave. */
     void (*failed)(zkc__qm *m, int status, const char *msg);
@@ -39,6 +42,8 @@ typedef struct zkc__qm_ops {
      * missing. */
     void (*absent)(zkc__qm *m);
 } zkc__qm_ops;
+
+enum { ZKC__QM_CHANGED = 0, ZKC__QM_GONE = 1, ZKC__QM_TOUCHED = 2 };
 
 enum { ZKC__QM_IDLE = 0, ZKC__QM_CREATING, ZKC__QM_RECOVERING, ZKC__QM_IN };
 
@@ -121,6 +126,13 @@ int zkc__qm_stale(zkc__qm *m, uint64_t tag);
  * otherwise hand the node to the janitor and call done(ctx) at once. A create
  * still out, or one being decided, is the janitor's too. done may be NULL. */
 void zkc__qm_leave(zkc__qm *m, int wait_ms, void (*done)(void *ctx), void *ctx);
+/* Engine: zkc__qm_leave(m, -1, done, ctx) for a member that holds, whose
+ * holding tells the member behind it that nobody is left ahead: the node is
+ * written and deleted in one multi, so that member's watch fires as
+ * ZKC__QM_TOUCHED and means "held, and gone" (the rule at the top of
+ * member.c). Only an owner whose hold proves that (a mutex or writer at the
+ * head) may call it. */
+void zkc__qm_release(zkc__qm *m, void (*done)(void *ctx), void *ctx);
 /* Engine: zkc__qm_leave(m, wait_ms, ...), then finish op with status and the
  * message: the caller hears a failure only once the node is gone (or after
  * wait_ms, or at once when no server is reachable: the janitor has it). */
