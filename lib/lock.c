@@ -9,7 +9,12 @@
  *   join (the member creates our node, deciding an unanswered create by its
  *   tag) -> [semaphore: read the lease count stored in the lock node]
  *   -> list -> decide -> granted: done | try-lock: abort | wait on one node
- *   -> it changed: list again.
+ *   -> it changed: granted, if the news alone lets us in (in_without: the
+ *   node deleted, or a mutex or writer ahead released its hold), else list
+ *   again.
+ * A mutex or writer releases by writing and deleting its node in one multi
+ * (zkc__qm_release), which is that news for the waiter behind it: no listing
+ * per handoff (issue 21).
  * Giving up (timeout, cancel, an error) ends the member's attempt: the node
  * is deleted before the caller hears the status when a server is reachable,
  * so "timed out" also means "left nothing"; otherwise the janitor deletes it.

@@ -16,7 +16,28 @@
  *   (and, in the same flight, watch our own node: deleted by someone else =
  *   the hold or the place is gone)
  *   list, sort by suffix (RFC 1982, seqname.c), find ourselves -> the owner
- *   decides -> wait: one watch (a node ahead, or the children list) -> list again
+ *   decides -> wait: one watch (a node ahead, or the children list) -> list
+ *   again, unless what the watch said lets the owner in (below)
+ * What may be decided without listing again (issue 21). Sequence numbers only
+ * grow and the queue node cannot be reaped while our node is in it, so nobody
+ * ever queues ahead of us later: the members ahead of us now are a subset of
+ * those ahead in our last listing. The owner may therefore decide on that
+ * listing with members removed that it has learnt are gone, and keep a
+ * decision that stays true when members ahead leave ("acquired": a mutex at
+ * the head, a reader with no writer ahead, a semaphore index below its
+ * leases); any other decision (a wait, which node to watch) needs a fresh
+ * listing. What tells the owner a member is gone: the watch on it fired as
+ * deleted (ZKC__QM_GONE: that member only), or it fired as written
+ * (ZKC__QM_TOUCHED) on a member whose owner writes it only in the multi that
+ * also deletes it when its hold ends (zkc__qm_release: a mutex or writer,
+ * which held only at the head, so everything ahead of it is gone too). A node
+ * found already written when the watch is set is still there: plain
+ * ZKC__QM_CHANGED. The one thing a listing checked besides the order, that our
+ * own node is still there, the own-node watch keeps: one session hears its
+ * watches in the order of the changes, so a deletion of our node before the
+ * news that lets us in reaches the owner first (ops->gone), and a node found
+ * gone when that watch is set counts the same (a no_own_watch owner, the
+ * inventory, learns of it from its own request record).
  * An attempt is named by an epoch; replies of an abandoned epoch only clean up.
  * Nodes we stop wanting go to the janitor (janitor.c), which deletes them once
  * it can.
@@ -611,7 +632,8 @@ static void pred_fired(zkc__watch *w, int ev)
  * the children list has changed for us exactly when fewer members are ahead of
  * us than in that listing. A node ahead has changed once its data version is
  * above 0: nobody writes a member's node but its owner, touching it when it
- * was admitted (a semaphore's kick, lock.c). Without this check a semaphore
+ * was admitted (a semaphore's kick, lock.c) or in the multi that deletes it
+ * (zkc__qm_release: then a read finds it gone). Without this check a semaphore
  * waiter whose holders all left between its listing and its watch waited for
  * a change that never came, and the whole queue behind it with it. */
 static int moved_already(zkc__qm *m, const zkc__req *r)
