@@ -71,6 +71,8 @@ struct zkc_lock {
     int next_in;       /* waiting: the node we watch is all that keeps us out */
     int next_in_held;  /* waiting: that node's owner holding (and leaving)
                         * would let us in: see in_without */
+    int list_watched;  /* semaphore: the next listing also watches the
+                        * children (we are at most the first waiter) */
     zkc__timer timer;
     int stored_leases; /* semaphore: count read from the node; -1 not read yet */
     char dir_data[24]; /* semaphore: the lease count, stored when we create the node */
@@ -332,6 +334,11 @@ static void m_moved(zkc__qm *m, int how)
         grant(l, l->kind->stores_leases);
         return;
     }
+    /* Semaphore: anything but the deletion of the member ahead (its
+     * admission, or a change of the children list we watched as the first
+     * waiter) leaves us at most the first waiter, who watches the children:
+     * the listing that decides sets that watch too. */
+    l->list_watched = l->kind->stores_leases && how != ZKC__QM_GONE;
     check(l);
 }
 
@@ -388,7 +395,11 @@ static void check(zkc_lock *l)
         zkc__get(l->c, l->path, NULL, config_done, l)->tag = l->m.epoch;
         return;
     }
-    zkc__qm_list(&l->m);
+    if (l->list_watched)
+        zkc__qm_list_watched(&l->m);
+    else
+        zkc__qm_list(&l->m);
+    l->list_watched = 0;
 }
 
 /* ---------------------------------------------------------------- acquire */
@@ -424,6 +435,7 @@ static void acq_start(zkc__op *op)
     PUT(l->lost, 0);
     PUT(l->holds, 0);
     l->stored_leases = -1;
+    l->list_watched = 0;
     if (a->timeout_ms > 0)
         zkc__timer_arm(c, &l->timer, zkc__now_ms() + a->timeout_ms);
     zkc__qm_join(&l->m);

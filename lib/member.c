@@ -115,6 +115,8 @@ static void drop_pred(zkc__qm *m)
 {
     zkc__watch_drop(m->pred_w);
     m->pred_w = NULL;
+    m->list_armed = 0;
+    m->list_fired = 0;
 }
 
 /* ---------------------------------------------------------------- parents */
@@ -576,26 +578,11 @@ static int parse_listing(zkc__qm *m, const zkc__req *r, zkc__member **vout, int 
     return 0;
 }
 
-static void list_done(zkc__req *r)
+/* Hand a parsed listing to a member that asked for it (self: its index, -1
+ * if its node is not in it). */
+static void deliver(zkc__qm *m, const zkc__member *v, int n, int self, int junk, int styles)
 {
-    zkc__qm *m = r->ctx;
-    if (stale(r) || !m->listing) {
-        m->ops->unref(m);
-        return;
-    }
     m->listing = 0;
-    if (r->rc != ZR_OK) {
-        fail_rc(m, r->rc, "listing the queue");
-        m->ops->unref(m);
-        return;
-    }
-    zkc__member *v;
-    int n, self, junk, styles;
-    if (parse_listing(m, r, &v, &n, &self, &junk, &styles)) {
-        failed(m, ZKC_ENOMEM, "out of memory");
-        m->ops->unref(m);
-        return;
-    }
     warn_once(m, v, n, junk, styles);
     if (self < 0) {
         forget_node(m);
@@ -605,6 +592,30 @@ static void list_done(zkc__req *r)
         m->listed_self = self;
         m->ops->listed(m, v, n, self);
     }
+}
+
+static void list_done(zkc__req *r)
+{
+    zkc__qm *m = r->ctx;
+    if (stale(r) || !m->listing) {
+        m->ops->unref(m);
+        return;
+    }
+    if (r->rc != ZR_OK) {
+        m->listing = 0;
+        fail_rc(m, r->rc, "listing the queue");
+        m->ops->unref(m);
+        return;
+    }
+    zkc__member *v;
+    int n, self, junk, styles;
+    if (parse_listing(m, r, &v, &n, &self, &junk, &styles)) {
+        m->listing = 0;
+        failed(m, ZKC_ENOMEM, "out of memory");
+        m->ops->unref(m);
+        return;
+    }
+    deliver(m, v, n, self, junk, styles);
     free(v);
     m->ops->unref(m);
 }
@@ -615,6 +626,21 @@ void zkc__qm_list(zkc__qm *m)
     SEND(m, zkc__children(m->c, m->dir, NULL, list_done, m));
 }
 
+static void pred_fired(zkc__watch *w, int ev);
+
+void zkc__qm_list_watched(zkc__qm *m)
+{
+    drop_pred(m);
+    m->pred_w = zkc__watch_new(m->c, pred_fired, m);
+    if (!m->pred_w) {
+        zkc__qm_list(m);
+        return;
+    }
+    m->list_armed = 1;
+    m->listing = 1;
+    SEND(m, zkc__children(m->c, m->dir, m->pred_w, list_done, m));
+}
+
 /* ---------------------------------------------------------------- wait */
 
 static void pred_fired(zkc__watch *w, int ev)
@@ -623,6 +649,13 @@ static void pred_fired(zkc__watch *w, int ev)
     if (m->pred_w != w)
         return;
     m->pred_w = NULL;
+    if (m->list_armed) {
+        /* A watched listing's watch, before the owner decided on it (a
+         * server sends the reply before the news of a later change; this
+         * only guards the order of delivery): zkc__qm_wait hears of it. */
+        m->list_fired = 1;
+        return;
+    }
     m->ops->moved(m, ev == ZW_DELETED ? ZKC__QM_GONE : ev == ZW_CHANGED ? ZKC__QM_TOUCHED : ZKC__QM_CHANGED);
 }
 
@@ -672,6 +705,15 @@ static void pred_get_done(zkc__req *r)
 
 void zkc__qm_wait(zkc__qm *m, const char *name)
 {
+    if (!name && m->list_armed) {
+        /* The listing decided on set this watch: keep it. */
+        int fired = m->list_fired;
+        m->list_armed = 0;
+        m->list_fired = 0;
+        if (fired)
+            m->ops->moved(m, ZKC__QM_CHANGED);
+        return;
+    }
     drop_pred(m);
     m->pred_w = zkc__watch_new(m->c, pred_fired, m);
     if (!m->pred_w) {

@@ -78,6 +78,9 @@ struct zkc__qm {
     int warned;
     int listing;
     int listed_self;      /* our index in the last listing handed to ops->listed */
+    int list_armed;       /* the listing out (or just handed over) set pred_w on
+                           * the children list: zkc__qm_list_watched */
+    int list_fired;       /* that watch fired before the listing was decided on */
     zkc__watch *pred_w, *own_w;
 };
 
@@ -109,6 +112,13 @@ void zkc__qm_join(zkc__qm *m);
  * ops->failed with ZKC_ESESSIONLOST). Logs once about junk names and about
  * Curator and kazoo nodes mixed on one path. */
 void zkc__qm_list(zkc__qm *m);
+/* Engine: zkc__qm_list, with a watch on the children list set by the same
+ * read: if the owner then waits on the children list (zkc__qm_wait with
+ * NULL), that watch is kept, with no second read and nothing missed in
+ * between; any other decision drops it (the server's copy fires once, and is
+ * ignored). For an owner that expects to wait on the children list (a
+ * semaphore's first waiter). */
+void zkc__qm_list_watched(zkc__qm *m);
 /* Engine: wait for `name` (a child of dir) to change or go, or with NULL for
  * the children list to change: one watch; ops->moved when it fires. */
 void zkc__qm_wait(zkc__qm *m, const char *name);
