@@ -620,9 +620,154 @@ static void list_done(zkc__req *r)
     m->ops->unref(m);
 }
 
+/* ---------------------------------------------------------------- shared listings
+ *
+ * One listing per client and queue at a time, shared (issue 21): the members
+ * of one client that need a listing of one queue while one is out (a
+ * process's waiters enqueued together, waiters woken together) all decide
+ * from the next one, sent when the one out returns. Not from the one out: a
+ * listing must be read after the need for it arose (after our create
+ * completed, after the change we were told of), or it may miss our node or
+ * show a member that has gone. So at most two listings answer any number of
+ * requests that arrive within one round trip, and each request is answered by
+ * the first listing sent after it. Members with their own idea of who counts
+ * (ops->accept, the inventory) list alone, as do watched listings (the watch
+ * is one member's). */
+typedef struct qlister {
+    zkc__list_node link; /* in c->listers */
+    char *dir;
+    int inflight;        /* a listing is out: new requests wait for the next */
+    int delivering;      /* its reply is being handed out */
+    zkc__list cur;       /* qwant: answered by the listing out */
+    zkc__list next;      /* qwant: answered by the next one */
+} qlister;
+
+typedef struct qwant {
+    zkc__list_node link;
+    zkc__qm *m;
+    uint64_t epoch; /* the attempt that asked: a later one ignores the answer */
+} qwant;
+
+static void shared_send(zkc_client *c, qlister *ql);
+
+static void lister_maybe_free(qlister *ql)
+{
+    if (ql->inflight || ql->delivering || !zkc__list_empty(&ql->cur) || !zkc__list_empty(&ql->next))
+        return;
+    zkc__list_remove(&ql->link);
+    free(ql->dir);
+    free(ql);
+}
+
+static void shared_done(zkc__req *r)
+{
+    qlister *ql = r->ctx;
+    zkc_client *c = r->c;
+    zkc__list batch;
+    zkc__list_take(&batch, &ql->cur);
+    ql->inflight = 0;
+    ql->delivering = 1;
+    /* Those who asked meanwhile get the next listing, sent now. */
+    if (!zkc__list_empty(&ql->next) && r->rc != ZR_CLOSING) {
+        zkc__list_take(&ql->cur, &ql->next);
+        shared_send(c, ql);
+    }
+    zkc__member *v = NULL;
+    int n = 0, junk = 0, styles = 0, nomem = 0;
+    if (r->rc == ZR_OK) {
+        v = calloc((size_t)r->nchildren + 1, sizeof *v);
+        if (v)
+            n = zkc__members_parse(r->children, r->nchildren, v, &junk, &styles);
+        else
+            nomem = 1;
+    }
+    while (!zkc__list_empty(&batch)) {
+        qwant *w = ZKC__CONTAINER_OF(batch.head.next, qwant, link);
+        zkc__list_remove(&w->link);
+        zkc__qm *m = w->m;
+        if (w->epoch == m->epoch && m->listing) {
+            if (r->rc != ZR_OK) {
+                m->listing = 0;
+                fail_rc(m, r->rc, "listing the queue");
+            } else if (nomem) {
+                m->listing = 0;
+                failed(m, ZKC_ENOMEM, "out of memory");
+            } else {
+                deliver(m, v, n, m->node_name ? zkc__member_find(v, n, m->node_name) : -1, junk, styles);
+            }
+        }
+        free(w);
+        m->ops->unref(m);
+    }
+    free(v);
+    /* Closing: nothing more is sent; those still waiting hear it. */
+    if (r->rc == ZR_CLOSING) {
+        zkc__list_take(&batch, &ql->next);
+        while (!zkc__list_empty(&batch)) {
+            qwant *w = ZKC__CONTAINER_OF(batch.head.next, qwant, link);
+            zkc__list_remove(&w->link);
+            zkc__qm *m = w->m;
+            if (w->epoch == m->epoch && m->listing) {
+                m->listing = 0;
+                fail_rc(m, r->rc, "listing the queue");
+            }
+            free(w);
+            m->ops->unref(m);
+        }
+    }
+    ql->delivering = 0;
+    lister_maybe_free(ql);
+}
+
+static void shared_send(zkc_client *c, qlister *ql)
+{
+    ql->inflight = 1;
+    zkc__children(c, ql->dir, NULL, shared_done, ql);
+}
+
+/* 0, or -1 (out of memory: the caller lists alone). */
+static int shared_list(zkc__qm *m)
+{
+    zkc_client *c = m->c;
+    qlister *ql = NULL;
+    for (zkc__list_node *it = c->listers.head.next; it != &c->listers.head; it = it->next) {
+        qlister *q = ZKC__CONTAINER_OF(it, qlister, link);
+        if (!strcmp(q->dir, m->dir)) {
+            ql = q;
+            break;
+        }
+    }
+    qwant *w = malloc(sizeof *w);
+    if (!w)
+        return -1;
+    if (!ql) {
+        ql = calloc(1, sizeof *ql);
+        if (!ql || !(ql->dir = strdup(m->dir))) {
+            free(ql);
+            free(w);
+            return -1;
+        }
+        zkc__list_init(&ql->cur);
+        zkc__list_init(&ql->next);
+        zkc__list_push_back(&c->listers, &ql->link);
+    }
+    w->m = m;
+    w->epoch = m->epoch;
+    m->ops->ref(m);
+    if (ql->inflight) {
+        zkc__list_push_back(&ql->next, &w->link);
+    } else {
+        zkc__list_push_back(&ql->cur, &w->link);
+        shared_send(c, ql);
+    }
+    return 0;
+}
+
 void zkc__qm_list(zkc__qm *m)
 {
     m->listing = 1;
+    if (!m->ops->accept && shared_list(m) == 0)
+        return;
     SEND(m, zkc__children(m->c, m->dir, NULL, list_done, m));
 }
 
