@@ -113,7 +113,13 @@ static void forget_node(zkc__qm *m)
 
 static void drop_pred(zkc__qm *m)
 {
-    zkc__watch_drop(m->pred_w);
+    /* A watched listing's children watch needs no removal request: the next
+     * change of the children fires it (our own node's deletion at the
+     * latest), once, and it is ignored. */
+    if (m->list_armed && m->pred_w)
+        zkc__watch_forget(m->pred_w);
+    else
+        zkc__watch_drop(m->pred_w);
     m->pred_w = NULL;
     m->list_armed = 0;
     m->list_fired = 0;
