@@ -109,7 +109,9 @@ void zkc__qm_created(zkc__qm *m, int rc, const char *path, const zkc__stat *st, 
  * containers when missing); ops->joined or ops->failed follows. */
 void zkc__qm_join(zkc__qm *m);
 /* Engine: list the queue, find ourselves: ops->listed (our node missing:
- * ops->failed with ZKC_ESESSIONLOST). Logs once about junk names and about
+ * ops->failed with ZKC_ESESSIONLOST). The listing is shared with this
+ * client's other members of the same queue (without ops->accept): the first
+ * one sent after this call answers it (member.c, "shared listings"). Logs once about junk names and about
  * Curator and kazoo nodes mixed on one path. */
 void zkc__qm_list(zkc__qm *m);
 /* Engine: zkc__qm_list, with a watch on the children list set by the same
