@@ -142,6 +142,7 @@ int zkc_client_create(zkc_client **out, const zkc_client_options *o)
     zkc__list_init(&c->listeners);
     zkc__list_init(&c->objects);
     zkc__list_init(&c->singletons);
+    zkc__list_init(&c->listers);
     zkc__list_init(&c->parked);
     zkc__list_init(&c->issued);
     c->opt = *o;

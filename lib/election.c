@@ -272,12 +272,12 @@ static void m_listed(zkc__qm *m, const zkc__member *v, int n, int self)
     zkc__qm_wait(m, v[self - 1].name);
 }
 
-static void m_moved(zkc__qm *m, int gone)
+static void m_moved(zkc__qm *m, int how)
 {
     zkc_election *e = of(m);
     if (!e->lead)
         return;
-    if (gone && e->next_in)
+    if (how == ZKC__QM_GONE && e->next_in)
         owner_check(e); /* the head went: we are it (see the top of the file) */
     else
         zkc__qm_list(m);

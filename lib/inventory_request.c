@@ -499,14 +499,14 @@ static void m_listed(zkc__qm *m, const zkc__member *v, int n, int self)
         zkc__inv_set_glist(q, v, n); /* the granter's first round uses this very listing */
 }
 
-static void m_moved(zkc__qm *m, int gone)
+static void m_moved(zkc__qm *m, int how)
 {
     rline *l = ZKC__CONTAINER_OF(m, rline, m);
     rq *q = l->q;
     l->waiting = 0;
     if (q->finished)
         return;
-    if (gone) {
+    if (how == ZKC__QM_GONE) {
         /* Usually the batch that deleted it decided us too: the record says
          * so without a listing. */
         l->dirty = 1;

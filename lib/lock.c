@@ -9,7 +9,12 @@
  *   join (the member creates our node, deciding an unanswered create by its
  *   tag) -> [semaphore: read the lease count stored in the lock node]
  *   -> list -> decide -> granted: done | try-lock: abort | wait on one node
- *   -> it changed: list again.
+ *   -> it changed: granted, if the news alone lets us in (in_without: the
+ *   node deleted, or a mutex or writer ahead released its hold), else list
+ *   again.
+ * A mutex or writer releases by writing and deleting its node in one multi
+ * (zkc__qm_release), which is that news for the waiter behind it: no listing
+ * per handoff (issue 21).
  * Giving up (timeout, cancel, an error) ends the member's attempt: the node
  * is deleted before the caller hears the status when a server is reachable,
  * so "timed out" also means "left nothing"; otherwise the janitor deletes it.
@@ -64,6 +69,10 @@ struct zkc_lock {
     int holds;
     int lost;
     int next_in;       /* waiting: the node we watch is all that keeps us out */
+    int next_in_held;  /* waiting: that node's owner holding (and leaving)
+                        * would let us in: see in_without */
+    int list_watched;  /* semaphore: the next listing also watches the
+                        * children (we are at most the first waiter) */
     zkc__timer timer;
     int stored_leases; /* semaphore: count read from the node; -1 not read yet */
     char dir_data[24]; /* semaphore: the lease count, stored when we create the node */
@@ -252,25 +261,37 @@ static void grant(zkc_lock *l, int kick)
     acq_finish(l, 0, NULL);
 }
 
-/* Would we hold if v[blocker] were gone? Then its deletion alone lets us in,
- * with no second listing (issue 21.2): sequence numbers only grow, so nobody
- * can queue ahead of us later (the queue node cannot be reaped and restarted
- * while our node is in it), members ahead can only leave, and every kind's
- * decision only looks at the members ahead of us and never turns a grant
- * into a wait when one of them leaves. */
-static int in_without(zkc_lock *l, const zkc__member *v, int n, int self, int blocker)
+/* Would we hold if v[from..blocker] were gone? Then that news alone lets us
+ * in, with no second listing (issue 21; the rule at the top of member.c):
+ * sequence numbers only grow, so nobody can queue ahead of us later (the
+ * queue node cannot be reaped and restarted while our node is in it),
+ * members ahead can only leave, and every kind's decision only looks at the
+ * members ahead of us and never turns a grant into a wait when one of them
+ * leaves. from = blocker: the blocker deleted (GONE). from = 0: an exclusive
+ * blocker that held and left (TOUCHED: it was the head, so everything ahead
+ * of it had gone already). */
+static int in_without(zkc_lock *l, const zkc__member *v, int n, int self, int from, int blocker)
 {
-    if (blocker < 0 || blocker >= self)
+    if (blocker < 0 || blocker >= self || from < 0 || from > blocker)
         return 0;
+    int cut = blocker - from + 1;
     zkc__member *w = malloc((size_t)n * sizeof *w);
     if (!w)
         return 0; /* then it lists again, as it always could */
-    memcpy(w, v, (size_t)blocker * sizeof *w);
-    memcpy(w + blocker, v + blocker + 1, (size_t)(n - blocker - 1) * sizeof *w);
+    memcpy(w, v, (size_t)from * sizeof *w);
+    memcpy(w + from, v + blocker + 1, (size_t)(n - blocker - 1) * sizeof *w);
     zkc__verdict vd = {0, -1, 0, 0};
-    int in = l->kind->decide(l, w, n - 1, self - 1, &vd) == 0 && vd.granted;
+    int in = l->kind->decide(l, w, n - cut, self - cut, &vd) == 0 && vd.granted;
     free(w);
     return in;
+}
+
+/* The kinds whose holder is the head of the queue: only they mark their
+ * release (zkc__qm_release), and only their mark is read as "everything
+ * ahead of it is gone". */
+static int exclusive_kind(int kind)
+{
+    return kind == ZKC_LOCK_MUTEX || kind == ZKC_LOCK_WRITE;
 }
 
 static void m_listed(zkc__qm *m, const zkc__member *v, int n, int self)
@@ -295,20 +316,29 @@ static void m_listed(zkc__qm *m, const zkc__member *v, int n, int self)
         acq_abort(l, ZKC_ETIMEDOUT, "lock %s is held (try-lock)", l->path);
         return;
     }
-    l->next_in = !vd.watch_children && in_without(l, v, n, self, vd.blocker);
+    l->next_in = !vd.watch_children && in_without(l, v, n, self, vd.blocker, vd.blocker);
+    l->next_in_held = !vd.watch_children && vd.blocker >= 0 && exclusive_kind(v[vd.blocker].kind) &&
+                      in_without(l, v, n, self, 0, vd.blocker);
     zkc__qm_wait(m, vd.watch_children ? NULL : v[vd.blocker].name);
 }
 
-static void m_moved(zkc__qm *m, int gone)
+static void m_moved(zkc__qm *m, int how)
 {
     zkc_lock *l = of(m);
     if (!l->acq)
         return;
-    if (gone && l->next_in) {
-        /* No listing needed: see in_without. */
+    if ((how == ZKC__QM_GONE && l->next_in) || (how == ZKC__QM_TOUCHED && l->next_in_held)) {
+        /* No listing needed: see in_without. Our own node's deletion by
+         * someone else would have reached us first (m_gone): one session
+         * hears its watches in the order of the changes. */
         grant(l, l->kind->stores_leases);
         return;
     }
+    /* Semaphore: anything but the deletion of the member ahead (its
+     * admission, or a change of the children list we watched as the first
+     * waiter) leaves us at most the first waiter, who watches the children:
+     * the listing that decides sets that watch too. */
+    l->list_watched = l->kind->stores_leases && how != ZKC__QM_GONE;
     check(l);
 }
 
@@ -365,7 +395,11 @@ static void check(zkc_lock *l)
         zkc__get(l->c, l->path, NULL, config_done, l)->tag = l->m.epoch;
         return;
     }
-    zkc__qm_list(&l->m);
+    if (l->list_watched)
+        zkc__qm_list_watched(&l->m);
+    else
+        zkc__qm_list(&l->m);
+    l->list_watched = 0;
 }
 
 /* ---------------------------------------------------------------- acquire */
@@ -401,6 +435,7 @@ static void acq_start(zkc__op *op)
     PUT(l->lost, 0);
     PUT(l->holds, 0);
     l->stored_leases = -1;
+    l->list_watched = 0;
     if (a->timeout_ms > 0)
         zkc__timer_arm(c, &l->timer, zkc__now_ms() + a->timeout_ms);
     zkc__qm_join(&l->m);
@@ -575,8 +610,12 @@ static void release_start(zkc__op *op)
     zkc__metrics_unhold(l->c, &l->mh);
     l->release_op = s;
     /* Bounded by the operation timeout; a delete whose reply never came is
-     * the janitor's to make sure of. */
-    zkc__qm_leave(&l->m, -1, released, l);
+     * the janitor's to make sure of. An exclusive hold marks its release:
+     * the waiter right behind goes in without a listing. */
+    if (l->kind->exclusive)
+        zkc__qm_release(&l->m, released, l);
+    else
+        zkc__qm_leave(&l->m, -1, released, l);
 }
 
 int zkc_lock_release(zkc_lock *l)

@@ -16,7 +16,28 @@
  *   (and, in the same flight, watch our own node: deleted by someone else =
  *   the hold or the place is gone)
  *   list, sort by suffix (RFC 1982, seqname.c), find ourselves -> the owner
- *   decides -> wait: one watch (a node ahead, or the children list) -> list again
+ *   decides -> wait: one watch (a node ahead, or the children list) -> list
+ *   again, unless what the watch said lets the owner in (below)
+ * What may be decided without listing again (issue 21). Sequence numbers only
+ * grow and the queue node cannot be reaped while our node is in it, so nobody
+ * ever queues ahead of us later: the members ahead of us now are a subset of
+ * those ahead in our last listing. The owner may therefore decide on that
+ * listing with members removed that it has learnt are gone, and keep a
+ * decision that stays true when members ahead leave ("acquired": a mutex at
+ * the head, a reader with no writer ahead, a semaphore index below its
+ * leases); any other decision (a wait, which node to watch) needs a fresh
+ * listing. What tells the owner a member is gone: the watch on it fired as
+ * deleted (ZKC__QM_GONE: that member only), or it fired as written
+ * (ZKC__QM_TOUCHED) on a member whose owner writes it only in the multi that
+ * also deletes it when its hold ends (zkc__qm_release: a mutex or writer,
+ * which held only at the head, so everything ahead of it is gone too). A node
+ * found already written when the watch is set is still there: plain
+ * ZKC__QM_CHANGED. The one thing a listing checked besides the order, that our
+ * own node is still there, the own-node watch keeps: one session hears its
+ * watches in the order of the changes, so a deletion of our node before the
+ * news that lets us in reaches the owner first (ops->gone), and a node found
+ * gone when that watch is set counts the same (a no_own_watch owner, the
+ * inventory, learns of it from its own request record).
  * An attempt is named by an epoch; replies of an abandoned epoch only clean up.
  * Nodes we stop wanting go to the janitor (janitor.c), which deletes them once
  * it can.
@@ -92,8 +113,16 @@ static void forget_node(zkc__qm *m)
 
 static void drop_pred(zkc__qm *m)
 {
-    zkc__watch_drop(m->pred_w);
+    /* A watched listing's children watch needs no removal request: the next
+     * change of the children fires it (our own node's deletion at the
+     * latest), once, and it is ignored. */
+    if (m->list_armed && m->pred_w)
+        zkc__watch_forget(m->pred_w);
+    else
+        zkc__watch_drop(m->pred_w);
     m->pred_w = NULL;
+    m->list_armed = 0;
+    m->list_fired = 0;
 }
 
 /* ---------------------------------------------------------------- parents */
@@ -213,16 +242,8 @@ static void create_parents(zkc__qm *m)
 
 static void watch_own(zkc__qm *m);
 
-/* Deletion by someone else means the hold (or the place) is gone. */
-static void own_fired(zkc__watch *w, int ev)
+static void own_deleted(zkc__qm *m)
 {
-    zkc__qm *m = w->ctx;
-    m->own_w = NULL;
-    if (ev != ZW_DELETED) {
-        if (m->node && m->phase == ZKC__QM_IN)
-            watch_own(m); /* data changed (a semaphore kick): keep watching */
-        return;
-    }
     if (!m->node || m->phase != ZKC__QM_IN)
         return;
     zkc__log(m->c, ZKC_LOG_WARN, "lock %s: our node %s was deleted by another client", m->dir, m->node);
@@ -233,12 +254,31 @@ static void own_fired(zkc__watch *w, int ev)
     m->ops->gone(m);
 }
 
+/* Deletion by someone else means the hold (or the place) is gone. */
+static void own_fired(zkc__watch *w, int ev)
+{
+    zkc__qm *m = w->ctx;
+    m->own_w = NULL;
+    if (ev != ZW_DELETED) {
+        if (m->node && m->phase == ZKC__QM_IN)
+            watch_own(m); /* data changed (a semaphore kick): keep watching */
+        return;
+    }
+    own_deleted(m);
+}
+
 static void own_get_done(zkc__req *r)
 {
     zkc__qm *m = r->ctx;
     if (!stale(r) && r->rc != ZR_OK && m->own_w && r->watch == m->own_w) {
         zkc__watch_drop(m->own_w);
         m->own_w = NULL;
+        /* Deleted before the watch was set (first set, or set again after a
+         * semaphore kick): the same news as the watch firing. A waiter may be
+         * let in without a listing (the rule at the top), so this is what
+         * keeps one whose node is gone from believing it holds. */
+        if (r->rc == ZR_NONODE)
+            own_deleted(m);
     }
     m->ops->unref(m);
 }
@@ -544,26 +584,11 @@ static int parse_listing(zkc__qm *m, const zkc__req *r, zkc__member **vout, int 
     return 0;
 }
 
-static void list_done(zkc__req *r)
+/* Hand a parsed listing to a member that asked for it (self: its index, -1
+ * if its node is not in it). */
+static void deliver(zkc__qm *m, const zkc__member *v, int n, int self, int junk, int styles)
 {
-    zkc__qm *m = r->ctx;
-    if (stale(r) || !m->listing) {
-        m->ops->unref(m);
-        return;
-    }
     m->listing = 0;
-    if (r->rc != ZR_OK) {
-        fail_rc(m, r->rc, "listing the queue");
-        m->ops->unref(m);
-        return;
-    }
-    zkc__member *v;
-    int n, self, junk, styles;
-    if (parse_listing(m, r, &v, &n, &self, &junk, &styles)) {
-        failed(m, ZKC_ENOMEM, "out of memory");
-        m->ops->unref(m);
-        return;
-    }
     warn_once(m, v, n, junk, styles);
     if (self < 0) {
         forget_node(m);
@@ -573,14 +598,198 @@ static void list_done(zkc__req *r)
         m->listed_self = self;
         m->ops->listed(m, v, n, self);
     }
+}
+
+static void list_done(zkc__req *r)
+{
+    zkc__qm *m = r->ctx;
+    if (stale(r) || !m->listing) {
+        m->ops->unref(m);
+        return;
+    }
+    if (r->rc != ZR_OK) {
+        m->listing = 0;
+        fail_rc(m, r->rc, "listing the queue");
+        m->ops->unref(m);
+        return;
+    }
+    zkc__member *v;
+    int n, self, junk, styles;
+    if (parse_listing(m, r, &v, &n, &self, &junk, &styles)) {
+        m->listing = 0;
+        failed(m, ZKC_ENOMEM, "out of memory");
+        m->ops->unref(m);
+        return;
+    }
+    deliver(m, v, n, self, junk, styles);
     free(v);
     m->ops->unref(m);
+}
+
+/* ---------------------------------------------------------------- shared listings
+ *
+ * One listing per client and queue at a time, shared (issue 21): the members
+ * of one client that need a listing of one queue while one is out (a
+ * process's waiters enqueued together, waiters woken together) all decide
+ * from the next one, sent when the one out returns. Not from the one out: a
+ * listing must be read after the need for it arose (after our create
+ * completed, after the change we were told of), or it may miss our node or
+ * show a member that has gone. So at most two listings answer any number of
+ * requests that arrive within one round trip, and each request is answered by
+ * the first listing sent after it. Members with their own idea of who counts
+ * (ops->accept, the inventory) list alone, as do watched listings (the watch
+ * is one member's). */
+typedef struct qlister {
+    zkc__list_node link; /* in c->listers */
+    char *dir;
+    int inflight;        /* a listing is out: new requests wait for the next */
+    int delivering;      /* its reply is being handed out */
+    zkc__list cur;       /* qwant: answered by the listing out */
+    zkc__list next;      /* qwant: answered by the next one */
+} qlister;
+
+typedef struct qwant {
+    zkc__list_node link;
+    zkc__qm *m;
+    uint64_t epoch; /* the attempt that asked: a later one ignores the answer */
+} qwant;
+
+static void shared_send(zkc_client *c, qlister *ql);
+
+static void lister_maybe_free(qlister *ql)
+{
+    if (ql->inflight || ql->delivering || !zkc__list_empty(&ql->cur) || !zkc__list_empty(&ql->next))
+        return;
+    zkc__list_remove(&ql->link);
+    free(ql->dir);
+    free(ql);
+}
+
+static void shared_done(zkc__req *r)
+{
+    qlister *ql = r->ctx;
+    zkc_client *c = r->c;
+    zkc__list batch;
+    zkc__list_take(&batch, &ql->cur);
+    ql->inflight = 0;
+    ql->delivering = 1;
+    /* Those who asked meanwhile get the next listing, sent now. */
+    if (!zkc__list_empty(&ql->next) && r->rc != ZR_CLOSING) {
+        zkc__list_take(&ql->cur, &ql->next);
+        shared_send(c, ql);
+    }
+    zkc__member *v = NULL;
+    int n = 0, junk = 0, styles = 0, nomem = 0;
+    if (r->rc == ZR_OK) {
+        v = calloc((size_t)r->nchildren + 1, sizeof *v);
+        if (v)
+            n = zkc__members_parse(r->children, r->nchildren, v, &junk, &styles);
+        else
+            nomem = 1;
+    }
+    while (!zkc__list_empty(&batch)) {
+        qwant *w = ZKC__CONTAINER_OF(batch.head.next, qwant, link);
+        zkc__list_remove(&w->link);
+        zkc__qm *m = w->m;
+        if (w->epoch == m->epoch && m->listing) {
+            if (r->rc != ZR_OK) {
+                m->listing = 0;
+                fail_rc(m, r->rc, "listing the queue");
+            } else if (nomem) {
+                m->listing = 0;
+                failed(m, ZKC_ENOMEM, "out of memory");
+            } else {
+                deliver(m, v, n, m->node_name ? zkc__member_find(v, n, m->node_name) : -1, junk, styles);
+            }
+        }
+        free(w);
+        m->ops->unref(m);
+    }
+    free(v);
+    /* Closing: nothing more is sent; those still waiting hear it. */
+    if (r->rc == ZR_CLOSING) {
+        zkc__list_take(&batch, &ql->next);
+        while (!zkc__list_empty(&batch)) {
+            qwant *w = ZKC__CONTAINER_OF(batch.head.next, qwant, link);
+            zkc__list_remove(&w->link);
+            zkc__qm *m = w->m;
+            if (w->epoch == m->epoch && m->listing) {
+                m->listing = 0;
+                fail_rc(m, r->rc, "listing the queue");
+            }
+            free(w);
+            m->ops->unref(m);
+        }
+    }
+    ql->delivering = 0;
+    lister_maybe_free(ql);
+}
+
+static void shared_send(zkc_client *c, qlister *ql)
+{
+    ql->inflight = 1;
+    zkc__children(c, ql->dir, NULL, shared_done, ql);
+}
+
+/* 0, or -1 (out of memory: the caller lists alone). */
+static int shared_list(zkc__qm *m)
+{
+    zkc_client *c = m->c;
+    qlister *ql = NULL;
+    for (zkc__list_node *it = c->listers.head.next; it != &c->listers.head; it = it->next) {
+        qlister *q = ZKC__CONTAINER_OF(it, qlister, link);
+        if (!strcmp(q->dir, m->dir)) {
+            ql = q;
+            break;
+        }
+    }
+    qwant *w = malloc(sizeof *w);
+    if (!w)
+        return -1;
+    if (!ql) {
+        ql = calloc(1, sizeof *ql);
+        if (!ql || !(ql->dir = strdup(m->dir))) {
+            free(ql);
+            free(w);
+            return -1;
+        }
+        zkc__list_init(&ql->cur);
+        zkc__list_init(&ql->next);
+        zkc__list_push_back(&c->listers, &ql->link);
+    }
+    w->m = m;
+    w->epoch = m->epoch;
+    m->ops->ref(m);
+    if (ql->inflight) {
+        zkc__list_push_back(&ql->next, &w->link);
+    } else {
+        zkc__list_push_back(&ql->cur, &w->link);
+        shared_send(c, ql);
+    }
+    return 0;
 }
 
 void zkc__qm_list(zkc__qm *m)
 {
     m->listing = 1;
+    if (!m->ops->accept && shared_list(m) == 0)
+        return;
     SEND(m, zkc__children(m->c, m->dir, NULL, list_done, m));
+}
+
+static void pred_fired(zkc__watch *w, int ev);
+
+void zkc__qm_list_watched(zkc__qm *m)
+{
+    drop_pred(m);
+    m->pred_w = zkc__watch_new(m->c, pred_fired, m);
+    if (!m->pred_w) {
+        zkc__qm_list(m);
+        return;
+    }
+    m->list_armed = 1;
+    m->listing = 1;
+    SEND(m, zkc__children(m->c, m->dir, m->pred_w, list_done, m));
 }
 
 /* ---------------------------------------------------------------- wait */
@@ -591,7 +800,14 @@ static void pred_fired(zkc__watch *w, int ev)
     if (m->pred_w != w)
         return;
     m->pred_w = NULL;
-    m->ops->moved(m, ev == ZW_DELETED);
+    if (m->list_armed) {
+        /* A watched listing's watch, before the owner decided on it (a
+         * server sends the reply before the news of a later change; this
+         * only guards the order of delivery): zkc__qm_wait hears of it. */
+        m->list_fired = 1;
+        return;
+    }
+    m->ops->moved(m, ev == ZW_DELETED ? ZKC__QM_GONE : ev == ZW_CHANGED ? ZKC__QM_TOUCHED : ZKC__QM_CHANGED);
 }
 
 /* Did what we are about to wait for already happen? The owner decided on a
@@ -600,7 +816,8 @@ static void pred_fired(zkc__watch *w, int ev)
  * the children list has changed for us exactly when fewer members are ahead of
  * us than in that listing. A node ahead has changed once its data version is
  * above 0: nobody writes a member's node but its owner, touching it when it
- * was admitted (a semaphore's kick, lock.c). Without this check a semaphore
+ * was admitted (a semaphore's kick, lock.c) or in the multi that deletes it
+ * (zkc__qm_release: then a read finds it gone). Without this check a semaphore
  * waiter whose holders all left between its listing and its watch waited for
  * a change that never came, and the whole queue behind it with it. */
 static int moved_already(zkc__qm *m, const zkc__req *r)
@@ -622,13 +839,15 @@ static void pred_get_done(zkc__req *r)
         if (r->rc == ZR_NONODE) {
             /* Gone before we could watch it: no watch was set; look again. */
             drop_pred(m);
-            m->ops->moved(m, r->kind == ZKC_REQ_GET);
+            m->ops->moved(m, r->kind == ZKC_REQ_GET ? ZKC__QM_GONE : ZKC__QM_CHANGED);
         } else if (r->rc != ZR_OK) {
             drop_pred(m);
             fail_rc(m, r->rc, "watching the node ahead of us");
         } else if (moved_already(m, r)) {
+            /* Not TOUCHED: the node is still there (written and deleted in
+             * one multi, it would be gone). */
             drop_pred(m);
-            m->ops->moved(m, 0);
+            m->ops->moved(m, ZKC__QM_CHANGED);
         }
         /* else: wait for the watch. */
     }
@@ -637,6 +856,15 @@ static void pred_get_done(zkc__req *r)
 
 void zkc__qm_wait(zkc__qm *m, const char *name)
 {
+    if (!name && m->list_armed) {
+        /* The listing decided on set this watch: keep it. */
+        int fired = m->list_fired;
+        m->list_armed = 0;
+        m->list_fired = 0;
+        if (fired)
+            m->ops->moved(m, ZKC__QM_CHANGED);
+        return;
+    }
     drop_pred(m);
     m->pred_w = zkc__watch_new(m->c, pred_fired, m);
     if (!m->pred_w) {
@@ -666,6 +894,7 @@ void zkc__qm_settle(zkc__qm *m)
 
 typedef struct leave_ctx {
     zkc__qm *m;
+    char *path;
     void (*done)(void *ctx);
     void *ctx;
     int reported;
@@ -689,15 +918,16 @@ static void leave_delete_done(zkc__req *r)
 {
     leave_ctx *lc = r->ctx;
     if (zkc__zrc_indeterminate(r->rc) || r->rc == ZR_NOTSENT || r->rc == ZR_SESSIONLOST)
-        zkc__janitor_delete(r->c, r->path); /* maybe deleted, maybe not: make sure once we can */
+        zkc__janitor_delete(r->c, lc->path); /* maybe deleted, maybe not: make sure once we can */
     zkc__timer_disarm(r->c, &lc->guard);
     leave_report(lc);
     zkc__qm *m = lc->m;
+    free(lc->path);
     free(lc);
     m->ops->unref(m);
 }
 
-void zkc__qm_leave(zkc__qm *m, int wait_ms, void (*done)(void *ctx), void *ctx)
+static void leave(zkc__qm *m, int wait_ms, void (*done)(void *ctx), void *ctx, int held)
 {
     zkc_client *c = m->c;
     drop_pred(m);
@@ -715,6 +945,10 @@ void zkc__qm_leave(zkc__qm *m, int wait_ms, void (*done)(void *ctx), void *ctx)
     m->phase = ZKC__QM_IDLE;
     if (m->node && done && (wait_ms < 0 || (c->state == ZKC__S_CONNECTED && !c->closing))) {
         leave_ctx *lc = calloc(1, sizeof *lc);
+        if (lc && !(lc->path = strdup(m->node))) {
+            free(lc);
+            lc = NULL;
+        }
         if (lc) {
             lc->m = m;
             lc->done = done;
@@ -723,7 +957,22 @@ void zkc__qm_leave(zkc__qm *m, int wait_ms, void (*done)(void *ctx), void *ctx)
             if (wait_ms >= 0)
                 zkc__timer_arm(c, &lc->guard, zkc__now_ms() + wait_ms);
             m->ops->ref(m);
-            zkc__delete(c, m->node, -1, leave_delete_done, lc);
+            if (held) {
+                /* Written and deleted in one transaction: the member behind
+                 * us hears "held, and gone" (TOUCHED) and needs no listing. */
+                zkc__mop ops[2];
+                memset(ops, 0, sizeof ops);
+                ops[0].type = ZKC_REQ_SET;
+                ops[0].path = m->node;
+                ops[0].data = "";
+                ops[0].version = -1;
+                ops[1].type = ZKC_REQ_DELETE;
+                ops[1].path = m->node;
+                ops[1].version = -1;
+                zkc__multi(c, ops, 2, leave_delete_done, lc);
+            } else {
+                zkc__delete(c, m->node, -1, leave_delete_done, lc);
+            }
             forget_node(m);
             return;
         }
@@ -734,6 +983,16 @@ void zkc__qm_leave(zkc__qm *m, int wait_ms, void (*done)(void *ctx), void *ctx)
     }
     if (done)
         done(ctx);
+}
+
+void zkc__qm_leave(zkc__qm *m, int wait_ms, void (*done)(void *ctx), void *ctx)
+{
+    leave(m, wait_ms, done, ctx, 0);
+}
+
+void zkc__qm_release(zkc__qm *m, void (*done)(void *ctx), void *ctx)
+{
+    leave(m, -1, done, ctx, 1);
 }
 
 typedef struct finish_report {

@@ -18,10 +18,13 @@ typedef struct zkc__qm_ops {
     /* The queue, sorted (RFC 1982 on the suffix); self is our index. The
      * array lives until the call returns. */
     void (*listed)(zkc__qm *m, const zkc__member *v, int n, int self);
-    /* What zkc__qm_wait watched changed: gone = 1 when the node watched was
-     * deleted (or already gone when the watch was set), 0 for any other
-     * change (its data, or the children list). */
-    void (*moved)(zkc__qm *m, int gone);
+    /* What zkc__qm_wait watched changed. how: ZKC__QM_GONE when the node
+     * watched was deleted (or already gone when the watch was set);
+     * ZKC__QM_TOUCHED when its data changed (the watch fired: its owner
+     * wrote it, see zkc__qm_release); ZKC__QM_CHANGED for anything else (the
+     * children list, or a node found already written when the watch was
+     * set). */
+    void (*moved)(zkc__qm *m, int how);
     /* The attempt cannot go on (status ZKC_E*, msg says why). The member is
      * unchanged: the owner ends it with zkc__qm_leave. */
     void (*failed)(zkc__qm *m, int status, const char *msg);
@@ -39,6 +42,8 @@ typedef struct zkc__qm_ops {
      * missing. */
     void (*absent)(zkc__qm *m);
 } zkc__qm_ops;
+
+enum { ZKC__QM_CHANGED = 0, ZKC__QM_GONE = 1, ZKC__QM_TOUCHED = 2 };
 
 enum { ZKC__QM_IDLE = 0, ZKC__QM_CREATING, ZKC__QM_RECOVERING, ZKC__QM_IN };
 
@@ -73,6 +78,9 @@ struct zkc__qm {
     int warned;
     int listing;
     int listed_self;      /* our index in the last listing handed to ops->listed */
+    int list_armed;       /* the listing out (or just handed over) set pred_w on
+                           * the children list: zkc__qm_list_watched */
+    int list_fired;       /* that watch fired before the listing was decided on */
     zkc__watch *pred_w, *own_w;
 };
 
@@ -101,9 +109,18 @@ void zkc__qm_created(zkc__qm *m, int rc, const char *path, const zkc__stat *st, 
  * containers when missing); ops->joined or ops->failed follows. */
 void zkc__qm_join(zkc__qm *m);
 /* Engine: list the queue, find ourselves: ops->listed (our node missing:
- * ops->failed with ZKC_ESESSIONLOST). Logs once about junk names and about
+ * ops->failed with ZKC_ESESSIONLOST). The listing is shared with this
+ * client's other members of the same queue (without ops->accept): the first
+ * one sent after this call answers it (member.c, "shared listings"). Logs once about junk names and about
  * Curator and kazoo nodes mixed on one path. */
 void zkc__qm_list(zkc__qm *m);
+/* Engine: zkc__qm_list, with a watch on the children list set by the same
+ * read: if the owner then waits on the children list (zkc__qm_wait with
+ * NULL), that watch is kept, with no second read and nothing missed in
+ * between; any other decision drops it (the server's copy fires once, and is
+ * ignored). For an owner that expects to wait on the children list (a
+ * semaphore's first waiter). */
+void zkc__qm_list_watched(zkc__qm *m);
 /* Engine: wait for `name` (a child of dir) to change or go, or with NULL for
  * the children list to change: one watch; ops->moved when it fires. */
 void zkc__qm_wait(zkc__qm *m, const char *name);
@@ -121,6 +138,13 @@ int zkc__qm_stale(zkc__qm *m, uint64_t tag);
  * otherwise hand the node to the janitor and call done(ctx) at once. A create
  * still out, or one being decided, is the janitor's too. done may be NULL. */
 void zkc__qm_leave(zkc__qm *m, int wait_ms, void (*done)(void *ctx), void *ctx);
+/* Engine: zkc__qm_leave(m, -1, done, ctx) for a member that holds, whose
+ * holding tells the member behind it that nobody is left ahead: the node is
+ * written and deleted in one multi, so that member's watch fires as
+ * ZKC__QM_TOUCHED and means "held, and gone" (the rule at the top of
+ * member.c). Only an owner whose hold proves that (a mutex or writer at the
+ * head) may call it. */
+void zkc__qm_release(zkc__qm *m, void (*done)(void *ctx), void *ctx);
 /* Engine: zkc__qm_leave(m, wait_ms, ...), then finish op with status and the
  * message: the caller hears a failure only once the node is gone (or after
  * wait_ms, or at once when no server is reachable: the janitor has it). */

@@ -713,6 +713,94 @@ END_TEST
 
 #define WS_LATE 3
 
+/* Readers queued behind a writer are let in by the writer's release alone,
+ * with no listing (issue 21): its release writes and deletes its node in one
+ * multi, which says "held, so nobody is ahead of it, and gone"; every reader
+ * between it and the next writer watches it. The writer was not the head
+ * when the readers listed (another writer held), so its deletion alone would
+ * not have told them (before: a listing per reader). */
+#define RW_READERS 4
+START_TEST(t_rwlock_readers_in_without_listing)
+{
+    zkh_ensemble *e = tu_shared();
+    char path[128];
+    tu_unique_path(path, sizeof path, "rwnl");
+    zkc_client *a = tu_client(tu_hosts());
+    zkc_client *b = tu_client(tu_hosts());
+    zkc_rwlock *w0 = mkrw(a, path), *w = mkrw(a, path);
+    ck_assert_int_eq(zkc_lock_acquire(zkc_rwlock_write(w0), tu_ms(10000), NULL), 0);
+    zkc_rwlock *rd[RW_READERS];
+    tu_events ev;
+    tu_events_init(&ev);
+    static rec r[RW_READERS], rw1;
+    rw1.ev = &ev;
+    rw1.idx = 100;
+    ck_assert_int_eq(zkc_lock_acquire_async(zkc_rwlock_write(w), tu_ms(30000), rec_cb, &rw1), 0);
+    ck_assert(tu_wait_queue_count(a, path, 2, tu_ms(10000)));
+    for (int i = 0; i < RW_READERS; i++) {
+        rd[i] = mkrw(b, path);
+        r[i].ev = &ev;
+        r[i].idx = i;
+        ck_assert_int_eq(zkc_lock_acquire_async(zkc_rwlock_read(rd[i]), tu_ms(30000), rec_cb, &r[i]), 0);
+    }
+    ck_assert(tu_wait_queue_count(a, path, 2 + RW_READERS, tu_ms(10000)));
+    zkc_lock_contender *q = NULL;
+    int n = 0;
+    ck_assert_int_eq(zkc_lock_contenders(a, path, &q, &n), 0);
+    ck_assert_int_eq(n, 2 + RW_READERS);
+    char wnode[512];
+    snprintf(wnode, sizeof wnode, "%s/%s", path, q[1].name);
+    int64_t bsid = q[2].session_id;
+    zkc_lock_contenders_free(q, n);
+    /* Every reader has decided (the writer's node is watched by client b: one
+     * server watch per session and path), and listed. */
+    tu_watch wl[64];
+    int nw = 0, seen = 0;
+    long long deadline = tu_now_ms() + tu_ms(10000);
+    do {
+        nw = tu_watches_under(e, path, wl, 64);
+        seen = 0;
+        for (int i = 0; i < nw; i++)
+            seen |= wl[i].session == bsid && !strcmp(wl[i].path, wnode);
+        if (!seen)
+            tu_nap_ms(50);
+    } while (!seen && tu_now_ms() < deadline);
+    ck_assert_msg(seen, "the readers do not watch the writer's node");
+    zkc_stats s0, s1;
+    long long until = tu_now_ms() + tu_ms(10000);
+    /* Until every reader's listing has come back (one shared listing may
+     * still be out when the watch shows). */
+    do {
+        zkc_client_stats(b, &s0);
+        tu_nap_ms(50);
+        zkc_client_stats(b, &s1);
+    } while (s1.requests_total != s0.requests_total && tu_now_ms() < until);
+    ck_assert_int_eq(tu_events_total(&ev), 0);
+    /* The first writer leaves: the second holds, the readers still wait. */
+    ck_assert_int_eq(zkc_lock_release(zkc_rwlock_write(w0)), 0);
+    ck_assert_msg(wait_granted(&ev, 100, tu_ms(10000)), "the second writer was not granted");
+    ck_assert_int_eq(tu_events_total(&ev), 1);
+    zkc_client_stats(b, &s0);
+    ck_assert_int_eq(zkc_lock_release(zkc_rwlock_write(w)), 0);
+    for (int i = 0; i < RW_READERS; i++)
+        ck_assert_msg(wait_granted(&ev, i, tu_ms(10000)), "reader %d not granted after the writer left", i);
+    zkc_client_stats(b, &s1);
+    ck_assert_msg(s1.requests[ZKC_REQ_CHILDREN] == s0.requests[ZKC_REQ_CHILDREN],
+                  "%llu listings to let %d readers in after the writer left",
+                  (unsigned long long)(s1.requests[ZKC_REQ_CHILDREN] - s0.requests[ZKC_REQ_CHILDREN]), RW_READERS);
+    for (int i = 0; i < RW_READERS; i++) {
+        ck_assert(holds(zkc_rwlock_read(rd[i])));
+        ck_assert_int_eq(zkc_lock_release(zkc_rwlock_read(rd[i])), 0);
+        zkc_rwlock_destroy(rd[i]);
+    }
+    zkc_rwlock_destroy(w);
+    zkc_rwlock_destroy(w0);
+    zkc_client_destroy(b);
+    zkc_client_destroy(a);
+    tu_events_destroy(&ev);
+}
+END_TEST
+
 START_TEST(t_rwlock_writer_not_starved)
 {
     char path[128];
@@ -1319,6 +1407,7 @@ static Suite *recipes_suite(void)
     CASE(s, t_rwlock_readers_share_downgrade);
     CASE(s, t_rwlock_exclusion);
     CASE(s, t_rwlock_writer_not_starved);
+    CASE(s, t_rwlock_readers_in_without_listing);
     CASE(s, t_multilock_no_deadlock);
     CASE(s, t_multilock_timeout_all_or_nothing);
     CASE(s, t_ratelimit_bounds);
