@@ -193,6 +193,20 @@ void zkc__ctr_core_kick(zkc__ctr_core *co)
             zkc__get(co->c, co->path, NULL, get_done, co);
         return;
     }
+    if (co->queued && zkc__cq_takes(u)) {
+        /* QUEUED MODE (lib/counter_queue.c): plain adds as one queued batch. */
+        zkc__ctr_upd *batch[ZKC__CTR_BATCH_MAX];
+        int nb = 0;
+        int max = co->combine ? ZKC__CTR_BATCH_MAX : 1;
+        while ((u = queue_head(co)) && zkc__cq_takes(u) && nb < max) {
+            queue_remove(co, u);
+            batch[nb++] = u;
+        }
+        zkc__metrics_batch(co->c, ZKC_HIST_COUNTER_BATCH, nb);
+        zkc__ctr_core_hold(co); /* the batch's, until it ends */
+        zkc__cq_start(co, batch, nb);
+        return;
+    }
     zkc__ctr_txn *t = zkc__ctr_txn_new(co->c);
     if (!t) {
         co->busy = 0;
@@ -674,6 +688,8 @@ static void open_start(zkc__op *op)
         zkc__ctr_core_hold(co); /* the object's, until close_start */
         if (oo->o.no_combine)
             co->combine = 0;
+        if (oo->o.queued)
+            co->queued = 1;
         ctr->co = co;
         zkc__op_finish(op, 0, NULL);
         return;
@@ -693,6 +709,7 @@ static void open_start(zkc__op *op)
     co->initial = oo->o.initial;
     co->max_attempts = oo->o.max_attempts > 0 ? oo->o.max_attempts : 64;
     co->combine = !oo->o.no_combine;
+    co->queued = oo->o.queued != 0;
     co->refs = 1; /* the object's, until close_start */
     registry_insert(g, co);
     ctr->co = co;
