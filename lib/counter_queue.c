@@ -111,6 +111,9 @@ typedef struct cq {
     int cmissing;
     int cbad;
     int mine;       /* index of our batch in q, -1 when not in this apply */
+    int pend;       /* undecided apply attempts that carried our batch: 0, 1, 2 (= more) */
+    int pverdict[ZKC__CTR_BATCH_MAX];
+    zkc_counter_result pres[ZKC__CTR_BATCH_MAX]; /* the plan of the one undecided attempt */
     zkc_counter_result mres[ZKC__CTR_BATCH_MAX];
     int mverdict[ZKC__CTR_BATCH_MAX];
     int64_t final;
@@ -653,8 +656,17 @@ static void look_done(zkc__req *r)
     for (int i = 0; i < b->nq; i++)
         if (strcmp(b->q[i].uuid, b->uuid) == 0)
             mine = i;
+    if (mine < 0 && b->pend == 1) {
+        /* Neither queued nor an outcome record: applied by a multi that wrote
+         * none for us, i.e. our own apply whose reply was never decided; only
+         * one such attempt carried it, so its plan is what landed. */
+        finish_with(b, b->pverdict, b->pres);
+        cq_drop(b);
+        return;
+    }
     if (mine < 0) {
-        /* Neither queued nor an outcome: applied, and its outcome reaped. */
+        /* Neither queued nor an outcome: applied, and its outcome reaped (or
+         * by one of several undecided applies of ours). */
         finish_all(b, ZKC_EUNKNOWN,
                    "counter %s: the queued add was applied but its outcome record is gone (retention)", b->co->path);
         cq_drop(b);
@@ -981,6 +993,18 @@ static void at_fail(zkc__txn *t, int status, const char *msg)
     cq *b = ZKC__CONTAINER_OF(t, cq, at);
     zkc__txn_finish(&b->at);
     b->at_live = 0;
+    if (status == ZKC_EUNKNOWN || status == ZKC_ECONNLOSS) {
+        /* The apply's outcome is not known (or it never left): our batch's
+         * truth is in the queue, so look there again (bounded by the
+         * operation and session timeouts, retry_later). */
+        if (status == ZKC_EUNKNOWN && b->mine >= 0) {
+            b->pend = b->pend ? 2 : 1;
+            memcpy(b->pverdict, b->mverdict, sizeof b->pverdict);
+            memcpy(b->pres, b->mres, sizeof b->pres);
+        }
+        retry_later(b, ZR_CONNLOSS, msg);
+        return;
+    }
     give_up(b, status, msg);
 }
 
