@@ -1626,6 +1626,7 @@ static int queue_left(zkc_client *c, const char *path, int *results)
 
 typedef struct qx_shared {
     char path[256];
+    int mixed; /* odd workers add with compare-and-set (queued off) */
     addrec rec[QX_PROCS][QX_ADDS];
 } qx_shared;
 
@@ -1643,7 +1644,7 @@ static int qx_child(int pi, void *arg)
         return 2;
     zkc_counter_options co;
     zkc_counter_options_init(&co);
-    co.queued = 1;
+    co.queued = !(sh->mixed && pi % 2);
     zkc_counter *ctr;
     if (zkc_counter_create(c, sh->path, &co, &ctr) != 0)
         return 3;
@@ -1675,12 +1676,15 @@ static int cmp_addrec_before(const void *a, const void *b)
 /* Eight processes, one session each, all adding to one counter in queued
  * mode: every add succeeds (none refused as contended), and the adds chain
  * exactly from the initial value to the final one: no add lost, none applied
- * twice, each with its own before/after. */
-START_TEST(t_queued_exact)
+ * twice, each with its own before/after. Mixed: half of them add with
+ * compare-and-set meanwhile; both kinds are ordered by the counter's version
+ * alone, so the chain must hold across them too. */
+static void queued_exact(int mixed)
 {
     qx_shared *sh = shared_alloc(sizeof *sh);
     g_qx = sh;
-    unique_path(sh->path, sizeof sh->path, "qexact");
+    sh->mixed = mixed;
+    unique_path(sh->path, sizeof sh->path, mixed ? "qmixed" : "qexact");
     long long t0 = tu_now_ms();
     procs_start(&g_qx_procs, QX_PROCS, "qx");
     procs_go(&g_qx_procs);
@@ -1714,10 +1718,22 @@ START_TEST(t_queued_exact)
     int results = 0;
     ck_assert_int_eq(queue_left(c, sh->path, &results), 0);
     ck_assert_int_le(results, QX_PROCS);
-    fprintf(stderr, "queued exactness: %d adds by %d sessions in %lld ms\n", n, QX_PROCS, ms);
+    fprintf(stderr, "queued exactness%s: %d adds by %d sessions in %lld ms\n", mixed ? " (half compare-and-set)" : "",
+            n, QX_PROCS, ms);
     zkc_counter_destroy(ctr);
     zkc_client_destroy(c);
     shared_free(sh, sizeof *sh);
+}
+
+START_TEST(t_queued_exact)
+{
+    queued_exact(0);
+}
+END_TEST
+
+START_TEST(t_queued_mixed_exact)
+{
+    queued_exact(1);
 }
 END_TEST
 
@@ -2938,6 +2954,7 @@ static Suite *counter_suite(int with_ensemble)
     tcase_set_timeout(tc, 180 * tu_scale());
     tcase_add_checked_fixture(tc, unpin, NULL);
     tcase_add_test(tc, t_queued_exact);
+    tcase_add_test(tc, t_queued_mixed_exact);
     tcase_add_test(tc, t_queued_bounded_stock);
     suite_add_tcase(s, tc);
 
