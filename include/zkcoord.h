@@ -725,8 +725,9 @@ typedef struct zkc_counter_options {
                           * queue (<meta_root>/cq/...): for a counter hot across
                           * processes, where compare-and-set rounds keep losing.
                           * Exact like the direct path; a caller that gives up
-                          * while queued hears ZKC_EUNKNOWN. Default 0. */
-    int reserved_pad_;
+                          * while queued hears ZKC_EUNKNOWN. Default 0
+                          * (README: Queued counters). Takes the place of one
+                          * reserved pointer: the struct's size is unchanged. */
     void *reserved[3];
 } zkc_counter_options;
 ZKC_EXTERN void zkc_counter_options_init(zkc_counter_options *o);
