@@ -1593,8 +1593,10 @@ END_TEST
 
 /* ================================================================ queued mode */
 
-/* lib/counter_queue.c (linked in): where a counter's queue lives. */
+/* lib/counter_queue.c (linked in): where a counter's queue lives, and how
+ * long a waiter waits for the head before applying itself. */
 char *zkc__cq_dir(zkc_client *c, const char *path);
+extern int zkc__cq_patience_ms;
 
 /* Queued batches left in the counter's queue directory (-1: no such
  * directory); *results gets the outcome records left there. */
@@ -1724,6 +1726,103 @@ static void queued_exact(int mixed)
     zkc_client_destroy(c);
     shared_free(sh, sizeof *sh);
 }
+
+/* The outcome record of the batch tagged uuid in dir (rc ZNONODE: none). */
+static int outcome_of(tu_raw *rw, const char *dir, const char *uuid, char *buf, int *len)
+{
+    struct String_vector v = {0, NULL};
+    int rc = zoo_get_children(tu_raw_zh(rw), dir, 0, &v);
+    ck_assert_int_eq(rc, ZOK);
+    char path[512] = "";
+    for (int i = 0; i < v.count; i++)
+        if (strncmp(v.data[i], "r-", 2) == 0 && strstr(v.data[i], uuid))
+            snprintf(path, sizeof path, "%s/%s", dir, v.data[i]);
+    deallocate_String_vector(&v);
+    if (!path[0])
+        return ZNONODE;
+    return raw_get(rw, path, buf, len, NULL);
+}
+
+/* A batch whose client is gone is applied by others, in queue order. A dead
+ * client's batch (+5, written raw: its session ended right after enqueuing)
+ * is at the head; client A enqueues +3 behind it and waits (patience raised
+ * so it waits on its watch), then is destroyed: its caller hears
+ * ZKC_EUNKNOWN (queued, outcome not known to it), promptly. Client B's +10
+ * waits its patience (250 ms), applies all three in order: B sees 8 -> 18,
+ * and the outcome records of the two gone batches say 0 -> 5 and 5 -> 8. */
+START_TEST(t_queued_gone_enqueuers)
+{
+    char path[256];
+    unique_path(path, sizeof path, "qgone");
+    zkc_client *a = client_new();
+    zkc_counter_options co;
+    zkc_counter_options_init(&co);
+    co.queued = 1;
+    zkc_counter *ac = NULL;
+    ck_assert_int_eq(zkc_counter_create(a, path, &co, &ac), 0);
+    char *dir = zkc__cq_dir(a, path);
+    tu_raw *rw = raw_open();
+    tu_raw_mkdirs(rw, dir);
+    const char *dead = "00000000-dead-4000-8000-000000000000";
+    char qp[512], data[512];
+    snprintf(qp, sizeof qp, "%s/q-%s-", dir, dead);
+    int dl = snprintf(data, sizeof data, "zkcq1 %s\n1\n5 0 0 0\n", path);
+    char made[512];
+    ck_assert_int_eq(zoo_create(tu_raw_zh(rw), qp, data, dl, &ZOO_OPEN_ACL_UNSAFE, ZOO_SEQUENCE, made, sizeof made),
+                     ZOK);
+    zkc__cq_patience_ms = 600000;
+    box ba;
+    box_init(&ba);
+    ck_assert_int_eq(zkc_counter_add_async(ac, 3, NULL, box_cb, &ba), 0);
+    long long deadline = tu_now_ms() + WAIT_MS;
+    int results = 0;
+    while (queue_left(a, path, &results) < 2 && tu_now_ms() < deadline)
+        tu_nap_ms(5);
+    ck_assert_int_eq(queue_left(a, path, &results), 2);
+    long long t0 = tu_now_ms();
+    zkc_counter_destroy(ac);
+    zkc_client_destroy(a);
+    box_wait(&ba);
+    ck_assert_msg(ba.status == ZKC_EUNKNOWN, "A's add: %s", zkc_strerror(ba.status));
+    ck_assert_int_lt(tu_now_ms() - t0, 5000);
+    zkc__cq_patience_ms = 250;
+
+    zkc_client *b = client_new();
+    zkc_counter *bc = NULL;
+    ck_assert_int_eq(zkc_counter_create(b, path, &co, &bc), 0);
+    zkc_counter_result r = {0, 0, 0};
+    ck_assert_int_eq(zkc_counter_add(bc, 10, NULL, &r), 0);
+    ck_assert_msg(r.before == 8 && r.after == 18, "B's add: %" PRId64 " -> %" PRId64, r.before, r.after);
+    ck_assert_int_eq(get_value(bc), 18);
+    ck_assert_int_eq(queue_left(b, path, &results), 0);
+    ck_assert_int_eq(results, 2);
+    char buf[256];
+    int len = sizeof buf - 1;
+    ck_assert_int_eq(outcome_of(rw, dir, dead, buf, &len), ZOK);
+    buf[len] = 0;
+    ck_assert_str_eq(buf, "zkcr1 1\n0 0 5\n");
+    struct String_vector v = {0, NULL};
+    ck_assert_int_eq(zoo_get_children(tu_raw_zh(rw), dir, 0, &v), ZOK);
+    int seen = 0;
+    for (int i = 0; i < v.count; i++) {
+        if (strncmp(v.data[i], "r-", 2) != 0 || strstr(v.data[i], dead))
+            continue;
+        char rp[512];
+        snprintf(rp, sizeof rp, "%s/%s", dir, v.data[i]);
+        len = sizeof buf - 1;
+        ck_assert_int_eq(raw_get(rw, rp, buf, &len, NULL), ZOK);
+        buf[len] = 0;
+        ck_assert_str_eq(buf, "zkcr1 1\n0 5 8\n"); /* A's +3, applied after the dead batch */
+        seen++;
+    }
+    deallocate_String_vector(&v);
+    ck_assert_int_eq(seen, 1);
+    zkc_counter_destroy(bc);
+    zkc_client_destroy(b);
+    tu_raw_close(rw);
+    free(dir);
+}
+END_TEST
 
 START_TEST(t_queued_exact)
 {
@@ -2955,6 +3054,7 @@ static Suite *counter_suite(int with_ensemble)
     tcase_add_checked_fixture(tc, unpin, NULL);
     tcase_add_test(tc, t_queued_exact);
     tcase_add_test(tc, t_queued_mixed_exact);
+    tcase_add_test(tc, t_queued_gone_enqueuers);
     tcase_add_test(tc, t_queued_bounded_stock);
     suite_add_tcase(s, tc);
 
