@@ -120,6 +120,7 @@ typedef struct cq {
 } cq;
 
 static void look(cq *b);
+static void peek(cq *b);
 static void enqueue_round(zkc__txn *t);
 
 /* ---------------------------------------------------------------- life */
@@ -560,11 +561,30 @@ static void result_read(zkc__req *r)
                            b->co->path, r->path);
             else
                 finish_with(b, verdict, res);
+        } else if (r->rc == ZR_NONODE) {
+            look(b); /* not applied yet (peek), or gone: the queue tells */
         } else {
             retry_later(b, r->rc, "reading the queued add's outcome");
         }
     }
     cq_drop(b);
+}
+
+/* The batch ahead went: most often ours went with it, so read our outcome
+ * record by its name before listing the queue (one request, not two). */
+static void peek(cq *b)
+{
+    char *p = b->have_seq ? r_path(b, b->myseq, b->uuid) : NULL;
+    if (!p) {
+        look(b);
+        return;
+    }
+    unwatch(b);
+    zkc__timer_disarm(b->co->c, &b->timer);
+    phase(b, "queued mode: reading the outcome");
+    cq_hold(b);
+    zkc__get(b->co->c, p, NULL, result_read, b);
+    free(p);
 }
 
 static void pred_fired(zkc__watch *w, int ev)
@@ -573,17 +593,18 @@ static void pred_fired(zkc__watch *w, int ev)
     cq *b = w->ctx;
     if (b->w == w)
         b->w = NULL;
-    if (!b->over) {
-        look(b);
-    }
+    if (!b->over)
+        peek(b);
     cq_drop(b); /* the watch's */
 }
 
 static void pred_exists(zkc__req *r)
 {
     cq *b = r->ctx;
-    if (!b->over && r->rc != ZR_OK && b->w)
-        look(b); /* gone already (or unreadable): look again rather than wait */
+    if (!b->over && r->rc == ZR_NONODE && b->w)
+        peek(b); /* gone already: see whether ours went with it */
+    else if (!b->over && r->rc != ZR_OK && b->w)
+        look(b); /* unreadable: look again rather than wait */
     cq_drop(b);
 }
 
