@@ -337,6 +337,7 @@ static void registry_unlink(registry *g, zkc__ctr_core *co)
 
 static void core_free(zkc__ctr_core *co)
 {
+    free(co->rdel);
     free(co->path);
     free(co);
 }
@@ -373,6 +374,7 @@ static void registry_shutdown(zkc__object *o)
         for (; co; co = next) {
             next = co->hnext;
             zkc__ctr_core_hold(co); /* draining the queue must not free it under us */
+            zkc__cq_flush(co);
             zkc__ctr_upd *u;
             while ((u = queue_head(co))) {
                 queue_remove(co, u);
@@ -777,8 +779,11 @@ static void ctr_close(zkc_counter *ctr)
     if (ctr->closed)
         return;
     ctr->closed = 1;
-    if (ctr->co)
+    if (ctr->co) {
+        if (ctr->co->refs == 1)
+            zkc__cq_flush(ctr->co); /* the last user of the core: nothing will carry it */
         zkc__ctr_core_drop(ctr->co);
+    }
 }
 
 static void close_start(zkc__op *op)

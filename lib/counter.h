@@ -38,6 +38,7 @@ struct zkc__ctr_core {
     int max_attempts;
     int combine;
     int queued; /* zkc_counter_options.queued: plain adds go through the queue (lib/counter_queue.c) */
+    char *rdel; /* queued: our last outcome record, read, to delete (zkc__cq_flush) */
     int cached, fresh, missing;
     int64_t value;
     int32_t version;
@@ -130,6 +131,9 @@ extern int32_t zkc__cq_retain;  /* outcome records kept this many queue sequence
 int zkc__cq_takes(const zkc__ctr_upd *u);
 /* Engine: the queue directory of path (malloc'd). */
 char *zkc__cq_dir(zkc_client *c, const char *path);
+/* Engine: delete the outcome record the core still keeps, unless a batch is
+ * in flight (it carries it). */
+void zkc__cq_flush(zkc__ctr_core *co);
 /* Engine: run u[0..nu-1] through the queue; co is busy and held for it (the
  * batch gives both back when done). */
 void zkc__cq_start(zkc__ctr_core *co, zkc__ctr_upd **u, int nu);

@@ -47,7 +47,9 @@
  * A refusal (bound) rests on the value the multi is conditional on, so it
  * holds for the value the add would have met.
  *
- * RETENTION. An r- node is deleted by its enqueuer once read; those of
+ * RETENTION. An r- node is deleted by its enqueuer once read: in the multi of
+ * its next enqueue on that counter (no write of its own while adds follow),
+ * or when the counter is closed or its client destroyed; those of
  * enqueuers that went away are deleted by whoever lists the queue once their
  * sequence number is more than zkc__cq_retain below their own (the sequence
  * counts the queue's creates and deletes).
@@ -90,6 +92,7 @@ typedef struct cq {
     int impatient;  /* waited zkc__cq_patience_ms: apply even if not the head */
     int retrying;   /* the timer is a retry after a failed read, not patience */
     int at_sent;    /* the current apply attempt went out */
+    int rdel_sent;  /* the enqueue carries the delete of co->rdel */
     char uuid[37];
     char *qdir;
     int32_t myseq;
@@ -166,6 +169,15 @@ static void ignore_reply(zkc__req *r)
     ZKC__UNUSED(r);
 }
 
+void zkc__cq_flush(zkc__ctr_core *co)
+{
+    if (!co->rdel || co->busy)
+        return;
+    zkc__delete(co->c, co->rdel, -1, ignore_reply, NULL);
+    free(co->rdel);
+    co->rdel = NULL;
+}
+
 /* Stop waiting on the batch ahead: the watch's reference goes with it. */
 static void unwatch(cq *b)
 {
@@ -193,6 +205,8 @@ static void cq_end(cq *b)
     }
     co->busy = 0;
     zkc__ctr_core_kick(co);
+    if (co->refs == 1)
+        zkc__cq_flush(co); /* no object and no batch left to carry it */
     zkc__ctr_core_drop(co);
     cq_drop(b);
 }
@@ -391,6 +405,17 @@ static int decode_result(const char *data, int len, int n, int *verdict, zkc_cou
 
 static void enq_done(zkc__req *r);
 
+/* The enqueue that carried the delete of our last outcome record applied (or
+ * found it gone): forget it. */
+static void drop_rdel(cq *b)
+{
+    if (!b->rdel_sent)
+        return;
+    free(b->co->rdel);
+    b->co->rdel = NULL;
+    b->rdel_sent = 0;
+}
+
 static void qdir_made(void *arg, int rc)
 {
     cq *b = arg;
@@ -423,18 +448,28 @@ static void enqueue_round(zkc__txn *t)
     snprintf(rec->id, sizeof rec->id, "%s", t->id);
     int rlen = zkc__record_encode(rec, recbuf, sizeof recbuf);
     free(rec);
-    zkc__mop ops[2];
+    zkc__mop ops[3];
+    int nops = 0;
     memset(ops, 0, sizeof ops);
-    ops[0].type = ZKC_REQ_CREATE;
-    ops[0].path = prefix;
-    ops[0].data = data;
-    ops[0].len = len;
-    ops[0].flags = ZC_SEQUENTIAL;
-    zkc__txn_marker_op(t, &ops[1], recbuf, rlen);
+    ops[nops].type = ZKC_REQ_CREATE;
+    ops[nops].path = prefix;
+    ops[nops].data = data;
+    ops[nops].len = len;
+    ops[nops].flags = ZC_SEQUENTIAL;
+    nops++;
+    if (b->co->rdel) {
+        /* Our previous outcome record, read: removed in this multi. */
+        ops[nops].type = ZKC_REQ_DELETE;
+        ops[nops].path = b->co->rdel;
+        ops[nops].version = -1;
+        nops++;
+    }
+    b->rdel_sent = nops == 2;
+    zkc__txn_marker_op(t, &ops[nops++], recbuf, rlen);
     b->queued = 1; /* from here on it may land */
     phase(b, "queued mode: enqueuing the batch");
     cq_hold(b);
-    zkc__txn_send(t, ops, 2, enq_done);
+    zkc__txn_send(t, ops, nops, enq_done);
     free(data);
 }
 
@@ -448,6 +483,7 @@ static void enq_done(zkc__req *r)
     int fi = -1, frc = r->rc;
     int v = zkc__txn_reply(&b->et, r, &fi, &frc);
     if (v == ZKC__TXN_APPLIED) {
+        drop_rdel(b);
         const char *cr = r->ops[0].created;
         const char *name = cr ? strrchr(cr, '/') : NULL;
         char uuid[37];
@@ -457,7 +493,11 @@ static void enq_done(zkc__req *r)
         b->et_live = 0;
         look(b);
     } else if (v == ZKC__TXN_OP_FAILED) {
-        if (fi == 0 && frc == ZR_NONODE) {
+        if (fi == 1 && b->rdel_sent && frc == ZR_NONODE) {
+            /* Nothing was applied; our old outcome record is gone already. */
+            drop_rdel(b);
+            enqueue_round(&b->et);
+        } else if (fi == 0 && frc == ZR_NONODE) {
             /* Nothing was applied: make the queue directory and send again. */
             b->queued = 0;
             cq_hold(b);
@@ -474,6 +514,7 @@ static void et_applied(zkc__txn *t, const zkc__record *rec)
 {
     ZKC__UNUSED(rec);
     cq *b = ZKC__CONTAINER_OF(t, cq, et);
+    drop_rdel(b);
     zkc__txn_finish(&b->et);
     b->et_live = 0;
     look(b); /* our node is found by its uuid */
@@ -555,7 +596,11 @@ static void result_read(zkc__req *r)
         zkc_counter_result res[ZKC__CTR_BATCH_MAX];
         if (r->rc == ZR_OK) {
             int bad = decode_result(r->value, r->valuelen, b->nu, verdict, res);
-            zkc__delete(b->co->c, r->path, -1, ignore_reply, NULL); /* read: ours to remove */
+            /* Read: ours to remove, in our next enqueue's multi (no write of
+             * its own), or when the core goes idle (zkc__cq_flush). */
+            zkc__cq_flush(b->co);
+            if (!(b->co->rdel = strdup(r->path)))
+                zkc__delete(b->co->c, r->path, -1, ignore_reply, NULL);
             if (bad)
                 finish_all(b, ZKC_EBADDATA, "counter %s: malformed outcome record %s (the add was applied)",
                            b->co->path, r->path);
