@@ -11,14 +11,16 @@
  * persistent child would stop the counter from being deleted).
  *
  * ONE BATCH (all on the engine):
- *   1. enqueue: multi {create q-<uuid>- sequential, setData(marker)} on the
- *      transaction core (lib/txn.c): an unanswered enqueue is decided by the
+ *   1. enqueue: multi {create q-<uuid>- sequential, [delete the r- node of
+ *      our previous batch, read], setData(marker)} on the transaction core (lib/txn.c): an unanswered enqueue is decided by the
  *      marker like any counter write, so a batch is queued at most once and a
  *      retry after "not applied" cannot double it.
- *   2. look: list the queue. Our r- node there: read our outcome, delete it,
- *      done. Our q- node first in sequence order (or we waited longer than
+ *   2. look: list the queue. Our r- node there: read our outcome, done (it
+ *      is deleted later: RETENTION). Our q- node first in sequence order (or we waited longer than
  *      zkc__cq_patience_ms: a dead or slow head is not waited for): apply.
- *      Else watch the q- node just ahead of ours and look again when it goes.
+ *      Else watch the q- node just ahead of ours; when it goes, read our r-
+ *      node by name (it usually went in the same multi), and look again only
+ *      if it is not there.
  *   3. apply: read the counter (value, version) and the queued batches (up to
  *      CQ_APPLY_MAX, in sequence order), walk every add from the value as if
  *      applied one by one (bounds and overflow decided in that order; a
@@ -29,7 +31,11 @@
  *          setData(marker)                             (txn.c: EXACTLY ONCE)
  *      The applier's own outcome is the plan it sent (each apply is one
  *      attempt of its own transaction id, so "the marker shows our id" means
- *      exactly that plan landed).
+ *      exactly that plan landed). An apply whose outcome cannot be decided
+ *      (no server answered the marker read) goes back to step 2: if our q-
+ *      node is then gone with no r- node for us, the multi that took it wrote
+ *      none, so it was our own apply, and if only one undecided attempt of
+ *      ours carried it, its plan is our outcome (else ZKC_EUNKNOWN).
  *
  * EXACTLY ONCE. A q- node is applied at most once: the multi that applies it
  * deletes it, so a second multi naming it fails whole (NONODE). It is applied
