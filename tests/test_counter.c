@@ -1784,7 +1784,7 @@ START_TEST(t_queued_gone_enqueuers)
     zkc_client_destroy(a);
     box_wait(&ba);
     ck_assert_msg(ba.status == ZKC_EUNKNOWN, "A's add: %s", zkc_strerror(ba.status));
-    ck_assert_int_lt(tu_now_ms() - t0, 5000);
+    ck_assert_int_lt(tu_now_ms() - t0, 20000 * tu_scale()); /* not the 600 s patience */
     zkc__cq_patience_ms = 250;
 
     zkc_client *b = client_new();
