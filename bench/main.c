@@ -10,7 +10,7 @@
 #include <unistd.h>
 #include "ensemble.h"
 
-bench_opts opt = {5, 3.0, 0, NULL, NULL, {0}, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+bench_opts opt = {.rounds = 5, .seconds = 3.0};
 
 /* The last number is issue 19's target against the best peer (--peers). */
 static const scenario scenarios[] = {
@@ -49,6 +49,8 @@ static void usage(FILE *f)
             "  --scale-smoke: after the scenarios, --scale --smoke (N = 200 of each lock kind).\n"
             "  --scale [--help]: queues of 1,000 and 10,000 waiters instead (bench/scen_scale.c).\n"
             "  --lock-threads N: threads of lock_threads (default 1000, --quick 16).\n"
+            "  --counter-queued: counter_hot_sessions in the counters' queued mode\n"
+            "           (zkc_counter_options.queued) instead of compare-and-set.\n"
             "  --flash-procs N, --flash-threads M, --flash-orders K: flash_sale's shape\n"
             "           (default 16 x 8, 20000 orders; --quick 2 x 4, 200 orders).\n");
 }
@@ -104,6 +106,8 @@ static int parse_args(int argc, char **argv)
                 return 2;
             }
             i++;
+        } else if (!strcmp(a, "--counter-queued")) {
+            opt.counter_queued = 1;
         } else if (!strcmp(a, "--lock-threads") && v) {
             opt.lock_threads = atoi(v);
             i++;

@@ -247,6 +247,7 @@ void sc_counter_hot_sessions(report *rep)
     enum { S = 8 };
     params_common(rep, S, S);
     rep->floor_what = "8 raw sessions: get + versioned setData, re-read on BadVersion";
+    kv_num(&rep->extra, "queued_mode", opt.counter_queued);
     char libp[160], rawp[160];
     snprintf(libp, sizeof libp, "%s/chs/lib", g_root);
     snprintf(rawp, sizeof rawp, "%s/chs/raw", g_root);
@@ -271,7 +272,10 @@ void sc_counter_hot_sessions(report *rep)
     for (int i = 0; i < S; i++) {
         if (!(cs[i] = setup_client(rep)) || !(rcs[i] = setup_raw(rep)))
             goto out;
-        if (zkc_counter_create(cs[i], libp, NULL, &ctrs[i])) {
+        zkc_counter_options co;
+        zkc_counter_options_init(&co);
+        co.queued = opt.counter_queued;
+        if (zkc_counter_create(cs[i], libp, &co, &ctrs[i])) {
             rep_fail(rep, "zkc_counter_create: %s", zkc_errmsg());
             goto out;
         }

@@ -719,7 +719,16 @@ typedef struct zkc_counter_options {
     int64_t initial;     /* value of a missing node or empty data (default 0) */
     int max_attempts;    /* CAS rounds before ZKC_ECONTENDED (default 64) */
     int no_combine;      /* 1: never merge concurrent adds of this process */
-    void *reserved[4];
+    int queued;          /* 1: plain adds (bounds allowed; no key, no guard) are
+                          * queued and applied in batches, in queue order, by
+                          * whichever client is at the head of the counter's
+                          * queue (<meta_root>/cq/...): for a counter hot across
+                          * processes, where compare-and-set rounds keep losing.
+                          * Exact like the direct path; a caller that gives up
+                          * while queued hears ZKC_EUNKNOWN. Default 0
+                          * (README: Queued counters). Takes the place of one
+                          * reserved pointer: the struct's size is unchanged. */
+    void *reserved[3];
 } zkc_counter_options;
 ZKC_EXTERN void zkc_counter_options_init(zkc_counter_options *o);
 

@@ -37,6 +37,8 @@ struct zkc__ctr_core {
     int64_t initial;
     int max_attempts;
     int combine;
+    int queued; /* zkc_counter_options.queued: plain adds go through the queue (lib/counter_queue.c) */
+    char *rdel; /* queued: our last outcome record, read, to delete (zkc__cq_flush) */
     int cached, fresh, missing;
     int64_t value;
     int32_t version;
@@ -121,5 +123,19 @@ extern int zkc__counter_rebase_from;
 zkc__ctr_txn *zkc__ctr_txn_new(zkc_client *c);
 void zkc__ctr_txn_round(zkc__ctr_txn *t);
 void zkc__ctr_txn_phase(zkc__ctr_txn *t, const char *state);
+
+/* lib/counter_queue.c: the queued mode. */
+extern int zkc__cq_patience_ms; /* wait this long for the head before applying ourselves */
+extern int32_t zkc__cq_retain;  /* outcome records kept this many queue sequence numbers */
+/* Does the queued mode take this update (a plain add, bounds allowed)? */
+int zkc__cq_takes(const zkc__ctr_upd *u);
+/* Engine: the queue directory of path (malloc'd). */
+char *zkc__cq_dir(zkc_client *c, const char *path);
+/* Engine: delete the outcome record the core still keeps, unless a batch is
+ * in flight (it carries it). */
+void zkc__cq_flush(zkc__ctr_core *co);
+/* Engine: run u[0..nu-1] through the queue; co is busy and held for it (the
+ * batch gives both back when done). */
+void zkc__cq_start(zkc__ctr_core *co, zkc__ctr_upd **u, int nu);
 
 #endif

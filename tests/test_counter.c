@@ -1410,6 +1410,7 @@ typedef struct st_rec {
 
 typedef struct st_shared {
     char path[256];
+    int queued; /* zkc_counter_options.queued for every client */
     int nops[ST_PROCS + 1][ST_THREADS];
     st_rec rec[ST_PROCS + 1][ST_THREADS][ST_MAXOPS];
 } st_shared;
@@ -1452,7 +1453,10 @@ static int st_process(st_shared *sh, int pi, procs *p)
     if (!c)
         return 2;
     zkc_counter *ctr;
-    if (zkc_counter_create(c, sh->path, NULL, &ctr) != 0)
+    zkc_counter_options co;
+    zkc_counter_options_init(&co);
+    co.queued = sh->queued;
+    if (zkc_counter_create(c, sh->path, &co, &ctr) != 0)
         return 3;
     if (p && proc_ready_and_wait(p) != 0)
         return 4;
@@ -1487,14 +1491,19 @@ static int cmp_before_desc(const void *a, const void *b)
     return x->before < y->before ? 1 : x->before > y->before ? -1 : 0;
 }
 
-START_TEST(t_bounded_stock)
+static void bounded_stock(int queued)
 {
     st_shared *sh = shared_alloc(sizeof *sh);
     g_st = sh;
-    unique_path(sh->path, sizeof sh->path, "stock");
+    sh->queued = queued;
+    unique_path(sh->path, sizeof sh->path, queued ? "qstock" : "stock");
     procs_start(&g_st_procs, ST_PROCS, "st");
     zkc_client *c = client_new();
-    zkc_counter *ctr = counter_new(c, sh->path, ZKC_FMT_INT64, 0);
+    zkc_counter_options cop;
+    zkc_counter_options_init(&cop);
+    cop.queued = queued;
+    zkc_counter *ctr = NULL;
+    ck_assert_int_eq(zkc_counter_create(c, sh->path, &cop, &ctr), 0);
     ck_assert_int_eq(zkc_counter_set(ctr, ST_STOCK), 0);
     procs_go(&g_st_procs);
     ck_assert_int_eq(st_process(sh, ST_PROCS, NULL), 0);
@@ -1566,6 +1575,264 @@ START_TEST(t_bounded_stock)
     zkc_counter_destroy(ctr);
     zkc_client_destroy(c);
     shared_free(sh, sizeof *sh);
+}
+
+START_TEST(t_bounded_stock)
+{
+    bounded_stock(0);
+}
+END_TEST
+
+/* The same through the queued mode: bounds decided in queue order across the
+ * batches of three processes, never below zero, every unit sold once. */
+START_TEST(t_queued_bounded_stock)
+{
+    bounded_stock(1);
+}
+END_TEST
+
+/* ================================================================ queued mode */
+
+/* lib/counter_queue.c (linked in): where a counter's queue lives, and how
+ * long a waiter waits for the head before applying itself. */
+char *zkc__cq_dir(zkc_client *c, const char *path);
+extern int zkc__cq_patience_ms;
+
+/* Queued batches left in the counter's queue directory (-1: no such
+ * directory); *results gets the outcome records left there. */
+static int queue_left(zkc_client *c, const char *path, int *results)
+{
+    char *dir = zkc__cq_dir(c, path);
+    ck_assert_ptr_nonnull(dir);
+    tu_raw *rw = raw_open();
+    tu_raw_sync(rw, dir);
+    struct String_vector v = {0, NULL};
+    int rc = zoo_get_children(tu_raw_zh(rw), dir, 0, &v);
+    int n = rc == ZOK ? 0 : -1;
+    *results = 0;
+    for (int i = 0; rc == ZOK && i < v.count; i++) {
+        if (strncmp(v.data[i], "q-", 2) == 0)
+            n++;
+        else
+            (*results)++;
+    }
+    if (rc == ZOK)
+        deallocate_String_vector(&v);
+    tu_raw_close(rw);
+    free(dir);
+    return n;
+}
+
+#define QX_PROCS 8
+#define QX_ADDS 60
+
+typedef struct qx_shared {
+    char path[256];
+    int mixed; /* odd workers add with compare-and-set (queued off) */
+    addrec rec[QX_PROCS][QX_ADDS];
+} qx_shared;
+
+static qx_shared *g_qx;
+static procs g_qx_procs;
+
+/* One process, one client, one thread: blocking adds of 1..1000 (positive, so
+ * the values they move through order them). */
+static int qx_child(int pi, void *arg)
+{
+    (void)arg;
+    qx_shared *sh = g_qx;
+    zkc_client *c = child_client();
+    if (!c)
+        return 2;
+    zkc_counter_options co;
+    zkc_counter_options_init(&co);
+    co.queued = !(sh->mixed && pi % 2);
+    zkc_counter *ctr;
+    if (zkc_counter_create(c, sh->path, &co, &ctr) != 0)
+        return 3;
+    if (proc_ready_and_wait(&g_qx_procs) != 0)
+        return 4;
+    uint64_t seed = rng_seed(pi + 300, 0);
+    for (int i = 0; i < QX_ADDS; i++) {
+        addrec *r = &sh->rec[pi][i];
+        zkc_counter_result res = {0, 0, 0};
+        r->delta = 1 + (int64_t)(tu_rng_next(&seed) % 1000);
+        r->rc = zkc_counter_add(ctr, r->delta, NULL, &res);
+        r->before = res.before;
+        r->after = res.after;
+        r->done++;
+        if (r->rc)
+            fprintf(stderr, "qx worker %d add %d: %s\n", pi, i, zkc_errmsg());
+    }
+    zkc_counter_destroy(ctr);
+    zkc_client_destroy(c);
+    return 0;
+}
+
+static int cmp_addrec_before(const void *a, const void *b)
+{
+    const addrec *x = *(addrec *const *)a, *y = *(addrec *const *)b;
+    return x->before < y->before ? -1 : x->before > y->before;
+}
+
+/* Eight processes, one session each, all adding to one counter in queued
+ * mode: every add succeeds (none refused as contended), and the adds chain
+ * exactly from the initial value to the final one: no add lost, none applied
+ * twice, each with its own before/after. Mixed: half of them add with
+ * compare-and-set meanwhile; both kinds are ordered by the counter's version
+ * alone, so the chain must hold across them too. */
+static void queued_exact(int mixed)
+{
+    qx_shared *sh = shared_alloc(sizeof *sh);
+    g_qx = sh;
+    sh->mixed = mixed;
+    unique_path(sh->path, sizeof sh->path, mixed ? "qmixed" : "qexact");
+    long long t0 = tu_now_ms();
+    procs_start(&g_qx_procs, QX_PROCS, "qx");
+    procs_go(&g_qx_procs);
+    procs_join(&g_qx_procs);
+    long long ms = tu_now_ms() - t0;
+    static addrec *all[QX_PROCS * QX_ADDS];
+    int n = 0;
+    int64_t sum = 0;
+    for (int p = 0; p < QX_PROCS; p++)
+        for (int i = 0; i < QX_ADDS; i++) {
+            addrec *r = &sh->rec[p][i];
+            ck_assert_msg(r->done == 1, "add %d/%d completed %d times", p, i, r->done);
+            ck_assert_msg(r->rc == 0, "add %d/%d: %s", p, i, zkc_strerror(r->rc));
+            ck_assert_int_eq(r->after - r->before, r->delta);
+            sum += r->delta;
+            all[n++] = r;
+        }
+    qsort(all, (size_t)n, sizeof all[0], cmp_addrec_before);
+    int64_t expect = 0;
+    for (int i = 0; i < n; i++) {
+        ck_assert_msg(all[i]->before == expect, "add %d of the chain starts at %" PRId64 ", expected %" PRId64, i,
+                      all[i]->before, expect);
+        expect = all[i]->after;
+    }
+    zkc_client *c = client_new();
+    zkc_counter *ctr = counter_new(c, sh->path, ZKC_FMT_INT64, 0);
+    ck_assert_int_eq(get_value(ctr), sum);
+    ck_assert_int_eq(expect, sum);
+    /* Every batch applied; outcomes are removed by their readers after
+     * reading (the last one of a session may go with its client's close). */
+    int results = 0;
+    ck_assert_int_eq(queue_left(c, sh->path, &results), 0);
+    ck_assert_int_le(results, QX_PROCS);
+    fprintf(stderr, "queued exactness%s: %d adds by %d sessions in %lld ms\n", mixed ? " (half compare-and-set)" : "",
+            n, QX_PROCS, ms);
+    zkc_counter_destroy(ctr);
+    zkc_client_destroy(c);
+    shared_free(sh, sizeof *sh);
+}
+
+/* The outcome record of the batch tagged uuid in dir (rc ZNONODE: none). */
+static int outcome_of(tu_raw *rw, const char *dir, const char *uuid, char *buf, int *len)
+{
+    struct String_vector v = {0, NULL};
+    int rc = zoo_get_children(tu_raw_zh(rw), dir, 0, &v);
+    ck_assert_int_eq(rc, ZOK);
+    char path[512] = "";
+    for (int i = 0; i < v.count; i++)
+        if (strncmp(v.data[i], "r-", 2) == 0 && strstr(v.data[i], uuid))
+            snprintf(path, sizeof path, "%s/%s", dir, v.data[i]);
+    deallocate_String_vector(&v);
+    if (!path[0])
+        return ZNONODE;
+    return raw_get(rw, path, buf, len, NULL);
+}
+
+/* A batch whose client is gone is applied by others, in queue order. A dead
+ * client's batch (+5, written raw: its session ended right after enqueuing)
+ * is at the head; client A enqueues +3 behind it and waits (patience raised
+ * so it waits on its watch), then is destroyed: its caller hears
+ * ZKC_EUNKNOWN (queued, outcome not known to it), promptly. Client B's +10
+ * waits its patience (250 ms), applies all three in order: B sees 8 -> 18,
+ * and the outcome records of the two gone batches say 0 -> 5 and 5 -> 8. */
+START_TEST(t_queued_gone_enqueuers)
+{
+    char path[256];
+    unique_path(path, sizeof path, "qgone");
+    zkc_client *a = client_new();
+    zkc_counter_options co;
+    zkc_counter_options_init(&co);
+    co.queued = 1;
+    zkc_counter *ac = NULL;
+    ck_assert_int_eq(zkc_counter_create(a, path, &co, &ac), 0);
+    char *dir = zkc__cq_dir(a, path);
+    tu_raw *rw = raw_open();
+    tu_raw_mkdirs(rw, dir);
+    const char *dead = "00000000-dead-4000-8000-000000000000";
+    char qp[512], data[512];
+    snprintf(qp, sizeof qp, "%s/q-%s-", dir, dead);
+    int dl = snprintf(data, sizeof data, "zkcq1 %s\n1\n5 0 0 0\n", path);
+    char made[512];
+    ck_assert_int_eq(zoo_create(tu_raw_zh(rw), qp, data, dl, &ZOO_OPEN_ACL_UNSAFE, ZOO_SEQUENCE, made, sizeof made),
+                     ZOK);
+    zkc__cq_patience_ms = 600000;
+    box ba;
+    box_init(&ba);
+    ck_assert_int_eq(zkc_counter_add_async(ac, 3, NULL, box_cb, &ba), 0);
+    long long deadline = tu_now_ms() + WAIT_MS;
+    int results = 0;
+    while (queue_left(a, path, &results) < 2 && tu_now_ms() < deadline)
+        tu_nap_ms(5);
+    ck_assert_int_eq(queue_left(a, path, &results), 2);
+    long long t0 = tu_now_ms();
+    zkc_counter_destroy(ac);
+    zkc_client_destroy(a);
+    box_wait(&ba);
+    ck_assert_msg(ba.status == ZKC_EUNKNOWN, "A's add: %s", zkc_strerror(ba.status));
+    ck_assert_int_lt(tu_now_ms() - t0, 20000 * tu_scale()); /* not the 600 s patience */
+    zkc__cq_patience_ms = 250;
+
+    zkc_client *b = client_new();
+    zkc_counter *bc = NULL;
+    ck_assert_int_eq(zkc_counter_create(b, path, &co, &bc), 0);
+    zkc_counter_result r = {0, 0, 0};
+    ck_assert_int_eq(zkc_counter_add(bc, 10, NULL, &r), 0);
+    ck_assert_msg(r.before == 8 && r.after == 18, "B's add: %" PRId64 " -> %" PRId64, r.before, r.after);
+    ck_assert_int_eq(get_value(bc), 18);
+    ck_assert_int_eq(queue_left(b, path, &results), 0);
+    ck_assert_int_eq(results, 2);
+    char buf[256];
+    int len = sizeof buf - 1;
+    ck_assert_int_eq(outcome_of(rw, dir, dead, buf, &len), ZOK);
+    buf[len] = 0;
+    ck_assert_str_eq(buf, "zkcr1 1\n0 0 5\n");
+    struct String_vector v = {0, NULL};
+    ck_assert_int_eq(zoo_get_children(tu_raw_zh(rw), dir, 0, &v), ZOK);
+    int seen = 0;
+    for (int i = 0; i < v.count; i++) {
+        if (strncmp(v.data[i], "r-", 2) != 0 || strstr(v.data[i], dead))
+            continue;
+        char rp[512];
+        snprintf(rp, sizeof rp, "%s/%s", dir, v.data[i]);
+        len = sizeof buf - 1;
+        ck_assert_int_eq(raw_get(rw, rp, buf, &len, NULL), ZOK);
+        buf[len] = 0;
+        ck_assert_str_eq(buf, "zkcr1 1\n0 5 8\n"); /* A's +3, applied after the dead batch */
+        seen++;
+    }
+    deallocate_String_vector(&v);
+    ck_assert_int_eq(seen, 1);
+    zkc_counter_destroy(bc);
+    zkc_client_destroy(b);
+    tu_raw_close(rw);
+    free(dir);
+}
+END_TEST
+
+START_TEST(t_queued_exact)
+{
+    queued_exact(0);
+}
+END_TEST
+
+START_TEST(t_queued_mixed_exact)
+{
+    queued_exact(1);
 }
 END_TEST
 
@@ -2782,6 +3049,15 @@ static Suite *counter_suite(int with_ensemble)
     tcase_add_test(tc, t_destroy_with_adds_in_flight);
     suite_add_tcase(s, tc);
 
+    tc = tcase_create("queued");
+    tcase_set_timeout(tc, 180 * tu_scale());
+    tcase_add_checked_fixture(tc, unpin, NULL);
+    tcase_add_test(tc, t_queued_exact);
+    tcase_add_test(tc, t_queued_mixed_exact);
+    tcase_add_test(tc, t_queued_gone_enqueuers);
+    tcase_add_test(tc, t_queued_bounded_stock);
+    suite_add_tcase(s, tc);
+
     tc = tcase_create("lifetime");
     tcase_set_timeout(tc, 120 * tu_scale());
     tcase_add_checked_fixture(tc, unpin, NULL);
@@ -2801,7 +3077,7 @@ static int worker_main(char **argv)
     static const struct {
         const char *kind;
         int (*fn)(int i, void *arg);
-    } kinds[] = {{"ex", ex_child}, {"st", st_child}, {"id", id_child}, {"ms", ms_child}};
+    } kinds[] = {{"ex", ex_child}, {"st", st_child}, {"id", id_child}, {"ms", ms_child}, {"qx", qx_child}};
     int idx = atoi(argv[3]);
     int fd = atoi(argv[4]);
     size_t size = (size_t)strtoull(argv[5], NULL, 10);
@@ -2817,6 +3093,7 @@ static int worker_main(char **argv)
     g_st = sh;
     g_id = sh;
     g_ms = sh;
+    g_qx = sh;
     for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++)
         if (strcmp(kinds[k].kind, argv[2]) == 0)
             return kinds[k].fn(idx, NULL);

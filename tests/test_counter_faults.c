@@ -1670,6 +1670,304 @@ START_TEST(t_fresh_reads_leader_kill)
 }
 END_TEST
 
+/* ================================================================ queued mode */
+
+/* lib/counter_queue.c (linked in): where a counter's queue lives, and how
+ * long a waiter waits for the head before applying itself. */
+char *zkc__cq_dir(zkc_client *c, const char *path);
+extern int zkc__cq_patience_ms;
+
+static zkc_counter *queued_on(zkc_client *c, const char *path)
+{
+    zkc_counter_options o;
+    zkc_counter_options_init(&o);
+    o.queued = 1;
+    zkc_counter *ctr = NULL;
+    int rc = zkc_counter_create(c, path, &o, &ctr);
+    REQUIRE(rc == 0, "zkc_counter_create(%s): %s", path, zkc_strerror(rc));
+    return ctr;
+}
+
+/* Batches (q-) and outcome records (r-) in path's queue, read from the servers. */
+static void queue_count(zkc_client *c, const char *path, int *batches, int *results)
+{
+    char *dir = zkc__cq_dir(c, path);
+    REQUIRE(dir != NULL, "out of memory");
+    tu_raw *rw = tu_raw_open(zkh_ensemble_hosts(g_e), 10000);
+    REQUIRE(rw != NULL, "raw client");
+    tu_raw_sync(rw, dir);
+    struct String_vector v = {0, NULL};
+    int rc = zoo_get_children(tu_raw_zh(rw), dir, 0, &v);
+    *batches = *results = 0;
+    for (int i = 0; rc == ZOK && i < v.count; i++)
+        (*(strncmp(v.data[i], "q-", 2) == 0 ? batches : results))++;
+    if (rc == ZOK)
+        deallocate_String_vector(&v);
+    tu_raw_close(rw);
+    free(dir);
+    REQUIRE(rc == ZOK || rc == ZNONODE, "listing %s: %s", path, zerror(rc));
+}
+
+typedef struct qrec {
+    int64_t delta, before, after;
+    int rc;
+} qrec;
+
+#define QL_BG 400
+typedef struct qbg {
+    zkc_counter *ctr;
+    qrec rec[QL_BG];
+    int n;
+    int stop; /* atomic */
+} qbg;
+
+static void *qbg_run(void *arg)
+{
+    qbg *b = arg;
+    uint64_t seed = 77;
+    while (b->n < QL_BG && !__atomic_load_n(&b->stop, __ATOMIC_ACQUIRE)) {
+        qrec *r = &b->rec[b->n];
+        zkc_counter_result res = {0, 0, 0};
+        r->delta = 1 + (int64_t)(tu_rng_next(&seed) % 1000);
+        r->rc = zkc_counter_add(b->ctr, r->delta, NULL, &res);
+        r->before = res.before;
+        r->after = res.after;
+        b->n++;
+    }
+    return NULL;
+}
+
+static int cmp_qrec(const void *a, const void *b)
+{
+    const qrec *x = *(qrec *const *)a, *y = *(qrec *const *)b;
+    return x->before < y->before ? -1 : x->before > y->before;
+}
+
+/* Lost replies in the queued mode. Client P reaches the ensemble through a
+ * proxy; before each of its adds the proxy is armed to drop the next k multi
+ * replies (applied, the client sees a connection loss) or requests (not
+ * applied), k = 1..3: the first is P's enqueue, the second the apply multi P
+ * sends as head (which carries B's batches too when they are queued), the
+ * third a later one. Client B adds without faults in queued mode all along,
+ * so P is sometimes the applier of B's batches and sometimes waits behind
+ * them. Every add must succeed (a server is reachable), and all adds of both
+ * chain exactly from 0 to the final value: none lost, none applied twice. */
+START_TEST(t_queued_lost_replies)
+{
+    zkh_ensemble *e = fault_ensemble(0);
+    if (!e)
+        return;
+    REQUIRE(zkh_proxy_start(&g_px[0], zkh_node_hostport(e, 0)) == 0, "proxy");
+    char path[256];
+    unique_path(path, sizeof path, "qlost");
+    zkc_client *p = client_on(zkh_proxy_hostport(g_px[0]), 10000, NULL, NULL);
+    zkc_client *b = client_on(zkh_ensemble_hosts(e), 10000, NULL, NULL);
+    zkc_counter *pc = queued_on(p, path);
+    static qbg bg;
+    memset(&bg, 0, sizeof bg);
+    bg.ctr = queued_on(b, path);
+    pthread_t th;
+    REQUIRE(pthread_create(&th, NULL, qbg_run, &bg) == 0, "pthread_create");
+    enum { ROUNDS = 4 };
+    static qrec mine[2 * 3 * ROUNDS];
+    int nm = 0, fired = 0;
+    char fail[512] = "";
+    for (int round = 0; round < ROUNDS; round++)
+        for (int reply = 0; reply < 2; reply++)
+            for (int k = 1; k <= 3; k++) {
+                int f0 = zkh_proxy_faults_fired(g_px[0]);
+                if (reply)
+                    zkh_proxy_drop_reply(g_px[0], OP_MULTI, k);
+                else
+                    zkh_proxy_drop_request(g_px[0], OP_MULTI, k);
+                qrec *r = &mine[nm++];
+                zkc_counter_result res = {0, 0, 0};
+                r->delta = 1000 + round * 10 + k;
+                r->rc = zkc_counter_add(pc, r->delta, NULL, &res);
+                r->before = res.before;
+                r->after = res.after;
+                if (r->rc && !fail[0])
+                    snprintf(fail, sizeof fail, "%s k=%d: %s: %s", reply ? "reply" : "request", k,
+                             zkc_strerror(r->rc), zkc_errmsg());
+                zkh_proxy_drop_reply(g_px[0], OP_MULTI, 0);
+                zkh_proxy_drop_request(g_px[0], OP_MULTI, 0);
+                fired += zkh_proxy_faults_fired(g_px[0]) - f0;
+            }
+    __atomic_store_n(&bg.stop, 1, __ATOMIC_RELEASE);
+    pthread_join(th, NULL);
+    REQUIRE(!fail[0], "an add failed with a server reachable: %s", fail);
+    static qrec *all[2 * 3 * ROUNDS + QL_BG];
+    int n = 0;
+    int64_t sum = 0;
+    for (int i = 0; i < nm; i++)
+        all[n++] = &mine[i];
+    for (int i = 0; i < bg.n; i++) {
+        REQUIRE(bg.rec[i].rc == 0, "background add %d: %s", i, zkc_strerror(bg.rec[i].rc));
+        all[n++] = &bg.rec[i];
+    }
+    for (int i = 0; i < n; i++) {
+        REQUIRE(all[i]->after - all[i]->before == all[i]->delta, "add %d: %lld -> %lld for %+lld", i,
+                (long long)all[i]->before, (long long)all[i]->after, (long long)all[i]->delta);
+        sum += all[i]->delta;
+    }
+    qsort(all, (size_t)n, sizeof all[0], cmp_qrec);
+    int64_t expect = 0;
+    for (int i = 0; i < n; i++) {
+        REQUIRE(all[i]->before == expect, "chain: add %d starts at %lld, expected %lld (lost or doubled update)", i,
+                (long long)all[i]->before, (long long)expect);
+        expect = all[i]->after;
+    }
+    int64_t v = final_value(path);
+    fprintf(stderr, "queued lost replies: %d faults fired, %d adds of ours, %d in the background, final %lld\n",
+            fired, nm, bg.n, (long long)v);
+    REQUIRE(v == sum && expect == sum, "final %lld, sum of adds %lld, chain end %lld", (long long)v, (long long)sum,
+            (long long)expect);
+    REQUIRE(fired >= 2 * 3 * ROUNDS, "only %d faults fired", fired);
+    int qb = 0, qr = 0;
+    queue_count(b, path, &qb, &qr);
+    REQUIRE(qb == 0, "%d batches left queued", qb);
+    zkc_counter_destroy(pc);
+    zkc_counter_destroy(bg.ctr);
+    zkc_client_destroy(p);
+    zkc_client_destroy(b);
+    cleanup();
+}
+END_TEST
+
+typedef struct qbox {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int calls, status;
+    zkc_counter_result r;
+} qbox;
+
+static void qbox_cb(zkc_counter *ctr, int status, const zkc_counter_result *r, void *ud)
+{
+    (void)ctr;
+    qbox *q = ud;
+    pthread_mutex_lock(&q->mu);
+    q->calls++;
+    q->status = status;
+    if (r)
+        q->r = *r;
+    pthread_cond_broadcast(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+}
+
+static int qbox_wait(qbox *q, int ms)
+{
+    struct timespec dl;
+    tu_deadline_ts(&dl, ms);
+    pthread_mutex_lock(&q->mu);
+    while (q->calls == 0 && pthread_cond_timedwait(&q->cv, &q->mu, &dl) == 0)
+        ;
+    int n = q->calls;
+    pthread_mutex_unlock(&q->mu);
+    return n;
+}
+
+/* The head goes away before applying. Client A (through a proxy) enqueues
+ * +7 and becomes the head, but every multi it sends after the enqueue is
+ * dropped, so it never applies. Variant "close": A is destroyed then; its
+ * caller hears ZKC_EUNKNOWN (queued, outcome not known), and its batch,
+ * persistent, is applied by B, whose own add +10 comes after it in queue
+ * order: B sees before = 7. Variant "expire": A's session is expired instead;
+ * A carries on in its next session, finds that B applied its batch (its
+ * outcome record) or applies it itself, and reports +7 from 0. In both, the counter ends at 17
+ * and no batch is left queued. */
+static void applier_gone(int expire)
+{
+    zkh_ensemble *e = fault_ensemble(0);
+    if (!e)
+        return;
+    REQUIRE(zkh_proxy_start(&g_px[0], zkh_node_hostport(e, 0)) == 0, "proxy");
+    char path[256];
+    unique_path(path, sizeof path, expire ? "qexpire" : "qclose");
+    states ss;
+    memset(&ss, 0, sizeof ss);
+    pthread_mutex_init(&ss.mu, NULL);
+    tu_cond_init_mono(&ss.cv);
+    zkc_client *a = client_on(zkh_proxy_hostport(g_px[0]), 10000, states_fn, &ss);
+    zkc_client *b = client_on(zkh_ensemble_hosts(e), 10000, NULL, NULL);
+    zkc_counter *ac = queued_on(a, path);
+    zkc_counter *bc = queued_on(b, path);
+    zkc_counter_result r = {0, 0, 0};
+    /* The marker of A and the queue directory exist before the faults. */
+    REQUIRE(zkc_counter_add(ac, 0, NULL, &r) == 0, "warm-up add: %s", zkc_errmsg());
+    zkh_proxy_drop_request_after(g_px[0], OP_MULTI, 1, 1000000);
+    qbox qa;
+    memset(&qa, 0, sizeof qa);
+    pthread_mutex_init(&qa.mu, NULL);
+    tu_cond_init_mono(&qa.cv);
+    REQUIRE(zkc_counter_add_async(ac, 7, NULL, qbox_cb, &qa) == 0, "add_async: %s", zkc_errmsg());
+    long long dl = tu_now_ms() + WAIT_MS;
+    while (zkh_proxy_faults_fired(g_px[0]) < 1 && tu_now_ms() < dl)
+        tu_nap_ms(5);
+    REQUIRE(zkh_proxy_faults_fired(g_px[0]) >= 1, "A's apply was never sent");
+    int qb = 0, qr = 0;
+    queue_count(b, path, &qb, &qr);
+    REQUIRE(qb == 1, "%d batches queued, expected A's one", qb);
+    if (!expire) {
+        zkc_counter_destroy(ac);
+        zkc_client_destroy(a);
+        REQUIRE(qbox_wait(&qa, 1) == 1, "A's add never completed");
+        REQUIRE(qa.status == ZKC_EUNKNOWN, "A's add: %s (expected ZKC_EUNKNOWN: it is queued)",
+                zkc_strerror(qa.status));
+        zkc_counter_result rb = {0, 0, 0};
+        int rc = zkc_counter_add(bc, 10, NULL, &rb);
+        REQUIRE(rc == 0, "B's add: %s: %s", zkc_strerror(rc), zkc_errmsg());
+        REQUIRE(rb.before == 7 && rb.after == 17, "B's add went %lld -> %lld: A's batch not applied first, once",
+                (long long)rb.before, (long long)rb.after);
+        queue_count(b, path, &qb, &qr);
+        REQUIRE(qb == 0 && qr == 1, "%d batches and %d outcomes left (expected A's outcome only)", qb, qr);
+    } else {
+        int lost0 = states_get(&ss, ZKC_STATE_LOST);
+        int expired = 0;
+        for (int attempt = 0; attempt < 3 && !expired; attempt++) {
+            int64_t sid = 0;
+            char pw[16];
+            int pwlen = 0;
+            zkc_client_session(a, &sid, pw, &pwlen);
+            int rc = zkh_expire_session(zkh_ensemble_hosts(e), sid, pw, pwlen, CONNECT_MS);
+            REQUIRE(rc == 0 || rc == -ESTALE, "zkh_expire_session: %s", strerror(-rc));
+            expired = states_wait(&ss, ZKC_STATE_LOST, lost0, 15000 * tu_scale());
+        }
+        REQUIRE(expired, "could not expire A's session in 3 attempts");
+        /* A may apply in its next session, or B may first: either way A's
+         * batch is ahead of B's in the queue. */
+        zkh_proxy_drop_request(g_px[0], OP_MULTI, 0);
+        zkc_counter_result rb = {0, 0, 0};
+        int rc = zkc_counter_add(bc, 10, NULL, &rb);
+        REQUIRE(rc == 0, "B's add: %s: %s", zkc_strerror(rc), zkc_errmsg());
+        REQUIRE(rb.before == 7 && rb.after == 17, "B's add went %lld -> %lld: A's batch not applied first, once",
+                (long long)rb.before, (long long)rb.after);
+        REQUIRE(qbox_wait(&qa, WAIT_MS) == 1, "A's add never completed");
+        REQUIRE(qa.status == 0 && qa.r.before == 0 && qa.r.after == 7, "A's add: %s, %lld -> %lld",
+                zkc_strerror(qa.status), (long long)qa.r.before, (long long)qa.r.after);
+        zkh_proxy_drop_request(g_px[0], OP_MULTI, 0);
+        queue_count(b, path, &qb, &qr);
+        REQUIRE(qb == 0, "%d batches left queued", qb);
+        zkc_counter_destroy(ac);
+        zkc_client_destroy(a);
+    }
+    REQUIRE(final_value(path) == 17, "final value %lld, expected 17", (long long)final_value(path));
+    zkc_counter_destroy(bc);
+    zkc_client_destroy(b);
+    cleanup();
+}
+
+START_TEST(t_queued_applier_closed)
+{
+    applier_gone(0);
+}
+END_TEST
+
+START_TEST(t_queued_applier_expired)
+{
+    applier_gone(1);
+}
+END_TEST
+
 static void reset_progress(void)
 {
     pthread_mutex_lock(&g_prog.mu);
@@ -1696,6 +1994,9 @@ static Suite *faults_suite(void)
         {"late-marker-create", t_late_marker_create_reply},
         {"late-rebase", t_late_rebase_reply},
         {"fresh", t_fresh_reads_leader_kill},
+        {"queued-lost", t_queued_lost_replies},
+        {"queued-closed", t_queued_applier_closed},
+        {"queued-expired", t_queued_applier_expired},
     };
     Suite *s = suite_create("counter-faults");
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

@@ -1,0 +1,1120 @@
+/*
+ * The queued mode of a counter (zkc_counter_options.queued): adds hot across
+ * processes go through a queue instead of racing each other's compare-and-set.
+ *
+ * QUEUE. <meta_root>/cq/<16 hex digits of the counter path's hash> holds
+ *     q-<uuid>-<seq>   persistent sequential: one client batch of plain adds,
+ *                      "zkcq1 <counter path>\n<n>\n<delta> <flags> <floor> <ceiling>\n..."
+ *     r-<seq>-<uuid>   the outcome of the batch q-<uuid>-<seq> once applied,
+ *                      "zkcr1 <n>\n<status> <before> <after>\n..."
+ * (not under the counter node: its children are fairness beacons, and a
+ * persistent child would stop the counter from being deleted).
+ *
+ * ONE BATCH (all on the engine):
+ *   1. enqueue: multi {create q-<uuid>- sequential, [delete the r- node of
+ *      our previous batch, read], setData(marker)} on the transaction core (lib/txn.c): an unanswered enqueue is decided by the
+ *      marker like any counter write, so a batch is queued at most once and a
+ *      retry after "not applied" cannot double it.
+ *   2. look: list the queue. Our r- node there: read our outcome, done (it
+ *      is deleted later: RETENTION). Our q- node first in sequence order (or we waited longer than
+ *      zkc__cq_patience_ms: a dead or slow head is not waited for): apply.
+ *      Else watch the q- node just ahead of ours; when it goes, read our r-
+ *      node by name (it usually went in the same multi), and look again only
+ *      if it is not there.
+ *   3. apply: read the counter (value, version) and the queued batches (up to
+ *      CQ_APPLY_MAX, in sequence order), walk every add from the value as if
+ *      applied one by one (bounds and overflow decided in that order; a
+ *      refusal writes nothing for that add), and send one multi of
+ *          setData(counter, new value, version read)   (create when missing)
+ *          delete(q-node) for each batch applied
+ *          create(r-node, its outcome) for each batch but ours
+ *          setData(marker)                             (txn.c: EXACTLY ONCE)
+ *      The applier's own outcome is the plan it sent (each apply is one
+ *      attempt of its own transaction id, so "the marker shows our id" means
+ *      exactly that plan landed). An apply whose outcome cannot be decided
+ *      (no server answered the marker read) goes back to step 2: if our q-
+ *      node is then gone with no r- node for us, the multi that took it wrote
+ *      none, so it was our own apply, and if only one undecided attempt of
+ *      ours carried it, its plan is our outcome (else ZKC_EUNKNOWN).
+ *
+ * EXACTLY ONCE. A q- node is applied at most once: the multi that applies it
+ * deletes it, so a second multi naming it fails whole (NONODE). It is applied
+ * on the value it was planned on: the multi is conditional on the counter's
+ * version, which every write of the counter moves (direct adds of lib/counter_txn.c
+ * included), so direct and queued adds are ordered by that version alone and a
+ * stale applier (one that read before another apply, or a half-dead one whose
+ * multi arrives late) fails whole. An applier whose reply is lost decides by
+ * its marker (txn.c); an attempt decided "not applied" goes back to step 2 with
+ * a fresh transaction (new id), so nothing of it is remembered as applied. Its
+ * outcome reaches its enqueuer in the same multi (r- node), so an enqueuer that
+ * finds its q- node gone finds its outcome. Queue nodes are persistent: a batch
+ * whose client died or closed after enqueuing is applied by the next applier
+ * all the same (its r- node then stays until reaped), never silently dropped.
+ * A refusal (bound) rests on the value the multi is conditional on, so it
+ * holds for the value the add would have met.
+ *
+ * RETENTION. An r- node is deleted by its enqueuer once read: in the multi of
+ * its next enqueue on that counter (no write of its own while adds follow),
+ * or when the counter is closed or its client destroyed; those of
+ * enqueuers that went away are deleted by whoever lists the queue once their
+ * sequence number is more than zkc__cq_retain below their own (the sequence
+ * counts the queue's creates and deletes).
+ *
+ * WHAT IT TAKES: plain adds only (with bounds). Keyed, guarded, set and cas
+ * updates take the direct path (lib/counter_txn.c), ordered with the queued
+ * ones by the counter's version. A caller whose batch was queued hears
+ * ZKC_EUNKNOWN if it gives up before learning the outcome (client destroyed,
+ * no server): its batch stays queued and is applied by another client.
+ */
+#include "counter.h"
+#include "opwatch.h"
+#include "watch.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CQ_APPLY_MAX 32
+
+int zkc__cq_patience_ms = 250;
+int32_t zkc__cq_retain = 1 << 20;
+
+typedef struct qent {
+    char *name;   /* q-<uuid>-<seq> */
+    int32_t seq;
+    char uuid[37];
+    char *data;   /* read for an apply */
+    int len;
+} qent;
+
+typedef struct cq {
+    zkc__ctr_core *co;
+    zkc__ctr_upd *u[ZKC__CTR_BATCH_MAX];
+    int nu;
+    int refs;
+    int over;       /* the updates are finished: callbacks only drop refs */
+    int queued;     /* the enqueue may have landed: giving up is ZKC_EUNKNOWN */
+    int impatient;  /* waited zkc__cq_patience_ms: apply even if not the head */
+    int retrying;   /* the timer is a retry after a failed read, not patience */
+    int at_sent;    /* the current apply attempt went out */
+    int rdel_sent;  /* the enqueue carries the delete of co->rdel */
+    char uuid[37];
+    char *qdir;
+    int32_t myseq;
+    int have_seq;
+    int64_t started_ms;
+    zkc__txn et;    /* the enqueue */
+    int et_live;
+    zkc__txn at;    /* the current apply attempt */
+    int at_live;
+    zkc__timer timer;
+    zkc__watch *w;
+    /* apply */
+    qent *q;
+    int nq;
+    int reads;
+    int read_bad;   /* a read failed: look again */
+    int64_t cvalue;
+    int32_t cversion;
+    int cmissing;
+    int cbad;
+    int mine;       /* index of our batch in q, -1 when not in this apply */
+    int pend;       /* undecided apply attempts that carried our batch: 0, 1, 2 (= more) */
+    int pverdict[ZKC__CTR_BATCH_MAX];
+    zkc_counter_result pres[ZKC__CTR_BATCH_MAX]; /* the plan of the one undecided attempt */
+    zkc_counter_result mres[ZKC__CTR_BATCH_MAX];
+    int mverdict[ZKC__CTR_BATCH_MAX];
+    int64_t final;
+} cq;
+
+static void look(cq *b);
+static void peek(cq *b);
+static void enqueue_round(zkc__txn *t);
+
+/* ---------------------------------------------------------------- life */
+
+static void cq_hold(cq *b)
+{
+    b->refs++;
+}
+
+static void free_q(cq *b)
+{
+    for (int i = 0; i < b->nq; i++) {
+        free(b->q[i].name);
+        free(b->q[i].data);
+    }
+    free(b->q);
+    b->q = NULL;
+    b->nq = 0;
+}
+
+static void cq_drop(cq *b)
+{
+    if (--b->refs > 0)
+        return;
+    free_q(b);
+    free(b->qdir);
+    free(b);
+}
+
+static void phase(cq *b, const char *state)
+{
+#ifdef ZKC_OPWATCH
+    for (int i = 0; i < b->nu && !b->over; i++)
+        zkc__opwatch_state(&b->u[i]->op, state);
+#else
+    ZKC__UNUSED(b);
+    ZKC__UNUSED(state);
+#endif
+}
+
+static void ignore_reply(zkc__req *r)
+{
+    ZKC__UNUSED(r);
+}
+
+void zkc__cq_flush(zkc__ctr_core *co)
+{
+    if (!co->rdel || co->busy)
+        return;
+    zkc__delete(co->c, co->rdel, -1, ignore_reply, NULL);
+    free(co->rdel);
+    co->rdel = NULL;
+}
+
+/* Stop waiting on the batch ahead: the watch's reference goes with it. */
+static void unwatch(cq *b)
+{
+    if (!b->w)
+        return;
+    zkc__watch_drop(b->w);
+    b->w = NULL;
+    cq_drop(b);
+}
+
+/* The batch is done: hand the core back (it may go with it: LIFETIME). */
+static void cq_end(cq *b)
+{
+    zkc__ctr_core *co = b->co;
+    b->over = 1;
+    zkc__timer_disarm(co->c, &b->timer);
+    unwatch(b);
+    if (b->et_live) {
+        zkc__txn_finish(&b->et);
+        b->et_live = 0;
+    }
+    if (b->at_live) {
+        zkc__txn_finish(&b->at);
+        b->at_live = 0;
+    }
+    co->busy = 0;
+    zkc__ctr_core_kick(co);
+    if (co->refs == 1)
+        zkc__cq_flush(co); /* no object and no batch left to carry it */
+    zkc__ctr_core_drop(co);
+    cq_drop(b);
+}
+
+static void finish_all(cq *b, int status, const char *fmt, ...) ZKC__PRINTF(3, 4);
+static void finish_all(cq *b, int status, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    for (int i = 0; i < b->nu; i++)
+        zkc__ctr_upd_finish(b->u[i], status, "%s", msg);
+    cq_end(b);
+}
+
+/* Giving up once the batch may be queued: it stays there and another client
+ * applies it, so the caller cannot be told "not applied". */
+static void give_up(cq *b, int status, const char *why)
+{
+    if (!b->queued) {
+        finish_all(b, status, "counter %s: %s; nothing was written", b->co->path, why);
+        return;
+    }
+    finish_all(b, ZKC_EUNKNOWN,
+               "counter %s: outcome unknown: %s while its add was queued (%s/q-%s-...); another client applies it",
+               b->co->path, why, b->qdir, b->uuid);
+}
+
+/* Every planned outcome of ours: the updates' results, refusals by code. */
+static void finish_with(cq *b, const int *verdict, const zkc_counter_result *res)
+{
+    for (int i = 0; i < b->nu; i++) {
+        zkc__ctr_upd *u = b->u[i];
+        u->res = res[i];
+        if (verdict[i] == ZKC_EBOUND)
+            zkc__ctr_upd_finish(u, ZKC_EBOUND,
+                                "counter %s: %+" PRId64 " from %" PRId64
+                                " leaves the allowed range; nothing was written (queued add)",
+                                b->co->path, u->a, u->res.before);
+        else if (verdict[i])
+            zkc__ctr_upd_finish(u, verdict[i],
+                                "counter %s: result does not fit the counter's format; nothing was written",
+                                b->co->path);
+        else
+            zkc__ctr_upd_finish(u, 0, NULL);
+    }
+    cq_end(b);
+}
+
+/* ---------------------------------------------------------------- names */
+
+char *zkc__cq_dir(zkc_client *c, const char *path)
+{
+    char name[32];
+    snprintf(name, sizeof name, "cq/%016" PRIx64, zkc__hash64(path, strlen(path)));
+    return zkc__path_join(c->meta_root, name);
+}
+
+/* "q-<uuid>-<seq>": 0 and the parts, or -1. */
+static int parse_q(const char *name, char uuid[37], int32_t *seq)
+{
+    size_t n = strlen(name);
+    if (strncmp(name, "q-", 2) != 0 || n != 2 + 36 + 1 + 10 || name[38] != '-')
+        return -1;
+    memcpy(uuid, name + 2, 36);
+    uuid[36] = 0;
+    char *end;
+    long long s = strtoll(name + 39, &end, 10);
+    if (*end)
+        return -1;
+    *seq = (int32_t)s;
+    return 0;
+}
+
+/* "r-<seq>-<uuid>" */
+static int parse_r(const char *name, char uuid[37], int32_t *seq)
+{
+    size_t n = strlen(name);
+    if (strncmp(name, "r-", 2) != 0 || n != 2 + 10 + 1 + 36 || name[12] != '-')
+        return -1;
+    char digits[11];
+    memcpy(digits, name + 2, 10);
+    digits[10] = 0;
+    char *end;
+    long long s = strtoll(digits, &end, 10);
+    if (*end)
+        return -1;
+    *seq = (int32_t)s;
+    memcpy(uuid, name + 13, 36);
+    uuid[36] = 0;
+    return 0;
+}
+
+static char *r_path(const cq *b, int32_t seq, const char *uuid)
+{
+    char name[64];
+    snprintf(name, sizeof name, "r-%010" PRId32 "-%s", seq, uuid);
+    return zkc__path_join(b->qdir, name);
+}
+
+/* ---------------------------------------------------------------- records */
+
+static char *encode_batch(const cq *b, int *len)
+{
+    size_t cap = strlen(b->co->path) + 32 + (size_t)b->nu * 80;
+    char *s = malloc(cap);
+    if (!s)
+        return NULL;
+    int n = snprintf(s, cap, "zkcq1 %s\n%d\n", b->co->path, b->nu);
+    for (int i = 0; i < b->nu; i++) {
+        const zkc__ctr_upd *u = b->u[i];
+        int flags = (u->bounds.has_floor ? 1 : 0) | (u->bounds.has_ceiling ? 2 : 0);
+        n += snprintf(s + n, cap - (size_t)n, "%" PRId64 " %d %" PRId64 " %" PRId64 "\n", u->a, flags,
+                      u->bounds.floor, u->bounds.ceiling);
+    }
+    *len = n;
+    return s;
+}
+
+typedef struct qadd {
+    int64_t delta;
+    zkc_bounds bounds;
+} qadd;
+
+/* A queued batch's adds (at most ZKC__CTR_BATCH_MAX); -1 when malformed or of
+ * another counter (a hash collision of queue directories). */
+static int decode_batch(const char *data, int len, const char *path, qadd *out)
+{
+    if (!data || len <= 6 || strncmp(data, "zkcq1 ", 6) != 0)
+        return -1;
+    const char *p = data + 6;
+    const char *nl = memchr(p, '\n', (size_t)(data + len - p));
+    if (!nl || (size_t)(nl - p) != strlen(path) || strncmp(p, path, (size_t)(nl - p)) != 0)
+        return -1;
+    p = nl + 1;
+    char *end;
+    long n = strtol(p, &end, 10);
+    if (end == p || *end != '\n' || n < 1 || n > ZKC__CTR_BATCH_MAX)
+        return -1;
+    p = end + 1;
+    for (long i = 0; i < n; i++) {
+        long long d, fl, ce;
+        int flags, used = 0;
+        if (sscanf(p, "%lld %d %lld %lld\n%n", &d, &flags, &fl, &ce, &used) != 4 || used == 0)
+            return -1;
+        out[i].delta = d;
+        out[i].bounds.has_floor = flags & 1;
+        out[i].bounds.has_ceiling = (flags & 2) != 0;
+        out[i].bounds.floor = fl;
+        out[i].bounds.ceiling = ce;
+        p += used;
+    }
+    return (int)n;
+}
+
+static char *encode_result(int n, const int *verdict, const zkc_counter_result *res, int *len)
+{
+    size_t cap = 32 + (size_t)n * 72;
+    char *s = malloc(cap);
+    if (!s)
+        return NULL;
+    int k = snprintf(s, cap, "zkcr1 %d\n", n);
+    for (int i = 0; i < n; i++)
+        k += snprintf(s + k, cap - (size_t)k, "%d %" PRId64 " %" PRId64 "\n", verdict[i], res[i].before,
+                      res[i].after);
+    *len = k;
+    return s;
+}
+
+static int decode_result(const char *data, int len, int n, int *verdict, zkc_counter_result *res)
+{
+    if (!data || len <= 6 || strncmp(data, "zkcr1 ", 6) != 0)
+        return -1;
+    char *end;
+    long got = strtol(data + 6, &end, 10);
+    if (got != n || *end != '\n')
+        return -1;
+    const char *p = end + 1;
+    for (int i = 0; i < n; i++) {
+        long long bf, af;
+        int v, used = 0;
+        if (sscanf(p, "%d %lld %lld\n%n", &v, &bf, &af, &used) != 3 || used == 0)
+            return -1;
+        verdict[i] = v;
+        res[i].before = bf;
+        res[i].after = af;
+        res[i].replayed = 0;
+        p += used;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- enqueue */
+
+static void enq_done(zkc__req *r);
+
+/* The enqueue that carried the delete of our last outcome record applied (or
+ * found it gone): forget it. */
+static void drop_rdel(cq *b)
+{
+    if (!b->rdel_sent)
+        return;
+    free(b->co->rdel);
+    b->co->rdel = NULL;
+    b->rdel_sent = 0;
+}
+
+static void qdir_made(void *arg, int rc)
+{
+    cq *b = arg;
+    if (!b->over) {
+        if (rc != ZR_OK)
+            give_up(b, zkc__txn_req_error(rc), "cannot create its queue directory");
+        else
+            enqueue_round(&b->et);
+    }
+    cq_drop(b);
+}
+
+static void enqueue_round(zkc__txn *t)
+{
+    cq *b = ZKC__CONTAINER_OF(t, cq, et);
+    if (!zkc__txn_marker_ready(t))
+        return;
+    int len = 0;
+    char *data = encode_batch(b, &len);
+    char prefix[ZKC__PATH_MAX + 64];
+    snprintf(prefix, sizeof prefix, "%s/q-%s-", b->qdir, b->uuid);
+    zkc__record *rec = calloc(1, sizeof *rec);
+    char recbuf[256];
+    if (!data || !rec) {
+        free(data);
+        free(rec);
+        give_up(b, ZKC_ENOMEM, "out of memory");
+        return;
+    }
+    snprintf(rec->id, sizeof rec->id, "%s", t->id);
+    int rlen = zkc__record_encode(rec, recbuf, sizeof recbuf);
+    free(rec);
+    zkc__mop ops[3];
+    int nops = 0;
+    memset(ops, 0, sizeof ops);
+    ops[nops].type = ZKC_REQ_CREATE;
+    ops[nops].path = prefix;
+    ops[nops].data = data;
+    ops[nops].len = len;
+    ops[nops].flags = ZC_SEQUENTIAL;
+    nops++;
+    if (b->co->rdel) {
+        /* Our previous outcome record, read: removed in this multi. */
+        ops[nops].type = ZKC_REQ_DELETE;
+        ops[nops].path = b->co->rdel;
+        ops[nops].version = -1;
+        nops++;
+    }
+    b->rdel_sent = nops == 2;
+    zkc__txn_marker_op(t, &ops[nops++], recbuf, rlen);
+    b->queued = 1; /* from here on it may land */
+    phase(b, "queued mode: enqueuing the batch");
+    cq_hold(b);
+    zkc__txn_send(t, ops, nops, enq_done);
+    free(data);
+}
+
+static void enq_done(zkc__req *r)
+{
+    cq *b = ZKC__CONTAINER_OF((zkc__txn *)r->ctx, cq, et);
+    if (b->over) {
+        cq_drop(b);
+        return;
+    }
+    int fi = -1, frc = r->rc;
+    int v = zkc__txn_reply(&b->et, r, &fi, &frc);
+    if (v == ZKC__TXN_APPLIED) {
+        drop_rdel(b);
+        const char *cr = r->ops[0].created;
+        const char *name = cr ? strrchr(cr, '/') : NULL;
+        char uuid[37];
+        if (name && parse_q(name + 1, uuid, &b->myseq) == 0)
+            b->have_seq = 1;
+        zkc__txn_finish(&b->et);
+        b->et_live = 0;
+        look(b);
+    } else if (v == ZKC__TXN_OP_FAILED) {
+        if (fi == 1 && b->rdel_sent && frc == ZR_NONODE) {
+            /* Nothing was applied; our old outcome record is gone already. */
+            drop_rdel(b);
+            enqueue_round(&b->et);
+        } else if (fi == 0 && frc == ZR_NONODE) {
+            /* Nothing was applied: make the queue directory and send again. */
+            b->queued = 0;
+            cq_hold(b);
+            zkc__mkpath(b->co->c, b->qdir, qdir_made, b);
+        } else {
+            b->queued = 0;
+            give_up(b, zkc__map_zrc(frc), zkc__zrc_name(frc));
+        }
+    }
+    cq_drop(b);
+}
+
+static void et_applied(zkc__txn *t, const zkc__record *rec)
+{
+    ZKC__UNUSED(rec);
+    cq *b = ZKC__CONTAINER_OF(t, cq, et);
+    drop_rdel(b);
+    zkc__txn_finish(&b->et);
+    b->et_live = 0;
+    look(b); /* our node is found by its uuid */
+}
+
+static void et_unapplied(zkc__txn *t)
+{
+    ZKC__UNUSED(t); /* the enqueue is sent again (round) */
+}
+
+static void et_fail(zkc__txn *t, int status, const char *msg)
+{
+    cq *b = ZKC__CONTAINER_OF(t, cq, et);
+    if (status == ZKC_EUNKNOWN) {
+        finish_all(b, status, "%s", msg);
+        return;
+    }
+    b->queued = 0; /* the core decided: not applied */
+    give_up(b, status, msg);
+}
+
+static void cq_txn_phase(zkc__txn *t, const char *state)
+{
+    ZKC__UNUSED(t);
+    ZKC__UNUSED(state);
+}
+
+static const zkc__txn_ops enqueue_ops = {
+    .round = enqueue_round,
+    .applied = et_applied,
+    .unapplied = et_unapplied,
+    .fail = et_fail,
+    .phase = cq_txn_phase,
+    .unknown_hint = "",
+};
+
+/* ---------------------------------------------------------------- look */
+
+static void timer_fired(zkc__timer *tm)
+{
+    cq *b = ZKC__CONTAINER_OF(tm, cq, timer);
+    if (b->over)
+        return;
+    if (b->co->c->closing) {
+        give_up(b, ZKC_ECANCELED, "the client is being destroyed");
+        return;
+    }
+    if (b->retrying)
+        b->retrying = 0;
+    else
+        b->impatient = 1;
+    look(b);
+}
+
+static void retry_later(cq *b, int rc, const char *doing)
+{
+    zkc_client *c = b->co->c;
+    if (c->closing || rc == ZR_CLOSING) {
+        give_up(b, ZKC_ECANCELED, "the client is being destroyed");
+        return;
+    }
+    int64_t limit = (int64_t)c->opt.operation_timeout_ms + c->opt.session_timeout_ms;
+    if (zkc__now_ms() - b->started_ms > limit) {
+        char why[160];
+        snprintf(why, sizeof why, "%s failed: %s", doing, zkc__zrc_name(rc));
+        give_up(b, zkc__txn_req_error(rc), why);
+        return;
+    }
+    unwatch(b);
+    b->retrying = 1;
+    zkc__timer_arm(c, &b->timer, zkc__now_ms() + 20);
+}
+
+static void result_read(zkc__req *r)
+{
+    cq *b = r->ctx;
+    if (!b->over) {
+        int verdict[ZKC__CTR_BATCH_MAX];
+        zkc_counter_result res[ZKC__CTR_BATCH_MAX];
+        if (r->rc == ZR_OK) {
+            int bad = decode_result(r->value, r->valuelen, b->nu, verdict, res);
+            /* Read: ours to remove, in our next enqueue's multi (no write of
+             * its own), or when the core goes idle (zkc__cq_flush). */
+            zkc__cq_flush(b->co);
+            if (!(b->co->rdel = strdup(r->path)))
+                zkc__delete(b->co->c, r->path, -1, ignore_reply, NULL);
+            if (bad)
+                finish_all(b, ZKC_EBADDATA, "counter %s: malformed outcome record %s (the add was applied)",
+                           b->co->path, r->path);
+            else
+                finish_with(b, verdict, res);
+        } else if (r->rc == ZR_NONODE) {
+            look(b); /* not applied yet (peek), or gone: the queue tells */
+        } else {
+            retry_later(b, r->rc, "reading the queued add's outcome");
+        }
+    }
+    cq_drop(b);
+}
+
+/* The batch ahead went: most often ours went with it, so read our outcome
+ * record by its name before listing the queue (one request, not two). */
+static void peek(cq *b)
+{
+    char *p = b->have_seq ? r_path(b, b->myseq, b->uuid) : NULL;
+    if (!p) {
+        look(b);
+        return;
+    }
+    unwatch(b);
+    zkc__timer_disarm(b->co->c, &b->timer);
+    phase(b, "queued mode: reading the outcome");
+    cq_hold(b);
+    zkc__get(b->co->c, p, NULL, result_read, b);
+    free(p);
+}
+
+static void pred_fired(zkc__watch *w, int ev)
+{
+    ZKC__UNUSED(ev);
+    cq *b = w->ctx;
+    if (b->w == w)
+        b->w = NULL;
+    if (!b->over)
+        peek(b);
+    cq_drop(b); /* the watch's */
+}
+
+static void pred_exists(zkc__req *r)
+{
+    cq *b = r->ctx;
+    if (!b->over && r->rc == ZR_NONODE && b->w)
+        peek(b); /* gone already: see whether ours went with it */
+    else if (!b->over && r->rc != ZR_OK && b->w)
+        look(b); /* unreadable: look again rather than wait */
+    cq_drop(b);
+}
+
+static int cmp_q(const void *x, const void *y)
+{
+    const qent *a = x, *b = y;
+    return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+static void apply(cq *b);
+
+static void look_done(zkc__req *r)
+{
+    cq *b = r->ctx;
+    if (b->over) {
+        cq_drop(b);
+        return;
+    }
+    if (r->rc != ZR_OK) {
+        retry_later(b, r->rc, "listing the counter's queue");
+        cq_drop(b);
+        return;
+    }
+    free_q(b);
+    b->q = calloc((size_t)r->nchildren + 1, sizeof *b->q);
+    if (!b->q) {
+        give_up(b, ZKC_ENOMEM, "out of memory");
+        cq_drop(b);
+        return;
+    }
+    int mine = -1, reaped = 0;
+    char uuid[37];
+    int32_t seq;
+    for (int i = 0; i < r->nchildren; i++) {
+        const char *name = r->children[i];
+        if (parse_q(name, uuid, &seq) == 0) {
+            qent *e = &b->q[b->nq];
+            if (!(e->name = strdup(name)))
+                continue;
+            e->seq = seq;
+            memcpy(e->uuid, uuid, sizeof uuid);
+            b->nq++;
+        } else if (parse_r(name, uuid, &seq) == 0) {
+            if (strcmp(uuid, b->uuid) == 0) {
+                /* Applied by someone else: its outcome is there. */
+                char *p = zkc__path_join(b->qdir, name);
+                if (!p) {
+                    give_up(b, ZKC_ENOMEM, "out of memory");
+                    cq_drop(b);
+                    return;
+                }
+                phase(b, "queued mode: reading the outcome");
+                cq_hold(b);
+                zkc__get(b->co->c, p, NULL, result_read, b);
+                free(p);
+                cq_drop(b);
+                return;
+            }
+            if (b->have_seq && seq < b->myseq - zkc__cq_retain && reaped < 16) {
+                /* RETENTION: an outcome its enqueuer never came for. */
+                char *p = zkc__path_join(b->qdir, name);
+                if (p)
+                    zkc__delete(b->co->c, p, -1, ignore_reply, NULL);
+                free(p);
+                reaped++;
+            }
+        }
+    }
+    qsort(b->q, (size_t)b->nq, sizeof *b->q, cmp_q);
+    for (int i = 0; i < b->nq; i++)
+        if (strcmp(b->q[i].uuid, b->uuid) == 0)
+            mine = i;
+    if (mine < 0 && b->pend == 1) {
+        /* Neither queued nor an outcome record: applied by a multi that wrote
+         * none for us, i.e. our own apply whose reply was never decided; only
+         * one such attempt carried it, so its plan is what landed. */
+        finish_with(b, b->pverdict, b->pres);
+        cq_drop(b);
+        return;
+    }
+    if (mine < 0) {
+        /* Neither queued nor an outcome: applied, and its outcome reaped (or
+         * by one of several undecided applies of ours). */
+        finish_all(b, ZKC_EUNKNOWN,
+                   "counter %s: the queued add was applied but its outcome record is gone (retention)", b->co->path);
+        cq_drop(b);
+        return;
+    }
+    b->myseq = b->q[mine].seq;
+    b->have_seq = 1;
+    if (mine == 0 || b->impatient) {
+        apply(b);
+        cq_drop(b);
+        return;
+    }
+    /* Wait for the batch just ahead of ours, or for our patience to end. */
+    phase(b, "queued mode: waiting for the batch ahead");
+    char *p = zkc__path_join(b->qdir, b->q[mine - 1].name);
+    zkc__watch *w = p ? zkc__watch_new(b->co->c, pred_fired, b) : NULL;
+    if (!w) {
+        free(p);
+        give_up(b, ZKC_ENOMEM, "out of memory");
+        cq_drop(b);
+        return;
+    }
+    b->w = w;
+    cq_hold(b); /* the watch's, until it fires or is dropped */
+    zkc__timer_arm(b->co->c, &b->timer, zkc__now_ms() + zkc__cq_patience_ms);
+    cq_hold(b);
+    zkc__exists(b->co->c, p, w, pred_exists, b);
+    free(p);
+    cq_drop(b);
+}
+
+static void look(cq *b)
+{
+    unwatch(b);
+    zkc__timer_disarm(b->co->c, &b->timer);
+    phase(b, "queued mode: listing the queue");
+    cq_hold(b);
+    zkc__children(b->co->c, b->qdir, NULL, look_done, b);
+}
+
+/* ---------------------------------------------------------------- apply */
+
+static void apply_send(cq *b);
+static void apply_done(zkc__req *r);
+
+static void apply_read_done(zkc__req *r)
+{
+    cq *b = r->ctx;
+    if (b->over) {
+        cq_drop(b);
+        return;
+    }
+    if (r->tag == 0) {
+        if (r->rc == ZR_NONODE) {
+            b->cmissing = 1;
+            b->cvalue = b->co->initial;
+            b->cversion = 0;
+        } else if (r->rc == ZR_OK) {
+            const char *why = "";
+            b->cmissing = 0;
+            b->cversion = r->stat.version;
+            if (zkc__value_decode(b->co->fmt, r->value, r->valuelen, b->co->initial, &b->cvalue, &why))
+                b->cbad = 1;
+        } else {
+            b->read_bad = r->rc;
+        }
+    } else {
+        qent *e = &b->q[r->tag - 1];
+        if (r->rc == ZR_OK) {
+            free(e->data);
+            e->data = r->value;
+            e->len = r->valuelen;
+            r->value = NULL;
+        } else if (r->rc == ZR_NONODE) {
+            if (!b->read_bad)
+                b->read_bad = ZR_NONODE; /* applied meanwhile */
+        } else {
+            b->read_bad = r->rc;
+        }
+    }
+    if (--b->reads == 0) {
+        if (b->cbad) {
+            give_up(b, ZKC_EBADDATA, "the counter's data is not in its format");
+        } else if (b->read_bad == ZR_NONODE || b->read_bad == 0) {
+            if (b->read_bad)
+                look(b);
+            else
+                apply_send(b);
+        } else {
+            retry_later(b, b->read_bad, "reading the queue for an apply");
+        }
+    }
+    cq_drop(b);
+}
+
+static void apply(cq *b)
+{
+    if (b->nq > CQ_APPLY_MAX) {
+        for (int i = CQ_APPLY_MAX; i < b->nq; i++) {
+            free(b->q[i].name);
+            free(b->q[i].data);
+        }
+        b->nq = CQ_APPLY_MAX;
+    }
+    b->impatient = 0;
+    b->read_bad = 0;
+    b->cbad = 0;
+    b->reads = b->nq + 1;
+    phase(b, "queued mode: reading the queue to apply it");
+    cq_hold(b);
+    zkc__get(b->co->c, b->co->path, NULL, apply_read_done, b)->tag = 0;
+    for (int i = 0; i < b->nq; i++) {
+        char *p = zkc__path_join(b->qdir, b->q[i].name);
+        if (!p)
+            abort();
+        cq_hold(b);
+        zkc__get(b->co->c, p, NULL, apply_read_done, b)->tag = (uint64_t)i + 1;
+        free(p);
+    }
+}
+
+static int bounded(int64_t v, const zkc_bounds *bd)
+{
+    return !(bd->has_floor && v < bd->floor) && !(bd->has_ceiling && v > bd->ceiling);
+}
+
+static void at_round(zkc__txn *t);
+
+static const zkc__txn_ops apply_ops;
+
+static void apply_send(cq *b)
+{
+    if (b->at_live) {
+        zkc__txn_finish(&b->at);
+        b->at_live = 0;
+    }
+    zkc__txn_init(&b->at, b->co->c, &apply_ops);
+    b->at_live = 1;
+    b->at_sent = 0;
+    at_round(&b->at);
+}
+
+/* Plan the apply from what apply() read and send it. */
+static void at_round(zkc__txn *t)
+{
+    cq *b = ZKC__CONTAINER_OF(t, cq, at);
+    if (!zkc__txn_marker_ready(t))
+        return;
+    zkc__ctr_core *co = b->co;
+    int n = b->nq;
+    zkc__mop *ops = calloc((size_t)(2 * n + 2), sizeof *ops);
+    char **bufs = calloc((size_t)(3 * n + 1), sizeof *bufs); /* per batch: its path, its outcome's path and data */
+    qadd *adds = calloc(ZKC__CTR_BATCH_MAX, sizeof *adds);
+    int *verdict = calloc(ZKC__CTR_BATCH_MAX, sizeof *verdict);
+    zkc_counter_result *res = calloc(ZKC__CTR_BATCH_MAX, sizeof *res);
+    if (!ops || !bufs || !adds || !verdict || !res)
+        abort();
+    int64_t cur = b->cvalue;
+    char enc[24];
+    int nops = 1, nb = 0;
+    b->mine = -1;
+    for (int i = 0; i < n; i++) {
+        int na = decode_batch(b->q[i].data, b->q[i].len, co->path, adds);
+        if (na < 0)
+            na = 0; /* not ours to read: removed with an empty outcome (its reader sees EBADDATA) */
+        for (int k = 0; k < na; k++) {
+            int64_t next;
+            verdict[k] = 0;
+            if (__builtin_add_overflow(cur, adds[k].delta, &next) || zkc__value_encode(co->fmt, next, enc) < 0)
+                verdict[k] = ZKC_EOVERFLOW;
+            else if (!bounded(next, &adds[k].bounds))
+                verdict[k] = ZKC_EBOUND;
+            res[k].before = cur;
+            res[k].after = verdict[k] ? cur : next;
+            res[k].replayed = 0;
+            if (!verdict[k])
+                cur = next;
+        }
+        char *p = zkc__path_join(b->qdir, b->q[i].name);
+        if (!p)
+            abort();
+        bufs[nb++] = p;
+        ops[nops].type = ZKC_REQ_DELETE;
+        ops[nops].path = p;
+        ops[nops].version = -1;
+        nops++;
+        if (strcmp(b->q[i].uuid, b->uuid) == 0 && na == b->nu) {
+            b->mine = i;
+            memcpy(b->mverdict, verdict, sizeof(int) * (size_t)na);
+            memcpy(b->mres, res, sizeof(*res) * (size_t)na);
+            continue; /* the applier's own outcome is the plan (see above) */
+        }
+        int rl = 0;
+        char *rp = r_path(b, b->q[i].seq, b->q[i].uuid);
+        char *rd = encode_result(na, verdict, res, &rl);
+        if (!rp || !rd)
+            abort();
+        bufs[nb++] = rp;
+        bufs[nb++] = rd;
+        ops[nops].type = ZKC_REQ_CREATE;
+        ops[nops].path = rp;
+        ops[nops].data = rd;
+        ops[nops].len = rl;
+        nops++;
+    }
+    b->final = cur;
+    int len = zkc__value_encode(co->fmt, cur, enc);
+    ops[0].type = b->cmissing ? ZKC_REQ_CREATE : ZKC_REQ_SET;
+    ops[0].path = co->path;
+    ops[0].data = enc;
+    ops[0].len = len;
+    ops[0].version = b->cversion;
+    zkc__record *rec = calloc(1, sizeof *rec);
+    char recbuf[256];
+    if (!rec)
+        abort();
+    snprintf(rec->id, sizeof rec->id, "%s", t->id);
+    int rlen = zkc__record_encode(rec, recbuf, sizeof recbuf);
+    free(rec);
+    zkc__txn_marker_op(t, &ops[nops++], recbuf, rlen);
+    phase(b, "queued mode: applying the queue");
+    b->at_sent = 1;
+    cq_hold(b);
+    zkc__txn_send(t, ops, nops, apply_done);
+    for (int i = 0; i < nb; i++)
+        free(bufs[i]);
+    free(bufs);
+    free(ops);
+    free(adds);
+    free(verdict);
+    free(res);
+}
+
+static void applied_ok(cq *b)
+{
+    zkc__txn_finish(&b->at);
+    b->at_live = 0;
+    if (b->mine >= 0) {
+        finish_with(b, b->mverdict, b->mres);
+        return;
+    }
+    look(b); /* ours was beyond this apply */
+}
+
+static void mkparent_done(void *arg, int rc)
+{
+    cq *b = arg;
+    if (!b->over) {
+        if (rc != ZR_OK)
+            retry_later(b, rc, "creating the counter's parent nodes");
+        else
+            look(b);
+    }
+    cq_drop(b);
+}
+
+static void apply_done(zkc__req *r)
+{
+    cq *b = ZKC__CONTAINER_OF((zkc__txn *)r->ctx, cq, at);
+    if (b->over) {
+        cq_drop(b);
+        return;
+    }
+    int fi = -1, frc = r->rc;
+    int v = zkc__txn_reply(&b->at, r, &fi, &frc);
+    if (v == ZKC__TXN_APPLIED) {
+        zkc__ctr_core *co = b->co;
+        co->value = b->final;
+        co->version = b->cmissing ? 0 : r->ops[0].stat.version;
+        co->missing = 0;
+        co->cached = 1;
+        co->fresh = 0;
+        applied_ok(b);
+    } else if (v == ZKC__TXN_OP_FAILED) {
+        /* Nothing applied: another applier or a direct write got there first
+         * (counter version, a queue node gone), or the counter's parent is missing. */
+        zkc__txn_finish(&b->at);
+        b->at_live = 0;
+        b->co->cached = 0;
+        if (fi == 0 && frc == ZR_NONODE && r->ops[0].type == ZKC_REQ_CREATE) {
+            char dir[ZKC__PATH_MAX + 1];
+            zkc__path_parent(b->co->path, dir, sizeof dir);
+            cq_hold(b);
+            zkc__mkpath(b->co->c, dir, mkparent_done, b);
+        } else if (frc == ZR_BADVERSION || frc == ZR_NONODE || frc == ZR_NODEEXISTS) {
+            ZKC__STAT_INC(b->co->c, conflicts);
+            look(b);
+        } else {
+            retry_later(b, frc, "applying the counter's queue");
+        }
+    }
+    cq_drop(b);
+}
+
+static void at_round_cb(zkc__txn *t)
+{
+    /* After a loss decided "not applied" (or a session that ended unsent):
+     * forget this attempt and look again with a new one. */
+    cq *b = ZKC__CONTAINER_OF(t, cq, at);
+    if (b->at_sent) {
+        zkc__txn_finish(&b->at);
+        b->at_live = 0;
+        look(b);
+        return;
+    }
+    at_round(t);
+}
+
+static void at_applied(zkc__txn *t, const zkc__record *rec)
+{
+    ZKC__UNUSED(rec);
+    cq *b = ZKC__CONTAINER_OF(t, cq, at);
+    b->co->cached = 0;
+    applied_ok(b);
+}
+
+static void at_unapplied(zkc__txn *t)
+{
+    ZKC__CONTAINER_OF(t, cq, at)->co->cached = 0;
+}
+
+static void at_fail(zkc__txn *t, int status, const char *msg)
+{
+    cq *b = ZKC__CONTAINER_OF(t, cq, at);
+    zkc__txn_finish(&b->at);
+    b->at_live = 0;
+    if (status == ZKC_EUNKNOWN || status == ZKC_ECONNLOSS) {
+        /* The apply's outcome is not known (or it never left): our batch's
+         * truth is in the queue, so look there again (bounded by the
+         * operation and session timeouts, retry_later). */
+        if (status == ZKC_EUNKNOWN && b->mine >= 0) {
+            b->pend = b->pend ? 2 : 1;
+            memcpy(b->pverdict, b->mverdict, sizeof b->pverdict);
+            memcpy(b->pres, b->mres, sizeof b->pres);
+        }
+        retry_later(b, ZR_CONNLOSS, msg);
+        return;
+    }
+    give_up(b, status, msg);
+}
+
+static const zkc__txn_ops apply_ops = {
+    .round = at_round_cb,
+    .applied = at_applied,
+    .unapplied = at_unapplied,
+    .fail = at_fail,
+    .phase = cq_txn_phase,
+    .unknown_hint = "",
+};
+
+/* ---------------------------------------------------------------- entry */
+
+int zkc__cq_takes(const zkc__ctr_upd *u)
+{
+    return u->type == ZKC__CTR_ADD && !u->key && u->nguards == 0;
+}
+
+void zkc__cq_start(zkc__ctr_core *co, zkc__ctr_upd **u, int nu)
+{
+    cq *b = calloc(1, sizeof *b);
+    if (!b || !(b->qdir = zkc__cq_dir(co->c, co->path))) {
+        free(b);
+        for (int i = 0; i < nu; i++)
+            zkc__ctr_upd_finish(u[i], ZKC_ENOMEM, "out of memory");
+        co->busy = 0;
+        zkc__ctr_core_drop(co);
+        return;
+    }
+    b->co = co; /* holds the reference the caller took */
+    memcpy(b->u, u, sizeof *u * (size_t)nu);
+    b->nu = nu;
+    b->refs = 1;
+    b->started_ms = zkc__now_ms();
+    zkc__uuid(b->uuid);
+    zkc__timer_init(&b->timer, timer_fired);
+    zkc__txn_init(&b->et, co->c, &enqueue_ops);
+    b->et_live = 1;
+    enqueue_round(&b->et);
+}
