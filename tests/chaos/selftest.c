@@ -151,7 +151,7 @@ static int64_t first_trouble(const lines *f)
 enum {
     M_FENCE_STALE, M_FENCE_REJECT, M_TOKEN_ORDER, M_OVERLAP, M_SUM, M_CHAIN, M_BOUND, M_REPLAY, M_UNKNOWN,
     M_CALLBACK, M_INCOMPLETE, M_WORKER, M_INV_UNITS, M_INV_DOUBLE, M_IDGEN, M_ELECT_DOUBLE, M_ELECT_TOKEN, M_GUARD,
-    M_RL_BOUND, M_RL_INSTANT, M_N
+    M_RL_BOUND, M_RL_INSTANT, M_SUM_Q, M_CHAIN_Q, M_BOUND_Q, M_N
 };
 
 static const struct {
@@ -178,6 +178,11 @@ static const struct {
     {V_GUARD_REFUSED, "a guarded add of an undoubted hold refused as fenced"},
     {V_RL_BOUND, "rate-limit grants counted at slots of the busiest window, past its limit"},
     {V_RL_INSTANT, "a rate-limit grant counted a minute away from the real clock"},
+    /* The counter mutations again, on adds that went through a counter's
+     * queue (ch_counter_queued, unkeyed); the ones above take direct adds. */
+    {V_COUNTER_SUM, "a queued add, applied, reported as not applied"},
+    {V_COUNTER_CHAIN, "a queued add's before/after shifted off the chain"},
+    {V_COUNTER_BOUND, "a queued bounded take landing below 0"},
 };
 
 /* Apply mutation m to f (one worker's history). 1 if applied. */
@@ -189,7 +194,7 @@ static int ended(const lines *f)
     return 0;
 }
 
-static int mutate(int m, lines *f, const ch_check_out *pristine)
+static int mutate(int m, lines *f, const ch_check_out *pristine, const ch_shape *sh)
 {
     uint64_t inexact = pristine->inexact_counters, inexact_skus = pristine->inexact_skus;
     int64_t calm = first_trouble(f);
@@ -250,6 +255,9 @@ static int mutate(int m, lines *f, const ch_check_out *pristine)
         }
         return 0;
     }
+    case M_SUM_Q:
+    case M_CHAIN_Q:
+    case M_BOUND_Q:
     case M_SUM:
     case M_CHAIN:
     case M_BOUND:
@@ -264,14 +272,19 @@ static int mutate(int m, lines *f, const ch_check_out *pristine)
             int64_t id = kvi(inv, "id", 0), delta = kvi(inv, "delta", 0);
             int64_t ctr = kvi(inv, "ctr", 0);
             int keyed = !strstr(inv, "key=-");
-            if ((m == M_SUM || m == M_CHAIN) && ctr >= 0 && ctr < 64 && (inexact >> ctr) & 1)
+            int q = m == M_SUM_Q || m == M_CHAIN_Q || m == M_BOUND_Q;
+            if ((m == M_SUM || m == M_CHAIN || m == M_BOUND || q) &&
+                (!keyed && ch_counter_queued(sh, (int)ctr)) != q)
+                continue; /* the queued variants take queued adds, the others direct ones */
+            int mm = !q ? m : m == M_SUM_Q ? M_SUM : m == M_CHAIN_Q ? M_CHAIN : M_BOUND;
+            if ((mm == M_SUM || mm == M_CHAIN) && ctr >= 0 && ctr < 64 && (inexact >> ctr) & 1)
                 continue; /* that counter's sum is a range in this history: pick an exact one */
             int r = find_id(f, "CRET", id, i);
             if (r < 0 || kvi(f->l[r], "rc", -1) != 0)
                 continue;
             char **ret = &f->l[r];
             int64_t before = kvi(*ret, "before", 0), after = kvi(*ret, "after", 0);
-            switch (m) {
+            switch (mm) {
             case M_SUM:
                 if (keyed || delta == 0)
                     continue;
@@ -508,7 +521,7 @@ int ch_selftest(const ch_check_in *in, const ch_check_out *pristine, int *tested
             lines f;
             if (lines_load(&f, b) != 0)
                 continue;
-            if (mutate(m, &f, pristine)) {
+            if (mutate(m, &f, pristine, in->shape)) {
                 applied = 1;
                 lines_save(&f, b);
             }
