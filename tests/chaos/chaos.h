@@ -205,6 +205,8 @@ typedef struct ch_check_out {
     int64_t operations, acquisitions, counter_updates, counter_ops, unknown_outcomes, lookups;
     int64_t fence_accepted, fence_rejected, doubts, replays, inv_ops, inv_reserved;
     int64_t keyed_resolved, unknown_unresolved;
+    int64_t queued_updates;             /* applied unkeyed adds of queued counters (through the queue) */
+    int64_t queued_counters, queued_chained; /* queued counters; of them, those whose chain was checked */
     int64_t election_terms;
     int64_t rl_grants, rl_permits, rl_busiest; /* hard rate limit: grants, permits, most in one window */
     int64_t rl_busiest_at;                     /* the busiest window's start (us, servers' clock) */

@@ -905,6 +905,8 @@ static void check_counters(ctx *x)
                 if (u->applied == 1) {
                     applied += u->delta[k];
                     x->out->counter_updates++;
+                    if (!u->key && !u->multi && ch_counter_queued(sh, c))
+                        x->out->queued_updates++;
                     if (!u->have_ba[k]) {
                         missing_ba++;
                         continue;
@@ -945,7 +947,9 @@ static void check_counters(ctx *x)
         }
         /* The applied updates must chain from the initial value to the final
          * one: every value is left as often as it is reached, except the ends. */
+        x->out->queued_counters += ch_counter_queued(sh, c);
         if (have_fin[c] && unknown == 0 && missing_ba == 0) {
+            x->out->queued_chained += ch_counter_queued(sh, c);
             vd[edges * 2].v = fin[c];
             vd[edges * 2].d = 1;
             vd[edges * 2 + 1].v = init;

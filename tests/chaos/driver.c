@@ -1099,6 +1099,9 @@ static void add_out(ch_check_out *a, const ch_check_out *b)
     a->inv_reserved += b->inv_reserved;
     a->keyed_resolved += b->keyed_resolved;
     a->unknown_unresolved += b->unknown_unresolved;
+    a->queued_updates += b->queued_updates;
+    a->queued_counters += b->queued_counters;
+    a->queued_chained += b->queued_chained;
     a->inexact_counters |= b->inexact_counters;
     a->inexact_skus |= b->inexact_skus;
     a->inventory_on |= b->inventory_on;
@@ -1710,6 +1713,10 @@ int ch_driver_main(int argc, char **argv)
            ", resolved by key %" PRId64 ", unresolved %" PRId64 ", worker lookups %" PRId64 ")\n",
            o->counter_updates, o->counter_ops, o->replays, o->unknown_outcomes, o->keyed_resolved,
            o->unknown_unresolved, o->lookups);
+    if (o->queued_counters)
+        printf("queued counters:   %" PRId64 " of the applied updates went through a counter queue; chain checked on %" PRId64
+               " of %" PRId64 " queued counters (the others had updates of unknown outcome)\n",
+               o->queued_updates, o->queued_chained, o->queued_counters);
     printf("hard rate limit:   %" PRId64 " permits in %" PRId64 " grants (limit %d per %d ms; busiest window %" PRId64
            ")\n",
            o->rl_permits, o->rl_grants, CH_RL_PERMITS, CH_RL_WINDOW_MS, o->rl_busiest);
