@@ -1418,6 +1418,7 @@ static int run_epoch(int64_t until, uint64_t *sched, int *fault_no, ch_check_out
     /* Killed workers' nodes go when their sessions expire: wait that out. */
     int64_t orphans = wait_no_orphans(c, 3 * D.sh.session_ms + 20000, 1);
     say("settled: %" PRId64 " lock-queue nodes left", orphans);
+    int64_t qbefore = queue_left(0, 0); /* how many the drain has to apply: shown, not judged */
     if (drain_queues(c))
         D.harness_failures++;
     int64_t qleft = queue_left(1, 0);
@@ -1425,7 +1426,8 @@ static int run_epoch(int64_t until, uint64_t *sched, int *fault_no, ch_check_out
         say("counter queues under " CH_CQ_ROOT ": cannot list them");
         D.harness_failures++;
     } else if (D.sh.queued) {
-        say("counter queues drained: %" PRId64 " batches left", qleft);
+        say("counter queues: %" PRId64 " batches queued after the workers stopped, %" PRId64 " after the drain",
+            qbefore, qleft);
     }
 
     in.dir = D.dir;
