@@ -210,6 +210,7 @@ typedef struct ch_check_out {
     int64_t election_terms;
     int64_t rl_grants, rl_permits, rl_busiest; /* hard rate limit: grants, permits, most in one window */
     int64_t rl_busiest_at;                     /* the busiest window's start (us, servers' clock) */
+    uint64_t counter_viol;              /* bit i: counter i failed counter_sum/_chain/_bound (self-test) */
     uint64_t inexact_counters;          /* bit i: counter i had updates of unknown outcome (sum is a range) */
     uint64_t inexact_skus;              /* bit i: SKU i had restocks of unknown outcome */
     int inventory_on;

@@ -893,7 +893,9 @@ static void check_counters(ctx *x)
             viol(x, V_COUNTER_SUM, "counter %s: final value unreadable: %s", p, zkc_errmsg());
         zkc_counter_destroy(ctr);
     }
+    const int64_t *vs = x->out->violations;
     for (int c = 0; c < nc; c++) {
+        int64_t v0 = vs[V_COUNTER_SUM] + vs[V_COUNTER_CHAIN] + vs[V_COUNTER_BOUND];
         int64_t applied = 0, lo = 0, hi = 0;
         long unknown = 0, edges = 0, missing_ba = 0;
         vdelta *vd = malloc(sizeof *vd * (size_t)(2 * nu + 4));
@@ -975,6 +977,8 @@ static void check_counters(ctx *x)
                    missing_ba);
         }
         free(vd);
+        if (vs[V_COUNTER_SUM] + vs[V_COUNTER_CHAIN] + vs[V_COUNTER_BOUND] > v0 && c < 64)
+            x->out->counter_viol |= 1ULL << c;
     }
     for (long i = 0; i < nu; i++) {
         free(units[i]->key);
