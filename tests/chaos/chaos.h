@@ -63,11 +63,18 @@ typedef struct ch_shape {
     int counter_rate;    /* adds per second per plain counter thread (pacing; 0 = flat out) */
     int stock_rate;      /* operations per second per stock thread */
     int lock_think_ms;   /* a lock thread pauses 0..this between acquisitions */
+    int queued;          /* 1: the odd-numbered plain and stock counters are opened in queued mode
+                          * (zkc_counter_options.queued) by every worker; ch_counter_queued */
 } ch_shape;
 
 void ch_shape_default(ch_shape *s);
 int ch_lock_count(const ch_shape *s);
 int ch_counter_count(const ch_shape *s);
+/* 1 if counter index i runs in queued mode: with s->queued, every second plain
+ * counter (c1, c3, ...) and every second stock counter (s1, s3, ...), so both
+ * modes of both kinds run under every fault; never /chaos/guarded (its adds
+ * are guarded: always direct). */
+int ch_counter_queued(const ch_shape *s, int i);
 /* Path names. */
 void ch_lock_path(const ch_shape *s, int i, char *buf, size_t len);
 void ch_counter_path(const ch_shape *s, int i, char *buf, size_t len);
@@ -198,9 +205,12 @@ typedef struct ch_check_out {
     int64_t operations, acquisitions, counter_updates, counter_ops, unknown_outcomes, lookups;
     int64_t fence_accepted, fence_rejected, doubts, replays, inv_ops, inv_reserved;
     int64_t keyed_resolved, unknown_unresolved;
+    int64_t queued_updates;             /* applied unkeyed adds of queued counters (through the queue) */
+    int64_t queued_counters, queued_chained; /* queued counters; of them, those whose chain was checked */
     int64_t election_terms;
     int64_t rl_grants, rl_permits, rl_busiest; /* hard rate limit: grants, permits, most in one window */
     int64_t rl_busiest_at;                     /* the busiest window's start (us, servers' clock) */
+    uint64_t counter_viol;              /* bit i: counter i failed counter_sum/_chain/_bound (self-test) */
     uint64_t inexact_counters;          /* bit i: counter i had updates of unknown outcome (sum is a range) */
     uint64_t inexact_skus;              /* bit i: SKU i had restocks of unknown outcome */
     int inventory_on;

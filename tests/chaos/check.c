@@ -893,7 +893,9 @@ static void check_counters(ctx *x)
             viol(x, V_COUNTER_SUM, "counter %s: final value unreadable: %s", p, zkc_errmsg());
         zkc_counter_destroy(ctr);
     }
+    const int64_t *vs = x->out->violations;
     for (int c = 0; c < nc; c++) {
+        int64_t v0 = vs[V_COUNTER_SUM] + vs[V_COUNTER_CHAIN] + vs[V_COUNTER_BOUND];
         int64_t applied = 0, lo = 0, hi = 0;
         long unknown = 0, edges = 0, missing_ba = 0;
         vdelta *vd = malloc(sizeof *vd * (size_t)(2 * nu + 4));
@@ -905,6 +907,8 @@ static void check_counters(ctx *x)
                 if (u->applied == 1) {
                     applied += u->delta[k];
                     x->out->counter_updates++;
+                    if (!u->key && !u->multi && ch_counter_queued(sh, c))
+                        x->out->queued_updates++;
                     if (!u->have_ba[k]) {
                         missing_ba++;
                         continue;
@@ -945,7 +949,9 @@ static void check_counters(ctx *x)
         }
         /* The applied updates must chain from the initial value to the final
          * one: every value is left as often as it is reached, except the ends. */
+        x->out->queued_counters += ch_counter_queued(sh, c);
         if (have_fin[c] && unknown == 0 && missing_ba == 0) {
+            x->out->queued_chained += ch_counter_queued(sh, c);
             vd[edges * 2].v = fin[c];
             vd[edges * 2].d = 1;
             vd[edges * 2 + 1].v = init;
@@ -971,6 +977,8 @@ static void check_counters(ctx *x)
                    missing_ba);
         }
         free(vd);
+        if (vs[V_COUNTER_SUM] + vs[V_COUNTER_CHAIN] + vs[V_COUNTER_BOUND] > v0 && c < 64)
+            x->out->counter_viol |= 1ULL << c;
     }
     for (long i = 0; i < nu; i++) {
         free(units[i]->key);

@@ -47,6 +47,7 @@ void ch_shape_default(ch_shape *s)
     s->counter_rate = 150;
     s->stock_rate = 30;
     s->lock_think_ms = 20;
+    s->queued = 1;
 }
 
 int ch_lock_count(const ch_shape *s)
@@ -57,6 +58,17 @@ int ch_lock_count(const ch_shape *s)
 int ch_counter_count(const ch_shape *s)
 {
     return s->counters + s->stocks + 1; /* + /chaos/guarded, added to by lock holders */
+}
+
+int ch_counter_queued(const ch_shape *s, int i)
+{
+    if (!s->queued || i < 0)
+        return 0;
+    if (i < s->counters)
+        return i % 2 == 1;
+    if (i < s->counters + s->stocks)
+        return (i - s->counters) % 2 == 1;
+    return 0;
 }
 
 void ch_lock_path(const ch_shape *s, int i, char *buf, size_t len)

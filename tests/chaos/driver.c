@@ -1039,8 +1039,8 @@ static void sampler_stop(void)
 static void usage(void)
 {
     printf("usage: zkc-chaos [--seconds N] [--long HOURS] [--epoch SECONDS] [--seed S] [--workers N]\n"
-           "                 [--partitions] [--window N] [--counter-rate N] [--think MS] [--keep] [--verbose]\n"
-           "                 [--print-schedule N] [--self-test] [--soak] [--sample FILE] [--sample-ms N]\n"
+           "                 [--partitions] [--window N] [--counter-rate N] [--think MS] [--no-queued] [--keep]\n"
+           "                 [--verbose] [--print-schedule N] [--self-test] [--soak] [--sample FILE] [--sample-ms N]\n"
            "                 [--min-acquisitions N] [--min-updates N] [--min-permits N]\n"
            "  --seconds N        fault-schedule time (default $CHAOS_SECONDS, else 60)\n"
            "  --long HOURS       soak: HOURS of faults, checked every --epoch seconds (default 1800)\n"
@@ -1049,6 +1049,7 @@ static void usage(void)
            "  --partitions       also cut a node from the others (docker backend; default there)\n"
            "  --counter-rate N   async adds per second per worker (default 150; 0 = as fast as the window allows)\n"
            "  --think MS         lock threads pause 0..MS between acquisitions (default 20)\n"
+           "  --no-queued        every counter direct (default: c1, c3, .. and s1, s3, .. in queued mode)\n"
            "  --print-schedule N print the first N faults of the seed's schedule and exit\n"
            "  --self-test        after the run (30 s unless --seconds), plant one inconsistency per checker in\n"
            "                     copies of the history and require each to be caught\n"
@@ -1098,6 +1099,9 @@ static void add_out(ch_check_out *a, const ch_check_out *b)
     a->inv_reserved += b->inv_reserved;
     a->keyed_resolved += b->keyed_resolved;
     a->unknown_unresolved += b->unknown_unresolved;
+    a->queued_updates += b->queued_updates;
+    a->queued_counters += b->queued_counters;
+    a->queued_chained += b->queued_chained;
     a->inexact_counters |= b->inexact_counters;
     a->inexact_skus |= b->inexact_skus;
     a->inventory_on |= b->inventory_on;
@@ -1139,6 +1143,108 @@ static int plant_orphan(int create)
     }
     zookeeper_close(zh);
     return rc;
+}
+
+/* Queued counters (ch_counter_queued). A batch stays queued until some client
+ * applies it (lib/counter_queue.c: persistent, never dropped): one whose
+ * enqueuer was killed, or gave up with ZKC_EUNKNOWN, after the last add of
+ * every other client is still there when the workers have stopped. The
+ * driver drains each queued counter with a queued add of 0 (its batch goes
+ * behind everything left; a dead head is waited for only zkc__cq_patience_ms,
+ * then the drain applies the lot), before the checker reads the final values,
+ * so counter_sum and counter_chain judge every batch that was ever queued. */
+static int drain_queues(zkc_client *c)
+{
+    int failed = 0;
+    for (int i = 0; i < ch_counter_count(&D.sh); i++) {
+        if (!ch_counter_queued(&D.sh, i))
+            continue;
+        char p[256];
+        ch_counter_path(&D.sh, i, p, sizeof p);
+        zkc_counter_options co;
+        zkc_counter_options_init(&co);
+        co.queued = 1;
+        zkc_counter *ctr = NULL;
+        zkc_counter_result r = {0, 0, 0};
+        int rc = zkc_counter_create(c, p, &co, &ctr);
+        if (rc == 0)
+            rc = zkc_counter_add(ctr, 0, NULL, &r);
+        ch_log(D.h, "DRAIN ctr=%d rc=%d before=%" PRId64 " after=%" PRId64, i, rc, r.before, r.after);
+        if (rc != 0) {
+            say("drain of queued counter %s: %s", p, zkc_errmsg());
+            failed++;
+        }
+        zkc_counter_destroy(ctr);
+    }
+    return failed;
+}
+
+/* Queued batches (q- nodes) left in any counter queue under /zkcoord/cq
+ * after the drain: each one is an add nobody applied (orphan_nodes). Listed
+ * with the raw C client (the library has no listing of it); outcome records
+ * (r- nodes) of enqueuers that went away legitimately stay until reaped.
+ * plant (self-test): 1 adds a junk batch to the first queue, -1 removes it. */
+#define CH_CQ_ROOT "/zkcoord/cq"
+#define CH_CQ_JUNK "q-00000000-0000-0000-0000-000000000000-0000999999"
+static int64_t queue_left(int report, int plant)
+{
+    zoo_set_debug_level(ZOO_LOG_LEVEL_ERROR);
+    zhandle_t *zh = zookeeper_init(D.direct, raw_watcher, 10000, NULL, NULL, 0);
+    if (!zh)
+        return -1;
+    int64_t left = -1;
+    for (int i = 0; i < 100 && zoo_state(zh) != ZOO_CONNECTED_STATE; i++)
+        ch_nap_ms(100); /* the raw handle's connect: bounded poll, test plumbing only */
+    struct String_vector dirs = {0, NULL};
+    if (zoo_state(zh) != ZOO_CONNECTED_STATE ||
+        zoo_add_auth(zh, "digest", CH_AUTH, (int)strlen(CH_AUTH), NULL, NULL) != ZOK)
+        goto out;
+    int rc = zoo_get_children(zh, CH_CQ_ROOT, 0, &dirs);
+    if (rc == ZNONODE) {
+        left = plant ? -1 : 0; /* no counter ever queued: nothing to plant in */
+        goto out;
+    }
+    if (rc != ZOK)
+        goto out;
+    left = 0;
+    for (int d = 0; d < dirs.count; d++) {
+        char dir[512];
+        snprintf(dir, sizeof dir, CH_CQ_ROOT "/%s", dirs.data[d]);
+        if (plant) {
+            char junk[600];
+            snprintf(junk, sizeof junk, "%s/" CH_CQ_JUNK, dir);
+            rc = plant > 0 ? zoo_create(zh, junk, "junk", 4, &ZOO_CREATOR_ALL_ACL, 0, NULL, 0)
+                           : zoo_delete(zh, junk, -1);
+            left = rc == ZOK ? 1 : -1;
+            break;
+        }
+        struct String_vector v = {0, NULL};
+        if (zoo_get_children(zh, dir, 0, &v) != ZOK) {
+            left = -1;
+            break;
+        }
+        for (int k = 0; k < v.count; k++) {
+            if (strncmp(v.data[k], "q-", 2) != 0)
+                continue;
+            left++;
+            if (report) {
+                char node[800], data[200];
+                int len = sizeof data - 1;
+                snprintf(node, sizeof node, "%s/%s", dir, v.data[k]);
+                if (zoo_get(zh, node, 0, data, &len, NULL) != ZOK || len < 0)
+                    len = 0;
+                data[len] = 0;
+                data[strcspn(data, "\n")] = 0; /* "zkcq1 <counter path>" */
+                say("VIOLATION orphan_nodes: %s: a queued batch left after the drain (%s)", node, data);
+            }
+        }
+        deallocate_String_vector(&v);
+    }
+out:
+    if (dirs.data)
+        deallocate_String_vector(&dirs);
+    zookeeper_close(zh);
+    return left;
 }
 
 /* Between the soak's epochs: the idempotency keys and markers the workers
@@ -1312,6 +1418,17 @@ static int run_epoch(int64_t until, uint64_t *sched, int *fault_no, ch_check_out
     /* Killed workers' nodes go when their sessions expire: wait that out. */
     int64_t orphans = wait_no_orphans(c, 3 * D.sh.session_ms + 20000, 1);
     say("settled: %" PRId64 " lock-queue nodes left", orphans);
+    int64_t qbefore = queue_left(0, 0); /* how many the drain has to apply: shown, not judged */
+    if (drain_queues(c))
+        D.harness_failures++;
+    int64_t qleft = queue_left(1, 0);
+    if (qleft < 0) {
+        say("counter queues under " CH_CQ_ROOT ": cannot list them");
+        D.harness_failures++;
+    } else if (D.sh.queued) {
+        say("counter queues: %" PRId64 " batches queued after the workers stopped, %" PRId64 " after the drain",
+            qbefore, qleft);
+    }
 
     in.dir = D.dir;
     in.shape = &D.sh;
@@ -1323,7 +1440,7 @@ static int run_epoch(int64_t until, uint64_t *sched, int *fault_no, ch_check_out
     in.last_wid = D.last_wid;
     in.t_start = t_start;
     int rc = ch_check(&in, out);
-    out->violations[V_ORPHAN] += orphans;
+    out->violations[V_ORPHAN] += orphans + (qleft > 0 ? qleft : 0);
     zk_consistency(out->inventory_on, out->violations[V_INV_UNITS] || out->violations[V_INV_DOUBLE]);
     if (selftest) {
         int64_t v = 0;
@@ -1342,6 +1459,17 @@ static int run_epoch(int64_t until, uint64_t *sched, int *fault_no, ch_check_out
             st_missed += planted && !found;
             printf("self-test: %-24s %s (a persistent junk member in a lock queue)\n", ch_vnames[V_ORPHAN],
                    !planted ? "not testable (cannot create the node)" : found ? "caught" : "MISSED");
+            if (D.sh.queued) {
+                planted = queue_left(0, 1) == 1;
+                found = planted ? queue_left(0, 0) : 0;
+                if (planted)
+                    queue_left(0, -1);
+                st_tested += planted;
+                st_skipped += !planted;
+                st_missed += planted && found < 1;
+                printf("self-test: %-24s %s (a queued counter batch nobody applied)\n", ch_vnames[V_ORPHAN],
+                       !planted ? "not testable (no counter queue)" : found >= 1 ? "caught" : "MISSED");
+            }
         }
     }
     zkc_client_destroy(c);
@@ -1406,6 +1534,8 @@ int ch_driver_main(int argc, char **argv)
         } else if (!strcmp(a, "--think")) {
             NEEDV;
             D.sh.lock_think_ms = atoi(v);
+        } else if (!strcmp(a, "--no-queued")) {
+            D.sh.queued = 0;
         } else if (!strcmp(a, "--partitions")) {
             D.partitions = 1;
         } else if (!strcmp(a, "--soak")) {
@@ -1452,10 +1582,10 @@ int ch_driver_main(int argc, char **argv)
         return 2;
     }
     const ch_shape *s = &D.sh;
-    snprintf(D.shape_arg, sizeof D.shape_arg, "%d,%d,%d,%d,%d,%d,%d,%d,%d,%d,%d,%d,%d,%d,%d,%d", s->mutex_paths,
+    snprintf(D.shape_arg, sizeof D.shape_arg, "%d,%d,%d,%d,%d,%d,%d,%d,%d,%d,%d,%d,%d,%d,%d,%d,%d", s->mutex_paths,
              s->rw_paths, s->counters, s->stocks, s->skus, s->mutex_threads, s->rw_threads, s->counter_threads,
              s->stock_threads, s->inv_threads, s->window, s->session_ms, s->keyed_pct, s->counter_rate, s->stock_rate,
-             s->lock_think_ms);
+             s->lock_think_ms, s->queued);
 
     uint64_t sched = ch_mix(D.seed, 0x5ced);
     if (print_schedule > 0) {
@@ -1585,6 +1715,10 @@ int ch_driver_main(int argc, char **argv)
            ", resolved by key %" PRId64 ", unresolved %" PRId64 ", worker lookups %" PRId64 ")\n",
            o->counter_updates, o->counter_ops, o->replays, o->unknown_outcomes, o->keyed_resolved,
            o->unknown_unresolved, o->lookups);
+    if (o->queued_counters)
+        printf("queued counters:   %" PRId64 " of the applied updates went through a counter queue; chain checked on %" PRId64
+               " of %" PRId64 " queued counters (the others had updates of unknown outcome)\n",
+               o->queued_updates, o->queued_chained, o->queued_counters);
     printf("hard rate limit:   %" PRId64 " permits in %" PRId64 " grants (limit %d per %d ms; busiest window %" PRId64
            ")\n",
            o->rl_permits, o->rl_grants, CH_RL_PERMITS, CH_RL_WINDOW_MS, o->rl_busiest);

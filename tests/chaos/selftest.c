@@ -189,7 +189,10 @@ static int ended(const lines *f)
     return 0;
 }
 
-static int mutate(int m, lines *f, const ch_check_out *pristine)
+/* variant (M_SUM, M_CHAIN, M_BOUND): 0 plants on a direct add, 1 on one that
+ * went through a counter queue (unkeyed, on a queued counter); *ctr gets the
+ * counter planted on. */
+static int mutate(int m, lines *f, const ch_check_out *pristine, const ch_shape *sh, int variant, int *ctr_out)
 {
     uint64_t inexact = pristine->inexact_counters, inexact_skus = pristine->inexact_skus;
     int64_t calm = first_trouble(f);
@@ -264,6 +267,10 @@ static int mutate(int m, lines *f, const ch_check_out *pristine)
             int64_t id = kvi(inv, "id", 0), delta = kvi(inv, "delta", 0);
             int64_t ctr = kvi(inv, "ctr", 0);
             int keyed = !strstr(inv, "key=-");
+            if ((m == M_SUM || m == M_CHAIN || m == M_BOUND) &&
+                (!keyed && ch_counter_queued(sh, (int)ctr)) != variant)
+                continue; /* variant 1 takes a queued add, 0 a direct one */
+            *ctr_out = (int)ctr;
             if ((m == M_SUM || m == M_CHAIN) && ctr >= 0 && ctr < 64 && (inexact >> ctr) & 1)
                 continue; /* that counter's sum is a range in this history: pick an exact one */
             int r = find_id(f, "CRET", id, i);
@@ -495,6 +502,11 @@ int ch_selftest(const ch_check_in *in, const ch_check_out *pristine, int *tested
     for (int m = 0; m < M_N; m++) {
         /* Fresh copies, then plant the mutation in the first worker whose history allows it. */
         int applied = 0;
+        /* The counter mutations are planted twice in one copy, on a direct add
+         * and on a queued one (different counters), and each counter planted
+         * on must fail: both modes are held to the checks for the cost of one. */
+        int nvar = (m == M_SUM || m == M_CHAIN || m == M_BOUND) && in->shape->queued ? 2 : 1;
+        int vctr[2] = {-1, -1};
         for (int wid = 0; wid <= in->last_wid; wid++) {
             char a[4300], b[4300];
             snprintf(a, sizeof a, "%s/hist-%d.log", in->dir, wid);
@@ -502,18 +514,23 @@ int ch_selftest(const ch_check_in *in, const ch_check_out *pristine, int *tested
             if (access(a, R_OK) == 0)
                 copy_file(a, b);
         }
-        for (int wid = in->first_wid; wid <= in->last_wid && !applied; wid++) {
-            char b[4300];
-            snprintf(b, sizeof b, "%s/hist-%d.log", mdir, wid);
-            lines f;
-            if (lines_load(&f, b) != 0)
-                continue;
-            if (mutate(m, &f, pristine)) {
-                applied = 1;
-                lines_save(&f, b);
+        int vapplied[2] = {0, 0};
+        for (int v = 0; v < nvar; v++)
+            for (int wid = in->first_wid; wid <= in->last_wid && !vapplied[v]; wid++) {
+                char b[4300];
+                snprintf(b, sizeof b, "%s/hist-%d.log", mdir, wid);
+                lines f;
+                if (lines_load(&f, b) != 0)
+                    continue;
+                int ctr = -1;
+                if (mutate(m, &f, pristine, in->shape, v, &ctr)) {
+                    vapplied[v] = 1;
+                    vctr[v] = ctr;
+                    lines_save(&f, b);
+                }
+                lines_free(&f);
             }
-            lines_free(&f);
-        }
+        applied = vapplied[0] || vapplied[1];
         if (!applied) {
             printf("self-test: %-24s not testable in this history (%s)\n", ch_vnames[muts[m].kind], muts[m].what);
             (*skipped)++;
@@ -527,6 +544,9 @@ int ch_selftest(const ch_check_in *in, const ch_check_out *pristine, int *tested
         memset(&o, 0, sizeof o);
         ch_check(&mi, &o);
         int caught = o.violations[muts[m].kind] > 0;
+        for (int v = 0; v < nvar && (m == M_SUM || m == M_CHAIN || m == M_BOUND); v++)
+            if (vapplied[v] && vctr[v] >= 0 && vctr[v] < 64 && !((o.counter_viol >> vctr[v]) & 1))
+                caught = 0; /* the planted counter itself must fail */
         if (getenv("ZKC_CHAOS_DEBUG_MUT") && !caught) {
             char cmd[9000];
             snprintf(cmd, sizeof cmd, "cp -r '%s' '%s/mut-%d'", mdir, in->dir, m);
@@ -536,7 +556,11 @@ int ch_selftest(const ch_check_in *in, const ch_check_out *pristine, int *tested
         (*tested)++;
         if (!caught)
             missed++;
-        printf("self-test: %-24s %s (%s)\n", ch_vnames[muts[m].kind], caught ? "caught" : "MISSED", muts[m].what);
+        printf("self-test: %-24s %s (%s%s)\n", ch_vnames[muts[m].kind], caught ? "caught" : "MISSED", muts[m].what,
+               nvar < 2                    ? ""
+               : vapplied[0] && vapplied[1] ? "; on a direct add and on a queued one"
+               : vapplied[1]               ? "; on a queued add only: no direct one plantable"
+                                           : "; on a direct add only: no queued one plantable");
     }
     /* Clean the copies. */
     DIR *d = opendir(mdir);
