@@ -1118,28 +1118,41 @@ static void raw_watcher(zhandle_t *zh, int type, int state, const char *path, vo
     (void)zh, (void)type, (void)state, (void)path, (void)ctx;
 }
 
+/* A raw handle on the direct hosts, connected and authenticated as the
+ * workers are (so it may touch their nodes); NULL when it is not, within 10 s.
+ * Test plumbing for the self-test's plants and the queue listing. */
+static zhandle_t *raw_authed(void)
+{
+    zoo_set_debug_level(ZOO_LOG_LEVEL_ERROR);
+    zhandle_t *zh = zookeeper_init(D.direct, raw_watcher, 10000, NULL, NULL, 0);
+    if (!zh)
+        return NULL;
+    for (int i = 0; i < 100 && zoo_state(zh) != ZOO_CONNECTED_STATE; i++)
+        ch_nap_ms(100); /* the raw handle's connect: bounded poll, test plumbing only */
+    if (zoo_state(zh) != ZOO_CONNECTED_STATE ||
+        zoo_add_auth(zh, "digest", CH_AUTH, (int)strlen(CH_AUTH), NULL, NULL) != ZOK) {
+        zookeeper_close(zh);
+        return NULL;
+    }
+    return zh;
+}
+
 static int plant_orphan(int create)
 {
     char p[300], node[400];
     ch_lock_path(&D.sh, 0, p, sizeof p);
     snprintf(node, sizeof node, "%s/_c_selftest-lock-0000999999", p);
-    zoo_set_debug_level(ZOO_LOG_LEVEL_ERROR);
-    zhandle_t *zh = zookeeper_init(D.direct, raw_watcher, 10000, NULL, NULL, 0);
+    zhandle_t *zh = raw_authed();
     if (!zh)
         return -1;
-    int rc = -1;
-    for (int i = 0; i < 100 && zoo_state(zh) != ZOO_CONNECTED_STATE; i++)
-        ch_nap_ms(100); /* the raw handle's connect: bounded poll, test plumbing only */
-    if (zoo_state(zh) == ZOO_CONNECTED_STATE &&
-        zoo_add_auth(zh, "digest", CH_AUTH, (int)strlen(CH_AUTH), NULL, NULL) == ZOK) {
-        if (create) {
-            zoo_create(zh, CH_ROOT, NULL, -1, &ZOO_CREATOR_ALL_ACL, 0, NULL, 0);
-            zoo_create(zh, CH_ROOT "/lock", NULL, -1, &ZOO_CREATOR_ALL_ACL, 0, NULL, 0);
-            zoo_create(zh, p, NULL, -1, &ZOO_CREATOR_ALL_ACL, 0, NULL, 0);
-            rc = zoo_create(zh, node, "junk", 4, &ZOO_CREATOR_ALL_ACL, 0, NULL, 0);
-        } else {
-            rc = zoo_delete(zh, node, -1);
-        }
+    int rc;
+    if (create) {
+        zoo_create(zh, CH_ROOT, NULL, -1, &ZOO_CREATOR_ALL_ACL, 0, NULL, 0);
+        zoo_create(zh, CH_ROOT "/lock", NULL, -1, &ZOO_CREATOR_ALL_ACL, 0, NULL, 0);
+        zoo_create(zh, p, NULL, -1, &ZOO_CREATOR_ALL_ACL, 0, NULL, 0);
+        rc = zoo_create(zh, node, "junk", 4, &ZOO_CREATOR_ALL_ACL, 0, NULL, 0);
+    } else {
+        rc = zoo_delete(zh, node, -1);
     }
     zookeeper_close(zh);
     return rc;
@@ -1188,17 +1201,11 @@ static int drain_queues(zkc_client *c)
 #define CH_CQ_JUNK "q-00000000-0000-0000-0000-000000000000-0000999999"
 static int64_t queue_left(int report, int plant)
 {
-    zoo_set_debug_level(ZOO_LOG_LEVEL_ERROR);
-    zhandle_t *zh = zookeeper_init(D.direct, raw_watcher, 10000, NULL, NULL, 0);
+    zhandle_t *zh = raw_authed();
     if (!zh)
         return -1;
     int64_t left = -1;
-    for (int i = 0; i < 100 && zoo_state(zh) != ZOO_CONNECTED_STATE; i++)
-        ch_nap_ms(100); /* the raw handle's connect: bounded poll, test plumbing only */
     struct String_vector dirs = {0, NULL};
-    if (zoo_state(zh) != ZOO_CONNECTED_STATE ||
-        zoo_add_auth(zh, "digest", CH_AUTH, (int)strlen(CH_AUTH), NULL, NULL) != ZOK)
-        goto out;
     int rc = zoo_get_children(zh, CH_CQ_ROOT, 0, &dirs);
     if (rc == ZNONODE) {
         left = plant ? -1 : 0; /* no counter ever queued: nothing to plant in */
