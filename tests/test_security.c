@@ -101,6 +101,29 @@ static tu_raw *raw_as(const char *cred)
     return r;
 }
 
+/* The raw handle and the client may be connected to different servers, and a
+ * follower can serve a read before it has applied a write made through
+ * another server. A write through the client is answered only after its
+ * server has applied every earlier transaction, so after this the client's
+ * reads see what the raw handle wrote before the call. */
+static void client_sees_raw_writes(zkc_client *c, const char *root)
+{
+    char p[400];
+    snprintf(p, sizeof p, "%s-seen/c", root);
+    zkc_counter *ctr = NULL;
+    ck_assert_int_eq(zkc_counter_create(c, p, NULL, &ctr), 0);
+    zkc_counter_result r;
+    ck_assert_int_eq(zkc_counter_add(ctr, 1, NULL, &r), 0);
+    zkc_counter_destroy(ctr);
+}
+
+static void rmr_seen(tu_raw *r, const char *root)
+{
+    char p[400];
+    snprintf(p, sizeof p, "%s-seen", root);
+    tu_raw_rmr(r, p);
+}
+
 /* Every node at and below root (app identity can read them all). */
 typedef struct nodes {
     char p[512][512];
@@ -634,6 +657,7 @@ static void oversized_counter(zkc_format fmt)
     for (int i = 0; i < BIG_DATA; i++)
         big[i] = (char)('0' + i % 10); /* digits: even a decimal parser must refuse the size */
     ck_assert_int_eq(zoo_set(tu_raw_zh(app), p, big, BIG_DATA, -1), ZOK);
+    client_sees_raw_writes(c, root);
     struct Stat st0, st1;
     ck_assert_int_eq(zoo_exists(tu_raw_zh(app), p, 0, &st0), ZOK);
     int64_t v = 0;
@@ -655,6 +679,7 @@ static void oversized_counter(zkc_format fmt)
     zkc_counter_destroy(ctr);
     ck_assert_int_eq(zkc_client_destroy(c), 0);
     tu_raw_rmr(app, root);
+    rmr_seen(app, root);
     tu_raw_close(app);
     free(big);
 }
@@ -704,6 +729,7 @@ START_TEST(test_oversized_key_record)
     char *big = malloc(BIG_DATA);
     memset(big, 'k', BIG_DATA);
     ck_assert_int_eq(zoo_set(tu_raw_zh(app), kp, big, BIG_DATA, -1), ZOK);
+    client_sees_raw_writes(c, root);
     int rc = zkc_counter_lookup(c, "k-big", &r);
     ck_assert_msg(rc == ZKC_EBADDATA, "lookup of a 200 KB key record: %s", zkc_strerror(rc));
     rc = zkc_counter_add(ctr, 4, &u, &r);
@@ -717,6 +743,7 @@ START_TEST(test_oversized_key_record)
     ck_assert_int_eq(zkc_client_destroy(c), 0);
     tu_raw_rmr(app, root);
     tu_raw_rmr(app, meta);
+    rmr_seen(app, root);
     tu_raw_close(app);
 }
 END_TEST
@@ -793,6 +820,8 @@ START_TEST(test_reservation_records_protected)
         }
     }
     if (rewrote) {
+        client_sees_raw_writes(c, root);
+        rmr_seen(app, root);
         int rc = zkc_inventory_stock(inv, "widget", &si);
         ck_assert_msg(rc == ZKC_EBADDATA, "stock of a 200 KB SKU record: %s", zkc_strerror(rc));
     } else {
