@@ -1053,6 +1053,45 @@ static zhandle_t *raw_open(const char *hosts_)
     return zh;
 }
 
+typedef struct raw_sync_wait {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done, rc;
+} raw_sync_wait;
+
+static void raw_sync_done(int rc, const char *value, const void *data)
+{
+    (void)value;
+    raw_sync_wait *s = (raw_sync_wait *)data;
+    pthread_mutex_lock(&s->mu);
+    s->done = 1;
+    s->rc = rc;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* zoo_async(path) and wait (tu_raw_sync for a bare handle): zh's later reads
+ * see what other sessions wrote before the call, which its server may not
+ * have applied yet. */
+static void raw_sync(zhandle_t *zh, const char *path)
+{
+    static raw_sync_wait s; /* completes before we return, or the test fails */
+    pthread_mutex_init(&s.mu, NULL);
+    tu_cond_init_mono(&s.cv);
+    s.done = 0;
+    s.rc = -1;
+    REQUIRE(zoo_async(zh, path, raw_sync_done, &s) == ZOK, "sync %s", path);
+    struct timespec dl;
+    tu_deadline_ts(&dl, tu_ms(20000));
+    pthread_mutex_lock(&s.mu);
+    while (!s.done)
+        if (pthread_cond_timedwait(&s.cv, &s.mu, &dl) == ETIMEDOUT)
+            break;
+    int done = s.done, rc = s.rc;
+    pthread_mutex_unlock(&s.mu);
+    REQUIRE(done && rc == ZOK, "sync %s: done %d, %s", path, done, zerror(rc));
+}
+
 static zkc_client *client_meta(const char *hosts_, const char *meta, int retention_s, int session_ms, int op_ms,
                                int retry_max)
 {
@@ -1132,6 +1171,7 @@ START_TEST(t_marker_retention)
     REQUIRE(zkc_admin_cleanup(b, NULL, 0, &rep) == 0, "cleanup: %s", zkc_errmsg());
     REQUIRE(rep.markers == 1 && rep.keys == 1, "cleanup removed %lld markers, %lld keys; expected 1 and 1",
             (long long)rep.markers, (long long)rep.keys);
+    raw_sync(zh, txn); /* b deleted them: zh's server may not have applied that yet */
     REQUIRE(raw_children(zh, txn) == 0, "markers left under %s", txn);
     int lrc = zkc_counter_lookup(b, key, &r);
     REQUIRE(lrc == ZKC_ENONODE, "lookup of the expired key: %s", zkc_strerror(lrc));
@@ -1244,6 +1284,7 @@ START_TEST(t_cleanup_clock_unknown)
     int rc = zkc_admin_cleanup(c, NULL, 0, &rep);
     zkh_proxy_drop_reply(g_px[0], 5, 0);
     int fired = zkh_proxy_faults_fired(g_px[0]);
+    raw_sync(zh, clk); /* c's clock write went through another server than zh's, perhaps */
     REQUIRE(zoo_exists(zh, clk, 0, &st1) == ZOK, "%s vanished", clk);
     fprintf(stderr, "cleanup clock unknown: faults fired %d, clock version %d -> %d, cleanup: %s (%s)\n", fired,
             st0.version, st1.version, zkc_strerror(rc), zkc_errmsg());

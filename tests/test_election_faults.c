@@ -99,6 +99,9 @@ START_TEST(t_leader_session_expired)
     ck_assert_int_eq(zkc_election_resign(eb), 0);
     ck_assert_int_eq(zkc_election_lead(ea, tu_ms(10000), &t), 0);
     ck_assert(t > tb);
+    /* b's last write (its resign) came before a's new term: b's server may
+     * not show that term yet */
+    ck_assert(wait_leader(b, path, "a", tu_ms(10000)));
     zkc_election_leader_info in;
     ck_assert_int_eq(zkc_election_leader(b, path, &in), 0);
     ck_assert_int_eq(in.session_id, tu_session_id(a));

@@ -101,11 +101,11 @@ static tu_raw *raw_as(const char *cred)
     return r;
 }
 
-/* The raw handle and the client may be connected to different servers, and a
- * follower can serve a read before it has applied a write made through
- * another server. A write through the client is answered only after its
- * server has applied every earlier transaction, so after this the client's
- * reads see what the raw handle wrote before the call. */
+/* The raw handle (or another client) and the client may be connected to
+ * different servers, and a follower can serve a read before it has applied a
+ * write made through another server. A write through the client is answered
+ * only after its server has applied every earlier transaction, so after this
+ * the client's reads see what other sessions wrote before the call. */
 static void client_sees_raw_writes(zkc_client *c, const char *root)
 {
     char p[400];
@@ -429,6 +429,8 @@ START_TEST(test_same_identity_can_do_everything)
     ck_assert_int_eq(zkc_lock_acquire(bs, tu_ms(5000), NULL), 0);
     ck_assert_int_eq(zkc_semaphore_create(b, a.semp, 2, &bs2), 0);
     ck_assert_int_eq(zkc_lock_acquire(bs2, 0, NULL), ZKC_ETIMEDOUT);
+    /* A verifies B's +10 and the queue B left: A's server must have them */
+    client_sees_raw_writes(a.c, a.root);
     app_verify(&a);
     /* Same identity, raw: delete A's lock node. A hears LOST; B then gets it. */
     tu_events ev;
@@ -450,6 +452,7 @@ START_TEST(test_same_identity_can_do_everything)
     ck_assert_int_eq(zkc_lock_release(a.mutex), ZKC_ESESSIONLOST); /* "already lost": nothing to release */
     zkc_lock_set_listener(a.mutex, NULL, NULL);
     tu_events_destroy(&ev);
+    rmr_seen(braw, a.root);
     tu_raw_close(braw);
     zkc_lock_destroy(bl);
     zkc_lock_destroy(bs);

@@ -1459,6 +1459,17 @@ static int run_epoch(int64_t until, uint64_t *sched, int *fault_no, ch_check_out
         } else {
             st_missed += ch_selftest(&in, out, &st_tested, &st_skipped);
             int planted = plant_orphan(1) == ZOK;
+            if (planted) {
+                /* c's last write came before the plant (made through another
+                 * session): a fresh listing, a quorum check on c's session,
+                 * orders c's reads below after it */
+                char p0[256];
+                ch_lock_path(&D.sh, 0, p0, sizeof p0);
+                zkc_lock_contender *q = NULL;
+                int n = 0;
+                if (zkc_lock_contenders_fresh(c, p0, &q, &n) == 0)
+                    zkc_lock_contenders_free(q, n);
+            }
             int64_t found = planted ? wait_no_orphans(c, 500, 0) : 0;
             if (planted)
                 plant_orphan(0);
