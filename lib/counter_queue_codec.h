@@ -2,8 +2,11 @@
  * queue's nodes: pure encode/decode functions in lib/counter_queue_codec.c,
  * unit-tested (tests/test_counter.c) and fuzzed (tests/fuzz/fuzz_cqueue.c)
  * without a server. Anyone with write access to the queue can put anything
- * there, so the decoders trust no count in the data and refuse what does not
- * parse (the caller answers ZKC_EBADDATA or skips the batch).
+ * there, so the decoders trust no count in the data, read nothing past `len`
+ * but its NUL, and accept only what the encoders write (decimal numbers
+ * without '+' or blanks, single spaces, every line ended, nothing after the
+ * last); anything else is refused (the caller answers ZKC_EBADDATA or skips
+ * the batch).
  *
  * Data handed to a decoder is the request layer's copy (lib/req.h): `len`
  * bytes followed by a NUL that is not part of the data.
@@ -36,7 +39,9 @@ int zkc__cq_decode_batch(const char *data, int len, const char *path, zkc__cq_ad
 /* A malloc'd outcome record of n adds, its length in *len; NULL when out of memory. */
 char *zkc__cq_encode_result(int n, const int *verdict, const zkc_counter_result *res, int *len);
 /* The outcome of a batch of exactly n adds (n <= ZKC__CQ_ADDS_MAX) into
- * verdict[n] and res[n]: 0, or -1 when malformed or of another count. */
+ * verdict[n] and res[n]: 0, or -1 when malformed, of another count, or with an
+ * outcome no applier writes (a status other than 0, ZKC_EBOUND and
+ * ZKC_EOVERFLOW, or a refusal whose after is not its before). */
 int zkc__cq_decode_result(const char *data, int len, int n, int *verdict, zkc_counter_result *res);
 
 #endif
