@@ -67,6 +67,7 @@
  * no server): its batch stays queued and is applied by another client.
  */
 #include "counter.h"
+#include "counter_queue_codec.h"
 #include "opwatch.h"
 #include "watch.h"
 
@@ -317,94 +318,17 @@ static char *r_path(const cq *b, int32_t seq, const char *uuid)
 
 /* ---------------------------------------------------------------- records */
 
+/* The records themselves are lib/counter_queue_codec.c (pure, fuzzed). */
+_Static_assert(ZKC__CQ_ADDS_MAX == ZKC__CTR_BATCH_MAX, "a queued batch holds one core batch");
+
 static char *encode_batch(const cq *b, int *len)
 {
-    size_t cap = strlen(b->co->path) + 32 + (size_t)b->nu * 80;
-    char *s = malloc(cap);
-    if (!s)
-        return NULL;
-    int n = snprintf(s, cap, "zkcq1 %s\n%d\n", b->co->path, b->nu);
+    zkc__cq_add adds[ZKC__CTR_BATCH_MAX];
     for (int i = 0; i < b->nu; i++) {
-        const zkc__ctr_upd *u = b->u[i];
-        int flags = (u->bounds.has_floor ? 1 : 0) | (u->bounds.has_ceiling ? 2 : 0);
-        n += snprintf(s + n, cap - (size_t)n, "%" PRId64 " %d %" PRId64 " %" PRId64 "\n", u->a, flags,
-                      u->bounds.floor, u->bounds.ceiling);
+        adds[i].delta = b->u[i]->a;
+        adds[i].bounds = b->u[i]->bounds;
     }
-    *len = n;
-    return s;
-}
-
-typedef struct qadd {
-    int64_t delta;
-    zkc_bounds bounds;
-} qadd;
-
-/* A queued batch's adds (at most ZKC__CTR_BATCH_MAX); -1 when malformed or of
- * another counter (a hash collision of queue directories). */
-static int decode_batch(const char *data, int len, const char *path, qadd *out)
-{
-    if (!data || len <= 6 || strncmp(data, "zkcq1 ", 6) != 0)
-        return -1;
-    const char *p = data + 6;
-    const char *nl = memchr(p, '\n', (size_t)(data + len - p));
-    if (!nl || (size_t)(nl - p) != strlen(path) || strncmp(p, path, (size_t)(nl - p)) != 0)
-        return -1;
-    p = nl + 1;
-    char *end;
-    long n = strtol(p, &end, 10);
-    if (end == p || *end != '\n' || n < 1 || n > ZKC__CTR_BATCH_MAX)
-        return -1;
-    p = end + 1;
-    for (long i = 0; i < n; i++) {
-        long long d, fl, ce;
-        int flags, used = 0;
-        if (sscanf(p, "%lld %d %lld %lld\n%n", &d, &flags, &fl, &ce, &used) != 4 || used == 0)
-            return -1;
-        out[i].delta = d;
-        out[i].bounds.has_floor = flags & 1;
-        out[i].bounds.has_ceiling = (flags & 2) != 0;
-        out[i].bounds.floor = fl;
-        out[i].bounds.ceiling = ce;
-        p += used;
-    }
-    return (int)n;
-}
-
-static char *encode_result(int n, const int *verdict, const zkc_counter_result *res, int *len)
-{
-    size_t cap = 32 + (size_t)n * 72;
-    char *s = malloc(cap);
-    if (!s)
-        return NULL;
-    int k = snprintf(s, cap, "zkcr1 %d\n", n);
-    for (int i = 0; i < n; i++)
-        k += snprintf(s + k, cap - (size_t)k, "%d %" PRId64 " %" PRId64 "\n", verdict[i], res[i].before,
-                      res[i].after);
-    *len = k;
-    return s;
-}
-
-static int decode_result(const char *data, int len, int n, int *verdict, zkc_counter_result *res)
-{
-    if (!data || len <= 6 || strncmp(data, "zkcr1 ", 6) != 0)
-        return -1;
-    char *end;
-    long got = strtol(data + 6, &end, 10);
-    if (got != n || *end != '\n')
-        return -1;
-    const char *p = end + 1;
-    for (int i = 0; i < n; i++) {
-        long long bf, af;
-        int v, used = 0;
-        if (sscanf(p, "%d %lld %lld\n%n", &v, &bf, &af, &used) != 3 || used == 0)
-            return -1;
-        verdict[i] = v;
-        res[i].before = bf;
-        res[i].after = af;
-        res[i].replayed = 0;
-        p += used;
-    }
-    return 0;
+    return zkc__cq_encode_batch(b->co->path, b->nu, adds, len);
 }
 
 /* ---------------------------------------------------------------- enqueue */
@@ -601,7 +525,7 @@ static void result_read(zkc__req *r)
         int verdict[ZKC__CTR_BATCH_MAX];
         zkc_counter_result res[ZKC__CTR_BATCH_MAX];
         if (r->rc == ZR_OK) {
-            int bad = decode_result(r->value, r->valuelen, b->nu, verdict, res);
+            int bad = zkc__cq_decode_result(r->value, r->valuelen, b->nu, verdict, res);
             /* Read: ours to remove, in our next enqueue's multi (no write of
              * its own), or when the core goes idle (zkc__cq_flush). */
             zkc__cq_flush(b->co);
@@ -891,7 +815,7 @@ static void at_round(zkc__txn *t)
     int n = b->nq;
     zkc__mop *ops = calloc((size_t)(2 * n + 2), sizeof *ops);
     char **bufs = calloc((size_t)(3 * n + 1), sizeof *bufs); /* per batch: its path, its outcome's path and data */
-    qadd *adds = calloc(ZKC__CTR_BATCH_MAX, sizeof *adds);
+    zkc__cq_add *adds = calloc(ZKC__CTR_BATCH_MAX, sizeof *adds);
     int *verdict = calloc(ZKC__CTR_BATCH_MAX, sizeof *verdict);
     zkc_counter_result *res = calloc(ZKC__CTR_BATCH_MAX, sizeof *res);
     if (!ops || !bufs || !adds || !verdict || !res)
@@ -901,7 +825,7 @@ static void at_round(zkc__txn *t)
     int nops = 1, nb = 0;
     b->mine = -1;
     for (int i = 0; i < n; i++) {
-        int na = decode_batch(b->q[i].data, b->q[i].len, co->path, adds);
+        int na = zkc__cq_decode_batch(b->q[i].data, b->q[i].len, co->path, adds);
         if (na < 0)
             na = 0; /* not ours to read: removed with an empty outcome (its reader sees EBADDATA) */
         for (int k = 0; k < na; k++) {
@@ -933,7 +857,7 @@ static void at_round(zkc__txn *t)
         }
         int rl = 0;
         char *rp = r_path(b, b->q[i].seq, b->q[i].uuid);
-        char *rd = encode_result(na, verdict, res, &rl);
+        char *rd = zkc__cq_encode_result(na, verdict, res, &rl);
         if (!rp || !rd)
             abort();
         bufs[nb++] = rp;

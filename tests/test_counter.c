@@ -12,6 +12,7 @@
 #endif
 #include "zkcoord.h"
 #include "codec.h"
+#include "counter_queue_codec.h"
 #include "ensemble.h"
 #include "testutil.h"
 
@@ -643,6 +644,77 @@ START_TEST(t_codec_record_malformed)
     memset(big, ' ', sizeof big);
     memcpy(big, "zkc1 id 0\n", 10);
     ck_assert_int_eq(zkc__record_decode(big, (int)sizeof big, &r), ZKC_EBADDATA);
+}
+END_TEST
+
+/* ================================================ queued mode's records */
+
+/* lib/counter_queue_codec.c: the batch and outcome records of the queued mode
+ * (node data anyone with write access may have written). */
+START_TEST(t_cq_codec)
+{
+    zkc__cq_add a[ZKC__CQ_ADDS_MAX], b[ZKC__CQ_ADDS_MAX];
+    memset(a, 0, sizeof a);
+    a[0].delta = INT64_MIN;
+    a[0].bounds.has_floor = 1;
+    a[0].bounds.floor = -3;
+    a[1].delta = INT64_MAX;
+    a[1].bounds.has_ceiling = 1;
+    a[1].bounds.ceiling = INT64_MAX;
+    int len;
+    char *s = zkc__cq_encode_batch("/c", 2, a, &len);
+    ck_assert_ptr_nonnull(s);
+    ck_assert_int_eq(zkc__cq_decode_batch(s, len, "/c", b), 2);
+    ck_assert(b[0].delta == INT64_MIN && b[0].bounds.has_floor && !b[0].bounds.has_ceiling && b[0].bounds.floor == -3);
+    ck_assert(b[1].delta == INT64_MAX && !b[1].bounds.has_floor && b[1].bounds.has_ceiling);
+    /* another counter's batch (a queue directory hash collision), or cut short */
+    ck_assert_int_eq(zkc__cq_decode_batch(s, len, "/c/x", b), -1);
+    ck_assert_int_eq(zkc__cq_decode_batch(s, len, "/", b), -1);
+    char cut[128];
+    memcpy(cut, s, (size_t)len - 3);
+    cut[len - 3] = 0;
+    ck_assert_int_eq(zkc__cq_decode_batch(cut, len - 3, "/c", b), -1);
+    free(s);
+    ck_assert_int_eq(zkc__cq_decode_batch("zkcq1 /c\n0\n", 11, "/c", b), -1);
+    ck_assert_int_eq(zkc__cq_decode_batch("zkcq1 /c\n65\n", 12, "/c", b), -1);
+    ck_assert_int_eq(zkc__cq_decode_batch(NULL, 5, "/c", b), -1);
+
+    int v[3] = {0, ZKC_EBOUND, ZKC_EOVERFLOW}, vb[3];
+    zkc_counter_result r[3] = {{1, 2, 0}, {2, 2, 0}, {INT64_MAX, INT64_MAX, 0}}, rb[3];
+    s = zkc__cq_encode_result(3, v, r, &len);
+    ck_assert_ptr_nonnull(s);
+    ck_assert_int_eq(zkc__cq_decode_result(s, len, 3, vb, rb), 0);
+    for (int i = 0; i < 3; i++)
+        ck_assert(vb[i] == v[i] && rb[i].before == r[i].before && rb[i].after == r[i].after && !rb[i].replayed);
+    ck_assert_int_eq(zkc__cq_decode_result(s, len, 2, vb, rb), -1); /* another batch's count */
+    memcpy(cut, s, (size_t)len - 2);
+    cut[len - 2] = 0;
+    ck_assert_int_eq(zkc__cq_decode_result(cut, len - 2, 3, vb, rb), -1);
+    free(s);
+}
+END_TEST
+
+/* An outcome record carries only what an applier writes: success, ZKC_EBOUND
+ * or ZKC_EOVERFLOW, a refusal leaving the value as it was. Anything else would
+ * reach the caller as its add's status (INT_MIN also overflowed the metrics'
+ * -status: undefined behaviour). */
+START_TEST(t_cq_codec_forged_outcome)
+{
+    static const char *bad[] = {
+        "zkcr1 1\n-2147483648 0 0\n", /* INT_MIN */
+        "zkcr1 1\n5 0 0\n",           /* not a status */
+        "zkcr1 1\n-11 0 0\n",         /* a status no applier writes (ZKC_EBADDATA) */
+        "zkcr1 1\n-9 0 1\n",          /* a refusal that moved the value */
+        "zkcr1 1\n-10 7 8\n",
+    };
+    int v[1];
+    zkc_counter_result r[1];
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        ck_assert_msg(zkc__cq_decode_result(bad[i], (int)strlen(bad[i]), 1, v, r) == -1, "accepted outcome \"%s\"",
+                      bad[i]);
+    ck_assert_int_eq(zkc__cq_decode_result("zkcr1 1\n0 7 9\n", 14, 1, v, r), 0);
+    ck_assert_int_eq(zkc__cq_decode_result("zkcr1 1\n-9 7 7\n", 15, 1, v, r), 0);
+    ck_assert_int_eq(v[0], ZKC_EBOUND);
 }
 END_TEST
 
@@ -3033,6 +3105,8 @@ static Suite *counter_suite(int with_ensemble)
     tcase_add_test(tc, t_codec_overflow_and_version);
     tcase_add_test(tc, t_codec_record);
     tcase_add_test(tc, t_codec_record_malformed);
+    tcase_add_test(tc, t_cq_codec);
+    tcase_add_test(tc, t_cq_codec_forged_outcome);
     suite_add_tcase(s, tc);
     if (!with_ensemble)
         return s;
