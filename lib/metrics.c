@@ -174,7 +174,8 @@ void zkc__metrics_end(zkc_client *c, zkc__mstamp *s, int status)
     struct zkc__metrics *mx = c->mx;
     int k = s->kind1 - 1;
     s->active = 0;
-    int e = status <= 0 && -status < ERRS ? -status : ERRS - 1;
+    /* status > -ERRS first: -INT_MIN would overflow. */
+    int e = status <= 0 && status > -ERRS ? -status : ERRS - 1;
     ADD(mx->ended[s->slot][k][e], 1);
     if (s->hist == ZKC_HIST_LOCK_WAIT)
         ADD(mx->waiters[s->slot][k], -1);
