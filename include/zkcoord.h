@@ -808,7 +808,10 @@ ZKC_EXTERN int zkc_counter_multi_add_async(zkc_client *c, const zkc_counter_op *
                                            zkc_counter_multi_cb cb, void *ud);
 
 /* Outcome of a keyed update from this or any earlier process, while the key is
- * retained: 0 and the first outcome, or ZKC_ENONODE if the key was never applied. */
+ * retained: 0 and the first outcome, or ZKC_ENONODE if the key was never applied.
+ * A plain read, like zkc_counter_get: a key that another live session applied a
+ * moment ago may not show yet. A repeat of the update (zkc_counter_add with the
+ * same key) is always decided correctly, since it writes. */
 ZKC_EXTERN int zkc_counter_lookup(zkc_client *c, const char *key, zkc_counter_result *r);
 /* Callback form: cb gets the key and the outcome (NULL unless status is 0). */
 typedef void (*zkc_counter_lookup_cb)(zkc_client *c, int status, const char *key, const zkc_counter_result *r,
