@@ -43,23 +43,11 @@ static int timed_round(report *rep, side *sd, worker *ws, int nt, zkc_client **c
 {
     double e0 = server_watch_events();
     for (int t = 0; t < nt; t++)
-        ws[t].wakeups = ws[t].raw_lost = 0;
+        ws[t].wakeups = 0;
     int rc = run_side(rep, sd, ws, nt, opt.seconds, c, nc);
     *events += server_watch_events() - e0;
-    int lost = 0;
-    for (int t = 0; t < nt; t++) {
+    for (int t = 0; t < nt; t++)
         *wake += ws[t].wakeups;
-        lost += ws[t].raw_lost;
-    }
-    if (lost) {
-        /* The raw floor survives a stalled server (see op_raw_lock_handoff);
-         * say so where a reader looks, the log and the report. */
-        const char *why = "the C client gave up on the raw session's connection (ZOPERATIONTIMEOUT: nothing "
-                          "received for 2/3 of the 10 s session timeout, a stalled server) or lost it; the "
-                          "threads put the lock chain right and those handoffs count as failed operations";
-        fprintf(stderr, "  %s: floor round %d: %d raw request(s) lost: %s\n", rep->name, sd->n, lost, why);
-        sb_printf(&rep->notes, "floor round %d: %d raw request(s) lost: %s. ", sd->n, lost, why);
-    }
     return rc;
 }
 
