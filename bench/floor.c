@@ -245,13 +245,18 @@ int op_raw_lock_cycle(worker *w)
     const char *parent = raw_parent(w);
     char prefix[300], node[400];
     snprintf(prefix, sizeof prefix, "%s/lock-", parent);
+    int lost0 = w->raw_lost;
     int z = zoo_create(rc->zh, prefix, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, ZOO_EPHEMERAL_SEQUENTIAL, node, sizeof node);
     w->req[ZKC_REQ_CREATE]++;
     /* A write with no answer (a loaded machine) is a failed cycle, not a
      * failed scenario: any node it left is this session's and ephemeral, and
-     * nobody waits behind it in an uncontended floor. */
-    if (z == ZOPERATIONTIMEOUT || z == ZCONNECTIONLOSS)
+     * nobody waits behind it in an uncontended floor. The next cycle waits
+     * for the reconnect rather than fail at once. */
+    if (raw_lost(z)) {
+        w->raw_lost++;
+        raw_wait_connected(rc, 20000);
         return OP_FAIL;
+    }
     if (z != ZOK)
         return raw_err(w, z, "create");
     struct String_vector sv = {0, NULL};
@@ -261,11 +266,14 @@ int op_raw_lock_cycle(worker *w)
     deallocate_String_vector(&sv);
     z = zoo_delete(rc->zh, node, -1);
     w->req[ZKC_REQ_DELETE]++;
-    if (z == ZOPERATIONTIMEOUT || z == ZCONNECTIONLOSS)
+    if (raw_lost(z)) {
+        w->raw_lost++;
+        raw_wait_connected(rc, 20000);
         return OP_FAIL;
+    }
     if (z != ZOK)
         return raw_err(w, z, "delete");
-    return OP_OK;
+    return w->raw_lost == lost0 ? OP_OK : OP_FAIL; /* a repeated listing: its time includes the stall */
 }
 
 static void raw_pred_watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx)

@@ -235,8 +235,9 @@ int run_side(report *rep, side *sd, worker *ws, int n, double seconds, zkc_clien
         /* A raw floor that rode out a stalled server (op_raw_lock_handoff):
          * say so where a reader looks, the log and the report. */
         const char *why = "the C client gave up on a raw session's connection (ZOPERATIONTIMEOUT: nothing received "
-                          "for 2/3 of the session timeout, a stalled server) or lost it; the threads put the lock "
-                          "chain right once reconnected and those operations count as failed";
+                          "for 2/3 of the session timeout, a stalled server) or lost it; the floor repeated what "
+                          "was lost once reconnected (a lock chain kept whole) and counts each operation that lost "
+                          "a request as failed";
         fprintf(stderr, "  %s: floor round %d: %d raw request(s) lost: %s\n", rep->name, sd->n + 1, lost, why);
         sb_printf(&rep->notes, "floor round %d: %d raw request(s) lost: %s. ", sd->n + 1, lost, why);
     }
