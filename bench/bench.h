@@ -243,6 +243,7 @@ struct worker {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int fired;
+    int raw_lost;  /* raw floors: requests the C client gave up on (timeout, connection loss) */
     /* loop state */
     int32_t ver;
     int64_t val;

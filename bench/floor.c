@@ -182,16 +182,53 @@ int64_t unbe64(const char *in, int len)
     return (int64_t)v;
 }
 
+static int raw_lost(int z)
+{
+    return z == ZOPERATIONTIMEOUT || z == ZCONNECTIONLOSS;
+}
+
+/* Wait (at most ms) until the raw session is connected again: a request
+ * made before the C client has reconnected fails at once. The session
+ * watcher broadcasts rc->cv on every session event; zoo_state is the
+ * handle's own state, set before that event is delivered. 1 connected. */
+static int raw_wait_connected(raw_conn *rc, int ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&rc->mu);
+    int st;
+    while ((st = zoo_state(rc->zh)) != ZOO_CONNECTED_STATE && st != ZOO_EXPIRED_SESSION_STATE &&
+           st != ZOO_AUTH_FAILED_STATE)
+        if (pthread_cond_timedwait(&rc->cv, &rc->mu, &ts) == ETIMEDOUT)
+            break;
+    pthread_mutex_unlock(&rc->mu);
+    return zoo_state(rc->zh) == ZOO_CONNECTED_STATE;
+}
+
+/* A request the C client gave up on: worth repeating (after waiting for the
+ * reconnect) if this is at most the third such loss of the caller. */
+static int raw_retry(raw_conn *rc, int z, int *lost)
+{
+    return raw_lost(z) && ++*lost <= 3 && raw_wait_connected(rc, 20000);
+}
+
 /* A read is safe to repeat: on a loaded machine the raw session's request can
- * time out or lose its connection; ask again, at most three times in all
- * (a write is not repeated: its outcome would be unknown). */
+ * time out or lose its connection; ask again once reconnected, at most three
+ * times in all (a write is not repeated here: its outcome would be unknown). */
 static int raw_children(worker *w, raw_conn *rc, const char *path, struct String_vector *sv)
 {
-    int z, tries = 0;
+    int z, lost = 0;
     do {
         z = zoo_get_children(rc->zh, path, 0, sv);
         w->req[ZKC_REQ_CHILDREN]++;
-    } while ((z == ZOPERATIONTIMEOUT || z == ZCONNECTIONLOSS) && ++tries < 3);
+    } while (raw_retry(rc, z, &lost) && lost < 3);
+    w->raw_lost += lost;
     return z;
 }
 
@@ -208,13 +245,18 @@ int op_raw_lock_cycle(worker *w)
     const char *parent = raw_parent(w);
     char prefix[300], node[400];
     snprintf(prefix, sizeof prefix, "%s/lock-", parent);
+    int lost0 = w->raw_lost;
     int z = zoo_create(rc->zh, prefix, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, ZOO_EPHEMERAL_SEQUENTIAL, node, sizeof node);
     w->req[ZKC_REQ_CREATE]++;
     /* A write with no answer (a loaded machine) is a failed cycle, not a
      * failed scenario: any node it left is this session's and ephemeral, and
-     * nobody waits behind it in an uncontended floor. */
-    if (z == ZOPERATIONTIMEOUT || z == ZCONNECTIONLOSS)
+     * nobody waits behind it in an uncontended floor. The next cycle waits
+     * for the reconnect rather than fail at once. */
+    if (raw_lost(z)) {
+        w->raw_lost++;
+        raw_wait_connected(rc, 20000);
         return OP_FAIL;
+    }
     if (z != ZOK)
         return raw_err(w, z, "create");
     struct String_vector sv = {0, NULL};
@@ -224,11 +266,14 @@ int op_raw_lock_cycle(worker *w)
     deallocate_String_vector(&sv);
     z = zoo_delete(rc->zh, node, -1);
     w->req[ZKC_REQ_DELETE]++;
-    if (z == ZOPERATIONTIMEOUT || z == ZCONNECTIONLOSS)
+    if (raw_lost(z)) {
+        w->raw_lost++;
+        raw_wait_connected(rc, 20000);
         return OP_FAIL;
+    }
     if (z != ZOK)
         return raw_err(w, z, "delete");
-    return OP_OK;
+    return w->raw_lost == lost0 ? OP_OK : OP_FAIL; /* a repeated listing: its time includes the stall */
 }
 
 static void raw_pred_watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx)
@@ -250,14 +295,66 @@ static long long seq_of(const char *name)
     return n >= 10 ? atoll(name + n - 10) : -1;
 }
 
-/* Floor of a contended handoff: the predecessor-watch protocol. */
+/* After a create whose answer was lost: this thread's node, if the create
+ * took effect (its name carries the thread's tag, and the thread has no
+ * other node then). 1 found (name in node), 0 none, <0 a ZooKeeper error. */
+static int raw_find_mine(worker *w, raw_conn *rc, const char *tag, char *node, size_t len)
+{
+    struct String_vector sv = {0, NULL};
+    int z = raw_children(w, rc, w->path, &sv);
+    if (z != ZOK)
+        return z < 0 ? z : -1;
+    int found = 0;
+    for (int i = 0; i < sv.count; i++)
+        if (!strncmp(sv.data[i], tag, strlen(tag))) {
+            snprintf(node, len, "%s/%s", w->path, sv.data[i]);
+            found++;
+        }
+    deallocate_String_vector(&sv);
+    return found;
+}
+
+/* Floor of a contended handoff: the predecessor-watch protocol.
+ *
+ * Every thread shares one raw session, so a request the C client gives up on
+ * (ZOPERATIONTIMEOUT: nothing received for 2/3 of the session timeout while
+ * the server was stalled, e.g. a long fsync on a loaded machine; or
+ * ZCONNECTIONLOSS) fails every request then in flight, of all threads, while
+ * the session and its ephemeral nodes live on. Failing the scenario then
+ * would leave a node nobody deletes and its successors waiting; instead the
+ * thread puts its own part of the chain right: a create whose answer was lost
+ * is looked up by the thread's tag in the node name, a lost delete is
+ * repeated, a lost get+watch or listing is asked again, each once the C
+ * client has reconnected. The handoff then completes and is counted as a
+ * failed operation (its time includes the stall), and w->raw_lost tells the
+ * scenario to say so. At most 3 such losses per handoff (and 3 tries per
+ * listing); a session expiry or any other error still fails the scenario. */
 int op_raw_lock_handoff(worker *w)
 {
     raw_conn *rc = w->obj;
-    char prefix[300], node[400];
-    snprintf(prefix, sizeof prefix, "%s/lock-", w->path);
-    int z = zoo_create(rc->zh, prefix, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, ZOO_EPHEMERAL_SEQUENTIAL, node, sizeof node);
-    w->req[ZKC_REQ_CREATE]++;
+    char tag[32], prefix[300], node[400];
+    snprintf(tag, sizeof tag, "lock-w%d-", w->idx);
+    snprintf(prefix, sizeof prefix, "%s/%s", w->path, tag);
+    int lost = 0, lost0 = w->raw_lost, z;
+    for (;;) {
+        z = zoo_create(rc->zh, prefix, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, ZOO_EPHEMERAL_SEQUENTIAL, node, sizeof node);
+        w->req[ZKC_REQ_CREATE]++;
+        if (!raw_lost(z))
+            break;
+        if (!raw_retry(rc, z, &lost))
+            return raw_err(w, z, "create (lost, not reconnected or lost 3 times)");
+        int f = raw_find_mine(w, rc, tag, node, sizeof node);
+        if (f < 0)
+            return raw_err(w, f, "getChildren after a lost create");
+        if (f > 1) {
+            snprintf(w->err, sizeof w->err, "raw handoff: %d nodes of thread %d after a lost create", f, w->idx);
+            return -1;
+        }
+        if (f == 1) {
+            z = ZOK;
+            break;
+        }
+    }
     if (z != ZOK)
         return raw_err(w, z, "create");
     long long mine = seq_of(node);
@@ -267,15 +364,26 @@ int op_raw_lock_handoff(worker *w)
         if (z != ZOK)
             return raw_err(w, z, "getChildren");
         long long best = -1;
-        char pred[300] = "";
+        char pred[300] = "", orphan[300] = "";
         for (int i = 0; i < sv.count; i++) {
             long long s = seq_of(sv.data[i]);
-            if (s < mine && s > best) {
+            if (s != mine && !strncmp(sv.data[i], tag, strlen(tag)))
+                snprintf(orphan, sizeof orphan, "%s/%s", w->path, sv.data[i]);
+            else if (s < mine && s > best) {
                 best = s;
                 snprintf(pred, sizeof pred, "%s/%s", w->path, sv.data[i]);
             }
         }
         deallocate_String_vector(&sv);
+        if (orphan[0]) {
+            /* A lost create that took effect after all (it reached the server
+             * after the lookup): ours, and someone may be waiting behind it. */
+            z = zoo_delete(rc->zh, orphan, -1);
+            w->req[ZKC_REQ_DELETE]++;
+            if (z != ZOK && z != ZNONODE && !raw_retry(rc, z, &lost))
+                return raw_err(w, z, "delete of this thread's orphaned node");
+            continue;
+        }
         if (best < 0)
             break; /* first: held */
         pthread_mutex_lock(&w->mu);
@@ -287,6 +395,8 @@ int op_raw_lock_handoff(worker *w)
         w->req[ZKC_REQ_GET]++;
         if (z == ZNONODE)
             continue;
+        if (raw_retry(rc, z, &lost))
+            continue; /* list again: the predecessor may be gone by now */
         if (z != ZOK)
             return raw_err(w, z, "get+watch predecessor");
         struct timespec ts;
@@ -303,11 +413,30 @@ int op_raw_lock_handoff(worker *w)
             return -1;
         }
     }
-    z = zoo_delete(rc->zh, node, -1);
-    w->req[ZKC_REQ_DELETE]++;
+    int del_lost = 0;
+    for (;;) {
+        z = zoo_delete(rc->zh, node, -1);
+        w->req[ZKC_REQ_DELETE]++;
+        if (del_lost && z == ZNONODE)
+            z = ZOK; /* a lost delete that took effect */
+        if (!raw_retry(rc, z, &lost))
+            break;
+        del_lost = 1;
+    }
     if (z != ZOK)
         return raw_err(w, z, "delete");
-    return OP_OK;
+    w->raw_lost += lost;
+    if (w->raw_lost == lost0)
+        return OP_OK;
+    /* A create lost before the lookup may still land; leave none behind. */
+    char late[400];
+    if (raw_find_mine(w, rc, tag, late, sizeof late) == 1) {
+        z = zoo_delete(rc->zh, late, -1);
+        w->req[ZKC_REQ_DELETE]++;
+        if (z != ZOK && z != ZNONODE)
+            return raw_err(w, z, "delete of this thread's orphaned node");
+    }
+    return OP_FAIL;
 }
 /* Floor: versioned setData with a known version (one writer per node). */
 int op_raw_set(worker *w)
