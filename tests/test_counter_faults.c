@@ -1690,8 +1690,9 @@ static zkc_counter *queued_on(zkc_client *c, const char *path)
     return ctr;
 }
 
-/* Batches (q-) and outcome records (r-) in path's queue, read from the servers. */
-static void queue_count(zkc_client *c, const char *path, int *batches, int *results)
+/* Batches (q-) and outcome records (r-) in path's queue, read from the servers;
+ * returns 0, or ZNONODE when the queue was never made. */
+static int queue_count(zkc_client *c, const char *path, int *batches, int *results)
 {
     char *dir = zkc__cq_dir(c, path);
     REQUIRE(dir != NULL, "out of memory");
@@ -1708,6 +1709,7 @@ static void queue_count(zkc_client *c, const char *path, int *batches, int *resu
     tu_raw_close(rw);
     free(dir);
     REQUIRE(rc == ZOK || rc == ZNONODE, "listing %s: %s", path, zerror(rc));
+    return rc;
 }
 
 typedef struct qrec {
@@ -1829,8 +1831,10 @@ static void queued_lost_replies(void)
             (long long)expect);
     REQUIRE(fired >= 2 * 3 * ROUNDS, "only %d faults fired", fired);
     int qb = 0, qr = 0;
-    queue_count(b, path, &qb, &qr);
+    int qrc = queue_count(b, path, &qb, &qr);
     REQUIRE(qb == 0, "%d batches left queued", qb);
+    if (g_qmode == ZKC_COUNTER_QUEUED_AUTO)
+        fprintf(stderr, "queued lost replies (auto): the queue was %s\n", qrc == ZOK ? "used" : "never made");
     zkc_counter_destroy(pc);
     zkc_counter_destroy(bg.ctr);
     zkc_client_destroy(p);
