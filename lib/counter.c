@@ -47,9 +47,9 @@
  * (applied by itself, alone, at the first try). Hysteresis: in takes
  * contention, out takes its absence for several batches, and a client that
  * comes back in soon after leaving needs twice as many lone batches to leave
- * again (up to 128). A queued applier of an AUTO core that keeps losing to
- * direct writers raises the core's beacon, so a direct winner yields to it
- * and follows it into the queue.
+ * again (up to 128). A queued applier of an AUTO core whose apply keeps
+ * losing (to direct writers, mostly) raises the core's beacon, so a direct
+ * winner yields to it and follows it into the queue.
  *
  * NOT BUILT (issue 19; what was tried, and what it would take).
  *

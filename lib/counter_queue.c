@@ -81,8 +81,9 @@
  *   to leave again (up to AUTO_NEED_MAX); a later return starts from
  *   AUTO_LEAVE again.
  *   Starvation: an applier of an AUTO core whose apply loses ZKC__BEACON_AFTER
- *   rounds to direct writers raises the core's fairness beacon (lib/beacon.c),
- *   so a direct winner yields to it and, counting the beacon, follows it in.
+ *   rounds (to a direct writer, or another applier) raises the core's fairness
+ *   beacon (lib/beacon.c), so a direct winner yields to it and, counting the
+ *   beacon, follows it in; the beacon is settled as the batch ends.
  * Only plain adds ever go queued (zkc__cq_takes); keyed, guarded, set and cas
  * stay direct and do not count for the policy while the core is queued.
  *
