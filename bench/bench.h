@@ -76,7 +76,7 @@ typedef struct bench_opts {
     int side;      /* 0 both, 1 library only, 2 floor only (profiling) */
     int peers;     /* --peers: run Curator and kazoo too */
     int lock_threads;                              /* --lock-threads (0: default) */
-    int counter_queued; /* --counter-queued: counter_hot_sessions with zkc_counter_options.queued */
+    int counter_queued; /* counter_hot_sessions' zkc_counter_options.queued: --counter-queued 1, --counter-auto 2 */
     int flash_procs, flash_threads, flash_orders;  /* --flash-* (0: default) */
 } bench_opts;
 

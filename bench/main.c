@@ -51,6 +51,8 @@ static void usage(FILE *f)
             "  --lock-threads N: threads of lock_threads (default 1000, --quick 16).\n"
             "  --counter-queued: counter_hot_sessions in the counters' queued mode\n"
             "           (zkc_counter_options.queued) instead of compare-and-set.\n"
+            "  --counter-auto: counter_hot_sessions with ZKC_COUNTER_QUEUED_AUTO: each\n"
+            "           client switches into the queue by measured contention.\n"
             "  --flash-procs N, --flash-threads M, --flash-orders K: flash_sale's shape\n"
             "           (default 16 x 8, 20000 orders; --quick 2 x 4, 200 orders).\n");
 }
@@ -107,7 +109,9 @@ static int parse_args(int argc, char **argv)
             }
             i++;
         } else if (!strcmp(a, "--counter-queued")) {
-            opt.counter_queued = 1;
+            opt.counter_queued = ZKC_COUNTER_QUEUED_ALWAYS;
+        } else if (!strcmp(a, "--counter-auto")) {
+            opt.counter_queued = ZKC_COUNTER_QUEUED_AUTO;
         } else if (!strcmp(a, "--lock-threads") && v) {
             opt.lock_threads = atoi(v);
             i++;

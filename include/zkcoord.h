@@ -714,20 +714,37 @@ typedef enum {
     ZKC_FMT_DECIMAL = 2  /* decimal text (kazoo Counter) */
 } zkc_format;
 
+/* zkc_counter_options.queued */
+#define ZKC_COUNTER_QUEUED_OFF 0
+#define ZKC_COUNTER_QUEUED_ALWAYS 1
+#define ZKC_COUNTER_QUEUED_AUTO 2
+
 typedef struct zkc_counter_options {
     zkc_format format;   /* default ZKC_FMT_INT64 */
     int64_t initial;     /* value of a missing node or empty data (default 0) */
     int max_attempts;    /* CAS rounds before ZKC_ECONTENDED (default 64) */
     int no_combine;      /* 1: never merge concurrent adds of this process */
-    int queued;          /* 1: plain adds (bounds allowed; no key, no guard) are
-                          * queued and applied in batches, in queue order, by
-                          * whichever client is at the head of the counter's
-                          * queue (<meta_root>/cq/...): for a counter hot across
-                          * processes, where compare-and-set rounds keep losing.
-                          * Exact like the direct path; a caller that gives up
-                          * while queued hears ZKC_EUNKNOWN. Default 0
-                          * (README: Queued counters). Takes the place of one
-                          * reserved pointer: the struct's size is unchanged. */
+    int queued;          /* ZKC_COUNTER_QUEUED_OFF (0, the default): every
+                          * update is a compare-and-set of the counter node.
+                          * ZKC_COUNTER_QUEUED_ALWAYS (1): plain adds (bounds
+                          * allowed; no key, no guard) are queued and applied in
+                          * batches, in queue order, by whichever client is at
+                          * the head of the counter's queue (<meta_root>/cq/...):
+                          * for a counter hot across processes, where
+                          * compare-and-set rounds keep losing. Exact like the
+                          * direct path; a caller that gives up while queued
+                          * hears ZKC_EUNKNOWN. ZKC_COUNTER_QUEUED_AUTO (2): each
+                          * client starts direct (an uncontended add stays one
+                          * write), switches its plain adds into the queue after
+                          * measured contention (4 rounds lost, or other
+                          * clients' fairness beacons seen, within 8 direct
+                          * batches) and back once its own batch was the only
+                          * one in the queue 8 batches in a row (twice as many
+                          * after each quick return). Other values: ZKC_EINVAL.
+                          * Objects of one client on one path share one mode:
+                          * ALWAYS over AUTO over OFF. (README: Queued counters.)
+                          * Takes the place of one reserved pointer: the
+                          * struct's size is unchanged. */
     void *reserved[3];
 } zkc_counter_options;
 ZKC_EXTERN void zkc_counter_options_init(zkc_counter_options *o);

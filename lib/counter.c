@@ -33,6 +33,24 @@
  * client died before it was applied stays queued and is applied by the next
  * applier. Keyed and guarded adds, set and cas take the direct path.
  *
+ * AUTO (queued = ZKC_COUNTER_QUEUED_AUTO; the policy and its constants are
+ * AUTO in lib/counter_queue.c). Each client switches its own plain adds of
+ * a counter between the two paths by what it measures, only between two of
+ * its batches: direct and queued adds are ordered by the counter's version
+ * alone, so a switch needs no handover (t_queued_mixed_exact and
+ * t_auto_mixed_exact run both kinds on one counter). It starts direct, so an
+ * uncontended add stays one write and never touches the queue. It goes
+ * queued after 4 units of contention within 8 direct batches (a lost round
+ * is one, a batch that ended with another client's fairness beacon up is
+ * one: the winner loses no rounds, the beacon tells it others starve), and
+ * back once 8 of its queued batches in a row found nobody else in the queue
+ * (applied by itself, alone, at the first try). Hysteresis: in takes
+ * contention, out takes its absence for several batches, and a client that
+ * comes back in soon after leaving needs twice as many lone batches to leave
+ * again (up to 128). A queued applier of an AUTO core whose apply keeps
+ * losing (to direct writers, mostly) raises the core's beacon, so a direct
+ * winner yields to it and follows it into the queue.
+ *
  * NOT BUILT (issue 19; what was tried, and what it would take).
  *
  * Pipelining a core's batches (counter_hot_threads). While batch L is in
@@ -52,16 +70,6 @@
  * not move (34.6 without, 31.5 with: this machine is CPU-bound, not
  * commit-latency-bound). Not landed. Worth it only where the commit round
  * trip dominates; it would need a measured policy for F's size.
- *
- * Switching into the queued mode by measured contention. The queued mode
- * itself is built (QUEUED above, lib/counter_queue.c), chosen per counter
- * (zkc_counter_options.queued). Entering it after K lost rounds in a window
- * (as beacons decide) and leaving it when the queue stays empty would be safe
- * at any batch boundary, since direct and queued adds are ordered by the
- * counter's version alone (t_queued_mixed_exact runs both on one counter);
- * what is missing is the policy and its measurement: an uncontended add must
- * stay one write (queued costs an enqueue and an apply), and a counter must
- * not flap between the modes.
  */
 #include "counter.h"
 #include "opwatch.h"
@@ -190,7 +198,7 @@ void zkc__ctr_core_kick(zkc__ctr_core *co)
             zkc__get(co->c, co->path, NULL, get_done, co);
         return;
     }
-    if (co->queued && zkc__cq_takes(u)) {
+    if (zkc__cq_now(co) && zkc__cq_takes(u)) {
         /* QUEUED MODE (lib/counter_queue.c): plain adds as one queued batch. */
         zkc__ctr_upd *batch[ZKC__CTR_BATCH_MAX];
         int nb = 0;
@@ -687,8 +695,9 @@ static void open_start(zkc__op *op)
         zkc__ctr_core_hold(co); /* the object's, until close_start */
         if (oo->o.no_combine)
             co->combine = 0;
-        if (oo->o.queued)
-            co->queued = 1;
+        /* One mode per core: ALWAYS over AUTO over OFF. */
+        if (oo->o.queued == ZKC_COUNTER_QUEUED_ALWAYS || (oo->o.queued && !co->queued))
+            co->queued = oo->o.queued;
         ctr->co = co;
         zkc__op_finish(op, 0, NULL);
         return;
@@ -708,7 +717,7 @@ static void open_start(zkc__op *op)
     co->initial = oo->o.initial;
     co->max_attempts = oo->o.max_attempts > 0 ? oo->o.max_attempts : 64;
     co->combine = !oo->o.no_combine;
-    co->queued = oo->o.queued != 0;
+    co->queued = oo->o.queued;
     co->refs = 1; /* the object's, until close_start */
     registry_insert(g, co);
     ctr->co = co;
@@ -742,6 +751,8 @@ int zkc_counter_create(zkc_client *c, const char *path, const zkc_counter_option
         return zkc__err(ZKC_EINVAL, "counter %s: unknown format %d", path, (int)o.format);
     if (o.max_attempts < 0)
         return zkc__err(ZKC_EINVAL, "counter %s: max_attempts is negative", path);
+    if (o.queued < ZKC_COUNTER_QUEUED_OFF || o.queued > ZKC_COUNTER_QUEUED_AUTO)
+        return zkc__err(ZKC_EINVAL, "counter %s: unknown queued mode %d", path, o.queued);
     if (o.format == ZKC_FMT_INT32 && (o.initial < INT32_MIN || o.initial > INT32_MAX))
         return zkc__err(ZKC_EINVAL, "counter %s: initial value does not fit 32 bits", path);
     zkc_counter *ctr = calloc(1, sizeof *ctr);

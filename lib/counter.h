@@ -37,7 +37,15 @@ struct zkc__ctr_core {
     int64_t initial;
     int max_attempts;
     int combine;
-    int queued; /* zkc_counter_options.queued: plain adds go through the queue (lib/counter_queue.c) */
+    int queued; /* zkc_counter_options.queued (ZKC_COUNTER_QUEUED_*): plain adds go through the queue (lib/counter_queue.c) */
+    /* ZKC_COUNTER_QUEUED_AUTO (AUTO in lib/counter_queue.c): this client's
+     * current mode and what it measured, changed only between batches. */
+    int auto_in;        /* plain adds go queued now */
+    int auto_batches;   /* direct batches in the current window */
+    int auto_lost;      /* contention seen in them (rounds lost, beacons seen) */
+    int auto_alone;     /* queued: consecutive batches that found only themselves queued */
+    int auto_need;      /* how many of those make it leave (doubles on a quick return) */
+    int auto_since;     /* direct batches since it last left the queue */
     char *rdel; /* queued: our last outcome record, read, to delete (zkc__cq_flush) */
     int cached, fresh, missing;
     int64_t value;
@@ -127,6 +135,11 @@ void zkc__ctr_txn_phase(zkc__ctr_txn *t, const char *state);
 /* lib/counter_queue.c: the queued mode. */
 extern int zkc__cq_patience_ms; /* wait this long for the head before applying ourselves */
 extern int32_t zkc__cq_retain;  /* outcome records kept this many queue sequence numbers */
+/* Do plain adds of co go through the queue now (ALWAYS, or AUTO switched in)? */
+int zkc__cq_now(const zkc__ctr_core *co);
+/* Engine, AUTO: a direct batch of co ended after `lost` lost rounds (the
+ * beacons' signal is read from co); may switch co into the queue. */
+void zkc__cq_auto_direct(zkc__ctr_core *co, int lost);
 /* Does the queued mode take this update (a plain add, bounds allowed)? */
 int zkc__cq_takes(const zkc__ctr_upd *u);
 /* Engine: the queue directory of path (malloc'd). */

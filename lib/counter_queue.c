@@ -60,6 +60,33 @@
  * sequence number is more than zkc__cq_retain below their own (the sequence
  * counts the queue's creates and deletes).
  *
+ * AUTO (ZKC_COUNTER_QUEUED_AUTO). Each client decides for itself, per
+ * counter core, and only between two of its batches (the core runs one batch
+ * at a time, so the next batch simply takes the other path; direct and queued
+ * batches are ordered by the counter's version alone, see EXACTLY ONCE, so a
+ * switch needs no handover). It starts direct, where an uncontended add is one
+ * write and the queue is never touched.
+ *   In: when its direct batches met AUTO_ENTER units of contention within a
+ *   window of AUTO_WINDOW direct batches: a lost round is one unit, and so is
+ *   a batch that ended while another client's fairness beacon was up (the
+ *   winner, who loses no rounds, learns the others starve from it). Only
+ *   contention counts, never timing, so a lone client never goes in.
+ *   Out: when AUTO_LEAVE (auto_need) queued batches in a row found nobody else:
+ *   it applied its own batch alone (the only node in the queue) at the first
+ *   try. Then its last outcome record is deleted at once (no enqueue follows
+ *   to carry it).
+ *   No flapping: going in takes contention, coming out takes its absence for
+ *   several batches, and a client that comes back in within AUTO_QUICK direct
+ *   batches of leaving must find itself alone twice as many batches in a row
+ *   to leave again (up to AUTO_NEED_MAX); a later return starts from
+ *   AUTO_LEAVE again.
+ *   Starvation: an applier of an AUTO core whose apply loses ZKC__BEACON_AFTER
+ *   rounds (to a direct writer, or another applier) raises the core's fairness
+ *   beacon (lib/beacon.c), so a direct winner yields to it and, counting the
+ *   beacon, follows it in; the beacon is settled as the batch ends.
+ * Only plain adds ever go queued (zkc__cq_takes); keyed, guarded, set and cas
+ * stay direct and do not count for the policy while the core is queued.
+ *
  * WHAT IT TAKES: plain adds only (with bounds). Keyed, guarded, set and cas
  * updates take the direct path (lib/counter_txn.c), ordered with the queued
  * ones by the counter's version. A caller whose batch was queued hears
@@ -77,6 +104,13 @@
 #include <string.h>
 
 #define CQ_APPLY_MAX 32
+
+/* AUTO (above). */
+#define AUTO_ENTER 4     /* units of contention ... */
+#define AUTO_WINDOW 8    /* ... within this many direct batches */
+#define AUTO_LEAVE 8     /* lone queued batches in a row to leave */
+#define AUTO_QUICK 64    /* a return within this many direct batches ... */
+#define AUTO_NEED_MAX 128 /* ... doubles the lone batches needed, up to this */
 
 int zkc__cq_patience_ms = 250;
 int32_t zkc__cq_retain = 1 << 20;
@@ -100,6 +134,8 @@ typedef struct cq {
     int retrying;   /* the timer is a retry after a failed read, not patience */
     int at_sent;    /* the current apply attempt went out */
     int rdel_sent;  /* the enqueue carries the delete of co->rdel */
+    int lost;       /* apply attempts that lost to another writer (AUTO) */
+    int alone;      /* applied by us, alone in the queue, at the first try (AUTO) */
     char uuid[37];
     char *qdir;
     int32_t myseq;
@@ -195,6 +231,49 @@ static void unwatch(cq *b)
     cq_drop(b);
 }
 
+/* ---------------------------------------------------------------- AUTO */
+
+int zkc__cq_now(const zkc__ctr_core *co)
+{
+    return co->queued == ZKC_COUNTER_QUEUED_ALWAYS || (co->queued == ZKC_COUNTER_QUEUED_AUTO && co->auto_in);
+}
+
+void zkc__cq_auto_direct(zkc__ctr_core *co, int lost)
+{
+    if (co->queued != ZKC_COUNTER_QUEUED_AUTO || co->auto_in)
+        return; /* a keyed/guarded/set/cas batch of a queued core: not measured */
+    if (co->auto_since < AUTO_QUICK)
+        co->auto_since++;
+    co->auto_lost += lost + (co->beacon.others_waiting ? 1 : 0);
+    if (co->auto_lost >= AUTO_ENTER) {
+        co->auto_in = 1;
+        co->auto_alone = 0;
+        if (co->auto_need && co->auto_since < AUTO_QUICK)
+            co->auto_need = co->auto_need * 2 < AUTO_NEED_MAX ? co->auto_need * 2 : AUTO_NEED_MAX;
+        else
+            co->auto_need = AUTO_LEAVE;
+        co->auto_batches = co->auto_lost = 0;
+        return;
+    }
+    if (++co->auto_batches >= AUTO_WINDOW)
+        co->auto_batches = co->auto_lost = 0;
+}
+
+/* A queued batch of co ended (alone: see cq.alone). 1: co goes direct now. */
+static int auto_queued(zkc__ctr_core *co, int alone)
+{
+    if (co->queued != ZKC_COUNTER_QUEUED_AUTO || !co->auto_in)
+        return 0;
+    co->auto_alone = alone ? co->auto_alone + 1 : 0;
+    if (co->auto_alone < co->auto_need)
+        return 0;
+    co->auto_in = 0;
+    co->auto_alone = 0;
+    co->auto_since = 0;
+    co->auto_batches = co->auto_lost = 0;
+    return 1;
+}
+
 /* The batch is done: hand the core back (it may go with it: LIFETIME). */
 static void cq_end(cq *b)
 {
@@ -211,6 +290,10 @@ static void cq_end(cq *b)
         b->at_live = 0;
     }
     co->busy = 0;
+    if (co->queued == ZKC_COUNTER_QUEUED_AUTO)
+        zkc__beacon_settle(&co->beacon, b->lost); /* the beacon an apply may have raised (AUTO) */
+    if (auto_queued(co, b->alone))
+        zkc__cq_flush(co); /* direct from now on: no enqueue will carry it */
     zkc__ctr_core_kick(co);
     if (co->refs == 1)
         zkc__cq_flush(co); /* no object and no batch left to carry it */
@@ -930,6 +1013,7 @@ static void apply_done(zkc__req *r)
     int v = zkc__txn_reply(&b->at, r, &fi, &frc);
     if (v == ZKC__TXN_APPLIED) {
         zkc__ctr_core *co = b->co;
+        b->alone = b->mine == 0 && b->nq == 1 && b->lost == 0;
         co->value = b->final;
         co->version = b->cmissing ? 0 : r->ops[0].stat.version;
         co->missing = 0;
@@ -949,6 +1033,9 @@ static void apply_done(zkc__req *r)
             zkc__mkpath(b->co->c, dir, mkparent_done, b);
         } else if (frc == ZR_BADVERSION || frc == ZR_NONODE || frc == ZR_NODEEXISTS) {
             ZKC__STAT_INC(b->co->c, conflicts);
+            zkc__ctr_core *co = b->co;
+            if (++b->lost >= ZKC__BEACON_AFTER && co->queued == ZKC_COUNTER_QUEUED_AUTO && !co->beacon.broken)
+                zkc__beacon_raise(&co->beacon, b->cmissing); /* AUTO: let a direct winner see us wait */
             look(b);
         } else {
             retry_later(b, frc, "applying the counter's queue");

@@ -51,6 +51,7 @@ static void txn_end(zkc__ctr_txn *t)
     if (co) {
         co->busy = 0;
         zkc__beacon_settle(&co->beacon, lost);
+        zkc__cq_auto_direct(co, lost); /* a batch boundary: AUTO may switch here */
         zkc__ctr_core_kick(co);
         zkc__ctr_core_drop(co);
     }

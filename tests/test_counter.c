@@ -1711,9 +1711,30 @@ static int queue_left(zkc_client *c, const char *path, int *results)
 #define QX_PROCS 8
 #define QX_ADDS 60
 
+enum {
+    QX_QUEUED = 0, /* every worker queued */
+    QX_MIXED,      /* odd workers add with compare-and-set (queued off) */
+    QX_AUTO,       /* every worker in AUTO */
+    QX_THREE       /* AUTO, compare-and-set and queued workers in turn */
+};
+
+static int qx_mode(int mixed, int pi)
+{
+    switch (mixed) {
+    case QX_MIXED:
+        return pi % 2 ? ZKC_COUNTER_QUEUED_OFF : ZKC_COUNTER_QUEUED_ALWAYS;
+    case QX_AUTO:
+        return ZKC_COUNTER_QUEUED_AUTO;
+    case QX_THREE:
+        return pi % 3 == 0 ? ZKC_COUNTER_QUEUED_AUTO : pi % 3 == 1 ? ZKC_COUNTER_QUEUED_OFF : ZKC_COUNTER_QUEUED_ALWAYS;
+    default:
+        return ZKC_COUNTER_QUEUED_ALWAYS;
+    }
+}
+
 typedef struct qx_shared {
     char path[256];
-    int mixed; /* odd workers add with compare-and-set (queued off) */
+    int mixed; /* a QX_* below: each worker's zkc_counter_options.queued */
     addrec rec[QX_PROCS][QX_ADDS];
 } qx_shared;
 
@@ -1731,7 +1752,7 @@ static int qx_child(int pi, void *arg)
         return 2;
     zkc_counter_options co;
     zkc_counter_options_init(&co);
-    co.queued = !(sh->mixed && pi % 2);
+    co.queued = qx_mode(sh->mixed, pi);
     zkc_counter *ctr;
     if (zkc_counter_create(c, sh->path, &co, &ctr) != 0)
         return 3;
@@ -1765,13 +1786,18 @@ static int cmp_addrec_before(const void *a, const void *b)
  * exactly from the initial value to the final one: no add lost, none applied
  * twice, each with its own before/after. Mixed: half of them add with
  * compare-and-set meanwhile; both kinds are ordered by the counter's version
- * alone, so the chain must hold across them too. */
+ * alone, so the chain must hold across them too. AUTO: every worker switches
+ * by itself between the two paths (and eight sessions on one counter are
+ * contention enough for some to go in: the queue directory exists after);
+ * three-way: AUTO, direct and queued workers at once. */
 static void queued_exact(int mixed)
 {
+    static const char *const names[] = {"qexact", "qmixed", "qauto", "qthree"};
+    static const char *const what[] = {"", " (half compare-and-set)", " (auto)", " (auto, direct and queued)"};
     qx_shared *sh = shared_alloc(sizeof *sh);
     g_qx = sh;
     sh->mixed = mixed;
-    unique_path(sh->path, sizeof sh->path, mixed ? "qmixed" : "qexact");
+    unique_path(sh->path, sizeof sh->path, names[mixed]);
     long long t0 = tu_now_ms();
     procs_start(&g_qx_procs, QX_PROCS, "qx");
     procs_go(&g_qx_procs);
@@ -1805,8 +1831,7 @@ static void queued_exact(int mixed)
     int results = 0;
     ck_assert_int_eq(queue_left(c, sh->path, &results), 0);
     ck_assert_int_le(results, QX_PROCS);
-    fprintf(stderr, "queued exactness%s: %d adds by %d sessions in %lld ms\n", mixed ? " (half compare-and-set)" : "",
-            n, QX_PROCS, ms);
+    fprintf(stderr, "queued exactness%s: %d adds by %d sessions in %lld ms\n", what[mixed], n, QX_PROCS, ms);
     zkc_counter_destroy(ctr);
     zkc_client_destroy(c);
     shared_free(sh, sizeof *sh);
@@ -1913,13 +1938,132 @@ END_TEST
 
 START_TEST(t_queued_exact)
 {
-    queued_exact(0);
+    queued_exact(QX_QUEUED);
 }
 END_TEST
 
 START_TEST(t_queued_mixed_exact)
 {
-    queued_exact(1);
+    queued_exact(QX_MIXED);
+}
+END_TEST
+
+START_TEST(t_auto_exact)
+{
+    queued_exact(QX_AUTO);
+}
+END_TEST
+
+START_TEST(t_auto_mixed_exact)
+{
+    queued_exact(QX_THREE);
+}
+END_TEST
+
+/* AUTO, one client alone on its counter: every add is one write (the cache,
+ * as on the direct path), and the queue is never created. */
+START_TEST(t_auto_uncontended)
+{
+    char path[256];
+    unique_path(path, sizeof path, "qalone");
+    zkc_client *c = client_new();
+    zkc_counter_options co;
+    zkc_counter_options_init(&co);
+    co.queued = ZKC_COUNTER_QUEUED_AUTO;
+    zkc_counter *ctr = NULL;
+    ck_assert_int_eq(zkc_counter_create(c, path, &co, &ctr), 0);
+    zkc_counter_result r = {0, 0, 0};
+    ck_assert_int_eq(zkc_counter_add(ctr, 1, NULL, &r), 0); /* creates the node */
+    zkc_stats s0, s1;
+    zkc_client_stats(c, &s0);
+    for (int i = 0; i < 40; i++) {
+        ck_assert_int_eq(zkc_counter_add(ctr, 1, NULL, &r), 0);
+        ck_assert_int_eq(r.before, 1 + i);
+        ck_assert_int_eq(r.after, 2 + i);
+    }
+    zkc_client_stats(c, &s1);
+    ck_assert_uint_eq(s1.requests[ZKC_REQ_MULTI] - s0.requests[ZKC_REQ_MULTI], 40);
+    ck_assert_uint_eq(s1.requests_total - s0.requests_total, 40);
+    ck_assert_uint_eq(s1.conflicts - s0.conflicts, 0);
+    int results = 0;
+    ck_assert_int_eq(queue_left(c, path, &results), -1);
+    /* Out-of-range modes are refused. */
+    zkc_counter *bad = NULL;
+    co.queued = 3;
+    ck_assert_int_eq(zkc_counter_create(c, path, &co, &bad), ZKC_EINVAL);
+    co.queued = -1;
+    ck_assert_int_eq(zkc_counter_create(c, path, &co, &bad), ZKC_EINVAL);
+    ck_assert_ptr_null(bad);
+    zkc_counter_destroy(ctr);
+    zkc_client_destroy(c);
+}
+END_TEST
+
+/* AUTO switches in by contention and out by its absence, deterministically:
+ * client A (AUTO) and client B (direct) take turns, so every add of A finds
+ * its cached version stale and loses one round; the 4th such loss (AUTO_ENTER
+ * in lib/counter_queue.c) sends A's next adds through the queue (the queue
+ * directory appears; an add then costs more than one request). Alone in the
+ * queue for 8 batches in a row (AUTO_LEAVE), A goes direct again: its adds
+ * are one write each once more. The values chain throughout. */
+START_TEST(t_auto_switches)
+{
+    char path[256];
+    unique_path(path, sizeof path, "qswitch");
+    zkc_client *a = client_new(), *b = client_new();
+    zkc_counter_options co;
+    zkc_counter_options_init(&co);
+    co.queued = ZKC_COUNTER_QUEUED_AUTO;
+    zkc_counter *ac = NULL;
+    ck_assert_int_eq(zkc_counter_create(a, path, &co, &ac), 0);
+    zkc_counter *bc = counter_new(b, path, ZKC_FMT_INT64, 0);
+    zkc_counter_result r = {0, 0, 0};
+    int64_t expect = 0;
+    ck_assert_int_eq(zkc_counter_add(ac, 1, NULL, &r), 0);
+    expect += 1;
+    int results = 0;
+    zkc_stats s0, s1;
+    for (int i = 0; i < 4; i++) {
+        ck_assert_int_eq(zkc_counter_add(bc, 10, NULL, &r), 0);
+        ck_assert_int_eq(r.before, expect);
+        expect += 10;
+        ck_assert_int_eq(queue_left(a, path, &results), -1); /* still direct */
+        zkc_client_stats(a, &s0);
+        ck_assert_int_eq(zkc_counter_add(ac, 1, NULL, &r), 0);
+        zkc_client_stats(a, &s1);
+        ck_assert_uint_eq(s1.conflicts - s0.conflicts, 1);
+        ck_assert_int_eq(r.before, expect);
+        expect += 1;
+    }
+    /* In: the next plain adds go through the queue. */
+    for (int i = 0; i < 8; i++) {
+        zkc_client_stats(a, &s0);
+        ck_assert_int_eq(zkc_counter_add(ac, 1, NULL, &r), 0);
+        zkc_client_stats(a, &s1);
+        ck_assert_int_eq(r.before, expect);
+        expect += 1;
+        ck_assert_uint_gt(s1.requests_total - s0.requests_total, 1);
+        ck_assert_int_eq(queue_left(a, path, &results), 0);
+    }
+    /* Out: one add more (the switch happens as the 8th lone batch ends),
+     * then each add is one write again, and no outcome record is left. */
+    ck_assert_int_eq(zkc_counter_add(ac, 1, NULL, &r), 0);
+    expect += 1;
+    zkc_client_stats(a, &s0);
+    for (int i = 0; i < 10; i++) {
+        ck_assert_int_eq(zkc_counter_add(ac, 1, NULL, &r), 0);
+        ck_assert_int_eq(r.before, expect);
+        expect += 1;
+    }
+    zkc_client_stats(a, &s1);
+    ck_assert_uint_eq(s1.requests_total - s0.requests_total, 10);
+    ck_assert_int_eq(queue_left(a, path, &results), 0);
+    ck_assert_int_eq(results, 0);
+    ck_assert_int_eq(get_value(bc), expect);
+    zkc_counter_destroy(ac);
+    zkc_counter_destroy(bc);
+    zkc_client_destroy(a);
+    zkc_client_destroy(b);
 }
 END_TEST
 
@@ -3146,6 +3290,10 @@ static Suite *counter_suite(int with_ensemble)
     tcase_add_test(tc, t_queued_mixed_exact);
     tcase_add_test(tc, t_queued_gone_enqueuers);
     tcase_add_test(tc, t_queued_bounded_stock);
+    tcase_add_test(tc, t_auto_uncontended);
+    tcase_add_test(tc, t_auto_switches);
+    tcase_add_test(tc, t_auto_exact);
+    tcase_add_test(tc, t_auto_mixed_exact);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("lifetime");

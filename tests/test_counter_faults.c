@@ -1718,19 +1718,22 @@ END_TEST
 char *zkc__cq_dir(zkc_client *c, const char *path);
 extern int zkc__cq_patience_ms;
 
+static int g_qmode = ZKC_COUNTER_QUEUED_ALWAYS; /* queued_on's mode */
+
 static zkc_counter *queued_on(zkc_client *c, const char *path)
 {
     zkc_counter_options o;
     zkc_counter_options_init(&o);
-    o.queued = 1;
+    o.queued = g_qmode;
     zkc_counter *ctr = NULL;
     int rc = zkc_counter_create(c, path, &o, &ctr);
     REQUIRE(rc == 0, "zkc_counter_create(%s): %s", path, zkc_strerror(rc));
     return ctr;
 }
 
-/* Batches (q-) and outcome records (r-) in path's queue, read from the servers. */
-static void queue_count(zkc_client *c, const char *path, int *batches, int *results)
+/* Batches (q-) and outcome records (r-) in path's queue, read from the servers;
+ * returns 0, or ZNONODE when the queue was never made. */
+static int queue_count(zkc_client *c, const char *path, int *batches, int *results)
 {
     char *dir = zkc__cq_dir(c, path);
     REQUIRE(dir != NULL, "out of memory");
@@ -1747,6 +1750,7 @@ static void queue_count(zkc_client *c, const char *path, int *batches, int *resu
     tu_raw_close(rw);
     free(dir);
     REQUIRE(rc == ZOK || rc == ZNONODE, "listing %s: %s", path, zerror(rc));
+    return rc;
 }
 
 typedef struct qrec {
@@ -1792,8 +1796,11 @@ static int cmp_qrec(const void *a, const void *b)
  * third a later one. Client B adds without faults in queued mode all along,
  * so P is sometimes the applier of B's batches and sometimes waits behind
  * them. Every add must succeed (a server is reachable), and all adds of both
- * chain exactly from 0 to the final value: none lost, none applied twice. */
-START_TEST(t_queued_lost_replies)
+ * chain exactly from 0 to the final value: none lost, none applied twice.
+ * queued-lost-auto: both in ZKC_COUNTER_QUEUED_AUTO, so the faults meet P's
+ * direct adds first (B's adds keep P's cached version stale) and its queued
+ * ones once that contention has switched it in. */
+static void queued_lost_replies(void)
 {
     zkh_ensemble *e = fault_ensemble(0);
     if (!e)
@@ -1865,13 +1872,29 @@ START_TEST(t_queued_lost_replies)
             (long long)expect);
     REQUIRE(fired >= 2 * 3 * ROUNDS, "only %d faults fired", fired);
     int qb = 0, qr = 0;
-    queue_count(b, path, &qb, &qr);
+    int qrc = queue_count(b, path, &qb, &qr);
     REQUIRE(qb == 0, "%d batches left queued", qb);
+    if (g_qmode == ZKC_COUNTER_QUEUED_AUTO)
+        fprintf(stderr, "queued lost replies (auto): the queue was %s\n", qrc == ZOK ? "used" : "never made");
     zkc_counter_destroy(pc);
     zkc_counter_destroy(bg.ctr);
     zkc_client_destroy(p);
     zkc_client_destroy(b);
     cleanup();
+}
+
+START_TEST(t_queued_lost_replies)
+{
+    g_qmode = ZKC_COUNTER_QUEUED_ALWAYS;
+    queued_lost_replies();
+}
+END_TEST
+
+START_TEST(t_auto_lost_replies)
+{
+    g_qmode = ZKC_COUNTER_QUEUED_AUTO;
+    queued_lost_replies();
+    g_qmode = ZKC_COUNTER_QUEUED_ALWAYS;
 }
 END_TEST
 
@@ -2036,6 +2059,7 @@ static Suite *faults_suite(void)
         {"late-rebase", t_late_rebase_reply},
         {"fresh", t_fresh_reads_leader_kill},
         {"queued-lost", t_queued_lost_replies},
+        {"queued-lost-auto", t_auto_lost_replies},
         {"queued-closed", t_queued_applier_closed},
         {"queued-expired", t_queued_applier_expired},
     };
