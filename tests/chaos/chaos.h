@@ -63,17 +63,23 @@ typedef struct ch_shape {
     int counter_rate;    /* adds per second per plain counter thread (pacing; 0 = flat out) */
     int stock_rate;      /* operations per second per stock thread */
     int lock_think_ms;   /* a lock thread pauses 0..this between acquisitions */
-    int queued;          /* 1: the odd-numbered plain and stock counters are opened in queued mode
-                          * (zkc_counter_options.queued) by every worker; ch_counter_queued */
+    int queued;          /* 1: the odd-numbered plain and stock counters are opened in a queued
+                          * mode (zkc_counter_options.queued) by every worker; ch_counter_mode */
 } ch_shape;
 
 void ch_shape_default(ch_shape *s);
 int ch_lock_count(const ch_shape *s);
 int ch_counter_count(const ch_shape *s);
-/* 1 if counter index i runs in queued mode: with s->queued, every second plain
- * counter (c1, c3, ...) and every second stock counter (s1, s3, ...), so both
- * modes of both kinds run under every fault; never /chaos/guarded (its adds
- * are guarded: always direct). */
+/* The zkc_counter_options.queued value counter index i is opened with: with
+ * s->queued, every second plain counter (c1, c3, ...) and every second stock
+ * counter (s1, s3, ...) is queued, alternately ALWAYS (c1, c5, s1, ...) and
+ * AUTO (c3, c7, s3, ...), so every mode of both kinds runs under every fault;
+ * never /chaos/guarded (its adds are guarded: always direct). */
+int ch_counter_mode(const ch_shape *s, int i);
+/* 1 if counter index i is in ALWAYS mode: every plain add goes through its
+ * queue (an AUTO counter's adds may go either way, so the checker's
+ * "through a queue" figures and the self-test's queued variant use only
+ * these). */
 int ch_counter_queued(const ch_shape *s, int i);
 /* Path names. */
 void ch_lock_path(const ch_shape *s, int i, char *buf, size_t len);

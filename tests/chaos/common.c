@@ -60,15 +60,25 @@ int ch_counter_count(const ch_shape *s)
     return s->counters + s->stocks + 1; /* + /chaos/guarded, added to by lock holders */
 }
 
+int ch_counter_mode(const ch_shape *s, int i)
+{
+    int k;
+    if (!s->queued || i < 0)
+        return ZKC_COUNTER_QUEUED_OFF;
+    if (i < s->counters)
+        k = i;
+    else if (i < s->counters + s->stocks)
+        k = i - s->counters;
+    else
+        return ZKC_COUNTER_QUEUED_OFF;
+    if (k % 2 == 0)
+        return ZKC_COUNTER_QUEUED_OFF;
+    return (k / 2) % 2 == 0 ? ZKC_COUNTER_QUEUED_ALWAYS : ZKC_COUNTER_QUEUED_AUTO;
+}
+
 int ch_counter_queued(const ch_shape *s, int i)
 {
-    if (!s->queued || i < 0)
-        return 0;
-    if (i < s->counters)
-        return i % 2 == 1;
-    if (i < s->counters + s->stocks)
-        return (i - s->counters) % 2 == 1;
-    return 0;
+    return ch_counter_mode(s, i) == ZKC_COUNTER_QUEUED_ALWAYS;
 }
 
 void ch_lock_path(const ch_shape *s, int i, char *buf, size_t len)

@@ -1049,7 +1049,7 @@ static void usage(void)
            "  --partitions       also cut a node from the others (docker backend; default there)\n"
            "  --counter-rate N   async adds per second per worker (default 150; 0 = as fast as the window allows)\n"
            "  --think MS         lock threads pause 0..MS between acquisitions (default 20)\n"
-           "  --no-queued        every counter direct (default: c1, c3, .. and s1, s3, .. in queued mode)\n"
+           "  --no-queued        every counter direct (default: c1, c5, .., s1, .. queued; c3, c7, .., s3, .. auto)\n"
            "  --print-schedule N print the first N faults of the seed's schedule and exit\n"
            "  --self-test        after the run (30 s unless --seconds), plant one inconsistency per checker in\n"
            "                     copies of the history and require each to be caught\n"
@@ -1158,7 +1158,7 @@ static int plant_orphan(int create)
     return rc;
 }
 
-/* Queued counters (ch_counter_queued). A batch stays queued until some client
+/* Queued counters (ch_counter_mode: ALWAYS and AUTO). A batch stays queued until some client
  * applies it (lib/counter_queue.c: persistent, never dropped): one whose
  * enqueuer was killed, or gave up with ZKC_EUNKNOWN, after the last add of
  * every other client is still there when the workers have stopped. The
@@ -1170,13 +1170,13 @@ static int drain_queues(zkc_client *c)
 {
     int failed = 0;
     for (int i = 0; i < ch_counter_count(&D.sh); i++) {
-        if (!ch_counter_queued(&D.sh, i))
+        if (ch_counter_mode(&D.sh, i) == ZKC_COUNTER_QUEUED_OFF)
             continue;
         char p[256];
         ch_counter_path(&D.sh, i, p, sizeof p);
         zkc_counter_options co;
         zkc_counter_options_init(&co);
-        co.queued = 1;
+        co.queued = ZKC_COUNTER_QUEUED_ALWAYS; /* the drain's add goes behind what is left */
         zkc_counter *ctr = NULL;
         zkc_counter_result r = {0, 0, 0};
         int rc = zkc_counter_create(c, p, &co, &ctr);
@@ -1199,6 +1199,7 @@ static int drain_queues(zkc_client *c)
  * plant (self-test): 1 adds a junk batch to the first queue, -1 removes it. */
 #define CH_CQ_ROOT "/zkcoord/cq"
 #define CH_CQ_JUNK "q-00000000-0000-0000-0000-000000000000-0000999999"
+static int queue_dirs = -1; /* counter queues found by the last listing */
 static int64_t queue_left(int report, int plant)
 {
     zhandle_t *zh = raw_authed();
@@ -1214,6 +1215,7 @@ static int64_t queue_left(int report, int plant)
     if (rc != ZOK)
         goto out;
     left = 0;
+    queue_dirs = dirs.count;
     for (int d = 0; d < dirs.count; d++) {
         char dir[512];
         snprintf(dir, sizeof dir, CH_CQ_ROOT "/%s", dirs.data[d]);
@@ -1426,6 +1428,7 @@ static int run_epoch(int64_t until, uint64_t *sched, int *fault_no, ch_check_out
     int64_t orphans = wait_no_orphans(c, 3 * D.sh.session_ms + 20000, 1);
     say("settled: %" PRId64 " lock-queue nodes left", orphans);
     int64_t qbefore = queue_left(0, 0); /* how many the drain has to apply: shown, not judged */
+    int qdirs = queue_dirs; /* the workers' queues: above the ALWAYS counters' count, AUTO ones queued too */
     if (drain_queues(c))
         D.harness_failures++;
     int64_t qleft = queue_left(1, 0);
@@ -1433,8 +1436,14 @@ static int run_epoch(int64_t until, uint64_t *sched, int *fault_no, ch_check_out
         say("counter queues under " CH_CQ_ROOT ": cannot list them");
         D.harness_failures++;
     } else if (D.sh.queued) {
-        say("counter queues: %" PRId64 " batches queued after the workers stopped, %" PRId64 " after the drain",
-            qbefore, qleft);
+        int always = 0, automode = 0;
+        for (int i = 0; i < ch_counter_count(&D.sh); i++) {
+            always += ch_counter_mode(&D.sh, i) == ZKC_COUNTER_QUEUED_ALWAYS;
+            automode += ch_counter_mode(&D.sh, i) == ZKC_COUNTER_QUEUED_AUTO;
+        }
+        say("counter queues: the workers used %d (%d counters queued always, %d auto); %" PRId64
+            " batches queued after the workers stopped, %" PRId64 " after the drain",
+            qdirs, always, automode, qbefore, qleft);
     }
 
     in.dir = D.dir;

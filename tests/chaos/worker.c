@@ -1139,12 +1139,13 @@ int ch_worker_main(int argc, char **argv)
     char p[256];
     for (int i = 0; i < ch_counter_count(&W.sh); i++) {
         ch_counter_path(&W.sh, i, p, sizeof p);
-        /* Queued counters (ch_counter_queued): their plain adds are queued,
-         * their keyed adds and multi takes still go direct, on the same
-         * counter, as the contract allows. */
+        /* Queued counters (ch_counter_mode): their plain adds are queued
+         * (ALWAYS) or queued while contended (AUTO); their keyed adds and
+         * multi takes still go direct, on the same counter, as the contract
+         * allows. */
         zkc_counter_options co;
         zkc_counter_options_init(&co);
-        co.queued = ch_counter_queued(&W.sh, i);
+        co.queued = ch_counter_mode(&W.sh, i);
         if ((rc = zkc_counter_create(W.c, p, &co, &W.ctr[i])) != 0) {
             fprintf(stderr, "zkc-chaos worker %d: counter %s: %s\n", W.wid, p, zkc_errmsg());
             return 3;
