@@ -1053,43 +1053,12 @@ static zhandle_t *raw_open(const char *hosts_)
     return zh;
 }
 
-typedef struct raw_sync_wait {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int done, rc;
-} raw_sync_wait;
-
-static void raw_sync_done(int rc, const char *value, const void *data)
-{
-    (void)value;
-    raw_sync_wait *s = (raw_sync_wait *)data;
-    pthread_mutex_lock(&s->mu);
-    s->done = 1;
-    s->rc = rc;
-    pthread_cond_broadcast(&s->cv);
-    pthread_mutex_unlock(&s->mu);
-}
-
-/* zoo_async(path) and wait (tu_raw_sync for a bare handle): zh's later reads
- * see what other sessions wrote before the call, which its server may not
- * have applied yet. */
+/* zoo_async(path) and wait: zh's later reads see what other sessions wrote
+ * before the call, which its server may not have applied yet. */
 static void raw_sync(zhandle_t *zh, const char *path)
 {
-    static raw_sync_wait s; /* completes before we return, or the test fails */
-    pthread_mutex_init(&s.mu, NULL);
-    tu_cond_init_mono(&s.cv);
-    s.done = 0;
-    s.rc = -1;
-    REQUIRE(zoo_async(zh, path, raw_sync_done, &s) == ZOK, "sync %s", path);
-    struct timespec dl;
-    tu_deadline_ts(&dl, tu_ms(20000));
-    pthread_mutex_lock(&s.mu);
-    while (!s.done)
-        if (pthread_cond_timedwait(&s.cv, &s.mu, &dl) == ETIMEDOUT)
-            break;
-    int done = s.done, rc = s.rc;
-    pthread_mutex_unlock(&s.mu);
-    REQUIRE(done && rc == ZOK, "sync %s: done %d, %s", path, done, zerror(rc));
+    int rc = tu_zh_sync(zh, path);
+    REQUIRE(rc == ZOK, "sync %s: %s", path, zerror(rc));
 }
 
 static zkc_client *client_meta(const char *hosts_, const char *meta, int retention_s, int session_ms, int op_ms,

@@ -419,23 +419,31 @@ static void raw_sync_done(int rc, const char *value, const void *data)
     pthread_mutex_unlock(&s->mu);
 }
 
-void tu_raw_sync(tu_raw *r, const char *path)
+int tu_zh_sync(zhandle_t *zh, const char *path)
 {
     static struct raw_sync s; /* completes before we return, or the test fails */
     pthread_mutex_init(&s.mu, NULL);
     tu_cond_init_mono(&s.cv);
     s.done = 0;
     s.rc = -1;
-    ck_assert_int_eq(zoo_async(r->zh, path, raw_sync_done, &s), ZOK);
+    int rc = zoo_async(zh, path, raw_sync_done, &s);
+    if (rc != ZOK)
+        return rc;
     struct timespec dl;
     tu_deadline_ts(&dl, tu_ms(20000));
     pthread_mutex_lock(&s.mu);
     while (!s.done)
         if (pthread_cond_timedwait(&s.cv, &s.mu, &dl) == ETIMEDOUT)
             break;
-    int done = s.done, rc = s.rc;
+    rc = s.done ? s.rc : ZOPERATIONTIMEOUT;
     pthread_mutex_unlock(&s.mu);
-    ck_assert_msg(done && rc == ZOK, "sync %s: done %d, %s", path, done, zerror(rc));
+    return rc;
+}
+
+void tu_raw_sync(tu_raw *r, const char *path)
+{
+    int rc = tu_zh_sync(r->zh, path);
+    ck_assert_msg(rc == ZOK, "sync %s: %s", path, zerror(rc));
 }
 
 void tu_raw_mkdirs(tu_raw *r, const char *path)

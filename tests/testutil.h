@@ -123,6 +123,9 @@ void tu_raw_close(tu_raw *r);
 /* zoo_async(path) and wait: later reads on this handle see every write the
  * leader had committed before (other clients' writes included). */
 void tu_raw_sync(tu_raw *r, const char *path);
+/* The same for a bare handle, without Check asserts: ZOK, the sync's error,
+ * or ZOPERATIONTIMEOUT if it did not complete within 20 s (scaled). */
+int tu_zh_sync(zhandle_t *zh, const char *path);
 /* Creates every missing component of path as a persistent node. */
 void tu_raw_mkdirs(tu_raw *r, const char *path);
 /* Deletes path and everything below it (ignores missing nodes). */
