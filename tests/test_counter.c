@@ -1,7 +1,8 @@
-/* Counters, fast tier: codec unit tests, then the API against one real 3-node
+/* Counters: codec unit tests, then the API against one real 3-node
  * ZooKeeper ensemble (started once in main, shared by the forked tests):
  * formats as Curator/kazoo store them, malformed data, bounds, exactness
- * across threads and processes, bounded stock, idempotency keys, multi-SKU
+ * across threads and processes (the heavy tier's "exact_processes" case, tag
+ * TU_HEAVY; the rest is the fast tier), bounded stock, idempotency keys, multi-SKU
  * reservations, combining of concurrent adds, and the per-path state freed as
  * counters come and go (10^5 opened and destroyed under one client, heap flat).
  *
@@ -3271,7 +3272,6 @@ static Suite *counter_suite(int with_ensemble)
     tc = tcase_create("concurrency");
     tcase_set_timeout(tc, 180 * tu_scale());
     tcase_add_checked_fixture(tc, unpin, NULL);
-    tcase_add_test(tc, t_exact_threads_processes);
     tcase_add_test(tc, t_bounded_stock);
     tcase_add_test(tc, t_idempotency_processes_restart);
     tcase_add_test(tc, t_idempotency_replay_beats_refusal);
@@ -3286,12 +3286,21 @@ static Suite *counter_suite(int with_ensemble)
     tc = tcase_create("queued");
     tcase_set_timeout(tc, 180 * tu_scale());
     tcase_add_checked_fixture(tc, unpin, NULL);
-    tcase_add_test(tc, t_queued_exact);
-    tcase_add_test(tc, t_queued_mixed_exact);
     tcase_add_test(tc, t_queued_gone_enqueuers);
     tcase_add_test(tc, t_queued_bounded_stock);
     tcase_add_test(tc, t_auto_uncontended);
     tcase_add_test(tc, t_auto_switches);
+    suite_add_tcase(s, tc);
+
+    /* Exactness over many processes and sessions (4000 adds from threads of
+     * 3 processes; 8 enqueuing processes per queued run): heavy tier. */
+    tc = tcase_create("exact_processes");
+    tcase_set_tags(tc, TU_HEAVY);
+    tcase_set_timeout(tc, 180 * tu_scale());
+    tcase_add_checked_fixture(tc, unpin, NULL);
+    tcase_add_test(tc, t_exact_threads_processes);
+    tcase_add_test(tc, t_queued_exact);
+    tcase_add_test(tc, t_queued_mixed_exact);
     tcase_add_test(tc, t_auto_exact);
     tcase_add_test(tc, t_auto_mixed_exact);
     suite_add_tcase(s, tc);

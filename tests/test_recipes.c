@@ -4,7 +4,8 @@
  * (shared readers, exclusive writers, writer not starved, downgrade),
  * multi-lock (no deadlock over overlapping random subsets, all or nothing on
  * timeout) and the rate limiter (fixed- and sliding-window bounds, try; the
- * hard mode's input checks and burst). */
+ * hard mode's input checks and burst). The window bounds, a 4 s timed run, are
+ * the heavy tier's (tag TU_HEAVY); the rest is the fast tier. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -1410,7 +1411,8 @@ static Suite *recipes_suite(void)
     CASE(s, t_rwlock_readers_in_without_listing);
     CASE(s, t_multilock_no_deadlock);
     CASE(s, t_multilock_timeout_all_or_nothing);
-    CASE(s, t_ratelimit_bounds);
+    /* Timing-sensitive (grants counted per window over a fixed run): heavy tier. */
+    TU_HEAVY_CASE(s, t_ratelimit_bounds, 90 * tu_scale());
     CASE(s, t_ratelimit_try_exhausted);
     CASE(s, t_ratelimit_hard_bad_input);
     CASE(s, t_ratelimit_at_instants);

@@ -1,8 +1,9 @@
-/* Inventory reservation, fast tier: record formats (no ZooKeeper), then the API
- * against one real 3-node ensemble shared by the forked tests: semantics of
+/* Inventory reservation: record formats (no ZooKeeper), then the API against
+ * one real 3-node ensemble shared by the forked tests: semantics of
  * reserve/confirm/cancel/lookup/reap/restock, strict FIFO with restock, writes
- * that bypass the queue, the queue length limit, and, from several processes
- * with several threads each: exact FIFO and unit conservation with demand above
+ * that bypass the queue, the queue length limit (so far the fast tier), and,
+ * in the heavy tier (cases "processes" and "bench", tag TU_HEAVY), from
+ * several processes with several threads each: exact FIFO and unit conservation with demand above
  * stock, one reservation per repeated id, multi-line orders over overlapping
  * SKUs without deadlock or partial reservation; and a throughput comparison
  * with the plain lock + counter approach (printed, not asserted).
@@ -1405,7 +1406,9 @@ int main(void)
     tcase_add_test(tc, t_combined_enqueue);
     suite_add_tcase(s, tc);
 
+    /* Many processes and threads at once: the heavy tier, as is the bench. */
     tc = tcase_create("processes");
+    tcase_set_tags(tc, TU_HEAVY);
     tcase_set_timeout(tc, 240 * tu_scale());
     tcase_add_test(tc, t_fifo_fail_fast_processes);
     tcase_add_test(tc, t_fifo_wait_processes);
@@ -1416,6 +1419,7 @@ int main(void)
 
     /* CK_RUN_CASE=bench ZKC_RESERVE_BENCH_ORDERS=1000 runs only this one. */
     tc = tcase_create("bench");
+    tcase_set_tags(tc, TU_HEAVY);
     tcase_set_timeout(tc, 3600 * tu_scale());
     tcase_add_test(tc, t_throughput);
     suite_add_tcase(s, tc);

@@ -578,12 +578,13 @@ static int zookeeper_installed(void)
     return found;
 }
 
-void tu_add_case(Suite *s, const char *name, const TTest *test, int seconds)
+TCase *tu_add_case(Suite *s, const char *name, const TTest *test, int seconds)
 {
     TCase *tc = tcase_create(name);
     tcase_set_timeout(tc, seconds);
     tcase_add_test(tc, test);
     suite_add_tcase(s, tc);
+    return tc;
 }
 
 int tu_main(Suite *s, int need_ensemble)

@@ -169,8 +169,17 @@ int tu_main(Suite *s, int need_ensemble);
  * CK_RUN_CASE=<function> runs it alone), with a timeout of `seconds` (scale
  * it with tu_scale() where the suite does). A suite defines its CASE with it:
  *   #define CASE(s, fn) TU_CASE(s, fn, 90 * tu_scale()) */
-void tu_add_case(Suite *s, const char *name, const TTest *test, int seconds);
+TCase *tu_add_case(Suite *s, const char *name, const TTest *test, int seconds);
 #define TU_CASE(s, fn, seconds) tu_add_case((s), #fn, (fn), (seconds))
+
+/* The heavy tier's Check tag. Multi-process exactness runs, many-session loads
+ * and timing-sensitive measurements go in test cases tagged with it: `make
+ * check` (the fast tier) leaves them out (CK_EXCLUDE_TAGS), `make check-heavy`
+ * runs only them (CK_INCLUDE_TAGS), and running a binary by hand runs both
+ * (Makefile.am, ZKC_TIER). tcase_set_tags(tc, TU_HEAVY) tags a case;
+ * TU_HEAVY_CASE is TU_CASE tagged. */
+#define TU_HEAVY "heavy"
+#define TU_HEAVY_CASE(s, fn, seconds) tcase_set_tags(TU_CASE(s, fn, seconds), TU_HEAVY)
 
 /* Runs fn(arg) on a thread and waits for it at most timeout_ms: 1 if it
  * finished, 0 if it is still running (the thread is then left behind). */
