@@ -529,8 +529,9 @@ static void m_moved(zkc__qm *m, int how)
         grant(l, 1, l->cand, l->ncand);
         return;
     }
-    if (l->pred_name && how != ZKC__QM_GONE) {
-        /* The member ahead was written: admitted. Its kick says the rest. */
+    if (l->pred_name && m->pred_written) {
+        /* The member ahead was written: admitted. Its kick says the rest.
+         * (Any other news of it, such as a watch the server dropped, lists.) */
         char *p = zkc__path_join(l->path, l->pred_name);
         if (!p) {
             acq_abort(l, ZKC_ENOMEM, "out of memory");

@@ -819,6 +819,7 @@ static void pred_fired(zkc__watch *w, int ev)
     if (m->pred_w != w)
         return;
     m->pred_w = NULL;
+    m->pred_written = ev == ZW_CHANGED;
     if (m->list_armed) {
         /* A watched listing's watch, before the owner decided on it (a
          * server sends the reply before the news of a later change; this
@@ -858,6 +859,7 @@ static void pred_get_done(zkc__req *r)
         if (r->rc == ZR_NONODE) {
             /* Gone before we could watch it: no watch was set; look again. */
             drop_pred(m);
+            m->pred_written = 0;
             m->ops->moved(m, r->kind == ZKC_REQ_GET ? ZKC__QM_GONE : ZKC__QM_CHANGED);
         } else if (r->rc != ZR_OK) {
             drop_pred(m);
@@ -866,6 +868,7 @@ static void pred_get_done(zkc__req *r)
             /* Not TOUCHED: the node is still there (written and deleted in
              * one multi, it would be gone). */
             drop_pred(m);
+            m->pred_written = r->kind == ZKC_REQ_GET;
             m->ops->moved(m, ZKC__QM_CHANGED);
         }
         /* else: wait for the watch. */
@@ -880,6 +883,7 @@ void zkc__qm_wait(zkc__qm *m, const char *name)
         int fired = m->list_fired;
         m->list_armed = 0;
         m->list_fired = 0;
+        m->pred_written = 0;
         if (fired)
             m->ops->moved(m, ZKC__QM_CHANGED);
         return;

@@ -86,6 +86,9 @@ struct zkc__qm {
     struct zkc__qm_any *any; /* zkc__qm_wait_any: one watch per node */
     int any_n;
     int any_gone;         /* after ops->moved(ZKC__QM_ANY_GONE): which node went */
+    int pred_written;     /* with ops->moved: the node zkc__qm_wait watched was
+                           * written (its watch fired as changed, or a read
+                           * found its data version above 0), not only "moved" */
 };
 
 /* Engine: a new attempt (new epoch) tagged `uuid` (up to 36 characters, no
