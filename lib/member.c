@@ -26,7 +26,9 @@
  * decision that stays true when members ahead leave ("acquired": a mutex at
  * the head, a reader with no writer ahead, a semaphore index below its
  * leases); any other decision (a wait, which node to watch) needs a fresh
- * listing. What tells the owner a member is gone: the watch on it fired as
+ * listing (or, for a semaphore, the names an admitted member ahead wrote
+ * into its node: lock.c; zkc__qm_wait_any watches those). What tells the
+ * owner a member is gone: the watch on it fired as
  * deleted (ZKC__QM_GONE: that member only), or it fired as written
  * (ZKC__QM_TOUCHED) on a member whose owner writes it only in the multi that
  * also deletes it when its hold ends (zkc__qm_release: a mutex or writer,
@@ -111,8 +113,25 @@ static void forget_node(zkc__qm *m)
     m->node_name = NULL;
 }
 
+struct zkc__qm_any {
+    zkc__watch *w;
+    char *path;
+};
+
+static void drop_any(zkc__qm *m)
+{
+    for (int i = 0; i < m->any_n; i++) {
+        zkc__watch_drop(m->any[i].w);
+        free(m->any[i].path);
+    }
+    free(m->any);
+    m->any = NULL;
+    m->any_n = 0;
+}
+
 static void drop_pred(zkc__qm *m)
 {
+    drop_any(m);
     /* A watched listing's children watch needs no removal request: the next
      * change of the children fires it (our own node's deletion at the
      * latest), once, and it is ignored. */
@@ -800,6 +819,7 @@ static void pred_fired(zkc__watch *w, int ev)
     if (m->pred_w != w)
         return;
     m->pred_w = NULL;
+    m->pred_written = ev == ZW_CHANGED;
     if (m->list_armed) {
         /* A watched listing's watch, before the owner decided on it (a
          * server sends the reply before the news of a later change; this
@@ -839,6 +859,7 @@ static void pred_get_done(zkc__req *r)
         if (r->rc == ZR_NONODE) {
             /* Gone before we could watch it: no watch was set; look again. */
             drop_pred(m);
+            m->pred_written = 0;
             m->ops->moved(m, r->kind == ZKC_REQ_GET ? ZKC__QM_GONE : ZKC__QM_CHANGED);
         } else if (r->rc != ZR_OK) {
             drop_pred(m);
@@ -847,6 +868,7 @@ static void pred_get_done(zkc__req *r)
             /* Not TOUCHED: the node is still there (written and deleted in
              * one multi, it would be gone). */
             drop_pred(m);
+            m->pred_written = r->kind == ZKC_REQ_GET;
             m->ops->moved(m, ZKC__QM_CHANGED);
         }
         /* else: wait for the watch. */
@@ -861,6 +883,7 @@ void zkc__qm_wait(zkc__qm *m, const char *name)
         int fired = m->list_fired;
         m->list_armed = 0;
         m->list_fired = 0;
+        m->pred_written = 0;
         if (fired)
             m->ops->moved(m, ZKC__QM_CHANGED);
         return;
@@ -883,6 +906,87 @@ void zkc__qm_wait(zkc__qm *m, const char *name)
     }
     SEND(m, zkc__get(m->c, p, m->pred_w, pred_get_done, m));
     free(p);
+}
+
+static void any_send(zkc__qm *m, int i);
+
+static void any_gone(zkc__qm *m, int i)
+{
+    drop_pred(m);
+    m->any_gone = i;
+    m->ops->moved(m, ZKC__QM_ANY_GONE);
+}
+
+static int any_index(zkc__qm *m, const zkc__watch *w)
+{
+    for (int i = 0; w && i < m->any_n; i++)
+        if (m->any[i].w == w)
+            return i;
+    return -1;
+}
+
+static void any_fired(zkc__watch *w, int ev)
+{
+    zkc__qm *m = w->ctx;
+    int i = any_index(m, w);
+    if (i < 0)
+        return;
+    m->any[i].w = NULL;
+    if (ev == ZW_DELETED)
+        any_gone(m, i);
+    else
+        any_send(m, i); /* its data changed (a kick): still there, watch again */
+}
+
+static void any_get_done(zkc__req *r)
+{
+    zkc__qm *m = r->ctx;
+    int i = stale(r) ? -1 : any_index(m, r->watch);
+    if (i >= 0) {
+        if (r->rc == ZR_NONODE) {
+            zkc__watch_drop(m->any[i].w);
+            m->any[i].w = NULL;
+            any_gone(m, i); /* gone before we could watch it: no watch was set */
+        } else if (r->rc != ZR_OK) {
+            drop_pred(m);
+            fail_rc(m, r->rc, "watching the nodes ahead of us");
+        }
+        /* else: wait for the watch. */
+    }
+    m->ops->unref(m);
+}
+
+static void any_send(zkc__qm *m, int i)
+{
+    m->any[i].w = zkc__watch_new(m->c, any_fired, m);
+    if (!m->any[i].w) {
+        drop_pred(m);
+        failed(m, ZKC_ENOMEM, "out of memory");
+        return;
+    }
+    SEND(m, zkc__get(m->c, m->any[i].path, m->any[i].w, any_get_done, m));
+}
+
+void zkc__qm_wait_any(zkc__qm *m, char *const *names, int n)
+{
+    drop_pred(m);
+    m->any = calloc((size_t)n, sizeof *m->any);
+    if (!m->any) {
+        failed(m, ZKC_ENOMEM, "out of memory");
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        if (!(m->any[i].path = zkc__path_join(m->dir, names[i]))) {
+            m->any_n = i;
+            drop_pred(m);
+            failed(m, ZKC_ENOMEM, "out of memory");
+            return;
+        }
+    }
+    m->any_n = n;
+    /* Each send can end the wait (a node found gone drops them all). */
+    for (int i = 0; i < m->any_n; i++)
+        any_send(m, i);
 }
 
 void zkc__qm_settle(zkc__qm *m)

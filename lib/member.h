@@ -23,7 +23,8 @@ typedef struct zkc__qm_ops {
      * ZKC__QM_TOUCHED when its data changed (the watch fired: its owner
      * wrote it, see zkc__qm_release); ZKC__QM_CHANGED for anything else (the
      * children list, or a node found already written when the watch was
-     * set). */
+     * set); ZKC__QM_ANY_GONE when one of the nodes of zkc__qm_wait_any was
+     * deleted or found gone (m->any_gone: its index; every watch dropped). */
     void (*moved)(zkc__qm *m, int how);
     /* The attempt cannot go on (status ZKC_E*, msg says why). The member is
      * unchanged: the owner ends it with zkc__qm_leave. */
@@ -43,7 +44,7 @@ typedef struct zkc__qm_ops {
     void (*absent)(zkc__qm *m);
 } zkc__qm_ops;
 
-enum { ZKC__QM_CHANGED = 0, ZKC__QM_GONE = 1, ZKC__QM_TOUCHED = 2 };
+enum { ZKC__QM_CHANGED = 0, ZKC__QM_GONE = 1, ZKC__QM_TOUCHED = 2, ZKC__QM_ANY_GONE = 3 };
 
 enum { ZKC__QM_IDLE = 0, ZKC__QM_CREATING, ZKC__QM_RECOVERING, ZKC__QM_IN };
 
@@ -82,6 +83,12 @@ struct zkc__qm {
                            * the children list: zkc__qm_list_watched */
     int list_fired;       /* that watch fired before the listing was decided on */
     zkc__watch *pred_w, *own_w;
+    struct zkc__qm_any *any; /* zkc__qm_wait_any: one watch per node */
+    int any_n;
+    int any_gone;         /* after ops->moved(ZKC__QM_ANY_GONE): which node went */
+    int pred_written;     /* with ops->moved: the node zkc__qm_wait watched was
+                           * written (its watch fired as changed, or a read
+                           * found its data version above 0), not only "moved" */
 };
 
 /* Engine: a new attempt (new epoch) tagged `uuid` (up to 36 characters, no
@@ -124,6 +131,12 @@ void zkc__qm_list_watched(zkc__qm *m);
 /* Engine: wait for `name` (a child of dir) to change or go, or with NULL for
  * the children list to change: one watch; ops->moved when it fires. */
 void zkc__qm_wait(zkc__qm *m, const char *name);
+/* Engine: wait for any of names[0..n) (children of dir) to be deleted: one
+ * watch each, set again when a node's data changes (a holder's kick);
+ * ops->moved(ZKC__QM_ANY_GONE) at the first deletion, or at the first one
+ * found already gone. For a semaphore's first waiter, which knows every
+ * member that can still be ahead of it (lock.c). */
+void zkc__qm_wait_any(zkc__qm *m, char *const *names, int n);
 /* Engine: stop waiting (the watch is dropped); the node stays ours. */
 void zkc__qm_settle(zkc__qm *m);
 /* Engine: the current request of the owner's own, tagged so the member's

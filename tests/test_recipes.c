@@ -460,6 +460,98 @@ START_TEST(t_semaphore_kick_races_watch)
 }
 END_TEST
 
+/* ------------------------------------------------------------ semaphore: admissions without listing */
+
+/* A semaphore drains with no listing (issue 21; the essay at "semaphore
+ * admissions" in lib/lock.c): an admitted member writes into its node the
+ * names of the members that can still be ahead of it; the waiter behind it
+ * reads them and watches those nodes (then at most max_leases of them), and
+ * the first deletion lets it in. Before, every admission listed the whole
+ * queue (the member ahead's write only said "at most max_leases - 1 ahead of
+ * me"). The oldest holder leaves at each step, while the member just admitted
+ * still holds, so every waiter reads names (none goes in by "written, then
+ * gone", which tells no names). */
+#define SD_LEASES 2
+#define SD_N 8
+START_TEST(t_semaphore_drain_without_listing)
+{
+    zkh_ensemble *e = tu_shared();
+    char path[128];
+    tu_unique_path(path, sizeof path, "semdrain");
+    zkc_client *cs[3] = {tu_client(tu_hosts()), tu_client(tu_hosts()), tu_client(tu_hosts())};
+    zkc_lock *q[SD_LEASES + SD_N]; /* queue order: the holders, then the waiters */
+    for (int i = 0; i < SD_LEASES; i++) {
+        q[i] = mksem(cs[0], path, SD_LEASES);
+        ck_assert_int_eq(zkc_lock_acquire(q[i], tu_ms(10000), NULL), 0);
+    }
+    tu_events ev;
+    tu_events_init(&ev);
+    static rec r[SD_N];
+    for (int i = 0; i < SD_N; i++) {
+        q[SD_LEASES + i] = mksem(cs[1 + i % 2], path, SD_LEASES);
+        r[i].ev = &ev;
+        r[i].idx = i;
+        ck_assert_int_eq(zkc_lock_acquire_async(q[SD_LEASES + i], tu_ms(60000), rec_cb, &r[i]), 0);
+        /* One at a time, so that queue order is this order. */
+        ck_assert(tu_wait_queue_count(cs[0], path, SD_LEASES + i + 1, tu_ms(10000)));
+    }
+    /* Every member watches its own node, every waiter but the first the one
+     * before it (the first: each holder; before: the children list, which
+     * tu_watches_under does not count). */
+    int want = (SD_LEASES + SD_N) + (SD_N - 1), under = 0;
+    long long deadline = tu_now_ms() + tu_ms(10000);
+    while ((under = tu_watches_under(e, path, NULL, 0)) < want && tu_now_ms() < deadline)
+        tu_nap_ms(50);
+    ck_assert_msg(under >= want, "%d watches under %s, %d expected", under, path, want);
+    zkc_stats s0, s1;
+    long long until = tu_now_ms() + tu_ms(10000);
+    uint64_t before = 0, lists0 = 0;
+    do { /* until the last listing has come back */
+        before = 0;
+        for (int i = 0; i < 3; i++) {
+            zkc_client_stats(cs[i], &s0);
+            before += s0.requests_total;
+        }
+        tu_nap_ms(50);
+        uint64_t now = 0;
+        for (int i = 0; i < 3; i++) {
+            zkc_client_stats(cs[i], &s1);
+            now += s1.requests_total;
+        }
+        if (now == before)
+            break;
+    } while (tu_now_ms() < until);
+    for (int i = 0; i < 3; i++) {
+        zkc_client_stats(cs[i], &s0);
+        lists0 += s0.requests[ZKC_REQ_CHILDREN];
+    }
+    ck_assert_int_eq(tu_events_total(&ev), 0);
+    for (int k = 0; k < SD_N; k++) {
+        ck_assert_int_eq(zkc_lock_release(q[k]), 0);
+        ck_assert_msg(wait_granted(&ev, k, tu_ms(10000)), "waiter %d not granted after the oldest holder left", k);
+        ck_assert_msg(tu_events_total(&ev) == k + 1, "%d waiters granted with %d leases come free",
+                      tu_events_total(&ev), k + 1);
+    }
+    uint64_t lists1 = 0;
+    for (int i = 0; i < 3; i++) {
+        zkc_client_stats(cs[i], &s1);
+        lists1 += s1.requests[ZKC_REQ_CHILDREN];
+    }
+    fprintf(stderr, "semaphore drain: %llu listings to admit %d waiters\n", (unsigned long long)(lists1 - lists0),
+            SD_N);
+    ck_assert_msg(lists1 == lists0, "%llu listings to admit %d waiters of a semaphore",
+                  (unsigned long long)(lists1 - lists0), SD_N);
+    for (int i = SD_N; i < SD_LEASES + SD_N; i++)
+        ck_assert_int_eq(zkc_lock_release(q[i]), 0);
+    for (int i = 0; i < SD_LEASES + SD_N; i++)
+        zkc_lock_destroy(q[i]);
+    ck_assert(tu_wait_queue_count(cs[0], path, 0, tu_ms(10000)));
+    for (int i = 0; i < 3; i++)
+        zkc_client_destroy(cs[i]);
+    tu_events_destroy(&ev);
+}
+END_TEST
+
 /* ------------------------------------------------------------ semaphore: holder killed */
 
 static void sem_child(int fd, const char *path)
@@ -1419,6 +1511,7 @@ static Suite *recipes_suite(void)
     CASE(s, t_semaphore_queue_holds);
     CASE(s, t_semaphore_release_races_watch);
     CASE(s, t_semaphore_kick_races_watch);
+    CASE(s, t_semaphore_drain_without_listing);
     return s;
 }
 
