@@ -5,6 +5,7 @@
  * QUEUE. <meta_root>/cq/<16 hex digits of the counter path's hash> holds
  *     q-<uuid>-<seq>   persistent sequential: one client batch of plain adds,
  *                      "zkcq1 <counter path>\n<n>\n<delta> <flags> <floor> <ceiling>\n..."
+ *     q-<uuid>-i<adds>-<seq>  the same, its adds also in the name (PIPELINE)
  *     r-<seq>-<uuid>   the outcome of the batch q-<uuid>-<seq> once applied,
  *                      "zkcr1 <n>\n<status> <before> <after>\n..."
  * (not under the counter node: its children are fairness beacons, and a
@@ -15,14 +16,15 @@
  *      our previous batch, read], setData(marker)} on the transaction core (lib/txn.c): an unanswered enqueue is decided by the
  *      marker like any counter write, so a batch is queued at most once and a
  *      retry after "not applied" cannot double it.
- *   2. look: list the queue. Our r- node there: read our outcome, done (it
+ *   2. look: list the queue (PIPELINE: sent behind the enqueue). Our r- node there: read our outcome, done (it
  *      is deleted later: RETENTION). Our q- node first in sequence order (or we waited longer than
  *      zkc__cq_patience_ms: a dead or slow head is not waited for): apply.
  *      Else watch the q- node just ahead of ours; when it goes, read our r-
- *      node by name (it usually went in the same multi), and look again only
- *      if it is not there.
+ *      node by name (it usually went in the same multi) and, in the same
+ *      round trip, list again, which decides only if the record is not there.
  *   3. apply: read the counter (value, version) and the queued batches (up to
- *      CQ_APPLY_MAX, in sequence order), walk every add from the value as if
+ *      CQ_APPLY_MAX, in sequence order; PIPELINE: what the names carry is
+ *      not read), walk every add from the value as if
  *      applied one by one (bounds and overflow decided in that order; a
  *      refusal writes nothing for that add), and send one multi of
  *          setData(counter, new value, version read)   (create when missing)
@@ -86,6 +88,28 @@
  *   beacon, follows it in; the beacon is settled as the batch ends.
  * Only plain adds ever go queued (zkc__cq_takes); keyed, guarded, set and cas
  * stay direct and do not count for the policy while the core is queued.
+ *
+ * PIPELINE. Under contention a queue's throughput is set by the path from one
+ * apply to the next: the waiter whose batch was not in an apply becomes the
+ * head and must learn so, list the queue, read the batches behind it and
+ * apply. Three things keep that path at one round trip before the apply:
+ *   - the enqueue is followed, on the same session and without waiting, by
+ *     the listing (and, when our last batch found itself alone, the counter
+ *     read an apply needs); ZooKeeper serves one session's requests in order,
+ *     so a listing that shows our new node was made after it, which is all
+ *     step 2 asks. It is used only when the enqueue applied at its first
+ *     reply; otherwise (a lost reply, a resend) we list again;
+ *   - when the batch ahead goes, the read of our outcome record and a listing
+ *     go out together: the record if ours went too, else the listing decides;
+ *   - a batch's adds ride in its node's name when they fit
+ *     (ZKC__CQ_INLINE_MAX, lib/counter_queue_codec.h), so the listing is all
+ *     an applier reads; our own batch is never read back. A name whose inline
+ *     part does not decode is read from its data, as before. Old clients
+ *     parse only q-<uuid>-<seq>: they neither wait for nor apply named
+ *     batches, which costs order, not exactness (the version and the deletes
+ *     decide that, EXACTLY ONCE).
+ * A stale counter read costs a lost round, never a wrong value: the apply is
+ * conditional on the version read.
  *
  * WHAT IT TAKES: plain adds only (with bounds). Keyed, guarded, set and cas
  * updates take the direct path (lib/counter_txn.c), ordered with the queued
