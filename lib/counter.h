@@ -43,6 +43,7 @@ struct zkc__ctr_core {
     int auto_in;        /* plain adds go queued now */
     int auto_batches;   /* direct batches in the current window */
     int auto_lost;      /* contention seen in them (rounds lost, beacons seen) */
+    int cq_alone;       /* queued: our last batch found only itself queued (PIPELINE) */
     int auto_alone;     /* queued: consecutive batches that found only themselves queued */
     int auto_need;      /* how many of those make it leave (doubles on a quick return) */
     int auto_since;     /* direct batches since it last left the queue */

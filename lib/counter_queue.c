@@ -5,6 +5,7 @@
  * QUEUE. <meta_root>/cq/<16 hex digits of the counter path's hash> holds
  *     q-<uuid>-<seq>   persistent sequential: one client batch of plain adds,
  *                      "zkcq1 <counter path>\n<n>\n<delta> <flags> <floor> <ceiling>\n..."
+ *     q-<uuid>-i<adds>-<seq>  the same, its adds also in the name (PIPELINE)
  *     r-<seq>-<uuid>   the outcome of the batch q-<uuid>-<seq> once applied,
  *                      "zkcr1 <n>\n<status> <before> <after>\n..."
  * (not under the counter node: its children are fairness beacons, and a
@@ -15,14 +16,15 @@
  *      our previous batch, read], setData(marker)} on the transaction core (lib/txn.c): an unanswered enqueue is decided by the
  *      marker like any counter write, so a batch is queued at most once and a
  *      retry after "not applied" cannot double it.
- *   2. look: list the queue. Our r- node there: read our outcome, done (it
+ *   2. look: list the queue (PIPELINE: sent behind the enqueue). Our r- node there: read our outcome, done (it
  *      is deleted later: RETENTION). Our q- node first in sequence order (or we waited longer than
  *      zkc__cq_patience_ms: a dead or slow head is not waited for): apply.
  *      Else watch the q- node just ahead of ours; when it goes, read our r-
- *      node by name (it usually went in the same multi), and look again only
- *      if it is not there.
+ *      node by name (it usually went in the same multi) and, in the same
+ *      round trip, list again, which decides only if the record is not there.
  *   3. apply: read the counter (value, version) and the queued batches (up to
- *      CQ_APPLY_MAX, in sequence order), walk every add from the value as if
+ *      CQ_APPLY_MAX, in sequence order; PIPELINE: what the names carry is
+ *      not read), walk every add from the value as if
  *      applied one by one (bounds and overflow decided in that order; a
  *      refusal writes nothing for that add), and send one multi of
  *          setData(counter, new value, version read)   (create when missing)
@@ -86,6 +88,28 @@
  *   beacon, follows it in; the beacon is settled as the batch ends.
  * Only plain adds ever go queued (zkc__cq_takes); keyed, guarded, set and cas
  * stay direct and do not count for the policy while the core is queued.
+ *
+ * PIPELINE. Under contention a queue's throughput is set by the path from one
+ * apply to the next: the waiter whose batch was not in an apply becomes the
+ * head and must learn so, list the queue, read the batches behind it and
+ * apply. Three things keep that path at one round trip before the apply:
+ *   - the enqueue is followed, on the same session and without waiting, by
+ *     the listing (and, when our last batch found itself alone, the counter
+ *     read an apply needs); ZooKeeper serves one session's requests in order,
+ *     so a listing that shows our new node was made after it, which is all
+ *     step 2 asks. It is used only when the enqueue applied at its first
+ *     reply; otherwise (a lost reply, a resend) we list again;
+ *   - when the batch ahead goes, the read of our outcome record and a listing
+ *     go out together: the record if ours went too, else the listing decides;
+ *   - a batch's adds ride in its node's name when they fit
+ *     (ZKC__CQ_INLINE_MAX, lib/counter_queue_codec.h), so the listing is all
+ *     an applier reads; our own batch is never read back. A name whose inline
+ *     part does not decode is read from its data, as before. Old clients
+ *     parse only q-<uuid>-<seq>: they neither wait for nor apply named
+ *     batches, which costs order, not exactness (the version and the deletes
+ *     decide that, EXACTLY ONCE).
+ * A stale counter read costs a lost round, never a wrong value: the apply is
+ * conditional on the version read.
  *
  * WHAT IT TAKES: plain adds only (with bounds). Keyed, guarded, set and cas
  * updates take the direct path (lib/counter_txn.c), ordered with the queued
@@ -157,6 +181,14 @@ typedef struct cq {
     int cmissing;
     int cbad;
     int mine;       /* index of our batch in q, -1 when not in this apply */
+    /* PIPELINE (see the essay): the listing and counter read sent behind the
+     * enqueue. early: 0 none usable, 1 in flight, 2 the enqueue applied and
+     * the listing will decide; early_gen tells a stale reply from the current. */
+    int early;
+    uint64_t early_gen;
+    int c_known;    /* cvalue/cversion/cmissing came from the pipelined read */
+    int peeking;    /* peek (PIPELINE): see there */
+    uint64_t peek_gen;
     int pend;       /* undecided apply attempts that carried our batch: 0, 1, 2 (= more) */
     int pverdict[ZKC__CTR_BATCH_MAX];
     zkc_counter_result pres[ZKC__CTR_BATCH_MAX]; /* the plan of the one undecided attempt */
@@ -167,6 +199,7 @@ typedef struct cq {
 
 static void look(cq *b);
 static void peek(cq *b);
+static void decide(cq *b, char **children, int nchildren);
 static void enqueue_round(zkc__txn *t);
 
 /* ---------------------------------------------------------------- life */
@@ -290,6 +323,7 @@ static void cq_end(cq *b)
         b->at_live = 0;
     }
     co->busy = 0;
+    co->cq_alone = b->alone;
     if (co->queued == ZKC_COUNTER_QUEUED_AUTO)
         zkc__beacon_settle(&co->beacon, b->lost); /* the beacon an apply may have raised (AUTO) */
     if (auto_queued(co, b->alone))
@@ -358,19 +392,36 @@ char *zkc__cq_dir(zkc_client *c, const char *path)
 }
 
 /* "q-<uuid>-<seq>": 0 and the parts, or -1. */
-static int parse_q(const char *name, char uuid[37], int32_t *seq)
+/* q-<uuid>-<seq>, or q-<uuid>-i<inline adds>-<seq> (PIPELINE): the inline
+ * part in *inl, *inl_len (0 when none). */
+static int parse_q2(const char *name, char uuid[37], int32_t *seq, const char **inl, size_t *inl_len)
 {
     size_t n = strlen(name);
-    if (strncmp(name, "q-", 2) != 0 || n != 2 + 36 + 1 + 10 || name[38] != '-')
+    if (strncmp(name, "q-", 2) != 0 || n < 2 + 36 + 1 + 10 || name[38] != '-' || name[n - 11] != '-')
+        return -1;
+    if (n > 49 && (n < 51 || name[39] != 'i'))
+        return -1;
+    int64_t s = 0;
+    for (size_t i = n - 10; i < n; i++) {
+        if (name[i] < '0' || name[i] > '9')
+            return -1;
+        s = s * 10 + (name[i] - '0');
+    }
+    if (s > INT32_MAX)
         return -1;
     memcpy(uuid, name + 2, 36);
     uuid[36] = 0;
-    char *end;
-    long long s = strtoll(name + 39, &end, 10);
-    if (*end)
-        return -1;
     *seq = (int32_t)s;
+    *inl = n > 49 ? name + 40 : NULL;
+    *inl_len = n > 49 ? n - 11 - 40 : 0;
     return 0;
+}
+
+static int parse_q(const char *name, char uuid[37], int32_t *seq)
+{
+    const char *inl;
+    size_t il;
+    return parse_q2(name, uuid, seq, &inl, &il);
 }
 
 /* "r-<seq>-<uuid>" */
@@ -414,9 +465,21 @@ static char *encode_batch(const cq *b, int *len)
     return zkc__cq_encode_batch(b->co->path, b->nu, adds, len);
 }
 
+static int encode_inline(const cq *b, char inl[ZKC__CQ_INLINE_MAX + 1])
+{
+    zkc__cq_add adds[ZKC__CTR_BATCH_MAX];
+    for (int i = 0; i < b->nu; i++) {
+        adds[i].delta = b->u[i]->a;
+        adds[i].bounds = b->u[i]->bounds;
+    }
+    return zkc__cq_encode_inline(b->nu, adds, inl);
+}
+
 /* ---------------------------------------------------------------- enqueue */
 
 static void enq_done(zkc__req *r);
+static void early_read_done(zkc__req *r);
+static void early_list_done(zkc__req *r);
 
 /* The enqueue that carried the delete of our last outcome record applied (or
  * found it gone): forget it. */
@@ -448,8 +511,12 @@ static void enqueue_round(zkc__txn *t)
         return;
     int len = 0;
     char *data = encode_batch(b, &len);
-    char prefix[ZKC__PATH_MAX + 64];
-    snprintf(prefix, sizeof prefix, "%s/q-%s-", b->qdir, b->uuid);
+    char prefix[ZKC__PATH_MAX + 64 + ZKC__CQ_INLINE_MAX];
+    char inl[ZKC__CQ_INLINE_MAX + 1];
+    if (encode_inline(b, inl) > 0)
+        snprintf(prefix, sizeof prefix, "%s/q-%s-i%s-", b->qdir, b->uuid, inl);
+    else
+        snprintf(prefix, sizeof prefix, "%s/q-%s-", b->qdir, b->uuid);
     zkc__record *rec = calloc(1, sizeof *rec);
     char recbuf[256];
     if (!data || !rec) {
@@ -484,6 +551,18 @@ static void enqueue_round(zkc__txn *t)
     cq_hold(b);
     zkc__txn_send(t, ops, nops, enq_done);
     free(data);
+    /* PIPELINE: on the same session, so served after the enqueue. */
+    b->early_gen++;
+    b->early = 1;
+    b->c_known = 0;
+    if (b->co->cq_alone) {
+        /* Alone last time: likely the head again, and then the apply needs
+         * no read at all. Under contention the read would mostly be wasted. */
+        cq_hold(b);
+        zkc__get(b->co->c, b->co->path, NULL, early_read_done, b)->tag = b->early_gen;
+    }
+    cq_hold(b);
+    zkc__children(b->co->c, b->qdir, NULL, early_list_done, b)->tag = b->early_gen;
 }
 
 static void enq_done(zkc__req *r)
@@ -504,7 +583,10 @@ static void enq_done(zkc__req *r)
             b->have_seq = 1;
         zkc__txn_finish(&b->et);
         b->et_live = 0;
-        look(b);
+        if (b->early == 1 && b->have_seq)
+            b->early = 2; /* the listing behind the enqueue decides */
+        else
+            look(b);
     } else if (v == ZKC__TXN_OP_FAILED) {
         if (fi == 1 && b->rdel_sent && frc == ZR_NONODE) {
             /* Nothing was applied; our old outcome record is gone already. */
@@ -530,7 +612,7 @@ static void et_applied(zkc__txn *t, const zkc__record *rec)
     drop_rdel(b);
     zkc__txn_finish(&b->et);
     b->et_live = 0;
-    look(b); /* our node is found by its uuid */
+    look(b); /* our node is found by its uuid (look drops the pipelined reads) */
 }
 
 static void et_unapplied(zkc__txn *t)
@@ -601,35 +683,80 @@ static void retry_later(cq *b, int rc, const char *doing)
     zkc__timer_arm(c, &b->timer, zkc__now_ms() + 20);
 }
 
+/* Our outcome record, read (rc ZR_OK): the batch is done. */
+static void outcome_read(cq *b, zkc__req *r)
+{
+    int verdict[ZKC__CTR_BATCH_MAX];
+    zkc_counter_result res[ZKC__CTR_BATCH_MAX];
+    int bad = zkc__cq_decode_result(r->value, r->valuelen, b->nu, verdict, res);
+    /* Read: ours to remove, in our next enqueue's multi (no write of
+     * its own), or when the core goes idle (zkc__cq_flush). */
+    zkc__cq_flush(b->co);
+    if (!(b->co->rdel = strdup(r->path)))
+        zkc__delete(b->co->c, r->path, -1, ignore_reply, NULL);
+    if (bad)
+        finish_all(b, ZKC_EBADDATA, "counter %s: malformed outcome record %s (the add was applied)",
+                   b->co->path, r->path);
+    else
+        finish_with(b, verdict, res);
+}
+
 static void result_read(zkc__req *r)
 {
     cq *b = r->ctx;
     if (!b->over) {
-        int verdict[ZKC__CTR_BATCH_MAX];
-        zkc_counter_result res[ZKC__CTR_BATCH_MAX];
+        if (r->rc == ZR_OK)
+            outcome_read(b, r);
+        else if (r->rc == ZR_NONODE)
+            look(b); /* gone: the queue tells */
+        else
+            retry_later(b, r->rc, "reading the queued add's outcome");
+    }
+    cq_drop(b);
+}
+
+/* PIPELINE: the batch ahead went. Most often ours went with it, so read our
+ * outcome record by its name; and since the waiter that was next in line is
+ * the head now and must list anyway, the listing goes out behind the read
+ * (one round trip either way, where read-then-list took two on the path from
+ * one apply to the next). peeking: 1 both in flight, 2 the read found no
+ * record and the listing decides, 3 the listing came first (unused). */
+static void peek_read_done(zkc__req *r)
+{
+    cq *b = r->ctx;
+    if (!b->over && b->peeking && r->tag == b->peek_gen) {
         if (r->rc == ZR_OK) {
-            int bad = zkc__cq_decode_result(r->value, r->valuelen, b->nu, verdict, res);
-            /* Read: ours to remove, in our next enqueue's multi (no write of
-             * its own), or when the core goes idle (zkc__cq_flush). */
-            zkc__cq_flush(b->co);
-            if (!(b->co->rdel = strdup(r->path)))
-                zkc__delete(b->co->c, r->path, -1, ignore_reply, NULL);
-            if (bad)
-                finish_all(b, ZKC_EBADDATA, "counter %s: malformed outcome record %s (the add was applied)",
-                           b->co->path, r->path);
-            else
-                finish_with(b, verdict, res);
+            b->peeking = 0;
+            outcome_read(b, r);
+        } else if (r->rc == ZR_NONODE && b->peeking == 1) {
+            b->peeking = 2;
         } else if (r->rc == ZR_NONODE) {
-            look(b); /* not applied yet (peek), or gone: the queue tells */
+            look(b);
         } else {
+            b->peeking = 0;
             retry_later(b, r->rc, "reading the queued add's outcome");
         }
     }
     cq_drop(b);
 }
 
-/* The batch ahead went: most often ours went with it, so read our outcome
- * record by its name before listing the queue (one request, not two). */
+static void peek_list_done(zkc__req *r)
+{
+    cq *b = r->ctx;
+    if (!b->over && b->peeking && r->tag == b->peek_gen) {
+        if (b->peeking == 1) {
+            b->peeking = 3;
+        } else {
+            b->peeking = 0;
+            if (r->rc != ZR_OK)
+                retry_later(b, r->rc, "listing the counter's queue");
+            else
+                decide(b, r->children, r->nchildren);
+        }
+    }
+    cq_drop(b);
+}
+
 static void peek(cq *b)
 {
     char *p = b->have_seq ? r_path(b, b->myseq, b->uuid) : NULL;
@@ -640,8 +767,12 @@ static void peek(cq *b)
     unwatch(b);
     zkc__timer_disarm(b->co->c, &b->timer);
     phase(b, "queued mode: reading the outcome");
+    b->peek_gen++;
+    b->peeking = 1;
     cq_hold(b);
-    zkc__get(b->co->c, p, NULL, result_read, b);
+    zkc__get(b->co->c, p, NULL, peek_read_done, b)->tag = b->peek_gen;
+    cq_hold(b);
+    zkc__children(b->co->c, b->qdir, NULL, peek_list_done, b)->tag = b->peek_gen;
     free(p);
 }
 
@@ -674,51 +805,45 @@ static int cmp_q(const void *x, const void *y)
 
 static void apply(cq *b);
 
-static void look_done(zkc__req *r)
+/* Decide from a listing of the queue made after our enqueue. */
+static void decide(cq *b, char **children, int nchildren)
 {
-    cq *b = r->ctx;
-    if (b->over) {
-        cq_drop(b);
-        return;
-    }
-    if (r->rc != ZR_OK) {
-        retry_later(b, r->rc, "listing the counter's queue");
-        cq_drop(b);
-        return;
-    }
     free_q(b);
-    b->q = calloc((size_t)r->nchildren + 1, sizeof *b->q);
+    b->q = calloc((size_t)nchildren + 1, sizeof *b->q);
     if (!b->q) {
         give_up(b, ZKC_ENOMEM, "out of memory");
-        cq_drop(b);
         return;
     }
     int mine = -1, reaped = 0;
     char uuid[37];
     int32_t seq;
-    for (int i = 0; i < r->nchildren; i++) {
-        const char *name = r->children[i];
-        if (parse_q(name, uuid, &seq) == 0) {
+    for (int i = 0; i < nchildren; i++) {
+        const char *name = children[i];
+        const char *inl;
+        size_t il;
+        if (parse_q2(name, uuid, &seq, &inl, &il) == 0) {
             qent *e = &b->q[b->nq];
             if (!(e->name = strdup(name)))
                 continue;
             e->seq = seq;
             memcpy(e->uuid, uuid, sizeof uuid);
             b->nq++;
+            zkc__cq_add adds[ZKC__CQ_ADDS_MAX];
+            int na = inl ? zkc__cq_decode_inline(inl, il, adds) : -1;
+            if (na > 0) /* no read needed (malformed: read the data instead) */
+                e->data = zkc__cq_encode_batch(b->co->path, na, adds, &e->len);
         } else if (parse_r(name, uuid, &seq) == 0) {
             if (strcmp(uuid, b->uuid) == 0) {
                 /* Applied by someone else: its outcome is there. */
                 char *p = zkc__path_join(b->qdir, name);
                 if (!p) {
                     give_up(b, ZKC_ENOMEM, "out of memory");
-                    cq_drop(b);
                     return;
                 }
                 phase(b, "queued mode: reading the outcome");
                 cq_hold(b);
                 zkc__get(b->co->c, p, NULL, result_read, b);
                 free(p);
-                cq_drop(b);
                 return;
             }
             if (b->have_seq && seq < b->myseq - zkc__cq_retain && reaped < 16) {
@@ -740,7 +865,6 @@ static void look_done(zkc__req *r)
          * none for us, i.e. our own apply whose reply was never decided; only
          * one such attempt carried it, so its plan is what landed. */
         finish_with(b, b->pverdict, b->pres);
-        cq_drop(b);
         return;
     }
     if (mine < 0) {
@@ -748,14 +872,12 @@ static void look_done(zkc__req *r)
          * by one of several undecided applies of ours). */
         finish_all(b, ZKC_EUNKNOWN,
                    "counter %s: the queued add was applied but its outcome record is gone (retention)", b->co->path);
-        cq_drop(b);
         return;
     }
     b->myseq = b->q[mine].seq;
     b->have_seq = 1;
     if (mine == 0 || b->impatient) {
         apply(b);
-        cq_drop(b);
         return;
     }
     /* Wait for the batch just ahead of ours, or for our patience to end. */
@@ -765,7 +887,6 @@ static void look_done(zkc__req *r)
     if (!w) {
         free(p);
         give_up(b, ZKC_ENOMEM, "out of memory");
-        cq_drop(b);
         return;
     }
     b->w = w;
@@ -774,11 +895,76 @@ static void look_done(zkc__req *r)
     cq_hold(b);
     zkc__exists(b->co->c, p, w, pred_exists, b);
     free(p);
+}
+
+static void look_done(zkc__req *r)
+{
+    cq *b = r->ctx;
+    if (!b->over) {
+        if (r->rc != ZR_OK)
+            retry_later(b, r->rc, "listing the counter's queue");
+        else
+            decide(b, r->children, r->nchildren);
+    }
+    cq_drop(b);
+}
+
+/* PIPELINE: the counter read sent behind the enqueue, kept for an apply. */
+static void early_read_done(zkc__req *r)
+{
+    cq *b = r->ctx;
+    if (!b->over && b->early && r->tag == b->early_gen) {
+        const char *why = "";
+        if (r->rc == ZR_NONODE) {
+            b->cmissing = 1;
+            b->cvalue = b->co->initial;
+            b->cversion = 0;
+            b->c_known = 1;
+        } else if (r->rc == ZR_OK &&
+                   !zkc__value_decode(b->co->fmt, r->value, r->valuelen, b->co->initial, &b->cvalue, &why)) {
+            b->cmissing = 0;
+            b->cversion = r->stat.version;
+            b->c_known = 1;
+        } /* else the apply reads it again and says what is wrong */
+    }
+    cq_drop(b);
+}
+
+/* PIPELINE: the listing sent behind the enqueue. It decides only when the
+ * enqueue applied at its first reply (early == 2) and it shows our node, i.e.
+ * was made after our create; anything else falls back to a listing of its own. */
+static void early_list_done(zkc__req *r)
+{
+    cq *b = r->ctx;
+    if (b->over || r->tag != b->early_gen || !b->early) {
+        cq_drop(b);
+        return;
+    }
+    if (b->early == 1) {
+        b->early = 0; /* ahead of the enqueue's reply: unused, enq_done looks */
+        cq_drop(b);
+        return;
+    }
+    b->early = 0;
+    int ours = 0;
+    if (r->rc == ZR_OK) {
+        char uuid[37];
+        int32_t seq;
+        for (int i = 0; i < r->nchildren && !ours; i++)
+            ours = parse_q(r->children[i], uuid, &seq) == 0 && seq == b->myseq && strcmp(uuid, b->uuid) == 0;
+    }
+    if (ours)
+        decide(b, r->children, r->nchildren);
+    else
+        look(b);
     cq_drop(b);
 }
 
 static void look(cq *b)
 {
+    b->early = 0;
+    b->c_known = 0;
+    b->peeking = 0;
     unwatch(b);
     zkc__timer_disarm(b->co->c, &b->timer);
     phase(b, "queued mode: listing the queue");
@@ -853,11 +1039,31 @@ static void apply(cq *b)
     b->impatient = 0;
     b->read_bad = 0;
     b->cbad = 0;
-    b->reads = b->nq + 1;
-    phase(b, "queued mode: reading the queue to apply it");
-    cq_hold(b);
-    zkc__get(b->co->c, b->co->path, NULL, apply_read_done, b)->tag = 0;
+    /* PIPELINE: what we know needs no read. Our own batch is what we sent;
+     * the counter, if read behind the enqueue, may be stale, which costs only
+     * a failed round (the apply is conditional on its version). */
+    int need_c = !b->c_known;
+    b->c_known = 0;
     for (int i = 0; i < b->nq; i++) {
+        qent *e = &b->q[i];
+        if (!e->data && e->seq == b->myseq && strcmp(e->uuid, b->uuid) == 0)
+            e->data = encode_batch(b, &e->len); /* NULL: read it */
+    }
+    b->reads = need_c;
+    for (int i = 0; i < b->nq; i++)
+        b->reads += !b->q[i].data;
+    if (b->reads == 0) {
+        apply_send(b);
+        return;
+    }
+    phase(b, "queued mode: reading the queue to apply it");
+    if (need_c) {
+        cq_hold(b);
+        zkc__get(b->co->c, b->co->path, NULL, apply_read_done, b)->tag = 0;
+    }
+    for (int i = 0; i < b->nq; i++) {
+        if (b->q[i].data)
+            continue;
         char *p = zkc__path_join(b->qdir, b->q[i].name);
         if (!p)
             abort();

@@ -107,3 +107,42 @@ int zkc__cq_decode_result(const char *data, int len, int n, int *verdict, zkc_co
     }
     return p == end ? 0 : -1;
 }
+
+int zkc__cq_encode_inline(int n, const zkc__cq_add *adds, char buf[ZKC__CQ_INLINE_MAX + 1])
+{
+    size_t k = 0;
+    for (int i = 0; i < n; i++) {
+        const zkc_bounds *bd = &adds[i].bounds;
+        int flags = (bd->has_floor ? 1 : 0) | (bd->has_ceiling ? 2 : 0);
+        int w = snprintf(buf + k, ZKC__CQ_INLINE_MAX + 1 - k, "%" PRId64 ".%d.%" PRId64 ".%" PRId64 "_", adds[i].delta,
+                         flags, bd->floor, bd->ceiling);
+        if (w < 0 || (size_t)w >= ZKC__CQ_INLINE_MAX + 1 - k)
+            return -1;
+        k += (size_t)w;
+    }
+    return n > 0 ? (int)k : -1;
+}
+
+int zkc__cq_decode_inline(const char *s, size_t len, zkc__cq_add *out)
+{
+    char buf[ZKC__CQ_INLINE_MAX + 1]; /* NUL-terminated, for num() */
+    if (!s || len == 0 || len > ZKC__CQ_INLINE_MAX)
+        return -1;
+    memcpy(buf, s, len);
+    buf[len] = 0;
+    const char *p = buf, *end = buf + len;
+    int n = 0;
+    while (p < end) {
+        long long d, flags, fl, ce;
+        if (n == ZKC__CQ_ADDS_MAX || !(p = num(p, end, '.', &d)) || !(p = num(p, end, '.', &flags)) ||
+            flags < 0 || flags > 3 || !(p = num(p, end, '.', &fl)) || !(p = num(p, end, '_', &ce)))
+            return -1;
+        out[n].delta = d;
+        out[n].bounds.has_floor = (flags & 1) != 0;
+        out[n].bounds.has_ceiling = (flags & 2) != 0;
+        out[n].bounds.floor = fl;
+        out[n].bounds.ceiling = ce;
+        n++;
+    }
+    return n;
+}

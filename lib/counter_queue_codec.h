@@ -14,7 +14,11 @@
  * Formats, version 1 (the magic carries the version):
  *   batch    "zkcq1 <counter path>\n<n>\n" then n lines
  *            "<delta> <flags> <floor> <ceiling>\n"   (flags: 1 floor, 2 ceiling)
- *   outcome  "zkcr1 <n>\n" then n lines "<status> <before> <after>\n" */
+ *   outcome  "zkcr1 <n>\n" then n lines "<status> <before> <after>\n"
+ *   inline   the same adds in a batch node's name, so that an applier needs
+ *            no read of it (lib/counter_queue.c, PIPELINE): per add
+ *            "<delta>.<flags>.<floor>.<ceiling>_", at most ZKC__CQ_INLINE_MAX
+ *            bytes in all (a longer batch is read from its data). */
 #ifndef ZKC_COUNTER_QUEUE_CODEC_H
 #define ZKC_COUNTER_QUEUE_CODEC_H
 
@@ -43,5 +47,14 @@ char *zkc__cq_encode_result(int n, const int *verdict, const zkc_counter_result 
  * outcome no applier writes (a status other than 0, ZKC_EBOUND and
  * ZKC_EOVERFLOW, or a refusal whose after is not its before). */
 int zkc__cq_decode_result(const char *data, int len, int n, int *verdict, zkc_counter_result *res);
+
+/* The inline form of n adds into buf (NUL-terminated): its length, or -1
+ * when longer than ZKC__CQ_INLINE_MAX (then the name carries none). */
+#define ZKC__CQ_INLINE_MAX 160
+int zkc__cq_encode_inline(int n, const zkc__cq_add *adds, char buf[ZKC__CQ_INLINE_MAX + 1]);
+/* The adds of an inline form of len bytes at s (not NUL-terminated) into
+ * out[ZKC__CQ_ADDS_MAX]: their number, or -1 when it is not exactly what
+ * zkc__cq_encode_inline writes. */
+int zkc__cq_decode_inline(const char *s, size_t len, zkc__cq_add *out);
 
 #endif

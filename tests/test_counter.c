@@ -695,6 +695,43 @@ START_TEST(t_cq_codec)
 }
 END_TEST
 
+/* The inline form a batch node's name carries (PIPELINE in
+ * lib/counter_queue.c): it round-trips, a batch too long for a name gets none,
+ * and anything but exactly what the encoder writes is refused (the applier
+ * then reads the node's data). */
+START_TEST(t_cq_codec_inline)
+{
+    zkc__cq_add a[ZKC__CQ_ADDS_MAX], b[ZKC__CQ_ADDS_MAX];
+    memset(a, 0, sizeof a);
+    a[0].delta = -1;
+    a[0].bounds.has_floor = 1;
+    a[0].bounds.floor = 0;
+    a[1].delta = INT64_MAX;
+    a[1].bounds.has_ceiling = 1;
+    a[1].bounds.ceiling = INT64_MIN;
+    char s[ZKC__CQ_INLINE_MAX + 1];
+    int len = zkc__cq_encode_inline(2, a, s);
+    ck_assert_int_gt(len, 0);
+    ck_assert_str_eq(s, "-1.1.0.0_9223372036854775807.2.0.-9223372036854775808_");
+    ck_assert_int_eq(zkc__cq_decode_inline(s, (size_t)len, b), 2);
+    ck_assert(b[0].delta == -1 && b[0].bounds.has_floor && !b[0].bounds.has_ceiling && b[0].bounds.floor == 0);
+    ck_assert(b[1].delta == INT64_MAX && !b[1].bounds.has_floor && b[1].bounds.has_ceiling &&
+              b[1].bounds.ceiling == INT64_MIN);
+    for (int i = 0; i < 8; i++)
+        a[i] = a[1]; /* 8 x 46 bytes: too long for a name */
+    ck_assert_int_eq(zkc__cq_encode_inline(8, a, s), -1);
+    static const char *bad[] = {
+        "", "1.0.0.0", "1.0.0.0_x", "1.4.0.0_", "+1.0.0.0_", "1..0.0_", "1.0.0_",
+        "99999999999999999999.0.0.0_", "1.0.0.0__", "1 .0.0.0_",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        ck_assert_msg(zkc__cq_decode_inline(bad[i], strlen(bad[i]), b) == -1, "accepted \"%s\"", bad[i]);
+    /* only the given length is read: a valid form followed by more bytes */
+    ck_assert_int_eq(zkc__cq_decode_inline("5.0.0.0_junk", 8, b), 1);
+    ck_assert(b[0].delta == 5);
+}
+END_TEST
+
 /* An outcome record carries only what an applier writes: success, ZKC_EBOUND
  * or ZKC_EOVERFLOW, a refusal leaving the value as it was. Anything else would
  * reach the caller as its add's status (INT_MIN also overflowed the metrics'
@@ -1963,6 +2000,42 @@ END_TEST
 
 /* AUTO, one client alone on its counter: every add is one write (the cache,
  * as on the direct path), and the queue is never created. */
+/* PIPELINE (lib/counter_queue.c): a queued add alone in its queue costs
+ * one round trip before its apply. After its first add the client sends the
+ * enqueue, the counter read and the listing together, never reads its own
+ * batch back and sets no watch: 2 multis, 1 read, 1 listing, nothing else
+ * (without the pipeline: 2 reads, and a round trip more). */
+START_TEST(t_queued_lone_requests)
+{
+    char path[256];
+    unique_path(path, sizeof path, "qlone");
+    zkc_client *c = client_new();
+    zkc_counter_options co;
+    zkc_counter_options_init(&co);
+    co.queued = ZKC_COUNTER_QUEUED_ALWAYS;
+    zkc_counter *ctr = NULL;
+    ck_assert_int_eq(zkc_counter_create(c, path, &co, &ctr), 0);
+    zkc_counter_result r = {0, 0, 0};
+    ck_assert_int_eq(zkc_counter_add(ctr, 1, NULL, &r), 0); /* makes the queue */
+    ck_assert_int_eq(zkc_counter_add(ctr, 1, NULL, &r), 0); /* found itself alone */
+    for (int i = 0; i < 10; i++) {
+        zkc_stats s0, s1;
+        zkc_client_stats(c, &s0);
+        ck_assert_int_eq(zkc_counter_add(ctr, 1, NULL, &r), 0);
+        zkc_client_stats(c, &s1);
+        ck_assert_int_eq(r.before, 2 + i);
+        ck_assert_int_eq(r.after, 3 + i);
+        ck_assert_uint_eq(s1.requests[ZKC_REQ_MULTI] - s0.requests[ZKC_REQ_MULTI], 2);
+        ck_assert_uint_eq(s1.requests[ZKC_REQ_GET] - s0.requests[ZKC_REQ_GET], 1);
+        ck_assert_uint_eq(s1.requests[ZKC_REQ_CHILDREN] - s0.requests[ZKC_REQ_CHILDREN], 1);
+        ck_assert_uint_eq(s1.requests_total - s0.requests_total, 4);
+    }
+    ck_assert_int_eq(get_value(ctr), 12);
+    zkc_counter_destroy(ctr);
+    zkc_client_destroy(c);
+}
+END_TEST
+
 START_TEST(t_auto_uncontended)
 {
     char path[256];
@@ -3252,6 +3325,7 @@ static Suite *counter_suite(int with_ensemble)
     tcase_add_test(tc, t_codec_record_malformed);
     tcase_add_test(tc, t_cq_codec);
     tcase_add_test(tc, t_cq_codec_forged_outcome);
+    tcase_add_test(tc, t_cq_codec_inline);
     suite_add_tcase(s, tc);
     if (!with_ensemble)
         return s;
@@ -3288,6 +3362,7 @@ static Suite *counter_suite(int with_ensemble)
     tcase_add_checked_fixture(tc, unpin, NULL);
     tcase_add_test(tc, t_queued_gone_enqueuers);
     tcase_add_test(tc, t_queued_bounded_stock);
+    tcase_add_test(tc, t_queued_lone_requests);
     tcase_add_test(tc, t_auto_uncontended);
     tcase_add_test(tc, t_auto_switches);
     suite_add_tcase(s, tc);

@@ -2,7 +2,8 @@
  * an outcome node in the queue; anyone with write access can write anything
  * there): decoding never crashes or overreads, what is accepted re-encodes to
  * a record that decodes to the very same adds and outcomes, and an accepted
- * outcome is one an applier writes (its status reaches the caller as is). */
+ * outcome is one an applier writes (its status reaches the caller as is); the
+ * same for the inline form of a batch in its node's name. */
 #include "counter_queue_codec.h"
 
 #include <stdint.h>
@@ -70,6 +71,33 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 rb[i].replayed != 0 || res[i].replayed != 0)
                 abort();
         free(e);
+    }
+
+    /* The inline form a batch node's name carries: the input as a name's
+     * middle part (not NUL-terminated there: decode it from a copy without
+     * one, so ASan sees a read past it). What is accepted re-encodes to a
+     * form that decodes to the very same adds. */
+    if (size <= ZKC__CQ_INLINE_MAX) {
+        char *nm = malloc(size ? size : 1);
+        if (!nm)
+            abort();
+        memcpy(nm, data, size);
+        int ni = zkc__cq_decode_inline(nm, size, adds);
+        if (ni > ZKC__CQ_ADDS_MAX || ni == 0 || ni < -1)
+            abort();
+        if (ni > 0) {
+            char ib[ZKC__CQ_INLINE_MAX + 1];
+            int il = zkc__cq_encode_inline(ni, adds, ib);
+            if (il < 0 || zkc__cq_decode_inline(ib, (size_t)il, back) != ni)
+                abort(); /* what was accepted is no longer than its canonical form */
+            for (int i = 0; i < ni; i++)
+                if (back[i].delta != adds[i].delta || back[i].bounds.has_floor != adds[i].bounds.has_floor ||
+                    back[i].bounds.has_ceiling != adds[i].bounds.has_ceiling ||
+                    back[i].bounds.floor != adds[i].bounds.floor ||
+                    back[i].bounds.ceiling != adds[i].bounds.ceiling)
+                    abort();
+        }
+        free(nm);
     }
     free(d);
     return 0;
