@@ -4,7 +4,8 @@
  * Threading model (the one fact every file relies on):
  *   - libzookeeper_mt has an I/O thread and a completion thread. Our ZooKeeper
  *     completions and watchers (req.c, watch.c, session.c) only copy what they
- *     got and post it to the ENGINE thread.
+ *     got and hand it to the ENGINE: posted to the engine thread, or run in
+ *     place on the completion thread when the engine is idle (loop.c).
  *   - The engine thread (loop.c) owns every recipe's state: lock queues, counter
  *     caches, timers, the session state machine. Code marked "engine" in these
  *     headers runs only there, so it needs no locks of its own and must never
