@@ -13,7 +13,10 @@
  * write. Best effort and timing only: if the beacon cannot be created (ACL, an
  * ephemeral record node) nothing else changes, and exactness never depends on
  * it. A beacon lives while its batch waits, and with its session at worst; a
- * delete that got no answer goes to the janitor. The owner's optional
+ * batch that had to fight keeps it a linger (ten write round trips) for the
+ * next, and the linger's end lowers it, or looks again later while the owner
+ * is busy (whatever keeps it busy need not settle it); a delete that got no
+ * answer goes to the janitor. The owner's optional
  * hold/drop keep it alive while a request of the beacon is out or its timer
  * is armed, so a beacon still up is lowered before its owner may go.
  */
@@ -110,6 +113,12 @@ static void beacon_created(zkc__req *r)
     drop(b);
 }
 
+static void linger(zkc__beacon *b)
+{
+    int64_t ms = b->rtt_ms * 10 > 50 ? b->rtt_ms * 10 : 50;
+    timer_arm(b, zkc__now_ms() + ms);
+}
+
 /* A batch is decided. One that won at its first try met no contention: the
  * beacon goes. One that had to fight keeps it for the next batch (raising and
  * lowering it per batch would double the writes under contention), unless no
@@ -123,16 +132,22 @@ void zkc__beacon_settle(zkc__beacon *b, int lost)
         beacon_lower(b);
         return;
     }
-    int64_t linger = b->rtt_ms * 10 > 50 ? b->rtt_ms * 10 : 50;
-    timer_arm(b, zkc__now_ms() + linger);
+    linger(b);
 }
 
 static void beacon_timer_fire(zkc__timer *tm)
 {
     zkc__beacon *b = ZKC__CONTAINER_OF(tm, zkc__beacon, timer);
-    /* The loop disarmed it: its hold is ours to give back, after the lowering. */
+    /* The loop disarmed it: its hold is ours to give back, after the lowering.
+     * Busy, the owner may be in a batch that still wants the beacon; but not
+     * every busy spell settles it (a read of the record does not, nor does a
+     * queued batch of a core that is not AUTO), and trusting one to left the
+     * beacon up for the rest of the session. So look again a linger later: a
+     * batch that settles or raises first disarms this. */
     if (!b->busy(b))
-        beacon_lower(b); /* else the running batch settles it */
+        beacon_lower(b);
+    else if (!b->c->closing)
+        linger(b);
     drop(b);
 }
 

@@ -12,7 +12,8 @@ typedef struct zkc__beacon zkc__beacon;
 struct zkc__beacon {
     zkc_client *c;
     const char *path;        /* the record's node: the beacon is its child */
-    /* Whether the owner has a batch running (it settles the beacon itself). */
+    /* Whether the owner is busy with the record (a batch, or a read): the
+     * linger timer then looks again later instead of lowering the beacon. */
     int (*busy)(zkc__beacon *b);
     /* Optional: the owner is kept alive while a request of the beacon is out
      * or its timer is armed (hold before, drop after, on the engine). */

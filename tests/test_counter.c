@@ -15,6 +15,7 @@
 #include "codec.h"
 #include "counter_queue_codec.h"
 #include "ensemble.h"
+#include "proxy.h"
 #include "testutil.h"
 
 #include <check.h>
@@ -2892,6 +2893,93 @@ START_TEST(t_fairness_beacons)
 }
 END_TEST
 
+typedef struct bl_add {
+    zkc_counter *ctr;
+    int rc;
+    char msg[200];
+} bl_add;
+
+static void *bl_add_run(void *arg)
+{
+    bl_add *a = arg;
+    a->rc = zkc_counter_add(a->ctr, 1, NULL, NULL);
+    if (a->rc)
+        snprintf(a->msg, sizeof a->msg, "%s", zkc_errmsg());
+    return NULL;
+}
+
+#define OP_CREATE2 15 /* ZOO_CREATE2_OP: zoo_acreate2 */
+#define OP_GETDATA 4  /* ZOO_GETDATA_OP */
+
+/* A beacon kept up after a contended batch (its linger) is lowered when the
+ * linger ends even if a read of the counter is out then: the read keeps the
+ * counter busy but settles nothing, and the beacon used to stay up for the
+ * rest of the session (seen as a beacon left in t_fairness_beacons, whose
+ * fresh read of the total came right after the adds). Here a raw writer wins
+ * two rounds of one add (the second while the add's re-read is held by a
+ * proxy), so the add raises its beacon and keeps it; then a get's reply is
+ * held past the linger. */
+START_TEST(t_beacon_lowered_after_read)
+{
+    zkh_proxy *px = NULL;
+    ck_assert_int_eq(zkh_proxy_start(&px, zkh_node_hostport(zkh_shared(), 0)), 0);
+    zkc_client_options o;
+    zkc_client_options_init(&o);
+    o.hosts = zkh_proxy_hostport(px);
+    o.session_timeout_ms = 10000;
+    o.connect_timeout_ms = CONNECT_MS;
+    zkc_client *c = NULL;
+    ck_assert_msg(zkc_client_create(&c, &o) == 0, "zkc_client_create: %s", zkc_errmsg());
+    pin_to_one_server(); /* the raw writer on node 0 too, behind which the proxy is */
+    tu_raw *r = raw_open();
+    char path[256];
+    unique_path(path, sizeof path, "beaconread");
+    zkc_counter *ctr = counter_new(c, path, ZKC_FMT_INT64, 0);
+    ck_assert_int_eq(zkc_counter_add(ctr, 1, NULL, NULL), 0); /* cached from here */
+    char v[8];
+    int len = sizeof v;
+    struct Stat st;
+    ck_assert_int_eq(raw_get(r, path, v, &len, &st), ZOK);
+
+    /* Round 1 loses to this write (the cached version is old). */
+    ck_assert_int_eq(zoo_set(tu_raw_zh(r), path, v, len, -1), ZOK);
+    long reads = zkh_proxy_requests_seen(px, OP_GETDATA);
+    long creates = zkh_proxy_requests_seen(px, OP_CREATE2);
+    zkh_proxy_delay_reply(px, OP_GETDATA, 1, tu_ms(500));
+    zkc_stats s0, s1;
+    zkc_client_stats(c, &s0);
+    bl_add a = {ctr, -1, ""};
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, bl_add_run, &a), 0);
+    long long deadline = tu_now_ms() + tu_ms(10000);
+    while (zkh_proxy_requests_seen(px, OP_GETDATA) == reads && tu_now_ms() < deadline)
+        tu_nap_ms(5); /* a proxy counter: no event tells us */
+    /* Round 2's read was answered before this write and its reply is held:
+     * round 2 loses too, and the add raises its beacon. */
+    ck_assert_int_eq(zoo_set(tu_raw_zh(r), path, v, len, -1), ZOK);
+    pthread_join(th, NULL);
+    ck_assert_msg(a.rc == 0, "add: %s: %s", zkc_strerror(a.rc), a.msg);
+    zkc_client_stats(c, &s1);
+    ck_assert_msg(s1.conflicts - s0.conflicts >= 2 && zkh_proxy_requests_seen(px, OP_CREATE2) > creates,
+                  "setup: the add lost %llu rounds and sent %ld creates; 2 and a beacon were wanted",
+                  (unsigned long long)(s1.conflicts - s0.conflicts), zkh_proxy_requests_seen(px, OP_CREATE2) - creates);
+
+    /* The linger is 10 write round trips (at least 50 ms): hold the get well past it. */
+    zkh_proxy_delay_reply(px, OP_GETDATA, 1, tu_ms(1500));
+    ck_assert_int_eq(get_value(ctr), 2);
+    deadline = tu_now_ms() + tu_ms(5000);
+    int left;
+    while ((left = fb_beacons(r, path)) > 0 && tu_now_ms() < deadline)
+        tu_nap_ms(50); /* no event tells us; it goes a linger after the get at most */
+    ck_assert_msg(left == 0, "the beacon on %s stayed up after a get that was out when its linger ended", path);
+
+    zkc_counter_destroy(ctr);
+    ck_assert_int_eq(zkc_client_destroy(c), 0);
+    tu_raw_close(r);
+    zkh_proxy_stop(px);
+}
+END_TEST
+
 /* ================================================================ shutdown */
 
 #define SD_OPS 300
@@ -3354,6 +3442,7 @@ static Suite *counter_suite(int with_ensemble)
     tcase_add_test(tc, t_multi_sku);
     tcase_add_test(tc, t_combining);
     tcase_add_test(tc, t_fairness_beacons);
+    tcase_add_test(tc, t_beacon_lowered_after_read);
     tcase_add_test(tc, t_destroy_with_adds_in_flight);
     suite_add_tcase(s, tc);
 
