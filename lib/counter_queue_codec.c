@@ -43,6 +43,22 @@ static const char *num(const char *p, const char *end, char term, long long *v)
     return q + 1;
 }
 
+/* One add "<delta>S<flags>S<floor>S<ceiling>E" at p (S = sep, E = end_mark),
+ * into *out: the byte after it, or NULL. */
+static const char *one_add(const char *p, const char *end, char sep, char end_mark, zkc__cq_add *out)
+{
+    long long d, flags, fl, ce;
+    if (!(p = num(p, end, sep, &d)) || !(p = num(p, end, sep, &flags)) || flags < 0 || flags > 3 ||
+        !(p = num(p, end, sep, &fl)) || !(p = num(p, end, end_mark, &ce)))
+        return NULL;
+    out->delta = d;
+    out->bounds.has_floor = (flags & 1) != 0;
+    out->bounds.has_ceiling = (flags & 2) != 0;
+    out->bounds.floor = fl;
+    out->bounds.ceiling = ce;
+    return p;
+}
+
 int zkc__cq_decode_batch(const char *data, int len, const char *path, zkc__cq_add *out)
 {
     if (!data || len <= 6 || strncmp(data, "zkcq1 ", 6) != 0)
@@ -55,17 +71,9 @@ int zkc__cq_decode_batch(const char *data, int len, const char *path, zkc__cq_ad
     long long n;
     if (!(p = num(nl + 1, end, '\n', &n)) || n < 1 || n > ZKC__CQ_ADDS_MAX)
         return -1;
-    for (long long i = 0; i < n; i++) {
-        long long d, flags, fl, ce;
-        if (!(p = num(p, end, ' ', &d)) || !(p = num(p, end, ' ', &flags)) || flags < 0 || flags > 3 ||
-            !(p = num(p, end, ' ', &fl)) || !(p = num(p, end, '\n', &ce)))
+    for (long long i = 0; i < n; i++)
+        if (!(p = one_add(p, end, ' ', '\n', &out[i])))
             return -1;
-        out[i].delta = d;
-        out[i].bounds.has_floor = (flags & 1) != 0;
-        out[i].bounds.has_ceiling = (flags & 2) != 0;
-        out[i].bounds.floor = fl;
-        out[i].bounds.ceiling = ce;
-    }
     return p == end ? (int)n : -1; /* nothing after the last add */
 }
 
@@ -132,17 +140,8 @@ int zkc__cq_decode_inline(const char *s, size_t len, zkc__cq_add *out)
     buf[len] = 0;
     const char *p = buf, *end = buf + len;
     int n = 0;
-    while (p < end) {
-        long long d, flags, fl, ce;
-        if (n == ZKC__CQ_ADDS_MAX || !(p = num(p, end, '.', &d)) || !(p = num(p, end, '.', &flags)) ||
-            flags < 0 || flags > 3 || !(p = num(p, end, '.', &fl)) || !(p = num(p, end, '_', &ce)))
+    while (p < end)
+        if (n == ZKC__CQ_ADDS_MAX || !(p = one_add(p, end, '.', '_', &out[n++])))
             return -1;
-        out[n].delta = d;
-        out[n].bounds.has_floor = (flags & 1) != 0;
-        out[n].bounds.has_ceiling = (flags & 2) != 0;
-        out[n].bounds.floor = fl;
-        out[n].bounds.ceiling = ce;
-        n++;
-    }
     return n;
 }
