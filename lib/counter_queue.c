@@ -195,7 +195,6 @@ typedef struct cq {
 
 static void look(cq *b);
 static void peek(cq *b);
-static void decide(cq *b, char **children, int nchildren);
 static void enqueue_round(zkc__txn *t);
 
 /* ---------------------------------------------------------------- life */
@@ -387,10 +386,9 @@ char *zkc__cq_dir(zkc_client *c, const char *path)
     return zkc__path_join(c->meta_root, name);
 }
 
-/* "q-<uuid>-<seq>": 0 and the parts, or -1. */
-/* q-<uuid>-<seq>, or q-<uuid>-i<inline adds>-<seq> (PIPELINE): the inline
- * part in *inl, *inl_len (0 when none). */
-static int parse_q2(const char *name, char uuid[37], int32_t *seq, const char **inl, size_t *inl_len)
+/* "q-<uuid>-<seq>" or "q-<uuid>-i<inline adds>-<seq>" (PIPELINE): 0 and the
+ * parts, or -1. With inl, the inline part in *inl, *inl_len (NULL, 0: none). */
+static int parse_q(const char *name, char uuid[37], int32_t *seq, const char **inl, size_t *inl_len)
 {
     size_t n = strlen(name);
     if (strncmp(name, "q-", 2) != 0 || n < 2 + 36 + 1 + 10 || name[38] != '-' || name[n - 11] != '-')
@@ -408,16 +406,11 @@ static int parse_q2(const char *name, char uuid[37], int32_t *seq, const char **
     memcpy(uuid, name + 2, 36);
     uuid[36] = 0;
     *seq = (int32_t)s;
-    *inl = n > 49 ? name + 40 : NULL;
-    *inl_len = n > 49 ? n - 11 - 40 : 0;
+    if (inl) {
+        *inl = n > 49 ? name + 40 : NULL;
+        *inl_len = n > 49 ? n - 11 - 40 : 0;
+    }
     return 0;
-}
-
-static int parse_q(const char *name, char uuid[37], int32_t *seq)
-{
-    const char *inl;
-    size_t il;
-    return parse_q2(name, uuid, seq, &inl, &il);
 }
 
 /* "r-<seq>-<uuid>" */
@@ -451,23 +444,25 @@ static char *r_path(const cq *b, int32_t seq, const char *uuid)
 /* The records themselves are lib/counter_queue_codec.c (pure, fuzzed). */
 _Static_assert(ZKC__CQ_ADDS_MAX == ZKC__CTR_BATCH_MAX, "a queued batch holds one core batch");
 
-static char *encode_batch(const cq *b, int *len)
+static void batch_adds(const cq *b, zkc__cq_add adds[ZKC__CTR_BATCH_MAX])
 {
-    zkc__cq_add adds[ZKC__CTR_BATCH_MAX];
     for (int i = 0; i < b->nu; i++) {
         adds[i].delta = b->u[i]->a;
         adds[i].bounds = b->u[i]->bounds;
     }
+}
+
+static char *encode_batch(const cq *b, int *len)
+{
+    zkc__cq_add adds[ZKC__CTR_BATCH_MAX];
+    batch_adds(b, adds);
     return zkc__cq_encode_batch(b->co->path, b->nu, adds, len);
 }
 
 static int encode_inline(const cq *b, char inl[ZKC__CQ_INLINE_MAX + 1])
 {
     zkc__cq_add adds[ZKC__CTR_BATCH_MAX];
-    for (int i = 0; i < b->nu; i++) {
-        adds[i].delta = b->u[i]->a;
-        adds[i].bounds = b->u[i]->bounds;
-    }
+    batch_adds(b, adds);
     return zkc__cq_encode_inline(b->nu, adds, inl);
 }
 
@@ -575,7 +570,7 @@ static void enq_done(zkc__req *r)
         const char *cr = r->ops[0].created;
         const char *name = cr ? strrchr(cr, '/') : NULL;
         char uuid[37];
-        if (name && parse_q(name + 1, uuid, &b->myseq) == 0)
+        if (name && parse_q(name + 1, uuid, &b->myseq, NULL, NULL) == 0)
             b->have_seq = 1;
         zkc__txn_finish(&b->et);
         b->et_live = 0;
@@ -679,34 +674,29 @@ static void retry_later(cq *b, int rc, const char *doing)
     zkc__timer_arm(c, &b->timer, zkc__now_ms() + 20);
 }
 
-/* Our outcome record, read (rc ZR_OK): the batch is done. */
-static void outcome_read(cq *b, zkc__req *r)
-{
-    int verdict[ZKC__CTR_BATCH_MAX];
-    zkc_counter_result res[ZKC__CTR_BATCH_MAX];
-    int bad = zkc__cq_decode_result(r->value, r->valuelen, b->nu, verdict, res);
-    /* Read: ours to remove, in our next enqueue's multi (no write of
-     * its own), or when the core goes idle (zkc__cq_flush). */
-    zkc__cq_flush(b->co);
-    if (!(b->co->rdel = strdup(r->path)))
-        zkc__delete(b->co->c, r->path, -1, ignore_reply, NULL);
-    if (bad)
-        finish_all(b, ZKC_EBADDATA, "counter %s: malformed outcome record %s (the add was applied)",
-                   b->co->path, r->path);
-    else
-        finish_with(b, verdict, res);
-}
-
 static void result_read(zkc__req *r)
 {
     cq *b = r->ctx;
     if (!b->over) {
-        if (r->rc == ZR_OK)
-            outcome_read(b, r);
-        else if (r->rc == ZR_NONODE)
-            look(b); /* gone: the queue tells */
-        else
+        int verdict[ZKC__CTR_BATCH_MAX];
+        zkc_counter_result res[ZKC__CTR_BATCH_MAX];
+        if (r->rc == ZR_OK) {
+            int bad = zkc__cq_decode_result(r->value, r->valuelen, b->nu, verdict, res);
+            /* Read: ours to remove, in our next enqueue's multi (no write of
+             * its own), or when the core goes idle (zkc__cq_flush). */
+            zkc__cq_flush(b->co);
+            if (!(b->co->rdel = strdup(r->path)))
+                zkc__delete(b->co->c, r->path, -1, ignore_reply, NULL);
+            if (bad)
+                finish_all(b, ZKC_EBADDATA, "counter %s: malformed outcome record %s (the add was applied)",
+                           b->co->path, r->path);
+            else
+                finish_with(b, verdict, res);
+        } else if (r->rc == ZR_NONODE) {
+            look(b); /* not applied yet (peek), or gone: the queue tells */
+        } else {
             retry_later(b, r->rc, "reading the queued add's outcome");
+        }
     }
     cq_drop(b);
 }
@@ -774,7 +764,7 @@ static void decide(cq *b, char **children, int nchildren)
         const char *name = children[i];
         const char *inl;
         size_t il;
-        if (parse_q2(name, uuid, &seq, &inl, &il) == 0) {
+        if (parse_q(name, uuid, &seq, &inl, &il) == 0) {
             qent *e = &b->q[b->nq];
             if (!(e->name = strdup(name)))
                 continue;
@@ -862,24 +852,31 @@ static void look_done(zkc__req *r)
     cq_drop(b);
 }
 
+/* A read of the counter for an apply: its value, version and whether it is
+ * missing into b. 0, 1 when its data is not in its format, or the read's
+ * ZR_* error (negative). */
+static int counter_read(cq *b, const zkc__req *r)
+{
+    const char *why = "";
+    if (r->rc == ZR_NONODE) {
+        b->cmissing = 1;
+        b->cvalue = b->co->initial;
+        b->cversion = 0;
+        return 0;
+    }
+    if (r->rc != ZR_OK)
+        return r->rc;
+    b->cmissing = 0;
+    b->cversion = r->stat.version;
+    return zkc__value_decode(b->co->fmt, r->value, r->valuelen, b->co->initial, &b->cvalue, &why) ? 1 : 0;
+}
+
 /* PIPELINE: the counter read sent behind the enqueue, kept for an apply. */
 static void early_read_done(zkc__req *r)
 {
     cq *b = r->ctx;
-    if (!b->over && b->early && r->tag == b->early_gen) {
-        const char *why = "";
-        if (r->rc == ZR_NONODE) {
-            b->cmissing = 1;
-            b->cvalue = b->co->initial;
-            b->cversion = 0;
-            b->c_known = 1;
-        } else if (r->rc == ZR_OK &&
-                   !zkc__value_decode(b->co->fmt, r->value, r->valuelen, b->co->initial, &b->cvalue, &why)) {
-            b->cmissing = 0;
-            b->cversion = r->stat.version;
-            b->c_known = 1;
-        } /* else the apply reads it again and says what is wrong */
-    }
+    if (!b->over && b->early && r->tag == b->early_gen)
+        b->c_known = counter_read(b, r) == 0; /* else the apply reads it again and says what is wrong */
     cq_drop(b);
 }
 
@@ -904,7 +901,7 @@ static void early_list_done(zkc__req *r)
         char uuid[37];
         int32_t seq;
         for (int i = 0; i < r->nchildren && !ours; i++)
-            ours = parse_q(r->children[i], uuid, &seq) == 0 && seq == b->myseq && strcmp(uuid, b->uuid) == 0;
+            ours = parse_q(r->children[i], uuid, &seq, NULL, NULL) == 0 && seq == b->myseq && strcmp(uuid, b->uuid) == 0;
     }
     if (ours)
         decide(b, r->children, r->nchildren);
@@ -937,19 +934,11 @@ static void apply_read_done(zkc__req *r)
         return;
     }
     if (r->tag == 0) {
-        if (r->rc == ZR_NONODE) {
-            b->cmissing = 1;
-            b->cvalue = b->co->initial;
-            b->cversion = 0;
-        } else if (r->rc == ZR_OK) {
-            const char *why = "";
-            b->cmissing = 0;
-            b->cversion = r->stat.version;
-            if (zkc__value_decode(b->co->fmt, r->value, r->valuelen, b->co->initial, &b->cvalue, &why))
-                b->cbad = 1;
-        } else {
-            b->read_bad = r->rc;
-        }
+        int rc = counter_read(b, r);
+        if (rc > 0)
+            b->cbad = 1;
+        else if (rc < 0)
+            b->read_bad = rc;
     } else {
         qent *e = &b->q[r->tag - 1];
         if (r->rc == ZR_OK) {
@@ -996,14 +985,13 @@ static void apply(cq *b)
      * a failed round (the apply is conditional on its version). */
     int need_c = !b->c_known;
     b->c_known = 0;
+    b->reads = need_c;
     for (int i = 0; i < b->nq; i++) {
         qent *e = &b->q[i];
         if (!e->data && e->seq == b->myseq && strcmp(e->uuid, b->uuid) == 0)
             e->data = encode_batch(b, &e->len); /* NULL: read it */
+        b->reads += !e->data;
     }
-    b->reads = need_c;
-    for (int i = 0; i < b->nq; i++)
-        b->reads += !b->q[i].data;
     if (b->reads == 0) {
         apply_send(b);
         return;
