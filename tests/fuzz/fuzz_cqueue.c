@@ -13,6 +13,16 @@
 /* The counter the seed batches are of (tests/fuzz/corpus/cqueue). */
 #define PATH "/c"
 
+/* A decoded batch and its re-encoding's decoding hold the same n adds. */
+static void same_adds(const zkc__cq_add *a, const zkc__cq_add *b, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (b[i].delta != a[i].delta || b[i].bounds.has_floor != a[i].bounds.has_floor ||
+            b[i].bounds.has_ceiling != a[i].bounds.has_ceiling || b[i].bounds.floor != a[i].bounds.floor ||
+            b[i].bounds.ceiling != a[i].bounds.ceiling)
+            abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -38,12 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         if (zkc__cq_decode_batch(e, el, PATH, back) != n)
             abort();
-        for (int i = 0; i < n; i++)
-            if (back[i].delta != adds[i].delta || back[i].bounds.has_floor != adds[i].bounds.has_floor ||
-                back[i].bounds.has_ceiling != adds[i].bounds.has_ceiling ||
-                back[i].bounds.floor != adds[i].bounds.floor ||
-                back[i].bounds.ceiling != adds[i].bounds.ceiling)
-                abort();
+        same_adds(adds, back, n);
         free(e);
     }
     /* Another counter's batch (or a path that is a prefix of it) is refused. */
@@ -90,12 +95,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             int il = zkc__cq_encode_inline(ni, adds, ib);
             if (il < 0 || zkc__cq_decode_inline(ib, (size_t)il, back) != ni)
                 abort(); /* what was accepted is no longer than its canonical form */
-            for (int i = 0; i < ni; i++)
-                if (back[i].delta != adds[i].delta || back[i].bounds.has_floor != adds[i].bounds.has_floor ||
-                    back[i].bounds.has_ceiling != adds[i].bounds.has_ceiling ||
-                    back[i].bounds.floor != adds[i].bounds.floor ||
-                    back[i].bounds.ceiling != adds[i].bounds.ceiling)
-                    abort();
+            same_adds(adds, back, ni);
         }
         free(nm);
     }
