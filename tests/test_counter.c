@@ -124,6 +124,18 @@ static zkc_counter *counter_new(zkc_client *c, const char *path, zkc_format fmt,
     return ctr;
 }
 
+/* A counter in the given queued mode (ZKC_COUNTER_QUEUED_*), int64 from 0. */
+static zkc_counter *queued_counter_new(zkc_client *c, const char *path, int mode)
+{
+    zkc_counter_options co;
+    zkc_counter_options_init(&co);
+    co.queued = mode;
+    zkc_counter *ctr = NULL;
+    int rc = zkc_counter_create(c, path, &co, &ctr);
+    ck_assert_msg(rc == 0, "zkc_counter_create(%s): %s: %s", path, zkc_strerror(rc), zkc_errmsg());
+    return ctr;
+}
+
 static int64_t get_value(zkc_counter *ctr)
 {
     int64_t v = 0;
@@ -1904,11 +1916,7 @@ START_TEST(t_queued_gone_enqueuers)
     char path[256];
     unique_path(path, sizeof path, "qgone");
     zkc_client *a = client_new();
-    zkc_counter_options co;
-    zkc_counter_options_init(&co);
-    co.queued = 1;
-    zkc_counter *ac = NULL;
-    ck_assert_int_eq(zkc_counter_create(a, path, &co, &ac), 0);
+    zkc_counter *ac = queued_counter_new(a, path, ZKC_COUNTER_QUEUED_ALWAYS);
     char *dir = zkc__cq_dir(a, path);
     tu_raw *rw = raw_open();
     tu_raw_mkdirs(rw, dir);
@@ -1937,8 +1945,7 @@ START_TEST(t_queued_gone_enqueuers)
     zkc__cq_patience_ms = 250;
 
     zkc_client *b = client_new();
-    zkc_counter *bc = NULL;
-    ck_assert_int_eq(zkc_counter_create(b, path, &co, &bc), 0);
+    zkc_counter *bc = queued_counter_new(b, path, ZKC_COUNTER_QUEUED_ALWAYS);
     zkc_counter_result r = {0, 0, 0};
     ck_assert_int_eq(zkc_counter_add(bc, 10, NULL, &r), 0);
     ck_assert_msg(r.before == 8 && r.after == 18, "B's add: %" PRId64 " -> %" PRId64, r.before, r.after);
@@ -2011,11 +2018,7 @@ START_TEST(t_queued_lone_requests)
     char path[256];
     unique_path(path, sizeof path, "qlone");
     zkc_client *c = client_new();
-    zkc_counter_options co;
-    zkc_counter_options_init(&co);
-    co.queued = ZKC_COUNTER_QUEUED_ALWAYS;
-    zkc_counter *ctr = NULL;
-    ck_assert_int_eq(zkc_counter_create(c, path, &co, &ctr), 0);
+    zkc_counter *ctr = queued_counter_new(c, path, ZKC_COUNTER_QUEUED_ALWAYS);
     zkc_counter_result r = {0, 0, 0};
     ck_assert_int_eq(zkc_counter_add(ctr, 1, NULL, &r), 0); /* makes the queue */
     ck_assert_int_eq(zkc_counter_add(ctr, 1, NULL, &r), 0); /* found itself alone */
@@ -2086,11 +2089,7 @@ START_TEST(t_auto_switches)
     char path[256];
     unique_path(path, sizeof path, "qswitch");
     zkc_client *a = client_new(), *b = client_new();
-    zkc_counter_options co;
-    zkc_counter_options_init(&co);
-    co.queued = ZKC_COUNTER_QUEUED_AUTO;
-    zkc_counter *ac = NULL;
-    ck_assert_int_eq(zkc_counter_create(a, path, &co, &ac), 0);
+    zkc_counter *ac = queued_counter_new(a, path, ZKC_COUNTER_QUEUED_AUTO);
     zkc_counter *bc = counter_new(b, path, ZKC_FMT_INT64, 0);
     zkc_counter_result r = {0, 0, 0};
     int64_t expect = 0;
