@@ -4,7 +4,7 @@
  * write runs on the transaction core (lib/txn.c, EXACTLY ONCE; the counter's
  * rounds in lib/counter_txn.c), with fairness beacons (lib/beacon.c).
  * Multi-counter adds are in lib/counter_multi.c, rebase in lib/counter_rebase.c,
- * the queued mode (QUEUED) in lib/counter_queue.c.
+ * the queued mode (QUEUED) in lib/counter_queue.c and lib/counter_queue_apply.c.
  *
  * COMBINING. Updates of one path from one client queue on a shared core; while a
  * transaction is in flight, later ones wait and then go together in the next

@@ -1,6 +1,8 @@
 /*
  * The queued mode of a counter (zkc_counter_options.queued): adds hot across
  * processes go through a queue instead of racing each other's compare-and-set.
+ * This file holds a batch's life, the enqueue, the look and the AUTO policy;
+ * step 3, the apply, is lib/counter_queue_apply.c.
  *
  * QUEUE. <meta_root>/cq/<16 hex digits of the counter path's hash> holds
  *     q-<uuid>-<seq>   persistent sequential: one client batch of plain adds,
@@ -115,8 +117,7 @@
  * ZKC_EUNKNOWN if it gives up before learning the outcome (client destroyed,
  * no server): its batch stays queued and is applied by another client.
  */
-#include "counter.h"
-#include "counter_queue_codec.h"
+#include "counter_queue.h"
 #include "opwatch.h"
 #include "watch.h"
 
@@ -124,8 +125,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define CQ_APPLY_MAX 32
 
 /* AUTO (above). */
 #define AUTO_ENTER 4     /* units of contention ... */
@@ -137,69 +136,12 @@
 int zkc__cq_patience_ms = 250;
 int32_t zkc__cq_retain = 1 << 20;
 
-typedef struct qent {
-    char *name;   /* q-<uuid>-<seq> */
-    int32_t seq;
-    char uuid[37];
-    char *data;   /* read for an apply */
-    int len;
-} qent;
-
-typedef struct cq {
-    zkc__ctr_core *co;
-    zkc__ctr_upd *u[ZKC__CTR_BATCH_MAX];
-    int nu;
-    int refs;
-    int over;       /* the updates are finished: callbacks only drop refs */
-    int queued;     /* the enqueue may have landed: giving up is ZKC_EUNKNOWN */
-    int impatient;  /* waited zkc__cq_patience_ms: apply even if not the head */
-    int retrying;   /* the timer is a retry after a failed read, not patience */
-    int at_sent;    /* the current apply attempt went out */
-    int rdel_sent;  /* the enqueue carries the delete of co->rdel */
-    int lost;       /* apply attempts that lost to another writer (AUTO) */
-    int alone;      /* applied by us, alone in the queue, at the first try (AUTO) */
-    char uuid[37];
-    char *qdir;
-    int32_t myseq;
-    int have_seq;
-    int64_t started_ms;
-    zkc__txn et;    /* the enqueue */
-    int et_live;
-    zkc__txn at;    /* the current apply attempt */
-    int at_live;
-    zkc__timer timer;
-    zkc__watch *w;
-    /* apply */
-    qent *q;
-    int nq;
-    int reads;
-    int read_bad;   /* a read failed: look again */
-    int64_t cvalue;
-    int32_t cversion;
-    int cmissing;
-    int cbad;
-    int mine;       /* index of our batch in q, -1 when not in this apply */
-    /* PIPELINE (see the essay): the listing and counter read sent behind the
-     * enqueue. early: 0 none usable, 1 in flight, 2 the enqueue applied and
-     * the listing will decide; early_gen tells a stale reply from the current. */
-    int early;
-    uint64_t early_gen;
-    int c_known;    /* cvalue/cversion/cmissing came from the pipelined read */
-    int pend;       /* undecided apply attempts that carried our batch: 0, 1, 2 (= more) */
-    int pverdict[ZKC__CTR_BATCH_MAX];
-    zkc_counter_result pres[ZKC__CTR_BATCH_MAX]; /* the plan of the one undecided attempt */
-    zkc_counter_result mres[ZKC__CTR_BATCH_MAX];
-    int mverdict[ZKC__CTR_BATCH_MAX];
-    int64_t final;
-} cq;
-
-static void look(cq *b);
 static void peek(cq *b);
 static void enqueue_round(zkc__txn *t);
 
 /* ---------------------------------------------------------------- life */
 
-static void cq_hold(cq *b)
+void zkc__cq_hold(cq *b)
 {
     b->refs++;
 }
@@ -215,7 +157,7 @@ static void free_q(cq *b)
     b->nq = 0;
 }
 
-static void cq_drop(cq *b)
+void zkc__cq_drop(cq *b)
 {
     if (--b->refs > 0)
         return;
@@ -224,7 +166,7 @@ static void cq_drop(cq *b)
     free(b);
 }
 
-static void phase(cq *b, const char *state)
+void zkc__cq_phase(cq *b, const char *state)
 {
 #ifdef ZKC_OPWATCH
     for (int i = 0; i < b->nu && !b->over; i++)
@@ -256,7 +198,7 @@ static void unwatch(cq *b)
         return;
     zkc__watch_drop(b->w);
     b->w = NULL;
-    cq_drop(b);
+    zkc__cq_drop(b);
 }
 
 /* ---------------------------------------------------------------- AUTO */
@@ -327,7 +269,7 @@ static void cq_end(cq *b)
     if (co->refs == 1)
         zkc__cq_flush(co); /* no object and no batch left to carry it */
     zkc__ctr_core_drop(co);
-    cq_drop(b);
+    zkc__cq_drop(b);
 }
 
 static void finish_all(cq *b, int status, const char *fmt, ...) ZKC__PRINTF(3, 4);
@@ -345,7 +287,7 @@ static void finish_all(cq *b, int status, const char *fmt, ...)
 
 /* Giving up once the batch may be queued: it stays there and another client
  * applies it, so the caller cannot be told "not applied". */
-static void give_up(cq *b, int status, const char *why)
+void zkc__cq_give_up(cq *b, int status, const char *why)
 {
     if (!b->queued) {
         finish_all(b, status, "counter %s: %s; nothing was written", b->co->path, why);
@@ -357,7 +299,7 @@ static void give_up(cq *b, int status, const char *why)
 }
 
 /* Every planned outcome of ours: the updates' results, refusals by code. */
-static void finish_with(cq *b, const int *verdict, const zkc_counter_result *res)
+void zkc__cq_finish_with(cq *b, const int *verdict, const zkc_counter_result *res)
 {
     for (int i = 0; i < b->nu; i++) {
         zkc__ctr_upd *u = b->u[i];
@@ -432,7 +374,7 @@ static int parse_r(const char *name, char uuid[37], int32_t *seq)
     return 0;
 }
 
-static char *r_path(const cq *b, int32_t seq, const char *uuid)
+char *zkc__cq_r_path(const cq *b, int32_t seq, const char *uuid)
 {
     char name[64];
     snprintf(name, sizeof name, "r-%010" PRId32 "-%s", seq, uuid);
@@ -452,7 +394,7 @@ static void batch_adds(const cq *b, zkc__cq_add adds[ZKC__CTR_BATCH_MAX])
     }
 }
 
-static char *encode_batch(const cq *b, int *len)
+char *zkc__cq_encode_own(const cq *b, int *len)
 {
     zkc__cq_add adds[ZKC__CTR_BATCH_MAX];
     batch_adds(b, adds);
@@ -488,11 +430,11 @@ static void qdir_made(void *arg, int rc)
     cq *b = arg;
     if (!b->over) {
         if (rc != ZR_OK)
-            give_up(b, zkc__txn_req_error(rc), "cannot create its queue directory");
+            zkc__cq_give_up(b, zkc__txn_req_error(rc), "cannot create its queue directory");
         else
             enqueue_round(&b->et);
     }
-    cq_drop(b);
+    zkc__cq_drop(b);
 }
 
 static void enqueue_round(zkc__txn *t)
@@ -501,7 +443,7 @@ static void enqueue_round(zkc__txn *t)
     if (!zkc__txn_marker_ready(t))
         return;
     int len = 0;
-    char *data = encode_batch(b, &len);
+    char *data = zkc__cq_encode_own(b, &len);
     char prefix[ZKC__PATH_MAX + 64 + ZKC__CQ_INLINE_MAX];
     char inl[ZKC__CQ_INLINE_MAX + 1];
     if (encode_inline(b, inl) > 0)
@@ -513,7 +455,7 @@ static void enqueue_round(zkc__txn *t)
     if (!data || !rec) {
         free(data);
         free(rec);
-        give_up(b, ZKC_ENOMEM, "out of memory");
+        zkc__cq_give_up(b, ZKC_ENOMEM, "out of memory");
         return;
     }
     snprintf(rec->id, sizeof rec->id, "%s", t->id);
@@ -538,8 +480,8 @@ static void enqueue_round(zkc__txn *t)
     b->rdel_sent = nops == 2;
     zkc__txn_marker_op(t, &ops[nops++], recbuf, rlen);
     b->queued = 1; /* from here on it may land */
-    phase(b, "queued mode: enqueuing the batch");
-    cq_hold(b);
+    zkc__cq_phase(b, "queued mode: enqueuing the batch");
+    zkc__cq_hold(b);
     zkc__txn_send(t, ops, nops, enq_done);
     free(data);
     /* PIPELINE: on the same session, so served after the enqueue. */
@@ -549,10 +491,10 @@ static void enqueue_round(zkc__txn *t)
     if (b->co->cq_alone) {
         /* Alone last time: likely the head again, and then the apply needs
          * no read at all. Under contention the read would mostly be wasted. */
-        cq_hold(b);
+        zkc__cq_hold(b);
         zkc__get(b->co->c, b->co->path, NULL, early_read_done, b)->tag = b->early_gen;
     }
-    cq_hold(b);
+    zkc__cq_hold(b);
     zkc__children(b->co->c, b->qdir, NULL, early_list_done, b)->tag = b->early_gen;
 }
 
@@ -560,7 +502,7 @@ static void enq_done(zkc__req *r)
 {
     cq *b = ZKC__CONTAINER_OF((zkc__txn *)r->ctx, cq, et);
     if (b->over) {
-        cq_drop(b);
+        zkc__cq_drop(b);
         return;
     }
     int fi = -1, frc = r->rc;
@@ -577,7 +519,7 @@ static void enq_done(zkc__req *r)
         if (b->early == 1 && b->have_seq)
             b->early = 2; /* the listing behind the enqueue decides */
         else
-            look(b);
+            zkc__cq_look(b);
     } else if (v == ZKC__TXN_OP_FAILED) {
         if (fi == 1 && b->rdel_sent && frc == ZR_NONODE) {
             /* Nothing was applied; our old outcome record is gone already. */
@@ -586,14 +528,14 @@ static void enq_done(zkc__req *r)
         } else if (fi == 0 && frc == ZR_NONODE) {
             /* Nothing was applied: make the queue directory and send again. */
             b->queued = 0;
-            cq_hold(b);
+            zkc__cq_hold(b);
             zkc__mkpath(b->co->c, b->qdir, qdir_made, b);
         } else {
             b->queued = 0;
-            give_up(b, zkc__map_zrc(frc), zkc__zrc_name(frc));
+            zkc__cq_give_up(b, zkc__map_zrc(frc), zkc__zrc_name(frc));
         }
     }
-    cq_drop(b);
+    zkc__cq_drop(b);
 }
 
 static void et_applied(zkc__txn *t, const zkc__record *rec)
@@ -603,7 +545,7 @@ static void et_applied(zkc__txn *t, const zkc__record *rec)
     drop_rdel(b);
     zkc__txn_finish(&b->et);
     b->et_live = 0;
-    look(b); /* our node is found by its uuid (look drops the pipelined reads) */
+    zkc__cq_look(b); /* our node is found by its uuid (look drops the pipelined reads) */
 }
 
 static void et_unapplied(zkc__txn *t)
@@ -619,10 +561,10 @@ static void et_fail(zkc__txn *t, int status, const char *msg)
         return;
     }
     b->queued = 0; /* the core decided: not applied */
-    give_up(b, status, msg);
+    zkc__cq_give_up(b, status, msg);
 }
 
-static void cq_txn_phase(zkc__txn *t, const char *state)
+void zkc__cq_txn_phase(zkc__txn *t, const char *state)
 {
     ZKC__UNUSED(t);
     ZKC__UNUSED(state);
@@ -633,7 +575,7 @@ static const zkc__txn_ops enqueue_ops = {
     .applied = et_applied,
     .unapplied = et_unapplied,
     .fail = et_fail,
-    .phase = cq_txn_phase,
+    .phase = zkc__cq_txn_phase,
     .unknown_hint = "",
 };
 
@@ -645,28 +587,28 @@ static void timer_fired(zkc__timer *tm)
     if (b->over)
         return;
     if (b->co->c->closing) {
-        give_up(b, ZKC_ECANCELED, "the client is being destroyed");
+        zkc__cq_give_up(b, ZKC_ECANCELED, "the client is being destroyed");
         return;
     }
     if (b->retrying)
         b->retrying = 0;
     else
         b->impatient = 1;
-    look(b);
+    zkc__cq_look(b);
 }
 
-static void retry_later(cq *b, int rc, const char *doing)
+void zkc__cq_retry_later(cq *b, int rc, const char *doing)
 {
     zkc_client *c = b->co->c;
     if (c->closing || rc == ZR_CLOSING) {
-        give_up(b, ZKC_ECANCELED, "the client is being destroyed");
+        zkc__cq_give_up(b, ZKC_ECANCELED, "the client is being destroyed");
         return;
     }
     int64_t limit = (int64_t)c->opt.operation_timeout_ms + c->opt.session_timeout_ms;
     if (zkc__now_ms() - b->started_ms > limit) {
         char why[160];
         snprintf(why, sizeof why, "%s failed: %s", doing, zkc__zrc_name(rc));
-        give_up(b, zkc__txn_req_error(rc), why);
+        zkc__cq_give_up(b, zkc__txn_req_error(rc), why);
         return;
     }
     unwatch(b);
@@ -691,14 +633,14 @@ static void result_read(zkc__req *r)
                 finish_all(b, ZKC_EBADDATA, "counter %s: malformed outcome record %s (the add was applied)",
                            b->co->path, r->path);
             else
-                finish_with(b, verdict, res);
+                zkc__cq_finish_with(b, verdict, res);
         } else if (r->rc == ZR_NONODE) {
-            look(b); /* not applied yet (peek), or gone: the queue tells */
+            zkc__cq_look(b); /* not applied yet (peek), or gone: the queue tells */
         } else {
-            retry_later(b, r->rc, "reading the queued add's outcome");
+            zkc__cq_retry_later(b, r->rc, "reading the queued add's outcome");
         }
     }
-    cq_drop(b);
+    zkc__cq_drop(b);
 }
 
 /* The batch ahead went: most often ours went with it, so read our outcome
@@ -706,15 +648,15 @@ static void result_read(zkc__req *r)
  * listing sent with it measured no faster and cost 0.8 requests per add). */
 static void peek(cq *b)
 {
-    char *p = b->have_seq ? r_path(b, b->myseq, b->uuid) : NULL;
+    char *p = b->have_seq ? zkc__cq_r_path(b, b->myseq, b->uuid) : NULL;
     if (!p) {
-        look(b);
+        zkc__cq_look(b);
         return;
     }
     unwatch(b);
     zkc__timer_disarm(b->co->c, &b->timer);
-    phase(b, "queued mode: reading the outcome");
-    cq_hold(b);
+    zkc__cq_phase(b, "queued mode: reading the outcome");
+    zkc__cq_hold(b);
     zkc__get(b->co->c, p, NULL, result_read, b);
     free(p);
 }
@@ -727,7 +669,7 @@ static void pred_fired(zkc__watch *w, int ev)
         b->w = NULL;
     if (!b->over)
         peek(b);
-    cq_drop(b); /* the watch's */
+    zkc__cq_drop(b); /* the watch's */
 }
 
 static void pred_exists(zkc__req *r)
@@ -736,8 +678,8 @@ static void pred_exists(zkc__req *r)
     if (!b->over && r->rc == ZR_NONODE && b->w)
         peek(b); /* gone already: see whether ours went with it */
     else if (!b->over && r->rc != ZR_OK && b->w)
-        look(b); /* unreadable: look again rather than wait */
-    cq_drop(b);
+        zkc__cq_look(b); /* unreadable: look again rather than wait */
+    zkc__cq_drop(b);
 }
 
 static int cmp_q(const void *x, const void *y)
@@ -746,15 +688,13 @@ static int cmp_q(const void *x, const void *y)
     return a->seq < b->seq ? -1 : a->seq > b->seq;
 }
 
-static void apply(cq *b);
-
 /* Decide from a listing of the queue made after our enqueue. */
 static void decide(cq *b, char **children, int nchildren)
 {
     free_q(b);
     b->q = calloc((size_t)nchildren + 1, sizeof *b->q);
     if (!b->q) {
-        give_up(b, ZKC_ENOMEM, "out of memory");
+        zkc__cq_give_up(b, ZKC_ENOMEM, "out of memory");
         return;
     }
     int mine = -1, reaped = 0;
@@ -780,11 +720,11 @@ static void decide(cq *b, char **children, int nchildren)
                 /* Applied by someone else: its outcome is there. */
                 char *p = zkc__path_join(b->qdir, name);
                 if (!p) {
-                    give_up(b, ZKC_ENOMEM, "out of memory");
+                    zkc__cq_give_up(b, ZKC_ENOMEM, "out of memory");
                     return;
                 }
-                phase(b, "queued mode: reading the outcome");
-                cq_hold(b);
+                zkc__cq_phase(b, "queued mode: reading the outcome");
+                zkc__cq_hold(b);
                 zkc__get(b->co->c, p, NULL, result_read, b);
                 free(p);
                 return;
@@ -807,7 +747,7 @@ static void decide(cq *b, char **children, int nchildren)
         /* Neither queued nor an outcome record: applied by a multi that wrote
          * none for us, i.e. our own apply whose reply was never decided; only
          * one such attempt carried it, so its plan is what landed. */
-        finish_with(b, b->pverdict, b->pres);
+        zkc__cq_finish_with(b, b->pverdict, b->pres);
         return;
     }
     if (mine < 0) {
@@ -820,22 +760,22 @@ static void decide(cq *b, char **children, int nchildren)
     b->myseq = b->q[mine].seq;
     b->have_seq = 1;
     if (mine == 0 || b->impatient) {
-        apply(b);
+        zkc__cq_apply(b);
         return;
     }
     /* Wait for the batch just ahead of ours, or for our patience to end. */
-    phase(b, "queued mode: waiting for the batch ahead");
+    zkc__cq_phase(b, "queued mode: waiting for the batch ahead");
     char *p = zkc__path_join(b->qdir, b->q[mine - 1].name);
     zkc__watch *w = p ? zkc__watch_new(b->co->c, pred_fired, b) : NULL;
     if (!w) {
         free(p);
-        give_up(b, ZKC_ENOMEM, "out of memory");
+        zkc__cq_give_up(b, ZKC_ENOMEM, "out of memory");
         return;
     }
     b->w = w;
-    cq_hold(b); /* the watch's, until it fires or is dropped */
+    zkc__cq_hold(b); /* the watch's, until it fires or is dropped */
     zkc__timer_arm(b->co->c, &b->timer, zkc__now_ms() + zkc__cq_patience_ms);
-    cq_hold(b);
+    zkc__cq_hold(b);
     zkc__exists(b->co->c, p, w, pred_exists, b);
     free(p);
 }
@@ -845,17 +785,17 @@ static void look_done(zkc__req *r)
     cq *b = r->ctx;
     if (!b->over) {
         if (r->rc != ZR_OK)
-            retry_later(b, r->rc, "listing the counter's queue");
+            zkc__cq_retry_later(b, r->rc, "listing the counter's queue");
         else
             decide(b, r->children, r->nchildren);
     }
-    cq_drop(b);
+    zkc__cq_drop(b);
 }
 
 /* A read of the counter for an apply: its value, version and whether it is
  * missing into b. 0, 1 when its data is not in its format, or the read's
  * ZR_* error (negative). */
-static int counter_read(cq *b, const zkc__req *r)
+int zkc__cq_counter_read(cq *b, const zkc__req *r)
 {
     const char *why = "";
     if (r->rc == ZR_NONODE) {
@@ -876,8 +816,8 @@ static void early_read_done(zkc__req *r)
 {
     cq *b = r->ctx;
     if (!b->over && b->early && r->tag == b->early_gen)
-        b->c_known = counter_read(b, r) == 0; /* else the apply reads it again and says what is wrong */
-    cq_drop(b);
+        b->c_known = zkc__cq_counter_read(b, r) == 0; /* else the apply reads it again and says what is wrong */
+    zkc__cq_drop(b);
 }
 
 /* PIPELINE: the listing sent behind the enqueue. It decides only when the
@@ -887,12 +827,12 @@ static void early_list_done(zkc__req *r)
 {
     cq *b = r->ctx;
     if (b->over || r->tag != b->early_gen || !b->early) {
-        cq_drop(b);
+        zkc__cq_drop(b);
         return;
     }
     if (b->early == 1) {
         b->early = 0; /* ahead of the enqueue's reply: unused, enq_done looks */
-        cq_drop(b);
+        zkc__cq_drop(b);
         return;
     }
     b->early = 0;
@@ -906,345 +846,20 @@ static void early_list_done(zkc__req *r)
     if (ours)
         decide(b, r->children, r->nchildren);
     else
-        look(b);
-    cq_drop(b);
+        zkc__cq_look(b);
+    zkc__cq_drop(b);
 }
 
-static void look(cq *b)
+void zkc__cq_look(cq *b)
 {
     b->early = 0;
     b->c_known = 0;
     unwatch(b);
     zkc__timer_disarm(b->co->c, &b->timer);
-    phase(b, "queued mode: listing the queue");
-    cq_hold(b);
+    zkc__cq_phase(b, "queued mode: listing the queue");
+    zkc__cq_hold(b);
     zkc__children(b->co->c, b->qdir, NULL, look_done, b);
 }
-
-/* ---------------------------------------------------------------- apply */
-
-static void apply_send(cq *b);
-static void apply_done(zkc__req *r);
-
-static void apply_read_done(zkc__req *r)
-{
-    cq *b = r->ctx;
-    if (b->over) {
-        cq_drop(b);
-        return;
-    }
-    if (r->tag == 0) {
-        int rc = counter_read(b, r);
-        if (rc > 0)
-            b->cbad = 1;
-        else if (rc < 0)
-            b->read_bad = rc;
-    } else {
-        qent *e = &b->q[r->tag - 1];
-        if (r->rc == ZR_OK) {
-            free(e->data);
-            e->data = r->value;
-            e->len = r->valuelen;
-            r->value = NULL;
-        } else if (r->rc == ZR_NONODE) {
-            if (!b->read_bad)
-                b->read_bad = ZR_NONODE; /* applied meanwhile */
-        } else {
-            b->read_bad = r->rc;
-        }
-    }
-    if (--b->reads == 0) {
-        if (b->cbad) {
-            give_up(b, ZKC_EBADDATA, "the counter's data is not in its format");
-        } else if (b->read_bad == ZR_NONODE || b->read_bad == 0) {
-            if (b->read_bad)
-                look(b);
-            else
-                apply_send(b);
-        } else {
-            retry_later(b, b->read_bad, "reading the queue for an apply");
-        }
-    }
-    cq_drop(b);
-}
-
-static void apply(cq *b)
-{
-    if (b->nq > CQ_APPLY_MAX) {
-        for (int i = CQ_APPLY_MAX; i < b->nq; i++) {
-            free(b->q[i].name);
-            free(b->q[i].data);
-        }
-        b->nq = CQ_APPLY_MAX;
-    }
-    b->impatient = 0;
-    b->read_bad = 0;
-    b->cbad = 0;
-    /* PIPELINE: what we know needs no read. Our own batch is what we sent;
-     * the counter, if read behind the enqueue, may be stale, which costs only
-     * a failed round (the apply is conditional on its version). */
-    int need_c = !b->c_known;
-    b->c_known = 0;
-    b->reads = need_c;
-    for (int i = 0; i < b->nq; i++) {
-        qent *e = &b->q[i];
-        if (!e->data && e->seq == b->myseq && strcmp(e->uuid, b->uuid) == 0)
-            e->data = encode_batch(b, &e->len); /* NULL: read it */
-        b->reads += !e->data;
-    }
-    if (b->reads == 0) {
-        apply_send(b);
-        return;
-    }
-    phase(b, "queued mode: reading the queue to apply it");
-    if (need_c) {
-        cq_hold(b);
-        zkc__get(b->co->c, b->co->path, NULL, apply_read_done, b)->tag = 0;
-    }
-    for (int i = 0; i < b->nq; i++) {
-        if (b->q[i].data)
-            continue;
-        char *p = zkc__path_join(b->qdir, b->q[i].name);
-        if (!p)
-            abort();
-        cq_hold(b);
-        zkc__get(b->co->c, p, NULL, apply_read_done, b)->tag = (uint64_t)i + 1;
-        free(p);
-    }
-}
-
-static int bounded(int64_t v, const zkc_bounds *bd)
-{
-    return !(bd->has_floor && v < bd->floor) && !(bd->has_ceiling && v > bd->ceiling);
-}
-
-static void at_round(zkc__txn *t);
-
-static const zkc__txn_ops apply_ops;
-
-static void apply_send(cq *b)
-{
-    if (b->at_live) {
-        zkc__txn_finish(&b->at);
-        b->at_live = 0;
-    }
-    zkc__txn_init(&b->at, b->co->c, &apply_ops);
-    b->at_live = 1;
-    b->at_sent = 0;
-    at_round(&b->at);
-}
-
-/* Plan the apply from what apply() read and send it. */
-static void at_round(zkc__txn *t)
-{
-    cq *b = ZKC__CONTAINER_OF(t, cq, at);
-    if (!zkc__txn_marker_ready(t))
-        return;
-    zkc__ctr_core *co = b->co;
-    int n = b->nq;
-    zkc__mop *ops = calloc((size_t)(2 * n + 2), sizeof *ops);
-    char **bufs = calloc((size_t)(3 * n + 1), sizeof *bufs); /* per batch: its path, its outcome's path and data */
-    zkc__cq_add *adds = calloc(ZKC__CTR_BATCH_MAX, sizeof *adds);
-    int *verdict = calloc(ZKC__CTR_BATCH_MAX, sizeof *verdict);
-    zkc_counter_result *res = calloc(ZKC__CTR_BATCH_MAX, sizeof *res);
-    if (!ops || !bufs || !adds || !verdict || !res)
-        abort();
-    int64_t cur = b->cvalue;
-    char enc[24];
-    int nops = 1, nb = 0;
-    b->mine = -1;
-    for (int i = 0; i < n; i++) {
-        int na = zkc__cq_decode_batch(b->q[i].data, b->q[i].len, co->path, adds);
-        if (na < 0)
-            na = 0; /* not ours to read: removed with an empty outcome (its reader sees EBADDATA) */
-        for (int k = 0; k < na; k++) {
-            int64_t next;
-            verdict[k] = 0;
-            if (__builtin_add_overflow(cur, adds[k].delta, &next) || zkc__value_encode(co->fmt, next, enc) < 0)
-                verdict[k] = ZKC_EOVERFLOW;
-            else if (!bounded(next, &adds[k].bounds))
-                verdict[k] = ZKC_EBOUND;
-            res[k].before = cur;
-            res[k].after = verdict[k] ? cur : next;
-            res[k].replayed = 0;
-            if (!verdict[k])
-                cur = next;
-        }
-        char *p = zkc__path_join(b->qdir, b->q[i].name);
-        if (!p)
-            abort();
-        bufs[nb++] = p;
-        ops[nops].type = ZKC_REQ_DELETE;
-        ops[nops].path = p;
-        ops[nops].version = -1;
-        nops++;
-        if (strcmp(b->q[i].uuid, b->uuid) == 0 && na == b->nu) {
-            b->mine = i;
-            memcpy(b->mverdict, verdict, sizeof(int) * (size_t)na);
-            memcpy(b->mres, res, sizeof(*res) * (size_t)na);
-            continue; /* the applier's own outcome is the plan (see above) */
-        }
-        int rl = 0;
-        char *rp = r_path(b, b->q[i].seq, b->q[i].uuid);
-        char *rd = zkc__cq_encode_result(na, verdict, res, &rl);
-        if (!rp || !rd)
-            abort();
-        bufs[nb++] = rp;
-        bufs[nb++] = rd;
-        ops[nops].type = ZKC_REQ_CREATE;
-        ops[nops].path = rp;
-        ops[nops].data = rd;
-        ops[nops].len = rl;
-        nops++;
-    }
-    b->final = cur;
-    int len = zkc__value_encode(co->fmt, cur, enc);
-    ops[0].type = b->cmissing ? ZKC_REQ_CREATE : ZKC_REQ_SET;
-    ops[0].path = co->path;
-    ops[0].data = enc;
-    ops[0].len = len;
-    ops[0].version = b->cversion;
-    zkc__record *rec = calloc(1, sizeof *rec);
-    char recbuf[256];
-    if (!rec)
-        abort();
-    snprintf(rec->id, sizeof rec->id, "%s", t->id);
-    int rlen = zkc__record_encode(rec, recbuf, sizeof recbuf);
-    free(rec);
-    zkc__txn_marker_op(t, &ops[nops++], recbuf, rlen);
-    phase(b, "queued mode: applying the queue");
-    b->at_sent = 1;
-    cq_hold(b);
-    zkc__txn_send(t, ops, nops, apply_done);
-    for (int i = 0; i < nb; i++)
-        free(bufs[i]);
-    free(bufs);
-    free(ops);
-    free(adds);
-    free(verdict);
-    free(res);
-}
-
-static void applied_ok(cq *b)
-{
-    zkc__txn_finish(&b->at);
-    b->at_live = 0;
-    if (b->mine >= 0) {
-        finish_with(b, b->mverdict, b->mres);
-        return;
-    }
-    look(b); /* ours was beyond this apply */
-}
-
-static void mkparent_done(void *arg, int rc)
-{
-    cq *b = arg;
-    if (!b->over) {
-        if (rc != ZR_OK)
-            retry_later(b, rc, "creating the counter's parent nodes");
-        else
-            look(b);
-    }
-    cq_drop(b);
-}
-
-static void apply_done(zkc__req *r)
-{
-    cq *b = ZKC__CONTAINER_OF((zkc__txn *)r->ctx, cq, at);
-    if (b->over) {
-        cq_drop(b);
-        return;
-    }
-    int fi = -1, frc = r->rc;
-    int v = zkc__txn_reply(&b->at, r, &fi, &frc);
-    if (v == ZKC__TXN_APPLIED) {
-        zkc__ctr_core *co = b->co;
-        b->alone = b->mine == 0 && b->nq == 1 && b->lost == 0;
-        co->value = b->final;
-        co->version = b->cmissing ? 0 : r->ops[0].stat.version;
-        co->missing = 0;
-        co->cached = 1;
-        co->fresh = 0;
-        applied_ok(b);
-    } else if (v == ZKC__TXN_OP_FAILED) {
-        /* Nothing applied: another applier or a direct write got there first
-         * (counter version, a queue node gone), or the counter's parent is missing. */
-        zkc__txn_finish(&b->at);
-        b->at_live = 0;
-        b->co->cached = 0;
-        if (fi == 0 && frc == ZR_NONODE && r->ops[0].type == ZKC_REQ_CREATE) {
-            char dir[ZKC__PATH_MAX + 1];
-            zkc__path_parent(b->co->path, dir, sizeof dir);
-            cq_hold(b);
-            zkc__mkpath(b->co->c, dir, mkparent_done, b);
-        } else if (frc == ZR_BADVERSION || frc == ZR_NONODE || frc == ZR_NODEEXISTS) {
-            ZKC__STAT_INC(b->co->c, conflicts);
-            zkc__ctr_core *co = b->co;
-            if (++b->lost >= ZKC__BEACON_AFTER && co->queued == ZKC_COUNTER_QUEUED_AUTO && !co->beacon.broken)
-                zkc__beacon_raise(&co->beacon, b->cmissing); /* AUTO: let a direct winner see us wait */
-            look(b);
-        } else {
-            retry_later(b, frc, "applying the counter's queue");
-        }
-    }
-    cq_drop(b);
-}
-
-static void at_round_cb(zkc__txn *t)
-{
-    /* After a loss decided "not applied" (or a session that ended unsent):
-     * forget this attempt and look again with a new one. */
-    cq *b = ZKC__CONTAINER_OF(t, cq, at);
-    if (b->at_sent) {
-        zkc__txn_finish(&b->at);
-        b->at_live = 0;
-        look(b);
-        return;
-    }
-    at_round(t);
-}
-
-static void at_applied(zkc__txn *t, const zkc__record *rec)
-{
-    ZKC__UNUSED(rec);
-    cq *b = ZKC__CONTAINER_OF(t, cq, at);
-    b->co->cached = 0;
-    applied_ok(b);
-}
-
-static void at_unapplied(zkc__txn *t)
-{
-    ZKC__CONTAINER_OF(t, cq, at)->co->cached = 0;
-}
-
-static void at_fail(zkc__txn *t, int status, const char *msg)
-{
-    cq *b = ZKC__CONTAINER_OF(t, cq, at);
-    zkc__txn_finish(&b->at);
-    b->at_live = 0;
-    if (status == ZKC_EUNKNOWN || status == ZKC_ECONNLOSS) {
-        /* The apply's outcome is not known (or it never left): our batch's
-         * truth is in the queue, so look there again (bounded by the
-         * operation and session timeouts, retry_later). */
-        if (status == ZKC_EUNKNOWN && b->mine >= 0) {
-            b->pend = b->pend ? 2 : 1;
-            memcpy(b->pverdict, b->mverdict, sizeof b->pverdict);
-            memcpy(b->pres, b->mres, sizeof b->pres);
-        }
-        retry_later(b, ZR_CONNLOSS, msg);
-        return;
-    }
-    give_up(b, status, msg);
-}
-
-static const zkc__txn_ops apply_ops = {
-    .round = at_round_cb,
-    .applied = at_applied,
-    .unapplied = at_unapplied,
-    .fail = at_fail,
-    .phase = cq_txn_phase,
-    .unknown_hint = "",
-};
 
 /* ---------------------------------------------------------------- entry */
 
