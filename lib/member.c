@@ -27,7 +27,7 @@
  * the head, a reader with no writer ahead, a semaphore index below its
  * leases); any other decision (a wait, which node to watch) needs a fresh
  * listing (or, for a semaphore, the names an admitted member ahead wrote
- * into its node: lock.c; zkc__qm_wait_any watches those). What tells the
+ * into its node: semaphore.c; zkc__qm_wait_any watches those). What tells the
  * owner a member is gone: the watch on it fired as
  * deleted (ZKC__QM_GONE: that member only), or it fired as written
  * (ZKC__QM_TOUCHED) on a member whose owner writes it only in the multi that
@@ -836,7 +836,7 @@ static void pred_fired(zkc__watch *w, int ev)
  * the children list has changed for us exactly when fewer members are ahead of
  * us than in that listing. A node ahead has changed once its data version is
  * above 0: nobody writes a member's node but its owner, touching it when it
- * was admitted (a semaphore's kick, lock.c) or in the multi that deletes it
+ * was admitted (a semaphore's kick, semaphore.c) or in the multi that deletes it
  * (zkc__qm_release: then a read finds it gone). Without this check a semaphore
  * waiter whose holders all left between its listing and its watch waited for
  * a change that never came, and the whole queue behind it with it. */

@@ -135,7 +135,7 @@ void zkc__qm_wait(zkc__qm *m, const char *name);
  * watch each, set again when a node's data changes (a holder's kick);
  * ops->moved(ZKC__QM_ANY_GONE) at the first deletion, or at the first one
  * found already gone. For a semaphore's first waiter, which knows every
- * member that can still be ahead of it (lock.c). */
+ * member that can still be ahead of it (semaphore.c). */
 void zkc__qm_wait_any(zkc__qm *m, char *const *names, int n);
 /* Engine: stop waiting (the watch is dropped); the node stays ours. */
 void zkc__qm_settle(zkc__qm *m);
