@@ -219,7 +219,7 @@ void zkc__lock_grant(zkc_lock *l, int kick, char *const *names, int n)
 }
 
 /* Would we hold if v[from..blocker] were gone? Then that news alone lets us
- * in, with no second listing (issue 21; the rule at the top of member.c):
+ * in, with no second listing (issue 21; the rule at the top of member_wait.c):
  * sequence numbers only grow, so nobody can queue ahead of us later (the
  * queue node cannot be reaped and restarted while our node is in it),
  * members ahead can only leave, and every kind's decision only looks at the

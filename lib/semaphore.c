@@ -30,7 +30,7 @@
  * A member ahead that is cancelled or crashes is deleted without a write:
  * W hears it gone unwritten and lists (as before). Our own node's deletion
  * reaches us before any of this news that comes after it (one session hears
- * watches and replies in the order of the changes: member.c). Names only
+ * watches and replies in the order of the changes: member_wait.c). Names only
  * ever shrink a superset of the members ahead, so a late, duplicate or
  * concurrent release can only make a candidate read as gone that is gone.
  * Only zkcoord semaphores queue on a semaphore's path (Curator's and kazoo's
