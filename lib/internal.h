@@ -130,7 +130,7 @@ struct zkc_client {
     zkc__list objects;           /* object.c, engine: live recipe objects, for shutdown */
     zkc__list singletons;        /* object.c: per-client recipe state (zkc__singleton) */
     struct zkc__pathcache *known; /* pathcache.c, engine: paths known to exist (NULL until the first) */
-    zkc__list listers;           /* member.c, engine: shared queue listings out */
+    zkc__list listers;           /* member_wait.c, engine: shared queue listings out */
 };
 
 #endif

@@ -1,8 +1,8 @@
 /* One reservation's life (zkc_inventory_reserve): submission and argument
  * checks, the queue-length check before enqueueing, waiting in its queues
  * (the record watch; each line a member of its queue on the member core,
- * lib/member.c, which lists our place and watches the node ahead; taking
- * over as head, waiting for restock), leaving (withdrawal at a timeout or on destroy) and finishing
+ * lib/member.c and lib/member_wait.c, which list our place and watch the
+ * node ahead; taking over as head, waiting for restock), leaving (withdrawal at a timeout or on destroy) and finishing
  * with the outcome the record says. The protocol (WATCHES, TIMEOUT / CANCEL,
  * CONNECTION STATES) is described at the top of lib/inventory.c; the enqueue
  * is in inventory_enqueue.c, the head's grant rounds in inventory_grant.c. */

@@ -16,8 +16,8 @@
  * (zkc__qm_release), which is that news for the waiter behind it: no listing
  * per handoff (issue 21). A semaphore member, once admitted, writes into its
  * node the names of those that can still be ahead of it, which lets the
- * waiter behind it decide, or watch those few, without a listing ("semaphore
- * admissions" below).
+ * waiter behind it decide, or watch those few, without a listing (semaphore
+ * admissions: semaphore.c).
  * Giving up (timeout, cancel, an error) ends the member's attempt: the node
  * is deleted before the caller hears the status when a server is reachable,
  * so "timed out" also means "left nothing"; otherwise the janitor deletes it.
@@ -53,56 +53,12 @@ typedef struct simple_op {
  * (zkc_lock_token, zkc_lock_is_held): written with these. */
 #define PUT(field, v) __atomic_store_n(&(field), (v), __ATOMIC_RELEASE)
 
-struct zkc_lock {
-    zkc__object obj;
-    zkc__sess_listener sl;
-    zkc__qm m;
-    zkc_client *c;
-    char *path;
-    const zkc__qkind *kind;
-    int max_leases;
-    zkc_lock *sibling;
-    int refs; /* atomic */
-    int destroyed;     /* engine */
-    int api_destroyed; /* atomic: zkc_lock_destroy was called */
-
-    int phase;
-    acq_op *acq;
-    int64_t token;
-    int holds;
-    int lost;
-    int next_in;       /* waiting: the node we watch is all that keeps us out */
-    int next_in_held;  /* waiting: that node's owner holding (and leaving)
-                        * would let us in: see in_without */
-    int list_watched;  /* semaphore: the next listing also watches the
-                        * children (we are at most the first waiter) */
-    char *pred_name;   /* semaphore (few leases): the member right ahead of
-                        * us in our last listing, which we watch */
-    char **cand;       /* semaphore (few leases): names among which is every
-                        * member still ahead of us (zkc__qm_wait_any on them) */
-    int ncand;
-    zkc__timer timer;
-    int stored_leases; /* semaphore: count read from the node; -1 not read yet */
-    char dir_data[24]; /* semaphore: the lease count, stored when we create the node */
-    simple_op *release_op;
-    zkc__mstamp mh; /* metrics: the hold, from grant to its end */
-
-    zkc__listener lis;
-    pthread_mutex_t mu;
-    /* Under mu: our node and its token as of the last join, for
-     * zkc_lock_guard on any thread (m.node is the engine's). */
-    char *guard_node;
-    int64_t guard_token;
-};
-
 /* ---------------------------------------------------------------- refs */
-
-static void sem_forget(zkc_lock *l);
 
 static void lock_free(zkc_lock *l)
 {
     zkc_client *c = l->c;
-    sem_forget(l);
+    zkc__sem_forget(l);
     free(l->m.node);
     free(l->path);
     zkc__listener_destroy(&l->lis);
@@ -112,12 +68,12 @@ static void lock_free(zkc_lock *l)
     zkc__client_unref(c);
 }
 
-static void lock_ref(zkc_lock *l)
+void zkc__lock_ref(zkc_lock *l)
 {
     zkc__ref_get(&l->refs);
 }
 
-static void lock_unref(zkc_lock *l)
+void zkc__lock_unref(zkc_lock *l)
 {
     if (zkc__ref_put(&l->refs))
         lock_free(l);
@@ -163,12 +119,12 @@ static void ev_call(void (*fn)(void), void *obj, int ev, void *ud)
 
 static void ev_hold(void *obj)
 {
-    lock_ref(obj);
+    zkc__lock_ref(obj);
 }
 
 static void ev_drop(void *obj)
 {
-    lock_unref(obj);
+    zkc__lock_unref(obj);
 }
 
 static void notify(zkc_lock *l, zkc_lock_event ev)
@@ -200,14 +156,13 @@ static void acq_finish(zkc_lock *l, int status, const char *fmt, ...)
 
 /* Give up the current attempt and report `status` once its node is gone (or
  * the janitor has it). */
-static void acq_abort(zkc_lock *l, int status, const char *fmt, ...) ZKC__PRINTF(3, 4);
-static void acq_abort(zkc_lock *l, int status, const char *fmt, ...)
+void zkc__lock_abort(zkc_lock *l, int status, const char *fmt, ...)
 {
     acq_op *a = l->acq;
     l->acq = NULL;
     l->phase = L_IDLE;
     zkc__timer_disarm(l->c, &l->timer);
-    sem_forget(l);
+    zkc__sem_forget(l);
     if (!a) {
         zkc__qm_leave(&l->m, 0, NULL, NULL);
         return;
@@ -229,15 +184,13 @@ static zkc_lock *of(zkc__qm *m)
 
 static void m_ref(zkc__qm *m)
 {
-    lock_ref(of(m));
+    zkc__lock_ref(of(m));
 }
 
 static void m_unref(zkc__qm *m)
 {
-    lock_unref(of(m));
+    zkc__lock_unref(of(m));
 }
-
-static void check(zkc_lock *l);
 
 static void m_joined(zkc__qm *m)
 {
@@ -249,185 +202,24 @@ static void m_joined(zkc__qm *m)
     l->guard_node = node;
     l->guard_token = m->czxid;
     pthread_mutex_unlock(&l->mu);
-    check(l);
+    zkc__lock_check(l);
 }
 
-static void kick_done(zkc__req *r)
-{
-    lock_unref(r->ctx);
-}
-
-/* ---------------------------------------------------------------- semaphore admissions
- *
- * A semaphore admits the first max_leases members, so a waiter is in once
- * fewer than max_leases members are ahead of it. Without a listing (issue
- * 21), from two facts: sequence numbers only grow, so the members ahead of
- * us are a subset of any set of members that was ahead of us once; and a
- * semaphore member's node is written only by its owner, once, when it is
- * admitted (its kick): written means "at most max_leases - 1 were ahead of
- * me then". The kick carries the names of the members that could still be
- * ahead of the kicker (KICK_MAGIC, a name a line, at most max_leases - 1),
- * when it knows them:
- *   - admitted from a listing: the members ahead of it in that listing;
- *   - admitted as the first waiter (below): its candidates but the one gone.
- * The waiter W right behind P (nothing between them in W's listing, and
- * nothing can come between later) hears that P was written and reads P:
- *   - P gone: P had at most max_leases - 1 ahead, now W has at most those:
- *     W is in (and knows no names: it kicks with none);
- *   - P's names T: everything ahead of W is in T + {P}, at most max_leases
- *     of them. Fewer: W is in. Exactly max_leases: W is the first waiter and
- *     watches each of them (zkc__qm_wait_any); the first deleted, or found
- *     gone, lets it in, with the rest as its own kick's names. A holder's
- *     kick landing later on a candidate is not a departure: watched again.
- *   - P still there with no names (admitted by "P gone" itself, or a
- *     zkcoord before this): list, as always.
- * A member ahead that is cancelled or crashes is deleted without a write:
- * W hears it gone unwritten and lists (as before). Our own node's deletion
- * reaches us before any of this news that comes after it (one session hears
- * watches and replies in the order of the changes: member.c). Names only
- * ever shrink a superset of the members ahead, so a late, duplicate or
- * concurrent release can only make a candidate read as gone that is gone.
- * Only zkcoord semaphores queue on a semaphore's path (Curator's and kazoo's
- * semaphores use other layouts: tests/interop/README.md); data we do not
- * recognise means "no names". Above SEM_NAMES_MAX leases the kick carries no
- * names and the first waiter watches the children list (a listing per
- * admission), to keep kicks and watches small. */
-#define SEM_NAMES_MAX 32
-static const char KICK_MAGIC[] = "zkcoord-ahead\n";
-
-static int sem_names(const zkc_lock *l)
-{
-    return l->kind->stores_leases && l->max_leases <= SEM_NAMES_MAX;
-}
-
-static void sem_forget(zkc_lock *l)
-{
-    for (int i = 0; i < l->ncand; i++)
-        free(l->cand[i]);
-    free(l->cand);
-    l->cand = NULL;
-    l->ncand = 0;
-    free(l->pred_name);
-    l->pred_name = NULL;
-}
-
-/* Our kick: names[0..n) (n < 0: none known, the empty data older zkcoord
- * wrote). NULL when out of memory. */
-static char *kick_data(char *const *names, int n, int *len)
-{
-    size_t sz = sizeof KICK_MAGIC;
-    for (int i = 0; i < n; i++)
-        sz += strlen(names[i]) + 1;
-    char *d = malloc(sz);
-    if (!d)
-        return NULL;
-    *len = 0;
-    if (n < 0) {
-        d[0] = 0;
-        return d;
-    }
-    size_t at = (size_t)snprintf(d, sz, "%s", KICK_MAGIC);
-    for (int i = 0; i < n; i++)
-        at += (size_t)snprintf(d + at, sz - at, "%s\n", names[i]);
-    *len = (int)at;
-    return d;
-}
-
-static void grant(zkc_lock *l, int kick, char *const *names, int n)
+void zkc__lock_grant(zkc_lock *l, int kick, char *const *names, int n)
 {
     l->phase = L_HELD;
     PUT(l->holds, 1);
     zkc__metrics_hold(l->c, &l->mh, ZKC__MK_OF_LOCK(l->kind->kind), l->path);
     PUT(l->lost, 0);
     zkc__qm_settle(&l->m);
-    if (kick && l->m.node) {
-        /* Semaphore: a waiter behind us watches our node; writing it tells that
-         * waiter we were admitted (the essay above). Out of memory: no names. */
-        int len = 0;
-        char *d = kick_data(names, sem_names(l) ? n : -1, &len);
-        lock_ref(l);
-        zkc__set(l->c, l->m.node, d ? d : "", d ? len : 0, -1, kick_done, l);
-        free(d);
-    }
-    sem_forget(l);
+    if (kick && l->m.node)
+        zkc__sem_kick(l, names, n); /* a semaphore's: semaphore.c */
+    zkc__sem_forget(l);
     acq_finish(l, 0, NULL);
 }
 
-/* Candidates: names[0..n), copied; then in (fewer than the leases) or wait
- * on each. */
-static void sem_wait_cand(zkc_lock *l, char *const *names, int n)
-{
-    /* Copied before the old ones go: names may point at l->pred_name. */
-    char **cand = calloc((size_t)n + 1, sizeof *cand);
-    int k = 0;
-    while (cand && k < n && (cand[k] = strdup(names[k])) != NULL)
-        k++;
-    sem_forget(l);
-    l->cand = cand;
-    l->ncand = k;
-    if (!cand || k < n) {
-        acq_abort(l, ZKC_ENOMEM, "out of memory");
-        return;
-    }
-    if (n < l->max_leases)
-        grant(l, 1, l->cand, n);
-    else
-        zkc__qm_wait_any(&l->m, l->cand, n);
-}
-
-/* The names of a kick read from pred's node, each ahead of pred, distinct,
- * at most max - 1 of them, with pred added last: *n of them in out (room
- * for max), pointing into buf. -1: not a kick with names. */
-static int kick_parse(char *buf, const char *pred, int max, char **out, int *n)
-{
-    size_t ml = strlen(KICK_MAGIC);
-    int32_t pseq, seq;
-    int kind, style;
-    if (strncmp(buf, KICK_MAGIC, ml) != 0 || !zkc__seq_parse(pred, &pseq, &kind, &style))
-        return -1;
-    *n = 0;
-    for (char *p = buf + ml, *nl; *p; p = nl + 1) {
-        if (!(nl = strchr(p, '\n')) || nl == p || *n >= max - 1)
-            return -1;
-        *nl = 0;
-        if (!zkc__seq_parse(p, &seq, &kind, &style) || zkc__seq_cmp(seq, pseq) >= 0)
-            return -1;
-        for (int i = 0; i < *n; i++)
-            if (!strcmp(out[i], p))
-                return -1;
-        out[(*n)++] = p;
-    }
-    out[(*n)++] = (char *)pred;
-    return 0;
-}
-
-static void pred_read_done(zkc__req *r)
-{
-    zkc_lock *l = r->ctx;
-    if (!zkc__qm_stale(&l->m, r->tag) && l->acq && l->pred_name) {
-        char *names[SEM_NAMES_MAX + 1];
-        char *buf = NULL;
-        int n = 0;
-        if (r->rc == ZR_NONODE) {
-            grant(l, 1, NULL, -1); /* written, then gone: the essay above */
-        } else if (r->rc != ZR_OK) {
-            int e = r->rc == ZR_NOTSENT ? ZKC_ECONNLOSS : zkc__map_zrc(r->rc);
-            acq_abort(l, e, "lock %s: reading the member ahead failed: %s", l->path, zkc__zrc_name(r->rc));
-        } else if (r->stat.version > 0 && (buf = malloc((size_t)r->valuelen + 1)) != NULL &&
-                   (memcpy(buf, r->value ? r->value : "", (size_t)r->valuelen), buf[r->valuelen] = 0,
-                    kick_parse(buf, l->pred_name, l->max_leases, names, &n) == 0)) {
-            sem_wait_cand(l, names, n);
-        } else {
-            sem_forget(l);
-            check(l); /* admitted without names (or not ours to read): list */
-        }
-        free(buf);
-    }
-    lock_unref(l);
-}
-
 /* Would we hold if v[from..blocker] were gone? Then that news alone lets us
- * in, with no second listing (issue 21; the rule at the top of member.c):
+ * in, with no second listing (issue 21; the rule at the top of member_wait.c):
  * sequence numbers only grow, so nobody can queue ahead of us later (the
  * queue node cannot be reaped and restarted while our node is in it),
  * members ahead can only leave, and every kind's decision only looks at the
@@ -467,7 +259,7 @@ static void m_listed(zkc__qm *m, const zkc__member *v, int n, int self)
     zkc__verdict vd = {0, -1, 0, 0};
     int rc = l->kind->decide(l, v, n, self, &vd);
     if (rc) {
-        acq_abort(l, rc, "lock %s: %s", l->path, zkc_errmsg());
+        zkc__lock_abort(l, rc, "lock %s: %s", l->path, zkc_errmsg());
         return;
     }
     if (vd.granted) {
@@ -477,33 +269,33 @@ static void m_listed(zkc__qm *m, const zkc__member *v, int n, int self)
         char **names = calloc((size_t)self + 1, sizeof *names);
         for (int i = 0; names && i < self; i++)
             names[i] = (char *)v[i].name;
-        grant(l, vd.kick_next && self + 1 < n, names, names ? self : -1);
+        zkc__lock_grant(l, vd.kick_next && self + 1 < n, names, names ? self : -1);
         free(names);
         return;
     }
     if (l->acq->timeout_ms == 0) {
-        acq_abort(l, ZKC_ETIMEDOUT, "lock %s is held (try-lock)", l->path);
+        zkc__lock_abort(l, ZKC_ETIMEDOUT, "lock %s is held (try-lock)", l->path);
         return;
     }
-    sem_forget(l);
-    if (vd.watch_children && sem_names(l)) {
+    zkc__sem_forget(l);
+    if (vd.watch_children && zkc__sem_names(l)) {
         /* The first waiter knows everyone ahead: max_leases of them. */
         char **names = calloc((size_t)self + 1, sizeof *names);
         if (!names) {
-            acq_abort(l, ZKC_ENOMEM, "out of memory");
+            zkc__lock_abort(l, ZKC_ENOMEM, "out of memory");
             return;
         }
         for (int i = 0; i < self; i++)
             names[i] = (char *)v[i].name;
-        sem_wait_cand(l, names, self);
+        zkc__sem_wait_cand(l, names, self);
         free(names);
         return;
     }
     l->next_in = !vd.watch_children && in_without(l, v, n, self, vd.blocker, vd.blocker);
     l->next_in_held = !vd.watch_children && vd.blocker >= 0 && exclusive_kind(v[vd.blocker].kind) &&
                       in_without(l, v, n, self, 0, vd.blocker);
-    if (!vd.watch_children && sem_names(l) && !(l->pred_name = strdup(v[vd.blocker].name))) {
-        acq_abort(l, ZKC_ENOMEM, "out of memory");
+    if (!vd.watch_children && zkc__sem_names(l) && !(l->pred_name = strdup(v[vd.blocker].name))) {
+        zkc__lock_abort(l, ZKC_ENOMEM, "out of memory");
         return;
     }
     zkc__qm_wait(m, vd.watch_children ? NULL : v[vd.blocker].name);
@@ -518,44 +310,25 @@ static void m_moved(zkc__qm *m, int how)
         /* No listing needed: see in_without. Our own node's deletion by
          * someone else would have reached us first (m_gone): one session
          * hears its watches in the order of the changes. */
-        grant(l, l->kind->stores_leases, NULL, -1);
+        zkc__lock_grant(l, l->kind->stores_leases, NULL, -1);
         return;
     }
-    if (how == ZKC__QM_ANY_GONE && m->any_gone >= 0 && m->any_gone < l->ncand) {
-        /* A candidate went: fewer than max_leases can be ahead. The rest are
-         * our kick's names. */
-        free(l->cand[m->any_gone]);
-        l->cand[m->any_gone] = l->cand[--l->ncand];
-        grant(l, 1, l->cand, l->ncand);
+    if (zkc__sem_moved(l, how))
         return;
-    }
-    if (l->pred_name && m->pred_written) {
-        /* The member ahead was written: admitted. Its kick says the rest.
-         * (Any other news of it, such as a watch the server dropped, lists.) */
-        char *p = zkc__path_join(l->path, l->pred_name);
-        if (!p) {
-            acq_abort(l, ZKC_ENOMEM, "out of memory");
-            return;
-        }
-        lock_ref(l);
-        zkc__get(l->c, p, NULL, pred_read_done, l)->tag = l->m.epoch;
-        free(p);
-        return;
-    }
-    sem_forget(l);
+    zkc__sem_forget(l);
     /* Semaphore: anything but the deletion of the member ahead (its
      * admission, or a change of the children list we watched as the first
      * waiter) leaves us at most the first waiter, who watches the children:
      * the listing that decides sets that watch too. */
-    l->list_watched = l->kind->stores_leases && !sem_names(l) && how != ZKC__QM_GONE;
-    check(l);
+    l->list_watched = l->kind->stores_leases && !zkc__sem_names(l) && how != ZKC__QM_GONE;
+    zkc__lock_check(l);
 }
 
 static void m_failed(zkc__qm *m, int status, const char *msg)
 {
     zkc_lock *l = of(m);
     if (l->acq)
-        acq_abort(l, status, "%s", msg);
+        zkc__lock_abort(l, status, "%s", msg);
 }
 
 static void m_gone(zkc__qm *m)
@@ -567,8 +340,8 @@ static void m_gone(zkc__qm *m)
         zkc__metrics_unhold(l->c, &l->mh);
         notify(l, ZKC_LOCK_EVENT_LOST);
     } else if (l->acq) {
-        acq_abort(l, ZKC_ESESSIONLOST, "lock %s: our queue node was deleted by another client while waiting",
-                  l->path);
+        zkc__lock_abort(l, ZKC_ESESSIONLOST, "lock %s: our queue node was deleted by another client while waiting",
+                        l->path);
     }
 }
 
@@ -590,17 +363,17 @@ static void config_done(zkc__req *r)
             zkc__qm_list(&l->m);
         } else {
             int e = r->rc == ZR_NOTSENT ? ZKC_ECONNLOSS : zkc__map_zrc(r->rc);
-            acq_abort(l, e, "lock %s: reading the semaphore's lease count failed: %s", l->path,
-                      zkc__zrc_name(r->rc));
+            zkc__lock_abort(l, e, "lock %s: reading the semaphore's lease count failed: %s", l->path,
+                            zkc__zrc_name(r->rc));
         }
     }
-    lock_unref(l);
+    zkc__lock_unref(l);
 }
 
-static void check(zkc_lock *l)
+void zkc__lock_check(zkc_lock *l)
 {
     if (l->kind->stores_leases && l->stored_leases < 0) {
-        lock_ref(l);
+        zkc__lock_ref(l);
         zkc__get(l->c, l->path, NULL, config_done, l)->tag = l->m.epoch;
         return;
     }
@@ -617,7 +390,7 @@ static void timer_fired(zkc__timer *t)
 {
     zkc_lock *l = ZKC__CONTAINER_OF(t, zkc_lock, timer);
     if (l->acq)
-        acq_abort(l, ZKC_ETIMEDOUT, "lock %s: not acquired within %d ms", l->path, l->acq->timeout_ms);
+        zkc__lock_abort(l, ZKC_ETIMEDOUT, "lock %s: not acquired within %d ms", l->path, l->acq->timeout_ms);
 }
 
 static void acq_start(zkc__op *op)
@@ -645,7 +418,7 @@ static void acq_start(zkc__op *op)
     PUT(l->holds, 0);
     l->stored_leases = -1;
     l->list_watched = 0;
-    sem_forget(l);
+    zkc__sem_forget(l);
     if (a->timeout_ms > 0)
         zkc__timer_arm(c, &l->timer, zkc__now_ms() + a->timeout_ms);
     zkc__qm_join(&l->m);
@@ -663,7 +436,7 @@ static void acq_release(zkc__op *op)
     acq_op *a = ZKC__CONTAINER_OF(op, acq_op, op);
     zkc_lock *l = a->l;
     free(a);
-    lock_unref(l);
+    zkc__lock_unref(l);
 }
 
 static acq_op *acq_new(zkc_lock *l, int timeout_ms)
@@ -677,7 +450,7 @@ static acq_op *acq_new(zkc_lock *l, int timeout_ms)
     a->l = l;
     a->timeout_ms = timeout_ms;
     zkc__metrics_tag(&a->op.ms, l->c, ZKC__MK_OF_LOCK(l->kind->kind), ZKC_HIST_LOCK_WAIT, l->path);
-    lock_ref(l);
+    zkc__lock_ref(l);
     return a;
 }
 
@@ -738,7 +511,7 @@ static void simple_release(zkc__op *op)
     simple_op *s = ZKC__CONTAINER_OF(op, simple_op, op);
     zkc_lock *l = s->l;
     free(s);
-    lock_unref(l);
+    zkc__lock_unref(l);
 }
 
 static int run_simple_cb(zkc_lock *l, void (*start)(zkc__op *), int blocking, zkc_lock_cb cb, void *ud)
@@ -752,7 +525,7 @@ static int run_simple_cb(zkc_lock *l, void (*start)(zkc__op *), int blocking, zk
     s->l = l;
     s->cb = cb;
     s->ud = ud;
-    lock_ref(l);
+    zkc__lock_ref(l);
     int rc = zkc__op_run(&s->op, start, blocking);
     if (blocking)
         s->op.release(&s->op);
@@ -769,7 +542,7 @@ static void cancel_start(zkc__op *op)
     simple_op *s = ZKC__CONTAINER_OF(op, simple_op, op);
     zkc_lock *l = s->l;
     if (l->acq)
-        acq_abort(l, ZKC_ECANCELED, "lock %s: acquire cancelled", l->path);
+        zkc__lock_abort(l, ZKC_ECANCELED, "lock %s: acquire cancelled", l->path);
     zkc__op_finish(op, 0, NULL);
 }
 
@@ -874,7 +647,7 @@ static void lock_session(zkc__sess_listener *sl, zkc_state st, uint64_t gen)
             zkc__metrics_unhold(l->c, &l->mh);
             notify(l, ZKC_LOCK_EVENT_LOST);
         } else if (l->acq) {
-            acq_abort(l, ZKC_ESESSIONLOST, "lock %s: the ZooKeeper session ended while waiting", l->path);
+            zkc__lock_abort(l, ZKC_ESESSIONLOST, "lock %s: the ZooKeeper session ended while waiting", l->path);
         }
         break;
     default:
@@ -985,7 +758,7 @@ static void destroy_start(zkc__op *op)
     zkc_lock *l = s->l;
     zkc_client *c = l->c;
     if (l->acq)
-        acq_abort(l, ZKC_ECANCELED, "lock %s: destroyed while acquiring", l->path);
+        zkc__lock_abort(l, ZKC_ECANCELED, "lock %s: destroyed while acquiring", l->path);
     if (l->release_op) {
         /* A release_async in flight: the leave below replaces its callback,
          * and the node goes either way, so it has succeeded. */
@@ -1017,7 +790,7 @@ void zkc_lock_destroy(zkc_lock *l)
      * and unlinked us. */
     if (!__atomic_load_n(&l->c->api_closing, __ATOMIC_ACQUIRE))
         run_simple(l, destroy_start, 1);
-    lock_unref(l);
+    zkc__lock_unref(l);
 }
 
 int zkc_lock_token(zkc_lock *l, int64_t *token)

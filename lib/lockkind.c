@@ -45,11 +45,12 @@ static int decide_read(zkc_lock *l, const zkc__member *m, int n, int self, zkc__
 }
 
 /* Semaphore: the first max_leases members hold. The first waiter watches the
- * children list, since a release anywhere among the holders admits it (lock.c
- * watches the holders by name instead, up to SEM_NAMES_MAX leases); every
+ * children list, since a release anywhere among the holders admits it
+ * (semaphore.c watches the holders by name instead, up to SEM_NAMES_MAX
+ * leases); every
  * later waiter watches the member right before it, which either leaves (cancel,
  * crash) or, once admitted, touches its own node to wake this one up (with the
- * names of the members still ahead of it: lock.c, "semaphore admissions"). */
+ * names of the members still ahead of it: semaphore.c). */
 static int decide_semaphore(zkc_lock *l, const zkc__member *m, int n, int self, zkc__verdict *v)
 {
     ZKC__UNUSED(m);

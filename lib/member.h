@@ -1,4 +1,5 @@
-/* The member core (lib/member.c): our node in a sequential queue. */
+/* The member core: our node in a sequential queue (lib/member.c: create,
+ * recovery, our own node, leave; lib/member_wait.c: listing and waiting). */
 #ifndef ZKC_MEMBER_H
 #define ZKC_MEMBER_H
 
@@ -49,7 +50,7 @@ enum { ZKC__QM_CHANGED = 0, ZKC__QM_GONE = 1, ZKC__QM_TOUCHED = 2, ZKC__QM_ANY_G
 enum { ZKC__QM_IDLE = 0, ZKC__QM_CREATING, ZKC__QM_RECOVERING, ZKC__QM_IN };
 
 /* Embedded in its owner. The recipe sets the first block before zkc__qm_join;
- * the second is read-only outside member.c. */
+ * the second is read-only outside the member core. */
 struct zkc__qm {
     const zkc__qm_ops *ops;
     zkc_client *c;
@@ -118,7 +119,7 @@ void zkc__qm_join(zkc__qm *m);
 /* Engine: list the queue, find ourselves: ops->listed (our node missing:
  * ops->failed with ZKC_ESESSIONLOST). The listing is shared with this
  * client's other members of the same queue (without ops->accept): the first
- * one sent after this call answers it (member.c, "shared listings"). Logs once about junk names and about
+ * one sent after this call answers it (member_wait.c, "shared listings"). Logs once about junk names and about
  * Curator and kazoo nodes mixed on one path. */
 void zkc__qm_list(zkc__qm *m);
 /* Engine: zkc__qm_list, with a watch on the children list set by the same
@@ -135,7 +136,7 @@ void zkc__qm_wait(zkc__qm *m, const char *name);
  * watch each, set again when a node's data changes (a holder's kick);
  * ops->moved(ZKC__QM_ANY_GONE) at the first deletion, or at the first one
  * found already gone. For a semaphore's first waiter, which knows every
- * member that can still be ahead of it (lock.c). */
+ * member that can still be ahead of it (semaphore.c). */
 void zkc__qm_wait_any(zkc__qm *m, char *const *names, int n);
 /* Engine: stop waiting (the watch is dropped); the node stays ours. */
 void zkc__qm_settle(zkc__qm *m);
@@ -155,7 +156,7 @@ void zkc__qm_leave(zkc__qm *m, int wait_ms, void (*done)(void *ctx), void *ctx);
  * holding tells the member behind it that nobody is left ahead: the node is
  * written and deleted in one multi, so that member's watch fires as
  * ZKC__QM_TOUCHED and means "held, and gone" (the rule at the top of
- * member.c). Only an owner whose hold proves that (a mutex or writer at the
+ * member_wait.c). Only an owner whose hold proves that (a mutex or writer at the
  * head) may call it. */
 void zkc__qm_release(zkc__qm *m, void (*done)(void *ctx), void *ctx);
 /* Engine: zkc__qm_leave(m, wait_ms, ...), then finish op with status and the
@@ -170,5 +171,22 @@ void zkc__qm_lost(zkc__qm *m);
  * session's close removes the node), or the owner's own transaction deleted
  * it. */
 void zkc__qm_forget(zkc__qm *m);
+
+/* member.c and member_wait.c only: what the core's two files share. A
+ * request of the current attempt: it holds a reference on the owner and
+ * carries the epoch (zkc__qm_stale). */
+#define ZKC__QM_SEND(m, call)                                                                                      \
+    do {                                                                                                           \
+        (m)->ops->ref(m);                                                                                          \
+        zkc__req *r_ = (call);                                                                                     \
+        r_->tag = (m)->epoch;                                                                                      \
+    } while (0)
+/* What the queue is, in messages: locks by default. */
+#define ZKC__QM_WHAT(m) ((m)->what ? (m)->what : "lock")
+/* ops->failed with a formatted message; with a ZooKeeper result of `doing`. */
+void zkc__qm_failed(zkc__qm *m, int status, const char *fmt, ...) ZKC__PRINTF(3, 4);
+void zkc__qm_fail_rc(zkc__qm *m, int rc, const char *doing);
+/* Forget our node's path (the node itself is not touched). */
+void zkc__qm_forget_node(zkc__qm *m);
 
 #endif

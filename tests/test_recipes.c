@@ -462,8 +462,8 @@ END_TEST
 
 /* ------------------------------------------------------------ semaphore: admissions without listing */
 
-/* A semaphore drains with no listing (issue 21; the essay at "semaphore
- * admissions" in lib/lock.c): an admitted member writes into its node the
+/* A semaphore drains with no listing (issue 21; the essay at the top of
+ * lib/semaphore.c): an admitted member writes into its node the
  * names of the members that can still be ahead of it; the waiter behind it
  * reads them and watches those nodes (then at most max_leases of them), and
  * the first deletion lets it in. Before, every admission listed the whole
