@@ -1,8 +1,11 @@
 /* The private interface of the inventory reservation recipe: what its files
  * share, and nothing else. The protocol is described at the top of
  * lib/inventory.c; each file's opening comment says which part it holds:
- *   inventory.c          the object, the blocking operations' frame, stock,
- *                        lookup, confirm/return entry, create/destroy, the API
+ *   inventory.c          the object: helpers, session events, create/destroy,
+ *                        its guard
+ *   inventory_ops.c      the operations other than a reservation (sop): their
+ *                        frame, entry points (restock, stock, lookup,
+ *                        confirm/return, reap) and the reads stock and lookup
  *   inventory_codec.c    record formats (pure; lib/inventory_codec.h)
  *   inventory_request.c  one reservation's life: submit, wait in its queues
  *                        (its members of them, on the member core),
@@ -230,8 +233,8 @@ struct rq {
 
 /* ================================================================ other operations
  * Each finishes when nothing of it is in flight any more, so the blocking
- * caller may free it right after, and an async one's callback (sop_invoke,
- * chosen by kind) is its last use. */
+ * caller may free it right after, and an async one's callback (sop_invoke in
+ * inventory_ops.c, chosen by kind) is its last use. */
 
 typedef struct sop sop;
 typedef struct settle settle;
@@ -309,7 +312,11 @@ int zkc__inv_req_error(int rc);
 int zkc__inv_sku_reply(zkc_inventory *inv, const zkc__req *r, const char *sku, zkc__sku_rec *out, int32_t *ver,
                        char *msg, size_t len);
 char *zkc__inv_sku_path(zkc_inventory *inv, const char *sku);
+
+/* ---- inventory_ops.c: the other operations' frame and entry points */
 void zkc__inv_sop_end(sop *s, int status, const char *fmt, ...) ZKC__PRINTF(3, 4);
+sop *zkc__inv_sop_new(zkc_inventory *inv, int kind);
+int zkc__inv_sop_run(sop *s, void (*start)(zkc__op *));
 
 /* ---- inventory_request.c: a reservation's life */
 int zkc__inv_check_inv(zkc_inventory *inv, const char *fn);
@@ -352,6 +359,7 @@ void zkc__inv_restock_start(zkc__op *op);
 void zkc__inv_settle_free(settle *s);
 settle *zkc__inv_settle_new(zkc_inventory *inv, const char *recpath, int to, int sync,
                             void (*done)(settle *, int, const char *), void *ud);
+void zkc__inv_settle_op_start(zkc__op *op);
 void zkc__inv_settle_read(settle *s);
 
 /* ---- inventory_reap.c: reap */

@@ -1,9 +1,10 @@
 /* Versioned SKU-record updates outside the grant walk: settling a reservation
  * (confirm RESERVED->SOLD, return ->RETURNED, reap's ->EXPIRED: the record
  * and every SKU record of its lines in one multi) and restocking a SKU
- * (creating it on first use, decided exactly by a marker in its multi). The
- * protocol (CONFIRM / RETURN, RESTOCK) is described at the top of
- * lib/inventory.c. */
+ * (creating it on first use, decided exactly by a marker in its multi), and
+ * the start of the confirm, return and restock operations (their entry
+ * points are in inventory_ops.c). The protocol (CONFIRM / RETURN, RESTOCK) is
+ * described at the top of lib/inventory.c. */
 #include "inventory.h"
 
 #include <inttypes.h>
@@ -236,6 +237,39 @@ void zkc__inv_settle_free(settle *s)
     zkc__txn_finish(&s->t);
     free(s->recpath);
     free(s);
+}
+
+/* ---- confirm / return ---- */
+
+static void settle_op_done(settle *st, int status, const char *msg)
+{
+    sop *s = st->ud;
+    int state = st->state, to = st->to;
+    zkc__inv_settle_free(st);
+    if (status) {
+        zkc__inv_sop_end(s, status, "%s", msg);
+        return;
+    }
+    s->state = (zkc_inventory_state)state;
+    if (state == to)
+        zkc__inv_sop_end(s, 0, NULL); /* done now, or before: idempotent */
+    else
+        zkc__inv_sop_end(s, ZKC_EINVAL, "request %s is %s, not RESERVED: nothing to %s", s->id,
+                         zkc__res_state_name(state), to == ZKC_INVENTORY_SOLD ? "confirm" : "return");
+}
+
+void zkc__inv_settle_op_start(zkc__op *op)
+{
+    sop *s = ZKC__CONTAINER_OF(op, sop, op);
+    if (s->inv->destroyed) {
+        zkc__inv_sop_end(s, ZKC_ECLOSED, "inventory %s is being destroyed", s->inv->root);
+        return;
+    }
+    settle *st = zkc__inv_settle_new(s->inv, s->recpath, s->kind == SOP_CONFIRM ? ZKC_INVENTORY_SOLD : ZKC_INVENTORY_RETURNED, 1,
+                                     settle_op_done, s);
+    if (s->guard)
+        zkc__txn_guard(&st->t, s->guard, 1); /* the sop outlives the settle */
+    zkc__inv_settle_read(st);
 }
 
 /* ---- restock ----
