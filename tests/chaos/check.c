@@ -681,6 +681,9 @@ typedef struct unit {
     int have_ba[2];
     int64_t b[2], a[2];
     uint8_t multi;
+    int wid;        /* the op whose outcome gave b/a (for reports) */
+    uint64_t id;
+    int64_t t;
 } unit;
 
 typedef struct kmap {
@@ -733,6 +736,8 @@ static unit *kmap_get(kmap *m, const char *key, int create)
 typedef struct vdelta {
     int64_t v;
     int d;
+    const unit *u; /* NULL: the initial or final value */
+    int k;         /* which of u's counters */
 } vdelta;
 
 static int vd_cmp(const void *a, const void *b)
@@ -758,6 +763,9 @@ static void unit_add_result(ctx *x, unit *u, const wk *w, uint64_t id, const op 
                 u->have_ba[i] = 1;
                 u->b[i] = b[i];
                 u->a[i] = a[i];
+                u->wid = w->wid;
+                u->id = id;
+                u->t = o->t_ret;
             } else if (u->b[i] != b[i] || u->a[i] != a[i]) {
                 viol(x, V_REPLAY,
                      "key %s (op %d): w%d#%" PRIu64 " reported %" PRId64 "->%" PRId64 ", an earlier outcome said %" PRId64
@@ -776,6 +784,54 @@ static void unit_add_result(ctx *x, unit *u, const wk *w, uint64_t id, const op 
         if (!u->unknown_rc)
             u->unknown_rc = o->nret ? o->rc : 1;
     }
+}
+
+/* After a counter_sum violation: where the chain of applied updates breaks,
+ * so that the next occurrence names its updates in the log itself (the run
+ * directory is usually gone). Each update is an edge before -> after; a value
+ * entered more often than it is left (or the reverse) is a break. Updates of
+ * unknown outcome have no edges and explain some breaks; a double application
+ * shows as a value entered twice with no unknown update near it in time.
+ * edges_vd holds the 2 * edges entries of the applied updates. */
+static void print_chain_breaks(ctx *x, int c, const vdelta *edges_vd, long edges, int64_t init, int64_t fin)
+{
+    if (x->in->quiet)
+        return;
+    long m = edges * 2;
+    vdelta *vd = malloc(sizeof *vd * (size_t)(m + 2));
+    if (!vd)
+        return;
+    memcpy(vd, edges_vd, sizeof *vd * (size_t)m); /* the caller's chain check sorts its own */
+    vd[m++] = (vdelta){fin, 1, NULL, 0};
+    vd[m++] = (vdelta){init, -1, NULL, 0};
+    qsort(vd, (size_t)m, sizeof *vd, vd_cmp);
+    int shown = 0, breaks = 0;
+    for (long i = 0; i < m;) {
+        long j = i;
+        int s = 0;
+        while (j < m && vd[j].v == vd[i].v)
+            s += vd[j++].d;
+        if (s != 0 && breaks++ < 24) {
+            /* s counts leavings (a before, the final value) minus entries (an after, the initial value) */
+            printf("chain: counter %d: value %" PRId64 " %s %d more time(s) than %s; updates at it:", c, vd[i].v,
+                   s > 0 ? "left" : "entered", s > 0 ? s : -s, s > 0 ? "entered" : "left");
+            int k = 0;
+            for (long e = i; e < j && k < 6; e++, k++) {
+                const unit *u = vd[e].u;
+                if (!u)
+                    printf(" [%s]", vd[e].d > 0 ? "final" : "initial");
+                else
+                    printf(" w%d#%" PRIu64 "@%.3fs%s(%" PRId64 "->%" PRId64 ")", u->wid, u->id,
+                           (double)(u->t - x->in->t_start) / 1e9, u->key ? "k" : "", u->b[vd[e].k], u->a[vd[e].k]);
+            }
+            printf("%s\n", j - i > 6 ? " ..." : "");
+            shown++;
+        }
+        i = j;
+    }
+    if (breaks > shown)
+        printf("chain: counter %d: %d more breaks not shown\n", c, breaks - shown);
+    free(vd);
 }
 
 static void check_counters(ctx *x)
@@ -919,10 +975,8 @@ static void check_counters(ctx *x)
                     if (u->floor && u->a[k] < 0)
                         viol(x, V_COUNTER_BOUND, "counter %d, key %s: bounded update landed at %" PRId64 " (floor 0)", c,
                              u->key ? u->key : "-", u->a[k]);
-                    vd[edges * 2].v = u->b[k];
-                    vd[edges * 2].d = 1;
-                    vd[edges * 2 + 1].v = u->a[k];
-                    vd[edges * 2 + 1].d = -1;
+                    vd[edges * 2] = (vdelta){u->b[k], 1, u, k};
+                    vd[edges * 2 + 1] = (vdelta){u->a[k], -1, u, k};
                     edges++;
                 } else if (u->applied == -1) {
                     unknown++;
@@ -939,11 +993,13 @@ static void check_counters(ctx *x)
         int64_t init = x->in->initial[c];
         if (have_fin[c]) {
             int64_t want = init + applied;
-            if (fin[c] < want + lo || fin[c] > want + hi)
+            if (fin[c] < want + lo || fin[c] > want + hi) {
                 viol(x, V_COUNTER_SUM,
                      "counter %d: final %" PRId64 ", but initial %" PRId64 " + applied %" PRId64 " = %" PRId64
                      " (%ld updates of unknown outcome allow [%+" PRId64 ", %+" PRId64 "])",
                      c, fin[c], init, applied, want, unknown, lo, hi);
+                print_chain_breaks(x, c, vd, edges, init, fin[c]);
+            }
             if (c >= sh->counters && c < sh->counters + sh->stocks && fin[c] < 0)
                 viol(x, V_COUNTER_BOUND, "stock counter %d ended at %" PRId64 " (floor 0)", c, fin[c]);
         }
@@ -952,10 +1008,8 @@ static void check_counters(ctx *x)
         x->out->queued_counters += ch_counter_queued(sh, c);
         if (have_fin[c] && unknown == 0 && missing_ba == 0) {
             x->out->queued_chained += ch_counter_queued(sh, c);
-            vd[edges * 2].v = fin[c];
-            vd[edges * 2].d = 1;
-            vd[edges * 2 + 1].v = init;
-            vd[edges * 2 + 1].d = -1;
+            vd[edges * 2] = (vdelta){fin[c], 1, NULL, 0};
+            vd[edges * 2 + 1] = (vdelta){init, -1, NULL, 0};
             long m = edges * 2 + 2;
             qsort(vd, (size_t)m, sizeof *vd, vd_cmp);
             long bad = 0;

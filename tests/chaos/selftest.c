@@ -538,7 +538,7 @@ int ch_selftest(const ch_check_in *in, const ch_check_out *pristine, int *tested
         }
         ch_check_in mi = *in;
         mi.dir = mdir;
-        mi.quiet = 1;
+        mi.quiet = getenv("ZKC_CHAOS_MUT_LOUD") ? 0 : 1; /* loud: the checkers' reports on each mutation */
         mi.no_side_effects = 1;
         ch_check_out o;
         memset(&o, 0, sizeof o);
