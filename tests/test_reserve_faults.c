@@ -374,15 +374,44 @@ static int proxied_ensemble(char *phosts, size_t len)
     return 1;
 }
 
-START_TEST(t_lost_grant_and_enqueue)
-{
+/* The lost-reply tests' two clients: g through the proxies (the one the
+ * faults hit), o straight to the servers, each with an inventory at one fresh
+ * root. 0 when no ensemble could be had. */
+typedef struct proxied_pair {
     char root[128];
-    tu_unique_path(root, sizeof root, "rsvlr");
+    zkc_client *g, *o;
+    zkc_inventory *ginv, *oinv;
+} proxied_pair;
+
+static int pair_open(proxied_pair *p, const char *tag)
+{
+    tu_unique_path(p->root, sizeof p->root, tag);
     char phosts[512];
     if (!proxied_ensemble(phosts, sizeof phosts))
+        return 0;
+    p->g = client_for(phosts);
+    p->o = client_for(zkh_ensemble_hosts(g_e));
+    p->ginv = ru_inv_open(p->g, p->root);
+    p->oinv = ru_inv_open(p->o, p->root);
+    return 1;
+}
+
+static void pair_close(proxied_pair *p)
+{
+    zkc_inventory_destroy(p->ginv);
+    zkc_inventory_destroy(p->oinv);
+    zkc_client_destroy(p->g);
+    zkc_client_destroy(p->o);
+    cleanup();
+}
+
+START_TEST(t_lost_grant_and_enqueue)
+{
+    proxied_pair pp;
+    if (!pair_open(&pp, "rsvlr"))
         return;
-    zkc_client *g = client_for(phosts), *o = client_for(zkh_ensemble_hosts(g_e));
-    zkc_inventory *ginv = ru_inv_open(g, root), *oinv = ru_inv_open(o, root);
+    const char *root = pp.root;
+    zkc_inventory *ginv = pp.ginv, *oinv = pp.oinv;
     REQUIRE(zkc_inventory_restock(oinv, "K", 0) == 0, "restock: %s", zkc_errmsg());
     tu_events ev;
     tu_events_init(&ev);
@@ -457,11 +486,7 @@ START_TEST(t_lost_grant_and_enqueue)
     free(v);
     tu_raw_close(raw);
     tu_events_destroy(&ev);
-    zkc_inventory_destroy(ginv);
-    zkc_inventory_destroy(oinv);
-    zkc_client_destroy(g);
-    zkc_client_destroy(o);
-    cleanup();
+    pair_close(&pp);
 }
 END_TEST
 
@@ -487,13 +512,11 @@ static void *restock_thread(void *arg)
 
 START_TEST(t_lost_restock_decided)
 {
-    char root[128];
-    tu_unique_path(root, sizeof root, "rsvrs");
-    char phosts[512];
-    if (!proxied_ensemble(phosts, sizeof phosts))
+    proxied_pair pp;
+    if (!pair_open(&pp, "rsvrs"))
         return;
-    zkc_client *g = client_for(phosts), *o = client_for(zkh_ensemble_hosts(g_e));
-    zkc_inventory *ginv = ru_inv_open(g, root), *oinv = ru_inv_open(o, root);
+    const char *root = pp.root;
+    zkc_inventory *ginv = pp.ginv, *oinv = pp.oinv;
     REQUIRE(zkc_inventory_restock(oinv, "K", 1) == 0, "restock: %s", zkc_errmsg());
     int64_t want = 1;
     for (int round = 0; round < 2; round++) {
@@ -544,11 +567,7 @@ START_TEST(t_lost_restock_decided)
     ru_check_units(tu_raw_zh(raw), root, "K", want, v, n);
     free(v);
     tu_raw_close(raw);
-    zkc_inventory_destroy(ginv);
-    zkc_inventory_destroy(oinv);
-    zkc_client_destroy(g);
-    zkc_client_destroy(o);
-    cleanup();
+    pair_close(&pp);
 }
 END_TEST
 
@@ -578,13 +597,10 @@ static void *ml_reserve_thread(void *arg)
 
 START_TEST(t_stale_view_of_new_skus)
 {
-    char root[128];
-    tu_unique_path(root, sizeof root, "rsvst");
-    char phosts[512];
-    if (!proxied_ensemble(phosts, sizeof phosts))
+    proxied_pair pp;
+    if (!pair_open(&pp, "rsvst"))
         return;
-    zkc_client *g = client_for(phosts), *o = client_for(zkh_ensemble_hosts(g_e));
-    zkc_inventory *ginv = ru_inv_open(g, root), *oinv = ru_inv_open(o, root);
+    zkc_inventory *ginv = pp.ginv, *oinv = pp.oinv;
     REQUIRE(zkc_inventory_restock(oinv, "K", 1) == 0, "restock: %s", zkc_errmsg()); /* the SKU directory */
     zkh_proxy *px = connected_proxy();
     int fired0 = zkh_proxy_faults_fired(px);
@@ -610,11 +626,7 @@ START_TEST(t_stale_view_of_new_skus)
             zkc__res_state_name(call.st), call.err);
     REQUIRE(zkh_proxy_requests_seen(px, OP_EXISTS) >= seen0 + 4, "setup: no second look (%ld checks)",
             zkh_proxy_requests_seen(px, OP_EXISTS) - seen0);
-    zkc_inventory_destroy(ginv);
-    zkc_inventory_destroy(oinv);
-    zkc_client_destroy(g);
-    zkc_client_destroy(o);
-    cleanup();
+    pair_close(&pp);
 }
 END_TEST
 
