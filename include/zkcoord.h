@@ -84,7 +84,7 @@ extern "C" {
 #define ZKC_ECONNLOSS     -5  /* no server reachable within the operation timeout (nothing was applied) */
 #define ZKC_ESESSIONLOST  -6  /* the session ended (expired or presumed expired) */
 #define ZKC_ENOTHELD      -7  /* release/token of a lock this object does not hold */
-#define ZKC_ECONTENDED    -8  /* compare-and-swap lost every bounded attempt */
+#define ZKC_ECONTENDED    -8  /* compare-and-swap lost every bounded attempt (nothing written) */
 #define ZKC_EBOUND        -9  /* bounded add refused: would pass the floor/ceiling (nothing written) */
 #define ZKC_EOVERFLOW    -10  /* the result does not fit the counter's format */
 #define ZKC_EBADDATA     -11  /* node data is malformed for the expected format (nothing written) */
@@ -733,7 +733,10 @@ typedef struct zkc_counter_options {
                           * for a counter hot across processes, where
                           * compare-and-set rounds keep losing. Exact like the
                           * direct path; a caller that gives up while queued
-                          * hears ZKC_EUNKNOWN. ZKC_COUNTER_QUEUED_AUTO (2): each
+                          * hears ZKC_EUNKNOWN; a batch still queued after the
+                          * session timeout and half the operation timeout
+                          * (applies that kept losing) is withdrawn:
+                          * ZKC_ECONTENDED, nothing written. ZKC_COUNTER_QUEUED_AUTO (2): each
                           * client starts direct (an uncontended add stays one
                           * write), switches its plain adds into the queue after
                           * measured contention (4 rounds lost, or other

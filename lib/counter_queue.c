@@ -57,6 +57,20 @@
  * A refusal (bound) rests on the value the multi is conditional on, so it
  * holds for the value the add would have met.
  *
+ * BOUND. A batch ends within the operation and session timeouts of its
+ * start, as every counter update does (README: Failure semantics). An apply
+ * can lose every round: a direct writer that moves the version between our
+ * read and our multi each time, or a server whose view of the queue never
+ * catches up (seen in CI: an AUTO counter's adds open for 78 s, looping
+ * list, apply, NONODE, while the ensemble's data trees had diverged). So a
+ * listing made past the session timeout and half the operation timeout that
+ * still shows our q- node does not apply or wait: it deletes the node
+ * (withdraw), with the other half of the operation timeout left for that. A delete that succeeds proves no
+ * apply took the batch, nor ever will (an apply deletes what it applies), so
+ * the caller hears ZKC_ECONTENDED, nothing written; NONODE means an apply
+ * took it, and its outcome is read (fenced) from our r- node, or is the plan
+ * of our one undecided apply; a delete with no answer leaves ZKC_EUNKNOWN.
+ *
  * RETENTION. An r- node is deleted by its enqueuer once read: in the multi of
  * its next enqueue on that counter (no write of its own while adds follow),
  * or when the counter is closed or its client destroyed; those of
@@ -616,24 +630,30 @@ void zkc__cq_retry_later(cq *b, int rc, const char *doing)
     zkc__timer_arm(c, &b->timer, zkc__now_ms() + 20);
 }
 
+/* Our r- node, read: its outcome is ours. */
+static void outcome_read(cq *b, zkc__req *r)
+{
+    int verdict[ZKC__CTR_BATCH_MAX];
+    zkc_counter_result res[ZKC__CTR_BATCH_MAX];
+    int bad = zkc__cq_decode_result(r->value, r->valuelen, b->nu, verdict, res);
+    /* Read: ours to remove, in our next enqueue's multi (no write of
+     * its own), or when the core goes idle (zkc__cq_flush). */
+    zkc__cq_flush(b->co);
+    if (!(b->co->rdel = strdup(r->path)))
+        zkc__delete(b->co->c, r->path, -1, ignore_reply, NULL);
+    if (bad)
+        finish_all(b, ZKC_EBADDATA, "counter %s: malformed outcome record %s (the add was applied)",
+                   b->co->path, r->path);
+    else
+        zkc__cq_finish_with(b, verdict, res);
+}
+
 static void result_read(zkc__req *r)
 {
     cq *b = r->ctx;
     if (!b->over) {
-        int verdict[ZKC__CTR_BATCH_MAX];
-        zkc_counter_result res[ZKC__CTR_BATCH_MAX];
         if (r->rc == ZR_OK) {
-            int bad = zkc__cq_decode_result(r->value, r->valuelen, b->nu, verdict, res);
-            /* Read: ours to remove, in our next enqueue's multi (no write of
-             * its own), or when the core goes idle (zkc__cq_flush). */
-            zkc__cq_flush(b->co);
-            if (!(b->co->rdel = strdup(r->path)))
-                zkc__delete(b->co->c, r->path, -1, ignore_reply, NULL);
-            if (bad)
-                finish_all(b, ZKC_EBADDATA, "counter %s: malformed outcome record %s (the add was applied)",
-                           b->co->path, r->path);
-            else
-                zkc__cq_finish_with(b, verdict, res);
+            outcome_read(b, r);
         } else if (r->rc == ZR_NONODE) {
             zkc__cq_look(b); /* not applied yet (peek), or gone: the queue tells */
         } else {
@@ -686,6 +706,73 @@ static int cmp_q(const void *x, const void *y)
 {
     const qent *a = x, *b = y;
     return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+/* BOUND: our r- node, read fenced after the withdraw found our q- node gone. */
+static void withdrawn_read(zkc__req *r)
+{
+    cq *b = r->ctx;
+    if (b->over) {
+    } else if (r->rc == ZR_OK) {
+        outcome_read(b, r);
+    } else if (r->rc == ZR_NONODE && b->pend == 1) {
+        zkc__cq_finish_with(b, b->pverdict, b->pres); /* our own undecided apply took it (step 3) */
+    } else {
+        finish_all(b, ZKC_EUNKNOWN,
+                   "counter %s: the queued add was applied while being withdrawn, but its outcome "
+                   "cannot be read (%s)",
+                   b->co->path, r->rc == ZR_NONODE ? "no outcome record" : zkc__zrc_name(r->rc));
+    }
+    zkc__cq_drop(b);
+}
+
+static void withdraw_done(zkc__req *r)
+{
+    cq *b = r->ctx;
+    if (b->over) {
+    } else if (r->rc == ZR_OK) {
+        b->queued = 0;
+        zkc_client *c = b->co->c;
+        finish_all(b, ZKC_ECONTENDED,
+                   "counter %s: the queued add was not applied within %d ms (the session timeout and half "
+                   "the operation timeout): withdrawn from the queue; nothing was written",
+                   b->co->path, c->opt.session_timeout_ms + c->opt.operation_timeout_ms / 2);
+    } else if (r->rc == ZR_NONODE) {
+        char *p = zkc__cq_r_path(b, b->myseq, b->uuid);
+        if (!p) {
+            zkc__cq_give_up(b, ZKC_ENOMEM, "out of memory");
+        } else {
+            zkc__cq_phase(b, "queued mode: reading the outcome (withdrawing)");
+            zkc__cq_hold(b);
+            zkc__fence_get(b->co->c, p, withdrawn_read, b);
+            free(p);
+        }
+    } else {
+        zkc__cq_give_up(b, zkc__txn_req_error(r->rc), "withdrawing it from the queue had no answer");
+    }
+    zkc__cq_drop(b);
+}
+
+/* Withdraw once the session timeout and half the operation timeout have
+ * passed: the other half is the withdraw's own (a delete, perhaps a fenced
+ * read), so the caller still hears within the bound. */
+static int past_bound(const cq *b)
+{
+    const zkc_client *c = b->co->c;
+    return zkc__now_ms() - b->started_ms > (int64_t)c->opt.session_timeout_ms + c->opt.operation_timeout_ms / 2;
+}
+
+static void withdraw(cq *b, const char *name)
+{
+    char *p = zkc__path_join(b->qdir, name);
+    if (!p) {
+        zkc__cq_give_up(b, ZKC_ENOMEM, "out of memory");
+        return;
+    }
+    zkc__cq_phase(b, "queued mode: withdrawing from the queue");
+    zkc__cq_hold(b);
+    zkc__delete(b->co->c, p, -1, withdraw_done, b);
+    free(p);
 }
 
 /* Decide from a listing of the queue made after our enqueue. */
@@ -759,6 +846,10 @@ static void decide(cq *b, char **children, int nchildren)
     }
     b->myseq = b->q[mine].seq;
     b->have_seq = 1;
+    if (past_bound(b)) {
+        withdraw(b, b->q[mine].name);
+        return;
+    }
     if (mine == 0 || b->impatient) {
         zkc__cq_apply(b);
         return;

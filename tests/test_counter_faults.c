@@ -1989,6 +1989,94 @@ static void applier_gone(int expire)
     cleanup();
 }
 
+/* BOUND (lib/counter_queue.c): an apply that loses every round. Client A
+ * (through a proxy) adds +5 in queued mode; every counter read it makes is
+ * answered by the server at once but held 300 ms on the way back, and a raw
+ * client keeps rewriting the counter with the same bytes, so the version A
+ * read is always stale by the time its apply arrives and every apply fails
+ * whole. Before the bound, A looped list, read, apply, BADVERSION for as long
+ * as the writer ran (the CI's 78 s). Now, once the operation and session
+ * timeouts have nearly passed, A withdraws its batch: the caller hears
+ * ZKC_ECONTENDED, the counter is unchanged, no batch is left queued, and the
+ * next add, without the fault, applies +5 from 0. */
+#define OP_GETDATA 4
+
+typedef struct bumper {
+    zhandle_t *zh;
+    const char *path;
+    char data[64];
+    int len;
+    long sets;
+    int stop; /* atomic */
+} bumper;
+
+static void *bumper_run(void *arg)
+{
+    bumper *bp = arg;
+    while (!__atomic_load_n(&bp->stop, __ATOMIC_ACQUIRE))
+        if (zoo_set(bp->zh, bp->path, bp->data, bp->len, -1) == ZOK)
+            bp->sets++;
+    return NULL;
+}
+
+START_TEST(t_queued_withdrawn_at_bound)
+{
+    zkh_ensemble *e = fault_ensemble(0);
+    if (!e)
+        return;
+    REQUIRE(zkh_proxy_start(&g_px[0], zkh_node_hostport(e, 0)) == 0, "proxy");
+    char path[256];
+    unique_path(path, sizeof path, "qbound");
+    zkc_client *a = client_on(zkh_proxy_hostport(g_px[0]), 4000, NULL, NULL);
+    zkc_counter *ac = queued_on(a, path);
+    zkc_counter_result r = {0, 0, 0};
+    REQUIRE(zkc_counter_add(ac, 0, NULL, &r) == 0, "warm-up add: %s", zkc_errmsg());
+    bumper bp;
+    memset(&bp, 0, sizeof bp);
+    tu_raw *rw = tu_raw_open(zkh_ensemble_hosts(e), 10000);
+    REQUIRE(rw != NULL, "raw client");
+    bp.zh = tu_raw_zh(rw);
+    bp.path = path;
+    bp.len = (int)sizeof bp.data;
+    REQUIRE(zoo_get(bp.zh, path, 0, bp.data, &bp.len, NULL) == ZOK, "reading %s", path);
+    zkh_proxy_delay_reply(g_px[0], OP_GETDATA, 1000000, 300);
+    pthread_t th;
+    REQUIRE(pthread_create(&th, NULL, bumper_run, &bp) == 0, "bumper thread");
+    long long t0 = tu_now_ms();
+    qbox qa;
+    memset(&qa, 0, sizeof qa);
+    pthread_mutex_init(&qa.mu, NULL);
+    tu_cond_init_mono(&qa.cv);
+    REQUIRE(zkc_counter_add_async(ac, 5, NULL, qbox_cb, &qa) == 0, "add_async: %s", zkc_errmsg());
+    /* The add's bound is the session + the operation timeout (2 x session);
+     * the withdraw starts at the session + half the operation timeout. */
+    int bound = (4000 + 8000) * tu_scale(), withdraw_at = (4000 + 4000) * tu_scale();
+    int calls = qbox_wait(&qa, bound + 20000 * tu_scale());
+    long long took = tu_now_ms() - t0;
+    __atomic_store_n(&bp.stop, 1, __ATOMIC_RELEASE);
+    pthread_join(th, NULL);
+    zkh_proxy_delay_reply(g_px[0], OP_GETDATA, 0, 0);
+    fprintf(stderr, "queued bound: %d call(s) after %lld ms (bound %d ms): %s; %ld rewrites of the counter\n", calls,
+            took, bound, calls ? zkc_strerror(qa.status) : "none", bp.sets);
+    REQUIRE(calls == 1, "the add never completed (%lld ms, bound %d ms)", took, bound);
+    REQUIRE(qa.status == ZKC_ECONTENDED, "the add: %s (expected ZKC_ECONTENDED: withdrawn, nothing written)",
+            zkc_strerror(qa.status));
+    REQUIRE(took >= withdraw_at && took <= bound, "completed after %lld ms, outside [%d, %d] ms", took, withdraw_at,
+            bound);
+    int qb = 0, qr = 0;
+    queue_count(a, path, &qb, &qr);
+    REQUIRE(qb == 0, "%d batches left queued", qb);
+    REQUIRE(final_value(path) == 0, "final value %lld, expected 0 (nothing written)", (long long)final_value(path));
+    REQUIRE(zkc_counter_add(ac, 5, NULL, &r) == 0, "the next add: %s", zkc_errmsg());
+    REQUIRE(r.before == 0 && r.after == 5, "the next add went %lld -> %lld", (long long)r.before,
+            (long long)r.after);
+    tu_raw_close(rw);
+    zkc_counter_destroy(ac);
+    zkc_client_destroy(a);
+    cleanup();
+}
+END_TEST
+
 START_TEST(t_queued_applier_closed)
 {
     applier_gone(0);
@@ -2031,6 +2119,7 @@ static Suite *faults_suite(void)
         {"queued-lost-auto", t_auto_lost_replies},
         {"queued-closed", t_queued_applier_closed},
         {"queued-expired", t_queued_applier_expired},
+        {"queued-bound", t_queued_withdrawn_at_bound},
     };
     Suite *s = suite_create("counter-faults");
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
