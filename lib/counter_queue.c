@@ -58,8 +58,12 @@
  * holds for the value the add would have met.
  *
  * BOUND. A batch ends within the operation and session timeouts of its
- * start, as every counter update does (README: Failure semantics). An apply
- * can lose every round: a direct writer that moves the version between our
+ * start, as every counter update does (README: Failure semantics). A lost
+ * apply round says our view was behind the leader's (another apply or a
+ * direct write got there first), so from the second one on each look goes
+ * through a quorum fence (lib/req.c): a server that merely lags cannot make
+ * us lose again on what it has not applied yet. An apply can still lose
+ * every round: a direct writer that moves the version between our
  * read and our multi each time, or a server whose view of the queue never
  * catches up (seen in CI: an AUTO counter's adds open for 78 s, looping
  * list, apply, NONODE, while the ensemble's data trees had diverged). So a
@@ -949,7 +953,12 @@ void zkc__cq_look(cq *b)
     zkc__timer_disarm(b->co->c, &b->timer);
     zkc__cq_phase(b, "queued mode: listing the queue");
     zkc__cq_hold(b);
-    zkc__children(b->co->c, b->qdir, NULL, look_done, b);
+    if (b->fence) {
+        b->fence = 0;
+        zkc__fence_children(b->co->c, b->qdir, look_done, b);
+    } else {
+        zkc__children(b->co->c, b->qdir, NULL, look_done, b);
+    }
 }
 
 /* ---------------------------------------------------------------- entry */

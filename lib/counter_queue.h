@@ -31,7 +31,8 @@ typedef struct cq {
     int retrying;   /* the timer is a retry after a failed read, not patience */
     int at_sent;    /* the current apply attempt went out */
     int rdel_sent;  /* the enqueue carries the delete of co->rdel */
-    int lost;       /* apply attempts that lost to another writer (AUTO) */
+    int lost;       /* apply attempts that lost to another writer (AUTO, BOUND) */
+    int fence;      /* the next look goes through a quorum fence (BOUND) */
     int alone;      /* applied by us, alone in the queue, at the first try (AUTO) */
     char uuid[37];
     char *qdir;

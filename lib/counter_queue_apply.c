@@ -273,6 +273,7 @@ static void apply_done(zkc__req *r)
             zkc__ctr_core *co = b->co;
             if (++b->lost >= ZKC__BEACON_AFTER && co->queued == ZKC_COUNTER_QUEUED_AUTO && !co->beacon.broken)
                 zkc__beacon_raise(&co->beacon, b->cmissing); /* AUTO: let a direct winner see us wait */
+            b->fence = b->lost >= 2; /* BOUND: lost twice, our server may lag */
             zkc__cq_look(b);
         } else {
             zkc__cq_retry_later(b, frc, "applying the counter's queue");

@@ -484,13 +484,17 @@ typedef struct sync_get {
     char *path;
     zkc__req_done done;
     void *ctx;
+    int children; /* the read is a listing, not a get */
 } sync_get;
 
 static void sync_get_synced(zkc__req *r)
 {
     sync_get *sg = r->ctx;
     /* Whatever the sync said, the read decides (and reports any failure). */
-    zkc__get(r->c, sg->path, NULL, sg->done, sg->ctx);
+    if (sg->children)
+        zkc__children(r->c, sg->path, NULL, sg->done, sg->ctx);
+    else
+        zkc__get(r->c, sg->path, NULL, sg->done, sg->ctx);
     free(sg->path);
     free(sg);
 }
@@ -502,6 +506,7 @@ static sync_get *sync_get_new(const char *path, zkc__req_done done, void *ctx)
         abort(); /* as req_new: a lost request would strand its operation */
     sg->done = done;
     sg->ctx = ctx;
+    sg->children = 0;
     return sg;
 }
 
@@ -533,12 +538,23 @@ static void fence_get_fenced(zkc__req *r)
     done(r);
 }
 
-void zkc__fence_get(zkc_client *c, const char *path, zkc__req_done done, void *ctx)
+static void fence_read(zkc_client *c, const char *path, int children, zkc__req_done done, void *ctx)
 {
     sync_get *sg = sync_get_new(path, done, ctx);
+    sg->children = children;
     zkc__mop check = {.type = ZKC_REQ_EXISTS, .path = path, .version = -1};
     zkc__req *r = zkc__multi(c, &check, 1, fence_get_fenced, sg);
     r->safe = 1; /* its reply cannot be on the engine before this task returns */
+}
+
+void zkc__fence_get(zkc_client *c, const char *path, zkc__req_done done, void *ctx)
+{
+    fence_read(c, path, 0, done, ctx);
+}
+
+void zkc__fence_children(zkc_client *c, const char *path, zkc__req_done done, void *ctx)
+{
+    fence_read(c, path, 1, done, ctx);
 }
 
 typedef struct mkpath {

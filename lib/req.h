@@ -122,6 +122,8 @@ void zkc__sync_get(zkc_client *c, const char *path, zkc__req_done done, void *ct
  * check's if it failed (other than ZR_NONODE). The read behind the public
  * fresh reads. */
 void zkc__fence_get(zkc_client *c, const char *path, zkc__req_done done, void *ctx);
+/* The same fence, then a listing of path's children (no watch). */
+void zkc__fence_children(zkc_client *c, const char *path, zkc__req_done done, void *ctx);
 /* Engine: create `path` and whichever of its parents are missing, as
  * persistent nodes, deepest first, so a path whose parents exist costs one
  * create; when the parent is missing, making parents starts below the deepest
