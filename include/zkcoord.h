@@ -734,7 +734,7 @@ typedef struct zkc_counter_options {
                           * compare-and-set rounds keep losing. Exact like the
                           * direct path; a caller that gives up while queued
                           * hears ZKC_EUNKNOWN; a batch still queued after the
-                          * session timeout and half the operation timeout
+                          * session timeout and 3/4 of the operation timeout
                           * (applies that kept losing) is withdrawn:
                           * ZKC_ECONTENDED, nothing written. ZKC_COUNTER_QUEUED_AUTO (2): each
                           * client starts direct (an uncontended add stays one

@@ -67,9 +67,9 @@
  * read and our multi each time, or a server whose view of the queue never
  * catches up (seen in CI: an AUTO counter's adds open for 78 s, looping
  * list, apply, NONODE, while the ensemble's data trees had diverged). So a
- * listing made past the session timeout and half the operation timeout that
- * still shows our q- node does not apply or wait: it deletes the node
- * (withdraw), with the other half of the operation timeout left for that. A delete that succeeds proves no
+ * listing made past the session timeout and three quarters of the operation
+ * timeout that still shows our q- node does not apply or wait: it deletes
+ * the node (withdraw), with the last quarter left for that. A delete that succeeds proves no
  * apply took the batch, nor ever will (an apply deletes what it applies), so
  * the caller hears ZKC_ECONTENDED, nothing written; NONODE means an apply
  * took it, and its outcome is read (fenced) from our r- node, or is the plan
@@ -738,9 +738,9 @@ static void withdraw_done(zkc__req *r)
         b->queued = 0;
         zkc_client *c = b->co->c;
         finish_all(b, ZKC_ECONTENDED,
-                   "counter %s: the queued add was not applied within %d ms (the session timeout and half "
-                   "the operation timeout): withdrawn from the queue; nothing was written",
-                   b->co->path, c->opt.session_timeout_ms + c->opt.operation_timeout_ms / 2);
+                   "counter %s: the queued add was not applied within %d ms (the session timeout and 3/4 "
+                   "of the operation timeout): withdrawn from the queue; nothing was written",
+                   b->co->path, c->opt.session_timeout_ms + c->opt.operation_timeout_ms * 3 / 4);
     } else if (r->rc == ZR_NONODE) {
         char *p = zkc__cq_r_path(b, b->myseq, b->uuid);
         if (!p) {
@@ -757,13 +757,16 @@ static void withdraw_done(zkc__req *r)
     zkc__cq_drop(b);
 }
 
-/* Withdraw once the session timeout and half the operation timeout have
- * passed: the other half is the withdraw's own (a delete, perhaps a fenced
- * read), so the caller still hears within the bound. */
+/* Withdraw once the session timeout and three quarters of the operation
+ * timeout have passed: the last quarter is the withdraw's own (a delete,
+ * perhaps a fenced read), so the caller still hears within the bound, and an
+ * add that a stalled quorum delays by seconds (a leader stopped, an election)
+ * still gets most of its bound to be applied. */
 static int past_bound(const cq *b)
 {
     const zkc_client *c = b->co->c;
-    return zkc__now_ms() - b->started_ms > (int64_t)c->opt.session_timeout_ms + c->opt.operation_timeout_ms / 2;
+    return zkc__now_ms() - b->started_ms >
+           (int64_t)c->opt.session_timeout_ms + c->opt.operation_timeout_ms * 3 / 4;
 }
 
 static void withdraw(cq *b, const char *name)

@@ -2049,8 +2049,8 @@ START_TEST(t_queued_withdrawn_at_bound)
     tu_cond_init_mono(&qa.cv);
     REQUIRE(zkc_counter_add_async(ac, 5, NULL, qbox_cb, &qa) == 0, "add_async: %s", zkc_errmsg());
     /* The add's bound is the session + the operation timeout (2 x session);
-     * the withdraw starts at the session + half the operation timeout. */
-    int bound = (4000 + 8000) * tu_scale(), withdraw_at = (4000 + 4000) * tu_scale();
+     * the withdraw starts at the session + 3/4 of the operation timeout. */
+    int bound = (4000 + 8000) * tu_scale(), withdraw_at = (4000 + 6000) * tu_scale();
     int calls = qbox_wait(&qa, bound + 20000 * tu_scale());
     long long took = tu_now_ms() - t0;
     __atomic_store_n(&bp.stop, 1, __ATOMIC_RELEASE);
