@@ -730,17 +730,26 @@ static void withdrawn_read(zkc__req *r)
     zkc__cq_drop(b);
 }
 
+/* Withdraw once the session timeout and three quarters of the operation
+ * timeout have passed: the last quarter is the withdraw's own (a delete,
+ * perhaps a fenced read), so the caller still hears within the bound, and an
+ * add that a stalled quorum delays by seconds (a leader stopped, an election)
+ * still gets most of its bound to be applied. */
+static int64_t withdraw_after_ms(const zkc_client *c)
+{
+    return (int64_t)c->opt.session_timeout_ms + c->opt.operation_timeout_ms * 3 / 4;
+}
+
 static void withdraw_done(zkc__req *r)
 {
     cq *b = r->ctx;
     if (b->over) {
     } else if (r->rc == ZR_OK) {
         b->queued = 0;
-        zkc_client *c = b->co->c;
         finish_all(b, ZKC_ECONTENDED,
-                   "counter %s: the queued add was not applied within %d ms (the session timeout and 3/4 "
-                   "of the operation timeout): withdrawn from the queue; nothing was written",
-                   b->co->path, c->opt.session_timeout_ms + c->opt.operation_timeout_ms * 3 / 4);
+                   "counter %s: the queued add was not applied within %" PRId64 " ms (the session timeout and "
+                   "3/4 of the operation timeout): withdrawn from the queue; nothing was written",
+                   b->co->path, withdraw_after_ms(b->co->c));
     } else if (r->rc == ZR_NONODE) {
         char *p = zkc__cq_r_path(b, b->myseq, b->uuid);
         if (!p) {
@@ -757,16 +766,9 @@ static void withdraw_done(zkc__req *r)
     zkc__cq_drop(b);
 }
 
-/* Withdraw once the session timeout and three quarters of the operation
- * timeout have passed: the last quarter is the withdraw's own (a delete,
- * perhaps a fenced read), so the caller still hears within the bound, and an
- * add that a stalled quorum delays by seconds (a leader stopped, an election)
- * still gets most of its bound to be applied. */
 static int past_bound(const cq *b)
 {
-    const zkc_client *c = b->co->c;
-    return zkc__now_ms() - b->started_ms >
-           (int64_t)c->opt.session_timeout_ms + c->opt.operation_timeout_ms * 3 / 4;
+    return zkc__now_ms() - b->started_ms > withdraw_after_ms(b->co->c);
 }
 
 static void withdraw(cq *b, const char *name)
