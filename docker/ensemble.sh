@@ -51,6 +51,10 @@
 #   ZKC_ZK_TICK_TIME, ZKC_ZK_INIT_LIMIT, ZKC_ZK_SYNC_LIMIT, ZKC_ZK_MAX_CLIENT_CNXNS,
 #   ZKC_ZK_CFG_EXTRA, ZKC_ZK_JVMFLAGS, ZKC_ZK_MAX_NOTIFICATION_MS, ZKC_ZK_TCP_RETRIES2
 #                         read by compose.yml at `up` (see there)
+#   ZKC_ZK_FORCE_SNAP_SYNC  read by compose.yml at `up`; when unset, `up` sets it
+#                         to true for zkcoord/zookeeper-local:3.8 (Debian's
+#                         ZooKeeper 3.8.0 loses transactions from a follower's
+#                         log after an interrupted DIFF sync; docker/README.md)
 #   ZKC_COMPOSE           compose command to use (default: `docker compose` if
 #                         available, else `docker-compose`)
 #
@@ -293,7 +297,13 @@ cmd_up() {
         try_pull "$image" ||
             die "image $image is not present and cannot be pulled; on a machine without a registry run: line=\$($dir/ensemble.sh ensure-image) && export \"\$line\""
     fi
-    log "starting project '$project' with $image"
+    # Debian's 3.8.0 server drops transactions from a follower's log when a
+    # DIFF sync is cut short; a full snapshot on every sync leaves no gap
+    # (docker/README.md, "ZooKeeper 3.8.0"). Later releases fixed the race.
+    if [[ -z ${ZKC_ZK_FORCE_SNAP_SYNC:-} && $image == "$local_image" ]]; then
+        export ZKC_ZK_FORCE_SNAP_SYNC=true
+    fi
+    log "starting project '$project' with $image${ZKC_ZK_FORCE_SNAP_SYNC:+ (forceSnapshotSync=$ZKC_ZK_FORCE_SNAP_SYNC)}"
     heal
     compose 300 up -d >&2 ||
         die "compose up failed (or took over 300 s); if the network's address pool overlaps another network, set ZKC_DOCKER_NET_PREFIX (now $ZKC_DOCKER_NET_PREFIX)"

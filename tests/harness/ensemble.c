@@ -748,6 +748,13 @@ static int spawn_node(zkh_ensemble *e, int i)
     argv[a++] = "-XX:+ExitOnOutOfMemoryError";
     argv[a++] = "-Djava.net.preferIPv4Stack=true";
     argv[a++] = "-Dzookeeper.jmx.log4j.disable=true";
+    /* Debian's ZooKeeper 3.8.0 drops transactions from a follower's log when a
+     * DIFF sync is cut short by another fault; at its next restart the
+     * follower replays a log with a hole and may lead with it, undoing
+     * committed writes (docker/README.md, "ZooKeeper 3.8.0"). A full snapshot
+     * on every sync leaves no hole. ZKH_FORCE_SNAP_SYNC=0 turns it off. */
+    const char *fs = getenv("ZKH_FORCE_SNAP_SYNC");
+    argv[a++] = fs && strcmp(fs, "0") == 0 ? "-Dzookeeper.forceSnapshotSync=false" : "-Dzookeeper.forceSnapshotSync=true";
     argv[a++] = l4j;
     argv[a++] = lbk;
     argv[a++] = logdir;
