@@ -29,7 +29,7 @@
 # Env: SOAK_SECONDS (180), SOAK_SEED, SOAK_SAMPLE_MS (2000 below 20 minutes,
 # else 5000), SOAK_EPOCH (900: the histories are checked and dropped, the
 # workers replaced and the idempotency keys swept every epoch; the servers run
-# with -Xmx256m and the workload writes ~300 key records a second), SOAK_OUT (output dir, default tests/chaos/soak-out), SOAK_FLAGS
+# with -Xmx1g (ZKH_SERVER_HEAP_MB) and the workload writes ~300 key records a second), SOAK_OUT (output dir, default tests/chaos/soak-out), SOAK_FLAGS
 # (more zkc-chaos options), SOAK_MIN_OPS, SOAK_MIN_LOSSES, SOAK_MIN_LOCKS_LOST (1).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)

@@ -740,7 +740,14 @@ static int spawn_node(zkh_ensemble *e, int i)
     const char *argv[64];
     int a = 0;
     argv[a++] = java;
-    argv[a++] = "-Xmx256m";
+    /* 1 GB: a soak's tree reaches ~460,000 nodes between key sweeps (8
+     * workers), and a follower synced by full snapshot (below) holds the
+     * old tree's garbage while it reads the new one; at 256 MB a server died
+     * of OutOfMemoryError 650 s into an 8-worker soak. ZKH_SERVER_HEAP_MB overrides. */
+    char xmx[32];
+    const char *hm = getenv("ZKH_SERVER_HEAP_MB");
+    snprintf(xmx, sizeof xmx, "-Xmx%dm", hm && atoi(hm) >= 64 ? atoi(hm) : 1024);
+    argv[a++] = xmx;
     argv[a++] = "-XX:+UseSerialGC";
     argv[a++] = "-XX:TieredStopAtLevel=1";
     argv[a++] = "-Xshare:auto";

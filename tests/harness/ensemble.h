@@ -10,7 +10,8 @@
  * one thread at a time; zkh_four_letter and zkh_expire_session are stateless.
  *
  * Other env: ZK_HOME (use $ZK_HOME/lib/\* instead of Debian's jar), ZKH_JAVA
- * (java binary), ZKH_JVM_FLAGS (extra JVM flags), ZKH_FORCE_SNAP_SYNC=0 (let
+ * (java binary), ZKH_JVM_FLAGS (extra JVM flags), ZKH_SERVER_HEAP_MB (local
+ * servers' -Xmx, 1024), ZKH_FORCE_SNAP_SYNC=0 (let
  * local servers sync followers by DIFF: Debian's 3.8.0 then loses txns, see
  * docker/README.md), ZKH_LOG_LEVEL (server log
  * level, WARN), ZKH_KEEP=1 (keep temp dirs), ZKH_START_TIMEOUT_MS (60000),
