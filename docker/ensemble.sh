@@ -299,7 +299,8 @@ cmd_up() {
     fi
     # Debian's 3.8.0 server drops transactions from a follower's log when a
     # DIFF sync is cut short; a full snapshot on every sync leaves no gap
-    # (docker/README.md, "ZooKeeper 3.8.0"). Later releases fixed the race.
+    # (docker/README.md, "ZooKeeper 3.8.0": later releases fixed races of
+    # this kind).
     if [[ -z ${ZKC_ZK_FORCE_SNAP_SYNC:-} && $image == "$local_image" ]]; then
         export ZKC_ZK_FORCE_SNAP_SYNC=true
     fi

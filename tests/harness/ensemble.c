@@ -741,12 +741,12 @@ static int spawn_node(zkh_ensemble *e, int i)
     int a = 0;
     argv[a++] = java;
     /* 1 GB: a soak's tree reaches ~460,000 nodes between key sweeps (8
-     * workers), and a follower synced by full snapshot (below) holds the
-     * old tree's garbage while it reads the new one; at 256 MB a server died
-     * of OutOfMemoryError 650 s into an 8-worker soak. ZKH_SERVER_HEAP_MB overrides. */
+     * workers); at 256 MB a server died of OutOfMemoryError 650 s into an
+     * 8-worker soak, the first with full-snapshot syncs (below; which of the
+     * two tipped it was not pinned down). ZKH_SERVER_HEAP_MB overrides. */
     char xmx[32];
-    const char *hm = getenv("ZKH_SERVER_HEAP_MB");
-    snprintf(xmx, sizeof xmx, "-Xmx%dm", hm && atoi(hm) >= 64 ? atoi(hm) : 1024);
+    int heap_mb = env_int("ZKH_SERVER_HEAP_MB", 1024);
+    snprintf(xmx, sizeof xmx, "-Xmx%dm", heap_mb >= 64 ? heap_mb : 1024);
     argv[a++] = xmx;
     argv[a++] = "-XX:+UseSerialGC";
     argv[a++] = "-XX:TieredStopAtLevel=1";
