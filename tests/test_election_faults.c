@@ -55,7 +55,17 @@ START_TEST(t_leader_session_expired)
     const char *hosts = zkh_ensemble_hosts(e);
     char path[128];
     tu_unique_path(path, sizeof path, "el-expiry");
-    zkc_client *a = tu_client_t(hosts, tu_ms(TU_SESSION_MS), 0), *b = tu_client_t(hosts, tu_ms(TU_SESSION_MS), 0);
+    /* a is pinned to one server and its session is expired through that
+     * server. A client that takes a session over on the server where the
+     * session is connected makes ZooKeeper close the old connection at once,
+     * before the takeover's closeSession is even sent: a hears SUSPENDED a
+     * quorum commit and b's reads ahead of b's grant. Through another server,
+     * nothing tells a until the closeSession is applied on a's server, and
+     * that races with b's server applying it and firing b's watch (CI once
+     * saw b granted 1 ms first): a session closed by somebody else ends
+     * without warning, which README "Leader election" states. */
+    const char *a_host = zkh_node_hostport(e, 0);
+    zkc_client *a = tu_client_t(a_host, tu_ms(TU_SESSION_MS), 0), *b = tu_client_t(hosts, tu_ms(TU_SESSION_MS), 0);
     tu_events cev;
     tu_events_init(&cev);
     zkc_client_set_listener(a, tu_state_listener, &cev);
@@ -69,7 +79,7 @@ START_TEST(t_leader_session_expired)
     char pw[16];
     int pwlen;
     ck_assert_int_eq(zkc_client_session(a, &sid, pw, &pwlen), 0);
-    ck_assert_int_eq(zkh_expire_session(hosts, sid, pw, pwlen, tu_ms(20000)), 0);
+    ck_assert_int_eq(zkh_expire_session(a_host, sid, pw, pwlen, tu_ms(20000)), 0);
     t0 = tu_now_ms();
     int li = tu_expect_event(aev, ZKC_ELECTION_EVENT_LOST, 0, tu_ms(20000), "election LOST after expiry", t0);
     int gi = tu_expect_event(bev, 0, 0, tu_ms(20000), "b granted after a's expiry", t0);
