@@ -145,6 +145,27 @@ const char *zkc__zrc_name(int zrc)
     case ZR_NOWATCHER: return "no such watcher";
     case ZR_RUNTIMEINCONSISTENCY: return "not run: an earlier op of the transaction failed";
     case ZR_SESSIONLOST: return "session lost";
-    default: return "ZooKeeper error";
+    case ZR_NOTSENT: return "not sent within the operation timeout";
+    case ZR_SYSTEMERROR: return "system error in the ZooKeeper client";
+    case ZR_APIERROR: return "ZooKeeper API error";
+    case ZR_SESSIONMOVED: return "session moved to another server";
+    /* zookeeper.h's other codes: recipes never expect them, so when one
+     * comes back the message must say which it was. */
+    case -3: return "data inconsistency (ZDATAINCONSISTENCY)";
+    case -5: return "marshalling error (ZMARSHALLINGERROR)";
+    case -6: return "unimplemented (ZUNIMPLEMENTED)";
+    case -13: return "no quorum of the new configuration (ZNEWCONFIGNOQUORUM)";
+    case -14: return "reconfiguration in progress (ZRECONFIGINPROGRESS)";
+    case -114: return "invalid ACL (ZINVALIDACL)";
+    case -119: return "server is read-only (ZNOTREADONLY)";
+    case -120: return "ephemeral node on a local session (ZEPHEMERALONLOCALSESSION)";
+    case -123: return "reconfiguration disabled (ZRECONFIGDISABLED)";
+    case -124: return "session closed: the server requires SASL (ZSESSIONCLOSEDREQUIRESASLAUTH)";
+    case -127: return "throttled by the server, not executed (ZTHROTTLEDOP)";
+    default: {
+        static __thread char unnamed[48];
+        snprintf(unnamed, sizeof unnamed, "ZooKeeper error %d", zrc);
+        return unnamed;
+    }
     }
 }

@@ -147,6 +147,28 @@ START_TEST(t_strerror)
 }
 END_TEST
 
+/* Every code of zookeeper.h's enum gets its own name in messages, and a code
+ * outside it shows its number: a soak once logged 884 updates failed with the
+ * bare "ZooKeeper error", which said nothing of which. */
+START_TEST(t_zrc_names)
+{
+    const int codes[] = {0,    -1,   -2,   -3,   -4,   -5,   -6,   -7,   -8,   -9,   -13,  -14,   -100,  -101,
+                         -102, -103, -108, -110, -111, -112, -114, -115, -116, -118, -119, -120, -121, -123,
+                         -124, -127, -1001, -1002};
+    const size_t n = sizeof codes / sizeof codes[0];
+    for (size_t i = 0; i < n; i++) {
+        const char *s = zkc__zrc_name(codes[i]);
+        ck_assert_ptr_nonnull(s);
+        ck_assert_msg(strncmp(s, "ZooKeeper error", 15) != 0, "code %d unnamed: \"%s\"", codes[i], s);
+        for (size_t j = 0; j < i; j++)
+            ck_assert_msg(strcmp(s, zkc__zrc_name(codes[j])) != 0, "codes %d and %d share \"%s\"", codes[i],
+                          codes[j], s);
+    }
+    ck_assert_str_eq(zkc__zrc_name(-126), "ZooKeeper error -126");
+    ck_assert_str_eq(zkc__zrc_name(7), "ZooKeeper error 7");
+}
+END_TEST
+
 /* ------------------------------------------------------------ sequence names */
 
 #define UUID "8a7d5e3c-1f2b-4c6d-9e0f-123456789abc"
@@ -466,6 +488,7 @@ static Suite *unit_suite(void)
     tcase_add_test(tc, t_path_too_long);
     tcase_add_test(tc, t_path_accepted);
     tcase_add_test(tc, t_strerror);
+    tcase_add_test(tc, t_zrc_names);
     suite_add_tcase(s, tc);
     tc = tcase_create("seqname");
     tcase_add_test(tc, t_seq_parse_good);
