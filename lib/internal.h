@@ -52,6 +52,9 @@ int zkc__map_zrc(int zrc);
  * "nothing applied" (ZKC_ECONNLOSS) on it. */
 int zkc__zrc_indeterminate(int zrc);
 const char *zkc__zrc_name(int zrc);
+/* Tests only (session.c): the next this many zoo_add_auth calls act as if
+ * libzookeeper refused them (ZINVALIDSTATE), a race too narrow to force. */
+extern int zkc__refuse_auth_for_test;
 /* "timedout" for ZKC_ETIMEDOUT, "ok" for 0; NULL for a code not in the table. */
 const char *zkc__errname(int err);
 
@@ -90,6 +93,7 @@ struct zkc_client {
     int ever_connected;
     int auth_failed;             /* credentials refused: final, every request fails */
     int auth_pending;            /* the current session's auth reply has not come */
+    int auth_on_handle;          /* the current handle took our credentials (session.c add_auth) */
     int64_t last_heard;
     int64_t disconnected_at;
     int64_t reopen_at;           /* engine: when to try again to open a session that failed to start (0: none) */

@@ -144,6 +144,7 @@ static void reopen(zkc_client *c);
 static void watcher_global(zhandle_t *zh, int type, int state, const char *path, void *ctx);
 
 static void auth_done(int rc, const void *data);
+static int add_auth(zkc_client *c);
 
 static int session_open(zkc_client *c)
 {
@@ -179,16 +180,46 @@ static int session_open(zkc_client *c)
      * re-resolved on every connection loss, and at least every 30 s. */
     zoo_set_servers_resolution_delay(zh, 30000);
     c->auth_pending = c->auth_scheme != NULL;
-    if (c->auth_scheme) {
-        sess_event *ev = calloc(1, sizeof *ev);
-        if (ev) {
-            ev->c = c;
-            ev->gen = c->gen;
-            zoo_add_auth(zh, c->auth_scheme, c->auth_cred, (int)strlen(c->auth_cred), auth_done, ev);
-        }
-    }
+    c->auth_on_handle = 0;
+    add_auth(c);
     arm_tick(c);
     return 0;
+}
+
+int zkc__refuse_auth_for_test;
+
+/* Give the handle our credentials; 1 when it holds them (or none are set).
+ * libzookeeper refuses (ZINVALIDSTATE) while its state is 0, which it is from
+ * a failed connection attempt until the next one starts: a new handle whose
+ * first attempt failed before this call (a server down, a cut link) takes no
+ * credentials, and a session without them is refused every write to our
+ * nodes (ZNOAUTH, ZINVALIDACL on a create). An hour-long soak hit exactly
+ * that. So on_connected tries again before anything is sent. */
+static int add_auth(zkc_client *c)
+{
+    if (!c->auth_scheme || c->auth_on_handle)
+        return 1;
+    sess_event *ev = calloc(1, sizeof *ev);
+    if (!ev)
+        return 0;
+    ev->c = c;
+    ev->gen = c->gen;
+    int rc;
+    if (zkc__refuse_auth_for_test > 0) {
+        zkc__refuse_auth_for_test--;
+        rc = ZINVALIDSTATE;
+    } else {
+        rc = zoo_add_auth((zhandle_t *)c->zh, c->auth_scheme, c->auth_cred, (int)strlen(c->auth_cred), auth_done,
+                          ev);
+    }
+    if (rc != ZOK) {
+        free(ev); /* refused: its completion never runs */
+        zkc__log(c, ZKC_LOG_DEBUG, "credentials not taken by the ZooKeeper handle yet (%s): given again at connect",
+                 zkc__zrc_name(rc));
+        return 0;
+    }
+    c->auth_on_handle = 1;
+    return 1;
 }
 
 static void close_handle(zkc_client *c)
@@ -243,6 +274,14 @@ static void reopen(zkc_client *c)
 static void on_connected(zkc_client *c)
 {
     zhandle_t *zh = (zhandle_t *)c->zh;
+    if (!add_auth(c)) {
+        /* Connected now, so it can only fail if the connection is gone again
+         * (or memory is): nothing may be sent without credentials, so stay
+         * as we are; the handle's next CONNECTED comes back here. */
+        zkc__log(c, ZKC_LOG_WARN, "connected, but the ZooKeeper handle did not take our credentials: "
+                                  "waiting for its next connection");
+        return;
+    }
     int64_t now = zkc__now_ms();
     int prev = c->state;
     int fresh = !c->ever_connected;

@@ -2040,6 +2040,67 @@ START_TEST(t_queued_lone_requests)
 }
 END_TEST
 
+/* lib/internal.h: the next this many zoo_add_auth calls act as refused. */
+extern int zkc__refuse_auth_for_test;
+
+/* libzookeeper refuses zoo_add_auth (ZINVALIDSTATE) while a failed connection
+ * attempt has left its state 0. A session opened in that moment took no
+ * credentials, and every create under a creator ACL failed: in an hour-long
+ * soak one worker's queued adds came back 884 times "ZooKeeper error"
+ * (ZINVALIDACL) and thousands of its lock acquires likewise, until its next
+ * session. The race is microseconds wide, so the refusal is simulated; both a
+ * first session and a re-created one must still write with credentials. */
+START_TEST(t_credentials_given_again)
+{
+    char path[256];
+    unique_path(path, sizeof path, "qauth");
+    zkc_client_options o;
+    zkc_client_options_init(&o);
+    o.hosts = client_hosts();
+    o.session_timeout_ms = 10000;
+    o.connect_timeout_ms = CONNECT_MS;
+    o.auth_scheme = "digest";
+    o.auth_credential = "dora:pw";
+    o.acl = ZKC_ACL_CREATOR;
+    zkc__refuse_auth_for_test = 1;
+    zkc_client *c = NULL;
+    int rc = zkc_client_create(&c, &o);
+    ck_assert_msg(rc == 0, "zkc_client_create: %s: %s", zkc_strerror(rc), zkc_errmsg());
+    ck_assert_int_eq(zkc__refuse_auth_for_test, 0); /* the session's open met the refusal */
+    tu_events cev;
+    tu_events_init(&cev);
+    zkc_client_set_listener(c, tu_state_listener, &cev);
+    zkc_counter *ctr = queued_counter_new(c, path, ZKC_COUNTER_QUEUED_ALWAYS);
+    zkc_counter_result r = {0, 0, 0};
+    rc = zkc_counter_add(ctr, 1, NULL, &r);
+    ck_assert_msg(rc == 0, "first session: %s: %s", zkc_strerror(rc), zkc_errmsg());
+    /* The next session meets it too. */
+    int64_t sid;
+    char pw[16];
+    int pwlen;
+    ck_assert_int_eq(zkc_client_session(c, &sid, pw, &pwlen), 0);
+    zkc__refuse_auth_for_test = 1;
+    ck_assert_int_eq(zkh_expire_session(zkh_ensemble_hosts(zkh_shared()), sid, pw, pwlen, CONNECT_MS), 0);
+    int lost = tu_expect_event(&cev, ZKC_STATE_LOST, 0, CONNECT_MS, "LOST after expiry", tu_now_ms());
+    tu_expect_event(&cev, ZKC_STATE_CONNECTED, lost + 1, CONNECT_MS, "a new session", tu_now_ms());
+    ck_assert_int_eq(zkc__refuse_auth_for_test, 0);
+    ck_assert(tu_session_id(c) != sid);
+    rc = zkc_counter_add(ctr, 1, NULL, &r);
+    ck_assert_msg(rc == 0, "new session: %s: %s", zkc_strerror(rc), zkc_errmsg());
+    ck_assert_int_eq(r.after, 2);
+    /* A path the new session creates carries the creator ACL too. */
+    char path2[300];
+    snprintf(path2, sizeof path2, "%s-2", path);
+    zkc_counter *ctr2 = queued_counter_new(c, path2, ZKC_COUNTER_QUEUED_ALWAYS);
+    rc = zkc_counter_add(ctr2, 5, NULL, &r);
+    ck_assert_msg(rc == 0, "new path: %s: %s", zkc_strerror(rc), zkc_errmsg());
+    zkc_counter_destroy(ctr2);
+    zkc_counter_destroy(ctr);
+    zkc_client_destroy(c);
+    tu_events_destroy(&cev);
+}
+END_TEST
+
 START_TEST(t_auto_uncontended)
 {
     char path[256];
@@ -3451,6 +3512,7 @@ static Suite *counter_suite(int with_ensemble)
     tcase_add_test(tc, t_queued_gone_enqueuers);
     tcase_add_test(tc, t_queued_bounded_stock);
     tcase_add_test(tc, t_queued_lone_requests);
+    tcase_add_test(tc, t_credentials_given_again);
     tcase_add_test(tc, t_auto_uncontended);
     tcase_add_test(tc, t_auto_switches);
     suite_add_tcase(s, tc);
