@@ -14,6 +14,7 @@
 #include "zkcoord.h"
 #include "codec.h"
 #include "counter_queue_codec.h"
+#include "internal.h" /* zkc__refuse_auth_for_test */
 #include "ensemble.h"
 #include "proxy.h"
 #include "testutil.h"
@@ -2039,9 +2040,6 @@ START_TEST(t_queued_lone_requests)
     zkc_client_destroy(c);
 }
 END_TEST
-
-/* lib/internal.h: the next this many zoo_add_auth calls act as refused. */
-extern int zkc__refuse_auth_for_test;
 
 /* libzookeeper refuses zoo_add_auth (ZINVALIDSTATE) while a failed connection
  * attempt has left its state 0. A session opened in that moment took no
