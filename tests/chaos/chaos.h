@@ -202,6 +202,7 @@ enum {
     V_GUARD_REFUSED,     /* a guarded add refused (ZKC_EFENCED) while its hold was undoubted */
     V_RL_BOUND,          /* hard rate limit: more than CH_RL_PERMITS slot starts in some CH_RL_WINDOW_MS */
     V_RL_INSTANT,        /* a grant's servers' instant far (> operation timeout) from the real clock at the grant */
+    V_UNEXPECTED,        /* a call failed with a code no fault explains (server error, credentials, misuse) */
     V_NKINDS
 };
 extern const char *const ch_vnames[V_NKINDS];

@@ -25,7 +25,7 @@ const char *const ch_vnames[V_NKINDS] = {
     "unknown_unjustified", "inventory_units",       "inventory_double_grant", "orphan_nodes",
     "callback_count",     "call_incomplete",        "worker_failed", "ensemble_recovery",
     "idgen_duplicate_or_order", "election_double_leader", "election_token_order",
-    "guard_refused_undoubted", "ratelimit_window_bound", "ratelimit_instant_off",
+    "guard_refused_undoubted", "ratelimit_window_bound", "ratelimit_instant_off", "unexpected_error",
 };
 
 void ch_shape_default(ch_shape *s)

@@ -151,7 +151,7 @@ static int64_t first_trouble(const lines *f)
 enum {
     M_FENCE_STALE, M_FENCE_REJECT, M_TOKEN_ORDER, M_OVERLAP, M_SUM, M_CHAIN, M_BOUND, M_REPLAY, M_UNKNOWN,
     M_CALLBACK, M_INCOMPLETE, M_WORKER, M_INV_UNITS, M_INV_DOUBLE, M_IDGEN, M_ELECT_DOUBLE, M_ELECT_TOKEN, M_GUARD,
-    M_RL_BOUND, M_RL_INSTANT, M_N
+    M_RL_BOUND, M_RL_INSTANT, M_UNEXPECTED, M_N
 };
 
 static const struct {
@@ -178,6 +178,7 @@ static const struct {
     {V_GUARD_REFUSED, "a guarded add of an undoubted hold refused as fenced"},
     {V_RL_BOUND, "rate-limit grants counted at slots of the busiest window, past its limit"},
     {V_RL_INSTANT, "a rate-limit grant counted a minute away from the real clock"},
+    {V_UNEXPECTED, "a failed lock acquire answered with a server error"},
 };
 
 /* Apply mutation m to f (one worker's history). 1 if applied. */
@@ -453,6 +454,16 @@ static int mutate(int m, lines *f, const ch_check_out *pristine, const ch_shape 
         for (int i = 0; i < f->n; i++)
             if (f->l[i] && is_ev(f->l[i], "RRET") && kvi(f->l[i], "rc", 1) == 0) {
                 set_kvi(&f->l[i], "at", kvi(f->l[i], "at", 0) + INT64_C(60000000));
+                return 1;
+            }
+        return 0;
+    case M_UNEXPECTED:
+        /* A lock acquire that failed (timed out, cancelled, session lost) now
+         * says ZKC_ESERVER: no hold changes, only the code; the soak's refused
+         * credentials showed as such codes on acquires, which no check read. */
+        for (int i = 0; i < f->n; i++)
+            if (f->l[i] && is_ev(f->l[i], "LRET") && kvi(f->l[i], "rc", 0) != 0) {
+                set_kvi(&f->l[i], "rc", ZKC_ESERVER);
                 return 1;
             }
         return 0;
