@@ -13,9 +13,11 @@
  *        sync, list, find our uuid (owned by this session), else create again;
  *        nothing is reported until that is decided, so no caller ever hears
  *        "not queued" about a node that may be blocking the queue
- *   (and, in the same flight, watch our own node: deleted by someone else =
+ *   (and, once it is answered, watch our own node: deleted by someone else =
  *   the hold or the place is gone)
- *   list, sort by suffix (RFC 1982, seqname.c), find ourselves -> the owner
+ *   list (the first listing of a lone create is sent right behind it, not
+ *   after its reply: member_wait.c, "the listing behind the create"), sort by
+ *   suffix (RFC 1982, seqname.c), find ourselves -> the owner
  *   decides -> wait: one watch (a node ahead, or the children list) -> list
  *   again, unless what the watch said lets the owner in (what may be decided
  *   without listing again: member_wait.c, which lists and waits)
@@ -296,6 +298,7 @@ static void not_there(zkc__qm *m)
 static void recover(zkc__qm *m)
 {
     m->phase = ZKC__QM_RECOVERING;
+    m->early = ZKC__QM_EARLY_NONE; /* its create was not answered: not a listing to decide on */
     ZKC__QM_SEND(m, zkc__sync(m->c, m->dir, recover_sync_done, m));
 }
 
@@ -444,6 +447,7 @@ static void do_create(zkc__qm *m)
     m->in_multi = 0;
     fill_create_op(m, &op, prefix, data);
     ZKC__QM_SEND(m, zkc__create(m->c, op.path, op.data, op.len, op.flags, create_done, m));
+    zkc__qm_list_early(m);
 }
 
 void zkc__qm_begin(zkc__qm *m, const char *uuid)
@@ -452,6 +456,7 @@ void zkc__qm_begin(zkc__qm *m, const char *uuid)
     m->creates = 0;
     m->in_multi = 0;
     m->listing = 0;
+    m->early = ZKC__QM_EARLY_NONE;
     if (uuid)
         snprintf(m->uuid, sizeof m->uuid, "%s", uuid);
     else

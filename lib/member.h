@@ -83,6 +83,8 @@ struct zkc__qm {
     int list_armed;       /* the listing out (or just handed over) set pred_w on
                            * the children list: zkc__qm_list_watched */
     int list_fired;       /* that watch fired before the listing was decided on */
+    int early;            /* the listing sent behind our lone create: ZKC__QM_EARLY_* */
+    uint64_t early_seq;   /* which one (a create sent again sends another) */
     zkc__watch *pred_w, *own_w;
     struct zkc__qm_any *any; /* zkc__qm_wait_any: one watch per node */
     int any_n;
@@ -122,6 +124,12 @@ void zkc__qm_join(zkc__qm *m);
  * one sent after this call answers it (member_wait.c, "shared listings"). Logs once about junk names and about
  * Curator and kazoo nodes mixed on one path. */
 void zkc__qm_list(zkc__qm *m);
+/* member.c only: right after a lone create was sent, send the listing behind
+ * it (member_wait.c, "the listing behind the create"). */
+void zkc__qm_list_early(zkc__qm *m);
+#define ZKC__QM_EARLY_NONE 0
+#define ZKC__QM_EARLY_OUT 1    /* sent, nobody asked yet */
+#define ZKC__QM_EARLY_WANTED 2 /* zkc__qm_list was answered by it */
 /* Engine: zkc__qm_list, with a watch on the children list set by the same
  * read: if the owner then waits on the children list (zkc__qm_wait with
  * NULL), that watch is kept, with no second read and nothing missed in

@@ -202,6 +202,8 @@ typedef struct qlister {
     char *dir;
     int inflight;        /* a listing is out: new requests wait for the next */
     int delivering;      /* its reply is being handed out */
+    int early;           /* listings behind a create out (see below): the
+                          * client's other members share, they send none */
     zkc__list cur;       /* qwant: answered by the listing out */
     zkc__list next;      /* qwant: answered by the next one */
 } qlister;
@@ -216,7 +218,7 @@ static void shared_send(zkc_client *c, qlister *ql);
 
 static void lister_maybe_free(qlister *ql)
 {
-    if (ql->inflight || ql->delivering || !zkc__list_empty(&ql->cur) || !zkc__list_empty(&ql->next))
+    if (ql->inflight || ql->delivering || ql->early || !zkc__list_empty(&ql->cur) || !zkc__list_empty(&ql->next))
         return;
     zkc__list_remove(&ql->link);
     free(ql->dir);
@@ -289,31 +291,40 @@ static void shared_send(zkc_client *c, qlister *ql)
     zkc__children(c, ql->dir, NULL, shared_done, ql);
 }
 
+static qlister *lister_find(zkc_client *c, const char *dir)
+{
+    for (zkc__list_node *it = c->listers.head.next; it != &c->listers.head; it = it->next) {
+        qlister *q = ZKC__CONTAINER_OF(it, qlister, link);
+        if (!strcmp(q->dir, dir))
+            return q;
+    }
+    return NULL;
+}
+
+static qlister *lister_new(zkc_client *c, const char *dir)
+{
+    qlister *ql = calloc(1, sizeof *ql);
+    if (!ql || !(ql->dir = strdup(dir))) {
+        free(ql);
+        return NULL;
+    }
+    zkc__list_init(&ql->cur);
+    zkc__list_init(&ql->next);
+    zkc__list_push_back(&c->listers, &ql->link);
+    return ql;
+}
+
 /* 0, or -1 (out of memory: the caller lists alone). */
 static int shared_list(zkc__qm *m)
 {
     zkc_client *c = m->c;
-    qlister *ql = NULL;
-    for (zkc__list_node *it = c->listers.head.next; it != &c->listers.head; it = it->next) {
-        qlister *q = ZKC__CONTAINER_OF(it, qlister, link);
-        if (!strcmp(q->dir, m->dir)) {
-            ql = q;
-            break;
-        }
-    }
+    qlister *ql = lister_find(c, m->dir);
     qwant *w = malloc(sizeof *w);
     if (!w)
         return -1;
-    if (!ql) {
-        ql = calloc(1, sizeof *ql);
-        if (!ql || !(ql->dir = strdup(m->dir))) {
-            free(ql);
-            free(w);
-            return -1;
-        }
-        zkc__list_init(&ql->cur);
-        zkc__list_init(&ql->next);
-        zkc__list_push_back(&c->listers, &ql->link);
+    if (!ql && !(ql = lister_new(c, m->dir))) {
+        free(w);
+        return -1;
     }
     w->m = m;
     w->epoch = m->epoch;
@@ -327,9 +338,88 @@ static int shared_list(zkc__qm *m)
     return 0;
 }
 
+/* ---------------------------------------------------------------- the listing behind the create
+ *
+ * A lone member's first listing is sent right behind its create, not after
+ * the create's reply (issue 19: an uncontended acquire in one round trip, not
+ * two; Curator and kazoo, and the raw floor, wait for the create). That is
+ * sound because one session's requests are applied in the order sent: the
+ * server answers the listing after the create, so the listing shows our node
+ * when the create succeeded, and our replies arrive in that order, so the
+ * create's reply (our node's name, ops->joined) is handled before the
+ * listing's. The first listing needs nothing newer: nobody can queue ahead of
+ * a node already made (sequence numbers only grow). The listing is used only
+ * if the owner asks for a plain listing while it is out and the create was
+ * answered as made (not decided by recovery, not sent again); in every other
+ * case it is dropped and the owner's request is answered as before, so a
+ * reply that arrives in another order costs a listing, never a decision.
+ * A client sends one such listing per queue at a time: its other members of
+ * that queue share listings (above), as a burst of waiters of one process
+ * must (issue 21: one listing per member would grow with the queue squared). */
+typedef struct early_ctx {
+    zkc__qm *m;
+    qlister *ql;
+    uint64_t seq;
+} early_ctx;
+
+static void early_done(zkc__req *r)
+{
+    early_ctx *ec = r->ctx;
+    zkc__qm *m = ec->m;
+    ec->ql->early--;
+    lister_maybe_free(ec->ql);
+    int wanted = ec->seq == m->early_seq && m->early == ZKC__QM_EARLY_WANTED && !zkc__qm_stale(m, r->tag) &&
+                 m->listing && m->phase == ZKC__QM_IN;
+    if (ec->seq == m->early_seq)
+        m->early = ZKC__QM_EARLY_NONE;
+    free(ec);
+    if (wanted) {
+        zkc__member *v = NULL;
+        int n, self = -1, junk, styles;
+        if (r->rc == ZR_OK && parse_listing(m, r, &v, &n, &self, &junk, &styles) == 0 && self >= 0) {
+            deliver(m, v, n, self, junk, styles);
+        } else {
+            /* Not what the order of replies promised, or no answer: the
+             * owner's listing is sent now, as it would have been. */
+            m->listing = 0;
+            zkc__qm_list(m);
+        }
+        free(v);
+    }
+    m->ops->unref(m);
+}
+
+void zkc__qm_list_early(zkc__qm *m)
+{
+    m->early = ZKC__QM_EARLY_NONE;
+    if (m->ops->accept || m->in_multi)
+        return;
+    zkc_client *c = m->c;
+    qlister *ql = lister_find(c, m->dir);
+    if (ql)
+        return; /* another member of this client lists this queue: share that */
+    early_ctx *ec = malloc(sizeof *ec);
+    if (!ec || !(ql = lister_new(c, m->dir))) {
+        free(ec);
+        return;
+    }
+    ql->early++;
+    ec->m = m;
+    ec->ql = ql;
+    ec->seq = ++m->early_seq;
+    m->early = ZKC__QM_EARLY_OUT;
+    m->ops->ref(m);
+    zkc__children(c, m->dir, NULL, early_done, ec)->tag = m->epoch;
+}
+
 void zkc__qm_list(zkc__qm *m)
 {
     m->listing = 1;
+    if (m->early == ZKC__QM_EARLY_OUT && m->phase == ZKC__QM_IN) {
+        m->early = ZKC__QM_EARLY_WANTED; /* answered by the listing behind our create */
+        return;
+    }
+    m->early = ZKC__QM_EARLY_NONE;
     if (!m->ops->accept && shared_list(m) == 0)
         return;
     ZKC__QM_SEND(m, zkc__children(m->c, m->dir, NULL, list_done, m));
@@ -339,6 +429,7 @@ static void pred_fired(zkc__watch *w, int ev);
 
 void zkc__qm_list_watched(zkc__qm *m)
 {
+    m->early = ZKC__QM_EARLY_NONE; /* that one set no watch */
     drop_pred(m);
     m->pred_w = zkc__watch_new(m->c, pred_fired, m);
     if (!m->pred_w) {

@@ -6,6 +6,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include "harness/proxy.h"
 #include "testutil.h"
 
 #include <signal.h>
@@ -1531,6 +1532,77 @@ static acq_cost acquire_cost(zkc_client *c, const char *path)
  * directory missing, not a create per level from the root. Parents deleted
  * behind the client's back are made again. ZKCT_PARENTS_N sets how many paths
  * (default 100); the figures are printed. */
+/* An acquire's first listing goes out right behind its create, not after the
+ * create's reply (issue 19: an uncontended acquire in one round trip, where
+ * Curator, kazoo and the raw floor take two). A proxy holds the create's
+ * reply: the listing must reach the server while that reply is held (before
+ * the change it was sent only once the reply came, so it never did), and the
+ * acquire then completes on that listing, with no second one. */
+#define OP_GETCHILDREN 8   /* ZOO_GETCHILDREN_OP */
+#define OP_GETCHILDREN2 12 /* ZOO_GETCHILDREN2_OP */
+#define OP_CREATE2 15      /* ZOO_CREATE2_OP */
+
+static long proxied_listings(zkh_proxy *px)
+{
+    return zkh_proxy_requests_seen(px, OP_GETCHILDREN) + zkh_proxy_requests_seen(px, OP_GETCHILDREN2);
+}
+
+static void record_acquire(zkc_lock *l, int status, int64_t token, void *ud)
+{
+    (void)l;
+    tu_events_add(ud, status == 0 ? 1 : 2, status == 0 ? token : status);
+}
+
+START_TEST(t_listing_behind_create)
+{
+    zkh_proxy *px = NULL;
+    ck_assert_int_eq(zkh_proxy_start(&px, zkh_node_hostport(tu_shared(), 0)), 0);
+    zkc_client *c = tu_client_t(zkh_proxy_hostport(px), tu_ms(20000), tu_ms(20000));
+    char path[128];
+    tu_unique_path(path, sizeof path, "early");
+    zkc_lock *l = tu_lock(c, path);
+    ck_assert_int_eq(zkc_lock_acquire(l, tu_ms(10000), NULL), 0); /* the parents exist from here */
+    ck_assert_int_eq(zkc_lock_release(l), 0);
+
+    static tu_events ev;
+    tu_events_init(&ev);
+    long lists0 = proxied_listings(px);
+    zkc_stats s0, s1;
+    zkc_client_stats(c, &s0);
+    int hold_ms = tu_ms(3000);
+    zkh_proxy_delay_reply(px, OP_CREATE2, 1, hold_ms);
+    long long t0 = tu_now_ms();
+    ck_assert_int_eq(zkc_lock_acquire_async(l, tu_ms(10000), record_acquire, &ev), 0);
+    long long deadline = t0 + hold_ms / 2;
+    while (proxied_listings(px) == lists0 && tu_now_ms() < deadline)
+        tu_nap_ms(2); /* a proxy counter: no event tells us */
+    long long seen_at = tu_now_ms();
+    ck_assert_msg(proxied_listings(px) > lists0,
+                  "no listing reached the server in %lld ms while the create's reply was held: the listing still "
+                  "waits for the create",
+                  seen_at - t0);
+    ck_assert_msg(tu_events_total(&ev) == 0, "the acquire completed while its create's reply was held");
+    int i = tu_expect_event(&ev, 1, 0, tu_ms(15000), "the grant", t0);
+    int64_t token = 0;
+    long long granted_at = 0;
+    tu_events_get(&ev, i, &granted_at, &token);
+    ck_assert_int_gt(token, 0);
+    zkc_client_stats(c, &s1);
+    ck_assert_msg(s1.requests[ZKC_REQ_CHILDREN] - s0.requests[ZKC_REQ_CHILDREN] == 1,
+                  "%llu listings for one uncontended acquire; the one behind the create was not used",
+                  (unsigned long long)(s1.requests[ZKC_REQ_CHILDREN] - s0.requests[ZKC_REQ_CHILDREN]));
+    ck_assert_int_eq(proxied_listings(px) - lists0, 1);
+    fprintf(stderr, "listing behind the create: at the server after %lld ms, granted after %lld ms (reply held %d ms)\n",
+            seen_at - t0, granted_at - t0, hold_ms);
+    ck_assert_int_eq(zkc_lock_release(l), 0);
+    ck_assert_int_eq(tu_queue_count(c, path), 0);
+    zkc_lock_destroy(l);
+    ck_assert_int_eq(zkc_client_destroy(c), 0);
+    tu_events_destroy(&ev);
+    zkh_proxy_stop(px);
+}
+END_TEST
+
 START_TEST(t_first_acquire_parents)
 {
     char root[128], path[256];
@@ -1620,6 +1692,7 @@ static Suite *lock_suite(void)
     CASE(s, t_guarded_writes);
     CASE(s, t_guarded_inventory);
     CASE(s, t_first_acquire_parents);
+    CASE(s, t_listing_behind_create);
     return s;
 }
 
