@@ -693,6 +693,7 @@ static zkc_lock *lock_new(zkc_client *c, const char *path, const zkc__qkind *kin
     l->m.c = c;
     l->m.dir = l->path;
     l->m.tag = kind->tag;
+    l->m.no_early = kind->stores_leases; /* reads the lease count first (zkc__lock_check) */
     if (kind->stores_leases) {
         /* The lock node is created with our lease count in it. */
         l->m.dir_len = snprintf(l->dir_data, sizeof l->dir_data, "%d", max_leases);

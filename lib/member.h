@@ -64,6 +64,9 @@ struct zkc__qm {
     int no_own_watch;     /* 1: do not watch our own node (the owner learns of
                            * its deletion otherwise, as the inventory from its
                            * request record); ops->gone is then never called */
+    int no_early;         /* 1: the owner reads something else before its
+                           * first listing (a semaphore's lease count): no
+                           * listing behind the create, it would come unasked */
 
     uint64_t epoch;       /* the current attempt: tag requests of it with this */
     int phase;            /* ZKC__QM_* */

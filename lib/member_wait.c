@@ -392,7 +392,7 @@ static void early_done(zkc__req *r)
 void zkc__qm_list_early(zkc__qm *m)
 {
     m->early = ZKC__QM_EARLY_NONE;
-    if (m->ops->accept || m->in_multi)
+    if (m->ops->accept || m->in_multi || m->no_early)
         return;
     zkc_client *c = m->c;
     qlister *ql = lister_find(c, m->dir);

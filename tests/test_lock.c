@@ -1597,6 +1597,24 @@ START_TEST(t_listing_behind_create)
     ck_assert_int_eq(zkc_lock_release(l), 0);
     ck_assert_int_eq(tu_queue_count(c, path), 0);
     zkc_lock_destroy(l);
+
+    /* A semaphore reads its lease count before it lists: no listing goes
+     * behind its create, so an acquire still costs one listing, not two. */
+    char spath[160];
+    snprintf(spath, sizeof spath, "%s-sem", path);
+    zkc_lock *sem = NULL;
+    ck_assert_int_eq(zkc_semaphore_create(c, spath, 2, &sem), 0);
+    ck_assert_int_eq(zkc_lock_acquire(sem, tu_ms(10000), NULL), 0); /* parents, lease count */
+    ck_assert_int_eq(zkc_lock_release(sem), 0);
+    zkc_client_stats(c, &s0);
+    ck_assert_int_eq(zkc_lock_acquire(sem, tu_ms(10000), NULL), 0);
+    zkc_client_stats(c, &s1);
+    ck_assert_msg(s1.requests[ZKC_REQ_CHILDREN] - s0.requests[ZKC_REQ_CHILDREN] == 1,
+                  "%llu listings for one uncontended semaphore acquire",
+                  (unsigned long long)(s1.requests[ZKC_REQ_CHILDREN] - s0.requests[ZKC_REQ_CHILDREN]));
+    ck_assert_int_eq(zkc_lock_release(sem), 0);
+    zkc_lock_destroy(sem);
+
     ck_assert_int_eq(zkc_client_destroy(c), 0);
     tu_events_destroy(&ev);
     zkh_proxy_stop(px);
