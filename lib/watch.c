@@ -17,6 +17,7 @@ typedef struct watch_priv {
     int firing;
     int removing;
     int reclaiming; /* a reclaim task is queued: only it frees the cell */
+    int forgotten;  /* dropped by zkc__watch_forget: its node's deletion fires it */
     int wtype; /* ZWATCHTYPE_DATA / ZWATCHTYPE_CHILD */
 } watch_priv;
 
@@ -253,6 +254,7 @@ void zkc__watch_forget(zkc__watch *w)
     /* Like drop, minus the removal request: the owner is about to delete the
      * watched node, which fires the watch (and reclaims the cell) anyway. */
     p->dropped = 1;
+    p->forgotten = 1;
     w->fn = NULL;
     if (p->firing || p->pending)
         return;
@@ -288,7 +290,13 @@ zkc__watch *zkc__watch_settle(zkc__watch *w, int armed, uint64_t gen)
     if (armed && gen == c->gen && c->zh && w->state != W_FIRED)
         w->state = W_ARMED;
     if (p->dropped) {
-        /* Dropped while its read was out: the reply may have registered it. */
+        /* Dropped while its read was out: the reply may have registered it.
+         * Forgotten, it stays: the owner deletes the node after this read
+         * (the lock released right after a grant that did not wait for its
+         * own-node watch: member_wait.c, "the listing behind the create"),
+         * and that deletion fires and frees it, as for zkc__watch_forget. */
+        if (w->state == W_ARMED && p->forgotten)
+            return NULL;
         if (w->state == W_ARMED && w->gen == c->gen && c->zh && c->state == ZKC__S_CONNECTED)
             send_remove(w);
         else if (w->state != W_ARMED)

@@ -33,7 +33,8 @@ zkc__watch *zkc__watch_new(zkc_client *c, void (*fn)(zkc__watch *, int), void *c
  * watch is removed, and the memory is reclaimed by the client. NULL is fine. */
 void zkc__watch_drop(zkc__watch *w);
 /* Engine: drop without a removal request, for a watch on a node we are about
- * to delete ourselves (the delete fires it). */
+ * to delete ourselves (the delete fires it), also when its read is still out
+ * (the delete, sent later, comes after it). */
 void zkc__watch_forget(zkc__watch *w);
 /* req.c, engine: a read carrying w was submitted (parked or sent). */
 void zkc__watch_pending(zkc__watch *w);

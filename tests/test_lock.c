@@ -1596,6 +1596,20 @@ START_TEST(t_listing_behind_create)
             seen_at - t0, granted_at - t0, hold_ms);
     ck_assert_int_eq(zkc_lock_release(l), 0);
     ck_assert_int_eq(tu_queue_count(c, path), 0);
+
+    /* Granted before its own-node watch is answered, a hold released at once
+     * forgets that watch: the release's delete fires it, so no removal
+     * request follows (one per cycle before that was fixed). */
+    zkc_client_stats(c, &s0);
+    for (int k = 0; k < 20; k++) {
+        ck_assert_int_eq(zkc_lock_acquire(l, tu_ms(10000), NULL), 0);
+        ck_assert_int_eq(zkc_lock_release(l), 0);
+    }
+    zkc_client_stats(c, &s1);
+    ck_assert_msg(s1.requests[ZKC_REQ_REMOVE_WATCH] == s0.requests[ZKC_REQ_REMOVE_WATCH],
+                  "%llu watch removals in 20 acquire + release cycles",
+                  (unsigned long long)(s1.requests[ZKC_REQ_REMOVE_WATCH] - s0.requests[ZKC_REQ_REMOVE_WATCH]));
+    ck_assert_int_eq(s1.requests[ZKC_REQ_CHILDREN] - s0.requests[ZKC_REQ_CHILDREN], 20);
     zkc_lock_destroy(l);
 
     /* A semaphore reads its lease count before it lists: no listing goes
