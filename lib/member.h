@@ -87,7 +87,6 @@ struct zkc__qm {
                            * the children list: zkc__qm_list_watched */
     int list_fired;       /* that watch fired before the listing was decided on */
     int early;            /* the listing sent behind our lone create: ZKC__QM_EARLY_* */
-    uint64_t early_seq;   /* which one (a create sent again sends another) */
     zkc__watch *pred_w, *own_w;
     struct zkc__qm_any *any; /* zkc__qm_wait_any: one watch per node */
     int any_n;

@@ -358,8 +358,8 @@ static int shared_list(zkc__qm *m)
  * must (issue 21: one listing per member would grow with the queue squared). */
 typedef struct early_ctx {
     zkc__qm *m;
-    qlister *ql;
-    uint64_t seq;
+    qlister *ql; /* holds ql->early: while it is out, no member of this client
+                  * sends another for this queue, so it is m's only one */
 } early_ctx;
 
 static void early_done(zkc__req *r)
@@ -368,10 +368,9 @@ static void early_done(zkc__req *r)
     zkc__qm *m = ec->m;
     ec->ql->early--;
     lister_maybe_free(ec->ql);
-    int wanted = ec->seq == m->early_seq && m->early == ZKC__QM_EARLY_WANTED && !zkc__qm_stale(m, r->tag) &&
-                 m->listing && m->phase == ZKC__QM_IN;
-    if (ec->seq == m->early_seq)
-        m->early = ZKC__QM_EARLY_NONE;
+    int wanted = m->early == ZKC__QM_EARLY_WANTED && !zkc__qm_stale(m, r->tag) && m->listing &&
+                 m->phase == ZKC__QM_IN;
+    m->early = ZKC__QM_EARLY_NONE;
     free(ec);
     if (wanted) {
         zkc__member *v = NULL;
@@ -406,7 +405,6 @@ void zkc__qm_list_early(zkc__qm *m)
     ql->early++;
     ec->m = m;
     ec->ql = ql;
-    ec->seq = ++m->early_seq;
     m->early = ZKC__QM_EARLY_OUT;
     m->ops->ref(m);
     zkc__children(c, m->dir, NULL, early_done, ec)->tag = m->epoch;

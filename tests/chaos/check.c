@@ -524,11 +524,11 @@ static int not_applied(int rc)
  * session without credentials showed how much can hide there. Confirm and
  * return of a request that is no longer RESERVED answer ZKC_EINVAL by
  * contract (it expired or was reaped meanwhile). */
-static int unexpected_rc(const op *o)
+static int unexpected_rc(int rc, char type, char kind)
 {
-    switch (o->rc) {
+    switch (rc) {
     case ZKC_EINVAL:
-        return !(o->type == 'I' && (o->kind == 'c' || o->kind == 'x'));
+        return !(type == 'I' && (kind == 'c' || kind == 'x'));
     case ZKC_ESERVER:
     case ZKC_EAUTH:
     case ZKC_ENOAUTH:
@@ -909,7 +909,7 @@ static void check_counters(ctx *x)
                 if (!down_in(w, o->t_inv, o->t_ret + 2000000000LL))
                     viol(x, V_UNKNOWN, "w%d#%" PRIu64 ": ZKC_ESESSIONLOST while the session lived (%s)", w->wid, id,
                          o->msg ? o->msg : "");
-            } else if (o->nret && o->rc != 0 && !not_applied(o->rc) && !unexpected_rc(o)) {
+            } else if (o->nret && o->rc != 0 && !not_applied(o->rc) && !unexpected_rc(o->rc, o->type, o->kind)) {
                 /* (an unexpected code is judged once, by check_calls) */
                 viol(x, V_UNKNOWN, "w%d#%" PRIu64 ": update left undecided with %s (%s)", w->wid, id,
                      zkc_strerror(o->rc), o->msg ? o->msg : "");
@@ -1371,7 +1371,7 @@ static void check_calls(ctx *x)
                          o->nret);
                 continue;
             }
-            if (o->nret && unexpected_rc(o))
+            if (o->nret && unexpected_rc(o->rc, o->type, o->kind))
                 viol(x, V_UNEXPECTED, "w%d#%" PRIu64 " (%c%c%s): %s (%s)", w->wid, id, o->type, o->kind ? o->kind : '-',
                      o->async ? ", async" : "", zkc_strerror(o->rc), o->msg ? o->msg : "no message logged");
             if (o->nret > 1)
@@ -1439,8 +1439,7 @@ static void check_idgen(ctx *x)
             int64_t id = kvi(line, "id", 0);
             if (rc == ZKC_EUNKNOWN && k)
                 last[k] = 0;
-            op probe = {.type = 'G', .rc = rc};
-            if (unexpected_rc(&probe))
+            if (unexpected_rc(rc, 'G', 0))
                 viol(x, V_UNEXPECTED, "worker %d, %s generator: %s", x->w[i].wid, k ? "gap-free" : "block",
                      zkc_strerror(rc));
             if (rc != 0)
