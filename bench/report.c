@@ -153,10 +153,11 @@ static void known_causes(report *rep, double ratio)
                   writes_per_op(L), opm, total_per_op(L) - writes_per_op(L), writes_per_op(F));
         if (isfinite(ratio) && ratio < 10)
             sb_printf(b,
-                      " What each order still pays alone is its reads: queue length check, listing, record and "
-                      "predecessor watches, the granter's read of its entry, the re-read of its decided record; and "
-                      "its wait for the grant rounds, which are sequential (each head lists, reads, writes, then "
-                      "wakes the next).");
+                      " What each order still pays alone is the watches on its record and on the node ahead (a "
+                      "process's orders share their listings and queue-length checks, and a granter of the same "
+                      "process neither reads their entries nor makes them re-read their records; other processes' "
+                      "orders are read), and its wait for the grant rounds, which are sequential (each head "
+                      "lists, reads, writes, then wakes the next).");
         sb_printf(b, " Client+server CPU per order: %.3f ms vs %.3f ms for the baseline (ratio %.2f).", tl, tf,
                   tl > 0 ? tf / tl : NAN);
     }

@@ -78,13 +78,21 @@
  * 15-20 thousand). Nobody lists a whole queue per grant: a new request lists
  * its queues once, a head once per batch, a lookup once. The check and the
  * create are not atomic: concurrent enqueuers can pass it together, so a queue
- * can exceed 10000 by at most their number.
+ * can exceed 10000 by at most their number. The requests of one object that
+ * check a queue while a stat of it is out take its answer (one stat per queue
+ * and round trip, not per order); that answer may predate them by a round
+ * trip, which the bound above already allows for.
  *
  * GRANTING. After enqueueing, a request lists each of its queues once to find
- * its position. The request whose node is at the head (lowest sequence, RFC 1982
+ * its position (a listing shared with the client's other requests that need
+ * one of that queue meanwhile: lib/member_wait.c, "shared listings"). The
+ * request whose node is at the head (lowest sequence, RFC 1982
  * order via zkc__members_parse) of a single-line queue is that queue's granter:
  * it lists the queue once per batch, reads the SKU record and the queued entries
- * of the batch, walks the queue in order and decides in ONE multi: versioned
+ * of the batch (not those of requests of its own object: it knows them, and
+ * tells those it decides their outcome when its multi applies, so they do not
+ * re-read their records; lib/inventory_grant.c, "our own members"), walks the
+ * queue in order and decides in ONE multi: versioned
  * setData of the SKU record (available -= granted, reserved += granted), and for
  * each decided request: setData of its record (RESERVED or OUT_OF_STOCK) and
  * delete of its queue node. At most 64 decisions per multi (about 20 KB, well

@@ -75,6 +75,7 @@ struct zkc_inventory {
     int enq_inflight;  /* engine: a combined enqueue multi is out */
     int enq_dispatching; /* engine: handing out its results; resends go first */
     rq *enq_front;     /* engine: the last resend put at the front meanwhile */
+    struct lcheck *lchecks; /* engine: queue-length checks out, shared (inventory_request.c) */
     struct sop *destroy_op; /* engine: zkc_inventory_destroy waiting for rqs to leave */
     pthread_mutex_t guard_mu;
     zkc_guard *guard;  /* under guard_mu: zkc_inventory_set_guard's, copied into each guarded call */
@@ -191,7 +192,11 @@ struct rq {
     int ngm;
     int dec[ZKC__RES_BATCH]; /* decided members (index in gm) */
     int dstate[ZKC__RES_BATCH];
+    rq *mine[ZKC__RES_BATCH]; /* decided members that are requests of this
+                               * object (a ref each): told by our multi */
     int ndec;
+    int in_batch;      /* our granter is one of this object's requests and its
+                        * deciding multi is out: it tells us the outcome */
     int64_t short_by;
     /* an existing record under our id */
     zkc__res_rec *ex;
@@ -352,6 +357,9 @@ void zkc__inv_follow_rec_fired(zkc__watch *w, int ev);
 /* ---- inventory_grant.c: grant rounds */
 void zkc__inv_grant_init(rq *q);
 void zkc__inv_round_start(rq *q);
+/* The granter q's multi is answered or q ends: the members it was to tell
+ * go on by themselves. */
+void zkc__inv_batch_release(rq *q);
 
 /* ---- inventory_settle.c: settle and restock */
 void zkc__inv_restock_init(sop *s);

@@ -20,6 +20,7 @@ static void walk(rq *q);
 static void walk_decide(rq *q);
 static void self_decide(rq *q);
 static void round_again(rq *q, int conflict);
+static void tell_batch(rq **told, const int *state, int n);
 
 /* The reads of a round are back: on to the next stage. */
 static void round_progress(rq *q)
@@ -286,6 +287,7 @@ RQ_DONE(grant_done)
 {
     int nsku = q->phase == P_SELF ? q->n : (int)r->tag;
     if (r->rc == ZR_SESSIONLOST) {
+        zkc__inv_batch_release(q);
         /* Our queue nodes were ephemeral: not a resend, the request ends. */
         zkc__inv_janitor_nodes(q);
         zkc__inv_rq_finish(q, ZKC_ESESSIONLOST, ZKC_INVENTORY_PENDING, "request %s: the session ended while granting", q->id);
@@ -293,9 +295,17 @@ RQ_DONE(grant_done)
     }
     int k, rc;
     int verdict = zkc__txn_reply(&q->grant_txn, r, &k, &rc);
+    if (verdict != ZKC__TXN_APPLIED)
+        zkc__inv_batch_release(q); /* not applied, or not known yet: they learn from their records */
     if (verdict == ZKC__TXN_TAKEN)
         return; /* a lost reply (grant_recover) or not sent (failed) */
     if (verdict == ZKC__TXN_APPLIED) {
+        /* Finishing us may free us: take the members to tell first. */
+        rq *told[ZKC__RES_BATCH];
+        int state[ZKC__RES_BATCH], ntold = q->ndec;
+        memcpy(told, q->mine, sizeof told);
+        memcpy(state, q->dstate, sizeof state);
+        memset(q->mine, 0, sizeof q->mine);
         zkc__inv_forget_nodes(q);
         zkc__inv_free_glist(q);
         int st = q->dstate[0];
@@ -305,6 +315,7 @@ RQ_DONE(grant_done)
             zkc__inv_rq_finish(q, ZKC_EOUTOFSTOCK, st,
                                "request %s: not enough stock (%" PRId64 " unit(s) short; fail-fast)",
                                q->id, q->short_by);
+        tell_batch(told, state, ntold);
         return;
     }
     if (k >= 0 && k < nsku) {
@@ -403,6 +414,84 @@ static void member_record(rq *q, const gmem *g, int state, zkc__res_rec *rec)
     snprintf(rec->line[0].sku, sizeof rec->line[0].sku, "%s", q->ln[0].l.sku);
 }
 
+/* ---------------------------------------------------------------- our own members
+ *
+ * Members of the queue that are requests of this same object (a process's
+ * workers ordering one SKU) need no reads (issue 19): their node's data is
+ * the bytes the request wrote (rline.ent) and its owner the session that
+ * wrote it, so the granter takes the entry from memory instead of a get, and
+ * tells a decided one its outcome when the multi applies instead of letting
+ * it re-read its record. A member being told waits for that (in_batch, step()
+ * sends nothing meanwhile) unless it leaves: a withdrawal racing the grant is
+ * decided by the servers as before, and the loser reads the record. Only
+ * members plainly waiting count (queued, not leaving, not being recovered, of
+ * this session); every other member is read and learns from its record. The
+ * servers send the watch events of a transaction before its reply, so a
+ * member told here has already heard its record and the node ahead change
+ * and has no watch left to remove. */
+static rq *own_member(rq *q, const char *name, int *line)
+{
+    const char *qdir = q->ln[0].qdir;
+    for (rq *o = q->inv->rqs; o; o = o->next) {
+        if (o == q || o->finished || o->leave || !o->queued || o->gen != q->c->gen ||
+            (o->phase != P_QUEUED && o->phase != P_WAITSTOCK))
+            continue;
+        for (int j = 0; j < o->n; j++) {
+            const char *nn = o->ln[j].m.node_name;
+            if (nn && strcmp(nn, name) == 0 && strcmp(o->ln[j].qdir, qdir) == 0) {
+                *line = j;
+                return o;
+            }
+        }
+    }
+    return NULL;
+}
+
+/* The entry of member g from memory when it is one of ours: 1, or 0 (read it). */
+static int own_entry(rq *q, gmem *g)
+{
+    int j;
+    rq *o = own_member(q, g->name, &j);
+    const char *why = NULL;
+    if (!o || zkc__qent_decode(o->ln[j].ent, o->ln[j].m.node_len, &g->e, &why) != 0)
+        return 0;
+    g->st = GM_OK;
+    g->owner = o->owner;
+    return 1;
+}
+
+void zkc__inv_batch_release(rq *q)
+{
+    for (int d = 0; d < ZKC__RES_BATCH; d++) {
+        rq *o = q->mine[d];
+        if (!o)
+            continue;
+        q->mine[d] = NULL;
+        o->in_batch--;
+        zkc__inv_step(o);
+        zkc__inv_rq_unref(o);
+    }
+}
+
+/* Our multi applied: each of our own decided members hears its outcome, in
+ * queue order, after the granter (told[0], its own slot, is never used). */
+static void tell_batch(rq **told, const int *state, int n)
+{
+    for (int d = 1; d < n; d++) {
+        rq *o = told[d];
+        if (!o)
+            continue;
+        o->in_batch--;
+        if (!o->finished && !o->leave && (o->phase == P_QUEUED || o->phase == P_WAITSTOCK)) {
+            zkc__inv_forget_nodes(o);
+            zkc__inv_finish_decided(o, state[d]);
+        } else {
+            zkc__inv_step(o);
+        }
+        zkc__inv_rq_unref(o);
+    }
+}
+
 /* Single-line head: decide the batch from the listing, the SKU record and the
  * queued entries, in queue order. */
 static void walk(rq *q)
@@ -444,6 +533,8 @@ static void walk(rq *q)
             snprintf(gm[0].e.id, sizeof gm[0].e.id, "%s", q->id);
             gm[0].owner = q->owner;
         }
+        if (i > 0 && gm[i].st == GM_UNREAD)
+            own_entry(q, &gm[i]);
         need += gm[i].st == GM_UNREAD;
     }
     zkc__inv_free_gm(q);
@@ -548,6 +639,13 @@ static void walk_decide(rq *q)
         ops[2 + 2 * d].type = ZKC_REQ_DELETE;
         ops[2 + 2 * d].path = bufs[2 + 2 * d];
         ops[2 + 2 * d].version = -1;
+        int j;
+        rq *o = d > 0 ? own_member(q, g->name, &j) : NULL;
+        if (o) {
+            o->in_batch++;
+            o->refs++;
+            q->mine[d] = o;
+        }
     }
     RQ_SEND_TAG(q, 1, zkc__multi(q->c, ops, nops, grant_done, q));
     for (int i = 0; i < nops; i++) {

@@ -122,9 +122,10 @@ void zkc__qm_created(zkc__qm *m, int rc, const char *path, const zkc__stat *st, 
 void zkc__qm_join(zkc__qm *m);
 /* Engine: list the queue, find ourselves: ops->listed (our node missing:
  * ops->failed with ZKC_ESESSIONLOST). The listing is shared with this
- * client's other members of the same queue (without ops->accept): the first
- * one sent after this call answers it (member_wait.c, "shared listings"). Logs once about junk names and about
- * Curator and kazoo nodes mixed on one path. */
+ * client's other members of the same queue and the same ops->accept: the
+ * first one sent after this call answers it (member_wait.c, "shared
+ * listings"). Logs once about junk names and about Curator and kazoo nodes
+ * mixed on one path. */
 void zkc__qm_list(zkc__qm *m);
 /* member.c only: right after a lone create was sent, send the listing behind
  * it (member_wait.c, "the listing behind the create"). */

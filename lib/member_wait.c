@@ -107,38 +107,48 @@ static void warn_once(zkc__qm *m, const zkc__member *v, int n, int junk, int sty
     }
 }
 
-/* Parse a listing reply into sorted members (v: n + 1 slots, the caller
- * frees it) and find ourselves (*self: -1 if our node is not in it). 0, or
- * ZKC_ENOMEM. */
-static int parse_listing(zkc__qm *m, const zkc__req *r, zkc__member **vout, int *nout, int *self, int *junk,
-                         int *styles)
+/* Parse children into sorted members (v: n + 1 slots, the caller frees it),
+ * counting only the names accept takes when there is one. 0, or ZKC_ENOMEM. */
+static int parse_children(int (*accept)(const char *), char **children, int nchildren, zkc__member **vout, int *nout,
+                          int *junk, int *styles)
 {
-    zkc__member *v = calloc((size_t)r->nchildren + 1, sizeof *v);
+    zkc__member *v = calloc((size_t)nchildren + 1, sizeof *v);
     if (!v)
         return ZKC_ENOMEM;
     int n;
     *junk = 0;
     *styles = 0;
-    if (m->ops->accept) {
+    if (accept) {
         /* Only the recipe's own names count; the rest is junk to it. */
-        char **ok = calloc((size_t)r->nchildren + 1, sizeof *ok);
+        char **ok = calloc((size_t)nchildren + 1, sizeof *ok);
         if (!ok) {
             free(v);
             return ZKC_ENOMEM;
         }
         int k = 0;
-        for (int i = 0; i < r->nchildren; i++)
-            if (m->ops->accept(r->children[i]))
-                ok[k++] = r->children[i];
+        for (int i = 0; i < nchildren; i++)
+            if (accept(children[i]))
+                ok[k++] = children[i];
         n = zkc__members_parse(ok, k, v, NULL, styles);
-        *junk = r->nchildren - n;
+        *junk = nchildren - n;
         free(ok);
     } else {
-        n = zkc__members_parse(r->children, r->nchildren, v, junk, styles);
+        n = zkc__members_parse(children, nchildren, v, junk, styles);
     }
     *vout = v;
     *nout = n;
-    *self = m->node_name ? zkc__member_find(v, n, m->node_name) : -1;
+    return 0;
+}
+
+/* Parse a listing reply and find ourselves (*self: -1 if our node is not in
+ * it). */
+static int parse_listing(zkc__qm *m, const zkc__req *r, zkc__member **vout, int *nout, int *self, int *junk,
+                         int *styles)
+{
+    int rc = parse_children(m->ops->accept, r->children, r->nchildren, vout, nout, junk, styles);
+    if (rc)
+        return rc;
+    *self = m->node_name ? zkc__member_find(*vout, *nout, m->node_name) : -1;
     return 0;
 }
 
@@ -195,11 +205,13 @@ static void list_done(zkc__req *r)
  * show a member that has gone. So at most two listings answer any number of
  * requests that arrive within one round trip, and each request is answered by
  * the first listing sent after it. Members with their own idea of who counts
- * (ops->accept, the inventory) list alone, as do watched listings (the watch
- * is one member's). */
+ * (ops->accept, the inventory's request lines) share with members of the
+ * same idea only; watched listings are sent alone (the watch is one
+ * member's). */
 typedef struct qlister {
     zkc__list_node link; /* in c->listers */
     char *dir;
+    int (*accept)(const char *name); /* the members' ops->accept */
     int inflight;        /* a listing is out: new requests wait for the next */
     int delivering;      /* its reply is being handed out */
     int early;           /* listings behind a create out (see below): the
@@ -240,13 +252,8 @@ static void shared_done(zkc__req *r)
     }
     zkc__member *v = NULL;
     int n = 0, junk = 0, styles = 0, nomem = 0;
-    if (r->rc == ZR_OK) {
-        v = calloc((size_t)r->nchildren + 1, sizeof *v);
-        if (v)
-            n = zkc__members_parse(r->children, r->nchildren, v, &junk, &styles);
-        else
-            nomem = 1;
-    }
+    if (r->rc == ZR_OK)
+        nomem = parse_children(ql->accept, r->children, r->nchildren, &v, &n, &junk, &styles) != 0;
     while (!zkc__list_empty(&batch)) {
         qwant *w = ZKC__CONTAINER_OF(batch.head.next, qwant, link);
         zkc__list_remove(&w->link);
@@ -291,26 +298,28 @@ static void shared_send(zkc_client *c, qlister *ql)
     zkc__children(c, ql->dir, NULL, shared_done, ql);
 }
 
-static qlister *lister_find(zkc_client *c, const char *dir)
+static qlister *lister_find(zkc__qm *m)
 {
+    zkc_client *c = m->c;
     for (zkc__list_node *it = c->listers.head.next; it != &c->listers.head; it = it->next) {
         qlister *q = ZKC__CONTAINER_OF(it, qlister, link);
-        if (!strcmp(q->dir, dir))
+        if (q->accept == m->ops->accept && !strcmp(q->dir, m->dir))
             return q;
     }
     return NULL;
 }
 
-static qlister *lister_new(zkc_client *c, const char *dir)
+static qlister *lister_new(zkc__qm *m)
 {
     qlister *ql = calloc(1, sizeof *ql);
-    if (!ql || !(ql->dir = strdup(dir))) {
+    if (!ql || !(ql->dir = strdup(m->dir))) {
         free(ql);
         return NULL;
     }
+    ql->accept = m->ops->accept;
     zkc__list_init(&ql->cur);
     zkc__list_init(&ql->next);
-    zkc__list_push_back(&c->listers, &ql->link);
+    zkc__list_push_back(&m->c->listers, &ql->link);
     return ql;
 }
 
@@ -318,11 +327,11 @@ static qlister *lister_new(zkc_client *c, const char *dir)
 static int shared_list(zkc__qm *m)
 {
     zkc_client *c = m->c;
-    qlister *ql = lister_find(c, m->dir);
+    qlister *ql = lister_find(m);
     qwant *w = malloc(sizeof *w);
     if (!w)
         return -1;
-    if (!ql && !(ql = lister_new(c, m->dir))) {
+    if (!ql && !(ql = lister_new(m))) {
         free(w);
         return -1;
     }
@@ -394,11 +403,11 @@ void zkc__qm_list_early(zkc__qm *m)
     if (m->ops->accept || m->in_multi || m->no_early)
         return;
     zkc_client *c = m->c;
-    qlister *ql = lister_find(c, m->dir);
+    qlister *ql = lister_find(m);
     if (ql)
         return; /* another member of this client lists this queue: share that */
     early_ctx *ec = malloc(sizeof *ec);
-    if (!ec || !(ql = lister_new(c, m->dir))) {
+    if (!ec || !(ql = lister_new(m))) {
         free(ec);
         return;
     }
@@ -418,7 +427,7 @@ void zkc__qm_list(zkc__qm *m)
         return;
     }
     m->early = ZKC__QM_EARLY_NONE;
-    if (!m->ops->accept && shared_list(m) == 0)
+    if (shared_list(m) == 0)
         return;
     ZKC__QM_SEND(m, zkc__children(m->c, m->dir, NULL, list_done, m));
 }

@@ -753,6 +753,74 @@ START_TEST(t_combined_enqueue)
 }
 END_TEST
 
+/* Waiting requests of one object (issue 19): they find their places from
+ * shared listings (member_wait.c, "shared listings"; alone, each would list
+ * the queue at least once, SL_N listings for SL_N waiters: the bench's
+ * reserve_fifo paid 1.03 per order), and the granter among them neither
+ * reads their entries nor makes them re-read their records
+ * (inventory_grant.c, "our own members"); their queue-length checks share
+ * stats (inventory_request.c). */
+#define SL_N 40
+
+START_TEST(t_shared_listings)
+{
+    char root[128];
+    tu_unique_path(root, sizeof root, "rsvsl");
+    zkc_client *c = tu_client(tu_hosts());
+    zkc_inventory *inv = ru_inv_open(c, root);
+    ck_assert_int_eq(zkc_inventory_restock(inv, "A", 0), 0);
+    tu_events ev;
+    tu_events_init(&ev);
+    static ru_acall a[SL_N];
+    zkc_stats s0, s1;
+    zkc_client_stats(c, &s0);
+    for (int i = 0; i < SL_N; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "sl-%02d", i);
+        a[i] = (ru_acall){&ev, i, "", 0, 0, 0};
+        ru_reserve_async(inv, &a[i], id, "A", 1, 1, 0, WAIT_MS);
+    }
+    ru_wait_queue(inv, "A", SL_N, WAIT_MS);
+    ck_assert_int_eq(tu_events_total(&ev), 0); /* no stock: all wait */
+    ck_assert_int_eq(zkc_inventory_restock(inv, "A", SL_N), 0);
+    ck_assert_int_eq(tu_events_wait_total(&ev, SL_N, WAIT_MS), SL_N);
+    zkc_client_stats(c, &s1);
+    for (int i = 0; i < SL_N; i++) {
+        ck_assert_int_eq(a[i].calls, 1);
+        ck_assert_msg(a[i].status == 0 && a[i].state == ZKC_INVENTORY_RESERVED, "%s: %s (%s)", a[i].id,
+                      zkc_strerror(a[i].status), zkc__res_state_name(a[i].state));
+    }
+    zkc_inventory_stock_info si = ru_stock_of(inv, "A");
+    ck_assert(si.available == 0 && si.reserved == SL_N && si.queue_length == 0);
+    uint64_t lists = s1.requests[ZKC_REQ_CHILDREN] - s0.requests[ZKC_REQ_CHILDREN];
+    fprintf(stderr, "t_shared_listings: %d waiting requests of one client: %llu listings of the queue\n", SL_N,
+            (unsigned long long)lists);
+    ck_assert_msg(lists <= SL_N / 4, "%llu listings for %d waiting requests of one client", (unsigned long long)lists,
+                  SL_N);
+    /* Each waiter reads its record and the node ahead, with their watches
+     * (2 * SL_N). The granter, a request of the same object, takes the
+     * others' entries from memory and tells them their outcome: neither the
+     * SL_N - 1 entry reads nor as many re-reads of a decided record, and the
+     * watches they told fired (the servers send a transaction's watch events
+     * before its reply): none to remove. */
+    uint64_t gets = s1.requests[ZKC_REQ_GET] - s0.requests[ZKC_REQ_GET];
+    uint64_t removals = s1.requests[ZKC_REQ_REMOVE_WATCH] - s0.requests[ZKC_REQ_REMOVE_WATCH];
+    fprintf(stderr, "t_shared_listings: %llu reads, %llu watch removals\n", (unsigned long long)gets,
+            (unsigned long long)removals);
+    ck_assert_msg(gets <= 2 * SL_N + SL_N / 4, "%llu reads for %d waiting requests of one client",
+                  (unsigned long long)gets, SL_N);
+    ck_assert_msg(removals == 0, "%llu watch removals", (unsigned long long)removals);
+    /* Their queue-length checks share one stat while it is out. */
+    uint64_t stats = s1.requests[ZKC_REQ_EXISTS] - s0.requests[ZKC_REQ_EXISTS];
+    fprintf(stderr, "t_shared_listings: %llu queue-length checks\n", (unsigned long long)stats);
+    ck_assert_msg(stats <= SL_N / 4, "%llu queue-length checks for %d requests of one client",
+                  (unsigned long long)stats, SL_N);
+    tu_events_destroy(&ev);
+    zkc_inventory_destroy(inv);
+    ck_assert_int_eq(zkc_client_destroy(c), 0);
+}
+END_TEST
+
 /* ================================================================ processes */
 
 #define FF_PROCS 3
@@ -1404,6 +1472,7 @@ int main(void)
     tcase_add_test(tc, t_acl_shared_identity);
     tcase_add_test(tc, t_queue_limit);
     tcase_add_test(tc, t_combined_enqueue);
+    tcase_add_test(tc, t_shared_listings);
     suite_add_tcase(s, tc);
 
     /* Many processes and threads at once: the heavy tier, as is the bench. */

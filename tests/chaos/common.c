@@ -40,7 +40,7 @@ void ch_shape_default(ch_shape *s)
     s->rw_threads = 1;
     s->counter_threads = 1;
     s->stock_threads = 1;
-    s->inv_threads = 1;
+    s->inv_threads = 3; /* sharing one inventory object (worker.c) */
     s->window = 64;
     s->session_ms = 4000;
     s->keyed_pct = 40;

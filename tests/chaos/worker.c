@@ -986,6 +986,15 @@ static void inv_round(ithread *t)
     }
 }
 
+/* The inventory threads of a worker share one object, as a process's order
+ * threads would: its requests then meet in one queue, where the granter
+ * among them takes their entries from memory and tells them their outcome,
+ * and their queue-length checks share stats (lib/inventory_grant.c, "our
+ * own members"). */
+static pthread_mutex_t inv_mu = PTHREAD_MUTEX_INITIALIZER;
+static zkc_inventory *inv_shared;
+static int inv_users, inv_create_rc;
+
 static void *inv_thread(void *arg)
 {
     ithread *t = arg;
@@ -995,7 +1004,12 @@ static void *inv_thread(void *arg)
             fprintf(stderr, "zkc-chaos: NOTICE: inventory workload off: zkc_inventory_* is not in this library yet\n");
         return NULL;
     }
-    int rc = zkc_inventory_create(W.c, CH_INV_ROOT, &t->inv);
+    pthread_mutex_lock(&inv_mu);
+    if (inv_users++ == 0)
+        inv_create_rc = zkc_inventory_create(W.c, CH_INV_ROOT, &inv_shared);
+    int rc = inv_create_rc;
+    t->inv = inv_shared;
+    pthread_mutex_unlock(&inv_mu);
     if (rc != 0) {
         ch_log(W.h, "INVOFF why=create rc=%d", rc);
         fprintf(stderr, "zkc-chaos: NOTICE: inventory workload off: zkc_inventory_create: %s: %s\n",
@@ -1005,7 +1019,12 @@ static void *inv_thread(void *arg)
     ch_log(W.h, "INVON");
     while (!stopping())
         inv_round(t);
-    zkc_inventory_destroy(t->inv);
+    pthread_mutex_lock(&inv_mu);
+    if (--inv_users == 0) {
+        zkc_inventory_destroy(inv_shared);
+        inv_shared = NULL;
+    }
+    pthread_mutex_unlock(&inv_mu);
     return NULL;
 }
 
