@@ -124,11 +124,14 @@
  *     written around the queue); ZKC_ECONNLOSS, ZKC_EUNKNOWN (enqueue outcome
  *     unknown and no server to ask: look it up by id).
  *
- * WATCHES. A waiting request watches (data watch via get, never exists) its own
- * record (the granter writes its outcome there) and the node right before its
- * own in each of its queues (to take over as head when that node goes): at most
- * 1 + lines watches. A head waiting for restock watches the SKU node (restock,
- * return and expiry rewrite it, which wakes it). Nobody watches a children list.
+ * WATCHES. A waiting request watches (data watch via get, never exists) the
+ * node right before its own in each of its queues (to take over as head when
+ * that node goes, and to hear of its own decision: a batch decides a prefix of
+ * the queue, so when we are decided the node ahead of us is gone too, and we
+ * read our record, without a watch, before listing again): at most `lines`
+ * watches. A head waiting for restock watches its record and the SKU node
+ * (restock, return and expiry rewrite it, which wakes it). Nobody watches a
+ * children list.
  * The member core does the queue side (zkc__qm_list lists a queue and finds our
  * place among our own names only, ops->accept; zkc__qm_wait watches the node
  * ahead); it does not watch our own node (no_own_watch): a decision deletes it

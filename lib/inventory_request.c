@@ -665,9 +665,14 @@ static void queued_step(rq *q)
         return;
     }
     if (q->dirty_rec || q->check_rec) {
-        /* Alone: if it says decided, nothing else is needed. */
+        /* Alone: if it says decided, nothing else is needed. Watched only by
+         * a head waiting for restock (below): a watch set by a read that
+         * finds us decided would have to be removed with one more request. */
         q->dirty_rec = q->check_rec = 0;
-        read_record_watched(q);
+        if (q->phase == P_WAITSTOCK)
+            read_record_watched(q);
+        else
+            RQ_SEND(q, zkc__get(q->c, q->recpath, NULL, rec_done, q));
         return;
     }
     int sent = 0;
@@ -705,8 +710,14 @@ static void queued_step(rq *q)
             zkc__qm_wait(&l->m, l->pred); /* m_moved */
         }
     }
-    if (!q->rec_w.w)
-        read_record_watched(q);
+    /* No watch on our record while we wait behind others (issue 19: one
+     * read per order fewer). Only a batch granter decides a waiting
+     * single-line request, and it decides a prefix of the queue (the walk
+     * stops at the first member it cannot decide), so whenever we are
+     * decided the node we watch is gone too, and its watch (or, set too
+     * late, its read finding no node) sends us to our record; a multi-line
+     * request is decided by nobody but itself. The head waiting for
+     * restock keeps its record watch (above). */
 }
 
 /* ---------------------------------------------------------------- leaving */
