@@ -593,7 +593,18 @@ static void m_moved(zkc__qm *m, int how)
     l->waiting = 0;
     if (q->finished)
         return;
-    if (how == ZKC__QM_GONE) {
+    if (how == ZKC__QM_GONE && q->n > 1) {
+        /* Nobody but a multi-line request itself decides it (a batch stops
+         * at it), so its record has nothing to tell. When the node ahead
+         * was the head at our last listing, we are the head now: sequence
+         * numbers only grow, nobody queues ahead of us later (member_wait.c).
+         * A round of a multi-line head through a hot queue then costs its
+         * SKU reads and its multi, not a record read and a listing first. */
+        if (m->listed_self == 1)
+            l->head = 1;
+        else
+            l->dirty = 1;
+    } else if (how == ZKC__QM_GONE) {
         /* Usually the batch that deleted it decided us too: the record says
          * so without a listing. */
         l->dirty = 1;

@@ -871,6 +871,64 @@ START_TEST(t_cross_client_reads)
 }
 END_TEST
 
+/* A two-line request behind a head in one queue and at the head of its
+ * other takes over when that head goes, without a listing or a record read
+ * (inventory_request.c, m_moved: nobody but itself decides it, and the node
+ * ahead was the head at its listing): its SKU reads and its multi. */
+START_TEST(t_multiline_takes_over)
+{
+    char root[128];
+    tu_unique_path(root, sizeof root, "rsvmt");
+    zkc_client *c1 = tu_client(tu_hosts()), *c2 = tu_client(tu_hosts());
+    zkc_inventory *inv1 = ru_inv_open(c1, root), *inv2 = ru_inv_open(c2, root);
+    ck_assert_int_eq(zkc_inventory_restock(inv1, "A", 0), 0);
+    ck_assert_int_eq(zkc_inventory_restock(inv1, "B", 1), 0);
+    tu_events ev;
+    tu_events_init(&ev);
+    static ru_acall head, two;
+    head = (ru_acall){&ev, 1, "", 0, 0, 0};
+    two = (ru_acall){&ev, 2, "", 0, 0, 0};
+    ru_reserve_async(inv1, &head, "mt-head", "A", 1, 1, 0, WAIT_MS);
+    ru_wait_queue(inv1, "A", 1, WAIT_MS);
+    zkc_inventory_line lines[2] = {{"A", 1}, {"B", 1}};
+    zkc_inventory_reserve_options o;
+    memset(&o, 0, sizeof o);
+    o.wait_for_restock = 1;
+    ck_assert_int_eq(zkc_inventory_reserve_async(inv2, "mt-two", lines, 2, &o, WAIT_MS, ru_acall_cb, &two), 0);
+    ru_wait_queue(inv1, "A", 2, WAIT_MS);
+    ru_wait_queue(inv1, "B", 1, WAIT_MS);
+    /* Settled: its listings are back and its watch on the head is set (the
+     * head's own record, a plain read, is the last thing it asks). */
+    zkc_stats s0, s1;
+    for (int i = 0;; i++) {
+        zkc_client_stats(c2, &s0);
+        if (s0.requests[ZKC_REQ_GET] >= 1 && s0.requests[ZKC_REQ_CHILDREN] >= 2)
+            break;
+        ck_assert_msg(i < 500, "the two-line request never watched the head");
+        tu_nap_ms(10); /* no event says "its watch is set" */
+    }
+    ck_assert_int_eq(tu_events_total(&ev), 0);
+    ck_assert_int_eq(zkc_inventory_restock(inv1, "A", 2), 0);
+    ck_assert_int_eq(tu_events_wait_total(&ev, 2, WAIT_MS), 2);
+    zkc_client_stats(c2, &s1);
+    ck_assert_int_eq(head.status, 0);
+    ck_assert_msg(two.status == 0 && two.state == ZKC_INVENTORY_RESERVED, "two-line: %s", zkc_strerror(two.status));
+    uint64_t lists = s1.requests[ZKC_REQ_CHILDREN] - s0.requests[ZKC_REQ_CHILDREN];
+    uint64_t gets = s1.requests[ZKC_REQ_GET] - s0.requests[ZKC_REQ_GET];
+    fprintf(stderr, "t_multiline_takes_over: %llu listings, %llu reads after the head went\n",
+            (unsigned long long)lists, (unsigned long long)gets);
+    ck_assert_msg(lists == 0, "%llu listings", (unsigned long long)lists);
+    ck_assert_msg(gets <= 2, "%llu reads (its two SKU records)", (unsigned long long)gets);
+    zkc_inventory_stock_info a = ru_stock_of(inv1, "A"), b = ru_stock_of(inv1, "B");
+    ck_assert(a.available == 0 && a.reserved == 2 && b.available == 0 && b.reserved == 1);
+    tu_events_destroy(&ev);
+    zkc_inventory_destroy(inv2);
+    zkc_inventory_destroy(inv1);
+    ck_assert_int_eq(zkc_client_destroy(c2), 0);
+    ck_assert_int_eq(zkc_client_destroy(c1), 0);
+}
+END_TEST
+
 /* ================================================================ processes */
 
 #define FF_PROCS 3
@@ -1524,6 +1582,7 @@ int main(void)
     tcase_add_test(tc, t_combined_enqueue);
     tcase_add_test(tc, t_shared_listings);
     tcase_add_test(tc, t_cross_client_reads);
+    tcase_add_test(tc, t_multiline_takes_over);
     suite_add_tcase(s, tc);
 
     /* Many processes and threads at once: the heavy tier, as is the bench. */
