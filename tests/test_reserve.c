@@ -673,6 +673,33 @@ START_TEST(t_queue_limit)
 }
 END_TEST
 
+/* n async reservations of 1 unit of sku that wait for restock, ids
+ * "<prefix>-NN" (dup_at: that one "<prefix>-dup" instead, -1 none), event
+ * tags 0..n-1. */
+static void reserve_n(zkc_inventory *inv, tu_events *ev, ru_acall *a, int n, const char *prefix, int dup_at,
+                      const char *sku)
+{
+    for (int i = 0; i < n; i++) {
+        char id[32];
+        if (i == dup_at)
+            snprintf(id, sizeof id, "%s-dup", prefix);
+        else
+            snprintf(id, sizeof id, "%s-%02d", prefix, i);
+        a[i] = (ru_acall){ev, i, "", 0, 0, 0};
+        ru_reserve_async(inv, &a[i], id, sku, 1, 1, 0, WAIT_MS);
+    }
+}
+
+/* Each of them was answered once: RESERVED. */
+static void all_reserved(const ru_acall *a, int n)
+{
+    for (int i = 0; i < n; i++) {
+        ck_assert_int_eq(a[i].calls, 1);
+        ck_assert_msg(a[i].status == 0 && a[i].state == ZKC_INVENTORY_RESERVED, "%s: %s (%s)", a[i].id,
+                      zkc_strerror(a[i].status), zkc__res_state_name(a[i].state));
+    }
+}
+
 /* Concurrent reservations of one client share enqueue multis (lib/inventory_enqueue.c,
  * COMBINING), keep their submission order in the queue and are served in it.
  * One request in the burst reuses an id that already reserved: its create
@@ -699,22 +726,10 @@ START_TEST(t_combined_enqueue)
     static ru_acall a[CE_N];
     zkc_stats s0, s1;
     zkc_client_stats(c, &s0);
-    for (int i = 0; i < CE_N; i++) {
-        char id[32];
-        if (i == CE_N / 2)
-            snprintf(id, sizeof id, "ce-dup");
-        else
-            snprintf(id, sizeof id, "ce-%02d", i);
-        a[i] = (ru_acall){&ev, i, "", 0, 0, 0};
-        ru_reserve_async(inv, &a[i], id, "A", 1, 1, 0, WAIT_MS);
-    }
+    reserve_n(inv, &ev, a, CE_N, "ce", CE_N / 2, "A");
     ck_assert_int_eq(tu_events_wait_total(&ev, CE_N, WAIT_MS), CE_N);
     zkc_client_stats(c, &s1);
-    for (int i = 0; i < CE_N; i++) {
-        ck_assert_int_eq(a[i].calls, 1);
-        ck_assert_msg(a[i].status == 0 && a[i].state == ZKC_INVENTORY_RESERVED, "%s: %s (%s)", a[i].id,
-                      zkc_strerror(a[i].status), zkc__res_state_name(a[i].state));
-    }
+    all_reserved(a, CE_N);
     zkc_inventory_stock_info si = ru_stock_of(inv, "A");
     ck_assert(si.available == 0 && si.reserved == CE_N && si.queue_length == 0);
     /* Alone, the CE_N - 1 fresh requests would cost as many enqueue multis,
@@ -774,22 +789,13 @@ START_TEST(t_shared_listings)
     static ru_acall a[SL_N];
     zkc_stats s0, s1;
     zkc_client_stats(c, &s0);
-    for (int i = 0; i < SL_N; i++) {
-        char id[32];
-        snprintf(id, sizeof id, "sl-%02d", i);
-        a[i] = (ru_acall){&ev, i, "", 0, 0, 0};
-        ru_reserve_async(inv, &a[i], id, "A", 1, 1, 0, WAIT_MS);
-    }
+    reserve_n(inv, &ev, a, SL_N, "sl", -1, "A");
     ru_wait_queue(inv, "A", SL_N, WAIT_MS);
     ck_assert_int_eq(tu_events_total(&ev), 0); /* no stock: all wait */
     ck_assert_int_eq(zkc_inventory_restock(inv, "A", SL_N), 0);
     ck_assert_int_eq(tu_events_wait_total(&ev, SL_N, WAIT_MS), SL_N);
     zkc_client_stats(c, &s1);
-    for (int i = 0; i < SL_N; i++) {
-        ck_assert_int_eq(a[i].calls, 1);
-        ck_assert_msg(a[i].status == 0 && a[i].state == ZKC_INVENTORY_RESERVED, "%s: %s (%s)", a[i].id,
-                      zkc_strerror(a[i].status), zkc__res_state_name(a[i].state));
-    }
+    all_reserved(a, SL_N);
     zkc_inventory_stock_info si = ru_stock_of(inv, "A");
     ck_assert(si.available == 0 && si.reserved == SL_N && si.queue_length == 0);
     uint64_t lists = s1.requests[ZKC_REQ_CHILDREN] - s0.requests[ZKC_REQ_CHILDREN];
@@ -842,21 +848,14 @@ START_TEST(t_cross_client_reads)
     ru_wait_queue(inv1, "A", 1, WAIT_MS);
     zkc_stats s0, s1;
     zkc_client_stats(c2, &s0);
-    for (int i = 0; i < XC_N; i++) {
-        char id[32];
-        snprintf(id, sizeof id, "xc-%02d", i);
-        a[i] = (ru_acall){&ev, i, "", 0, 0, 0};
-        ru_reserve_async(inv2, &a[i], id, "A", 1, 1, 0, WAIT_MS);
-    }
+    reserve_n(inv2, &ev, a, XC_N, "xc", -1, "A");
     ru_wait_queue(inv1, "A", XC_N + 1, WAIT_MS);
     ck_assert_int_eq(tu_events_total(&ev), 0);
     ck_assert_int_eq(zkc_inventory_restock(inv1, "A", XC_N + 1), 0);
     ck_assert_int_eq(tu_events_wait_total(&ev, XC_N + 1, WAIT_MS), XC_N + 1);
     zkc_client_stats(c2, &s1);
     ck_assert_int_eq(head.status, 0);
-    for (int i = 0; i < XC_N; i++)
-        ck_assert_msg(a[i].calls == 1 && a[i].status == 0 && a[i].state == ZKC_INVENTORY_RESERVED, "%s: %s", a[i].id,
-                      zkc_strerror(a[i].status));
+    all_reserved(a, XC_N);
     uint64_t gets = s1.requests[ZKC_REQ_GET] - s0.requests[ZKC_REQ_GET];
     uint64_t removals = s1.requests[ZKC_REQ_REMOVE_WATCH] - s0.requests[ZKC_REQ_REMOVE_WATCH];
     fprintf(stderr, "t_cross_client_reads: %d waiters granted by another client: %llu reads, %llu watch removals\n",
