@@ -10,8 +10,9 @@
  *   inventory_request.c  one reservation's life: submit, wait in its queues
  *                        (its members of them, on the member core),
  *                        leave, finish
- *   inventory_enqueue.c  the enqueue multi, combining, recovery after a loss,
- *                        an id seen before (follow another worker's request)
+ *   inventory_enqueue.c  the queue-length check, the enqueue multi, combining,
+ *                        recovery after a loss, an id seen before (follow
+ *                        another worker's request)
  *   inventory_grant.c    the head's grant rounds: walk, decide, regrant
  *   inventory_settle.c   versioned SKU-record updates on the transaction
  *                        core: confirm, return, expiry and restock
@@ -75,7 +76,7 @@ struct zkc_inventory {
     int enq_inflight;  /* engine: a combined enqueue multi is out */
     int enq_dispatching; /* engine: handing out its results; resends go first */
     rq *enq_front;     /* engine: the last resend put at the front meanwhile */
-    struct lcheck *lchecks; /* engine: queue-length checks out, shared (inventory_request.c) */
+    struct lcheck *lchecks; /* engine: queue-length checks out, shared (inventory_enqueue.c) */
     struct sop *destroy_op; /* engine: zkc_inventory_destroy waiting for rqs to leave */
     pthread_mutex_t guard_mu;
     zkc_guard *guard;  /* under guard_mu: zkc_inventory_set_guard's, copied into each guarded call */
@@ -347,7 +348,8 @@ void zkc__inv_step(rq *q);
 void zkc__inv_ws_release(wslot *s);
 int zkc__inv_ws_reply(wslot *s, const zkc__req *r);
 
-/* ---- inventory_enqueue.c: enqueue and ids seen before */
+/* ---- inventory_enqueue.c: the queue-length check, enqueue and ids seen before */
+void zkc__inv_check_limits(rq *q);
 void zkc__inv_enq_send(rq *q);
 void zkc__inv_recover_check(rq *q);
 void zkc__inv_existing_eval(rq *q);

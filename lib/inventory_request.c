@@ -1,11 +1,12 @@
 /* One reservation's life (zkc_inventory_reserve): submission and argument
- * checks, the queue-length check before enqueueing, waiting in its queues
- * (the record watch; each line a member of its queue on the member core,
- * lib/member.c and lib/member_wait.c, which list our place and watch the
- * node ahead; taking over as head, waiting for restock), leaving (withdrawal at a timeout or on destroy) and finishing
- * with the outcome the record says. The protocol (WATCHES, TIMEOUT / CANCEL,
- * CONNECTION STATES) is described at the top of lib/inventory.c; the enqueue
- * is in inventory_enqueue.c, the head's grant rounds in inventory_grant.c. */
+ * checks, waiting in its queues (each line a member of its queue on the
+ * member core, lib/member.c and lib/member_wait.c, which list our place and
+ * watch the node ahead; taking over as head, waiting for restock), leaving
+ * (withdrawal at a timeout or on destroy) and finishing with the outcome the
+ * record says. The protocol (WATCHES, TIMEOUT / CANCEL, CONNECTION STATES) is
+ * described at the top of lib/inventory.c; the queue-length check and the
+ * enqueue are in inventory_enqueue.c, the head's grant rounds in
+ * inventory_grant.c. */
 #include "inventory.h"
 
 #include <inttypes.h>
@@ -317,148 +318,6 @@ int zkc__inv_parse_queue(char **names, int n, zkc__member **out)
     free(ok);
     *out = m;
     return cnt;
-}
-
-/* ---------------------------------------------------------------- start */
-
-static void check_limits(rq *q);
-
-RQ_DONE(limit_sync_done)
-{
-    if (r->rc != ZR_OK && r->rc != ZR_NONODE) {
-        /* Unfenced, a second "no queue" would rest on the same stale view. */
-        zkc__inv_rq_finish(q, zkc__inv_req_error(r->rc), ZKC_INVENTORY_PENDING,
-                           "request %s: catching up with the servers before refusing: %s", q->id,
-                           zkc__zrc_name(r->rc));
-        return;
-    }
-    check_limits(q);
-}
-
-/* One line's queue length is known (rc, and the queue's numChildren). */
-static void limit_line(rq *q, int line, int rc, int nchildren)
-{
-    rline *l = &q->ln[line];
-    if (rc == ZR_NONODE && q->limit_synced <= 0) {
-        /* Maybe our server lags the one that created it. Every line of a
-         * multi-line order can miss its queue in the same first look: each
-         * one waits for the second look, none refuses. */
-        q->limit_synced = -1;
-    } else if (rc == ZR_NONODE)
-        zkc__inv_group_err(q, ZKC_ENONODE, "SKU %s has no queue under %s (zkc_inventory_restock creates the SKU)",
-                           l->l.sku, q->inv->sku_dir);
-    else if (rc != ZR_OK)
-        zkc__inv_group_err(q, zkc__inv_req_error(rc), "request %s: reading the queue of SKU %s: %s", q->id, l->l.sku,
-                           zkc__zrc_name(rc));
-    else if (nchildren >= ZKC__RES_QUEUE_MAX)
-        zkc__inv_group_err(q, ZKC_ELIMIT,
-                           "SKU %s: its queue already holds %d waiting requests; the limit is %d (one listing must "
-                           "stay within jute.maxbuffer)",
-                           l->l.sku, nchildren, ZKC__RES_QUEUE_MAX);
-    if (q->busy)
-        return;
-    if (q->err) {
-        zkc__inv_rq_finish(q, q->err, ZKC_INVENTORY_PENDING, "%s", q->err_msg);
-        return;
-    }
-    if (q->limit_synced < 0) {
-        /* A refusal must rest on what the servers say now: catch up, look
-         * again. Through the quorum, not a sync: a sync promises nothing
-         * when the session is on the leader (req.c, the fence). The docker
-         * tier's "SKU Z has no queue" for a SKU restocked before was not that
-         * but the second line of a two-line order refusing before this look
-         * (test_reserve_faults' stale_view). */
-        q->limit_synced = 1;
-        RQ_SEND(q, zkc__fence_get(q->c, q->inv->sku_dir, limit_sync_done, q));
-        return;
-    }
-    zkc__inv_enq_send(q);
-}
-
-/* Shared checks (issue 19): the requests of one object that check a queue's
- * length while a check of it is out take its answer, as a flash sale's
- * workers of one process do; one stat per queue and round trip instead of
- * one per order. That answer may predate the request by a round trip, which
- * changes nothing the check promises: it was never atomic with the enqueue
- * (concurrent enqueuers may all pass it: inventory.c, LIMIT). A second look
- * after a missing queue must come after its fence, so it is sent alone. */
-typedef struct lwait {
-    rq *q;
-    int line;
-    struct lwait *next;
-} lwait;
-
-typedef struct lcheck {
-    struct lcheck *next;
-    char *qdir;
-    lwait *first, **tail;
-} lcheck;
-
-static void lcheck_done(zkc__req *r)
-{
-    lcheck *lc = r->ctx;
-    zkc_inventory *inv = lc->first->q->inv; /* the waiters' refs hold it */
-    for (lcheck **p = &inv->lchecks; *p; p = &(*p)->next)
-        if (*p == lc) {
-            *p = lc->next;
-            break;
-        }
-    for (lwait *w = lc->first, *nx; w; w = nx) {
-        nx = w->next;
-        rq *q = w->q;
-        q->busy--;
-        if (!q->finished)
-            limit_line(q, w->line, r->rc, r->stat.num_children);
-        free(w);
-        zkc__inv_rq_unref(q);
-    }
-    free(lc->qdir);
-    free(lc);
-}
-
-static void check_line(rq *q, int line)
-{
-    const char *qdir = q->ln[line].qdir;
-    lcheck *lc = NULL;
-    if (q->limit_synced == 0)
-        for (lc = q->inv->lchecks; lc && strcmp(lc->qdir, qdir) != 0; lc = lc->next)
-            ;
-    int fresh = !lc;
-    lwait *w = malloc(sizeof *w);
-    if (fresh && w && (lc = calloc(1, sizeof *lc)) && !(lc->qdir = strdup(qdir))) {
-        free(lc);
-        lc = NULL;
-    }
-    if (!w || !lc)
-        abort(); /* as op.c: a lost check would strand the request */
-    if (fresh)
-        lc->tail = &lc->first;
-    w->q = q;
-    w->line = line;
-    w->next = NULL;
-    *lc->tail = w;
-    lc->tail = &w->next;
-    q->refs++;
-    q->busy++;
-    if (!fresh)
-        return;
-    if (q->limit_synced == 0) {
-        lc->next = q->inv->lchecks;
-        q->inv->lchecks = lc;
-    }
-    zkc__exists(q->c, qdir, NULL, lcheck_done, lc);
-}
-
-static void check_limits(rq *q)
-{
-    if (q->leave) {
-        zkc__inv_step(q);
-        return;
-    }
-    q->err = 0;
-    q->phase = P_START;
-    for (int i = 0; i < q->n; i++)
-        check_line(q, i);
 }
 
 /* ---------------------------------------------------------------- queued */
@@ -853,7 +712,7 @@ void zkc__inv_step(rq *q)
         return; /* our granter's multi is out: its reply tells us (inventory_grant.c) */
     switch (q->phase) {
     case P_START:
-        check_limits(q);
+        zkc__inv_check_limits(q);
         break;
     case P_QUEUED:
     case P_WAITSTOCK:
