@@ -117,29 +117,26 @@ static void check_line(rq *q, int line)
         for (lc = q->inv->lchecks; lc && strcmp(lc->qdir, qdir) != 0; lc = lc->next)
             ;
     int fresh = !lc;
-    lwait *w = malloc(sizeof *w);
-    if (fresh && w && (lc = calloc(1, sizeof *lc)) && !(lc->qdir = strdup(qdir))) {
-        free(lc);
-        lc = NULL;
-    }
-    if (!w || !lc)
-        abort(); /* as op.c: a lost check would strand the request */
-    if (fresh)
+    if (fresh) {
+        lc = calloc(1, sizeof *lc);
+        if (!lc || !(lc->qdir = strdup(qdir)))
+            abort(); /* as op.c: a lost check would strand the request */
         lc->tail = &lc->first;
-    w->q = q;
-    w->line = line;
-    w->next = NULL;
+        if (q->limit_synced == 0) {
+            lc->next = q->inv->lchecks;
+            q->inv->lchecks = lc;
+        }
+    }
+    lwait *w = malloc(sizeof *w);
+    if (!w)
+        abort();
+    *w = (lwait){q, line, NULL};
     *lc->tail = w;
     lc->tail = &w->next;
     q->refs++;
     q->busy++;
-    if (!fresh)
-        return;
-    if (q->limit_synced == 0) {
-        lc->next = q->inv->lchecks;
-        q->inv->lchecks = lc;
-    }
-    zkc__exists(q->c, qdir, NULL, lcheck_done, lc);
+    if (fresh)
+        zkc__exists(q->c, qdir, NULL, lcheck_done, lc);
 }
 
 void zkc__inv_check_limits(rq *q)
