@@ -101,10 +101,18 @@
  * (so a large request at the head blocks smaller ones behind it, including
  * fail-fast ones, until stock arrives or it leaves); a fail-fast request that
  * does not fit is decided OUT_OF_STOCK in the same multi and the walk goes on.
- * The walk also stops at any multi-line request: such a request grants itself
- * once it is at the head of ALL its queues (reads all SKU records; one multi
- * with all SKU records, its record and the delete of all its nodes: all or
- * nothing), or, failing fast, decides itself OUT_OF_STOCK.
+ * A multi-line request is decided in the walk only when it is the head of each
+ * of its other queues (the granter reads its record for its lines, lists those
+ * queues and reads their SKU records: lib/inventory_multiline.c); granted, the
+ * multi also takes its units from each of those SKU records at the version
+ * read and deletes its other nodes; refused (fail-fast, this SKU short), it
+ * deletes them. Otherwise, or when it is short on another SKU, the walk stops
+ * at it, and it grants itself once it is at the head of ALL its queues (reads
+ * all SKU records; one multi with all SKU records, its record and the delete
+ * of all its nodes: all or nothing), or, failing fast, decides itself
+ * OUT_OF_STOCK. Either way a request's lines are decided together, in the
+ * order of every queue it is in. With multi-line members the multi grows by
+ * at most 64 ops (about 40 KB in all at worst).
  * A timeout of 0 means "do not wait": a request that is not at the head, or is
  * at the head but would have to wait for restock, leaves the queue at once
  * (ZKC_ETIMEDOUT) even if stock would come later.
@@ -135,7 +143,8 @@
  * The member core does the queue side (zkc__qm_list lists a queue and finds our
  * place among our own names only, ops->accept; zkc__qm_wait watches the node
  * ahead); it does not watch our own node (no_own_watch): a decision deletes it
- * and rewrites our record, which we watch anyway.
+ * and rewrites our record, and the node ahead of ours went in the same or an
+ * earlier transaction, which sends us to the record.
  *
  * CRASH SAFETY needs no extra machinery: a grant deletes the granted request's
  * queue node in the same transaction, so nothing is granted twice; a granter

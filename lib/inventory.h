@@ -104,11 +104,31 @@ typedef struct wslot {
     int reading; /* a read carrying w is in flight: only its reply may drop it */
 } wslot;
 
+/* A multi-line member of a single-line head's window: what deciding it in
+ * the head's batch takes beyond its entry (inventory_multiline.c). */
+enum { ML_FETCHING = 0, ML_OK, ML_NO };
+
+typedef struct mlline {
+    char *qdir, *skupath;
+    char *node;        /* its node, the head of qdir */
+    zkc__sku_rec sku;
+    int32_t sku_ver;
+} mlline;
+
+typedef struct gml {
+    int st;
+    int pending;       /* reads of it out */
+    zkc__res_rec rec;  /* its record as read: PENDING, lines in its order */
+    int hot;           /* the line of the granter's SKU */
+    mlline l[ZKC__RES_MAX_LINES]; /* per line of rec; l[hot] unused */
+} gml;
+
 typedef struct gmem { /* the granter's view of one queue member */
     char *name;
     int st;
     zkc__res_qent e;
     uint64_t owner;
+    gml *ml;           /* a multi-line member looked at: owned */
 } gmem;
 
 typedef struct rline {
@@ -362,6 +382,16 @@ void zkc__inv_round_start(rq *q);
 /* The granter q's multi is answered or q ends: the members it was to tell
  * go on by themselves. */
 void zkc__inv_batch_release(rq *q);
+void zkc__inv_round_progress(rq *q);
+
+/* ---- inventory_multiline.c: multi-line members in a single-line head's batch */
+void zkc__inv_ml_free(gml *ml);
+void zkc__inv_ml_reset(rq *q);
+int zkc__inv_ml_fetch(rq *q, int from);
+int zkc__inv_ml_decidable(rq *q, int k, int grant, int *extra);
+int zkc__inv_ml_sku_ops(rq *q, zkc__mop *ops, char **bufs);
+int zkc__inv_ml_node_ops(rq *q, zkc__mop *ops, char **bufs);
+char *zkc__inv_ml_record(const gml *ml, int state, int *len);
 
 /* ---- inventory_settle.c: settle and restock */
 void zkc__inv_restock_init(sop *s);

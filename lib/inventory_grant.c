@@ -1,7 +1,9 @@
 /* The head's grant rounds: a single-line head lists its queue once per
  * batch, reads the SKU record and the batch's entries, walks them in FIFO
- * order and decides up to ZKC__RES_BATCH of them in one versioned multi; a
- * multi-line head of all its queues grants (or refuses) itself. After a lost
+ * order and decides up to ZKC__RES_BATCH of them in one versioned multi
+ * (multi-line members too, when they are the head of their other queues:
+ * inventory_multiline.c); a multi-line head of all its queues grants (or
+ * refuses) itself. After a lost
  * reply it finds out from its own record and node what happened. The rounds
  * run on the transaction core (txn.c) in its no-marker mode: a deciding multi
  * always rewrites our record and deletes our node, which is the evidence, and
@@ -23,7 +25,7 @@ static void round_again(rq *q, int conflict);
 static void tell_batch(rq **told, const int *state, int n);
 
 /* The reads of a round are back: on to the next stage. */
-static void round_progress(rq *q)
+void zkc__inv_round_progress(rq *q)
 {
     if (q->phase != P_GRANT && q->phase != P_SELF) {
         zkc__inv_step(q); /* the round was abandoned (not head any more) */
@@ -157,7 +159,7 @@ RQ_DONE(gsku_done)
     if (st)
         zkc__inv_group_err(q, st, "%s", msg);
     if (!q->busy)
-        round_progress(q);
+        zkc__inv_round_progress(q);
 }
 
 RQ_DONE(glist_done)
@@ -172,7 +174,7 @@ RQ_DONE(glist_done)
         free(m);
     }
     if (!q->busy)
-        round_progress(q);
+        zkc__inv_round_progress(q);
 }
 
 RQ_DONE(gmem_done)
@@ -196,7 +198,7 @@ RQ_DONE(gmem_done)
         }
     }
     if (!q->busy)
-        round_progress(q);
+        zkc__inv_round_progress(q);
 }
 
 void zkc__inv_round_start(rq *q)
@@ -316,6 +318,15 @@ RQ_DONE(grant_done)
                                "request %s: not enough stock (%" PRId64 " unit(s) short; fail-fast)",
                                q->id, q->short_by);
         tell_batch(told, state, ntold);
+        return;
+    }
+    if (k > 0 && q->phase == P_GRANT && (k < nsku || k >= nsku + 2 * q->ndec) &&
+        (rc == ZR_BADVERSION || rc == ZR_NONODE)) {
+        /* Another SKU of a multi-line member moved, or one of its other
+         * nodes is gone (it left, or was decided elsewhere): look at them
+         * again. */
+        zkc__inv_ml_reset(q);
+        round_again(q, rc == ZR_BADVERSION);
         return;
     }
     if (k >= 0 && k < nsku) {
@@ -522,6 +533,12 @@ static void walk(rq *q)
                 gm[i].st = q->gm[j].st;
                 gm[i].e = q->gm[j].e;
                 gm[i].owner = q->gm[j].owner;
+                if (q->gm[j].ml && q->gm[j].ml->st == ML_OK) {
+                    /* still the head of its other queues while its node is
+                     * there; a stale SKU version only costs a conflict */
+                    gm[i].ml = q->gm[j].ml;
+                    q->gm[j].ml = NULL;
+                }
             }
         if (i == 0) {
             gm[0].st = GM_OK;
@@ -578,14 +595,26 @@ static void walk_decide(rq *q)
         return;
     /* The walk: strict FIFO. */
     int64_t avail = l0->sku.available, granted = 0;
+    int extra = 0; /* ops of multi-line members' other SKUs and nodes */
     q->ndec = 0;
     for (int k = 0; k < q->ngm && q->ndec < ZKC__RES_BATCH; k++) {
         gmem *g = &q->gm[k];
         if (g->st == GM_GONE)
             continue;
-        if (g->st != GM_OK || g->e.nlines > 1)
-            break; /* a multi-line request grants itself; a bad entry stops the queue */
-        if (g->e.qty <= avail) {
+        if (g->st != GM_OK)
+            break; /* a bad entry stops the queue */
+        int fits = g->e.qty <= avail;
+        if (!fits && (g->e.flags & ZKC__RES_F_WAIT))
+            break; /* waits for restock, and so does everyone behind it */
+        if (g->e.nlines > 1) {
+            /* Decided here only when it is the head of its other queues
+             * (inventory_multiline.c); else it decides itself later. */
+            if (!g->ml && zkc__inv_ml_fetch(q, k) > 0)
+                return; /* the last read's reply walks again */
+            if (!zkc__inv_ml_decidable(q, k, fits, &extra))
+                break;
+        }
+        if (fits) {
             avail -= g->e.qty;
             granted += g->e.qty;
             q->dstate[q->ndec] = ZKC_INVENTORY_RESERVED;
@@ -593,8 +622,6 @@ static void walk_decide(rq *q)
             if (k == 0)
                 q->short_by = g->e.qty - avail;
             q->dstate[q->ndec] = ZKC_INVENTORY_OUT_OF_STOCK;
-        } else {
-            break; /* waits for restock, and so does everyone behind it */
         }
         q->dec[q->ndec++] = k;
     }
@@ -602,43 +629,54 @@ static void walk_decide(rq *q)
         wait_restock(q, l0->l.qty - l0->sku.available);
         return;
     }
-    zkc__sku_rec nsku = l0->sku;
-    nsku.available = avail;
-    nsku.reserved += granted;
+    zkc__sku_rec ours = l0->sku;
+    ours.available = avail;
+    ours.reserved += granted;
     char skubuf[128];
-    int skulen = zkc__sku_encode(&nsku, skubuf, sizeof skubuf);
+    int skulen = zkc__sku_encode(&ours, skubuf, sizeof skubuf);
     if (skulen < 0) {
         zkc__inv_rq_fail(q, ZKC_EOVERFLOW, "SKU %s: unit counts overflow", l0->l.sku);
         return;
     }
-    int nops = 1 + 2 * q->ndec;
-    zkc__mop *ops = calloc((size_t)nops, sizeof *ops);
-    char **bufs = calloc((size_t)nops, sizeof *bufs);
-    if (!ops || !bufs)
+    /* Layout: our SKU, the other SKUs of granted multi-line members (nsku
+     * in all, the reply's tag); per decision its record and its node here;
+     * then the multi-line members' other nodes. */
+    int cap = 1 + 2 * q->ndec + extra;
+    zkc__mop *ops = calloc((size_t)cap, sizeof *ops);
+    char **own = calloc((size_t)cap * 2, sizeof *own); /* what the ops point to that we allocated */
+    if (!ops || !own)
         abort();
+    int nown = 0;
     ops[0].type = granted ? ZKC_REQ_SET : ZKC_REQ_EXISTS; /* refusals only: check the version we read */
     ops[0].path = l0->skupath;
     ops[0].data = granted ? skubuf : NULL;
     ops[0].len = granted ? skulen : 0;
     ops[0].version = l0->sku_ver;
+    int nsku = 1 + zkc__inv_ml_sku_ops(q, ops + 1, own);
+    nown = nsku - 1;
     zkc__res_rec rec;
     for (int d = 0; d < q->ndec; d++) {
         gmem *g = &q->gm[q->dec[d]];
-        member_record(q, g, q->dstate[d], &rec);
+        zkc__mop *o2 = &ops[nsku + 2 * d];
         int len;
-        char *data = zkc__inv_encode_rec(&rec, &len);
-        bufs[1 + 2 * d] = zkc__inv_rec_path(q->inv, g->e.id);
-        ops[1 + 2 * d].type = ZKC_REQ_SET;
-        ops[1 + 2 * d].path = bufs[1 + 2 * d];
-        ops[1 + 2 * d].data = data;
-        ops[1 + 2 * d].len = len;
-        ops[1 + 2 * d].version = -1; /* guarded by the node delete below */
-        bufs[2 + 2 * d] = zkc__path_join(l0->qdir, g->name);
-        if (!bufs[2 + 2 * d])
+        char *data;
+        if (g->ml) {
+            data = zkc__inv_ml_record(g->ml, q->dstate[d], &len);
+        } else {
+            member_record(q, g, q->dstate[d], &rec);
+            data = zkc__inv_encode_rec(&rec, &len);
+        }
+        own[nown++] = data;
+        o2[0].type = ZKC_REQ_SET;
+        o2[0].path = own[nown++] = zkc__inv_rec_path(q->inv, g->e.id);
+        o2[0].data = data;
+        o2[0].len = len;
+        o2[0].version = -1; /* guarded by the node delete below */
+        if (!(own[nown++] = zkc__path_join(l0->qdir, g->name)))
             abort();
-        ops[2 + 2 * d].type = ZKC_REQ_DELETE;
-        ops[2 + 2 * d].path = bufs[2 + 2 * d];
-        ops[2 + 2 * d].version = -1;
+        o2[1].type = ZKC_REQ_DELETE;
+        o2[1].path = own[nown - 1];
+        o2[1].version = -1;
         int j;
         rq *o = d > 0 ? own_member(q, g->name, &j) : NULL;
         if (o) {
@@ -647,14 +685,15 @@ static void walk_decide(rq *q)
             q->mine[d] = o;
         }
     }
-    RQ_SEND_TAG(q, 1, zkc__multi(q->c, ops, nops, grant_done, q));
-    for (int i = 0; i < nops; i++) {
-        if (ops[i].type == ZKC_REQ_SET && i > 0)
-            free((char *)ops[i].data);
-        free(bufs[i]);
-    }
+    int nops = nsku + 2 * q->ndec;
+    int nn = zkc__inv_ml_node_ops(q, ops + nops, own + nown);
+    nops += nn;
+    nown += nn;
+    RQ_SEND_TAG(q, nsku, zkc__multi(q->c, ops, nops, grant_done, q));
+    for (int i = 0; i < nown; i++)
+        free(own[i]);
     free(ops);
-    free(bufs);
+    free(own);
 }
 
 /* Multi-line head of all its queues: all lines or none, for itself only. */

@@ -39,8 +39,10 @@ void zkc__inv_set_glist(rq *q, const zkc__member *m, int n)
 
 void zkc__inv_free_gm(rq *q)
 {
-    for (int i = 0; i < q->ngm; i++)
+    for (int i = 0; i < q->ngm; i++) {
         free(q->gm[i].name);
+        zkc__inv_ml_free(q->gm[i].ml);
+    }
     free(q->gm);
     q->gm = NULL;
     q->ngm = 0;
@@ -452,21 +454,18 @@ static void m_moved(zkc__qm *m, int how)
     l->waiting = 0;
     if (q->finished)
         return;
-    if (how == ZKC__QM_GONE && q->n > 1) {
-        /* Nobody but a multi-line request itself decides it (a batch stops
-         * at it), so its record has nothing to tell. When the node ahead
-         * was the head at our last listing, we are the head now: sequence
-         * numbers only grow, nobody queues ahead of us later (member_wait.c).
-         * A round of a multi-line head through a hot queue then costs its
-         * SKU reads and its multi, not a record read and a listing first. */
-        if (m->listed_self == 1)
+    if (how == ZKC__QM_GONE) {
+        /* Usually the batch that deleted it decided us too (a multi-line
+         * request as well, when it was the head of its other queues:
+         * inventory_multiline.c): the record says so without a listing.
+         * When the node ahead was the head at our last listing, we are the
+         * head now: sequence numbers only grow, nobody queues ahead of us
+         * later (member_wait.c), so a multi-line request, whose round needs
+         * all its queues, takes over without listing this one again. */
+        if (q->n > 1 && m->listed_self == 1)
             l->head = 1;
         else
             l->dirty = 1;
-    } else if (how == ZKC__QM_GONE) {
-        /* Usually the batch that deleted it decided us too: the record says
-         * so without a listing. */
-        l->dirty = 1;
         q->check_rec = 1;
     }
     zkc__inv_step(q);
@@ -582,12 +581,12 @@ static void queued_step(rq *q)
     }
     /* No watch on our record while we wait behind others (issue 19: one
      * read per order fewer). Only a batch granter decides a waiting
-     * single-line request, and it decides a prefix of the queue (the walk
-     * stops at the first member it cannot decide), so whenever we are
-     * decided the node we watch is gone too, and its watch (or, set too
-     * late, its read finding no node) sends us to our record; a multi-line
-     * request is decided by nobody but itself. The head waiting for
-     * restock keeps its record watch (above). */
+     * request, and it decides a prefix of its queue (the walk stops at the
+     * first member it cannot decide; a multi-line member only when it is
+     * the head of its other queues), so whenever we are decided the node we
+     * watch is gone too, and its watch (or, set too late, its read finding
+     * no node) sends us to our record. The head waiting for restock keeps
+     * its record watch (above). */
 }
 
 /* ---------------------------------------------------------------- leaving */

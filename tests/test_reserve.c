@@ -874,10 +874,13 @@ END_TEST
  * other takes over when that head goes, without a listing or a record read
  * (inventory_request.c, m_moved: nobody but itself decides it, and the node
  * ahead was the head at its listing): its SKU reads and its multi. */
-START_TEST(t_multiline_takes_over)
+/* A two-line request behind a single-line head, the head of its other
+ * queue: the head's batch decides it too (inventory_multiline.c), in the
+ * head's one multi, and it learns that from its record (issue 19). */
+START_TEST(t_multiline_in_batch)
 {
     char root[128];
-    tu_unique_path(root, sizeof root, "rsvmt");
+    tu_unique_path(root, sizeof root, "rsvmb");
     zkc_client *c1 = tu_client(tu_hosts()), *c2 = tu_client(tu_hosts());
     zkc_inventory *inv1 = ru_inv_open(c1, root), *inv2 = ru_inv_open(c2, root);
     ck_assert_int_eq(zkc_inventory_restock(inv1, "A", 0), 0);
@@ -887,18 +890,18 @@ START_TEST(t_multiline_takes_over)
     static ru_acall head, two;
     head = (ru_acall){&ev, 1, "", 0, 0, 0};
     two = (ru_acall){&ev, 2, "", 0, 0, 0};
-    ru_reserve_async(inv1, &head, "mt-head", "A", 1, 1, 0, WAIT_MS);
+    ru_reserve_async(inv1, &head, "mb-head", "A", 1, 1, 0, WAIT_MS);
     ru_wait_queue(inv1, "A", 1, WAIT_MS);
     zkc_inventory_line lines[2] = {{"A", 1}, {"B", 1}};
     zkc_inventory_reserve_options o;
     memset(&o, 0, sizeof o);
     o.wait_for_restock = 1;
-    ck_assert_int_eq(zkc_inventory_reserve_async(inv2, "mt-two", lines, 2, &o, WAIT_MS, ru_acall_cb, &two), 0);
+    ck_assert_int_eq(zkc_inventory_reserve_async(inv2, "mb-two", lines, 2, &o, WAIT_MS, ru_acall_cb, &two), 0);
     ru_wait_queue(inv1, "A", 2, WAIT_MS);
     ru_wait_queue(inv1, "B", 1, WAIT_MS);
     /* Settled: its listings are back and its watch on the head is set (the
      * head's own record, a plain read, is the last thing it asks). */
-    zkc_stats s0, s1;
+    zkc_stats s0, s1, h0, h1;
     for (int i = 0;; i++) {
         zkc_client_stats(c2, &s0);
         if (s0.requests[ZKC_REQ_GET] >= 1 && s0.requests[ZKC_REQ_CHILDREN] >= 2)
@@ -907,22 +910,140 @@ START_TEST(t_multiline_takes_over)
         tu_nap_ms(10); /* no event says "its watch is set" */
     }
     ck_assert_int_eq(tu_events_total(&ev), 0);
+    zkc_client_stats(c1, &h0);
     ck_assert_int_eq(zkc_inventory_restock(inv1, "A", 2), 0);
     ck_assert_int_eq(tu_events_wait_total(&ev, 2, WAIT_MS), 2);
     zkc_client_stats(c2, &s1);
+    zkc_client_stats(c1, &h1);
     ck_assert_int_eq(head.status, 0);
     ck_assert_msg(two.status == 0 && two.state == ZKC_INVENTORY_RESERVED, "two-line: %s", zkc_strerror(two.status));
     uint64_t lists = s1.requests[ZKC_REQ_CHILDREN] - s0.requests[ZKC_REQ_CHILDREN];
     uint64_t gets = s1.requests[ZKC_REQ_GET] - s0.requests[ZKC_REQ_GET];
-    fprintf(stderr, "t_multiline_takes_over: %llu listings, %llu reads after the head went\n",
-            (unsigned long long)lists, (unsigned long long)gets);
-    ck_assert_msg(lists == 0, "%llu listings", (unsigned long long)lists);
-    ck_assert_msg(gets <= 2, "%llu reads (its two SKU records)", (unsigned long long)gets);
+    uint64_t multis = s1.requests[ZKC_REQ_MULTI] - s0.requests[ZKC_REQ_MULTI];
+    /* the restock is one multi of c1's, the grant another */
+    uint64_t hmultis = h1.requests[ZKC_REQ_MULTI] - h0.requests[ZKC_REQ_MULTI];
+    fprintf(stderr, "t_multiline_in_batch: the two-line request sent %llu multis, %llu listings, %llu reads; "
+                    "the head's client %llu multis\n",
+            (unsigned long long)multis, (unsigned long long)lists, (unsigned long long)gets,
+            (unsigned long long)hmultis);
+    ck_assert_msg(multis == 0, "%llu multis: it decided itself", (unsigned long long)multis);
+    ck_assert_msg(lists == 0 && gets == 1, "%llu listings, %llu reads (its record)", (unsigned long long)lists,
+                  (unsigned long long)gets);
+    ck_assert_msg(hmultis == 2, "%llu multis of the head's client (restock + one grant)", (unsigned long long)hmultis);
     zkc_inventory_stock_info a = ru_stock_of(inv1, "A"), b = ru_stock_of(inv1, "B");
     ck_assert(a.available == 0 && a.reserved == 2 && b.available == 0 && b.reserved == 1);
+    ck_assert(a.queue_length == 0 && b.queue_length == 0);
+    ck_assert_int_eq(ru_lookup(inv1, "mb-two"), ZKC_INVENTORY_RESERVED);
+    /* The record keeps both lines: confirming sells both. */
+    ck_assert_int_eq(zkc_inventory_confirm(inv1, "mb-two"), 0);
+    a = ru_stock_of(inv1, "A");
+    b = ru_stock_of(inv1, "B");
+    ck_assert(a.sold == 1 && b.sold == 1 && b.reserved == 0);
     tu_events_destroy(&ev);
     zkc_inventory_destroy(inv2);
     zkc_inventory_destroy(inv1);
+    ck_assert_int_eq(zkc_client_destroy(c2), 0);
+    ck_assert_int_eq(zkc_client_destroy(c1), 0);
+}
+END_TEST
+
+/* What the head's batch must not do to a multi-line member: grant it on a
+ * SKU where a request queued ahead of it (FIFO there) or where it is short
+ * (it decides itself later); and what it may: refuse a fail-fast one when
+ * the head's SKU is short, taking its node out of its other queue. */
+START_TEST(t_multiline_batch_limits)
+{
+    char root[128];
+    tu_unique_path(root, sizeof root, "rsvml");
+    zkc_client *c1 = tu_client(tu_hosts()), *c2 = tu_client(tu_hosts());
+    zkc_inventory *inv1 = ru_inv_open(c1, root), *inv2 = ru_inv_open(c2, root);
+    ck_assert_int_eq(zkc_inventory_restock(inv1, "A", 0), 0);
+    ck_assert_int_eq(zkc_inventory_restock(inv1, "B", 1), 0);
+    ck_assert_int_eq(zkc_inventory_restock(inv1, "C", 1), 0);
+    tu_events ev;
+    tu_events_init(&ev);
+    static ru_acall head, first, two, fast;
+    head = (ru_acall){&ev, 1, "", 0, 0, 0};
+    first = (ru_acall){&ev, 2, "", 0, 0, 0};
+    two = (ru_acall){&ev, 3, "", 0, 0, 0};
+    fast = (ru_acall){&ev, 4, "", 0, 0, 0};
+    /* A: "head" waits for 1; B: "first" waits for 2 (1 in stock) */
+    ru_reserve_async(inv1, &head, "ml-head", "A", 1, 1, 0, WAIT_MS);
+    ru_wait_queue(inv1, "A", 1, WAIT_MS);
+    ru_reserve_async(inv1, &first, "ml-first", "B", 2, 1, 0, WAIT_MS);
+    ru_wait_queue(inv1, "B", 1, WAIT_MS);
+    /* "two" (waits) wants A and B: behind "head" on A, "first" on B */
+    zkc_inventory_line l2[2] = {{"A", 1}, {"B", 1}};
+    zkc_inventory_reserve_options o;
+    memset(&o, 0, sizeof o);
+    o.wait_for_restock = 1;
+    ck_assert_int_eq(zkc_inventory_reserve_async(inv2, "ml-two", l2, 2, &o, WAIT_MS, ru_acall_cb, &two), 0);
+    ru_wait_queue(inv1, "A", 2, WAIT_MS);
+    ru_wait_queue(inv1, "B", 2, WAIT_MS);
+    /* "fast" (fail-fast) wants A and C: behind "two" on A, the head of C */
+    zkc_inventory_line l3[2] = {{"A", 1}, {"C", 1}};
+    memset(&o, 0, sizeof o);
+    ck_assert_int_eq(zkc_inventory_reserve_async(inv2, "ml-fast", l3, 2, &o, WAIT_MS, ru_acall_cb, &fast), 0);
+    ru_wait_queue(inv1, "A", 3, WAIT_MS);
+    ru_wait_queue(inv1, "C", 1, WAIT_MS);
+    ck_assert_int_eq(tu_events_total(&ev), 0);
+
+    /* Two units of A: "head" takes one; "two" is not the head of B, so the
+     * batch stops at it, and "fast" behind it is not decided either. */
+    ck_assert_int_eq(zkc_inventory_restock(inv1, "A", 2), 0);
+    ck_assert_int_eq(tu_events_wait_total(&ev, 1, WAIT_MS), 1);
+    ck_assert_int_eq(head.status, 0);
+    zkc_inventory_stock_info a = ru_stock_of(inv1, "A"), b = ru_stock_of(inv1, "B");
+    ck_assert_msg(b.available == 1 && b.queue_length == 2,
+                  "B: %lld available, %d queued: granted ahead of the request queued there first",
+                  (long long)b.available, b.queue_length);
+    ck_assert_msg(a.available == 1 && a.queue_length == 2, "A: %lld available, %d queued", (long long)a.available,
+                  a.queue_length);
+
+    /* Two more B: "first" takes two and reaches "two", now the head of A
+     * with A's unit there: one batch grants both. Then "fast", the head of
+     * A with A empty, refuses itself; C is untouched. */
+    ck_assert_int_eq(zkc_inventory_restock(inv1, "B", 2), 0);
+    ck_assert_int_eq(tu_events_wait_total(&ev, 4, WAIT_MS), 4);
+    ck_assert_int_eq(first.status, 0);
+    ck_assert_msg(two.status == 0 && two.state == ZKC_INVENTORY_RESERVED, "two: %s", zkc_strerror(two.status));
+    ck_assert_msg(fast.status == ZKC_EOUTOFSTOCK && fast.state == ZKC_INVENTORY_OUT_OF_STOCK, "fast: %s",
+                  zkc_strerror(fast.status));
+    a = ru_stock_of(inv1, "A");
+    b = ru_stock_of(inv1, "B");
+    zkc_inventory_stock_info cc = ru_stock_of(inv1, "C");
+    ck_assert(a.available == 0 && a.reserved == 2 && b.available == 0 && b.reserved == 3);
+    ck_assert(cc.available == 1 && cc.reserved == 0 && cc.queue_length == 0);
+
+    /* Refused in the head's batch: "late" (fail-fast, D and E) behind "h2"
+     * (waits, D): one unit of D goes to "h2", and the same multi refuses
+     * "late" and takes its node out of E's queue; its client writes nothing. */
+    ck_assert_int_eq(zkc_inventory_restock(inv1, "D", 0), 0);
+    ck_assert_int_eq(zkc_inventory_restock(inv1, "E", 1), 0);
+    static ru_acall h2, late;
+    h2 = (ru_acall){&ev, 5, "", 0, 0, 0};
+    late = (ru_acall){&ev, 6, "", 0, 0, 0};
+    ru_reserve_async(inv1, &h2, "ml-h2", "D", 1, 1, 0, WAIT_MS);
+    ru_wait_queue(inv1, "D", 1, WAIT_MS);
+    zkc_inventory_line l4[2] = {{"D", 1}, {"E", 1}};
+    ck_assert_int_eq(zkc_inventory_reserve_async(inv2, "ml-late", l4, 2, &o, WAIT_MS, ru_acall_cb, &late), 0);
+    ru_wait_queue(inv1, "D", 2, WAIT_MS);
+    ru_wait_queue(inv1, "E", 1, WAIT_MS);
+    zkc_stats s0, s1;
+    zkc_client_stats(c2, &s0);
+    ck_assert_int_eq(zkc_inventory_restock(inv1, "D", 1), 0);
+    ck_assert_int_eq(tu_events_wait_total(&ev, 6, WAIT_MS), 6);
+    zkc_client_stats(c2, &s1);
+    ck_assert_int_eq(h2.status, 0);
+    ck_assert_msg(late.status == ZKC_EOUTOFSTOCK && late.state == ZKC_INVENTORY_OUT_OF_STOCK, "late: %s",
+                  zkc_strerror(late.status));
+    ck_assert_uint_eq(s1.requests[ZKC_REQ_MULTI] - s0.requests[ZKC_REQ_MULTI], 0);
+    zkc_inventory_stock_info e = ru_stock_of(inv1, "E");
+    ck_assert(e.available == 1 && e.reserved == 0 && e.queue_length == 0);
+    ck_assert_int_eq(ru_lookup(inv1, "ml-late"), ZKC_INVENTORY_OUT_OF_STOCK);
+    zkc_inventory_destroy(inv2);
+    zkc_inventory_destroy(inv1);
+    tu_events_destroy(&ev);
     ck_assert_int_eq(zkc_client_destroy(c2), 0);
     ck_assert_int_eq(zkc_client_destroy(c1), 0);
 }
@@ -1581,7 +1702,8 @@ int main(void)
     tcase_add_test(tc, t_combined_enqueue);
     tcase_add_test(tc, t_shared_listings);
     tcase_add_test(tc, t_cross_client_reads);
-    tcase_add_test(tc, t_multiline_takes_over);
+    tcase_add_test(tc, t_multiline_in_batch);
+    tcase_add_test(tc, t_multiline_batch_limits);
     suite_add_tcase(s, tc);
 
     /* Many processes and threads at once: the heavy tier, as is the bench. */
