@@ -54,7 +54,8 @@
 #include <stdint.h>
 
 #define RES_ATTEMPTS 64              /* CAS rounds / re-enqueues before ZKC_ECONTENDED */
-#define RES_WINDOW (ZKC__RES_BATCH + 1) /* members a granter reads per batch */
+#define RES_WINDOW (ZKC__RES_BATCH + 1) /* members a granter lists per batch */
+#define GM_CHUNK 16 /* entries a granter reads per round trip */
 #define RES_DEFAULT_HOLD_MS 600000
 #define RES_REC_BUF 8192             /* a request record: 32 lines of <= ~220 bytes */
 #define RES_REAP_INFLIGHT 8
@@ -110,10 +111,19 @@ enum { ML_FETCHING = 0, ML_OK, ML_NO };
 
 typedef struct mlline {
     char *qdir, *skupath;
-    char *node;        /* its node, the head of qdir */
+    char *node;        /* its node in qdir */
+    char **ahead;      /* the nodes ahead of it there (at most ML_AHEAD_MAX) */
+    int nahead;
     zkc__sku_rec sku;
     int32_t sku_ver;
 } mlline;
+
+typedef struct mlsku { /* a SKU the walk's multi-line grants take units from */
+    const char *path;  /* into a member's mlline */
+    zkc__sku_rec base;
+    int32_t ver;
+    int64_t taken;
+} mlsku;
 
 typedef struct gml {
     int st;
@@ -216,6 +226,8 @@ struct rq {
     rq *mine[ZKC__RES_BATCH]; /* decided members that are requests of this
                                * object (a ref each): told by our multi */
     int ndec;
+    mlsku *mls;        /* the walk's other SKUs (ML_OPS_MAX), inventory_multiline.c */
+    int nmls;
     int in_batch;      /* our granter is one of this object's requests and its
                         * deciding multi is out: it tells us the outcome */
     int64_t short_by;
@@ -388,6 +400,8 @@ void zkc__inv_round_progress(rq *q);
 void zkc__inv_ml_free(gml *ml);
 void zkc__inv_ml_reset(rq *q);
 int zkc__inv_ml_fetch(rq *q, int from);
+void zkc__inv_ml_walk_start(rq *q);
+int zkc__inv_ml_keep(const gml *ml);
 int zkc__inv_ml_decidable(rq *q, int k, int grant, int *extra);
 int zkc__inv_ml_sku_ops(rq *q, zkc__mop *ops, char **bufs);
 int zkc__inv_ml_node_ops(rq *q, zkc__mop *ops, char **bufs);

@@ -503,6 +503,26 @@ static void tell_batch(rq **told, const int *state, int n)
     }
 }
 
+/* Read the unread entries of the window from `from` on, GM_CHUNK of them
+ * at most: a batch often stops early (at a member that waits, or a
+ * multi-line one it cannot decide), and the next head reads again what we
+ * read beyond it. Returns the number sent. */
+static int read_entries(rq *q, int from)
+{
+    int sent = 0;
+    for (int i = from; i < q->ngm && sent < GM_CHUNK; i++) {
+        if (q->gm[i].st != GM_UNREAD)
+            continue;
+        char *p = zkc__path_join(q->ln[0].qdir, q->gm[i].name);
+        if (!p)
+            abort();
+        RQ_SEND_TAG(q, i, zkc__get(q->c, p, NULL, gmem_done, q));
+        free(p);
+        sent++;
+    }
+    return sent;
+}
+
 /* Single-line head: decide the batch from the listing, the SKU record and the
  * queued entries, in queue order. */
 static void walk(rq *q)
@@ -533,7 +553,7 @@ static void walk(rq *q)
                 gm[i].st = q->gm[j].st;
                 gm[i].e = q->gm[j].e;
                 gm[i].owner = q->gm[j].owner;
-                if (q->gm[j].ml && q->gm[j].ml->st == ML_OK) {
+                if (zkc__inv_ml_keep(q->gm[j].ml)) {
                     /* still the head of its other queues while its node is
                      * there; a stale SKU version only costs a conflict */
                     gm[i].ml = q->gm[j].ml;
@@ -558,17 +578,8 @@ static void walk(rq *q)
     q->gm = gm;
     q->ngm = q->nglist;
     zkc__inv_free_glist(q);
-    if (need) {
-        for (int i = 1; i < q->ngm; i++) {
-            if (q->gm[i].st != GM_UNREAD)
-                continue;
-            char *p = zkc__path_join(l0->qdir, q->gm[i].name);
-            if (!p)
-                abort();
-            RQ_SEND_TAG(q, i, zkc__get(q->c, p, NULL, gmem_done, q));
-            free(p);
-        }
-    }
+    if (need)
+        read_entries(q, 1);
     if (!q->busy)
         walk_decide(q); /* else the last reply of the round decides */
 }
@@ -597,10 +608,13 @@ static void walk_decide(rq *q)
     int64_t avail = l0->sku.available, granted = 0;
     int extra = 0; /* ops of multi-line members' other SKUs and nodes */
     q->ndec = 0;
+    zkc__inv_ml_walk_start(q);
     for (int k = 0; k < q->ngm && q->ndec < ZKC__RES_BATCH; k++) {
         gmem *g = &q->gm[k];
         if (g->st == GM_GONE)
             continue;
+        if (g->st == GM_UNREAD && read_entries(q, k) > 0)
+            return; /* the last read's reply walks again */
         if (g->st != GM_OK)
             break; /* a bad entry stops the queue */
         int fits = g->e.qty <= avail;

@@ -10,34 +10,40 @@
  *
  *   - its record (read) is PENDING with the nonce of its entry, and names the
  *     head's SKU with the entry's quantity: the record gives the other lines;
- *   - it is the head of each of its other queues (a listing showing its node
- *     first: sequence numbers only grow, so that stays true while its node
- *     exists, and nobody else decides it meanwhile, since only a head of one
- *     of its queues could, and it is that head everywhere but here);
- *   - to grant it: each other SKU has the units (records read with their
- *     versions, written back at those versions in the multi); to refuse it
+ *   - in each of its other queues, every node ahead of it (a listing; those
+ *     queued earlier) is one the same multi deletes: a member decided earlier
+ *     in this walk, so considered first there too (one arrival order across
+ *     queues). Most often there is none: it is the head there, and stays so
+ *     while its node exists (sequence numbers only grow). Nobody else decides
+ *     it meanwhile: only a head of one of its queues could, and it is that
+ *     head everywhere but here, or will be once this multi applies;
+ *   - to grant it: each other SKU has the units, after those the walk took
+ *     there for members before it (records read with their versions, each
+ *     written once, at the version read, in the multi); to refuse it
  *     (fail-fast, the head's SKU short): nothing more, the head's SKU version
  *     is the evidence as for single-line members.
  *
  * The multi deletes all its nodes and rewrites its record, as its own would
  * have: one transaction for the whole batch instead of one per order. A
- * member that waits for restock, or is short on another SKU, or is not the
- * head of another queue, stops the walk as before and decides itself later.
+ * member that waits for restock, or is short on another SKU, or has a
+ * request ahead of it in another queue that this multi does not decide,
+ * stops the walk as before and decides itself later.
  * A member decided this way learns it like a single-line one (the node ahead
  * of it went: it reads its record before anything else, lib/inventory_request.c).
  *
  * What we read is kept with the window's entry (gml) across the head's
- * rounds only while it proved decidable; a conflict on another SKU's record
- * or a node of ours found gone drops all of it, and the next round reads
- * again. The reads never fail the head's request: a member we could not
- * look at is simply not decided by us. */
+ * rounds only while it showed the member first in all its other queues; a
+ * conflict on another SKU's record or a node of ours found gone drops all of
+ * it, and the next round reads again. The reads never fail the head's
+ * request: a member we could not look at is simply not decided by us. */
 #include "inventory.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#define ML_FETCH_MAX 16 /* multi-line members looked at per round */
+#define ML_FETCH_MAX 6  /* multi-line members looked at per read round trip */
 #define ML_OPS_MAX 64   /* extra ops (other SKUs, other nodes) per multi */
+#define ML_AHEAD_MAX 8  /* nodes ahead of it in another queue worth looking at */
 
 void zkc__inv_ml_free(gml *ml)
 {
@@ -47,6 +53,9 @@ void zkc__inv_ml_free(gml *ml)
         free(ml->l[i].qdir);
         free(ml->l[i].skupath);
         free(ml->l[i].node);
+        for (int j = 0; j < ml->l[i].nahead; j++)
+            free(ml->l[i].ahead[j]);
+        free(ml->l[i].ahead);
     }
     free(ml);
 }
@@ -84,13 +93,22 @@ RQ_DONE(ml_list_done)
         ml->st = ML_NO;
     } else {
         zkc__member *m;
-        int n = zkc__inv_parse_queue(r->children, r->nchildren, &m);
+        int n = zkc__inv_parse_queue(r->children, r->nchildren, &m), at = -1;
         char nonce[ZKC__RES_NONCE_LEN + 1];
-        if (n > 0 && zkc__resname_parse(m[0].name, nonce, NULL) && strcmp(nonce, ml->rec.nonce) == 0) {
-            if (!(ml->l[i].node = strdup(m[0].name)))
+        for (int p = 0; p < n && p <= ML_AHEAD_MAX && at < 0; p++)
+            if (zkc__resname_parse(m[p].name, nonce, NULL) && strcmp(nonce, ml->rec.nonce) == 0)
+                at = p;
+        mlline *l = &ml->l[i];
+        if (at >= 0) {
+            /* Sorted: those ahead of it queued earlier. It is decidable here
+             * only if each of them is decided earlier in the same walk. */
+            if (!(l->node = strdup(m[at].name)) || !(l->ahead = calloc((size_t)at + 1, sizeof *l->ahead)))
                 abort();
+            for (int p = 0; p < at; p++)
+                if (!(l->ahead[l->nahead++] = strdup(m[p].name)))
+                    abort();
         } else {
-            ml->st = ML_NO; /* not the head there (or gone from it) */
+            ml->st = ML_NO; /* far back there, or gone from it */
         }
         free(m);
     }
@@ -163,65 +181,121 @@ int zkc__inv_ml_fetch(rq *q, int from)
     return sent;
 }
 
-/* May the walk decide member k (grant: the head's SKU has its units)? It
- * counts the extra ops it adds to the multi in *extra. */
+int zkc__inv_ml_keep(const gml *ml)
+{
+    if (!ml || ml->st != ML_OK)
+        return 0;
+    for (int i = 0; i < ml->rec.n; i++)
+        if (ml->l[i].nahead)
+            return 0; /* those ahead may be gone by now: look again */
+    return 1;
+}
+
+void zkc__inv_ml_walk_start(rq *q)
+{
+    q->nmls = 0;
+}
+
+/* Is node `name` of queue `qdir` one of a member decided earlier in this
+ * walk (its delete is in the same multi)? */
+static int decided_here(rq *q, const char *qdir, const char *name)
+{
+    for (int d = 0; d < q->ndec; d++) {
+        const gml *o = q->gm[q->dec[d]].ml;
+        if (!o)
+            continue;
+        for (int j = 0; j < o->rec.n; j++)
+            if (j != o->hot && strcmp(o->l[j].qdir, qdir) == 0 && strcmp(o->l[j].node, name) == 0)
+                return 1;
+    }
+    return 0;
+}
+
+static mlsku *sku_slot(rq *q, const char *path)
+{
+    for (int s = 0; s < q->nmls; s++)
+        if (strcmp(q->mls[s].path, path) == 0)
+            return &q->mls[s];
+    return NULL;
+}
+
+/* May the walk decide member k (grant: the head's SKU has its units)? Each
+ * node ahead of it in its other queues must be one the same multi deletes
+ * (a member decided earlier in this walk), and, to grant it, each other SKU
+ * must still have its units after the grants before it in this walk. It
+ * counts the ops it adds to the multi in *extra. */
 int zkc__inv_ml_decidable(rq *q, int k, int grant, int *extra)
 {
     const gml *ml = q->gm[k].ml;
     if (!ml || ml->st != ML_OK)
         return 0;
-    int more = (grant ? 2 : 1) * (ml->rec.n - 1);
-    if (*extra + more > ML_OPS_MAX)
-        return 0;
-    for (int i = 0; grant && i < ml->rec.n; i++) {
+    int more = ml->rec.n - 1; /* its other nodes' deletes */
+    for (int i = 0; i < ml->rec.n; i++) {
         if (i == ml->hot)
             continue;
-        if (ml->l[i].sku.available < ml->rec.line[i].qty)
+        const mlline *l = &ml->l[i];
+        for (int a = 0; a < l->nahead; a++)
+            if (!decided_here(q, l->qdir, l->ahead[a]))
+                return 0; /* a request queued before it there is still waiting */
+        if (!grant)
+            continue;
+        const mlsku *s = sku_slot(q, l->skupath);
+        /* Two reads of one SKU: the later version is the one to write at
+         * (an older one would only fail the multi). */
+        const zkc__sku_rec *base = s && s->ver >= l->sku_ver ? &s->base : &l->sku;
+        if (base->available - (s ? s->taken : 0) < ml->rec.line[i].qty)
             return 0; /* short there: it decides itself (waits or is refused) */
-        /* Another member of this batch granted on that SKU? Only one can be
-         * the head there; a second one's view is stale. */
-        for (int d = 0; d < q->ndec; d++) {
-            const gml *o = q->gm[q->dec[d]].ml;
-            if (!o || q->dstate[d] != ZKC_INVENTORY_RESERVED)
-                continue;
-            for (int j = 0; j < o->rec.n; j++)
-                if (j != o->hot && strcmp(o->rec.line[j].sku, ml->rec.line[i].sku) == 0)
-                    return 0;
-        }
+        more += !s;
     }
+    if (*extra + more > ML_OPS_MAX)
+        return 0;
     *extra += more;
+    if (!grant)
+        return 1;
+    if (!q->mls && !(q->mls = calloc(ML_OPS_MAX, sizeof *q->mls)))
+        abort();
+    for (int i = 0; i < ml->rec.n; i++) {
+        if (i == ml->hot)
+            continue;
+        const mlline *l = &ml->l[i];
+        mlsku *s = sku_slot(q, l->skupath);
+        if (!s) {
+            s = &q->mls[q->nmls++];
+            s->path = l->skupath;
+            s->base = l->sku;
+            s->ver = l->sku_ver;
+            s->taken = 0;
+        } else if (l->sku_ver > s->ver) {
+            s->path = l->skupath;
+            s->base = l->sku;
+            s->ver = l->sku_ver;
+        }
+        s->taken += ml->rec.line[i].qty;
+    }
     return 1;
 }
 
-/* The other SKUs' records of the granted multi-line members: each one's
- * units taken at the version read. Returns the number of ops written. */
+/* The other SKUs' records of the granted multi-line members: the units of
+ * all of them taken at the version read. Returns the number of ops written. */
 int zkc__inv_ml_sku_ops(rq *q, zkc__mop *ops, char **bufs)
 {
-    int n = 0;
-    for (int d = 0; d < q->ndec; d++) {
-        const gml *ml = q->gm[q->dec[d]].ml;
-        if (!ml || q->dstate[d] != ZKC_INVENTORY_RESERVED)
-            continue;
-        for (int i = 0; i < ml->rec.n; i++) {
-            if (i == ml->hot)
-                continue;
-            zkc__sku_rec s = ml->l[i].sku;
-            s.available -= ml->rec.line[i].qty;
-            s.reserved += ml->rec.line[i].qty;
-            char buf[128];
-            int len = zkc__sku_encode(&s, buf, sizeof buf);
-            if (len < 0 || !(bufs[n] = malloc((size_t)len + 1)))
-                abort(); /* available >= qty was checked: no overflow */
-            memcpy(bufs[n], buf, (size_t)len + 1);
-            ops[n].type = ZKC_REQ_SET;
-            ops[n].path = ml->l[i].skupath;
-            ops[n].data = bufs[n];
-            ops[n].len = len;
-            ops[n].version = ml->l[i].sku_ver;
-            n++;
-        }
+    for (int n = 0; n < q->nmls; n++) {
+        const mlsku *m = &q->mls[n];
+        zkc__sku_rec s = m->base;
+        s.available -= m->taken;
+        s.reserved += m->taken;
+        char buf[128];
+        int len = zkc__sku_encode(&s, buf, sizeof buf);
+        if (len < 0 || !(bufs[n] = malloc((size_t)len + 1)))
+            abort(); /* available >= taken was checked: no overflow */
+        memcpy(bufs[n], buf, (size_t)len + 1);
+        ops[n].type = ZKC_REQ_SET;
+        ops[n].path = m->path;
+        ops[n].data = bufs[n];
+        ops[n].len = len;
+        ops[n].version = m->ver;
     }
-    return n;
+    return q->nmls;
 }
 
 /* The deletes of the decided multi-line members' other nodes. */

@@ -63,6 +63,7 @@ void zkc__inv_rq_unref(rq *q)
     free(q->recpath);
     zkc__inv_free_glist(q);
     zkc__inv_free_gm(q);
+    free(q->mls);
     free(q->ex);
     free(q->fnode);
     zkc_inventory *inv = q->inv;

@@ -874,9 +874,10 @@ END_TEST
  * other takes over when that head goes, without a listing or a record read
  * (inventory_request.c, m_moved: nobody but itself decides it, and the node
  * ahead was the head at its listing): its SKU reads and its multi. */
-/* A two-line request behind a single-line head, the head of its other
- * queue: the head's batch decides it too (inventory_multiline.c), in the
- * head's one multi, and it learns that from its record (issue 19). */
+/* Two two-line requests behind a single-line head, the first the head of
+ * its other queue, the second right behind it there: the head's batch
+ * decides both (inventory_multiline.c), in the head's one multi, and they
+ * learn that from their records (issue 19). */
 START_TEST(t_multiline_in_batch)
 {
     char root[128];
@@ -884,12 +885,13 @@ START_TEST(t_multiline_in_batch)
     zkc_client *c1 = tu_client(tu_hosts()), *c2 = tu_client(tu_hosts());
     zkc_inventory *inv1 = ru_inv_open(c1, root), *inv2 = ru_inv_open(c2, root);
     ck_assert_int_eq(zkc_inventory_restock(inv1, "A", 0), 0);
-    ck_assert_int_eq(zkc_inventory_restock(inv1, "B", 1), 0);
+    ck_assert_int_eq(zkc_inventory_restock(inv1, "B", 2), 0);
     tu_events ev;
     tu_events_init(&ev);
-    static ru_acall head, two;
+    static ru_acall head, two, three;
     head = (ru_acall){&ev, 1, "", 0, 0, 0};
     two = (ru_acall){&ev, 2, "", 0, 0, 0};
+    three = (ru_acall){&ev, 3, "", 0, 0, 0};
     ru_reserve_async(inv1, &head, "mb-head", "A", 1, 1, 0, WAIT_MS);
     ru_wait_queue(inv1, "A", 1, WAIT_MS);
     zkc_inventory_line lines[2] = {{"A", 1}, {"B", 1}};
@@ -899,9 +901,88 @@ START_TEST(t_multiline_in_batch)
     ck_assert_int_eq(zkc_inventory_reserve_async(inv2, "mb-two", lines, 2, &o, WAIT_MS, ru_acall_cb, &two), 0);
     ru_wait_queue(inv1, "A", 2, WAIT_MS);
     ru_wait_queue(inv1, "B", 1, WAIT_MS);
+    /* and a second one, behind it in both queues: decided in the same walk,
+     * after it, so what is ahead of it on B goes in the same multi */
+    ck_assert_int_eq(zkc_inventory_reserve_async(inv2, "mb-three", lines, 2, &o, WAIT_MS, ru_acall_cb, &three), 0);
+    ru_wait_queue(inv1, "A", 3, WAIT_MS);
+    ru_wait_queue(inv1, "B", 2, WAIT_MS);
     /* Settled: its listings are back and its watch on the head is set (the
      * head's own record, a plain read, is the last thing it asks). */
     zkc_stats s0, s1, h0, h1;
+    for (int i = 0;; i++) {
+        zkc_client_stats(c2, &s0);
+        if (s0.requests[ZKC_REQ_GET] >= 2 && s0.requests[ZKC_REQ_CHILDREN] >= 4)
+            break;
+        ck_assert_msg(i < 500, "the two-line request never watched the head");
+        tu_nap_ms(10); /* no event says "its watch is set" */
+    }
+    ck_assert_int_eq(tu_events_total(&ev), 0);
+    zkc_client_stats(c1, &h0);
+    ck_assert_int_eq(zkc_inventory_restock(inv1, "A", 3), 0);
+    ck_assert_int_eq(tu_events_wait_total(&ev, 3, WAIT_MS), 3);
+    zkc_client_stats(c2, &s1);
+    zkc_client_stats(c1, &h1);
+    ck_assert_int_eq(head.status, 0);
+    ck_assert_msg(two.status == 0 && two.state == ZKC_INVENTORY_RESERVED, "two-line: %s", zkc_strerror(two.status));
+    ck_assert_msg(three.status == 0 && three.state == ZKC_INVENTORY_RESERVED, "second two-line: %s",
+                  zkc_strerror(three.status));
+    uint64_t lists = s1.requests[ZKC_REQ_CHILDREN] - s0.requests[ZKC_REQ_CHILDREN];
+    uint64_t gets = s1.requests[ZKC_REQ_GET] - s0.requests[ZKC_REQ_GET];
+    uint64_t multis = s1.requests[ZKC_REQ_MULTI] - s0.requests[ZKC_REQ_MULTI];
+    /* the restock is one multi of c1's, the grant another */
+    uint64_t hmultis = h1.requests[ZKC_REQ_MULTI] - h0.requests[ZKC_REQ_MULTI];
+    fprintf(stderr, "t_multiline_in_batch: the two-line requests sent %llu multis, %llu listings, %llu reads; "
+                    "the head's client %llu multis\n",
+            (unsigned long long)multis, (unsigned long long)lists, (unsigned long long)gets,
+            (unsigned long long)hmultis);
+    ck_assert_msg(multis == 0, "%llu multis: it decided itself", (unsigned long long)multis);
+    ck_assert_msg(lists == 0 && gets == 2, "%llu listings, %llu reads (their records)", (unsigned long long)lists,
+                  (unsigned long long)gets);
+    ck_assert_msg(hmultis == 2, "%llu multis of the head's client (restock + one grant)", (unsigned long long)hmultis);
+    zkc_inventory_stock_info a = ru_stock_of(inv1, "A"), b = ru_stock_of(inv1, "B");
+    ck_assert(a.available == 0 && a.reserved == 3 && b.available == 0 && b.reserved == 2);
+    ck_assert(a.queue_length == 0 && b.queue_length == 0);
+    ck_assert_int_eq(ru_lookup(inv1, "mb-two"), ZKC_INVENTORY_RESERVED);
+    /* The record keeps both lines: confirming sells both. */
+    ck_assert_int_eq(zkc_inventory_confirm(inv1, "mb-two"), 0);
+    a = ru_stock_of(inv1, "A");
+    b = ru_stock_of(inv1, "B");
+    ck_assert(a.sold == 1 && b.sold == 1 && b.reserved == 1);
+    tu_events_destroy(&ev);
+    zkc_inventory_destroy(inv2);
+    zkc_inventory_destroy(inv1);
+    ck_assert_int_eq(zkc_client_destroy(c2), 0);
+    ck_assert_int_eq(zkc_client_destroy(c1), 0);
+}
+END_TEST
+
+/* A two-line request the head's batch cannot decide (short on its other
+ * SKU, it waits): when the head goes it takes over its queue without
+ * listing it again (the node ahead was the head at its last listing, and
+ * sequence numbers only grow), and grants itself after that SKU's restock. */
+START_TEST(t_multiline_takes_over)
+{
+    char root[128];
+    tu_unique_path(root, sizeof root, "rsvmt");
+    zkc_client *c1 = tu_client(tu_hosts()), *c2 = tu_client(tu_hosts());
+    zkc_inventory *inv1 = ru_inv_open(c1, root), *inv2 = ru_inv_open(c2, root);
+    ck_assert_int_eq(zkc_inventory_restock(inv1, "A", 0), 0);
+    ck_assert_int_eq(zkc_inventory_restock(inv1, "B", 0), 0);
+    tu_events ev;
+    tu_events_init(&ev);
+    static ru_acall head, two;
+    head = (ru_acall){&ev, 1, "", 0, 0, 0};
+    two = (ru_acall){&ev, 2, "", 0, 0, 0};
+    ru_reserve_async(inv1, &head, "mt-head", "A", 1, 1, 0, WAIT_MS);
+    ru_wait_queue(inv1, "A", 1, WAIT_MS);
+    zkc_inventory_line lines[2] = {{"A", 1}, {"B", 1}};
+    zkc_inventory_reserve_options o;
+    memset(&o, 0, sizeof o);
+    o.wait_for_restock = 1;
+    ck_assert_int_eq(zkc_inventory_reserve_async(inv2, "mt-two", lines, 2, &o, WAIT_MS, ru_acall_cb, &two), 0);
+    ru_wait_queue(inv1, "A", 2, WAIT_MS);
+    ru_wait_queue(inv1, "B", 1, WAIT_MS);
+    zkc_stats s0, s1;
     for (int i = 0;; i++) {
         zkc_client_stats(c2, &s0);
         if (s0.requests[ZKC_REQ_GET] >= 1 && s0.requests[ZKC_REQ_CHILDREN] >= 2)
@@ -909,39 +990,25 @@ START_TEST(t_multiline_in_batch)
         ck_assert_msg(i < 500, "the two-line request never watched the head");
         tu_nap_ms(10); /* no event says "its watch is set" */
     }
-    ck_assert_int_eq(tu_events_total(&ev), 0);
-    zkc_client_stats(c1, &h0);
     ck_assert_int_eq(zkc_inventory_restock(inv1, "A", 2), 0);
+    ck_assert_int_eq(tu_events_wait_total(&ev, 1, WAIT_MS), 1);
+    ck_assert_int_eq(head.status, 0);
+    ck_assert_int_eq(ru_stock_of(inv1, "B").available, 0);
+    ck_assert_int_eq(zkc_inventory_restock(inv1, "B", 1), 0);
     ck_assert_int_eq(tu_events_wait_total(&ev, 2, WAIT_MS), 2);
     zkc_client_stats(c2, &s1);
-    zkc_client_stats(c1, &h1);
-    ck_assert_int_eq(head.status, 0);
     ck_assert_msg(two.status == 0 && two.state == ZKC_INVENTORY_RESERVED, "two-line: %s", zkc_strerror(two.status));
     uint64_t lists = s1.requests[ZKC_REQ_CHILDREN] - s0.requests[ZKC_REQ_CHILDREN];
-    uint64_t gets = s1.requests[ZKC_REQ_GET] - s0.requests[ZKC_REQ_GET];
     uint64_t multis = s1.requests[ZKC_REQ_MULTI] - s0.requests[ZKC_REQ_MULTI];
-    /* the restock is one multi of c1's, the grant another */
-    uint64_t hmultis = h1.requests[ZKC_REQ_MULTI] - h0.requests[ZKC_REQ_MULTI];
-    fprintf(stderr, "t_multiline_in_batch: the two-line request sent %llu multis, %llu listings, %llu reads; "
-                    "the head's client %llu multis\n",
-            (unsigned long long)multis, (unsigned long long)lists, (unsigned long long)gets,
-            (unsigned long long)hmultis);
-    ck_assert_msg(multis == 0, "%llu multis: it decided itself", (unsigned long long)multis);
-    ck_assert_msg(lists == 0 && gets == 1, "%llu listings, %llu reads (its record)", (unsigned long long)lists,
-                  (unsigned long long)gets);
-    ck_assert_msg(hmultis == 2, "%llu multis of the head's client (restock + one grant)", (unsigned long long)hmultis);
+    fprintf(stderr, "t_multiline_takes_over: %llu listings, %llu multis after the head went\n",
+            (unsigned long long)lists, (unsigned long long)multis);
+    ck_assert_msg(lists == 0, "%llu listings", (unsigned long long)lists);
+    ck_assert_msg(multis == 1, "%llu multis (its own grant)", (unsigned long long)multis);
     zkc_inventory_stock_info a = ru_stock_of(inv1, "A"), b = ru_stock_of(inv1, "B");
     ck_assert(a.available == 0 && a.reserved == 2 && b.available == 0 && b.reserved == 1);
-    ck_assert(a.queue_length == 0 && b.queue_length == 0);
-    ck_assert_int_eq(ru_lookup(inv1, "mb-two"), ZKC_INVENTORY_RESERVED);
-    /* The record keeps both lines: confirming sells both. */
-    ck_assert_int_eq(zkc_inventory_confirm(inv1, "mb-two"), 0);
-    a = ru_stock_of(inv1, "A");
-    b = ru_stock_of(inv1, "B");
-    ck_assert(a.sold == 1 && b.sold == 1 && b.reserved == 0);
-    tu_events_destroy(&ev);
     zkc_inventory_destroy(inv2);
     zkc_inventory_destroy(inv1);
+    tu_events_destroy(&ev);
     ck_assert_int_eq(zkc_client_destroy(c2), 0);
     ck_assert_int_eq(zkc_client_destroy(c1), 0);
 }
@@ -1141,6 +1208,135 @@ static int ff_proc(int p, void *arg)
     ff_shared *sh = arg;
     return request_proc(p, sh->hosts, sh->root, &sh->qp, FF_THREADS, FF_PER, ff_request, sh);
 }
+
+/* Multi-line orders (issue 19: the head of a queue decides them in its
+ * batch when nothing undecided is ahead of them in their other queues).
+ * Three orders in four have a line on S and 0-2 lines on T0..T3; the fourth
+ * has 1-2 lines on T0..T3 only, so an order can have a request ahead of it in
+ * a T queue that S's head does not see. Fail-fast. */
+#define FM_T 4
+#define FM_PROCS 6 /* one thread each: every enqueue is its own multi */
+#define FM_PER (FF_N / FM_PROCS)
+static int fm_lines(int i, zkc_inventory_line *l, char names[3][8])
+{
+    int with_s = i % 4 != 3, n = with_s ? 1 + i % 3 : 1 + (i / 4) % 2, k = 0;
+    if (with_s) {
+        snprintf(names[0], 8, "S");
+        l[0] = (zkc_inventory_line){names[0], 1 + (i * 7) % 2};
+        k = 1;
+    }
+    for (int j = 0; k < n; k++, j++) {
+        snprintf(names[k], 8, "T%d", (i / 3 + j) % FM_T);
+        l[k] = (zkc_inventory_line){names[k], 1 + (i + k) % 2};
+    }
+    return n;
+}
+
+static void fm_request(zkc_inventory *inv, void *arg, int i)
+{
+    ff_shared *sh = arg;
+    char id[32], names[3][8];
+    zkc_inventory_line l[3];
+    int n = fm_lines(i, l, names);
+    snprintf(id, sizeof id, "r%03d", i);
+    zkc_inventory_reserve_options o;
+    memset(&o, 0, sizeof o);
+    zkc_inventory_state st = ZKC_INVENTORY_PENDING;
+    sh->rc[i] = zkc_inventory_reserve(inv, id, l, n, &o, sh->timeout_ms, NULL, &st);
+    sh->state[i] = (int)st;
+    if (sh->rc[i] != 0 && sh->rc[i] != ZKC_EOUTOFSTOCK && !sh->err[0])
+        snprintf(sh->err, sizeof sh->err, "%s: %s", id, zkc_errmsg());
+    __atomic_store_n(&sh->done[i], 1, __ATOMIC_RELEASE);
+}
+
+static int fm_proc(int p, void *arg)
+{
+    ff_shared *sh = arg;
+    return request_proc(p, sh->hosts, sh->root, &sh->qp, 1, FM_PER, fm_request, sh);
+}
+
+/* Fail-fast multi-line orders from several processes, stock below demand on
+ * every SKU: each SKU decides its requests in its queue's order and an order
+ * takes all its lines or none, so the outcome of every order is exactly what
+ * a sequential walk in arrival order (record czxid order: one process, one
+ * thread, so no two orders share an enqueue multi) gives, whichever head
+ * decided it. */
+START_TEST(t_fifo_multiline_processes)
+{
+    ff_shared *sh = ru_shared_alloc(sizeof *sh);
+    tu_unique_path(sh->root, sizeof sh->root, "rsvfm");
+    snprintf(sh->hosts, sizeof sh->hosts, "%s", tu_hosts());
+    sh->timeout_ms = WAIT_MS;
+    const char *skus[1 + FM_T] = {"S", "T0", "T1", "T2", "T3"};
+    int64_t demand[1 + FM_T] = {0}, stock[1 + FM_T], avail[1 + FM_T];
+    for (int i = 0; i < FF_N; i++) {
+        char names[3][8];
+        zkc_inventory_line l[3];
+        int n = fm_lines(i, l, names);
+        for (int k = 0; k < n; k++)
+            for (int s = 0; s <= FM_T; s++)
+                if (!strcmp(l[k].sku, skus[s]))
+                    demand[s] += l[k].qty;
+    }
+    ru_procs_start(&g_procs, FM_PROCS, fm_proc, sh);
+    zkc_client *c = tu_client(tu_hosts());
+    zkc_inventory *inv = ru_inv_open(c, sh->root);
+    for (int s = 0; s <= FM_T; s++) {
+        stock[s] = avail[s] = s == 0 ? demand[s] * 2 / 3 : demand[s] / 2;
+        ck_assert_int_eq(zkc_inventory_restock(inv, skus[s], stock[s]), 0);
+    }
+    long long t0 = tu_now_ms();
+    ru_procs_go(&g_procs);
+    ru_procs_join(&g_procs, WAIT_MS * 2);
+    long long dt = tu_now_ms() - t0;
+    ck_assert_msg(!sh->err[0], "a request failed: %s", sh->err);
+
+    tu_raw *raw = tu_raw_open(tu_hosts(), tu_ms(10000));
+    ru_rec *v;
+    int n = ru_records(tu_raw_zh(raw), sh->root, &v);
+    ck_assert_int_eq(n, FF_N);
+    for (int k = 1; k < n; k++) /* sorted by czxid: the arrival order */
+        ck_assert_msg(v[k].czxid > v[k - 1].czxid, "%s and %s were queued by one multi", v[k - 1].id, v[k].id);
+    int granted = 0, multi_granted = 0;
+    for (int k = 0; k < n; k++) { /* arrival order */
+        int i = atoi(v[k].id + 1);
+        ck_assert(i >= 0 && i < FF_N && sh->done[i]);
+        char names[3][8];
+        zkc_inventory_line l[3];
+        int nl = fm_lines(i, l, names), fits = 1, idx[3];
+        for (int j = 0; j < nl; j++) {
+            for (int s = 0; s <= FM_T; s++)
+                if (!strcmp(l[j].sku, skus[s]))
+                    idx[j] = s;
+            fits &= l[j].qty <= avail[idx[j]];
+        }
+        int expect = fits ? ZKC_INVENTORY_RESERVED : ZKC_INVENTORY_OUT_OF_STOCK;
+        if (fits) {
+            for (int j = 0; j < nl; j++)
+                avail[idx[j]] -= l[j].qty;
+            granted++;
+            multi_granted += nl > 1;
+        }
+        ck_assert_msg(v[k].r.state == expect, "request %s (arrival %d, %d lines): %s, FIFO says %s", v[k].id, k, nl,
+                      zkc__res_state_name(v[k].r.state), zkc__res_state_name(expect));
+        ck_assert_int_eq(sh->state[i], expect);
+        ck_assert_int_eq(sh->rc[i], fits ? 0 : ZKC_EOUTOFSTOCK);
+    }
+    for (int s = 0; s <= FM_T; s++) {
+        ru_check_units(tu_raw_zh(raw), sh->root, skus[s], stock[s], v, n);
+        ck_assert_int_eq(ru_queue_len(tu_raw_zh(raw), sh->root, skus[s]), 0);
+    }
+    ck_assert_int_gt(multi_granted, 0);
+    fprintf(stderr,
+            "t_fifo_multiline_processes: %d orders of 1-3 lines (%d granted, %d of them multi-line) from %d processes "
+            "in %lld ms\n",
+            FF_N, granted, multi_granted, FM_PROCS, dt);
+    free(v);
+    tu_raw_close(raw);
+    zkc_inventory_destroy(inv);
+    ck_assert_int_eq(zkc_client_destroy(c), 0);
+}
+END_TEST
 
 /* Fail-fast, demand above stock, several processes: the outcome of every
  * request is exactly what a sequential walk in arrival order gives. */
@@ -1703,6 +1899,7 @@ int main(void)
     tcase_add_test(tc, t_shared_listings);
     tcase_add_test(tc, t_cross_client_reads);
     tcase_add_test(tc, t_multiline_in_batch);
+    tcase_add_test(tc, t_multiline_takes_over);
     tcase_add_test(tc, t_multiline_batch_limits);
     suite_add_tcase(s, tc);
 
@@ -1711,6 +1908,7 @@ int main(void)
     tcase_set_tags(tc, TU_HEAVY);
     tcase_set_timeout(tc, 240 * tu_scale());
     tcase_add_test(tc, t_fifo_fail_fast_processes);
+    tcase_add_test(tc, t_fifo_multiline_processes);
     tcase_add_test(tc, t_fifo_wait_processes);
     tcase_add_test(tc, t_same_id_processes);
     tcase_add_test(tc, t_multiline_processes);
