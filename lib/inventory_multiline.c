@@ -82,13 +82,22 @@ static void ml_settle(rq *q, gml *ml)
         zkc__inv_round_progress(q);
 }
 
+/* A reply about line i of member k: its gml, one read fewer pending. */
+static gml *line_reply(rq *q, const zkc__req *r, int *i)
+{
+    gml *ml = ml_of(q, (int)(r->tag >> 8));
+    *i = (int)(r->tag & 0xff);
+    if (ml)
+        ml->pending--;
+    return ml;
+}
+
 RQ_DONE(ml_list_done)
 {
-    int k = (int)(r->tag >> 8), i = (int)(r->tag & 0xff);
-    gml *ml = ml_of(q, k);
+    int i;
+    gml *ml = line_reply(q, r, &i);
     if (!ml)
         return;
-    ml->pending--;
     if (r->rc != ZR_OK) {
         ml->st = ML_NO;
     } else {
@@ -117,11 +126,10 @@ RQ_DONE(ml_list_done)
 
 RQ_DONE(ml_sku_done)
 {
-    int k = (int)(r->tag >> 8), i = (int)(r->tag & 0xff);
-    gml *ml = ml_of(q, k);
+    int i;
+    gml *ml = line_reply(q, r, &i);
     if (!ml)
         return;
-    ml->pending--;
     char msg[256];
     if (zkc__inv_sku_reply(q->inv, r, ml->rec.line[i].sku, &ml->l[i].sku, &ml->l[i].sku_ver, msg, sizeof msg))
         ml->st = ML_NO;

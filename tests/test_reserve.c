@@ -874,6 +874,33 @@ END_TEST
  * other takes over when that head goes, without a listing or a record read
  * (inventory_request.c, m_moved: nobody but itself decides it, and the node
  * ahead was the head at its listing): its SKU reads and its multi. */
+/* Queue a two-line request (1 of A, 1 of B, waiting for restock) and wait
+ * until A's and B's queues show it (lengths a and b). */
+static void two_line_async(zkc_inventory *inv, zkc_inventory *watcher, const char *id, ru_acall *call, int a, int b)
+{
+    zkc_inventory_line lines[2] = {{"A", 1}, {"B", 1}};
+    zkc_inventory_reserve_options o;
+    memset(&o, 0, sizeof o);
+    o.wait_for_restock = 1;
+    ck_assert_int_eq(zkc_inventory_reserve_async(inv, id, lines, 2, &o, WAIT_MS, ru_acall_cb, call), 0);
+    ru_wait_queue(watcher, "A", a, WAIT_MS);
+    ru_wait_queue(watcher, "B", b, WAIT_MS);
+}
+
+/* Wait until client c has sent at least `gets` reads and `lists` listings
+ * (its waiters settled: their watches on the nodes ahead are set) and
+ * return its counts in *s. */
+static void settled_stats(zkc_client *c, uint64_t gets, uint64_t lists, zkc_stats *s)
+{
+    for (int i = 0;; i++) {
+        zkc_client_stats(c, s);
+        if (s->requests[ZKC_REQ_GET] >= gets && s->requests[ZKC_REQ_CHILDREN] >= lists)
+            return;
+        ck_assert_msg(i < 500, "the waiters never settled");
+        tu_nap_ms(10); /* no event says "its watch is set" */
+    }
+}
+
 /* Two two-line requests behind a single-line head, the first the head of
  * its other queue, the second right behind it there: the head's batch
  * decides both (inventory_multiline.c), in the head's one multi, and they
@@ -894,28 +921,14 @@ START_TEST(t_multiline_in_batch)
     three = (ru_acall){&ev, 3, "", 0, 0, 0};
     ru_reserve_async(inv1, &head, "mb-head", "A", 1, 1, 0, WAIT_MS);
     ru_wait_queue(inv1, "A", 1, WAIT_MS);
-    zkc_inventory_line lines[2] = {{"A", 1}, {"B", 1}};
-    zkc_inventory_reserve_options o;
-    memset(&o, 0, sizeof o);
-    o.wait_for_restock = 1;
-    ck_assert_int_eq(zkc_inventory_reserve_async(inv2, "mb-two", lines, 2, &o, WAIT_MS, ru_acall_cb, &two), 0);
-    ru_wait_queue(inv1, "A", 2, WAIT_MS);
-    ru_wait_queue(inv1, "B", 1, WAIT_MS);
+    two_line_async(inv2, inv1, "mb-two", &two, 2, 1);
     /* and a second one, behind it in both queues: decided in the same walk,
      * after it, so what is ahead of it on B goes in the same multi */
-    ck_assert_int_eq(zkc_inventory_reserve_async(inv2, "mb-three", lines, 2, &o, WAIT_MS, ru_acall_cb, &three), 0);
-    ru_wait_queue(inv1, "A", 3, WAIT_MS);
-    ru_wait_queue(inv1, "B", 2, WAIT_MS);
-    /* Settled: its listings are back and its watch on the head is set (the
-     * head's own record, a plain read, is the last thing it asks). */
+    two_line_async(inv2, inv1, "mb-three", &three, 3, 2);
+    /* Settled: their listings are back and their watches on the nodes
+     * ahead are set (a plain read, the last thing each asks). */
     zkc_stats s0, s1, h0, h1;
-    for (int i = 0;; i++) {
-        zkc_client_stats(c2, &s0);
-        if (s0.requests[ZKC_REQ_GET] >= 2 && s0.requests[ZKC_REQ_CHILDREN] >= 4)
-            break;
-        ck_assert_msg(i < 500, "the two-line request never watched the head");
-        tu_nap_ms(10); /* no event says "its watch is set" */
-    }
+    settled_stats(c2, 2, 4, &s0);
     ck_assert_int_eq(tu_events_total(&ev), 0);
     zkc_client_stats(c1, &h0);
     ck_assert_int_eq(zkc_inventory_restock(inv1, "A", 3), 0);
@@ -975,21 +988,9 @@ START_TEST(t_multiline_takes_over)
     two = (ru_acall){&ev, 2, "", 0, 0, 0};
     ru_reserve_async(inv1, &head, "mt-head", "A", 1, 1, 0, WAIT_MS);
     ru_wait_queue(inv1, "A", 1, WAIT_MS);
-    zkc_inventory_line lines[2] = {{"A", 1}, {"B", 1}};
-    zkc_inventory_reserve_options o;
-    memset(&o, 0, sizeof o);
-    o.wait_for_restock = 1;
-    ck_assert_int_eq(zkc_inventory_reserve_async(inv2, "mt-two", lines, 2, &o, WAIT_MS, ru_acall_cb, &two), 0);
-    ru_wait_queue(inv1, "A", 2, WAIT_MS);
-    ru_wait_queue(inv1, "B", 1, WAIT_MS);
+    two_line_async(inv2, inv1, "mt-two", &two, 2, 1);
     zkc_stats s0, s1;
-    for (int i = 0;; i++) {
-        zkc_client_stats(c2, &s0);
-        if (s0.requests[ZKC_REQ_GET] >= 1 && s0.requests[ZKC_REQ_CHILDREN] >= 2)
-            break;
-        ck_assert_msg(i < 500, "the two-line request never watched the head");
-        tu_nap_ms(10); /* no event says "its watch is set" */
-    }
+    settled_stats(c2, 1, 2, &s0);
     ck_assert_int_eq(zkc_inventory_restock(inv1, "A", 2), 0);
     ck_assert_int_eq(tu_events_wait_total(&ev, 1, WAIT_MS), 1);
     ck_assert_int_eq(head.status, 0);
@@ -1040,15 +1041,10 @@ START_TEST(t_multiline_batch_limits)
     ru_reserve_async(inv1, &first, "ml-first", "B", 2, 1, 0, WAIT_MS);
     ru_wait_queue(inv1, "B", 1, WAIT_MS);
     /* "two" (waits) wants A and B: behind "head" on A, "first" on B */
-    zkc_inventory_line l2[2] = {{"A", 1}, {"B", 1}};
-    zkc_inventory_reserve_options o;
-    memset(&o, 0, sizeof o);
-    o.wait_for_restock = 1;
-    ck_assert_int_eq(zkc_inventory_reserve_async(inv2, "ml-two", l2, 2, &o, WAIT_MS, ru_acall_cb, &two), 0);
-    ru_wait_queue(inv1, "A", 2, WAIT_MS);
-    ru_wait_queue(inv1, "B", 2, WAIT_MS);
+    two_line_async(inv2, inv1, "ml-two", &two, 2, 2);
     /* "fast" (fail-fast) wants A and C: behind "two" on A, the head of C */
     zkc_inventory_line l3[2] = {{"A", 1}, {"C", 1}};
+    zkc_inventory_reserve_options o;
     memset(&o, 0, sizeof o);
     ck_assert_int_eq(zkc_inventory_reserve_async(inv2, "ml-fast", l3, 2, &o, WAIT_MS, ru_acall_cb, &fast), 0);
     ru_wait_queue(inv1, "A", 3, WAIT_MS);
