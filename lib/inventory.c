@@ -101,8 +101,9 @@
  * (so a large request at the head blocks smaller ones behind it, including
  * fail-fast ones, until stock arrives or it leaves); a fail-fast request that
  * does not fit is decided OUT_OF_STOCK in the same multi and the walk goes on.
- * A multi-line request is decided in the walk only when it is the head of each
- * of its other queues (the granter reads its record for its lines, lists those
+ * A multi-line request is decided in the walk only when every node ahead of it
+ * in its other queues is decided earlier in the same walk, most often because
+ * there is none (the granter reads its record for its lines, lists those
  * queues and reads their SKU records: lib/inventory_multiline.c); granted, the
  * multi also takes its units from each of those SKU records at the version
  * read and deletes its other nodes; refused (fail-fast, this SKU short), it

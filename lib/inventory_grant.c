@@ -1,10 +1,10 @@
 /* The head's grant rounds: a single-line head lists its queue once per
  * batch, reads the SKU record and the batch's entries, walks them in FIFO
  * order and decides up to ZKC__RES_BATCH of them in one versioned multi
- * (multi-line members too, when they are the head of their other queues:
- * inventory_multiline.c); a multi-line head of all its queues grants (or
- * refuses) itself. After a lost
- * reply it finds out from its own record and node what happened. The rounds
+ * (multi-line members too, when nothing undecided is ahead of them in their
+ * other queues: inventory_multiline.c); a multi-line head of all its queues
+ * grants (or refuses) itself. After a lost reply it finds out from its own
+ * record and node what happened. The rounds
  * run on the transaction core (txn.c) in its no-marker mode: a deciding multi
  * always rewrites our record and deletes our node, which is the evidence, and
  * the core classifies the replies and owns the backoff. The protocol
@@ -554,8 +554,9 @@ static void walk(rq *q)
                 gm[i].e = q->gm[j].e;
                 gm[i].owner = q->gm[j].owner;
                 if (zkc__inv_ml_keep(q->gm[j].ml)) {
-                    /* still the head of its other queues while its node is
-                     * there; a stale SKU version only costs a conflict */
+                    /* the head of its other queues: still so while its
+                     * node is there; a stale SKU version only costs a
+                     * conflict */
                     gm[i].ml = q->gm[j].ml;
                     q->gm[j].ml = NULL;
                 }
@@ -621,8 +622,9 @@ static void walk_decide(rq *q)
         if (!fits && (g->e.flags & ZKC__RES_F_WAIT))
             break; /* waits for restock, and so does everyone behind it */
         if (g->e.nlines > 1) {
-            /* Decided here only when it is the head of its other queues
-             * (inventory_multiline.c); else it decides itself later. */
+            /* Decided here only when nothing undecided is ahead of it in
+             * its other queues (inventory_multiline.c); else it decides
+             * itself later. */
             if (!g->ml && zkc__inv_ml_fetch(q, k) > 0)
                 return; /* the last read's reply walks again */
             if (!zkc__inv_ml_decidable(q, k, fits, &extra))

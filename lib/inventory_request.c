@@ -457,8 +457,9 @@ static void m_moved(zkc__qm *m, int how)
         return;
     if (how == ZKC__QM_GONE) {
         /* Usually the batch that deleted it decided us too (a multi-line
-         * request as well, when it was the head of its other queues:
-         * inventory_multiline.c): the record says so without a listing.
+         * request as well, when nothing undecided was ahead of it in its
+         * other queues: inventory_multiline.c): the record says so without
+         * a listing.
          * When the node ahead was the head at our last listing, we are the
          * head now: sequence numbers only grow, nobody queues ahead of us
          * later (member_wait.c), so a multi-line request, whose round needs
@@ -583,11 +584,11 @@ static void queued_step(rq *q)
     /* No watch on our record while we wait behind others (issue 19: one
      * read per order fewer). Only a batch granter decides a waiting
      * request, and it decides a prefix of its queue (the walk stops at the
-     * first member it cannot decide; a multi-line member only when it is
-     * the head of its other queues), so whenever we are decided the node we
-     * watch is gone too, and its watch (or, set too late, its read finding
-     * no node) sends us to our record. The head waiting for restock keeps
-     * its record watch (above). */
+     * first member it cannot decide; a multi-line member only when all
+     * ahead of it in its other queues goes in the same multi), so whenever
+     * we are decided the nodes we watch are gone too, and their watches
+     * (or, set too late, their reads finding no node) send us to our
+     * record. The head waiting for restock keeps its record watch (above). */
 }
 
 /* ---------------------------------------------------------------- leaving */
