@@ -105,6 +105,7 @@ struct zkc_client {
     zkc__list watches;           /* watch.c: every live watch cell */
     int closing;                 /* engine: shutdown has begun */
     int inflight;                /* engine: requests handed to libzookeeper, not yet delivered */
+    uint64_t req_seq;            /* engine: requests handed to libzookeeper, ever (zkc__req.seq) */
     zkc__list issued;            /* req.c: those requests */
     zkc__timer drain;            /* engine: bound on waiting for them at shutdown */
     const zkc__req_hooks *req_hooks; /* req.c reports through these (session.c sets them) */

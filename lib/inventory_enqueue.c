@@ -179,7 +179,7 @@ static void enq_result(rq *q, zkc__req *r, int off)
         for (int i = 0; i < q->n; i++) {
             rline *l = &q->ln[i];
             const zkc__mop *o = &r->ops[off + 1 + i];
-            zkc__qm_created(&l->m, ZR_OK, o->created, &o->stat, r->gen);
+            zkc__qm_created(&l->m, ZR_OK, o->created, &o->stat, r->gen, r->seq);
             /* Its place in the FIFO: requests queued by one multi share a
              * record czxid, so only the node's sequence orders them. */
             zkc__log(q->c, ZKC_LOG_DEBUG, "inventory %s: request %s queued as %s", q->inv->root, q->id,
@@ -494,7 +494,7 @@ RQ_DONE(recover_get_done)
         q->err = 0;
         /* Applied: the member core finds each node by the nonce, its tag. */
         for (int i = 0; i < q->n; i++)
-            zkc__qm_created(&q->ln[i].m, ZR_CONNLOSS, NULL, NULL, q->c->gen);
+            zkc__qm_created(&q->ln[i].m, ZR_CONNLOSS, NULL, NULL, q->c->gen, 0);
         return;
     }
     /* Not ours: another worker's request under our id, or ours never landed. */

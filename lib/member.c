@@ -370,10 +370,13 @@ static void recover_list_done(zkc__req *r)
 
 /* ---------------------------------------------------------------- create */
 
-void zkc__qm_created(zkc__qm *m, int rc, const char *path, const zkc__stat *st, uint64_t gen)
+void zkc__qm_created(zkc__qm *m, int rc, const char *path, const zkc__stat *st, uint64_t gen, uint64_t seq)
 {
-    if (rc == ZR_OK && path)
+    m->list_after = 0;
+    if (rc == ZR_OK && path) {
+        m->list_after = seq; /* before have_node: ops->joined may list */
         have_node(m, path, st, gen);
+    }
     else if (rc == ZR_OK || zkc__zrc_indeterminate(rc))
         recover(m); /* applied or not (or its name was not kept): find out by the tag, or we queue twice */
     else
@@ -409,7 +412,7 @@ static void create_done(zkc__req *r)
         zkc__qm_failed(m, ZKC_EINVAL, "%s %s: the %s path is an ephemeral node", ZKC__QM_WHAT(m), m->dir,
                        ZKC__QM_WHAT(m));
     } else {
-        zkc__qm_created(m, r->rc, r->created, &r->stat, r->gen);
+        zkc__qm_created(m, r->rc, r->created, &r->stat, r->gen, r->seq);
     }
     m->ops->unref(m);
 }
@@ -457,6 +460,7 @@ void zkc__qm_begin(zkc__qm *m, const char *uuid)
     m->in_multi = 0;
     m->listing = 0;
     m->early = ZKC__QM_EARLY_NONE;
+    m->list_after = 0;
     if (uuid)
         snprintf(m->uuid, sizeof m->uuid, "%s", uuid);
     else

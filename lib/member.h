@@ -87,6 +87,9 @@ struct zkc__qm {
                            * the children list: zkc__qm_list_watched */
     int list_fired;       /* that watch fired before the listing was decided on */
     int early;            /* the listing sent behind our lone create: ZKC__QM_EARLY_* */
+    uint64_t list_after;  /* our create, answered as made, was request number
+                           * list_after: a listing sent after it answers our
+                           * first zkc__qm_list (0: only one sent from then) */
     zkc__watch *pred_w, *own_w;
     struct zkc__qm_any *any; /* zkc__qm_wait_any: one watch per node */
     int any_n;
@@ -112,8 +115,10 @@ void zkc__qm_create_op(zkc__qm *m, zkc__mop *op, char *prefix, char *data);
  * (rc ZR_OK, path and stat of the node), or any failure. An indeterminate
  * result (zkc__zrc_indeterminate) is decided by the tag before anything is
  * reported: sync, list, find our uuid; nothing is ever reported as "not
- * applied" while it may have been. */
-void zkc__qm_created(zkc__qm *m, int rc, const char *path, const zkc__stat *st, uint64_t gen);
+ * applied" while it may have been. seq: the request's zkc__req.seq (0:
+ * unknown); the first listing may then be one already out that was sent
+ * after it (member_wait.c, "shared listings"). */
+void zkc__qm_created(zkc__qm *m, int rc, const char *path, const zkc__stat *st, uint64_t gen, uint64_t seq);
 /* (st may be NULL, as after a create inside a multi on servers before
  * 3.7.2/3.8.2/3.9.0, ZOOKEEPER-4026: czxid is then 0, unknown.) */
 
@@ -123,8 +128,9 @@ void zkc__qm_join(zkc__qm *m);
 /* Engine: list the queue, find ourselves: ops->listed (our node missing:
  * ops->failed with ZKC_ESESSIONLOST). The listing is shared with this
  * client's other members of the same queue and the same ops->accept: the
- * first one sent after this call answers it (member_wait.c, "shared
- * listings"). Logs once about junk names and about Curator and kazoo nodes
+ * first one sent after this call answers it, or for the first listing after
+ * our create the one out if it was sent after the create (member_wait.c,
+ * "shared listings"). Logs once about junk names and about Curator and kazoo nodes
  * mixed on one path. */
 void zkc__qm_list(zkc__qm *m);
 /* member.c only: right after a lone create was sent, send the listing behind

@@ -204,7 +204,17 @@ static void list_done(zkc__req *r)
  * completed, after the change we were told of), or it may miss our node or
  * show a member that has gone. So at most two listings answer any number of
  * requests that arrive within one round trip, and each request is answered by
- * the first listing sent after it. Members with their own idea of who counts
+ * the first listing sent after it. One exception: a member's first listing
+ * after its create, answered as made, needs a listing sent after the create
+ * only, not after its reply. One session's requests are applied in the order
+ * they were handed to the client (zkc__req.seq counts them), so such a
+ * listing shows our node, and nothing we learnt of since could be stale in
+ * it: we knew of nothing in this queue before we had a node there (the
+ * listing behind the create, below, rests on the same order). So a burst of
+ * creates answered one by one, each reply after a listing went out, joins
+ * the listing out when the create was sent before it, rather than waiting
+ * for the next: two listings (the one behind the first create, the one after
+ * its reply), not one per reply that outruns a listing. Members with their own idea of who counts
  * (ops->accept, the inventory's request lines) share with members of the
  * same idea only; watched listings are sent alone (the watch is one
  * member's). */
@@ -218,6 +228,8 @@ typedef struct qlister {
                           * client's other members share, they send none */
     zkc__list cur;       /* qwant: answered by the listing out */
     zkc__list next;      /* qwant: answered by the next one */
+    zkc__req *out;       /* the listing out (while inflight) */
+    unsigned sends;      /* listings sent */
 } qlister;
 
 typedef struct qwant {
@@ -244,6 +256,7 @@ static void shared_done(zkc__req *r)
     zkc__list batch;
     zkc__list_take(&batch, &ql->cur);
     ql->inflight = 0;
+    ql->out = NULL;
     ql->delivering = 1;
     /* Those who asked meanwhile get the next listing, sent now. */
     if (!zkc__list_empty(&ql->next) && r->rc != ZR_CLOSING) {
@@ -294,8 +307,12 @@ static void shared_done(zkc__req *r)
 
 static void shared_send(zkc_client *c, qlister *ql)
 {
+    unsigned sends = ++ql->sends;
     ql->inflight = 1;
-    zkc__children(c, ql->dir, NULL, shared_done, ql);
+    ql->out = NULL;
+    zkc__req *r = zkc__children(c, ql->dir, NULL, shared_done, ql);
+    if (ql->sends == sends && ql->inflight)
+        ql->out = r; /* not answered (and freed) while being sent */
 }
 
 static qlister *lister_find(zkc__qm *m)
@@ -323,8 +340,18 @@ static qlister *lister_new(zkc__qm *m)
     return ql;
 }
 
-/* 0, or -1 (out of memory: the caller lists alone). */
-static int shared_list(zkc__qm *m)
+/* 1: the listing out answers a member whose create was request number
+ * `after` (0: none does): it was sent after it, or has not been sent yet (a
+ * parked request is sent later). A re-sent one is judged by its last
+ * sending, never earlier than its first. */
+static int out_answers(const qlister *ql, uint64_t after)
+{
+    const zkc__req *r = ql->out;
+    return after && r && (!r->sent || r->seq > after);
+}
+
+/* 0, or -1 (out of memory: the caller lists alone). after: zkc__qm.list_after. */
+static int shared_list(zkc__qm *m, uint64_t after)
 {
     zkc_client *c = m->c;
     qlister *ql = lister_find(m);
@@ -338,8 +365,10 @@ static int shared_list(zkc__qm *m)
     w->m = m;
     w->epoch = m->epoch;
     m->ops->ref(m);
-    if (ql->inflight) {
+    if (ql->inflight && !out_answers(ql, after)) {
         zkc__list_push_back(&ql->next, &w->link);
+    } else if (ql->inflight) {
+        zkc__list_push_back(&ql->cur, &w->link);
     } else {
         zkc__list_push_back(&ql->cur, &w->link);
         shared_send(c, ql);
@@ -421,13 +450,15 @@ void zkc__qm_list_early(zkc__qm *m)
 
 void zkc__qm_list(zkc__qm *m)
 {
+    uint64_t after = m->list_after;
+    m->list_after = 0; /* our first listing only */
     m->listing = 1;
     if (m->early == ZKC__QM_EARLY_OUT && m->phase == ZKC__QM_IN) {
         m->early = ZKC__QM_EARLY_WANTED; /* answered by the listing behind our create */
         return;
     }
     m->early = ZKC__QM_EARLY_NONE;
-    if (shared_list(m) == 0)
+    if (shared_list(m, after) == 0)
         return;
     ZKC__QM_SEND(m, zkc__children(m->c, m->dir, NULL, list_done, m));
 }
@@ -437,6 +468,7 @@ static void pred_fired(zkc__watch *w, int ev);
 void zkc__qm_list_watched(zkc__qm *m)
 {
     m->early = ZKC__QM_EARLY_NONE; /* that one set no watch */
+    m->list_after = 0;
     drop_pred(m);
     m->pred_w = zkc__watch_new(m->c, pred_fired, m);
     if (!m->pred_w) {

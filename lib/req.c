@@ -189,6 +189,7 @@ static void issue(zkc__req *r)
     r->gen = c->gen;
     r->sent = 1;
     r->inflight = 1;
+    r->seq = ++c->req_seq;
     r->completed = 0;
     zkc__list_push_back(&c->issued, &r->issued);
     c->inflight++;

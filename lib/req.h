@@ -71,6 +71,9 @@ struct zkc__req {
     int64_t deadline;          /* parked past this: ZR_NOTSENT; retried past this: last error */
     int sent;                  /* handed to the ZooKeeper client at least once */
     int inflight;              /* handed over and not yet delivered back */
+    uint64_t seq;              /* the client's count of requests handed over, at
+                                * this one's last hand-over: one session applies
+                                * its requests in this order (member_wait.c) */
     int completed;             /* its completion ran (or was posted for it) */
     /* inputs */
     char *path;

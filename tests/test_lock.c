@@ -530,9 +530,14 @@ static void no_herd(int one_client)
     snap_free(&q);
     long lists0 = waiter_listings(wc, HERD_N, one_client);
     /* Every waiter has listed (it watches its predecessor). One client's
-     * waiters enqueued together share listings: the first create's listing,
-     * then one for all whose creates completed while it was out (and maybe a
-     * third under load), not one each. */
+     * waiters enqueued together share listings: the one behind the first
+     * create, then one for all whose creates were sent before it went out
+     * (two, as a rule; a third when the creates are sent more slowly than a
+     * round trip), not one each. The count is bounded by half, not pinned:
+     * how many creates go out before the first reply is the scheduler's.
+     * (Before the rule in member_wait.c, "shared listings", a reply that came
+     * while a listing was out waited for the next one: 3 here, 5 once on a
+     * loaded CI machine.) */
     fprintf(stderr, "no_herd(%s): %ld listings to enqueue %d waiters\n", one_client ? "one client" : "clients", lists0,
             HERD_N);
     if (one_client)
