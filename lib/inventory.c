@@ -81,7 +81,11 @@
  * can exceed 10000 by at most their number. The requests of one object that
  * check a queue while a stat of it is out take its answer (one stat per queue
  * and round trip, not per order); that answer may predate them by a round
- * trip, which the bound above already allows for.
+ * trip, which the bound above already allows for. And a queue the object saw
+ * (by a stat or a listing) within the last second holding at most 5000 is
+ * not looked at again: the bound then also allows for what is enqueued into
+ * one queue within a second of such a look (lib/inventory_enqueue.c, "lengths
+ * seen lately").
  *
  * GRANTING. After enqueueing, a request lists each of its queues once to find
  * its position (a listing shared with the client's other requests that need
@@ -246,6 +250,7 @@ void zkc__inv_unref(zkc_inventory *inv)
     if (__atomic_sub_fetch(&inv->refs, 1, __ATOMIC_ACQ_REL) != 0)
         return;
     zkc_client *c = inv->c;
+    zkc__inv_qlens_free(inv);
     free(inv->root);
     free(inv->sku_dir);
     free(inv->req_dir);

@@ -78,6 +78,7 @@ struct zkc_inventory {
     int enq_dispatching; /* engine: handing out its results; resends go first */
     rq *enq_front;     /* engine: the last resend put at the front meanwhile */
     struct lcheck *lchecks; /* engine: queue-length checks out, shared (inventory_enqueue.c) */
+    struct qlen *qlens;     /* engine: queue lengths seen lately (inventory_enqueue.c) */
     struct sop *destroy_op; /* engine: zkc_inventory_destroy waiting for rqs to leave */
     pthread_mutex_t guard_mu;
     zkc_guard *guard;  /* under guard_mu: zkc_inventory_set_guard's, copied into each guarded call */
@@ -382,6 +383,10 @@ int zkc__inv_ws_reply(wslot *s, const zkc__req *r);
 
 /* ---- inventory_enqueue.c: the queue-length check, enqueue and ids seen before */
 void zkc__inv_check_limits(rq *q);
+/* Engine: qdir held n waiting requests (a stat or a listing of ours just
+ * said so); the next enqueues may skip their queue-length check. */
+void zkc__inv_qlen_seen(zkc_inventory *inv, const char *qdir, int n);
+void zkc__inv_qlens_free(zkc_inventory *inv); /* last reference */
 void zkc__inv_enq_send(rq *q);
 void zkc__inv_recover_check(rq *q);
 void zkc__inv_existing_eval(rq *q);

@@ -28,6 +28,8 @@ RQ_DONE(limit_sync_done)
     zkc__inv_check_limits(q);
 }
 
+static void limits_checked(rq *q);
+
 /* One line's queue length is known (rc, and the queue's numChildren). */
 static void limit_line(rq *q, int line, int rc, int nchildren)
 {
@@ -48,8 +50,13 @@ static void limit_line(rq *q, int line, int rc, int nchildren)
                            "SKU %s: its queue already holds %d waiting requests; the limit is %d (one listing must "
                            "stay within jute.maxbuffer)",
                            l->l.sku, nchildren, ZKC__RES_QUEUE_MAX);
-    if (q->busy)
-        return;
+    if (!q->busy)
+        limits_checked(q);
+}
+
+/* Every line's length is known: refuse, look again, or enqueue. */
+static void limits_checked(rq *q)
+{
     if (q->err) {
         zkc__inv_rq_finish(q, q->err, ZKC_INVENTORY_PENDING, "%s", q->err_msg);
         return;
@@ -66,6 +73,85 @@ static void limit_line(rq *q, int line, int rc, int nchildren)
         return;
     }
     zkc__inv_enq_send(q);
+}
+
+/* Lengths seen lately (issue 19): a queue this object saw within the last
+ * QLEN_FRESH_MS holding at most half the limit is not looked at again before
+ * an enqueue. In a flash sale every order of a process checked every line's
+ * queue, one stat per line and order (1.9 per order), where the answer was
+ * nearly always a few dozen: the listings our requests make after
+ * enqueueing and the stats already tell. A refusal still rests on a stat of
+ * its own (a length near the limit is never taken from here). What this
+ * changes in the bound (inventory.c, LIMIT): a queue can exceed the limit by
+ * what is enqueued into it within QLEN_FRESH_MS of a look that found it at
+ * most half full, besides the concurrent enqueuers that pass one stat
+ * together; 5000 requests in a second on one queue is a rate the servers'
+ * write rate (a few thousand transactions a second) keeps out of reach of
+ * one SKU's waiting line, as the whole point of the limit is a listing that
+ * fits jute.maxbuffer with room to spare. */
+#define QLEN_FRESH_MS 1000
+#define QLEN_KEEP 64 /* queues remembered per object (the newest) */
+
+typedef struct qlen {
+    struct qlen *next;
+    char *qdir;
+    int n;
+    int64_t at;
+} qlen;
+
+void zkc__inv_qlen_seen(zkc_inventory *inv, const char *qdir, int n)
+{
+    qlen **p = &inv->qlens, *e = NULL;
+    int k = 0;
+    for (; *p; p = &(*p)->next, k++)
+        if (!strcmp((*p)->qdir, qdir)) {
+            e = *p;
+            *p = e->next; /* to the front */
+            break;
+        }
+    if (!e) {
+        if (!(e = calloc(1, sizeof *e)) || !(e->qdir = strdup(qdir))) {
+            free(e);
+            return; /* then the next enqueue looks itself */
+        }
+    }
+    e->n = n;
+    e->at = zkc__now_ms();
+    e->next = inv->qlens;
+    inv->qlens = e;
+    /* Keep the newest QLEN_KEEP. */
+    k = 0;
+    for (p = &inv->qlens; *p; p = &(*p)->next)
+        if (++k == QLEN_KEEP) {
+            for (qlen *x = (*p)->next, *nx; x; x = nx) {
+                nx = x->next;
+                free(x->qdir);
+                free(x);
+            }
+            (*p)->next = NULL;
+            break;
+        }
+}
+
+void zkc__inv_qlens_free(zkc_inventory *inv)
+{
+    for (qlen *x = inv->qlens, *nx; x; x = nx) {
+        nx = x->next;
+        free(x->qdir);
+        free(x);
+    }
+    inv->qlens = NULL;
+}
+
+/* 1: qdir was seen lately well below the limit; *n is what was seen. */
+static int qlen_known(zkc_inventory *inv, const char *qdir, int *n)
+{
+    for (qlen *x = inv->qlens; x; x = x->next)
+        if (!strcmp(x->qdir, qdir)) {
+            *n = x->n;
+            return x->n <= ZKC__RES_QUEUE_MAX / 2 && zkc__now_ms() - x->at <= QLEN_FRESH_MS;
+        }
+    return 0;
 }
 
 /* Shared checks (issue 19): the requests of one object that check a queue's
@@ -96,6 +182,8 @@ static void lcheck_done(zkc__req *r)
             *p = lc->next;
             break;
         }
+    if (r->rc == ZR_OK)
+        zkc__inv_qlen_seen(inv, lc->qdir, r->stat.num_children);
     for (lwait *w = lc->first, *nx; w; w = nx) {
         nx = w->next;
         rq *q = w->q;
@@ -147,8 +235,16 @@ void zkc__inv_check_limits(rq *q)
     }
     q->err = 0;
     q->phase = P_START;
-    for (int i = 0; i < q->n; i++)
-        check_line(q, i);
+    q->busy++; /* no line's answer decides before every line is asked */
+    for (int i = 0; i < q->n; i++) {
+        int n;
+        if (q->limit_synced == 0 && qlen_known(q->inv, q->ln[i].qdir, &n))
+            limit_line(q, i, ZR_OK, n);
+        else
+            check_line(q, i);
+    }
+    if (--q->busy == 0)
+        limits_checked(q);
 }
 
 /* ---------------------------------------------------------------- enqueue */

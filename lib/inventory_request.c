@@ -444,6 +444,7 @@ static void m_listed(zkc__qm *m, const zkc__member *v, int n, int self)
             abort();
     }
     l->head = self == 0;
+    zkc__inv_qlen_seen(q->inv, l->qdir, m->listed_children);
     if (self == 0 && q->n == 1)
         zkc__inv_set_glist(q, v, n); /* the granter's first round uses this very listing */
 }

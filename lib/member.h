@@ -83,6 +83,7 @@ struct zkc__qm {
     int warned;
     int listing;
     int listed_self;      /* our index in the last listing handed to ops->listed */
+    int listed_children;  /* the queue's children in that listing, junk too */
     int list_armed;       /* the listing out (or just handed over) set pred_w on
                            * the children list: zkc__qm_list_watched */
     int list_fired;       /* that watch fired before the listing was decided on */

@@ -164,6 +164,7 @@ static void deliver(zkc__qm *m, const zkc__member *v, int n, int self, int junk,
                        ZKC__QM_WHAT(m), m->dir);
     } else {
         m->listed_self = self;
+        m->listed_children = n + junk;
         m->ops->listed(m, v, n, self);
     }
 }

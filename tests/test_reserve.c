@@ -673,6 +673,78 @@ START_TEST(t_queue_limit)
 }
 END_TEST
 
+static long exists_sent(zkc_client *c)
+{
+    zkc_stats s;
+    zkc_client_stats(c, &s);
+    return (long)s.requests[ZKC_REQ_EXISTS];
+}
+
+/* Filler children of q named filler-<from>..<to - 1>, created or deleted
+ * through raw (not our names: junk to the queue, counted by the limit). */
+static void fillers(zhandle_t *zh, const char *q, int from, int to, int create)
+{
+    enum { BATCH = 500 };
+    static char paths[BATCH][300];
+    zoo_op_t ops[BATCH];
+    zoo_op_result_t res[BATCH];
+    for (int b = from; b < to; b += BATCH) {
+        int k = 0;
+        for (int i = b; i < to && k < BATCH; i++, k++) {
+            snprintf(paths[k], sizeof paths[k], "%s/filler-%05d", q, i);
+            if (create)
+                zoo_create_op_init(&ops[k], paths[k], NULL, -1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
+            else
+                zoo_delete_op_init(&ops[k], paths[k], -1);
+        }
+        ck_assert_int_eq(zoo_multi(zh, k, ops, res), ZOK);
+    }
+}
+
+/* A queue the object saw lately (within a second) holding at most half the
+ * limit is not looked at again before an enqueue (inventory_enqueue.c,
+ * "lengths seen lately"); one it saw above half is, however lately. */
+START_TEST(t_queue_length_seen)
+{
+    char root[128], q[256];
+    tu_unique_path(root, sizeof root, "rsv");
+    zkc_client *c = tu_client(tu_hosts());
+    zkc_inventory *inv = ru_inv_open(c, root);
+    ck_assert_int_eq(zkc_inventory_restock(inv, "A", 10), 0);
+    snprintf(q, sizeof q, "%s/sku/A/q", root);
+    zkc_inventory_state st;
+    long e0 = exists_sent(c);
+    long long t0 = tu_now_ms();
+    ck_assert_int_eq(reserve1(inv, "a", "A", 1, 0, WAIT_MS, &st), 0);
+    long e1 = exists_sent(c);
+    ck_assert_int_eq(e1 - e0, 1); /* nothing seen yet: the stat */
+    ck_assert_int_eq(reserve1(inv, "b", "A", 1, 0, WAIT_MS, &st), 0);
+    long e2 = exists_sent(c);
+    /* "a"'s stat and listing are less than a second old unless the machine
+     * crawls (valgrind): then "b" looks again, which is no error. */
+    if (tu_now_ms() - t0 < 900)
+        ck_assert_msg(e2 == e1, "%ld stats for a queue seen just now with 1 request", e2 - e1);
+    else
+        fprintf(stderr, "queue_length_seen: slow machine, \"b\" after %lld ms: not asserted\n", tu_now_ms() - t0);
+
+    /* More than half the limit: what our next listing shows makes the
+     * enqueue after it look again. */
+    tu_raw *raw = tu_raw_open(tu_hosts(), tu_ms(10000));
+    zhandle_t *zh = tu_raw_zh(raw);
+    enum { FILL = ZKC__RES_QUEUE_MAX / 2 + 1 };
+    fillers(zh, q, 0, FILL, 1);
+    ck_assert_int_eq(ru_stock_of(inv, "A").queue_length, FILL); /* our server has them */
+    ck_assert_int_eq(reserve1(inv, "c", "A", 1, 0, WAIT_MS, &st), 0); /* lists FILL + 1 */
+    long e3 = exists_sent(c);
+    ck_assert_int_eq(reserve1(inv, "d", "A", 1, 0, WAIT_MS, &st), 0);
+    ck_assert_msg(exists_sent(c) - e3 == 1, "%ld stats for a queue seen above half the limit", exists_sent(c) - e3);
+    fillers(zh, q, 0, FILL, 0);
+    tu_raw_close(raw);
+    zkc_inventory_destroy(inv);
+    ck_assert_int_eq(zkc_client_destroy(c), 0);
+}
+END_TEST
+
 /* n async reservations of 1 unit of sku that wait for restock, ids
  * "<prefix>-NN" (dup_at: that one "<prefix>-dup" instead, -1 none), event
  * tags 0..n-1. */
@@ -1894,6 +1966,7 @@ int main(void)
     tcase_add_test(tc, t_reap_and_retention);
     tcase_add_test(tc, t_acl_shared_identity);
     tcase_add_test(tc, t_queue_limit);
+    tcase_add_test(tc, t_queue_length_seen);
     tcase_add_test(tc, t_combined_enqueue);
     tcase_add_test(tc, t_shared_listings);
     tcase_add_test(tc, t_cross_client_reads);
