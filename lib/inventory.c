@@ -89,7 +89,9 @@
  *
  * GRANTING. After enqueueing, a request lists each of its queues once to find
  * its position (a listing shared with the client's other requests that need
- * one of that queue meanwhile: lib/member_wait.c, "shared listings"). The
+ * one of that queue meanwhile: lib/member_wait.c, "shared listings"; sent
+ * right behind the enqueue multi, zkc__qm_list_ahead, so that it is answered
+ * one round trip after the multi, not two). The
  * request whose node is at the head (lowest sequence, RFC 1982
  * order via zkc__members_parse) of a single-line queue is that queue's granter:
  * it lists the queue once per batch, reads the SKU record and the queued entries

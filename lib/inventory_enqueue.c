@@ -473,6 +473,9 @@ static void enq_flush(zkc_inventory *inv)
         inv->enq_inflight = 1;
         zkc__metrics_batch(inv->c, ZKC_HIST_INVENTORY_BATCH, b->n);
         zkc__multi(inv->c, ops, nops, enq_batch_done, b);
+        for (int i = 0; i < b->n; i++)
+            for (int j = 0; j < b->m[i]->n; j++)
+                zkc__qm_list_ahead(&b->m[i]->ln[j].m); /* each queue once */
     } else {
         free(b);
     }
@@ -500,6 +503,8 @@ void zkc__inv_enq_send(rq *q)
         int nkeep = 0;
         int nops = enq_ops(q, ops, keep, &nkeep);
         RQ_SEND(q, zkc__multi(q->c, ops, nops, enq_done, q));
+        for (int i = 0; i < q->n; i++)
+            zkc__qm_list_ahead(&q->ln[i].m);
         for (int i = 0; i < nkeep; i++)
             free(keep[i]);
         return;

@@ -134,6 +134,15 @@ void zkc__qm_join(zkc__qm *m);
  * "shared listings"). Logs once about junk names and about Curator and kazoo nodes
  * mixed on one path. */
 void zkc__qm_list(zkc__qm *m);
+/* Engine: right after the owner handed over a multi that creates m's node
+ * (zkc__qm_create_op), a shared listing of m's queue, unasked: the first
+ * zkc__qm_list of each member created by that multi takes it (a listing sent
+ * after the create: "shared listings" in member_wait.c), so the owner's
+ * members find their places one round trip after the multi, not two. Nothing
+ * when this client has one of that queue out already (its members then ask
+ * for the next one, as without this call). A multi that fails costs this
+ * listing and nothing else. */
+void zkc__qm_list_ahead(zkc__qm *m);
 /* member.c only: right after a lone create was sent, send the listing behind
  * it (member_wait.c, "the listing behind the create"). */
 void zkc__qm_list_early(zkc__qm *m);

@@ -377,6 +377,16 @@ static int shared_list(zkc__qm *m, uint64_t after)
     return 0;
 }
 
+void zkc__qm_list_ahead(zkc__qm *m)
+{
+    qlister *ql = lister_find(m);
+    if (ql && (ql->inflight || ql->early))
+        return; /* members of this queue ask later: they take that one or the next */
+    if (!ql && !(ql = lister_new(m)))
+        return;
+    shared_send(m->c, ql);
+}
+
 /* ---------------------------------------------------------------- the listing behind the create
  *
  * A lone member's first listing is sent right behind its create, not after

@@ -22,6 +22,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include "proxy.h"
 #include "reserve_util.h"
 #include "seqname.h"
 
@@ -742,6 +743,76 @@ START_TEST(t_queue_length_seen)
     tu_raw_close(raw);
     zkc_inventory_destroy(inv);
     ck_assert_int_eq(zkc_client_destroy(c), 0);
+}
+END_TEST
+
+/* A request's first listing goes out right behind its enqueue multi, not
+ * after the multi's reply (zkc__qm_list_ahead; a listing sent after the
+ * create shows our node: member_wait.c, "shared listings"). A proxy holds
+ * the multi's reply: the listing must reach the server meanwhile (before the
+ * change it was sent only once the reply came, so it never did), and the
+ * request is then decided on it, with no second listing. */
+#define OP_MULTI 14        /* ZOO_MULTI_OP */
+#define OP_GETCHILDREN 8   /* ZOO_GETCHILDREN_OP */
+#define OP_GETCHILDREN2 12 /* ZOO_GETCHILDREN2_OP */
+
+static long proxied_listings(zkh_proxy *px)
+{
+    return zkh_proxy_requests_seen(px, OP_GETCHILDREN) + zkh_proxy_requests_seen(px, OP_GETCHILDREN2);
+}
+
+START_TEST(t_listing_behind_enqueue)
+{
+    zkh_proxy *px = NULL;
+    ck_assert_int_eq(zkh_proxy_start(&px, zkh_node_hostport(tu_shared(), 0)), 0);
+    zkc_client *c = tu_client_t(zkh_proxy_hostport(px), tu_ms(20000), tu_ms(20000));
+    char root[128];
+    tu_unique_path(root, sizeof root, "rsv");
+    zkc_inventory *inv = ru_inv_open(c, root);
+    ck_assert_int_eq(zkc_inventory_restock(inv, "A", 5), 0);
+    zkc_inventory_state st;
+    ck_assert_int_eq(reserve1(inv, "first", "A", 1, 0, WAIT_MS, &st), 0); /* the request dir exists from here */
+
+    static tu_events ev;
+    tu_events_init(&ev);
+    long lists0 = proxied_listings(px);
+    zkc_stats s0, s1;
+    zkc_client_stats(c, &s0);
+    /* A third of the session timeout at most (test_lock's
+     * t_listing_behind_create says why). */
+    int hold_ms = tu_ms(3000);
+    if (hold_ms > zkc_client_session_timeout(c) / 3)
+        hold_ms = zkc_client_session_timeout(c) / 3;
+    zkh_proxy_delay_reply(px, OP_MULTI, 1, hold_ms);
+    long long t0 = tu_now_ms();
+    static ru_acall a;
+    a = (ru_acall){&ev, 0, "", 0, 0, 0};
+    ru_reserve_async(inv, &a, "second", "A", 1, 0, 0, WAIT_MS);
+    long long deadline = t0 + hold_ms / 2;
+    while (proxied_listings(px) == lists0 && tu_now_ms() < deadline)
+        tu_nap_ms(2); /* a proxy counter: no event tells us */
+    long long seen_at = tu_now_ms();
+    ck_assert_msg(proxied_listings(px) > lists0,
+                  "no listing reached the server in %lld ms while the enqueue's reply was held: the listing still "
+                  "waits for the enqueue",
+                  seen_at - t0);
+    ck_assert_msg(tu_events_total(&ev) == 0, "the request was decided while its enqueue's reply was held");
+    tu_expect_event(&ev, 0, 0, tu_ms(15000), "the grant", t0);
+    ck_assert_int_eq(a.calls, 1);
+    ck_assert_msg(a.status == 0 && a.state == ZKC_INVENTORY_RESERVED, "%s (%s)", zkc_strerror(a.status),
+                  zkc__res_state_name(a.state));
+    zkc_client_stats(c, &s1);
+    ck_assert_msg(s1.requests[ZKC_REQ_CHILDREN] - s0.requests[ZKC_REQ_CHILDREN] == 1,
+                  "%llu listings for one reservation; the one behind the enqueue was not used",
+                  (unsigned long long)(s1.requests[ZKC_REQ_CHILDREN] - s0.requests[ZKC_REQ_CHILDREN]));
+    ck_assert_int_eq(proxied_listings(px) - lists0, 1);
+    fprintf(stderr, "t_listing_behind_enqueue: listing at the server after %lld ms, granted after %lld ms (reply "
+                    "held %d ms)\n",
+            seen_at - t0, tu_now_ms() - t0, hold_ms);
+    ck_assert_int_eq(ru_stock_of(inv, "A").reserved, 2);
+    zkc_inventory_destroy(inv);
+    ck_assert_int_eq(zkc_client_destroy(c), 0);
+    zkh_proxy_stop(px);
 }
 END_TEST
 
@@ -1967,6 +2038,7 @@ int main(void)
     tcase_add_test(tc, t_acl_shared_identity);
     tcase_add_test(tc, t_queue_limit);
     tcase_add_test(tc, t_queue_length_seen);
+    tcase_add_test(tc, t_listing_behind_enqueue);
     tcase_add_test(tc, t_combined_enqueue);
     tcase_add_test(tc, t_shared_listings);
     tcase_add_test(tc, t_cross_client_reads);
