@@ -87,11 +87,14 @@
  * one queue within a second of such a look (lib/inventory_enqueue.c, "lengths
  * seen lately").
  *
- * GRANTING. After enqueueing, a request lists each of its queues once to find
- * its position (a listing shared with the client's other requests that need
- * one of that queue meanwhile: lib/member_wait.c, "shared listings"; sent
- * right behind the enqueue multi, zkc__qm_list_ahead, so that it is answered
- * one round trip after the multi, not two). The
+ * GRANTING. After enqueueing, a request lists its queues to find its
+ * position (a listing shared with the client's other requests that need one
+ * of that queue meanwhile: lib/member_wait.c, "shared listings"): first its
+ * lead line's, the queue its object saw longest lately, sent right behind
+ * the enqueue multi (zkc__qm_list_ahead: answered one round trip after the
+ * multi, not two), and its other lines' only once it heads that one
+ * (lib/inventory_request.c, queued_step: a batch in a longer queue usually
+ * decides it first, and nothing but its own round needs its places there). The
  * request whose node is at the head (lowest sequence, RFC 1982
  * order via zkc__members_parse) of a single-line queue is that queue's granter:
  * it lists the queue once per batch, reads the SKU record and the queued entries

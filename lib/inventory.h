@@ -185,6 +185,9 @@ struct rq {
     int leave;         /* status to leave the queue with, 0 none */
     char leave_msg[256];
     int try_mode;      /* timeout 0 */
+    int lead;          /* the line listed first: the others are listed once it
+                        * is the head of its queue (inventory_request.c,
+                        * queued_step) */
     int timeout_ms;
     char id[ZKC__RES_NAME_MAX + 1];
     char *recpath;
@@ -387,6 +390,9 @@ void zkc__inv_check_limits(rq *q);
  * said so); the next enqueues may skip their queue-length check. */
 void zkc__inv_qlen_seen(zkc_inventory *inv, const char *qdir, int n);
 void zkc__inv_qlens_free(zkc_inventory *inv); /* last reference */
+/* Engine: the line of q whose queue this object saw longest lately (the
+ * first of equals; unknown counts as empty). */
+int zkc__inv_qlen_longest(rq *q);
 void zkc__inv_enq_send(rq *q);
 void zkc__inv_recover_check(rq *q);
 void zkc__inv_existing_eval(rq *q);

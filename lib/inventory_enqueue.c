@@ -143,6 +143,24 @@ void zkc__inv_qlens_free(zkc_inventory *inv)
     inv->qlens = NULL;
 }
 
+int zkc__inv_qlen_longest(rq *q)
+{
+    int best = 0, best_n = -1;
+    for (int i = 0; i < q->n; i++) {
+        int n = 0;
+        for (qlen *x = q->inv->qlens; x; x = x->next)
+            if (!strcmp(x->qdir, q->ln[i].qdir)) {
+                n = x->n;
+                break;
+            }
+        if (n > best_n) {
+            best = i;
+            best_n = n;
+        }
+    }
+    return best;
+}
+
 /* 1: qdir was seen lately well below the limit; *n is what was seen. */
 static int qlen_known(zkc_inventory *inv, const char *qdir, int *n)
 {
@@ -360,6 +378,7 @@ RQ_DONE(enq_done)
 static int enq_ops(rq *q, zkc__mop *ops, char **keep, int *nkeep)
 {
     q->owner = (uint64_t)q->c->session_id;
+    q->lead = zkc__inv_qlen_longest(q);
     memset(ops, 0, sizeof *ops * (size_t)(1 + q->n));
     keep[(*nkeep)++] =
         zkc__inv_own_record_op(q, ZKC_INVENTORY_PENDING, q->reenq ? ZKC_REQ_SET : ZKC_REQ_CREATE, q->enq_ver, &ops[0]);
@@ -474,8 +493,7 @@ static void enq_flush(zkc_inventory *inv)
         zkc__metrics_batch(inv->c, ZKC_HIST_INVENTORY_BATCH, b->n);
         zkc__multi(inv->c, ops, nops, enq_batch_done, b);
         for (int i = 0; i < b->n; i++)
-            for (int j = 0; j < b->m[i]->n; j++)
-                zkc__qm_list_ahead(&b->m[i]->ln[j].m); /* each queue once */
+            zkc__qm_list_ahead(&b->m[i]->ln[b->m[i]->lead].m); /* each queue once */
     } else {
         free(b);
     }
@@ -503,8 +521,7 @@ void zkc__inv_enq_send(rq *q)
         int nkeep = 0;
         int nops = enq_ops(q, ops, keep, &nkeep);
         RQ_SEND(q, zkc__multi(q->c, ops, nops, enq_done, q));
-        for (int i = 0; i < q->n; i++)
-            zkc__qm_list_ahead(&q->ln[i].m);
+        zkc__qm_list_ahead(&q->ln[q->lead].m);
         for (int i = 0; i < nkeep; i++)
             free(keep[i]);
         return;

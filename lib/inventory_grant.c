@@ -168,6 +168,7 @@ RQ_DONE(glist_done)
         zkc__inv_group_err(q, r->rc == ZR_NONODE ? ZKC_ENONODE : zkc__inv_req_error(r->rc),
                            "request %s: listing the queue of %s: %s", q->id, q->ln[0].l.sku, zkc__zrc_name(r->rc));
     } else {
+        zkc__inv_qlen_seen(q->inv, r->path, r->nchildren);
         zkc__member *m;
         int n = zkc__inv_parse_queue(r->children, r->nchildren, &m);
         zkc__inv_set_glist(q, m, n);

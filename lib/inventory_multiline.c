@@ -101,6 +101,7 @@ RQ_DONE(ml_list_done)
     if (r->rc != ZR_OK) {
         ml->st = ML_NO;
     } else {
+        zkc__inv_qlen_seen(q->inv, r->path, r->nchildren);
         zkc__member *m;
         int n = zkc__inv_parse_queue(r->children, r->nchildren, &m), at = -1;
         char nonce[ZKC__RES_NONCE_LEN + 1];

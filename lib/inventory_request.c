@@ -547,9 +547,21 @@ static void queued_step(rq *q)
             RQ_SEND(q, zkc__get(q->c, q->recpath, NULL, rec_done, q));
         return;
     }
+    /* The lead line first, the others once it is the head of its queue
+     * (issue 19). Until then nobody needs our places there: only a head of
+     * one of our queues decides us (its batch, or we ourselves once we head
+     * them all), and a batch that decides us deletes all that is ahead of us
+     * in our other queues, so the node we watch ahead of our lead line goes
+     * too and sends us to our record. The lead is the line whose queue this
+     * object saw longest, where a batch is the likeliest to decide us: in a
+     * flash sale, most orders with a line on the hot SKU never list, nor
+     * watch, their other queues. A line left dirty keeps its last node ahead
+     * (one still ahead of ours), and is listed in its turn. */
+    const rline *lead = &q->ln[q->lead];
+    int others = lead->head && !lead->dirty;
     int sent = 0;
     for (int i = 0; i < q->n; i++) {
-        if (q->ln[i].dirty) {
+        if (q->ln[i].dirty && (i == q->lead || others)) {
             q->ln[i].dirty = 0;
             zkc__qm_list(&q->ln[i].m); /* m_listed */
             sent++;
