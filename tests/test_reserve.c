@@ -1098,6 +1098,9 @@ START_TEST(t_multiline_in_batch)
     ck_assert_msg(multis == 0, "%llu multis: it decided itself", (unsigned long long)multis);
     ck_assert_msg(lists == 0 && gets == 2, "%llu listings, %llu reads (their records)", (unsigned long long)lists,
                   (unsigned long long)gets);
+    /* In all: A listed once each, B never (nor watched). */
+    uint64_t all_lists = s1.requests[ZKC_REQ_CHILDREN] - b0.requests[ZKC_REQ_CHILDREN];
+    ck_assert_msg(all_lists == 2, "%llu listings in all: B's queue was listed", (unsigned long long)all_lists);
     ck_assert_msg(hmultis == 2, "%llu multis of the head's client (restock + one grant)", (unsigned long long)hmultis);
     zkc_inventory_stock_info a = ru_stock_of(inv1, "A"), b = ru_stock_of(inv1, "B");
     ck_assert(a.available == 0 && a.reserved == 3 && b.available == 0 && b.reserved == 2);
