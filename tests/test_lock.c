@@ -1537,20 +1537,12 @@ static acq_cost acquire_cost(zkc_client *c, const char *path)
  * reply: the listing must reach the server while that reply is held (before
  * the change it was sent only once the reply came, so it never did), and the
  * acquire then completes on that listing, with no second one. */
-#define OP_GETCHILDREN 8   /* ZOO_GETCHILDREN_OP */
-#define OP_GETCHILDREN2 12 /* ZOO_GETCHILDREN2_OP */
-#define OP_CREATE2 15      /* ZOO_CREATE2_OP */
-
-static long proxied_listings(zkh_proxy *px)
-{
-    return zkh_proxy_requests_seen(px, OP_GETCHILDREN) + zkh_proxy_requests_seen(px, OP_GETCHILDREN2);
-}
+#define OP_CREATE2 15 /* ZOO_CREATE2_OP */
 
 START_TEST(t_listing_behind_create)
 {
-    zkh_proxy *px = NULL;
-    ck_assert_int_eq(zkh_proxy_start(&px, zkh_node_hostport(tu_shared(), 0)), 0);
-    zkc_client *c = tu_client_t(zkh_proxy_hostport(px), tu_ms(20000), tu_ms(20000));
+    zkh_proxy *px;
+    zkc_client *c = tu_proxied_client(&px);
     char path[128];
     tu_unique_path(path, sizeof path, "early");
     zkc_lock *l = tu_lock(c, path);
@@ -1559,24 +1551,16 @@ START_TEST(t_listing_behind_create)
 
     static tu_events ev;
     tu_events_init(&ev);
-    long lists0 = proxied_listings(px);
+    long lists0 = tu_proxy_listings(px);
     zkc_stats s0, s1;
     zkc_client_stats(c, &s0);
-    /* Held past 2/3 of the session timeout, the reply is given up with the
-     * connection and the create is decided by recovery instead: keep the hold
-     * a third of what the servers granted (4 s on the docker ensemble, whose
-     * tickTime of 200 ms caps sessions at 20 ticks). */
-    int hold_ms = tu_ms(3000);
-    if (hold_ms > zkc_client_session_timeout(c) / 3)
-        hold_ms = zkc_client_session_timeout(c) / 3;
+    int hold_ms = tu_reply_hold_ms(c);
     zkh_proxy_delay_reply(px, OP_CREATE2, 1, hold_ms);
     long long t0 = tu_now_ms();
     ck_assert_int_eq(zkc_lock_acquire_async(l, tu_ms(10000), rec_cb, &ev), 0);
-    long long deadline = t0 + hold_ms / 2;
-    while (proxied_listings(px) == lists0 && tu_now_ms() < deadline)
-        tu_nap_ms(2); /* a proxy counter: no event tells us */
+    int seen = tu_wait_proxy_listing(px, lists0, t0 + hold_ms / 2);
     long long seen_at = tu_now_ms();
-    ck_assert_msg(proxied_listings(px) > lists0,
+    ck_assert_msg(seen,
                   "no listing reached the server in %lld ms while the create's reply was held: the listing still "
                   "waits for the create",
                   seen_at - t0);
@@ -1590,7 +1574,7 @@ START_TEST(t_listing_behind_create)
     ck_assert_msg(s1.requests[ZKC_REQ_CHILDREN] - s0.requests[ZKC_REQ_CHILDREN] == 1,
                   "%llu listings for one uncontended acquire; the one behind the create was not used",
                   (unsigned long long)(s1.requests[ZKC_REQ_CHILDREN] - s0.requests[ZKC_REQ_CHILDREN]));
-    ck_assert_int_eq(proxied_listings(px) - lists0, 1);
+    ck_assert_int_eq(tu_proxy_listings(px) - lists0, 1);
     fprintf(stderr, "listing behind the create: at the server after %lld ms, granted after %lld ms (reply held %d ms)\n",
             seen_at - t0, granted_at - t0, hold_ms);
     ck_assert_int_eq(zkc_lock_release(l), 0);

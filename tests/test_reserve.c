@@ -22,7 +22,6 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include "proxy.h"
 #include "reserve_util.h"
 #include "seqname.h"
 
@@ -620,60 +619,6 @@ START_TEST(t_acl_shared_identity)
 }
 END_TEST
 
-/* The documented limit: 10000 waiting requests per queue, checked by stat. */
-START_TEST(t_queue_limit)
-{
-    char root[128], q[256];
-    tu_unique_path(root, sizeof root, "rsv");
-    zkc_client *c = tu_client(tu_hosts());
-    zkc_inventory *inv = ru_inv_open(c, root);
-    ck_assert_int_eq(zkc_inventory_restock(inv, "A", 5), 0);
-    snprintf(q, sizeof q, "%s/sku/A/q", root);
-    tu_raw *raw = tu_raw_open(tu_hosts(), tu_ms(10000));
-    zhandle_t *zh = tu_raw_zh(raw);
-    enum { BATCH = 500 };
-    static char paths[BATCH][300];
-    zoo_op_t ops[BATCH];
-    zoo_op_result_t res[BATCH];
-    /* 10000 filler children (not our names: ignored by the queue, counted by the limit) */
-    for (int b = 0; b < ZKC__RES_QUEUE_MAX / BATCH; b++) {
-        for (int i = 0; i < BATCH; i++) {
-            snprintf(paths[i], sizeof paths[i], "%s/filler-%05d", q, b * BATCH + i);
-            zoo_create_op_init(&ops[i], paths[i], NULL, -1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
-        }
-        ck_assert_int_eq(zoo_multi(zh, BATCH, ops, res), ZOK);
-    }
-    /* stock syncs: our server has seen the fillers (written through another) */
-    ck_assert_int_eq(ru_stock_of(inv, "A").queue_length, ZKC__RES_QUEUE_MAX);
-    zkc_inventory_state st;
-    ck_assert_int_eq(reserve1(inv, "over", "A", 1, 0, WAIT_MS, &st), ZKC_ELIMIT);
-    ck_assert_ptr_nonnull(strstr(zkc_errmsg(), "10000"));
-    ck_assert_int_eq(zkc_inventory_lookup(inv, "over", &st), ZKC_ENONODE); /* nothing written */
-    /* one fewer: accepted, and the junk names do not block the queue */
-    char gone[300];
-    snprintf(gone, sizeof gone, "%s/filler-%05d", q, 0);
-    ck_assert_int_eq(zoo_delete(zh, gone, -1), ZOK);
-    /* the limit is checked on our server's view, which may lag the raw
-     * handle's server: stock syncs it first (as above) */
-    ck_assert_int_eq(ru_stock_of(inv, "A").queue_length, ZKC__RES_QUEUE_MAX - 1);
-    ck_assert_int_eq(reserve1(inv, "under", "A", 1, 0, WAIT_MS, &st), 0);
-    for (int b = 0; b < ZKC__RES_QUEUE_MAX / BATCH; b++) {
-        int k = 0;
-        for (int i = 0; i < BATCH; i++) {
-            if (b == 0 && i == 0)
-                continue; /* deleted above */
-            snprintf(paths[k], sizeof paths[k], "%s/filler-%05d", q, b * BATCH + i);
-            zoo_delete_op_init(&ops[k], paths[k], -1);
-            k++;
-        }
-        ck_assert_int_eq(zoo_multi(zh, k, ops, res), ZOK);
-    }
-    tu_raw_close(raw);
-    zkc_inventory_destroy(inv);
-    ck_assert_int_eq(zkc_client_destroy(c), 0);
-}
-END_TEST
-
 static long exists_sent(zkc_client *c)
 {
     zkc_stats s;
@@ -701,6 +646,40 @@ static void fillers(zhandle_t *zh, const char *q, int from, int to, int create)
         ck_assert_int_eq(zoo_multi(zh, k, ops, res), ZOK);
     }
 }
+
+/* The documented limit: 10000 waiting requests per queue, checked by stat. */
+START_TEST(t_queue_limit)
+{
+    char root[128], q[256];
+    tu_unique_path(root, sizeof root, "rsv");
+    zkc_client *c = tu_client(tu_hosts());
+    zkc_inventory *inv = ru_inv_open(c, root);
+    ck_assert_int_eq(zkc_inventory_restock(inv, "A", 5), 0);
+    snprintf(q, sizeof q, "%s/sku/A/q", root);
+    tu_raw *raw = tu_raw_open(tu_hosts(), tu_ms(10000));
+    zhandle_t *zh = tu_raw_zh(raw);
+    /* 10000 filler children (not our names: ignored by the queue, counted by the limit) */
+    fillers(zh, q, 0, ZKC__RES_QUEUE_MAX, 1);
+    /* stock syncs: our server has seen the fillers (written through another) */
+    ck_assert_int_eq(ru_stock_of(inv, "A").queue_length, ZKC__RES_QUEUE_MAX);
+    zkc_inventory_state st;
+    ck_assert_int_eq(reserve1(inv, "over", "A", 1, 0, WAIT_MS, &st), ZKC_ELIMIT);
+    ck_assert_ptr_nonnull(strstr(zkc_errmsg(), "10000"));
+    ck_assert_int_eq(zkc_inventory_lookup(inv, "over", &st), ZKC_ENONODE); /* nothing written */
+    /* one fewer: accepted, and the junk names do not block the queue */
+    char gone[300];
+    snprintf(gone, sizeof gone, "%s/filler-%05d", q, 0);
+    ck_assert_int_eq(zoo_delete(zh, gone, -1), ZOK);
+    /* the limit is checked on our server's view, which may lag the raw
+     * handle's server: stock syncs it first (as above) */
+    ck_assert_int_eq(ru_stock_of(inv, "A").queue_length, ZKC__RES_QUEUE_MAX - 1);
+    ck_assert_int_eq(reserve1(inv, "under", "A", 1, 0, WAIT_MS, &st), 0);
+    fillers(zh, q, 1, ZKC__RES_QUEUE_MAX, 0); /* filler-00000 was deleted above */
+    tu_raw_close(raw);
+    zkc_inventory_destroy(inv);
+    ck_assert_int_eq(zkc_client_destroy(c), 0);
+}
+END_TEST
 
 /* A queue the object saw lately (within a second) holding at most half the
  * limit is not looked at again before an enqueue (inventory_enqueue.c,
@@ -752,20 +731,12 @@ END_TEST
  * the multi's reply: the listing must reach the server meanwhile (before the
  * change it was sent only once the reply came, so it never did), and the
  * request is then decided on it, with no second listing. */
-#define OP_MULTI 14        /* ZOO_MULTI_OP */
-#define OP_GETCHILDREN 8   /* ZOO_GETCHILDREN_OP */
-#define OP_GETCHILDREN2 12 /* ZOO_GETCHILDREN2_OP */
-
-static long proxied_listings(zkh_proxy *px)
-{
-    return zkh_proxy_requests_seen(px, OP_GETCHILDREN) + zkh_proxy_requests_seen(px, OP_GETCHILDREN2);
-}
+#define OP_MULTI 14 /* ZOO_MULTI_OP */
 
 START_TEST(t_listing_behind_enqueue)
 {
-    zkh_proxy *px = NULL;
-    ck_assert_int_eq(zkh_proxy_start(&px, zkh_node_hostport(tu_shared(), 0)), 0);
-    zkc_client *c = tu_client_t(zkh_proxy_hostport(px), tu_ms(20000), tu_ms(20000));
+    zkh_proxy *px;
+    zkc_client *c = tu_proxied_client(&px);
     char root[128];
     tu_unique_path(root, sizeof root, "rsv");
     zkc_inventory *inv = ru_inv_open(c, root);
@@ -775,24 +746,18 @@ START_TEST(t_listing_behind_enqueue)
 
     static tu_events ev;
     tu_events_init(&ev);
-    long lists0 = proxied_listings(px);
+    long lists0 = tu_proxy_listings(px);
     zkc_stats s0, s1;
     zkc_client_stats(c, &s0);
-    /* A third of the session timeout at most (test_lock's
-     * t_listing_behind_create says why). */
-    int hold_ms = tu_ms(3000);
-    if (hold_ms > zkc_client_session_timeout(c) / 3)
-        hold_ms = zkc_client_session_timeout(c) / 3;
+    int hold_ms = tu_reply_hold_ms(c);
     zkh_proxy_delay_reply(px, OP_MULTI, 1, hold_ms);
     long long t0 = tu_now_ms();
     static ru_acall a;
     a = (ru_acall){&ev, 0, "", 0, 0, 0};
     ru_reserve_async(inv, &a, "second", "A", 1, 0, 0, WAIT_MS);
-    long long deadline = t0 + hold_ms / 2;
-    while (proxied_listings(px) == lists0 && tu_now_ms() < deadline)
-        tu_nap_ms(2); /* a proxy counter: no event tells us */
+    int seen = tu_wait_proxy_listing(px, lists0, t0 + hold_ms / 2);
     long long seen_at = tu_now_ms();
-    ck_assert_msg(proxied_listings(px) > lists0,
+    ck_assert_msg(seen,
                   "no listing reached the server in %lld ms while the enqueue's reply was held: the listing still "
                   "waits for the enqueue",
                   seen_at - t0);
@@ -805,7 +770,7 @@ START_TEST(t_listing_behind_enqueue)
     ck_assert_msg(s1.requests[ZKC_REQ_CHILDREN] - s0.requests[ZKC_REQ_CHILDREN] == 1,
                   "%llu listings for one reservation; the one behind the enqueue was not used",
                   (unsigned long long)(s1.requests[ZKC_REQ_CHILDREN] - s0.requests[ZKC_REQ_CHILDREN]));
-    ck_assert_int_eq(proxied_listings(px) - lists0, 1);
+    ck_assert_int_eq(tu_proxy_listings(px) - lists0, 1);
     fprintf(stderr, "t_listing_behind_enqueue: listing at the server after %lld ms, granted after %lld ms (reply "
                     "held %d ms)\n",
             seen_at - t0, tu_now_ms() - t0, hold_ms);

@@ -667,3 +667,35 @@ int tu_client_destroy_bounded(zkc_client *c, int timeout_ms, int *rc)
     free(d);
     return 1;
 }
+
+/* ------------------------------------------------------------ proxies */
+
+#define TU_OP_GETCHILDREN 8   /* ZOO_GETCHILDREN_OP */
+#define TU_OP_GETCHILDREN2 12 /* ZOO_GETCHILDREN2_OP */
+
+long tu_proxy_listings(zkh_proxy *px)
+{
+    return zkh_proxy_requests_seen(px, TU_OP_GETCHILDREN) + zkh_proxy_requests_seen(px, TU_OP_GETCHILDREN2);
+}
+
+int tu_reply_hold_ms(zkc_client *c)
+{
+    int hold_ms = tu_ms(3000);
+    if (hold_ms > zkc_client_session_timeout(c) / 3)
+        hold_ms = zkc_client_session_timeout(c) / 3;
+    return hold_ms;
+}
+
+zkc_client *tu_proxied_client(zkh_proxy **px)
+{
+    *px = NULL;
+    ck_assert_int_eq(zkh_proxy_start(px, zkh_node_hostport(tu_shared(), 0)), 0);
+    return tu_client_t(zkh_proxy_hostport(*px), tu_ms(20000), tu_ms(20000));
+}
+
+int tu_wait_proxy_listing(zkh_proxy *px, long since, long long deadline_ms)
+{
+    while (tu_proxy_listings(px) == since && tu_now_ms() < deadline_ms)
+        tu_nap_ms(2); /* a proxy counter: no event tells us */
+    return tu_proxy_listings(px) > since;
+}

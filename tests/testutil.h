@@ -19,6 +19,7 @@
 
 #include "zkcoord.h"
 #include "harness/ensemble.h"
+#include "harness/proxy.h"
 
 #include <zookeeper/zookeeper.h>
 
@@ -187,5 +188,22 @@ int tu_run_bounded(void *(*fn)(void *), void *arg, int timeout_ms);
 /* zkc_client_destroy(c) through tu_run_bounded: 1 if it returned within
  * timeout_ms (its result in *rc), 0 if it hung. */
 int tu_client_destroy_bounded(zkc_client *c, int timeout_ms, int *rc);
+
+/* ------------------------------------------------------------ proxies */
+
+/* Listings (getChildren and getChildren2 requests) a proxy passed on. */
+long tu_proxy_listings(zkh_proxy *px);
+/* How long a proxy may hold a reply to client c (zkh_proxy_delay_reply):
+ * 3 s scaled, at most a third of the session timeout c was granted (held
+ * past 2/3 of it, the ZooKeeper client gives the reply up with the
+ * connection, and the request is decided by recovery instead; the docker
+ * ensemble's tickTime of 200 ms caps sessions at 4 s). */
+int tu_reply_hold_ms(zkc_client *c);
+/* A client through a new proxy (*px) to the shared ensemble's first node,
+ * 20 s session and operation timeouts (scaled). */
+zkc_client *tu_proxied_client(zkh_proxy **px);
+/* Wait until px has passed on more listings than `since`, at most until
+ * tu_now_ms() reaches deadline_ms: 1 if it did. */
+int tu_wait_proxy_listing(zkh_proxy *px, long since, long long deadline_ms);
 
 #endif
