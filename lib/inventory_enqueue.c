@@ -99,17 +99,23 @@ typedef struct qlen {
     int64_t at;
 } qlen;
 
+static qlen *qlen_find(zkc_inventory *inv, const char *qdir)
+{
+    qlen *x = inv->qlens;
+    while (x && strcmp(x->qdir, qdir) != 0)
+        x = x->next;
+    return x;
+}
+
 void zkc__inv_qlen_seen(zkc_inventory *inv, const char *qdir, int n)
 {
-    qlen **p = &inv->qlens, *e = NULL;
-    int k = 0;
-    for (; *p; p = &(*p)->next, k++)
-        if (!strcmp((*p)->qdir, qdir)) {
-            e = *p;
-            *p = e->next; /* to the front */
-            break;
-        }
-    if (!e) {
+    qlen *e = qlen_find(inv, qdir);
+    if (e) {
+        qlen **p = &inv->qlens;
+        while (*p != e)
+            p = &(*p)->next;
+        *p = e->next; /* to the front, below */
+    } else {
         if (!(e = calloc(1, sizeof *e)) || !(e->qdir = strdup(qdir))) {
             free(e);
             return; /* then the next enqueue looks itself */
@@ -120,8 +126,8 @@ void zkc__inv_qlen_seen(zkc_inventory *inv, const char *qdir, int n)
     e->next = inv->qlens;
     inv->qlens = e;
     /* Keep the newest QLEN_KEEP. */
-    k = 0;
-    for (p = &inv->qlens; *p; p = &(*p)->next)
+    int k = 0;
+    for (qlen **p = &inv->qlens; *p; p = &(*p)->next)
         if (++k == QLEN_KEEP) {
             for (qlen *x = (*p)->next, *nx; x; x = nx) {
                 nx = x->next;
@@ -147,12 +153,8 @@ int zkc__inv_qlen_longest(rq *q)
 {
     int best = 0, best_n = -1;
     for (int i = 0; i < q->n; i++) {
-        int n = 0;
-        for (qlen *x = q->inv->qlens; x; x = x->next)
-            if (!strcmp(x->qdir, q->ln[i].qdir)) {
-                n = x->n;
-                break;
-            }
+        const qlen *x = qlen_find(q->inv, q->ln[i].qdir);
+        int n = x ? x->n : 0;
         if (n > best_n) {
             best = i;
             best_n = n;
@@ -164,12 +166,11 @@ int zkc__inv_qlen_longest(rq *q)
 /* 1: qdir was seen lately well below the limit; *n is what was seen. */
 static int qlen_known(zkc_inventory *inv, const char *qdir, int *n)
 {
-    for (qlen *x = inv->qlens; x; x = x->next)
-        if (!strcmp(x->qdir, qdir)) {
-            *n = x->n;
-            return x->n <= ZKC__RES_QUEUE_MAX / 2 && zkc__now_ms() - x->at <= QLEN_FRESH_MS;
-        }
-    return 0;
+    const qlen *x = qlen_find(inv, qdir);
+    if (!x)
+        return 0;
+    *n = x->n;
+    return x->n <= ZKC__RES_QUEUE_MAX / 2 && zkc__now_ms() - x->at <= QLEN_FRESH_MS;
 }
 
 /* Shared checks (issue 19): the requests of one object that check a queue's

@@ -376,11 +376,11 @@ void zkc__qm_created(zkc__qm *m, int rc, const char *path, const zkc__stat *st, 
     if (rc == ZR_OK && path) {
         m->list_after = seq; /* before have_node: ops->joined may list */
         have_node(m, path, st, gen);
-    }
-    else if (rc == ZR_OK || zkc__zrc_indeterminate(rc))
+    } else if (rc == ZR_OK || zkc__zrc_indeterminate(rc)) {
         recover(m); /* applied or not (or its name was not kept): find out by the tag, or we queue twice */
-    else
+    } else {
         zkc__qm_fail_rc(m, rc, "creating the queue node");
+    }
 }
 
 static void create_done(zkc__req *r)
