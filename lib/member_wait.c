@@ -215,10 +215,10 @@ static void list_done(zkc__req *r)
  * creates answered one by one, each reply after a listing went out, joins
  * the listing out when the create was sent before it, rather than waiting
  * for the next: two listings (the one behind the first create, the one after
- * its reply), not one per reply that outruns a listing. Members with their own idea of who counts
- * (ops->accept, the inventory's request lines) share with members of the
- * same idea only; watched listings are sent alone (the watch is one
- * member's). */
+ * its reply), not one per reply that outruns a listing. Members with their
+ * own idea of who counts (ops->accept, the inventory's request lines) share
+ * with members of the same idea only; watched listings are sent alone (the
+ * watch is one member's). */
 typedef struct qlister {
     zkc__list_node link; /* in c->listers */
     char *dir;
@@ -309,8 +309,7 @@ static void shared_done(zkc__req *r)
 static void shared_send(zkc_client *c, qlister *ql)
 {
     unsigned sends = ++ql->sends;
-    ql->inflight = 1;
-    ql->out = NULL;
+    ql->inflight = 1; /* ql->out is NULL: nothing was out */
     zkc__req *r = zkc__children(c, ql->dir, NULL, shared_done, ql);
     if (ql->sends == sends && ql->inflight)
         ql->out = r; /* not answered (and freed) while being sent */
@@ -368,11 +367,10 @@ static int shared_list(zkc__qm *m, uint64_t after)
     m->ops->ref(m);
     if (ql->inflight && !out_answers(ql, after)) {
         zkc__list_push_back(&ql->next, &w->link);
-    } else if (ql->inflight) {
-        zkc__list_push_back(&ql->cur, &w->link);
     } else {
         zkc__list_push_back(&ql->cur, &w->link);
-        shared_send(c, ql);
+        if (!ql->inflight)
+            shared_send(c, ql);
     }
     return 0;
 }
